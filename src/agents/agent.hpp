@@ -1,0 +1,72 @@
+#pragma once
+
+// The Agent interface: one asynchronous, cancellable call per debate step.
+// Includes only the Asio coroutine header it needs (see ARCHITECTURE.md, build).
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace aragora::agents {
+
+enum class Phase { kPropose, kCritique, kRevise, kVote, kJudge };
+std::string_view ToString(Phase phase);
+
+struct PeerText {
+    std::string agent;
+    std::string text;
+};
+
+struct ReceivedCritique {
+    std::string critic;
+    std::vector<std::string> issues;
+    std::vector<std::string> suggestions;
+    double severity = 0;  // 0..10
+};
+
+// Everything an agent may need for a step. LLM agents send `prompt` (rendered by the
+// engine, already holding the structured parts); demo agents read the structured parts.
+struct AgentRequest {
+    Phase phase = Phase::kPropose;
+    std::string debate_id;
+    std::string task;
+    std::string context;
+    int round = 1;
+    int total_rounds = 1;
+    std::string system_prompt;
+    std::string prompt;
+    std::string own_proposal;                 // revise, vote
+    std::vector<ReceivedCritique> critiques;  // revise: critiques of own proposal
+    PeerText target;                          // critique: the proposal to critique
+    std::vector<PeerText> proposals;          // vote, judge: every current proposal
+    std::string challenge;                    // trickster challenge to address, if any
+};
+
+struct Usage {
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+};
+
+struct AgentReply {
+    std::string text;
+    Usage usage;
+};
+
+// An agent. Call() may be cancelled through the awaiting coroutine's cancellation
+// slot (it then answers ErrorCode::kCancelled promptly). Expected failures (provider
+// errors, timeouts) are values, never exceptions. Implementations must be safe to
+// call concurrently from coroutines of one debate's strand.
+class Agent {
+   public:
+    virtual ~Agent() = default;
+    // Unique within a debate, e.g. "demo:analyst", "demo:critic#2", "anthropic:claude-x".
+    virtual const std::string& Name() const = 0;
+    // Provider family, e.g. "demo", "anthropic" (metrics label; closed set).
+    virtual const std::string& Provider() const = 0;
+    virtual boost::asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& request) = 0;
+};
+
+}  // namespace aragora::agents

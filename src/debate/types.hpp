@@ -1,0 +1,144 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aragora::debate {
+
+enum class ConsensusMethod { kMajority, kSupermajority, kUnanimous, kWeighted, kJudge };
+std::string_view ToString(ConsensusMethod m);
+std::optional<ConsensusMethod> ParseConsensusMethod(std::string_view s);
+// "majority, supermajority, unanimous, weighted, judge" (for error messages)
+std::string_view ConsensusMethodList();
+
+enum class DebateStatus { kPending, kRunning, kCompleted, kFailed, kCancelled };
+std::string_view ToString(DebateStatus s);
+std::optional<DebateStatus> ParseDebateStatus(std::string_view s);
+
+inline constexpr int kMinRounds = 1;
+inline constexpr int kMaxRounds = 12;
+inline constexpr int kDefaultRounds = 3;
+inline constexpr std::size_t kMaxTaskChars = 10000;
+
+// What to debate and how. Validated before it reaches the engine.
+struct DebateSpec {
+    std::string id;
+    std::string task;
+    std::string context;
+    std::vector<std::string> agents;  // agent names, in order
+    int rounds = kDefaultRounds;
+    ConsensusMethod consensus = ConsensusMethod::kMajority;
+    double consensus_threshold = 0.6;  // weighted (and supermajority floor)
+    std::string judge;                 // agent name for `judge`; empty = first agent
+    std::string metadata_json = "{}";
+};
+
+// Engine tuning, documented in docs/engine.md.
+struct EngineSettings {
+    std::chrono::milliseconds agent_timeout{240'000};
+    std::chrono::milliseconds debate_timeout{900'000};
+    double convergence_threshold = 0.85;  // min per-agent similarity ⇒ converged
+    double divergence_threshold = 0.40;   // below ⇒ diverging
+    bool early_stop = true;
+    int max_parallel_calls = 8;           // per-debate cap on concurrent agent calls
+    double hollow_agreement_threshold = 0.70;
+    double hollow_evidence_threshold = 0.40;
+    int trickster_cooldown_rounds = 1;
+    int trickster_max_interventions = 5;
+};
+
+struct Proposal {
+    std::string agent;
+    std::string content;
+    double confidence = 0.5;
+    int round = 1;
+};
+
+struct Critique {
+    std::string critic;
+    std::string target;
+    std::vector<std::string> issues;
+    std::vector<std::string> suggestions;
+    double severity = 5;  // 0..10
+    std::string reasoning;
+    std::string content;  // raw reply
+    bool parsed = true;   // false when the fallback parser was used
+};
+
+struct Vote {
+    std::string voter;
+    std::string choice;  // agent whose proposal it backs
+    double confidence = 0.5;
+    std::string reasoning;
+};
+
+struct Dissent {
+    std::string agent;
+    std::vector<std::string> reasons;
+    std::string alternative_view;
+};
+
+struct ConsensusOutcome {
+    bool reached = false;
+    ConsensusMethod method = ConsensusMethod::kMajority;
+    double confidence = 0;  // leading share (or judge confidence)
+    std::string winner;     // agent whose proposal won ("" when no votes)
+    std::string final_answer;
+    std::vector<std::string> supporting_agents;
+    std::vector<std::string> dissenting_agents;
+    std::vector<Dissent> dissents;
+    bool judge_fallback = false;  // judge failed, majority used
+};
+
+struct AgentFailure {
+    std::string agent;
+    std::string phase;
+    int round = 0;
+    std::string code;
+    std::string message;
+};
+
+struct ProvenanceEntry {
+    std::string agent;
+    std::string phase;   // propose, critique, revise, vote, judge
+    std::string target;  // critique target, vote choice
+    std::string sha256;  // of the text the agent produced
+};
+
+struct RoundProvenance {
+    int round = 0;
+    std::vector<ProvenanceEntry> entries;
+};
+
+struct AgentUsage {
+    std::int64_t calls = 0;
+    std::int64_t failures = 0;
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+};
+
+struct DebateResult {
+    DebateStatus status = DebateStatus::kCompleted;
+    std::string error_code;  // timeout, agents_unavailable, cancelled, ...
+    std::string error_message;
+    int rounds_used = 0;
+    std::vector<Proposal> final_proposals;
+    std::vector<Vote> votes;
+    ConsensusOutcome consensus;
+    std::string verdict;       // approved, approved_with_conditions, needs_review, rejected
+    double confidence = 0;     // reported (after trickster penalties)
+    int trickster_interventions = 0;
+    std::vector<AgentFailure> failures;
+    std::vector<RoundProvenance> provenance;
+    std::map<std::string, AgentUsage> usage;
+    std::chrono::system_clock::time_point started_at;
+    std::chrono::system_clock::time_point finished_at;
+    double duration_seconds = 0;
+};
+
+}  // namespace aragora::debate

@@ -1,0 +1,24 @@
+#include "events/event.hpp"
+
+#include <boost/json.hpp>
+
+namespace aragora::events {
+
+std::string ToEnvelopeJson(const Event& e) {
+    boost::json::object o;
+    o["type"] = e.type;
+    boost::json::value data;
+    boost::system::error_code ec;
+    data = boost::json::parse(e.data_json, ec);
+    if (ec || !data.is_object()) data = boost::json::object{{"debate_id", e.debate_id}};
+    o["data"] = std::move(data);
+    o["timestamp"] = e.timestamp;
+    o["round"] = e.round;
+    o["agent"] = e.agent;
+    o["seq"] = e.seq;
+    o["debate_id"] = e.debate_id;
+    o["loop_id"] = e.debate_id;
+    return boost::json::serialize(o);
+}
+
+}  // namespace aragora::events

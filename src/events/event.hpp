@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace aragora::events {
+
+// One debate event (API.md envelope). `data_json` is the serialized `data` object;
+// it always carries `debate_id`. `seq` is per debate, gap-free from 1.
+struct Event {
+    std::string debate_id;
+    std::int64_t seq = 0;
+    std::string type;
+    double timestamp = 0;  // epoch seconds
+    int round = 0;         // 0 when none
+    std::string agent;     // "" when none
+    std::string data_json = "{}";
+};
+
+// Renders the envelope {"type","data","timestamp","round","agent","seq","debate_id","loop_id"}.
+std::string ToEnvelopeJson(const Event& e);
+
+// Receives every event of a debate in seq order. Implementations must not block
+// (the engine calls it from its coroutine); thread-safety is the sink's business.
+class EventSink {
+   public:
+    virtual ~EventSink() = default;
+    virtual void Publish(const Event& event) = 0;
+};
+
+}  // namespace aragora::events
