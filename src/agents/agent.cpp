@@ -1,1 +1,21 @@
-// placeholder: being written
+#include "agents/agent.hpp"
+
+namespace aragora::agents {
+
+std::string_view ToString(Phase phase) {
+    switch (phase) {
+        case Phase::kPropose:
+            return "propose";
+        case Phase::kCritique:
+            return "critique";
+        case Phase::kRevise:
+            return "revise";
+        case Phase::kVote:
+            return "vote";
+        case Phase::kJudge:
+            return "judge";
+    }
+    return "propose";
+}
+
+}  // namespace aragora::agents

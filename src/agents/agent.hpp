@@ -60,13 +60,14 @@ struct AgentReply {
 // errors, timeouts) are values, never exceptions. Implementations must be safe to
 // call concurrently from coroutines of one debate's strand.
 class Agent {
-   public:
+public:
     virtual ~Agent() = default;
     // Unique within a debate, e.g. "demo:analyst", "demo:critic#2", "anthropic:claude-x".
     virtual const std::string& Name() const = 0;
     // Provider family, e.g. "demo", "anthropic" (metrics label; closed set).
     virtual const std::string& Provider() const = 0;
-    virtual boost::asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& request) = 0;
+    virtual boost::asio::awaitable<common::Result<AgentReply>> Call(
+        const AgentRequest& request) = 0;
 };
 
 }  // namespace aragora::agents

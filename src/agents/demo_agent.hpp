@@ -20,7 +20,7 @@ bool ParsePersona(std::string_view name, Persona& out);
 // Replies use the formats the engine parses from real models: proposals as text
 // ending in "Confidence: 0.xx", critiques and votes as JSON objects.
 class DemoAgent final : public Agent {
-   public:
+public:
     DemoAgent(std::string name, Persona persona, std::chrono::milliseconds latency);
     const std::string& Name() const override { return name_; }
     const std::string& Provider() const override { return provider_; }
@@ -30,7 +30,7 @@ class DemoAgent final : public Agent {
     // The reply text without latency (pure; used by Call and by tests).
     std::string Compose(const AgentRequest& request) const;
 
-   private:
+private:
     std::string name_;
     std::string provider_ = "demo";
     Persona persona_;

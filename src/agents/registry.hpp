@@ -30,7 +30,7 @@ common::Result<std::vector<AgentSpec>> ParseAgentSpecs(const std::vector<std::st
 common::Result<std::vector<AgentSpec>> ParseAgentList(std::string_view comma_separated);
 
 // Builds agents for parsed specs. Only `demo` exists in this build.
-common::Result<std::vector<std::shared_ptr<Agent>>> BuildAgents(
-    const std::vector<AgentSpec>& specs, const RegistrySettings& settings);
+common::Result<std::vector<std::shared_ptr<Agent>>> BuildAgents(const std::vector<AgentSpec>& specs,
+                                                                const RegistrySettings& settings);
 
 }  // namespace aragora::agents

@@ -1,1 +1,587 @@
-// placeholder: being written
+#include "cli/commands.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "agents/registry.hpp"
+#include "build_info.hpp"
+#include "cli/debate_runner.hpp"
+#include "common/ids.hpp"
+#include "common/jcs.hpp"
+#include "common/logging.hpp"
+#include "config/settings.hpp"
+#include "debate/receipt.hpp"
+#include "debate/receipt_keys.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace aragora::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+int Complain(int code, const std::string& message) {
+    std::cerr << "aragora: " << message << "\n";
+    return code;
+}
+
+std::string Trim(std::string s) {
+    auto not_space = [](unsigned char c) { return !std::isspace(c); };
+    s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+    s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+    return s;
+}
+
+std::string Shorten(const std::string& s, std::size_t n) {
+    if (s.size() <= n) return s;
+    return s.substr(0, n - 3) + "...";
+}
+
+// Writes `content` to `path` atomically (temp file + rename): never half-written.
+common::Status WriteFileAtomically(const std::string& path, const std::string& content) {
+    std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) {
+            return common::MakeError(common::ErrorCode::kBadRequest,
+                                     "cannot write " + path + ": " + std::strerror(errno));
+        }
+        out << content;
+        out.flush();
+        if (!out) {
+            std::remove(tmp.c_str());
+            return common::MakeError(common::ErrorCode::kBadRequest,
+                                     "cannot write " + path + ": " + std::strerror(errno));
+        }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        std::remove(tmp.c_str());
+        return common::MakeError(common::ErrorCode::kBadRequest,
+                                 "cannot write " + path + ": " + std::strerror(errno));
+    }
+    return {};
+}
+
+// Checks up front that `path` can be created, so a bad path fails before any work.
+common::Status CheckWritable(const std::string& path) {
+    std::string probe = path + ".tmp";
+    std::ofstream out(probe, std::ios::binary | std::ios::trunc);
+    if (!out) {
+        return common::MakeError(common::ErrorCode::kBadRequest,
+                                 "cannot write receipt file " + path + ": " + std::strerror(errno));
+    }
+    out.close();
+    std::remove(probe.c_str());
+    return {};
+}
+
+common::Result<std::string> ReadFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return common::MakeError(common::ErrorCode::kBadRequest,
+                                 "cannot read " + path + ": " + std::strerror(errno));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+struct Environment {
+    config::Settings settings;
+};
+
+common::Result<Environment> LoadEnvironment() {
+    auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
+    if (!settings) return settings.error();
+    common::SetupLogging(settings->log);
+    return Environment{std::move(*settings)};
+}
+
+// Prints progress lines for a terminal user (stderr).
+class ProgressPrinter final : public events::EventSink {
+public:
+    void Publish(const events::Event& e) override {
+        boost::system::error_code ec;
+        json::value data = json::parse(e.data_json, ec);
+        if (ec || !data.is_object()) return;
+        const auto& d = data.as_object();
+        auto num = [&](const char* k) {
+            auto* v = d.if_contains(k);
+            return v && v->is_number() ? v->to_number<double>() : 0.0;
+        };
+        auto str = [&](const char* k) -> std::string {
+            auto* v = d.if_contains(k);
+            return v && v->is_string() ? std::string(v->as_string()) : std::string();
+        };
+        if (e.type == "round_start") {
+            std::cerr << "  round " << e.round << "/" << static_cast<int>(num("total_rounds"))
+                      << ": proposing" << (e.round > 1 ? " (revising)" : "") << "...\n";
+        } else if (e.type == "round_end") {
+            std::cerr << "  round " << e.round << " done: " << critiques_ << " critiques\n";
+            critiques_ = 0;
+        } else if (e.type == "critique") {
+            ++critiques_;
+        } else if (e.type == "convergence") {
+            std::cerr << "  convergence: " << str("status") << " (min similarity " << std::fixed
+                      << std::setprecision(2) << num("similarity") << ")\n";
+        } else if (e.type == "trickster_intervention") {
+            std::cerr << "  trickster: weak evidence behind the agreement, challenge injected\n";
+        } else if (e.type == "agent_error") {
+            std::cerr << "  agent " << str("agent") << " failed in " << str("phase") << ": "
+                      << str("message") << "\n";
+        } else if (e.type == "vote") {
+            std::cerr << "  vote: " << str("agent") << " -> " << str("choice") << "\n";
+        }
+    }
+
+private:
+    int critiques_ = 0;
+};
+
+void PrintVerdictBlock(const RunOutcome& out, const std::string& receipt_file) {
+    const auto& r = out.record;
+    const auto& res = out.result;
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(2);
+    os << "\nDebate " << r.id << ": " << r.status << " in " << res.duration_seconds << " s ("
+       << r.rounds_used << " of " << r.rounds << " rounds, " << r.agents.size() << " agents)\n";
+    os << "Question: " << r.task << "\n";
+    if (r.status == "completed") {
+        std::string verdict = r.verdict;
+        std::transform(verdict.begin(), verdict.end(), verdict.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        os << "Verdict:  " << verdict << "  (confidence " << r.confidence.value_or(0) << ")\n";
+        os << "Consensus: " << (res.consensus.reached ? "reached" : "not reached") << " ("
+           << debate::ToString(res.consensus.method);
+        if (res.consensus.judge_fallback) os << ", judge failed: majority fallback";
+        os << "; " << res.consensus.supporting_agents.size() << " of " << res.votes.size()
+           << " votes for " << (res.consensus.winner.empty() ? "-" : res.consensus.winner) << ")\n";
+        if (res.trickster_interventions > 0) {
+            os << "Trickster interventions: " << res.trickster_interventions << "\n";
+        }
+        os << "\nFinal answer:\n  " << r.final_answer << "\n";
+        if (!res.consensus.dissents.empty()) {
+            os << "\nDissent:\n";
+            for (const auto& d : res.consensus.dissents) {
+                os << "  " << d.agent << ": ";
+                for (std::size_t i = 0; i < d.reasons.size(); ++i) {
+                    os << (i ? " " : "") << d.reasons[i];
+                }
+                os << "\n";
+            }
+        }
+    } else {
+        os << "Error: " << r.error_code << ": " << r.error_message << "\n";
+    }
+    if (!res.failures.empty()) {
+        os << "\nAgent failures: " << res.failures.size() << "\n";
+        for (const auto& f : res.failures) {
+            os << "  " << f.agent << " (" << f.phase << ", round " << f.round << "): " << f.code
+               << ": " << f.message << "\n";
+        }
+    }
+    if (out.receipt) {
+        os << "\nReceipt: " << out.receipt->receipt_id << "  sha256 " << out.receipt->content_hash
+           << "\n";
+        os << "Previous receipt hash: " << out.receipt->previous_hash.value_or("(none: first)")
+           << "\n";
+        if (!receipt_file.empty()) os << "Receipt written to " << receipt_file << "\n";
+    }
+    std::cout << os.str();
+}
+
+struct AskOptions {
+    std::string question;
+    std::string agents = "demo,demo,demo";
+    int rounds = debate::kDefaultRounds;
+    std::string consensus = "majority";
+    std::string context;
+    bool json = false;
+    std::string receipt_file;
+    std::string format;
+};
+
+int RunDebateCommand(const AskOptions& opt) {
+    // 1. Validate everything before touching the disk.
+    std::string question = Trim(opt.question);
+    if (question.empty()) return Complain(kExitUsage, "the question is empty");
+    if (question.size() > debate::kMaxTaskChars) {
+        return Complain(kExitUsage, "the question is longer than " +
+                                        std::to_string(debate::kMaxTaskChars) + " characters");
+    }
+    if (opt.rounds < debate::kMinRounds || opt.rounds > debate::kMaxRounds) {
+        return Complain(kExitUsage,
+                        "--rounds must be between 1 and 12, got " + std::to_string(opt.rounds));
+    }
+    auto method = debate::ParseConsensusMethod(opt.consensus);
+    if (!method) {
+        return Complain(kExitUsage,
+                        "unknown consensus method '" + opt.consensus +
+                            "' (use one of: " + std::string(debate::ConsensusMethodList()) + ")");
+    }
+    std::string format = opt.format;
+    if (format.empty()) {
+        auto ends_with = [&](const char* ext) {
+            std::string e(ext);
+            return opt.receipt_file.size() >= e.size() &&
+                   opt.receipt_file.compare(opt.receipt_file.size() - e.size(), e.size(), e) == 0;
+        };
+        format = ends_with(".md") ? "md" : ends_with(".html") ? "html" : "json";
+    }
+    auto receipt_format = debate::ParseReceiptFormat(format);
+    if (!receipt_format) {
+        return Complain(kExitUsage,
+                        "unknown receipt format '" + format + "' (use md, json or html)");
+    }
+    auto specs = agents::ParseAgentList(opt.agents);
+    if (!specs) return Complain(kExitUsage, specs.error().message);
+    if (specs->size() < 2) {
+        return Complain(kExitUsage,
+                        "a debate needs at least 2 agents, got " + std::to_string(specs->size()));
+    }
+    auto env = LoadEnvironment();
+    if (!env) return Complain(kExitUsage, env.error().message);
+    const auto& settings = env->settings;
+    if (!opt.receipt_file.empty()) {
+        if (auto s = CheckWritable(opt.receipt_file); !s) {
+            return Complain(kExitUsage, s.error().message);
+        }
+    }
+    agents::RegistrySettings registry;
+    registry.demo_latency = std::chrono::milliseconds(settings.debate.demo_latency_ms);
+    auto agent_objects = agents::BuildAgents(*specs, registry);
+    if (!agent_objects) return Complain(kExitUsage, agent_objects.error().message);
+
+    // 2. Open what we need.
+    auto keys = debate::LoadReceiptKeys(settings);
+    if (!keys) return Complain(kExitUsage, keys.error().message);
+    auto store = storage::OpenSqliteStore({settings.storage.sqlite_path}, /*migrate=*/true);
+    if (!store) return Complain(kExitFailed, store.error().message);
+
+    debate::DebateSpec spec;
+    spec.id = common::NewId("d_");
+    spec.task = question;
+    spec.context = opt.context;
+    for (const auto& s : *specs) spec.agents.push_back(s.name);
+    spec.rounds = opt.rounds;
+    spec.consensus = *method;
+    spec.consensus_threshold = settings.debate.consensus_threshold;
+
+    debate::EngineSettings engine;
+    engine.agent_timeout = std::chrono::seconds(settings.debate.agent_timeout_seconds);
+    engine.debate_timeout = std::chrono::seconds(settings.debate.debate_timeout_seconds);
+    engine.convergence_threshold = settings.debate.convergence_threshold;
+
+    // 3. Run it on one I/O thread; SQLite runs on the blocking pool.
+    common::SystemClock clock;
+    common::BlockingPool pool(1, 64);
+    DebateRunner runner(clock, engine, **store, pool, *keys);
+    asio::io_context ioc(1);
+    asio::cancellation_signal cancel;
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        std::cerr << "aragora: cancelling the debate...\n";
+        cancel.emit(asio::cancellation_type::terminal);
+    });
+    bool tty = isatty(STDERR_FILENO) == 1 && !opt.json;
+    ProgressPrinter progress;
+    if (tty) {
+        std::cerr << "Debating with " << spec.agents.size() << " agents, up to " << spec.rounds
+                  << " rounds (" << debate::ToString(spec.consensus) << ")...\n";
+    }
+    std::optional<common::Result<RunOutcome>> outcome;
+    std::exception_ptr failure;
+    asio::co_spawn(ioc, runner.Run(spec, std::move(*agent_objects), tty ? &progress : nullptr),
+                   asio::bind_cancellation_slot(
+                       cancel.slot(), [&](std::exception_ptr ep, common::Result<RunOutcome> r) {
+                           failure = ep;
+                           outcome.emplace(std::move(r));
+                           signals.cancel();
+                       }));
+    ioc.run();
+    pool.Stop();
+    if (failure) {
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            return Complain(kExitFailed, std::string("debate failed: ") + e.what());
+        }
+    }
+    if (!outcome || !outcome->ok()) {
+        return Complain(kExitFailed, "could not store the debate: " +
+                                         (outcome ? outcome->error().message : "no result"));
+    }
+    const RunOutcome& out = outcome->value();
+
+    // 4. Report.
+    if (out.receipt && !opt.receipt_file.empty()) {
+        auto rendered = debate::RenderReceipt(out.receipt->json, *receipt_format);
+        if (!rendered) return Complain(kExitFailed, rendered.error().message);
+        if (auto s = WriteFileAtomically(opt.receipt_file, *rendered); !s) {
+            return Complain(kExitFailed, s.error().message);
+        }
+    }
+    if (opt.json) {
+        // The receipt is spliced in as stored: re-serializing it through Boost.JSON could
+        // change its numbers, and it must stay verifiable when cut out of this output.
+        std::string debate_json = DebateToJson(out.record);
+        debate_json.pop_back();  // the closing brace
+        std::cout << debate_json << ",\"receipt\":" << (out.receipt ? out.receipt->json : "null")
+                  << "}\n";
+    } else {
+        PrintVerdictBlock(out, out.receipt ? opt.receipt_file : std::string());
+    }
+    if (out.record.status != "completed") return kExitFailed;
+    return kExitOk;
+}
+
+int VerifyCommand(const std::string& path) {
+    auto content = ReadFile(path);
+    if (!content) return Complain(kExitUsage, content.error().message);
+    auto canonical = common::CanonicalizeJson(*content);
+    if (!canonical)
+        return Complain(kExitUsage, path + " is not a JSON receipt: " + canonical.error().message);
+    auto env = LoadEnvironment();
+    if (!env) return Complain(kExitUsage, env.error().message);
+    auto keys = debate::LoadReceiptKeys(env->settings);
+    if (!keys) return Complain(kExitUsage, keys.error().message);
+    auto v = debate::VerifyReceipt(*content, *keys);
+    if (v.valid) {
+        std::cout << "valid: receipt " << v.receipt_id << " (content_hash " << v.computed_hash;
+        if (!v.algorithm.empty()) std::cout << ", " << v.algorithm << " key_id " << v.key_id;
+        std::cout << ")\n";
+        std::cout << "previous_hash: " << v.previous_hash.value_or("null") << "\n";
+        return kExitOk;
+    }
+    std::cout << "invalid: " << (v.reason.empty() ? "verification failed" : v.reason) << "\n";
+    return kExitFailed;
+}
+
+common::Result<std::unique_ptr<storage::Store>> OpenStoreFromEnv() {
+    auto env = LoadEnvironment();
+    if (!env) return env.error();
+    return storage::OpenSqliteStore({env->settings.storage.sqlite_path}, /*migrate=*/true);
+}
+
+int ListCommand(const std::string& status, int limit, int offset, bool as_json) {
+    if (limit < 1 || limit > 100) return Complain(kExitUsage, "--limit must be between 1 and 100");
+    if (offset < 0) return Complain(kExitUsage, "--offset must be >= 0");
+    auto store = OpenStoreFromEnv();
+    if (!store) return Complain(kExitUsage, store.error().message);
+    storage::DebateFilter filter{status, limit, offset};
+    auto page = (*store)->ListDebates(filter);
+    if (!page) {
+        return Complain(
+            page.error().code == common::ErrorCode::kValidation ? kExitUsage : kExitFailed,
+            page.error().message);
+    }
+    if (as_json) {
+        json::array items;
+        for (const auto& d : page->items) items.push_back(json::parse(DebateToJson(d)));
+        json::object o{
+            {"debates", items}, {"total", page->total}, {"limit", limit}, {"offset", offset}};
+        std::cout << json::serialize(o) << "\n";
+        return kExitOk;
+    }
+    if (page->items.empty()) {
+        std::cout << "no debates" << (status.empty() ? "" : " with status " + status) << "\n";
+        return kExitOk;
+    }
+    std::cout << std::left << std::setw(28) << "ID" << std::setw(11) << "STATUS" << std::setw(26)
+              << "VERDICT" << std::setw(26) << "CREATED"
+              << "TASK\n";
+    for (const auto& d : page->items) {
+        std::cout << std::left << std::setw(28) << d.id << std::setw(11) << d.status
+                  << std::setw(26) << (d.verdict.empty() ? "-" : d.verdict) << std::setw(26)
+                  << d.created_at << Shorten(d.task, 60) << "\n";
+    }
+    std::cout << page->items.size() << " of " << page->total << " debates\n";
+    return kExitOk;
+}
+
+int ShowCommand(const std::string& id, bool as_json) {
+    if (!common::IsValidId(id)) return Complain(kExitUsage, "invalid debate id '" + id + "'");
+    auto store = OpenStoreFromEnv();
+    if (!store) return Complain(kExitUsage, store.error().message);
+    auto d = (*store)->GetDebate(id);
+    if (!d) {
+        return Complain(d.error().code == common::ErrorCode::kNotFound ? kExitFailed : kExitFailed,
+                        d.error().message);
+    }
+    if (as_json) {
+        std::cout << DebateToJson(*d) << "\n";
+        return kExitOk;
+    }
+    std::cout << "Debate " << d->id << "\n"
+              << "  status:     " << d->status << "\n"
+              << "  task:       " << d->task << "\n"
+              << "  agents:     ";
+    for (std::size_t i = 0; i < d->agents.size(); ++i) std::cout << (i ? ", " : "") << d->agents[i];
+    std::cout << "\n  rounds:     " << d->rounds_used << " of " << d->rounds << " ("
+              << d->consensus_method << ")\n"
+              << "  created:    " << d->created_at << "\n";
+    if (!d->completed_at.empty()) std::cout << "  finished:   " << d->completed_at << "\n";
+    if (d->status == "completed") {
+        std::cout << std::fixed << std::setprecision(2) << "  verdict:    " << d->verdict
+                  << " (confidence " << d->confidence.value_or(0) << ", consensus "
+                  << (d->consensus_reached.value_or(false) ? "reached" : "not reached") << ")\n"
+                  << "  receipt:    " << d->receipt_id << "\n"
+                  << "  answer:     " << d->final_answer << "\n";
+        if (!d->dissenting_agents.empty()) {
+            std::cout << "  dissent:    ";
+            for (std::size_t i = 0; i < d->dissenting_agents.size(); ++i)
+                std::cout << (i ? ", " : "") << d->dissenting_agents[i];
+            std::cout << "\n";
+        }
+    }
+    if (!d->error_code.empty()) {
+        std::cout << "  error:      " << d->error_code << ": " << d->error_message << "\n";
+    }
+    return kExitOk;
+}
+
+int MigrateCommand(bool check, bool upgrade) {
+    if (check == upgrade)
+        return Complain(kExitUsage, "db migrate needs exactly one of --check or --upgrade");
+    auto env = LoadEnvironment();
+    if (!env) return Complain(kExitUsage, env.error().message);
+    const std::string& path = env->settings.storage.sqlite_path;
+    if (check) {
+        auto status = storage::CheckSqliteMigrations(path);
+        if (!status) return Complain(kExitFailed, status.error().message);
+        std::cout << "database " << path << ": schema version " << status->current_version
+                  << ", latest " << status->latest_version << "\n";
+        if (status->pending.empty()) {
+            std::cout << "up to date\n";
+            return kExitOk;
+        }
+        std::cout << status->pending.size() << " pending migration(s):\n";
+        for (const auto& m : status->pending)
+            std::cout << "  " << m.version << " " << m.name << "\n";
+        return kExitFailed;
+    }
+    auto before = storage::CheckSqliteMigrations(path);
+    auto status = storage::ApplySqliteMigrations(path);
+    if (!status) return Complain(kExitFailed, status.error().message);
+    std::size_t applied = before ? before->pending.size() : 0;
+    std::cout << "database " << path << ": applied " << applied << " migration(s), schema version "
+              << status->current_version << "\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+    CLI::App app{"aragora: adversarial debates between AI agents, with signed decision receipts"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("aragora ") + build::kVersion + " (" +
+                                          build::kGitSha + ", built " + build::kBuildTime + ")");
+    int exit_code = kExitOk;
+
+    AskOptions ask;
+    auto* ask_cmd = app.add_subcommand("ask", "Run a debate on a question and sign its receipt");
+    ask_cmd->add_option("question", ask.question, "The question to debate")->required();
+    ask_cmd
+        ->add_option("--agents", ask.agents, "Comma-separated agents, e.g. demo,demo:critic,demo")
+        ->capture_default_str();
+    ask_cmd->add_option("--rounds", ask.rounds, "Rounds (1..12)")->capture_default_str();
+    ask_cmd
+        ->add_option("--consensus", ask.consensus,
+                     "majority | supermajority | unanimous | weighted | judge")
+        ->capture_default_str();
+    ask_cmd->add_option("--context", ask.context, "Extra context given to every agent");
+    ask_cmd->add_flag("--json", ask.json, "Print the debate and its receipt as JSON");
+    ask_cmd->add_option("--receipt", ask.receipt_file, "Write the receipt to FILE");
+    ask_cmd->add_option("--format", ask.format, "Receipt file format: md | json | html");
+    ask_cmd->callback([&] { exit_code = RunDebateCommand(ask); });
+
+    AskOptions demo;
+    demo.question =
+        "Should a 40-person engineering team move from weekly releases to continuous deployment?";
+    demo.agents = "demo,demo,demo,demo";
+    auto* demo_cmd = app.add_subcommand("demo", "Run a showcase debate with four demo agents");
+    demo_cmd->add_flag("--json", demo.json, "Print the debate and its receipt as JSON");
+    demo_cmd->add_option("--receipt", demo.receipt_file, "Write the receipt to FILE");
+    demo_cmd->add_option("--format", demo.format, "Receipt file format: md | json | html");
+    demo_cmd->callback([&] { exit_code = RunDebateCommand(demo); });
+
+    auto* receipt_cmd = app.add_subcommand("receipt", "Decision receipts");
+    receipt_cmd->require_subcommand(1);
+    std::string verify_path;
+    auto* verify_cmd = receipt_cmd->add_subcommand("verify", "Verify a receipt file");
+    verify_cmd->add_option("file", verify_path, "Receipt JSON file")->required();
+    verify_cmd->callback([&] { exit_code = VerifyCommand(verify_path); });
+
+    auto* debates_cmd = app.add_subcommand("debates", "Stored debates");
+    debates_cmd->require_subcommand(1);
+    std::string list_status;
+    int list_limit = 20;
+    int list_offset = 0;
+    bool list_json = false;
+    auto* list_cmd = debates_cmd->add_subcommand("list", "List debates, newest first");
+    list_cmd->add_option("--status", list_status,
+                         "pending|running|completed|failed|cancelled|active|no_consensus");
+    list_cmd->add_option("--limit", list_limit, "1..100")->capture_default_str();
+    list_cmd->add_option("--offset", list_offset, "Skip this many")->capture_default_str();
+    list_cmd->add_flag("--json", list_json, "JSON output");
+    list_cmd->callback(
+        [&] { exit_code = ListCommand(list_status, list_limit, list_offset, list_json); });
+    std::string show_id;
+    bool show_json = false;
+    auto* show_cmd = debates_cmd->add_subcommand("show", "Show one debate");
+    show_cmd->add_option("id", show_id, "Debate id")->required();
+    show_cmd->add_flag("--json", show_json, "JSON output");
+    show_cmd->callback([&] { exit_code = ShowCommand(show_id, show_json); });
+
+    auto* db_cmd = app.add_subcommand("db", "Database administration");
+    db_cmd->require_subcommand(1);
+    bool migrate_check = false;
+    bool migrate_upgrade = false;
+    auto* migrate_cmd = db_cmd->add_subcommand("migrate", "Check or apply schema migrations");
+    migrate_cmd->add_flag("--check", migrate_check, "List pending migrations (exit 1 if any)");
+    migrate_cmd->add_flag("--upgrade", migrate_upgrade, "Apply pending migrations");
+    migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
+
+    auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP/WebSocket server (not built yet)");
+    serve_cmd->allow_extras();
+    serve_cmd->callback([&] {
+        exit_code = Complain(kExitUsage,
+                             "serve is not implemented yet in this build; try `aragora demo` or "
+                             "`aragora ask \"QUESTION\"`");
+    });
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        return Complain(kExitUsage, std::string(e.what()) + " (see aragora --help)");
+    }
+    return exit_code;
+}
+
+}  // namespace aragora::cli

@@ -10,8 +10,8 @@ namespace aragora::common {
 
 // All hashing/MAC/signature primitives go through OpenSSL 3 here, nowhere else.
 
-std::string Sha256Hex(std::string_view data);        // lowercase hex
-std::string Sha256Raw(std::string_view data);        // 32 raw bytes
+std::string Sha256Hex(std::string_view data);  // lowercase hex
+std::string Sha256Raw(std::string_view data);  // 32 raw bytes
 std::string HmacSha256Raw(std::string_view key, std::string_view data);
 std::string Base64Encode(std::string_view raw);
 Result<std::string> Base64Decode(std::string_view b64);

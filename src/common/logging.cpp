@@ -33,13 +33,20 @@ spdlog::level::level_enum ParseLevel(std::string level) {
 
 std::string_view LevelName(spdlog::level::level_enum l) {
     switch (l) {
-        case spdlog::level::trace: return "TRACE";
-        case spdlog::level::debug: return "DEBUG";
-        case spdlog::level::info: return "INFO";
-        case spdlog::level::warn: return "WARNING";
-        case spdlog::level::err: return "ERROR";
-        case spdlog::level::critical: return "CRITICAL";
-        default: return "INFO";
+        case spdlog::level::trace:
+            return "TRACE";
+        case spdlog::level::debug:
+            return "DEBUG";
+        case spdlog::level::info:
+            return "INFO";
+        case spdlog::level::warn:
+            return "WARNING";
+        case spdlog::level::err:
+            return "ERROR";
+        case spdlog::level::critical:
+            return "CRITICAL";
+        default:
+            return "INFO";
     }
 }
 
@@ -62,10 +69,11 @@ std::string_view FindFact(std::string_view message, std::string_view key) {
 }
 
 class JsonFormatter final : public spdlog::formatter {
-   public:
+public:
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
         std::string line = FormatJsonLogLine(
-            FormatIso8601(std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time)),
+            FormatIso8601(
+                std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time)),
             LevelName(msg.level), std::string_view(msg.logger_name.data(), msg.logger_name.size()),
             std::string_view(msg.payload.data(), msg.payload.size()));
         line.push_back('\n');

@@ -46,8 +46,11 @@ inline Error MakeError(ErrorCode code, std::string message, std::string field = 
 // std::expected is not available in C++20 mode of g++ 12.
 template <typename T>
 class [[nodiscard]] Result {
-   public:
-    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+public:
+    // An empty result is an internal error (needed by Asio, which default-constructs
+    // the value of a coroutine that ended with an exception).
+    Result() : v_(std::in_place_index<1>, Error{ErrorCode::kInternal, "no result", {}}) {}
+    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT
     Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
     bool ok() const { return v_.index() == 0; }
@@ -63,7 +66,7 @@ class [[nodiscard]] Result {
 
     const Error& error() const { return std::get<1>(v_); }
 
-   private:
+private:
     std::variant<T, Error> v_;
 };
 
@@ -71,14 +74,14 @@ struct Unit {};
 
 template <>
 class [[nodiscard]] Result<void> {
-   public:
+public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
     bool ok() const { return ok_; }
     explicit operator bool() const { return ok_; }
     const Error& error() const { return error_; }
 
-   private:
+private:
     Error error_;
     bool ok_ = true;
 };

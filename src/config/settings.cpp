@@ -20,9 +20,8 @@ Result<double> ReadDouble(const EnvLookup& env, std::string_view name, double de
         return d;
     } catch (const std::exception&) {
         return common::MakeError(ErrorCode::kValidation,
-                                 std::string(name) + " must be a number in [" +
-                                     std::to_string(lo) + ", " + std::to_string(hi) + "], got '" +
-                                     *v + "'",
+                                 std::string(name) + " must be a number in [" + std::to_string(lo) +
+                                     ", " + std::to_string(hi) + "], got '" + *v + "'",
                                  std::string(name));
     }
 }
@@ -65,7 +64,8 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     s.production = s.env == "production" || s.env == "prod";
 
     s.log.level = ReadString(env, "ARAGORA_LOG_LEVEL", "INFO");
-    std::string fmt = ReadString(env, "ARAGORA_LOG_FORMAT", mode == RunMode::kServer ? "json" : "text");
+    std::string fmt =
+        ReadString(env, "ARAGORA_LOG_FORMAT", mode == RunMode::kServer ? "json" : "text");
     if (fmt == "json") {
         s.log.format = common::LogFormat::kJson;
     } else if (fmt == "text") {
@@ -117,8 +117,8 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto debate_timeout = ReadInt(env, "ARAGORA_DEBATE_TIMEOUT_SECONDS", 900, 1, 86400);
     if (!debate_timeout) return debate_timeout.error();
     s.debate.debate_timeout_seconds = *debate_timeout;
-    auto latency = ReadInt(env, "ARAGORA_DEMO_LATENCY_MS", mode == RunMode::kServer ? 200 : 0, 0,
-                           60000);
+    auto latency =
+        ReadInt(env, "ARAGORA_DEMO_LATENCY_MS", mode == RunMode::kServer ? 200 : 0, 0, 60000);
     if (!latency) return latency.error();
     s.debate.demo_latency_ms = *latency;
 

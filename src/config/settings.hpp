@@ -26,16 +26,16 @@ struct ReceiptSettings {
 };
 
 struct DebateSettings {
-    double consensus_threshold = 0.6;  // ARAGORA_CONSENSUS_THRESHOLD
-    int agent_timeout_seconds = 240;   // ARAGORA_AGENT_TIMEOUT_SECONDS
-    int debate_timeout_seconds = 900;  // ARAGORA_DEBATE_TIMEOUT_SECONDS
-    int demo_latency_ms = 0;           // ARAGORA_DEMO_LATENCY_MS (CLI default 0)
+    double consensus_threshold = 0.6;     // ARAGORA_CONSENSUS_THRESHOLD
+    int agent_timeout_seconds = 240;      // ARAGORA_AGENT_TIMEOUT_SECONDS
+    int debate_timeout_seconds = 900;     // ARAGORA_DEBATE_TIMEOUT_SECONDS
+    int demo_latency_ms = 0;              // ARAGORA_DEMO_LATENCY_MS (CLI default 0)
     double convergence_threshold = 0.85;  // ARAGORA_CONVERGENCE_THRESHOLD
 };
 
 struct StorageSettings {
     std::string data_dir = "./data";  // ARAGORA_DATA_DIR
-    std::string sqlite_path;          // from DATABASE_URL=sqlite:///path, else <data_dir>/aragora.sqlite3
+    std::string sqlite_path;  // from DATABASE_URL=sqlite:///path, else <data_dir>/aragora.sqlite3
 };
 
 struct Settings {

@@ -26,16 +26,16 @@ struct ConvergenceReport {
 // Compares each agent's current proposal with its previous one. Agents missing from
 // either side are ignored; with no comparable agent the status is kRefining.
 ConvergenceReport CheckConvergence(const std::vector<Proposal>& previous,
-                                   const std::vector<Proposal>& current,
-                                   double converged_threshold, double diverging_threshold);
+                                   const std::vector<Proposal>& current, double converged_threshold,
+                                   double diverging_threshold);
 
 // Evidence quality of one text in [0,1]: citations/sources, specific numbers and
 // units, concrete examples, reasoning connectors, minus vague-phrase density.
 double EvidenceQuality(std::string_view text);
 
 struct HollowDecision {
-    bool hollow = false;      // agreement with weak evidence detected
-    bool intervene = false;   // a challenge is injected into the next round
+    bool hollow = false;          // agreement with weak evidence detected
+    bool intervene = false;       // a challenge is injected into the next round
     double evidence_quality = 0;  // mean over proposals
     double agreement = 0;         // the agreement measure used
     std::string challenge;        // text of the challenge when intervening

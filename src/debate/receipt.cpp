@@ -1,1 +1,443 @@
-// placeholder: being written
+#include "debate/receipt.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cmath>
+
+#include "common/jcs.hpp"
+#include "common/time.hpp"
+
+namespace aragora::debate {
+
+namespace json = boost::json;
+using common::ErrorCode;
+using common::MakeError;
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr std::string_view kHmacAlgorithm = "HMAC-SHA256";
+constexpr std::string_view kEd25519Algorithm = "Ed25519";
+constexpr std::size_t kInputSummaryChars = 200;
+
+// Local names so that receipts do not depend on types.cpp; the strings are the wire
+// names of DEBATE.md and must never change once receipts are signed with them.
+std::string_view MethodName(ConsensusMethod m) {
+    switch (m) {
+        case ConsensusMethod::kMajority:
+            return "majority";
+        case ConsensusMethod::kSupermajority:
+            return "supermajority";
+        case ConsensusMethod::kUnanimous:
+            return "unanimous";
+        case ConsensusMethod::kWeighted:
+            return "weighted";
+        case ConsensusMethod::kJudge:
+            return "judge";
+    }
+    return "majority";
+}
+
+std::string_view StatusName(DebateStatus s) {
+    switch (s) {
+        case DebateStatus::kPending:
+            return "pending";
+        case DebateStatus::kRunning:
+            return "running";
+        case DebateStatus::kCompleted:
+            return "completed";
+        case DebateStatus::kFailed:
+            return "failed";
+        case DebateStatus::kCancelled:
+            return "cancelled";
+    }
+    return "completed";
+}
+
+json::array StringArray(const std::vector<std::string>& items) {
+    json::array out;
+    out.reserve(items.size());
+    for (const auto& s : items) out.emplace_back(s);
+    return out;
+}
+
+json::object ConsensusJson(const ConsensusOutcome& c) {
+    json::array dissents;
+    for (const Dissent& d : c.dissents) {
+        dissents.push_back(json::object{{"agent", d.agent},
+                                        {"reasons", StringArray(d.reasons)},
+                                        {"alternative_view", d.alternative_view}});
+    }
+    return json::object{{"reached", c.reached},
+                        {"method", MethodName(c.method)},
+                        {"confidence", c.confidence},
+                        {"winner", c.winner},
+                        {"judge_fallback", c.judge_fallback},
+                        {"supporting_agents", StringArray(c.supporting_agents)},
+                        {"dissenting_agents", StringArray(c.dissenting_agents)},
+                        {"dissents", std::move(dissents)}};
+}
+
+json::array ProvenanceJson(const std::vector<RoundProvenance>& rounds) {
+    json::array out;
+    for (const RoundProvenance& r : rounds) {
+        json::array entries;
+        for (const ProvenanceEntry& e : r.entries) {
+            entries.push_back(json::object{{"agent", e.agent},
+                                           {"phase", e.phase},
+                                           {"target", e.target},
+                                           {"sha256", e.sha256}});
+        }
+        out.push_back(json::object{{"round", r.round}, {"entries", std::move(entries)}});
+    }
+    return out;
+}
+
+json::array FailuresJson(const std::vector<AgentFailure>& failures) {
+    json::array out;
+    for (const AgentFailure& f : failures) {
+        out.push_back(json::object{{"agent", f.agent},
+                                   {"phase", f.phase},
+                                   {"round", f.round},
+                                   {"code", f.code},
+                                   {"message", f.message}});
+    }
+    return out;
+}
+
+// Boost.JSON serializes doubles as shortest round-trip text, which the canonicalizer
+// reads back exactly; the canonical bytes therefore carry the very doubles given here.
+common::Result<std::string> Canonical(const json::value& v) {
+    return common::CanonicalizeJson(json::serialize(v));
+}
+
+std::optional<std::string> FindString(const json::object& obj, std::string_view key) {
+    const json::value* v = obj.if_contains(key);
+    if (v && v->is_string()) return std::string(v->get_string());
+    return std::nullopt;
+}
+
+std::string StringOr(const json::object& obj, std::string_view key, std::string fallback = {}) {
+    const json::value* v = obj.if_contains(key);
+    if (v && v->is_string()) return std::string(v->get_string());
+    return fallback;
+}
+
+std::optional<double> NumberOf(const json::value* v) {
+    if (!v) return std::nullopt;
+    if (v->is_double()) return v->get_double();
+    if (v->is_int64()) return static_cast<double>(v->get_int64());
+    if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+    return std::nullopt;
+}
+
+// The first `n` code points of UTF-8 `s` (never cuts a multi-byte sequence).
+std::string Utf8Prefix(std::string_view s, std::size_t n) {
+    std::size_t i = 0;
+    std::size_t count = 0;
+    while (i < s.size() && count < n) {
+        auto b = static_cast<unsigned char>(s[i]);
+        std::size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : 4;
+        i = std::min(s.size(), i + len);
+        ++count;
+    }
+    return std::string(s.substr(0, i));
+}
+
+enum class SigOutcome { kVerified, kBad, kUnknown };
+
+struct SigCheck {
+    SigOutcome outcome = SigOutcome::kUnknown;
+    std::string reason;
+    std::string algorithm;
+    std::string key_id;
+    std::string signed_at;
+};
+
+// Checks one entry of `signatures` against the signed bytes. Malformed entries are
+// reported through the Result.
+common::Result<SigCheck> CheckSignature(const json::value& entry, std::string_view signed_bytes,
+                                        const ReceiptKeys& keys) {
+    if (!entry.is_object())
+        return MakeError(ErrorCode::kBadRequest, "a signature is not an object");
+    const json::object& sig = entry.get_object();
+    const json::value* algorithm = sig.if_contains("algorithm");
+    const json::value* key_id = sig.if_contains("key_id");
+    const json::value* value = sig.if_contains("value");
+    if (!algorithm || !algorithm->is_string() || !key_id || !key_id->is_string() || !value ||
+        !value->is_string()) {
+        return MakeError(ErrorCode::kBadRequest,
+                         "a signature lacks a string algorithm, key_id or value");
+    }
+    SigCheck check;
+    check.algorithm = std::string(algorithm->get_string());
+    check.key_id = std::string(key_id->get_string());
+    check.signed_at = StringOr(sig, "signed_at");
+    auto mac_or_sig = common::Base64Decode(value->get_string());
+
+    if (check.algorithm == kHmacAlgorithm) {
+        const std::string* key = nullptr;
+        if (!keys.hmac_current.empty() && KeyId(keys.hmac_current) == check.key_id) {
+            key = &keys.hmac_current;
+        } else if (!keys.hmac_previous.empty() && KeyId(keys.hmac_previous) == check.key_id) {
+            key = &keys.hmac_previous;
+        }
+        if (!key) {
+            check.reason = "unknown signing key (key_id " + check.key_id + ")";
+            return check;
+        }
+        bool good = mac_or_sig.ok() && common::ConstantTimeEqual(
+                                           common::HmacSha256Raw(*key, signed_bytes), *mac_or_sig);
+        check.outcome = good ? SigOutcome::kVerified : SigOutcome::kBad;
+        if (!good) check.reason = "bad signature";
+        return check;
+    }
+
+    if (check.algorithm == kEd25519Algorithm) {
+        auto public_b64 = FindString(sig, "public_key");
+        if (!public_b64)
+            return MakeError(ErrorCode::kBadRequest, "an Ed25519 signature lacks public_key");
+        auto public_key = common::Base64Decode(*public_b64);
+        if (!public_key.ok() || public_key->size() != 32)
+            return MakeError(ErrorCode::kBadRequest,
+                             "an Ed25519 public_key is not base64 of 32 bytes");
+        if (KeyId(*public_key) != check.key_id) {
+            check.outcome = SigOutcome::kBad;
+            check.reason = "bad signature (key_id does not match public_key)";
+            return check;
+        }
+        if (!mac_or_sig.ok() || !common::Ed25519Verify(*public_key, signed_bytes, *mac_or_sig)) {
+            check.outcome = SigOutcome::kBad;
+            check.reason = "bad signature";
+            return check;
+        }
+        // A valid signature only proves possession of the embedded key: anyone can make
+        // one. It counts when that key is the one configured here.
+        if (keys.ed25519 && keys.ed25519->public_key == *public_key) {
+            check.outcome = SigOutcome::kVerified;
+        } else {
+            check.reason = "unknown signing key (key_id " + check.key_id + ")";
+        }
+        return check;
+    }
+
+    check.reason = "unsupported signature algorithm " + check.algorithm;
+    return check;
+}
+
+}  // namespace
+
+std::string KeyId(std::string_view key_bytes) { return common::Sha256Hex(key_bytes).substr(0, 16); }
+
+const std::vector<std::string>& ServedOnlyReceiptFields() {
+    static const std::vector<std::string> kFields = {
+        "gauntlet_id",        "checksum",         "is_signed",
+        "signature_metadata", "agents_involved",  "participating_agents",
+        "dissenting_agents",  "rounds_completed", "consensus_reached",
+        "risk_level",         "risk_score",       "input_summary",
+        "created_at",
+    };
+    return kFields;
+}
+
+common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const DebateResult& result,
+                                                 const std::string& receipt_id,
+                                                 const std::optional<std::string>& previous_hash,
+                                                 std::chrono::system_clock::time_point now,
+                                                 const ReceiptKeys& keys) {
+    const bool sign_ed25519 = keys.ed25519.has_value();
+    if (keys.hmac_current.empty() && !sign_ed25519)
+        return MakeError(ErrorCode::kValidation, "no receipt signing key configured");
+    if (sign_ed25519 && keys.ed25519->private_seed.size() != 32)
+        return MakeError(ErrorCode::kValidation, "the Ed25519 receipt key has no private key");
+    if (!std::isfinite(result.confidence) || !std::isfinite(result.consensus.confidence))
+        return MakeError(ErrorCode::kInternal, "debate confidence is not a finite number");
+
+    const std::string timestamp = common::FormatIso8601(now);
+    json::value error = nullptr;
+    if (!result.error_code.empty() || !result.error_message.empty())
+        error = json::object{{"code", result.error_code}, {"message", result.error_message}};
+
+    json::object receipt{
+        {"schema_version", kSchemaVersion},
+        {"receipt_id", receipt_id},
+        {"debate_id", spec.id},
+        {"question", spec.task},
+        {"input_hash", common::Sha256Hex(spec.task)},
+        {"status", StatusName(result.status)},
+        {"error", std::move(error)},
+        {"verdict", result.verdict},
+        {"confidence", result.confidence},
+        {"consensus", ConsensusJson(result.consensus)},
+        {"agents", StringArray(spec.agents)},
+        {"rounds_used", result.rounds_used},
+        {"final_answer", result.consensus.final_answer},
+        {"provenance", ProvenanceJson(result.provenance)},
+        {"trickster_interventions", result.trickster_interventions},
+        {"agent_failures", FailuresJson(result.failures)},
+        {"timestamp", timestamp},
+        {"previous_hash", previous_hash ? json::value(*previous_hash) : json::value(nullptr)},
+    };
+
+    auto signed_bytes = Canonical(receipt);
+    if (!signed_bytes) return signed_bytes.error();
+    const std::string content_hash = common::Sha256Hex(*signed_bytes);
+
+    json::array signatures;
+    if (!keys.hmac_current.empty()) {
+        signatures.push_back(json::object{{"algorithm", kHmacAlgorithm},
+                                          {"key_id", KeyId(keys.hmac_current)},
+                                          {"value", common::Base64Encode(common::HmacSha256Raw(
+                                                        keys.hmac_current, *signed_bytes))},
+                                          {"signed_at", timestamp}});
+    }
+    if (sign_ed25519) {
+        signatures.push_back(json::object{
+            {"algorithm", kEd25519Algorithm},
+            {"key_id", KeyId(keys.ed25519->public_key)},
+            {"value", common::Base64Encode(common::Ed25519Sign(*keys.ed25519, *signed_bytes))},
+            {"signed_at", timestamp},
+            {"public_key", common::Base64Encode(keys.ed25519->public_key)}});
+    }
+    receipt["content_hash"] = content_hash;
+    receipt["signatures"] = std::move(signatures);
+
+    auto full = Canonical(receipt);
+    if (!full) return full.error();
+    return SignedReceipt{receipt_id, content_hash, std::move(*full)};
+}
+
+ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKeys& keys) {
+    ReceiptVerification v;
+    auto malformed = [&v](std::string detail) {
+        v.valid = false;
+        v.integrity_valid = false;
+        v.reason = "malformed receipt: " + detail;
+        return v;
+    };
+
+    // The exact canonicalizer validates first (duplicate keys, numbers); Boost.JSON then
+    // only reads strings and structure out of its output.
+    auto canonical = common::CanonicalizeJson(receipt_json);
+    if (!canonical) return malformed(canonical.error().message);
+    json::error_code ec;
+    json::value parsed = json::parse(*canonical, ec);
+    if (ec) return malformed(ec.message());
+    if (!parsed.is_object()) return malformed("not a JSON object");
+    const json::object& receipt = parsed.get_object();
+
+    v.receipt_id = StringOr(receipt, "receipt_id");
+    v.previous_hash = FindString(receipt, "previous_hash");
+    auto stored = FindString(receipt, "content_hash");
+    if (!stored) return malformed("content_hash is missing or not a string");
+    v.stored_hash = *stored;
+
+    std::vector<std::string> omit = ServedOnlyReceiptFields();
+    omit.push_back("content_hash");
+    omit.push_back("signatures");
+    auto signed_bytes = common::CanonicalizeJsonObjectWithout(*canonical, omit);
+    if (!signed_bytes) return malformed(signed_bytes.error().message);
+    v.computed_hash = common::Sha256Hex(*signed_bytes);
+    v.integrity_valid = v.computed_hash == v.stored_hash;
+
+    const json::value* sigs = receipt.if_contains("signatures");
+    std::vector<SigCheck> checks;
+    if (sigs && !sigs->is_null()) {
+        if (!sigs->is_array()) return malformed("signatures is not an array");
+        for (const json::value& entry : sigs->get_array()) {
+            auto check = CheckSignature(entry, *signed_bytes, keys);
+            if (!check) {
+                v.valid = false;
+                v.signature_valid = false;
+                v.reason = "malformed receipt: " + check.error().message;
+                return v;
+            }
+            checks.push_back(std::move(*check));
+        }
+    }
+
+    std::string signature_reason;
+    if (!checks.empty()) {
+        auto first_with = [&checks](SigOutcome o) {
+            return std::find_if(checks.begin(), checks.end(),
+                                [o](const SigCheck& c) { return c.outcome == o; });
+        };
+        auto decisive = first_with(SigOutcome::kBad);
+        if (decisive == checks.end()) decisive = first_with(SigOutcome::kVerified);
+        if (decisive == checks.end()) decisive = checks.begin();
+        v.signature_valid = decisive->outcome == SigOutcome::kVerified;
+        v.algorithm = decisive->algorithm;
+        v.key_id = decisive->key_id;
+        v.signed_at = decisive->signed_at;
+        signature_reason = decisive->reason;
+    }
+
+    v.valid = v.integrity_valid && v.signature_valid.value_or(true);
+    if (!v.integrity_valid) {
+        v.reason = "content hash mismatch";
+    } else if (v.signature_valid == false) {
+        v.reason = signature_reason;
+    }
+    return v;
+}
+
+common::Result<std::string> ToServedReceiptJson(std::string_view receipt_json) {
+    // The receipt's own members are copied as canonical text, never through Boost's
+    // number parser, so that the served receipt still verifies.
+    auto own = common::CanonicalizeJsonObjectWithout(receipt_json, ServedOnlyReceiptFields());
+    if (!own) return own.error();
+    json::error_code ec;
+    json::value parsed = json::parse(*own, ec);
+    if (ec || !parsed.is_object())
+        return MakeError(ErrorCode::kBadRequest, "invalid receipt: " + ec.message());
+    const json::object& receipt = parsed.get_object();
+
+    const json::value* sigs = receipt.if_contains("signatures");
+    const bool is_signed = sigs && sigs->is_array() && !sigs->get_array().empty();
+    json::value signature_metadata = nullptr;
+    if (is_signed && sigs->get_array()[0].is_object()) {
+        const json::object& first = sigs->get_array()[0].get_object();
+        signature_metadata = json::object{{"algorithm", StringOr(first, "algorithm")},
+                                          {"key_id", StringOr(first, "key_id")},
+                                          {"signed_at", StringOr(first, "signed_at")}};
+    }
+
+    const json::value* consensus_v = receipt.if_contains("consensus");
+    const json::object empty;
+    const json::object& consensus =
+        consensus_v && consensus_v->is_object() ? consensus_v->get_object() : empty;
+    const json::value* agents = receipt.if_contains("agents");
+    const json::value* dissenting = consensus.if_contains("dissenting_agents");
+    const json::value* reached = consensus.if_contains("reached");
+
+    // risk_score = 1 - confidence (4 decimals); low up to 0.3, medium up to 0.6, else high.
+    double confidence = NumberOf(receipt.if_contains("confidence")).value_or(0.0);
+    double risk = std::clamp(1.0 - confidence, 0.0, 1.0);
+    risk = std::round(risk * 10000.0) / 10000.0;
+    std::string_view risk_level = risk <= 0.3 ? "low" : risk <= 0.6 ? "medium" : "high";
+
+    json::object served{
+        {"gauntlet_id", "debate-" + StringOr(receipt, "debate_id")},
+        {"checksum", StringOr(receipt, "content_hash")},
+        {"is_signed", is_signed},
+        {"signature_metadata", std::move(signature_metadata)},
+        {"agents_involved", agents && agents->is_array() ? *agents : json::array{}},
+        {"participating_agents", agents && agents->is_array() ? *agents : json::array{}},
+        {"dissenting_agents",
+         dissenting && dissenting->is_array() ? *dissenting : json::value(json::array{})},
+        {"rounds_completed", NumberOf(receipt.if_contains("rounds_used")).value_or(0.0)},
+        {"consensus_reached", reached && reached->is_bool() ? reached->get_bool() : false},
+        {"risk_level", risk_level},
+        {"risk_score", risk},
+        {"input_summary", Utf8Prefix(StringOr(receipt, "question"), kInputSummaryChars)},
+        {"created_at", StringOr(receipt, "timestamp")},
+    };
+    std::string extra = json::serialize(served);
+    std::string combined = *own;
+    combined.pop_back();  // '}'
+    if (combined.size() > 1) combined.push_back(',');
+    combined.append(extra, 1);
+    return common::CanonicalizeJson(combined);
+}
+
+}  // namespace aragora::debate

@@ -20,6 +20,8 @@ namespace aragora::debate {
 struct ReceiptKeys {
     std::string hmac_current;   // key material (the env string's bytes)
     std::string hmac_previous;  // accepted for verification only; may be empty
+    // Signs when private_seed is set; for verification only public_key is needed (the
+    // Ed25519 key this installation trusts).
     std::optional<common::Ed25519KeyPair> ed25519;
 };
 
@@ -34,6 +36,10 @@ struct SignedReceipt {
 
 // Builds and signs the receipt of a finished debate. `previous_hash` is the
 // content_hash of this installation's previous receipt (nullopt for the first).
+// Signs with HMAC-SHA256 when keys.hmac_current is set and with Ed25519 when
+// keys.ed25519 is set; kValidation when neither is (or the Ed25519 key has no private
+// part), kInternal for a non-finite confidence. `json` is the canonical (JCS) text of
+// the whole receipt; `now` is both `timestamp` and each `signed_at`.
 common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const DebateResult& result,
                                                  const std::string& receipt_id,
                                                  const std::optional<std::string>& previous_hash,
@@ -50,24 +56,41 @@ struct ReceiptVerification {
     std::string algorithm;
     std::string key_id;
     std::string signed_at;
-    std::string reason;  // empty when valid; e.g. "content hash mismatch", "unknown key"
+    // Empty when valid; else one of "malformed receipt: <detail>", "content hash
+    // mismatch", "bad signature[ (<detail>)]", "unknown signing key (key_id <id>)",
+    // "unsupported signature algorithm <name>".
+    std::string reason;
     std::optional<std::string> previous_hash;
 };
 
 // Verifies a receipt (own JSON or as served: the served-only members are ignored).
-// An HMAC signature is checked with the current or previous key, matched by key_id;
-// a key_id matching neither is "unknown signing key". Ed25519 verifies with the
-// embedded public key.
+// integrity_valid: SHA-256 of the signed bytes equals the stored content_hash.
+// Each signature is checked over the signed bytes: HMAC with the current or previous
+// key matched by key_id (a key_id matching neither is "unknown signing key"); Ed25519
+// with the embedded public_key, whose KeyId must equal key_id, and which counts only
+// when it is keys.ed25519's public key (anyone can sign with a key of their own), else
+// "unknown signing key". signature_valid: false when any signature fails, else true
+// when at least one verified, else false (unknown keys only); nullopt when the receipt
+// has no signatures, which then is valid on integrity alone. valid = integrity_valid
+// and signature_valid != false. algorithm/key_id/signed_at describe the deciding
+// signature (the failing one, else the first verified). Never throws on bad input.
 ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKeys& keys);
 
 // The served-only members API.md adds (gauntlet_id, checksum, is_signed, ...).
 const std::vector<std::string>& ServedOnlyReceiptFields();
-// The receipt as served by the API: own JSON plus the served-only members.
+// The receipt as served by the API: own JSON plus the served-only members (canonical
+// text; the own members are copied exactly so the result verifies). risk_score =
+// 1 - confidence clamped to [0, 1] and rounded to 4 decimals; risk_level "low" up to
+// 0.3, "medium" up to 0.6, else "high". input_summary = first 200 code points of the
+// question. kBadRequest on malformed JSON or a non-object.
 common::Result<std::string> ToServedReceiptJson(std::string_view receipt_json);
 
 enum class ReceiptFormat { kJson, kMarkdown, kHtml };
 std::optional<ReceiptFormat> ParseReceiptFormat(std::string_view s);  // json, md, markdown, html
-// Renders a receipt; HTML escapes every value.
+// Renders a receipt (own JSON or served). kJson: the own JSON, canonical, without the
+// served-only members. kMarkdown: a document with HTML metacharacters of every value
+// turned into entities. kHtml: a standalone page; every value is HTML-escaped.
+// kBadRequest on malformed JSON or a non-object.
 common::Result<std::string> RenderReceipt(std::string_view receipt_json, ReceiptFormat format);
 
 }  // namespace aragora::debate

@@ -1,1 +1,354 @@
-// placeholder: being written
+#include <boost/json.hpp>
+#include <cctype>
+#include <cstdio>
+
+#include "common/jcs.hpp"
+#include "debate/receipt.hpp"
+
+namespace aragora::debate {
+
+namespace json = boost::json;
+using common::ErrorCode;
+using common::MakeError;
+
+namespace {
+
+// Numbers are only displayed here, so Boost.JSON's reading of them is good enough.
+std::string Str(const json::object& obj, std::string_view key) {
+    const json::value* v = obj.if_contains(key);
+    if (!v || v->is_null()) return {};
+    if (v->is_string()) return std::string(v->get_string());
+    return json::serialize(*v);
+}
+
+std::optional<double> Num(const json::object& obj, std::string_view key) {
+    const json::value* v = obj.if_contains(key);
+    if (!v) return std::nullopt;
+    if (v->is_double()) return v->get_double();
+    if (v->is_int64()) return static_cast<double>(v->get_int64());
+    if (v->is_uint64()) return static_cast<double>(v->get_uint64());
+    return std::nullopt;
+}
+
+std::string Fixed(std::optional<double> x, int decimals) {
+    if (!x) return "n/a";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, *x);
+    return buf;
+}
+
+std::string Confidence(std::optional<double> x) {
+    if (!x) return "n/a";
+    return Fixed(x, 2) + " (" + Fixed(*x * 100, 0) + "%)";
+}
+
+std::string YesNo(const json::object& obj, std::string_view key) {
+    const json::value* v = obj.if_contains(key);
+    if (!v || !v->is_bool()) return "n/a";
+    return v->get_bool() ? "yes" : "no";
+}
+
+const json::object& Obj(const json::object& obj, std::string_view key) {
+    static const json::object kEmpty;
+    const json::value* v = obj.if_contains(key);
+    return v && v->is_object() ? v->get_object() : kEmpty;
+}
+
+const json::array& Arr(const json::object& obj, std::string_view key) {
+    static const json::array kEmpty;
+    const json::value* v = obj.if_contains(key);
+    return v && v->is_array() ? v->get_array() : kEmpty;
+}
+
+std::vector<std::string> Strings(const json::array& arr) {
+    std::vector<std::string> out;
+    for (const json::value& v : arr) {
+        if (v.is_string()) out.emplace_back(v.get_string());
+    }
+    return out;
+}
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+    std::string out;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out.append(sep);
+        out.append(items[i]);
+    }
+    return out;
+}
+
+// --- Markdown -----------------------------------------------------------------------
+
+// Markdown viewers may render inline HTML, so text from agents and users has its HTML
+// metacharacters turned into entities (which Markdown displays as the characters).
+std::string MdText(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '&':
+                out.append("&amp;");
+                break;
+            case '<':
+                out.append("&lt;");
+                break;
+            case '>':
+                out.append("&gt;");
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::string MdCell(std::string_view s) {
+    std::string out;
+    for (char c : MdText(s)) {
+        if (c == '|') {
+            out.append("\\|");
+        } else if (c == '\n' || c == '\r') {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out.empty() ? " " : out;
+}
+
+std::string MdQuote(std::string_view s) {
+    if (s.empty()) return "> _(none)_\n";
+    std::string out = "> ";
+    for (char c : MdText(s)) {
+        if (c == '\r') continue;
+        out.push_back(c);
+        if (c == '\n') out.append("> ");
+    }
+    out.push_back('\n');
+    return out;
+}
+
+// Hashes, key ids and signature values (hex or base64) in a code span.
+std::string MdCode(std::string_view s) {
+    if (s.empty()) return "_none_";
+    return "`" + MdCell(s) + "`";
+}
+
+std::string RenderMarkdown(const json::object& r) {
+    const json::object& consensus = Obj(r, "consensus");
+    std::string md;
+    md += "# Decision receipt " + MdCell(Str(r, "receipt_id")) + "\n\n";
+    md += "| Field | Value |\n|---|---|\n";
+    md += "| Verdict | **" + MdCell(Str(r, "verdict")) + "** |\n";
+    md += "| Confidence | " + Confidence(Num(r, "confidence")) + " |\n";
+    md += "| Status | " + MdCell(Str(r, "status")) + " |\n";
+    md += "| Debate | " + MdCell(Str(r, "debate_id")) + " |\n";
+    md += "| Rounds used | " + MdCell(Str(r, "rounds_used")) + " |\n";
+    md += "| Timestamp | " + MdCell(Str(r, "timestamp")) + " |\n\n";
+
+    md += "## Question\n\n" + MdQuote(Str(r, "question")) + "\n";
+    md += "## Final answer\n\n" + MdQuote(Str(r, "final_answer")) + "\n";
+
+    md += "## Consensus\n\n";
+    md += "- Reached: " + YesNo(consensus, "reached") + "\n";
+    md += "- Method: " + MdText(Str(consensus, "method")) + "\n";
+    md += "- Confidence: " + Confidence(Num(consensus, "confidence")) + "\n";
+    md +=
+        "- Supporting agents: " + MdText(Join(Strings(Arr(consensus, "supporting_agents")), ", ")) +
+        "\n";
+    md +=
+        "- Dissenting agents: " + MdText(Join(Strings(Arr(consensus, "dissenting_agents")), ", ")) +
+        "\n\n";
+
+    const json::array& dissents = Arr(consensus, "dissents");
+    md += "### Dissents\n\n";
+    if (dissents.empty()) md += "None.\n";
+    for (const json::value& d : dissents) {
+        if (!d.is_object()) continue;
+        const json::object& dissent = d.get_object();
+        md += "- **" + MdCell(Str(dissent, "agent")) + "**";
+        auto reasons = Strings(Arr(dissent, "reasons"));
+        if (!reasons.empty()) md += ": " + MdCell(Join(reasons, "; "));
+        std::string alt = Str(dissent, "alternative_view");
+        if (!alt.empty()) md += " (alternative view: " + MdCell(alt) + ")";
+        md += "\n";
+    }
+    md += "\n## Agents\n\n";
+    for (const std::string& a : Strings(Arr(r, "agents"))) md += "- " + MdCell(a) + "\n";
+
+    md +=
+        "\n## Provenance\n\n| Round | Agent | Phase | Target | SHA-256 |\n|---|---|---|---|---|\n";
+    for (const json::value& round : Arr(r, "provenance")) {
+        if (!round.is_object()) continue;
+        std::string number = Str(round.get_object(), "round");
+        for (const json::value& e : Arr(round.get_object(), "entries")) {
+            if (!e.is_object()) continue;
+            const json::object& entry = e.get_object();
+            md += "| " + MdCell(number) + " | " + MdCell(Str(entry, "agent")) + " | " +
+                  MdCell(Str(entry, "phase")) + " | " + MdCell(Str(entry, "target")) + " | " +
+                  MdCode(Str(entry, "sha256")) + " |\n";
+        }
+    }
+
+    md += "\n## Integrity\n\n";
+    md += "- Input hash (SHA-256 of the question): " + MdCode(Str(r, "input_hash")) + "\n";
+    md += "- Content hash: " + MdCode(Str(r, "content_hash")) + "\n";
+    md += "- Previous receipt: " + MdCode(Str(r, "previous_hash")) + "\n\n";
+
+    md += "## Signatures\n\n| Algorithm | Key id | Signed at | Value |\n|---|---|---|---|\n";
+    for (const json::value& s : Arr(r, "signatures")) {
+        if (!s.is_object()) continue;
+        const json::object& sig = s.get_object();
+        md += "| " + MdCell(Str(sig, "algorithm")) + " | " + MdCode(Str(sig, "key_id")) + " | " +
+              MdCell(Str(sig, "signed_at")) + " | " + MdCode(Str(sig, "value")) + " |\n";
+    }
+    return md;
+}
+
+// --- HTML ---------------------------------------------------------------------------
+
+std::string H(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '&':
+                out.append("&amp;");
+                break;
+            case '<':
+                out.append("&lt;");
+                break;
+            case '>':
+                out.append("&gt;");
+                break;
+            case '"':
+                out.append("&quot;");
+                break;
+            case '\'':
+                out.append("&#39;");
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::string Row(std::string_view label, std::string_view escaped_value) {
+    return "<tr><th>" + H(label) + "</th><td>" + std::string(escaped_value) + "</td></tr>\n";
+}
+
+std::string RenderHtml(const json::object& r) {
+    const json::object& consensus = Obj(r, "consensus");
+    std::string h;
+    h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+    h += "<title>Decision receipt " + H(Str(r, "receipt_id")) + "</title>\n";
+    h += "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+         "padding:0 1rem;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
+         "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
+         ".text{white-space:pre-wrap;background:#f6f6f6;padding:.6rem;border-left:3px solid #999}"
+         "code{font-size:.85em;word-break:break-all}</style>\n</head>\n<body>\n";
+    h += "<h1>Decision receipt</h1>\n<table class=\"summary\">\n";
+    h += Row("Receipt", "<code>" + H(Str(r, "receipt_id")) + "</code>");
+    h += Row("Verdict", "<strong>" + H(Str(r, "verdict")) + "</strong>");
+    h += Row("Confidence", H(Confidence(Num(r, "confidence"))));
+    h += Row("Status", H(Str(r, "status")));
+    h += Row("Debate", H(Str(r, "debate_id")));
+    h += Row("Rounds used", H(Str(r, "rounds_used")));
+    h += Row("Timestamp", H(Str(r, "timestamp")));
+    h += "</table>\n";
+
+    h += "<h2>Question</h2>\n<div class=\"text\">" + H(Str(r, "question")) + "</div>\n";
+    h += "<h2>Final answer</h2>\n<div class=\"text\">" + H(Str(r, "final_answer")) + "</div>\n";
+
+    h += "<h2>Consensus</h2>\n<table>\n";
+    h += Row("Reached", H(YesNo(consensus, "reached")));
+    h += Row("Method", H(Str(consensus, "method")));
+    h += Row("Confidence", H(Confidence(Num(consensus, "confidence"))));
+    h += Row("Supporting agents", H(Join(Strings(Arr(consensus, "supporting_agents")), ", ")));
+    h += Row("Dissenting agents", H(Join(Strings(Arr(consensus, "dissenting_agents")), ", ")));
+    h += "</table>\n<h3>Dissents</h3>\n";
+    const json::array& dissents = Arr(consensus, "dissents");
+    if (dissents.empty()) {
+        h += "<p>None.</p>\n";
+    } else {
+        h += "<ul>\n";
+        for (const json::value& d : dissents) {
+            if (!d.is_object()) continue;
+            const json::object& dissent = d.get_object();
+            h += "<li><strong>" + H(Str(dissent, "agent")) + "</strong>";
+            auto reasons = Strings(Arr(dissent, "reasons"));
+            if (!reasons.empty()) h += ": " + H(Join(reasons, "; "));
+            std::string alt = Str(dissent, "alternative_view");
+            if (!alt.empty()) h += " <em>(alternative view: " + H(alt) + ")</em>";
+            h += "</li>\n";
+        }
+        h += "</ul>\n";
+    }
+
+    h += "<h2>Agents</h2>\n<ul>\n";
+    for (const std::string& a : Strings(Arr(r, "agents"))) h += "<li>" + H(a) + "</li>\n";
+    h += "</ul>\n";
+
+    h += "<h2>Provenance</h2>\n<table>\n<tr><th>Round</th><th>Agent</th><th>Phase</th>"
+         "<th>Target</th><th>SHA-256</th></tr>\n";
+    for (const json::value& round : Arr(r, "provenance")) {
+        if (!round.is_object()) continue;
+        std::string number = Str(round.get_object(), "round");
+        for (const json::value& e : Arr(round.get_object(), "entries")) {
+            if (!e.is_object()) continue;
+            const json::object& entry = e.get_object();
+            h += "<tr><td>" + H(number) + "</td><td>" + H(Str(entry, "agent")) + "</td><td>" +
+                 H(Str(entry, "phase")) + "</td><td>" + H(Str(entry, "target")) +
+                 "</td><td><code>" + H(Str(entry, "sha256")) + "</code></td></tr>\n";
+        }
+    }
+    h += "</table>\n";
+
+    h += "<h2>Integrity</h2>\n<table>\n";
+    h += Row("Input hash", "<code>" + H(Str(r, "input_hash")) + "</code>");
+    h += Row("Content hash", "<code>" + H(Str(r, "content_hash")) + "</code>");
+    std::string prev = Str(r, "previous_hash");
+    h += Row("Previous receipt", prev.empty() ? "none" : "<code>" + H(prev) + "</code>");
+    h += "</table>\n";
+
+    h += "<h2>Signatures</h2>\n<table>\n<tr><th>Algorithm</th><th>Key id</th><th>Signed at</th>"
+         "<th>Value</th></tr>\n";
+    for (const json::value& s : Arr(r, "signatures")) {
+        if (!s.is_object()) continue;
+        const json::object& sig = s.get_object();
+        h += "<tr><td>" + H(Str(sig, "algorithm")) + "</td><td><code>" + H(Str(sig, "key_id")) +
+             "</code></td><td>" + H(Str(sig, "signed_at")) + "</td><td><code>" +
+             H(Str(sig, "value")) + "</code></td></tr>\n";
+    }
+    h += "</table>\n</body>\n</html>\n";
+    return h;
+}
+
+}  // namespace
+
+std::optional<ReceiptFormat> ParseReceiptFormat(std::string_view s) {
+    std::string lower;
+    for (char c : s)
+        lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (lower == "json") return ReceiptFormat::kJson;
+    if (lower == "md" || lower == "markdown") return ReceiptFormat::kMarkdown;
+    if (lower == "html") return ReceiptFormat::kHtml;
+    return std::nullopt;
+}
+
+common::Result<std::string> RenderReceipt(std::string_view receipt_json, ReceiptFormat format) {
+    // The receipt's own JSON, canonical and without the served-only members: what
+    // format=json returns and what verifies.
+    auto own = common::CanonicalizeJsonObjectWithout(receipt_json, ServedOnlyReceiptFields());
+    if (!own) return MakeError(ErrorCode::kBadRequest, "invalid receipt: " + own.error().message);
+    if (format == ReceiptFormat::kJson) return std::move(*own);
+    json::error_code ec;
+    json::value parsed = json::parse(*own, ec);
+    if (ec || !parsed.is_object())
+        return MakeError(ErrorCode::kBadRequest, "invalid receipt: " + ec.message());
+    const json::object& receipt = parsed.get_object();
+    if (format == ReceiptFormat::kMarkdown) return RenderMarkdown(receipt);
+    return RenderHtml(receipt);
+}
+
+}  // namespace aragora::debate

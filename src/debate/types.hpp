@@ -45,7 +45,7 @@ struct EngineSettings {
     double convergence_threshold = 0.85;  // min per-agent similarity ⇒ converged
     double divergence_threshold = 0.40;   // below ⇒ diverging
     bool early_stop = true;
-    int max_parallel_calls = 8;           // per-debate cap on concurrent agent calls
+    int max_parallel_calls = 8;  // per-debate cap on concurrent agent calls
     double hollow_agreement_threshold = 0.70;
     double hollow_evidence_threshold = 0.40;
     int trickster_cooldown_rounds = 1;
@@ -87,7 +87,7 @@ struct ConsensusOutcome {
     bool reached = false;
     ConsensusMethod method = ConsensusMethod::kMajority;
     double confidence = 0;  // leading share (or judge confidence)
-    std::string winner;     // agent whose proposal won ("" when no votes)
+    std::string winner;     // leading choice; with no votes the first proposal ("" if none)
     std::string final_answer;
     std::vector<std::string> supporting_agents;
     std::vector<std::string> dissenting_agents;
@@ -130,8 +130,8 @@ struct DebateResult {
     std::vector<Proposal> final_proposals;
     std::vector<Vote> votes;
     ConsensusOutcome consensus;
-    std::string verdict;       // approved, approved_with_conditions, needs_review, rejected
-    double confidence = 0;     // reported (after trickster penalties)
+    std::string verdict;    // approved, approved_with_conditions, needs_review, rejected
+    double confidence = 0;  // reported (after trickster penalties)
     int trickster_interventions = 0;
     std::vector<AgentFailure> failures;
     std::vector<RoundProvenance> provenance;

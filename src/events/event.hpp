@@ -23,7 +23,7 @@ std::string ToEnvelopeJson(const Event& e);
 // Receives every event of a debate in seq order. Implementations must not block
 // (the engine calls it from its coroutine); thread-safety is the sink's business.
 class EventSink {
-   public:
+public:
     virtual ~EventSink() = default;
     virtual void Publish(const Event& event) = 0;
 };

@@ -4,6 +4,7 @@
 // Calls are blocking: callers on I/O threads go through common::BlockingPool.
 // Implementations are thread-safe.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -40,8 +41,11 @@ struct DebateRecord {
     std::string result_json = "{}";  // engine result details (votes, failures, usage)
 };
 
+// ListDebates returns newest first (created_at DESC, id DESC); `total` counts every match.
+// An unknown status, or a negative limit/offset, is kValidation.
 struct DebateFilter {
-    // Empty = all. A status, or "active" (pending|running), or "no_consensus".
+    // Empty = all. A status, or "active" (pending|running), or "no_consensus"
+    // (completed with consensus_reached false).
     std::string status;
     int limit = 20;
     int offset = 0;
@@ -72,10 +76,12 @@ using ReceiptBuilder =
     std::function<common::Result<ReceiptRecord>(const std::optional<std::string>& previous_hash)>;
 
 class Store {
-   public:
+public:
     virtual ~Store() = default;
 
     // Debates
+    // Statuses are the five of DebateRecord::status; any other is kValidation, as are an
+    // empty id or created_at. Creating an existing id is kConflict.
     virtual common::Status CreateDebate(const DebateRecord& debate) = 0;
     virtual common::Result<DebateRecord> GetDebate(const std::string& id) = 0;
     virtual common::Result<DebatePage> ListDebates(const DebateFilter& filter) = 0;
@@ -85,22 +91,36 @@ class Store {
     // Writes a finished debate (any terminal status), its remaining events, and — when
     // `receipt` is given — its receipt, all in one transaction. The receipt id is stored
     // on the debate row. Nothing is written when any part fails.
+    // The row is written whole (inserted if it does not exist yet). Events already stored
+    // (same debate_id and seq) are skipped. `receipt` may be null (or empty): no receipt.
+    // The builder is called once, inside the transaction, with the content_hash of the
+    // last receipt inserted (insertion order, not created_at); it must return a receipt
+    // with that previous_hash, a receipt_id, content_hash and created_at, for this debate
+    // (debate_id may be left empty). Its error (or exception) is returned as is (or as
+    // kInternal). A non-terminal status or an event of another debate is kValidation; a
+    // second receipt for the same debate is kConflict. Returns the stored receipt.
     virtual common::Result<std::optional<ReceiptRecord>> FinishDebate(
         const DebateRecord& debate, const std::vector<events::Event>& events,
         const ReceiptBuilder* receipt) = 0;
-    // Marks debates left pending/running (by a crash) failed with code `interrupted`.
+    // Marks debates left pending/running (by a crash) failed with code `interrupted`,
+    // error_message "server stopped while the debate was running", completed_at = `now`.
     // Returns how many were marked.
     virtual common::Result<int> MarkInterrupted(const std::string& now) = 0;
 
     // Events
+    // One transaction; an event already stored (same debate_id and seq) is skipped. Events
+    // need a debate_id of an existing debate, seq >= 1 and a type.
     virtual common::Status AppendEvents(const std::vector<events::Event>& events) = 0;
+    // Events with seq > since_seq, ascending, at most `limit`.
     virtual common::Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                                   std::int64_t since_seq,
                                                                   int limit) = 0;
 
     // Receipts
-    // `id` may be a receipt id, "debate-<debate_id>" or a bare debate id.
+    // `id` may be a receipt id, "debate-<debate_id>" or a bare debate id (tried in that
+    // order). Not found ⇒ kNotFound.
     virtual common::Result<ReceiptRecord> GetReceipt(const std::string& id) = 0;
+    // Newest first (insertion order); empty `debate_id` = all receipts.
     virtual common::Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit,
                                                      int offset) = 0;
     virtual common::Result<std::optional<std::string>> LastReceiptHash() = 0;
@@ -113,12 +133,19 @@ struct Migration {
     int version = 0;
     std::string name;
     std::string sql;
+    // Recorded in schema_migrations.additive. Additive = the previous release still works
+    // on the migrated schema (new tables/columns/indexes only), so an older binary may
+    // open a database carrying this version.
+    bool additive = true;
 };
 
 struct MigrationStatus {
-    int current_version = 0;
-    int latest_version = 0;
+    int current_version = 0;  // highest applied version (0 for a missing/empty database)
+    int latest_version = 0;   // highest version this binary knows
     std::vector<Migration> pending;
+    // Applied versions this binary does not know (newer releases); all additive, since
+    // a non-additive one is an error.
+    std::vector<int> unknown_versions;
 };
 
 }  // namespace aragora::storage

@@ -1,1 +1,603 @@
-// placeholder: being written
+#include "storage/sqlite/sqlite_store.hpp"
+
+#include <array>
+#include <boost/json.hpp>
+#include <exception>
+#include <initializer_list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "storage/sqlite/sqlite_db.hpp"
+#include "storage/sqlite/sqlite_migrations.hpp"
+
+namespace aragora::storage {
+
+namespace {
+
+using common::ErrorCode;
+using common::MakeError;
+using common::Result;
+using common::Status;
+
+constexpr std::array<std::string_view, 5> kStatuses = {"pending", "running", "completed", "failed",
+                                                       "cancelled"};
+
+bool IsKnownStatus(std::string_view status) {
+    for (auto s : kStatuses) {
+        if (s == status) return true;
+    }
+    return false;
+}
+
+bool IsTerminalStatus(std::string_view status) {
+    return status == "completed" || status == "failed" || status == "cancelled";
+}
+
+// Column order shared by ReadDebate() and BindDebate().
+constexpr std::string_view kDebateColumns =
+    "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
+    "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
+    "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
+    "result_json";
+constexpr std::string_view kDebateParams =
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20, ?21";
+constexpr std::string_view kReceiptColumns =
+    "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
+constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
+
+std::string Sql(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (auto p : parts) out.append(p);
+    return out;
+}
+
+std::string ToJsonArray(const std::vector<std::string>& items) {
+    boost::json::array arr;
+    arr.reserve(items.size());
+    for (const auto& item : items) arr.emplace_back(item);
+    return boost::json::serialize(arr);
+}
+
+Result<std::vector<std::string>> FromJsonArray(const std::string& text, std::string_view column,
+                                               const std::string& debate_id) {
+    auto corrupt = [&] {
+        return MakeError(ErrorCode::kStorage, "sqlite: debate " + debate_id + ": column " +
+                                                  std::string(column) +
+                                                  " is not a JSON array of strings");
+    };
+    boost::json::error_code ec;
+    boost::json::value value = boost::json::parse(text, ec);
+    if (ec || !value.is_array()) return corrupt();
+    std::vector<std::string> out;
+    for (const auto& item : value.get_array()) {
+        if (!item.is_string()) return corrupt();
+        out.emplace_back(item.get_string());
+    }
+    return out;
+}
+
+Result<DebateRecord> ReadDebate(const sqlite::Stmt& s) {
+    DebateRecord d;
+    d.id = s.Text(0);
+    d.task = s.Text(1);
+    d.status = s.Text(2);
+    auto agents = FromJsonArray(s.Text(3), "agents", d.id);
+    if (!agents) return agents.error();
+    d.agents = std::move(*agents);
+    d.rounds = static_cast<int>(s.Int(4));
+    d.rounds_used = static_cast<int>(s.Int(5));
+    d.consensus_method = s.Text(6);
+    d.consensus_reached = s.OptBool(7);
+    d.confidence = s.OptDouble(8);
+    d.verdict = s.Text(9);
+    d.final_answer = s.Text(10);
+    auto dissenting = FromJsonArray(s.Text(11), "dissenting_agents", d.id);
+    if (!dissenting) return dissenting.error();
+    d.dissenting_agents = std::move(*dissenting);
+    d.created_at = s.Text(12);
+    d.started_at = s.Text(13);
+    d.completed_at = s.Text(14);
+    d.duration_seconds = s.OptDouble(15);
+    d.receipt_id = s.Text(16);
+    d.error_code = s.Text(17);
+    d.error_message = s.Text(18);
+    d.spec_json = s.Text(19);
+    d.result_json = s.Text(20);
+    return d;
+}
+
+void BindDebate(sqlite::Stmt& s, const DebateRecord& d) {
+    s.BindText(1, d.id);
+    s.BindText(2, d.task);
+    s.BindText(3, d.status);
+    s.BindText(4, ToJsonArray(d.agents));
+    s.BindInt(5, d.rounds);
+    s.BindInt(6, d.rounds_used);
+    s.BindText(7, d.consensus_method);
+    s.BindOptBool(8, d.consensus_reached);
+    s.BindOptDouble(9, d.confidence);
+    s.BindText(10, d.verdict);
+    s.BindText(11, d.final_answer);
+    s.BindText(12, ToJsonArray(d.dissenting_agents));
+    s.BindText(13, d.created_at);
+    s.BindTextOrNull(14, d.started_at);
+    s.BindTextOrNull(15, d.completed_at);
+    s.BindOptDouble(16, d.duration_seconds);
+    s.BindTextOrNull(17, d.receipt_id);
+    s.BindTextOrNull(18, d.error_code);
+    s.BindTextOrNull(19, d.error_message);
+    s.BindText(20, d.spec_json);
+    s.BindText(21, d.result_json);
+}
+
+ReceiptRecord ReadReceipt(const sqlite::Stmt& s) {
+    ReceiptRecord r;
+    r.receipt_id = s.Text(0);
+    r.debate_id = s.Text(1);
+    r.content_hash = s.Text(2);
+    r.previous_hash = s.OptText(3);
+    r.created_at = s.Text(4);
+    r.json = s.Text(5);
+    return r;
+}
+
+events::Event ReadEvent(const sqlite::Stmt& s) {
+    events::Event e;
+    e.debate_id = s.Text(0);
+    e.seq = s.Int(1);
+    e.type = s.Text(2);
+    e.round = static_cast<int>(s.Int(3));
+    e.agent = s.Text(4);
+    e.timestamp = s.Double(5);
+    e.data_json = s.Text(6);
+    return e;
+}
+
+Status ValidateStatus(std::string_view status) {
+    if (IsKnownStatus(status)) return {};
+    return MakeError(ErrorCode::kValidation,
+                     "unknown debate status '" + std::string(status) +
+                         "'; expected pending, running, completed, failed or cancelled",
+                     "status");
+}
+
+Status ValidateDebate(const DebateRecord& d) {
+    if (d.id.empty()) return MakeError(ErrorCode::kValidation, "debate id is empty", "id");
+    if (d.created_at.empty()) {
+        return MakeError(ErrorCode::kValidation, "debate " + d.id + " has no created_at",
+                         "created_at");
+    }
+    return ValidateStatus(d.status);
+}
+
+Status ValidateEvent(const events::Event& e) {
+    if (e.debate_id.empty())
+        return MakeError(ErrorCode::kValidation, "event without debate_id", "debate_id");
+    if (e.seq < 1) {
+        return MakeError(ErrorCode::kValidation,
+                         "event seq must be >= 1 (debate " + e.debate_id + ")", "seq");
+    }
+    if (e.type.empty()) {
+        return MakeError(ErrorCode::kValidation, "event without type (debate " + e.debate_id + ")",
+                         "type");
+    }
+    return {};
+}
+
+Status ValidatePage(int limit, int offset) {
+    if (limit < 0) return MakeError(ErrorCode::kValidation, "limit must be >= 0", "limit");
+    if (offset < 0) return MakeError(ErrorCode::kValidation, "offset must be >= 0", "offset");
+    return {};
+}
+
+// The builder is caller code running inside our transaction; whatever it throws must
+// become an error so that the transaction rolls back and nothing escapes the store.
+Result<ReceiptRecord> CallBuilder(const ReceiptBuilder& builder,
+                                  const std::optional<std::string>& previous_hash) {
+    try {
+        return builder(previous_hash);
+    } catch (const std::exception& e) {
+        return MakeError(ErrorCode::kInternal, std::string("receipt builder threw: ") + e.what());
+    } catch (...) {
+        return MakeError(ErrorCode::kInternal, "receipt builder threw a non-standard exception");
+    }
+}
+
+Status CheckBuiltReceipt(ReceiptRecord& r, const std::string& debate_id,
+                         const std::optional<std::string>& previous_hash) {
+    if (r.receipt_id.empty() || r.content_hash.empty() || r.created_at.empty()) {
+        return MakeError(ErrorCode::kInternal,
+                         "receipt builder returned a receipt without receipt_id, content_hash "
+                         "or created_at (debate " +
+                             debate_id + ")");
+    }
+    if (r.debate_id.empty()) r.debate_id = debate_id;
+    if (r.debate_id != debate_id) {
+        return MakeError(ErrorCode::kInternal, "receipt builder returned a receipt for debate " +
+                                                   r.debate_id + " while finishing " + debate_id);
+    }
+    if (r.previous_hash != previous_hash) {
+        return MakeError(
+            ErrorCode::kInternal,
+            "receipt builder did not chain to the last receipt (debate " + debate_id + ")");
+    }
+    return {};
+}
+
+}  // namespace
+
+// One connection guarded by one mutex, used for reads and writes: SQLite serializes
+// writers anyway and every call here is short. Writes that belong together run in one
+// BEGIN IMMEDIATE transaction, which also orders them against other processes.
+class SqliteStore final : public Store {
+public:
+    explicit SqliteStore(sqlite::DbHandle db) : db_(std::move(db)) {}
+
+    Status CreateDebate(const DebateRecord& debate) override {
+        if (auto s = ValidateDebate(debate); !s) return s;
+        std::lock_guard lock(mu_);
+        auto stmt = Prepare(
+            Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams, ")"}),
+            "insert debate");
+        if (!stmt) return stmt.error();
+        BindDebate(*stmt, debate);
+        return stmt->Run();
+    }
+
+    Result<DebateRecord> GetDebate(const std::string& id) override {
+        std::lock_guard lock(mu_);
+        auto stmt =
+            Prepare(Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ?1"}), "get debate");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, id);
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+        return ReadDebate(*stmt);
+    }
+
+    Result<DebatePage> ListDebates(const DebateFilter& filter) override {
+        if (auto s = ValidatePage(filter.limit, filter.offset); !s) return s.error();
+        // Only constant SQL fragments are chosen here; the status value is bound.
+        std::string_view where;
+        bool bind_status = false;
+        if (filter.status.empty()) {
+            where = "";
+        } else if (filter.status == "active") {
+            where = " WHERE status IN ('pending', 'running')";
+        } else if (filter.status == "no_consensus") {
+            where = " WHERE status = 'completed' AND consensus_reached = 0";
+        } else if (IsKnownStatus(filter.status)) {
+            where = " WHERE status = ?1";
+            bind_status = true;
+        } else {
+            return MakeError(ErrorCode::kValidation,
+                             "unknown status filter '" + filter.status +
+                                 "'; expected pending, running, completed, failed, cancelled, "
+                                 "active or no_consensus",
+                             "status");
+        }
+
+        std::lock_guard lock(mu_);
+        auto snapshot = sqlite::Transaction::BeginRead(db());  // total and items agree
+        if (!snapshot) return snapshot.error();
+        DebatePage page;
+        auto count = Prepare(Sql({"SELECT COUNT(*) FROM debates", where}), "count debates");
+        if (!count) return count.error();
+        if (bind_status) count->BindText(1, filter.status);
+        auto counted = count->Step();
+        if (!counted) return counted.error();
+        page.total = *counted ? count->Int(0) : 0;
+
+        auto stmt = Prepare(Sql({"SELECT ", kDebateColumns, " FROM debates", where,
+                                 " ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"}),
+                            "list debates");
+        if (!stmt) return stmt.error();
+        if (bind_status) stmt->BindText(1, filter.status);
+        stmt->BindInt(2, filter.limit);
+        stmt->BindInt(3, filter.offset);
+        while (true) {
+            auto row = stmt->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            auto debate = ReadDebate(*stmt);
+            if (!debate) return debate.error();
+            page.items.push_back(std::move(*debate));
+        }
+        return page;
+    }
+
+    Status UpdateDebateStatus(const std::string& id, const std::string& status,
+                              const std::string& started_at) override {
+        if (auto s = ValidateStatus(status); !s) return s;
+        std::lock_guard lock(mu_);
+        auto stmt = Prepare(
+            "UPDATE debates SET status = ?2, started_at = COALESCE(?3, started_at) WHERE id = ?1",
+            "update debate status");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, id);
+        stmt->BindText(2, status);
+        stmt->BindTextOrNull(3, started_at);
+        if (auto s = stmt->Run(); !s) return s;
+        if (sqlite3_changes(db()) == 0)
+            return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+        return {};
+    }
+
+    Result<std::optional<ReceiptRecord>> FinishDebate(const DebateRecord& debate,
+                                                      const std::vector<events::Event>& events,
+                                                      const ReceiptBuilder* receipt) override {
+        if (auto s = ValidateDebate(debate); !s) return s.error();
+        if (!IsTerminalStatus(debate.status)) {
+            return MakeError(ErrorCode::kValidation,
+                             "FinishDebate needs a terminal status (completed, failed or "
+                             "cancelled), got '" +
+                                 debate.status + "'",
+                             "status");
+        }
+        for (const auto& e : events) {
+            if (auto s = ValidateEvent(e); !s) return s.error();
+            if (e.debate_id != debate.id) {
+                return MakeError(
+                    ErrorCode::kValidation,
+                    "event of debate " + e.debate_id + " passed while finishing " + debate.id);
+            }
+        }
+
+        std::lock_guard lock(mu_);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+
+        std::optional<ReceiptRecord> built;
+        if (receipt != nullptr && *receipt) {
+            auto previous = LastReceiptHashLocked();
+            if (!previous) return previous.error();
+            auto r = CallBuilder(*receipt, *previous);
+            if (!r) return r.error();
+            if (auto s = CheckBuiltReceipt(*r, debate.id, *previous); !s) return s.error();
+            built = std::move(*r);
+        }
+
+        DebateRecord row = debate;
+        if (built) row.receipt_id = built->receipt_id;
+        auto upsert =
+            Prepare(Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams,
+                         ") ON CONFLICT (id) DO UPDATE SET "
+                         "task = excluded.task, status = excluded.status, "
+                         "agents = excluded.agents, rounds = excluded.rounds, "
+                         "rounds_used = excluded.rounds_used, "
+                         "consensus_method = excluded.consensus_method, "
+                         "consensus_reached = excluded.consensus_reached, "
+                         "confidence = excluded.confidence, "
+                         "verdict = excluded.verdict, "
+                         "final_answer = excluded.final_answer, "
+                         "dissenting_agents = excluded.dissenting_agents, "
+                         "created_at = excluded.created_at, "
+                         "started_at = excluded.started_at, "
+                         "completed_at = excluded.completed_at, "
+                         "duration_seconds = excluded.duration_seconds, "
+                         "receipt_id = excluded.receipt_id, "
+                         "error_code = excluded.error_code, "
+                         "error_message = excluded.error_message, "
+                         "spec_json = excluded.spec_json, "
+                         "result_json = excluded.result_json"}),
+                    "write finished debate");
+        if (!upsert) return upsert.error();
+        BindDebate(*upsert, row);
+        if (auto s = upsert->Run(); !s) return s.error();
+
+        if (built) {
+            // chain_seq, not created_at, orders the chain: it is assigned under the write
+            // lock, so it is exactly the order in which previous hashes were read.
+            auto insert = Prepare(
+                "INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
+                "previous_hash, created_at, json) VALUES (?1, "
+                "(SELECT COALESCE(MAX(chain_seq), 0) + 1 FROM receipts), ?2, ?3, ?4, ?5, ?6)",
+                "insert receipt");
+            if (!insert) return insert.error();
+            insert->BindText(1, built->receipt_id);
+            insert->BindText(2, built->debate_id);
+            insert->BindText(3, built->content_hash);
+            insert->BindOptText(4, built->previous_hash);
+            insert->BindText(5, built->created_at);
+            insert->BindText(6, built->json);
+            if (auto s = insert->Run(); !s) return s.error();
+        }
+
+        if (auto s = InsertEventsLocked(events); !s) return s.error();
+        if (auto s = tx->Commit(); !s) return s.error();
+        return built;
+    }
+
+    Result<int> MarkInterrupted(const std::string& now) override {
+        std::lock_guard lock(mu_);
+        auto stmt = Prepare(
+            "UPDATE debates SET status = 'failed', error_code = 'interrupted', "
+            "error_message = 'server stopped while the debate was running', "
+            "completed_at = ?1 WHERE status IN ('pending', 'running')",
+            "mark interrupted debates");
+        if (!stmt) return stmt.error();
+        stmt->BindTextOrNull(1, now);
+        if (auto s = stmt->Run(); !s) return s.error();
+        return sqlite3_changes(db());
+    }
+
+    Status AppendEvents(const std::vector<events::Event>& events) override {
+        for (const auto& e : events) {
+            if (auto s = ValidateEvent(e); !s) return s;
+        }
+        if (events.empty()) return {};
+        std::lock_guard lock(mu_);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        if (auto s = InsertEventsLocked(events); !s) return s;
+        return tx->Commit();
+    }
+
+    Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
+                                                  std::int64_t since_seq, int limit) override {
+        if (limit < 0) return MakeError(ErrorCode::kValidation, "limit must be >= 0", "limit");
+        std::lock_guard lock(mu_);
+        auto stmt = Prepare(Sql({"SELECT ", kEventColumns,
+                                 " FROM debate_events WHERE debate_id = ?1 AND seq > ?2 "
+                                 "ORDER BY seq LIMIT ?3"}),
+                            "list events");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, debate_id);
+        stmt->BindInt(2, since_seq);
+        stmt->BindInt(3, limit);
+        std::vector<events::Event> out;
+        while (true) {
+            auto row = stmt->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            out.push_back(ReadEvent(*stmt));
+        }
+        return out;
+    }
+
+    Result<ReceiptRecord> GetReceipt(const std::string& id) override {
+        std::lock_guard lock(mu_);
+        auto by_id = FindReceiptLocked("receipt_id", id);
+        if (!by_id) return by_id.error();
+        if (*by_id) return std::move(**by_id);
+        constexpr std::string_view kPrefix = "debate-";
+        if (id.size() > kPrefix.size() && id.compare(0, kPrefix.size(), kPrefix) == 0) {
+            auto by_prefixed = FindReceiptLocked("debate_id", id.substr(kPrefix.size()));
+            if (!by_prefixed) return by_prefixed.error();
+            if (*by_prefixed) return std::move(**by_prefixed);
+        }
+        auto by_debate = FindReceiptLocked("debate_id", id);
+        if (!by_debate) return by_debate.error();
+        if (*by_debate) return std::move(**by_debate);
+        return MakeError(ErrorCode::kNotFound, "receipt " + id + " not found");
+    }
+
+    Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit, int offset) override {
+        if (auto s = ValidatePage(limit, offset); !s) return s.error();
+        const std::string_view where = debate_id.empty() ? "" : " WHERE debate_id = ?1";
+        std::lock_guard lock(mu_);
+        auto snapshot = sqlite::Transaction::BeginRead(db());  // total and items agree
+        if (!snapshot) return snapshot.error();
+        ReceiptPage page;
+        auto count = Prepare(Sql({"SELECT COUNT(*) FROM receipts", where}), "count receipts");
+        if (!count) return count.error();
+        if (!debate_id.empty()) count->BindText(1, debate_id);
+        auto counted = count->Step();
+        if (!counted) return counted.error();
+        page.total = *counted ? count->Int(0) : 0;
+
+        auto stmt = Prepare(Sql({"SELECT ", kReceiptColumns, " FROM receipts", where,
+                                 " ORDER BY chain_seq DESC LIMIT ?2 OFFSET ?3"}),
+                            "list receipts");
+        if (!stmt) return stmt.error();
+        if (!debate_id.empty()) stmt->BindText(1, debate_id);
+        stmt->BindInt(2, limit);
+        stmt->BindInt(3, offset);
+        while (true) {
+            auto row = stmt->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            page.items.push_back(ReadReceipt(*stmt));
+        }
+        return page;
+    }
+
+    Result<std::optional<std::string>> LastReceiptHash() override {
+        std::lock_guard lock(mu_);
+        return LastReceiptHashLocked();
+    }
+
+    Status Ping() override {
+        std::lock_guard lock(mu_);
+        auto stmt = Prepare("SELECT 1", "ping");
+        if (!stmt) return stmt.error();
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row || stmt->Int(0) != 1)
+            return MakeError(ErrorCode::kStorage, "sqlite: ping: unexpected answer to SELECT 1");
+        return {};
+    }
+
+private:
+    sqlite3* db() { return db_.get(); }
+
+    Result<sqlite::Stmt> Prepare(std::string_view sql, std::string_view what) {
+        return sqlite::Stmt::Prepare(db(), sql, what);
+    }
+
+    Result<std::optional<std::string>> LastReceiptHashLocked() {
+        auto stmt = Prepare("SELECT content_hash FROM receipts ORDER BY chain_seq DESC LIMIT 1",
+                            "read last receipt hash");
+        if (!stmt) return stmt.error();
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return std::optional<std::string>();
+        return std::optional<std::string>(stmt->Text(0));
+    }
+
+    // `column` is one of two constant names chosen by GetReceipt(); the value is bound.
+    Result<std::optional<ReceiptRecord>> FindReceiptLocked(std::string_view column,
+                                                           const std::string& value) {
+        auto stmt =
+            Prepare(Sql({"SELECT ", kReceiptColumns, " FROM receipts WHERE ", column, " = ?1"}),
+                    "get receipt");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, value);
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return std::optional<ReceiptRecord>();
+        return std::optional<ReceiptRecord>(ReadReceipt(*stmt));
+    }
+
+    // Caller holds mu_ and an open transaction. A (debate_id, seq) already stored is
+    // skipped, so a retried append is harmless.
+    Status InsertEventsLocked(const std::vector<events::Event>& events) {
+        if (events.empty()) return {};
+        auto stmt = Prepare(Sql({"INSERT INTO debate_events (", kEventColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                 "ON CONFLICT (debate_id, seq) DO NOTHING"}),
+                            "insert event");
+        if (!stmt) return stmt.error();
+        for (const auto& e : events) {
+            stmt->Reset();
+            stmt->BindText(1, e.debate_id);
+            stmt->BindInt(2, e.seq);
+            stmt->BindText(3, e.type);
+            stmt->BindInt(4, e.round);
+            stmt->BindText(5, e.agent);
+            stmt->BindDouble(6, e.timestamp);
+            stmt->BindText(7, e.data_json);
+            if (auto s = stmt->Run(); !s) return s;
+        }
+        return {};
+    }
+
+    std::mutex mu_;
+    sqlite::DbHandle db_;
+};
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, bool migrate) {
+    if (options.busy_timeout_ms < 0) {
+        return MakeError(ErrorCode::kValidation, "busy_timeout_ms must be >= 0", "busy_timeout_ms");
+    }
+    auto db = sqlite::OpenReadWrite(options.path, options.busy_timeout_ms, /*create=*/migrate);
+    if (!db) return db.error();
+    auto status = migrate ? sqlite::MigrateDb(db->get()) : sqlite::ReadMigrationStatus(db->get());
+    if (!status) return status.error();
+    if (!status->pending.empty()) {
+        return MakeError(ErrorCode::kStorage, "database schema version " +
+                                                  std::to_string(status->current_version) +
+                                                  " is older than this binary needs (" +
+                                                  std::to_string(status->latest_version) +
+                                                  "); run `aragora db migrate --upgrade`");
+    }
+    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(*db)));
+}
+
+}  // namespace aragora::storage

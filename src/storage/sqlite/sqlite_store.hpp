@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "storage/store.hpp"
@@ -9,11 +10,13 @@
 namespace aragora::storage {
 
 // The numbered SQLite migrations (additive only: a previous release keeps working on
-// a database a newer one migrated).
+// a database a newer one migrated). Versions are recorded in
+// schema_migrations(version, name, applied_at, additive).
 const std::vector<Migration>& SqliteMigrations();
 
-// Opens (creating parent dirs) the SQLite database at `path` with WAL, a busy timeout
-// and foreign keys on. Does not migrate.
+// The database file is `<data dir>/aragora.sqlite3`. Paths ending in `.db` are refused
+// (kValidation): the runbooks' cache clean-up deletes `*.db`. ":memory:" and "file:" URIs
+// are accepted (tests).
 struct SqliteOptions {
     std::string path;
     int busy_timeout_ms = 5000;
@@ -21,13 +24,26 @@ struct SqliteOptions {
 
 class SqliteStore;
 
-// Migration control for `aragora db migrate` and startup.
+// Migration control for `aragora db migrate` and startup. All are blocking.
+//
+// Reports current/latest/pending without changing anything: a missing file is version 0
+// with every migration pending, and is not created. Fails (kStorage) when the database
+// holds a version this binary does not know that is not additive, with the message
+// "database schema version N is newer than this binary supports (M) and not backward
+// compatible; upgrade aragora". Unknown additive versions are listed in
+// `unknown_versions` and are not an error.
 common::Result<MigrationStatus> CheckSqliteMigrations(const std::string& path);
-// Applies pending migrations in one transaction each; idempotent. Refuses (error) when
-// the database holds a version newer than this binary knows that is not additive.
+// Creates the parent directories and the file when missing, then applies the pending
+// migrations, each in its own BEGIN IMMEDIATE transaction (safe against a concurrent
+// migrator: an already applied version is skipped); idempotent. Refuses, with the error
+// above and without changing anything, a database holding an unknown non-additive
+// version. Returns the status afterwards.
 common::Result<MigrationStatus> ApplySqliteMigrations(const std::string& path);
 
-// Opens the store (applying migrations first when `migrate`).
+// Opens the store with WAL, synchronous=NORMAL, the busy timeout and foreign keys on.
+// With `migrate`: creates parent dirs and file, and applies migrations first. Without: the
+// file must exist and be fully migrated, else kStorage ("... run `aragora db migrate
+// --upgrade`"). The store is thread-safe (one connection behind a mutex); its calls block.
 common::Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, bool migrate);
 
 }  // namespace aragora::storage

@@ -1,0 +1,227 @@
+#include "storage/sqlite/sqlite_migrations.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/time.hpp"
+#include "storage/sqlite/sqlite_db.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace aragora::storage {
+
+namespace {
+
+// Debate times are ISO 8601 UTC strings with a fixed width, so they sort as text.
+// Strings that the record keeps as "" when unset are NULL here.
+constexpr const char* kMigration1 = R"sql(
+CREATE TABLE debates (
+    id                TEXT PRIMARY KEY NOT NULL,
+    task              TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    agents            TEXT NOT NULL DEFAULT '[]',
+    rounds            INTEGER NOT NULL DEFAULT 0,
+    rounds_used       INTEGER NOT NULL DEFAULT 0,
+    consensus_method  TEXT NOT NULL DEFAULT '',
+    consensus_reached INTEGER,
+    confidence        REAL,
+    verdict           TEXT NOT NULL DEFAULT '',
+    final_answer      TEXT NOT NULL DEFAULT '',
+    dissenting_agents TEXT NOT NULL DEFAULT '[]',
+    created_at        TEXT NOT NULL,
+    started_at        TEXT,
+    completed_at      TEXT,
+    duration_seconds  REAL,
+    receipt_id        TEXT,
+    error_code        TEXT,
+    error_message     TEXT,
+    spec_json         TEXT NOT NULL DEFAULT '{}',
+    result_json       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX idx_debates_created ON debates (created_at DESC, id DESC);
+CREATE INDEX idx_debates_status ON debates (status, created_at DESC, id DESC);
+
+CREATE TABLE debate_events (
+    debate_id TEXT NOT NULL REFERENCES debates (id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    type      TEXT NOT NULL,
+    round     INTEGER NOT NULL DEFAULT 0,
+    agent     TEXT NOT NULL DEFAULT '',
+    timestamp REAL NOT NULL,
+    data      TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (debate_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE receipts (
+    receipt_id    TEXT PRIMARY KEY NOT NULL,
+    chain_seq     INTEGER NOT NULL,
+    debate_id     TEXT NOT NULL REFERENCES debates (id),
+    content_hash  TEXT NOT NULL,
+    previous_hash TEXT,
+    created_at    TEXT NOT NULL,
+    json          TEXT NOT NULL
+);
+CREATE UNIQUE INDEX idx_receipts_chain_seq ON receipts (chain_seq);
+CREATE UNIQUE INDEX idx_receipts_debate ON receipts (debate_id);
+CREATE INDEX idx_receipts_created ON receipts (created_at);
+)sql";
+
+constexpr const char* kCreateVersionTable = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT,
+    applied_at TEXT,
+    additive   INTEGER NOT NULL DEFAULT 1
+)
+)sql";
+
+struct AppliedVersion {
+    int version = 0;
+    bool additive = true;
+};
+
+common::Result<std::vector<AppliedVersion>> ReadAppliedVersions(sqlite3* db) {
+    std::vector<AppliedVersion> out;
+    auto exists = sqlite::Stmt::Prepare(
+        db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        "look up schema_migrations");
+    if (!exists) return exists.error();
+    auto found = exists->Step();
+    if (!found) return found.error();
+    if (!*found) return out;
+
+    auto stmt = sqlite::Stmt::Prepare(
+        db, "SELECT version, additive FROM schema_migrations ORDER BY version",
+        "read schema_migrations");
+    if (!stmt) return stmt.error();
+    while (true) {
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) break;
+        out.push_back({static_cast<int>(stmt->Int(0)), stmt->Int(1) != 0});
+    }
+    return out;
+}
+
+common::Result<MigrationStatus> Evaluate(const std::vector<AppliedVersion>& applied) {
+    const auto& known = SqliteMigrations();
+    MigrationStatus status;
+    status.latest_version = known.empty() ? 0 : known.back().version;
+
+    std::set<int> known_versions;
+    for (const auto& m : known) known_versions.insert(m.version);
+
+    std::set<int> applied_versions;
+    int incompatible = 0;
+    for (const auto& a : applied) {
+        applied_versions.insert(a.version);
+        status.current_version = std::max(status.current_version, a.version);
+        if (known_versions.count(a.version) != 0) continue;
+        if (a.additive) {
+            status.unknown_versions.push_back(a.version);
+        } else {
+            incompatible = std::max(incompatible, a.version);
+        }
+    }
+    if (incompatible != 0) {
+        return common::MakeError(common::ErrorCode::kStorage,
+                                 "database schema version " + std::to_string(incompatible) +
+                                     " is newer than this binary supports (" +
+                                     std::to_string(status.latest_version) +
+                                     ") and not backward compatible; upgrade aragora");
+    }
+    for (const auto& m : known) {
+        if (applied_versions.count(m.version) == 0) status.pending.push_back(m);
+    }
+    return status;
+}
+
+common::Status ApplyOne(sqlite3* db, const Migration& m) {
+    const std::string what = "migration " + std::to_string(m.version) + " (" + m.name + ")";
+    auto tx = sqlite::Transaction::Begin(db);
+    if (!tx) return tx.error();
+
+    // Another process may have applied it between our read and our write lock.
+    auto check = sqlite::Stmt::Prepare(db, "SELECT 1 FROM schema_migrations WHERE version = ?1",
+                                       "check " + what);
+    if (!check) return check.error();
+    check->BindInt(1, m.version);
+    auto already = check->Step();
+    if (!already) return already.error();
+    if (*already) return {};  // the transaction rolls back: nothing was written
+
+    if (auto s = sqlite::Exec(db, m.sql.c_str(), what); !s) return s;
+    auto record =
+        sqlite::Stmt::Prepare(db,
+                              "INSERT INTO schema_migrations (version, name, applied_at, additive) "
+                              "VALUES (?1, ?2, ?3, ?4)",
+                              "record " + what);
+    if (!record) return record.error();
+    record->BindInt(1, m.version);
+    record->BindText(2, m.name);
+    record->BindText(3, common::FormatIso8601(std::chrono::system_clock::now()));
+    record->BindInt(4, m.additive ? 1 : 0);
+    if (auto s = record->Run(); !s) return s;
+    return tx->Commit();
+}
+
+}  // namespace
+
+const std::vector<Migration>& SqliteMigrations() {
+    static const std::vector<Migration> kMigrations = {
+        {1, "debates, debate_events, receipts", kMigration1, true},
+    };
+    return kMigrations;
+}
+
+namespace sqlite {
+
+common::Result<MigrationStatus> ReadMigrationStatus(sqlite3* db) {
+    auto applied = ReadAppliedVersions(db);
+    if (!applied) return applied.error();
+    return Evaluate(*applied);
+}
+
+common::Result<MigrationStatus> MigrateDb(sqlite3* db) {
+    if (auto s = Exec(db, kCreateVersionTable, "create schema_migrations"); !s) return s.error();
+    auto status = ReadMigrationStatus(db);
+    if (!status) return status.error();
+    for (const auto& m : status->pending) {
+        if (auto s = ApplyOne(db, m); !s) return s.error();
+    }
+    return ReadMigrationStatus(db);
+}
+
+}  // namespace sqlite
+
+common::Result<MigrationStatus> CheckSqliteMigrations(const std::string& path) {
+    if (auto s = sqlite::ValidateDbPath(path); !s) return s.error();
+    if (path == ":memory:") return Evaluate({});
+    int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    if (sqlite::IsPlainFilePath(path)) {
+        std::error_code ec;
+        const bool exists = std::filesystem::exists(path, ec);
+        if (ec) {
+            return common::MakeError(common::ErrorCode::kStorage,
+                                     "sqlite: check " + path + ": " + ec.message());
+        }
+        if (!exists) return Evaluate({});  // a missing database is version 0; don't create it
+    } else {
+        flags |= SQLITE_OPEN_URI;
+    }
+    auto db = sqlite::OpenDb(path, flags, SqliteOptions{}.busy_timeout_ms);
+    if (!db) return db.error();
+    return sqlite::ReadMigrationStatus(db->get());
+}
+
+common::Result<MigrationStatus> ApplySqliteMigrations(const std::string& path) {
+    auto db = sqlite::OpenReadWrite(path, SqliteOptions{}.busy_timeout_ms, /*create=*/true);
+    if (!db) return db.error();
+    return sqlite::MigrateDb(db->get());
+}
+
+}  // namespace aragora::storage

@@ -1,0 +1,364 @@
+// The engine with scripted agents: protocol order, events, failures, cancellation,
+// deadline (manual clock), judge, early stop, hollow consensus, determinism.
+
+#include "debate/engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <functional>
+#include <set>
+
+#include "agents/demo_agent.hpp"
+
+namespace aragora::debate {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using agents::AgentReply;
+using agents::AgentRequest;
+using agents::Phase;
+
+class RecordingSink final : public events::EventSink {
+public:
+    void Publish(const events::Event& e) override { events.push_back(e); }
+    std::vector<std::string> Types() const {
+        std::vector<std::string> t;
+        for (const auto& e : events) t.push_back(e.type);
+        return t;
+    }
+    std::size_t Count(const std::string& type) const {
+        return std::count_if(events.begin(), events.end(),
+                             [&](const events::Event& e) { return e.type == type; });
+    }
+    std::vector<events::Event> events;
+};
+
+// Answers from a script; `hook` may replace any reply or fail the call.
+class ScriptedAgent final : public agents::Agent {
+public:
+    using Hook = std::function<std::optional<common::Result<AgentReply>>(const AgentRequest&)>;
+    ScriptedAgent(std::string name, std::string proposal, std::string vote_for)
+        : name_(std::move(name)), proposal_(std::move(proposal)), vote_for_(std::move(vote_for)) {}
+
+    const std::string& Name() const override { return name_; }
+    const std::string& Provider() const override { return provider_; }
+
+    asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
+        requests.push_back(r);
+        if (on_call) on_call(r);
+        if (block_forever || (block_from_round > 0 && r.round >= block_from_round)) {
+            asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::hours(1));
+            boost::system::error_code ec;
+            co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            co_return common::MakeError(common::ErrorCode::kCancelled, "cancelled");
+        }
+        if (hook) {
+            if (auto r2 = hook(r)) co_return *r2;
+        }
+        AgentReply reply;
+        reply.usage = {10, 5};
+        switch (r.phase) {
+            case Phase::kPropose:
+            case Phase::kRevise:
+                reply.text = proposal_ + "\nConfidence: 0.8";
+                break;
+            case Phase::kCritique:
+                reply.text =
+                    R"({"issues":["needs numbers"],"suggestions":["cite a source"],"severity":4,"reasoning":"r"})";
+                break;
+            case Phase::kVote:
+                reply.text = "{\"choice\":\"" + vote_for_ +
+                             "\",\"confidence\":0.9,\"reasoning\":\"" + name_ + " prefers it.\"}";
+                break;
+            case Phase::kJudge:
+                reply.text = "Judge synthesis: " + proposal_;
+                break;
+        }
+        co_return reply;
+    }
+
+    std::vector<AgentRequest> requests;
+    Hook hook;
+    std::function<void(const AgentRequest&)> on_call;
+    bool block_forever = false;
+    int block_from_round = 0;
+
+private:
+    std::string name_;
+    std::string provider_ = "scripted";
+    std::string proposal_;
+    std::string vote_for_;
+};
+
+const char* kEvidenceRich =
+    "Adopt continuous deployment in 3 phases because incident data from 2023 shows a 45% "
+    "drop in rollback time; for example, according to the DORA report [1], elite teams "
+    "deploy 973x more often. Therefore start with 2 services.";
+
+struct Fixture {
+    common::ManualClock clock;
+    EngineSettings settings;
+    RecordingSink sink;
+    std::vector<std::shared_ptr<ScriptedAgent>> agents;
+    DebateSpec spec;
+
+    Fixture(int n, int rounds) {
+        spec.id = "d_test";
+        spec.task = "Should we adopt continuous deployment?";
+        spec.rounds = rounds;
+        for (int i = 0; i < n; ++i) {
+            std::string name = "a" + std::to_string(i);
+            agents.push_back(std::make_shared<ScriptedAgent>(
+                name, std::string(kEvidenceRich) + " Variant " + name + ".", "a0"));
+            spec.agents.push_back(name);
+        }
+    }
+
+    DebateResult Run(asio::cancellation_signal* cancel = nullptr,
+                     std::function<void(asio::io_context&)> before_run = {}) {
+        Engine engine(clock, settings);
+        EventEmitter emitter(spec.id, clock, sink);
+        std::vector<std::shared_ptr<agents::Agent>> team(agents.begin(), agents.end());
+        asio::io_context ioc(1);
+        DebateResult result;
+        bool done = false;
+        auto handler = [&](std::exception_ptr ep, DebateResult r) {
+            ASSERT_FALSE(ep);
+            result = std::move(r);
+            done = true;
+        };
+        if (cancel) {
+            asio::co_spawn(ioc, engine.Run(spec, team, emitter),
+                           asio::bind_cancellation_slot(cancel->slot(), handler));
+        } else {
+            asio::co_spawn(ioc, engine.Run(spec, team, emitter), handler);
+        }
+        if (before_run) before_run(ioc);
+        ioc.run_for(std::chrono::seconds(20));
+        EXPECT_TRUE(done) << "debate did not finish";
+        return result;
+    }
+};
+
+void ExpectGapFreeSeq(const RecordingSink& sink) {
+    for (std::size_t i = 0; i < sink.events.size(); ++i) {
+        EXPECT_EQ(sink.events[i].seq, static_cast<std::int64_t>(i + 1));
+        EXPECT_EQ(sink.events[i].debate_id, "d_test");
+        auto data = json::parse(sink.events[i].data_json).as_object();
+        EXPECT_EQ(data.at("debate_id"), "d_test") << sink.events[i].type;
+    }
+}
+
+TEST(EngineTest, RunsTheFullProtocolInOrder) {
+    Fixture f(3, 2);
+    f.settings.early_stop = false;
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    EXPECT_EQ(r.rounds_used, 2);
+    auto types = f.sink.Types();
+    ASSERT_FALSE(types.empty());
+    EXPECT_EQ(types.front(), "debate_start");
+    EXPECT_EQ(types.back(), "consensus");
+    EXPECT_EQ(f.sink.Count("round_start"), 2u);
+    EXPECT_EQ(f.sink.Count("round_end"), 2u);
+    EXPECT_EQ(f.sink.Count("agent_message"), 6u);
+    EXPECT_EQ(f.sink.Count("critique"), 12u);  // N(N-1) per round
+    EXPECT_EQ(f.sink.Count("vote"), 3u);
+    EXPECT_EQ(f.sink.Count("convergence"), 1u);
+    ExpectGapFreeSeq(f.sink);
+    // Round 2 is a revision carrying the critiques the agent received.
+    const auto& reqs = f.agents[1]->requests;
+    auto revise = std::find_if(reqs.begin(), reqs.end(),
+                               [](const AgentRequest& q) { return q.phase == Phase::kRevise; });
+    ASSERT_NE(revise, reqs.end());
+    EXPECT_EQ(revise->critiques.size(), 2u);
+    EXPECT_FALSE(revise->own_proposal.empty());
+    EXPECT_NE(revise->prompt.find("Critiques you received"), std::string::npos);
+    // Everyone voted for a0: unanimous majority, no dissent.
+    EXPECT_TRUE(r.consensus.reached);
+    EXPECT_EQ(r.consensus.winner, "a0");
+    EXPECT_TRUE(r.consensus.dissenting_agents.empty());
+    EXPECT_EQ(r.usage.at("a0").calls, 2 + 4 + 1);
+    EXPECT_FALSE(r.provenance.empty());
+}
+
+TEST(EngineTest, FailedAgentIsSkippedForThatPhaseAndRecorded) {
+    Fixture f(3, 1);
+    f.agents[2]->hook = [](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+        if (r.phase == Phase::kCritique)
+            return common::MakeError(common::ErrorCode::kProviderError, "HTTP 503");
+        return std::nullopt;
+    };
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted);
+    EXPECT_EQ(f.sink.Count("agent_error"), 2u);
+    ASSERT_EQ(r.failures.size(), 2u);
+    EXPECT_EQ(r.failures[0].agent, "a2");
+    EXPECT_EQ(r.failures[0].phase, "critique");
+    EXPECT_EQ(f.sink.Count("vote"), 3u);  // back for the vote
+}
+
+TEST(EngineTest, FailsCleanlyWhenFewerThanTwoAgentsRemain) {
+    Fixture f(3, 2);
+    auto down = [](const AgentRequest&) -> std::optional<common::Result<AgentReply>> {
+        return common::MakeError(common::ErrorCode::kProviderError, "down");
+    };
+    f.agents[1]->hook = down;
+    f.agents[2]->hook = down;
+    DebateResult r = f.Run();
+    EXPECT_EQ(r.status, DebateStatus::kFailed);
+    EXPECT_EQ(r.error_code, "agents_unavailable");
+    EXPECT_EQ(f.sink.Count("consensus"), 0u);
+}
+
+TEST(EngineTest, CancellationEndsCancelledAndKeepsEvents) {
+    Fixture f(3, 3);
+    asio::cancellation_signal cancel;
+    asio::io_context* ctx = nullptr;
+    // In round 2 every agent blocks, and a0's call asks for cancellation.
+    for (auto& a : f.agents) a->block_from_round = 2;
+    f.agents[0]->on_call = [&](const AgentRequest& r) {
+        if (r.round == 2) asio::post(*ctx, [&] { cancel.emit(asio::cancellation_type::terminal); });
+    };
+    auto start = std::chrono::steady_clock::now();
+    DebateResult r = f.Run(&cancel, [&](asio::io_context& ioc) { ctx = &ioc; });
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    EXPECT_EQ(r.status, DebateStatus::kCancelled);
+    EXPECT_EQ(r.error_code, "cancelled");
+    EXPECT_GE(f.sink.Count("agent_message"), 3u);  // round 1 kept
+    EXPECT_EQ(f.sink.Count("consensus"), 0u);
+    ExpectGapFreeSeq(f.sink);
+}
+
+TEST(EngineTest, DeadlineOnTheInjectedClockFailsWithTimeout) {
+    Fixture f(3, 3);
+    f.settings.debate_timeout = std::chrono::minutes(10);
+    f.agents[0]->hook = [&](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+        if (r.phase == Phase::kCritique) f.clock.Advance(std::chrono::minutes(11));
+        return std::nullopt;
+    };
+    DebateResult r = f.Run();
+    EXPECT_EQ(r.status, DebateStatus::kFailed);
+    EXPECT_EQ(r.error_code, "timeout");
+    EXPECT_EQ(f.sink.Count("round_start"), 1u);
+    EXPECT_EQ(f.sink.Count("consensus"), 0u);
+}
+
+TEST(EngineTest, AgentCallTimeoutIsAnAgentFailure) {
+    Fixture f(3, 1);
+    f.settings.agent_timeout = std::chrono::milliseconds(5);
+    f.agents[2]->block_forever = true;
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    ASSERT_FALSE(r.failures.empty());
+    EXPECT_EQ(r.failures[0].agent, "a2");
+    EXPECT_EQ(r.failures[0].code, "timeout");
+}
+
+TEST(EngineTest, JudgeSynthesizesAndFallsBackToMajority) {
+    {
+        Fixture f(3, 1);
+        f.spec.consensus = ConsensusMethod::kJudge;
+        f.spec.judge = "a1";
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted);
+        EXPECT_EQ(r.consensus.method, ConsensusMethod::kJudge);
+        EXPECT_TRUE(r.consensus.reached);
+        EXPECT_NE(r.consensus.final_answer.find("Judge synthesis"), std::string::npos);
+        EXPECT_FALSE(r.consensus.judge_fallback);
+    }
+    {
+        Fixture f(3, 1);
+        f.spec.consensus = ConsensusMethod::kJudge;
+        f.agents[0]->hook = [](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+            if (r.phase == Phase::kJudge)
+                return common::MakeError(common::ErrorCode::kTimeout, "judge timed out");
+            return std::nullopt;
+        };
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted);
+        EXPECT_TRUE(r.consensus.judge_fallback);
+        EXPECT_EQ(r.consensus.method, ConsensusMethod::kMajority);
+        EXPECT_TRUE(r.consensus.reached);
+    }
+}
+
+TEST(EngineTest, StopsEarlyWhenConvergedWithGoodEvidence) {
+    Fixture f(3, 5);
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted);
+    EXPECT_EQ(r.rounds_used, 2);  // identical revisions ⇒ converged at round 2
+    EXPECT_EQ(f.sink.Count("hollow_consensus"), 0u);
+}
+
+TEST(EngineTest, HollowConsensusInjectsAChallenge) {
+    Fixture f(3, 3);
+    f.agents.clear();
+    f.spec.agents.clear();
+    for (int i = 0; i < 3; ++i) {
+        std::string name = "v" + std::to_string(i);
+        f.agents.push_back(std::make_shared<ScriptedAgent>(
+            name, "It depends. Generally various factors matter in some cases.", "v0"));
+        f.spec.agents.push_back(name);
+    }
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted);
+    EXPECT_GE(f.sink.Count("hollow_consensus"), 1u);
+    EXPECT_GE(f.sink.Count("trickster_intervention"), 1u);
+    EXPECT_GE(r.trickster_interventions, 1);
+    // The challenge reaches the next round's prompts.
+    bool challenged = false;
+    for (const auto& q : f.agents[1]->requests) challenged |= !q.challenge.empty();
+    EXPECT_TRUE(challenged);
+    // Reported confidence carries the penalty.
+    EXPECT_LT(r.confidence, r.consensus.confidence);
+}
+
+TEST(EngineTest, DemoDebatesAreDeterministic) {
+    auto run = [] {
+        common::ManualClock clock;
+        RecordingSink sink;
+        EventEmitter emitter("d_demo", clock, sink);
+        Engine engine(clock, EngineSettings{});
+        DebateSpec spec;
+        spec.id = "d_demo";
+        spec.task = "Should our team rewrite the billing service in Rust?";
+        spec.rounds = 3;
+        std::vector<std::shared_ptr<agents::Agent>> team;
+        for (auto p : {agents::Persona::kAnalyst, agents::Persona::kCritic,
+                       agents::Persona::kModerator, agents::Persona::kContrarian}) {
+            std::string name = "demo:" + std::string(agents::ToString(p));
+            team.push_back(
+                std::make_shared<agents::DemoAgent>(name, p, std::chrono::milliseconds(0)));
+            spec.agents.push_back(name);
+        }
+        asio::io_context ioc(1);
+        DebateResult result;
+        asio::co_spawn(ioc, engine.Run(spec, team, emitter),
+                       [&](std::exception_ptr, DebateResult r) { result = std::move(r); });
+        ioc.run();
+        std::vector<std::string> trail;
+        for (const auto& e : sink.events)
+            trail.push_back(e.type + "|" + e.agent + "|" + e.data_json);
+        return std::make_pair(result.verdict, trail);
+    };
+    auto a = run();
+    auto b = run();
+    EXPECT_EQ(a.first, b.first);
+    EXPECT_EQ(a.second, b.second);
+    EXPECT_FALSE(a.second.empty());
+}
+
+}  // namespace
+}  // namespace aragora::debate
