@@ -22,16 +22,12 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
 
-# Until the HTTP server lands, `make serve` shows a demo debate (development mode,
-# embedded SQLite under ./data, demo agents, no API keys).
+# The server in development mode: embedded SQLite under ./data, demo agents (no API
+# keys), listening on 127.0.0.1 (API 8080, WebSocket 8765, metrics 9090; override with
+# ARAGORA_API_PORT etc.). It prints where to look and a curl that starts a debate.
 serve: build
-	@echo "aragora serve is not built yet: running the demo debate instead."
-	ARAGORA_ENV=development ARAGORA_DATA_DIR=./data $(ARAGORA) demo
-	@echo
-	@echo "Stored in ./data/aragora.sqlite3. Look around:"
-	@echo "  $(ARAGORA) debates list"
-	@echo "  $(ARAGORA) ask \"Should we adopt a four-day work week?\" --agents demo,demo,demo,demo --receipt receipt.json"
-	@echo "  $(ARAGORA) receipt verify receipt.json"
+	ARAGORA_ENV=development ARAGORA_DATA_DIR=$${ARAGORA_DATA_DIR:-./data} \
+	ARAGORA_LOG_FORMAT=$${ARAGORA_LOG_FORMAT:-text} $(ARAGORA) serve
 
 demo: build
 	ARAGORA_ENV=development ARAGORA_DATA_DIR=./data $(ARAGORA) demo

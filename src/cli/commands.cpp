@@ -19,14 +19,17 @@
 #include <sstream>
 
 #include "agents/registry.hpp"
-#include "build_info.hpp"
+#include "app/server_app.hpp"
 #include "cli/debate_runner.hpp"
+#include "common/build_info.hpp"
 #include "common/ids.hpp"
 #include "common/jcs.hpp"
+#include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "config/settings.hpp"
 #include "debate/receipt.hpp"
 #include "debate/receipt_keys.hpp"
+#include "service/records.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
@@ -112,7 +115,7 @@ struct Environment {
 common::Result<Environment> LoadEnvironment() {
     auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
     if (!settings) return settings.error();
-    common::SetupLogging(settings->log);
+    if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
     return Environment{std::move(*settings)};
 }
 
@@ -344,7 +347,7 @@ int RunDebateCommand(const AskOptions& opt) {
     if (opt.json) {
         // The receipt is spliced in as stored: re-serializing it through Boost.JSON could
         // change its numbers, and it must stay verifiable when cut out of this output.
-        std::string debate_json = DebateToJson(out.record);
+        std::string debate_json = service::DebateToJson(out.record);
         debate_json.pop_back();  // the closing brace
         std::cout << debate_json << ",\"receipt\":" << (out.receipt ? out.receipt->json : "null")
                   << "}\n";
@@ -397,10 +400,10 @@ int ListCommand(const std::string& status, int limit, int offset, bool as_json) 
     }
     if (as_json) {
         json::array items;
-        for (const auto& d : page->items) items.push_back(json::parse(DebateToJson(d)));
+        for (const auto& d : page->items) items.push_back(json::parse(service::DebateToJson(d)));
         json::object o{
             {"debates", items}, {"total", page->total}, {"limit", limit}, {"offset", offset}};
-        std::cout << json::serialize(o) << "\n";
+        std::cout << common::SerializeJson(o) << "\n";
         return kExitOk;
     }
     if (page->items.empty()) {
@@ -429,7 +432,7 @@ int ShowCommand(const std::string& id, bool as_json) {
                         d.error().message);
     }
     if (as_json) {
-        std::cout << DebateToJson(*d) << "\n";
+        std::cout << service::DebateToJson(*d) << "\n";
         return kExitOk;
     }
     std::cout << "Debate " << d->id << "\n"
@@ -562,13 +565,15 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->add_flag("--upgrade", migrate_upgrade, "Apply pending migrations");
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
 
-    auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP/WebSocket server (not built yet)");
-    serve_cmd->allow_extras();
-    serve_cmd->callback([&] {
-        exit_code = Complain(kExitUsage,
-                             "serve is not implemented yet in this build; try `aragora demo` or "
-                             "`aragora ask \"QUESTION\"`");
-    });
+    app::ServeOptions serve;
+    auto* serve_cmd = app.add_subcommand(
+        "serve", "Run the REST API, the WebSocket stream and the metrics endpoint");
+    serve_cmd->add_option("--host", serve.host, "Listen address (env ARAGORA_HOST, 127.0.0.1)");
+    serve_cmd->add_option("--api-port", serve.api_port, "REST port (env ARAGORA_API_PORT, 8080)");
+    serve_cmd->add_option("--ws-port", serve.ws_port, "WebSocket port (env ARAGORA_WS_PORT, 8765)");
+    serve_cmd->add_option("--metrics-port", serve.metrics_port,
+                          "Prometheus port (env ARAGORA_METRICS_PORT, 9090)");
+    serve_cmd->callback([&] { exit_code = app::RunServe(serve); });
 
     try {
         app.parse(argc, argv);

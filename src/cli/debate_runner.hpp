@@ -27,14 +27,6 @@ struct RunOutcome {
     debate::DebateResult result;
 };
 
-// Maps a finished engine result onto the stored debate row (pure).
-storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::DebateResult& result,
-                               const std::string& created_at, const std::string& receipt_id);
-// The spec as stored in `spec_json`.
-std::string SpecToJson(const debate::DebateSpec& spec);
-// The API's debate object for a stored row (API.md "Get").
-std::string DebateToJson(const storage::DebateRecord& record);
-
 class DebateRunner {
 public:
     DebateRunner(const common::Clock& clock, debate::EngineSettings engine_settings,

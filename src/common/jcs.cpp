@@ -256,8 +256,52 @@ Result<Node> Parse(std::string_view json) {
     return std::move(parser.handler().root());
 }
 
+void AppendNode(const Node& node, std::string& out, const std::vector<std::string>* omit) {
+    switch (node.kind) {
+        case Node::Kind::kNull:
+            out.append("null");
+            break;
+        case Node::Kind::kBool:
+            out.append(node.boolean ? "true" : "false");
+            break;
+        case Node::Kind::kNumber:
+            AppendJsonNumber(node.number, out);
+            break;
+        case Node::Kind::kString:
+            AppendJsonString(node.text, out);
+            break;
+        case Node::Kind::kArray: {
+            out.push_back('[');
+            bool first = true;
+            for (const Node& item : node.items) {
+                if (!first) out.push_back(',');
+                first = false;
+                AppendNode(item, out, nullptr);
+            }
+            out.push_back(']');
+            break;
+        }
+        case Node::Kind::kObject: {
+            out.push_back('{');
+            bool first = true;
+            for (const Member& m : node.members) {
+                if (omit && std::find(omit->begin(), omit->end(), m.key) != omit->end()) continue;
+                if (!first) out.push_back(',');
+                first = false;
+                AppendJsonString(m.key, out);
+                out.push_back(':');
+                AppendNode(*m.value, out, nullptr);
+            }
+            out.push_back('}');
+            break;
+        }
+    }
+}
+
+}  // namespace
+
 // ECMAScript Number::toString (ECMA-262 7.1.12.1) from the shortest round-trip digits.
-void AppendNumber(double v, std::string& out) {
+void AppendJsonNumber(double v, std::string& out) {
     if (v == 0) {
         out.push_back('0');  // also -0
         return;
@@ -299,7 +343,7 @@ void AppendNumber(double v, std::string& out) {
     }
 }
 
-void AppendString(std::string_view s, std::string& out) {
+void AppendJsonString(std::string_view s, std::string& out) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
     for (char c : s) {
@@ -338,50 +382,6 @@ void AppendString(std::string_view s, std::string& out) {
     }
     out.push_back('"');
 }
-
-void AppendNode(const Node& node, std::string& out, const std::vector<std::string>* omit) {
-    switch (node.kind) {
-        case Node::Kind::kNull:
-            out.append("null");
-            break;
-        case Node::Kind::kBool:
-            out.append(node.boolean ? "true" : "false");
-            break;
-        case Node::Kind::kNumber:
-            AppendNumber(node.number, out);
-            break;
-        case Node::Kind::kString:
-            AppendString(node.text, out);
-            break;
-        case Node::Kind::kArray: {
-            out.push_back('[');
-            bool first = true;
-            for (const Node& item : node.items) {
-                if (!first) out.push_back(',');
-                first = false;
-                AppendNode(item, out, nullptr);
-            }
-            out.push_back(']');
-            break;
-        }
-        case Node::Kind::kObject: {
-            out.push_back('{');
-            bool first = true;
-            for (const Member& m : node.members) {
-                if (omit && std::find(omit->begin(), omit->end(), m.key) != omit->end()) continue;
-                if (!first) out.push_back(',');
-                first = false;
-                AppendString(m.key, out);
-                out.push_back(':');
-                AppendNode(*m.value, out, nullptr);
-            }
-            out.push_back('}');
-            break;
-        }
-    }
-}
-
-}  // namespace
 
 Result<std::string> CanonicalizeJson(std::string_view json) {
     auto root = Parse(json);

@@ -1,7 +1,10 @@
 #include "config/settings.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace aragora::config {
 namespace {
@@ -48,6 +51,76 @@ std::string ReadString(const EnvLookup& env, std::string_view name, std::string 
     return v ? *v : def;
 }
 
+std::string Lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+// Unset or empty: nullopt (the caller picks the default or a fallback variable).
+Result<std::optional<bool>> ReadBool(const EnvLookup& env, std::string_view name) {
+    auto v = env(name);
+    if (!v || v->empty()) return std::optional<bool>();
+    std::string s = Lower(*v);
+    if (s == "true" || s == "1" || s == "yes") return std::optional<bool>(true);
+    if (s == "false" || s == "0" || s == "no") return std::optional<bool>(false);
+    return common::MakeError(ErrorCode::kValidation,
+                             std::string(name) + " must be true/false/1/0/yes/no, got '" + *v + "'",
+                             std::string(name));
+}
+
+struct IntSetting {
+    const char* name;
+    int ServerSettings::*field;
+    int lo;
+    int hi;
+};
+
+// Bounds: ports are ports; counts start at 1 and stop where a typo (an extra zero or
+// three) would exhaust memory or file descriptors rather than tune anything.
+constexpr IntSetting kServerInts[] = {
+    {"ARAGORA_API_PORT", &ServerSettings::api_port, 0, 65535},
+    {"ARAGORA_WS_PORT", &ServerSettings::ws_port, 0, 65535},
+    {"ARAGORA_METRICS_PORT", &ServerSettings::metrics_port, 0, 65535},
+    {"ARAGORA_IO_THREADS", &ServerSettings::io_threads, 0, 256},
+    {"ARAGORA_MAX_CONCURRENT_DEBATES", &ServerSettings::max_concurrent_debates, 1, 10000},
+    {"ARAGORA_MAX_QUEUED_DEBATES", &ServerSettings::max_queued_debates, 1, 1000000},
+    {"ARAGORA_EVENT_REPLAY_BUFFER_SIZE", &ServerSettings::event_replay_buffer_size, 1, 1000000},
+    {"ARAGORA_WS_MAX_CONNECTIONS", &ServerSettings::ws_max_connections, 1, 1000000},
+    {"ARAGORA_WS_SEND_QUEUE_MAX", &ServerSettings::ws_send_queue_max, 1, 1000000},
+    {"ARAGORA_WS_HEARTBEAT_SECONDS", &ServerSettings::ws_heartbeat_seconds, 1, 3600},
+    {"ARAGORA_SHUTDOWN_GRACE_SECONDS", &ServerSettings::shutdown_grace_seconds, 0, 3600},
+    {"ARAGORA_MAX_BODY_BYTES", &ServerSettings::max_body_bytes, 1, 1 << 30},
+    {"ARAGORA_MAX_HEADER_BYTES", &ServerSettings::max_header_bytes, 1024, 1 << 20},
+    {"ARAGORA_MAX_HEADER_COUNT", &ServerSettings::max_header_count, 1, 10000},
+    {"ARAGORA_MAX_CONNECTIONS", &ServerSettings::max_connections, 1, 1000000},
+    {"ARAGORA_KEEP_ALIVE_SECONDS", &ServerSettings::keep_alive_seconds, 1, 86400},
+    {"ARAGORA_READ_TIMEOUT_SECONDS", &ServerSettings::read_timeout_seconds, 1, 3600},
+    {"ARAGORA_WRITE_TIMEOUT_SECONDS", &ServerSettings::write_timeout_seconds, 1, 3600},
+};
+
+common::Status LoadServerSettings(const EnvLookup& env, ServerSettings& s) {
+    if (auto host = ReadString(env, "ARAGORA_HOST"); !host.empty()) s.host = host;
+    for (const auto& setting : kServerInts) {
+        auto v = ReadInt(env, setting.name, s.*setting.field, setting.lo, setting.hi);
+        if (!v) return v.error();
+        s.*setting.field = *v;
+    }
+    // The runbook's name is METRICS_ENABLED; the prefixed one wins when both are set.
+    for (const char* name : {"ARAGORA_METRICS_ENABLED", "METRICS_ENABLED"}) {
+        auto enabled = ReadBool(env, name);
+        if (!enabled) return enabled.error();
+        if (*enabled) {
+            s.metrics_enabled = **enabled;
+            break;
+        }
+    }
+    s.log_dir = ReadString(env, "ARAGORA_LOG_DIR");
+    s.api_token = ReadString(env, "ARAGORA_API_TOKEN");
+    s.jwt_secret = ReadString(env, "ARAGORA_JWT_SECRET");
+    return {};
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -64,6 +137,14 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     s.production = s.env == "production" || s.env == "prod";
 
     s.log.level = ReadString(env, "ARAGORA_LOG_LEVEL", "INFO");
+    if (s.log.level.empty()) s.log.level = "INFO";
+    if (!common::IsKnownLogLevel(s.log.level)) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "ARAGORA_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or "
+                                 "CRITICAL, got '" +
+                                     s.log.level + "'",
+                                 "ARAGORA_LOG_LEVEL");
+    }
     std::string fmt =
         ReadString(env, "ARAGORA_LOG_FORMAT", mode == RunMode::kServer ? "json" : "text");
     if (fmt == "json") {
@@ -122,12 +203,31 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     if (!latency) return latency.error();
     s.debate.demo_latency_ms = *latency;
 
-    if (s.production && s.receipts.signing_key.empty()) {
-        return common::MakeError(
-            ErrorCode::kValidation,
-            "ARAGORA_ENV=production requires ARAGORA_RECEIPT_SIGNING_KEY (set it, or run with "
-            "ARAGORA_ENV=development for a local trial)",
-            "ARAGORA_RECEIPT_SIGNING_KEY");
+    if (auto server = LoadServerSettings(env, s.server); !server) return server.error();
+    // Only the server writes log files: a CLI command run by another user with the
+    // service's environment must not fail on (or write into) /var/log/aragora.
+    if (mode == RunMode::kServer) s.log.log_dir = s.server.log_dir;
+
+    if (s.production && mode == RunMode::kServer) {
+        std::vector<std::string> missing;
+        if (s.receipts.signing_key.empty()) missing.emplace_back("ARAGORA_RECEIPT_SIGNING_KEY");
+        if (s.server.jwt_secret.empty()) missing.emplace_back("ARAGORA_JWT_SECRET");
+        if (!missing.empty()) {
+            std::string names = missing[0];
+            if (missing.size() == 2) names += " and " + missing[1];
+            return common::MakeError(ErrorCode::kValidation,
+                                     "ARAGORA_ENV=" + s.env + " requires " + names + "; set " +
+                                         (missing.size() == 1 ? "it" : "them") +
+                                         ", or run `make serve` / ARAGORA_ENV=development for a "
+                                         "local trial",
+                                     missing[0]);
+        }
+    } else if (s.production && s.receipts.signing_key.empty()) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "ARAGORA_ENV=" + s.env +
+                                     " requires ARAGORA_RECEIPT_SIGNING_KEY (set it, or run with "
+                                     "ARAGORA_ENV=development for a local trial)",
+                                 "ARAGORA_RECEIPT_SIGNING_KEY");
     }
     return s;
 }

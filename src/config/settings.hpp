@@ -38,6 +38,33 @@ struct StorageSettings {
     std::string sqlite_path;  // from DATABASE_URL=sqlite:///path, else <data_dir>/aragora.sqlite3
 };
 
+// `aragora serve` (names as in the runbooks; CLI flags override host and ports).
+struct ServerSettings {
+    std::string host = "127.0.0.1";       // ARAGORA_HOST
+    int api_port = 8080;                  // ARAGORA_API_PORT (0 = pick a free port)
+    int ws_port = 8765;                   // ARAGORA_WS_PORT
+    int metrics_port = 9090;              // ARAGORA_METRICS_PORT
+    bool metrics_enabled = true;          // ARAGORA_METRICS_ENABLED, else METRICS_ENABLED
+    int io_threads = 0;                   // ARAGORA_IO_THREADS (0 = number of cores)
+    int max_concurrent_debates = 10;      // ARAGORA_MAX_CONCURRENT_DEBATES
+    int max_queued_debates = 100;         // ARAGORA_MAX_QUEUED_DEBATES
+    int event_replay_buffer_size = 1000;  // ARAGORA_EVENT_REPLAY_BUFFER_SIZE
+    int ws_max_connections = 1000;        // ARAGORA_WS_MAX_CONNECTIONS
+    int ws_send_queue_max = 256;          // ARAGORA_WS_SEND_QUEUE_MAX (frames)
+    int ws_heartbeat_seconds = 15;        // ARAGORA_WS_HEARTBEAT_SECONDS
+    int shutdown_grace_seconds = 30;      // ARAGORA_SHUTDOWN_GRACE_SECONDS
+    int max_body_bytes = 1 << 20;         // ARAGORA_MAX_BODY_BYTES
+    int max_header_bytes = 16 << 10;      // ARAGORA_MAX_HEADER_BYTES
+    int max_header_count = 100;           // ARAGORA_MAX_HEADER_COUNT
+    int max_connections = 1024;           // ARAGORA_MAX_CONNECTIONS
+    int keep_alive_seconds = 60;          // ARAGORA_KEEP_ALIVE_SECONDS
+    int read_timeout_seconds = 30;        // ARAGORA_READ_TIMEOUT_SECONDS
+    int write_timeout_seconds = 30;       // ARAGORA_WRITE_TIMEOUT_SECONDS
+    std::string log_dir;                  // ARAGORA_LOG_DIR (empty = stderr)
+    std::string api_token;                // ARAGORA_API_TOKEN
+    std::string jwt_secret;               // ARAGORA_JWT_SECRET
+};
+
 struct Settings {
     std::string env = "development";  // ARAGORA_ENV
     bool production = false;
@@ -45,6 +72,7 @@ struct Settings {
     StorageSettings storage;
     ReceiptSettings receipts;
     DebateSettings debate;
+    ServerSettings server;
 };
 
 // Reads and validates every setting. A bad value is an error naming the variable.

@@ -22,6 +22,12 @@ public:
     std::int64_t Emit(const std::string& type, int round, const std::string& agent,
                       std::string data_json);
 
+    // Assigns the next seq and timestamp but does not publish: for an event that must be
+    // stored before anyone sees it (the server's `debate_end`). Publish it with Publish().
+    events::Event Stamp(const std::string& type, int round, const std::string& agent,
+                        std::string data_json);
+    void Publish(const events::Event& event);
+
     const std::string& debate_id() const { return debate_id_; }
     std::int64_t last_seq() const;
 
@@ -30,6 +36,7 @@ private:
     const common::Clock& clock_;
     events::EventSink& sink_;
     mutable std::mutex mutex_;
+    std::mutex publish_mutex_;  // keeps Publish calls in seq order
     std::int64_t seq_ = 0;
 };
 

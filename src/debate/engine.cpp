@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/crypto.hpp"
+#include "common/json_text.hpp"
 #include "debate/consensus.hpp"
 #include "debate/convergence.hpp"
 #include "debate/parse.hpp"
@@ -36,7 +37,7 @@ json::array ToJsonArray(const std::vector<std::string>& v) {
     return a;
 }
 
-std::string Serialize(const json::object& o) { return json::serialize(o); }
+std::string Serialize(const json::object& o) { return common::SerializeJson(o); }
 
 // One agent call bounded by `timeout`. A cancelled call answers kCancelled, a call that
 // outlives the timer answers kTimeout; exceptions become kInternal.

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/json_text.hpp"
+
 namespace aragora::events {
 
 std::string ToEnvelopeJson(const Event& e) {
@@ -18,7 +20,7 @@ std::string ToEnvelopeJson(const Event& e) {
     o["seq"] = e.seq;
     o["debate_id"] = e.debate_id;
     o["loop_id"] = e.debate_id;
-    return boost::json::serialize(o);
+    return common::SerializeJson(o);
 }
 
 }  // namespace aragora::events

@@ -1,0 +1,97 @@
+#pragma once
+
+// Handler factories used by the route table (routes.cpp), one group per resource file,
+// plus the pure request/response helpers they are built from (exposed for tests).
+// Internal to src/api. Every factory's handler keeps references to `deps` (and the
+// router), which must outlive the server.
+
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/api.hpp"
+#include "api/router.hpp"
+#include "common/result.hpp"
+#include "events/event.hpp"
+#include "service/debate_service.hpp"
+#include "storage/store.hpp"
+
+namespace aragora::api {
+
+// --- debates.cpp ---------------------------------------------------------------------
+
+Handler CreateDebateHandler(ApiDeps& deps);
+Handler GetDebateHandler(ApiDeps& deps);
+Handler ListDebatesHandler(ApiDeps& deps);
+Handler CancelDebateHandler(ApiDeps& deps);
+Handler DebateMessagesHandler(ApiDeps& deps);
+Handler DebateEventsHandler(ApiDeps& deps);
+Handler ExportDebateHandler(ApiDeps& deps);  // ?format= or /export/{format}
+Handler DebateReceiptHandler(ApiDeps& deps);
+
+// The request body as a JSON object, whatever the Content-Type: kBadRequest when empty,
+// not JSON, or not an object.
+common::Result<boost::json::object> ParseJsonObjectBody(std::string_view body);
+
+// The create body of API.md "Create" checked field by field (kBadRequest for a body that
+// is not a JSON object; kValidation naming the field otherwise; agents errors as
+// agents::ParseAgentSpecs reports them). Omitted agents = three `demo`.
+common::Result<service::CreateDebateRequest> ParseCreateDebateRequest(std::string_view body);
+
+// One transcript line of GET .../messages (API.md "Messages").
+struct Message {
+    std::string agent;
+    std::string role;  // proposer, critic, reviser, voter, judge
+    int round = 0;
+    std::string content;
+    double timestamp = 0;  // epoch seconds
+};
+
+// The messages carried by `events` (agent_message, critique, vote, a judge's consensus),
+// in event order. `judge` names the agent of a judge consensus.
+std::vector<Message> MessagesFromEvents(const std::vector<events::Event>& events,
+                                        const std::string& judge);
+
+// The transcript documents of a debate export (API.md "Export").
+std::string DebateMarkdown(const storage::DebateRecord& debate,
+                           const std::vector<Message>& messages);
+std::string DebateHtml(const storage::DebateRecord& debate, const std::vector<Message>& messages);
+std::string DebateCsv(const storage::DebateRecord& debate, const std::vector<Message>& messages);
+
+// --- receipts.cpp --------------------------------------------------------------------
+
+Handler ListReceiptsHandler(ApiDeps& deps);
+Handler GetReceiptHandler(ApiDeps& deps);
+Handler ExportReceiptHandler(ApiDeps& deps);
+Handler VerifyStoredReceiptHandler(ApiDeps& deps);  // .../{id}/verify, /verify-signature
+Handler VerifyReceiptBodyHandler(ApiDeps& deps);    // POST /api/v1/receipts/verify
+
+// The exact text of the receipt in a verify body: the value of the top-level `receipt`
+// member when the body is {"receipt": {...}} (without its own content_hash), else the
+// whole body. kBadRequest when the body is not a JSON object or `receipt` not an object.
+// The text is cut out of the body, never re-serialized, so numbers keep their digits.
+common::Result<std::string> ReceiptTextFromBody(std::string_view body);
+
+// The verification answer of API.md "Receipts" for `receipt_json`.
+std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys);
+
+// --- system.cpp ----------------------------------------------------------------------
+
+Handler HealthzHandler(ApiDeps& deps);
+Handler ReadyzHandler(ApiDeps& deps);
+Handler DeepHealthHandler(ApiDeps& deps);  // /health
+Handler ApiHealthHandler(ApiDeps& deps);   // /api/v1/health
+Handler ThreadsHandler(ApiDeps& deps);
+Handler BuildHandler(ApiDeps& deps);
+Handler StatusHandler(ApiDeps& deps);
+Handler WsStatsHandler(ApiDeps& deps);
+Handler MetricsSummaryHandler(ApiDeps& deps);
+Handler PrometheusHandler(ApiDeps& deps);
+Handler PrometheusWebSocketHandler(ApiDeps& deps);
+Handler OpenApiHandler(const Router& router);
+// 501 not_implemented naming `feature` ("<feature> is not implemented in this build").
+Handler NotImplementedHandler(std::string feature);
+
+}  // namespace aragora::api

@@ -1,0 +1,482 @@
+// The OpenAPI 3.1 document, generated from the route table: every router entry (aliases
+// included) is one operation, so the document cannot drift from what is served. The
+// component schemas are hand-written below from reference/API.md.
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <string_view>
+
+#include "api/api.hpp"
+#include "common/json_text.hpp"
+
+#ifndef ARAGORA_VERSION
+#define ARAGORA_VERSION "0.0.0"
+#endif
+
+namespace aragora::api {
+namespace {
+
+namespace json = boost::json;
+
+// Component schemas (JSON Schema 2020-12, as OpenAPI 3.1 uses).
+constexpr std::string_view kSchemas = R"json({
+  "Error": {
+    "type": "object",
+    "description": "The flat error of every non-2xx JSON answer.",
+    "required": ["error", "code", "correlation_id", "trace_id"],
+    "properties": {
+      "error": {"type": "string", "description": "Readable message"},
+      "code": {"type": "string", "enum": ["bad_request", "validation_error", "auth_required",
+        "forbidden", "not_found", "method_not_allowed", "conflict", "payload_too_large",
+        "rate_limit_exceeded", "overloaded", "unavailable", "not_implemented",
+        "internal_error", "timeout", "cancelled", "provider_error", "storage_error",
+        "crypto_error"]},
+      "correlation_id": {"type": "string"},
+      "trace_id": {"type": "string", "description": "Same as correlation_id"},
+      "retry_after": {"type": "integer", "description": "Seconds (429 and 503)"},
+      "errors": {"type": "array", "items": {"type": "object",
+        "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}
+    }
+  },
+  "AgentSpec": {
+    "oneOf": [
+      {"type": "string", "description": "provider[:model-or-persona], e.g. demo:critic"},
+      {"type": "object", "required": ["provider"], "properties": {
+        "provider": {"type": "string"}, "model": {"type": "string"},
+        "persona": {"type": "string"}, "name": {"type": "string"}}}
+    ]
+  },
+  "CreateDebateRequest": {
+    "type": "object",
+    "description": "task or question is required; top-level fields win over protocol.",
+    "properties": {
+      "task": {"type": "string", "maxLength": 10000},
+      "question": {"type": "string", "maxLength": 10000},
+      "agents": {"oneOf": [
+        {"type": "array", "minItems": 2, "items": {"$ref": "#/components/schemas/AgentSpec"}},
+        {"type": "string", "description": "Comma-separated specs"}]},
+      "rounds": {"type": "integer", "minimum": 1, "maximum": 12, "default": 3},
+      "consensus": {"$ref": "#/components/schemas/ConsensusMethod"},
+      "consensus_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+      "context": {"type": "string"},
+      "metadata": {"type": "object"},
+      "protocol": {"type": "object", "properties": {
+        "rounds": {"type": "integer", "minimum": 1, "maximum": 12},
+        "consensus": {"$ref": "#/components/schemas/ConsensusMethod"},
+        "consensus_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}}
+    }
+  },
+  "ConsensusMethod": {"type": "string",
+    "enum": ["majority", "supermajority", "unanimous", "weighted", "judge"]},
+  "DebateStatus": {"type": "string",
+    "enum": ["pending", "running", "completed", "failed", "cancelled"]},
+  "CreateDebateResponse": {
+    "type": "object",
+    "required": ["success", "debate_id", "id", "status", "task", "agents", "websocket_url"],
+    "properties": {
+      "success": {"type": "boolean"}, "debate_id": {"type": "string"}, "id": {"type": "string"},
+      "status": {"$ref": "#/components/schemas/DebateStatus"}, "task": {"type": "string"},
+      "agents": {"type": "array", "items": {"type": "string"}},
+      "websocket_url": {"type": "string", "examples": ["/ws?debate_id=d_0123"]}
+    }
+  },
+  "Debate": {
+    "type": "object",
+    "properties": {
+      "debate_id": {"type": "string"}, "id": {"type": "string"}, "task": {"type": "string"},
+      "status": {"$ref": "#/components/schemas/DebateStatus"},
+      "agents": {"type": "array", "items": {"type": "string"}},
+      "rounds": {"type": "integer"}, "rounds_used": {"type": "integer"},
+      "consensus_method": {"$ref": "#/components/schemas/ConsensusMethod"},
+      "consensus_reached": {"type": ["boolean", "null"]},
+      "confidence": {"type": ["number", "null"]},
+      "verdict": {"type": ["string", "null"],
+        "enum": ["approved", "approved_with_conditions", "needs_review", "rejected", null]},
+      "final_answer": {"type": ["string", "null"]},
+      "dissenting_agents": {"type": "array", "items": {"type": "string"}},
+      "created_at": {"type": ["string", "null"], "format": "date-time"},
+      "started_at": {"type": ["string", "null"], "format": "date-time"},
+      "completed_at": {"type": ["string", "null"], "format": "date-time"},
+      "duration_seconds": {"type": ["number", "null"]},
+      "receipt_id": {"type": ["string", "null"]},
+      "error": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}}}]}
+    }
+  },
+  "DebateSummary": {
+    "type": "object",
+    "properties": {
+      "debate_id": {"type": "string"}, "id": {"type": "string"}, "task": {"type": "string"},
+      "status": {"$ref": "#/components/schemas/DebateStatus"},
+      "agents": {"type": "array", "items": {"type": "string"}},
+      "consensus_reached": {"type": ["boolean", "null"]},
+      "confidence": {"type": ["number", "null"]}, "verdict": {"type": ["string", "null"]},
+      "created_at": {"type": ["string", "null"]}, "completed_at": {"type": ["string", "null"]}
+    }
+  },
+  "DebateList": {
+    "type": "object",
+    "description": "debates and items hold the same summaries.",
+    "properties": {
+      "debates": {"type": "array", "items": {"$ref": "#/components/schemas/DebateSummary"}},
+      "items": {"type": "array", "items": {"$ref": "#/components/schemas/DebateSummary"}},
+      "total": {"type": "integer"}, "count": {"type": "integer"},
+      "limit": {"type": "integer"}, "offset": {"type": "integer"},
+      "has_more": {"type": "boolean"}
+    }
+  },
+  "CancelResponse": {
+    "type": "object",
+    "properties": {"success": {"type": "boolean"}, "debate_id": {"type": "string"},
+      "status": {"const": "cancelled"}, "message": {"type": "string"}}
+  },
+  "Message": {
+    "type": "object",
+    "properties": {
+      "index": {"type": "integer"}, "agent": {"type": "string"},
+      "role": {"type": "string", "enum": ["proposer", "critic", "reviser", "voter", "judge"]},
+      "round": {"type": "integer"}, "content": {"type": "string"},
+      "timestamp": {"type": "string", "format": "date-time"}
+    }
+  },
+  "MessageList": {
+    "type": "object",
+    "properties": {
+      "debate_id": {"type": "string"},
+      "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+      "total": {"type": "integer"}, "offset": {"type": "integer"},
+      "limit": {"type": "integer"}, "has_more": {"type": "boolean"}
+    }
+  },
+  "Event": {
+    "type": "object",
+    "required": ["type", "data", "timestamp", "round", "agent", "seq", "debate_id", "loop_id"],
+    "properties": {
+      "type": {"type": "string"}, "data": {"type": "object"},
+      "timestamp": {"type": "number", "description": "Epoch seconds"},
+      "round": {"type": "integer"}, "agent": {"type": "string"},
+      "seq": {"type": "integer", "minimum": 1}, "debate_id": {"type": "string"},
+      "loop_id": {"type": "string"}
+    }
+  },
+  "EventPage": {
+    "type": "object",
+    "properties": {
+      "debate_id": {"type": "string"},
+      "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+      "next_seq": {"type": "integer"}, "has_more": {"type": "boolean"}
+    }
+  },
+  "DebateExport": {
+    "description": "format=json: the debate plus its messages; other formats: the document, or ExportWrapper when Accept is application/json only.",
+    "oneOf": [
+      {"allOf": [{"$ref": "#/components/schemas/Debate"}, {"type": "object", "properties": {
+        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}}}]},
+      {"$ref": "#/components/schemas/ExportWrapper"}
+    ]
+  },
+  "ExportWrapper": {
+    "type": "object",
+    "properties": {
+      "debate_id": {"type": "string"}, "receipt_id": {"type": "string"},
+      "format": {"type": "string"}, "content": {"type": "string"},
+      "filename": {"type": "string"}, "size_bytes": {"type": "integer"},
+      "generated_at": {"type": "string", "format": "date-time"}
+    }
+  },
+  "Receipt": {
+    "type": "object",
+    "description": "A decision receipt (DEBATE.md); served receipts add gauntlet_id, checksum, is_signed, signature_metadata, agents_involved, participating_agents, dissenting_agents, rounds_completed, consensus_reached, risk_level, risk_score, input_summary, created_at.",
+    "properties": {
+      "receipt_id": {"type": "string"}, "debate_id": {"type": "string"},
+      "question": {"type": "string"}, "input_hash": {"type": "string"},
+      "verdict": {"type": "string"}, "confidence": {"type": "number"},
+      "consensus": {"type": "object"},
+      "agents": {"type": "array", "items": {"type": "string"}},
+      "rounds_used": {"type": "integer"}, "final_answer": {"type": "string"},
+      "provenance": {"type": "array"}, "timestamp": {"type": "string"},
+      "previous_hash": {"type": ["string", "null"]}, "content_hash": {"type": "string"},
+      "signatures": {"type": "array", "items": {"type": "object", "properties": {
+        "algorithm": {"type": "string"}, "key_id": {"type": "string"},
+        "value": {"type": "string"}, "signed_at": {"type": "string"},
+        "public_key": {"type": "string"}}}}
+    }
+  },
+  "ReceiptExport": {
+    "oneOf": [{"$ref": "#/components/schemas/Receipt"},
+              {"$ref": "#/components/schemas/ExportWrapper"}]
+  },
+  "ReceiptList": {
+    "type": "object",
+    "properties": {
+      "receipts": {"type": "array", "items": {"$ref": "#/components/schemas/Receipt"}},
+      "pagination": {"type": "object", "properties": {
+        "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "total": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+      "total": {"type": "integer"}
+    }
+  },
+  "VerifyRequest": {
+    "oneOf": [{"$ref": "#/components/schemas/Receipt"},
+              {"type": "object", "required": ["receipt"],
+               "properties": {"receipt": {"$ref": "#/components/schemas/Receipt"}}}]
+  },
+  "VerifyResult": {
+    "type": "object",
+    "properties": {
+      "receipt_id": {"type": ["string", "null"]}, "valid": {"type": "boolean"},
+      "integrity_valid": {"type": "boolean"},
+      "signature_valid": {"type": ["boolean", "null"]},
+      "hash": {"type": ["string", "null"]}, "stored_checksum": {"type": ["string", "null"]},
+      "computed_checksum": {"type": ["string", "null"]},
+      "algorithm": {"type": ["string", "null"]}, "key_id": {"type": ["string", "null"]},
+      "verified_at": {"type": "string"}, "reason": {"type": ["string", "null"]},
+      "signature": {"type": "object", "properties": {
+        "signature_valid": {"type": ["boolean", "null"]},
+        "algorithm": {"type": ["string", "null"]}, "key_id": {"type": ["string", "null"]},
+        "signed_at": {"type": ["string", "null"]},
+        "verification_timestamp": {"type": "string"}, "error": {"type": ["string", "null"]}}},
+      "integrity": {"type": "object", "properties": {
+        "integrity_valid": {"type": "boolean"},
+        "stored_checksum": {"type": ["string", "null"]},
+        "computed_checksum": {"type": ["string", "null"]},
+        "verified_at": {"type": "string"}, "error": {"type": ["string", "null"]}}}
+    }
+  },
+  "Liveness": {"type": "object", "properties": {"status": {"const": "ok"}}},
+  "Readiness": {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": ["ready", "not_ready"]},
+      "checks": {"type": "object"}, "reason": {"type": "string"}}
+  },
+  "Health": {
+    "type": "object",
+    "properties": {
+      "status": {"type": "string", "enum": ["healthy", "degraded", "unhealthy"]},
+      "version": {"type": "string"}, "uptime_seconds": {"type": "number"},
+      "timestamp": {"type": "string"},
+      "checks": {"type": "object", "properties": {
+        "database": {"type": "object"}, "redis": {"type": "object"},
+        "websocket": {"type": "object"}, "circuit_breakers": {"type": "object"},
+        "memory_mb": {"type": "number"}, "active_debates": {"type": "integer"}}}
+    }
+  },
+  "DeepHealth": {"type": "object", "properties": {"overall": {"type": "string"}}},
+  "Status": {
+    "type": "object",
+    "properties": {"data": {"type": "object", "properties": {
+      "status": {"type": "string", "enum": ["operational", "degraded", "down"]},
+      "message": {"type": "string"}, "uptime_seconds": {"type": "number"},
+      "timestamp": {"type": "string"}, "components_summary": {"type": "object"}}}}
+  },
+  "Build": {
+    "type": "object",
+    "properties": {"sha": {"type": "string"}, "sha_short": {"type": "string"},
+      "build_time": {"type": "string"}, "version": {"type": "string"}}
+  }
+})json";
+
+json::value Ref(std::string_view schema) {
+    return json::object{{"$ref", "#/components/schemas/" + std::string(schema)}};
+}
+
+json::object JsonContent(const json::value& schema) {
+    return json::object{{"application/json", json::object{{"schema", schema}}}};
+}
+
+std::string Lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// "{rest...}" is written "{rest}" in OpenAPI.
+std::string OpenApiPath(const std::string& path) {
+    std::string out = path;
+    for (size_t pos; (pos = out.find("...}")) != std::string::npos;) out.erase(pos, 3);
+    return out;
+}
+
+std::vector<std::string> PathParams(const std::string& path) {
+    std::vector<std::string> out;
+    for (size_t open = path.find('{'); open != std::string::npos; open = path.find('{', open)) {
+        size_t close = path.find('}', open);
+        if (close == std::string::npos) break;
+        std::string name = path.substr(open + 1, close - open - 1);
+        if (name.size() > 3 && name.compare(name.size() - 3, 3, "...") == 0)
+            name.resize(name.size() - 3);
+        out.push_back(name);
+        open = close;
+    }
+    return out;
+}
+
+std::string OperationId(const Route& route) {
+    std::string id = Lower(route.method);
+    bool sep = true;
+    for (char c : OpenApiPath(route.path)) {
+        if (std::isalnum(static_cast<unsigned char>(c))) {
+            if (sep) id += '_';
+            id += c;
+            sep = false;
+        } else {
+            sep = true;
+        }
+    }
+    return id;
+}
+
+json::object QueryParam(std::string_view name, std::string_view description, json::value schema) {
+    return json::object{{"name", name},
+                        {"in", "query"},
+                        {"required", false},
+                        {"description", description},
+                        {"schema", std::move(schema)}};
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+json::array Parameters(const Route& route) {
+    json::array params;
+    for (const std::string& name : PathParams(route.path)) {
+        params.push_back(json::object{{"name", name},
+                                      {"in", "path"},
+                                      {"required", true},
+                                      {"schema", json::object{{"type", "string"}}}});
+    }
+    const json::object int_schema{{"type", "integer"}};
+    const std::string& s = route.response_schema;
+    const json::object limit100{
+        {"type", "integer"}, {"minimum", 1}, {"maximum", 100}, {"default", 20}};
+    const json::object offset{{"type", "integer"}, {"minimum", 0}, {"default", 0}};
+    if (s == "DebateList") {
+        params.push_back(QueryParam(
+            "status", "pending, running, completed, failed, cancelled, active or no_consensus",
+            json::object{{"type", "string"}}));
+        params.push_back(QueryParam("limit", "Page size", limit100));
+        params.push_back(QueryParam("offset", "Items to skip", offset));
+    } else if (s == "ReceiptList") {
+        params.push_back(QueryParam("debate_id", "Only this debate's receipt",
+                                    json::object{{"type", "string"}}));
+        params.push_back(QueryParam("limit", "Page size", limit100));
+        params.push_back(QueryParam("offset", "Items to skip", offset));
+    } else if (s == "MessageList") {
+        params.push_back(QueryParam(
+            "limit", "Page size",
+            json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 500}, {"default", 50}}));
+        params.push_back(QueryParam("offset", "Messages to skip", offset));
+    } else if (s == "EventPage") {
+        params.push_back(QueryParam("since", "Return events with seq > since", int_schema));
+        params.push_back(
+            QueryParam("limit", "Page size (at most 500 are returned)",
+                       json::object{{"type", "integer"}, {"minimum", 1}, {"default", 100}}));
+    } else if ((s == "DebateExport" && PathParams(route.path).size() == 1) ||
+               s == "ReceiptExport" || (s == "Receipt" && EndsWith(route.path, "/receipt"))) {
+        params.push_back(
+            QueryParam("format", "Export format (default json)", json::object{{"type", "string"}}));
+    } else if (s == "Health") {
+        params.push_back(
+            QueryParam("deep", "1 or true for a deep check", json::object{{"type", "string"}}));
+    }
+    return params;
+}
+
+json::object SuccessContent(const Route& route) {
+    const std::string& s = route.response_schema;
+    if (s.empty()) return JsonContent(json::object{{"type", "object"}});
+    if (s == "Prometheus") {
+        return json::object{
+            {"text/plain", json::object{{"schema", json::object{{"type", "string"}}}}}};
+    }
+    json::object content = JsonContent(Ref(s));
+    const bool debate_doc = s == "DebateExport";
+    const bool receipt_doc =
+        s == "ReceiptExport" || (s == "Receipt" && EndsWith(route.path, "/receipt"));
+    if (debate_doc || receipt_doc) {
+        const json::object text{{"schema", json::object{{"type", "string"}}}};
+        content["text/markdown"] = text;
+        content["text/html"] = text;
+        if (debate_doc) content["text/csv"] = text;
+    }
+    return content;
+}
+
+json::object Operation(const Router::Entry& entry) {
+    const Route& route = entry.route;
+    json::object op;
+    op["operationId"] = OperationId(route);
+    op["summary"] = route.summary;
+    op["tags"] = json::array{json::value(route.tag)};
+    json::array params = Parameters(route);
+    if (!params.empty()) op["parameters"] = std::move(params);
+    if (!route.request_schema.empty()) {
+        op["requestBody"] =
+            json::object{{"required", true}, {"content", JsonContent(Ref(route.request_schema))}};
+    }
+    const bool created = route.response_schema == "CreateDebateResponse";
+    json::object responses;
+    responses[created ? "201" : "200"] = json::object{{"description", created ? "Created" : "OK"},
+                                                      {"content", SuccessContent(route)}};
+    const std::string& s = route.response_schema;
+    if (s == "Readiness" || s == "Health" || s == "DeepHealth") {
+        responses["503"] = json::object{{"description", "Not ready / unhealthy"},
+                                        {"content", JsonContent(Ref(s))}};
+    }
+    responses["default"] =
+        json::object{{"description", "Error"}, {"content", JsonContent(Ref("Error"))}};
+    op["responses"] = std::move(responses);
+    if (route.auth == AuthLevel::kPublic) {
+        op["security"] = json::array{};
+    } else {
+        op["security"] = json::array{json::object{{"bearerAuth", json::array{}}}};
+    }
+    static constexpr const char* kAuthNames[] = {"public", "user", "admin"};
+    static constexpr const char* kRateNames[] = {"none", "read", "write", "debate_create", "auth"};
+    op["x-auth-level"] = kAuthNames[static_cast<int>(route.auth)];
+    op["x-rate-class"] = kRateNames[static_cast<int>(route.rate)];
+    if (entry.alias) op["x-alias-of"] = "/api/v1/" + route.path.substr(5);
+    return op;
+}
+
+}  // namespace
+
+std::string OpenApiJson(const Router& router) {
+    json::object paths;
+    std::vector<std::string> tags;
+    for (const Router::Entry& entry : router.entries()) {
+        json::value& item = paths[OpenApiPath(entry.route.path)];
+        if (!item.is_object()) item = json::object{};
+        item.get_object()[Lower(entry.route.method)] = Operation(entry);
+        if (std::find(tags.begin(), tags.end(), entry.route.tag) == tags.end()) {
+            tags.push_back(entry.route.tag);
+        }
+    }
+    json::array tag_list;
+    for (const std::string& t : tags) tag_list.push_back(json::object{{"name", t}});
+
+    json::object doc;
+    doc["openapi"] = "3.1.0";
+    doc["info"] = json::object{
+        {"title", "Aragora API"},
+        {"version", ARAGORA_VERSION},
+        {"description",
+         "Adversarial multi-agent debates and signed decision receipts. Every /api/v1/ route "
+         "is also served under /api/ (x-alias-of)."}};
+    doc["servers"] = json::array{json::object{{"url", "/"}}};
+    doc["tags"] = std::move(tag_list);
+    doc["paths"] = std::move(paths);
+    doc["components"] = json::object{
+        {"schemas", json::parse(kSchemas)},
+        {"securitySchemes",
+         json::object{
+             {"bearerAuth", json::object{{"type", "http"},
+                                         {"scheme", "bearer"},
+                                         {"description",
+                                          "ARAGORA_API_TOKEN, a JWT, or an API key (ara_...)"}}}}}};
+    return common::SerializeJson(doc);
+}
+
+}  // namespace aragora::api

@@ -1,0 +1,806 @@
+#include "app/server_app.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "api/api.hpp"
+#include "api/ws_handler.hpp"
+#include "common/blocking_pool.hpp"
+#include "common/build_info.hpp"
+#include "common/json_text.hpp"
+#include "common/logging.hpp"
+#include "common/time.hpp"
+#include "config/settings.hpp"
+#include "debate/receipt_keys.hpp"
+#include "events/hub.hpp"
+#include "metrics/process_metrics.hpp"
+#include "metrics/registry.hpp"
+#include "net/server.hpp"
+#include "resilience/circuit_breaker.hpp"
+#include "resilience/health.hpp"
+#include "service/local_debate_service.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace aragora::app {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using common::ErrorCode;
+using common::Result;
+
+std::shared_ptr<spdlog::logger> Log() { return common::GetLogger("aragora.app"); }
+
+asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    boost::system::error_code ec;
+    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+const char* kProviderKeys[] = {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY",
+                               "MISTRAL_API_KEY",   "GEMINI_API_KEY", "XAI_API_KEY"};
+
+// Answers kUnavailable until the real service exists (the startup sequence builds it
+// after the listeners are up, so that /readyz can say "startup in progress").
+class GatedDebateService final : public service::DebateService {
+public:
+    void Set(service::LocalDebateService* s) { inner_.store(s); }
+    service::LocalDebateService* Get() const { return inner_.load(); }
+
+    asio::awaitable<Result<storage::DebateRecord>> Create(service::CreateDebateRequest r) override {
+        if (auto* s = Get()) co_return co_await s->Create(std::move(r));
+        co_return NotReady();
+    }
+    asio::awaitable<Result<storage::DebateRecord>> Cancel(const std::string& id) override {
+        if (auto* s = Get()) co_return co_await s->Cancel(id);
+        co_return NotReady();
+    }
+    asio::awaitable<Result<storage::DebateRecord>> Get(const std::string& id) override {
+        if (auto* s = Get()) co_return co_await s->Get(id);
+        co_return NotReady();
+    }
+    asio::awaitable<Result<storage::DebatePage>> List(storage::DebateFilter f) override {
+        if (auto* s = Get()) co_return co_await s->List(std::move(f));
+        co_return NotReady();
+    }
+    asio::awaitable<Result<service::EventsPage>> Events(const std::string& id, std::int64_t since,
+                                                        int limit) override {
+        if (auto* s = Get()) co_return co_await s->Events(id, since, limit);
+        co_return NotReady();
+    }
+    asio::awaitable<Result<storage::ReceiptRecord>> Receipt(const std::string& id) override {
+        if (auto* s = Get()) co_return co_await s->Receipt(id);
+        co_return NotReady();
+    }
+    asio::awaitable<Result<storage::ReceiptPage>> Receipts(const std::string& debate_id, int limit,
+                                                           int offset) override {
+        if (auto* s = Get()) co_return co_await s->Receipts(debate_id, limit, offset);
+        co_return NotReady();
+    }
+    service::ServiceStats Stats() const override {
+        if (auto* s = Get()) return s->Stats();
+        return {};
+    }
+
+private:
+    static common::Error NotReady() {
+        return common::MakeError(ErrorCode::kUnavailable, "the server is still starting");
+    }
+    std::atomic<service::LocalDebateService*> inner_{nullptr};
+};
+
+// Everything the server owns, in construction order.
+struct App {
+    explicit App(config::Settings s)
+        : settings(std::move(s)),
+          ioc(Threads()),
+          pool(2, 4096),
+          hub(static_cast<std::size_t>(settings.server.event_replay_buffer_size)),
+          health(clock, resilience::HealthCheckerConfig{},
+                 [](const resilience::HealthStatus& st) {
+                     Log()->warn(
+                         "health component={} state={} consecutive_failures={} "
+                         "last_error={}",
+                         st.name, st.healthy ? "recovered" : "unhealthy", st.consecutive_failures,
+                         st.last_error);
+                 }),
+          process(registry, clock) {}
+
+    int Threads() const {
+        int n = settings.server.io_threads;
+        if (n <= 0) n = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+        return n;
+    }
+
+    config::Settings settings;
+    common::SystemClock clock;
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    asio::io_context ioc;
+    common::BlockingPool pool;
+    metrics::Registry registry;
+    events::EventHub hub;
+    resilience::HealthRegistry health;
+    metrics::ProcessMetrics process;
+    GatedDebateService debates;
+
+    // Built by the startup sequence.
+    std::unique_ptr<storage::Store> store;
+    debate::ReceiptKeys keys;
+    std::unique_ptr<service::LocalDebateService> service;
+
+    std::unique_ptr<api::WsHandler> ws;
+    std::unique_ptr<net::HttpServer> api_server;
+    std::unique_ptr<net::HttpServer> metrics_server;
+    uint16_t api_port = 0;
+    uint16_t ws_port = 0;
+    uint16_t metrics_port = 0;
+
+    std::atomic<bool> ready{false};
+    std::atomic<bool> draining{false};
+    std::mutex reason_mutex;
+    std::string not_ready_reason = "startup in progress";
+    std::atomic<int> signals_seen{0};
+    std::atomic<int> exit_code{0};
+
+    // The startup sequence failed: say why in one line and stop with exit code 1.
+    void FailStartup(const std::string& reason) {
+        SetNotReady(reason);
+        Log()->critical("startup failed: {}", reason);
+        std::cerr << "aragora: cannot start: " << reason << std::endl;
+        exit_code = 1;
+        ioc.stop();
+    }
+
+    void SetNotReady(std::string reason) {
+        std::lock_guard lock(reason_mutex);
+        not_ready_reason = std::move(reason);
+        ready = false;
+    }
+    std::string NotReadyReason() {
+        std::lock_guard lock(reason_mutex);
+        return not_ready_reason;
+    }
+    double Uptime() const {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    }
+};
+
+class AppSystemInfo final : public api::SystemInfo {
+public:
+    explicit AppSystemInfo(App& app) : app_(app) {}
+
+    std::optional<std::string> NotReadyReason() const override {
+        if (app_.ready && !app_.draining) return std::nullopt;
+        return app_.NotReadyReason();
+    }
+
+    // Pings the database on the blocking pool and feeds the health checker.
+    asio::awaitable<json::object> DatabaseCheck() {
+        json::object db;
+        if (!app_.store) {
+            db["status"] = "starting";
+            db["latency_ms"] = nullptr;
+            co_return db;
+        }
+        auto& checker = app_.health.GetOrCreate("database");
+        auto start = std::chrono::steady_clock::now();
+        auto r = co_await app_.pool.Run([this] {
+            auto s = app_.store->Ping();
+            return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
+        });
+        auto latency = std::chrono::steady_clock::now() - start;
+        double ms = std::chrono::duration<double, std::milli>(latency).count();
+        if (r.ok()) {
+            checker.RecordSuccess(latency);
+        } else {
+            checker.RecordFailure(r.error().message, latency);
+        }
+        db["status"] = r.ok() ? "ok" : "error";
+        db["latency_ms"] = std::round(ms * 100) / 100;
+        db["backend"] = "sqlite";
+        if (!r.ok()) db["error"] = r.error().message;
+        co_return db;
+    }
+
+    json::object WebSocketCheck() const {
+        const auto& st = app_.api_server->stats();
+        json::object ws;
+        ws["status"] = "ok";
+        ws["connections"] = st.ws_connections_active.load();
+        ws["max_connections"] = app_.settings.server.ws_max_connections;
+        ws["port"] = app_.ws_port;
+        return ws;
+    }
+
+    json::object BreakerCounts() const {
+        // Provider agents with breakers land with real LLM agents; demo agents have none.
+        return json::object{{"open", 0}, {"half_open", 0}, {"closed", 0}};
+    }
+
+    double MemoryMb() const {
+        auto rss = metrics::ResidentMemoryBytes();
+        return rss.ok() ? std::round(static_cast<double>(*rss) / (1024.0 * 1024.0) * 10) / 10 : 0;
+    }
+
+    asio::awaitable<std::string> HealthJson(bool) override {
+        json::object checks;
+        json::object db = co_await DatabaseCheck();
+        bool db_ok = db["status"] == "ok";
+        checks["database"] = std::move(db);
+        checks["redis"] = json::object{{"status", "not_configured"}, {"latency_ms", nullptr}};
+        checks["websocket"] = WebSocketCheck();
+        checks["circuit_breakers"] = BreakerCounts();
+        checks["memory_mb"] = MemoryMb();
+        auto stats = app_.debates.Stats();
+        checks["active_debates"] = stats.running;
+        checks["queued_debates"] = stats.queued;
+        json::object o;
+        std::string status = "healthy";
+        if (!app_.store) status = "degraded";
+        if (app_.store && !db_ok) status = "unhealthy";
+        if (app_.draining) status = "degraded";
+        o["status"] = status;
+        o["version"] = build::kVersion;
+        o["uptime_seconds"] = static_cast<std::int64_t>(app_.Uptime());
+        o["timestamp"] = common::FormatIso8601(app_.clock.SystemNow());
+        o["ready"] = !NotReadyReason().has_value();
+        o["checks"] = std::move(checks);
+        co_return common::SerializeJson(o);
+    }
+
+    asio::awaitable<std::string> DeepHealthJson() override {
+        json::object checks;
+        std::vector<std::string> configured;
+        for (const char* k : kProviderKeys) {
+            const char* v = std::getenv(k);
+            if (v && *v) configured.emplace_back(k);
+        }
+        json::object keys;
+        json::array names;
+        for (auto& c : configured) names.emplace_back(c);
+        keys["configured"] = std::move(names);
+        if (configured.empty()) {
+            keys["status"] = "warning";
+            keys["message"] =
+                "no LLM provider key is set: only the built-in demo agents can debate";
+        } else {
+            keys["status"] = "ok";
+        }
+        checks["api_keys"] = std::move(keys);
+
+        json::object db = co_await DatabaseCheck();
+        bool db_ok = db["status"] == "ok";
+        checks["database"] = std::move(db);
+
+        std::string km_path = app_.settings.storage.data_dir + "/knowledge";
+        bool km_ok = ::access(km_path.c_str(), W_OK) == 0;
+        checks["knowledge_mound"] = json::object{
+            {"status", km_ok ? "ok" : "warning"},
+            {"path", km_path},
+            {"message", km_ok ? "store directory writable"
+                              : "store directory missing or not writable: debates run without "
+                                "historical context"}};
+
+        json::array components;
+        for (const auto& st : app_.health.Snapshot()) {
+            components.push_back(json::object{{"name", st.name},
+                                              {"healthy", st.healthy},
+                                              {"consecutive_failures", st.consecutive_failures},
+                                              {"last_error", st.last_error}});
+        }
+        checks["health_registry"] =
+            json::object{{"status", "ok"}, {"components", std::move(components)}};
+
+        std::string overall = "ok";
+        if (configured.empty() || !km_ok) overall = "degraded";
+        if (!db_ok) overall = "error";
+        json::object o{{"overall", overall},
+                       {"checks", std::move(checks)},
+                       {"timestamp", common::FormatIso8601(app_.clock.SystemNow())},
+                       {"version", build::kVersion}};
+        co_return common::SerializeJson(o);
+    }
+
+    std::string StatusJson() const override {
+        auto stats = app_.debates.Stats();
+        bool ready = !NotReadyReason().has_value();
+        std::string status = ready ? "operational" : (app_.draining ? "degraded" : "degraded");
+        std::string message =
+            ready ? "all systems operational" : "not ready: " + NotReadyReason().value_or("");
+        json::object summary{{"database", app_.store ? "ok" : "starting"},
+                             {"websocket", "ok"},
+                             {"redis", "not_configured"},
+                             {"debates", json::object{{"running", stats.running},
+                                                      {"queued", stats.queued},
+                                                      {"max_running", stats.max_running}}}};
+        json::object data{{"status", status},
+                          {"message", message},
+                          {"uptime_seconds", static_cast<std::int64_t>(app_.Uptime())},
+                          {"timestamp", common::FormatIso8601(app_.clock.SystemNow())},
+                          {"version", build::kVersion},
+                          {"components_summary", std::move(summary)}};
+        return common::SerializeJson(json::object{{"data", std::move(data)}});
+    }
+
+    std::string ThreadsJson() const override {
+        json::array threads;
+        for (int i = 0; i < app_.Threads(); ++i) {
+            threads.push_back(json::object{
+                {"name", "io-" + std::to_string(i)}, {"kind", "io"}, {"status", "running"}});
+        }
+        for (int i = 0; i < 2; ++i) {
+            threads.push_back(json::object{{"name", "blocking-" + std::to_string(i)},
+                                           {"kind", "blocking_pool"},
+                                           {"status", "running"}});
+        }
+        json::object o{{"status", "ok"},
+                       {"total", threads.size()},
+                       {"io_threads", app_.Threads()},
+                       {"blocking_pool_threads", 2},
+                       {"blocking_pool_pending", app_.pool.Pending()},
+                       {"threads", std::move(threads)}};
+        return common::SerializeJson(o);
+    }
+
+    std::string BuildJson() const override {
+        std::string sha = build::kGitSha;
+        json::object o{{"sha", sha},
+                       {"sha_short", sha.substr(0, 7)},
+                       {"build_time", build::kBuildTime},
+                       {"version", build::kVersion}};
+        return common::SerializeJson(o);
+    }
+
+    std::string WsStatsJson() const override {
+        const auto& st = app_.api_server->stats();
+        json::object o;
+        o["connections"] = st.ws_connections_active.load();
+        o["max_connections"] = app_.settings.server.ws_max_connections;
+        o["total_connections"] = st.ws_connections_total.load();
+        o["rejected"] = st.ws_rejected.load();
+        o["messages_sent"] = st.ws_messages_sent.load();
+        o["messages_received"] = st.ws_messages_received.load();
+        o["dropped"] = st.ws_slow_closes.load() + st.ws_send_refused.load();
+        o["slow_closes"] = st.ws_slow_closes.load();
+        o["errors"] = st.ws_errors.load() + st.ws_timeouts.load();
+        auto hub = app_.hub.Stats();
+        o["subscriptions"] = hub.subscriptions;
+        o["live_debates"] = hub.live_debates;
+        o["events_published"] = hub.events_published;
+        o["port"] = app_.ws_port;
+        if (app_.ws) {
+            boost::system::error_code ec;
+            auto detail = json::parse(app_.ws->StatsJson(), ec);
+            if (!ec) o["protocol"] = std::move(detail);
+        }
+        return common::SerializeJson(o);
+    }
+
+    std::string MetricsSummaryJson() const override {
+        json::object o;
+        const auto& st = app_.api_server->stats();
+        o["requests"] = json::object{{"total", st.requests.load()},
+                                     {"bad_requests", st.bad_requests.load()},
+                                     {"payload_too_large", st.body_too_large.load()},
+                                     {"handler_errors", st.handler_errors.load()}};
+        auto stats = app_.debates.Stats();
+        json::object debates{{"active", stats.running}, {"queued", stats.queued}};
+        json::object agents;
+        std::uint64_t consensus = 0;
+        if (app_.service) {
+            const auto& m = app_.service->metrics();
+            json::object totals;
+            for (const auto& s : m.debates_total.Series())
+                totals[s.label_values[0]] = s.metric->Value();
+            debates["total"] = std::move(totals);
+            for (const auto& s : m.agent_latency.Series()) {
+                auto snap = s.metric->Snapshot();
+                auto q = [&](double p) {
+                    double v = metrics::Quantile(snap, p);
+                    return std::isfinite(v) ? std::round(v * 1000 * 10) / 10 : 0.0;
+                };
+                agents[s.label_values[0]] = json::object{{"count", snap.count},
+                                                         {"p50_ms", q(0.5)},
+                                                         {"p95_ms", q(0.95)},
+                                                         {"p99_ms", q(0.99)}};
+            }
+            for (const auto& s : m.consensus.Series())
+                consensus += static_cast<std::uint64_t>(s.metric->Value());
+        }
+        o["debates"] = std::move(debates);
+        o["agent_response_times"] = std::move(agents);
+        o["consensus_reached_total"] = consensus;
+        o["websocket"] = json::object{{"connections", st.ws_connections_active.load()},
+                                      {"messages_sent", st.ws_messages_sent.load()},
+                                      {"slow_closes", st.ws_slow_closes.load()}};
+        auto rss = metrics::ResidentMemoryBytes();
+        o["process_resident_memory_bytes"] = rss.ok() ? *rss : 0;
+        o["uptime_seconds"] = static_cast<std::int64_t>(app_.Uptime());
+        return common::SerializeJson(o);
+    }
+
+    std::string PrometheusText() const override { return app_.registry.RenderPrometheus(); }
+
+    std::string PrometheusWebSocketText() const override {
+        // The families about WebSockets only (the runbook's second scrape job).
+        std::istringstream in(app_.registry.RenderPrometheus());
+        std::string line, out;
+        while (std::getline(in, line)) {
+            if (line.find("websocket") != std::string::npos ||
+                line.find("aragora_ws_") != std::string::npos)
+                out += line + "\n";
+        }
+        return out;
+    }
+
+    bool MetricsEnabled() const override { return app_.settings.server.metrics_enabled; }
+
+private:
+    App& app_;
+};
+
+void RegisterServerMetrics(App& app) {
+    auto& r = app.registry;
+    auto* api = &app.api_server;
+    auto stat = [api](std::atomic<uint64_t> net::ServerStats::*field) {
+        return [api, field]() -> double {
+            return *api ? static_cast<double>(((*api)->stats().*field).load()) : 0.0;
+        };
+    };
+    r.AddCallbackGauge("aragora_websocket_connections", "Open WebSocket connections",
+                       stat(&net::ServerStats::ws_connections_active));
+    auto ws_max = static_cast<double>(app.settings.server.ws_max_connections);
+    r.AddCallbackGauge("aragora_websocket_max_connections",
+                       "ARAGORA_WS_MAX_CONNECTIONS (alert at 80% of it)",
+                       [ws_max] { return ws_max; });
+    r.AddCallbackCounter("aragora_ws_connection_errors_total",
+                         "WebSocket connection errors (protocol errors, failed handshakes, "
+                         "timeouts)",
+                         [api] {
+                             if (!*api) return 0.0;
+                             const auto& s = (*api)->stats();
+                             return static_cast<double>(s.ws_errors.load() + s.ws_timeouts.load());
+                         });
+    r.AddCallbackCounter("aragora_ws_slow_consumer_closes_total",
+                         "WebSocket clients closed with 1008 for not reading",
+                         stat(&net::ServerStats::ws_slow_closes));
+    r.AddCallbackCounter("aragora_ws_rejected_connections_total",
+                         "WebSocket upgrades refused over ARAGORA_WS_MAX_CONNECTIONS",
+                         stat(&net::ServerStats::ws_rejected));
+    r.AddCallbackCounter("aragora_ws_messages_sent_total", "WebSocket frames sent",
+                         stat(&net::ServerStats::ws_messages_sent));
+    r.AddCallbackGauge("aragora_http_connections", "Open HTTP connections",
+                       stat(&net::ServerStats::connections_active));
+    r.AddCallbackCounter("aragora_http_connections_rejected_total",
+                         "HTTP connections refused over ARAGORA_MAX_CONNECTIONS",
+                         stat(&net::ServerStats::connections_rejected));
+    r.AddCallbackCounter("aragora_http_bad_requests_total", "Malformed HTTP requests (400)",
+                         stat(&net::ServerStats::bad_requests));
+    r.AddCallbackCounter("aragora_http_body_too_large_total",
+                         "Requests over ARAGORA_MAX_BODY_BYTES (413)",
+                         stat(&net::ServerStats::body_too_large));
+    r.AddCallbackCounter("aragora_http_headers_too_large_total",
+                         "Requests over the header size limit (431)",
+                         stat(&net::ServerStats::headers_too_large));
+    r.AddCallbackCounter("aragora_http_too_many_headers_total",
+                         "Requests over the header count limit (431)",
+                         stat(&net::ServerStats::too_many_headers));
+    r.AddCallbackCounter("aragora_http_read_timeouts_total", "Requests not read in time",
+                         stat(&net::ServerStats::read_timeouts));
+    r.AddCallbackCounter("aragora_http_write_timeouts_total", "Responses not written in time",
+                         stat(&net::ServerStats::write_timeouts));
+    r.AddCallbackCounter("aragora_http_idle_closes_total", "Keep-alive connections closed idle",
+                         stat(&net::ServerStats::idle_closes));
+    r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200",
+                       [&app] { return app.ready && !app.draining ? 1.0 : 0.0; });
+    resilience::AddCircuitBreakerStateGauge(r);
+}
+
+// The startup sequence: data dir, store + migrations, crash recovery, keys, service.
+asio::awaitable<void> Startup(App& app) {
+    auto started = std::chrono::steady_clock::now();
+    const auto& s = app.settings;
+    auto opened = co_await app.pool.Run([&app]() -> Result<std::unique_ptr<storage::Store>> {
+        std::error_code ec;
+        std::filesystem::create_directories(app.settings.storage.data_dir, ec);
+        std::filesystem::create_directories(app.settings.storage.data_dir + "/knowledge", ec);
+        return storage::OpenSqliteStore({app.settings.storage.sqlite_path}, /*migrate=*/true);
+    });
+    if (!opened) {
+        app.FailStartup("database unavailable: " + opened.error().message);
+        co_return;
+    }
+    app.store = std::move(*opened);
+    auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
+    if (!keys) {
+        app.FailStartup("receipt keys unavailable: " + keys.error().message);
+        co_return;
+    }
+    app.keys = std::move(*keys);
+
+    service::ServiceSettings ss;
+    ss.max_running = static_cast<std::size_t>(s.server.max_concurrent_debates);
+    ss.max_queued = static_cast<std::size_t>(s.server.max_queued_debates);
+    ss.engine.agent_timeout = std::chrono::seconds(s.debate.agent_timeout_seconds);
+    ss.engine.debate_timeout = std::chrono::seconds(s.debate.debate_timeout_seconds);
+    ss.engine.convergence_threshold = s.debate.convergence_threshold;
+    ss.consensus_threshold = s.debate.consensus_threshold;
+    ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
+    app.service = std::make_unique<service::LocalDebateService>(app.ioc.get_executor(), app.clock,
+                                                                ss, *app.store, app.pool, app.keys,
+                                                                app.hub, app.registry);
+    auto recovered = co_await app.service->RecoverInterrupted();
+    if (!recovered) {
+        Log()->error("crash recovery failed: {}", recovered.error().message);
+    }
+    app.service->StartWatchdog();
+    app.debates.Set(app.service.get());
+    if (app.draining) co_return;
+    app.ready = true;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    Log()->info("ready duration_ms={} database={} data_dir={}", ms, s.storage.sqlite_path,
+                s.storage.data_dir);
+}
+
+asio::awaitable<void> Drain(App& app) {
+    auto grace = std::chrono::seconds(app.settings.server.shutdown_grace_seconds);
+    Log()->info("shutdown: draining (grace {} s)", grace.count());
+    app.draining = true;
+    app.SetNotReady("draining");
+    app.api_server->StopAccepting();
+    if (app.metrics_server) app.metrics_server->StopAccepting();
+    app.api_server->CloseAllWebSockets(1001, "server shutting down");
+    if (app.service) co_await app.service->Drain(grace);
+    app.api_server->Shutdown();
+    if (app.metrics_server) app.metrics_server->Shutdown();
+    // Let the last responses and close frames go out, then stop.
+    co_await SleepFor(std::chrono::milliseconds(100));
+    Log()->info("shutdown: complete");
+    app.ioc.stop();
+}
+
+asio::awaitable<void> HandleSignals(App& app) {
+    asio::signal_set signals(app.ioc, SIGINT, SIGTERM, SIGHUP);
+    signals.add(SIGUSR1);
+    while (true) {
+        boost::system::error_code ec;
+        int sig = co_await signals.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        if (sig == SIGHUP) {
+            auto reopened = common::ReopenLogFiles();
+            if (const char* level = std::getenv("ARAGORA_LOG_LEVEL")) common::SetLogLevel(level);
+            Log()->info("SIGHUP: log files reopened{}",
+                        reopened.ok() ? "" : " (failed: " + reopened.error().message + ")");
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            Log()->info(
+                "SIGUSR1: closing every WebSocket with 1012 (clients reconnect and "
+                "replay); HTTP untouched");
+            app.api_server->CloseAllWebSockets(1012, "service restart");
+            continue;
+        }
+        if (app.signals_seen.fetch_add(1) > 0) {
+            Log()->warn("second signal: forcing exit");
+            spdlog::shutdown();
+            std::_Exit(1);
+        }
+        Log()->info("signal {} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        asio::co_spawn(app.ioc, Drain(app), asio::detached);
+    }
+}
+
+}  // namespace
+
+int RunServe(const ServeOptions& options) {
+    auto loaded = config::LoadSettings(config::ProcessEnv(), config::RunMode::kServer);
+    if (!loaded) {
+        std::cerr << "aragora: " << loaded.error().message << "\n";
+        return 2;
+    }
+    config::Settings settings = std::move(*loaded);
+    if (options.host) settings.server.host = *options.host;
+    auto port_ok = [](int p) { return p >= 0 && p <= 65535; };
+    for (auto [opt, field, name] :
+         {std::tuple{options.api_port, &settings.server.api_port, "--api-port"},
+          std::tuple{options.ws_port, &settings.server.ws_port, "--ws-port"},
+          std::tuple{options.metrics_port, &settings.server.metrics_port, "--metrics-port"}}) {
+        if (!opt) continue;
+        if (!port_ok(*opt)) {
+            std::cerr << "aragora: " << name << " must be 0..65535, got " << *opt << "\n";
+            return 2;
+        }
+        *field = *opt;
+    }
+    settings.log.log_dir = settings.server.log_dir;
+    if (auto s = common::SetupLogging(settings.log); !s) {
+        std::cerr << "aragora: " << s.error().message << "\n";
+        return 2;
+    }
+
+    App app(settings);
+    AppSystemInfo system(app);
+    RegisterServerMetrics(app);
+
+    api::ApiDeps deps{app.debates, app.keys, system, app.registry};
+    api::Router router;
+    api::AddRoutes(router, deps);
+    net::HttpHandler handler = api::MakeHttpHandler(router, deps);
+
+    api::WsHandlerOptions ws_options;
+    ws_options.heartbeat_interval = std::chrono::seconds(settings.server.ws_heartbeat_seconds);
+    ws_options.active_debates = [&app] { return app.debates.Stats().running; };
+    ws_options.max_frame_bytes = 1024 * 1024;
+    // Keep bursts well inside the connection's send queue (net closes on overflow).
+    ws_options.send_burst = std::max<std::size_t>(
+        1,
+        std::min<std::size_t>(64, static_cast<std::size_t>(settings.server.ws_send_queue_max) / 2));
+    api::ReplaySource replay = [&app](
+                                   std::string debate_id, std::int64_t since, std::int64_t until,
+                                   std::function<void(Result<std::vector<events::Event>>)> done) {
+        if (!app.store) {
+            done(common::MakeError(ErrorCode::kUnavailable, "the server is still starting"));
+            return;
+        }
+        asio::co_spawn(
+            app.ioc,
+            [&app, debate_id, since, until, done]() -> asio::awaitable<void> {
+                auto r = co_await app.pool.Run([&app, &debate_id, since, until] {
+                    auto d = app.store->GetDebate(debate_id);
+                    if (!d) return Result<std::vector<events::Event>>(d.error());
+                    std::vector<events::Event> out;
+                    std::int64_t from = since;
+                    while (true) {
+                        auto page = app.store->ListEvents(debate_id, from, 500);
+                        if (!page) return Result<std::vector<events::Event>>(page.error());
+                        bool more = page->size() == 500;
+                        for (auto& e : *page) {
+                            if (e.seq >= until)
+                                return Result<std::vector<events::Event>>(std::move(out));
+                            from = e.seq;
+                            out.push_back(std::move(e));
+                        }
+                        if (!more) break;
+                    }
+                    return Result<std::vector<events::Event>>(std::move(out));
+                });
+                done(std::move(r));
+            },
+            asio::detached);
+    };
+    app.ws = std::make_unique<api::WsHandler>(app.ioc.get_executor(), app.hub, replay, ws_options);
+
+    net::ServerLimits limits;
+    const auto& ss = settings.server;
+    limits.max_body_bytes = static_cast<std::size_t>(ss.max_body_bytes);
+    limits.max_header_bytes = static_cast<std::size_t>(ss.max_header_bytes);
+    limits.max_header_count = static_cast<std::size_t>(ss.max_header_count);
+    limits.max_connections = static_cast<std::size_t>(ss.max_connections);
+    limits.keep_alive_idle = std::chrono::seconds(ss.keep_alive_seconds);
+    limits.read_timeout = std::chrono::seconds(ss.read_timeout_seconds);
+    limits.write_timeout = std::chrono::seconds(ss.write_timeout_seconds);
+    limits.ws_max_connections = static_cast<std::size_t>(ss.ws_max_connections);
+    limits.ws_send_queue_max = static_cast<std::size_t>(ss.ws_send_queue_max);
+    limits.ws_ping_interval = std::chrono::seconds(ss.ws_heartbeat_seconds);
+    auto* app_ptr = &app;
+    app.api_server = std::make_unique<net::HttpServer>(
+        app.ioc, limits, handler, app.ws.get(), [app_ptr](const net::HttpRequest& req) {
+            return req.path == "/ws" || req.path == "/ws/" ||
+                   (app_ptr->ws_port != 0 && req.local_port == app_ptr->ws_port &&
+                    app_ptr->ws_port != app_ptr->api_port);
+        });
+
+    auto api_port = app.api_server->Listen(ss.host, static_cast<uint16_t>(ss.api_port));
+    if (!api_port) {
+        Log()->critical("cannot listen on {}:{}: {}", ss.host, ss.api_port,
+                        api_port.error().message);
+        std::cerr << "aragora: cannot listen on " << ss.host << ":" << ss.api_port << ": "
+                  << api_port.error().message << "\n";
+        return 1;
+    }
+    app.api_port = *api_port;
+    auto ws_port = app.api_server->Listen(ss.host, static_cast<uint16_t>(ss.ws_port));
+    if (!ws_port) {
+        Log()->critical("cannot listen on {}:{} (WebSocket port): {}", ss.host, ss.ws_port,
+                        ws_port.error().message);
+        std::cerr << "aragora: cannot listen on " << ss.host << ":" << ss.ws_port
+                  << " (WebSocket port): " << ws_port.error().message << "\n";
+        return 1;
+    }
+    app.ws_port = *ws_port;
+    if (ss.metrics_enabled) {
+        net::ServerLimits mlimits;
+        mlimits.max_connections = 64;
+        app.metrics_server = std::make_unique<net::HttpServer>(
+            app.ioc, mlimits,
+            [&system](net::HttpRequest req) -> asio::awaitable<net::HttpResponse> {
+                net::HttpResponse r;
+                std::string id = net::CorrelationIdOf(req);
+                if (req.path == "/metrics" && req.method == "GET") {
+                    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                    r.body = system.PrometheusText();
+                    co_return r;
+                }
+                co_return net::MakeErrorResponse(404, "not_found",
+                                                 "the metrics port serves only GET /metrics", id);
+            });
+        auto mport = app.metrics_server->Listen(ss.host, static_cast<uint16_t>(ss.metrics_port));
+        if (mport) {
+            app.metrics_port = *mport;
+        } else {
+            Log()->warn("metrics port {}:{} unavailable ({}); /metrics stays on the API port",
+                        ss.host, ss.metrics_port, mport.error().message);
+            app.metrics_server.reset();
+        }
+    }
+    Log()->info("listening api=http://{}:{} ws=ws://{}:{}/ metrics={} env={} threads={}", ss.host,
+                app.api_port, ss.host, app.ws_port,
+                app.metrics_port
+                    ? "http://" + ss.host + ":" + std::to_string(app.metrics_port) + "/metrics"
+                    : std::string("api port only"),
+                settings.env, app.Threads());
+    if (!settings.production) {
+        std::string base = "http://" + ss.host + ":" + std::to_string(app.api_port);
+        std::cout << "\nAragora is running (development mode, demo agents, SQLite at "
+                  << settings.storage.sqlite_path << ")\n"
+                  << "  API        " << base << "/api/v1/debates\n"
+                  << "  Health     " << base << "/api/v1/health   readiness " << base << "/readyz\n"
+                  << "  WebSocket  ws://" << ss.host << ":" << app.api_port
+                  << "/ws?debate_id=<id>   (also ws://" << ss.host << ":" << app.ws_port << "/)\n"
+                  << "  Metrics    " << base << "/metrics\n"
+                  << "  OpenAPI    " << base << "/api/openapi.json\n\n"
+                  << "Start a debate:\n"
+                  << "  curl -s -X POST " << base
+                  << "/api/v1/debates -H 'Content-Type: application/json' \\\n"
+                  << "    -d '{\"task\": \"Should we adopt a four-day work week?\", \"agents\": "
+                     "[\"demo\", \"demo\", \"demo\", \"demo\"], \"rounds\": 3}'\n"
+                  << "Then: curl -s " << base << "/api/v1/debates | jq\n"
+                  << "Stop with Ctrl-C.\n"
+                  << std::endl;
+    }
+
+    asio::co_spawn(app.ioc, HandleSignals(app), asio::detached);
+    asio::co_spawn(app.ioc, Startup(app), [](std::exception_ptr ep) {
+        if (!ep) return;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            Log()->critical("startup crashed: {}", e.what());
+        }
+    });
+
+    std::vector<std::thread> threads;
+    int n = app.Threads();
+    for (int i = 1; i < n; ++i) threads.emplace_back([&app] { app.ioc.run(); });
+    app.ioc.run();
+    for (auto& t : threads) t.join();
+    app.pool.Stop();
+    spdlog::default_logger()->flush();
+    for (const char* name : {"aragora.app", "aragora.api", "aragora.debate"})
+        common::GetLogger(name)->flush();
+    return app.exit_code.load();
+}
+
+}  // namespace aragora::app

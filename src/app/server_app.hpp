@@ -1,0 +1,26 @@
+#pragma once
+
+// `aragora serve`: the composition root. Builds every component in order, listens at
+// once (readiness 503 until the startup sequence is done), runs until SIGTERM/SIGINT,
+// then drains (readiness 503, stop accepting, WebSockets 1001, grace period for running
+// debates, cancel and persist the rest) and exits 0.
+// SIGHUP reopens log files and reloads the log level; SIGUSR1 closes every WebSocket
+// with 1012 (clients reconnect and replay) and leaves HTTP untouched.
+
+#include <optional>
+#include <string>
+
+namespace aragora::app {
+
+struct ServeOptions {
+    std::optional<std::string> host;
+    std::optional<int> api_port;
+    std::optional<int> ws_port;
+    std::optional<int> metrics_port;
+};
+
+// Runs the server to the end. Returns the process exit code (0 after a graceful stop,
+// 2 for bad configuration, 1 when it cannot start).
+int RunServe(const ServeOptions& options);
+
+}  // namespace aragora::app

@@ -1,0 +1,91 @@
+#pragma once
+
+// Per-debate fan-out of live events with a bounded replay buffer (API.md WebSocket,
+// DEBATE.md "Events"). Knows nothing of sockets: WebSocket sessions subscribe through
+// the Subscriber interface. Thread-safe.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "events/event.hpp"
+
+namespace aragora::events {
+
+// A live reader of one debate. Deliver() is called in seq order for that debate, never
+// concurrently for the same debate, possibly on any thread; it must not block (enqueue
+// and return). It is called without the hub's lock held, possibly before the
+// Subscribe() call that registered it has returned, and possibly once more right after
+// Unsubscribe() returned (the publisher had already copied the subscriber list).
+class Subscriber {
+public:
+    virtual ~Subscriber() = default;
+    virtual void Deliver(const Event& event) = 0;
+};
+
+struct SubscribeResult {
+    std::uint64_t subscription_id = 0;
+    // Buffered events with seq > from_seq, ascending. Together with the live events
+    // delivered after the registration, nothing is lost or doubled: every event is either
+    // in `buffered` or delivered, never both.
+    std::vector<Event> buffered;
+    // Oldest seq still buffered (0 when the buffer is empty): when from_seq + 1 is older,
+    // the caller loads [from_seq + 1, first_buffered_seq) from the store.
+    std::int64_t first_buffered_seq = 0;
+    std::int64_t latest_seq = 0;  // newest published seq (0 when none)
+    bool known = false;           // the hub has (or had) this debate
+    bool ended = false;           // its debate_end was published: no live events follow
+};
+
+struct HubStats {
+    std::size_t live_debates = 0;     // debates with events and no debate_end yet
+    std::size_t ended_debates = 0;    // ended debates whose buffers are still kept
+    std::size_t subscriptions = 0;    // registered subscribers, all debates
+    std::size_t buffered_events = 0;  // events held in all replay buffers
+    std::uint64_t events_published = 0;
+    std::uint64_t events_ignored = 0;  // Publish() with a seq not above the latest one
+};
+
+class EventHub {
+public:
+    // `replay_buffer_size` events kept per debate (ARAGORA_EVENT_REPLAY_BUFFER_SIZE; 0
+    // keeps none: every replay then comes from the store). After its `debate_end` a debate
+    // is "ended"; the buffers of the `max_ended_debates` most recently ended (or
+    // subscribed) ended debates are kept, older ones are dropped with their subscriber
+    // lists (nothing live follows an end), which bounds memory. Debates that never end
+    // are kept until they do (every debate ends with a debate_end, DEBATE.md).
+    explicit EventHub(std::size_t replay_buffer_size = 1000, std::size_t max_ended_debates = 256);
+    ~EventHub();
+    EventHub(const EventHub&) = delete;
+    EventHub& operator=(const EventHub&) = delete;
+
+    // Publishes one event: appends it to the debate's buffer and delivers it to every
+    // subscriber of the debate whose from_seq is below event.seq (subscriber list copied
+    // under the lock, delivered outside it, on the caller's thread). Callers publish one
+    // debate's events in seq order, one at a time (the debate's EventEmitter does); an
+    // event whose seq is not above the debate's latest published seq (a duplicate or a
+    // late copy) is ignored and counted in events_ignored.
+    void Publish(const Event& event);
+
+    // Registers `subscriber` for live events of `debate_id` with seq > from_seq and
+    // returns the buffered ones atomically with the registration. A debate the hub does
+    // not know yet is registered too (known == false): its events are delivered when they
+    // are published (a debate created but not started yet).
+    SubscribeResult Subscribe(const std::string& debate_id, std::int64_t from_seq,
+                              std::shared_ptr<Subscriber> subscriber);
+    // Removes a registration; unknown ids are ignored. Idempotent.
+    void Unsubscribe(const std::string& debate_id, std::uint64_t subscription_id);
+
+    // Buffered events of a debate with seq > since, at most `limit` (polling fallback).
+    std::vector<Event> Buffered(const std::string& debate_id, std::int64_t since,
+                                std::size_t limit) const;
+
+    HubStats Stats() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aragora::events

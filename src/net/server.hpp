@@ -1,0 +1,203 @@
+#pragma once
+
+// Generic HTTP/1.1 + WebSocket server core (no domain code). Handlers see only the
+// plain structs of net/http_types.hpp; Beast stays inside src/net/*.cpp.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/result.hpp"
+#include "net/http_types.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
+namespace aragora::net {
+
+// Every bound the server enforces. Hitting one increments a ServerStats counter and
+// answers clearly (see HttpServer); zero is not "unlimited" unless stated.
+struct ServerLimits {
+    size_t max_body_bytes = 1024 * 1024;  // larger bodies: 413 payload_too_large
+    size_t max_header_bytes = 16 * 1024;  // request line + header fields: 431
+    size_t max_header_count = 100;        // more fields: 431
+    // Concurrent HTTP connections (per server object, all listeners together). A
+    // connection upgraded to WebSocket stops counting here and counts against
+    // ws_max_connections instead.
+    size_t max_connections = 1024;
+    std::chrono::seconds keep_alive_idle{60};  // wait for the next request on a connection
+    std::chrono::seconds read_timeout{30};     // first request line+headers; any body
+    std::chrono::seconds write_timeout{30};    // each response / each WebSocket frame
+    size_t ws_max_connections = 1000;
+    size_t ws_send_queue_max = 256;             // queued frames per WebSocket connection
+    size_t ws_max_message_bytes = 1024 * 1024;  // per frame sent; per message received
+    // Protocol ping after this much silence from the client; the connection is closed
+    // after twice this much. Zero disables pings and the idle timeout.
+    std::chrono::seconds ws_ping_interval{15};
+};
+
+// Counters the owner reads for metrics (any thread, any time). Monotonic unless marked
+// "gauge". Each value is exact, but counters of one event may be updated at slightly
+// different moments.
+struct ServerStats {
+    std::atomic<uint64_t> connections_accepted{0};
+    std::atomic<uint64_t> connections_active{0};     // gauge: HTTP connections
+    std::atomic<uint64_t> connections_rejected{0};   // over max_connections
+    std::atomic<uint64_t> requests{0};               // complete requests handed to the handler
+                                                     // or upgraded to WebSocket
+    std::atomic<uint64_t> handler_errors{0};         // handler threw: answered 500
+    std::atomic<uint64_t> bad_requests{0};           // malformed: 400 bad_request
+    std::atomic<uint64_t> body_too_large{0};         // 413 payload_too_large
+    std::atomic<uint64_t> headers_too_large{0};      // 431 (max_header_bytes)
+    std::atomic<uint64_t> too_many_headers{0};       // 431 (max_header_count)
+    std::atomic<uint64_t> read_timeouts{0};          // request not read within read_timeout
+    std::atomic<uint64_t> write_timeouts{0};         // response or WS frame not written in time
+    std::atomic<uint64_t> idle_closes{0};            // keep-alive connection idle too long
+    std::atomic<uint64_t> ws_connections_active{0};  // gauge (incl. handshakes in progress)
+    std::atomic<uint64_t> ws_connections_total{0};   // completed handshakes
+    std::atomic<uint64_t> ws_rejected{0};            // over ws_max_connections: 503
+    std::atomic<uint64_t> ws_messages_sent{0};       // frames written
+    std::atomic<uint64_t> ws_messages_received{0};   // messages read
+    std::atomic<uint64_t> ws_slow_closes{0};         // send queue overflow: close 1008
+    std::atomic<uint64_t> ws_send_refused{0};        // Send of a frame > ws_max_message_bytes
+    std::atomic<uint64_t> ws_timeouts{0};            // no data (not even a pong) in time
+    // Failed handshakes, protocol errors, oversize incoming messages (closed 1009),
+    // exceptions from WsHandler callbacks.
+    std::atomic<uint64_t> ws_errors{0};
+};
+
+// One accepted WebSocket connection. Owned by shared_ptr; the server keeps it alive
+// until it is closed and the last user reference is dropped. Every member is
+// thread-safe and non-blocking. Users drop their references in OnClose; any still held
+// when the io_context stops must be released before the io_context is destroyed.
+class WsConnection {
+public:
+    virtual ~WsConnection() = default;
+
+    // Unique per HttpServer object, from 1.
+    virtual uint64_t id() const = 0;
+
+    // Queues one text frame (exactly one frame per call, written in call order; one
+    // write in flight per connection). Returns false, sending nothing, when:
+    //  - the connection is closing or closed;
+    //  - text is larger than ws_max_message_bytes (the connection stays open;
+    //    counted in ws_send_refused);
+    //  - ws_send_queue_max frames are already queued: the client is too slow, so the
+    //    queue is dropped and the connection closed with 1008 "slow consumer"
+    //    (counted in ws_slow_closes).
+    virtual bool Send(std::string text) = 0;
+
+    // Starts the closing handshake with `code` after the frames already queued; later
+    // Sends fail. No-op when already closing. The client is given write_timeout to
+    // take the queued frames and the close frame. `code` must be sendable (1000-1003,
+    // 1007-1014, 3000-4999; others become 1000); `reason` is cut to 123 bytes.
+    virtual void Close(uint16_t code, std::string reason) = 0;
+
+    // False once closing started (by either side) or the connection failed.
+    virtual bool is_open() const = 0;
+
+    // The HTTP upgrade request (path, query, headers, remote address); immutable.
+    virtual const HttpRequest& upgrade_request() const = 0;
+};
+
+// Receives WebSocket events. Callbacks must not block; they run on the connection's
+// strand (any I/O thread). For one connection: OnOpen first, then OnMessage calls one
+// at a time in arrival order, then OnClose exactly once. Callbacks may call Send and
+// Close. An exception from a callback is logged and counted in ws_errors, and the
+// connection is closed with 1011. The handler must outlive the server's io_context
+// work (stop and destroy the io_context, or let it run out, before destroying it).
+class WsHandler {
+public:
+    virtual ~WsHandler() = default;
+    virtual void OnOpen(std::shared_ptr<WsConnection> conn) = 0;
+    virtual void OnMessage(std::shared_ptr<WsConnection> conn, std::string text) = 0;
+    virtual void OnClose(std::shared_ptr<WsConnection> conn) = 0;
+};
+
+// Called once per complete request, on the connection's strand (the coroutine may
+// co_await anything and resumes there). An exception becomes a 500 internal_error
+// (counted in handler_errors). Requests on one connection are handled one at a time.
+using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest)>;
+
+// Decides whether an upgrade request is a WebSocket for the WsHandler (e.g. path ==
+// "/ws" on the API port, anything on the WS port: see HttpRequest::local_port).
+// Must not block. An empty predicate accepts every upgrade request.
+using WsPathPredicate = std::function<bool(const HttpRequest&)>;
+
+// HTTP/1.1 server with keep-alive, bounded everything, and WebSocket upgrade.
+//
+// One object may listen on several ports (Listen repeatedly); the listeners share the
+// handler, limits and stats. Use one object per port when ports need different
+// handlers, limits or stats (e.g. the metrics port).
+//
+// What the server answers by itself (flat JSON errors of API.md, with the request's
+// X-Correlation-ID / X-Request-ID echoed in `X-Correlation-ID`, or a generated id),
+// then closes the connection:
+//  - malformed request (bad request line, header, chunking, target): 400 bad_request;
+//  - Content-Length (or a chunked body) over max_body_bytes: 413 payload_too_large, as
+//    soon as the headers are read, without reading the body;
+//  - header section over max_header_bytes or more than max_header_count fields:
+//    431 bad_request;
+//  - connection over max_connections: its first request is answered 503 overloaded;
+//    when 64 such rejections are already in progress, the connection is closed at
+//    once (still counted in connections_rejected);
+//  - WebSocket upgrade over ws_max_connections: 503 overloaded; after Shutdown():
+//    503 unavailable.
+// Every 503 carries Retry-After: 1 and "retry_after": 1; the overload ones also
+// X-RateLimit-Limit (the bound), X-RateLimit-Remaining: 0 and X-RateLimit-Reset.
+// An upgrade request goes to the WsHandler when one was given and is_ws_path accepts
+// it; otherwise it is an ordinary request for the HttpHandler. The handshake echoes
+// the first subprotocol the client offers in Sec-WebSocket-Protocol (browsers fail
+// the handshake otherwise, e.g. with "access_token.<token>").
+// Expect: 100-continue is answered before the body is read. A read timeout or an
+// idle keep-alive connection is closed without an answer.
+//
+// Thread-safety: every member may be called from any thread. Nothing blocks.
+class HttpServer {
+public:
+    // `handler` must be set. `ws_handler` may be null (no WebSocket endpoint); when set
+    // it must outlive all server work (see WsHandler).
+    HttpServer(boost::asio::io_context& ioc, ServerLimits limits, HttpHandler handler,
+               WsHandler* ws_handler = nullptr, WsPathPredicate is_ws_path = {});
+    // Shutdown(). Sessions still running keep the shared server state alive until they
+    // end. Destroy the server before its io_context.
+    ~HttpServer();
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+    // Binds host:port ("0.0.0.0", "::", "127.0.0.1", "localhost"; "" = 0.0.0.0; port 0
+    // lets the OS choose) and starts accepting. Returns the bound port, or kUnavailable
+    // (bad address, port in use, after StopAccepting).
+    common::Result<uint16_t> Listen(const std::string& host, uint16_t port);
+
+    // Closes every listener (asynchronously, on its strand); new connections are then
+    // refused by the OS, and those still in the listen backlog are reset. Connections
+    // already accepted are served as usual. Idempotent.
+    void StopAccepting();
+
+    // Starts the closing handshake (code, reason) on every open WebSocket: 1001 for
+    // drain, 1012 for restart. Connections opened afterwards are not affected.
+    void CloseAllWebSockets(uint16_t code, std::string reason);
+
+    // Graceful stop: StopAccepting; connections waiting for a request are closed;
+    // requests in progress finish and their responses carry Connection: close; new
+    // WebSocket upgrades get 503; open WebSockets are closed with 1001. Afterwards
+    // the io_context runs out of server work once the last connection ends (each
+    // bounded by the timeouts). Idempotent.
+    void Shutdown();
+
+    const ServerStats& stats() const;
+    const ServerLimits& limits() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aragora::net

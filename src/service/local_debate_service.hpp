@@ -1,0 +1,120 @@
+#pragma once
+
+// DebateService running debates in this process: at most `max_running` at a time (the
+// rest wait in a bounded FIFO as `pending`), each on its own strand; events are published
+// to the hub as they happen and persisted in batches; the result, the remaining events
+// and the receipt are written in one transaction before `debate_end` is published.
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "common/blocking_pool.hpp"
+#include "common/clock.hpp"
+#include "debate/engine.hpp"
+#include "debate/receipt.hpp"
+#include "events/hub.hpp"
+#include "metrics/registry.hpp"
+#include "resilience/concurrency_limiter.hpp"
+#include "service/debate_service.hpp"
+#include "storage/store.hpp"
+
+namespace aragora::service {
+
+struct ServiceSettings {
+    std::size_t max_running = 10;  // ARAGORA_MAX_CONCURRENT_DEBATES
+    std::size_t max_queued = 100;  // ARAGORA_MAX_QUEUED_DEBATES
+    debate::EngineSettings engine;
+    double consensus_threshold = 0.6;
+    std::chrono::milliseconds demo_latency{200};
+    std::chrono::milliseconds event_flush_interval{250};
+    std::chrono::seconds watchdog_interval{5};
+    // How long Cancel() waits for a running debate to stop and persist.
+    std::chrono::seconds cancel_wait{15};
+};
+
+// The service's metrics, declared up front (labels from closed sets).
+struct ServiceMetrics {
+    explicit ServiceMetrics(metrics::Registry& registry);
+    metrics::Family<metrics::Gauge>& active;             // aragora_active_debates
+    metrics::Family<metrics::Gauge>& queued;             // aragora_queued_debates
+    metrics::Family<metrics::Counter>& debates_total;    // {status}
+    metrics::Family<metrics::Histogram>& duration;       // aragora_debate_duration_seconds{outcome}
+    metrics::Family<metrics::Counter>& consensus;        // aragora_consensus_reached_total
+    metrics::Family<metrics::Counter>& agent_calls;      // {agent,status}
+    metrics::Family<metrics::Histogram>& agent_latency;  // {agent}
+    metrics::Family<metrics::Counter>& rejected;         // aragora_debates_rejected_total{reason}
+    metrics::Family<metrics::Counter>& watchdog;         // aragora_debate_watchdog_kills_total
+};
+
+class LocalDebateService final : public DebateService {
+public:
+    // `executor` runs the debates (a multi-threaded io_context's executor; each debate gets
+    // its own strand). Everything passed by reference must outlive the service.
+    LocalDebateService(boost::asio::any_io_executor executor, const common::Clock& clock,
+                       ServiceSettings settings, storage::Store& store, common::BlockingPool& pool,
+                       const debate::ReceiptKeys& keys, events::EventHub& hub,
+                       metrics::Registry& registry);
+    ~LocalDebateService() override;
+
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> Create(
+        CreateDebateRequest request) override;
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> Cancel(
+        const std::string& id) override;
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> Get(
+        const std::string& id) override;
+    boost::asio::awaitable<common::Result<storage::DebatePage>> List(
+        storage::DebateFilter filter) override;
+    boost::asio::awaitable<common::Result<EventsPage>> Events(const std::string& id,
+                                                              std::int64_t since,
+                                                              int limit) override;
+    boost::asio::awaitable<common::Result<storage::ReceiptRecord>> Receipt(
+        const std::string& id) override;
+    boost::asio::awaitable<common::Result<storage::ReceiptPage>> Receipts(
+        const std::string& debate_id, int limit, int offset) override;
+    ServiceStats Stats() const override;
+
+    // Startup: debates a crash left pending/running become failed (code `interrupted`).
+    boost::asio::awaitable<common::Result<int>> RecoverInterrupted();
+    // Starts the watchdog that cancels debates running past the debate timeout (they end
+    // `failed`, code `timeout`).
+    void StartWatchdog();
+    // Shutdown: refuses new debates (kUnavailable), cancels queued ones, waits up to
+    // `grace` for running debates, then cancels the rest and waits (bounded) for them to
+    // be persisted.
+    boost::asio::awaitable<void> Drain(std::chrono::milliseconds grace);
+
+    std::size_t Running() const;
+    const ServiceMetrics& metrics() const { return metrics_; }
+
+private:
+    struct Live;
+    boost::asio::awaitable<void> RunDebate(std::shared_ptr<Live> live);
+    boost::asio::awaitable<void> FlushLoop(std::shared_ptr<Live> live);
+    boost::asio::awaitable<void> WatchdogLoop();
+    void Launch(std::shared_ptr<Live> live);
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelQueued(
+        std::shared_ptr<Live> live);
+    void Forget(const std::string& id);
+
+    boost::asio::any_io_executor executor_;
+    const common::Clock& clock_;
+    ServiceSettings settings_;
+    storage::Store& store_;
+    common::BlockingPool& pool_;
+    const debate::ReceiptKeys& keys_;
+    events::EventHub& hub_;
+    ServiceMetrics metrics_;
+    debate::Engine engine_;
+    resilience::ConcurrencyLimiter limiter_;
+
+    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<Live>> live_;
+    std::atomic<bool> draining_{false};
+    std::atomic<bool> stopped_{false};
+};
+
+}  // namespace aragora::service

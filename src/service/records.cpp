@@ -1,0 +1,159 @@
+#include "service/records.hpp"
+
+#include <boost/json.hpp>
+
+#include "common/json_text.hpp"
+#include "common/time.hpp"
+
+namespace aragora::service {
+namespace {
+
+namespace json = boost::json;
+
+json::array ToArray(const std::vector<std::string>& v) {
+    json::array a;
+    for (const auto& s : v) a.emplace_back(s);
+    return a;
+}
+
+std::string ResultDetailsJson(const debate::DebateResult& r) {
+    json::object o;
+    json::array votes;
+    for (const auto& v : r.votes) {
+        votes.push_back(json::object{{"agent", v.voter},
+                                     {"choice", v.choice},
+                                     {"confidence", v.confidence},
+                                     {"reasoning", v.reasoning}});
+    }
+    o["votes"] = std::move(votes);
+    json::array failures;
+    for (const auto& f : r.failures) {
+        failures.push_back(json::object{{"agent", f.agent},
+                                        {"phase", f.phase},
+                                        {"round", f.round},
+                                        {"code", f.code},
+                                        {"message", f.message}});
+    }
+    o["agent_failures"] = std::move(failures);
+    json::object usage;
+    for (const auto& [agent, u] : r.usage) {
+        usage[agent] = json::object{{"calls", u.calls},
+                                    {"failures", u.failures},
+                                    {"input_tokens", u.input_tokens},
+                                    {"output_tokens", u.output_tokens}};
+    }
+    o["usage"] = std::move(usage);
+    json::array dissents;
+    for (const auto& d : r.consensus.dissents) {
+        dissents.push_back(json::object{{"agent", d.agent},
+                                        {"reasons", ToArray(d.reasons)},
+                                        {"alternative_view", d.alternative_view}});
+    }
+    o["consensus"] = json::object{{"reached", r.consensus.reached},
+                                  {"method", debate::ToString(r.consensus.method)},
+                                  {"confidence", r.consensus.confidence},
+                                  {"winner", r.consensus.winner},
+                                  {"supporting_agents", ToArray(r.consensus.supporting_agents)},
+                                  {"dissenting_agents", ToArray(r.consensus.dissenting_agents)},
+                                  {"dissents", std::move(dissents)},
+                                  {"judge_fallback", r.consensus.judge_fallback}};
+    o["trickster_interventions"] = r.trickster_interventions;
+    return common::SerializeJson(o);
+}
+
+}  // namespace
+
+std::string SpecToJson(const debate::DebateSpec& spec) {
+    json::object o;
+    o["task"] = spec.task;
+    o["context"] = spec.context;
+    o["agents"] = ToArray(spec.agents);
+    o["rounds"] = spec.rounds;
+    o["consensus"] = debate::ToString(spec.consensus);
+    o["consensus_threshold"] = spec.consensus_threshold;
+    o["judge"] = spec.judge;
+    boost::system::error_code ec;
+    auto meta = json::parse(spec.metadata_json, ec);
+    o["metadata"] = ec ? json::value(json::object{}) : meta;
+    return common::SerializeJson(o);
+}
+
+storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::DebateResult& r,
+                               const std::string& created_at, const std::string& receipt_id) {
+    storage::DebateRecord rec;
+    rec.id = spec.id;
+    rec.task = spec.task;
+    rec.status = std::string(debate::ToString(r.status));
+    rec.agents = spec.agents;
+    rec.rounds = spec.rounds;
+    rec.rounds_used = r.rounds_used;
+    rec.consensus_method = std::string(debate::ToString(spec.consensus));
+    rec.created_at = created_at;
+    rec.started_at = common::FormatIso8601(r.started_at);
+    rec.completed_at = common::FormatIso8601(r.finished_at);
+    rec.duration_seconds = r.duration_seconds;
+    if (r.status == debate::DebateStatus::kCompleted) {
+        rec.consensus_reached = r.consensus.reached;
+        rec.confidence = r.confidence;
+        rec.verdict = r.verdict;
+        rec.final_answer = r.consensus.final_answer;
+        rec.dissenting_agents = r.consensus.dissenting_agents;
+        rec.receipt_id = receipt_id;
+    }
+    rec.error_code = r.error_code;
+    rec.error_message = r.error_message;
+    rec.spec_json = SpecToJson(spec);
+    rec.result_json = ResultDetailsJson(r);
+    return rec;
+}
+
+std::string DebateToJson(const storage::DebateRecord& r) {
+    json::object o;
+    o["debate_id"] = r.id;
+    o["id"] = r.id;
+    o["task"] = r.task;
+    o["status"] = r.status;
+    o["agents"] = ToArray(r.agents);
+    o["rounds"] = r.rounds;
+    o["rounds_used"] = r.rounds_used;
+    o["consensus_method"] = r.consensus_method;
+    o["consensus_reached"] =
+        r.consensus_reached ? json::value(*r.consensus_reached) : json::value(nullptr);
+    o["confidence"] = r.confidence ? json::value(*r.confidence) : json::value(nullptr);
+    o["verdict"] = r.verdict.empty() ? json::value(nullptr) : json::value(r.verdict);
+    o["final_answer"] = r.final_answer.empty() ? json::value(nullptr) : json::value(r.final_answer);
+    o["dissenting_agents"] = ToArray(r.dissenting_agents);
+    auto opt = [](const std::string& s) {
+        return s.empty() ? json::value(nullptr) : json::value(s);
+    };
+    o["created_at"] = opt(r.created_at);
+    o["started_at"] = opt(r.started_at);
+    o["completed_at"] = opt(r.completed_at);
+    o["duration_seconds"] =
+        r.duration_seconds ? json::value(*r.duration_seconds) : json::value(nullptr);
+    o["receipt_id"] = opt(r.receipt_id);
+    if (r.error_code.empty()) {
+        o["error"] = nullptr;
+    } else {
+        o["error"] = json::object{{"code", r.error_code}, {"message", r.error_message}};
+    }
+    return common::SerializeJson(o);
+}
+
+std::string DebateEndData(const storage::DebateRecord& record, double duration_seconds) {
+    json::object end;
+    end["debate_id"] = record.id;
+    end["status"] = record.status;
+    end["consensus_reached"] = record.consensus_reached.value_or(false);
+    end["receipt_id"] =
+        record.receipt_id.empty() ? json::value(nullptr) : json::value(record.receipt_id);
+    end["duration_seconds"] = duration_seconds;
+    end["total_rounds"] = record.rounds_used;
+    end["result"] = record.final_answer;
+    if (!record.error_code.empty()) {
+        end["error"] = json::object{{"code", record.error_code}, {"message", record.error_message}};
+    }
+    return common::SerializeJson(end);
+}
+
+}  // namespace aragora::service

@@ -1,0 +1,935 @@
+#include "api/ws_handler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "events/hub.hpp"
+#include "net/server.hpp"
+
+namespace aragora::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr auto kDeadline = 10s;
+
+// ---- fakes ---------------------------------------------------------------------------
+
+struct SentFrame {
+    std::string text;
+    SteadyClock::time_point at;
+};
+
+// Records frames. Optionally models net's bounded send queue drained by one writer
+// (one frame per io_context turn): more than `queue_limit` queued frames close the
+// connection and fail the Send, as net::WsConnection does for slow consumers.
+class FakeWsConnection : public net::WsConnection,
+                         public std::enable_shared_from_this<FakeWsConnection> {
+public:
+    FakeWsConnection(std::uint64_t id, const std::string& target, asio::any_io_executor ex = {},
+                     std::size_t queue_limit = 0)
+        : id_(id), ex_(std::move(ex)), queue_limit_(queue_limit) {
+        request_.method = "GET";
+        request_.target = target;
+        const auto q = target.find('?');
+        request_.path = target.substr(0, q);
+        request_.query = q == std::string::npos ? "" : target.substr(q + 1);
+        request_.remote_address = "127.0.0.1";
+    }
+
+    std::uint64_t id() const override { return id_; }
+
+    bool Send(std::string text) override {
+        std::lock_guard lock(mu_);
+        if (!open_ || fail_sends_) return false;
+        if (queue_limit_ > 0) {
+            if (queued_ >= queue_limit_) {
+                open_ = false;
+                overflowed_ = true;
+                return false;
+            }
+            ++queued_;
+            if (!writing_) {
+                writing_ = true;
+                asio::post(ex_, [self = shared_from_this()] { self->WriteOne(); });
+            }
+        }
+        frames_.push_back({std::move(text), SteadyClock::now()});
+        return true;
+    }
+
+    void Close(std::uint16_t code, std::string reason) override {
+        std::lock_guard lock(mu_);
+        if (!open_) return;
+        open_ = false;
+        close_code_ = code;
+        close_reason_ = std::move(reason);
+    }
+
+    bool is_open() const override {
+        std::lock_guard lock(mu_);
+        return open_;
+    }
+
+    const net::HttpRequest& upgrade_request() const override { return request_; }
+
+    std::vector<SentFrame> frames() const {
+        std::lock_guard lock(mu_);
+        return frames_;
+    }
+    std::size_t frame_count() const {
+        std::lock_guard lock(mu_);
+        return frames_.size();
+    }
+    std::uint16_t close_code() const {
+        std::lock_guard lock(mu_);
+        return close_code_;
+    }
+    bool overflowed() const {
+        std::lock_guard lock(mu_);
+        return overflowed_;
+    }
+    // Simulates a connection that net already closed: Send fails, is_open is false.
+    void BreakConnection() {
+        std::lock_guard lock(mu_);
+        open_ = false;
+        fail_sends_ = true;
+    }
+
+private:
+    void WriteOne() {
+        std::lock_guard lock(mu_);
+        if (queued_ > 0) --queued_;
+        if (queued_ > 0) {
+            asio::post(ex_, [self = shared_from_this()] { self->WriteOne(); });
+        } else {
+            writing_ = false;
+        }
+    }
+
+    const std::uint64_t id_;
+    net::HttpRequest request_;
+    asio::any_io_executor ex_;
+    const std::size_t queue_limit_;
+    mutable std::mutex mu_;
+    bool open_ = true;
+    bool fail_sends_ = false;
+    bool overflowed_ = false;
+    bool writing_ = false;
+    std::size_t queued_ = 0;
+    std::uint16_t close_code_ = 0;
+    std::string close_reason_;
+    std::vector<SentFrame> frames_;
+};
+
+// The persisted events: answers like the lead's ReplaySource (kNotFound for unknown
+// debates, since < seq < until, at most page_size per answer). Modes: synchronous,
+// deferred (the test releases answers), or on a thread pool (like the blocking pool).
+class FakeStore {
+public:
+    enum class Mode { kSync, kDeferred, kPool };
+
+    explicit FakeStore(Mode mode = Mode::kSync, std::size_t page_size = 1000)
+        : mode_(mode), page_size_(page_size) {}
+    ~FakeStore() { pool_.join(); }
+
+    void Create(const std::string& id) {
+        std::lock_guard lock(mu_);
+        debates_[id];
+    }
+    void Append(const events::Event& e) {
+        std::lock_guard lock(mu_);
+        debates_[e.debate_id].push_back(e);
+    }
+    void FailNext(common::ErrorCode code) {
+        std::lock_guard lock(mu_);
+        fail_next_ = code;
+    }
+
+    ReplaySource Source() {
+        return [this](std::string id, std::int64_t since, std::int64_t until, ReplayDone done) {
+            calls_.fetch_add(1);
+            if (mode_ == Mode::kSync) {
+                done(Query(id, since, until));
+            } else if (mode_ == Mode::kDeferred) {
+                std::lock_guard lock(mu_);
+                deferred_.push_back(
+                    [this, id, since, until, done] { done(Query(id, since, until)); });
+            } else {
+                asio::post(pool_,
+                           [this, id, since, until, done] { done(Query(id, since, until)); });
+            }
+        };
+    }
+
+    // Answers the deferred calls made so far; returns how many.
+    std::size_t ReleaseDeferred() {
+        std::vector<std::function<void()>> calls;
+        {
+            std::lock_guard lock(mu_);
+            calls.swap(deferred_);
+        }
+        for (auto& c : calls) c();
+        return calls.size();
+    }
+    std::size_t deferred_count() const {
+        std::lock_guard lock(mu_);
+        return deferred_.size();
+    }
+    int calls() const { return calls_.load(); }
+
+private:
+    common::Result<std::vector<events::Event>> Query(const std::string& id, std::int64_t since,
+                                                     std::int64_t until) {
+        std::lock_guard lock(mu_);
+        if (fail_next_) {
+            const auto code = *fail_next_;
+            fail_next_.reset();
+            return common::MakeError(code, "injected failure");
+        }
+        auto it = debates_.find(id);
+        if (it == debates_.end()) {
+            return common::MakeError(common::ErrorCode::kNotFound, "debate not found");
+        }
+        std::vector<events::Event> out;
+        for (const auto& e : it->second) {
+            if (e.seq > since && e.seq < until && out.size() < page_size_) out.push_back(e);
+        }
+        return out;
+    }
+
+    const Mode mode_;
+    const std::size_t page_size_;
+    mutable std::mutex mu_;
+    std::map<std::string, std::vector<events::Event>> debates_;
+    std::vector<std::function<void()>> deferred_;
+    std::optional<common::ErrorCode> fail_next_;
+    std::atomic<int> calls_{0};
+    asio::thread_pool pool_{1};
+};
+
+// ---- helpers -------------------------------------------------------------------------
+
+events::Event MakeEvent(const std::string& id, std::int64_t seq, const std::string& type = "") {
+    events::Event e;
+    e.debate_id = id;
+    e.seq = seq;
+    e.type = type.empty() ? "agent_message" : type;
+    e.timestamp = 1'800'000'000.0 + static_cast<double>(seq);
+    e.round = static_cast<int>(seq % 3);
+    e.agent = seq % 2 == 0 ? "demo:analyst" : "";
+    e.data_json = R"({"debate_id":")" + id + R"(","n":)" + std::to_string(seq) + "}";
+    return e;
+}
+
+json::object Parse(const std::string& text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    EXPECT_FALSE(ec) << "not JSON: " << text.substr(0, 200);
+    EXPECT_TRUE(v.is_object()) << "not one JSON object: " << text.substr(0, 200);
+    return v.is_object() ? v.as_object() : json::object{};
+}
+
+std::string TypeOf(const json::object& o) {
+    const json::value* t = o.if_contains("type");
+    return t != nullptr && t->is_string() ? std::string(t->as_string()) : std::string();
+}
+
+const std::set<std::string> kControlTypes = {
+    "connection_info", "replay_start", "replay_end", "heartbeat", "pong", "warning", "error"};
+
+// Checks the shape rules of API.md on every frame: one JSON object, {type, data (object),
+// timestamp (number)}; control frames without seq; events with the whole envelope.
+void CheckShapes(const std::vector<SentFrame>& frames) {
+    for (const auto& f : frames) {
+        json::object o = Parse(f.text);
+        const std::string type = TypeOf(o);
+        ASSERT_FALSE(type.empty()) << f.text;
+        ASSERT_TRUE(o.contains("data") && o.at("data").is_object()) << f.text;
+        ASSERT_TRUE(o.contains("timestamp") && o.at("timestamp").is_number()) << f.text;
+        if (kControlTypes.count(type) != 0) {
+            EXPECT_FALSE(o.contains("seq")) << "control frame with seq: " << f.text;
+        } else {
+            for (const char* k : {"debate_id", "loop_id", "seq", "round", "agent"}) {
+                EXPECT_TRUE(o.contains(k)) << "event without " << k << ": " << f.text;
+            }
+            EXPECT_TRUE(o.at("seq").is_int64()) << f.text;
+            EXPECT_EQ(o.at("debate_id"), o.at("loop_id")) << f.text;
+            EXPECT_TRUE(o.at("round").is_int64()) << f.text;
+            EXPECT_TRUE(o.at("agent").is_string()) << f.text;
+        }
+    }
+}
+
+std::vector<json::object> Objects(const std::vector<SentFrame>& frames) {
+    std::vector<json::object> out;
+    for (const auto& f : frames) out.push_back(Parse(f.text));
+    return out;
+}
+
+std::vector<std::string> Types(const std::vector<SentFrame>& frames) {
+    std::vector<std::string> out;
+    for (const auto& o : Objects(frames)) out.push_back(TypeOf(o));
+    return out;
+}
+
+// The seqs of event frames of `debate_id`, in arrival order.
+std::vector<std::int64_t> EventSeqs(const std::vector<SentFrame>& frames,
+                                    const std::string& debate_id) {
+    std::vector<std::int64_t> out;
+    for (const auto& o : Objects(frames)) {
+        if (kControlTypes.count(TypeOf(o)) != 0) continue;
+        if (o.at("debate_id").as_string() != debate_id) continue;
+        out.push_back(o.at("seq").as_int64());
+    }
+    return out;
+}
+
+std::vector<std::int64_t> Range(std::int64_t first, std::int64_t last) {
+    std::vector<std::int64_t> out;
+    for (std::int64_t s = first; s <= last; ++s) out.push_back(s);
+    return out;
+}
+
+// First frame of `type` (and debate, when given); empty object when none.
+json::object FindFrame(const std::vector<SentFrame>& frames, const std::string& type,
+                       const std::string& debate_id = "") {
+    for (const auto& o : Objects(frames)) {
+        if (TypeOf(o) != type) continue;
+        if (!debate_id.empty() &&
+            (!o.contains("debate_id") || o.at("debate_id").as_string() != debate_id)) {
+            continue;
+        }
+        return o;
+    }
+    return {};
+}
+
+std::size_t CountType(const std::vector<SentFrame>& frames, const std::string& type) {
+    const auto types = Types(frames);
+    return static_cast<std::size_t>(std::count(types.begin(), types.end(), type));
+}
+
+class WsHandlerTest : public ::testing::Test {
+protected:
+    WsHandlerOptions DefaultOptions() {
+        WsHandlerOptions o;
+        o.heartbeat_interval = 0ms;
+        return o;
+    }
+
+    void Start(WsHandlerOptions options, FakeStore::Mode mode = FakeStore::Mode::kSync,
+               std::size_t page_size = 1000, std::size_t buffer = 1000) {
+        hub_ = std::make_unique<events::EventHub>(buffer, 16);
+        store_ = std::make_unique<FakeStore>(mode, page_size);
+        handler_ = std::make_unique<WsHandler>(ioc_.get_executor(), *hub_, store_->Source(),
+                                               std::move(options));
+    }
+    void Start() { Start(DefaultOptions()); }
+
+    void TearDown() override {
+        handler_.reset();
+        store_.reset();  // joins its pool before the io_context goes
+    }
+
+    // Persists then publishes, as the server does.
+    void Publish(const events::Event& e) {
+        store_->Append(e);
+        hub_->Publish(e);
+    }
+    void PublishRange(const std::string& id, std::int64_t first, std::int64_t last) {
+        for (std::int64_t s = first; s <= last; ++s) Publish(MakeEvent(id, s));
+    }
+
+    std::shared_ptr<FakeWsConnection> Open(const std::string& target = "/ws",
+                                           std::size_t queue_limit = 0) {
+        auto c = std::make_shared<FakeWsConnection>(next_id_++, target, ioc_.get_executor(),
+                                                    queue_limit);
+        handler_->OnOpen(c);
+        return c;
+    }
+
+    void SendText(const std::shared_ptr<FakeWsConnection>& c, const std::string& text) {
+        handler_->OnMessage(c, text);
+    }
+
+    // Runs the io_context in slices until `done` holds (false after kDeadline).
+    bool RunUntil(const std::function<bool()>& done) {
+        const auto deadline = SteadyClock::now() + kDeadline;
+        while (!done()) {
+            if (SteadyClock::now() > deadline) return false;
+            ioc_.restart();
+            if (ioc_.run_for(1ms) == 0) std::this_thread::sleep_for(100us);
+        }
+        return true;
+    }
+    // Runs everything that is ready now plus `d` of timers.
+    void RunFor(std::chrono::milliseconds d) {
+        ioc_.restart();
+        ioc_.run_for(d);
+    }
+
+    bool HasReplayEnd(const std::shared_ptr<FakeWsConnection>& c, const std::string& id) {
+        return !FindFrame(c->frames(), "replay_end", id).empty();
+    }
+
+    asio::io_context ioc_;
+    std::unique_ptr<events::EventHub> hub_;
+    std::unique_ptr<FakeStore> store_;
+    std::unique_ptr<WsHandler> handler_;
+    std::uint64_t next_id_ = 1;
+};
+
+// ---- tests ---------------------------------------------------------------------------
+
+TEST_F(WsHandlerTest, ConnectionInfoComesFirst) {
+    Start();
+    auto c = Open();
+    RunFor(5ms);
+    auto frames = c->frames();
+    ASSERT_EQ(frames.size(), 1u);
+    json::object o = Parse(frames[0].text);
+    EXPECT_EQ(TypeOf(o), "connection_info");
+    EXPECT_TRUE(o.at("data").at("client_id").is_string());
+    EXPECT_FALSE(o.at("data").at("client_id").as_string().empty());
+    EXPECT_EQ(o.at("data").at("authenticated"), json::value(true));
+    EXPECT_FALSE(o.contains("debate_id"));
+    CheckShapes(frames);
+}
+
+TEST_F(WsHandlerTest, UrlDebateIdIsASubscriptionWithoutAnyMessage) {
+    Start();
+    PublishRange("d1", 1, 3);
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    EXPECT_EQ(Types(c->frames()),
+              (std::vector<std::string>{"connection_info", "replay_start", "agent_message",
+                                        "agent_message", "agent_message", "replay_end"}));
+    json::object start = FindFrame(c->frames(), "replay_start");
+    EXPECT_EQ(start.at("debate_id").as_string(), "d1");
+    EXPECT_EQ(start.at("data").at("debate_id").as_string(), "d1");
+    EXPECT_EQ(start.at("data").at("from_seq").as_int64(), 0);
+    EXPECT_EQ(start.at("data").at("event_count").as_int64(), 3);
+    json::object end = FindFrame(c->frames(), "replay_end");
+    EXPECT_EQ(end.at("data").at("replayed_count").as_int64(), 3);
+    EXPECT_EQ(end.at("data").at("latest_seq").as_int64(), 3);
+
+    Publish(MakeEvent("d1", 4));
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 4; }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 4));
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, UrlLoopIdAndReplayFromSeqWork) {
+    Start();
+    PublishRange("d1", 1, 5);
+    auto c = Open("/ws?loop_id=d1&replay_from_seq=3");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(4, 5));
+    EXPECT_EQ(FindFrame(c->frames(), "replay_start").at("data").at("from_seq").as_int64(), 3);
+}
+
+TEST_F(WsHandlerTest, SubscribeMidStreamGetsExactlyTheMissedEventsThenLive) {
+    Start();
+    PublishRange("d1", 1, 10);
+    auto c = Open();
+    SendText(c, R"({"type":"subscribe","debate_id":"d1","replay_from_seq":6})");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    json::object start = FindFrame(c->frames(), "replay_start");
+    EXPECT_EQ(start.at("data").at("from_seq").as_int64(), 6);
+    EXPECT_EQ(start.at("data").at("event_count").as_int64(), 4);
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(7, 10));
+
+    PublishRange("d1", 11, 12);
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 6; }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(7, 12));
+    EXPECT_EQ(Types(c->frames()).back(), "agent_message");
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, ReplayOlderThanTheBufferComesFromTheStoreThenTheBuffer) {
+    Start(DefaultOptions(), FakeStore::Mode::kSync, /*page_size=*/4, /*buffer=*/5);
+    PublishRange("d1", 1, 20);  // the hub keeps 16..20
+    auto c = Open();
+    SendText(c, R"({"type":"subscribe","loop_id":"d1","replay_from_seq":3})");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(4, 20));
+    EXPECT_EQ(FindFrame(c->frames(), "replay_start").at("data").at("event_count").as_int64(), 17);
+    json::object end = FindFrame(c->frames(), "replay_end");
+    EXPECT_EQ(end.at("data").at("replayed_count").as_int64(), 17);
+    EXPECT_EQ(end.at("data").at("latest_seq").as_int64(), 20);
+    WsHandlerStats s = handler_->Stats();
+    EXPECT_EQ(s.replay_events_from_store, 12u);  // 4..15, in pages of 4
+    EXPECT_EQ(s.replay_events_from_buffer, 5u);  // 16..20
+    EXPECT_EQ(s.replays_served, 1u);
+
+    Publish(MakeEvent("d1", 21));
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 18; }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(4, 21));
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, LiveEventsDuringASlowStoreReplayAreQueuedAndFlushedInOrder) {
+    Start(DefaultOptions(), FakeStore::Mode::kDeferred, /*page_size=*/1000, /*buffer=*/5);
+    PublishRange("d1", 1, 20);
+    auto c = Open("/ws?debate_id=d1");
+    RunFor(5ms);
+    ASSERT_EQ(store_->deferred_count(), 1u);  // the store part (1..15) is loading
+    PublishRange("d1", 21, 25);               // live while the replay waits
+    RunFor(5ms);
+    EXPECT_TRUE(EventSeqs(c->frames(), "d1").empty());
+    EXPECT_EQ(store_->ReleaseDeferred(), 1u);
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 25; }));
+
+    const auto types = Types(c->frames());
+    const auto end_at = std::find(types.begin(), types.end(), "replay_end") - types.begin();
+    EXPECT_EQ(end_at, 1 + 1 + 20);  // connection_info, replay_start, 1..20
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 25));
+    EXPECT_EQ(FindFrame(c->frames(), "replay_end").at("data").at("replayed_count").as_int64(), 20);
+    EXPECT_EQ(handler_->Stats().live_events_sent, 5u);
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, DebateUnknownToTheHubIsProbedInTheStoreWithoutDoubles) {
+    Start(DefaultOptions(), FakeStore::Mode::kDeferred);
+    store_->Create("d1");  // created, not started: the hub has never seen it
+    auto c = Open();
+    SendText(c, R"({"type":"subscribe","debate_id":"d1"})");
+    RunFor(5ms);
+    ASSERT_EQ(store_->deferred_count(), 1u);
+    // The debate starts while the store is being asked: 1..2 are persisted before the
+    // store answers, 3 after.
+    PublishRange("d1", 1, 2);
+    ASSERT_EQ(store_->ReleaseDeferred(), 1u);  // answers 1..2
+    Publish(MakeEvent("d1", 3));
+    ASSERT_TRUE(RunUntil([&] {
+        store_->ReleaseDeferred();  // the probe reads on until an empty page
+        return EventSeqs(c->frames(), "d1").size() >= 3;
+    }));
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    // 1..3 each once, whether they came from the store or from the live queue.
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 3));
+    const auto replayed =
+        FindFrame(c->frames(), "replay_end").at("data").at("replayed_count").as_int64();
+    EXPECT_GE(replayed, 2);  // at least what the store had when it first answered
+    EXPECT_EQ(FindFrame(c->frames(), "replay_start").at("data").at("event_count").as_int64(),
+              replayed);
+    Publish(MakeEvent("d1", 4));
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 4; }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 4));
+    EXPECT_EQ(Types(c->frames()).back(), "agent_message");
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, CompletedDebateEvictedFromTheHubReplaysFromTheStore) {
+    Start();
+    for (std::int64_t s = 1; s <= 4; ++s) store_->Append(MakeEvent("old", s));
+    store_->Append(MakeEvent("old", 5, "debate_end"));
+    auto c = Open("/ws?debate_id=old&replay_from_seq=2");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "old"); }));
+    EXPECT_EQ(EventSeqs(c->frames(), "old"), Range(3, 5));
+    EXPECT_EQ(handler_->Stats().replay_events_from_store, 3u);
+    EXPECT_TRUE(c->is_open());
+}
+
+TEST_F(WsHandlerTest, UnknownDebateGetsNotFoundErrorAndTheConnectionStaysOpen) {
+    Start();
+    auto c = Open("/ws?debate_id=nope");
+    ASSERT_TRUE(RunUntil([&] { return !FindFrame(c->frames(), "error").empty(); }));
+    json::object err = FindFrame(c->frames(), "error");
+    EXPECT_EQ(err.at("debate_id").as_string(), "nope");
+    EXPECT_EQ(err.at("data").at("code").as_string(), "not_found");
+    EXPECT_TRUE(err.at("data").at("error").is_string());
+    EXPECT_TRUE(err.at("data").at("message").is_string());
+    EXPECT_TRUE(FindFrame(c->frames(), "replay_start").empty());
+    EXPECT_TRUE(c->is_open());
+    EXPECT_EQ(c->close_code(), 0);
+    EXPECT_EQ(handler_->Stats().subscriptions, 0u);
+    EXPECT_EQ(hub_->Stats().subscriptions, 0u);
+
+    // Still usable: a later subscription to a real debate works.
+    PublishRange("d1", 1, 1);
+    SendText(c, R"({"type":"subscribe","debate_id":"d1"})");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 1));
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, PingGetsPong) {
+    Start();
+    auto c = Open();
+    SendText(c, R"({"type":"ping"})");
+    ASSERT_TRUE(RunUntil([&] { return c->frame_count() == 2; }));
+    json::object pong = Parse(c->frames()[1].text);
+    EXPECT_EQ(TypeOf(pong), "pong");
+    EXPECT_TRUE(pong.at("data").at("server_ts").is_double());
+    EXPECT_EQ(handler_->Stats().pong_frames, 1u);
+    EXPECT_EQ(handler_->Stats().messages_received, 1u);
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, BadClientMessagesGetWarningsAndTheConnectionStaysOpen) {
+    Start();
+    PublishRange("d1", 1, 1);
+    auto c = Open();
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"{not json", "invalid_json"},
+        {"[1,2]", "invalid_json"},
+        {R"({"debate_id":"d1"})", "invalid_message"},
+        {R"({"type":42})", "invalid_message"},
+        {R"({"type":"dance"})", "unknown_type"},
+        {R"({"type":"subscribe"})", "invalid_debate_id"},
+        {R"({"type":"subscribe","debate_id":"bad id!"})", "invalid_debate_id"},
+        {R"({"type":"subscribe","debate_id":"d1","replay_from_seq":-1})",
+         "invalid_replay_from_seq"},
+        {R"({"type":"subscribe","debate_id":"d1","replay_from_seq":"abc"})",
+         "invalid_replay_from_seq"},
+        {R"({"type":"unsubscribe","debate_id":"d1"})", "not_subscribed"},
+    };
+    for (const auto& [text, code] : cases) {
+        const std::size_t before = c->frame_count();
+        SendText(c, text);
+        ASSERT_TRUE(RunUntil([&] { return c->frame_count() == before + 1; })) << text;
+        json::object w = Parse(c->frames().back().text);
+        EXPECT_EQ(TypeOf(w), "warning") << text;
+        EXPECT_EQ(w.at("data").at("code").as_string(), code) << text;
+        EXPECT_TRUE(w.at("data").at("message").is_string()) << text;
+    }
+    EXPECT_TRUE(c->is_open());
+    EXPECT_EQ(CountType(c->frames(), "error"), 0u);
+    EXPECT_EQ(handler_->Stats().subscriptions, 0u);
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, UnsubscribeStopsDelivery) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    PublishRange("d1", 1, 1);
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 1; }));
+    SendText(c, R"({"type":"unsubscribe","debate_id":"d1"})");
+    RunFor(5ms);
+    PublishRange("d1", 2, 3);
+    RunFor(30ms);
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 1));
+    EXPECT_EQ(hub_->Stats().subscriptions, 0u);
+    EXPECT_EQ(handler_->Stats().subscriptions, 0u);
+    EXPECT_TRUE(c->is_open());
+}
+
+TEST_F(WsHandlerTest, SeveralSubscriptionsPerConnectionAndABound) {
+    WsHandlerOptions o = DefaultOptions();
+    o.max_subscriptions = 2;
+    Start(o);
+    PublishRange("a", 1, 2);
+    PublishRange("b", 1, 3);
+    PublishRange("c", 1, 1);
+    auto c = Open("/ws?debate_id=a");
+    SendText(c, R"({"type":"subscribe","debate_id":"b","replay_from_seq":1})");
+    SendText(c, R"({"type":"subscribe","debate_id":"c"})");
+    SendText(c, R"({"type":"subscribe","debate_id":"a"})");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "a") && HasReplayEnd(c, "b"); }));
+    RunFor(5ms);
+    EXPECT_EQ(EventSeqs(c->frames(), "a"), Range(1, 2));
+    EXPECT_EQ(EventSeqs(c->frames(), "b"), Range(2, 3));
+    EXPECT_TRUE(EventSeqs(c->frames(), "c").empty());
+    EXPECT_EQ(FindFrame(c->frames(), "warning", "c").at("data").at("code").as_string(),
+              "too_many_subscriptions");
+    EXPECT_EQ(FindFrame(c->frames(), "warning", "a").at("data").at("code").as_string(),
+              "already_subscribed");
+    EXPECT_EQ(CountType(c->frames(), "replay_start"), 2u);
+
+    PublishRange("b", 4, 4);
+    PublishRange("a", 3, 3);
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "a").size() == 3; }));
+    EXPECT_EQ(EventSeqs(c->frames(), "b"), Range(2, 4));
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, DebateEndIsWrittenAtLeast20msAfterThePreviousFrame) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    Publish(MakeEvent("d1", 1));
+    Publish(MakeEvent("d1", 2, "debate_end"));
+    SendText(c, R"({"type":"ping"})");  // must wait behind debate_end
+    ASSERT_TRUE(RunUntil([&] { return CountType(c->frames(), "pong") == 1; }));
+    const auto frames = c->frames();
+    const auto types = Types(frames);
+    const auto end_at = static_cast<std::size_t>(
+        std::find(types.begin(), types.end(), "debate_end") - types.begin());
+    ASSERT_LT(end_at, types.size());
+    ASSERT_GE(end_at, 1u);
+    EXPECT_EQ(types[end_at - 1], "agent_message");
+    EXPECT_EQ(types.back(), "pong");
+    EXPECT_GE(frames[end_at].at - frames[end_at - 1].at, 20ms);
+    EXPECT_TRUE(c->is_open());  // the subscription ended; the connection did not
+    EXPECT_EQ(handler_->Stats().debate_end_frames, 1u);
+    EXPECT_GE(handler_->Stats().debate_end_delays, 1u);
+    CheckShapes(frames);
+}
+
+TEST_F(WsHandlerTest, ReplayedDebateEndIsSpacedToo) {
+    Start();
+    PublishRange("d1", 1, 2);
+    Publish(MakeEvent("d1", 3, "debate_end"));
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    const auto frames = c->frames();
+    const auto types = Types(frames);
+    EXPECT_EQ(types, (std::vector<std::string>{"connection_info", "replay_start", "agent_message",
+                                               "agent_message", "debate_end", "replay_end"}));
+    EXPECT_GE(frames[4].at - frames[3].at, 20ms);
+    EXPECT_TRUE(c->is_open());
+}
+
+TEST_F(WsHandlerTest, HeartbeatCarriesServerTimeAndActiveDebates) {
+    WsHandlerOptions o = DefaultOptions();
+    o.heartbeat_interval = 20ms;
+    o.active_debates = [] { return std::size_t{7}; };
+    Start(o);
+    auto c = Open();
+    ASSERT_TRUE(RunUntil([&] { return CountType(c->frames(), "heartbeat") >= 2; }));
+    json::object hb = FindFrame(c->frames(), "heartbeat");
+    EXPECT_TRUE(hb.at("data").at("server_time").is_double());
+    EXPECT_EQ(hb.at("data").at("active_debates").to_number<std::int64_t>(), 7);
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, LongReplayIsPacedToFitNetsBoundedSendQueue) {
+    Start(DefaultOptions(), FakeStore::Mode::kSync, 1000, /*buffer=*/1000);
+    PublishRange("d1", 1, 1000);
+    auto c = Open("/ws?debate_id=d1", /*queue_limit=*/256);
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1") || !c->is_open(); }));
+    EXPECT_FALSE(c->overflowed());
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 1000));
+}
+
+// The control for the test above: without pacing the same replay overflows the queue.
+TEST_F(WsHandlerTest, UnpacedLongReplayWouldOverflowNetsQueue) {
+    WsHandlerOptions o = DefaultOptions();
+    o.send_rate_per_second = 0;
+    o.send_burst = 100'000;
+    o.max_queued_frames = 100'000;
+    Start(o, FakeStore::Mode::kSync, 1000, /*buffer=*/1000);
+    PublishRange("d1", 1, 1000);
+    auto c = Open("/ws?debate_id=d1", /*queue_limit=*/256);
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1") || !c->is_open(); }));
+    EXPECT_TRUE(c->overflowed());
+    EXPECT_GE(handler_->Stats().send_failures, 1u);
+}
+
+TEST_F(WsHandlerTest, OversizedEventIsTruncatedToOneFrameUnderTheLimit) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    std::string content;
+    while (content.size() < 2 * 1024 * 1024) content += "caf\xC3\xA9 ";  // multi-byte UTF-8
+    events::Event e = MakeEvent("d1", 1);
+    e.data_json = json::serialize(
+        json::object{{"debate_id", "d1"}, {"agent", "demo:critic"}, {"content", content}});
+    Publish(e);
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 1; }));
+    const std::string text = c->frames().back().text;
+    EXPECT_LE(text.size(), 1024u * 1024u);
+    EXPECT_GT(text.size(), 1000u * 1024u);  // cut to fit, not emptied
+    json::object o = Parse(text);           // valid JSON, hence valid UTF-8
+    const json::object& data = o.at("data").as_object();
+    EXPECT_EQ(data.at("truncated"), json::value(true));
+    EXPECT_EQ(data.at("agent").as_string(), "demo:critic");
+    const std::string cut(data.at("content").as_string());
+    EXPECT_LT(cut.size(), content.size());
+    EXPECT_EQ(content.compare(0, cut.size(), cut), 0);
+    EXPECT_EQ(o.at("seq").as_int64(), 1);
+    EXPECT_EQ(handler_->Stats().frames_truncated, 1u);
+    CheckShapes(c->frames());
+}
+
+TEST_F(WsHandlerTest, UnauthenticatedConnectionGetsAuthRequiredPerSubscription) {
+    WsHandlerOptions o = DefaultOptions();
+    o.authenticate = [](const net::HttpRequest& req) {
+        return req.QueryParam("token").value_or("") == "good";
+    };
+    Start(o);
+    PublishRange("d1", 1, 1);
+    auto bad = Open("/ws?debate_id=d1");
+    auto good = Open("/ws?debate_id=d1&token=good");
+    ASSERT_TRUE(RunUntil(
+        [&] { return !FindFrame(bad->frames(), "error").empty() && HasReplayEnd(good, "d1"); }));
+    EXPECT_EQ(FindFrame(bad->frames(), "connection_info").at("data").at("authenticated"),
+              json::value(false));
+    json::object err = FindFrame(bad->frames(), "error");
+    EXPECT_EQ(err.at("data").at("code").as_string(), "auth_required");
+    EXPECT_EQ(err.at("debate_id").as_string(), "d1");
+    EXPECT_TRUE(EventSeqs(bad->frames(), "d1").empty());
+    EXPECT_TRUE(bad->is_open());
+    EXPECT_EQ(FindFrame(good->frames(), "connection_info").at("data").at("authenticated"),
+              json::value(true));
+}
+
+TEST_F(WsHandlerTest, StoreFailureIsAWarningAndTheReplayGoesOn) {
+    Start(DefaultOptions(), FakeStore::Mode::kSync, 1000, /*buffer=*/3);
+    PublishRange("d1", 1, 6);  // the hub keeps 4..6
+    store_->FailNext(common::ErrorCode::kUnavailable);
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    EXPECT_EQ(FindFrame(c->frames(), "warning", "d1").at("data").at("code").as_string(),
+              "replay_incomplete");
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(4, 6));
+    EXPECT_EQ(handler_->Stats().replay_failures, 1u);
+    EXPECT_EQ(CountType(c->frames(), "error"), 0u);
+    Publish(MakeEvent("d1", 7));
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 4; }));
+}
+
+TEST_F(WsHandlerTest, CloseUnsubscribesEverythingAndStopsSending) {
+    WsHandlerOptions o = DefaultOptions();
+    o.heartbeat_interval = 10ms;
+    Start(o);
+    PublishRange("d1", 1, 1);
+    PublishRange("d2", 1, 1);
+    auto c = Open("/ws?debate_id=d1");
+    SendText(c, R"({"type":"subscribe","debate_id":"d2"})");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1") && HasReplayEnd(c, "d2"); }));
+    EXPECT_EQ(hub_->Stats().subscriptions, 2u);
+    EXPECT_EQ(handler_->Stats().connections, 1u);
+    handler_->OnClose(c);
+    EXPECT_EQ(hub_->Stats().subscriptions, 0u);
+    EXPECT_EQ(handler_->Stats().subscriptions, 0u);
+    EXPECT_EQ(handler_->Stats().connections, 0u);
+    const std::size_t before = c->frame_count();
+    PublishRange("d1", 2, 2);
+    RunFor(40ms);  // no heartbeat either
+    EXPECT_EQ(c->frame_count(), before);
+    EXPECT_EQ(c.use_count(), 1);  // the handler released its reference
+}
+
+TEST_F(WsHandlerTest, BrokenConnectionStopsTheWriterWithoutClosingAgain) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    c->BreakConnection();
+    PublishRange("d1", 1, 3);
+    RunFor(5ms);
+    EXPECT_EQ(handler_->Stats().send_failures, 1u);  // then the writer stopped
+    handler_->OnClose(c);
+    EXPECT_EQ(hub_->Stats().subscriptions, 0u);
+}
+
+TEST_F(WsHandlerTest, StatsJsonHasTheCounters) {
+    Start();
+    PublishRange("d1", 1, 2);
+    auto c = Open("/ws?debate_id=d1");
+    SendText(c, "nope");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    json::object o = Parse(handler_->StatsJson());
+    EXPECT_EQ(o.at("connections").to_number<int>(), 1);
+    EXPECT_EQ(o.at("subscriptions").to_number<int>(), 1);
+    EXPECT_EQ(o.at("messages_received").to_number<int>(), 1);
+    EXPECT_EQ(o.at("warnings").to_number<int>(), 1);
+    EXPECT_EQ(o.at("replays_served").to_number<int>(), 1);
+    EXPECT_EQ(o.at("replay_events_from_buffer").to_number<int>(), 2);
+    EXPECT_EQ(o.at("frames_by_type").at("event").to_number<int>(), 2);
+    EXPECT_EQ(o.at("messages_sent").to_number<std::size_t>(), c->frame_count());
+}
+
+// Many connections subscribing at random points (random replay_from_seq) while a
+// publisher thread streams a debate, the io_context on two threads and the store on a
+// pool: every connection sees exactly from_seq + 1 .. last, in order.
+TEST_F(WsHandlerTest, ConcurrentPublisherAndSubscribersSeeGapFreeStreams) {
+    constexpr std::int64_t kEvents = 3000;
+    WsHandlerOptions o = DefaultOptions();
+    o.debate_end_gap = 1ms;
+    Start(o, FakeStore::Mode::kPool, /*page_size=*/37, /*buffer=*/100);
+    store_->Create("d1");
+
+    auto guard = asio::make_work_guard(ioc_);
+    std::vector<std::thread> io;
+    for (int i = 0; i < 2; ++i) io.emplace_back([this] { ioc_.run(); });
+
+    std::atomic<std::int64_t> published{0};
+    std::thread publisher([&] {
+        for (std::int64_t s = 1; s <= kEvents; ++s) {
+            Publish(MakeEvent("d1", s, s == kEvents ? "debate_end" : "token_delta"));
+            published.store(s);
+            if (s % 16 == 0) std::this_thread::sleep_for(50us);
+        }
+    });
+
+    struct Client {
+        std::shared_ptr<FakeWsConnection> conn;
+        std::int64_t from = 0;
+    };
+    std::vector<Client> clients;
+    std::mt19937 rng(7);
+    for (int i = 0; i < 40; ++i) {
+        const std::int64_t point = std::uniform_int_distribution<std::int64_t>(0, kEvents)(rng);
+        while (published.load() < point) std::this_thread::sleep_for(50us);
+        Client cl;
+        const std::int64_t now = published.load();
+        cl.from = i % 4 == 0 ? 0 : std::uniform_int_distribution<std::int64_t>(0, now)(rng);
+        const std::string target = "/ws?debate_id=d1&replay_from_seq=" + std::to_string(cl.from);
+        cl.conn = std::make_shared<FakeWsConnection>(next_id_++, target, ioc_.get_executor());
+        asio::post(ioc_, [this, conn = cl.conn] { handler_->OnOpen(conn); });
+        clients.push_back(std::move(cl));
+    }
+    publisher.join();
+
+    const auto deadline = SteadyClock::now() + 20s;
+    for (const auto& cl : clients) {
+        while (SteadyClock::now() < deadline) {
+            auto seqs = EventSeqs(cl.conn->frames(), "d1");
+            if ((!seqs.empty() && seqs.back() == kEvents) || !cl.conn->is_open()) break;
+            std::this_thread::sleep_for(5ms);
+        }
+    }
+    guard.reset();
+    for (const auto& cl : clients) {
+        asio::post(ioc_, [this, conn = cl.conn] { handler_->OnClose(conn); });
+    }
+    ioc_.stop();
+    for (auto& t : io) t.join();
+
+    // The interleavings the test is about did happen: store pages, buffer, live.
+    const WsHandlerStats stats = handler_->Stats();
+    EXPECT_GT(stats.replay_events_from_store, 0u);
+    EXPECT_GT(stats.replay_events_from_buffer, 0u);
+    EXPECT_GT(stats.live_events_sent, 0u);
+    for (const auto& cl : clients) {
+        EXPECT_FALSE(cl.conn->overflowed());
+        const auto frames = cl.conn->frames();
+        ASSERT_EQ(EventSeqs(frames, "d1"), Range(cl.from + 1, kEvents)) << "from " << cl.from;
+        EXPECT_EQ(CountType(frames, "replay_start"), 1u);
+        EXPECT_EQ(CountType(frames, "replay_end"), 1u);
+        CheckShapes(frames);
+    }
+}
+
+}  // namespace
+}  // namespace aragora::api

@@ -1,0 +1,333 @@
+// Settings read from the environment: defaults per run mode, every server variable,
+// validation messages that name the variable and the bad value, production secrets.
+
+#include "config/settings.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace aragora::config {
+namespace {
+
+using Env = std::map<std::string, std::string, std::less<>>;
+
+EnvLookup Lookup(const Env& env) {
+    return [env](std::string_view name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+// Production server settings that pass the secrets check.
+Env ProdServer() {
+    return {{"ARAGORA_RECEIPT_SIGNING_KEY", "receipt-key"}, {"ARAGORA_JWT_SECRET", "jwt-secret"}};
+}
+
+common::Result<Settings> Load(const Env& env, RunMode mode = RunMode::kServer) {
+    return LoadSettings(Lookup(env), mode);
+}
+
+std::string ErrorOf(const Env& env, RunMode mode = RunMode::kServer) {
+    auto s = Load(env, mode);
+    EXPECT_FALSE(s.ok());
+    return s.ok() ? std::string() : s.error().message;
+}
+
+TEST(SettingsTest, LocalCliDefaultsToDevelopmentTextAndNoDemoLatency) {
+    auto s = Load({}, RunMode::kLocalCli);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->env, "development");
+    EXPECT_FALSE(s->production);
+    EXPECT_EQ(s->log.format, common::LogFormat::kText);
+    EXPECT_EQ(s->log.level, "INFO");
+    EXPECT_EQ(s->debate.demo_latency_ms, 0);
+    EXPECT_EQ(s->storage.sqlite_path, "./data/aragora.sqlite3");
+}
+
+TEST(SettingsTest, ServerDefaultsToProductionJsonAndTheRunbookPorts) {
+    auto s = Load(ProdServer());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->env, "production");
+    EXPECT_TRUE(s->production);
+    EXPECT_EQ(s->log.format, common::LogFormat::kJson);
+    EXPECT_EQ(s->debate.demo_latency_ms, 200);
+    const ServerSettings& sv = s->server;
+    EXPECT_EQ(sv.host, "127.0.0.1");
+    EXPECT_EQ(sv.api_port, 8080);
+    EXPECT_EQ(sv.ws_port, 8765);
+    EXPECT_EQ(sv.metrics_port, 9090);
+    EXPECT_TRUE(sv.metrics_enabled);
+    EXPECT_EQ(sv.io_threads, 0);
+    EXPECT_EQ(sv.max_concurrent_debates, 10);
+    EXPECT_EQ(sv.max_queued_debates, 100);
+    EXPECT_EQ(sv.event_replay_buffer_size, 1000);
+    EXPECT_EQ(sv.ws_max_connections, 1000);
+    EXPECT_EQ(sv.ws_send_queue_max, 256);
+    EXPECT_EQ(sv.ws_heartbeat_seconds, 15);
+    EXPECT_EQ(sv.shutdown_grace_seconds, 30);
+    EXPECT_EQ(sv.max_body_bytes, 1 << 20);
+    EXPECT_EQ(sv.max_header_bytes, 16 << 10);
+    EXPECT_EQ(sv.max_header_count, 100);
+    EXPECT_EQ(sv.max_connections, 1024);
+    EXPECT_EQ(sv.keep_alive_seconds, 60);
+    EXPECT_EQ(sv.read_timeout_seconds, 30);
+    EXPECT_EQ(sv.write_timeout_seconds, 30);
+    EXPECT_EQ(sv.log_dir, "");
+    EXPECT_EQ(s->log.log_dir, "");
+    EXPECT_EQ(sv.api_token, "");
+    EXPECT_EQ(sv.jwt_secret, "jwt-secret");
+}
+
+TEST(SettingsTest, ServerInDevelopmentNeedsNoSecrets) {
+    auto s = Load({{"ARAGORA_ENV", "development"}});
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_FALSE(s->production);
+    EXPECT_EQ(s->server.jwt_secret, "");
+}
+
+TEST(SettingsTest, EveryServerVariableIsRead) {
+    Env env = ProdServer();
+    env.insert({{"ARAGORA_HOST", "0.0.0.0"},
+                {"ARAGORA_API_PORT", "0"},
+                {"ARAGORA_WS_PORT", "8766"},
+                {"ARAGORA_METRICS_PORT", "65535"},
+                {"ARAGORA_METRICS_ENABLED", "false"},
+                {"ARAGORA_IO_THREADS", "3"},
+                {"ARAGORA_MAX_CONCURRENT_DEBATES", "5"},
+                {"ARAGORA_MAX_QUEUED_DEBATES", "7"},
+                {"ARAGORA_EVENT_REPLAY_BUFFER_SIZE", "50"},
+                {"ARAGORA_WS_MAX_CONNECTIONS", "20"},
+                {"ARAGORA_WS_SEND_QUEUE_MAX", "64"},
+                {"ARAGORA_WS_HEARTBEAT_SECONDS", "5"},
+                {"ARAGORA_SHUTDOWN_GRACE_SECONDS", "2"},
+                {"ARAGORA_MAX_BODY_BYTES", "4096"},
+                {"ARAGORA_MAX_HEADER_BYTES", "8192"},
+                {"ARAGORA_MAX_HEADER_COUNT", "40"},
+                {"ARAGORA_MAX_CONNECTIONS", "300"},
+                {"ARAGORA_KEEP_ALIVE_SECONDS", "9"},
+                {"ARAGORA_READ_TIMEOUT_SECONDS", "11"},
+                {"ARAGORA_WRITE_TIMEOUT_SECONDS", "12"},
+                {"ARAGORA_LOG_DIR", "/var/log/aragora"},
+                {"ARAGORA_API_TOKEN", "tok"}});
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    const ServerSettings& sv = s->server;
+    EXPECT_EQ(sv.host, "0.0.0.0");
+    EXPECT_EQ(sv.api_port, 0);
+    EXPECT_EQ(sv.ws_port, 8766);
+    EXPECT_EQ(sv.metrics_port, 65535);
+    EXPECT_FALSE(sv.metrics_enabled);
+    EXPECT_EQ(sv.io_threads, 3);
+    EXPECT_EQ(sv.max_concurrent_debates, 5);
+    EXPECT_EQ(sv.max_queued_debates, 7);
+    EXPECT_EQ(sv.event_replay_buffer_size, 50);
+    EXPECT_EQ(sv.ws_max_connections, 20);
+    EXPECT_EQ(sv.ws_send_queue_max, 64);
+    EXPECT_EQ(sv.ws_heartbeat_seconds, 5);
+    EXPECT_EQ(sv.shutdown_grace_seconds, 2);
+    EXPECT_EQ(sv.max_body_bytes, 4096);
+    EXPECT_EQ(sv.max_header_bytes, 8192);
+    EXPECT_EQ(sv.max_header_count, 40);
+    EXPECT_EQ(sv.max_connections, 300);
+    EXPECT_EQ(sv.keep_alive_seconds, 9);
+    EXPECT_EQ(sv.read_timeout_seconds, 11);
+    EXPECT_EQ(sv.write_timeout_seconds, 12);
+    EXPECT_EQ(sv.log_dir, "/var/log/aragora");
+    EXPECT_EQ(s->log.log_dir, "/var/log/aragora");
+    EXPECT_EQ(sv.api_token, "tok");
+    EXPECT_EQ(sv.jwt_secret, "jwt-secret");
+}
+
+TEST(SettingsTest, LocalCliKeepsLoggingOnStderrEvenWithALogDir) {
+    auto s = Load({{"ARAGORA_LOG_DIR", "/var/log/aragora"}}, RunMode::kLocalCli);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->server.log_dir, "/var/log/aragora");
+    EXPECT_EQ(s->log.log_dir, "");
+}
+
+TEST(SettingsTest, EmptyHostKeepsTheDefault) {
+    Env env = ProdServer();
+    env["ARAGORA_HOST"] = "";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->server.host, "127.0.0.1");
+}
+
+TEST(SettingsTest, BadNumbersNameTheVariableAndTheValue) {
+    struct Case {
+        const char* name;
+        const char* value;
+    };
+    for (auto [name, value] : {
+             Case{"ARAGORA_API_PORT", "65536"},
+             Case{"ARAGORA_WS_PORT", "-1"},
+             Case{"ARAGORA_METRICS_PORT", "http"},
+             Case{"ARAGORA_IO_THREADS", "100000"},
+             Case{"ARAGORA_MAX_CONCURRENT_DEBATES", "0"},
+             Case{"ARAGORA_MAX_QUEUED_DEBATES", "0"},
+             Case{"ARAGORA_EVENT_REPLAY_BUFFER_SIZE", "0"},
+             Case{"ARAGORA_WS_MAX_CONNECTIONS", "1e3"},
+             Case{"ARAGORA_WS_SEND_QUEUE_MAX", "0"},
+             Case{"ARAGORA_WS_HEARTBEAT_SECONDS", "0"},
+             Case{"ARAGORA_SHUTDOWN_GRACE_SECONDS", "-5"},
+             Case{"ARAGORA_MAX_BODY_BYTES", "99999999999"},
+             Case{"ARAGORA_MAX_HEADER_BYTES", "10"},
+             Case{"ARAGORA_MAX_HEADER_COUNT", "12 "},
+             Case{"ARAGORA_MAX_CONNECTIONS", "0"},
+             Case{"ARAGORA_KEEP_ALIVE_SECONDS", "0"},
+             Case{"ARAGORA_READ_TIMEOUT_SECONDS", "1.5"},
+             Case{"ARAGORA_WRITE_TIMEOUT_SECONDS", "0"},
+         }) {
+        Env env = ProdServer();
+        env[name] = value;
+        auto s = Load(env);
+        ASSERT_FALSE(s.ok()) << name << "=" << value;
+        EXPECT_EQ(s.error().code, common::ErrorCode::kValidation);
+        EXPECT_EQ(s.error().field, name);
+        EXPECT_NE(s.error().message.find(name), std::string::npos) << s.error().message;
+        EXPECT_NE(s.error().message.find(std::string("'") + value + "'"), std::string::npos)
+            << s.error().message;
+    }
+}
+
+TEST(SettingsTest, BoundaryValuesAreAccepted) {
+    Env env = ProdServer();
+    env.insert({{"ARAGORA_API_PORT", "65535"},
+                {"ARAGORA_MAX_CONCURRENT_DEBATES", "1"},
+                {"ARAGORA_SHUTDOWN_GRACE_SECONDS", "0"},
+                {"ARAGORA_IO_THREADS", "0"}});
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->server.api_port, 65535);
+    EXPECT_EQ(s->server.max_concurrent_debates, 1);
+    EXPECT_EQ(s->server.shutdown_grace_seconds, 0);
+}
+
+TEST(SettingsTest, BooleansAcceptSixSpellingsInAnyCase) {
+    for (auto [text, expected] :
+         {std::pair{"true", true}, std::pair{"TRUE", true}, std::pair{"1", true},
+          std::pair{"Yes", true}, std::pair{"false", false}, std::pair{"False", false},
+          std::pair{"0", false}, std::pair{"NO", false}}) {
+        Env env = ProdServer();
+        env["ARAGORA_METRICS_ENABLED"] = text;
+        auto s = Load(env);
+        ASSERT_TRUE(s.ok()) << text << ": " << s.error().message;
+        EXPECT_EQ(s->server.metrics_enabled, expected) << text;
+    }
+}
+
+TEST(SettingsTest, BadBooleanNamesTheVariableAndTheValue) {
+    for (const char* name : {"ARAGORA_METRICS_ENABLED", "METRICS_ENABLED"}) {
+        Env env = ProdServer();
+        env[name] = "maybe";
+        auto s = Load(env);
+        ASSERT_FALSE(s.ok()) << name;
+        EXPECT_EQ(s.error().code, common::ErrorCode::kValidation);
+        EXPECT_EQ(s.error().field, name);
+        EXPECT_NE(s.error().message.find(std::string(name) + " must be"), std::string::npos)
+            << s.error().message;
+        EXPECT_NE(s.error().message.find("'maybe'"), std::string::npos) << s.error().message;
+    }
+}
+
+TEST(SettingsTest, MetricsEnabledFallsBackToTheRunbookName) {
+    Env env = ProdServer();
+    env["METRICS_ENABLED"] = "false";
+    auto only_runbook_name = Load(env);
+    ASSERT_TRUE(only_runbook_name.ok()) << only_runbook_name.error().message;
+    EXPECT_FALSE(only_runbook_name->server.metrics_enabled);
+
+    env["ARAGORA_METRICS_ENABLED"] = "yes";
+    auto both = Load(env);
+    ASSERT_TRUE(both.ok()) << both.error().message;
+    EXPECT_TRUE(both->server.metrics_enabled);
+
+    env["ARAGORA_METRICS_ENABLED"] = "";
+    auto empty_prefixed = Load(env);
+    ASSERT_TRUE(empty_prefixed.ok()) << empty_prefixed.error().message;
+    EXPECT_FALSE(empty_prefixed->server.metrics_enabled);
+}
+
+TEST(SettingsTest, ProductionServerNamesBothMissingSecretsInOneLine) {
+    auto s = Load({});
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, common::ErrorCode::kValidation);
+    EXPECT_EQ(s.error().message,
+              "ARAGORA_ENV=production requires ARAGORA_RECEIPT_SIGNING_KEY and ARAGORA_JWT_SECRET; "
+              "set them, or run `make serve` / ARAGORA_ENV=development for a local trial");
+    EXPECT_EQ(s.error().message.find('\n'), std::string::npos);
+}
+
+TEST(SettingsTest, ProductionServerNamesOnlyWhatIsMissing) {
+    EXPECT_EQ(ErrorOf({{"ARAGORA_RECEIPT_SIGNING_KEY", "k"}}),
+              "ARAGORA_ENV=production requires ARAGORA_JWT_SECRET; set it, or run `make serve` / "
+              "ARAGORA_ENV=development for a local trial");
+    EXPECT_EQ(ErrorOf({{"ARAGORA_JWT_SECRET", "j"}, {"ARAGORA_ENV", "production"}}),
+              "ARAGORA_ENV=production requires ARAGORA_RECEIPT_SIGNING_KEY; set it, or run `make "
+              "serve` / ARAGORA_ENV=development for a local trial");
+    auto empty = Load({{"ARAGORA_RECEIPT_SIGNING_KEY", "k"}, {"ARAGORA_JWT_SECRET", ""}});
+    ASSERT_FALSE(empty.ok());
+    EXPECT_EQ(empty.error().field, "ARAGORA_JWT_SECRET");
+}
+
+TEST(SettingsTest, ProductionCliNeedsOnlyTheReceiptKey) {
+    auto refused = Load({{"ARAGORA_ENV", "production"}}, RunMode::kLocalCli);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().field, "ARAGORA_RECEIPT_SIGNING_KEY");
+    EXPECT_NE(refused.error().message.find("ARAGORA_ENV=production requires "
+                                           "ARAGORA_RECEIPT_SIGNING_KEY"),
+              std::string::npos)
+        << refused.error().message;
+    EXPECT_EQ(refused.error().message.find("ARAGORA_JWT_SECRET"), std::string::npos)
+        << refused.error().message;
+
+    auto ok = Load({{"ARAGORA_ENV", "production"}, {"ARAGORA_RECEIPT_SIGNING_KEY", "k"}},
+                   RunMode::kLocalCli);
+    ASSERT_TRUE(ok.ok()) << ok.error().message;
+    EXPECT_TRUE(ok->production);
+}
+
+TEST(SettingsTest, BadValuesAreReportedBeforeMissingSecrets) {
+    auto s = Load({{"ARAGORA_API_PORT", "80800"}});
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().field, "ARAGORA_API_PORT");
+}
+
+TEST(SettingsTest, LogLevelIsValidated) {
+    Env env = ProdServer();
+    env["ARAGORA_LOG_LEVEL"] = "warning";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->log.level, "warning");
+
+    env["ARAGORA_LOG_LEVEL"] = "verbose";
+    auto bad = Load(env);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().field, "ARAGORA_LOG_LEVEL");
+    EXPECT_NE(bad.error().message.find("'verbose'"), std::string::npos) << bad.error().message;
+}
+
+TEST(SettingsTest, ExistingDebateAndStorageVariablesStillWork) {
+    Env env = ProdServer();
+    env.insert({{"ARAGORA_CONSENSUS_THRESHOLD", "0.75"},
+                {"ARAGORA_AGENT_TIMEOUT_SECONDS", "120"},
+                {"ARAGORA_DEMO_LATENCY_MS", "0"},
+                {"ARAGORA_DATA_DIR", "/srv/aragora"},
+                {"ARAGORA_LOG_FORMAT", "text"}});
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_DOUBLE_EQ(s->debate.consensus_threshold, 0.75);
+    EXPECT_EQ(s->debate.agent_timeout_seconds, 120);
+    EXPECT_EQ(s->debate.demo_latency_ms, 0);
+    EXPECT_EQ(s->storage.sqlite_path, "/srv/aragora/aragora.sqlite3");
+    EXPECT_EQ(s->log.format, common::LogFormat::kText);
+
+    env["ARAGORA_CONSENSUS_THRESHOLD"] = "1.5";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_CONSENSUS_THRESHOLD"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aragora::config

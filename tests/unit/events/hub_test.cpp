@@ -1,0 +1,298 @@
+#include "events/hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aragora::events {
+namespace {
+
+Event Make(const std::string& debate_id, std::int64_t seq, std::string type = "agent_message") {
+    Event e;
+    e.debate_id = debate_id;
+    e.seq = seq;
+    e.type = std::move(type);
+    e.timestamp = 1.0 + static_cast<double>(seq);
+    e.data_json = R"({"debate_id":")" + debate_id + R"("})";
+    return e;
+}
+
+// Records delivered seqs; thread-safe.
+class Recorder : public Subscriber {
+public:
+    void Deliver(const Event& event) override {
+        std::lock_guard lock(mu_);
+        seqs_.push_back(event.seq);
+        debates_.push_back(event.debate_id);
+    }
+    std::vector<std::int64_t> seqs() const {
+        std::lock_guard lock(mu_);
+        return seqs_;
+    }
+    std::vector<std::string> debates() const {
+        std::lock_guard lock(mu_);
+        return debates_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<std::int64_t> seqs_;
+    std::vector<std::string> debates_;
+};
+
+std::vector<std::int64_t> Seqs(const std::vector<Event>& events) {
+    std::vector<std::int64_t> out;
+    for (const auto& e : events) out.push_back(e.seq);
+    return out;
+}
+
+std::vector<std::int64_t> Range(std::int64_t first, std::int64_t last) {
+    std::vector<std::int64_t> out;
+    for (std::int64_t s = first; s <= last; ++s) out.push_back(s);
+    return out;
+}
+
+TEST(EventHubTest, FansOutToEverySubscriberOfTheDebateOnly) {
+    EventHub hub(100, 10);
+    auto a = std::make_shared<Recorder>();
+    auto b = std::make_shared<Recorder>();
+    auto other = std::make_shared<Recorder>();
+    hub.Subscribe("d1", 0, a);
+    hub.Subscribe("d1", 0, b);
+    hub.Subscribe("d2", 0, other);
+
+    for (int s = 1; s <= 3; ++s) hub.Publish(Make("d1", s));
+    hub.Publish(Make("d2", 1));
+
+    EXPECT_EQ(a->seqs(), Range(1, 3));
+    EXPECT_EQ(b->seqs(), Range(1, 3));
+    EXPECT_EQ(other->seqs(), Range(1, 1));
+    EXPECT_EQ(other->debates(), std::vector<std::string>{"d2"});
+    EXPECT_EQ(hub.Stats().subscriptions, 3u);
+    EXPECT_EQ(hub.Stats().events_published, 4u);
+    EXPECT_EQ(hub.Stats().live_debates, 2u);
+}
+
+TEST(EventHubTest, SubscribeReturnsBufferedAfterFromSeqThenLiveOnly) {
+    EventHub hub(100, 10);
+    for (int s = 1; s <= 5; ++s) hub.Publish(Make("d1", s));
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("d1", 2, r);
+    EXPECT_TRUE(res.known);
+    EXPECT_FALSE(res.ended);
+    EXPECT_EQ(res.latest_seq, 5);
+    EXPECT_EQ(res.first_buffered_seq, 1);
+    EXPECT_EQ(Seqs(res.buffered), Range(3, 5));
+    EXPECT_TRUE(r->seqs().empty());
+
+    hub.Publish(Make("d1", 6));
+    EXPECT_EQ(r->seqs(), Range(6, 6));
+}
+
+TEST(EventHubTest, LiveEventsAtOrBelowFromSeqAreNotDelivered) {
+    EventHub hub(100, 10);
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("d1", 3, r);
+    EXPECT_FALSE(res.known);
+    for (int s = 1; s <= 5; ++s) hub.Publish(Make("d1", s));
+    EXPECT_EQ(r->seqs(), Range(4, 5));
+}
+
+TEST(EventHubTest, UnknownDebateRegistersAndReceivesItsFirstEvents) {
+    EventHub hub(100, 10);
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("later", 0, r);
+    EXPECT_FALSE(res.known);
+    EXPECT_EQ(res.latest_seq, 0);
+    EXPECT_EQ(res.first_buffered_seq, 0);
+    EXPECT_TRUE(res.buffered.empty());
+    hub.Publish(Make("later", 1, "debate_start"));
+    EXPECT_EQ(r->seqs(), Range(1, 1));
+}
+
+TEST(EventHubTest, UnsubscribeStopsDeliveryAndDropsPlaceholders) {
+    EventHub hub(100, 10);
+    auto r = std::make_shared<Recorder>();
+    auto keep = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("d1", 0, r);
+    hub.Subscribe("d1", 0, keep);
+    hub.Publish(Make("d1", 1));
+    hub.Unsubscribe("d1", res.subscription_id);
+    hub.Unsubscribe("d1", res.subscription_id);  // idempotent
+    hub.Unsubscribe("nope", 42);                 // unknown: ignored
+    hub.Publish(Make("d1", 2));
+    EXPECT_EQ(r->seqs(), Range(1, 1));
+    EXPECT_EQ(keep->seqs(), Range(1, 2));
+    EXPECT_EQ(hub.Stats().subscriptions, 1u);
+
+    // Probing an id that never publishes leaves nothing behind.
+    auto probe = std::make_shared<Recorder>();
+    SubscribeResult p = hub.Subscribe("ghost", 0, probe);
+    EXPECT_EQ(hub.Stats().subscriptions, 2u);
+    hub.Unsubscribe("ghost", p.subscription_id);
+    EXPECT_EQ(hub.Stats().subscriptions, 1u);
+    EXPECT_FALSE(hub.Subscribe("ghost", 0, probe).known);
+    EXPECT_EQ(probe.use_count(), 2);  // held by the new registration only
+}
+
+TEST(EventHubTest, RingBufferKeepsTheNewestEventsAndReportsFirstBufferedSeq) {
+    EventHub hub(4, 10);
+    for (int s = 1; s <= 10; ++s) hub.Publish(Make("d1", s));
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("d1", 0, r);
+    EXPECT_EQ(res.first_buffered_seq, 7);
+    EXPECT_EQ(res.latest_seq, 10);
+    EXPECT_EQ(Seqs(res.buffered), Range(7, 10));
+    EXPECT_EQ(Seqs(hub.Subscribe("d1", 8, r).buffered), Range(9, 10));
+    EXPECT_EQ(hub.Stats().buffered_events, 4u);
+
+    EXPECT_EQ(Seqs(hub.Buffered("d1", 0, 100)), Range(7, 10));
+    EXPECT_EQ(Seqs(hub.Buffered("d1", 7, 2)), Range(8, 9));
+    EXPECT_TRUE(hub.Buffered("d1", 10, 100).empty());
+    EXPECT_TRUE(hub.Buffered("unknown", 0, 100).empty());
+}
+
+TEST(EventHubTest, ZeroSizedBufferStillTracksLatestSeq) {
+    EventHub hub(0, 10);
+    for (int s = 1; s <= 3; ++s) hub.Publish(Make("d1", s));
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("d1", 0, r);
+    EXPECT_TRUE(res.known);
+    EXPECT_EQ(res.latest_seq, 3);
+    EXPECT_EQ(res.first_buffered_seq, 0);
+    EXPECT_TRUE(res.buffered.empty());
+}
+
+TEST(EventHubTest, DuplicateAndStaleSeqsAreIgnored) {
+    EventHub hub(10, 10);
+    auto r = std::make_shared<Recorder>();
+    hub.Subscribe("d1", 0, r);
+    hub.Publish(Make("d1", 1));
+    hub.Publish(Make("d1", 2));
+    hub.Publish(Make("d1", 2));
+    hub.Publish(Make("d1", 1));
+    hub.Publish(Make("d1", 3));
+    EXPECT_EQ(r->seqs(), Range(1, 3));
+    EXPECT_EQ(Seqs(hub.Buffered("d1", 0, 10)), Range(1, 3));
+    EXPECT_EQ(hub.Stats().events_ignored, 2u);
+}
+
+TEST(EventHubTest, EndedDebatesAreKeptForTheMostRecentOnesOnly) {
+    EventHub hub(10, 2);
+    auto end = [&](const std::string& id) {
+        hub.Publish(Make(id, 1, "debate_start"));
+        hub.Publish(Make(id, 2, "debate_end"));
+    };
+    end("a");
+    end("b");
+    EXPECT_EQ(hub.Stats().ended_debates, 2u);
+    EXPECT_EQ(hub.Stats().live_debates, 0u);
+
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult a = hub.Subscribe("a", 0, r);  // touches "a": "b" is now the oldest
+    EXPECT_TRUE(a.known);
+    EXPECT_TRUE(a.ended);
+    EXPECT_EQ(Seqs(a.buffered), Range(1, 2));
+    hub.Unsubscribe("a", a.subscription_id);
+
+    end("c");
+    EXPECT_EQ(hub.Stats().ended_debates, 2u);
+    EXPECT_TRUE(hub.Buffered("b", 0, 10).empty());
+    EXPECT_EQ(Seqs(hub.Buffered("a", 0, 10)), Range(1, 2));
+    EXPECT_EQ(Seqs(hub.Buffered("c", 0, 10)), Range(1, 2));
+
+    for (int i = 0; i < 50; ++i) end("x" + std::to_string(i));
+    HubStats s = hub.Stats();
+    EXPECT_EQ(s.ended_debates, 2u);
+    EXPECT_EQ(s.buffered_events, 4u);
+    EXPECT_EQ(s.subscriptions, 0u);
+    SubscribeResult gone = hub.Subscribe("a", 0, r);
+    EXPECT_FALSE(gone.known);
+    EXPECT_TRUE(gone.buffered.empty());
+}
+
+TEST(EventHubTest, EvictionReleasesSubscribersOfDroppedDebates) {
+    EventHub hub(10, 1);
+    auto r = std::make_shared<Recorder>();
+    hub.Subscribe("a", 0, r);
+    hub.Publish(Make("a", 1, "debate_end"));
+    EXPECT_EQ(r->seqs(), Range(1, 1));  // delivered even though "a" is evicted below
+    hub.Publish(Make("b", 1, "debate_end"));
+    EXPECT_EQ(r.use_count(), 1);
+    EXPECT_EQ(hub.Stats().subscriptions, 0u);
+}
+
+TEST(EventHubTest, NoEndedDebatesKeptWhenMaxIsZero) {
+    EventHub hub(10, 0);
+    auto r = std::make_shared<Recorder>();
+    hub.Subscribe("a", 0, r);
+    hub.Publish(Make("a", 1));
+    hub.Publish(Make("a", 2, "debate_end"));
+    EXPECT_EQ(r->seqs(), Range(1, 2));
+    EXPECT_EQ(hub.Stats().ended_debates, 0u);
+    EXPECT_FALSE(hub.Subscribe("a", 0, r).known);
+}
+
+// Snapshot + live must be gap-free and duplicate-free whatever the interleaving of
+// Subscribe() with a concurrent publisher.
+TEST(EventHubTest, ConcurrentPublisherSnapshotPlusLiveIsGapFree) {
+    constexpr std::int64_t kEvents = 10'000;
+    EventHub hub(kEvents, 4);
+    std::atomic<std::int64_t> published{0};
+    std::thread publisher([&] {
+        for (std::int64_t s = 1; s <= kEvents; ++s) {
+            hub.Publish(Make("d1", s, s == kEvents ? "debate_end" : "token_delta"));
+            published.store(s);
+            if (s % 64 == 0) std::this_thread::yield();
+        }
+    });
+
+    struct Sub {
+        std::int64_t from = 0;
+        SubscribeResult result;
+        std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+    };
+    // Subscription points spread over the whole run: wait for random publish counts.
+    std::mt19937 rng(12345);
+    std::vector<std::int64_t> points;
+    for (int i = 0; i < 200; ++i) {
+        points.push_back(std::uniform_int_distribution<std::int64_t>(0, kEvents)(rng));
+    }
+    std::sort(points.begin(), points.end());
+    std::vector<Sub> subs;
+    for (std::int64_t point : points) {
+        while (published.load() < point) std::this_thread::yield();
+        Sub s;
+        const std::int64_t now = published.load();
+        // Mostly recent positions (a reconnecting client), some from the start, some ahead.
+        s.from = std::uniform_int_distribution<std::int64_t>(std::max<std::int64_t>(0, now - 50),
+                                                             now + 3)(rng);
+        if (subs.size() % 10 == 0) s.from = 0;
+        s.result = hub.Subscribe("d1", s.from, s.recorder);
+        subs.push_back(std::move(s));
+    }
+    publisher.join();
+    std::size_t mid_stream = 0;
+    for (const auto& s : subs) {
+        if (!s.recorder->seqs().empty() && !s.result.buffered.empty()) ++mid_stream;
+    }
+    EXPECT_GT(mid_stream, 20u) << "subscriptions should land while events are flowing";
+
+    for (const auto& s : subs) {
+        std::vector<std::int64_t> all = Seqs(s.result.buffered);
+        for (std::int64_t seq : s.recorder->seqs()) all.push_back(seq);
+        ASSERT_EQ(all, Range(s.from + 1, kEvents)) << "from_seq " << s.from;
+    }
+    EXPECT_EQ(hub.Stats().events_published, static_cast<std::uint64_t>(kEvents));
+}
+
+}  // namespace
+}  // namespace aragora::events

@@ -1,0 +1,399 @@
+// Beast's implementation is compiled once, in aragora_net.
+#define BOOST_BEAST_SEPARATE_COMPILATION
+
+#include <gtest/gtest.h>
+
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "net/server.hpp"
+#include "net_test_support.hpp"
+
+namespace aragora::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using testing::ServerHarness;
+using tcp = asio::ip::tcp;
+
+// Records the callbacks; optional hooks run inside them (set before the server starts).
+class RecordingHandler : public WsHandler {
+public:
+    std::function<void(const std::shared_ptr<WsConnection>&)> on_open;
+    std::function<void(const std::shared_ptr<WsConnection>&, const std::string&)> on_message;
+
+    void OnOpen(std::shared_ptr<WsConnection> conn) override {
+        if (on_open) on_open(conn);
+        std::lock_guard lock(mu_);
+        opened_.push_back(std::move(conn));
+        cv_.notify_all();
+    }
+    void OnMessage(std::shared_ptr<WsConnection> conn, std::string text) override {
+        if (on_message) on_message(conn, text);
+        std::lock_guard lock(mu_);
+        messages_.push_back(std::move(text));
+        cv_.notify_all();
+    }
+    void OnClose(std::shared_ptr<WsConnection> conn) override {
+        std::lock_guard lock(mu_);
+        closed_.push_back(conn->id());
+        cv_.notify_all();
+    }
+
+    // The n-th opened connection (0-based), once it opened.
+    std::shared_ptr<WsConnection> WaitOpened(size_t n) {
+        if (!testing::WaitUntil(mu_, cv_, [&] { return opened_.size() > n; })) return nullptr;
+        std::lock_guard lock(mu_);
+        return opened_[n];
+    }
+    bool WaitClosed(size_t count) {
+        return testing::WaitUntil(mu_, cv_, [&] { return closed_.size() >= count; });
+    }
+    bool WaitMessages(size_t count) {
+        return testing::WaitUntil(mu_, cv_, [&] { return messages_.size() >= count; });
+    }
+    std::vector<std::string> messages() {
+        std::lock_guard lock(mu_);
+        return messages_;
+    }
+    // Drops the connections before the server's io_context goes away.
+    void Clear() {
+        std::lock_guard lock(mu_);
+        opened_.clear();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::shared_ptr<WsConnection>> opened_;
+    std::vector<std::string> messages_;
+    std::vector<uint64_t> closed_;
+};
+
+// A WebSocket client whose every step has a deadline.
+class WsClient {
+public:
+    explicit WsClient(asio::io_context& ioc) : ws_(ioc) {}
+
+    // Connects and handshakes; returns the error (upgrade_declined: see response()).
+    beast::error_code Connect(uint16_t port, const std::string& target,
+                              const std::string& subprotocols = "") {
+        auto& sock = beast::get_lowest_layer(ws_);
+        auto c = sock.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                    testing::UseFuture(ws_.get_executor()));
+        if (auto ec = Get(c)) return ec;
+        if (!subprotocols.empty()) {
+            ws_.set_option(
+                websocket::stream_base::decorator([subprotocols](websocket::request_type& req) {
+                    req.set(http::field::sec_websocket_protocol, subprotocols);
+                }));
+        }
+        auto h = ws_.async_handshake(response_, "127.0.0.1", target,
+                                     testing::UseFuture(ws_.get_executor()));
+        return Get(h);
+    }
+
+    bool Write(const std::string& text) {
+        auto f = ws_.async_write(asio::buffer(text), testing::UseFuture(ws_.get_executor()));
+        return !Get(f);
+    }
+
+    // One message, or nullopt with `ec` set (websocket::error::closed on a close frame).
+    std::optional<std::string> Read(beast::error_code* ec = nullptr) {
+        buffer_.consume(buffer_.size());
+        auto f = ws_.async_read(buffer_, testing::UseFuture(ws_.get_executor()));
+        auto e = Get(f);
+        if (ec) *ec = e;
+        if (e) return std::nullopt;
+        return beast::buffers_to_string(buffer_.data());
+    }
+
+    // Reads (and discards) until the connection ends; returns the code of the close
+    // frame received, or 0 when it ended without one. (The reply to a close frame may
+    // fail when the server tore the connection down at once, as after a 1009.)
+    uint16_t ReadUntilClosed(size_t* messages = nullptr) {
+        for (;;) {
+            beast::error_code ec;
+            if (!Read(&ec)) {
+                if (ec != websocket::error::closed) last_error_ = ec;
+                return ws_.reason().code;
+            }
+            if (messages) ++*messages;
+        }
+    }
+
+    const websocket::response_type& response() const { return response_; }
+    // The error that ended ReadUntilClosed without a close frame.
+    beast::error_code last_error() const { return last_error_; }
+
+private:
+    template <typename T>
+    beast::error_code Get(std::future<T>& f) {
+        if (!testing::WaitReady(f, [this] {
+                std::promise<void> done;
+                asio::post(ws_.get_executor(), [&] {
+                    beast::error_code ignored;
+                    beast::get_lowest_layer(ws_).close(ignored);
+                    done.set_value();
+                });
+                done.get_future().wait();
+            })) {
+            return asio::error::timed_out;
+        }
+        try {
+            f.get();
+        } catch (const boost::system::system_error& e) {
+            return e.code();
+        }
+        return {};
+    }
+
+    websocket::stream<tcp::socket, /*deflateSupported=*/false> ws_;
+    websocket::response_type response_;
+    beast::flat_buffer buffer_;
+    beast::error_code last_error_;
+};
+
+HttpHandler NotFoundHandler() {
+    return [](HttpRequest req) -> asio::awaitable<HttpResponse> {
+        co_return MakeErrorResponse(404, "not_found", "no route for " + req.path, "cid");
+    };
+}
+
+// A harness plus handler, torn down in the right order (connections released before
+// the server's io_context is destroyed).
+struct WsFixture {
+    explicit WsFixture(ServerLimits limits = {}, std::function<void(RecordingHandler&)> setup = {})
+        : harness(limits, NotFoundHandler(), Setup(handler, setup),
+                  [](const HttpRequest& req) { return req.path == "/ws"; }) {}
+    // Connections must be released after the last callback and before the server's
+    // io_context is destroyed.
+    ~WsFixture() {
+        harness.StopIo();
+        handler.Clear();
+    }
+
+    static WsHandler* Setup(RecordingHandler& handler,
+                            const std::function<void(RecordingHandler&)>& setup) {
+        if (setup) setup(handler);
+        return &handler;
+    }
+
+    RecordingHandler handler;
+    ServerHarness harness;
+};
+
+TEST(WsServerTest, UpgradeOpenMessageSendRoundTripWithSubprotocolEcho) {
+    WsFixture f({}, [](RecordingHandler& h) {
+        h.on_message = [](const std::shared_ptr<WsConnection>& conn, const std::string& text) {
+            EXPECT_TRUE(conn->Send("echo:" + text));
+        };
+    });
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws?debate_id=d_1&x=2",
+                                "access_token.secret-123, aragora.v1"));
+    EXPECT_EQ(client.response()[http::field::sec_websocket_protocol], "access_token.secret-123");
+
+    auto conn = f.handler.WaitOpened(0);
+    ASSERT_TRUE(conn);
+    EXPECT_TRUE(conn->is_open());
+    EXPECT_EQ(conn->id(), 1u);
+    EXPECT_EQ(conn->upgrade_request().path, "/ws");
+    EXPECT_EQ(conn->upgrade_request().QueryParam("debate_id"), "d_1");
+    EXPECT_EQ(conn->upgrade_request().remote_address, "127.0.0.1");
+
+    ASSERT_TRUE(client.Write("{\"type\":\"ping\"}"));
+    EXPECT_EQ(client.Read(), "echo:{\"type\":\"ping\"}");
+    ASSERT_TRUE(f.handler.WaitMessages(1));
+    EXPECT_EQ(f.handler.messages()[0], "{\"type\":\"ping\"}");
+
+    const ServerStats& stats = f.harness.server().stats();
+    EXPECT_EQ(stats.ws_connections_active.load(), 1u);
+    EXPECT_EQ(stats.ws_connections_total.load(), 1u);
+    EXPECT_EQ(stats.ws_messages_received.load(), 1u);
+    EXPECT_TRUE(testing::Eventually(stats.ws_messages_sent, 1));  // counted after the write
+    EXPECT_EQ(stats.connections_active.load(), 0u);               // counted as a WebSocket now
+}
+
+TEST(WsServerTest, NoSubprotocolOfferedNoneEchoed) {
+    WsFixture f;
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    EXPECT_EQ(client.response().count(http::field::sec_websocket_protocol), 0u);
+}
+
+TEST(WsServerTest, UpgradeOnOtherPathGoesToTheHttpHandler) {
+    WsFixture f;
+    WsClient client(f.harness.client_ioc());
+    EXPECT_EQ(client.Connect(f.harness.port(), "/not-ws"), websocket::error::upgrade_declined);
+    EXPECT_EQ(client.response().result_int(), 404);
+    EXPECT_EQ(f.harness.server().stats().ws_connections_total.load(), 0u);
+}
+
+TEST(WsServerTest, SendsArriveInOrderAsSeparateFrames) {
+    constexpr int kFrames = 200;
+    WsFixture f({}, [](RecordingHandler& h) {
+        h.on_open = [](const std::shared_ptr<WsConnection>& conn) {
+            for (int i = 0; i < kFrames; ++i) {
+                EXPECT_TRUE(conn->Send("{\"n\":" + std::to_string(i) + "}"));
+            }
+        };
+    });
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    for (int i = 0; i < kFrames; ++i) {
+        ASSERT_EQ(client.Read(), "{\"n\":" + std::to_string(i) + "}");
+    }
+}
+
+TEST(WsServerTest, OversizeSendIsRefusedAndTheConnectionStaysOpen) {
+    ServerLimits limits;
+    limits.ws_max_message_bytes = 1024;
+    WsFixture f(limits);
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    auto conn = f.handler.WaitOpened(0);
+    ASSERT_TRUE(conn);
+    EXPECT_FALSE(conn->Send(std::string(1025, 'x')));
+    EXPECT_TRUE(conn->is_open());
+    EXPECT_TRUE(conn->Send(std::string(1024, 'y')));
+    EXPECT_EQ(client.Read(), std::string(1024, 'y'));
+    EXPECT_EQ(f.harness.server().stats().ws_send_refused.load(), 1u);
+}
+
+TEST(WsServerTest, OversizeIncomingMessageClosesWith1009) {
+    ServerLimits limits;
+    limits.ws_max_message_bytes = 1024;
+    WsFixture f(limits);
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    ASSERT_TRUE(client.Write(std::string(4096, 'x')));
+    EXPECT_EQ(client.ReadUntilClosed(), 1009) << client.last_error().message();
+    EXPECT_TRUE(f.handler.WaitClosed(1));
+    EXPECT_EQ(f.handler.messages().size(), 0u);
+}
+
+TEST(WsServerTest, SlowReaderIsClosedWith1008WhileOthersContinue) {
+    ServerLimits limits;
+    limits.ws_send_queue_max = 8;
+    WsFixture f(limits);
+    WsClient slow(f.harness.client_ioc());
+    ASSERT_FALSE(slow.Connect(f.harness.port(), "/ws"));
+    auto slow_conn = f.handler.WaitOpened(0);
+    WsClient fast(f.harness.client_ioc());
+    ASSERT_FALSE(fast.Connect(f.harness.port(), "/ws"));
+    auto fast_conn = f.handler.WaitOpened(1);
+    ASSERT_TRUE(slow_conn && fast_conn);
+
+    // The slow client reads nothing: once the socket buffers are full, frames pile up
+    // in the send queue until it overflows.
+    const std::string big(256 * 1024, 'b');
+    int sent = 0;
+    while (sent < 10000 && slow_conn->Send(big)) ++sent;
+    ASSERT_LT(sent, 10000);
+    EXPECT_FALSE(slow_conn->is_open());
+    EXPECT_FALSE(slow_conn->Send("late"));
+    EXPECT_EQ(f.harness.server().stats().ws_slow_closes.load(), 1u);
+
+    // The other connection is unaffected.
+    ASSERT_TRUE(fast_conn->Send("still here"));
+    EXPECT_EQ(fast.Read(), "still here");
+    EXPECT_TRUE(fast_conn->is_open());
+
+    // When the slow client finally reads, it gets what was in flight, then 1008.
+    size_t received = 0;
+    EXPECT_EQ(slow.ReadUntilClosed(&received), 1008);
+    EXPECT_LT(received, static_cast<size_t>(sent));
+    EXPECT_TRUE(f.handler.WaitClosed(1));
+}
+
+TEST(WsServerTest, ClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
+    ServerLimits limits;
+    limits.ws_send_queue_max = 4;
+    limits.write_timeout = std::chrono::seconds(1);
+    WsFixture f(limits);
+    WsClient stuck(f.harness.client_ioc());
+    ASSERT_FALSE(stuck.Connect(f.harness.port(), "/ws"));
+    auto conn = f.handler.WaitOpened(0);
+    ASSERT_TRUE(conn);
+    const std::string big(256 * 1024, 'b');
+    int sent = 0;
+    while (sent < 10000 && conn->Send(big)) ++sent;
+    ASSERT_LT(sent, 10000);
+    // Neither the frame in flight nor the close frame can be written: the write
+    // watchdog drops the connection.
+    EXPECT_TRUE(f.handler.WaitClosed(1));
+    EXPECT_EQ(f.harness.server().stats().write_timeouts.load(), 1u);
+    EXPECT_TRUE(testing::Eventually(f.harness.server().stats().ws_connections_active, 0));
+}
+
+TEST(WsServerTest, CloseAllWebSocketsSendsTheCode) {
+    WsFixture f;
+    WsClient a(f.harness.client_ioc());
+    ASSERT_FALSE(a.Connect(f.harness.port(), "/ws"));
+    auto conn_a = f.handler.WaitOpened(0);
+    ASSERT_TRUE(conn_a);
+    WsClient b(f.harness.client_ioc());
+    ASSERT_FALSE(b.Connect(f.harness.port(), "/ws"));
+    ASSERT_TRUE(f.handler.WaitOpened(1));
+    ASSERT_TRUE(conn_a->Send("before"));
+    f.harness.server().CloseAllWebSockets(1012, "service restart");
+    EXPECT_EQ(a.Read(), "before");  // queued frames go out before the close frame
+    EXPECT_EQ(a.ReadUntilClosed(), 1012);
+    EXPECT_EQ(b.ReadUntilClosed(), 1012);
+    EXPECT_TRUE(f.handler.WaitClosed(2));
+}
+
+TEST(WsServerTest, ShutdownClosesWith1001AndRefusesUpgrades) {
+    WsFixture f;
+    WsClient a(f.harness.client_ioc());
+    ASSERT_FALSE(a.Connect(f.harness.port(), "/ws"));
+    ASSERT_TRUE(f.handler.WaitOpened(0));
+    f.harness.server().Shutdown();
+    EXPECT_EQ(a.ReadUntilClosed(), 1001);
+    EXPECT_TRUE(f.handler.WaitClosed(1));
+}
+
+TEST(WsServerTest, MaxConnectionsIsEnforcedWith503) {
+    ServerLimits limits;
+    limits.ws_max_connections = 1;
+    WsFixture f(limits);
+    WsClient first(f.harness.client_ioc());
+    ASSERT_FALSE(first.Connect(f.harness.port(), "/ws"));
+    WsClient second(f.harness.client_ioc());
+    EXPECT_EQ(second.Connect(f.harness.port(), "/ws"), websocket::error::upgrade_declined);
+    EXPECT_EQ(second.response().result_int(), 503);
+    EXPECT_EQ(second.response()["Retry-After"], "1");
+    EXPECT_EQ(f.harness.server().stats().ws_rejected.load(), 1u);
+    EXPECT_EQ(f.harness.server().stats().ws_connections_active.load(), 1u);
+}
+
+TEST(WsServerTest, ClosedConnectionFreesItsSlot) {
+    ServerLimits limits;
+    limits.ws_max_connections = 1;
+    WsFixture f(limits);
+    {
+        WsClient first(f.harness.client_ioc());
+        ASSERT_FALSE(first.Connect(f.harness.port(), "/ws"));
+        auto conn = f.handler.WaitOpened(0);
+        ASSERT_TRUE(conn);
+        conn->Close(1000, "bye");
+        EXPECT_EQ(first.ReadUntilClosed(), 1000);
+        ASSERT_TRUE(f.handler.WaitClosed(1));
+    }
+    WsClient second(f.harness.client_ioc());
+    EXPECT_FALSE(second.Connect(f.harness.port(), "/ws"));
+}
+
+}  // namespace
+}  // namespace aragora::net

@@ -1,0 +1,196 @@
+// LocalDebateService against a real SQLite store in a temp dir, demo agents and an
+// io_context on two threads: lifecycle, receipt-before-completed, cancel (queued and
+// running), the concurrency cap and queue bound, events polling, drain, crash recovery.
+
+#include "service/local_debate_service.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "agents/registry.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace aragora::service {
+namespace {
+
+namespace asio = boost::asio;
+
+class HubWatcher final : public events::Subscriber {
+public:
+    void Deliver(const events::Event& e) override {
+        std::lock_guard lock(mutex);
+        seen.push_back(e);
+    }
+    std::mutex mutex;
+    std::vector<events::Event> seen;
+};
+
+class ServiceTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "aragora-svc-XXXXXX").string();
+        ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+        dir_ = tmpl;
+        auto store = storage::OpenSqliteStore({dir_ + "/aragora.sqlite3"}, true);
+        ASSERT_TRUE(store.ok()) << store.error().message;
+        store_ = std::move(*store);
+        keys_.hmac_current = "service-test-key";
+        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    }
+    void TearDown() override {
+        service_.reset();
+        guard_.reset();
+        ioc_.stop();
+        for (auto& t : threads_) t.join();
+        pool_.Stop();
+        std::filesystem::remove_all(dir_);
+    }
+
+    void Make(std::size_t max_running, std::size_t max_queued, int latency_ms) {
+        ServiceSettings s;
+        s.max_running = max_running;
+        s.max_queued = max_queued;
+        s.demo_latency = std::chrono::milliseconds(latency_ms);
+        s.event_flush_interval = std::chrono::milliseconds(20);
+        service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_,
+                                                        pool_, keys_, hub_, registry_);
+    }
+
+    template <typename T>
+    T Await(asio::awaitable<T> op) {
+        auto f = asio::co_spawn(ioc_, std::move(op), asio::use_future);
+        if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+            ADD_FAILURE() << "operation did not finish in time";
+            std::abort();
+        }
+        return f.get();
+    }
+
+    CreateDebateRequest Request(int rounds = 2, int agents = 3) {
+        CreateDebateRequest r;
+        r.task = "Should we adopt trunk-based development?";
+        std::vector<std::string> specs(static_cast<std::size_t>(agents), "demo");
+        r.agents = agents::ParseAgentSpecs(specs).value();
+        r.rounds = rounds;
+        return r;
+    }
+
+    storage::DebateRecord WaitTerminal(const std::string& id) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto r = store_->GetDebate(id);
+            if (r.ok() && (r->status == "completed" || r->status == "failed" ||
+                           r->status == "cancelled"))
+                return *r;
+            std::this_thread::yield();
+        }
+        ADD_FAILURE() << "debate " << id << " did not finish";
+        return {};
+    }
+
+    std::string dir_;
+    common::SystemClock clock_;
+    std::unique_ptr<storage::Store> store_;
+    debate::ReceiptKeys keys_;
+    asio::io_context ioc_{2};
+    asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(ioc_);
+    std::vector<std::thread> threads_;
+    common::BlockingPool pool_{2, 256};
+    events::EventHub hub_{1000};
+    metrics::Registry registry_;
+    std::unique_ptr<LocalDebateService> service_;
+};
+
+TEST_F(ServiceTest, CompletesWithReceiptBeforeDebateEnd) {
+    Make(2, 4, 0);
+    auto watcher = std::make_shared<HubWatcher>();
+    auto created = Await(service_->Create(Request()));
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    EXPECT_EQ(created->status, "pending");
+    hub_.Subscribe(created->id, 0, watcher);
+    auto done = WaitTerminal(created->id);
+    EXPECT_EQ(done.status, "completed");
+    ASSERT_FALSE(done.receipt_id.empty());
+    auto receipt = store_->GetReceipt(done.receipt_id);
+    ASSERT_TRUE(receipt.ok());
+    // Every event, debate_end included, is stored gap-free.
+    auto events = store_->ListEvents(created->id, 0, 1000);
+    ASSERT_TRUE(events.ok());
+    ASSERT_FALSE(events->empty());
+    for (std::size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].seq, (std::int64_t)i + 1);
+    EXPECT_EQ(events->back().type, "debate_end");
+    EXPECT_NE(events->back().data_json.find(done.receipt_id), std::string::npos);
+    // The events page merges store and hub without gaps.
+    auto page = Await(service_->Events(created->id, 0, 500));
+    ASSERT_TRUE(page.ok());
+    EXPECT_EQ(page->events.size(), events->size());
+    EXPECT_EQ(page->next_seq, events->back().seq);
+    auto unknown = Await(service_->Events("d_nope", 0, 10));
+    EXPECT_EQ(unknown.error().code, common::ErrorCode::kNotFound);
+}
+
+TEST_F(ServiceTest, CapQueueAndOverload) {
+    Make(1, 1, 50);
+    auto a = Await(service_->Create(Request(6, 4)));
+    auto b = Await(service_->Create(Request(1)));
+    auto c = Await(service_->Create(Request(1)));
+    ASSERT_TRUE(a.ok());
+    ASSERT_TRUE(b.ok());
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().code, common::ErrorCode::kOverloaded);
+    EXPECT_EQ(service_->Stats().queued, 1u);
+    // Cancelling the queued one is immediate and final.
+    auto cb = Await(service_->Cancel(b->id));
+    ASSERT_TRUE(cb.ok()) << cb.error().message;
+    EXPECT_EQ(cb->status, "cancelled");
+    EXPECT_EQ(store_->GetDebate(b->id)->status, "cancelled");
+    // Cancelling the running one is effective before Cancel returns.
+    auto ca = Await(service_->Cancel(a->id));
+    ASSERT_TRUE(ca.ok()) << ca.error().message;
+    EXPECT_EQ(store_->GetDebate(a->id)->status, "cancelled");
+    auto again = Await(service_->Cancel(a->id));
+    EXPECT_EQ(again.error().code, common::ErrorCode::kConflict);
+    auto missing = Await(service_->Cancel("d_missing"));
+    EXPECT_EQ(missing.error().code, common::ErrorCode::kNotFound);
+    // A slot is free again.
+    auto d = Await(service_->Create(Request(1)));
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(WaitTerminal(d->id).status, "completed");
+}
+
+TEST_F(ServiceTest, DrainCancelsWhatOutlivesTheGrace) {
+    Make(2, 2, 50);
+    auto a = Await(service_->Create(Request(12, 4)));
+    ASSERT_TRUE(a.ok());
+    Await(service_->Drain(std::chrono::milliseconds(100)));
+    EXPECT_EQ(store_->GetDebate(a->id)->status, "cancelled");
+    auto refused = Await(service_->Create(Request(1)));
+    EXPECT_EQ(refused.error().code, common::ErrorCode::kUnavailable);
+}
+
+TEST_F(ServiceTest, RecoversDebatesLeftRunning) {
+    Make(2, 2, 0);
+    storage::DebateRecord r;
+    r.id = "d_crashed";
+    r.task = "left running";
+    r.status = "running";
+    r.created_at = "2026-11-23T10:00:00.000Z";
+    ASSERT_TRUE(store_->CreateDebate(r).ok());
+    auto n = Await(service_->RecoverInterrupted());
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(*n, 1);
+    auto after = store_->GetDebate("d_crashed");
+    EXPECT_EQ(after->status, "failed");
+    EXPECT_EQ(after->error_code, "interrupted");
+}
+
+}  // namespace
+}  // namespace aragora::service
