@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test serve demo bench format clean
+.PHONY: all deps configure build test serve demo bench bench-server format clean
 
 all: build
 
@@ -38,6 +38,14 @@ $(RELEASE_DIR)/build.ninja:
 bench: deps $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS)
 	$(RELEASE_DIR)/bench/aragora_bench --aragora-binary=$(RELEASE_DIR)/src/cli/aragora
+
+# The server beside nginx (HTTP), WebSocket fan-out and startup; needs wrk and nginx, which
+# only this target installs. Report and how to read it: bench/README.md.
+bench-server:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_ws_fanout
+	bench/server_bench.sh $(RELEASE_DIR)
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -12,6 +12,10 @@ packages=(
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev jq curl python3 sqlite3
 )
+# --bench: also what `make bench-server` needs (the default list stays as it is).
+if [[ "${1:-}" == "--bench" ]]; then
+    packages+=(wrk nginx)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -36,11 +36,24 @@ public:
     virtual bool MetricsEnabled() const = 0;
 };
 
+// Who may call the non-public routes until user auth (JWT, API keys) lands: holders of
+// the service token. `open` (development without ARAGORA_API_TOKEN, API.md "the open
+// development mode") lets every route answer without credentials.
+struct AccessPolicy {
+    std::string api_token;  // ARAGORA_API_TOKEN; empty = none configured
+    bool open = true;
+    // True when `authorization` (an Authorization header value) carries the token.
+    bool Accepts(std::string_view authorization) const;
+    // Same for a raw token (WebSocket ?token= or access_token.<token> subprotocol).
+    bool AcceptsToken(std::string_view token) const;
+};
+
 struct ApiDeps {
     service::DebateService& debates;
     const debate::ReceiptKeys& receipt_keys;
     SystemInfo& system;
     metrics::Registry& metrics;
+    AccessPolicy access = {};
 };
 
 // Builds the route table (every route of API.md that this build serves).

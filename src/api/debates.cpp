@@ -106,6 +106,13 @@ Result<std::vector<agents::AgentSpec>> ParseAgents(const json::value* agents) {
         }
         auto parsed = agents::ParseAgentList(list);
         if (!parsed) return parsed.error();
+        if (parsed->size() > debate::kMaxAgents) {
+            return MakeError(ErrorCode::kValidation,
+                             "at most " + std::to_string(debate::kMaxAgents) +
+                                 " agents can take part in one debate (got " +
+                                 std::to_string(parsed->size()) + ")",
+                             field);
+        }
         if (parsed->size() < 2) {
             return MakeError(
                 ErrorCode::kValidation,
@@ -173,6 +180,13 @@ Result<std::vector<agents::AgentSpec>> ParseAgents(const json::value* agents) {
         return MakeError(
             ErrorCode::kValidation,
             "at least 2 agents are required (got " + std::to_string(specs.size()) + ")", field);
+    }
+    if (specs.size() > debate::kMaxAgents) {
+        return MakeError(ErrorCode::kValidation,
+                         "at most " + std::to_string(debate::kMaxAgents) +
+                             " agents can take part in one debate (got " +
+                             std::to_string(specs.size()) + ")",
+                         field);
     }
     auto parsed = agents::ParseAgentSpecs(specs);
     if (!parsed) return parsed.error();

@@ -1,4 +1,5 @@
 // The middleware chain, written once (STYLE.md): correlation id → access log + metrics
+#include "common/crypto.hpp"
 // timer → exception backstop → route (404 / 405) → [rate limit → auth → deadline, when
 // those land] → handler.
 
@@ -25,6 +26,7 @@ struct Middleware {
     metrics::Family<metrics::Counter>& requests;
     metrics::Family<metrics::Histogram>& latency;
     std::shared_ptr<spdlog::logger> log;
+    AccessPolicy access;
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
@@ -86,6 +88,19 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
         co_return res;
     }
     route_label = match.route->path;
+    // Routing comes before auth (API.md): an unknown path is 404 with or without credentials.
+    if (match.route->auth != AuthLevel::kPublic && !m.access.open &&
+        !m.access.Accepts(request.Header("authorization"))) {
+        net::HttpResponse res = ErrorResponse(
+            ErrorCode::kAuthRequired,
+            m.access.api_token.empty()
+                ? "this route needs credentials and none is configured on the server yet: set "
+                  "ARAGORA_API_TOKEN (or run with ARAGORA_ENV=development for a local trial)"
+                : "missing or invalid credentials: send Authorization: Bearer <ARAGORA_API_TOKEN>",
+            correlation_id);
+        res.AddHeader("WWW-Authenticate", "Bearer realm=\"aragora\"");
+        co_return res;
+    }
     RequestContext ctx{request, correlation_id, std::move(match.params), match.route->path};
     co_return co_await match.route->handler(ctx);
 }
@@ -128,6 +143,17 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
 
 }  // namespace
 
+bool AccessPolicy::AcceptsToken(std::string_view token) const {
+    return !api_token.empty() && common::ConstantTimeEqual(token, api_token);
+}
+
+bool AccessPolicy::Accepts(std::string_view authorization) const {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.size() <= kBearer.size()) return false;
+    if (!EqualsIgnoreCase(authorization.substr(0, kBearer.size()), kBearer)) return false;
+    return AcceptsToken(authorization.substr(kBearer.size()));
+}
+
 net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
     // Bounds: one series per route template (aliases included) and status code seen.
     auto& requests = deps.metrics.AddCounter(
@@ -137,7 +163,7 @@ net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
         "aragora_request_latency_seconds", "HTTP request latency by route template.", {"handler"},
         metrics::DefaultLatencyBuckets(), metrics::FamilyOptions{.max_series = 1024});
     auto m = std::make_shared<const Middleware>(
-        Middleware{router, requests, latency, common::GetLogger("aragora.api")});
+        Middleware{router, requests, latency, common::GetLogger("aragora.api"), deps.access});
     return [m](net::HttpRequest request) { return Handle(m, std::move(request)); };
 }
 

@@ -802,6 +802,12 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
                     return;
                 }
             }
+            // Backpressure: leave frames here while the connection's own queue is full
+            // enough; net closes a connection whose queue overflows (slow consumer).
+            if (options.max_in_flight > 0 && c->ws->queued() >= options.max_in_flight) {
+                ArmSendTimerLocked(c, now + std::chrono::milliseconds(2));
+                return;
+            }
             if (options.send_rate_per_second > 0) {
                 const double burst = static_cast<double>(options.send_burst);
                 const double elapsed = std::chrono::duration<double>(now - c->tokens_at).count();

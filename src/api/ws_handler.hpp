@@ -87,6 +87,9 @@ struct WsHandlerOptions {
     std::size_t max_frame_bytes = 1024 * 1024;
     // Frames handed to net at once, then at most send_rate_per_second (token bucket).
     // Keep send_burst well below ServerLimits::ws_send_queue_max.
+    // Frames this handler lets wait in a connection's send queue (WsConnection::queued());
+    // more wait here, up to max_queued_frames. Keep it under ws_send_queue_max. 0 = off.
+    std::size_t max_in_flight = 32;
     std::size_t send_burst = 64;
     double send_rate_per_second = 5'000;
     // Frames waiting in the handler's queue per connection, and live events waiting

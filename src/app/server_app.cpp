@@ -161,6 +161,7 @@ struct App {
     std::string not_ready_reason = "startup in progress";
     std::atomic<int> signals_seen{0};
     std::atomic<int> exit_code{0};
+    std::string banner;  // printed once ready (development mode)
 
     // The startup sequence failed: say why in one line and stop with exit code 1.
     void FailStartup(const std::string& reason) {
@@ -380,8 +381,10 @@ public:
         o["rejected"] = st.ws_rejected.load();
         o["messages_sent"] = st.ws_messages_sent.load();
         o["messages_received"] = st.ws_messages_received.load();
-        o["dropped"] = st.ws_slow_closes.load() + st.ws_send_refused.load();
-        o["slow_closes"] = st.ws_slow_closes.load();
+        o["dropped"] = st.ws_slow_closes.load() + st.ws_send_refused.load() +
+                       (app_.ws ? app_.ws->Stats().slow_closes : 0);
+        const auto handler_slow = app_.ws ? app_.ws->Stats().slow_closes : 0;
+        o["slow_closes"] = st.ws_slow_closes.load() + handler_slow;
         o["errors"] = st.ws_errors.load() + st.ws_timeouts.load();
         auto hub = app_.hub.Stats();
         o["subscriptions"] = hub.subscriptions;
@@ -481,9 +484,13 @@ void RegisterServerMetrics(App& app) {
                              const auto& s = (*api)->stats();
                              return static_cast<double>(s.ws_errors.load() + s.ws_timeouts.load());
                          });
-    r.AddCallbackCounter("aragora_ws_slow_consumer_closes_total",
-                         "WebSocket clients closed with 1008 for not reading",
-                         stat(&net::ServerStats::ws_slow_closes));
+    r.AddCallbackCounter(
+        "aragora_ws_slow_consumer_closes_total",
+        "WebSocket clients closed with 1008 for not reading", [api, &app] {
+            double n = *api ? static_cast<double>((*api)->stats().ws_slow_closes.load()) : 0.0;
+            if (app.ws) n += static_cast<double>(app.ws->Stats().slow_closes);
+            return n;
+        });
     r.AddCallbackCounter("aragora_ws_rejected_connections_total",
                          "WebSocket upgrades refused over ARAGORA_WS_MAX_CONNECTIONS",
                          stat(&net::ServerStats::ws_rejected));
@@ -562,6 +569,7 @@ asio::awaitable<void> Startup(App& app) {
                   .count();
     Log()->info("ready duration_ms={} database={} data_dir={}", ms, s.storage.sqlite_path,
                 s.storage.data_dir);
+    if (!app.banner.empty()) std::cout << app.banner << std::flush;
 }
 
 asio::awaitable<void> Drain(App& app) {
@@ -645,6 +653,15 @@ int RunServe(const ServeOptions& options) {
     RegisterServerMetrics(app);
 
     api::ApiDeps deps{app.debates, app.keys, system, app.registry};
+    deps.access.api_token = settings.server.api_token;
+    deps.access.open = !settings.production && settings.server.api_token.empty();
+    if (deps.access.open && settings.server.host != "127.0.0.1" && settings.server.host != "::1" &&
+        settings.server.host != "localhost") {
+        Log()->warn(
+            "open development mode (no ARAGORA_API_TOKEN) on a non-loopback address {}: "
+            "every route answers without credentials",
+            settings.server.host);
+    }
     api::Router router;
     api::AddRoutes(router, deps);
     net::HttpHandler handler = api::MakeHttpHandler(router, deps);
@@ -652,8 +669,33 @@ int RunServe(const ServeOptions& options) {
     api::WsHandlerOptions ws_options;
     ws_options.heartbeat_interval = std::chrono::seconds(settings.server.ws_heartbeat_seconds);
     ws_options.active_debates = [&app] { return app.debates.Stats().running; };
+    ws_options.authenticate = [access = deps.access](const net::HttpRequest& req) {
+        if (access.open) return true;
+        if (access.Accepts(req.Header("authorization"))) return true;
+        if (auto token = req.QueryParam("token"); token && access.AcceptsToken(*token)) return true;
+        // Browsers pass the token as a subprotocol: "access_token.<token>".
+        std::string protocols = req.Header("sec-websocket-protocol");
+        std::size_t pos = 0;
+        while (pos < protocols.size()) {
+            std::size_t end = protocols.find(',', pos);
+            if (end == std::string::npos) end = protocols.size();
+            std::string p = protocols.substr(pos, end - pos);
+            p.erase(0, p.find_first_not_of(' '));
+            p.erase(p.find_last_not_of(' ') + 1);
+            if (p.rfind("access_token.", 0) == 0 && access.AcceptsToken(p.substr(13))) return true;
+            pos = end + 1;
+        }
+        return false;
+    };
     ws_options.max_frame_bytes = 1024 * 1024;
     // Keep bursts well inside the connection's send queue (net closes on overflow).
+    // ARAGORA_WS_SEND_QUEUE_MAX bounds what one connection may have waiting: half of it
+    // in the socket's queue; the handler holds back at most max(1024, 4×) live events
+    // (events arrive in stored batches: one round of a large debate is ~150 at once).
+    const auto send_queue = static_cast<std::size_t>(settings.server.ws_send_queue_max);
+    ws_options.max_in_flight = std::max<std::size_t>(1, send_queue / 2);
+    ws_options.max_pending_live_events = std::max<std::size_t>(1024, 4 * send_queue);
+    ws_options.max_queued_frames = std::max<std::size_t>(1024, 4 * send_queue);
     ws_options.send_burst = std::max<std::size_t>(
         1,
         std::min<std::size_t>(64, static_cast<std::size_t>(settings.server.ws_send_queue_max) / 2));
@@ -762,23 +804,25 @@ int RunServe(const ServeOptions& options) {
                     : std::string("api port only"),
                 settings.env, app.Threads());
     if (!settings.production) {
+        std::ostringstream banner;
         std::string base = "http://" + ss.host + ":" + std::to_string(app.api_port);
-        std::cout << "\nAragora is running (development mode, demo agents, SQLite at "
-                  << settings.storage.sqlite_path << ")\n"
-                  << "  API        " << base << "/api/v1/debates\n"
-                  << "  Health     " << base << "/api/v1/health   readiness " << base << "/readyz\n"
-                  << "  WebSocket  ws://" << ss.host << ":" << app.api_port
-                  << "/ws?debate_id=<id>   (also ws://" << ss.host << ":" << app.ws_port << "/)\n"
-                  << "  Metrics    " << base << "/metrics\n"
-                  << "  OpenAPI    " << base << "/api/openapi.json\n\n"
-                  << "Start a debate:\n"
-                  << "  curl -s -X POST " << base
-                  << "/api/v1/debates -H 'Content-Type: application/json' \\\n"
-                  << "    -d '{\"task\": \"Should we adopt a four-day work week?\", \"agents\": "
-                     "[\"demo\", \"demo\", \"demo\", \"demo\"], \"rounds\": 3}'\n"
-                  << "Then: curl -s " << base << "/api/v1/debates | jq\n"
-                  << "Stop with Ctrl-C.\n"
-                  << std::endl;
+        banner << "\nAragora is running (development mode, demo agents, SQLite at "
+               << settings.storage.sqlite_path << ")\n"
+               << "  API        " << base << "/api/v1/debates\n"
+               << "  Health     " << base << "/api/v1/health   readiness " << base << "/readyz\n"
+               << "  WebSocket  ws://" << ss.host << ":" << app.api_port
+               << "/ws?debate_id=<id>   (also ws://" << ss.host << ":" << app.ws_port << "/)\n"
+               << "  Metrics    " << base << "/metrics\n"
+               << "  OpenAPI    " << base << "/api/openapi.json\n\n"
+               << "Start a debate:\n"
+               << "  curl -s -X POST " << base
+               << "/api/v1/debates -H 'Content-Type: application/json' \\\n"
+               << "    -d '{\"task\": \"Should we adopt a four-day work week?\", \"agents\": "
+                  "[\"demo\", \"demo\", \"demo\", \"demo\"], \"rounds\": 3}'\n"
+               << "Then: curl -s " << base << "/api/v1/debates | jq\n"
+               << "Stop with Ctrl-C.\n"
+               << "\n";
+        app.banner = banner.str();
     }
 
     asio::co_spawn(app.ioc, HandleSignals(app), asio::detached);

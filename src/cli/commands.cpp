@@ -257,6 +257,11 @@ int RunDebateCommand(const AskOptions& opt) {
     }
     auto specs = agents::ParseAgentList(opt.agents);
     if (!specs) return Complain(kExitUsage, specs.error().message);
+    if (specs->size() > debate::kMaxAgents) {
+        return Complain(kExitUsage, "at most " + std::to_string(debate::kMaxAgents) +
+                                        " agents can take part in one debate, got " +
+                                        std::to_string(specs->size()));
+    }
     if (specs->size() < 2) {
         return Complain(kExitUsage,
                         "a debate needs at least 2 agents, got " + std::to_string(specs->size()));

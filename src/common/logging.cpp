@@ -177,7 +177,8 @@ public:
     void format(const spdlog::details::log_msg& msg, const std::tm&,
                 spdlog::memory_buf_t& dest) override {
         std::string_view name = LevelName(msg.level);
-        padinfo_.width_ > name.size() ? pad(name, dest) : dest.append(name.data(), name.data() + name.size());
+        padinfo_.width_ > name.size() ? pad(name, dest)
+                                      : dest.append(name.data(), name.data() + name.size());
     }
     std::unique_ptr<custom_flag_formatter> clone() const override {
         return std::make_unique<UpperLevelFlag>();

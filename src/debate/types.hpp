@@ -24,6 +24,8 @@ inline constexpr int kMinRounds = 1;
 inline constexpr int kMaxRounds = 12;
 inline constexpr int kDefaultRounds = 3;
 inline constexpr std::size_t kMaxTaskChars = 10000;
+// Critiques grow as N·(N−1) per round: a bound keeps one debate's memory and cost sane.
+inline constexpr std::size_t kMaxAgents = 12;
 
 // What to debate and how. Validated before it reaches the engine.
 struct DebateSpec {

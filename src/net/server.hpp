@@ -102,6 +102,10 @@ public:
     // False once closing started (by either side) or the connection failed.
     virtual bool is_open() const = 0;
 
+    // Frames queued and not yet handed to the socket (backpressure: a sender that keeps
+    // this well under ws_send_queue_max never trips the slow-consumer close).
+    virtual std::size_t queued() const = 0;
+
     // The HTTP upgrade request (path, query, headers, remote address); immutable.
     virtual const HttpRequest& upgrade_request() const = 0;
 };

@@ -69,6 +69,7 @@ public:
     }
 
     bool Send(std::string text) override;
+    std::size_t queued() const override;
     void Close(uint16_t code, std::string reason) override;
 
     asio::awaitable<void> Run(http::request<http::string_body> upgrade);
@@ -114,6 +115,11 @@ private:
     std::chrono::steady_clock::time_point write_started_;
     bool finished_ = false;
 };
+
+std::size_t WsSession::queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size() + (writer_running_ ? 1 : 0);
+}
 
 bool WsSession::Send(std::string text) {
     ServerStats& stats = core_->stats;
@@ -279,6 +285,11 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
         [protocol = FirstSubprotocol(upgrade)](websocket::response_type& res) {
             if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
         }));
+
+    // A client that stops reading must not park megabytes in the kernel (Linux grows an
+    // untuned send buffer to 4 MB): the bounded queue above is the buffer that counts.
+    boost::system::error_code sndbuf_ec;
+    ws_.next_layer().set_option(asio::socket_base::send_buffer_size(64 * 1024), sndbuf_ec);
 
     auto [ec] = co_await ws_.async_accept(upgrade, kTuple);
     if (ec) {

@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <limits>
 #include <sstream>
 
 #include "common/ids.hpp"
@@ -116,7 +117,8 @@ struct LocalDebateService::Live {
     bool slot_granted = false;
     bool launched = false;
     std::vector<events::Event> events;
-    std::size_t flushed = 0;
+    std::size_t flushed = 0;    // events[0, flushed) are stored
+    std::size_t published = 0;  // events[0, published) went to the hub
 
     std::atomic<bool> started{false};
     std::atomic<bool> finished{false};
@@ -127,23 +129,21 @@ struct LocalDebateService::Live {
 
 namespace {
 
-// Publishes a live debate's events to the hub and keeps them for persistence.
+// Collects a live debate's events. They reach the hub (and so WebSocket clients) only
+// once stored (PublishStored): a client never sees an event that a crash could lose,
+// so the `debate_end` that crash recovery appends always comes after everything seen.
 class LiveSink final : public events::EventSink {
 public:
-    LiveSink(std::mutex& mutex, std::vector<events::Event>& events, events::EventHub& hub)
-        : mutex_(mutex), events_(events), hub_(hub) {}
+    LiveSink(std::mutex& mutex, std::vector<events::Event>& events)
+        : mutex_(mutex), events_(events) {}
     void Publish(const events::Event& e) override {
-        {
-            std::lock_guard lock(mutex_);
-            events_.push_back(e);
-        }
-        hub_.Publish(e);
+        std::lock_guard lock(mutex_);
+        events_.push_back(e);
     }
 
 private:
     std::mutex& mutex_;
     std::vector<events::Event>& events_;
-    events::EventHub& hub_;
 };
 
 }  // namespace
@@ -173,6 +173,20 @@ std::size_t LocalDebateService::Running() const { return limiter_.Running(); }
 ServiceStats LocalDebateService::Stats() const {
     return ServiceStats{limiter_.Running(), limiter_.Queued(), limiter_.MaxRunning(),
                         limiter_.MaxQueued()};
+}
+
+void LocalDebateService::PublishStored(Live& live, std::size_t upto) {
+    std::vector<events::Event> batch;
+    {
+        std::lock_guard lock(live.mutex);
+        upto = std::min(upto, live.events.size());
+        if (upto <= live.published) return;
+        batch.assign(live.events.begin() + static_cast<std::ptrdiff_t>(live.published),
+                     live.events.begin() + static_cast<std::ptrdiff_t>(upto));
+        live.published = upto;
+    }
+    // Callers run on the debate's strand, so batches reach the hub in seq order.
+    for (const auto& e : batch) hub_.Publish(e);
 }
 
 void LocalDebateService::Forget(const std::string& id) {
@@ -291,9 +305,11 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
     while (!live->finished) {
         co_await SleepFor(settings_.event_flush_interval);
         std::vector<events::Event> batch;
+        std::size_t end = 0;
         {
             std::lock_guard lock(live->mutex);
-            if (live->flushed < live->events.size()) {
+            end = live->events.size();
+            if (live->flushed < end) {
                 batch.assign(live->events.begin() + static_cast<std::ptrdiff_t>(live->flushed),
                              live->events.end());
             }
@@ -304,10 +320,13 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
             return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
         });
         if (r.ok()) {
-            std::lock_guard lock(live->mutex);
-            live->flushed = std::max(live->flushed, live->flushed + batch.size());
+            {
+                std::lock_guard lock(live->mutex);
+                live->flushed = std::max(live->flushed, end);
+            }
+            PublishStored(*live, end);
         } else {
-            // The final transaction writes every event again; nothing is lost.
+            // Retried next round; the final transaction writes every event anyway.
             Log()->warn("event flush failed debate_id={} error={}", live->spec.id,
                         r.error().message);
         }
@@ -336,7 +355,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     }
 
     asio::co_spawn(live->strand, FlushLoop(live), asio::detached);
-    LiveSink sink(live->mutex, live->events, hub_);
+    LiveSink sink(live->mutex, live->events);
     debate::EventEmitter emitter(id, clock_, sink);
     debate::DebateResult result;
     if (live->cancel_requested) {
@@ -408,7 +427,9 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         end = all.back();
     }
     live->finished = true;
-    emitter.Publish(end);  // only now: whoever sees debate_end finds the stored result
+    // Only now: whoever sees debate_end finds the stored result (and receipt).
+    PublishStored(*live, std::numeric_limits<std::size_t>::max());
+    hub_.Publish(end);
 
     std::string outcome = OutcomeOf(record);
     metrics_.debates_total.WithLabels({outcome}).Inc();
@@ -439,7 +460,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
     result.started_at = result.finished_at = clock_.SystemNow();
     storage::DebateRecord record = ToRecord(live->spec, result, live->created_at, "");
     record.started_at.clear();
-    LiveSink sink(live->mutex, live->events, hub_);
+    LiveSink sink(live->mutex, live->events);
     debate::EventEmitter emitter(live->spec.id, clock_, sink);
     events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
     auto stored = co_await pool_.Run(
@@ -448,7 +469,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
     Forget(live->spec.id);
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
     if (!stored) co_return stored.error();
-    emitter.Publish(end);
+    hub_.Publish(end);
     metrics_.debates_total.WithLabels({"cancelled"}).Inc();
     Log()->info(
         "debate_end debate_id={} status=cancelled outcome=cancelled duration_ms=0 "
@@ -553,8 +574,47 @@ asio::awaitable<Result<storage::ReceiptPage>> LocalDebateService::Receipts(
 }
 
 asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
-    auto now = common::FormatIso8601(clock_.SystemNow());
-    auto n = co_await pool_.Run([this, &now] { return store_.MarkInterrupted(now); });
+    const std::string now = common::FormatIso8601(clock_.SystemNow());
+    const double now_epoch = common::EpochSeconds(clock_.SystemNow());
+    auto recover = [this, &now, now_epoch]() -> Result<int> {
+        std::vector<std::string> ids;
+        for (int offset = 0;; offset += 100) {
+            auto page = store_.ListDebates(storage::DebateFilter{"active", 100, offset});
+            if (!page) return page.error();
+            for (const auto& d : page->items) ids.push_back(d.id);
+            if (page->items.size() < 100) break;
+        }
+        auto marked = store_.MarkInterrupted(now);
+        if (!marked) return marked.error();
+        // Every debate ends with debate_end (API.md), also one a crash interrupted; its seq
+        // follows the last stored event, which is the last any client was sent.
+        for (const auto& id : ids) {
+            auto d = store_.GetDebate(id);
+            if (!d || d->status != "failed") continue;
+            std::int64_t last = 0;
+            while (true) {
+                auto page = store_.ListEvents(id, last, 500);
+                if (!page || page->empty()) break;
+                last = page->back().seq;
+                if (page->size() < 500) break;
+            }
+            events::Event end;
+            end.debate_id = id;
+            end.seq = last + 1;
+            end.type = "debate_end";
+            end.timestamp = now_epoch;
+            end.round = d->rounds_used;
+            end.data_json = DebateEndData(*d, d->duration_seconds.value_or(0));
+            if (auto s = store_.AppendEvents({end}); !s) {
+                Log()->error(
+                    "could not store debate_end of interrupted debate debate_id={} "
+                    "error={}",
+                    id, s.error().message);
+            }
+        }
+        return marked;
+    };
+    auto n = co_await pool_.Run(std::move(recover));
     if (n.ok() && *n > 0) {
         Log()->warn(
             "marked {} debate(s) left running by a previous process as failed "

@@ -30,7 +30,8 @@ struct ServiceSettings {
     debate::EngineSettings engine;
     double consensus_threshold = 0.6;
     std::chrono::milliseconds demo_latency{200};
-    std::chrono::milliseconds event_flush_interval{250};
+    // Events are stored, then published, in batches this often (the live stream's delay).
+    std::chrono::milliseconds event_flush_interval{100};
     std::chrono::seconds watchdog_interval{5};
     // How long Cancel() waits for a running debate to stop and persist.
     std::chrono::seconds cancel_wait{15};
@@ -99,6 +100,8 @@ private:
     boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelQueued(
         std::shared_ptr<Live> live);
     void Forget(const std::string& id);
+    // Hands events [published, upto) of a live debate to the hub. Debate strand only.
+    void PublishStored(Live& live, std::size_t upto);
 
     boost::asio::any_io_executor executor_;
     const common::Clock& clock_;

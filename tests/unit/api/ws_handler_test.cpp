@@ -61,6 +61,10 @@ public:
     }
 
     std::uint64_t id() const override { return id_; }
+    std::size_t queued() const override {
+        std::lock_guard lock(mu_);
+        return queued_;
+    }
 
     bool Send(std::string text) override {
         std::lock_guard lock(mu_);
@@ -733,6 +737,7 @@ TEST_F(WsHandlerTest, LongReplayIsPacedToFitNetsBoundedSendQueue) {
 TEST_F(WsHandlerTest, UnpacedLongReplayWouldOverflowNetsQueue) {
     WsHandlerOptions o = DefaultOptions();
     o.send_rate_per_second = 0;
+    o.max_in_flight = 0;
     o.send_burst = 100'000;
     o.max_queued_frames = 100'000;
     Start(o, FakeStore::Mode::kSync, 1000, /*buffer=*/1000);

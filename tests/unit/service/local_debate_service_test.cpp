@@ -87,8 +87,8 @@ protected:
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (std::chrono::steady_clock::now() < deadline) {
             auto r = store_->GetDebate(id);
-            if (r.ok() && (r->status == "completed" || r->status == "failed" ||
-                           r->status == "cancelled"))
+            if (r.ok() &&
+                (r->status == "completed" || r->status == "failed" || r->status == "cancelled"))
                 return *r;
             std::this_thread::yield();
         }
@@ -125,7 +125,8 @@ TEST_F(ServiceTest, CompletesWithReceiptBeforeDebateEnd) {
     auto events = store_->ListEvents(created->id, 0, 1000);
     ASSERT_TRUE(events.ok());
     ASSERT_FALSE(events->empty());
-    for (std::size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].seq, (std::int64_t)i + 1);
+    for (std::size_t i = 0; i < events->size(); ++i)
+        EXPECT_EQ((*events)[i].seq, (std::int64_t)i + 1);
     EXPECT_EQ(events->back().type, "debate_end");
     EXPECT_NE(events->back().data_json.find(done.receipt_id), std::string::npos);
     // The events page merges store and hub without gaps.
@@ -190,6 +191,13 @@ TEST_F(ServiceTest, RecoversDebatesLeftRunning) {
     auto after = store_->GetDebate("d_crashed");
     EXPECT_EQ(after->status, "failed");
     EXPECT_EQ(after->error_code, "interrupted");
+    // It still ends with a stored debate_end, so subscribers and pollers see the end.
+    auto events = store_->ListEvents("d_crashed", 0, 10);
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ(events->size(), 1u);
+    EXPECT_EQ(events->front().type, "debate_end");
+    EXPECT_EQ(events->front().seq, 1);
+    EXPECT_NE(events->front().data_json.find("interrupted"), std::string::npos);
 }
 
 }  // namespace
