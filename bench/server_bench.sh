@@ -18,8 +18,8 @@ export LC_ALL=C # EPOCHREALTIME and printf use "." as the decimal point
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build_dir=${1:-$here/../build-release}
-aragora=$(realpath "${ARAGORA_BIN:-$build_dir/src/cli/aragora}")
-fanout=$(realpath "${FANOUT_BIN:-$build_dir/bench/aragora_ws_fanout}")
+aragora=$(realpath -m "${ARAGORA_BIN:-$build_dir/src/cli/aragora}")
+fanout=$(realpath -m "${FANOUT_BIN:-$build_dir/bench/aragora_ws_fanout}")
 wrk_threads=${WRK_THREADS:-2}
 wrk_connections=${WRK_CONNECTIONS:-32}
 wrk_duration=${WRK_DURATION:-5s}

@@ -11,6 +11,8 @@ packages=(
     libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev jq curl python3 sqlite3
+    # promtool (lints /metrics in the integration tests); its service is not started
+    prometheus
 )
 # --bench: also what `make bench-server` needs (the default list stays as it is).
 if [[ "${1:-}" == "--bench" ]]; then
@@ -39,5 +41,14 @@ if [[ $(id -u) -ne 0 ]]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages with services (prometheus) must not start them: a local Prometheus would take
+# port 9090. policy-rc.d is Debian's switch for that; it is removed again afterwards.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ $(id -u) -eq 0 && ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+fi
+cleanup() { [[ $created_policy -eq 1 ]] && rm -f "$policy"; return 0; }
+trap cleanup EXIT
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -31,7 +31,7 @@ struct ServiceSettings {
     double consensus_threshold = 0.6;
     std::chrono::milliseconds demo_latency{200};
     // Events are stored, then published, in batches this often (the live stream's delay).
-    std::chrono::milliseconds event_flush_interval{100};
+    std::chrono::milliseconds event_flush_interval{50};
     std::chrono::seconds watchdog_interval{5};
     // How long Cancel() waits for a running debate to stop and persist.
     std::chrono::seconds cancel_wait{15};

@@ -4,6 +4,7 @@
 // OpenAPI, and the flat errors: 404, 405, malformed requests, 413, correlation ids).
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <memory>
@@ -907,6 +908,18 @@ TEST_F(ServerApiTest, PrometheusMetricsOnTheApiAndMetricsPorts) {
             << where;
     };
     check(http.Get("/metrics"), "api port /metrics");
+    // promtool (Debian's prometheus package; scripts/install-deps.sh installs it) lints
+    // the exposition exactly as Prometheus will read it.
+    if (::access("/usr/bin/promtool", X_OK) == 0) {
+        TempDir tmp;
+        WriteAll(tmp.path() + "/metrics.txt", http.Get("/metrics").body);
+        auto lint = RunProcess(
+            {"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + tmp.path() + "/metrics.txt"},
+            {});
+        EXPECT_EQ(lint.exit_code, 0) << "promtool check metrics:\n" << lint.out << lint.err;
+    } else {
+        std::cerr << "promtool not installed: exposition not linted\n";
+    }
     ASSERT_NE(server_->metrics_port(), 0) << "no metrics port in the listening line";
     HttpClient metrics(server_->metrics_port());
     check(metrics.Get("/metrics"), "metrics port /metrics");

@@ -46,6 +46,12 @@ protected:
         for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
     }
     void TearDown() override {
+        // A debate's coroutine finishes its bookkeeping just after its row turns final.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (service_ && service_->Stats().running > 0 &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
         service_.reset();
         guard_.reset();
         ioc_.stop();
