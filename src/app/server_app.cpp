@@ -116,13 +116,19 @@ struct App {
           ioc(Threads()),
           pool(2, 4096),
           hub(static_cast<std::size_t>(settings.server.event_replay_buffer_size)),
+          health_transitions(registry.AddCounter(
+              "aragora_health_transitions_total",
+              "Component health state changes (HealthChecker: 3 failures unhealthy, 2 "
+              "successes recovered)",
+              {"component", "state"})),
           health(clock, resilience::HealthCheckerConfig{},
-                 [](const resilience::HealthStatus& st) {
+                 [this](const resilience::HealthStatus& st) {
+                     const char* state = st.healthy ? "recovered" : "unhealthy";
+                     health_transitions.WithLabels({st.name, state}).Inc();
                      Log()->warn(
                          "health component={} state={} consecutive_failures={} "
                          "last_error={}",
-                         st.name, st.healthy ? "recovered" : "unhealthy", st.consecutive_failures,
-                         st.last_error);
+                         st.name, state, st.consecutive_failures, st.last_error);
                  }),
           process(registry, clock) {}
 
@@ -139,6 +145,7 @@ struct App {
     common::BlockingPool pool;
     metrics::Registry registry;
     events::EventHub hub;
+    metrics::Family<metrics::Counter>& health_transitions;
     resilience::HealthRegistry health;
     metrics::ProcessMetrics process;
     GatedDebateService debates;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <csignal>
 #include <functional>
 #include <memory>
 
@@ -393,6 +394,29 @@ TEST_F(SdkFlowTest, SubscribeMessagesPingUnknownDebatesAndComplaints) {
 // waits for the connection's queue to drain before sending more), the one that stops
 // is closed 1008 once its bounded backlog is full. The server caps its socket send
 // buffer, so the kernel does not absorb the stream for a reader that stops.
+// The runbook's "restart WebSocket handler": SIGUSR1 closes every WebSocket with 1012 so
+// clients reconnect and replay; HTTP keeps serving and the process keeps running.
+TEST_F(SdkFlowTest, Sigusr1ClosesWebSocketsWith1012AndLeavesHttpAlone) {
+    ASSERT_NO_FATAL_FAILURE(StartServer({}));
+    const auto http = Http();
+    WsClient ws;
+    ASSERT_TRUE(ws.Connect(server_->api_port(), "/ws")) << ws.error();
+    auto hello = ReadUntil(
+        ws, [](const Frame&) { return true; }, seconds(10));
+    ASSERT_EQ(hello.size(), 1u);
+    server_->SendSignal(SIGUSR1);
+    const auto until = Clock::now() + seconds(10);
+    while (Clock::now() < until && !ws.closed()) {
+        (void)ws.Read(std::chrono::duration_cast<milliseconds>(until - Clock::now()));
+    }
+    ASSERT_TRUE(ws.closed()) << "SIGUSR1 did not close the WebSocket";
+    ASSERT_TRUE(ws.close_code().has_value());
+    EXPECT_EQ(*ws.close_code(), 1012);
+    EXPECT_EQ(http.Get("/healthz").status, 200);
+    WsClient again;
+    EXPECT_TRUE(again.Connect(server_->api_port(), "/ws")) << again.error();
+}
+
 TEST_F(SdkFlowTest, SlowReaderIsClosedWhileFastReaderCompletes) {
     ASSERT_NO_FATAL_FAILURE(
         StartServer({{"ARAGORA_WS_SEND_QUEUE_MAX", "16"}, {"ARAGORA_DEMO_LATENCY_MS", "1"}}));
