@@ -275,6 +275,7 @@ std::string IdParam(const RequestContext& ctx, const std::string& name = "id") {
 asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& ctx) {
     auto request = ParseCreateDebateRequest(ctx.request.body);
     if (!request) co_return ErrorResponse(request.error(), ctx.correlation_id);
+    request->correlation_id = ctx.correlation_id;
     auto created = co_await deps.debates.Create(std::move(*request));
     if (!created) {
         net::HttpResponse res = ServiceErrorResponse(created.error(), ctx.correlation_id);

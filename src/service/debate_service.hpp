@@ -27,6 +27,7 @@ struct CreateDebateRequest {
     debate::ConsensusMethod consensus = debate::ConsensusMethod::kMajority;
     std::optional<double> consensus_threshold;  // nullopt = configured default
     std::string metadata_json = "{}";
+    std::string correlation_id;  // of the request that created it: in every debate log line
 };
 
 struct EventsPage {

@@ -108,6 +108,7 @@ struct LocalDebateService::Live {
     debate::DebateSpec spec;
     std::vector<std::shared_ptr<agents::Agent>> agents;
     std::string created_at;
+    std::string correlation_id;  // "-" when none
     asio::strand<asio::any_io_executor> strand;
     asio::cancellation_signal cancel;  // emitted on `strand` only
 
@@ -219,6 +220,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     for (auto& a : *built)
         live->agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
     live->created_at = common::FormatIso8601(clock_.SystemNow());
+    live->correlation_id = request.correlation_id.empty() ? "-" : request.correlation_id;
 
     storage::DebateRecord pending;
     pending.id = live->spec.id;
@@ -350,8 +352,9 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         std::ostringstream agents;
         for (std::size_t i = 0; i < live->spec.agents.size(); ++i)
             agents << (i ? ";" : "") << live->spec.agents[i];
-        Log()->info("debate_start debate_id={} agents={} rounds={} consensus={}", id, agents.str(),
-                    live->spec.rounds, debate::ToString(live->spec.consensus));
+        Log()->info("debate_start debate_id={} correlation_id={} agents={} rounds={} consensus={}",
+                    id, live->correlation_id, agents.str(), live->spec.rounds,
+                    debate::ToString(live->spec.consensus));
     }
 
     asio::co_spawn(live->strand, FlushLoop(live), asio::detached);
@@ -438,12 +441,16 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     auto ms = static_cast<long long>(result.duration_seconds * 1000);
     if (record.status == "completed") {
         Log()->info(
-            "debate_end debate_id={} status={} outcome={} duration_ms={} verdict={} "
-            "receipt_id={}",
-            id, record.status, outcome, ms, record.verdict, record.receipt_id);
+            "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
+            "verdict={} receipt_id={}",
+            id, live->correlation_id, record.status, outcome, ms, record.verdict,
+            record.receipt_id);
     } else {
-        Log()->warn("debate_end debate_id={} status={} outcome={} duration_ms={} error={}: {}", id,
-                    record.status, outcome, ms, record.error_code, record.error_message);
+        Log()->warn(
+            "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
+            "error={}: {}",
+            id, live->correlation_id, record.status, outcome, ms, record.error_code,
+            record.error_message);
     }
     Forget(id);
     limiter_.Release();
