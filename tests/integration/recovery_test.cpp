@@ -154,6 +154,32 @@ TEST_F(RecoveryTest, ConcurrencyCapQueuesOneThenAnswers503Overloaded) {
     EXPECT_EQ(server->Terminate(), 0) << Tail(server->Logs());
 }
 
+// A second signal while draining forces the exit at once (non-zero), without waiting for
+// the grace period; the next start recovers what was running.
+TEST_F(RecoveryTest, SecondSignalForcesExit) {
+    ServerProcess server(DataDir(), SlowEnv({{"ARAGORA_SHUTDOWN_GRACE_SECONDS", "60"}}));
+    ASSERT_TRUE(server.StartReady()) << server.error();
+    const auto http = server.Http();
+    const std::string id = LongRunning(http, "Running when two signals come");
+    ASSERT_FALSE(id.empty());
+    const auto sent = Clock::now();
+    server.SendSignal(SIGTERM);
+    // The first signal starts the 60 s drain; the process is still there.
+    EXPECT_FALSE(server.WaitExit(std::chrono::milliseconds(300)).has_value());
+    server.SendSignal(SIGINT);
+    auto code = server.WaitExit(seconds(10));
+    ASSERT_TRUE(code.has_value()) << "a second signal did not force the exit";
+    EXPECT_NE(*code, 0);
+    EXPECT_LT(Clock::now() - sent, seconds(10));
+
+    auto again = Start();
+    ASSERT_TRUE(again->Running());
+    HttpResponse d = again->Http().Get("/api/v1/debates/" + id);
+    ASSERT_EQ(d.status, 200) << d.Describe();
+    const std::string status = StringOf(d.Object(), "status");
+    EXPECT_TRUE(status == "failed" || status == "cancelled" || status == "completed") << d.body;
+}
+
 TEST_F(RecoveryTest, SigtermDrainsExitsZeroAndLeavesNothingRunning) {
     ServerProcess server(DataDir(), SlowEnv({{"ARAGORA_SHUTDOWN_GRACE_SECONDS", "1"}}));
     ASSERT_TRUE(server.Start()) << server.error();
