@@ -279,7 +279,8 @@ bool WaitForEvents(const HttpClient& http, const std::string& id, std::int64_t c
             HttpResponse r = http.Get("/api/v1/debates/" + id +
                                       "/events?since=" + std::to_string(count - 1) + "&limit=1");
             if (r.status != 200) return false;
-            const json::value* events = r.Object().if_contains("events");
+            const json::object body = r.Object();  // owns what `events` points into
+            const json::value* events = body.if_contains("events");
             return events != nullptr && events->is_array() && !events->as_array().empty();
         },
         deadline, std::chrono::milliseconds(10));
