@@ -22,6 +22,16 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (own tree).
+ASAN_DIR ?= build-asan
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DARAGORA_BUILD_BENCH=OFF \
+	    -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 300
+
 # The server in development mode: embedded SQLite under ./data, demo agents (no API
 # keys), listening on 127.0.0.1 (API 8080, WebSocket 8765, metrics 9090; override with
 # ARAGORA_API_PORT etc.). It prints where to look and a curl that starts a debate.
