@@ -72,23 +72,8 @@ boost::asio::awaitable<common::Result<RunOutcome>> DebateRunner::Run(
                  service::DebateEndData(record, result.duration_seconds));
 
     std::vector<events::Event> events = sink.Take();
-    const debate::ReceiptKeys& keys = keys_;
-    const common::Clock& clock = clock_;
     storage::ReceiptBuilder builder =
-        [&](const std::optional<std::string>& previous) -> common::Result<storage::ReceiptRecord> {
-        auto now = clock.SystemNow();
-        auto signed_receipt =
-            debate::BuildSignedReceipt(spec, result, receipt_id, previous, now, keys);
-        if (!signed_receipt) return signed_receipt.error();
-        storage::ReceiptRecord rr;
-        rr.receipt_id = receipt_id;
-        rr.debate_id = spec.id;
-        rr.content_hash = signed_receipt->content_hash;
-        rr.previous_hash = previous;
-        rr.created_at = common::FormatIso8601(now);
-        rr.json = std::move(signed_receipt->json);
-        return rr;
-    };
+        service::MakeReceiptBuilder(spec, result, receipt_id, clock_, keys_);
     const storage::ReceiptBuilder* builder_ptr = receipt_id.empty() ? nullptr : &builder;
     auto finished =
         co_await pool_.Run([&] { return store_.FinishDebate(record, events, builder_ptr); });

@@ -20,40 +20,6 @@ constexpr std::string_view kHmacAlgorithm = "HMAC-SHA256";
 constexpr std::string_view kEd25519Algorithm = "Ed25519";
 constexpr std::size_t kInputSummaryChars = 200;
 
-// Local names so that receipts do not depend on types.cpp; the strings are the wire
-// names of DEBATE.md and must never change once receipts are signed with them.
-std::string_view MethodName(ConsensusMethod m) {
-    switch (m) {
-        case ConsensusMethod::kMajority:
-            return "majority";
-        case ConsensusMethod::kSupermajority:
-            return "supermajority";
-        case ConsensusMethod::kUnanimous:
-            return "unanimous";
-        case ConsensusMethod::kWeighted:
-            return "weighted";
-        case ConsensusMethod::kJudge:
-            return "judge";
-    }
-    return "majority";
-}
-
-std::string_view StatusName(DebateStatus s) {
-    switch (s) {
-        case DebateStatus::kPending:
-            return "pending";
-        case DebateStatus::kRunning:
-            return "running";
-        case DebateStatus::kCompleted:
-            return "completed";
-        case DebateStatus::kFailed:
-            return "failed";
-        case DebateStatus::kCancelled:
-            return "cancelled";
-    }
-    return "completed";
-}
-
 json::array StringArray(const std::vector<std::string>& items) {
     json::array out;
     out.reserve(items.size());
@@ -69,7 +35,7 @@ json::object ConsensusJson(const ConsensusOutcome& c) {
                                         {"alternative_view", d.alternative_view}});
     }
     return json::object{{"reached", c.reached},
-                        {"method", MethodName(c.method)},
+                        {"method", ToString(c.method)},
                         {"confidence", c.confidence},
                         {"winner", c.winner},
                         {"judge_fallback", c.judge_fallback},
@@ -264,7 +230,7 @@ common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const D
         {"debate_id", spec.id},
         {"question", spec.task},
         {"input_hash", common::Sha256Hex(spec.task)},
-        {"status", StatusName(result.status)},
+        {"status", ToString(result.status)},
         {"error", std::move(error)},
         {"verdict", result.verdict},
         {"confidence", result.confidence},

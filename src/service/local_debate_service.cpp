@@ -392,21 +392,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     all.push_back(end);
 
     const debate::DebateSpec& spec = live->spec;
-    storage::ReceiptBuilder builder =
-        [&](const std::optional<std::string>& previous) -> Result<storage::ReceiptRecord> {
-        auto now = clock_.SystemNow();
-        auto signed_receipt =
-            debate::BuildSignedReceipt(spec, result, receipt_id, previous, now, keys_);
-        if (!signed_receipt) return signed_receipt.error();
-        storage::ReceiptRecord rr;
-        rr.receipt_id = receipt_id;
-        rr.debate_id = spec.id;
-        rr.content_hash = signed_receipt->content_hash;
-        rr.previous_hash = previous;
-        rr.created_at = common::FormatIso8601(now);
-        rr.json = std::move(signed_receipt->json);
-        return rr;
-    };
+    storage::ReceiptBuilder builder = MakeReceiptBuilder(spec, result, receipt_id, clock_, keys_);
     const storage::ReceiptBuilder* builder_ptr = receipt_id.empty() ? nullptr : &builder;
     auto finished =
         co_await pool_.Run([&] { return store_.FinishDebate(record, all, builder_ptr); });

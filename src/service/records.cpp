@@ -140,6 +140,29 @@ std::string DebateToJson(const storage::DebateRecord& r) {
     return common::SerializeJson(o);
 }
 
+storage::ReceiptBuilder MakeReceiptBuilder(const debate::DebateSpec& spec,
+                                           const debate::DebateResult& result,
+                                           const std::string& receipt_id,
+                                           const common::Clock& clock,
+                                           const debate::ReceiptKeys& keys) {
+    return
+        [&spec, &result, &receipt_id, &clock, &keys](
+            const std::optional<std::string>& previous) -> common::Result<storage::ReceiptRecord> {
+            auto now = clock.SystemNow();
+            auto signed_receipt =
+                debate::BuildSignedReceipt(spec, result, receipt_id, previous, now, keys);
+            if (!signed_receipt) return signed_receipt.error();
+            storage::ReceiptRecord rr;
+            rr.receipt_id = receipt_id;
+            rr.debate_id = spec.id;
+            rr.content_hash = signed_receipt->content_hash;
+            rr.previous_hash = previous;
+            rr.created_at = common::FormatIso8601(now);
+            rr.json = std::move(signed_receipt->json);
+            return rr;
+        };
+}
+
 std::string DebateEndData(const storage::DebateRecord& record, double duration_seconds) {
     json::object end;
     end["debate_id"] = record.id;
