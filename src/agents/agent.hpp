@@ -5,7 +5,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -43,6 +45,14 @@ struct AgentRequest {
     PeerText target;                          // critique: the proposal to critique
     std::vector<PeerText> proposals;          // vote, judge: every current proposal
     std::string challenge;                    // trickster challenge to address, if any
+
+    // Optional observers, set by the engine for one call and called from the agent's
+    // coroutine while Call() runs (never after it returns):
+    //  - on_token: a piece of streamed reply text, in order (LLM agents that stream);
+    //  - on_event: a notice for the debate's event stream, e.g. ("agent_fallback",
+    //    "{...JSON object...}"), for things a watcher should see (fallbacks, retries).
+    std::function<void(std::string_view delta)> on_token;
+    std::function<void(std::string_view type, std::string data_json)> on_event;
 };
 
 struct Usage {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "agents/factory.hpp"
 #include "api/router.hpp"
 #include "debate/receipt.hpp"
 #include "metrics/registry.hpp"
@@ -54,6 +55,9 @@ struct ApiDeps {
     SystemInfo& system;
     metrics::Registry& metrics;
     AccessPolicy access = {};
+    // Agent diagnostics and breakers; null until the startup sequence built it (the
+    // agent routes then answer 503).
+    agents::AgentFactory* agents = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

@@ -77,6 +77,13 @@ common::Result<std::string> ReceiptTextFromBody(std::string_view body);
 // The verification answer of API.md "Receipts" for `receipt_json`.
 std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys);
 
+// --- agents.cpp ----------------------------------------------------------------------
+
+Handler CircuitBreakersHandler(ApiDeps& deps);    // GET .../agents|system/circuit-breakers
+Handler ResetCircuitHandler(ApiDeps& deps);       // POST .../agents/{name}/reset-circuit
+Handler AgentTestHandler(ApiDeps& deps);          // POST .../debug/agent-test
+Handler ConnectivityCheckHandler(ApiDeps& deps);  // POST .../debug/connectivity-check
+
 // --- system.cpp ----------------------------------------------------------------------
 
 Handler HealthzHandler(ApiDeps& deps);

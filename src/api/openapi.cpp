@@ -274,6 +274,34 @@ constexpr std::string_view kSchemas = R"json({
     "type": "object",
     "properties": {"sha": {"type": "string"}, "sha_short": {"type": "string"},
       "build_time": {"type": "string"}, "version": {"type": "string"}}
+  },
+  "CircuitBreakers": {
+    "type": "object",
+    "properties": {"circuit_breakers": {"type": "object"}, "breakers": {"type": "array"},
+      "summary": {"type": "object"}, "timestamp": {"type": "string"}}
+  },
+  "ResetCircuit": {
+    "type": "object",
+    "properties": {"success": {"type": "boolean"}, "agent": {"type": "string"},
+      "reset": {"type": "array", "items": {"type": "string"}}, "state": {"type": "string"}}
+  },
+  "AgentTestRequest": {
+    "type": "object", "required": ["agent"],
+    "properties": {"agent": {"type": "string", "minLength": 1},
+      "prompt": {"type": "string", "maxLength": 10000}}
+  },
+  "AgentTest": {
+    "type": "object",
+    "properties": {"success": {"type": "boolean"}, "agent": {"type": "string"},
+      "provider": {"type": "string"}, "model": {"type": "string"},
+      "response": {"type": "string"}, "latency_ms": {"type": "number"},
+      "tokens": {"type": "object"}, "error": {"type": ["string", "null"]}}
+  },
+  "Connectivity": {
+    "type": "object",
+    "properties": {"status": {"type": "string",
+      "enum": ["ok", "degraded", "failed", "no_providers"]},
+      "providers": {"type": "array"}, "checked_at": {"type": "string"}}
   }
 })json";
 

@@ -101,18 +101,21 @@ void AddRoutes(Router& r, ApiDeps& d) {
     r.Add({"POST", "/api/v1/receipts/verify", kUser, kRead, VerifyReceiptBodyHandler(d),
            "Verify a receipt sent in the body", "receipts", "VerifyRequest", "VerifyResult"});
 
+    // ---- agents: circuit breakers and diagnostics ----------------------------------------------
+    r.Add({"GET", "/api/v1/agents/circuit-breakers", kUser, kRead, CircuitBreakersHandler(d),
+           "Circuit breaker state per agent", "agents", "", "CircuitBreakers"});
+    r.Add({"GET", "/api/v1/system/circuit-breakers", kAdmin, kRead, CircuitBreakersHandler(d),
+           "Circuit breaker state per agent (admin)", "system", "", "CircuitBreakers"});
+    r.Add({"POST", "/api/v1/agents/{name}/reset-circuit", kAdmin, kWrite, ResetCircuitHandler(d),
+           "Close an agent's breaker (name, provider or alias such as claude)", "agents", "",
+           "ResetCircuit"});
+    r.Add({"POST", "/api/v1/debug/agent-test", kAdmin, kWrite, AgentTestHandler(d),
+           "Call one agent once: reply, latency, tokens", "debug", "AgentTestRequest",
+           "AgentTest"});
+    r.Add({"POST", "/api/v1/debug/connectivity-check", kAdmin, kWrite, ConnectivityCheckHandler(d),
+           "DNS, TCP, TLS and auth of every configured provider", "debug", "", "Connectivity"});
+
     // ---- not built yet: an honest 501 not_implemented, so runbook commands fail clearly ---------
-    r.Add({"GET", "/api/v1/agents/circuit-breakers", kUser, kRead,
-           todo("agent circuit breaker status"), "Agent circuit breakers (not implemented)",
-           "agents", "", ""});
-    r.Add({"POST", "/api/v1/agents/{name}/reset-circuit", kAdmin, kWrite,
-           todo("agent circuit breaker reset"), "Reset an agent's breaker (not implemented)",
-           "agents", "", ""});
-    r.Add({"POST", "/api/v1/debug/agent-test", kAdmin, kWrite, todo("the agent test endpoint"),
-           "Test an agent (not implemented)", "debug", "", ""});
-    r.Add({"POST", "/api/v1/debug/connectivity-check", kAdmin, kWrite,
-           todo("the connectivity check"), "Check provider connectivity (not implemented)", "debug",
-           "", ""});
     r.Add({"POST", "/api/v1/debug/memory-dump", kAdmin, kWrite, todo("the memory dump"),
            "Dump memory statistics (not implemented)", "debug", "", ""});
     r.Add({"POST", "/api/v1/admin/cleanup-caches", kAdmin, kWrite, todo("cache cleanup"),
@@ -121,9 +124,6 @@ void AddRoutes(Router& r, ApiDeps& d) {
            "Rate limit status (not implemented)", "rate-limits", "", ""});
     r.Add({"GET", "/api/v1/rate-limits/config", kPublic, kNone, todo("rate limiting"),
            "Rate limit configuration (not implemented)", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/system/circuit-breakers", kAdmin, kRead,
-           todo("system circuit breaker status"), "Circuit breakers (not implemented)", "system",
-           "", ""});
     r.Add({"GET", "/api/v1/system/errors", kAdmin, kRead, todo("the recent errors log"),
            "Recent errors (not implemented)", "system", "", ""});
     r.Add({"GET", "/api/v1/system/rate-limits", kAdmin, kRead, todo("rate limiting"),

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agents/factory.hpp"
 #include "api/api.hpp"
 #include "api/ws_handler.hpp"
 #include "common/blocking_pool.hpp"
@@ -35,6 +36,7 @@
 #include "events/hub.hpp"
 #include "metrics/process_metrics.hpp"
 #include "metrics/registry.hpp"
+#include "net/http_client.hpp"
 #include "net/server.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
@@ -130,7 +132,25 @@ struct App {
                          "last_error={}",
                          st.name, state, st.consecutive_failures, st.last_error);
                  }),
-          process(registry, clock) {}
+          process(registry, clock),
+          breakers(clock, BreakerOptions(settings, registry)),
+          http(ioc, ClientOptions(settings)),
+          agent_metrics(registry),
+          agents(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http, &breakers,
+                 &agent_metrics) {}
+
+    static resilience::CircuitBreakerRegistryOptions BreakerOptions(const config::Settings& s,
+                                                                    metrics::Registry& r) {
+        resilience::CircuitBreakerRegistryOptions o;
+        o.breaker = agents::BreakerConfigFrom(s.agents);
+        o.state_gauge = &resilience::AddCircuitBreakerStateGauge(r);
+        return o;
+    }
+    static net::HttpClientOptions ClientOptions(const config::Settings& s) {
+        net::HttpClientOptions o = agents::ClientOptionsFrom(s.agents);
+        o.user_agent = std::string("aragora-cpp/") + build::kVersion;
+        return o;
+    }
 
     int Threads() const {
         int n = settings.server.io_threads;
@@ -148,6 +168,10 @@ struct App {
     metrics::Family<metrics::Counter>& health_transitions;
     resilience::HealthRegistry health;
     metrics::ProcessMetrics process;
+    resilience::CircuitBreakerRegistry breakers;
+    net::HttpClient http;  // provider calls; destroyed before ioc
+    agents::AgentMetrics agent_metrics;
+    agents::AgentFactory agents;
     GatedDebateService debates;
 
     // Built by the startup sequence.
@@ -241,8 +265,8 @@ public:
     }
 
     json::object BreakerCounts() const {
-        // Provider agents with breakers land with real LLM agents; demo agents have none.
-        return json::object{{"open", 0}, {"half_open", 0}, {"closed", 0}};
+        auto c = app_.breakers.CountByState();
+        return json::object{{"open", c.open}, {"half_open", c.half_open}, {"closed", c.closed}};
     }
 
     double MemoryMb() const {
@@ -527,7 +551,6 @@ void RegisterServerMetrics(App& app) {
                          stat(&net::ServerStats::idle_closes));
     r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200",
                        [&app] { return app.ready && !app.draining ? 1.0 : 0.0; });
-    resilience::AddCircuitBreakerStateGauge(r);
 }
 
 // The startup sequence: data dir, store + migrations, crash recovery, keys, service.
@@ -555,9 +578,13 @@ asio::awaitable<void> Startup(App& app) {
     service::ServiceSettings ss;
     ss.max_running = static_cast<std::size_t>(s.server.max_concurrent_debates);
     ss.max_queued = static_cast<std::size_t>(s.server.max_queued_debates);
-    ss.engine.agent_timeout = std::chrono::seconds(s.debate.agent_timeout_seconds);
+    // The agent enforces ARAGORA_AGENT_TIMEOUT_SECONDS per attempt; the engine bounds the
+    // whole turn (every retry and the fallback).
+    ss.engine.agent_timeout = app.agents.TurnBudget();
+    ss.agent_factory = &app.agents;
     ss.engine.debate_timeout = std::chrono::seconds(s.debate.debate_timeout_seconds);
     ss.engine.convergence_threshold = s.debate.convergence_threshold;
+    ss.engine.max_parallel_calls = s.debate.max_parallel_calls;
     ss.consensus_threshold = s.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
     app.service = std::make_unique<service::LocalDebateService>(app.ioc.get_executor(), app.clock,
@@ -660,6 +687,7 @@ int RunServe(const ServeOptions& options) {
     RegisterServerMetrics(app);
 
     api::ApiDeps deps{app.debates, app.keys, system, app.registry};
+    deps.agents = &app.agents;
     deps.access.api_token = settings.server.api_token;
     deps.access.open = !settings.production && settings.server.api_token.empty();
     if (deps.access.open && settings.server.host != "127.0.0.1" && settings.server.host != "::1" &&

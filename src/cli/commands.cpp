@@ -18,6 +18,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "agents/factory.hpp"
 #include "agents/registry.hpp"
 #include "app/server_app.hpp"
 #include "cli/debate_runner.hpp"
@@ -29,6 +30,8 @@
 #include "config/settings.hpp"
 #include "debate/receipt.hpp"
 #include "debate/receipt_keys.hpp"
+#include "net/http_client.hpp"
+#include "resilience/circuit_breaker.hpp"
 #include "service/records.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
@@ -148,6 +151,13 @@ public:
                       << std::setprecision(2) << num("similarity") << ")\n";
         } else if (e.type == "trickster_intervention") {
             std::cerr << "  trickster: weak evidence behind the agreement, challenge injected\n";
+        } else if (e.type == "agent_fallback") {
+            std::cerr << "  agent " << str("agent") << ": " << str("from_provider")
+                      << " refused, retrying on OpenRouter (" << str("model") << ")\n";
+        } else if (e.type == "agent_retry") {
+            std::cerr << "  agent " << str("agent") << ": retry " << static_cast<int>(num("retry"))
+                      << " in " << static_cast<int>(num("delay_ms")) << " ms (" << str("reason")
+                      << ")\n";
         } else if (e.type == "agent_error") {
             std::cerr << "  agent " << str("agent") << " failed in " << str("phase") << ": "
                       << str("message") << "\n";
@@ -274,9 +284,15 @@ int RunDebateCommand(const AskOptions& opt) {
             return Complain(kExitUsage, s.error().message);
         }
     }
-    agents::RegistrySettings registry;
-    registry.demo_latency = std::chrono::milliseconds(settings.debate.demo_latency_ms);
-    auto agent_objects = agents::BuildAgents(*specs, registry);
+    // Provider agents call out on the debate's one I/O thread.
+    asio::io_context ioc(1);
+    net::HttpClient http(ioc, agents::ClientOptionsFrom(settings.agents));
+    common::SystemClock breaker_clock;
+    resilience::CircuitBreakerRegistry breakers(
+        breaker_clock, {.breaker = agents::BreakerConfigFrom(settings.agents)});
+    agents::AgentFactory factory(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http,
+                                 &breakers, nullptr);
+    auto agent_objects = factory.Build(*specs);
     if (!agent_objects) return Complain(kExitUsage, agent_objects.error().message);
 
     // 2. Open what we need.
@@ -295,15 +311,15 @@ int RunDebateCommand(const AskOptions& opt) {
     spec.consensus_threshold = settings.debate.consensus_threshold;
 
     debate::EngineSettings engine;
-    engine.agent_timeout = std::chrono::seconds(settings.debate.agent_timeout_seconds);
+    engine.agent_timeout = factory.TurnBudget();
     engine.debate_timeout = std::chrono::seconds(settings.debate.debate_timeout_seconds);
     engine.convergence_threshold = settings.debate.convergence_threshold;
+    engine.max_parallel_calls = settings.debate.max_parallel_calls;
 
     // 3. Run it on one I/O thread; SQLite runs on the blocking pool.
     common::SystemClock clock;
     common::BlockingPool pool(1, 64);
     DebateRunner runner(clock, engine, **store, pool, *keys);
-    asio::io_context ioc(1);
     asio::cancellation_signal cancel;
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {

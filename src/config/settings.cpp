@@ -69,6 +69,37 @@ Result<std::optional<bool>> ReadBool(const EnvLookup& env, std::string_view name
                              std::string(name));
 }
 
+common::Status LoadAgentSettings(const EnvLookup& env, AgentSettings& a) {
+    struct {
+        const char* name;
+        int* field;
+        int lo;
+        int hi;
+    } ints[] = {
+        {"ARAGORA_AGENT_MAX_RETRIES", &a.max_retries, 0, 10},
+        {"ARAGORA_AGENT_RETRY_BASE_MS", &a.retry_base_ms, 0, 600000},
+        {"ARAGORA_AGENT_RETRY_CAP_MS", &a.retry_cap_ms, 0, 600000},
+        {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", &a.breaker_failure_threshold, 1, 1000},
+        {"ARAGORA_AGENT_MAX_TOKENS", &a.max_tokens, 1, 1000000},
+    };
+    for (auto& i : ints) {
+        auto v = ReadInt(env, i.name, *i.field, i.lo, i.hi);
+        if (!v) return v.error();
+        *i.field = *v;
+    }
+    auto cooldown = ReadDouble(env, "ARAGORA_CIRCUIT_BREAKER_COOLDOWN_SECONDS",
+                               a.breaker_cooldown_seconds, 0.01, 86400);
+    if (!cooldown) return cooldown.error();
+    a.breaker_cooldown_seconds = *cooldown;
+    auto stream = ReadBool(env, "ARAGORA_AGENT_STREAMING");
+    if (!stream) return stream.error();
+    if (*stream) a.stream = **stream;
+    a.https_proxy = ReadString(env, "HTTPS_PROXY", ReadString(env, "https_proxy"));
+    a.no_proxy = ReadString(env, "NO_PROXY", ReadString(env, "no_proxy"));
+    a.ca_file = ReadString(env, "ARAGORA_CA_BUNDLE");
+    return {};
+}
+
 struct IntSetting {
     const char* name;
     int ServerSettings::*field;
@@ -192,9 +223,12 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto conv = ReadDouble(env, "ARAGORA_CONVERGENCE_THRESHOLD", 0.85, 0.0, 1.0);
     if (!conv) return conv.error();
     s.debate.convergence_threshold = *conv;
-    auto agent_timeout = ReadInt(env, "ARAGORA_AGENT_TIMEOUT_SECONDS", 240, 1, 3600);
+    auto agent_timeout = ReadDouble(env, "ARAGORA_AGENT_TIMEOUT_SECONDS", 60, 0.05, 3600);
     if (!agent_timeout) return agent_timeout.error();
     s.debate.agent_timeout_seconds = *agent_timeout;
+    auto parallel = ReadInt(env, "ARAGORA_MAX_PARALLEL_AGENT_CALLS", 8, 1, 256);
+    if (!parallel) return parallel.error();
+    s.debate.max_parallel_calls = *parallel;
     auto debate_timeout = ReadInt(env, "ARAGORA_DEBATE_TIMEOUT_SECONDS", 900, 1, 86400);
     if (!debate_timeout) return debate_timeout.error();
     s.debate.debate_timeout_seconds = *debate_timeout;
@@ -203,6 +237,7 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     if (!latency) return latency.error();
     s.debate.demo_latency_ms = *latency;
 
+    if (auto agents = LoadAgentSettings(env, s.agents); !agents) return agents.error();
     if (auto server = LoadServerSettings(env, s.server); !server) return server.error();
     // Only the server writes log files: a CLI command run by another user with the
     // service's environment must not fail on (or write into) /var/log/aragora.

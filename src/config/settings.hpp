@@ -27,10 +27,26 @@ struct ReceiptSettings {
 
 struct DebateSettings {
     double consensus_threshold = 0.6;     // ARAGORA_CONSENSUS_THRESHOLD
-    int agent_timeout_seconds = 240;      // ARAGORA_AGENT_TIMEOUT_SECONDS
+    double agent_timeout_seconds = 60;    // ARAGORA_AGENT_TIMEOUT_SECONDS (per provider attempt)
     int debate_timeout_seconds = 900;     // ARAGORA_DEBATE_TIMEOUT_SECONDS
     int demo_latency_ms = 0;              // ARAGORA_DEMO_LATENCY_MS (CLI default 0)
     double convergence_threshold = 0.85;  // ARAGORA_CONVERGENCE_THRESHOLD
+    int max_parallel_calls = 8;           // ARAGORA_MAX_PARALLEL_AGENT_CALLS (per debate)
+};
+
+// Provider agents (resilience rules of DEBATE.md, Agents). Keys and base URLs are not
+// here: they are read from the environment at each call (zero-downtime key rotation).
+struct AgentSettings {
+    int max_retries = 3;                   // ARAGORA_AGENT_MAX_RETRIES
+    int retry_base_ms = 1000;              // ARAGORA_AGENT_RETRY_BASE_MS (backoff base)
+    int retry_cap_ms = 30000;              // ARAGORA_AGENT_RETRY_CAP_MS (backoff ceiling)
+    int breaker_failure_threshold = 5;     // ARAGORA_CIRCUIT_BREAKER_THRESHOLD
+    double breaker_cooldown_seconds = 60;  // ARAGORA_CIRCUIT_BREAKER_COOLDOWN_SECONDS
+    bool stream = true;                    // ARAGORA_AGENT_STREAMING
+    int max_tokens = 2048;                 // ARAGORA_AGENT_MAX_TOKENS
+    std::string https_proxy;               // HTTPS_PROXY / https_proxy
+    std::string no_proxy;                  // NO_PROXY / no_proxy
+    std::string ca_file;                   // ARAGORA_CA_BUNDLE (extra trust anchors, PEM)
 };
 
 struct StorageSettings {
@@ -72,6 +88,7 @@ struct Settings {
     StorageSettings storage;
     ReceiptSettings receipts;
     DebateSettings debate;
+    AgentSettings agents;
     ServerSettings server;
 };
 

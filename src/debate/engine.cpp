@@ -212,6 +212,11 @@ private:
     // Why the debate must stop now, if it must.
     asio::awaitable<bool> ShouldStop();
     SteadyDuration CallTimeout() const;
+    // RunCalls with the streaming observers attached: token_start / token_delta while an
+    // agent streams, token_end once the phase's calls are done; agent notices (retries,
+    // fallbacks) become events of their own type.
+    asio::awaitable<std::vector<Result<AgentReply>>> Calls(std::vector<PhaseCall>& calls,
+                                                           std::size_t max_parallel);
     void RecordCall(const std::string& agent, const Result<AgentReply>& r, Phase phase, int round);
     void Fail(DebateStatus status, std::string code, std::string message);
     void EmitAgentError(const std::string& agent, Phase phase, int round, const common::Error& e);
@@ -247,6 +252,54 @@ SteadyDuration Run::CallTimeout() const {
     auto remaining = deadline_ - clock_.SteadyNow();
     SteadyDuration t = std::min<SteadyDuration>(settings_.agent_timeout, remaining);
     return std::max<SteadyDuration>(t, std::chrono::milliseconds(1));
+}
+
+asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCall>& calls,
+                                                            std::size_t max_parallel) {
+    struct Stream {
+        bool started = false;
+    };
+    std::vector<std::shared_ptr<Stream>> streams;
+    for (auto& call : calls) {
+        auto stream = std::make_shared<Stream>();
+        streams.push_back(stream);
+        const std::string name = call.agent->Name();
+        const int round = call.request.round;
+        const std::string phase(agents::ToString(call.request.phase));
+        EventEmitter& emitter = emitter_;
+        call.request.on_token = [stream, name, round, phase, &emitter](std::string_view delta) {
+            if (delta.empty()) return;
+            if (!stream->started) {
+                stream->started = true;
+                json::object d;
+                d["agent"] = name;
+                d["round_number"] = round;
+                d["phase"] = phase;
+                emitter.Emit("token_start", round, name, Serialize(d));
+            }
+            json::object d;
+            d["agent"] = name;
+            d["round_number"] = round;
+            d["phase"] = phase;
+            d["delta"] = delta;
+            emitter.Emit("token_delta", round, name, Serialize(d));
+        };
+        call.request.on_event = [name, round, &emitter](std::string_view type,
+                                                        std::string data_json) {
+            emitter.Emit(std::string(type), round, name, std::move(data_json));
+        };
+    }
+    auto replies = co_await RunCalls(calls, max_parallel, CallTimeout());
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+        if (!streams[i]->started) continue;
+        json::object d;
+        d["agent"] = calls[i].agent->Name();
+        d["round_number"] = calls[i].request.round;
+        d["phase"] = agents::ToString(calls[i].request.phase);
+        d["ok"] = replies[i].ok();
+        emitter_.Emit("token_end", calls[i].request.round, calls[i].agent->Name(), Serialize(d));
+    }
+    co_return replies;
 }
 
 void Run::Fail(DebateStatus status, std::string code, std::string message) {
@@ -361,7 +414,7 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
         }
         calls.push_back({agent, std::move(req)});
     }
-    auto replies = co_await RunCalls(calls, settings_.max_parallel_calls, CallTimeout());
+    auto replies = co_await Calls(calls, settings_.max_parallel_calls);
     if (co_await ShouldStop()) co_return false;
 
     previous_ = proposals_;
@@ -409,7 +462,7 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
             calls.push_back({critic, std::move(req)});
         }
     }
-    auto replies = co_await RunCalls(calls, settings_.max_parallel_calls, CallTimeout());
+    auto replies = co_await Calls(calls, settings_.max_parallel_calls);
     if (co_await ShouldStop()) co_return false;
 
     received_.clear();
@@ -463,7 +516,7 @@ asio::awaitable<bool> Run::VotePhase() {
         req.prompt = RenderVotePrompt(spec_, peers);
         calls.push_back({agent, std::move(req)});
     }
-    auto replies = co_await RunCalls(calls, settings_.max_parallel_calls, CallTimeout());
+    auto replies = co_await Calls(calls, settings_.max_parallel_calls);
     if (co_await ShouldStop()) co_return false;
 
     auto& prov = ProvenanceFor(result_.rounds_used);
@@ -510,7 +563,7 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
         req.proposals = CurrentPeerTexts();
         req.prompt = RenderJudgePrompt(spec_, req.proposals, round_critiques_);
         std::vector<PhaseCall> calls{{judge, req}};
-        auto replies = co_await RunCalls(calls, 1, CallTimeout());
+        auto replies = co_await Calls(calls, 1);
         if (co_await ShouldStop()) co_return;
         RecordCall(judge->Name(), replies[0], Phase::kJudge, result_.rounds_used);
         if (replies[0].ok() && !replies[0]->text.empty()) {

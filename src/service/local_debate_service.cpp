@@ -204,7 +204,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     }
     agents::RegistrySettings registry;
     registry.demo_latency = settings_.demo_latency;
-    auto built = agents::BuildAgents(request.agents, registry);
+    auto built = settings_.agent_factory != nullptr ? settings_.agent_factory->Build(request.agents)
+                                                    : agents::BuildAgents(request.agents, registry);
     if (!built) co_return built.error();
 
     auto live = std::make_shared<Live>(executor_);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "agents/factory.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
 #include "debate/engine.hpp"
@@ -30,6 +31,9 @@ struct ServiceSettings {
     debate::EngineSettings engine;
     double consensus_threshold = 0.6;
     std::chrono::milliseconds demo_latency{200};
+    // Builds provider agents (and checks their keys); null: demo agents only, built
+    // with demo_latency. Must outlive the service.
+    const agents::AgentFactory* agent_factory = nullptr;
     // Events are stored, then published, in batches this often (the live stream's delay).
     std::chrono::milliseconds event_flush_interval{50};
     std::chrono::seconds watchdog_interval{5};

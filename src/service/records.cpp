@@ -132,6 +132,32 @@ std::string DebateToJson(const storage::DebateRecord& r) {
     o["duration_seconds"] =
         r.duration_seconds ? json::value(*r.duration_seconds) : json::value(nullptr);
     o["receipt_id"] = opt(r.receipt_id);
+    // Token usage per agent and in total (null until the debate finished).
+    {
+        boost::system::error_code ec;
+        json::value details = json::parse(r.result_json, ec);
+        const json::value* usage =
+            !ec && details.is_object() ? details.as_object().if_contains("usage") : nullptr;
+        if (usage != nullptr && usage->is_object()) {
+            std::int64_t in = 0, out = 0, calls = 0;
+            for (const auto& [agent, u] : usage->as_object()) {
+                if (!u.is_object()) continue;
+                auto num = [&](const char* k) {
+                    const json::value* v = u.as_object().if_contains(k);
+                    return v && v->is_int64() ? v->as_int64() : 0;
+                };
+                in += num("input_tokens");
+                out += num("output_tokens");
+                calls += num("calls");
+            }
+            o["usage"] = json::object{
+                {"agents", *usage},
+                {"total",
+                 json::object{{"calls", calls}, {"input_tokens", in}, {"output_tokens", out}}}};
+        } else {
+            o["usage"] = nullptr;
+        }
+    }
     if (r.error_code.empty()) {
         o["error"] = nullptr;
     } else {

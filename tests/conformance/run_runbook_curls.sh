@@ -31,11 +31,6 @@ NOT_BUILT_YET=(
     "/api/rate-limits/status"             # joins when issue 10 (rate limiting) lands
     "/api/rate-limits/config"             # joins when issue 10 (rate limiting) lands
     "/api/system/rate-limits"             # joins when issue 10 (rate limiting) lands
-    "/api/agents/circuit-breakers"        # joins when issue 9 (provider agents, breakers) lands
-    "/api/agents/*/reset-circuit"         # joins when issue 9 (provider agents, breakers) lands
-    "/api/system/circuit-breakers"        # joins when issue 9 (provider agents, breakers) lands
-    "/api/debug/agent-test"               # joins when issue 9 (debug endpoints) lands
-    "/api/debug/connectivity-check"       # joins when issue 9 (debug endpoints) lands
     "/api/debug/memory-dump"              # joins when issue 10 (debug endpoints) lands
     "/api/admin/cleanup-caches"           # joins when issue 10 (admin endpoints) lands
     "/api/system/errors"                  # joins when issue 10 (admin endpoints) lands

@@ -64,7 +64,8 @@ TEST(ParseAgentList, UnknownProviderIsAValidationError) {
     const auto r = ParseAgentList("demo,llama");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kValidation);
-    EXPECT_EQ(r.error().message, "unknown agent provider 'llama' (available: demo)");
+    EXPECT_THAT(r.error().message, HasSubstr("unknown agent provider 'llama' (available: demo, "
+                                             "anthropic, openai"));
 }
 
 TEST(ParseAgentList, UnknownPersonaListsThePersonas) {
@@ -75,13 +76,35 @@ TEST(ParseAgentList, UnknownPersonaListsThePersonas) {
     EXPECT_THAT(r.error().message, HasSubstr("analyst, critic, moderator, contrarian"));
 }
 
-TEST(ParseAgentList, PlannedProvidersAreNotImplementedYet) {
-    for (const std::string provider :
-         {"anthropic", "openai", "openrouter", "mistral", "xai", "gemini", "openai-compatible"}) {
-        const auto r = ParseAgentList("demo," + provider + ":some-model");
-        ASSERT_FALSE(r.ok()) << provider;
-        EXPECT_EQ(r.error().code, ErrorCode::kNotImplemented) << provider;
-        EXPECT_EQ(r.error().message, "provider '" + provider + "' is not implemented yet");
+TEST(ParseAgentList, ProvidersAndAliasesResolveWithDefaultModels) {
+    const auto r = ParseAgentList("claude,gpt-4,GROK,gemini,mistral,openrouter,openai:gpt-4o-mini");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    std::vector<std::string> providers;
+    for (const auto& s : *r) providers.push_back(s.provider);
+    EXPECT_THAT(providers, ElementsAre("anthropic", "openai", "xai", "gemini", "mistral",
+                                       "openrouter", "openai"));
+    EXPECT_EQ((*r)[1].model, "gpt-4");
+    EXPECT_EQ((*r)[1].name, "openai:gpt-4");
+    EXPECT_EQ((*r)[6].name, "openai:gpt-4o-mini");
+    for (const auto& s : *r) EXPECT_FALSE(s.model.empty()) << s.provider;
+    EXPECT_EQ(BreakerKey((*r)[0]), "anthropic:" + (*r)[0].model);
+}
+
+TEST(ParseAgentList, ExplicitNamesAndRepeats) {
+    const auto r = ParseAgentList(
+        "anthropic:claude-x@skeptic,anthropic:claude-x,"
+        "anthropic:claude-x,local:llama3.1:8b");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_THAT(Names(*r), ElementsAre("skeptic", "anthropic:claude-x", "anthropic:claude-x#2",
+                                       "openai-compatible:llama3.1:8b"));
+    EXPECT_EQ((*r)[0].model, "claude-x");
+}
+
+TEST(ParseAgentList, BadNamesAndModelsAreValidationErrors) {
+    for (const char* list : {"demo,claude@", "demo,claude@bad name", "demo,openai:gpt\\"}) {
+        const auto r = ParseAgentList(list);
+        ASSERT_FALSE(r.ok()) << list;
+        EXPECT_EQ(r.error().code, ErrorCode::kValidation) << list;
     }
 }
 

@@ -234,11 +234,26 @@ TEST_F(DebatesTest, GetReturnsEveryField) {
     auto res = Call("GET", "/api/v1/debates/d_done");
     ASSERT_EQ(res.status, 200) << res.body;
     auto v = Parse(res);
-    EXPECT_EQ(Keys(v), (std::set<std::string>{
-                           "debate_id", "id", "task", "status", "agents", "rounds", "rounds_used",
-                           "consensus_method", "consensus_reached", "confidence", "verdict",
-                           "final_answer", "dissenting_agents", "created_at", "started_at",
-                           "completed_at", "duration_seconds", "receipt_id", "error"}));
+    EXPECT_EQ(Keys(v), (std::set<std::string>{"debate_id",
+                                              "id",
+                                              "task",
+                                              "status",
+                                              "agents",
+                                              "rounds",
+                                              "rounds_used",
+                                              "consensus_method",
+                                              "consensus_reached",
+                                              "confidence",
+                                              "verdict",
+                                              "final_answer",
+                                              "dissenting_agents",
+                                              "created_at",
+                                              "started_at",
+                                              "usage",
+                                              "completed_at",
+                                              "duration_seconds",
+                                              "receipt_id",
+                                              "error"}));
     EXPECT_EQ(v.at("debate_id"), "d_done");
     EXPECT_EQ(v.at("id"), "d_done");
     EXPECT_EQ(v.at("status"), "completed");

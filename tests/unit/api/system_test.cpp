@@ -101,16 +101,10 @@ TEST_F(SystemTest, PrometheusText) {
 
 TEST_F(SystemTest, NotImplementedRoutesAnswer501Json) {
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"GET", "/api/agents/circuit-breakers"},
-        {"GET", "/api/v1/agents/circuit-breakers"},
-        {"POST", "/api/agents/claude/reset-circuit"},
-        {"POST", "/api/debug/agent-test"},
-        {"POST", "/api/debug/connectivity-check"},
         {"POST", "/api/debug/memory-dump"},
         {"POST", "/api/admin/cleanup-caches"},
         {"GET", "/api/rate-limits/status"},
         {"GET", "/api/rate-limits/config"},
-        {"GET", "/api/system/circuit-breakers"},
         {"GET", "/api/system/errors?limit=5"},
         {"GET", "/api/system/rate-limits"},
         {"GET", "/api/auth/me"},

@@ -329,5 +329,41 @@ TEST(SettingsTest, ExistingDebateAndStorageVariablesStillWork) {
     EXPECT_NE(ErrorOf(env).find("ARAGORA_CONSENSUS_THRESHOLD"), std::string::npos);
 }
 
+TEST(Settings, AgentResilienceDefaultsAndOverrides) {
+    auto d = Load({}, RunMode::kLocalCli);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_DOUBLE_EQ(d->debate.agent_timeout_seconds, 60);
+    EXPECT_EQ(d->agents.max_retries, 3);
+    EXPECT_EQ(d->agents.breaker_failure_threshold, 5);
+    EXPECT_DOUBLE_EQ(d->agents.breaker_cooldown_seconds, 60);
+    EXPECT_TRUE(d->agents.stream);
+
+    Env env{{"ARAGORA_AGENT_TIMEOUT_SECONDS", "0.5"},
+            {"ARAGORA_AGENT_MAX_RETRIES", "1"},
+            {"ARAGORA_AGENT_RETRY_BASE_MS", "10"},
+            {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "2"},
+            {"ARAGORA_CIRCUIT_BREAKER_COOLDOWN_SECONDS", "1.5"},
+            {"ARAGORA_AGENT_STREAMING", "false"},
+            {"HTTPS_PROXY", "http://proxy.internal:3128"},
+            {"no_proxy", ".corp"}};
+    auto s = Load(env, RunMode::kLocalCli);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_DOUBLE_EQ(s->debate.agent_timeout_seconds, 0.5);
+    EXPECT_EQ(s->agents.max_retries, 1);
+    EXPECT_EQ(s->agents.retry_base_ms, 10);
+    EXPECT_EQ(s->agents.breaker_failure_threshold, 2);
+    EXPECT_DOUBLE_EQ(s->agents.breaker_cooldown_seconds, 1.5);
+    EXPECT_FALSE(s->agents.stream);
+    EXPECT_EQ(s->agents.https_proxy, "http://proxy.internal:3128");
+    EXPECT_EQ(s->agents.no_proxy, ".corp");
+
+    EXPECT_NE(ErrorOf({{"ARAGORA_AGENT_MAX_RETRIES", "many"}}, RunMode::kLocalCli)
+                  .find("ARAGORA_AGENT_MAX_RETRIES"),
+              std::string::npos);
+    EXPECT_NE(ErrorOf({{"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "0"}}, RunMode::kLocalCli)
+                  .find("ARAGORA_CIRCUIT_BREAKER_THRESHOLD"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace aragora::config

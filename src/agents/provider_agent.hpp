@@ -1,0 +1,97 @@
+#pragma once
+
+// An agent backed by an LLM provider's HTTP API, with the resilience rules of
+// DEBATE.md (Agents): a deadline per attempt, retries with backoff and jitter for
+// connection errors, timeouts, 5xx and 529 (honouring Retry-After), OpenRouter
+// fallback on 429 / quota / auth errors when OPENROUTER_API_KEY is set, and a circuit
+// breaker per "<provider>:<model>" that skips the agent at once while open.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agents/agent.hpp"
+#include "agents/wire.hpp"
+#include "common/clock.hpp"
+#include "config/settings.hpp"
+#include "metrics/registry.hpp"
+#include "net/http_client.hpp"
+#include "resilience/backoff.hpp"
+#include "resilience/circuit_breaker.hpp"
+
+namespace aragora::agents {
+
+struct ProviderCallSettings {
+    // Deadline of one HTTP attempt (ARAGORA_AGENT_TIMEOUT_SECONDS).
+    std::chrono::milliseconds attempt_timeout{60'000};
+    resilience::RetryPolicy retry{std::chrono::seconds(1), std::chrono::seconds(30), 3};
+    // Stream replies (SSE) when the engine listens for tokens.
+    bool stream = true;
+    int max_tokens = 2048;
+    double temperature = 0.7;
+};
+
+// The provider metrics, declared up front (labels: provider, a closed set).
+struct AgentMetrics {
+    explicit AgentMetrics(metrics::Registry& registry);
+    metrics::Family<metrics::Counter>& attempts;   // aragora_agent_attempts_total{provider,outcome}
+    metrics::Family<metrics::Counter>& retries;    // aragora_agent_retries_total{provider}
+    metrics::Family<metrics::Counter>& fallbacks;  // aragora_agent_fallbacks_total{provider}
+    metrics::Family<metrics::Counter>& tokens;     // aragora_agent_tokens_total{provider,direction}
+};
+
+// What every provider agent shares; owned by AgentFactory, outlives its agents' calls.
+struct ProviderContext {
+    net::HttpClient* client = nullptr;  // never null for a ProviderAgent
+    config::EnvLookup env;              // keys and base URLs are read at each call
+    resilience::CircuitBreakerRegistry* breakers = nullptr;  // null: no breakers
+    AgentMetrics* metrics = nullptr;                         // null: no metrics
+    ProviderCallSettings settings;
+    resilience::Backoff backoff;
+};
+
+// The base URL of `provider` now: its ARAGORA_<PROVIDER>_BASE_URL, else the default.
+std::string BaseUrlOf(const config::EnvLookup& env, wire::Provider provider);
+// The provider's API key now ("" when unset or blank, or when the provider takes none).
+std::string KeyOf(const config::EnvLookup& env, wire::Provider provider);
+
+class ProviderAgent final : public Agent {
+public:
+    ProviderAgent(std::string name, wire::Provider provider, std::string model,
+                  const ProviderContext& context);
+
+    const std::string& Name() const override { return name_; }
+    const std::string& Provider() const override { return provider_name_; }
+    const std::string& model() const { return model_; }
+    // "<provider>:<model>": the breaker of this agent.
+    const std::string& breaker_key() const { return breaker_key_; }
+
+    // Errors: kUnavailable (circuit open, connection failures), kTimeout, kRateLimited
+    // (429 without fallback), kAuthRequired (401/403 without fallback), kProviderError
+    // (5xx after retries, malformed reply, other 4xx), kCancelled, kValidation (key unset
+    // and no OpenRouter key).
+    boost::asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& request) override;
+
+private:
+    struct Attempt;
+    boost::asio::awaitable<Attempt> Once(wire::Provider provider, const std::string& model,
+                                         const std::string& key, const AgentRequest& request);
+    boost::asio::awaitable<common::Result<AgentReply>> CallTarget(wire::Provider provider,
+                                                                  const std::string& model,
+                                                                  const AgentRequest& request,
+                                                                  bool allow_fallback);
+    boost::asio::awaitable<common::Result<AgentReply>> FallBack(wire::Provider from,
+                                                                const std::string& model,
+                                                                const AgentRequest& request,
+                                                                const std::string& reason);
+
+    std::string name_;
+    wire::Provider provider_;
+    std::string provider_name_;
+    std::string model_;
+    std::string breaker_key_;
+    const ProviderContext& context_;
+};
+
+}  // namespace aragora::agents

@@ -1,0 +1,658 @@
+#include "agents/wire.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/json.hpp>
+#include <utility>
+
+#include "common/json_text.hpp"
+
+namespace aragora::agents::wire {
+namespace json = boost::json;
+using common::ErrorCode;
+using common::MakeError;
+
+namespace {
+
+constexpr std::string_view kAnthropicVersion = "2023-06-01";
+// OpenRouter's app attribution (shown on its dashboards); any stable values do.
+constexpr std::string_view kOpenRouterReferer = "https://github.com/an0mium/aragora";
+constexpr std::string_view kOpenRouterTitle = "Aragora";
+constexpr std::size_t kErrorSnippetBytes = 200;
+
+const std::vector<ProviderInfo> kProviders = {
+    {Provider::kAnthropic, "anthropic", Format::kAnthropic, "https://api.anthropic.com",
+     "claude-sonnet-4-20250514", "ANTHROPIC_API_KEY", "ARAGORA_ANTHROPIC_BASE_URL", "/v1/messages",
+     "/v1/models"},
+    {Provider::kOpenAi, "openai", Format::kOpenAi, "https://api.openai.com", "gpt-4o",
+     "OPENAI_API_KEY", "ARAGORA_OPENAI_BASE_URL", "/v1/chat/completions", "/v1/models"},
+    {Provider::kOpenRouter, "openrouter", Format::kOpenAi, "https://openrouter.ai",
+     "anthropic/claude-sonnet-4", "OPENROUTER_API_KEY", "ARAGORA_OPENROUTER_BASE_URL",
+     "/api/v1/chat/completions", "/api/v1/models"},
+    {Provider::kMistral, "mistral", Format::kOpenAi, "https://api.mistral.ai",
+     "mistral-large-latest", "MISTRAL_API_KEY", "ARAGORA_MISTRAL_BASE_URL", "/v1/chat/completions",
+     "/v1/models"},
+    {Provider::kXai, "xai", Format::kOpenAi, "https://api.x.ai", "grok-3", "XAI_API_KEY",
+     "ARAGORA_XAI_BASE_URL", "/v1/chat/completions", "/v1/models"},
+    {Provider::kGemini, "gemini", Format::kGemini, "https://generativelanguage.googleapis.com",
+     "gemini-2.0-flash", "GEMINI_API_KEY", "ARAGORA_GEMINI_BASE_URL", "/v1beta/models",
+     "/v1beta/models"},
+    {Provider::kOpenAiCompatible, "openai-compatible", Format::kOpenAi, "http://127.0.0.1:11434",
+     "llama3.1", "", "ARAGORA_OPENAI_COMPATIBLE_BASE_URL", "/v1/chat/completions", "/v1/models"},
+};
+
+struct Alias {
+    std::string_view name;
+    Provider provider;
+    std::string_view model;  // "" when the alias implies no model
+};
+
+constexpr std::array<Alias, 12> kAliases = {{
+    {"claude", Provider::kAnthropic, ""},
+    {"gpt", Provider::kOpenAi, ""},
+    {"chatgpt", Provider::kOpenAi, ""},
+    {"gpt-4", Provider::kOpenAi, "gpt-4"},
+    {"gpt4", Provider::kOpenAi, "gpt-4"},
+    {"gpt-4o", Provider::kOpenAi, "gpt-4o"},
+    {"grok", Provider::kXai, ""},
+    {"x-ai", Provider::kXai, ""},
+    {"google", Provider::kGemini, ""},
+    {"local", Provider::kOpenAiCompatible, ""},
+    {"ollama", Provider::kOpenAiCompatible, ""},
+    {"openai_compatible", Provider::kOpenAiCompatible, ""},
+}};
+
+std::string ToLower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+std::string_view Trim(std::string_view s) {
+    constexpr std::string_view kSpace = " \t\r\n";
+    const auto first = s.find_first_not_of(kSpace);
+    if (first == std::string_view::npos) return {};
+    const auto last = s.find_last_not_of(kSpace);
+    return s.substr(first, last - first + 1);
+}
+
+const Alias* FindAlias(std::string_view lowered) {
+    for (const auto& a : kAliases) {
+        if (a.name == lowered) return &a;
+    }
+    return nullptr;
+}
+
+// `base` without trailing slashes, followed by `path`. Users often configure SDK-style
+// bases that already hold the API prefix ("http://host:8000/v1",
+// "https://openrouter.ai/api/v1"); the path's leading segments are then not repeated.
+std::string JoinUrl(std::string_view base, std::string_view path) {
+    while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+    std::size_t skip = 0;
+    for (std::size_t k = path.find('/', 1); k != std::string_view::npos;
+         k = path.find('/', k + 1)) {
+        const std::string_view prefix = path.substr(0, k);
+        if (base.size() >= prefix.size() && base.substr(base.size() - prefix.size()) == prefix) {
+            skip = k;
+        }
+    }
+    std::string url(base);
+    url.append(path.substr(skip));
+    return url;
+}
+
+std::string BaseOr(std::string_view base, const ProviderInfo& info) {
+    return std::string(Trim(base).empty() ? info.default_base : Trim(base));
+}
+
+void AddAuthHeaders(const ProviderInfo& info, std::string_view api_key, net::ClientRequest& out) {
+    switch (info.format) {
+        case Format::kAnthropic:
+            if (!api_key.empty()) out.headers.emplace_back("x-api-key", std::string(api_key));
+            out.headers.emplace_back("anthropic-version", std::string(kAnthropicVersion));
+            break;
+        case Format::kGemini:
+            if (!api_key.empty()) out.headers.emplace_back("x-goog-api-key", std::string(api_key));
+            break;
+        case Format::kOpenAi:
+            if (!api_key.empty()) {
+                out.headers.emplace_back("Authorization", "Bearer " + std::string(api_key));
+            }
+            break;
+    }
+    if (info.provider == Provider::kOpenRouter) {
+        out.headers.emplace_back("HTTP-Referer", std::string(kOpenRouterReferer));
+        out.headers.emplace_back("X-Title", std::string(kOpenRouterTitle));
+    }
+}
+
+// Gemini addresses a model as a resource name: "models/<id>" unless one is given
+// ("models/x", "tunedModels/y").
+std::string GeminiResource(std::string_view model) {
+    if (model.find('/') != std::string_view::npos) return std::string(model);
+    return "models/" + std::string(model);
+}
+
+json::object AnthropicBody(const ChatRequest& r, std::string_view model) {
+    json::object body;
+    body["model"] = model;
+    body["max_tokens"] = r.max_tokens;
+    if (!r.system.empty()) body["system"] = r.system;
+    json::array messages;
+    messages.push_back(json::object{{"role", "user"}, {"content", r.prompt}});
+    body["messages"] = std::move(messages);
+    body["temperature"] = r.temperature;
+    if (r.stream) body["stream"] = true;
+    return body;
+}
+
+json::object OpenAiBody(const ChatRequest& r, std::string_view model) {
+    json::object body;
+    body["model"] = model;
+    json::array messages;
+    if (!r.system.empty()) {
+        messages.push_back(json::object{{"role", "system"}, {"content", r.system}});
+    }
+    messages.push_back(json::object{{"role", "user"}, {"content", r.prompt}});
+    body["messages"] = std::move(messages);
+    body["max_tokens"] = r.max_tokens;
+    body["temperature"] = r.temperature;
+    if (r.stream) {
+        body["stream"] = true;
+        body["stream_options"] = json::object{{"include_usage", true}};
+    }
+    return body;
+}
+
+json::object GeminiBody(const ChatRequest& r) {
+    json::object body;
+    json::array parts;
+    parts.push_back(json::object{{"text", r.prompt}});
+    json::array contents;
+    contents.push_back(json::object{{"role", "user"}, {"parts", std::move(parts)}});
+    body["contents"] = std::move(contents);
+    if (!r.system.empty()) {
+        json::array system_parts;
+        system_parts.push_back(json::object{{"text", r.system}});
+        body["systemInstruction"] = json::object{{"parts", std::move(system_parts)}};
+    }
+    body["generationConfig"] =
+        json::object{{"maxOutputTokens", r.max_tokens}, {"temperature", r.temperature}};
+    return body;
+}
+
+// --- Reading replies: every accessor tolerates any shape and answers "absent". ---
+
+const json::value* Member(const json::value* v, std::string_view key) {
+    if (v == nullptr) return nullptr;
+    const json::object* o = v->if_object();
+    if (o == nullptr) return nullptr;
+    const json::value* m = o->if_contains(key);
+    if (m == nullptr || m->is_null()) return nullptr;
+    return m;
+}
+
+const json::value* Member(const json::value& v, std::string_view key) { return Member(&v, key); }
+
+const json::value* First(const json::value* v) {
+    if (v == nullptr) return nullptr;
+    const json::array* a = v->if_array();
+    if (a == nullptr || a->empty()) return nullptr;
+    return &a->front();
+}
+
+std::string_view StringOf(const json::value* v) {
+    if (v == nullptr) return {};
+    const json::string* s = v->if_string();
+    if (s == nullptr) return {};
+    return std::string_view(s->data(), s->size());
+}
+
+// Token counts: integers (or integral doubles from lenient servers); else nullopt.
+std::optional<std::int64_t> CountOf(const json::value* v) {
+    if (v == nullptr) return std::nullopt;
+    if (const auto* i = v->if_int64()) return *i >= 0 ? std::optional(*i) : std::nullopt;
+    if (const auto* u = v->if_uint64()) {
+        return *u <= static_cast<std::uint64_t>(INT64_MAX)
+                   ? std::optional(static_cast<std::int64_t>(*u))
+                   : std::nullopt;
+    }
+    if (const auto* d = v->if_double()) {
+        if (*d >= 0 && *d < 9.0e18) return static_cast<std::int64_t>(*d);
+    }
+    return std::nullopt;
+}
+
+std::optional<json::value> ParseJson(std::string_view text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) return std::nullopt;
+    return v;
+}
+
+common::Error ProviderError(std::string message) {
+    return MakeError(ErrorCode::kProviderError, std::move(message));
+}
+
+// A body that is a provider error object, in any of the shapes providers use:
+// {"error": {"message"}}, {"error": "text"}, [{"error": {...}}] (Gemini streams).
+bool HasError(const json::value& v) {
+    if (const json::value* first = First(&v)) return HasError(*first);
+    const json::value* e = Member(v, "error");
+    return e != nullptr && !(e->is_string() && e->get_string().empty());
+}
+
+std::string ErrorText(const json::value& v) {
+    if (const json::value* first = First(&v)) return ErrorText(*first);
+    const json::value* e = Member(v, "error");
+    if (auto s = StringOf(e); !s.empty()) return std::string(s);
+    for (const char* key : {"message", "type", "status", "code"}) {
+        if (auto s = StringOf(Member(e, key)); !s.empty()) return std::string(s);
+    }
+    // Mistral's and vLLM's {"object": "error", "message": ...}; FastAPI's {"detail"}.
+    for (const char* key : {"message", "detail"}) {
+        if (auto s = StringOf(Member(v, key)); !s.empty()) return std::string(s);
+    }
+    return {};
+}
+
+// At most `limit` bytes of `s`, never ending inside a UTF-8 sequence.
+std::string Snippet(std::string_view s, std::size_t limit) {
+    if (s.size() <= limit) return std::string(s);
+    std::size_t n = limit;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return std::string(s.substr(0, n));
+}
+
+// The text parts of a Gemini candidate, joined; thought summaries are not the answer.
+std::string GeminiText(const json::value* candidate) {
+    std::string text;
+    const json::value* parts = Member(Member(candidate, "content"), "parts");
+    if (parts == nullptr || !parts->is_array()) return text;
+    for (const auto& part : parts->get_array()) {
+        if (const json::value* thought = Member(part, "thought");
+            thought && thought->is_bool() && thought->get_bool()) {
+            continue;
+        }
+        text.append(StringOf(Member(part, "text")));
+    }
+    return text;
+}
+
+// "blocked: SAFETY" when Gemini refused the prompt itself (no candidates then).
+std::optional<std::string> GeminiBlock(const json::value& v) {
+    if (First(Member(v, "candidates")) != nullptr) return std::nullopt;
+    auto reason = StringOf(Member(Member(v, "promptFeedback"), "blockReason"));
+    if (reason.empty()) return std::nullopt;
+    return "gemini blocked the prompt: " + std::string(reason);
+}
+
+// OpenAI-family content: a string, or (some compatible servers) an array of parts.
+std::string OpenAiContent(const json::value* content) {
+    if (content == nullptr) return {};
+    if (content->is_string()) return std::string(StringOf(content));
+    std::string text;
+    if (const json::array* parts = content->if_array()) {
+        for (const auto& part : *parts) text.append(StringOf(Member(part, "text")));
+    }
+    return text;
+}
+
+Usage UsageOf(const json::value* u, std::string_view in_key, std::string_view out_key) {
+    Usage usage;
+    usage.input_tokens = CountOf(Member(u, in_key)).value_or(0);
+    usage.output_tokens = CountOf(Member(u, out_key)).value_or(0);
+    return usage;
+}
+
+common::Result<StreamStep> DecodeAnthropic(const SseEvent& event, const json::value& v) {
+    StreamStep step;
+    std::string_view type = event.event;
+    if (type.empty()) type = StringOf(Member(v, "type"));
+    if (type == "content_block_delta") {
+        const json::value* delta = Member(v, "delta");
+        if (StringOf(Member(delta, "type")) == "text_delta") {
+            step.delta = std::string(StringOf(Member(delta, "text")));
+        }
+    } else if (type == "content_block_start") {
+        const json::value* block = Member(v, "content_block");
+        if (StringOf(Member(block, "type")) == "text") {
+            step.delta = std::string(StringOf(Member(block, "text")));
+        }
+    } else if (type == "message_start") {
+        if (const json::value* u = Member(Member(v, "message"), "usage")) {
+            step.usage = UsageOf(u, "input_tokens", "output_tokens");
+        }
+    } else if (type == "message_delta") {
+        if (const json::value* u = Member(v, "usage")) {
+            step.usage = UsageOf(u, "input_tokens", "output_tokens");
+        }
+    } else if (type == "message_stop") {
+        step.done = true;
+    } else if (type == "error" || HasError(v)) {
+        std::string message = ErrorText(v);
+        return ProviderError(message.empty() ? "anthropic stream error" : message);
+    }
+    return step;
+}
+
+common::Result<StreamStep> DecodeOpenAi(const json::value& v) {
+    if (HasError(v)) {
+        std::string message = ErrorText(v);
+        return ProviderError(message.empty() ? "provider stream error" : message);
+    }
+    StreamStep step;
+    const json::value* choice = First(Member(v, "choices"));
+    step.delta = OpenAiContent(Member(Member(choice, "delta"), "content"));
+    if (const json::value* u = Member(v, "usage"); u && u->is_object()) {
+        step.usage = UsageOf(u, "prompt_tokens", "completion_tokens");
+    }
+    return step;
+}
+
+common::Result<StreamStep> DecodeGemini(const json::value& v) {
+    if (HasError(v)) {
+        std::string message = ErrorText(v);
+        return ProviderError(message.empty() ? "gemini stream error" : message);
+    }
+    if (auto blocked = GeminiBlock(v)) return ProviderError(std::move(*blocked));
+    StreamStep step;
+    const json::value* candidate = First(Member(v, "candidates"));
+    step.delta = GeminiText(candidate);
+    if (!StringOf(Member(candidate, "finishReason")).empty()) step.done = true;
+    if (const json::value* u = Member(v, "usageMetadata"); u && u->is_object()) {
+        step.usage = UsageOf(u, "promptTokenCount", "candidatesTokenCount");
+    }
+    return step;
+}
+
+}  // namespace
+
+const std::vector<ProviderInfo>& Providers() { return kProviders; }
+
+const ProviderInfo& Info(Provider provider) {
+    for (const auto& p : kProviders) {
+        if (p.provider == provider) return p;
+    }
+    return kProviders.front();  // unreachable: the table holds every enumerator
+}
+
+std::optional<Provider> ResolveProvider(std::string_view name) {
+    const std::string lowered = ToLower(Trim(name));
+    for (const auto& p : kProviders) {
+        if (p.name == lowered) return p.provider;
+    }
+    if (const Alias* a = FindAlias(lowered)) return a->provider;
+    return std::nullopt;
+}
+
+std::optional<std::string> AliasModel(std::string_view name) {
+    const Alias* a = FindAlias(ToLower(Trim(name)));
+    if (a == nullptr || a->model.empty()) return std::nullopt;
+    return std::string(a->model);
+}
+
+std::string OpenRouterModel(Provider provider, std::string_view model) {
+    if (model.empty()) model = Info(provider).default_model;
+    if (model.find('/') != std::string_view::npos) return std::string(model);
+    std::string_view vendor;
+    switch (provider) {
+        case Provider::kAnthropic:
+            vendor = "anthropic/";
+            break;
+        case Provider::kOpenAi:
+            vendor = "openai/";
+            break;
+        case Provider::kGemini:
+            vendor = "google/";
+            break;
+        case Provider::kMistral:
+            vendor = "mistralai/";
+            break;
+        case Provider::kXai:
+            vendor = "x-ai/";
+            break;
+        case Provider::kOpenRouter:
+        case Provider::kOpenAiCompatible:
+            break;
+    }
+    // OpenRouter names Anthropic models without the date suffix of the direct API
+    // ("claude-sonnet-4-20250514" is "anthropic/claude-sonnet-4" there).
+    if (provider == Provider::kAnthropic && model.size() > 9 && model[model.size() - 9] == '-' &&
+        std::all_of(model.end() - 8, model.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        model.remove_suffix(9);
+    }
+    return std::string(vendor) + std::string(model);
+}
+
+net::ClientRequest BuildRequest(Provider provider, const ChatRequest& request) {
+    const ProviderInfo& info = Info(provider);
+    const std::string base = BaseOr(request.base_url, info);
+    const std::string_view model =
+        request.model.empty() ? info.default_model : std::string_view(request.model);
+
+    net::ClientRequest out;
+    out.method = "POST";
+    json::object body;
+    switch (info.format) {
+        case Format::kAnthropic:
+            out.url = JoinUrl(base, info.chat_path);
+            body = AnthropicBody(request, model);
+            break;
+        case Format::kOpenAi:
+            out.url = JoinUrl(base, info.chat_path);
+            body = OpenAiBody(request, model);
+            break;
+        case Format::kGemini: {
+            std::string path = "/v1beta/" + GeminiResource(model);
+            path += request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
+            out.url = JoinUrl(base, path);
+            body = GeminiBody(request);
+            break;
+        }
+    }
+    out.headers.emplace_back("Content-Type", "application/json");
+    out.headers.emplace_back("Accept", request.stream ? "text/event-stream" : "application/json");
+    AddAuthHeaders(info, request.api_key, out);
+    out.body = common::SerializeJson(body);
+    return out;
+}
+
+net::ClientRequest BuildModelsRequest(Provider provider, std::string_view base_url,
+                                      std::string_view api_key) {
+    const ProviderInfo& info = Info(provider);
+    net::ClientRequest out;
+    out.method = "GET";
+    out.url = JoinUrl(BaseOr(base_url, info), info.models_path);
+    out.headers.emplace_back("Accept", "application/json");
+    AddAuthHeaders(info, api_key, out);
+    return out;
+}
+
+common::Result<Reply> ParseReply(Format format, std::string_view body) {
+    const auto parsed = ParseJson(body);
+    if (!parsed) return ProviderError("provider reply is not JSON");
+    const json::value& v = *parsed;
+    if (HasError(v)) {
+        std::string message = ErrorText(v);
+        return ProviderError("provider error: " +
+                             (message.empty() ? Snippet(body, kErrorSnippetBytes) : message));
+    }
+    if (!v.is_object()) return ProviderError("provider reply is not a JSON object");
+
+    Reply reply;
+    switch (format) {
+        case Format::kAnthropic: {
+            const json::value* content = Member(v, "content");
+            if (content == nullptr || !content->is_array()) {
+                return ProviderError("anthropic reply has no content array");
+            }
+            for (const auto& block : content->get_array()) {
+                if (StringOf(Member(block, "type")) == "text") {
+                    reply.text.append(StringOf(Member(block, "text")));
+                }
+            }
+            reply.usage = UsageOf(Member(v, "usage"), "input_tokens", "output_tokens");
+            break;
+        }
+        case Format::kOpenAi: {
+            const json::value* choice = First(Member(v, "choices"));
+            const json::value* message = Member(choice, "message");
+            if (message == nullptr) return ProviderError("reply has no choices[0].message");
+            reply.text = OpenAiContent(Member(message, "content"));
+            if (reply.text.empty()) {
+                if (auto refusal = StringOf(Member(message, "refusal")); !refusal.empty()) {
+                    return ProviderError("model refused: " + std::string(refusal));
+                }
+            }
+            reply.usage = UsageOf(Member(v, "usage"), "prompt_tokens", "completion_tokens");
+            break;
+        }
+        case Format::kGemini: {
+            if (auto blocked = GeminiBlock(v)) return ProviderError(std::move(*blocked));
+            const json::value* candidate = First(Member(v, "candidates"));
+            if (candidate == nullptr) return ProviderError("gemini reply has no candidates");
+            reply.text = GeminiText(candidate);
+            if (reply.text.empty()) {
+                if (auto reason = StringOf(Member(candidate, "finishReason"));
+                    !reason.empty() && reason != "STOP") {
+                    return ProviderError("gemini returned no text (finishReason " +
+                                         std::string(reason) + ")");
+                }
+            }
+            reply.usage =
+                UsageOf(Member(v, "usageMetadata"), "promptTokenCount", "candidatesTokenCount");
+            break;
+        }
+    }
+    if (Trim(reply.text).empty()) return ProviderError("provider returned an empty reply");
+    return reply;
+}
+
+std::string ErrorMessage(std::string_view body) {
+    if (Trim(body).empty()) return {};
+    if (const auto parsed = ParseJson(body)) {
+        if (std::string message = ErrorText(*parsed); !message.empty()) return message;
+    }
+    return Snippet(Trim(body), kErrorSnippetBytes);
+}
+
+std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
+    std::vector<SseEvent> out;
+    std::size_t i = 0;
+    if (last_was_cr_ && !piece.empty()) {
+        // The CR that ended the previous piece already ended its line; this LF is its pair.
+        if (piece.front() == '\n') i = 1;
+        last_was_cr_ = false;
+    }
+    auto process_line = [&](std::string_view line) {
+        if (line.empty()) {
+            if (has_data_) out.push_back(SseEvent{std::move(event_), std::move(data_)});
+            event_.clear();
+            data_.clear();
+            has_data_ = false;
+            return;
+        }
+        if (line.front() == ':') return;
+        const std::size_t colon = line.find(':');
+        const std::string_view field = line.substr(0, colon);
+        std::string_view value;
+        if (colon != std::string_view::npos) {
+            value = line.substr(colon + 1);
+            if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        }
+        if (field == "event") {
+            event_.assign(value);
+        } else if (field == "data") {
+            if (has_data_) data_.push_back('\n');
+            data_.append(value);
+            has_data_ = true;
+        }
+    };
+    while (i < piece.size()) {
+        const std::size_t end = piece.find_first_of("\r\n", i);
+        if (end == std::string_view::npos) {
+            buffer_.append(piece.substr(i));
+            break;
+        }
+        if (buffer_.empty()) {
+            process_line(piece.substr(i, end - i));
+        } else {
+            buffer_.append(piece.substr(i, end - i));
+            const std::string line = std::move(buffer_);
+            buffer_.clear();
+            process_line(line);
+        }
+        std::size_t next = end + 1;
+        if (piece[end] == '\r') {
+            if (next == piece.size()) {
+                last_was_cr_ = true;
+            } else if (piece[next] == '\n') {
+                ++next;
+            }
+        }
+        i = next;
+    }
+    return out;
+}
+
+common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event) {
+    const std::string_view data = Trim(event.data);
+    if (format == Format::kOpenAi && data == "[DONE]") {
+        StreamStep step;
+        step.done = true;
+        return step;
+    }
+    if (data.empty()) {
+        if (format == Format::kAnthropic && event.event == "message_stop") {
+            StreamStep step;
+            step.done = true;
+            return step;
+        }
+        return StreamStep{};
+    }
+    const auto parsed = ParseJson(data);
+    if (!parsed) {
+        return ProviderError("malformed stream event: " + Snippet(data, kErrorSnippetBytes));
+    }
+    switch (format) {
+        case Format::kAnthropic:
+            return DecodeAnthropic(event, *parsed);
+        case Format::kOpenAi:
+            return DecodeOpenAi(*parsed);
+        case Format::kGemini:
+            return DecodeGemini(*parsed);
+    }
+    return StreamStep{};
+}
+
+common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view piece) {
+    if (error_) return *error_;
+    std::vector<std::string> deltas;
+    if (done_) return deltas;
+    for (const SseEvent& event : parser_.Feed(piece)) {
+        auto step = DecodeStreamEvent(format_, event);
+        if (!step.ok()) {
+            error_ = step.error();
+            return step.error();
+        }
+        saw_event_ = true;
+        if (!step->delta.empty()) {
+            text_ += step->delta;
+            deltas.push_back(std::move(step->delta));
+        }
+        if (step->usage) {
+            if (step->usage->input_tokens > 0) usage_.input_tokens = step->usage->input_tokens;
+            if (step->usage->output_tokens > 0) usage_.output_tokens = step->usage->output_tokens;
+        }
+        if (step->done) {
+            done_ = true;
+            break;
+        }
+    }
+    return deltas;
+}
+
+}  // namespace aragora::agents::wire

@@ -1,0 +1,183 @@
+#pragma once
+
+// The LLM providers' wire formats as pure functions (no I/O): the provider table,
+// request builders, reply and error parsers, and an incremental SSE decoder per
+// format. Facts: ../shared/reference/DEBATE.md (Agents).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+#include "net/http_client.hpp"
+
+namespace aragora::agents::wire {
+
+enum class Format { kAnthropic, kOpenAi, kGemini };
+
+enum class Provider {
+    kAnthropic,
+    kOpenAi,
+    kOpenRouter,
+    kMistral,
+    kXai,
+    kGemini,
+    kOpenAiCompatible,
+};
+
+struct ProviderInfo {
+    Provider provider;
+    std::string_view name;  // "anthropic", "openai", ..., "openai-compatible"
+    Format format;
+    std::string_view default_base;   // e.g. "https://api.anthropic.com"
+    std::string_view default_model;  // e.g. "claude-sonnet-4-20250514"
+    std::string_view key_env;        // "ANTHROPIC_API_KEY"; "" for openai-compatible
+    std::string_view base_url_env;   // "ARAGORA_ANTHROPIC_BASE_URL"
+    // Path appended to the base URL for chat: "/v1/messages", "/v1/chat/completions",
+    // "/api/v1/chat/completions" (OpenRouter); Gemini builds its own (see BuildRequest)
+    // under "/v1beta/models".
+    std::string_view chat_path;
+    // Path of a cheap authenticated GET used by the connectivity check ("/v1/models",
+    // "/api/v1/models", "/v1beta/models").
+    std::string_view models_path;
+};
+
+// Every provider, in the order above.
+const std::vector<ProviderInfo>& Providers();
+const ProviderInfo& Info(Provider provider);
+
+// A name as users write it (any case): provider names, and the runbooks' aliases
+// claude → anthropic, gpt / gpt-4 / gpt4 / gpt-4o / chatgpt → openai, grok / x-ai → xai,
+// google → gemini, local / ollama / openai_compatible → openai-compatible. Surrounding
+// blanks are ignored. nullopt when unknown.
+std::optional<Provider> ResolveProvider(std::string_view name);
+
+// The model an alias implies when the user gave none, e.g. "gpt-4" / "gpt4" → "gpt-4",
+// "gpt-4o" → "gpt-4o"; nullopt for plain provider names and aliases that imply no model
+// (then default_model).
+std::optional<std::string> AliasModel(std::string_view name);
+
+// The OpenRouter model for a direct provider's model (fallback): "anthropic/<model>",
+// "openai/<model>", "google/<model>", "mistralai/<model>", "x-ai/<model>"; a model
+// already holding '/' is kept; OpenRouter and openai-compatible models are kept as they
+// are. An empty model means the provider's default_model.
+std::string OpenRouterModel(Provider provider, std::string_view model);
+
+struct ChatRequest {
+    // No trailing slash needed (trailing ones are stripped); "" means the provider's
+    // default_base. A base already ending in the path's leading segments (SDK style:
+    // "http://host:8000/v1", "https://openrouter.ai/api/v1") does not get them twice.
+    std::string base_url;
+    std::string model;    // "" means the provider's default_model
+    std::string api_key;  // may be empty (openai-compatible)
+    std::string system;
+    std::string prompt;
+    bool stream = false;
+    int max_tokens = 2048;
+    double temperature = 0.7;
+};
+
+// The HTTP request of one chat call: URL, auth header (x-api-key + anthropic-version
+// for Anthropic; Bearer for the OpenAI family, omitted when the key is empty;
+// x-goog-api-key for Gemini; OpenRouter adds HTTP-Referer and X-Title), content type,
+// JSON body (stream: "stream": true; OpenAI family also
+// "stream_options": {"include_usage": true}; Gemini uses
+// ":streamGenerateContent?alt=sse" instead of ":generateContent"). timeout left default.
+// An empty system prompt is left out of the body. Never fails: the inputs are ours.
+net::ClientRequest BuildRequest(Provider provider, const ChatRequest& request);
+
+// The authenticated GET of models_path, for the connectivity check (base as in
+// ChatRequest::base_url).
+net::ClientRequest BuildModelsRequest(Provider provider, std::string_view base_url,
+                                      std::string_view api_key);
+
+struct Usage {
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+};
+
+struct Reply {
+    std::string text;
+    Usage usage;
+};
+
+// Parses a complete 2xx JSON reply: Anthropic content[].text (type "text", joined),
+// usage.input_tokens/output_tokens; OpenAI choices[0].message.content,
+// usage.prompt_tokens/completion_tokens; Gemini candidates[0].content.parts[].text,
+// usageMetadata.promptTokenCount/candidatesTokenCount. Errors (kProviderError):
+// not JSON, not the expected shape, an empty reply, a provider error object.
+common::Result<Reply> ParseReply(Format format, std::string_view body);
+
+// The readable message of a provider error body ({"error": {"message"}} for Anthropic
+// and the OpenAI family, {"error": {"message", "status"}} for Gemini); falls back to
+// the first 200 bytes of the body; "" for an empty body.
+std::string ErrorMessage(std::string_view body);
+
+// One server-sent event (WHATWG EventSource rules: "event:", "data:" lines joined with
+// "\n", comments and "id:"/"retry:" ignored, CRLF/LF/CR line ends, dispatch on a blank
+// line).
+struct SseEvent {
+    std::string event;  // "" when no event: line
+    std::string data;
+};
+
+// Incremental SSE parser: feed it body pieces as they arrive, split anywhere.
+class SseParser {
+public:
+    // Appends `piece`; returns the events completed by it, in order.
+    std::vector<SseEvent> Feed(std::string_view piece);
+    // Bytes buffered for an unfinished event (bounded by the caller's response limit).
+    std::size_t buffered() const { return buffer_.size() + data_.size(); }
+
+private:
+    std::string buffer_;  // unterminated line
+    std::string event_;
+    std::string data_;
+    bool has_data_ = false;
+    bool last_was_cr_ = false;
+};
+
+// What one streamed event means, per format:
+//  Anthropic: content_block_delta/text_delta → delta; message_start usage.input_tokens
+//   and message_delta usage.output_tokens → usage; message_stop → done; "error" → error.
+//  OpenAI family: choices[0].delta.content → delta; "usage" → usage; "[DONE]" → done.
+//  Gemini: candidates[0].content.parts[].text → delta; usageMetadata → usage;
+//   finishReason present → done (Gemini streams end with the HTTP body).
+// Unknown or irrelevant events yield an empty StreamStep. Malformed JSON in a data
+// line is an error (kProviderError).
+struct StreamStep {
+    std::string delta;
+    // Replaces the usage seen so far, member by member: a member that is 0 (absent from
+    // the event, e.g. input_tokens of Anthropic's message_delta) keeps the earlier value.
+    std::optional<Usage> usage;
+    bool done = false;
+};
+common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event);
+
+// Accumulates a whole stream: text, usage, done; the first error stops it (every later
+// Feed answers that error again).
+class StreamDecoder {
+public:
+    explicit StreamDecoder(Format format) : format_(format) {}
+    // Feeds a body piece; returns the text deltas it completed (in order), or the first
+    // error. After done, further input is ignored.
+    common::Result<std::vector<std::string>> Feed(std::string_view piece);
+    bool done() const { return done_; }
+    // True when at least one data event was decoded.
+    bool saw_event() const { return saw_event_; }
+    const std::string& text() const { return text_; }
+    const Usage& usage() const { return usage_; }
+
+private:
+    Format format_;
+    SseParser parser_;
+    std::string text_;
+    Usage usage_;
+    bool done_ = false;
+    bool saw_event_ = false;
+    std::optional<common::Error> error_;
+};
+
+}  // namespace aragora::agents::wire
