@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test serve demo bench bench-server format clean
+.PHONY: all deps configure build test serve demo bench bench-server bench-agents format clean
 
 all: build
 
@@ -56,6 +56,13 @@ bench-server:
 	@$(MAKE) --no-print-directory $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_ws_fanout
 	bench/server_bench.sh $(RELEASE_DIR)
+
+# Provider-agent debates against the fake LLM provider at 50 ms: critical-path ratio and
+# debates in flight before the p99 overhead doubles (bench/README.md).
+bench-agents: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server
+	python3 bench/agent_bench.py $(RELEASE_DIR)/src/cli/aragora \
+	    $(RELEASE_DIR)/tests/fake_llm/aragora_fake_llm
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

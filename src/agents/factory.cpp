@@ -1,6 +1,10 @@
 #include "agents/factory.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "agents/demo_agent.hpp"
 
@@ -165,58 +169,82 @@ asio::awaitable<AgentTestResult> AgentFactory::TestAgent(std::string spec_text,
     co_return out;
 }
 
+asio::awaitable<ProviderConnectivity> AgentFactory::CheckOne(
+    wire::Provider provider, std::chrono::milliseconds timeout) const {
+    const auto& info = wire::Info(provider);
+    const std::string key = KeyOf(context_.env, provider);
+    ProviderConnectivity c;
+    c.provider = std::string(info.name);
+    c.base_url = BaseUrlOf(context_.env, provider);
+    c.key_configured = !key.empty();
+    if (client_ == nullptr) {
+        c.error = "no network client in this command";
+        co_return c;
+    }
+    c.probe = co_await client_->Probe(c.base_url, timeout);
+    const bool reachable =
+        c.probe.dns.ok && c.probe.tcp.ok && (!c.probe.tls.attempted || c.probe.tls.ok);
+    if (!reachable) {
+        for (const auto* stage : {&c.probe.dns, &c.probe.tcp, &c.probe.tls}) {
+            if (stage->attempted && !stage->ok) {
+                c.error = stage->error;
+                break;
+            }
+        }
+        if (c.error.empty()) c.error = "unreachable";
+        co_return c;
+    }
+    auto request = wire::BuildModelsRequest(provider, c.base_url, key);
+    request.timeout = timeout;
+    c.auth_attempted = true;
+    const auto start = std::chrono::steady_clock::now();
+    auto r = co_await client_->Send(std::move(request));
+    c.auth_latency_ms = MsSince(start);
+    if (!r) {
+        c.error = r.error().message;
+    } else {
+        c.auth_status = r->status;
+        c.auth_ok = r->status >= 200 && r->status < 300;
+        if (!c.auth_ok) {
+            std::string m = wire::ErrorMessage(r->body);
+            c.error = "HTTP " + std::to_string(r->status) + (m.empty() ? "" : ": " + m);
+        }
+    }
+    c.ok = c.auth_ok;
+    co_return c;
+}
+
 asio::awaitable<std::vector<ProviderConnectivity>> AgentFactory::CheckConnectivity(
     std::chrono::milliseconds timeout) const {
-    std::vector<ProviderConnectivity> out;
+    std::vector<wire::Provider> configured;
     for (const auto& info : wire::Providers()) {
-        const std::string key = KeyOf(context_.env, info.provider);
-        bool configured = !key.empty();
+        bool on = !KeyOf(context_.env, info.provider).empty();
         if (info.key_env.empty()) {
             auto base = context_.env ? context_.env(info.base_url_env) : std::nullopt;
-            configured = base && !base->empty();
+            on = base && !base->empty();
         }
-        if (!configured) continue;
-        ProviderConnectivity c;
-        c.provider = std::string(info.name);
-        c.base_url = BaseUrlOf(context_.env, info.provider);
-        c.key_configured = !key.empty();
-        if (client_ == nullptr) {
-            c.error = "no network client in this command";
+        if (on) configured.push_back(info.provider);
+    }
+    std::vector<ProviderConnectivity> out;
+    if (configured.empty()) co_return out;
+    // Every provider at once: the check takes as long as the slowest one.
+    auto ex = co_await asio::this_coro::executor;
+    using Op = decltype(asio::co_spawn(ex, CheckOne(configured[0], timeout), asio::deferred));
+    std::vector<Op> ops;
+    for (auto p : configured)
+        ops.push_back(asio::co_spawn(ex, CheckOne(p, timeout), asio::deferred));
+    auto [order, eps, results] =
+        co_await asio::experimental::make_parallel_group(std::move(ops))
+            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (eps[i]) {
+            ProviderConnectivity c;
+            c.provider = std::string(wire::Info(configured[i]).name);
+            c.error = "check aborted";
             out.push_back(std::move(c));
-            continue;
-        }
-        c.probe = co_await client_->Probe(c.base_url, timeout);
-        const bool reachable =
-            c.probe.dns.ok && c.probe.tcp.ok && (!c.probe.tls.attempted || c.probe.tls.ok);
-        if (!reachable) {
-            for (const auto* stage : {&c.probe.dns, &c.probe.tcp, &c.probe.tls}) {
-                if (stage->attempted && !stage->ok) {
-                    c.error = stage->error;
-                    break;
-                }
-            }
-            if (c.error.empty()) c.error = "unreachable";
-            out.push_back(std::move(c));
-            continue;
-        }
-        auto request = wire::BuildModelsRequest(info.provider, c.base_url, key);
-        request.timeout = timeout;
-        c.auth_attempted = true;
-        const auto start = std::chrono::steady_clock::now();
-        auto r = co_await client_->Send(std::move(request));
-        c.auth_latency_ms = MsSince(start);
-        if (!r) {
-            c.error = r.error().message;
         } else {
-            c.auth_status = r->status;
-            c.auth_ok = r->status >= 200 && r->status < 300;
-            if (!c.auth_ok) {
-                std::string m = wire::ErrorMessage(r->body);
-                c.error = "HTTP " + std::to_string(r->status) + (m.empty() ? "" : ": " + m);
-            }
+            out.push_back(std::move(results[i]));
         }
-        c.ok = c.auth_ok;
-        out.push_back(std::move(c));
     }
     co_return out;
 }

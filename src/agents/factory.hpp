@@ -87,7 +87,7 @@ public:
 
     // POST /api/debug/connectivity-check: DNS, TCP, TLS and an authenticated GET for
     // every provider with a key (and openai-compatible when its base URL is set), each
-    // bounded by `timeout`. Failures are data.
+    // bounded by `timeout`; the providers are checked concurrently. Failures are data.
     boost::asio::awaitable<std::vector<ProviderConnectivity>> CheckConnectivity(
         std::chrono::milliseconds timeout) const;
 
@@ -95,6 +95,9 @@ public:
     resilience::CircuitBreakerRegistry* breakers() const { return context_.breakers; }
 
 private:
+    boost::asio::awaitable<ProviderConnectivity> CheckOne(wire::Provider provider,
+                                                          std::chrono::milliseconds timeout) const;
+
     FactorySettings settings_;
     net::HttpClient* client_;
     ProviderContext context_;

@@ -327,6 +327,7 @@ TEST_F(AgentsTest, CancelDuringAStreamingCallClosesTheProviderSocketAtOnce) {
     for (const auto& at : fake_.ClientAborts()) {
         const auto ms = std::chrono::duration_cast<milliseconds>(at - cancel_sent).count();
         EXPECT_LE(ms, 100) << "socket closed " << ms << " ms after the cancel was sent";
+        std::cerr << "provider socket closed " << ms << " ms after the cancel was sent\n";
     }
     auto got = Http().Get("/api/v1/debates/" + id).Object();
     EXPECT_EQ(StringOf(got, "status"), "cancelled");
@@ -345,6 +346,22 @@ TEST_F(AgentsTest, ProviderWithoutKeyIsRefusedNamingTheKey) {
     auto cli = RunProcess({ARAGORA_BINARY, "ask", "Cache replies?", "--agents", "gpt-4,demo"}, env);
     EXPECT_EQ(cli.exit_code, 2) << cli.err;
     EXPECT_NE(cli.err.find("OPENAI_API_KEY"), std::string::npos) << cli.err;
+}
+
+TEST_F(AgentsTest, CliAskRunsProviderAgentsAndWritesAVerifiableReceipt) {
+    auto env =
+        ServerEnv(dir_.path() + "/cli", Env({{"ANTHROPIC_API_KEY", "k"}, {"OPENAI_API_KEY", "k"}}));
+    const std::string receipt = dir_.path() + "/receipt.json";
+    auto cli = RunProcess({ARAGORA_BINARY, "ask", "Cache replies?", "--agents",
+                           "claude,gpt-4@skeptic", "--rounds", "1", "--receipt", receipt},
+                          env);
+    ASSERT_EQ(cli.exit_code, 0) << cli.err;
+    std::set<std::string> formats;
+    for (const auto& r : fake_.Requests()) formats.insert(r.format);
+    EXPECT_EQ(formats, (std::set<std::string>{"anthropic", "openai"}));
+    auto verify = RunProcess({ARAGORA_BINARY, "receipt", "verify", receipt}, env);
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    EXPECT_NE(ReadAll(receipt).find("skeptic"), std::string::npos);
 }
 
 TEST_F(AgentsTest, OpenRouterKeyAloneRunsDirectProvidersThroughIt) {
