@@ -76,19 +76,20 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, aragora, fake_url, data_dir, cap):
+    def __init__(self, aragora, fake_url, data_dir, cap, stream=True):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ARAGORA_ENV": "development",
                "ARAGORA_DATA_DIR": data_dir, "ARAGORA_LOG_LEVEL": "WARNING",
                "ARAGORA_LOG_FORMAT": "text", "ARAGORA_CONVERGENCE_THRESHOLD": "1.0",
                "ARAGORA_MAX_CONCURRENT_DEBATES": "1000", "ARAGORA_MAX_QUEUED_DEBATES": "1000",
                "ARAGORA_MAX_PARALLEL_AGENT_CALLS": str(cap),
                "ARAGORA_RECEIPT_SIGNING_KEY": "bench-key", "ARAGORA_API_PORT": "0",
-               "ARAGORA_WS_PORT": "0", "ARAGORA_METRICS_PORT": "0"}
+               "ARAGORA_WS_PORT": "0", "ARAGORA_METRICS_PORT": "0",
+               "ARAGORA_AGENT_STREAMING": "true" if stream else "false"}
         for p in ["ANTHROPIC", "OPENAI", "GEMINI", "MISTRAL"]:
             env[f"{p}_API_KEY"] = "bench"
             env[f"ARAGORA_{p}_BASE_URL"] = fake_url
         self.proc, self.port, self.log = start(
-            [aragora, "serve"], env, r"listening.*?api[^0-9]*(\d+)")
+            [aragora, "serve"], env, r"API\s+http://127\.0\.0\.1:(\d+)")
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -138,6 +139,7 @@ def main():
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--max-concurrency", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-stream", action="store_true", help="ask for whole replies (no SSE)")
     a = ap.parse_args()
     lat = a.latency_ms / 1000
     phases = 2 * ROUNDS + 1
@@ -155,7 +157,8 @@ def main():
         print("1. one debate: duration / ideal critical path")
         print(f"{'cap':>4} {'waves':>5} {'duration ms':>12} {'ratio':>7} {'ratio vs cap ideal':>19}")
         for cap in (8, 12):
-            server = Server(a.aragora, fake_url, os.path.join(work, f"cap{cap}"), cap)
+            server = Server(a.aragora, fake_url, os.path.join(work, f"cap{cap}"), cap,
+                            not a.no_stream)
             try:
                 run_debate(server.base)  # warm-up
                 durations = [run_debate(server.base) for _ in range(a.repeats)]
@@ -170,7 +173,7 @@ def main():
         print("2. C debates at once (cap 12): overhead = duration - ideal; p99 vs C=1")
         print(f"{'C':>5} {'p50 ms':>8} {'p99 ms':>8} {'p99 overhead ms':>16} {'x C=1':>7} "
               f"{'RSS MiB':>8}")
-        server = Server(a.aragora, fake_url, os.path.join(work, "conc"), 12)
+        server = Server(a.aragora, fake_url, os.path.join(work, "conc"), 12, not a.no_stream)
         base_overhead = None
         best = None
         try:

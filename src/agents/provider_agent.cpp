@@ -46,6 +46,9 @@ std::optional<std::chrono::seconds> RetryAfter(const net::ClientResponse& r) {
     return std::chrono::seconds(std::atoi(v.c_str()));
 }
 
+// A streamed body is not bounded by the HTTP client: this bounds what a reply may hold.
+constexpr std::size_t kMaxStreamedReplyBytes = 4 * 1024 * 1024;
+
 enum class Kind {
     kOk,
     kRetryable,  // connection error, timeout, cut stream, 5xx, 529
@@ -141,6 +144,12 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
             auto deltas = decoder.Feed(piece);
             if (!deltas) {
                 stream_error = deltas.error();
+                return false;
+            }
+            if (decoder.held() > kMaxStreamedReplyBytes) {
+                stream_error = MakeError(ErrorCode::kProviderError,
+                                         "the streamed reply exceeded " +
+                                             std::to_string(kMaxStreamedReplyBytes) + " bytes");
                 return false;
             }
             std::string joined;

@@ -28,7 +28,7 @@ const std::vector<ProviderInfo> kProviders = {
      "OPENAI_API_KEY", "ARAGORA_OPENAI_BASE_URL", "/v1/chat/completions", "/v1/models"},
     {Provider::kOpenRouter, "openrouter", Format::kOpenAi, "https://openrouter.ai",
      "anthropic/claude-sonnet-4", "OPENROUTER_API_KEY", "ARAGORA_OPENROUTER_BASE_URL",
-     "/api/v1/chat/completions", "/api/v1/models"},
+     "/api/v1/chat/completions", "/api/v1/key"},
     {Provider::kMistral, "mistral", Format::kOpenAi, "https://api.mistral.ai",
      "mistral-large-latest", "MISTRAL_API_KEY", "ARAGORA_MISTRAL_BASE_URL", "/v1/chat/completions",
      "/v1/models"},

@@ -40,7 +40,7 @@ struct ProviderInfo {
     // under "/v1beta/models".
     std::string_view chat_path;
     // Path of a cheap authenticated GET used by the connectivity check ("/v1/models",
-    // "/api/v1/models", "/v1beta/models").
+    // "/api/v1/key" for OpenRouter, whose model list needs no key, "/v1beta/models").
     std::string_view models_path;
 };
 
@@ -168,6 +168,8 @@ public:
     // True when at least one data event was decoded.
     bool saw_event() const { return saw_event_; }
     const std::string& text() const { return text_; }
+    // Bytes held: the text so far plus an unfinished event (callers bound it).
+    std::size_t held() const { return text_.size() + parser_.buffered(); }
     const Usage& usage() const { return usage_; }
 
 private:

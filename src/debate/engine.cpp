@@ -256,34 +256,54 @@ SteadyDuration Run::CallTimeout() const {
 
 asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCall>& calls,
                                                             std::size_t max_parallel) {
+    // Streamed text reaches the event stream coalesced: a token_delta at most every
+    // token_flush_interval per call (or once token_flush_bytes are waiting), the rest
+    // when the phase's calls are done. Every token is one event otherwise, and each event
+    // is stored and fanned out.
     struct Stream {
         bool started = false;
+        std::string pending;
+        std::chrono::steady_clock::time_point last_flush{};
     };
     std::vector<std::shared_ptr<Stream>> streams;
+    auto emit_delta = [this](const PhaseCall& call, Stream& st) {
+        if (st.pending.empty()) return;
+        json::object d;
+        d["agent"] = call.agent->Name();
+        d["round_number"] = call.request.round;
+        d["phase"] = agents::ToString(call.request.phase);
+        d["delta"] = st.pending;
+        emitter_.Emit("token_delta", call.request.round, call.agent->Name(), Serialize(d));
+        st.pending.clear();
+        st.last_flush = clock_.SteadyNow();
+    };
     for (auto& call : calls) {
         auto stream = std::make_shared<Stream>();
         streams.push_back(stream);
-        const std::string name = call.agent->Name();
-        const int round = call.request.round;
-        const std::string phase(agents::ToString(call.request.phase));
-        EventEmitter& emitter = emitter_;
-        call.request.on_token = [stream, name, round, phase, &emitter](std::string_view delta) {
+        const PhaseCall* self = &call;
+        call.request.on_token = [this, stream, self, emit_delta](std::string_view delta) {
             if (delta.empty()) return;
             if (!stream->started) {
                 stream->started = true;
                 json::object d;
-                d["agent"] = name;
-                d["round_number"] = round;
-                d["phase"] = phase;
-                emitter.Emit("token_start", round, name, Serialize(d));
+                d["agent"] = self->agent->Name();
+                d["round_number"] = self->request.round;
+                d["phase"] = agents::ToString(self->request.phase);
+                emitter_.Emit("token_start", self->request.round, self->agent->Name(),
+                              Serialize(d));
+                stream->pending.append(delta);
+                emit_delta(*self, *stream);
+                return;
             }
-            json::object d;
-            d["agent"] = name;
-            d["round_number"] = round;
-            d["phase"] = phase;
-            d["delta"] = delta;
-            emitter.Emit("token_delta", round, name, Serialize(d));
+            stream->pending.append(delta);
+            if (clock_.SteadyNow() - stream->last_flush >= settings_.token_flush_interval ||
+                stream->pending.size() >= settings_.token_flush_bytes) {
+                emit_delta(*self, *stream);
+            }
         };
+        const std::string name = call.agent->Name();
+        const int round = call.request.round;
+        EventEmitter& emitter = emitter_;
         call.request.on_event = [name, round, &emitter](std::string_view type,
                                                         std::string data_json) {
             emitter.Emit(std::string(type), round, name, std::move(data_json));
@@ -292,6 +312,7 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
     auto replies = co_await RunCalls(calls, max_parallel, CallTimeout());
     for (std::size_t i = 0; i < calls.size(); ++i) {
         if (!streams[i]->started) continue;
+        emit_delta(calls[i], *streams[i]);
         json::object d;
         d["agent"] = calls[i].agent->Name();
         d["round_number"] = calls[i].request.round;

@@ -48,6 +48,10 @@ struct EngineSettings {
     double divergence_threshold = 0.40;   // below ⇒ diverging
     bool early_stop = true;
     int max_parallel_calls = 8;  // per-debate cap on concurrent agent calls
+    // Streamed text: one token_delta per call at most this often (or once this much text
+    // waits); the rest follows when the phase's calls end.
+    std::chrono::milliseconds token_flush_interval{50};
+    std::size_t token_flush_bytes = 2048;
     double hollow_agreement_threshold = 0.70;
     double hollow_evidence_threshold = 0.40;
     int trickster_cooldown_rounds = 1;

@@ -213,7 +213,7 @@ Route Classify(const http::request<http::string_body>& req, std::string_view pat
         r.format = HasHeader(req, "x-api-key") || HasHeader(req, "anthropic-version") ? "anthropic"
                                                                                       : "openai";
         if (get) r.kind = Kind::kModels;
-    } else if (path == "/api/v1/models") {
+    } else if (path == "/api/v1/models" || path == "/api/v1/key") {
         r.format = "openai";
         if (get) r.kind = Kind::kModels;
     } else if (path == kGeminiModels) {

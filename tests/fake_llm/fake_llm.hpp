@@ -13,7 +13,7 @@
 //   POST /v1beta/models/{model}:generateContent         gemini
 //   POST /v1beta/models/{model}:streamGenerateContent   gemini, streamed (alt=sse)
 //   GET  /v1/models (anthropic when the request carries x-api-key or anthropic-version,
-//        else openai), /api/v1/models (openai), /v1beta/models (gemini)
+//        else openai), /api/v1/models and /api/v1/key (openai: OpenRouter), /v1beta/models (gemini)
 // Control API (not recorded as requests):
 //   POST /_fake/rules    JSON array (or one object) of rules: format, model, action
 //                        ("ok|status|hang|malformed|cut_stream|wrong_content_type"),

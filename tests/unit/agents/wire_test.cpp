@@ -92,7 +92,7 @@ TEST(WireProviders, EndpointsModelsAndEnvNames) {
          "OPENAI_API_KEY", "ARAGORA_OPENAI_BASE_URL", "/v1/chat/completions", "/v1/models"},
         {Provider::kOpenRouter, "openrouter", Format::kOpenAi, "https://openrouter.ai",
          "anthropic/claude-sonnet-4", "OPENROUTER_API_KEY", "ARAGORA_OPENROUTER_BASE_URL",
-         "/api/v1/chat/completions", "/api/v1/models"},
+         "/api/v1/chat/completions", "/api/v1/key"},
         {Provider::kMistral, "mistral", Format::kOpenAi, "https://api.mistral.ai",
          "mistral-large-latest", "MISTRAL_API_KEY", "ARAGORA_MISTRAL_BASE_URL",
          "/v1/chat/completions", "/v1/models"},
@@ -402,7 +402,7 @@ TEST(WireBuildModelsRequest, AuthenticatedGetPerProvider) {
     EXPECT_EQ(Header(o, "authorization"), "Bearer k2");
 
     const auto r = BuildModelsRequest(Provider::kOpenRouter, "", "k3");
-    EXPECT_EQ(r.url, "https://openrouter.ai/api/v1/models");
+    EXPECT_EQ(r.url, "https://openrouter.ai/api/v1/key");
     EXPECT_EQ(Header(r, "authorization"), "Bearer k3");
 
     const auto g = BuildModelsRequest(Provider::kGemini, "", "k4");

@@ -8,6 +8,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -358,6 +359,110 @@ TEST(EngineTest, DemoDebatesAreDeterministic) {
     EXPECT_EQ(a.first, b.first);
     EXPECT_EQ(a.second, b.second);
     EXPECT_FALSE(a.second.empty());
+}
+
+}  // namespace
+}  // namespace aragora::debate
+
+namespace aragora::debate {
+namespace {
+
+// Streams its proposal word by word through on_token, advancing the manual clock by
+// `step` between words.
+class StreamingAgent final : public agents::Agent {
+public:
+    StreamingAgent(std::string name, common::ManualClock& clock, std::chrono::milliseconds step)
+        : name_(std::move(name)), clock_(clock), step_(step) {}
+    const std::string& Name() const override { return name_; }
+    const std::string& Provider() const override { return provider_; }
+    asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
+        AgentReply reply;
+        if (r.phase == Phase::kVote) {
+            reply.text = R"({"choice":"s0","confidence":0.9,"reasoning":"r"})";
+            co_return reply;
+        }
+        if (r.phase == Phase::kCritique) {
+            reply.text = R"({"issues":["i"],"suggestions":["s"],"severity":3,"reasoning":"r"})";
+            co_return reply;
+        }
+        for (int i = 0; i < 10; ++i) {
+            std::string word = "w" + std::to_string(i) + " ";
+            if (r.on_token) r.on_token(word);
+            reply.text += word;
+            clock_.Advance(step_);
+        }
+        reply.text += "\nConfidence: 0.7";
+        co_return reply;
+    }
+
+private:
+    std::string name_;
+    std::string provider_ = "scripted";
+    common::ManualClock& clock_;
+    std::chrono::milliseconds step_;
+};
+
+struct StreamRun {
+    RecordingSink sink;
+    std::string DeltasOf(const std::string& agent, const std::string& phase, int* count) const {
+        std::string text;
+        *count = 0;
+        for (const auto& e : sink.events) {
+            if (e.type != "token_delta" || e.agent != agent) continue;
+            auto d = json::parse(e.data_json).as_object();
+            if (d.at("phase").as_string() != phase) continue;
+            ++*count;
+            text += std::string(d.at("delta").as_string());
+        }
+        return text;
+    }
+};
+
+StreamRun RunStreaming(std::chrono::milliseconds step) {
+    common::ManualClock clock;
+    EngineSettings settings;
+    DebateSpec spec;
+    spec.id = "d_stream";
+    spec.task = "Stream?";
+    spec.rounds = 1;
+    std::vector<std::shared_ptr<agents::Agent>> team;
+    for (const char* n : {"s0", "s1"}) {
+        team.push_back(std::make_shared<StreamingAgent>(n, clock, step));
+        spec.agents.emplace_back(n);
+    }
+    StreamRun out;
+    Engine engine(clock, settings);
+    EventEmitter emitter(spec.id, clock, out.sink);
+    asio::io_context ioc(1);
+    asio::co_spawn(ioc, engine.Run(spec, team, emitter), asio::detached);
+    ioc.run_for(std::chrono::seconds(10));
+    return out;
+}
+
+TEST(EngineStreamingTest, TokensAreCoalescedWhileTheyArriveFasterThanTheFlushInterval) {
+    auto run = RunStreaming(std::chrono::milliseconds(0));
+    int count = 0;
+    EXPECT_EQ(run.DeltasOf("s0", "propose", &count), "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 ");
+    EXPECT_EQ(count, 2) << "the first token at once, the rest when the call ended";
+    EXPECT_EQ(run.sink.Count("token_start"), 2u);
+    EXPECT_EQ(run.sink.Count("token_end"), 2u);
+    // token_start, the deltas, token_end, then the agent's message.
+    std::vector<std::string> order;
+    for (const auto& e : run.sink.events) {
+        if (e.agent == "s0" && e.round == 1) order.push_back(e.type);
+    }
+    ASSERT_GE(order.size(), 4u);
+    EXPECT_EQ(order.front(), "token_start");
+    auto end = std::find(order.begin(), order.end(), "token_end");
+    auto msg = std::find(order.begin(), order.end(), "agent_message");
+    EXPECT_LT(end, msg);
+}
+
+TEST(EngineStreamingTest, SlowStreamsGetOneDeltaPerFlushInterval) {
+    auto run = RunStreaming(std::chrono::milliseconds(60));
+    int count = 0;
+    EXPECT_EQ(run.DeltasOf("s1", "propose", &count), "w0 w1 w2 w3 w4 w5 w6 w7 w8 w9 ");
+    EXPECT_EQ(count, 10);
 }
 
 }  // namespace
