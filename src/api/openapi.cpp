@@ -100,6 +100,11 @@ constexpr std::string_view kSchemas = R"json({
       "completed_at": {"type": ["string", "null"], "format": "date-time"},
       "duration_seconds": {"type": ["number", "null"]},
       "receipt_id": {"type": ["string", "null"]},
+      "usage": {"description": "Token usage per agent and in total; null until finished",
+        "oneOf": [{"type": "null"}, {"type": "object", "properties": {
+        "agents": {"type": "object"}, "total": {"type": "object", "properties": {
+          "calls": {"type": "integer"}, "input_tokens": {"type": "integer"},
+          "output_tokens": {"type": "integer"}}}}}]},
       "error": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
         "code": {"type": "string"}, "message": {"type": "string"}}}]}
     }
