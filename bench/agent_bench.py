@@ -13,12 +13,14 @@ provider's base URL pointed at the fake, keys set), then:
 2. Concurrency: C such debates started at once, C = 1, 2, 4, ... Overhead of a debate =
    its duration - the ideal critical path; the p99 overhead at C is compared with the one
    at C = 1. Reports the largest C before the p99 overhead doubles, and the server's RSS
-   (VmRSS, peak sampled while the debates ran) there.
+   (VmRSS, peak sampled while the debates ran) there. The sweep goes on past that point
+   (until 8x or --max-concurrency) to show the curve, with the server's CPU time per
+   debate.
 
 Ratios only, against baselines measured in the same run (bench/README.md).
 
 usage: agent_bench.py <aragora binary> <aragora_fake_llm binary> [--latency-ms 50]
-       [--max-concurrency 256] [--repeats 3]
+       [--max-concurrency 64] [--repeats 3] [--no-stream]
 """
 import argparse
 import concurrent.futures
@@ -63,6 +65,15 @@ def start(args, env, pattern, timeout=20):
         time.sleep(0.02)
     p.kill()
     sys.exit(f"{args[0]} did not start: " + open(log.name).read()[-2000:])
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process so far."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def rss_kib(pid):
@@ -139,7 +150,7 @@ def main():
     ap.add_argument("aragora")
     ap.add_argument("fake")
     ap.add_argument("--latency-ms", type=int, default=50)
-    ap.add_argument("--max-concurrency", type=int, default=256)
+    ap.add_argument("--max-concurrency", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-stream", action="store_true", help="ask for whole replies (no SSE)")
     a = ap.parse_args()
@@ -174,7 +185,7 @@ def main():
         print()
         print("2. C debates at once (cap 12): overhead = duration - ideal; p99 vs C=1")
         print(f"{'C':>5} {'p50 ms':>8} {'p99 ms':>8} {'p99 overhead ms':>16} {'x C=1':>7} "
-              f"{'RSS MiB':>8}")
+              f"{'RSS MiB':>8} {'CPU ms/debate: server':>22} {'fake':>6}")
         server = Server(a.aragora, fake_url, os.path.join(work, "conc"), 12, not a.no_stream)
         base_overhead = None
         best = None
@@ -190,21 +201,27 @@ def main():
                         peak[0] = max(peak[0], rss_kib(server.proc.pid))
 
                 t = threading.Thread(target=sample)
+                cpu_before = cpu_seconds(server.proc.pid)
+                fake_before = cpu_seconds(fake.pid)
                 t.start()
                 with concurrent.futures.ThreadPoolExecutor(max_workers=min(c, 64)) as pool:
                     durations = list(pool.map(lambda _: run_debate(server.base), range(c)))
                 done.set()
                 t.join()
+                cpu_per_debate = (cpu_seconds(server.proc.pid) - cpu_before) / c
+                fake_per_debate = (cpu_seconds(fake.pid) - fake_before) / c
                 overhead = max(0.0, percentile(durations, 99) - ideal)
                 if base_overhead is None:
                     base_overhead = max(overhead, 0.001)
                 ratio = overhead / base_overhead
                 print(f"{c:>5} {percentile(durations, 50) * 1000:>8.0f} "
                       f"{percentile(durations, 99) * 1000:>8.0f} {overhead * 1000:>16.1f} "
-                      f"{ratio:>7.2f} {peak[0] / 1024:>8.1f}")
-                if ratio > 2.0:
+                      f"{ratio:>7.2f} {peak[0] / 1024:>8.1f} {cpu_per_debate * 1000:>22.1f} "
+                      f"{fake_per_debate * 1000:>6.1f}")
+                if ratio <= 2.0 and (best is None or best[0] == c // 2):
+                    best = (c, peak[0])
+                if ratio > 8.0:
                     break
-                best = (c, peak[0])
                 c *= 2
         finally:
             server.stop()
