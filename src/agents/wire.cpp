@@ -572,8 +572,10 @@ std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
         }
     };
     while (i < piece.size()) {
-        const std::size_t end = piece.find_first_of("\r\n", i);
-        if (end == std::string_view::npos) {
+        // A plain scan: find_first_of tests every byte against the set with memchr.
+        std::size_t end = i;
+        while (end < piece.size() && piece[end] != '\n' && piece[end] != '\r') ++end;
+        if (end == piece.size()) {
             buffer_.append(piece.substr(i));
             break;
         }

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "agents/factory.hpp"
@@ -284,14 +285,19 @@ int RunDebateCommand(const AskOptions& opt) {
             return Complain(kExitUsage, s.error().message);
         }
     }
-    // Provider agents call out on the debate's one I/O thread.
+    // Provider agents call out on the debate's one I/O thread. The client (and the trust
+    // store it loads) exists only when a provider agent takes part.
     asio::io_context ioc(1);
-    net::HttpClient http(ioc, agents::ClientOptionsFrom(settings.agents));
+    std::optional<net::HttpClient> http;
+    if (std::any_of(specs->begin(), specs->end(),
+                    [](const agents::AgentSpec& s) { return s.provider != "demo"; })) {
+        http.emplace(ioc, agents::ClientOptionsFrom(settings.agents));
+    }
     common::SystemClock breaker_clock;
     resilience::CircuitBreakerRegistry breakers(
         breaker_clock, {.breaker = agents::BreakerConfigFrom(settings.agents)});
-    agents::AgentFactory factory(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http,
-                                 &breakers, nullptr);
+    agents::AgentFactory factory(agents::FactorySettingsFrom(settings), config::ProcessEnv(),
+                                 http ? &*http : nullptr, &breakers, nullptr);
     auto agent_objects = factory.Build(*specs);
     if (!agent_objects) return Complain(kExitUsage, agent_objects.error().message);
 
