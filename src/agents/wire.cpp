@@ -615,17 +615,22 @@ common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& even
         }
         return StreamStep{};
     }
-    const auto parsed = ParseJson(data);
-    if (!parsed) {
+    // One event per token: parse into a stack buffer (no malloc per JSON node); the
+    // step copies what it keeps before the buffer goes.
+    unsigned char buffer[4096];
+    json::monotonic_resource arena(buffer, sizeof buffer);
+    boost::system::error_code ec;
+    const json::value parsed = json::parse(data, ec, &arena);
+    if (ec) {
         return ProviderError("malformed stream event: " + Snippet(data, kErrorSnippetBytes));
     }
     switch (format) {
         case Format::kAnthropic:
-            return DecodeAnthropic(event, *parsed);
+            return DecodeAnthropic(event, parsed);
         case Format::kOpenAi:
-            return DecodeOpenAi(*parsed);
+            return DecodeOpenAi(parsed);
         case Format::kGemini:
-            return DecodeGemini(*parsed);
+            return DecodeGemini(parsed);
     }
     return StreamStep{};
 }
