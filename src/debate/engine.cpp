@@ -81,40 +81,41 @@ asio::awaitable<bool> IsCancelled() {
     co_return cs.cancelled() != asio::cancellation_type::none;
 }
 
-// Runs `calls` concurrently, at most `max_parallel` at a time; results in call order.
+// One of the workers of RunCalls: takes the next call until none is left. The workers
+// of a phase run on the debate's executor (a strand), so `next` needs no lock.
+asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, std::size_t& next,
+                                 std::vector<Result<AgentReply>>& out, SteadyDuration timeout) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    while (next < calls.size()) {
+        const std::size_t i = next++;
+        const bool cancelled = co_await IsCancelled();
+        if (cancelled) {
+            out[i] = common::MakeError(ErrorCode::kCancelled, "debate cancelled");
+            continue;
+        }
+        out[i] = co_await CallWithTimeout(calls[i].agent, calls[i].request, timeout);
+    }
+}
+
+// Runs `calls` concurrently, at most `max_parallel` at a time (a sliding window: a call
+// starts as soon as any earlier one ends); results in call order.
 asio::awaitable<std::vector<Result<AgentReply>>> RunCalls(const std::vector<PhaseCall>& calls,
                                                           std::size_t max_parallel,
                                                           SteadyDuration timeout) {
     auto ex = co_await asio::this_coro::executor;
-    using Op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<Result<AgentReply>>>(),
-                                       asio::deferred));
-    std::vector<Result<AgentReply>> out;
-    out.reserve(calls.size());
-    max_parallel = std::max<std::size_t>(1, max_parallel);
-    for (std::size_t start = 0; start < calls.size(); start += max_parallel) {
-        std::size_t end = std::min(calls.size(), start + max_parallel);
-        if (co_await IsCancelled()) {
-            for (std::size_t i = start; i < calls.size(); ++i)
-                out.emplace_back(common::MakeError(ErrorCode::kCancelled, "debate cancelled"));
-            break;
-        }
-        std::vector<Op> ops;
-        ops.reserve(end - start);
-        for (std::size_t i = start; i < end; ++i) {
-            ops.push_back(asio::co_spawn(
-                ex, CallWithTimeout(calls[i].agent, calls[i].request, timeout), asio::deferred));
-        }
-        auto [order, eps, results] =
-            co_await asio::experimental::make_parallel_group(std::move(ops))
-                .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-        for (std::size_t j = 0; j < results.size(); ++j) {
-            if (eps[j]) {
-                out.emplace_back(common::MakeError(ErrorCode::kCancelled, "agent call aborted"));
-            } else {
-                out.push_back(std::move(results[j]));
-            }
-        }
+    std::vector<Result<AgentReply>> out(
+        calls.size(), common::MakeError(ErrorCode::kCancelled, "agent call aborted"));
+    if (calls.empty()) co_return out;
+    const std::size_t workers = std::min(calls.size(), std::max<std::size_t>(1, max_parallel));
+    std::size_t next = 0;
+    using Op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
+    std::vector<Op> ops;
+    ops.reserve(workers);
+    for (std::size_t w = 0; w < workers; ++w) {
+        ops.push_back(asio::co_spawn(ex, CallWorker(calls, next, out, timeout), asio::deferred));
     }
+    auto [order, eps] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                            .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
     co_return out;
 }
 

@@ -467,3 +467,70 @@ TEST(EngineStreamingTest, SlowStreamsGetOneDeltaPerFlushInterval) {
 
 }  // namespace
 }  // namespace aragora::debate
+
+namespace aragora::debate {
+namespace {
+
+// Proposes after a delay on a real timer, logging when its proposal call starts and ends.
+class DelayedAgent final : public agents::Agent {
+public:
+    DelayedAgent(std::string name, std::chrono::milliseconds delay, std::vector<std::string>& log)
+        : name_(std::move(name)), delay_(delay), log_(log) {}
+    const std::string& Name() const override { return name_; }
+    const std::string& Provider() const override { return provider_; }
+    asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
+        AgentReply reply;
+        if (r.phase == Phase::kVote) {
+            reply.text = R"({"choice":"a1","confidence":0.9,"reasoning":"r"})";
+            co_return reply;
+        }
+        if (r.phase == Phase::kCritique) {
+            reply.text = R"({"issues":["i"],"suggestions":["s"],"severity":3,"reasoning":"r"})";
+            co_return reply;
+        }
+        log_.push_back("start " + name_);
+        asio::steady_timer t(co_await asio::this_coro::executor, delay_);
+        co_await t.async_wait(asio::use_awaitable);
+        log_.push_back("end " + name_);
+        reply.text = "Proposal of " + name_ + "\nConfidence: 0.7";
+        co_return reply;
+    }
+
+private:
+    std::string name_;
+    std::string provider_ = "scripted";
+    std::chrono::milliseconds delay_;
+    std::vector<std::string>& log_;
+};
+
+// At most 2 calls at a time: a2 starts as soon as a1 ends, while the slow a0 still runs
+// (a fixed batch of 2 would make a2 wait for a0).
+TEST(EngineWindowTest, ACallStartsAsSoonAsAnEarlierOneEnds) {
+    common::ManualClock clock;
+    EngineSettings settings;
+    settings.max_parallel_calls = 2;
+    DebateSpec spec;
+    spec.id = "d_window";
+    spec.task = "Window?";
+    spec.rounds = 1;
+    std::vector<std::string> log;
+    std::vector<std::shared_ptr<agents::Agent>> team{
+        std::make_shared<DelayedAgent>("a0", std::chrono::milliseconds(150), log),
+        std::make_shared<DelayedAgent>("a1", std::chrono::milliseconds(1), log),
+        std::make_shared<DelayedAgent>("a2", std::chrono::milliseconds(1), log)};
+    for (const auto& a : team) spec.agents.push_back(a->Name());
+    RecordingSink sink;
+    Engine engine(clock, settings);
+    EventEmitter emitter(spec.id, clock, sink);
+    asio::io_context ioc(1);
+    DebateResult result;
+    asio::co_spawn(ioc, engine.Run(spec, team, emitter),
+                   [&](std::exception_ptr, DebateResult r) { result = std::move(r); });
+    ioc.run_for(std::chrono::seconds(10));
+    EXPECT_EQ(result.status, DebateStatus::kCompleted);
+    EXPECT_EQ(log, (std::vector<std::string>{"start a0", "start a1", "end a1", "start a2", "end a2",
+                                             "end a0"}));
+}
+
+}  // namespace
+}  // namespace aragora::debate
