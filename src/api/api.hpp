@@ -9,6 +9,8 @@
 
 #include "agents/factory.hpp"
 #include "api/router.hpp"
+#include "api/security.hpp"
+#include "auth/service.hpp"
 #include "debate/receipt.hpp"
 #include "metrics/registry.hpp"
 #include "net/server.hpp"
@@ -35,18 +37,17 @@ public:
     virtual std::string PrometheusText() const = 0;                    // /metrics
     virtual std::string PrometheusWebSocketText() const = 0;           // /metrics/websocket
     virtual bool MetricsEnabled() const = 0;
-};
-
-// Who may call the non-public routes until user auth (JWT, API keys) lands: holders of
-// the service token. `open` (development without ARAGORA_API_TOKEN, API.md "the open
-// development mode") lets every route answer without credentials.
-struct AccessPolicy {
-    std::string api_token;  // ARAGORA_API_TOKEN; empty = none configured
-    bool open = true;
-    // True when `authorization` (an Authorization header value) carries the token.
-    bool Accepts(std::string_view authorization) const;
-    // Same for a raw token (WebSocket ?token= or access_token.<token> subprotocol).
-    bool AcceptsToken(std::string_view token) const;
+    // POST /api/admin/cleanup-caches: drops what can be rebuilt; the body of the answer.
+    virtual boost::asio::awaitable<std::string> CleanupCachesJson() {
+        co_return std::string("{\"cleared\": {}}");
+    }
+    // POST /api/debug/memory-dump (ARAGORA_MEMORY_PROFILING=1): writes
+    // /tmp/aragora_memory_dump.json and returns the same document.
+    virtual boost::asio::awaitable<common::Result<std::string>> MemoryDumpJson() {
+        co_return common::MakeError(common::ErrorCode::kNotImplemented, "memory dump");
+    }
+    // The open-mode warning for /api/v1/health ("" = none).
+    virtual std::string AuthWarning() const { return {}; }
 };
 
 struct ApiDeps {
@@ -54,7 +55,12 @@ struct ApiDeps {
     const debate::ReceiptKeys& receipt_keys;
     SystemInfo& system;
     metrics::Registry& metrics;
-    AccessPolicy access = {};
+    // Credentials and roles; null = every route open (unit tests of single handlers).
+    auth::AuthService* auth = nullptr;
+    // Rate limits; null = none.
+    RequestLimits* limits = nullptr;
+    CorsPolicy cors = {};
+    ErrorLog* errors = nullptr;  // recent 5xx (GET /api/system/errors); null = not kept
     // Agent diagnostics and breakers; null until the startup sequence built it (the
     // agent routes then answer 503).
     agents::AgentFactory* agents = nullptr;
@@ -64,8 +70,9 @@ struct ApiDeps {
 void AddRoutes(Router& router, ApiDeps& deps);
 
 // The request handler for net::HttpServer: request id → access log + metrics timer →
-// exception backstop → route (404 / 405 with Allow) → handler. Rate limit and auth slot
-// in here when they land.
+// exception backstop → CORS (preflight answered here) → route (404 / 405 with Allow) →
+// rate limit (429, aragora_rate_limit_hits_total, a `rate_limit` log line) → auth (401
+// auth_required with WWW-Authenticate / 403 forbidden) → handler.
 // Declares aragora_requests_total{status,handler} and
 // aragora_request_latency_seconds{handler} in deps.metrics (handler = the route template,
 // "unmatched" for 404/405), so it is called once per registry (a second call throws

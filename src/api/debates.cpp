@@ -276,6 +276,8 @@ asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& c
     auto request = ParseCreateDebateRequest(ctx.request.body);
     if (!request) co_return ErrorResponse(request.error(), ctx.correlation_id);
     request->correlation_id = ctx.correlation_id;
+    request->created_by = ctx.principal.ActorId();
+    request->org_id = ctx.principal.org_id;
     auto created = co_await deps.debates.Create(std::move(*request));
     if (!created) {
         net::HttpResponse res = ServiceErrorResponse(created.error(), ctx.correlation_id);
@@ -363,8 +365,28 @@ asio::awaitable<net::HttpResponse> CancelDebate(ApiDeps& deps, RequestContext& c
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
+    // A member cancels its own debates; admins (debate:cancel:any) everyone's.
+    if (!ctx.principal.Allows(auth::Permission::kDebateCancelAny)) {
+        auto existing = co_await deps.debates.Get(id);
+        if (!existing) co_return ServiceErrorResponse(existing.error(), ctx.correlation_id);
+        if (existing->created_by != ctx.principal.ActorId() ||
+            !ctx.principal.Allows(auth::Permission::kDebateCancelOwn)) {
+            co_return ErrorResponse(ErrorCode::kForbidden,
+                                    "role " + std::string(auth::RoleName(ctx.principal.role)) +
+                                        " may cancel only debates it created",
+                                    ctx.correlation_id);
+        }
+    }
     auto cancelled = co_await deps.debates.Cancel(id);
     if (!cancelled) co_return ServiceErrorResponse(cancelled.error(), ctx.correlation_id);
+    if (deps.auth != nullptr) {
+        auth::RequestOrigin origin{ctx.client_ip, ctx.correlation_id};
+        std::string action = "debate_cancelled";
+        std::string target = id;
+        std::string details = "{}";
+        co_await deps.auth->Audit(ctx.principal, std::move(action), std::move(target),
+                                  std::move(details), origin);
+    }
     json::object o;
     o["success"] = true;
     o["debate_id"] = cancelled->id;

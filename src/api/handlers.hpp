@@ -101,4 +101,8 @@ Handler OpenApiHandler(const Router& router);
 // 501 not_implemented naming `feature` ("<feature> is not implemented in this build").
 Handler NotImplementedHandler(std::string feature);
 
+// --- auth_routes.cpp -------------------------------------------------------------------
+// Accounts, API keys, users, audit, usage, rate-limit and admin routes.
+void AddAuthRoutes(Router& router, ApiDeps& deps);
+
 }  // namespace aragora::api

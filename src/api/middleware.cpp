@@ -1,21 +1,22 @@
 // The middleware chain, written once (STYLE.md): correlation id → access log + metrics
-#include "common/crypto.hpp"
-// timer → exception backstop → route (404 / 405) → [rate limit → auth → deadline, when
-// those land] → handler.
+// timer → exception backstop → CORS → route (404 / 405) → rate limit → auth → handler.
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <memory>
 
 #include "api/api.hpp"
 #include "api/http_util.hpp"
 #include "common/logging.hpp"
+#include "common/time.hpp"
 
 namespace aragora::api {
 namespace {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 using common::ErrorCode;
 
 constexpr std::string_view kUnmatched = "unmatched";
@@ -25,9 +26,55 @@ struct Middleware {
     const Router& router;
     metrics::Family<metrics::Counter>& requests;
     metrics::Family<metrics::Histogram>& latency;
+    metrics::Family<metrics::Counter>& rate_limit_hits;
+    metrics::Family<metrics::Counter>& auth_failures;
     std::shared_ptr<spdlog::logger> log;
-    AccessPolicy access;
+    auth::AuthService* auth;
+    RequestLimits* limits;
+    CorsPolicy cors;
+    ErrorLog* errors;
 };
+
+constexpr std::string_view kCorsAllowHeaders =
+    "Authorization, Content-Type, Accept, X-Correlation-ID, X-Request-ID";
+constexpr std::string_view kCorsExposeHeaders =
+    "X-Correlation-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+    "X-RateLimit-Reset";
+
+void AddRateHeaders(net::HttpResponse& res, const ratelimit::LimitDecision& d) {
+    res.AddHeader("X-RateLimit-Limit", std::to_string(d.limit));
+    res.AddHeader("X-RateLimit-Remaining", std::to_string(d.remaining));
+    res.AddHeader("X-RateLimit-Reset", std::to_string(d.reset_epoch));
+}
+
+net::HttpResponse RateLimited(const RequestLimits::Outcome& o, const std::string& correlation_id) {
+    const int retry = std::max(1, o.decision.retry_after_seconds);
+    net::HttpResponse res = net::MakeErrorResponse(
+        429, "rate_limit_exceeded",
+        "rate limit exceeded (" + o.bucket + ": " + std::to_string(o.decision.limit) +
+            " requests per minute); retry in " + std::to_string(retry) + " s",
+        correlation_id, retry);
+    AddRateHeaders(res, o.decision);
+    return res;
+}
+
+net::HttpResponse AuthRequired(std::string message, const std::string& correlation_id) {
+    net::HttpResponse res =
+        ErrorResponse(ErrorCode::kAuthRequired, std::move(message), correlation_id);
+    res.AddHeader("WWW-Authenticate", "Bearer realm=\"aragora\"");
+    return res;
+}
+
+auth::Permission PermissionFor(AuthLevel level) {
+    switch (level) {
+        case AuthLevel::kMember:
+            return auth::Permission::kDebateCreate;
+        case AuthLevel::kAdmin:
+            return auth::Permission::kAdmin;
+        default:
+            return auth::Permission::kRead;
+    }
+}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -60,6 +107,16 @@ std::string Shorten(std::string_view s) {
     return std::string(s.substr(0, kMaxPathInMessage)) + "...";
 }
 
+// The "error" member of a flat error body ("" when there is none).
+std::string ErrorMessageOf(const std::string& body) {
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) return {};
+    const json::value* e = v.as_object().if_contains("error");
+    if (e == nullptr || !e->is_string()) return {};
+    return std::string(e->as_string());
+}
+
 asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::HttpRequest& request,
                                             const std::string& correlation_id,
                                             std::string& route_label) {
@@ -88,21 +145,107 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
         co_return res;
     }
     route_label = match.route->path;
-    // Routing comes before auth (API.md): an unknown path is 404 with or without credentials.
-    if (match.route->auth != AuthLevel::kPublic && !m.access.open &&
-        !m.access.Accepts(request.Header("authorization"))) {
-        net::HttpResponse res = ErrorResponse(
-            ErrorCode::kAuthRequired,
-            m.access.api_token.empty()
-                ? "this route needs credentials and none is configured on the server yet: set "
-                  "ARAGORA_API_TOKEN (or run with ARAGORA_ENV=development for a local trial)"
-                : "missing or invalid credentials: send Authorization: Bearer <ARAGORA_API_TOKEN>",
-            correlation_id);
-        res.AddHeader("WWW-Authenticate", "Bearer realm=\"aragora\"");
-        co_return res;
+    const Route& route = *match.route;
+    RequestContext ctx{request, correlation_id, std::move(match.params), route.path};
+    ctx.client_ip = m.limits != nullptr ? m.limits->ClientIp(request) : request.remote_address;
+
+    // Rate limit (per client IP, before auth: a flood of bad tokens is limited too).
+    std::optional<ratelimit::LimitDecision> shown;
+    if (m.limits != nullptr && route.rate != RateClass::kNone) {
+        RequestLimits::Outcome o = m.limits->CheckIp(route.rate, ctx.client_ip);
+        if (o.limited) {
+            m.rate_limit_hits.WithLabels({o.bucket}).Inc();
+            m.log->warn(
+                "rate_limit exceeded bucket={} client_ip={} limit={} method={} route={} "
+                "retry_after={} correlation_id={}",
+                o.bucket, ctx.client_ip, o.decision.limit, request.method, route.path,
+                o.decision.retry_after_seconds, correlation_id);
+            co_return RateLimited(o, correlation_id);
+        }
+        if (!o.bucket.empty()) shown = o.decision;
     }
-    RequestContext ctx{request, correlation_id, std::move(match.params), match.route->path};
-    co_return co_await match.route->handler(ctx);
+
+    // Auth. Routing came first (API.md): an unknown path is 404 with or without credentials.
+    if (route.auth != AuthLevel::kPublic && m.auth != nullptr && !m.auth->open()) {
+        const std::string authorization = request.Header("authorization");
+        auto token = auth::AuthService::BearerToken(authorization);
+        if (!token) {
+            m.auth_failures.WithLabels({"missing"}).Inc();
+            co_return AuthRequired(
+                "missing credentials: send Authorization: Bearer <token> (the service token, a "
+                "JWT from /api/v1/auth/login, or an API key)",
+                correlation_id);
+        }
+        std::string token_text(*token);
+        auto principal = co_await m.auth->Authenticate(std::move(token_text));
+        if (!principal) {
+            if (principal.error().code != ErrorCode::kAuthRequired) {
+                co_return ServiceErrorResponse(principal.error(), correlation_id);
+            }
+            m.auth_failures.WithLabels({"invalid"}).Inc();
+            co_return AuthRequired(principal.error().message, correlation_id);
+        }
+        ctx.principal = std::move(*principal);
+        const auth::Permission needed = PermissionFor(route.auth);
+        if (!ctx.principal.Allows(needed)) {
+            m.auth_failures.WithLabels({"forbidden"}).Inc();
+            co_return ErrorResponse(ErrorCode::kForbidden,
+                                    "role " + std::string(auth::RoleName(ctx.principal.role)) +
+                                        " may not " + request.method + " " + route.path +
+                                        " (needs " + std::string(auth::PermissionName(needed)) +
+                                        ")",
+                                    correlation_id);
+        }
+        if (m.limits != nullptr && route.rate != RateClass::kNone) {
+            RequestLimits::Outcome o = m.limits->CheckPrincipal(ctx.principal.RateKey());
+            if (o.limited) {
+                m.rate_limit_hits.WithLabels({o.bucket}).Inc();
+                m.log->warn(
+                    "rate_limit exceeded bucket=principal principal={} limit={} "
+                    "route={} correlation_id={}",
+                    ctx.principal.RateKey(), o.decision.limit, route.path, correlation_id);
+                co_return RateLimited(o, correlation_id);
+            }
+        }
+    }
+    net::HttpResponse res = co_await route.handler(ctx);
+    if (shown) AddRateHeaders(res, *shown);
+    if (route.auth == AuthLevel::kAdmin && request.method != "GET" && m.auth != nullptr &&
+        res.status < 400) {
+        json::object details{
+            {"method", request.method}, {"path", Shorten(request.path)}, {"status", res.status}};
+        auth::RequestOrigin origin{ctx.client_ip, correlation_id};
+        std::string action = "admin_action";
+        std::string target = route.path;
+        std::string details_text = json::serialize(details);
+        co_await m.auth->Audit(ctx.principal, std::move(action), std::move(target),
+                               std::move(details_text), origin);
+    }
+    co_return res;
+}
+
+// A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method): answered
+// before routing, for allowed origins only.
+std::optional<net::HttpResponse> Preflight(const Middleware& m, const net::HttpRequest& request,
+                                           const std::string& correlation_id) {
+    if (request.method != "OPTIONS" || !request.HasHeader("origin") ||
+        !request.HasHeader("access-control-request-method")) {
+        return std::nullopt;
+    }
+    const std::string origin = request.Header("origin");
+    if (!m.cors.Allows(origin)) {
+        return ErrorResponse(ErrorCode::kForbidden,
+                             "origin not allowed (ARAGORA_ALLOWED_ORIGINS): " + Shorten(origin),
+                             correlation_id);
+    }
+    net::HttpResponse res;
+    res.status = 204;
+    res.AddHeader("Access-Control-Allow-Origin", origin);
+    res.AddHeader("Vary", "Origin");
+    res.AddHeader("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    res.AddHeader("Access-Control-Allow-Headers", std::string(kCorsAllowHeaders));
+    res.AddHeader("Access-Control-Max-Age", "600");
+    return res;
 }
 
 asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
@@ -113,7 +256,12 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
     net::HttpResponse response;
     std::string failure;
     try {
-        response = co_await Dispatch(*m, request, correlation_id, route_label);
+        auto preflight = Preflight(*m, request, correlation_id);
+        if (preflight) {
+            response = std::move(*preflight);
+        } else {
+            response = co_await Dispatch(*m, request, correlation_id, route_label);
+        }
     } catch (const std::exception& e) {
         failure = e.what();
     } catch (...) {
@@ -129,6 +277,25 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
     if (!HasHeader(response, "X-Correlation-ID")) {
         response.AddHeader("X-Correlation-ID", correlation_id);
     }
+    if (request.method != "OPTIONS" && request.HasHeader("origin")) {
+        const std::string origin = request.Header("origin");
+        if (m->cors.Allows(origin)) {
+            response.AddHeader("Access-Control-Allow-Origin", origin);
+            response.AddHeader("Vary", "Origin");
+            response.AddHeader("Access-Control-Expose-Headers", std::string(kCorsExposeHeaders));
+        }
+    }
+    if (response.status >= 500 && m->errors != nullptr) {
+        ErrorLog::Entry e;
+        e.timestamp = common::FormatIso8601(std::chrono::system_clock::now());
+        e.status = response.status;
+        e.code = failure.empty() ? "http_" + std::to_string(response.status) : "internal_error";
+        e.message = failure.empty() ? Shorten(ErrorMessageOf(response.body)) : Shorten(failure);
+        e.method = request.method;
+        e.route = route_label;
+        e.correlation_id = correlation_id;
+        m->errors->Record(std::move(e));
+    }
 
     const auto elapsed = std::chrono::steady_clock::now() - start;
     const std::string status = std::to_string(response.status);
@@ -143,17 +310,6 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
 
 }  // namespace
 
-bool AccessPolicy::AcceptsToken(std::string_view token) const {
-    return !api_token.empty() && common::ConstantTimeEqual(token, api_token);
-}
-
-bool AccessPolicy::Accepts(std::string_view authorization) const {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (authorization.size() <= kBearer.size()) return false;
-    if (!EqualsIgnoreCase(authorization.substr(0, kBearer.size()), kBearer)) return false;
-    return AcceptsToken(authorization.substr(kBearer.size()));
-}
-
 net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
     // Bounds: one series per route template (aliases included) and status code seen.
     auto& requests = deps.metrics.AddCounter(
@@ -162,8 +318,16 @@ net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
     auto& latency = deps.metrics.AddHistogram(
         "aragora_request_latency_seconds", "HTTP request latency by route template.", {"handler"},
         metrics::DefaultLatencyBuckets(), metrics::FamilyOptions{.max_series = 1024});
+    auto& hits = deps.metrics.AddCounter("aragora_rate_limit_hits_total",
+                                         "Requests refused with 429 by rate-limit bucket.",
+                                         {"bucket"}, metrics::FamilyOptions{.max_series = 16});
+    auto& auth_failures = deps.metrics.AddCounter(
+        "aragora_auth_failures_total",
+        "Requests refused by auth: missing or invalid credentials, or a role too low.", {"reason"},
+        metrics::FamilyOptions{.max_series = 8});
     auto m = std::make_shared<const Middleware>(
-        Middleware{router, requests, latency, common::GetLogger("aragora.api"), deps.access});
+        Middleware{router, requests, latency, hits, auth_failures, common::GetLogger("aragora.api"),
+                   deps.auth, deps.limits, deps.cors, deps.errors});
     return [m](net::HttpRequest request) { return Handle(m, std::move(request)); };
 }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "api/api.hpp"
+#include "auth/roles.hpp"
 #include "common/json_text.hpp"
 
 #ifndef ARAGORA_VERSION
@@ -302,6 +303,81 @@ constexpr std::string_view kSchemas = R"json({
       "response": {"type": "string"}, "latency_ms": {"type": "number"},
       "tokens": {"type": "object"}, "error": {"type": ["string", "null"]}}
   },
+  "LoginRequest": {
+    "type": "object", "required": ["email", "password"],
+    "properties": {"email": {"type": "string", "minLength": 1, "maxLength": 254},
+      "password": {"type": "string", "minLength": 1, "maxLength": 1024}}
+  },
+  "RefreshRequest": {
+    "type": "object", "required": ["refresh_token"],
+    "properties": {"refresh_token": {"type": "string", "minLength": 1, "maxLength": 256}}
+  },
+  "Tokens": {
+    "type": "object",
+    "properties": {"access_token": {"type": "string"}, "refresh_token": {"type": "string"},
+      "token_type": {"type": "string", "enum": ["Bearer"]}, "expires_in": {"type": "integer"},
+      "expires_at": {"type": "string"}}
+  },
+  "User": {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "email": {"type": "string"},
+      "name": {"type": "string"}, "role": {"$ref": "#/components/schemas/Role"},
+      "org_id": {"type": "string"}, "created_at": {"type": "string"}}
+  },
+  "Role": {"type": "string", "enum": ["owner", "admin", "member", "viewer"]},
+  "LoginResponse": {
+    "description": "The token fields appear both under tokens and at the top level.",
+    "allOf": [{"$ref": "#/components/schemas/Tokens"}, {"type": "object", "properties": {
+      "user": {"$ref": "#/components/schemas/User"},
+      "tokens": {"$ref": "#/components/schemas/Tokens"}}}]
+  },
+  "UserResponse": {
+    "description": "The user's fields appear both under user and at the top level.",
+    "allOf": [{"$ref": "#/components/schemas/User"}, {"type": "object", "properties": {
+      "user": {"$ref": "#/components/schemas/User"}}}]
+  },
+  "ProfileUpdate": {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 200},
+      "email": {"type": "string", "maxLength": 254},
+      "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+      "current_password": {"type": "string", "maxLength": 1024}}
+  },
+  "UserCreate": {
+    "type": "object", "required": ["email", "password"],
+    "properties": {"email": {"type": "string", "maxLength": 254},
+      "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+      "role": {"$ref": "#/components/schemas/Role"}, "name": {"type": "string", "maxLength": 200},
+      "org_id": {"type": "string", "maxLength": 128}}
+  },
+  "RoleUpdate": {
+    "type": "object", "required": ["role"],
+    "properties": {"role": {"$ref": "#/components/schemas/Role"}}
+  },
+  "ApiKeyRequest": {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 100},
+      "expires_in": {"type": "integer", "minimum": 1},
+      "expires_in_days": {"type": "integer", "minimum": 1},
+      "expires_at": {"type": "string"}}
+  },
+  "ApiKey": {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "prefix": {"type": "string"},
+      "name": {"type": "string"}, "created_at": {"type": "string"},
+      "expires_at": {"type": ["string", "null"]}, "last_used": {"type": ["string", "null"]},
+      "last_used_at": {"type": ["string", "null"]}}
+  },
+  "ApiKeyCreated": {
+    "allOf": [{"$ref": "#/components/schemas/ApiKey"}, {"type": "object", "properties": {
+      "api_key": {"type": "string", "description": "ara_ + 43 base62 characters, shown once"},
+      "key": {"type": "string"}, "message": {"type": "string"}}}]
+  },
+  "ApiKeyList": {
+    "type": "object",
+    "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}},
+      "count": {"type": "integer"}}
+  },
   "Connectivity": {
     "type": "object",
     "properties": {"status": {"type": "string",
@@ -466,7 +542,11 @@ json::object Operation(const Router::Entry& entry) {
     } else {
         op["security"] = json::array{json::object{{"bearerAuth", json::array{}}}};
     }
-    static constexpr const char* kAuthNames[] = {"public", "user", "admin"};
+    static constexpr const char* kAuthNames[] = {"public", "user", "member", "admin"};
+    static constexpr const char* kPermissionOf[] = {"", "read", "debate:create", "admin"};
+    if (route.auth != AuthLevel::kPublic) {
+        op["x-permission"] = kPermissionOf[static_cast<int>(route.auth)];
+    }
     static constexpr const char* kRateNames[] = {"none", "read", "write", "debate_create", "auth"};
     op["x-auth-level"] = kAuthNames[static_cast<int>(route.auth)];
     op["x-rate-class"] = kRateNames[static_cast<int>(route.rate)];
@@ -501,6 +581,9 @@ std::string OpenApiJson(const Router& router) {
     doc["servers"] = json::array{json::object{{"url", "/"}}};
     doc["tags"] = std::move(tag_list);
     doc["paths"] = std::move(paths);
+    // Which role holds which permission (auth/roles.cpp); x-permission of each operation
+    // names the one it needs.
+    doc["x-roles"] = auth::PermissionTableJson();
     doc["components"] = json::object{
         {"schemas", json::parse(kSchemas)},
         {"securitySchemes",

@@ -9,11 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "auth/principal.hpp"
 #include "net/http_types.hpp"
 
 namespace aragora::api {
 
-enum class AuthLevel { kPublic, kUser, kAdmin };
+// Who may call a route (auth::Permission of the principal's role, auth/roles.hpp):
+// kPublic anyone; kUser any principal (viewer and up: reads, own profile and keys);
+// kMember debate:create (member and up; cancelling someone else's debate is checked by
+// the handler); kAdmin admin (admin and owner).
+enum class AuthLevel { kPublic, kUser, kMember, kAdmin };
 enum class RateClass { kNone, kRead, kWrite, kDebateCreate, kAuth };
 
 struct RequestContext {
@@ -21,6 +26,8 @@ struct RequestContext {
     std::string correlation_id;
     std::map<std::string, std::string> params;  // "{id}" in the template → "id" here
     std::string route;                          // the matched template (metrics label)
+    auth::Principal principal = {};  // set by the auth middleware (anonymous in open mode)
+    std::string client_ip = {};      // the socket peer, or the forwarded client via a trusted proxy
 };
 
 using Handler = std::function<boost::asio::awaitable<net::HttpResponse>(RequestContext&)>;

@@ -11,7 +11,6 @@ namespace aragora::api {
 void AddRoutes(Router& r, ApiDeps& d) {
     using enum AuthLevel;
     using enum RateClass;
-    const auto todo = [](const char* feature) { return NotImplementedHandler(feature); };
 
     // ---- health, status, metrics (public unless noted) ------------------------------------------
     r.Add({"GET", "/healthz", kPublic, kNone, HealthzHandler(d), "Liveness probe", "health", "",
@@ -42,16 +41,16 @@ void AddRoutes(Router& r, ApiDeps& d) {
            "meta", "", ""});
 
     // ---- debates --------------------------------------------------------------------------------
-    r.Add({"POST", "/api/v1/debates", kUser, kDebateCreate, CreateDebateHandler(d),
+    r.Add({"POST", "/api/v1/debates", kMember, kDebateCreate, CreateDebateHandler(d),
            "Start a debate", "debates", "CreateDebateRequest", "CreateDebateResponse"});
-    r.Add({"POST", "/api/debate", kUser, kDebateCreate, CreateDebateHandler(d),
+    r.Add({"POST", "/api/debate", kMember, kDebateCreate, CreateDebateHandler(d),
            "Start a debate (legacy path)", "debates", "CreateDebateRequest",
            "CreateDebateResponse"});
     r.Add({"GET", "/api/v1/debates", kUser, kRead, ListDebatesHandler(d),
            "List debates, newest first", "debates", "", "DebateList"});
     r.Add({"GET", "/api/v1/debates/{id}", kUser, kRead, GetDebateHandler(d), "Get a debate",
            "debates", "", "Debate"});
-    r.Add({"POST", "/api/v1/debates/{id}/cancel", kUser, kWrite, CancelDebateHandler(d),
+    r.Add({"POST", "/api/v1/debates/{id}/cancel", kMember, kWrite, CancelDebateHandler(d),
            "Cancel a pending or running debate", "debates", "", "CancelResponse"});
     r.Add({"GET", "/api/v1/debates/{id}/messages", kUser, kRead, DebateMessagesHandler(d),
            "The debate's transcript", "debates", "", "MessageList"});
@@ -115,41 +114,7 @@ void AddRoutes(Router& r, ApiDeps& d) {
     r.Add({"POST", "/api/v1/debug/connectivity-check", kAdmin, kWrite, ConnectivityCheckHandler(d),
            "DNS, TCP, TLS and auth of every configured provider", "debug", "", "Connectivity"});
 
-    // ---- not built yet: an honest 501 not_implemented, so runbook commands fail clearly ---------
-    r.Add({"POST", "/api/v1/debug/memory-dump", kAdmin, kWrite, todo("the memory dump"),
-           "Dump memory statistics (not implemented)", "debug", "", ""});
-    r.Add({"POST", "/api/v1/admin/cleanup-caches", kAdmin, kWrite, todo("cache cleanup"),
-           "Clean up caches (not implemented)", "admin", "", ""});
-    r.Add({"GET", "/api/v1/rate-limits/status", kPublic, kNone, todo("rate limiting"),
-           "Rate limit status (not implemented)", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/rate-limits/config", kPublic, kNone, todo("rate limiting"),
-           "Rate limit configuration (not implemented)", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/system/errors", kAdmin, kRead, todo("the recent errors log"),
-           "Recent errors (not implemented)", "system", "", ""});
-    r.Add({"GET", "/api/v1/system/rate-limits", kAdmin, kRead, todo("rate limiting"),
-           "Rate limit state (not implemented)", "system", "", ""});
-    r.Add({"POST", "/api/v1/auth/login", kPublic, kAuth, todo("authentication (login)"),
-           "Log in (not implemented)", "auth", "", ""});
-    r.Add({"POST", "/api/v1/auth/refresh", kPublic, kAuth, todo("authentication (token refresh)"),
-           "Refresh tokens (not implemented)", "auth", "", ""});
-    r.Add({"GET", "/api/v1/auth/me", kUser, kRead, todo("user accounts"),
-           "Current user (not implemented)", "auth", "", ""});
-    r.Add({"PATCH", "/api/v1/auth/me", kUser, kWrite, todo("user accounts"),
-           "Update current user (not implemented)", "auth", "", ""});
-    r.Add({"PUT", "/api/v1/auth/me", kUser, kWrite, todo("user accounts"),
-           "Update current user (not implemented)", "auth", "", ""});
-    r.Add({"GET", "/api/v1/auth/api-keys", kUser, kRead, todo("API keys"),
-           "List API keys (not implemented)", "auth", "", ""});
-    r.Add({"POST", "/api/v1/auth/api-keys", kUser, kWrite, todo("API keys"),
-           "Create an API key (not implemented)", "auth", "", ""});
-    r.Add({"DELETE", "/api/v1/auth/api-keys/{id}", kUser, kWrite, todo("API keys"),
-           "Revoke an API key (not implemented)", "auth", "", ""});
-    r.Add({"POST", "/api/auth/api-key", kUser, kWrite, todo("API keys"),
-           "Create an API key (not implemented)", "auth", "", ""});
-    r.Add({"DELETE", "/api/auth/api-key", kUser, kWrite, todo("API keys"),
-           "Revoke the caller's API keys (not implemented)", "auth", "", ""});
-    r.Add({"GET", "/api/v1/billing/usage", kUser, kRead, todo("usage reporting"),
-           "Usage and billing (not implemented)", "billing", "", ""});
+    AddAuthRoutes(r, d);
 }
 
 }  // namespace aragora::api

@@ -18,12 +18,16 @@
 #include <unordered_map>
 #include <utility>
 
+#include "api/ws_messages.hpp"
 #include "common/ids.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
 
 namespace aragora::api {
 namespace {
+
+constexpr std::size_t kMaxEarlyMessages = 16;
+constexpr std::uint64_t kMaxDroppedMessages = 500;
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -187,48 +191,6 @@ std::string FormatLive(const events::Event& e, std::size_t max_bytes, bool& trun
     return text;
 }
 
-// debate_id or loop_id of a message or URL, nullopt when absent.
-std::optional<std::string> DebateIdOf(const json::object& o) {
-    for (const char* name : {"debate_id", "loop_id"}) {
-        if (const json::value* v = o.if_contains(name); v && !v->is_null()) {
-            if (!v->is_string()) return std::string();  // present but invalid
-            return std::string(v->as_string());
-        }
-    }
-    return std::nullopt;
-}
-
-std::optional<std::int64_t> ParseSeqText(std::string_view s) {
-    if (s.empty() || s.size() > 18) return std::nullopt;
-    std::int64_t n = 0;
-    for (char ch : s) {
-        if (ch < '0' || ch > '9') return std::nullopt;
-        n = n * 10 + (ch - '0');
-    }
-    return n;
-}
-
-// replay_from_seq: absent or null = 0; a non-negative integer (or integral float, or a
-// string of digits); anything else is invalid.
-std::optional<std::int64_t> ParseReplayFrom(const json::value* v) {
-    if (v == nullptr || v->is_null()) return 0;
-    if (v->is_int64()) {
-        if (v->as_int64() < 0) return std::nullopt;
-        return v->as_int64();
-    }
-    if (v->is_uint64()) {
-        if (v->as_uint64() > static_cast<std::uint64_t>(kNoUpperBound)) return std::nullopt;
-        return static_cast<std::int64_t>(v->as_uint64());
-    }
-    if (v->is_double()) {
-        const double d = v->as_double();
-        if (!(d >= 0) || d > 9e15 || std::floor(d) != d) return std::nullopt;
-        return static_cast<std::int64_t>(d);
-    }
-    if (v->is_string()) return ParseSeqText(v->as_string());
-    return std::nullopt;
-}
-
 }  // namespace
 
 struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
@@ -296,6 +258,13 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         bool sent_any = false;
         double tokens = 0;
         SteadyClock::time_point tokens_at{};
+        // Set until the authenticator answered: client messages wait in `early`.
+        bool auth_pending = false;
+        std::vector<std::string> early;
+        // Client message rate (options.messages_per_second).
+        double msg_tokens = 0;
+        SteadyClock::time_point msg_tokens_at{};
+        std::uint64_t msgs_dropped = 0;
     };
 
     // Work found under a connection's lock and done after releasing it (the hub and the
@@ -317,7 +286,8 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             heartbeat_frames{0}, pong_frames{0}, warning_frames{0}, error_frames{0},
             replays_served{0}, replay_events_from_store{0}, replay_events_from_buffer{0},
             live_events_sent{0}, replay_failures{0}, frames_truncated{0}, debate_end_delays{0},
-            send_failures{0}, slow_closes{0};
+            send_failures{0}, slow_closes{0}, refused_origin{0}, refused_rate{0},
+            messages_rate_limited{0};
     };
 
     Core(asio::any_io_executor ex, events::EventHub& h, ReplaySource r, WsHandlerOptions o)
@@ -331,12 +301,32 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
     // ---- connection lifecycle -------------------------------------------------------
 
     void Open(const std::shared_ptr<net::WsConnection>& ws) {
+        const net::HttpRequest& upgrade = ws->upgrade_request();
+        // Origin is checked only when sent (API.md: the SDK clients send none).
+        if (options.origin_allowed && upgrade.HasHeader("origin") &&
+            !options.origin_allowed(upgrade.Header("origin"))) {
+            counters.refused_origin.fetch_add(1);
+            ws->Close(1008, "origin not allowed");
+            return;
+        }
+        if (options.admit && !options.admit(upgrade)) {
+            counters.refused_rate.fetch_add(1);
+            ws->Close(1008, "too many connections from this address; retry later");
+            return;
+        }
         auto c = std::make_shared<Conn>(executor);
         c->ws = ws;
-        c->authenticated =
-            options.authenticate ? options.authenticate(ws->upgrade_request()) : true;
         c->tokens = static_cast<double>(options.send_burst);
         c->tokens_at = SteadyClock::now();
+        c->msg_tokens = 2 * options.messages_per_second;
+        c->msg_tokens_at = c->tokens_at;
+        const bool deferred = static_cast<bool>(options.authenticate_async);
+        if (!deferred) {
+            c->authenticated = options.authenticate ? options.authenticate(upgrade) : true;
+        } else {
+            c->authenticated = false;
+            c->auth_pending = true;
+        }
         {
             std::lock_guard lock(conns_mu);
             if (stopped) return;
@@ -344,10 +334,42 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         }
         counters.connections.fetch_add(1);
         counters.connections_total.fetch_add(1);
+        if (!deferred) {
+            Start(c);
+            return;
+        }
+        std::weak_ptr<Conn> weak = c;
+        options.authenticate_async(upgrade, [this, weak](bool ok) {
+            auto conn = weak.lock();
+            if (!conn) return;
+            std::vector<std::string> early;
+            {
+                std::lock_guard lock(conn->mu);
+                if (conn->closing) return;
+                conn->authenticated = ok;
+                conn->auth_pending = false;
+                early.swap(conn->early);
+            }
+            Start(conn);
+            std::shared_ptr<net::WsConnection> socket;
+            {
+                std::lock_guard lock(conn->mu);
+                socket = conn->ws;
+            }
+            if (!socket) return;
+            for (const std::string& text : early) Handle(conn, text);
+        });
+    }
 
+    // connection_info, the heartbeat, and the URL's subscription: once authenticated
+    // (or refused: the connection stays open, its subscriptions get auth_required).
+    void Start(const std::shared_ptr<Conn>& c) {
         Deferred d;
+        std::shared_ptr<net::WsConnection> ws;
         {
             std::lock_guard lock(c->mu);
+            if (c->closing || !c->ws) return;
+            ws = c->ws;
             PushLocked(*c, {ControlFrame("connection_info",
                                          json::object{{"client_id", common::NewId("ws_")},
                                                       {"authenticated", c->authenticated}},
@@ -371,37 +393,82 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         counters.messages_received.fetch_add(1);
         auto c = Find(*ws);
         if (!c) return;
-        boost::system::error_code ec;
-        json::value v = json::parse(text, ec);
-        if (ec || !v.is_object()) {
-            Push(c, WarningFrame("invalid_json", "message is not a JSON object", {}));
+        bool close = false;
+        bool warn = false;
+        {
+            std::lock_guard lock(c->mu);
+            if (c->auth_pending) {
+                if (c->early.size() < kMaxEarlyMessages) c->early.push_back(text);
+                return;
+            }
+            // Client message rate: a token bucket of messages_per_second, burst 2x.
+            if (options.messages_per_second > 0) {
+                const auto now = SteadyClock::now();
+                const double rate = options.messages_per_second;
+                c->msg_tokens = std::min(
+                    2 * rate,
+                    c->msg_tokens +
+                        std::chrono::duration<double>(now - c->msg_tokens_at).count() * rate);
+                c->msg_tokens_at = now;
+                if (c->msg_tokens < 1) {
+                    ++c->msgs_dropped;
+                    counters.messages_rate_limited.fetch_add(1);
+                    // Warn on the first drop of a burst; close a client that keeps going.
+                    close = c->msgs_dropped > kMaxDroppedMessages;
+                    warn = !close && (c->msgs_dropped == 1 || c->msgs_dropped % 50 == 0);
+                    if (!close && !warn) return;
+                } else {
+                    c->msg_tokens -= 1;
+                }
+            }
+        }
+        if (close) {
+            ws->Close(1008, "message rate limit exceeded");
             return;
         }
-        const json::object& o = v.as_object();
-        const json::value* type = o.if_contains("type");
-        if (type == nullptr || !type->is_string()) {
-            Push(c, WarningFrame("invalid_message", "message has no string \"type\"", {}));
-            return;
-        }
-        const std::string_view t = type->as_string();
-        if (t == "ping") {
-            const double now = NowEpoch();
-            json::object frame{
-                {"type", "pong"}, {"data", json::object{{"server_ts", now}}}, {"timestamp", now}};
-            Push(c, {common::SerializeJson(frame), FrameType::kPong});
-        } else if (t == "pong") {
-            // A client answering our heartbeat: nothing to do.
-        } else if (t == "subscribe") {
-            std::optional<std::string> id = DebateIdOf(o);
-            Subscribe(c, id.value_or(std::string()),
-                      ParseReplayFrom(o.if_contains("replay_from_seq")));
-        } else if (t == "unsubscribe") {
-            Unsubscribe(c, DebateIdOf(o).value_or(std::string()));
-        } else {
-            Push(c, WarningFrame("unknown_type",
-                                 "unknown message type \"" + Echo(t) +
-                                     "\" (expected subscribe, unsubscribe or ping)",
+        if (warn) {
+            Push(c, WarningFrame("rate_limited",
+                                 "too many messages: at most " +
+                                     std::to_string(static_cast<int>(options.messages_per_second)) +
+                                     " per second; extra messages are dropped",
                                  {}));
+            return;
+        }
+        Handle(c, text);
+    }
+
+    void Handle(const std::shared_ptr<Conn>& c, const std::string& text) {
+        const ClientMessage m = DecodeClientMessage(text);
+        switch (m.kind) {
+            case ClientMessage::Kind::kInvalidJson:
+                Push(c, WarningFrame("invalid_json", "message is not a JSON object", {}));
+                break;
+            case ClientMessage::Kind::kInvalidMessage:
+                Push(c, WarningFrame("invalid_message", "message has no string \"type\"", {}));
+                break;
+            case ClientMessage::Kind::kPing: {
+                const double now = NowEpoch();
+                json::object frame{{"type", "pong"},
+                                   {"data", json::object{{"server_ts", now}}},
+                                   {"timestamp", now}};
+                Push(c, {common::SerializeJson(frame), FrameType::kPong});
+                break;
+            }
+            case ClientMessage::Kind::kPong:
+                // A client answering our heartbeat: nothing to do.
+                break;
+            case ClientMessage::Kind::kSubscribe:
+                Subscribe(c, m.debate_id, m.replay_from_seq);
+                break;
+            case ClientMessage::Kind::kUnsubscribe:
+                Unsubscribe(c, m.debate_id);
+                break;
+            case ClientMessage::Kind::kUnknownType:
+                Push(c, WarningFrame("unknown_type",
+                                     "unknown message type \"" + Echo(m.type) +
+                                         "\" (expected subscribe, unsubscribe or ping)",
+                                     {}));
+                break;
         }
     }
 
@@ -952,6 +1019,9 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         s.debate_end_delays = counters.debate_end_delays.load();
         s.send_failures = counters.send_failures.load();
         s.slow_closes = counters.slow_closes.load();
+        s.refused_origin = counters.refused_origin.load();
+        s.refused_rate = counters.refused_rate.load();
+        s.messages_rate_limited = counters.messages_rate_limited.load();
         return s;
     }
 
@@ -1012,6 +1082,9 @@ std::string WsHandler::StatsJson() const {
     o["debate_end_delays"] = s.debate_end_delays;
     o["send_failures"] = s.send_failures;
     o["slow_closes"] = s.slow_closes;
+    o["refused_origin"] = s.refused_origin;
+    o["refused_rate"] = s.refused_rate;
+    o["messages_rate_limited"] = s.messages_rate_limited;
     return common::SerializeJson(o);
 }
 

@@ -102,6 +102,17 @@ struct WsHandlerOptions {
     // An unauthenticated connection stays open and each of its subscriptions gets an
     // `error` frame auth_required.
     std::function<bool(const net::HttpRequest&)> authenticate;
+    // Asynchronous variant (wins when set): calls `done(authenticated)` once, on any
+    // thread. connection_info waits for it; client messages meanwhile are held (16 at most).
+    std::function<void(const net::HttpRequest&, std::function<void(bool)> done)> authenticate_async;
+    // When set and the upgrade carries Origin: a refused origin is closed with 1008.
+    std::function<bool(std::string_view origin)> origin_allowed;
+    // When set: false closes the new connection with 1008 (per-IP connection rate).
+    std::function<bool(const net::HttpRequest&)> admit;
+    // Client messages per second per connection (burst 2x); beyond, a `warning` frame
+    // rate_limited and the message is dropped; a client that keeps sending is closed 1008.
+    // 0 = unlimited.
+    double messages_per_second = 0;
     // `active_debates` of heartbeats. Empty: the hub's live debates.
     std::function<std::size_t()> active_debates;
 };
@@ -128,11 +139,14 @@ struct WsHandlerStats {
     std::uint64_t replay_events_from_store = 0;   // replayed events from the ReplaySource
     std::uint64_t replay_events_from_buffer = 0;  // replayed events from the hub's buffer
     std::uint64_t live_events_sent = 0;
-    std::uint64_t replay_failures = 0;    // ReplaySource errors other than kNotFound
-    std::uint64_t frames_truncated = 0;   // events cut to max_frame_bytes
-    std::uint64_t debate_end_delays = 0;  // debate_end frames held for debate_end_gap
-    std::uint64_t send_failures = 0;      // Send returned false (closing, or refused)
-    std::uint64_t slow_closes = 0;        // closed 1008 by this handler's bounds
+    std::uint64_t replay_failures = 0;        // ReplaySource errors other than kNotFound
+    std::uint64_t frames_truncated = 0;       // events cut to max_frame_bytes
+    std::uint64_t debate_end_delays = 0;      // debate_end frames held for debate_end_gap
+    std::uint64_t send_failures = 0;          // Send returned false (closing, or refused)
+    std::uint64_t slow_closes = 0;            // closed 1008 by this handler's bounds
+    std::uint64_t refused_origin = 0;         // closed 1008: Origin not allowed
+    std::uint64_t refused_rate = 0;           // closed 1008: per-IP connection rate
+    std::uint64_t messages_rate_limited = 0;  // client messages dropped by the message rate
 };
 
 class WsHandler final : public net::WsHandler {

@@ -1,5 +1,6 @@
 #include "app/server_app.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,7 +26,10 @@
 
 #include "agents/factory.hpp"
 #include "api/api.hpp"
+#include "api/security.hpp"
 #include "api/ws_handler.hpp"
+#include "auth/api_key.hpp"
+#include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/build_info.hpp"
 #include "common/json_text.hpp"
@@ -38,9 +42,12 @@
 #include "metrics/registry.hpp"
 #include "net/http_client.hpp"
 #include "net/server.hpp"
+#include "ratelimit/ip.hpp"
+#include "ratelimit/limiter.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
 #include "service/local_debate_service.hpp"
+#include "storage/sqlite/sqlite_auth_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::app {
@@ -174,8 +181,16 @@ struct App {
     agents::AgentFactory agents;
     GatedDebateService debates;
 
+    // Auth and rate limiting (built by RunServe before listening).
+    std::unique_ptr<auth::AuthService> auth;
+    std::unique_ptr<api::RequestLimits> limits;
+    std::unique_ptr<ratelimit::RateLimiter> ws_admission;  // WebSocket connections per IP
+    api::ErrorLog errors;
+    std::string auth_warning;  // the open-mode warning of /api/v1/health
+
     // Built by the startup sequence.
     std::unique_ptr<storage::Store> store;
+    std::unique_ptr<storage::AuthStore> auth_store;
     debate::ReceiptKeys keys;
     std::unique_ptr<service::LocalDebateService> service;
 
@@ -297,6 +312,10 @@ public:
         o["timestamp"] = common::FormatIso8601(app_.clock.SystemNow());
         o["ready"] = !NotReadyReason().has_value();
         o["checks"] = std::move(checks);
+        json::object auth{{"mode", app_.auth && app_.auth->open() ? "open" : "credentials"}};
+        if (app_.auth && app_.auth->open()) auth["warning"] = app_.auth_warning;
+        o["auth"] = std::move(auth);
+        if (app_.auth && app_.auth->open()) o["warning"] = app_.auth_warning;
         co_return common::SerializeJson(o);
     }
 
@@ -351,6 +370,106 @@ public:
                        {"timestamp", common::FormatIso8601(app_.clock.SystemNow())},
                        {"version", build::kVersion}};
         co_return common::SerializeJson(o);
+    }
+
+    std::string AuthWarning() const override {
+        return app_.auth && app_.auth->open() ? app_.auth_warning : std::string();
+    }
+
+    asio::awaitable<std::string> CleanupCachesJson() override {
+        const auto before = metrics::ResidentMemoryBytes();
+        const std::size_t keys = app_.auth ? app_.auth->ClearCaches() : 0;
+        const std::size_t errors = app_.errors.Clear();
+        auto trimmed = co_await app_.pool.Run([] {
+            // Returns freed heap pages to the OS (blocking: walks the arenas).
+            return Result<int>(::malloc_trim(0));
+        });
+        const auto after = metrics::ResidentMemoryBytes();
+        auto mb = [](const Result<std::uint64_t>& r) -> json::value {
+            if (!r) return nullptr;
+            return std::round(static_cast<double>(*r) / (1024.0 * 1024.0) * 10) / 10;
+        };
+        json::object cleared{{"api_key_cache", keys},
+                             {"error_log", errors},
+                             {"malloc_trim", trimmed.ok() && *trimmed == 1}};
+        json::object o{{"success", true},
+                       {"cleared", std::move(cleared)},
+                       {"rss_mb_before", mb(before)},
+                       {"rss_mb_after", mb(after)},
+                       {"kept",
+                        "event replay buffers of live debates, WebSocket queues, rate-limit "
+                        "buckets (needed for correctness)"}};
+        co_return common::SerializeJson(o);
+    }
+
+    asio::awaitable<Result<std::string>> MemoryDumpJson() override {
+        if (!app_.settings.security.memory_profiling) {
+            co_return common::MakeError(
+                ErrorCode::kNotFound,
+                "memory profiling is off: set ARAGORA_MEMORY_PROFILING=1 and restart");
+        }
+        const auto rss = metrics::ResidentMemoryBytes();
+        const struct mallinfo2 mi = ::mallinfo2();
+        auto hub = app_.hub.Stats();
+        auto ws = app_.ws ? app_.ws->Stats() : api::WsHandlerStats{};
+        auto debates = app_.debates.Stats();
+        const auto& net = app_.api_server->stats();
+        // Sizes per item are estimates (the subsystems count items, not bytes): an event
+        // envelope with its JSON ~1 KiB, a live debate's state ~64 KiB, a queued frame
+        // ~1 KiB, a cache or bucket entry ~256 B.
+        struct Sub {
+            const char* name;
+            std::uint64_t count;
+            std::uint64_t unit;
+        };
+        const Sub subs[] = {
+            {"debates", debates.running + debates.queued, 64 * 1024},
+            {"event_buffers", hub.buffered_events, 1024},
+            {"websocket_queues", net.ws_connections_active.load() * 8 + ws.subscriptions, 1024},
+            {"api_key_cache", app_.auth ? app_.auth->CacheSize() : 0, 256},
+            {"rate_limit_buckets", app_.limits ? app_.limits->TrackedKeys() : 0, 256},
+            {"error_log", std::min<std::uint64_t>(app_.errors.total(), 200), 256},
+        };
+        std::vector<json::object> top;
+        for (const Sub& sub : subs) {
+            top.push_back(json::object{{"subsystem", sub.name},
+                                       {"count", sub.count},
+                                       {"bytes", sub.count * sub.unit},
+                                       {"bytes_per_item_estimate", sub.unit}});
+        }
+        std::sort(top.begin(), top.end(), [](const json::object& a, const json::object& b) {
+            return a.at("bytes").to_number<std::uint64_t>() >
+                   b.at("bytes").to_number<std::uint64_t>();
+        });
+        json::array top_json;
+        for (auto& t : top) top_json.push_back(std::move(t));
+        json::object allocator{{"arena_bytes", mi.arena},         {"mmap_bytes", mi.hblkhd},
+                               {"in_use_bytes", mi.uordblks},     {"free_bytes", mi.fordblks},
+                               {"releasable_bytes", mi.keepcost}, {"mmap_regions", mi.hblks}};
+        json::object o{{"timestamp", common::FormatIso8601(app_.clock.SystemNow())},
+                       {"pid", static_cast<std::int64_t>(::getpid())},
+                       {"rss_bytes", rss ? json::value(*rss) : json::value(nullptr)},
+                       {"allocator", std::move(allocator)},
+                       {"top_allocations", std::move(top_json)},
+                       {"path", "/tmp/aragora_memory_dump.json"}};
+        std::string body = common::SerializeJson(o);
+        auto written = co_await app_.pool.Run([&body]() -> Result<common::Unit> {
+            const std::string path = "/tmp/aragora_memory_dump.json";
+            const std::string tmp = path + ".tmp";
+            {
+                std::ofstream out(tmp, std::ios::trunc);
+                out << body << "\n";
+                if (!out.flush()) {
+                    return common::MakeError(ErrorCode::kInternal, "cannot write " + tmp);
+                }
+            }
+            std::error_code ec;
+            std::filesystem::rename(tmp, path, ec);
+            if (ec) return common::MakeError(ErrorCode::kInternal, "cannot write " + path);
+            return common::Unit{};
+        });
+        if (!written) co_return written.error();
+        co_return body;
     }
 
     std::string StatusJson() const override {
@@ -557,17 +676,19 @@ void RegisterServerMetrics(App& app) {
 asio::awaitable<void> Startup(App& app) {
     auto started = std::chrono::steady_clock::now();
     const auto& s = app.settings;
-    auto opened = co_await app.pool.Run([&app]() -> Result<std::unique_ptr<storage::Store>> {
+    auto opened = co_await app.pool.Run([&app]() -> Result<storage::SqliteStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);
         std::filesystem::create_directories(app.settings.storage.data_dir + "/knowledge", ec);
-        return storage::OpenSqliteStore({app.settings.storage.sqlite_path}, /*migrate=*/true);
+        return storage::OpenSqliteStores({app.settings.storage.sqlite_path}, /*migrate=*/true);
     });
     if (!opened) {
         app.FailStartup("database unavailable: " + opened.error().message);
         co_return;
     }
-    app.store = std::move(*opened);
+    app.store = std::move(opened->store);
+    app.auth_store = std::move(opened->auth);
+    app.auth->AttachStore(app.auth_store.get());
     auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
     if (!keys) {
         app.FailStartup("receipt keys unavailable: " + keys.error().message);
@@ -654,6 +775,159 @@ asio::awaitable<void> HandleSignals(App& app) {
     }
 }
 
+// The WebSocket's credential: ?token=, Authorization: Bearer, or the browser's
+// Sec-WebSocket-Protocol "access_token.<token>".
+std::string WsToken(const net::HttpRequest& req) {
+    if (auto token = req.QueryParam("token"); token && !token->empty()) return *token;
+    const std::string authorization = req.Header("authorization");
+    if (auto bearer = auth::AuthService::BearerToken(authorization)) {
+        return std::string(*bearer);
+    }
+    std::string protocols = req.Header("sec-websocket-protocol");
+    std::size_t pos = 0;
+    while (pos < protocols.size()) {
+        std::size_t end = protocols.find(',', pos);
+        if (end == std::string::npos) end = protocols.size();
+        std::string p = protocols.substr(pos, end - pos);
+        p.erase(0, p.find_first_not_of(' '));
+        p.erase(p.find_last_not_of(' ') + 1);
+        if (p.rfind("access_token.", 0) == 0) return p.substr(13);
+        pos = end + 1;
+    }
+    return {};
+}
+
+asio::awaitable<void> AuthenticateWs(auth::AuthService& auth, std::string token,
+                                     std::function<void(bool)> done) {
+    auto principal = co_await auth.Authenticate(std::move(token));
+    done(principal.ok() && principal->Allows(auth::Permission::kRead));
+}
+
+bool IsLoopbackHost(const std::string& host) {
+    if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+    auto ip = ratelimit::IpAddress::Parse(host);
+    if (!ip) return false;
+    auto loopback = ratelimit::CidrList::Parse("127.0.0.0/8,::1/128");
+    return loopback && loopback->Contains(*ip);
+}
+
+// Human users in the database (0 when it does not exist yet or predates the users table):
+// read once before listening, to decide the open development mode. Blocking, on the main
+// thread before the I/O threads start.
+std::int64_t CountConfiguredUsers(const config::Settings& settings) {
+    const std::string& path = settings.storage.sqlite_path;
+    std::error_code ec;
+    if (path == ":memory:" || path.rfind("file:", 0) == 0) return 0;
+    if (!std::filesystem::exists(path, ec)) return 0;
+    auto store = storage::OpenSqliteAuthStore({path}, /*migrate=*/false);
+    if (!store) return 0;
+    auto n = auth::CountHumanUsers(**store);
+    return n ? *n : 0;
+}
+
+// Auth, rate limits and CORS from the settings; an error is the one line to print.
+common::Status SetUpSecurity(App& app) {
+    const config::Settings& s = app.settings;
+    const auto& sec = s.security;
+    auto whitelist = ratelimit::CidrList::Parse(sec.rate_limit_whitelist);
+    if (!whitelist) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "ARAGORA_RATE_LIMIT_WHITELIST: " + whitelist.error().message);
+    }
+    auto trusted = ratelimit::CidrList::Parse(sec.trusted_proxies);
+    if (!trusted) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "ARAGORA_TRUSTED_PROXIES: " + trusted.error().message);
+    }
+    if (auto cors = api::CorsPolicy::Parse(sec.allowed_origins); !cors) return cors.error();
+
+    auth::AuthConfig ac;
+    ac.api_token = s.server.api_token;
+    ac.jwt.secret = s.server.jwt_secret;
+    ac.jwt.issuer = sec.jwt_issuer;
+    ac.jwt.audience = sec.jwt_audience;
+    ac.access_ttl = std::chrono::seconds(sec.access_token_ttl_seconds);
+    ac.refresh_ttl = std::chrono::hours(24 * sec.refresh_token_ttl_days);
+    if (!sec.jwt_secret_previous.empty()) {
+        ac.jwt.previous_secret = sec.jwt_secret_previous;
+        if (!sec.jwt_rotated_at.empty()) {
+            auto at = common::ParseIso8601(sec.jwt_rotated_at);
+            if (!at) {
+                return common::MakeError(ErrorCode::kValidation,
+                                         "ARAGORA_JWT_SECRET_ROTATED_AT must be an ISO 8601 time "
+                                         "(e.g. 2026-12-01T09:00:00Z), got '" +
+                                             sec.jwt_rotated_at + "'");
+            }
+            ac.jwt.previous_valid_until = *at + std::chrono::hours(sec.jwt_grace_hours);
+            Log()->info("jwt: tokens under ARAGORA_JWT_SECRET_PREVIOUS accepted until {}",
+                        common::FormatIso8601(*ac.jwt.previous_valid_until));
+        } else {
+            Log()->warn(
+                "jwt: ARAGORA_JWT_SECRET_PREVIOUS is accepted with no end: set "
+                "ARAGORA_JWT_SECRET_ROTATED_AT (the grace is ARAGORA_JWT_SECRET_GRACE_HOURS={} h) "
+                "or remove it after the overlap",
+                sec.jwt_grace_hours);
+        }
+    }
+    const std::int64_t users = CountConfiguredUsers(s);
+    const bool configured = !ac.api_token.empty() || !ac.jwt.secret.empty() || users > 0;
+    if (ac.jwt.secret.empty() && !s.production) {
+        ac.jwt.secret = auth::RandomBase62(32);
+        ac.jwt_secret_ephemeral = true;
+        if (users > 0) {
+            Log()->warn(
+                "jwt: no ARAGORA_JWT_SECRET: logins use a per-process secret (tokens end "
+                "at restart)");
+        }
+    }
+    ac.open = !configured;
+    if (ac.open) {
+        app.auth_warning =
+            "open development mode: no credential is configured (ARAGORA_API_TOKEN, "
+            "ARAGORA_JWT_SECRET or a user), every route answers without one";
+        if (!IsLoopbackHost(s.server.host)) {
+            if (!sec.allow_unauthenticated) {
+                return common::MakeError(
+                    ErrorCode::kValidation,
+                    "refusing to listen on " + s.server.host +
+                        " with no credentials configured: set ARAGORA_API_TOKEN (or "
+                        "ARAGORA_JWT_SECRET and add users with `aragora users add`), listen on "
+                        "127.0.0.1, or set ARAGORA_ALLOW_UNAUTHENTICATED=1");
+            }
+            app.auth_warning += " — on a non-loopback address (ARAGORA_ALLOW_UNAUTHENTICATED=1)";
+        }
+        Log()->warn("auth: {}", app.auth_warning);
+    } else {
+        Log()->info("auth: service_token={} jwt={} users={}", !ac.api_token.empty(),
+                    ac.jwt_secret_ephemeral ? "ephemeral" : (ac.jwt.secret.empty() ? "off" : "on"),
+                    users);
+    }
+    app.auth = std::make_unique<auth::AuthService>(std::move(ac), app.clock, app.pool);
+
+    api::RateLimitConfig rc;
+    rc.disabled = sec.rate_limit_disabled;
+    rc.per_ip = sec.rate_limit;
+    rc.debate_create = sec.rate_limit_debate_rpm;
+    rc.auth = sec.rate_limit_auth_rpm;
+    rc.per_principal = sec.rate_limit_user_rpm;
+    rc.whitelist = std::move(*whitelist);
+    rc.trusted_proxies = std::move(*trusted);
+    if (rc.disabled) {
+        Log()->warn("rate_limit: ARAGORA_RATE_LIMIT_DISABLED=1: no request is rate limited");
+    } else {
+        Log()->info(
+            "rate_limit: sliding window, {} req/min per IP, debate creation {}/min, "
+            "login {}/min, whitelist [{}], trusted proxies [{}]",
+            rc.per_ip, rc.debate_create, rc.auth, rc.whitelist.ToString(),
+            rc.trusted_proxies.ToString());
+    }
+    app.limits = std::make_unique<api::RequestLimits>(std::move(rc), app.clock);
+    ratelimit::RateLimiter::Options wo;
+    wo.limit_per_minute = sec.ws_connections_per_minute;
+    app.ws_admission = std::make_unique<ratelimit::RateLimiter>(wo, app.clock);
+    return {};
+}
+
 }  // namespace
 
 int RunServe(const ServeOptions& options) {
@@ -688,14 +962,16 @@ int RunServe(const ServeOptions& options) {
 
     api::ApiDeps deps{app.debates, app.keys, system, app.registry};
     deps.agents = &app.agents;
-    deps.access.api_token = settings.server.api_token;
-    deps.access.open = !settings.production && settings.server.api_token.empty();
-    if (deps.access.open && settings.server.host != "127.0.0.1" && settings.server.host != "::1" &&
-        settings.server.host != "localhost") {
-        Log()->warn(
-            "open development mode (no ARAGORA_API_TOKEN) on a non-loopback address {}: "
-            "every route answers without credentials",
-            settings.server.host);
+    if (auto sec = SetUpSecurity(app); !sec) {
+        Log()->critical("{}", sec.error().message);
+        std::cerr << "aragora: " << sec.error().message << "\n";
+        return 2;
+    }
+    deps.auth = app.auth.get();
+    deps.limits = app.limits.get();
+    deps.errors = &app.errors;
+    if (auto cors = api::CorsPolicy::Parse(settings.security.allowed_origins); cors) {
+        deps.cors = std::move(*cors);
     }
     api::Router router;
     api::AddRoutes(router, deps);
@@ -704,24 +980,36 @@ int RunServe(const ServeOptions& options) {
     api::WsHandlerOptions ws_options;
     ws_options.heartbeat_interval = std::chrono::seconds(settings.server.ws_heartbeat_seconds);
     ws_options.active_debates = [&app] { return app.debates.Stats().running; };
-    ws_options.authenticate = [access = deps.access](const net::HttpRequest& req) {
-        if (access.open) return true;
-        if (access.Accepts(req.Header("authorization"))) return true;
-        if (auto token = req.QueryParam("token"); token && access.AcceptsToken(*token)) return true;
-        // Browsers pass the token as a subprotocol: "access_token.<token>".
-        std::string protocols = req.Header("sec-websocket-protocol");
-        std::size_t pos = 0;
-        while (pos < protocols.size()) {
-            std::size_t end = protocols.find(',', pos);
-            if (end == std::string::npos) end = protocols.size();
-            std::string p = protocols.substr(pos, end - pos);
-            p.erase(0, p.find_first_not_of(' '));
-            p.erase(p.find_last_not_of(' ') + 1);
-            if (p.rfind("access_token.", 0) == 0 && access.AcceptsToken(p.substr(13))) return true;
-            pos = end + 1;
+    ws_options.authenticate_async = [&app](const net::HttpRequest& req,
+                                           std::function<void(bool)> done) {
+        if (app.auth->open()) {
+            done(true);
+            return;
         }
-        return false;
+        std::string token = WsToken(req);
+        if (token.empty()) {
+            done(false);
+            return;
+        }
+        asio::co_spawn(app.ioc, AuthenticateWs(*app.auth, std::move(token), std::move(done)),
+                       asio::detached);
     };
+    if (!deps.cors.allowed.empty()) {
+        ws_options.origin_allowed = [cors = deps.cors](std::string_view origin) {
+            return cors.Allows(origin);
+        };
+    }
+    if (!settings.security.rate_limit_disabled) {
+        ws_options.admit = [&app](const net::HttpRequest& req) {
+            const std::string ip = app.limits->ClientIp(req);
+            if (app.limits->config().whitelist.Contains(ip)) return true;
+            if (app.ws_admission->Check(ip).allowed) return true;
+            Log()->warn("rate_limit exceeded bucket=ws_connect client_ip={} limit={}", ip,
+                        app.ws_admission->options().limit_per_minute);
+            return false;
+        };
+        ws_options.messages_per_second = settings.security.ws_messages_per_second;
+    }
     ws_options.max_frame_bytes = 1024 * 1024;
     // Keep bursts well inside the connection's send queue (net closes on overflow).
     // ARAGORA_WS_SEND_QUEUE_MAX bounds what one connection may have waiting: half of it

@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "cli/users_command.hpp"
 
 #include <unistd.h>
 
@@ -591,6 +592,8 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->add_flag("--check", migrate_check, "List pending migrations (exit 1 if any)");
     migrate_cmd->add_flag("--upgrade", migrate_upgrade, "Apply pending migrations");
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
+
+    AddUsersCommand(app, exit_code);
 
     app::ServeOptions serve;
     auto* serve_cmd = app.add_subcommand(

@@ -152,6 +152,54 @@ common::Status LoadServerSettings(const EnvLookup& env, ServerSettings& s) {
     return {};
 }
 
+common::Status LoadSecuritySettings(const EnvLookup& env, SecuritySettings& s) {
+    s.jwt_secret_previous = ReadString(env, "ARAGORA_JWT_SECRET_PREVIOUS");
+    s.jwt_rotated_at = ReadString(env, "ARAGORA_JWT_SECRET_ROTATED_AT");
+    s.jwt_issuer = ReadString(env, "ARAGORA_JWT_ISSUER");
+    s.jwt_audience = ReadString(env, "ARAGORA_JWT_AUDIENCE");
+    s.rate_limit_whitelist = ReadString(env, "ARAGORA_RATE_LIMIT_WHITELIST");
+    if (auto v = ReadString(env, "ARAGORA_TRUSTED_PROXIES"); !v.empty()) s.trusted_proxies = v;
+    s.allowed_origins = ReadString(env, "ARAGORA_ALLOWED_ORIGINS");
+    struct Int {
+        const char* name;
+        int SecuritySettings::*field;
+        int lo, hi;
+    };
+    constexpr Int kInts[] = {
+        {"ARAGORA_JWT_SECRET_GRACE_HOURS", &SecuritySettings::jwt_grace_hours, 0, 24 * 365},
+        {"ARAGORA_ACCESS_TOKEN_TTL_SECONDS", &SecuritySettings::access_token_ttl_seconds, 60,
+         86400 * 30},
+        {"ARAGORA_REFRESH_TOKEN_TTL_DAYS", &SecuritySettings::refresh_token_ttl_days, 1, 3650},
+        {"ARAGORA_RATE_LIMIT", &SecuritySettings::rate_limit, 1, 10000000},
+        {"ARAGORA_RATE_LIMIT_DEBATE_RPM", &SecuritySettings::rate_limit_debate_rpm, 1, 10000000},
+        {"ARAGORA_RATE_LIMIT_AUTH_RPM", &SecuritySettings::rate_limit_auth_rpm, 1, 10000000},
+        {"ARAGORA_RATE_LIMIT_USER_RPM", &SecuritySettings::rate_limit_user_rpm, 0, 10000000},
+        {"ARAGORA_WS_CONNECTIONS_PER_MINUTE", &SecuritySettings::ws_connections_per_minute, 1,
+         10000000},
+        {"ARAGORA_WS_MESSAGES_PER_SECOND", &SecuritySettings::ws_messages_per_second, 1, 1000000},
+    };
+    for (const auto& setting : kInts) {
+        auto v = ReadInt(env, setting.name, s.*setting.field, setting.lo, setting.hi);
+        if (!v) return v.error();
+        s.*setting.field = *v;
+    }
+    struct Bool {
+        const char* name;
+        bool SecuritySettings::*field;
+    };
+    constexpr Bool kBools[] = {
+        {"ARAGORA_ALLOW_UNAUTHENTICATED", &SecuritySettings::allow_unauthenticated},
+        {"ARAGORA_RATE_LIMIT_DISABLED", &SecuritySettings::rate_limit_disabled},
+        {"ARAGORA_MEMORY_PROFILING", &SecuritySettings::memory_profiling},
+    };
+    for (const auto& setting : kBools) {
+        auto v = ReadBool(env, setting.name);
+        if (!v) return v.error();
+        if (*v) s.*setting.field = **v;
+    }
+    return {};
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -239,6 +287,16 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
 
     if (auto agents = LoadAgentSettings(env, s.agents); !agents) return agents.error();
     if (auto server = LoadServerSettings(env, s.server); !server) return server.error();
+    if (auto sec = LoadSecuritySettings(env, s.security); !sec) return sec.error();
+    auto secrets_manager = ReadBool(env, "ARAGORA_USE_SECRETS_MANAGER");
+    if (!secrets_manager) return secrets_manager.error();
+    if (mode == RunMode::kServer && secrets_manager->value_or(false)) {
+        return common::MakeError(ErrorCode::kNotImplemented,
+                                 "ARAGORA_USE_SECRETS_MANAGER=true is not supported yet: pass the "
+                                 "secrets as environment variables (or an EnvironmentFile) and "
+                                 "unset it",
+                                 "ARAGORA_USE_SECRETS_MANAGER");
+    }
     // Only the server writes log files: a CLI command run by another user with the
     // service's environment must not fail on (or write into) /var/log/aragora.
     if (mode == RunMode::kServer) s.log.log_dir = s.server.log_dir;
@@ -247,6 +305,14 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
         std::vector<std::string> missing;
         if (s.receipts.signing_key.empty()) missing.emplace_back("ARAGORA_RECEIPT_SIGNING_KEY");
         if (s.server.jwt_secret.empty()) missing.emplace_back("ARAGORA_JWT_SECRET");
+        if (missing.empty() && s.server.jwt_secret.size() < 32) {
+            return common::MakeError(ErrorCode::kValidation,
+                                     "ARAGORA_JWT_SECRET must be at least 32 bytes in production "
+                                     "(got " +
+                                         std::to_string(s.server.jwt_secret.size()) +
+                                         "); generate one with `openssl rand -base64 32`",
+                                     "ARAGORA_JWT_SECRET");
+        }
         if (!missing.empty()) {
             std::string names = missing[0];
             if (missing.size() == 2) names += " and " + missing[1];

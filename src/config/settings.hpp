@@ -81,6 +81,30 @@ struct ServerSettings {
     std::string jwt_secret;               // ARAGORA_JWT_SECRET
 };
 
+// Auth, rate limiting, CORS (issue 10; names as in the runbooks where they name them).
+struct SecuritySettings {
+    std::string jwt_secret_previous;      // ARAGORA_JWT_SECRET_PREVIOUS
+    std::string jwt_rotated_at;           // ARAGORA_JWT_SECRET_ROTATED_AT (ISO 8601)
+    int jwt_grace_hours = 24;             // ARAGORA_JWT_SECRET_GRACE_HOURS
+    std::string jwt_issuer;               // ARAGORA_JWT_ISSUER (checked when set)
+    std::string jwt_audience;             // ARAGORA_JWT_AUDIENCE (checked when set)
+    int access_token_ttl_seconds = 3600;  // ARAGORA_ACCESS_TOKEN_TTL_SECONDS
+    int refresh_token_ttl_days = 30;      // ARAGORA_REFRESH_TOKEN_TTL_DAYS
+    bool allow_unauthenticated = false;   // ARAGORA_ALLOW_UNAUTHENTICATED
+    int rate_limit = 100;                 // ARAGORA_RATE_LIMIT (requests/minute per IP)
+    int rate_limit_debate_rpm = 10;       // ARAGORA_RATE_LIMIT_DEBATE_RPM (per IP)
+    int rate_limit_auth_rpm = 20;         // ARAGORA_RATE_LIMIT_AUTH_RPM (login/refresh per IP)
+    int rate_limit_user_rpm = 0;          // ARAGORA_RATE_LIMIT_USER_RPM (per key/user; 0 = off)
+    bool rate_limit_disabled = false;     // ARAGORA_RATE_LIMIT_DISABLED
+    std::string rate_limit_whitelist;     // ARAGORA_RATE_LIMIT_WHITELIST (CIDRs)
+    std::string trusted_proxies =         // ARAGORA_TRUSTED_PROXIES (CIDRs)
+        "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,::1/128";
+    std::string allowed_origins;         // ARAGORA_ALLOWED_ORIGINS (exact origins, comma-separated)
+    int ws_connections_per_minute = 60;  // ARAGORA_WS_CONNECTIONS_PER_MINUTE (per IP)
+    int ws_messages_per_second = 20;     // ARAGORA_WS_MESSAGES_PER_SECOND (per connection)
+    bool memory_profiling = false;       // ARAGORA_MEMORY_PROFILING
+};
+
 struct Settings {
     std::string env = "development";  // ARAGORA_ENV
     bool production = false;
@@ -90,6 +114,7 @@ struct Settings {
     DebateSettings debate;
     AgentSettings agents;
     ServerSettings server;
+    SecuritySettings security;
 };
 
 // Reads and validates every setting. A bad value is an error naming the variable.

@@ -38,6 +38,11 @@ struct DebateSpec {
     double consensus_threshold = 0.6;  // weighted (and supermajority floor)
     std::string judge;                 // agent name for `judge`; empty = first agent
     std::string metadata_json = "{}";
+    // Not read by the engine: who asked (auth::Principal::ActorId(), "" in open mode), the
+    // caller's organisation, and the provider of each agent (same order as `agents`).
+    std::string created_by;
+    std::string org_id;
+    std::vector<std::string> providers;
 };
 
 // Engine tuning, documented in docs/engine.md.

@@ -21,13 +21,13 @@
 #include <cstdint>
 #include <ctime>
 #include <exception>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "net/detail/request_parse.hpp"
 #include "net/detail/server_core.hpp"
 #include "net/detail/ws_session.hpp"
 
@@ -41,7 +41,7 @@ using tcp = asio::ip::tcp;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-using Request = http::request<http::string_body>;
+using Request = BeastRequest;
 
 // First read of a request when the buffer is empty; what a typical request needs.
 constexpr size_t kFirstReadBytes = 8 * 1024;
@@ -53,16 +53,6 @@ constexpr std::chrono::seconds kRejectReadTimeout{5};
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr size_t kLingerBytes = 1024 * 1024;
 constexpr int kRetryAfterSeconds = 1;
-
-bool IsMalformed(const beast::error_code& ec) {
-    return ec == http::error::bad_line_ending || ec == http::error::bad_method ||
-           ec == http::error::bad_target || ec == http::error::bad_version ||
-           ec == http::error::bad_field || ec == http::error::bad_value ||
-           ec == http::error::bad_content_length || ec == http::error::bad_transfer_encoding ||
-           ec == http::error::bad_chunk || ec == http::error::bad_chunk_extension ||
-           ec == http::error::bad_obs_fold || ec == http::error::multiple_content_length ||
-           ec == http::error::unexpected_body;
-}
 
 // Correlation id from the fields read so far (see CorrelationIdOf).
 std::string CorrelationIdOfFields(const http::fields& fields) {
@@ -85,45 +75,6 @@ bool IsSafeHeader(std::string_view name, std::string_view value) {
     for (char c : value) {
         if (c == '\r' || c == '\n' || c == '\0') return false;
     }
-    return true;
-}
-
-// Fills `out` from a complete request (moving the body). False when the target is
-// not usable (bad percent-encoding, neither origin- nor absolute-form).
-bool ToPlainRequest(Request& req, HttpRequest& out) {
-    out.method = std::string(req.method_string());
-    out.target = std::string(req.target());
-    std::string_view target = out.target;
-    if (target.empty()) return false;
-    if (target.front() != '/' && target != "*") {
-        // absolute-form (sent to proxies): keep the path and query
-        const size_t scheme = target.find("://");
-        if (scheme == std::string_view::npos) return false;
-        const size_t slash = target.find_first_of("/?", scheme + 3);
-        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-        if (target.front() == '?') {
-            out.query = std::string(target.substr(1));
-            out.path = "/";
-            target = {};
-        }
-    }
-    if (!target.empty()) {
-        const size_t question = target.find('?');
-        if (question != std::string_view::npos)
-            out.query = std::string(target.substr(question + 1));
-        auto path = PercentDecode(target.substr(0, question), false);
-        if (!path) return false;
-        out.path = std::move(*path);
-    }
-    out.headers.reserve(static_cast<size_t>(std::distance(req.begin(), req.end())));
-    for (const auto& field : req) {
-        std::string name(field.name_string());
-        for (char& c : name) {
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        }
-        out.headers.emplace_back(std::move(name), std::string(field.value()));
-    }
-    out.body = std::move(req.body());
     return true;
 }
 
@@ -220,10 +171,8 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
         buffer_.commit(n);
     }
 
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(
-        std::min<size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-    parser.body_limit(limits.max_body_bytes);
+    RequestParser parser;
+    ApplyRequestLimits(parser, limits);
     stream_.expires_after(reject ? std::min(limits.read_timeout, kRejectReadTimeout)
                                  : limits.read_timeout);
     {
@@ -233,8 +182,8 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
 
     const http::fields& fields = parser.get();
     const unsigned version = parser.get().version();
-    const auto field_count = static_cast<size_t>(std::distance(fields.begin(), fields.end()));
-    if (field_count > limits.max_header_count) {
+    const HeaderVerdict verdict = CheckRequestHeader(parser, limits);
+    if (verdict == HeaderVerdict::kTooManyFields) {
         stats.too_many_headers.fetch_add(1);
         co_await AnswerError(
             431, "bad_request",
@@ -247,7 +196,7 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
                              CorrelationIdOfFields(fields), version, limits.max_connections);
         co_return After::kLinger;
     }
-    if (auto length = parser.content_length(); length && *length > limits.max_body_bytes) {
+    if (verdict == HeaderVerdict::kBodyTooLarge) {
         stats.body_too_large.fetch_add(1);
         co_await AnswerError(
             413, "payload_too_large",
@@ -362,7 +311,7 @@ asio::awaitable<HttpSession::After> HttpSession::AnswerReadError(const beast::er
             CorrelationIdOfFields(fields), answer_version);
         co_return After::kLinger;
     }
-    if (IsMalformed(ec)) {
+    if (IsMalformedRequestError(ec)) {
         stats.bad_requests.fetch_add(1);
         co_await AnswerError(400, "bad_request", "malformed HTTP request: " + ec.message(),
                              CorrelationIdOfFields(fields), answer_version);

@@ -28,6 +28,8 @@ struct CreateDebateRequest {
     std::optional<double> consensus_threshold;  // nullopt = configured default
     std::string metadata_json = "{}";
     std::string correlation_id;  // of the request that created it: in every debate log line
+    std::string created_by;      // auth::Principal::ActorId() ("" in the open mode)
+    std::string org_id;
 };
 
 struct EventsPage {

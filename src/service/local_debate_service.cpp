@@ -212,7 +212,12 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     live->spec.id = common::NewId("d_");
     live->spec.task = request.task;
     live->spec.context = request.context;
-    for (const auto& a : request.agents) live->spec.agents.push_back(a.name);
+    for (const auto& a : request.agents) {
+        live->spec.agents.push_back(a.name);
+        live->spec.providers.push_back(a.provider);
+    }
+    live->spec.created_by = request.created_by;
+    live->spec.org_id = request.org_id;
     live->spec.rounds = request.rounds;
     live->spec.consensus = request.consensus;
     live->spec.consensus_threshold =
@@ -231,6 +236,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     pending.rounds = live->spec.rounds;
     pending.consensus_method = std::string(debate::ToString(live->spec.consensus));
     pending.created_at = live->created_at;
+    pending.created_by = live->spec.created_by;
+    pending.org_id = live->spec.org_id;
     pending.spec_json = SpecToJson(live->spec);
 
     {

@@ -72,6 +72,8 @@ std::string SpecToJson(const debate::DebateSpec& spec) {
     o["consensus"] = debate::ToString(spec.consensus);
     o["consensus_threshold"] = spec.consensus_threshold;
     o["judge"] = spec.judge;
+    if (!spec.providers.empty()) o["providers"] = ToArray(spec.providers);
+    if (!spec.created_by.empty()) o["created_by"] = spec.created_by;
     boost::system::error_code ec;
     auto meta = json::parse(spec.metadata_json, ec);
     o["metadata"] = ec ? json::value(json::object{}) : meta;
@@ -104,6 +106,8 @@ storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::Deb
     rec.error_message = r.error_message;
     rec.spec_json = SpecToJson(spec);
     rec.result_json = ResultDetailsJson(r);
+    rec.created_by = spec.created_by;
+    rec.org_id = spec.org_id;
     return rec;
 }
 
@@ -140,7 +144,9 @@ std::string DebateToJson(const storage::DebateRecord& r) {
             !ec && details.is_object() ? details.as_object().if_contains("usage") : nullptr;
         if (usage != nullptr && usage->is_object()) {
             std::int64_t in = 0, out = 0, calls = 0;
-            for (const auto& [agent, u] : usage->as_object()) {
+            for (const auto& member : usage->as_object()) {
+                // Not a structured binding: clang 14 (the fuzz tree) cannot capture one.
+                const json::value& u = member.value();
                 if (!u.is_object()) continue;
                 auto num = [&](const char* k) {
                     const json::value* v = u.as_object().if_contains(k);

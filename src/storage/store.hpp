@@ -39,6 +39,10 @@ struct DebateRecord {
     std::string error_message;
     std::string spec_json = "{}";    // the validated request (for re-running, audit)
     std::string result_json = "{}";  // engine result details (votes, failures, usage)
+    // Who created it: a user id, "" = anonymous (dev mode, CLI). Set at creation; a later
+    // FinishDebate with "" keeps the stored value (same for org_id).
+    std::string created_by{};
+    std::string org_id{};
 };
 
 // ListDebates returns newest first (created_at DESC, id DESC); `total` counts every match.
@@ -49,6 +53,8 @@ struct DebateFilter {
     std::string status;
     int limit = 20;
     int offset = 0;
+    // Empty = every creator (anonymous debates included); else only this user's debates.
+    std::string created_by{};
 };
 
 struct DebatePage {
@@ -91,8 +97,10 @@ public:
     // Writes a finished debate (any terminal status), its remaining events, and — when
     // `receipt` is given — its receipt, all in one transaction. The receipt id is stored
     // on the debate row. Nothing is written when any part fails.
-    // The row is written whole (inserted if it does not exist yet). Events already stored
-    // (same debate_id and seq) are skipped. `receipt` may be null (or empty): no receipt.
+    // The row is written whole (inserted if it does not exist yet), except that an empty
+    // created_by/org_id keeps the stored one (records rebuilt from the engine result do not
+    // carry them). Events already stored (same debate_id and seq) are skipped. `receipt`
+    // may be null (or empty): no receipt.
     // The builder is called once, inside the transaction, with the content_hash of the
     // last receipt inserted (insertion order, not created_at); it must return a receipt
     // with that previous_hash, a receipt_id, content_hash and created_at, for this debate

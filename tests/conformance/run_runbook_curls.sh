@@ -28,20 +28,12 @@ done
 # Routes of features that later issues build; until then they answer 501 and the script
 # reports them as FAIL. Patterns match the path of the runbook's URL (no query).
 NOT_BUILT_YET=(
-    "/api/rate-limits/status"             # joins when issue 10 (rate limiting) lands
-    "/api/rate-limits/config"             # joins when issue 10 (rate limiting) lands
-    "/api/system/rate-limits"             # joins when issue 10 (rate limiting) lands
-    "/api/debug/memory-dump"              # joins when issue 10 (debug endpoints) lands
-    "/api/admin/cleanup-caches"           # joins when issue 10 (admin endpoints) lands
-    "/api/system/errors"                  # joins when issue 10 (admin endpoints) lands
-    "/api/auth/me"                        # joins when issue 10 (auth: users, JWT) lands
-    "/api/auth/api-key"                   # joins when issue 10 (auth: API keys) lands
-    "/api/billing/usage"                  # joins when issue 10 (usage and billing) lands
+    # (none: every runbook route of the API port is built)
 )
 
 not_built_yet() {
     local path=$1 pattern
-    for pattern in "${NOT_BUILT_YET[@]}"; do
+    for pattern in "${NOT_BUILT_YET[@]+"${NOT_BUILT_YET[@]}"}"; do
         # shellcheck disable=SC2053  # the pattern is a glob on purpose
         [[ $path == $pattern ]] && return 0
     done
@@ -68,86 +60,111 @@ cleanup() {
 trap cleanup EXIT
 
 # 200 ms per demo call and no early stop: the script's 12-round debate is still running
-# when the runbook's cancel command reaches it.
-env ARAGORA_ENV=development ARAGORA_DATA_DIR="$WORK/data" ARAGORA_LOG_FORMAT=text \
-    ARAGORA_DEMO_LATENCY_MS=200 ARAGORA_CONVERGENCE_THRESHOLD=1.0 \
-    ARAGORA_SHUTDOWN_GRACE_SECONDS=1 \
-    "$BIN" serve --host 127.0.0.1 --api-port 0 --ws-port 0 --metrics-port 0 \
-    >"$WORK/stdout" 2>"$WORK/stderr" &
-PID=$!
-
-PORT=
-for _ in $(seq 1 200); do
-    PORT=$(sed -n 's/.*listening api=http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/stderr" |
-        head -n 1)
-    [ -n "$PORT" ] && break
-    kill -0 "$PID" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$PORT" ]; then
-    echo "FAIL: the server did not start listening; its output:"
-    cat "$WORK/stderr" "$WORK/stdout"
-    exit 1
-fi
-BASE="http://127.0.0.1:$PORT"
-ready=
-for _ in $(seq 1 200); do
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ]; then
-        ready=1
-        break
+# when the runbook's cancel command reaches it. ARAGORA_MEMORY_PROFILING=1 as the runbook's
+# memory procedure sets it.
+start_server() {
+    env ARAGORA_ENV=development ARAGORA_DATA_DIR="$WORK/data$1" ARAGORA_LOG_FORMAT=text \
+        ARAGORA_DEMO_LATENCY_MS=200 ARAGORA_CONVERGENCE_THRESHOLD=1.0 \
+        ARAGORA_SHUTDOWN_GRACE_SECONDS=1 ARAGORA_MEMORY_PROFILING=1 "${@:2}" \
+        "$BIN" serve --host 127.0.0.1 --api-port 0 --ws-port 0 --metrics-port 0 \
+        >"$WORK/stdout" 2>"$WORK/stderr" &
+    PID=$!
+    PORT=
+    for _ in $(seq 1 200); do
+        PORT=$(sed -n 's/.*listening api=http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' \
+            "$WORK/stderr" | head -n 1)
+        [ -n "$PORT" ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$PORT" ]; then
+        echo "FAIL: the server did not start listening; its output:"
+        cat "$WORK/stderr" "$WORK/stdout"
+        exit 1
     fi
-    sleep 0.1
-done
-if [ -z "$ready" ]; then
-    echo "FAIL: $BASE/readyz never answered 200; server output:"
-    cat "$WORK/stderr"
-    exit 1
-fi
-
-echo "== runbook-curls --base $BASE"
-python3 "$SCRIPT" --base "$BASE" >"$WORK/report" 2>&1
-rc=$?
-cat "$WORK/report"
-
-failed=0
-unexpected=0
-while IFS= read -r line; do
-    [[ $line == FAIL* ]] || continue
-    failed=$((failed + 1))
-    status=$(awk '{print $2}' <<<"$line")
-    # The report cuts commands at 90 characters: read the URL from the runbook line
-    # (and the next ones, for commands continued with a backslash).
-    where=$(awk '{print $3}' <<<"$line")
-    file=$SPEC_DIR/${where%%:*}
-    lineno=${where##*:}
-    text=$line
-    if [ -f "$file" ] && [[ $lineno =~ ^[0-9]+$ ]]; then
-        text=$(sed -n "${lineno},$((lineno + 3))p" "$file" | tr '\n' ' ')
+    BASE="http://127.0.0.1:$PORT"
+    local ready=
+    for _ in $(seq 1 200); do
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ]; then
+            ready=1
+            break
+        fi
+        sleep 0.1
+    done
+    if [ -z "$ready" ]; then
+        echo "FAIL: $BASE/readyz never answered 200; server output:"
+        cat "$WORK/stderr"
+        exit 1
     fi
-    path=$(grep -o 'localhost:8080[^ "'"'"'|)`]*' <<<"$text" | head -n 1)
-    path=${path#localhost:8080}
-    path=${path%%\?*}
-    if [ "$status" = 501 ] && not_built_yet "$path"; then
-        echo "expected (not built yet, 501): $path"
-    else
-        echo "UNEXPECTED FAILURE: $line"
-        unexpected=$((unexpected + 1))
-    fi
-done <"$WORK/report"
+}
 
-if ! grep -q ' passed, .* failed$' "$WORK/report"; then
-    echo "FAIL: the script did not finish (exit $rc)"
-    exit 1
-fi
-if [ "$rc" -ne "$failed" ] && [ "$failed" -lt 100 ]; then
-    echo "FAIL: the script exited $rc but reported $failed failed commands"
-    exit 1
-fi
-if [ "$unexpected" -gt 0 ]; then
-    echo "FAIL: $unexpected runbook command(s) failed outside the not-yet-built routes"
-    echo "--- server log (tail) ---"
-    tail -n 40 "$WORK/stderr"
-    exit 1
-fi
-echo "PASS: every runbook command works, except $failed on routes not built yet"
+stop_server() {
+    kill -TERM "$PID" 2>/dev/null
+    for _ in $(seq 1 100); do
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+    PID=
+}
+
+# One pass of the script against the running server; counts unexpected failures.
+run_pass() {
+    echo "== runbook-curls --base $BASE $*"
+    python3 "$SCRIPT" --base "$BASE" "$@" >"$WORK/report" 2>&1
+    local rc=$?
+    cat "$WORK/report"
+    local failed=0 unexpected=0 line status where file lineno text path
+    while IFS= read -r line; do
+        [[ $line == FAIL* ]] || continue
+        failed=$((failed + 1))
+        status=$(awk '{print $2}' <<<"$line")
+        # The report cuts commands at 90 characters: read the URL from the runbook line
+        # (and the next ones, for commands continued with a backslash).
+        where=$(awk '{print $3}' <<<"$line")
+        file=$SPEC_DIR/${where%%:*}
+        lineno=${where##*:}
+        text=$line
+        if [ -f "$file" ] && [[ $lineno =~ ^[0-9]+$ ]]; then
+            text=$(sed -n "${lineno},$((lineno + 3))p" "$file" | tr '\n' ' ')
+        fi
+        path=$(grep -o 'localhost:8080[^ "'"'"'|)`]*' <<<"$text" | head -n 1)
+        path=${path#localhost:8080}
+        path=${path%%\?*}
+        if [ "$status" = 501 ] && not_built_yet "$path"; then
+            echo "expected (not built yet, 501): $path"
+        else
+            echo "UNEXPECTED FAILURE: $line"
+            unexpected=$((unexpected + 1))
+        fi
+    done <"$WORK/report"
+    if ! grep -q ' passed, .* failed$' "$WORK/report"; then
+        echo "FAIL: the script did not finish (exit $rc)"
+        exit 1
+    fi
+    if [ "$rc" -ne "$failed" ] && [ "$failed" -lt 100 ]; then
+        echo "FAIL: the script exited $rc but reported $failed failed commands"
+        exit 1
+    fi
+    if [ "$unexpected" -gt 0 ]; then
+        echo "FAIL: $unexpected runbook command(s) failed outside the not-yet-built routes"
+        echo "--- server log (tail) ---"
+        tail -n 40 "$WORK/stderr"
+        exit 1
+    fi
+    echo "PASS ($*): every runbook command works, except $failed on routes not built yet"
+}
+
+# 1. The open development mode: every command exactly as written.
+start_server 1
+run_pass
+stop_server
+
+# 2. A server holding a service token: the script adds the bearer header where the
+# runbook shows none, as an operator would (--token --inject).
+TOKEN=conformance-service-token-0123456789
+start_server 2 ARAGORA_API_TOKEN="$TOKEN"
+run_pass --token "$TOKEN" --inject
+stop_server
 exit 0

@@ -70,6 +70,76 @@ CREATE UNIQUE INDEX idx_receipts_debate ON receipts (debate_id);
 CREATE INDEX idx_receipts_created ON receipts (created_at);
 )sql";
 
+// Additive: an older binary ignores the new tables and inserts debates without the new
+// columns (their defaults apply). Unset times and hashes are NULL, as in migration 1.
+// Emails are unique case-insensitively through an index on lower(email).
+constexpr const char* kMigration2 = R"sql(
+ALTER TABLE debates ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE debates ADD COLUMN org_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX idx_debates_created_by ON debates (created_by, created_at DESC, id DESC);
+
+CREATE TABLE users (
+    id            TEXT PRIMARY KEY NOT NULL,
+    email         TEXT NOT NULL,
+    name          TEXT NOT NULL DEFAULT '',
+    role          TEXT NOT NULL,
+    org_id        TEXT NOT NULL DEFAULT '',
+    password_hash TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL DEFAULT '',
+    updated_at    TEXT NOT NULL DEFAULT '',
+    disabled      INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX idx_users_email ON users (lower(email));
+CREATE INDEX idx_users_created ON users (created_at, id);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY NOT NULL,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT NOT NULL DEFAULT '',
+    key_hash     TEXT NOT NULL,
+    created_at   TEXT NOT NULL DEFAULT '',
+    expires_at   TEXT,
+    last_used_at TEXT,
+    revoked_at   TEXT
+);
+CREATE UNIQUE INDEX idx_api_keys_hash ON api_keys (key_hash);
+CREATE INDEX idx_api_keys_user ON api_keys (user_id, created_at DESC, id DESC);
+
+CREATE TABLE refresh_tokens (
+    token_hash  TEXT PRIMARY KEY NOT NULL,
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    family_id   TEXT NOT NULL,
+    created_at  TEXT NOT NULL DEFAULT '',
+    expires_at  TEXT NOT NULL,
+    revoked_at  TEXT,
+    replaced_by TEXT
+);
+CREATE INDEX idx_refresh_tokens_user ON refresh_tokens (user_id);
+CREATE INDEX idx_refresh_tokens_family ON refresh_tokens (family_id);
+
+CREATE TABLE audit_log (
+    seq            INTEGER PRIMARY KEY NOT NULL,
+    at             TEXT NOT NULL,
+    actor          TEXT NOT NULL DEFAULT '',
+    action         TEXT NOT NULL,
+    target         TEXT NOT NULL DEFAULT '',
+    ip             TEXT NOT NULL DEFAULT '',
+    correlation_id TEXT NOT NULL DEFAULT '',
+    details_json   TEXT NOT NULL DEFAULT '{}',
+    prev_hash      TEXT NOT NULL DEFAULT '',
+    hash           TEXT NOT NULL
+);
+CREATE INDEX idx_audit_log_at ON audit_log (at);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -174,6 +244,7 @@ common::Status ApplyOne(sqlite3* db, const Migration& m) {
 const std::vector<Migration>& SqliteMigrations() {
     static const std::vector<Migration> kMigrations = {
         {1, "debates, debate_events, receipts", kMigration1, true},
+        {2, "debate creators, users, api_keys, refresh_tokens, audit_log", kMigration2, true},
     };
     return kMigrations;
 }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_migrations.hpp"
 
@@ -42,10 +43,10 @@ constexpr std::string_view kDebateColumns =
     "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
     "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
     "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
-    "result_json";
+    "result_json, created_by, org_id";
 constexpr std::string_view kDebateParams =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21";
+    "?20, ?21, ?22, ?23";
 constexpr std::string_view kReceiptColumns =
     "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
 constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
@@ -108,6 +109,8 @@ Result<DebateRecord> ReadDebate(const sqlite::Stmt& s) {
     d.error_message = s.Text(18);
     d.spec_json = s.Text(19);
     d.result_json = s.Text(20);
+    d.created_by = s.Text(21);
+    d.org_id = s.Text(22);
     return d;
 }
 
@@ -133,6 +136,8 @@ void BindDebate(sqlite::Stmt& s, const DebateRecord& d) {
     s.BindTextOrNull(19, d.error_message);
     s.BindText(20, d.spec_json);
     s.BindText(21, d.result_json);
+    s.BindText(22, d.created_by);
+    s.BindText(23, d.org_id);
 }
 
 ReceiptRecord ReadReceipt(const sqlite::Stmt& s) {
@@ -233,14 +238,16 @@ Status CheckBuiltReceipt(ReceiptRecord& r, const std::string& debate_id,
 
 // One connection guarded by one mutex, used for reads and writes: SQLite serializes
 // writers anyway and every call here is short. Writes that belong together run in one
-// BEGIN IMMEDIATE transaction, which also orders them against other processes.
+// BEGIN IMMEDIATE transaction, which also orders them against other processes. The
+// connection may be shared with a SqliteAuthStore (OpenSqliteStores).
 class SqliteStore final : public Store {
 public:
-    explicit SqliteStore(sqlite::DbHandle db) : db_(std::move(db)) {}
+    explicit SqliteStore(std::shared_ptr<sqlite::Connection> connection)
+        : conn_(std::move(connection)) {}
 
     Status CreateDebate(const DebateRecord& debate) override {
         if (auto s = ValidateDebate(debate); !s) return s;
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
             Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams, ")"}),
             "insert debate");
@@ -250,7 +257,7 @@ public:
     }
 
     Result<DebateRecord> GetDebate(const std::string& id) override {
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto stmt =
             Prepare(Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ?1"}), "get debate");
         if (!stmt) return stmt.error();
@@ -263,17 +270,17 @@ public:
 
     Result<DebatePage> ListDebates(const DebateFilter& filter) override {
         if (auto s = ValidatePage(filter.limit, filter.offset); !s) return s.error();
-        // Only constant SQL fragments are chosen here; the status value is bound.
-        std::string_view where;
+        // Only constant SQL fragments are chosen here; the values are bound.
+        std::string_view status_where;
         bool bind_status = false;
         if (filter.status.empty()) {
-            where = "";
+            status_where = "";
         } else if (filter.status == "active") {
-            where = " WHERE status IN ('pending', 'running')";
+            status_where = "status IN ('pending', 'running')";
         } else if (filter.status == "no_consensus") {
-            where = " WHERE status = 'completed' AND consensus_reached = 0";
+            status_where = "status = 'completed' AND consensus_reached = 0";
         } else if (IsKnownStatus(filter.status)) {
-            where = " WHERE status = ?1";
+            status_where = "status = ?1";
             bind_status = true;
         } else {
             return MakeError(ErrorCode::kValidation,
@@ -282,14 +289,23 @@ public:
                                  "active or no_consensus",
                              "status");
         }
+        const bool bind_creator = !filter.created_by.empty();
+        std::string where;
+        if (!status_where.empty()) where = Sql({" WHERE (", status_where, ")"});
+        if (bind_creator)
+            where += where.empty() ? " WHERE created_by = ?4" : " AND created_by = ?4";
+        auto bind_filter = [&](sqlite::Stmt& stmt) {
+            if (bind_status) stmt.BindText(1, filter.status);
+            if (bind_creator) stmt.BindText(4, filter.created_by);
+        };
 
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto snapshot = sqlite::Transaction::BeginRead(db());  // total and items agree
         if (!snapshot) return snapshot.error();
         DebatePage page;
         auto count = Prepare(Sql({"SELECT COUNT(*) FROM debates", where}), "count debates");
         if (!count) return count.error();
-        if (bind_status) count->BindText(1, filter.status);
+        bind_filter(*count);
         auto counted = count->Step();
         if (!counted) return counted.error();
         page.total = *counted ? count->Int(0) : 0;
@@ -298,7 +314,7 @@ public:
                                  " ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"}),
                             "list debates");
         if (!stmt) return stmt.error();
-        if (bind_status) stmt->BindText(1, filter.status);
+        bind_filter(*stmt);
         stmt->BindInt(2, filter.limit);
         stmt->BindInt(3, filter.offset);
         while (true) {
@@ -315,7 +331,7 @@ public:
     Status UpdateDebateStatus(const std::string& id, const std::string& status,
                               const std::string& started_at) override {
         if (auto s = ValidateStatus(status); !s) return s;
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
             "UPDATE debates SET status = ?2, started_at = COALESCE(?3, started_at) WHERE id = ?1",
             "update debate status");
@@ -349,7 +365,7 @@ public:
             }
         }
 
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());
         if (!tx) return tx.error();
 
@@ -385,7 +401,9 @@ public:
                          "error_code = excluded.error_code, "
                          "error_message = excluded.error_message, "
                          "spec_json = excluded.spec_json, "
-                         "result_json = excluded.result_json"}),
+                         "result_json = excluded.result_json, "
+                         "created_by = COALESCE(NULLIF(excluded.created_by, ''), created_by), "
+                         "org_id = COALESCE(NULLIF(excluded.org_id, ''), org_id)"}),
                     "write finished debate");
         if (!upsert) return upsert.error();
         BindDebate(*upsert, row);
@@ -415,7 +433,7 @@ public:
     }
 
     Result<int> MarkInterrupted(const std::string& now) override {
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
             "UPDATE debates SET status = 'failed', error_code = 'interrupted', "
             "error_message = 'server stopped while the debate was running', "
@@ -432,7 +450,7 @@ public:
             if (auto s = ValidateEvent(e); !s) return s;
         }
         if (events.empty()) return {};
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());
         if (!tx) return tx.error();
         if (auto s = InsertEventsLocked(events); !s) return s;
@@ -442,7 +460,7 @@ public:
     Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                   std::int64_t since_seq, int limit) override {
         if (limit < 0) return MakeError(ErrorCode::kValidation, "limit must be >= 0", "limit");
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(Sql({"SELECT ", kEventColumns,
                                  " FROM debate_events WHERE debate_id = ?1 AND seq > ?2 "
                                  "ORDER BY seq LIMIT ?3"}),
@@ -462,7 +480,7 @@ public:
     }
 
     Result<ReceiptRecord> GetReceipt(const std::string& id) override {
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto by_id = FindReceiptLocked("receipt_id", id);
         if (!by_id) return by_id.error();
         if (*by_id) return std::move(**by_id);
@@ -481,7 +499,7 @@ public:
     Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit, int offset) override {
         if (auto s = ValidatePage(limit, offset); !s) return s.error();
         const std::string_view where = debate_id.empty() ? "" : " WHERE debate_id = ?1";
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto snapshot = sqlite::Transaction::BeginRead(db());  // total and items agree
         if (!snapshot) return snapshot.error();
         ReceiptPage page;
@@ -509,12 +527,12 @@ public:
     }
 
     Result<std::optional<std::string>> LastReceiptHash() override {
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         return LastReceiptHashLocked();
     }
 
     Status Ping() override {
-        std::lock_guard lock(mu_);
+        std::lock_guard lock(conn_->mu);
         auto stmt = Prepare("SELECT 1", "ping");
         if (!stmt) return stmt.error();
         auto row = stmt->Step();
@@ -525,7 +543,7 @@ public:
     }
 
 private:
-    sqlite3* db() { return db_.get(); }
+    sqlite3* db() { return conn_->db.get(); }
 
     Result<sqlite::Stmt> Prepare(std::string_view sql, std::string_view what) {
         return sqlite::Stmt::Prepare(db(), sql, what);
@@ -578,17 +596,18 @@ private:
         return {};
     }
 
-    std::mutex mu_;
-    sqlite::DbHandle db_;
+    std::shared_ptr<sqlite::Connection> conn_;
 };
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, bool migrate) {
+namespace sqlite {
+
+Result<std::shared_ptr<Connection>> OpenConnection(const SqliteOptions& options, bool migrate) {
     if (options.busy_timeout_ms < 0) {
         return MakeError(ErrorCode::kValidation, "busy_timeout_ms must be >= 0", "busy_timeout_ms");
     }
-    auto db = sqlite::OpenReadWrite(options.path, options.busy_timeout_ms, /*create=*/migrate);
+    auto db = OpenReadWrite(options.path, options.busy_timeout_ms, /*create=*/migrate);
     if (!db) return db.error();
-    auto status = migrate ? sqlite::MigrateDb(db->get()) : sqlite::ReadMigrationStatus(db->get());
+    auto status = migrate ? MigrateDb(db->get()) : ReadMigrationStatus(db->get());
     if (!status) return status.error();
     if (!status->pending.empty()) {
         return MakeError(ErrorCode::kStorage, "database schema version " +
@@ -597,7 +616,21 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, boo
                                                   std::to_string(status->latest_version) +
                                                   "); run `aragora db migrate --upgrade`");
     }
-    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(*db)));
+    auto connection = std::make_shared<Connection>();
+    connection->db = std::move(*db);
+    return connection;
+}
+
+std::unique_ptr<Store> MakeSqliteStore(std::shared_ptr<Connection> connection) {
+    return std::make_unique<SqliteStore>(std::move(connection));
+}
+
+}  // namespace sqlite
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, bool migrate) {
+    auto connection = sqlite::OpenConnection(options, migrate);
+    if (!connection) return connection.error();
+    return sqlite::MakeSqliteStore(std::move(*connection));
 }
 
 }  // namespace aragora::storage

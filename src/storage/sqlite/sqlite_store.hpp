@@ -44,6 +44,8 @@ common::Result<MigrationStatus> ApplySqliteMigrations(const std::string& path);
 // With `migrate`: creates parent dirs and file, and applies migrations first. Without: the
 // file must exist and be fully migrated, else kStorage ("... run `aragora db migrate
 // --upgrade`"). The store is thread-safe (one connection behind a mutex); its calls block.
+// OpenSqliteStores() (sqlite_auth_store.hpp) opens it together with an AuthStore on one
+// connection.
 common::Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options, bool migrate);
 
 }  // namespace aragora::storage

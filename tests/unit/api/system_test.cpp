@@ -99,33 +99,22 @@ TEST_F(SystemTest, PrometheusText) {
     }
 }
 
-TEST_F(SystemTest, NotImplementedRoutesAnswer501Json) {
+// Without an auth service (deps.auth null) the account routes answer 503 and the
+// rate-limit and admin routes answer JSON: none is left as a 501 stub.
+TEST_F(SystemTest, FormerlyNotImplementedRoutesAnswerJson) {
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"POST", "/api/debug/memory-dump"},
-        {"POST", "/api/admin/cleanup-caches"},
-        {"GET", "/api/rate-limits/status"},
-        {"GET", "/api/rate-limits/config"},
-        {"GET", "/api/system/errors?limit=5"},
-        {"GET", "/api/system/rate-limits"},
-        {"GET", "/api/auth/me"},
-        {"PATCH", "/api/v1/auth/me"},
-        {"PUT", "/api/v1/auth/me"},
-        {"POST", "/api/v1/auth/login"},
-        {"POST", "/api/v1/auth/refresh"},
-        {"GET", "/api/v1/auth/api-keys"},
-        {"POST", "/api/v1/auth/api-keys"},
-        {"DELETE", "/api/v1/auth/api-keys/ara_123"},
-        {"POST", "/api/auth/api-key"},
-        {"DELETE", "/api/auth/api-key"},
-        {"GET", "/api/billing/usage"},
+        {"POST", "/api/admin/cleanup-caches"},   {"GET", "/api/rate-limits/status"},
+        {"GET", "/api/rate-limits/config"},      {"GET", "/api/system/errors?limit=5"},
+        {"GET", "/api/system/rate-limits"},      {"GET", "/api/auth/me"},
+        {"POST", "/api/v1/auth/login"},          {"GET", "/api/v1/auth/api-keys"},
+        {"POST", "/api/auth/api-key"},           {"GET", "/api/billing/usage"},
     };
     for (const auto& [method, target] : cases) {
         auto res = Call(method, target, R"({"agent":"claude"})");
-        EXPECT_EQ(res.status, 501) << method << " " << target;
-        auto v = Parse(res);
-        EXPECT_EQ(v.at("code"), "not_implemented") << target;
-        EXPECT_NE(std::string(v.at("error").as_string()).find("not implemented in this build"),
-                  std::string::npos);
+        EXPECT_NE(res.status, 501) << method << " " << target;
+        EXPECT_NE(res.status, 404) << method << " " << target;
+        EXPECT_NE(res.status, 405) << method << " " << target;
+        EXPECT_NO_THROW(Parse(res)) << target << ": " << res.body;
         EXPECT_FALSE(HeaderOf(res, "X-Correlation-ID").empty());
     }
 }

@@ -23,7 +23,7 @@ EnvLookup Lookup(const Env& env) {
 
 // Production server settings that pass the secrets check.
 Env ProdServer() {
-    return {{"ARAGORA_RECEIPT_SIGNING_KEY", "receipt-key"}, {"ARAGORA_JWT_SECRET", "jwt-secret"}};
+    return {{"ARAGORA_RECEIPT_SIGNING_KEY", "receipt-key"}, {"ARAGORA_JWT_SECRET", "jwt-secret-of-at-least-32-bytes!!"}};
 }
 
 common::Result<Settings> Load(const Env& env, RunMode mode = RunMode::kServer) {
@@ -78,7 +78,7 @@ TEST(SettingsTest, ServerDefaultsToProductionJsonAndTheRunbookPorts) {
     EXPECT_EQ(sv.log_dir, "");
     EXPECT_EQ(s->log.log_dir, "");
     EXPECT_EQ(sv.api_token, "");
-    EXPECT_EQ(sv.jwt_secret, "jwt-secret");
+    EXPECT_EQ(sv.jwt_secret, "jwt-secret-of-at-least-32-bytes!!");
 }
 
 TEST(SettingsTest, ServerInDevelopmentNeedsNoSecrets) {
@@ -138,7 +138,7 @@ TEST(SettingsTest, EveryServerVariableIsRead) {
     EXPECT_EQ(sv.log_dir, "/var/log/aragora");
     EXPECT_EQ(s->log.log_dir, "/var/log/aragora");
     EXPECT_EQ(sv.api_token, "tok");
-    EXPECT_EQ(sv.jwt_secret, "jwt-secret");
+    EXPECT_EQ(sv.jwt_secret, "jwt-secret-of-at-least-32-bytes!!");
 }
 
 TEST(SettingsTest, LocalCliKeepsLoggingOnStderrEvenWithALogDir) {
@@ -363,6 +363,73 @@ TEST(Settings, AgentResilienceDefaultsAndOverrides) {
     EXPECT_NE(ErrorOf({{"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "0"}}, RunMode::kLocalCli)
                   .find("ARAGORA_CIRCUIT_BREAKER_THRESHOLD"),
               std::string::npos);
+}
+
+}  // namespace
+}  // namespace aragora::config
+
+namespace aragora::config {
+namespace {
+
+TEST(SecuritySettingsTest, ProductionNeedsALongJwtSecret) {
+    std::map<std::string, std::string> vars = {{"ARAGORA_RECEIPT_SIGNING_KEY", "k"},
+                                               {"ARAGORA_JWT_SECRET", "short"}};
+    auto env = [&](std::string_view n) -> std::optional<std::string> {
+        auto it = vars.find(std::string(n));
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+    auto s = LoadSettings(env, RunMode::kServer);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.error().message.find("at least 32 bytes"), std::string::npos);
+    vars["ARAGORA_JWT_SECRET"] = std::string(32, 'x');
+    EXPECT_TRUE(LoadSettings(env, RunMode::kServer).ok());
+}
+
+TEST(SecuritySettingsTest, SecretsManagerIsRefusedNotIgnored) {
+    std::map<std::string, std::string> vars = {{"ARAGORA_ENV", "development"},
+                                               {"ARAGORA_USE_SECRETS_MANAGER", "true"}};
+    auto env = [&](std::string_view n) -> std::optional<std::string> {
+        auto it = vars.find(std::string(n));
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+    auto s = LoadSettings(env, RunMode::kServer);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().field, "ARAGORA_USE_SECRETS_MANAGER");
+    vars["ARAGORA_USE_SECRETS_MANAGER"] = "false";
+    EXPECT_TRUE(LoadSettings(env, RunMode::kServer).ok());
+}
+
+TEST(SecuritySettingsTest, RateLimitAndJwtVariablesAreRead) {
+    std::map<std::string, std::string> vars = {
+        {"ARAGORA_ENV", "development"},         {"ARAGORA_RATE_LIMIT", "7"},
+        {"ARAGORA_RATE_LIMIT_DEBATE_RPM", "20"}, {"ARAGORA_RATE_LIMIT_DISABLED", "1"},
+        {"ARAGORA_RATE_LIMIT_WHITELIST", "10.0.0.0/8"},
+        {"ARAGORA_TRUSTED_PROXIES", "192.168.0.0/16"},
+        {"ARAGORA_ALLOWED_ORIGINS", "https://a.example"},
+        {"ARAGORA_JWT_SECRET_PREVIOUS", "old"}, {"ARAGORA_JWT_SECRET_GRACE_HOURS", "48"},
+        {"ARAGORA_MEMORY_PROFILING", "1"},      {"ARAGORA_ALLOW_UNAUTHENTICATED", "true"}};
+    auto env = [&](std::string_view n) -> std::optional<std::string> {
+        auto it = vars.find(std::string(n));
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+    auto s = LoadSettings(env, RunMode::kServer);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    const auto& sec = s->security;
+    EXPECT_EQ(sec.rate_limit, 7);
+    EXPECT_EQ(sec.rate_limit_debate_rpm, 20);
+    EXPECT_TRUE(sec.rate_limit_disabled);
+    EXPECT_EQ(sec.rate_limit_whitelist, "10.0.0.0/8");
+    EXPECT_EQ(sec.trusted_proxies, "192.168.0.0/16");
+    EXPECT_EQ(sec.allowed_origins, "https://a.example");
+    EXPECT_EQ(sec.jwt_secret_previous, "old");
+    EXPECT_EQ(sec.jwt_grace_hours, 48);
+    EXPECT_TRUE(sec.memory_profiling);
+    EXPECT_TRUE(sec.allow_unauthenticated);
+    vars["ARAGORA_RATE_LIMIT"] = "0";
+    EXPECT_FALSE(LoadSettings(env, RunMode::kServer).ok());
 }
 
 }  // namespace

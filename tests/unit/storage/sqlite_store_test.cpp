@@ -16,68 +16,16 @@
 #include <thread>
 #include <vector>
 
+#include "sqlite_test_support.hpp"
+
 namespace aragora::storage {
 namespace {
 
 namespace fs = std::filesystem;
 using common::ErrorCode;
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "aragora-storage-test-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
-
-// Raw access for what the Store API deliberately does not offer (schema tweaks, pragmas).
-class RawDb {
-public:
-    explicit RawDb(const std::string& path) {
-        if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
-            throw std::runtime_error("open " + path);
-    }
-    ~RawDb() { sqlite3_close_v2(db_); }
-    RawDb(const RawDb&) = delete;
-    RawDb& operator=(const RawDb&) = delete;
-
-    void Exec(const char* sql) {
-        char* err = nullptr;
-        if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-            std::string msg = err != nullptr ? err : "?";
-            sqlite3_free(err);
-            throw std::runtime_error(msg);
-        }
-    }
-    // First column of every row, as text.
-    std::vector<std::string> Column(const char* sql) {
-        sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
-            throw std::runtime_error(sqlite3_errmsg(db_));
-        std::vector<std::string> out;
-        while (sqlite3_step(stmt) == SQLITE_ROW) {
-            const unsigned char* text = sqlite3_column_text(stmt, 0);
-            out.emplace_back(text != nullptr ? reinterpret_cast<const char*>(text) : "<null>");
-        }
-        sqlite3_finalize(stmt);
-        return out;
-    }
-
-private:
-    sqlite3* db_ = nullptr;
-};
+using test_support::RawDb;
+using test_support::TempDir;
 
 int LatestVersion() { return SqliteMigrations().back().version; }
 
@@ -115,7 +63,8 @@ TEST(SqliteMigrationsTest, UpgradeAppliesOnceAndCheckThenReportsNothingPending) 
         EXPECT_EQ(raw.Column("PRAGMA journal_mode"), std::vector<std::string>{"wal"});
         const auto tables =
             raw.Column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-        for (const char* t : {"debate_events", "debates", "receipts", "schema_migrations"})
+        for (const char* t : {"api_keys", "audit_log", "debate_events", "debates", "receipts",
+                              "refresh_tokens", "schema_migrations", "users"})
             EXPECT_NE(std::find(tables.begin(), tables.end(), t), tables.end()) << t;
     }
     ASSERT_EQ(applied_before.size(), SqliteMigrations().size());
@@ -342,6 +291,8 @@ void ExpectSameDebate(const DebateRecord& a, const DebateRecord& b) {
     EXPECT_EQ(a.error_message, b.error_message);
     EXPECT_EQ(a.spec_json, b.spec_json);
     EXPECT_EQ(a.result_json, b.result_json);
+    EXPECT_EQ(a.created_by, b.created_by);
+    EXPECT_EQ(a.org_id, b.org_id);
 }
 
 // ---------------------------------------------------------------- debates
@@ -354,6 +305,8 @@ TEST_F(SqliteStoreTest, CreateAndGetRoundTripEveryField) {
     full.error_code = "provider_error";
     full.error_message = "boom";
     full.spec_json = R"({"task":"x","rounds":3})";
+    full.created_by = "usr_alice";
+    full.org_id = "org_1";
     Create(full);
 
     DebateRecord sparse = MakeDebate("d_sparse", "pending", "2026-01-02T00:00:00.000Z");
@@ -370,6 +323,79 @@ TEST_F(SqliteStoreTest, CreateAndGetRoundTripEveryField) {
     EXPECT_FALSE(got_sparse->consensus_reached.has_value());
     EXPECT_FALSE(got_sparse->confidence.has_value());
     EXPECT_FALSE(got_sparse->duration_seconds.has_value());
+    EXPECT_EQ(got_sparse->created_by, "");  // anonymous
+    EXPECT_EQ(got_sparse->org_id, "");
+
+    auto listed = store_->ListDebates({});
+    ASSERT_TRUE(listed.ok()) << listed.error().message;
+    ASSERT_EQ(listed->items.size(), 2u);
+    ExpectSameDebate(listed->items[1], full);
+}
+
+TEST_F(SqliteStoreTest, FinishKeepsTheCreatorUnlessTheRecordNamesOne) {
+    DebateRecord d = MakeDebate("d1", "running", "2026-01-01T00:00:00.000Z");
+    d.created_by = "usr_alice";
+    d.org_id = "org_1";
+    Create(d);
+    // The service rebuilds the finished record from the engine result: no creator in it.
+    DebateRecord finished = Finished(d);
+    finished.created_by.clear();
+    finished.org_id.clear();
+    ASSERT_TRUE(store_->FinishDebate(finished, {}, nullptr).ok());
+    auto got = store_->GetDebate("d1");
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(got->status, "completed");
+    EXPECT_EQ(got->created_by, "usr_alice");
+    EXPECT_EQ(got->org_id, "org_1");
+
+    // A debate finished without a prior CreateDebate (queued, cancelled) gets the record's.
+    DebateRecord direct = Finished(MakeDebate("d2", "cancelled", "2026-01-02T00:00:00.000Z"));
+    direct.status = "cancelled";
+    direct.created_by = "usr_bob";
+    direct.org_id = "org_2";
+    ASSERT_TRUE(store_->FinishDebate(direct, {}, nullptr).ok());
+    ExpectSameDebate(*store_->GetDebate("d2"), direct);
+}
+
+TEST_F(SqliteStoreTest, ListFiltersByCreator) {
+    auto make = [](const std::string& id, const std::string& status, const std::string& day,
+                   const std::string& creator) {
+        DebateRecord d = MakeDebate(id, status, "2026-01-" + day + "T00:00:00.000Z");
+        d.created_by = creator;
+        return d;
+    };
+    Create(make("a1", "pending", "01", "usr_a"));
+    Create(make("b1", "completed", "02", "usr_b"));
+    Create(make("a2", "completed", "03", "usr_a"));
+    Create(make("anon", "completed", "04", ""));
+    Create(make("a3", "running", "05", "usr_a"));
+
+    auto ids = [&](DebateFilter filter, std::int64_t* total) {
+        std::vector<std::string> out;
+        auto page = store_->ListDebates(filter);
+        EXPECT_TRUE(page.ok()) << page.error().message;
+        if (!page.ok()) return out;
+        *total = page->total;
+        for (const auto& d : page->items) out.push_back(d.id);
+        return out;
+    };
+    std::int64_t total = -1;
+    EXPECT_EQ(ids({"", 100, 0, "usr_a"}, &total), (std::vector<std::string>{"a3", "a2", "a1"}));
+    EXPECT_EQ(total, 3);
+    EXPECT_EQ(ids({"completed", 100, 0, "usr_a"}, &total), std::vector<std::string>{"a2"});
+    EXPECT_EQ(total, 1);
+    EXPECT_EQ(ids({"active", 100, 0, "usr_a"}, &total), (std::vector<std::string>{"a3", "a1"}));
+    EXPECT_EQ(total, 2);
+    EXPECT_EQ(ids({"", 1, 1, "usr_a"}, &total), std::vector<std::string>{"a2"});
+    EXPECT_EQ(total, 3);
+    EXPECT_EQ(ids({"", 100, 0, "usr_b"}, &total), std::vector<std::string>{"b1"});
+    EXPECT_EQ(ids({"pending", 100, 0, "usr_b"}, &total), std::vector<std::string>{});
+    EXPECT_EQ(total, 0);
+    EXPECT_EQ(ids({"", 100, 0, "usr_nobody"}, &total), std::vector<std::string>{});
+    EXPECT_EQ(ids({"completed", 100, 0, ""}, &total),
+              (std::vector<std::string>{"anon", "a2", "b1"}));
+    EXPECT_EQ(total, 3);
+    EXPECT_EQ(ids({"", 100, 0, "usr_a' OR '1'='1"}, &total), std::vector<std::string>{});
 }
 
 TEST_F(SqliteStoreTest, CreateRefusesDuplicatesAndBadInput) {

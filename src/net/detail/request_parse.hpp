@@ -1,0 +1,42 @@
+#pragma once
+
+// Internal to src/net: the synchronous steps of reading one request that the HTTP
+// session (http_session.cpp) and ParseHttpRequestBytes (request_parse.cpp) share, so
+// that the fuzz target exercises the server's own code. Includes Beast: only
+// src/net/*.cpp may include this header.
+
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "net/http_types.hpp"
+#include "net/server.hpp"
+
+namespace aragora::net::detail {
+
+using BeastRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+// Sets the parser's header and body limits from max_header_bytes and max_body_bytes.
+void ApplyRequestLimits(RequestParser& parser, const ServerLimits& limits);
+
+// True for the parser errors the server answers 400 "malformed HTTP request"; false for
+// the limits (header_limit: 431, body_limit: 413) and for ends of stream.
+bool IsMalformedRequestError(const boost::beast::error_code& ec);
+
+// What a complete header section says before the body is read, in the order the server
+// checks (between the two it answers 503 to a connection over max_connections).
+enum class HeaderVerdict {
+    kOk,
+    kTooManyFields,  // more than max_header_count fields: 431
+    kBodyTooLarge,   // Content-Length over max_body_bytes: 413
+};
+HeaderVerdict CheckRequestHeader(const RequestParser& parser, const ServerLimits& limits);
+
+// Fills `out` from a complete request (moving the body): method, target, path
+// (percent-decoded), query (raw), headers (names lowercased). False when the target is
+// not usable (bad percent-encoding, neither origin- nor absolute-form).
+bool ToPlainRequest(BeastRequest& req, HttpRequest& out);
+
+}  // namespace aragora::net::detail
