@@ -797,6 +797,75 @@ TEST_F(WsHandlerTest, UnauthenticatedConnectionGetsAuthRequiredPerSubscription) 
               json::value(true));
 }
 
+TEST_F(WsHandlerTest, AsyncAuthHoldsMessagesUntilItAnswers) {
+    WsHandlerOptions o = DefaultOptions();
+    std::function<void(bool)> pending;
+    o.authenticate_async = [&](const net::HttpRequest&, std::function<void(bool)> done) {
+        pending = std::move(done);
+    };
+    Start(o);
+    auto c = Open("/ws");
+    SendText(c, R"({"type":"ping"})");
+    RunFor(5ms);
+    EXPECT_EQ(c->frame_count(), 0u);  // nothing before the authenticator answers
+    ASSERT_TRUE(pending);
+    pending(true);
+    ASSERT_TRUE(RunUntil([&] { return !FindFrame(c->frames(), "pong").empty(); }));
+    auto frames = c->frames();
+    EXPECT_EQ(TypeOf(Parse(frames[0].text)), "connection_info");
+    EXPECT_EQ(Parse(frames[0].text).at("data").at("authenticated"), json::value(true));
+}
+
+TEST_F(WsHandlerTest, ForeignOriginAndRefusedAdmissionAreClosed1008) {
+    WsHandlerOptions o = DefaultOptions();
+    o.origin_allowed = [](std::string_view origin) { return origin == "https://ok.example"; };
+    int admitted = 0;
+    o.admit = [&](const net::HttpRequest&) { return ++admitted <= 2; };
+    Start(o);
+    auto make = [&](const char* origin) {
+        auto c = std::make_shared<FakeWsConnection>(next_id_++, "/ws", ioc_.get_executor());
+        if (origin) {
+            auto& req = const_cast<net::HttpRequest&>(c->upgrade_request());
+            req.headers.emplace_back("origin", origin);
+        }
+        handler_->OnOpen(c);
+        return c;
+    };
+    auto foreign = make("https://evil.example");
+    EXPECT_EQ(foreign->close_code(), 1008);
+    auto ok = make("https://ok.example");
+    auto no_origin = make(nullptr);
+    auto third = make(nullptr);
+    RunFor(5ms);
+    EXPECT_TRUE(ok->is_open());
+    EXPECT_TRUE(no_origin->is_open());
+    EXPECT_EQ(third->close_code(), 1008);  // the admission limit
+    EXPECT_EQ(handler_->Stats().refused_origin, 1u);
+    EXPECT_EQ(handler_->Stats().refused_rate, 1u);
+}
+
+TEST_F(WsHandlerTest, MessageFloodGetsARateLimitedWarning) {
+    WsHandlerOptions o = DefaultOptions();
+    o.messages_per_second = 5;  // burst 10
+    Start(o);
+    auto c = Open("/ws");
+    RunFor(2ms);
+    for (int i = 0; i < 30; ++i) SendText(c, R"({"type":"ping"})");
+    RunFor(5ms);
+    std::size_t pongs = 0;
+    bool warned = false;
+    for (const auto& f : c->frames()) {
+        json::object fo = Parse(f.text);
+        if (TypeOf(fo) == "pong") ++pongs;
+        if (TypeOf(fo) == "warning" && fo.at("data").at("code") == "rate_limited") warned = true;
+    }
+    EXPECT_LE(pongs, 11u);
+    EXPECT_GE(pongs, 9u);
+    EXPECT_TRUE(warned);
+    EXPECT_TRUE(c->is_open());
+    EXPECT_GE(handler_->Stats().messages_rate_limited, 19u);
+}
+
 TEST_F(WsHandlerTest, StoreFailureIsAWarningAndTheReplayGoesOn) {
     Start(DefaultOptions(), FakeStore::Mode::kSync, 1000, /*buffer=*/3);
     PublishRange("d1", 1, 6);  // the hub keeps 4..6
