@@ -183,7 +183,6 @@ boost::asio::awaitable<Result<Principal>> AuthService::AuthenticateApiKey(std::s
         entry.key = std::move(fetched->first);
         entry.user = std::move(fetched->second);
         entry.fetched = now;
-        entry.touched = std::chrono::steady_clock::time_point{};
         {
             std::lock_guard lock(cache_mu_);
             if (key_cache_.size() >= kKeyCacheMax) key_cache_.clear();
@@ -203,7 +202,7 @@ boost::asio::awaitable<Result<Principal>> AuthService::AuthenticateApiKey(std::s
     auto role = ParseRole(cached->user.role);
     if (!role) co_return AuthError("API key owner has an unknown role");
     // last_used_at: written at most once a minute per key.
-    if (now - cached->touched >= std::chrono::seconds(60)) {
+    if (!cached->touched || now - *cached->touched >= std::chrono::seconds(60)) {
         {
             std::lock_guard lock(cache_mu_);
             auto it = key_cache_.find(hash);

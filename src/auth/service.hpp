@@ -146,7 +146,7 @@ private:
         storage::ApiKeyRecord key;
         storage::UserRecord user;
         std::chrono::steady_clock::time_point fetched;
-        std::chrono::steady_clock::time_point touched;
+        std::optional<std::chrono::steady_clock::time_point> touched;  // last_used_at written
     };
 
     boost::asio::awaitable<common::Result<Principal>> AuthenticateApiKey(std::string token);
