@@ -963,7 +963,8 @@ int RunServe(const ServeOptions& options) {
     api::ApiDeps deps{app.debates, app.keys, system, app.registry};
     deps.agents = &app.agents;
     if (auto sec = SetUpSecurity(app); !sec) {
-        Log()->critical("{}", sec.error().message);
+        // One line on stderr; the log file (ARAGORA_LOG_DIR) gets it too.
+        if (!settings.server.log_dir.empty()) Log()->critical("{}", sec.error().message);
         std::cerr << "aragora: " << sec.error().message << "\n";
         return 2;
     }

@@ -28,13 +28,15 @@ std::string MakeTempDir() {
     return tmpl;
 }
 
-// The port printed after `key` ("api=", "ws=", "metrics=") as "...127.0.0.1:<port>".
-std::uint16_t PortAfter(const std::string& log, std::size_t line_start, const std::string& key) {
+// The port printed after `key` ("api=", "ws=", "metrics=") as "...<host>:<port>".
+std::uint16_t PortAfter(const std::string& log, std::size_t line_start, const std::string& key,
+                        const std::string& host_name) {
     std::size_t at = log.find(key, line_start);
     if (at == std::string::npos) return 0;
-    std::size_t host = log.find("127.0.0.1:", at);
+    const std::string prefix = host_name + ":";
+    std::size_t host = log.find(prefix, at);
     if (host == std::string::npos || host > at + key.size() + 16) return 0;
-    std::size_t digits = host + std::string("127.0.0.1:").size();
+    std::size_t digits = host + prefix.size();
     int port = 0;
     while (digits < log.size() && std::isdigit(static_cast<unsigned char>(log[digits]))) {
         port = port * 10 + (log[digits] - '0');
@@ -94,7 +96,7 @@ bool ServerProcess::Start(std::chrono::milliseconds deadline) {
         error_ = "already started";
         return false;
     }
-    std::vector<std::string> args = {ARAGORA_BINARY,   "serve", "--host",    "127.0.0.1",
+    std::vector<std::string> args = {ARAGORA_BINARY,   "serve", "--host",    host_,
                                      "--api-port",     "0",     "--ws-port", "0",
                                      "--metrics-port", "0"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
@@ -136,9 +138,9 @@ bool ServerProcess::Start(std::chrono::milliseconds deadline) {
         std::string log = Stderr();
         std::size_t line = log.find("listening api=");
         if (line != std::string::npos && log.find('\n', line) != std::string::npos) {
-            api_port_ = PortAfter(log, line, "api=");
-            ws_port_ = PortAfter(log, line, "ws=");
-            metrics_port_ = PortAfter(log, line, "metrics=");
+            api_port_ = PortAfter(log, line, "api=", host_);
+            ws_port_ = PortAfter(log, line, "ws=", host_);
+            metrics_port_ = PortAfter(log, line, "metrics=", host_);
             if (api_port_ == 0) {
                 error_ = "no API port in the listening line: " +
                          log.substr(line, log.find('\n', line) - line);

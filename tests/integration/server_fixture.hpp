@@ -46,6 +46,9 @@ public:
     bool StartReady(std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
         return Start(deadline) && WaitReady(deadline);
     }
+    // The --host to listen on (before Start; default 127.0.0.1). Only the startup-refusal
+    // tests use another one (0.0.0.0, with every port 0, stopped at once).
+    void set_host(std::string host) { host_ = std::move(host); }
 
     // SIGTERM, then waits for the exit: its code (128 + signal when killed by one), or
     // -1 when it did not exit in time (it is then killed).
@@ -74,6 +77,7 @@ private:
     std::string data_dir_;
     std::map<std::string, std::string> env_;
     std::vector<std::string> extra_args_;
+    std::string host_ = "127.0.0.1";
     std::string io_dir_;
     pid_t pid_ = -1;
     std::optional<int> exit_code_;
