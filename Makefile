@@ -4,7 +4,8 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test serve demo bench bench-server bench-agents format clean
+.PHONY: all deps configure build test fuzz fuzz-build serve demo bench bench-server bench-agents \
+    format clean
 
 all: build
 
@@ -21,6 +22,22 @@ build: configure
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
+	@$(MAKE) --no-print-directory fuzz
+
+# libFuzzer targets under ASan/UBSan (tests/fuzz/README.md) in their own clang tree, each
+# run FUZZ_SECONDS (two at a time); `make fuzz FUZZ_SECONDS=600` fuzzes longer.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 20
+$(FUZZ_DIR)/build.ninja:
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+	    -DARAGORA_BUILD_FUZZ=ON -DARAGORA_BUILD_TESTS=OFF -DARAGORA_BUILD_BENCH=OFF
+
+fuzz-build: deps $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS)
+
+fuzz: fuzz-build
+	ARAGORA_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --test-dir $(FUZZ_DIR) -L fuzz -j2 \
+	    --output-on-failure --timeout $$(( $(FUZZ_SECONDS) + 120 ))
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (own tree).
 ASAN_DIR ?= build-asan
@@ -68,4 +85,4 @@ format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) $(RELEASE_DIR)
+	rm -rf $(BUILD_DIR) $(RELEASE_DIR) $(FUZZ_DIR)

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
     # toolchain
     g++ cmake ninja-build ccache pkg-config git
+    # fuzz targets (tests/fuzz): clang 14 and its libFuzzer/ASan/UBSan runtimes
+    clang libclang-rt-14-dev
     # libraries (Boost 1.81 comes from the versioned packages: libboost-dev is 1.74)
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
     libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev

@@ -28,11 +28,6 @@ common::Error AuthError(std::string message) {
     return MakeError(ErrorCode::kAuthRequired, std::move(message));
 }
 
-std::string Lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
 bool ValidEmail(const std::string& email) {
     if (email.size() < 3 || email.size() > 254) return false;
     auto at = email.find('@');

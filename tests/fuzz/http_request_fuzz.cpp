@@ -62,24 +62,52 @@ void CheckRequest(const net::HttpRequest& req, const net::ServerLimits& limits) 
     }
 }
 
+// Two ways Beast's answer depends on how the bytes arrive (README.md "Findings"). Once a
+// put() ran out of bytes, Beast parses nothing until it has seen the end of the header
+// section within header_limit counted from the request line; parsing everything at once
+// it applies header_limit to the request line and to the fields separately. So:
+//  - an error it finds at once (bare LF line ends, say) waits in small reads for more
+//    bytes or the limit;
+//  - a header section longer than the limit passes at once when the request line plus
+//    the limit covers it, but is 431 header_limit in small reads.
+bool KnownBeastDifference(std::string_view bytes, const net::ServerLimits& limits,
+                          const net::ParsedHttpRequest& whole,
+                          const net::ParsedHttpRequest& split) {
+    if (whole.outcome == RequestParseOutcome::kMalformed &&
+        (split.outcome == RequestParseOutcome::kIncomplete ||
+         split.outcome == RequestParseOutcome::kHeaderTooLarge)) {
+        return true;
+    }
+    const size_t end = bytes.find("\r\n\r\n");
+    const size_t header_bytes = end == std::string_view::npos ? bytes.size() : end + 4;
+    return split.outcome == RequestParseOutcome::kHeaderTooLarge &&
+           header_bytes + 4 > limits.max_header_bytes;
+}
+
 bool SameRequest(const net::HttpRequest& a, const net::HttpRequest& b) {
-    return a.method == b.method && a.target == b.target && a.path == b.path &&
-           a.query == b.query && a.headers == b.headers && a.body == b.body;
+    return a.method == b.method && a.target == b.target && a.path == b.path && a.query == b.query &&
+           a.headers == b.headers && a.body == b.body;
 }
 
 void Connection(std::string_view bytes, const net::ServerLimits& limits, size_t read_chunk) {
     for (int i = 0; i < kMaxRequestsPerInput && !bytes.empty(); ++i) {
         const net::ParsedHttpRequest whole = net::ParseHttpRequestBytes(bytes, limits);
         const net::ParsedHttpRequest split = net::ParseHttpRequestBytes(bytes, limits, read_chunk);
-        if (whole.outcome != split.outcome) {
+        if (whole.outcome != split.outcome && !KnownBeastDifference(bytes, limits, whole, split)) {
             std::fprintf(stderr, "at once: outcome %d (%s); in reads of %zu: outcome %d (%s)\n",
                          static_cast<int>(whole.outcome), whole.error.c_str(), read_chunk,
                          static_cast<int>(split.outcome), split.error.c_str());
+            Check(false, "outcome does not depend on the reads");
         }
-        Check(whole.outcome == split.outcome, "outcome does not depend on the reads");
         Check(whole.consumed <= bytes.size(), "consumed within the input");
-        if (whole.outcome != RequestParseOutcome::kComplete) return;
-        Check(whole.consumed == split.consumed, "consumed does not depend on the reads");
+        if (whole.outcome != RequestParseOutcome::kComplete || split.outcome != whole.outcome) {
+            return;
+        }
+        if (whole.consumed != split.consumed) {
+            std::fprintf(stderr, "at once: consumed %zu; in reads of %zu: consumed %zu\n",
+                         whole.consumed, read_chunk, split.consumed);
+            Check(false, "consumed does not depend on the reads");
+        }
         Check(SameRequest(whole.request, split.request), "request does not depend on the reads");
         Check(whole.consumed > 0, "a complete request consumed bytes");
         CheckRequest(whole.request, limits);
