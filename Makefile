@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-build serve demo bench bench-server bench-agents \
+.PHONY: all deps configure build test fuzz fuzz-build serve demo bench bench-server bench-auth bench-agents \
     format clean
 
 all: build
@@ -73,6 +73,14 @@ bench-server:
 	@$(MAKE) --no-print-directory $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_ws_fanout
 	bench/server_bench.sh $(RELEASE_DIR)
+
+# The auth + rate-limit middleware per request: wrk on an authenticated GET (service token,
+# JWT, API key) against the same route open (bench/README.md).
+bench-auth:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
+	bench/auth_bench.sh $(RELEASE_DIR)
 
 # Provider-agent debates against the fake LLM provider at 50 ms: critical-path ratio and
 # debates in flight before the p99 overhead doubles (bench/README.md).
