@@ -11,14 +11,18 @@ packages=(
     # libraries (Boost 1.81 comes from the versioned packages: libboost-dev is 1.74)
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
     libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev
+    libpq-dev libpqxx-dev libhiredis-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev jq curl python3 sqlite3
     # promtool (lints /metrics in the integration tests); its service is not started
     prometheus
+    # servers the PostgreSQL/Redis/multi-instance tests start on free loopback ports (their
+    # system services are not started)
+    postgresql redis-server redis-tools nginx
 )
 # --bench: also what `make bench-server` needs (the default list stays as it is).
 if [[ "${1:-}" == "--bench" ]]; then
-    packages+=(wrk nginx)
+    packages+=(wrk)
 fi
 
 missing=()

@@ -676,6 +676,18 @@ void RegisterServerMetrics(App& app) {
 asio::awaitable<void> Startup(App& app) {
     auto started = std::chrono::steady_clock::now();
     const auto& s = app.settings;
+    if (s.storage.supabase_without_dsn) {
+        Log()->warn(
+            "SUPABASE_URL/SUPABASE_KEY are set but no DATABASE_URL: Supabase is used as the "
+            "PostgreSQL it is, so set DATABASE_URL=postgresql://... (its connection string); "
+            "using SQLite at {} meanwhile",
+            s.storage.sqlite_path);
+    }
+    if (s.storage.backend == config::DbBackend::kPostgres) {
+        app.FailStartup("database unavailable: the PostgreSQL backend is not implemented yet; "
+                        "unset DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
+        co_return;
+    }
     auto opened = co_await app.pool.Run([&app]() -> Result<storage::SqliteStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);

@@ -121,6 +121,11 @@ common::Result<Environment> LoadEnvironment() {
     auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
     if (!settings) return settings.error();
     if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
+    if (settings->storage.backend == config::DbBackend::kPostgres) {
+        return common::MakeError(common::ErrorCode::kNotImplemented,
+                                 "the PostgreSQL backend is not implemented yet; unset "
+                                 "DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
+    }
     return Environment{std::move(*settings)};
 }
 

@@ -47,6 +47,11 @@ common::Result<std::unique_ptr<storage::AuthStore>> OpenAuthStore() {
     auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
     if (!settings) return settings.error();
     if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
+    if (settings->storage.backend == config::DbBackend::kPostgres) {
+        return common::MakeError(common::ErrorCode::kNotImplemented,
+                                 "the PostgreSQL backend is not implemented yet; unset "
+                                 "DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
+    }
     return storage::OpenSqliteAuthStore({settings->storage.sqlite_path}, /*migrate=*/true);
 }
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace aragora::config {
@@ -200,6 +201,130 @@ common::Status LoadSecuritySettings(const EnvLookup& env, SecuritySettings& s) {
     return {};
 }
 
+bool IsPostgresUrl(const std::string& url) {
+    return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
+common::Status LoadStorageSettings(const EnvLookup& env, StorageSettings& s) {
+    s.data_dir = ReadString(env, "ARAGORA_DATA_DIR", "./data");
+    if (s.data_dir.empty()) s.data_dir = "./data";
+    s.sqlite_path = s.data_dir + "/aragora.sqlite3";
+    const std::string db_url = ReadString(env, "DATABASE_URL");
+    const std::string pg_dsn = ReadString(env, "ARAGORA_POSTGRES_DSN");
+    if (db_url.rfind("sqlite:///", 0) == 0) {
+        // sqlite:////abs/path and sqlite:///rel/path (SQLAlchemy's convention)
+        s.sqlite_path = db_url.substr(std::string("sqlite:///").size());
+        if (s.sqlite_path.empty())
+            return common::MakeError(ErrorCode::kValidation, "DATABASE_URL sqlite path is empty",
+                                     "DATABASE_URL");
+    } else if (IsPostgresUrl(db_url)) {
+        s.backend = DbBackend::kPostgres;
+        s.postgres_dsn = db_url;
+    } else if (!db_url.empty()) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "DATABASE_URL must start with postgresql://, postgres:// or "
+                                 "sqlite:/// (got '" +
+                                     db_url.substr(0, db_url.find(':')) + ":...')",
+                                 "DATABASE_URL");
+    }
+    if (s.backend == DbBackend::kSqlite && !pg_dsn.empty() && db_url.empty()) {
+        if (!IsPostgresUrl(pg_dsn) && pg_dsn.find('=') == std::string::npos) {
+            return common::MakeError(ErrorCode::kValidation,
+                                     "ARAGORA_POSTGRES_DSN must be a postgresql:// URL or a "
+                                     "libpq key=value string",
+                                     "ARAGORA_POSTGRES_DSN");
+        }
+        s.backend = DbBackend::kPostgres;
+        s.postgres_dsn = pg_dsn;
+    }
+    s.postgres_password = ReadString(env, "POSTGRES_PASSWORD");
+    const std::string backend = Lower(ReadString(env, "ARAGORA_DB_BACKEND"));
+    if (backend == "postgresql" || backend == "postgres") {
+        s.require_postgres = true;
+        if (s.backend != DbBackend::kPostgres) {
+            return common::MakeError(ErrorCode::kValidation,
+                                     "ARAGORA_DB_BACKEND=postgresql needs DATABASE_URL="
+                                     "postgresql://... or ARAGORA_POSTGRES_DSN (no SQLite "
+                                     "fallback)",
+                                     "ARAGORA_DB_BACKEND");
+        }
+    } else if (backend == "sqlite") {
+        if (s.backend != DbBackend::kSqlite) {
+            return common::MakeError(ErrorCode::kValidation,
+                                     "ARAGORA_DB_BACKEND=sqlite contradicts a PostgreSQL "
+                                     "DATABASE_URL/ARAGORA_POSTGRES_DSN",
+                                     "ARAGORA_DB_BACKEND");
+        }
+    } else if (!backend.empty()) {
+        return common::MakeError(
+            ErrorCode::kValidation,
+            "ARAGORA_DB_BACKEND must be postgresql or sqlite, got '" + backend + "'",
+            "ARAGORA_DB_BACKEND");
+    }
+    struct Int {
+        const char* name;
+        int StorageSettings::*field;
+        int lo, hi;
+    };
+    constexpr Int kInts[] = {
+        {"ARAGORA_DB_POOL_SIZE", &StorageSettings::pool_size, 1, 1000},
+        {"ARAGORA_DB_MAX_OVERFLOW", &StorageSettings::pool_overflow, 0, 1000},
+        // the first runbook's name; ARAGORA_DB_POOL_OVERFLOW wins when both are set
+        {"ARAGORA_DB_POOL_OVERFLOW", &StorageSettings::pool_overflow, 0, 1000},
+        {"ARAGORA_DB_COMMAND_TIMEOUT", &StorageSettings::command_timeout_seconds, 1, 86400},
+        {"ARAGORA_DB_POOL_RECYCLE", &StorageSettings::pool_recycle_seconds, 1, 86400 * 7},
+    };
+    for (const auto& setting : kInts) {
+        auto v = ReadInt(env, setting.name, s.*setting.field, setting.lo, setting.hi);
+        if (!v) return v.error();
+        s.*setting.field = *v;
+    }
+    s.supabase_without_dsn =
+        s.backend == DbBackend::kSqlite &&
+        (!ReadString(env, "SUPABASE_URL").empty() || !ReadString(env, "SUPABASE_KEY").empty());
+    return {};
+}
+
+common::Status LoadDistributedSettings(const EnvLookup& env, DistributedSettings& d) {
+    d.redis_url = ReadString(env, "ARAGORA_REDIS_URL");
+    if (!d.redis_url.empty() && d.redis_url.rfind("redis://", 0) != 0 &&
+        d.redis_url.rfind("rediss://", 0) != 0) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "ARAGORA_REDIS_URL must start with redis:// or rediss://",
+                                 "ARAGORA_REDIS_URL");
+    }
+    d.redis_password = ReadString(env, "REDIS_PASSWORD");
+    struct Bool {
+        const char* name;
+        bool DistributedSettings::*field;
+    };
+    constexpr Bool kBools[] = {
+        {"ARAGORA_ENABLE_REDIS_RATE_LIMIT", &DistributedSettings::redis_rate_limit},
+        {"ARAGORA_MULTI_INSTANCE", &DistributedSettings::multi_instance},
+        {"ARAGORA_REQUIRE_DISTRIBUTED", &DistributedSettings::require_distributed},
+    };
+    for (const auto& setting : kBools) {
+        auto v = ReadBool(env, setting.name);
+        if (!v) return v.error();
+        if (*v) d.*setting.field = **v;
+    }
+    auto workers = ReadInt(env, "WORKER_CONCURRENCY", d.worker_concurrency, 1, 1000);
+    if (!workers) return workers.error();
+    d.worker_concurrency = *workers;
+    if (d.redis_url.empty()) {
+        for (const auto& [on, name] :
+             {std::pair{d.redis_rate_limit, "ARAGORA_ENABLE_REDIS_RATE_LIMIT"},
+              std::pair{d.multi_instance, "ARAGORA_MULTI_INSTANCE"}}) {
+            if (on) {
+                return common::MakeError(ErrorCode::kValidation,
+                                         std::string(name) + " needs ARAGORA_REDIS_URL",
+                                         std::string(name));
+            }
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -236,27 +361,8 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
                                  "ARAGORA_LOG_FORMAT");
     }
 
-    s.storage.data_dir = ReadString(env, "ARAGORA_DATA_DIR", "./data");
-    if (s.storage.data_dir.empty()) s.storage.data_dir = "./data";
-    std::string db_url = ReadString(env, "DATABASE_URL");
-    if (db_url.rfind("sqlite:///", 0) == 0) {
-        s.storage.sqlite_path = db_url.substr(std::string("sqlite:///").size());
-        // sqlite:////abs/path and sqlite:///rel/path (SQLAlchemy's convention)
-        if (s.storage.sqlite_path.empty())
-            return common::MakeError(ErrorCode::kValidation, "DATABASE_URL sqlite path is empty",
-                                     "DATABASE_URL");
-    } else if (db_url.empty()) {
-        s.storage.sqlite_path = s.storage.data_dir + "/aragora.sqlite3";
-    } else if (db_url.rfind("postgres", 0) == 0) {
-        return common::MakeError(ErrorCode::kNotImplemented,
-                                 "DATABASE_URL: PostgreSQL is not implemented yet; use "
-                                 "sqlite:///path or leave it unset",
-                                 "DATABASE_URL");
-    } else {
-        return common::MakeError(ErrorCode::kValidation,
-                                 "DATABASE_URL must start with sqlite:/// (got '" + db_url + "')",
-                                 "DATABASE_URL");
-    }
+    if (auto storage = LoadStorageSettings(env, s.storage); !storage) return storage.error();
+    if (auto dist = LoadDistributedSettings(env, s.distributed); !dist) return dist.error();
 
     s.receipts.signing_key = ReadString(env, "ARAGORA_RECEIPT_SIGNING_KEY");
     s.receipts.signing_key_previous = ReadString(env, "ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS");

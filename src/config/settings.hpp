@@ -49,9 +49,33 @@ struct AgentSettings {
     std::string ca_file;                   // ARAGORA_CA_BUNDLE (extra trust anchors, PEM)
 };
 
+enum class DbBackend { kSqlite, kPostgres };
+
 struct StorageSettings {
     std::string data_dir = "./data";  // ARAGORA_DATA_DIR
     std::string sqlite_path;  // from DATABASE_URL=sqlite:///path, else <data_dir>/aragora.sqlite3
+    DbBackend backend = DbBackend::kSqlite;
+    // PostgreSQL: DATABASE_URL=postgresql://... (or postgres://), else ARAGORA_POSTGRES_DSN.
+    std::string postgres_dsn;
+    std::string postgres_password;     // POSTGRES_PASSWORD (used when the DSN has none)
+    bool require_postgres = false;     // ARAGORA_DB_BACKEND=postgresql: no SQLite fallback
+    int pool_size = 20;                // ARAGORA_DB_POOL_SIZE
+    int pool_overflow = 15;            // ARAGORA_DB_POOL_OVERFLOW (alias ARAGORA_DB_MAX_OVERFLOW)
+    int command_timeout_seconds = 60;  // ARAGORA_DB_COMMAND_TIMEOUT (statement_timeout)
+    int pool_recycle_seconds = 1800;   // ARAGORA_DB_POOL_RECYCLE
+    // SUPABASE_URL/SUPABASE_KEY set without a PostgreSQL DSN: Supabase is reached as the
+    // PostgreSQL it is, through DATABASE_URL; the server says so at start.
+    bool supabase_without_dsn = false;
+};
+
+// Several instances on shared PostgreSQL and Redis (the runbooks' multi-instance profile).
+struct DistributedSettings {
+    std::string redis_url;             // ARAGORA_REDIS_URL (redis:// or rediss://)
+    std::string redis_password;        // REDIS_PASSWORD (used when the URL has none)
+    bool redis_rate_limit = false;     // ARAGORA_ENABLE_REDIS_RATE_LIMIT
+    bool multi_instance = false;       // ARAGORA_MULTI_INSTANCE (events through Redis)
+    bool require_distributed = false;  // ARAGORA_REQUIRE_DISTRIBUTED
+    int worker_concurrency = 3;        // WORKER_CONCURRENCY (`aragora worker`)
 };
 
 // `aragora serve` (names as in the runbooks; CLI flags override host and ports).
@@ -115,6 +139,7 @@ struct Settings {
     AgentSettings agents;
     ServerSettings server;
     SecuritySettings security;
+    DistributedSettings distributed;
 };
 
 // Reads and validates every setting. A bad value is an error naming the variable.

@@ -23,7 +23,8 @@ EnvLookup Lookup(const Env& env) {
 
 // Production server settings that pass the secrets check.
 Env ProdServer() {
-    return {{"ARAGORA_RECEIPT_SIGNING_KEY", "receipt-key"}, {"ARAGORA_JWT_SECRET", "jwt-secret-of-at-least-32-bytes!!"}};
+    return {{"ARAGORA_RECEIPT_SIGNING_KEY", "receipt-key"},
+            {"ARAGORA_JWT_SECRET", "jwt-secret-of-at-least-32-bytes!!"}};
 }
 
 common::Result<Settings> Load(const Env& env, RunMode mode = RunMode::kServer) {
@@ -402,14 +403,17 @@ TEST(SecuritySettingsTest, SecretsManagerIsRefusedNotIgnored) {
 }
 
 TEST(SecuritySettingsTest, RateLimitAndJwtVariablesAreRead) {
-    std::map<std::string, std::string> vars = {
-        {"ARAGORA_ENV", "development"},         {"ARAGORA_RATE_LIMIT", "7"},
-        {"ARAGORA_RATE_LIMIT_DEBATE_RPM", "20"}, {"ARAGORA_RATE_LIMIT_DISABLED", "1"},
-        {"ARAGORA_RATE_LIMIT_WHITELIST", "10.0.0.0/8"},
-        {"ARAGORA_TRUSTED_PROXIES", "192.168.0.0/16"},
-        {"ARAGORA_ALLOWED_ORIGINS", "https://a.example"},
-        {"ARAGORA_JWT_SECRET_PREVIOUS", "old"}, {"ARAGORA_JWT_SECRET_GRACE_HOURS", "48"},
-        {"ARAGORA_MEMORY_PROFILING", "1"},      {"ARAGORA_ALLOW_UNAUTHENTICATED", "true"}};
+    std::map<std::string, std::string> vars = {{"ARAGORA_ENV", "development"},
+                                               {"ARAGORA_RATE_LIMIT", "7"},
+                                               {"ARAGORA_RATE_LIMIT_DEBATE_RPM", "20"},
+                                               {"ARAGORA_RATE_LIMIT_DISABLED", "1"},
+                                               {"ARAGORA_RATE_LIMIT_WHITELIST", "10.0.0.0/8"},
+                                               {"ARAGORA_TRUSTED_PROXIES", "192.168.0.0/16"},
+                                               {"ARAGORA_ALLOWED_ORIGINS", "https://a.example"},
+                                               {"ARAGORA_JWT_SECRET_PREVIOUS", "old"},
+                                               {"ARAGORA_JWT_SECRET_GRACE_HOURS", "48"},
+                                               {"ARAGORA_MEMORY_PROFILING", "1"},
+                                               {"ARAGORA_ALLOW_UNAUTHENTICATED", "true"}};
     auto env = [&](std::string_view n) -> std::optional<std::string> {
         auto it = vars.find(std::string(n));
         if (it == vars.end()) return std::nullopt;
@@ -430,6 +434,92 @@ TEST(SecuritySettingsTest, RateLimitAndJwtVariablesAreRead) {
     EXPECT_TRUE(sec.allow_unauthenticated);
     vars["ARAGORA_RATE_LIMIT"] = "0";
     EXPECT_FALSE(LoadSettings(env, RunMode::kServer).ok());
+}
+
+TEST(StorageSettingsTest, PostgresFromDatabaseUrlOrDsnWithPoolVariables) {
+    Env env = ProdServer();
+    env["DATABASE_URL"] = "postgresql://aragora@db:5432/aragora";
+    env["POSTGRES_PASSWORD"] = "pw";
+    env["ARAGORA_DB_POOL_SIZE"] = "5";
+    env["ARAGORA_DB_MAX_OVERFLOW"] = "7";
+    env["ARAGORA_DB_COMMAND_TIMEOUT"] = "9";
+    env["ARAGORA_DB_POOL_RECYCLE"] = "60";
+    env["ARAGORA_DB_BACKEND"] = "postgresql";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->storage.backend, DbBackend::kPostgres);
+    EXPECT_EQ(s->storage.postgres_dsn, "postgresql://aragora@db:5432/aragora");
+    EXPECT_EQ(s->storage.postgres_password, "pw");
+    EXPECT_TRUE(s->storage.require_postgres);
+    EXPECT_EQ(s->storage.pool_size, 5);
+    EXPECT_EQ(s->storage.pool_overflow, 7);  // the second runbook's alias
+    EXPECT_EQ(s->storage.command_timeout_seconds, 9);
+    EXPECT_EQ(s->storage.pool_recycle_seconds, 60);
+
+    env["ARAGORA_DB_POOL_OVERFLOW"] = "3";  // the first runbook's name wins
+    EXPECT_EQ(Load(env)->storage.pool_overflow, 3);
+
+    Env dsn = ProdServer();
+    dsn["ARAGORA_POSTGRES_DSN"] = "postgres://u:p@127.0.0.1/x";
+    auto d = Load(dsn);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->storage.backend, DbBackend::kPostgres);
+    EXPECT_EQ(d->storage.postgres_dsn, "postgres://u:p@127.0.0.1/x");
+    EXPECT_EQ(d->storage.pool_size, 20);
+    EXPECT_EQ(d->storage.pool_overflow, 15);
+    EXPECT_EQ(d->storage.command_timeout_seconds, 60);
+    EXPECT_EQ(d->storage.pool_recycle_seconds, 1800);
+}
+
+TEST(StorageSettingsTest, PostgresBackendWithoutADsnIsRefused) {
+    Env env = ProdServer();
+    env["ARAGORA_DB_BACKEND"] = "postgresql";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_DB_BACKEND=postgresql needs DATABASE_URL"),
+              std::string::npos);
+    env["ARAGORA_DB_BACKEND"] = "mysql";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_DB_BACKEND must be postgresql or sqlite"),
+              std::string::npos);
+    Env bad = ProdServer();
+    bad["DATABASE_URL"] = "mysql://secret@host/db";
+    const std::string message = ErrorOf(bad);
+    EXPECT_NE(message.find("DATABASE_URL must start with postgresql://"), std::string::npos);
+    EXPECT_EQ(message.find("secret"), std::string::npos) << "no credentials in the message";
+}
+
+TEST(StorageSettingsTest, SupabaseAloneIsNoticedAndSqliteStays) {
+    Env env = ProdServer();
+    env["SUPABASE_URL"] = "https://x.supabase.co";
+    env["SUPABASE_KEY"] = "k";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->storage.backend, DbBackend::kSqlite);
+    EXPECT_TRUE(s->storage.supabase_without_dsn);
+    env["DATABASE_URL"] = "postgresql://db.x.supabase.co/postgres";
+    EXPECT_FALSE(Load(env)->storage.supabase_without_dsn);
+}
+
+TEST(DistributedSettingsTest, RedisAndMultiInstanceVariables) {
+    Env env = ProdServer();
+    env["ARAGORA_REDIS_URL"] = "rediss://redis:6380/2";
+    env["REDIS_PASSWORD"] = "rp";
+    env["ARAGORA_ENABLE_REDIS_RATE_LIMIT"] = "1";
+    env["ARAGORA_MULTI_INSTANCE"] = "true";
+    env["ARAGORA_REQUIRE_DISTRIBUTED"] = "true";
+    env["WORKER_CONCURRENCY"] = "5";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->distributed.redis_url, "rediss://redis:6380/2");
+    EXPECT_EQ(s->distributed.redis_password, "rp");
+    EXPECT_TRUE(s->distributed.redis_rate_limit);
+    EXPECT_TRUE(s->distributed.multi_instance);
+    EXPECT_TRUE(s->distributed.require_distributed);
+    EXPECT_EQ(s->distributed.worker_concurrency, 5);
+    EXPECT_EQ(Load(ProdServer())->distributed.worker_concurrency, 3);
+
+    env["ARAGORA_REDIS_URL"] = "http://redis";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_REDIS_URL must start with redis://"), std::string::npos);
+    env.erase("ARAGORA_REDIS_URL");
+    EXPECT_NE(ErrorOf(env).find("needs ARAGORA_REDIS_URL"), std::string::npos);
 }
 
 }  // namespace
