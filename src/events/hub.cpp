@@ -67,7 +67,15 @@ EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates
 
 EventHub::~EventHub() = default;
 
-void EventHub::Publish(const Event& event) {
+void EventHub::SetRelay(std::function<void(const Event&)> relay) { relay_ = std::move(relay); }
+
+std::int64_t EventHub::LatestSeq(const std::string& debate_id) const {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->debates.find(debate_id);
+    return it == impl_->debates.end() ? 0 : it->second.latest_seq;
+}
+
+void EventHub::Publish(const Event& event, Origin origin) {
     std::vector<std::shared_ptr<Subscriber>> targets;
     std::vector<std::shared_ptr<Subscriber>> released;
     {
@@ -104,6 +112,7 @@ void EventHub::Publish(const Event& event) {
         }
     }
     for (const auto& t : targets) t->Deliver(event);
+    if (origin == Origin::kLocal && relay_) relay_(event);
 }
 
 SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t from_seq,

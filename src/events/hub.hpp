@@ -5,6 +5,7 @@
 // the Subscriber interface. Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,10 @@ struct HubStats {
     std::uint64_t events_ignored = 0;  // Publish() with a seq not above the latest one
 };
 
+// Where a published event comes from: this process (a debate it runs), or another
+// instance through the multi-instance bus (events/cluster_bridge.hpp).
+enum class Origin { kLocal, kBus };
+
 class EventHub {
 public:
     // `replay_buffer_size` events kept per debate (ARAGORA_EVENT_REPLAY_BUFFER_SIZE; 0
@@ -66,7 +71,16 @@ public:
     // debate's events in seq order, one at a time (the debate's EventEmitter does); an
     // event whose seq is not above the debate's latest published seq (a duplicate or a
     // late copy) is ignored and counted in events_ignored.
-    void Publish(const Event& event);
+    // Events accepted from the bus are not relayed again.
+    void Publish(const Event& event, Origin origin = Origin::kLocal);
+
+    // Called with every event accepted by a local Publish(), after its subscribers, on the
+    // publisher's thread: the multi-instance bridge forwards them to the other instances.
+    // Set once, before the first Publish(); it must not block.
+    void SetRelay(std::function<void(const Event&)> relay);
+
+    // The newest published seq of a debate (0 when the hub does not know it).
+    std::int64_t LatestSeq(const std::string& debate_id) const;
 
     // Registers `subscriber` for live events of `debate_id` with seq > from_seq and
     // returns the buffered ones atomically with the registration. A debate the hub does
@@ -86,6 +100,7 @@ public:
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    std::function<void(const Event&)> relay_;
 };
 
 }  // namespace aragora::events
