@@ -1,0 +1,354 @@
+#include "redis/client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <exception>
+#include <mutex>
+
+#include "common/logging.hpp"
+#include "redis/detail/connection.hpp"
+
+namespace aragora::redis {
+namespace {
+
+namespace asio = boost::asio;
+using common::ErrorCode;
+using common::MakeError;
+using common::Result;
+using common::Status;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// One command between its enqueueing and its reply (or failure). Shared by the issuing
+// coroutine (which waits on `timer`) and the queue; touched only on the strand.
+struct PendingCommand {
+    Result<Reply> result;
+    bool done = false;
+    asio::steady_timer* timer = nullptr;  // the issuer's wait; null once it stopped waiting
+};
+
+}  // namespace
+
+struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
+    Impl(asio::any_io_executor ex, ClientOptions o)
+        : strand(asio::make_strand(ex)),
+          options(std::move(o)),
+          tls(options.connection.tls, options.connection.url.tls),
+          wake(strand),
+          backoff(strand),
+          log(common::GetLogger("aragora.redis." + options.name)) {
+        if (options.max_pending == 0) options.max_pending = 1;
+        if (options.command_timeout.count() <= 0) options.command_timeout = std::chrono::seconds(1);
+    }
+
+    asio::strand<asio::any_io_executor> strand;
+    ClientOptions options;
+    detail::TlsContext tls;
+    asio::steady_timer wake;     // the writer's "more to write" signal
+    asio::steady_timer backoff;  // between connection attempts
+
+    // Strand-only state.
+    std::shared_ptr<detail::Connection> conn;
+    std::deque<std::shared_ptr<PendingCommand>> pending;  // in send order
+    std::string out;                                      // formatted, not yet written
+    bool started = false;
+    bool stopped = false;
+    bool session_over = true;
+    std::string end_reason;
+    std::vector<asio::steady_timer*> connect_waiters;
+
+    // Readable from any thread.
+    std::atomic<bool> is_connected{false};
+    mutable std::mutex mu;
+    std::string last_error;
+    std::atomic<std::uint64_t> commands{0}, timeouts{0}, overloaded{0}, unavailable{0}, connects{0},
+        connect_failures{0};
+    std::shared_ptr<spdlog::logger> log;
+
+    void SetLastError(std::string e) {
+        std::lock_guard lock(mu);
+        last_error = std::move(e);
+    }
+    std::string GetLastError() const {
+        std::lock_guard lock(mu);
+        return last_error;
+    }
+    common::Error Unavailable() {
+        unavailable.fetch_add(1, std::memory_order_relaxed);
+        if (stopped) return MakeError(ErrorCode::kUnavailable, "redis unavailable: client stopped");
+        std::string why = GetLastError();
+        return MakeError(ErrorCode::kUnavailable,
+                         "redis unavailable: " + (why.empty() ? std::string("connecting") : why));
+    }
+
+    void NotifyConnectWaiters() {
+        for (auto* t : connect_waiters) t->cancel();
+    }
+
+    // Ends the current session: closes the socket so the reader and writer return.
+    void EndSession(std::string reason) {
+        if (session_over) return;
+        session_over = true;
+        end_reason = std::move(reason);
+        if (conn) conn->Close();
+        wake.cancel();
+    }
+
+    void FailAll(const std::string& reason) {
+        for (auto& p : pending) {
+            if (p->done) continue;
+            p->done = true;
+            unavailable.fetch_add(1, std::memory_order_relaxed);
+            p->result = MakeError(ErrorCode::kUnavailable, "redis unavailable: " + reason);
+            if (p->timer != nullptr) p->timer->cancel();
+        }
+        pending.clear();
+        out.clear();
+    }
+
+    std::chrono::milliseconds BackoffDelay(int failures) const {
+        auto delay = options.connection.reconnect_min;
+        for (int i = 1; i < failures && delay < options.connection.reconnect_max; ++i) delay *= 2;
+        return std::min(delay, options.connection.reconnect_max);
+    }
+
+    static asio::awaitable<void> Reader(std::shared_ptr<Impl> self,
+                                        std::shared_ptr<detail::Connection> c) {
+        while (!self->session_over) {
+            auto replies = co_await c->ReadReplies();
+            if (!replies) {
+                self->EndSession(replies.error().message);
+                co_return;
+            }
+            for (auto& r : *replies) {
+                if (self->pending.empty()) {
+                    self->EndSession("protocol error: a reply with no command pending");
+                    co_return;
+                }
+                auto p = std::move(self->pending.front());
+                self->pending.pop_front();
+                p->result = std::move(r);
+                p->done = true;
+                if (p->timer != nullptr) p->timer->cancel();
+            }
+        }
+    }
+
+    static asio::awaitable<void> Writer(std::shared_ptr<Impl> self,
+                                        std::shared_ptr<detail::Connection> c) {
+        while (!self->session_over) {
+            if (self->out.empty()) {
+                self->wake.expires_at(SteadyClock::time_point::max());
+                co_await self->wake.async_wait(kTuple);
+                continue;
+            }
+            std::string data;
+            data.swap(self->out);
+            Status written = co_await c->Write(data);
+            if (!written) {
+                self->EndSession(written.error().message);
+                co_return;
+            }
+        }
+    }
+
+    static asio::awaitable<void> Session(std::shared_ptr<Impl> self,
+                                         std::shared_ptr<detail::Connection> c) {
+        using namespace asio::experimental::awaitable_operators;
+        auto reader = Reader(self, c);
+        auto writer = Writer(self, c);
+        co_await (std::move(reader) && std::move(writer));
+    }
+
+    static asio::awaitable<void> Run(std::shared_ptr<Impl> self) {
+        const std::string where = self->options.connection.url.Redacted();
+        int failures = 0;
+        bool down_logged = false;
+        while (!self->stopped) {
+            auto c = std::make_shared<detail::Connection>(self->strand, self->tls);
+            self->conn = c;
+            const auto deadline = SteadyClock::now() + self->options.connection.connect_timeout;
+            Status opened = co_await c->Open(self->options.connection, true, deadline);
+            if (self->stopped) break;
+            if (!opened) {
+                self->connect_failures.fetch_add(1, std::memory_order_relaxed);
+                self->SetLastError(opened.error().message);
+                if (!down_logged) {
+                    self->log->warn("redis {} unavailable: {} (retrying in the background)", where,
+                                    opened.error().message);
+                    down_logged = true;
+                }
+                ++failures;
+                self->backoff.expires_after(self->BackoffDelay(failures));
+                co_await self->backoff.async_wait(kTuple);
+                continue;
+            }
+            failures = 0;
+            const bool first = self->connects.fetch_add(1) == 0;
+            if (down_logged || !first) {
+                self->log->info("redis {} connected again", where);
+            } else {
+                self->log->info("redis {} connected", where);
+            }
+            down_logged = false;
+            self->session_over = false;
+            self->is_connected = true;
+            self->NotifyConnectWaiters();
+            co_await Session(self, c);
+            self->is_connected = false;
+            self->conn.reset();
+            const std::string reason = self->end_reason;
+            self->SetLastError(reason);
+            self->FailAll(reason);
+            if (self->stopped) break;
+            self->log->warn("redis {} connection lost: {} (reconnecting)", where, reason);
+            down_logged = true;
+        }
+        self->is_connected = false;
+        self->FailAll("client stopped");
+        self->NotifyConnectWaiters();
+    }
+
+    static asio::awaitable<Result<Reply>> DoCommand(std::shared_ptr<Impl> self,
+                                                    std::vector<std::string> args,
+                                                    std::chrono::milliseconds timeout) {
+        if (!self->is_connected || self->session_over || self->stopped) {
+            co_return self->Unavailable();
+        }
+        if (self->pending.size() >= self->options.max_pending) {
+            self->overloaded.fetch_add(1, std::memory_order_relaxed);
+            co_return MakeError(ErrorCode::kOverloaded,
+                                "redis overloaded: " + std::to_string(self->options.max_pending) +
+                                    " commands already pending");
+        }
+        auto formatted = detail::FormatCommand(args);
+        if (!formatted) co_return formatted.error();
+        self->commands.fetch_add(1, std::memory_order_relaxed);
+        auto p = std::make_shared<PendingCommand>();
+        self->out += *formatted;
+        self->pending.push_back(p);
+        self->wake.cancel();
+        asio::steady_timer timer(self->strand);
+        timer.expires_after(timeout);
+        p->timer = &timer;
+        co_await timer.async_wait(kTuple);
+        p->timer = nullptr;
+        if (!p->done) {
+            self->timeouts.fetch_add(1, std::memory_order_relaxed);
+            const std::string what = "redis command " + args.front() + " timed out after " +
+                                     std::to_string(timeout.count()) + " ms";
+            self->EndSession(what + " (connection reset)");
+            co_return MakeError(ErrorCode::kTimeout, what);
+        }
+        co_return std::move(p->result);
+    }
+
+    static asio::awaitable<Status> DoWaitConnected(std::shared_ptr<Impl> self,
+                                                   std::chrono::milliseconds timeout) {
+        asio::steady_timer timer(self->strand);
+        timer.expires_after(timeout);
+        self->connect_waiters.push_back(&timer);
+        while (!self->is_connected && !self->stopped) {
+            auto [ec] = co_await timer.async_wait(kTuple);
+            if (!ec) break;  // deadline
+        }
+        std::erase(self->connect_waiters, &timer);
+        if (self->is_connected) co_return Status();
+        co_return self->Unavailable();
+    }
+};
+
+RedisClient::RedisClient(asio::any_io_executor executor, ClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options))) {}
+
+RedisClient::~RedisClient() { Stop(); }
+
+void RedisClient::Start() {
+    auto self = impl_;
+    auto start = [self] {
+        if (self->started || self->stopped) return;
+        self->started = true;
+        auto done = [self](std::exception_ptr ep) {
+            if (!ep) return;
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                self->log->error("redis client loop ended by an exception: {}", e.what());
+            }
+        };
+        asio::co_spawn(self->strand, Impl::Run(self), done);
+    };
+    asio::dispatch(impl_->strand, start);
+}
+
+void RedisClient::Stop() {
+    auto self = impl_;
+    auto stop = [self] {
+        if (self->stopped) return;
+        self->stopped = true;
+        self->EndSession("client stopped");
+        if (self->conn) self->conn->Close();
+        self->backoff.cancel();
+        self->NotifyConnectWaiters();
+        if (!self->started) self->FailAll("client stopped");
+    };
+    asio::dispatch(impl_->strand, stop);
+}
+
+asio::awaitable<Status> RedisClient::WaitConnected(std::chrono::milliseconds timeout) {
+    co_return co_await asio::co_spawn(impl_->strand, Impl::DoWaitConnected(impl_, timeout),
+                                      asio::use_awaitable);
+}
+
+asio::awaitable<Result<Reply>> RedisClient::Command(std::vector<std::string> args) {
+    co_return co_await Command(std::move(args), impl_->options.command_timeout);
+}
+
+asio::awaitable<Result<Reply>> RedisClient::Command(std::vector<std::string> args,
+                                                    std::chrono::milliseconds timeout) {
+    if (!impl_->is_connected.load(std::memory_order_relaxed)) co_return impl_->Unavailable();
+    co_return co_await asio::co_spawn(
+        impl_->strand, Impl::DoCommand(impl_, std::move(args), timeout), asio::use_awaitable);
+}
+
+asio::awaitable<Result<std::chrono::microseconds>> RedisClient::Ping(
+    std::chrono::milliseconds timeout) {
+    const auto start = SteadyClock::now();
+    std::vector<std::string> ping{"PING"};
+    auto reply = co_await Command(std::move(ping), timeout);
+    if (!reply) co_return reply.error();
+    if (reply->IsError()) {
+        co_return MakeError(ErrorCode::kUnavailable, "redis PING refused: " + reply->str);
+    }
+    co_return std::chrono::duration_cast<std::chrono::microseconds>(SteadyClock::now() - start);
+}
+
+bool RedisClient::connected() const { return impl_->is_connected.load(); }
+
+std::string RedisClient::LastError() const { return impl_->GetLastError(); }
+
+ClientStats RedisClient::Stats() const {
+    ClientStats s;
+    s.commands = impl_->commands.load();
+    s.timeouts = impl_->timeouts.load();
+    s.overloaded = impl_->overloaded.load();
+    s.unavailable = impl_->unavailable.load();
+    s.connects = impl_->connects.load();
+    s.connect_failures = impl_->connect_failures.load();
+    return s;
+}
+
+const ClientOptions& RedisClient::options() const { return impl_->options; }
+
+}  // namespace aragora::redis
