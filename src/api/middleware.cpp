@@ -152,7 +152,12 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
     // Rate limit (per client IP, before auth: a flood of bad tokens is limited too).
     std::optional<ratelimit::LimitDecision> shown;
     if (m.limits != nullptr && route.rate != RateClass::kNone) {
-        RequestLimits::Outcome o = m.limits->CheckIp(route.rate, ctx.client_ip);
+        RequestLimits::Outcome o;
+        if (m.limits->shared()) {
+            o = co_await m.limits->CheckIpShared(route.rate, ctx.client_ip);
+        } else {
+            o = m.limits->CheckIp(route.rate, ctx.client_ip);
+        }
         if (o.limited) {
             m.rate_limit_hits.WithLabels({o.bucket}).Inc();
             m.log->warn(
@@ -197,7 +202,13 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
                                     correlation_id);
         }
         if (m.limits != nullptr && route.rate != RateClass::kNone) {
-            RequestLimits::Outcome o = m.limits->CheckPrincipal(ctx.principal.RateKey());
+            RequestLimits::Outcome o;
+            if (m.limits->shared()) {
+                std::string rate_key = ctx.principal.RateKey();
+                o = co_await m.limits->CheckPrincipalShared(std::move(rate_key));
+            } else {
+                o = m.limits->CheckPrincipal(ctx.principal.RateKey());
+            }
             if (o.limited) {
                 m.rate_limit_hits.WithLabels({o.bucket}).Inc();
                 m.log->warn(

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "ratelimit/client_ip.hpp"
+#include "ratelimit/redis_limiter.hpp"
 
 namespace aragora::api {
 namespace {
@@ -85,6 +86,46 @@ RequestLimits::Outcome RequestLimits::CheckIp(RateClass rate_class, const std::s
     return out;
 }
 
+// CheckIp with the counts in Redis (same order and bucket choice).
+boost::asio::awaitable<RequestLimits::Outcome> RequestLimits::CheckIpShared(RateClass rate_class,
+                                                                            std::string client_ip) {
+    Outcome out;
+    if (config_.disabled || rate_class == RateClass::kNone) co_return out;
+    if (config_.whitelist.Contains(client_ip)) co_return out;
+    ratelimit::RateLimiter* special = nullptr;
+    if (rate_class == RateClass::kDebateCreate) {
+        special = &debate_;
+        out.bucket = "debate_create";
+    } else if (rate_class == RateClass::kAuth) {
+        special = &auth_;
+        out.bucket = "auth";
+    }
+    if (special != nullptr) {
+        out.decision = co_await shared_->Check(*special, out.bucket, client_ip);
+        if (!out.decision.allowed) {
+            out.limited = true;
+            co_return out;
+        }
+    }
+    auto general = co_await shared_->Check(ip_, "ip", client_ip);
+    if (!general.allowed || special == nullptr || general.remaining < out.decision.remaining) {
+        out.decision = general;
+        out.bucket = "ip";
+    }
+    out.limited = !general.allowed;
+    co_return out;
+}
+
+boost::asio::awaitable<RequestLimits::Outcome> RequestLimits::CheckPrincipalShared(
+    std::string principal_key) {
+    Outcome out;
+    if (config_.disabled || config_.per_principal <= 0 || principal_key.empty()) co_return out;
+    out.bucket = "principal";
+    out.decision = co_await shared_->Check(principal_, "principal", principal_key);
+    out.limited = !out.decision.allowed;
+    co_return out;
+}
+
 RequestLimits::Outcome RequestLimits::CheckPrincipal(const std::string& principal_key) {
     Outcome out;
     if (config_.disabled || config_.per_principal <= 0 || principal_key.empty()) return out;
@@ -107,7 +148,7 @@ json::object RequestLimits::ConfigJson() const {
         {"limits", std::move(limits)},
         {"whitelist", config_.whitelist.ToString()},
         {"trusted_proxies", config_.trusted_proxies.ToString()},
-        {"backend", "memory"},
+        {"backend", shared_ != nullptr ? "redis" : "memory"},
     };
 }
 
@@ -129,7 +170,7 @@ json::object RequestLimits::StatusJson(const std::string& client_ip,
 
 json::object RequestLimits::StatsJson() const {
     return json::object{{"enabled", !config_.disabled},
-                        {"backend", "memory"},
+                        {"backend", shared_ != nullptr ? "redis" : "memory"},
                         {"limiters", json::object{{"ip", StatsOf(ip_)},
                                                   {"debate_create", StatsOf(debate_)},
                                                   {"auth", StatsOf(auth_)},

@@ -3,6 +3,7 @@
 // The HTTP API's request guards, used by the middleware (middleware.cpp) and the rate-limit
 // and admin routes: per-class rate limits, CORS, the recent-errors ring buffer.
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <deque>
@@ -16,6 +17,10 @@
 #include "common/result.hpp"
 #include "ratelimit/ip.hpp"
 #include "ratelimit/limiter.hpp"
+
+namespace aragora::ratelimit {
+class SharedLimitBackend;
+}
 
 namespace aragora::api {
 
@@ -48,6 +53,15 @@ public:
     Outcome CheckIp(RateClass rate_class, const std::string& client_ip);
     Outcome CheckPrincipal(const std::string& principal_key);
 
+    // ARAGORA_ENABLE_REDIS_RATE_LIMIT: the same checks counted in Redis, shared by every
+    // instance; the in-memory limiters above are the fallback while Redis is unavailable
+    // (see ratelimit/redis_limiter.hpp). Set once at startup, before serving; `backend`
+    // must outlive this object. The middleware awaits the *Shared checks when shared().
+    void SetSharedBackend(ratelimit::SharedLimitBackend* backend) { shared_ = backend; }
+    bool shared() const { return shared_ != nullptr; }
+    boost::asio::awaitable<Outcome> CheckIpShared(RateClass rate_class, std::string client_ip);
+    boost::asio::awaitable<Outcome> CheckPrincipalShared(std::string principal_key);
+
     const RateLimitConfig& config() const { return config_; }
     boost::json::object ConfigJson() const;
     // The caller's buckets (GET /api/rate-limits/status).
@@ -64,6 +78,7 @@ private:
     ratelimit::RateLimiter debate_;
     ratelimit::RateLimiter auth_;
     ratelimit::RateLimiter principal_;
+    ratelimit::SharedLimitBackend* shared_ = nullptr;
 };
 
 // ARAGORA_ALLOWED_ORIGINS: exact-match origins ("https://app.example.com"); nothing else is
