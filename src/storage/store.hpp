@@ -43,6 +43,15 @@ struct DebateRecord {
     // FinishDebate with "" keeps the stored value (same for org_id).
     std::string created_by{};
     std::string org_id{};
+    // Worker queue (`aragora worker`). Set at creation: a queued debate is run by whichever
+    // worker claims it, never by the API instance that created it. The lease fields are
+    // written by the queue methods only (CreateDebate and FinishDebate ignore them and
+    // keep the stored values): the worker that holds or last held the lease, when the
+    // lease ends (ISO 8601 like the other times), and how many claims it had.
+    bool queued_for_worker = false;
+    std::string lease_owner{};
+    std::string lease_expires_at{};
+    int attempts = 0;
 };
 
 // ListDebates returns newest first (created_at DESC, id DESC); `total` counts every match.
@@ -81,6 +90,15 @@ struct ReceiptPage {
 using ReceiptBuilder =
     std::function<common::Result<ReceiptRecord>(const std::optional<std::string>& previous_hash)>;
 
+// `data` of the `debate_end` event the store appends itself (reaped or cancelled queued
+// debates), from the row as it is after the change. Null: the store writes a minimal
+// object (debate_id, status, receipt_id null, error).
+using DebateEndDataBuilder = std::function<std::string(const DebateRecord& finished)>;
+
+// The worker-queue failure code and message of a debate whose worker stopped renewing.
+inline constexpr const char* kWorkerLostCode = "worker_lost";
+inline constexpr const char* kWorkerLostMessage = "worker stopped while the debate was running";
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -112,8 +130,79 @@ public:
         const ReceiptBuilder* receipt) = 0;
     // Marks debates left pending/running (by a crash) failed with code `interrupted`,
     // error_message "server stopped while the debate was running", completed_at = `now`.
-    // Returns how many were marked.
+    // Debates queued for workers are not touched (their leases decide: see
+    // ReapExpiredLeases). Returns how many were marked.
     virtual common::Result<int> MarkInterrupted(const std::string& now) = 0;
+
+    // Worker queue. The debates table is the queue: CreateDebate of a record with
+    // queued_for_worker = true (status pending) enqueues it. Times are ISO 8601 strings of
+    // the common format (they compare as text). The defaults answer kNotImplemented so
+    // that a backend without a queue still compiles.
+    //
+    // Atomically takes the oldest (created_at, id) pending queued debate: status running,
+    // started_at = now, lease_owner = worker_id, lease_expires_at = lease_until,
+    // attempts + 1; returns the row as updated. nullopt when none waits. Two concurrent
+    // claims (threads or processes) never get the same debate (PostgreSQL: SELECT ... FOR
+    // UPDATE SKIP LOCKED). An empty worker_id is kValidation.
+    virtual common::Result<std::optional<DebateRecord>> ClaimQueuedDebate(
+        const std::string& worker_id, const std::string& now, const std::string& lease_until) {
+        (void)worker_id, (void)now, (void)lease_until;
+        return NotImplemented("ClaimQueuedDebate");
+    }
+    // Extends this worker's lease. kConflict when the debate is no longer running under
+    // this worker's lease (reaped, released, finished): the worker must then stop the
+    // debate and write nothing. kNotFound for an unknown id.
+    virtual common::Status RenewLease(const std::string& id, const std::string& worker_id,
+                                      const std::string& lease_until) {
+        (void)id, (void)worker_id, (void)lease_until;
+        return NotImplemented("RenewLease");
+    }
+    // Puts a debate this worker holds back in the queue (pending, lease and started_at
+    // cleared; attempts kept) — only while none of its events is stored, since clients may
+    // have seen stored events and a re-run numbers them from 1 again. kConflict when the
+    // lease is not this worker's or events are stored (then finish it instead).
+    virtual common::Status ReleaseLease(const std::string& id, const std::string& worker_id) {
+        (void)id, (void)worker_id;
+        return NotImplemented("ReleaseLease");
+    }
+    // Every queued debate running with lease_expires_at < now: failed, error_code
+    // kWorkerLostCode, error_message kWorkerLostMessage, completed_at = now,
+    // duration_seconds from started_at, no receipt, and a `debate_end` event (seq = last
+    // stored seq + 1, timestamp = now) — one transaction per debate. Returns their ids.
+    // Safe to run from any number of processes at once (each debate is reaped once).
+    virtual common::Result<std::vector<std::string>> ReapExpiredLeases(
+        const std::string& now, const DebateEndDataBuilder& end_data) {
+        (void)now, (void)end_data;
+        return NotImplemented("ReapExpiredLeases");
+    }
+    // Cancels a queued debate no worker has claimed yet: cancelled, error_code
+    // `cancelled`, error_message "debate cancelled before it started", completed_at =
+    // now, and a `debate_end` event, in one transaction; returns the row. kNotFound;
+    // kConflict (nothing changed) when it is not pending-and-queued any more (claimed by
+    // a worker, or terminal) — read it to tell which.
+    virtual common::Result<DebateRecord> CancelQueuedDebate(const std::string& id,
+                                                            const std::string& now,
+                                                            const DebateEndDataBuilder& end_data) {
+        (void)id, (void)now, (void)end_data;
+        return NotImplemented("CancelQueuedDebate");
+    }
+    // AppendEvents for a worker-run debate: only while it runs under `worker_id`'s lease,
+    // kConflict (nothing written) otherwise — a zombie worker never adds events after the
+    // reaper's debate_end.
+    virtual common::Status AppendLeasedEvents(const std::vector<events::Event>& events,
+                                              const std::string& worker_id) {
+        (void)events, (void)worker_id;
+        return NotImplemented("AppendLeasedEvents");
+    }
+    // FinishDebate for a worker-run debate: the same transaction, but only while the row
+    // is running under `worker_id`'s lease; kConflict (nothing written) otherwise, so a
+    // debate reaped after its worker went silent never gets a result or receipt later.
+    virtual common::Result<std::optional<ReceiptRecord>> FinishLeasedDebate(
+        const DebateRecord& debate, const std::vector<events::Event>& events,
+        const ReceiptBuilder* receipt, const std::string& worker_id) {
+        (void)debate, (void)events, (void)receipt, (void)worker_id;
+        return NotImplemented("FinishLeasedDebate");
+    }
 
     // Events
     // One transaction; an event already stored (same debate_id and seq) is skipped. Events
@@ -135,6 +224,14 @@ public:
 
     // Health: a cheap round trip (SELECT 1).
     virtual common::Status Ping() = 0;
+
+protected:
+    static common::Error NotImplemented(const char* what) {
+        return common::Error{
+            common::ErrorCode::kNotImplemented,
+            std::string("storage: ") + what + " is not implemented by this backend",
+            {}};
+    }
 };
 
 struct Migration {

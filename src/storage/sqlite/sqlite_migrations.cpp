@@ -140,6 +140,17 @@ BEGIN
 END;
 )sql";
 
+// Additive: the worker queue lives in the debates table. An older binary inserts debates
+// with the defaults (not queued) and never reads the lease columns. The partial index
+// serves the claim (oldest pending queued debate) and the reaper (running queued debates).
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE debates ADD COLUMN queued_for_worker INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE debates ADD COLUMN lease_owner TEXT;
+ALTER TABLE debates ADD COLUMN lease_expires_at TEXT;
+ALTER TABLE debates ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX idx_debates_queue ON debates (status, created_at, id) WHERE queued_for_worker = 1;
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -245,6 +256,8 @@ const std::vector<Migration>& SqliteMigrations() {
     static const std::vector<Migration> kMigrations = {
         {1, "debates, debate_events, receipts", kMigration1, true},
         {2, "debate creators, users, api_keys, refresh_tokens, audit_log", kMigration2, true},
+        {3, "worker queue: queued_for_worker, lease_owner, lease_expires_at, attempts", kMigration3,
+         true},
     };
     return kMigrations;
 }

@@ -2,15 +2,18 @@
 
 #include <array>
 #include <boost/json.hpp>
+#include <chrono>
 #include <exception>
 #include <initializer_list>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/time.hpp"
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_migrations.hpp"
@@ -43,10 +46,10 @@ constexpr std::string_view kDebateColumns =
     "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
     "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
     "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
-    "result_json, created_by, org_id";
+    "result_json, created_by, org_id, queued_for_worker, lease_owner, lease_expires_at, attempts";
 constexpr std::string_view kDebateParams =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-    "?20, ?21, ?22, ?23";
+    "?20, ?21, ?22, ?23, ?24, NULL, NULL, 0";
 constexpr std::string_view kReceiptColumns =
     "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
 constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
@@ -111,6 +114,10 @@ Result<DebateRecord> ReadDebate(const sqlite::Stmt& s) {
     d.result_json = s.Text(20);
     d.created_by = s.Text(21);
     d.org_id = s.Text(22);
+    d.queued_for_worker = s.Int(23) != 0;
+    d.lease_owner = s.Text(24);
+    d.lease_expires_at = s.Text(25);
+    d.attempts = static_cast<int>(s.Int(26));
     return d;
 }
 
@@ -138,6 +145,9 @@ void BindDebate(sqlite::Stmt& s, const DebateRecord& d) {
     s.BindText(21, d.result_json);
     s.BindText(22, d.created_by);
     s.BindText(23, d.org_id);
+    // The lease columns start empty (NULL, NULL, 0 in kDebateParams): only the queue
+    // methods write them.
+    s.BindInt(24, d.queued_for_worker ? 1 : 0);
 }
 
 ReceiptRecord ReadReceipt(const sqlite::Stmt& s) {
@@ -348,6 +358,165 @@ public:
     Result<std::optional<ReceiptRecord>> FinishDebate(const DebateRecord& debate,
                                                       const std::vector<events::Event>& events,
                                                       const ReceiptBuilder* receipt) override {
+        return Finish(debate, events, receipt, nullptr);
+    }
+
+    Result<std::optional<ReceiptRecord>> FinishLeasedDebate(
+        const DebateRecord& debate, const std::vector<events::Event>& events,
+        const ReceiptBuilder* receipt, const std::string& worker_id) override {
+        if (worker_id.empty())
+            return MakeError(ErrorCode::kValidation, "worker id is empty", "worker_id");
+        return Finish(debate, events, receipt, &worker_id);
+    }
+
+    Result<std::optional<DebateRecord>> ClaimQueuedDebate(const std::string& worker_id,
+                                                          const std::string& now,
+                                                          const std::string& lease_until) override {
+        if (worker_id.empty())
+            return MakeError(ErrorCode::kValidation, "worker id is empty", "worker_id");
+        std::lock_guard lock(conn_->mu);
+        // BEGIN IMMEDIATE takes the write lock first, so claims of other processes queue
+        // behind it and never pick the same row.
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        auto stmt = Prepare(
+            Sql({"UPDATE debates SET status = 'running', started_at = ?2, lease_owner = ?1, "
+                 "lease_expires_at = ?3, attempts = attempts + 1 WHERE id = ("
+                 "SELECT id FROM debates WHERE queued_for_worker = 1 AND status = 'pending' "
+                 "ORDER BY created_at, id LIMIT 1) RETURNING ",
+                 kDebateColumns}),
+            "claim queued debate");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, worker_id);
+        stmt->BindText(2, now);
+        stmt->BindText(3, lease_until);
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return std::optional<DebateRecord>();
+        auto claimed = ReadDebate(*stmt);
+        if (!claimed) return claimed.error();
+        stmt->Reset();  // RETURNING: the statement must finish before COMMIT
+        if (auto s = tx->Commit(); !s) return s.error();
+        return std::optional<DebateRecord>(std::move(*claimed));
+    }
+
+    Status RenewLease(const std::string& id, const std::string& worker_id,
+                      const std::string& lease_until) override {
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(
+            "UPDATE debates SET lease_expires_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND "
+            "status = 'running' AND queued_for_worker = 1",
+            "renew lease");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, id);
+        stmt->BindText(2, worker_id);
+        stmt->BindText(3, lease_until);
+        if (auto s = stmt->Run(); !s) return s;
+        if (sqlite3_changes(db()) > 0) return {};
+        return LeaseLostLocked(id, worker_id);
+    }
+
+    Status ReleaseLease(const std::string& id, const std::string& worker_id) override {
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(
+            "UPDATE debates SET status = 'pending', started_at = NULL, lease_owner = NULL, "
+            "lease_expires_at = NULL WHERE id = ?1 AND lease_owner = ?2 AND status = 'running' "
+            "AND queued_for_worker = 1 AND NOT EXISTS "
+            "(SELECT 1 FROM debate_events WHERE debate_id = ?1)",
+            "release lease");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, id);
+        stmt->BindText(2, worker_id);
+        if (auto s = stmt->Run(); !s) return s;
+        if (sqlite3_changes(db()) > 0) return {};
+        auto lost = LeaseLostLocked(id, worker_id);
+        if (!lost) return lost;
+        return MakeError(ErrorCode::kConflict,
+                         "debate " + id + " has stored events; it cannot go back to the queue");
+    }
+
+    Result<std::vector<std::string>> ReapExpiredLeases(
+        const std::string& now, const DebateEndDataBuilder& end_data) override {
+        auto now_tp = common::ParseIso8601(now);
+        if (!now_tp) return MakeError(ErrorCode::kValidation, "now is not an ISO 8601 time", "now");
+        std::lock_guard lock(conn_->mu);
+        std::vector<std::string> candidates;
+        {
+            auto stmt = Prepare(
+                "SELECT id FROM debates WHERE queued_for_worker = 1 AND status = 'running' AND "
+                "lease_expires_at < ?1 ORDER BY lease_expires_at, id",
+                "find expired leases");
+            if (!stmt) return stmt.error();
+            stmt->BindText(1, now);
+            while (true) {
+                auto row = stmt->Step();
+                if (!row) return row.error();
+                if (!*row) break;
+                candidates.push_back(stmt->Text(0));
+            }
+        }
+        std::vector<std::string> reaped;
+        for (const auto& id : candidates) {
+            auto tx = sqlite::Transaction::Begin(db());
+            if (!tx) return tx.error();
+            // Another process may have reaped or finished it since the SELECT.
+            auto mark = Prepare(
+                "UPDATE debates SET status = 'failed', error_code = ?3, error_message = ?4, "
+                "completed_at = ?2, duration_seconds = "
+                "MAX(0.0, (julianday(?2) - julianday(started_at)) * 86400.0) "
+                "WHERE id = ?1 AND queued_for_worker = 1 AND status = 'running' AND "
+                "lease_expires_at < ?2",
+                "reap expired lease");
+            if (!mark) return mark.error();
+            mark->BindText(1, id);
+            mark->BindText(2, now);
+            mark->BindText(3, kWorkerLostCode);
+            mark->BindText(4, kWorkerLostMessage);
+            if (auto s = mark->Run(); !s) return s.error();
+            if (sqlite3_changes(db()) == 0) continue;
+            if (auto s = AppendEndLocked(id, *now_tp, end_data); !s) return s.error();
+            if (auto s = tx->Commit(); !s) return s.error();
+            reaped.push_back(id);
+        }
+        return reaped;
+    }
+
+    Result<DebateRecord> CancelQueuedDebate(const std::string& id, const std::string& now,
+                                            const DebateEndDataBuilder& end_data) override {
+        auto now_tp = common::ParseIso8601(now);
+        if (!now_tp) return MakeError(ErrorCode::kValidation, "now is not an ISO 8601 time", "now");
+        std::lock_guard lock(conn_->mu);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        auto mark = Prepare(
+            "UPDATE debates SET status = 'cancelled', error_code = 'cancelled', "
+            "error_message = 'debate cancelled before it started', completed_at = ?2, "
+            "duration_seconds = 0 WHERE id = ?1 AND queued_for_worker = 1 AND "
+            "status = 'pending'",
+            "cancel queued debate");
+        if (!mark) return mark.error();
+        mark->BindText(1, id);
+        mark->BindText(2, now);
+        if (auto s = mark->Run(); !s) return s.error();
+        if (sqlite3_changes(db()) == 0) {
+            auto row = GetDebateLocked(id);
+            if (!row) return row.error();
+            return MakeError(ErrorCode::kConflict,
+                             "debate " + id + " is " + row->status +
+                                 (row->queued_for_worker ? "" : " and not queued for a worker"));
+        }
+        if (auto s = AppendEndLocked(id, *now_tp, end_data); !s) return s.error();
+        auto row = GetDebateLocked(id);
+        if (!row) return row.error();
+        if (auto s = tx->Commit(); !s) return s.error();
+        return row;
+    }
+
+private:
+    Result<std::optional<ReceiptRecord>> Finish(const DebateRecord& debate,
+                                                const std::vector<events::Event>& events,
+                                                const ReceiptBuilder* receipt,
+                                                const std::string* lease_owner) {
         if (auto s = ValidateDebate(debate); !s) return s.error();
         if (!IsTerminalStatus(debate.status)) {
             return MakeError(ErrorCode::kValidation,
@@ -368,6 +537,20 @@ public:
         std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());
         if (!tx) return tx.error();
+
+        if (lease_owner != nullptr) {
+            // Checked inside the write transaction: a reaper cannot slip in between.
+            auto held = Prepare(
+                "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
+                "status = 'running' AND queued_for_worker = 1",
+                "check lease");
+            if (!held) return held.error();
+            held->BindText(1, debate.id);
+            held->BindText(2, *lease_owner);
+            auto row = held->Step();
+            if (!row) return row.error();
+            if (!*row) return LeaseLostLocked(debate.id, *lease_owner).error();
+        }
 
         std::optional<ReceiptRecord> built;
         if (receipt != nullptr && *receipt) {
@@ -432,12 +615,13 @@ public:
         return built;
     }
 
+public:
     Result<int> MarkInterrupted(const std::string& now) override {
         std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
             "UPDATE debates SET status = 'failed', error_code = 'interrupted', "
             "error_message = 'server stopped while the debate was running', "
-            "completed_at = ?1 WHERE status IN ('pending', 'running')",
+            "completed_at = ?1 WHERE status IN ('pending', 'running') AND queued_for_worker = 0",
             "mark interrupted debates");
         if (!stmt) return stmt.error();
         stmt->BindTextOrNull(1, now);
@@ -453,6 +637,33 @@ public:
         std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());
         if (!tx) return tx.error();
+        if (auto s = InsertEventsLocked(events); !s) return s;
+        return tx->Commit();
+    }
+
+    Status AppendLeasedEvents(const std::vector<events::Event>& events,
+                              const std::string& worker_id) override {
+        for (const auto& e : events) {
+            if (auto s = ValidateEvent(e); !s) return s;
+        }
+        if (events.empty()) return {};
+        std::lock_guard lock(conn_->mu);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        std::set<std::string> ids;
+        for (const auto& e : events) ids.insert(e.debate_id);
+        for (const auto& id : ids) {
+            auto held = Prepare(
+                "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
+                "status = 'running' AND queued_for_worker = 1",
+                "check lease");
+            if (!held) return held.error();
+            held->BindText(1, id);
+            held->BindText(2, worker_id);
+            auto row = held->Step();
+            if (!row) return row.error();
+            if (!*row) return LeaseLostLocked(id, worker_id);
+        }
         if (auto s = InsertEventsLocked(events); !s) return s;
         return tx->Commit();
     }
@@ -544,6 +755,58 @@ public:
 
 private:
     sqlite3* db() { return conn_->db.get(); }
+
+    Result<DebateRecord> GetDebateLocked(const std::string& id) {
+        auto stmt =
+            Prepare(Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ?1"}), "get debate");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, id);
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+        return ReadDebate(*stmt);
+    }
+
+    // Why `worker_id` does not hold the lease of `id` (always an error).
+    Status LeaseLostLocked(const std::string& id, const std::string& worker_id) {
+        auto row = GetDebateLocked(id);
+        if (!row) return row.error();
+        std::string holder = row->lease_owner.empty() ? "no worker" : row->lease_owner;
+        return MakeError(ErrorCode::kConflict, "debate " + id + " is " + row->status +
+                                                   " and its lease is held by " + holder +
+                                                   ", not " + worker_id);
+    }
+
+    // Appends the final `debate_end` of `id` after its last stored event. Caller holds mu
+    // and an open write transaction, and has just written the final row.
+    Status AppendEndLocked(const std::string& id, std::chrono::system_clock::time_point now,
+                           const DebateEndDataBuilder& end_data) {
+        auto row = GetDebateLocked(id);
+        if (!row) return row.error();
+        auto last = Prepare("SELECT COALESCE(MAX(seq), 0) FROM debate_events WHERE debate_id = ?1",
+                            "read last event seq");
+        if (!last) return last.error();
+        last->BindText(1, id);
+        auto got = last->Step();
+        if (!got) return got.error();
+        events::Event end;
+        end.debate_id = id;
+        end.seq = (*got ? last->Int(0) : 0) + 1;
+        end.type = "debate_end";
+        end.round = row->rounds_used;
+        end.timestamp = common::EpochSeconds(now);
+        if (end_data) {
+            end.data_json = end_data(*row);
+        } else {
+            boost::json::object o{{"debate_id", id},
+                                  {"status", row->status},
+                                  {"receipt_id", nullptr},
+                                  {"error", boost::json::object{{"code", row->error_code},
+                                                                {"message", row->error_message}}}};
+            end.data_json = boost::json::serialize(o);
+        }
+        return InsertEventsLocked({end});
+    }
 
     Result<sqlite::Stmt> Prepare(std::string_view sql, std::string_view what) {
         return sqlite::Stmt::Prepare(db(), sql, what);
