@@ -1,5 +1,4 @@
 #include "cli/commands.hpp"
-#include "cli/users_command.hpp"
 
 #include <unistd.h>
 
@@ -24,6 +23,8 @@
 #include "agents/registry.hpp"
 #include "app/server_app.hpp"
 #include "cli/debate_runner.hpp"
+#include "cli/users_command.hpp"
+#include "cli/worker_command.hpp"
 #include "common/build_info.hpp"
 #include "common/ids.hpp"
 #include "common/jcs.hpp"
@@ -599,6 +600,7 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
 
     AddUsersCommand(app, exit_code);
+    AddWorkerCommand(app, exit_code);
 
     app::ServeOptions serve;
     auto* serve_cmd = app.add_subcommand(

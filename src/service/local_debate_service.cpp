@@ -121,6 +121,14 @@ struct LocalDebateService::Live {
     std::size_t flushed = 0;    // events[0, flushed) are stored
     std::size_t published = 0;  // events[0, published) went to the hub
 
+    // Worker-run debates: this worker's id ("" = run locally, no lease), the stored spec
+    // (written back with the result) and the heartbeat timer (strand only).
+    std::string lease_owner;
+    std::string spec_json;
+    std::optional<asio::steady_timer> heartbeat_timer;
+    std::atomic<bool> lease_lost{false};
+    std::atomic<bool> release_on_cancel{false};  // shutdown: back to the queue if possible
+
     std::atomic<bool> started{false};
     std::atomic<bool> finished{false};
     std::atomic<bool> cancel_requested{false};
@@ -147,7 +155,55 @@ private:
     std::vector<events::Event>& events_;
 };
 
+debate::DebateSpec SpecFromRequest(const CreateDebateRequest& request, double default_threshold) {
+    debate::DebateSpec spec;
+    spec.id = common::NewId("d_");
+    spec.task = request.task;
+    spec.context = request.context;
+    for (const auto& a : request.agents) {
+        spec.agents.push_back(a.name);
+        spec.providers.push_back(a.provider);
+    }
+    spec.created_by = request.created_by;
+    spec.org_id = request.org_id;
+    spec.rounds = request.rounds;
+    spec.consensus = request.consensus;
+    spec.consensus_threshold = request.consensus_threshold.value_or(default_threshold);
+    spec.metadata_json = request.metadata_json;
+    return spec;
+}
+
+storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::string& created_at,
+                                    const std::vector<agents::AgentSpec>& agent_specs) {
+    storage::DebateRecord pending;
+    pending.id = spec.id;
+    pending.task = spec.task;
+    pending.status = "pending";
+    pending.agents = spec.agents;
+    pending.rounds = spec.rounds;
+    pending.consensus_method = std::string(debate::ToString(spec.consensus));
+    pending.created_at = created_at;
+    pending.created_by = spec.created_by;
+    pending.org_id = spec.org_id;
+    pending.spec_json = SpecToJson(spec, agent_specs);
+    return pending;
+}
+
+Result<common::Unit> ToUnit(const common::Status& s) {
+    return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
+}
+
 }  // namespace
+
+std::optional<ExecutionMode> ParseExecutionMode(std::string_view text) {
+    if (text == "local") return ExecutionMode::kLocal;
+    if (text == "worker") return ExecutionMode::kWorker;
+    return std::nullopt;
+}
+
+std::string LocalDebateService::EndDataOf(const storage::DebateRecord& record) {
+    return DebateEndData(record, record.duration_seconds.value_or(0));
+}
 
 LocalDebateService::LocalDebateService(asio::any_io_executor executor, const common::Clock& clock,
                                        ServiceSettings settings, storage::Store& store,
@@ -202,43 +258,19 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
         co_return common::MakeError(ErrorCode::kUnavailable,
                                     "the server is shutting down; retry on another instance");
     }
-    agents::RegistrySettings registry;
-    registry.demo_latency = settings_.demo_latency;
-    auto built = settings_.agent_factory != nullptr ? settings_.agent_factory->Build(request.agents)
-                                                    : agents::BuildAgents(request.agents, registry);
+    auto built = BuildAgentsFor(request.agents);
     if (!built) co_return built.error();
+    if (settings_.execution == ExecutionMode::kWorker)
+        co_return co_await Enqueue(std::move(request));
 
     auto live = std::make_shared<Live>(executor_);
-    live->spec.id = common::NewId("d_");
-    live->spec.task = request.task;
-    live->spec.context = request.context;
-    for (const auto& a : request.agents) {
-        live->spec.agents.push_back(a.name);
-        live->spec.providers.push_back(a.provider);
-    }
-    live->spec.created_by = request.created_by;
-    live->spec.org_id = request.org_id;
-    live->spec.rounds = request.rounds;
-    live->spec.consensus = request.consensus;
-    live->spec.consensus_threshold =
-        request.consensus_threshold.value_or(settings_.consensus_threshold);
-    live->spec.metadata_json = request.metadata_json;
+    live->spec = SpecFromRequest(request, settings_.consensus_threshold);
     for (auto& a : *built)
         live->agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
     live->created_at = common::FormatIso8601(clock_.SystemNow());
     live->correlation_id = request.correlation_id.empty() ? "-" : request.correlation_id;
-
-    storage::DebateRecord pending;
-    pending.id = live->spec.id;
-    pending.task = live->spec.task;
-    pending.status = "pending";
-    pending.agents = live->spec.agents;
-    pending.rounds = live->spec.rounds;
-    pending.consensus_method = std::string(debate::ToString(live->spec.consensus));
-    pending.created_at = live->created_at;
-    pending.created_by = live->spec.created_by;
-    pending.org_id = live->spec.org_id;
-    pending.spec_json = SpecToJson(live->spec);
+    storage::DebateRecord pending = PendingRecord(live->spec, live->created_at, request.agents);
+    live->spec_json = pending.spec_json;
 
     {
         std::lock_guard lock(mutex_);
@@ -298,6 +330,147 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     co_return pending;
 }
 
+Result<std::vector<std::shared_ptr<agents::Agent>>> LocalDebateService::BuildAgentsFor(
+    const std::vector<agents::AgentSpec>& specs) const {
+    agents::RegistrySettings registry;
+    registry.demo_latency = settings_.demo_latency;
+    return settings_.agent_factory != nullptr ? settings_.agent_factory->Build(specs)
+                                              : agents::BuildAgents(specs, registry);
+}
+
+asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
+    CreateDebateRequest request) {
+    debate::DebateSpec spec = SpecFromRequest(request, settings_.consensus_threshold);
+    storage::DebateRecord pending =
+        PendingRecord(spec, common::FormatIso8601(clock_.SystemNow()), request.agents);
+    pending.queued_for_worker = true;
+    auto stored =
+        co_await pool_.Run([this, &pending] { return ToUnit(store_.CreateDebate(pending)); });
+    if (!stored) co_return stored.error();
+    Log()->info("debate_queued debate_id={} correlation_id={} agents={} rounds={} (for a worker)",
+                pending.id, request.correlation_id.empty() ? "-" : request.correlation_id,
+                pending.agents.size(), pending.rounds);
+    co_return pending;
+}
+
+asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRecord claimed) {
+    const std::string owner = settings_.lease.worker_id;
+    if (owner.empty() || claimed.lease_owner != owner || claimed.status != "running") {
+        co_return common::MakeError(ErrorCode::kValidation,
+                                    "RunClaimed needs a debate running under this worker's lease");
+    }
+    const std::string id = claimed.id;
+    const bool refuse = draining_.load();
+    auto acquired = refuse ? resilience::AcquireResult{} : limiter_.TryAcquire();
+    if (acquired.outcome != resilience::AcquireOutcome::kAcquired) {
+        auto released = co_await pool_.Run(
+            [this, &id, &owner] { return ToUnit(store_.ReleaseLease(id, owner)); });
+        if (!released) {
+            Log()->warn("could not release debate_id={} back to the queue: {}", id,
+                        released.error().message);
+        }
+        if (refuse) {
+            co_return common::MakeError(ErrorCode::kUnavailable, "the worker is shutting down");
+        }
+        co_return common::MakeError(
+            ErrorCode::kOverloaded,
+            "no free slot: " + std::to_string(limiter_.Running()) + " debates running");
+    }
+
+    auto stored = SpecFromRecord(claimed);
+    Result<std::vector<std::shared_ptr<agents::Agent>>> built =
+        stored ? BuildAgentsFor(stored->agents)
+               : Result<std::vector<std::shared_ptr<agents::Agent>>>(stored.error());
+    if (!built) {
+        // Nothing ran and nothing will: fail it once, under the lease, instead of letting
+        // every worker claim it in turn.
+        storage::DebateRecord failed = claimed;
+        failed.status = "failed";
+        failed.error_code = "invalid_spec";
+        failed.error_message = "the worker cannot run this debate: " + built.error().message;
+        failed.completed_at = common::FormatIso8601(clock_.SystemNow());
+        failed.duration_seconds = 0;
+        events::Event end;
+        end.debate_id = id;
+        end.seq = 1;
+        end.type = "debate_end";
+        end.timestamp = common::EpochSeconds(clock_.SystemNow());
+        end.data_json = EndDataOf(failed);
+        std::vector<events::Event> evs{end};
+        auto r = co_await pool_.Run([this, &failed, &evs, &owner] {
+            return store_.FinishLeasedDebate(failed, evs, nullptr, owner);
+        });
+        limiter_.Release();
+        Log()->warn("debate_end debate_id={} status=failed outcome=failed error=invalid_spec: {}{}",
+                    id, failed.error_message,
+                    r.ok() ? "" : " (not stored: " + r.error().message + ")");
+        if (r.ok()) metrics_.debates_total.WithLabels({"failed"}).Inc();
+        co_return common::Status{};
+    }
+
+    auto live = std::make_shared<Live>(executor_);
+    live->spec = std::move(stored->spec);
+    for (auto& a : *built)
+        live->agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
+    live->created_at = claimed.created_at;
+    live->correlation_id = "-";
+    live->lease_owner = owner;
+    live->spec_json = claimed.spec_json;
+    {
+        std::lock_guard lock(mutex_);
+        live_[id] = live;
+    }
+    {
+        std::lock_guard lock(live->mutex);
+        live->persisted = true;
+        live->slot_granted = true;
+        live->launched = true;
+    }
+    Launch(live);
+    co_return common::Status{};
+}
+
+std::chrono::milliseconds LocalDebateService::HeartbeatInterval() const {
+    auto every = settings_.lease.heartbeat.count() > 0 ? settings_.lease.heartbeat
+                                                       : settings_.lease.duration / 3;
+    return std::max(every, std::chrono::milliseconds(10));
+}
+
+void LocalDebateService::LoseLease(const std::shared_ptr<Live>& live, const std::string& why) {
+    if (live->lease_lost.exchange(true)) return;
+    Log()->warn("lease lost debate_id={} worker={}: {}; stopping it, its result is discarded",
+                live->spec.id, live->lease_owner, why);
+    asio::post(live->strand, [live] {
+        if (!live->finished && live->started) live->cancel.emit(asio::cancellation_type::terminal);
+    });
+}
+
+asio::awaitable<void> LocalDebateService::HeartbeatLoop(std::shared_ptr<Live> live) {
+    const std::string id = live->spec.id;
+    const auto every = HeartbeatInterval();
+    live->heartbeat_timer.emplace(live->strand);
+    while (!live->finished && !live->lease_lost) {
+        live->heartbeat_timer->expires_after(every);
+        boost::system::error_code ec;
+        co_await live->heartbeat_timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (live->finished || live->lease_lost) break;
+        const std::string until = common::FormatIso8601(
+            clock_.SystemNow() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                     settings_.lease.duration));
+        auto renewed = co_await pool_.Run([this, &id, &live, &until] {
+            return ToUnit(store_.RenewLease(id, live->lease_owner, until));
+        });
+        if (renewed.ok()) continue;
+        if (renewed.error().code == ErrorCode::kConflict) {
+            LoseLease(live, renewed.error().message);
+            break;
+        }
+        // A transient storage error: the next beat retries. Should the lease run out
+        // meanwhile, a reaper fails the debate and the next renew says kConflict.
+        Log()->warn("lease renewal failed debate_id={} error={}", id, renewed.error().message);
+    }
+}
+
 void LocalDebateService::Launch(std::shared_ptr<Live> live) {
     live->started = true;
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
@@ -325,10 +498,15 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
             }
         }
         if (batch.empty() || live->finished) continue;
-        auto r = co_await pool_.Run([this, &batch] {
-            auto s = store_.AppendEvents(batch);
-            return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
+        if (live->lease_lost) break;
+        auto r = co_await pool_.Run([this, &batch, &live] {
+            if (live->lease_owner.empty()) return ToUnit(store_.AppendEvents(batch));
+            return ToUnit(store_.AppendLeasedEvents(batch, live->lease_owner));
         });
+        if (!r.ok() && r.error().code == ErrorCode::kConflict && !live->lease_owner.empty()) {
+            LoseLease(live, r.error().message);
+            break;
+        }
         if (r.ok()) {
             {
                 std::lock_guard lock(live->mutex);
@@ -347,11 +525,16 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     const std::string id = live->spec.id;
     live->started_steady_ns = clock_.SteadyNow().time_since_epoch().count();
     metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
-    auto running = co_await pool_.Run([this, &id] {
-        auto s =
-            store_.UpdateDebateStatus(id, "running", common::FormatIso8601(clock_.SystemNow()));
-        return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
-    });
+    const bool leased = !live->lease_owner.empty();
+    // A claimed debate is already running (the claim set status and started_at).
+    Result<common::Unit> running = common::Unit{};
+    if (!leased) {
+        running = co_await pool_.Run([this, &id] {
+            return ToUnit(store_.UpdateDebateStatus(id, "running",
+                                                    common::FormatIso8601(clock_.SystemNow())));
+        });
+    }
+    if (leased) asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
     if (!running) {
         Log()->error("could not mark debate running debate_id={} error={}", id,
                      running.error().message);
@@ -399,11 +582,39 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     }
     all.push_back(end);
 
+    if (!live->spec_json.empty()) record.spec_json = live->spec_json;
     const debate::DebateSpec& spec = live->spec;
     storage::ReceiptBuilder builder = MakeReceiptBuilder(spec, result, receipt_id, clock_, keys_);
     const storage::ReceiptBuilder* builder_ptr = receipt_id.empty() ? nullptr : &builder;
-    auto finished =
-        co_await pool_.Run([&] { return store_.FinishDebate(record, all, builder_ptr); });
+    const std::string& owner = live->lease_owner;
+    auto finish = [&]() -> Result<std::optional<storage::ReceiptRecord>> {
+        if (owner.empty()) return store_.FinishDebate(record, all, builder_ptr);
+        return store_.FinishLeasedDebate(record, all, builder_ptr, owner);
+    };
+    if (leased && live->release_on_cancel && result.status == debate::DebateStatus::kCancelled &&
+        !live->lease_lost) {
+        // Shutdown: a debate none of whose events is stored goes back to the queue.
+        auto released = co_await pool_.Run(
+            [this, &id, &owner] { return ToUnit(store_.ReleaseLease(id, owner)); });
+        if (released.ok()) {
+            live->finished = true;
+            Log()->info("debate_released debate_id={} worker={} (back to the queue)", id, owner);
+            co_await FinishBookkeeping(live);
+            co_return;
+        }
+    }
+    Result<std::optional<storage::ReceiptRecord>> finished =
+        common::MakeError(ErrorCode::kConflict, "the lease was lost");
+    if (!live->lease_lost) finished = co_await pool_.Run(finish);
+    if (!finished && leased && finished.error().code == ErrorCode::kConflict) {
+        // Reaped (or otherwise taken away): whoever took it wrote its end. Nothing here.
+        live->lease_lost = true;
+        live->finished = true;
+        Log()->warn("debate_discarded debate_id={} worker={}: {}", id, owner,
+                    finished.error().message);
+        co_await FinishBookkeeping(live);
+        co_return;
+    }
     if (!finished) {
         Log()->error("could not store finished debate debate_id={} error={}", id,
                      finished.error().message);
@@ -416,7 +627,8 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         record.consensus_reached.reset();
         all.back() = emitter.Stamp("debate_end", result.rounds_used, "",
                                    DebateEndData(record, result.duration_seconds));
-        auto retry = co_await pool_.Run([&] { return store_.FinishDebate(record, all, nullptr); });
+        builder_ptr = nullptr;
+        auto retry = co_await pool_.Run(finish);
         if (!retry) {
             Log()->error("could not store failed debate debate_id={} error={}", id,
                          retry.error().message);
@@ -446,10 +658,17 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
             id, live->correlation_id, record.status, outcome, ms, record.error_code,
             record.error_message);
     }
-    Forget(id);
+    co_await FinishBookkeeping(live);
+}
+
+asio::awaitable<void> LocalDebateService::FinishBookkeeping(std::shared_ptr<Live> live) {
+    // Runs on the debate's strand: the heartbeat timer is the strand's.
+    if (live->heartbeat_timer) live->heartbeat_timer->cancel();
+    Forget(live->spec.id);
     limiter_.Release();
     metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
+    co_return;
 }
 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
@@ -461,6 +680,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
     result.started_at = result.finished_at = clock_.SystemNow();
     storage::DebateRecord record = ToRecord(live->spec, result, live->created_at, "");
     record.started_at.clear();
+    if (!live->spec_json.empty()) record.spec_json = live->spec_json;
     LiveSink sink(live->mutex, live->events);
     debate::EventEmitter emitter(live->spec.id, clock_, sink);
     events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
@@ -489,6 +709,10 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
     if (!live || live->finished) {
         auto stored = co_await Get(id);
         if (!stored) co_return stored.error();
+        if (!live && stored->queued_for_worker &&
+            (stored->status == "pending" || stored->status == "running")) {
+            co_return co_await CancelElsewhere(std::move(*stored));
+        }
         co_return common::MakeError(ErrorCode::kConflict,
                                     "debate " + id + " is already " + stored->status);
     }
@@ -524,6 +748,57 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
                                     "debate " + id + " is already " + record->status);
     }
     co_return record;
+}
+
+asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhere(
+    storage::DebateRecord stored) {
+    const std::string id = stored.id;
+    if (stored.status == "pending") {
+        const std::string now = common::FormatIso8601(clock_.SystemNow());
+        const storage::DebateEndDataBuilder end_data = &LocalDebateService::EndDataOf;
+        auto cancelled = co_await pool_.Run(
+            [this, &id, &now, &end_data] { return store_.CancelQueuedDebate(id, now, end_data); });
+        if (cancelled.ok()) {
+            metrics_.debates_total.WithLabels({"cancelled"}).Inc();
+            Log()->info(
+                "debate_end debate_id={} status=cancelled outcome=cancelled duration_ms=0 "
+                "(cancelled while queued for a worker)",
+                id);
+            co_return cancelled;
+        }
+        if (cancelled.error().code != ErrorCode::kConflict) co_return cancelled.error();
+        // A worker claimed it meanwhile (or it ended): look again.
+        auto again = co_await Get(id);
+        if (!again) co_return again.error();
+        stored = std::move(*again);
+    }
+    if (stored.status != "running") {
+        co_return common::MakeError(ErrorCode::kConflict,
+                                    "debate " + id + " is already " + stored.status);
+    }
+    if (remote_cancel_) co_return co_await remote_cancel_(id, stored.lease_owner);
+    co_return common::MakeError(
+        ErrorCode::kConflict,
+        "debate " + id + " is running on worker " +
+            (stored.lease_owner.empty() ? std::string("(unknown)") : stored.lease_owner) +
+            "; cancelling a debate another process runs is not available on this instance");
+}
+
+asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpiredLeases() {
+    const std::string now = common::FormatIso8601(clock_.SystemNow());
+    const storage::DebateEndDataBuilder end_data = &LocalDebateService::EndDataOf;
+    auto reaped = co_await pool_.Run(
+        [this, &now, &end_data] { return store_.ReapExpiredLeases(now, end_data); });
+    if (reaped.ok()) {
+        for (const auto& id : *reaped) {
+            metrics_.debates_total.WithLabels({"failed"}).Inc();
+            Log()->warn(
+                "debate_end debate_id={} status=failed outcome=failed error={}: {} "
+                "(lease expired)",
+                id, storage::kWorkerLostCode, storage::kWorkerLostMessage);
+        }
+    }
+    co_return reaped;
 }
 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Get(const std::string& id) {
@@ -694,6 +969,7 @@ asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace)
         Log()->warn("draining: grace period over, cancelling {} running debate(s)", running.size());
         for (auto& live : running) {
             live->cancel_requested = true;
+            if (!live->lease_owner.empty()) live->release_on_cancel = true;
             asio::post(live->strand, [live] {
                 if (!live->finished) live->cancel.emit(asio::cancellation_type::terminal);
             });

@@ -8,9 +8,14 @@
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "agents/factory.hpp"
 #include "common/blocking_pool.hpp"
@@ -24,6 +29,19 @@
 #include "storage/store.hpp"
 
 namespace aragora::service {
+
+// Where Create() runs a debate (ARAGORA_DEBATE_EXECUTION): `local` here under the cap,
+// `worker` only enqueued in the store for `aragora worker` processes.
+enum class ExecutionMode { kLocal, kWorker };
+std::optional<ExecutionMode> ParseExecutionMode(std::string_view text);  // local | worker
+
+// What a worker process needs to run claimed debates (`aragora worker`).
+struct WorkerLease {
+    std::string worker_id;                       // unique per process, e.g. "w_<host>_<pid>_<rand>"
+    std::chrono::milliseconds duration{30'000};  // ARAGORA_WORKER_LEASE_SECONDS
+    // Renewed this often; zero = duration / 3.
+    std::chrono::milliseconds heartbeat{0};
+};
 
 struct ServiceSettings {
     std::size_t max_running = 10;  // ARAGORA_MAX_CONCURRENT_DEBATES
@@ -39,7 +57,17 @@ struct ServiceSettings {
     std::chrono::seconds watchdog_interval{5};
     // How long Cancel() waits for a running debate to stop and persist.
     std::chrono::seconds cancel_wait{15};
+    ExecutionMode execution = ExecutionMode::kLocal;
+    // Set in worker processes (RunClaimed); empty worker_id elsewhere.
+    WorkerLease lease;
 };
+
+// Cancel() of a debate that another process runs (a worker holds its lease): the app
+// wires the cross-instance path (e.g. the ClusterBridge's cancel request). Must complete
+// with the stored row once cancelled, or an error. Unset: Cancel() answers kConflict
+// naming the worker.
+using RemoteCancel = std::function<boost::asio::awaitable<common::Result<storage::DebateRecord>>(
+    const std::string& id, const std::string& lease_owner)>;
 
 // The service's metrics, declared up front (labels from closed sets).
 struct ServiceMetrics {
@@ -92,6 +120,22 @@ public:
     // be persisted.
     boost::asio::awaitable<void> Drain(std::chrono::milliseconds grace);
 
+    // Worker processes. Runs a debate this process claimed (storage ClaimQueuedDebate with
+    // settings.lease.worker_id) under the cap: rebuilt from its spec_json, its lease
+    // renewed every heartbeat, its events and result written only while the lease holds
+    // (FinishLeasedDebate: one receipt at most). A lost lease (reaped: kConflict on renew
+    // or flush) cancels the debate and writes nothing more. A spec that cannot be run
+    // (malformed, agents unavailable) ends failed (code `invalid_spec`) without running.
+    // kOverloaded when no slot is free (the caller claims only below the cap; the debate
+    // is then released back to the queue); kUnavailable while draining (released too).
+    boost::asio::awaitable<common::Status> RunClaimed(storage::DebateRecord claimed);
+    // Fails every queued debate whose lease expired (storage ReapExpiredLeases with this
+    // clock's now), with the service's debate_end data. Returns their ids. Any process
+    // sharing the database may run it; each debate is reaped once.
+    boost::asio::awaitable<common::Result<std::vector<std::string>>> ReapExpiredLeases();
+    // Cross-instance cancel hook (see RemoteCancel). Call before serving requests.
+    void SetRemoteCancel(RemoteCancel cancel) { remote_cancel_ = std::move(cancel); }
+
     std::size_t Running() const;
     const ServiceMetrics& metrics() const { return metrics_; }
 
@@ -100,7 +144,20 @@ private:
     boost::asio::awaitable<void> RunDebate(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> FlushLoop(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> WatchdogLoop();
+    boost::asio::awaitable<void> HeartbeatLoop(std::shared_ptr<Live> live);
+    boost::asio::awaitable<void> FinishBookkeeping(std::shared_ptr<Live> live);
+    std::chrono::milliseconds HeartbeatInterval() const;
+    common::Result<std::vector<std::shared_ptr<agents::Agent>>> BuildAgentsFor(
+        const std::vector<agents::AgentSpec>& specs) const;
     void Launch(std::shared_ptr<Live> live);
+    // The lease of a worker-run debate is gone: stop it, write nothing more. Any thread.
+    void LoseLease(const std::shared_ptr<Live>& live, const std::string& why);
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelElsewhere(
+        storage::DebateRecord stored);
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> Enqueue(
+        CreateDebateRequest request);
+    // The debate_end data the store writes itself (reaped, cancelled while queued).
+    static std::string EndDataOf(const storage::DebateRecord& record);
     boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelQueued(
         std::shared_ptr<Live> live);
     void Forget(const std::string& id);
@@ -122,6 +179,7 @@ private:
     std::map<std::string, std::shared_ptr<Live>> live_;
     std::atomic<bool> draining_{false};
     std::atomic<bool> stopped_{false};
+    RemoteCancel remote_cancel_;
 };
 
 }  // namespace aragora::service

@@ -80,6 +80,76 @@ std::string SpecToJson(const debate::DebateSpec& spec) {
     return common::SerializeJson(o);
 }
 
+std::string SpecToJson(const debate::DebateSpec& spec,
+                       const std::vector<agents::AgentSpec>& agent_specs) {
+    boost::system::error_code ec;
+    json::value base = json::parse(SpecToJson(spec), ec);
+    json::object o = !ec && base.is_object() ? base.as_object() : json::object{};
+    json::array specs;
+    for (const auto& a : agent_specs) {
+        specs.push_back(json::object{{"provider", a.provider},
+                                     {"model", a.model},
+                                     {"persona", a.persona},
+                                     {"name", a.name}});
+    }
+    o["agent_specs"] = std::move(specs);
+    if (!spec.org_id.empty()) o["org_id"] = spec.org_id;
+    return common::SerializeJson(o);
+}
+
+common::Result<StoredSpec> SpecFromRecord(const storage::DebateRecord& record) {
+    auto bad = [&](const std::string& why) {
+        return common::MakeError(common::ErrorCode::kValidation,
+                                 "debate " + record.id + ": stored spec " + why, "spec_json");
+    };
+    boost::system::error_code ec;
+    json::value v = json::parse(record.spec_json, ec);
+    if (ec || !v.is_object()) return bad("is not a JSON object");
+    const json::object& o = v.as_object();
+    auto str = [&](const char* k) -> std::string {
+        const json::value* x = o.if_contains(k);
+        return x && x->is_string() ? std::string(x->as_string()) : std::string();
+    };
+    StoredSpec out;
+    debate::DebateSpec& spec = out.spec;
+    spec.id = record.id;
+    spec.task = str("task");
+    if (spec.task.empty()) return bad("has no task");
+    spec.context = str("context");
+    const json::value* rounds = o.if_contains("rounds");
+    if (rounds == nullptr || !rounds->is_int64()) return bad("has no rounds");
+    spec.rounds = static_cast<int>(rounds->as_int64());
+    if (spec.rounds < debate::kMinRounds || spec.rounds > debate::kMaxRounds)
+        return bad("has rounds out of range");
+    auto method = debate::ParseConsensusMethod(str("consensus"));
+    if (!method) return bad("has an unknown consensus method");
+    spec.consensus = *method;
+    if (const json::value* t = o.if_contains("consensus_threshold"); t && t->is_number())
+        spec.consensus_threshold = t->to_number<double>();
+    spec.judge = str("judge");
+    if (const json::value* m = o.if_contains("metadata"); m && m->is_object())
+        spec.metadata_json = common::SerializeJson(*m);
+    spec.created_by = record.created_by;
+    spec.org_id = record.org_id;
+    const json::value* specs = o.if_contains("agent_specs");
+    if (specs == nullptr || !specs->is_array()) return bad("has no agent_specs");
+    for (const auto& item : specs->as_array()) {
+        if (!item.is_object()) return bad("has a malformed agent spec");
+        const json::object& a = item.as_object();
+        auto field = [&](const char* k) -> std::string {
+            const json::value* x = a.if_contains(k);
+            return x && x->is_string() ? std::string(x->as_string()) : std::string();
+        };
+        agents::AgentSpec as{field("provider"), field("model"), field("persona"), field("name")};
+        if (as.provider.empty() || as.name.empty()) return bad("has an agent without provider");
+        spec.agents.push_back(as.name);
+        spec.providers.push_back(as.provider);
+        out.agents.push_back(std::move(as));
+    }
+    if (out.agents.size() < 2) return bad("has fewer than 2 agents");
+    return out;
+}
+
 storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::DebateResult& r,
                                const std::string& created_at, const std::string& receipt_id) {
     storage::DebateRecord rec;

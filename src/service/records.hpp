@@ -3,8 +3,11 @@
 // Mapping between engine results and stored rows, shared by the CLI and the server.
 
 #include <string>
+#include <vector>
 
+#include "agents/registry.hpp"
 #include "common/clock.hpp"
+#include "common/result.hpp"
 #include "debate/receipt.hpp"
 #include "debate/types.hpp"
 #include "storage/store.hpp"
@@ -16,6 +19,20 @@ storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::Deb
                                const std::string& created_at, const std::string& receipt_id);
 // The spec as stored in `spec_json`.
 std::string SpecToJson(const debate::DebateSpec& spec);
+// The same plus `agent_specs` ([{provider, model, persona, name}], the parsed agents the
+// debate was created with) and `org_id`: enough for a worker to run the stored debate.
+std::string SpecToJson(const debate::DebateSpec& spec,
+                       const std::vector<agents::AgentSpec>& agent_specs);
+
+// A stored debate rebuilt from its row: the spec (id, created_by, org_id from the row)
+// and its agents' specs.
+struct StoredSpec {
+    debate::DebateSpec spec;
+    std::vector<agents::AgentSpec> agents;
+};
+// The inverse of SpecToJson(spec, agent_specs). kValidation when spec_json is not an
+// object with task, rounds, consensus and agent_specs (>= 2, in `agents` order).
+common::Result<StoredSpec> SpecFromRecord(const storage::DebateRecord& record);
 // The API's debate object for a stored row (API.md "Get").
 std::string DebateToJson(const storage::DebateRecord& record);
 // The builder that signs the receipt of a completed debate inside the store's write

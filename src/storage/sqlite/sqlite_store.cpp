@@ -771,10 +771,14 @@ private:
     Status LeaseLostLocked(const std::string& id, const std::string& worker_id) {
         auto row = GetDebateLocked(id);
         if (!row) return row.error();
+        if (row->status != "running" || row->lease_owner == worker_id) {
+            return MakeError(ErrorCode::kConflict, "debate " + id + " is " + row->status +
+                                                       "; worker " + worker_id +
+                                                       " no longer holds its lease");
+        }
         std::string holder = row->lease_owner.empty() ? "no worker" : row->lease_owner;
-        return MakeError(ErrorCode::kConflict, "debate " + id + " is " + row->status +
-                                                   " and its lease is held by " + holder +
-                                                   ", not " + worker_id);
+        return MakeError(ErrorCode::kConflict, "debate " + id + " runs under the lease of " +
+                                                   holder + ", not " + worker_id);
     }
 
     // Appends the final `debate_end` of `id` after its last stored event. Caller holds mu

@@ -1,0 +1,39 @@
+#pragma once
+
+// `aragora worker [--concurrency N]`: runs debates queued in the database (API instances
+// with ARAGORA_DEBATE_EXECUTION=worker only enqueue them). Claims at most N at a time,
+// each under a lease it renews; reaps the expired leases of workers that died (their
+// debates end failed, code worker_lost); on SIGTERM/SIGINT stops claiming, lets running
+// debates finish within ARAGORA_SHUTDOWN_GRACE_SECONDS, then cancels them.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "common/result.hpp"
+#include "config/settings.hpp"
+
+namespace aragora::cli {
+
+struct WorkerOptions {
+    int concurrency = 3;                           // --concurrency, WORKER_CONCURRENCY
+    std::chrono::milliseconds lease{30'000};       // ARAGORA_WORKER_LEASE_SECONDS
+    std::chrono::milliseconds poll_interval{500};  // when idle, ±25 % jitter
+    std::chrono::milliseconds reap_interval{0};    // zero: lease / 2
+    std::chrono::seconds shutdown_grace{30};       // ARAGORA_SHUTDOWN_GRACE_SECONDS
+};
+
+// The worker's options from the settings and the variables config does not carry yet
+// (ARAGORA_WORKER_LEASE_SECONDS: integer 1..3600, default 30). kValidation naming the
+// variable for a bad value. `concurrency` (from --concurrency) overrides
+// WORKER_CONCURRENCY; it must be 1..256.
+common::Result<WorkerOptions> WorkerOptionsFrom(const config::Settings& settings,
+                                                const config::EnvLookup& env,
+                                                std::optional<int> concurrency);
+
+// Adds the `worker` subcommand to `app`; its callback sets `exit_code` (0 after a graceful
+// stop, 2 for bad configuration, 1 when it cannot start).
+void AddWorkerCommand(CLI::App& app, int& exit_code);
+
+}  // namespace aragora::cli
