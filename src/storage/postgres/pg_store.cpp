@@ -1,0 +1,464 @@
+#include "storage/postgres/pg_store.hpp"
+
+#include <initializer_list>
+#include <optional>
+#include <pqxx/connection_base>
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "storage/postgres/pg_sql.hpp"
+#include "storage/store_rules.hpp"
+
+namespace aragora::storage {
+
+namespace {
+
+using common::ErrorCode;
+using common::MakeError;
+using common::Result;
+using common::Status;
+
+using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+
+// Column order shared by ReadDebate() and DebateValues().
+constexpr std::string_view kDebateColumns =
+    "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
+    "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
+    "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
+    "result_json, created_by, org_id";
+constexpr std::string_view kReceiptColumns =
+    "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
+constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
+
+std::string Sql(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (auto p : parts) out.append(p);
+    return out;
+}
+
+Result<DebateRecord> ReadDebate(const pqxx::row& r) {
+    DebateRecord d;
+    d.id = pg::Text(r, 0);
+    d.task = pg::Text(r, 1);
+    d.status = pg::Text(r, 2);
+    auto agents = rules::FromJsonArray(pg::Text(r, 3), "agents", d.id, "pg");
+    if (!agents) return agents.error();
+    d.agents = std::move(*agents);
+    d.rounds = static_cast<int>(pg::Int(r, 4));
+    d.rounds_used = static_cast<int>(pg::Int(r, 5));
+    d.consensus_method = pg::Text(r, 6);
+    d.consensus_reached = pg::OptBool(r, 7);
+    d.confidence = pg::OptDouble(r, 8);
+    d.verdict = pg::Text(r, 9);
+    d.final_answer = pg::Text(r, 10);
+    auto dissenting = rules::FromJsonArray(pg::Text(r, 11), "dissenting_agents", d.id, "pg");
+    if (!dissenting) return dissenting.error();
+    d.dissenting_agents = std::move(*dissenting);
+    d.created_at = pg::Text(r, 12);
+    d.started_at = pg::Text(r, 13);
+    d.completed_at = pg::Text(r, 14);
+    d.duration_seconds = pg::OptDouble(r, 15);
+    d.receipt_id = pg::Text(r, 16);
+    d.error_code = pg::Text(r, 17);
+    d.error_message = pg::Text(r, 18);
+    d.spec_json = pg::Text(r, 19);
+    d.result_json = pg::Text(r, 20);
+    d.created_by = pg::Text(r, 21);
+    d.org_id = pg::Text(r, 22);
+    return d;
+}
+
+// Adds the values of kDebateColumns; returns their placeholders ("$1, $2, ...").
+std::string DebateValues(pg::Params& p, const DebateRecord& d) {
+    const std::string values[] = {
+        p.Text(d.id),
+        p.Text(d.task),
+        p.Text(d.status),
+        p.Text(rules::ToJsonArray(d.agents)),
+        p.Int(d.rounds),
+        p.Int(d.rounds_used),
+        p.Text(d.consensus_method),
+        p.OptBool(d.consensus_reached),
+        p.OptDouble(d.confidence),
+        p.Text(d.verdict),
+        p.Text(d.final_answer),
+        p.Text(rules::ToJsonArray(d.dissenting_agents)),
+        p.Text(d.created_at),
+        p.TextOrNull(d.started_at),
+        p.TextOrNull(d.completed_at),
+        p.OptDouble(d.duration_seconds),
+        p.TextOrNull(d.receipt_id),
+        p.TextOrNull(d.error_code),
+        p.TextOrNull(d.error_message),
+        p.Text(d.spec_json),
+        p.Text(d.result_json),
+        p.Text(d.created_by),
+        p.Text(d.org_id),
+    };
+    std::string out;
+    for (const auto& v : values) {
+        if (!out.empty()) out += ", ";
+        out += v;
+    }
+    return out;
+}
+
+ReceiptRecord ReadReceipt(const pqxx::row& r) {
+    ReceiptRecord out;
+    out.receipt_id = pg::Text(r, 0);
+    out.debate_id = pg::Text(r, 1);
+    out.content_hash = pg::Text(r, 2);
+    out.previous_hash = pg::OptText(r, 3);
+    out.created_at = pg::Text(r, 4);
+    out.json = pg::Text(r, 5);
+    return out;
+}
+
+events::Event ReadEvent(const pqxx::row& r) {
+    events::Event e;
+    e.debate_id = pg::Text(r, 0);
+    e.seq = pg::Int(r, 1);
+    e.type = pg::Text(r, 2);
+    e.round = static_cast<int>(pg::Int(r, 3));
+    e.agent = pg::Text(r, 4);
+    e.timestamp = pg::Double(r, 5);
+    e.data_json = pg::Text(r, 6);
+    return e;
+}
+
+Result<std::optional<std::string>> ReadLastReceiptHash(pqxx::transaction_base& tx) {
+    const pqxx::result r =
+        tx.exec("SELECT content_hash FROM receipts ORDER BY chain_seq DESC LIMIT 1");
+    if (r.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(pg::Text(r[0], 0));
+}
+
+// Inside the caller's transaction. A (debate_id, seq) already stored is skipped.
+void InsertEvents(pqxx::transaction_base& tx, const std::vector<events::Event>& events) {
+    for (const auto& e : events) {
+        pg::Params p;
+        const std::string sql =
+            Sql({"INSERT INTO debate_events (", kEventColumns, ") VALUES (", p.Text(e.debate_id),
+                 ", ", p.Int(e.seq), ", ", p.Text(e.type), ", ", p.Int(e.round), ", ",
+                 p.Text(e.agent), ", ", p.Double(e.timestamp), ", ", p.Text(e.data_json),
+                 ") ON CONFLICT (debate_id, seq) DO NOTHING"});
+        pg::Exec(tx, sql, p);
+    }
+}
+
+}  // namespace
+
+// Each call leases one pooled connection for its duration. Writes that belong together
+// run in one transaction; reads that must agree (count and page) in one REPEATABLE READ
+// snapshot. The receipt chain is appended under pg_advisory_xact_lock, taken before the
+// last hash is read, so concurrent finishers (threads or processes) chain one after the
+// other.
+class PgStore final : public Store {
+public:
+    explicit PgStore(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+
+    Status CreateDebate(const DebateRecord& debate) override {
+        if (auto s = rules::ValidateDebate(debate); !s) return s;
+        return pool_->Run("insert debate", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            pg::Params p;
+            const std::string values = DebateValues(p, debate);
+            pg::Exec(tx, Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", values, ")"}),
+                     p);
+            return {};
+        });
+    }
+
+    Result<DebateRecord> GetDebate(const std::string& id) override {
+        Result<DebateRecord> out;
+        auto s = pool_->Run("get debate", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            pg::Params p;
+            const pqxx::result r = pg::Exec(
+                tx, Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ", p.Text(id)}), p);
+            if (r.empty()) return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+            out = ReadDebate(r[0]);
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<DebatePage> ListDebates(const DebateFilter& filter) override {
+        if (auto s = rules::ValidatePage(filter.limit, filter.offset); !s) return s.error();
+        if (auto s = rules::ValidateStatusFilter(filter.status); !s) return s.error();
+        DebatePage page;
+        auto s = pool_->Run("list debates", [&](pqxx::connection_base& c) -> Status {
+            // Only constant SQL fragments are chosen here; the values are parameters.
+            pg::Params p;
+            std::string where;
+            auto add = [&where](const std::string& condition) {
+                where += where.empty() ? " WHERE " : " AND ";
+                where += condition;
+            };
+            if (filter.status == "active") {
+                add("status IN ('pending', 'running')");
+            } else if (filter.status == "no_consensus") {
+                add("(status = 'completed' AND consensus_reached = FALSE)");
+            } else if (!filter.status.empty()) {
+                add("status = " + p.Text(filter.status));
+            }
+            if (!filter.created_by.empty()) add("created_by = " + p.Text(filter.created_by));
+
+            Snapshot tx(c);  // total and items agree
+            page.total = pg::Int(pg::Exec(tx, "SELECT COUNT(*) FROM debates" + where, p)[0], 0);
+            pg::Params lp = p;
+            const std::string sql = Sql({"SELECT ", kDebateColumns, " FROM debates", where,
+                                         " ORDER BY created_at DESC, id DESC LIMIT ",
+                                         lp.Int(filter.limit), " OFFSET ", lp.Int(filter.offset)});
+            for (const auto& row : pg::Exec(tx, sql, lp)) {
+                auto debate = ReadDebate(row);
+                if (!debate) return debate.error();
+                page.items.push_back(std::move(*debate));
+            }
+            return {};
+        });
+        if (!s) return s.error();
+        return page;
+    }
+
+    Status UpdateDebateStatus(const std::string& id, const std::string& status,
+                              const std::string& started_at) override {
+        if (auto s = rules::ValidateStatus(status); !s) return s;
+        return pool_->Run("update debate status", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            pg::Params p;
+            const std::string sql = "UPDATE debates SET status = " + p.Text(status) +
+                                    ", started_at = COALESCE(" + p.TextOrNull(started_at) +
+                                    ", started_at) WHERE id = " + p.Text(id);
+            if (pg::Exec(tx, sql, p).affected_rows() == 0)
+                return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+            return {};
+        });
+    }
+
+    Result<std::optional<ReceiptRecord>> FinishDebate(const DebateRecord& debate,
+                                                      const std::vector<events::Event>& events,
+                                                      const ReceiptBuilder* receipt) override {
+        if (auto s = rules::ValidateFinish(debate, events); !s) return s.error();
+        std::optional<ReceiptRecord> built;
+        auto s = pool_->Run("finish debate", [&](pqxx::connection_base& c) -> Status {
+            built.reset();
+            pqxx::work tx(c);
+            if (receipt != nullptr && *receipt) {
+                // Held until commit/rollback: the next finisher reads our hash.
+                pg::Params lock;
+                pg::Exec(tx,
+                         "SELECT pg_advisory_xact_lock(" + lock.Int(pg::kReceiptChainLockKey) + ")",
+                         lock);
+                auto previous = ReadLastReceiptHash(tx);
+                if (!previous) return previous.error();
+                auto r = rules::CallBuilder(*receipt, *previous);
+                if (!r) return r.error();
+                if (auto s = rules::CheckBuiltReceipt(*r, debate.id, *previous); !s) return s;
+                built = std::move(*r);
+            }
+
+            DebateRecord row = debate;
+            if (built) row.receipt_id = built->receipt_id;
+            pg::Params p;
+            const std::string values = DebateValues(p, row);
+            pg::Exec(tx,
+                     Sql({"INSERT INTO debates AS d (", kDebateColumns, ") VALUES (", values,
+                          ") ON CONFLICT (id) DO UPDATE SET "
+                          "task = excluded.task, status = excluded.status, "
+                          "agents = excluded.agents, rounds = excluded.rounds, "
+                          "rounds_used = excluded.rounds_used, "
+                          "consensus_method = excluded.consensus_method, "
+                          "consensus_reached = excluded.consensus_reached, "
+                          "confidence = excluded.confidence, "
+                          "verdict = excluded.verdict, "
+                          "final_answer = excluded.final_answer, "
+                          "dissenting_agents = excluded.dissenting_agents, "
+                          "created_at = excluded.created_at, "
+                          "started_at = excluded.started_at, "
+                          "completed_at = excluded.completed_at, "
+                          "duration_seconds = excluded.duration_seconds, "
+                          "receipt_id = excluded.receipt_id, "
+                          "error_code = excluded.error_code, "
+                          "error_message = excluded.error_message, "
+                          "spec_json = excluded.spec_json, "
+                          "result_json = excluded.result_json, "
+                          "created_by = COALESCE(NULLIF(excluded.created_by, ''), d.created_by), "
+                          "org_id = COALESCE(NULLIF(excluded.org_id, ''), d.org_id)"}),
+                     p);
+
+            if (built) {
+                // chain_seq, not created_at, orders the chain: assigned under the lock, it
+                // is exactly the order in which previous hashes were read.
+                pg::Params rp;
+                const std::string sql =
+                    Sql({"INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
+                         "previous_hash, created_at, json) VALUES (",
+                         rp.Text(built->receipt_id),
+                         ", (SELECT COALESCE(MAX(chain_seq), 0) + 1 FROM receipts), ",
+                         rp.Text(built->debate_id), ", ", rp.Text(built->content_hash), ", ",
+                         rp.OptText(built->previous_hash), ", ", rp.Text(built->created_at), ", ",
+                         rp.Text(built->json), ")"});
+                pg::Exec(tx, sql, rp);
+            }
+            InsertEvents(tx, events);
+            tx.commit();
+            return {};
+        });
+        if (!s) return s.error();
+        return built;
+    }
+
+    Result<int> MarkInterrupted(const std::string& now) override {
+        int marked = 0;
+        auto s = pool_->Run("mark interrupted debates", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            pg::Params p;
+            const std::string sql =
+                "UPDATE debates SET status = 'failed', error_code = 'interrupted', "
+                "error_message = 'server stopped while the debate was running', "
+                "completed_at = " +
+                p.TextOrNull(now) + " WHERE status IN ('pending', 'running')";
+            marked = static_cast<int>(pg::Exec(tx, sql, p).affected_rows());
+            return {};
+        });
+        if (!s) return s.error();
+        return marked;
+    }
+
+    Status AppendEvents(const std::vector<events::Event>& events) override {
+        for (const auto& e : events) {
+            if (auto s = rules::ValidateEvent(e); !s) return s;
+        }
+        if (events.empty()) return {};
+        return pool_->Run("insert events", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            InsertEvents(tx, events);
+            tx.commit();
+            return {};
+        });
+    }
+
+    Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
+                                                  std::int64_t since_seq, int limit) override {
+        if (limit < 0) return MakeError(ErrorCode::kValidation, "limit must be >= 0", "limit");
+        std::vector<events::Event> out;
+        auto s = pool_->Run("list events", [&](pqxx::connection_base& c) -> Status {
+            out.clear();
+            pqxx::nontransaction tx(c);
+            pg::Params p;
+            const std::string sql =
+                Sql({"SELECT ", kEventColumns,
+                     " FROM debate_events WHERE debate_id = ", p.Text(debate_id), " AND seq > ",
+                     p.Int(since_seq), " ORDER BY seq LIMIT ", p.Int(limit)});
+            for (const auto& row : pg::Exec(tx, sql, p)) out.push_back(ReadEvent(row));
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<ReceiptRecord> GetReceipt(const std::string& id) override {
+        std::optional<ReceiptRecord> found;
+        auto s = pool_->Run("get receipt", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            // `column` is one of two constant names; the value is a parameter.
+            auto find = [&](std::string_view column, const std::string& value) {
+                pg::Params p;
+                const pqxx::result r =
+                    pg::Exec(tx,
+                             Sql({"SELECT ", kReceiptColumns, " FROM receipts WHERE ", column,
+                                  " = ", p.Text(value)}),
+                             p);
+                if (!r.empty()) found = ReadReceipt(r[0]);
+                return found.has_value();
+            };
+            if (find("receipt_id", id)) return {};
+            constexpr std::string_view kPrefix = "debate-";
+            if (id.size() > kPrefix.size() && id.compare(0, kPrefix.size(), kPrefix) == 0 &&
+                find("debate_id", id.substr(kPrefix.size())))
+                return {};
+            find("debate_id", id);
+            return {};
+        });
+        if (!s) return s.error();
+        if (!found) return MakeError(ErrorCode::kNotFound, "receipt " + id + " not found");
+        return std::move(*found);
+    }
+
+    Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit, int offset) override {
+        if (auto s = rules::ValidatePage(limit, offset); !s) return s.error();
+        ReceiptPage page;
+        auto s = pool_->Run("list receipts", [&](pqxx::connection_base& c) -> Status {
+            page.items.clear();
+            pg::Params p;
+            const std::string where =
+                debate_id.empty() ? std::string() : " WHERE debate_id = " + p.Text(debate_id);
+            Snapshot tx(c);  // total and items agree
+            page.total = pg::Int(pg::Exec(tx, "SELECT COUNT(*) FROM receipts" + where, p)[0], 0);
+            pg::Params lp = p;
+            const std::string sql =
+                Sql({"SELECT ", kReceiptColumns, " FROM receipts", where,
+                     " ORDER BY chain_seq DESC LIMIT ", lp.Int(limit), " OFFSET ", lp.Int(offset)});
+            for (const auto& row : pg::Exec(tx, sql, lp)) page.items.push_back(ReadReceipt(row));
+            return {};
+        });
+        if (!s) return s.error();
+        return page;
+    }
+
+    Result<std::optional<std::string>> LastReceiptHash() override {
+        Result<std::optional<std::string>> out;
+        auto s = pool_->Run("read last receipt hash", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            out = ReadLastReceiptHash(tx);
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Status Ping() override {
+        return pool_->Run("ping", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            const pqxx::result r = tx.exec("SELECT 1");
+            if (r.size() != 1 || pg::Int(r[0], 0) != 1)
+                return MakeError(ErrorCode::kStorage, "pg: ping: unexpected answer to SELECT 1");
+            return {};
+        });
+    }
+
+private:
+    std::shared_ptr<PgPool> pool_;
+};
+
+std::unique_ptr<Store> MakePgStore(std::shared_ptr<PgPool> pool) {
+    return std::make_unique<PgStore>(std::move(pool));
+}
+
+Result<PgStores> OpenPgStores(const PgPoolOptions& options, bool migrate,
+                              const common::Clock* clock) {
+    auto pool = PgPool::Create(options, clock);
+    if (!pool) return pool.error();
+    auto status = migrate ? ApplyPgMigrations(**pool) : CheckPgMigrations(**pool);
+    if (!status) return status.error();
+    if (!status->pending.empty()) {
+        return MakeError(ErrorCode::kStorage, "database schema version " +
+                                                  std::to_string(status->current_version) +
+                                                  " is older than this binary needs (" +
+                                                  std::to_string(status->latest_version) +
+                                                  "); run `aragora db migrate --upgrade`");
+    }
+    PgStores stores;
+    stores.store = MakePgStore(*pool);
+    stores.auth = MakePgAuthStore(*pool);
+    stores.pool = std::move(*pool);
+    return stores;
+}
+
+}  // namespace aragora::storage

@@ -1,0 +1,177 @@
+#include "storage/store_rules.hpp"
+
+#include <array>
+#include <boost/json.hpp>
+#include <exception>
+#include <string>
+
+namespace aragora::storage::rules {
+
+using common::ErrorCode;
+using common::MakeError;
+using common::Result;
+using common::Status;
+
+namespace {
+
+constexpr std::array<std::string_view, 5> kStatuses = {"pending", "running", "completed", "failed",
+                                                       "cancelled"};
+
+}  // namespace
+
+bool IsKnownStatus(std::string_view status) {
+    for (auto s : kStatuses) {
+        if (s == status) return true;
+    }
+    return false;
+}
+
+bool IsTerminalStatus(std::string_view status) {
+    return status == "completed" || status == "failed" || status == "cancelled";
+}
+
+Status ValidateStatus(std::string_view status) {
+    if (IsKnownStatus(status)) return {};
+    return MakeError(ErrorCode::kValidation,
+                     "unknown debate status '" + std::string(status) +
+                         "'; expected pending, running, completed, failed or cancelled",
+                     "status");
+}
+
+Status ValidateDebate(const DebateRecord& d) {
+    if (d.id.empty()) return MakeError(ErrorCode::kValidation, "debate id is empty", "id");
+    if (d.created_at.empty()) {
+        return MakeError(ErrorCode::kValidation, "debate " + d.id + " has no created_at",
+                         "created_at");
+    }
+    return ValidateStatus(d.status);
+}
+
+Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events) {
+    if (auto s = ValidateDebate(d); !s) return s;
+    if (!IsTerminalStatus(d.status)) {
+        return MakeError(ErrorCode::kValidation,
+                         "FinishDebate needs a terminal status (completed, failed or "
+                         "cancelled), got '" +
+                             d.status + "'",
+                         "status");
+    }
+    for (const auto& e : events) {
+        if (auto s = ValidateEvent(e); !s) return s;
+        if (e.debate_id != d.id) {
+            return MakeError(ErrorCode::kValidation,
+                             "event of debate " + e.debate_id + " passed while finishing " + d.id);
+        }
+    }
+    return {};
+}
+
+Status ValidateEvent(const events::Event& e) {
+    if (e.debate_id.empty())
+        return MakeError(ErrorCode::kValidation, "event without debate_id", "debate_id");
+    if (e.seq < 1) {
+        return MakeError(ErrorCode::kValidation,
+                         "event seq must be >= 1 (debate " + e.debate_id + ")", "seq");
+    }
+    if (e.type.empty()) {
+        return MakeError(ErrorCode::kValidation, "event without type (debate " + e.debate_id + ")",
+                         "type");
+    }
+    return {};
+}
+
+Status ValidatePage(int limit, int offset) {
+    if (limit < 0) return MakeError(ErrorCode::kValidation, "limit must be >= 0", "limit");
+    if (offset < 0) return MakeError(ErrorCode::kValidation, "offset must be >= 0", "offset");
+    return {};
+}
+
+Status ValidateStatusFilter(const std::string& status) {
+    if (status.empty() || status == "active" || status == "no_consensus" || IsKnownStatus(status))
+        return {};
+    return MakeError(ErrorCode::kValidation,
+                     "unknown status filter '" + status +
+                         "'; expected pending, running, completed, failed, cancelled, "
+                         "active or no_consensus",
+                     "status");
+}
+
+std::string ToJsonArray(const std::vector<std::string>& items) {
+    boost::json::array arr;
+    arr.reserve(items.size());
+    for (const auto& item : items) arr.emplace_back(item);
+    return boost::json::serialize(arr);
+}
+
+Result<std::vector<std::string>> FromJsonArray(const std::string& text, std::string_view column,
+                                               const std::string& debate_id,
+                                               std::string_view backend) {
+    auto corrupt = [&] {
+        return MakeError(ErrorCode::kStorage, std::string(backend) + ": debate " + debate_id +
+                                                  ": column " + std::string(column) +
+                                                  " is not a JSON array of strings");
+    };
+    boost::json::error_code ec;
+    boost::json::value value = boost::json::parse(text, ec);
+    if (ec || !value.is_array()) return corrupt();
+    std::vector<std::string> out;
+    for (const auto& item : value.get_array()) {
+        if (!item.is_string()) return corrupt();
+        out.emplace_back(item.get_string());
+    }
+    return out;
+}
+
+// The builder is caller code running inside the store's transaction; whatever it throws
+// must become an error so that the transaction rolls back and nothing escapes the store.
+Result<ReceiptRecord> CallBuilder(const ReceiptBuilder& builder,
+                                  const std::optional<std::string>& previous_hash) {
+    try {
+        return builder(previous_hash);
+    } catch (const std::exception& e) {
+        return MakeError(ErrorCode::kInternal, std::string("receipt builder threw: ") + e.what());
+    } catch (...) {
+        return MakeError(ErrorCode::kInternal, "receipt builder threw a non-standard exception");
+    }
+}
+
+Status CheckBuiltReceipt(ReceiptRecord& r, const std::string& debate_id,
+                         const std::optional<std::string>& previous_hash) {
+    if (r.receipt_id.empty() || r.content_hash.empty() || r.created_at.empty()) {
+        return MakeError(ErrorCode::kInternal,
+                         "receipt builder returned a receipt without receipt_id, content_hash "
+                         "or created_at (debate " +
+                             debate_id + ")");
+    }
+    if (r.debate_id.empty()) r.debate_id = debate_id;
+    if (r.debate_id != debate_id) {
+        return MakeError(ErrorCode::kInternal, "receipt builder returned a receipt for debate " +
+                                                   r.debate_id + " while finishing " + debate_id);
+    }
+    if (r.previous_hash != previous_hash) {
+        return MakeError(
+            ErrorCode::kInternal,
+            "receipt builder did not chain to the last receipt (debate " + debate_id + ")");
+    }
+    return {};
+}
+
+Status Required(const std::string& value, std::string_view what, std::string_view field) {
+    if (!value.empty()) return {};
+    return MakeError(ErrorCode::kValidation, std::string(what) + " is empty", std::string(field));
+}
+
+Status ValidateUser(const UserRecord& u) {
+    if (auto s = Required(u.id, "user id", "id"); !s) return s;
+    if (auto s = Required(u.email, "user email", "email"); !s) return s;
+    return Required(u.role, "user role", "role");
+}
+
+Status ValidateToken(const RefreshTokenRecord& t) {
+    if (auto s = Required(t.token_hash, "refresh token hash", "token_hash"); !s) return s;
+    if (auto s = Required(t.user_id, "refresh token user_id", "user_id"); !s) return s;
+    if (auto s = Required(t.family_id, "refresh token family_id", "family_id"); !s) return s;
+    return Required(t.expires_at, "refresh token expires_at", "expires_at");
+}
+
+}  // namespace aragora::storage::rules
