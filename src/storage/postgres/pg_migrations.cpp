@@ -148,6 +148,15 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 )sql";
 
+// Additive, as SQLite's migration 3: the worker queue lives in the debates table.
+constexpr const char* kMigration3 = R"sql(
+ALTER TABLE debates ADD COLUMN queued_for_worker BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE debates ADD COLUMN lease_owner TEXT COLLATE "C";
+ALTER TABLE debates ADD COLUMN lease_expires_at TEXT COLLATE "C";
+ALTER TABLE debates ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX idx_debates_queue ON debates (status, created_at, id) WHERE queued_for_worker;
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -209,6 +218,8 @@ const std::vector<Migration>& PgMigrations() {
     static const std::vector<Migration> kMigrations = {
         {1, "debates, debate_events, receipts", kMigration1, true},
         {2, "debate creators, users, api_keys, refresh_tokens, audit_log", kMigration2, true},
+        {3, "worker queue: queued_for_worker, lease_owner, lease_expires_at, attempts", kMigration3,
+         true},
     };
     return kMigrations;
 }

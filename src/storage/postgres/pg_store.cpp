@@ -29,7 +29,7 @@ constexpr std::string_view kDebateColumns =
     "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
     "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
     "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
-    "result_json, created_by, org_id";
+    "result_json, created_by, org_id, queued_for_worker, lease_owner, lease_expires_at, attempts";
 constexpr std::string_view kReceiptColumns =
     "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
 constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
@@ -69,10 +69,15 @@ Result<DebateRecord> ReadDebate(const pqxx::row& r) {
     d.result_json = pg::Text(r, 20);
     d.created_by = pg::Text(r, 21);
     d.org_id = pg::Text(r, 22);
+    d.queued_for_worker = pg::OptBool(r, 23).value_or(false);
+    d.lease_owner = pg::Text(r, 24);
+    d.lease_expires_at = pg::Text(r, 25);
+    d.attempts = static_cast<int>(pg::Int(r, 26));
     return d;
 }
 
-// Adds the values of kDebateColumns; returns their placeholders ("$1, $2, ...").
+// Adds the values of kDebateColumns; returns their placeholders ("$1, $2, ..."). The
+// upsert of FinishDebate() does not update the queue columns, so they keep their values.
 std::string DebateValues(pg::Params& p, const DebateRecord& d) {
     const std::string values[] = {
         p.Text(d.id),
@@ -98,6 +103,11 @@ std::string DebateValues(pg::Params& p, const DebateRecord& d) {
         p.Text(d.result_json),
         p.Text(d.created_by),
         p.Text(d.org_id),
+        p.Bool(d.queued_for_worker),
+        // The lease columns start empty: only the queue methods write them.
+        "NULL",
+        "NULL",
+        "0",
     };
     std::string out;
     for (const auto& v : values) {
@@ -323,7 +333,8 @@ public:
                 "UPDATE debates SET status = 'failed', error_code = 'interrupted', "
                 "error_message = 'server stopped while the debate was running', "
                 "completed_at = " +
-                p.TextOrNull(now) + " WHERE status IN ('pending', 'running')";
+                p.TextOrNull(now) +
+                " WHERE status IN ('pending', 'running') AND queued_for_worker = FALSE";
             marked = static_cast<int>(pg::Exec(tx, sql, p).affected_rows());
             return {};
         });

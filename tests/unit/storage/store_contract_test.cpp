@@ -581,6 +581,28 @@ TEST_P(StoreContractTest, MarkInterruptedFailsOnlyPendingAndRunningDebates) {
     EXPECT_EQ(*store_->MarkInterrupted("2026-02-02T00:00:00.000Z"), 0);
 }
 
+TEST_P(StoreContractTest, QueuedDebatesRoundTripAndAreLeftToTheirLeases) {
+    DebateRecord queued = MakeDebate("q", "pending", "2026-01-01T00:00:00.000Z");
+    queued.queued_for_worker = true;
+    queued.lease_owner = "ignored";  // written by the queue methods only
+    queued.attempts = 7;
+    Create(queued);
+    Create(MakeDebate("local", "running", "2026-01-02T00:00:00.000Z"));
+    auto got = store_->GetDebate("q");
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_TRUE(got->queued_for_worker);
+    EXPECT_EQ(got->lease_owner, "");
+    EXPECT_EQ(got->lease_expires_at, "");
+    EXPECT_EQ(got->attempts, 0);
+    EXPECT_FALSE(store_->GetDebate("local")->queued_for_worker);
+
+    auto n = store_->MarkInterrupted("2026-02-01T00:00:00.000Z");
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    EXPECT_EQ(*n, 1);
+    EXPECT_EQ(store_->GetDebate("q")->status, "pending");
+    EXPECT_EQ(store_->GetDebate("local")->status, "failed");
+}
+
 TEST_P(StoreContractTest, EventsSinceAndLimit) {
     Create(MakeDebate("d1", "running", "2026-01-01T00:00:00.000Z"));
     Create(MakeDebate("d2", "running", "2026-01-01T00:00:00.000Z"));
