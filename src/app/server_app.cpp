@@ -28,6 +28,7 @@
 #include "api/api.hpp"
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
+#include "app/distributed.hpp"
 #include "auth/api_key.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
@@ -44,6 +45,7 @@
 #include "net/server.hpp"
 #include "ratelimit/ip.hpp"
 #include "ratelimit/limiter.hpp"
+#include "ratelimit/redis_limiter.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
 #include "service/local_debate_service.hpp"
@@ -188,6 +190,11 @@ struct App {
     api::ErrorLog errors;
     std::string auth_warning;  // the open-mode warning of /api/v1/health
 
+    // Redis (ARAGORA_REDIS_URL): health, shared limits, the multi-instance bus.
+    std::unique_ptr<Distributed> distributed;
+    // ARAGORA_ENABLE_REDIS_RATE_LIMIT: limits counted in Redis for every instance.
+    std::unique_ptr<ratelimit::SharedLimitBackend> shared_limits;
+
     // Built by the startup sequence.
     std::unique_ptr<storage::Store> store;
     std::unique_ptr<storage::AuthStore> auth_store;
@@ -269,6 +276,22 @@ public:
         co_return db;
     }
 
+    // Redis round trip (not_configured without ARAGORA_REDIS_URL).
+    asio::awaitable<json::object> RedisCheck() {
+        if (!app_.distributed) {
+            co_return json::object{{"status", "not_configured"}, {"latency_ms", nullptr}};
+        }
+        json::object r = co_await app_.distributed->HealthCheck();
+        auto& checker = app_.health.GetOrCreate("redis");
+        if (r["status"] == "ok") {
+            checker.RecordSuccess(std::chrono::microseconds(
+                static_cast<std::int64_t>(r["latency_ms"].to_number<double>() * 1000)));
+        } else {
+            checker.RecordFailure(std::string(r["error"].as_string()), {});
+        }
+        co_return r;
+    }
+
     json::object WebSocketCheck() const {
         const auto& st = app_.api_server->stats();
         json::object ws;
@@ -294,7 +317,9 @@ public:
         json::object db = co_await DatabaseCheck();
         bool db_ok = db["status"] == "ok";
         checks["database"] = std::move(db);
-        checks["redis"] = json::object{{"status", "not_configured"}, {"latency_ms", nullptr}};
+        json::object redis = co_await RedisCheck();
+        const bool redis_ok = redis["status"] != "error";
+        checks["redis"] = std::move(redis);
         checks["websocket"] = WebSocketCheck();
         checks["circuit_breakers"] = BreakerCounts();
         checks["memory_mb"] = MemoryMb();
@@ -304,6 +329,7 @@ public:
         json::object o;
         std::string status = "healthy";
         if (!app_.store) status = "degraded";
+        if (!redis_ok) status = "degraded";
         if (app_.store && !db_ok) status = "unhealthy";
         if (app_.draining) status = "degraded";
         o["status"] = status;
@@ -342,6 +368,9 @@ public:
         json::object db = co_await DatabaseCheck();
         bool db_ok = db["status"] == "ok";
         checks["database"] = std::move(db);
+        json::object redis = co_await RedisCheck();
+        const bool redis_ok = redis["status"] != "error";
+        checks["redis"] = std::move(redis);
 
         std::string km_path = app_.settings.storage.data_dir + "/knowledge";
         bool km_ok = ::access(km_path.c_str(), W_OK) == 0;
@@ -363,7 +392,7 @@ public:
             json::object{{"status", "ok"}, {"components", std::move(components)}};
 
         std::string overall = "ok";
-        if (configured.empty() || !km_ok) overall = "degraded";
+        if (configured.empty() || !km_ok || !redis_ok) overall = "degraded";
         if (!db_ok) overall = "error";
         json::object o{{"overall", overall},
                        {"checks", std::move(checks)},
@@ -683,9 +712,26 @@ asio::awaitable<void> Startup(App& app) {
             "using SQLite at {} meanwhile",
             s.storage.sqlite_path);
     }
+    if (s.distributed.require_distributed) {
+        if (s.storage.backend != config::DbBackend::kPostgres || !app.distributed) {
+            app.FailStartup(
+                "ARAGORA_REQUIRE_DISTRIBUTED=true needs shared state: a PostgreSQL DATABASE_URL "
+                "and ARAGORA_REDIS_URL");
+            co_return;
+        }
+    }
+    if (app.distributed) {
+        auto redis_up = co_await app.distributed->Start(std::chrono::seconds(5));
+        if (!redis_up && s.distributed.require_distributed) {
+            app.FailStartup("ARAGORA_REQUIRE_DISTRIBUTED=true and Redis is not reachable at " +
+                            app.distributed->RedactedUrl() + ": " + redis_up.error().message);
+            co_return;
+        }
+    }
     if (s.storage.backend == config::DbBackend::kPostgres) {
-        app.FailStartup("database unavailable: the PostgreSQL backend is not implemented yet; "
-                        "unset DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
+        app.FailStartup(
+            "database unavailable: the PostgreSQL backend is not implemented yet; "
+            "unset DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
         co_return;
     }
     auto opened = co_await app.pool.Run([&app]() -> Result<storage::SqliteStores> {
@@ -700,6 +746,7 @@ asio::awaitable<void> Startup(App& app) {
     }
     app.store = std::move(opened->store);
     app.auth_store = std::move(opened->auth);
+    if (app.distributed) app.distributed->AttachStore(app.store.get());
     app.auth->AttachStore(app.auth_store.get());
     auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
     if (!keys) {
@@ -752,6 +799,7 @@ asio::awaitable<void> Drain(App& app) {
     if (app.metrics_server) app.metrics_server->Shutdown();
     // Let the last responses and close frames go out, then stop.
     co_await SleepFor(std::chrono::milliseconds(100));
+    if (app.distributed) app.distributed->Stop();
     Log()->info("shutdown: complete");
     app.ioc.stop();
 }
@@ -971,6 +1019,14 @@ int RunServe(const ServeOptions& options) {
     App app(settings);
     AppSystemInfo system(app);
     RegisterServerMetrics(app);
+    if (auto distributed = Distributed::Create(settings.distributed, app.ioc.get_executor(),
+                                               app.hub, app.pool, app.registry);
+        !distributed) {
+        std::cerr << "aragora: " << distributed.error().message << "\n";
+        return 2;
+    } else {
+        app.distributed = std::move(*distributed);
+    }
 
     api::ApiDeps deps{app.debates, app.keys, system, app.registry};
     deps.agents = &app.agents;
@@ -979,6 +1035,12 @@ int RunServe(const ServeOptions& options) {
         if (!settings.server.log_dir.empty()) Log()->critical("{}", sec.error().message);
         std::cerr << "aragora: " << sec.error().message << "\n";
         return 2;
+    }
+    if (app.distributed && settings.distributed.redis_rate_limit) {
+        app.shared_limits = std::make_unique<ratelimit::SharedLimitBackend>(
+            ratelimit::SharedLimiterOptions{}, app.distributed->client(), app.clock, app.registry);
+        app.limits->SetSharedBackend(app.shared_limits.get());
+        Log()->info("rate limits shared through Redis at {}", app.distributed->RedactedUrl());
     }
     deps.auth = app.auth.get();
     deps.limits = app.limits.get();

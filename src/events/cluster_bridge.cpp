@@ -143,24 +143,27 @@ void ClusterBridge::OnBusMessage(std::string_view channel, std::string_view payl
     }
     if (channel != options_.events_channel) return;
     auto decoded = DecodeBusEvent(payload);
-    std::lock_guard lock(mutex_);
-    if (!decoded) {
-        ++stats_.bad_messages;
-        return;
+    {
+        std::lock_guard lock(mutex_);
+        if (!decoded) {
+            ++stats_.bad_messages;
+            return;
+        }
+        if (decoded->instance_id == options_.instance_id) {
+            ++stats_.own_ignored;
+            return;
+        }
+        if (inbound_.size() >= options_.max_inbound) {
+            // The next event of that debate finds the gap and reads it from the store.
+            ++stats_.inbound_dropped;
+            return;
+        }
+        ++stats_.received;
+        inbound_.push_back(std::move(decoded->event));
+        if (draining_) return;
+        draining_ = true;
     }
-    if (decoded->instance_id == options_.instance_id) {
-        ++stats_.own_ignored;
-        return;
-    }
-    if (inbound_.size() >= options_.max_inbound) {
-        // The next event of that debate finds the gap and reads it from the store.
-        ++stats_.inbound_dropped;
-        return;
-    }
-    ++stats_.received;
-    inbound_.push_back(std::move(decoded->event));
-    if (draining_) return;
-    draining_ = true;
+    // Spawned without the lock: co_spawn may start Drain() on this thread at once.
     asio::co_spawn(strand_, Drain(), [](std::exception_ptr ep) {
         if (!ep) return;
         try {
@@ -172,38 +175,43 @@ void ClusterBridge::OnBusMessage(std::string_view channel, std::string_view payl
     });
 }
 
-asio::awaitable<void> ClusterBridge::Drain() {
-    for (;;) {
-        Event next;
-        {
-            std::lock_guard lock(mutex_);
-            if (inbound_.empty()) {
-                draining_ = false;
-                co_return;
-            }
-            next = std::move(inbound_.front());
-            inbound_.pop_front();
-        }
-        co_await PublishInbound(std::move(next));
+bool ClusterBridge::NextInbound(Event& next) {
+    std::lock_guard lock(mutex_);
+    if (inbound_.empty()) {
+        draining_ = false;
+        return false;
     }
+    next = std::move(inbound_.front());
+    inbound_.pop_front();
+    return true;
+}
+
+void ClusterBridge::CountGap(const common::Result<std::vector<Event>>& missing) {
+    std::lock_guard lock(mutex_);
+    if (missing) {
+        stats_.gap_events_loaded += missing->size();
+    } else {
+        ++stats_.gap_load_failures;
+    }
+}
+
+// No lock is held across a suspension point: NextInbound() and CountGap() take it.
+asio::awaitable<void> ClusterBridge::Drain() {
+    Event next;
+    while (NextInbound(next)) co_await PublishInbound(std::move(next));
 }
 
 asio::awaitable<void> ClusterBridge::PublishInbound(Event event) {
     const std::int64_t latest = hub_.LatestSeq(event.debate_id);
     if (event.seq <= latest) co_return;  // the hub would drop it anyway
-    std::vector<Event> gap;
     if (event.seq > latest + 1 && loader_) {
         auto missing = co_await loader_(event.debate_id, latest, event.seq);
-        std::lock_guard lock(mutex_);
+        CountGap(missing);
         if (missing) {
-            gap = std::move(*missing);
-            stats_.gap_events_loaded += gap.size();
-        } else {
-            ++stats_.gap_load_failures;
+            for (const auto& e : *missing) {
+                if (e.seq > latest && e.seq < event.seq) hub_.Publish(e, Origin::kBus);
+            }
         }
-    }
-    for (const auto& e : gap) {
-        if (e.seq > latest && e.seq < event.seq) hub_.Publish(e, Origin::kBus);
     }
     hub_.Publish(event, Origin::kBus);
 }

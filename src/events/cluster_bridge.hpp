@@ -107,6 +107,8 @@ public:
 private:
     boost::asio::awaitable<void> Drain();
     boost::asio::awaitable<void> PublishInbound(Event event);
+    bool NextInbound(Event& next);  // false: queue empty, the drain ends
+    void CountGap(const common::Result<std::vector<Event>>& missing);
 
     boost::asio::strand<boost::asio::any_io_executor> strand_;
     EventHub& hub_;

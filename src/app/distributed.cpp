@@ -1,0 +1,170 @@
+#include "app/distributed.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/this_coro.hpp>
+#include <chrono>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "app/redis_bus.hpp"
+#include "common/ids.hpp"
+#include "common/logging.hpp"
+
+namespace aragora::app {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using common::ErrorCode;
+using common::Result;
+
+std::shared_ptr<spdlog::logger> Log() { return common::GetLogger("aragora.distributed"); }
+
+// Events read back from the store to close one gap: more than a debate ever has.
+constexpr std::int64_t kMaxGapEvents = 10000;
+
+}  // namespace
+
+Result<std::unique_ptr<Distributed>> Distributed::Create(
+    const config::DistributedSettings& settings, asio::any_io_executor executor,
+    events::EventHub& hub, common::BlockingPool& pool, metrics::Registry& registry) {
+    if (settings.redis_url.empty()) return std::unique_ptr<Distributed>();
+    auto url = redis::RedisUrl::Parse(settings.redis_url, settings.redis_password);
+    if (!url) return url.error();
+    std::unique_ptr<Distributed> d(new Distributed());
+    d->url_ = *url;
+    d->instance_id_ = common::NewId("inst_");
+    d->hub_ = &hub;
+    d->pool_ = &pool;
+    redis::ClientOptions options;
+    options.connection.url = *url;
+    options.name = "main";
+    if (auto valid = redis::Validate(options.connection); !valid) return valid.error();
+    d->client_ = std::make_unique<redis::RedisClient>(executor, options);
+    if (settings.multi_instance) {
+        d->bus_ = std::make_unique<RedisBusTransport>(executor, *d->client_);
+        Distributed* self = d.get();
+        events::GapLoader loader =
+            [self](const std::string& debate_id, std::int64_t after,
+                   std::int64_t before) -> asio::awaitable<Result<std::vector<events::Event>>> {
+            storage::Store* store = self->store_.load();
+            if (store == nullptr) {
+                co_return common::MakeError(ErrorCode::kUnavailable, "store not open yet");
+            }
+            const int limit = static_cast<int>(std::min(before - after - 1, kMaxGapEvents));
+            auto read = [store, &debate_id, after, limit] {
+                return store->ListEvents(debate_id, after, limit);
+            };
+            co_return co_await self->pool_->Run(read);
+        };
+        events::ClusterBridgeOptions bridge_options;
+        bridge_options.instance_id = d->instance_id_;
+        d->bridge_ = std::make_unique<events::ClusterBridge>(executor, hub, *d->bus_,
+                                                             std::move(loader), bridge_options);
+        redis::SubscriberOptions sub;
+        sub.connection = options.connection;
+        sub.name = "events";
+        events::ClusterBridge* bridge = d->bridge_.get();
+        d->subscriber_ = std::make_unique<redis::RedisSubscriber>(
+            executor, sub,
+            [bridge](const redis::Message& m) { bridge->OnBusMessage(m.channel, m.payload); });
+    }
+    d->RegisterMetrics(registry);
+    return d;
+}
+
+Distributed::~Distributed() { Stop(); }
+
+void Distributed::RegisterMetrics(metrics::Registry& r) {
+    redis::RedisClient* client = client_.get();
+    r.AddCallbackGauge("aragora_redis_connected", "1 while the Redis client is connected",
+                       [client] { return client->connected() ? 1.0 : 0.0; });
+    r.AddCallbackCounter("aragora_redis_command_failures_total",
+                         "Redis commands that timed out or found Redis unavailable", [client] {
+                             auto s = client->Stats();
+                             return static_cast<double>(s.timeouts + s.unavailable);
+                         });
+    if (!bridge_) return;
+    events::ClusterBridge* bridge = bridge_.get();
+    RedisBusTransport* bus = bus_.get();
+    r.AddCallbackCounter("aragora_cluster_events_forwarded_total",
+                         "Debate events published to the other instances",
+                         [bridge] { return static_cast<double>(bridge->Stats().forwarded); });
+    r.AddCallbackCounter("aragora_cluster_events_received_total",
+                         "Debate events received from the other instances",
+                         [bridge] { return static_cast<double>(bridge->Stats().received); });
+    r.AddCallbackCounter(
+        "aragora_cluster_events_lost_total",
+        "Debate events the bus lost (outbox full, PUBLISH failed, inbox full); subscribers "
+        "read them back from the store",
+        [bridge, bus] {
+            auto s = bridge->Stats();
+            auto b = bus->Stats();
+            return static_cast<double>(s.forward_dropped + s.inbound_dropped + b.failed);
+        });
+    r.AddCallbackCounter("aragora_cluster_gap_events_loaded_total",
+                         "Events read back from the store to close a gap in the bus", [bridge] {
+                             return static_cast<double>(bridge->Stats().gap_events_loaded);
+                         });
+}
+
+asio::awaitable<common::Status> Distributed::Start(std::chrono::milliseconds timeout) {
+    client_->Start();
+    if (bridge_) {
+        events::ClusterBridge* bridge = bridge_.get();
+        hub_->SetRelay([bridge](const events::Event& e) { bridge->Forward(e); });
+        subscriber_->Start();
+    }
+    auto connected = co_await client_->WaitConnected(timeout);
+    if (!connected) {
+        Log()->warn("redis unreachable at {}: {} (retrying in the background)", url_.Redacted(),
+                    connected.error().message);
+        co_return connected;
+    }
+    if (bridge_) {
+        const auto& o = bridge_->options();
+        auto events = co_await subscriber_->Subscribe(o.events_channel, timeout);
+        if (!events) co_return events;
+        auto control = co_await subscriber_->Subscribe(o.control_channel, timeout);
+        if (!control) co_return control;
+    }
+    Log()->info("redis connected url={} multi_instance={} instance_id={}", url_.Redacted(),
+                bridge_ != nullptr, instance_id_);
+    co_return common::Status{};
+}
+
+void Distributed::Stop() {
+    if (subscriber_) subscriber_->Stop();
+    if (client_) client_->Stop();
+}
+
+void Distributed::SetCancelHandler(std::function<void(const std::string&)> handler) {
+    if (bridge_) bridge_->SetCancelHandler(std::move(handler));
+}
+
+bool Distributed::RequestCancel(const std::string& debate_id) {
+    return bridge_ && bridge_->RequestCancel(debate_id);
+}
+
+asio::awaitable<json::object> Distributed::HealthCheck() {
+    json::object o;
+    o["url"] = url_.Redacted();
+    o["multi_instance"] = bridge_ != nullptr;
+    auto latency = co_await client_->Ping(std::chrono::milliseconds(1000));
+    o["connected"] = client_->connected();
+    if (latency) {
+        o["status"] = "ok";
+        o["latency_ms"] = std::round(static_cast<double>(latency->count()) / 10.0) / 100.0;
+    } else {
+        o["status"] = "error";
+        o["latency_ms"] = nullptr;
+        o["error"] = latency.error().message;
+    }
+    if (bridge_) o["subscriptions_ready"] = subscriber_->ready();
+    co_return o;
+}
+
+}  // namespace aragora::app

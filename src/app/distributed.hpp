@@ -1,0 +1,79 @@
+#pragma once
+
+// What `aragora serve` and `aragora worker` share with the other instances through Redis
+// (config::DistributedSettings): the client (health, the shared rate limiter), and with
+// ARAGORA_MULTI_INSTANCE the event bus — a subscriber on the events and control channels,
+// RedisBusTransport for publishing, and the events::ClusterBridge between them and the
+// hub. Redis holds nothing durable: after a restart or FLUSHALL the client reconnects,
+// the subscriber re-subscribes, and events lost meanwhile are read back from the store.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/blocking_pool.hpp"
+#include "common/result.hpp"
+#include "config/settings.hpp"
+#include "events/cluster_bridge.hpp"
+#include "events/hub.hpp"
+#include "metrics/registry.hpp"
+#include "redis/client.hpp"
+#include "redis/subscriber.hpp"
+#include "storage/store.hpp"
+
+namespace aragora::app {
+
+class RedisBusTransport;
+
+// Thread-safety: Create/Start/Stop from the startup and shutdown code; the rest from any
+// thread. Stop() before the io_context stops.
+class Distributed {
+public:
+    // No I/O yet: parses ARAGORA_REDIS_URL (kValidation naming it, never echoing the
+    // password). nullptr when no Redis is configured.
+    static common::Result<std::unique_ptr<Distributed>> Create(
+        const config::DistributedSettings& settings, boost::asio::any_io_executor executor,
+        events::EventHub& hub, common::BlockingPool& pool, metrics::Registry& registry);
+    ~Distributed();
+
+    // Connects (and, multi-instance, subscribes and sets the hub's relay: call it before
+    // the first event is published). Waits at most `timeout`: kUnavailable when Redis is
+    // not reachable by then (the client keeps trying in the background either way).
+    boost::asio::awaitable<common::Status> Start(std::chrono::milliseconds timeout);
+    void Stop();
+
+    // The store the bridge reads gaps from (set once the store is open).
+    void AttachStore(storage::Store* store) { store_.store(store); }
+    // Cancel requests from other instances (multi-instance only).
+    void SetCancelHandler(std::function<void(const std::string& debate_id)> handler);
+    // Asks the other instances to cancel a debate this one does not run. False when the
+    // bus refused (Redis down) or multi-instance is off.
+    bool RequestCancel(const std::string& debate_id);
+
+    // {"status": "ok"|"error", "latency_ms", "url" (redacted), "connected", "error"?}
+    boost::asio::awaitable<boost::json::object> HealthCheck();
+
+    redis::RedisClient& client() { return *client_; }
+    bool multi_instance() const { return bridge_ != nullptr; }
+    const std::string& instance_id() const { return instance_id_; }
+    std::string RedactedUrl() const { return url_.Redacted(); }
+
+private:
+    Distributed() = default;
+    void RegisterMetrics(metrics::Registry& registry);
+
+    redis::RedisUrl url_;
+    std::string instance_id_;
+    events::EventHub* hub_ = nullptr;
+    common::BlockingPool* pool_ = nullptr;
+    std::atomic<storage::Store*> store_{nullptr};
+    std::unique_ptr<redis::RedisClient> client_;
+    std::unique_ptr<redis::RedisSubscriber> subscriber_;
+    std::unique_ptr<RedisBusTransport> bus_;
+    std::unique_ptr<events::ClusterBridge> bridge_;
+};
+
+}  // namespace aragora::app
