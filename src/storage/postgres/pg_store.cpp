@@ -1,15 +1,20 @@
 #include "storage/postgres/pg_store.hpp"
 
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
 #include <initializer_list>
 #include <optional>
 #include <pqxx/connection_base>
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/time.hpp"
 #include "storage/postgres/pg_sql.hpp"
 #include "storage/store_rules.hpp"
 
@@ -160,13 +165,81 @@ void InsertEvents(pqxx::transaction_base& tx, const std::vector<events::Event>& 
     }
 }
 
+// The row of `id`, locked FOR UPDATE until the caller's transaction ends: the queue
+// methods decide on it and write it while no other instance can change it (a concurrent
+// claim or reap skips it, a renew or finish waits). kNotFound when there is none.
+Result<DebateRecord> LockDebate(pqxx::transaction_base& tx, const std::string& id) {
+    pg::Params p;
+    const pqxx::result r = pg::Exec(
+        tx,
+        Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ", p.Text(id), " FOR UPDATE"}),
+        p);
+    if (r.empty()) return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+    return ReadDebate(r[0]);
+}
+
+bool HoldsLease(const DebateRecord& d, const std::string& worker_id) {
+    return d.queued_for_worker && d.status == "running" && !worker_id.empty() &&
+           d.lease_owner == worker_id;
+}
+
+// Why `worker_id` does not hold the lease of `d` (always an error; SQLite's messages).
+Status LeaseLost(const DebateRecord& d, const std::string& worker_id) {
+    if (d.status != "running" || d.lease_owner == worker_id) {
+        return MakeError(ErrorCode::kConflict, "debate " + d.id + " is " + d.status + "; worker " +
+                                                   worker_id + " no longer holds its lease");
+    }
+    const std::string holder = d.lease_owner.empty() ? "no worker" : d.lease_owner;
+    return MakeError(ErrorCode::kConflict, "debate " + d.id + " runs under the lease of " + holder +
+                                               ", not " + worker_id);
+}
+
+// The lease check of the queue's writes: the locked row of `id`, running under
+// `worker_id`'s lease; kNotFound / kConflict otherwise.
+Status CheckLease(pqxx::transaction_base& tx, const std::string& id, const std::string& worker_id) {
+    auto row = LockDebate(tx, id);
+    if (!row) return row.error();
+    if (!HoldsLease(*row, worker_id)) return LeaseLost(*row, worker_id);
+    return {};
+}
+
+// Appends the final `debate_end` of `finished` (its row as just written, still locked by
+// the caller's transaction) after its last stored event.
+void AppendEnd(pqxx::transaction_base& tx, const DebateRecord& finished,
+               std::chrono::system_clock::time_point now, const DebateEndDataBuilder& end_data) {
+    pg::Params p;
+    const pqxx::result last = pg::Exec(
+        tx,
+        "SELECT COALESCE(MAX(seq), 0) FROM debate_events WHERE debate_id = " + p.Text(finished.id),
+        p);
+    events::Event end;
+    end.debate_id = finished.id;
+    end.seq = pg::Int(last[0], 0) + 1;
+    end.type = "debate_end";
+    end.round = finished.rounds_used;
+    end.timestamp = common::EpochSeconds(now);
+    if (end_data) {
+        end.data_json = end_data(finished);
+    } else {
+        boost::json::object o{{"debate_id", finished.id},
+                              {"status", finished.status},
+                              {"receipt_id", nullptr},
+                              {"error", boost::json::object{{"code", finished.error_code},
+                                                            {"message", finished.error_message}}}};
+        end.data_json = boost::json::serialize(o);
+    }
+    InsertEvents(tx, {end});
+}
+
 }  // namespace
 
 // Each call leases one pooled connection for its duration. Writes that belong together
 // run in one transaction; reads that must agree (count and page) in one REPEATABLE READ
 // snapshot. The receipt chain is appended under pg_advisory_xact_lock, taken before the
 // last hash is read, so concurrent finishers (threads or processes) chain one after the
-// other.
+// other. The worker-queue methods decide on the debate row locked FOR UPDATE inside the
+// transaction that writes it; claims and reaps use SKIP LOCKED, so instances racing for
+// the same row never both take it and never wait on each other.
 class PgStore final : public Store {
 public:
     explicit PgStore(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
@@ -254,76 +327,285 @@ public:
     Result<std::optional<ReceiptRecord>> FinishDebate(const DebateRecord& debate,
                                                       const std::vector<events::Event>& events,
                                                       const ReceiptBuilder* receipt) override {
+        return Finish(debate, events, receipt, nullptr);
+    }
+
+    Result<std::optional<ReceiptRecord>> FinishLeasedDebate(
+        const DebateRecord& debate, const std::vector<events::Event>& events,
+        const ReceiptBuilder* receipt, const std::string& worker_id) override {
+        if (worker_id.empty())
+            return MakeError(ErrorCode::kValidation, "worker id is empty", "worker_id");
+        return Finish(debate, events, receipt, &worker_id);
+    }
+
+    Result<std::optional<DebateRecord>> ClaimQueuedDebate(const std::string& worker_id,
+                                                          const std::string& now,
+                                                          const std::string& lease_until) override {
+        if (worker_id.empty())
+            return MakeError(ErrorCode::kValidation, "worker id is empty", "worker_id");
+        std::optional<DebateRecord> claimed;
+        auto s = pool_->Run("claim queued debate", [&](pqxx::connection_base& c) -> Status {
+            claimed.reset();
+            pqxx::work tx(c);
+            // SKIP LOCKED: a row another claimant has locked is passed over, not waited
+            // for, so concurrent claims (any instance) take different debates.
+            const pqxx::result pick = tx.exec(
+                "SELECT id FROM debates WHERE queued_for_worker AND status = 'pending' "
+                "ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED");
+            if (pick.empty()) return {};
+            pg::Params p;
+            const std::string sql =
+                Sql({"UPDATE debates SET status = 'running', lease_owner = ", p.Text(worker_id),
+                     ", started_at = ", p.Text(now), ", lease_expires_at = ", p.Text(lease_until),
+                     ", attempts = attempts + 1 WHERE id = ", p.Text(pg::Text(pick[0], 0)),
+                     " RETURNING ", kDebateColumns});
+            const pqxx::result r = pg::Exec(tx, sql, p);
+            if (r.empty()) {
+                return MakeError(ErrorCode::kInternal,
+                                 "pg: claim queued debate: the locked row disappeared");
+            }
+            auto row = ReadDebate(r[0]);
+            if (!row) return row.error();
+            tx.commit();
+            claimed = std::move(*row);
+            return {};
+        });
+        if (!s) return s.error();
+        return claimed;
+    }
+
+    Status RenewLease(const std::string& id, const std::string& worker_id,
+                      const std::string& lease_until) override {
+        return pool_->Run("renew lease", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            if (auto s = CheckLease(tx, id, worker_id); !s) return s;
+            pg::Params p;
+            pg::Exec(tx,
+                     "UPDATE debates SET lease_expires_at = " + p.Text(lease_until) +
+                         " WHERE id = " + p.Text(id),
+                     p);
+            tx.commit();
+            return {};
+        });
+    }
+
+    Status ReleaseLease(const std::string& id, const std::string& worker_id) override {
+        return pool_->Run("release lease", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            if (auto s = CheckLease(tx, id, worker_id); !s) return s;
+            // Read after taking the row lock: an event insert (its foreign key check locks
+            // the row too) either committed before, and is seen here, or waits for us.
+            pg::Params e;
+            const pqxx::result events = pg::Exec(
+                tx,
+                "SELECT EXISTS (SELECT 1 FROM debate_events WHERE debate_id = " + e.Text(id) + ")",
+                e);
+            if (pg::OptBool(events[0], 0).value_or(true)) {
+                return MakeError(ErrorCode::kConflict, "debate " + id +
+                                                           " has stored events; it cannot go back "
+                                                           "to the queue");
+            }
+            pg::Params p;
+            pg::Exec(tx,
+                     "UPDATE debates SET status = 'pending', started_at = NULL, "
+                     "lease_owner = NULL, lease_expires_at = NULL WHERE id = " +
+                         p.Text(id),
+                     p);
+            tx.commit();
+            return {};
+        });
+    }
+
+    Result<std::vector<std::string>> ReapExpiredLeases(
+        const std::string& now, const DebateEndDataBuilder& end_data) override {
+        const auto now_tp = common::ParseIso8601(now);
+        if (!now_tp) return MakeError(ErrorCode::kValidation, "now is not an ISO 8601 time", "now");
+        std::vector<std::string> candidates;
+        auto found = pool_->Run("find expired leases", [&](pqxx::connection_base& c) -> Status {
+            candidates.clear();
+            pqxx::nontransaction tx(c);
+            pg::Params p;
+            const pqxx::result r = pg::Exec(
+                tx,
+                "SELECT id FROM debates WHERE queued_for_worker AND status = 'running' AND "
+                "lease_expires_at < " +
+                    p.Text(now) + " ORDER BY lease_expires_at, id",
+                p);
+            for (const auto& row : r) candidates.push_back(pg::Text(row, 0));
+            return {};
+        });
+        if (!found) return found.error();
+
+        std::vector<std::string> reaped;
+        for (const auto& id : candidates) {
+            bool marked = false;
+            auto s = pool_->Run("reap expired lease", [&](pqxx::connection_base& c) -> Status {
+                marked = false;
+                pqxx::work tx(c);
+                // Re-checked on the latest row under its lock. SKIP LOCKED: a row another
+                // reaper holds is that reaper's to fail; one a worker holds (renewing,
+                // finishing) is decided by the worker's write, and a later reap retries.
+                pg::Params p;
+                const pqxx::result r = pg::Exec(
+                    tx,
+                    Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ", p.Text(id),
+                         " AND queued_for_worker AND status = 'running' AND lease_expires_at < ",
+                         p.Text(now), " FOR UPDATE SKIP LOCKED"}),
+                    p);
+                if (r.empty()) return {};
+                auto row = ReadDebate(r[0]);
+                if (!row) return row.error();
+                std::optional<double> duration;
+                if (const auto started = common::ParseIso8601(row->started_at)) {
+                    duration =
+                        std::max(0.0, std::chrono::duration<double>(*now_tp - *started).count());
+                }
+                pg::Params u;
+                const pqxx::result updated = pg::Exec(
+                    tx,
+                    Sql({"UPDATE debates SET status = 'failed', error_code = ",
+                         u.Text(kWorkerLostCode), ", error_message = ", u.Text(kWorkerLostMessage),
+                         ", completed_at = ", u.Text(now),
+                         ", duration_seconds = ", u.OptDouble(duration), " WHERE id = ", u.Text(id),
+                         " RETURNING ", kDebateColumns}),
+                    u);
+                auto failed = ReadDebate(updated[0]);
+                if (!failed) return failed.error();
+                AppendEnd(tx, *failed, *now_tp, end_data);
+                tx.commit();
+                marked = true;
+                return {};
+            });
+            if (!s) return s.error();
+            if (marked) reaped.push_back(id);
+        }
+        return reaped;
+    }
+
+    Result<DebateRecord> CancelQueuedDebate(const std::string& id, const std::string& now,
+                                            const DebateEndDataBuilder& end_data) override {
+        const auto now_tp = common::ParseIso8601(now);
+        if (!now_tp) return MakeError(ErrorCode::kValidation, "now is not an ISO 8601 time", "now");
+        Result<DebateRecord> out;
+        auto s = pool_->Run("cancel queued debate", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            // A claim in flight holds the row: we wait for it and then see it running.
+            auto row = LockDebate(tx, id);
+            if (!row) return row.error();
+            if (!row->queued_for_worker || row->status != "pending") {
+                return MakeError(
+                    ErrorCode::kConflict,
+                    "debate " + id + " is " + row->status +
+                        (row->queued_for_worker ? "" : " and not queued for a worker"));
+            }
+            pg::Params p;
+            const pqxx::result updated = pg::Exec(
+                tx,
+                Sql({"UPDATE debates SET status = 'cancelled', error_code = 'cancelled', "
+                     "error_message = 'debate cancelled before it started', completed_at = ",
+                     p.Text(now), ", duration_seconds = 0 WHERE id = ", p.Text(id), " RETURNING ",
+                     kDebateColumns}),
+                p);
+            auto cancelled = ReadDebate(updated[0]);
+            if (!cancelled) return cancelled.error();
+            AppendEnd(tx, *cancelled, *now_tp, end_data);
+            tx.commit();
+            out = std::move(*cancelled);
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+private:
+    // FinishDebate, and with `lease_owner` FinishLeasedDebate: the lease is checked on the
+    // locked row inside the same transaction, so a reaper cannot slip in between.
+    Result<std::optional<ReceiptRecord>> Finish(const DebateRecord& debate,
+                                                const std::vector<events::Event>& events,
+                                                const ReceiptBuilder* receipt,
+                                                const std::string* lease_owner) {
         if (auto s = rules::ValidateFinish(debate, events); !s) return s.error();
         std::optional<ReceiptRecord> built;
-        auto s = pool_->Run("finish debate", [&](pqxx::connection_base& c) -> Status {
-            built.reset();
-            pqxx::work tx(c);
-            if (receipt != nullptr && *receipt) {
-                // Held until commit/rollback: the next finisher reads our hash.
-                pg::Params lock;
-                pg::Exec(tx,
-                         "SELECT pg_advisory_xact_lock(" + lock.Int(pg::kReceiptChainLockKey) + ")",
-                         lock);
-                auto previous = ReadLastReceiptHash(tx);
-                if (!previous) return previous.error();
-                auto r = rules::CallBuilder(*receipt, *previous);
-                if (!r) return r.error();
-                if (auto s = rules::CheckBuiltReceipt(*r, debate.id, *previous); !s) return s;
-                built = std::move(*r);
-            }
+        auto s = pool_->Run(
+            lease_owner != nullptr ? "finish leased debate" : "finish debate",
+            [&](pqxx::connection_base& c) -> Status {
+                built.reset();
+                pqxx::work tx(c);
+                const bool chained = receipt != nullptr && *receipt;
+                if (chained) {
+                    // Held until commit/rollback: the next finisher reads our hash. Taken
+                    // before the row lock, in the order FinishDebate takes them.
+                    pg::Params lock;
+                    pg::Exec(
+                        tx,
+                        "SELECT pg_advisory_xact_lock(" + lock.Int(pg::kReceiptChainLockKey) + ")",
+                        lock);
+                }
+                if (lease_owner != nullptr) {
+                    if (auto s = CheckLease(tx, debate.id, *lease_owner); !s) return s;
+                }
+                if (chained) {
+                    auto previous = ReadLastReceiptHash(tx);
+                    if (!previous) return previous.error();
+                    auto r = rules::CallBuilder(*receipt, *previous);
+                    if (!r) return r.error();
+                    if (auto s = rules::CheckBuiltReceipt(*r, debate.id, *previous); !s) return s;
+                    built = std::move(*r);
+                }
 
-            DebateRecord row = debate;
-            if (built) row.receipt_id = built->receipt_id;
-            pg::Params p;
-            const std::string values = DebateValues(p, row);
-            pg::Exec(tx,
-                     Sql({"INSERT INTO debates AS d (", kDebateColumns, ") VALUES (", values,
-                          ") ON CONFLICT (id) DO UPDATE SET "
-                          "task = excluded.task, status = excluded.status, "
-                          "agents = excluded.agents, rounds = excluded.rounds, "
-                          "rounds_used = excluded.rounds_used, "
-                          "consensus_method = excluded.consensus_method, "
-                          "consensus_reached = excluded.consensus_reached, "
-                          "confidence = excluded.confidence, "
-                          "verdict = excluded.verdict, "
-                          "final_answer = excluded.final_answer, "
-                          "dissenting_agents = excluded.dissenting_agents, "
-                          "created_at = excluded.created_at, "
-                          "started_at = excluded.started_at, "
-                          "completed_at = excluded.completed_at, "
-                          "duration_seconds = excluded.duration_seconds, "
-                          "receipt_id = excluded.receipt_id, "
-                          "error_code = excluded.error_code, "
-                          "error_message = excluded.error_message, "
-                          "spec_json = excluded.spec_json, "
-                          "result_json = excluded.result_json, "
-                          "created_by = COALESCE(NULLIF(excluded.created_by, ''), d.created_by), "
-                          "org_id = COALESCE(NULLIF(excluded.org_id, ''), d.org_id)"}),
-                     p);
+                DebateRecord row = debate;
+                if (built) row.receipt_id = built->receipt_id;
+                pg::Params p;
+                const std::string values = DebateValues(p, row);
+                pg::Exec(
+                    tx,
+                    Sql({"INSERT INTO debates AS d (", kDebateColumns, ") VALUES (", values,
+                         ") ON CONFLICT (id) DO UPDATE SET "
+                         "task = excluded.task, status = excluded.status, "
+                         "agents = excluded.agents, rounds = excluded.rounds, "
+                         "rounds_used = excluded.rounds_used, "
+                         "consensus_method = excluded.consensus_method, "
+                         "consensus_reached = excluded.consensus_reached, "
+                         "confidence = excluded.confidence, "
+                         "verdict = excluded.verdict, "
+                         "final_answer = excluded.final_answer, "
+                         "dissenting_agents = excluded.dissenting_agents, "
+                         "created_at = excluded.created_at, "
+                         "started_at = excluded.started_at, "
+                         "completed_at = excluded.completed_at, "
+                         "duration_seconds = excluded.duration_seconds, "
+                         "receipt_id = excluded.receipt_id, "
+                         "error_code = excluded.error_code, "
+                         "error_message = excluded.error_message, "
+                         "spec_json = excluded.spec_json, "
+                         "result_json = excluded.result_json, "
+                         "created_by = COALESCE(NULLIF(excluded.created_by, ''), d.created_by), "
+                         "org_id = COALESCE(NULLIF(excluded.org_id, ''), d.org_id)"}),
+                    p);
 
-            if (built) {
-                // chain_seq, not created_at, orders the chain: assigned under the lock, it
-                // is exactly the order in which previous hashes were read.
-                pg::Params rp;
-                const std::string sql =
-                    Sql({"INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
+                if (built) {
+                    // chain_seq, not created_at, orders the chain: assigned under the lock, it
+                    // is exactly the order in which previous hashes were read.
+                    pg::Params rp;
+                    const std::string sql = Sql(
+                        {"INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
                          "previous_hash, created_at, json) VALUES (",
                          rp.Text(built->receipt_id),
                          ", (SELECT COALESCE(MAX(chain_seq), 0) + 1 FROM receipts), ",
                          rp.Text(built->debate_id), ", ", rp.Text(built->content_hash), ", ",
                          rp.OptText(built->previous_hash), ", ", rp.Text(built->created_at), ", ",
                          rp.Text(built->json), ")"});
-                pg::Exec(tx, sql, rp);
-            }
-            InsertEvents(tx, events);
-            tx.commit();
-            return {};
-        });
+                    pg::Exec(tx, sql, rp);
+                }
+                InsertEvents(tx, events);
+                tx.commit();
+                return {};
+            });
         if (!s) return s.error();
         return built;
     }
 
+public:
     Result<int> MarkInterrupted(const std::string& now) override {
         int marked = 0;
         auto s = pool_->Run("mark interrupted debates", [&](pqxx::connection_base& c) -> Status {
@@ -349,6 +631,25 @@ public:
         if (events.empty()) return {};
         return pool_->Run("insert events", [&](pqxx::connection_base& c) -> Status {
             pqxx::work tx(c);
+            InsertEvents(tx, events);
+            tx.commit();
+            return {};
+        });
+    }
+
+    Status AppendLeasedEvents(const std::vector<events::Event>& events,
+                              const std::string& worker_id) override {
+        for (const auto& e : events) {
+            if (auto s = rules::ValidateEvent(e); !s) return s;
+        }
+        if (events.empty()) return {};
+        std::set<std::string> ids;  // ordered: concurrent appends lock rows in one order
+        for (const auto& e : events) ids.insert(e.debate_id);
+        return pool_->Run("insert leased events", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            for (const auto& id : ids) {
+                if (auto s = CheckLease(tx, id, worker_id); !s) return s;
+            }
             InsertEvents(tx, events);
             tx.commit();
             return {};

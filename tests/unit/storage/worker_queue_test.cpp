@@ -1,61 +1,44 @@
 // The worker queue of the Store (ClaimQueuedDebate, RenewLease, ReleaseLease,
-// ReapExpiredLeases, CancelQueuedDebate, FinishLeasedDebate): claims are exclusive across
-// threads and connections, a lease lost to the reaper cannot be renewed or finished, a
-// reaped debate is failed `worker_lost` with a final debate_end and never gets a receipt.
+// ReapExpiredLeases, CancelQueuedDebate, AppendLeasedEvents, FinishLeasedDebate): claims
+// are exclusive across threads and connections, a lease lost to the reaper cannot be
+// renewed or finished, a reaped debate is failed `worker_lost` with a final debate_end and
+// never gets a receipt.
 //
 // Written against the Store interface only: every test runs on each backend of
-// Backends() (SQLite now; add PostgreSQL there when its store lands). A backend opens any
-// number of stores on one fresh database, so that "two processes" can be two stores.
+// store_backends.hpp (SQLite, PostgreSQL). A backend opens any number of stores on one
+// fresh database, so that "two processes" can be two stores (two connections or pools).
+// PostgreSQL-only tests (SKIP LOCKED across pools) are at the end.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <functional>
+#include <latch>
 #include <memory>
 #include <mutex>
+#include <pqxx/pqxx>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "sqlite_test_support.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
+#include "storage/postgres/pg_dsn.hpp"
+#include "storage/postgres/pg_pool.hpp"
+#include "storage/postgres/pg_store.hpp"
 #include "storage/store.hpp"
+#include "store_backends.hpp"
 
 namespace aragora::storage {
 namespace {
 
 using common::ErrorCode;
-
-// One database per test; Open() returns a new store (connection) on it each time.
-class Database {
-public:
-    virtual ~Database() = default;
-    virtual std::unique_ptr<Store> Open() = 0;
-};
-
-class SqliteDatabase final : public Database {
-public:
-    std::unique_ptr<Store> Open() override {
-        auto store = OpenSqliteStore({(dir_.path() / "aragora.sqlite3").string()}, true);
-        if (!store) throw std::runtime_error(store.error().message);
-        return std::move(*store);
-    }
-
-private:
-    test_support::TempDir dir_;
-};
-
-struct Backend {
-    std::string name;
-    std::function<std::unique_ptr<Database>()> make;
-};
-
-std::vector<Backend> Backends() {
-    return {{"sqlite", [] { return std::make_unique<SqliteDatabase>(); }}};
-}
+using test_support::BackendKind;
+using test_support::MakeBackend;
+using test_support::TestBackend;
 
 constexpr const char* kT0 = "2026-03-01T10:00:00.000Z";
 constexpr const char* kT1 = "2026-03-01T10:00:10.000Z";
@@ -100,11 +83,20 @@ ReceiptBuilder Builder(const std::string& receipt_id) {
         };
 }
 
-class WorkerQueueTest : public ::testing::TestWithParam<Backend> {
+class WorkerQueueTest : public ::testing::TestWithParam<BackendKind> {
 protected:
     void SetUp() override {
-        db_ = GetParam().make();
-        store_ = db_->Open();
+        backend_ = MakeBackend(GetParam());
+        ASSERT_EQ(backend_->error(), "");
+        store_ = Open();
+        ASSERT_NE(store_, nullptr);
+    }
+
+    // Another store on the same database: another process (connection or pool).
+    std::unique_ptr<Store> Open() {
+        auto stores = backend_->Open(/*migrate=*/true);
+        if (!stores) throw std::runtime_error(stores.error().message);
+        return std::move(stores->store);
     }
 
     // The completed row a worker writes for a claimed debate.
@@ -118,7 +110,7 @@ protected:
         return d;
     }
 
-    std::unique_ptr<Database> db_;
+    std::unique_ptr<TestBackend> backend_;
     std::unique_ptr<Store> store_;
 };
 
@@ -172,7 +164,7 @@ TEST_P(WorkerQueueTest, ConcurrentClaimsAreExclusive) {
         ASSERT_TRUE(store_->CreateDebate(Queued(id, kT0)).ok());
     }
     std::vector<std::unique_ptr<Store>> stores;
-    for (int i = 0; i < 4; ++i) stores.push_back(db_->Open());
+    for (int i = 0; i < 4; ++i) stores.push_back(Open());
     std::mutex mutex;
     std::vector<std::string> claimed;
     std::atomic<int> errors{0};
@@ -226,7 +218,7 @@ TEST_P(WorkerQueueTest, ReapFailsExpiredLeasesAndTheOldHolderCanNoLongerWrite) {
     ASSERT_TRUE(
         store_->AppendEvents({Event("q1", 1, "debate_start"), Event("q1", 2, "round_start")}).ok());
 
-    auto other = db_->Open();                             // another process
+    auto other = Open();                                  // another process
     auto early = other->ReapExpiredLeases(kT1, nullptr);  // expiry is strict: not yet
     ASSERT_TRUE(early.ok()) << early.error().message;
     EXPECT_TRUE(early->empty());
@@ -377,10 +369,188 @@ TEST_P(WorkerQueueTest, MarkInterruptedLeavesQueuedDebatesToTheirLeases) {
     EXPECT_EQ(store_->GetDebate("q2")->status, "pending");
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, WorkerQueueTest, ::testing::ValuesIn(Backends()),
-                         [](const ::testing::TestParamInfo<Backend>& info) {
-                             return info.param.name;
-                         });
+// Two reapers (two processes) race over the same expired leases: each debate is reaped by
+// exactly one of them and gets exactly one debate_end.
+TEST_P(WorkerQueueTest, RacingReapersReapEachDebateOnce) {
+    constexpr int kDebates = 24;
+    for (int i = 0; i < kDebates; ++i) {
+        char id[16];
+        std::snprintf(id, sizeof id, "q%02d", i);
+        ASSERT_TRUE(store_->CreateDebate(Queued(id, kT0)).ok());
+        auto claimed = store_->ClaimQueuedDebate("w-dead", kT0, kT1);
+        ASSERT_TRUE(claimed.ok() && claimed->has_value());
+        ASSERT_TRUE(store_->AppendEvents({Event(id, 1, "debate_start")}).ok());
+    }
+    std::vector<std::unique_ptr<Store>> reapers;
+    for (int i = 0; i < 2; ++i) reapers.push_back(Open());
+    std::vector<std::string> reaped[2];
+    std::string errors[2];
+    std::latch start(2);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+        threads.emplace_back([&, t] {
+            start.arrive_and_wait();
+            auto r = reapers[static_cast<std::size_t>(t)]->ReapExpiredLeases(kT2, nullptr);
+            if (!r) {
+                errors[t] = r.error().message;
+                return;
+            }
+            reaped[t] = std::move(*r);
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(errors[0], "");
+    EXPECT_EQ(errors[1], "");
+    std::multiset<std::string> all(reaped[0].begin(), reaped[0].end());
+    all.insert(reaped[1].begin(), reaped[1].end());
+    EXPECT_EQ(all.size(), static_cast<std::size_t>(kDebates));
+    EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(),
+              static_cast<std::size_t>(kDebates));
+    for (int i = 0; i < kDebates; ++i) {
+        char id[16];
+        std::snprintf(id, sizeof id, "q%02d", i);
+        auto d = store_->GetDebate(id);
+        ASSERT_TRUE(d.ok());
+        EXPECT_EQ(d->status, "failed") << id;
+        EXPECT_EQ(d->error_code, kWorkerLostCode) << id;
+        auto events = store_->ListEvents(id, 0, 100);
+        ASSERT_TRUE(events.ok());
+        ASSERT_EQ(events->size(), 2u) << id;
+        EXPECT_EQ(events->back().type, "debate_end") << id;
+        EXPECT_EQ(events->back().seq, 2) << id;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, WorkerQueueTest, ARAGORA_STORAGE_BACKENDS);
+
+// ---------------------------------------------------------------- PostgreSQL only
+
+class PgWorkerQueueTest : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_EQ(db_.error(), ""); }
+
+    // One API/worker instance: its own pool and store on the test database.
+    PgStores Instance(std::chrono::milliseconds command_timeout = std::chrono::seconds(60)) {
+        auto dsn = BuildPgDsn(db_.url(), "");
+        if (!dsn) throw std::runtime_error(dsn.error().message);
+        PgPoolOptions options;
+        options.dsn = *dsn;
+        options.pool_size = 4;
+        options.max_overflow = 0;
+        options.command_timeout = command_timeout;
+        auto stores = OpenPgStores(options, /*migrate=*/true);
+        if (!stores) throw std::runtime_error(stores.error().message);
+        return std::move(*stores);
+    }
+
+    test_support::PgTestDatabase db_;
+};
+
+// Two instances (two pools), four claimants each, start together over 60 debates: every
+// debate is claimed exactly once, by the worker whose lease the row then carries.
+TEST_F(PgWorkerQueueTest, TwoPoolsClaimingConcurrentlyNeverClaimTheSameDebate) {
+    PgStores a = Instance();
+    PgStores b = Instance();
+    ASSERT_NE(a.pool, b.pool);
+    constexpr int kDebates = 60;
+    for (int i = 0; i < kDebates; ++i) {
+        char id[16];
+        std::snprintf(id, sizeof id, "q%02d", i);
+        ASSERT_TRUE(a.store->CreateDebate(Queued(id, i % 2 == 0 ? kT0 : kT1)).ok());
+    }
+    std::mutex mutex;
+    std::vector<std::pair<std::string, std::string>> claims;  // (debate, worker)
+    std::vector<std::string> errors;
+    constexpr int kClaimants = 8;
+    std::latch start(kClaimants);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kClaimants; ++t) {
+        threads.emplace_back([&, t] {
+            Store& store = t % 2 == 0 ? *a.store : *b.store;
+            const std::string worker = std::string(t % 2 == 0 ? "a" : "b") + std::to_string(t);
+            start.arrive_and_wait();
+            while (true) {
+                auto r = store.ClaimQueuedDebate(worker, kT2, kT4);
+                std::lock_guard lock(mutex);
+                if (!r) {
+                    errors.push_back(r.error().message);
+                    return;
+                }
+                if (!r->has_value()) return;
+                claims.emplace_back((*r)->id, worker);
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_TRUE(errors.empty()) << errors.front();
+    ASSERT_EQ(claims.size(), static_cast<std::size_t>(kDebates));
+    std::set<std::string> ids;
+    std::set<std::string> instances;
+    for (const auto& [id, worker] : claims) {
+        ids.insert(id);
+        instances.insert(worker.substr(0, 1));
+        auto d = a.store->GetDebate(id);
+        ASSERT_TRUE(d.ok());
+        EXPECT_EQ(d->lease_owner, worker) << id;
+        EXPECT_EQ(d->status, "running") << id;
+    }
+    EXPECT_EQ(ids.size(), static_cast<std::size_t>(kDebates));
+    EXPECT_EQ(db_.Column("SELECT COUNT(*) FROM debates WHERE attempts <> 1"),
+              std::vector<std::string>{"0"});
+}
+
+// SKIP LOCKED: while another transaction holds the oldest queued row, a claim takes the
+// next one instead of waiting (a wait would hit the 5 s statement timeout), and the
+// oldest is claimable again once the holder lets go.
+TEST_F(PgWorkerQueueTest, ClaimSkipsARowAnotherTransactionHolds) {
+    PgStores holder = Instance();
+    PgStores claimant = Instance(std::chrono::seconds(5));
+    ASSERT_TRUE(claimant.store->CreateDebate(Queued("q1", kT0)).ok());
+    ASSERT_TRUE(claimant.store->CreateDebate(Queued("q2", kT1)).ok());
+
+    auto lease = holder.pool->Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.error().message;
+    {
+        pqxx::work tx(lease->conn());
+        tx.exec("SELECT id FROM debates WHERE id = 'q1' FOR UPDATE");
+        auto next = claimant.store->ClaimQueuedDebate("w1", kT2, kT4);
+        ASSERT_TRUE(next.ok()) << next.error().message;
+        ASSERT_TRUE(next->has_value());
+        EXPECT_EQ((*next)->id, "q2");
+        auto none = claimant.store->ClaimQueuedDebate("w2", kT2, kT4);
+        ASSERT_TRUE(none.ok()) << none.error().message;
+        EXPECT_FALSE(none->has_value());
+        tx.abort();
+    }
+    auto oldest = claimant.store->ClaimQueuedDebate("w2", kT2, kT4);
+    ASSERT_TRUE(oldest.ok()) << oldest.error().message;
+    ASSERT_TRUE(oldest->has_value());
+    EXPECT_EQ((*oldest)->id, "q1");
+}
+
+// A row another transaction holds (a worker's renew or finish in flight) is skipped by the
+// reaper, not waited for (a wait would hit the 5 s statement timeout); once the holder
+// lets go without renewing, the next round reaps it.
+TEST_F(PgWorkerQueueTest, ReaperSkipsADebateWhoseRowIsHeld) {
+    PgStores worker = Instance();
+    PgStores reaper = Instance(std::chrono::seconds(5));
+    ASSERT_TRUE(worker.store->CreateDebate(Queued("q1", kT0)).ok());
+    ASSERT_TRUE(worker.store->ClaimQueuedDebate("w1", kT0, kT1).ok());
+
+    auto lease = worker.pool->Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.error().message;
+    {
+        pqxx::work tx(lease->conn());
+        tx.exec("SELECT id FROM debates WHERE id = 'q1' FOR UPDATE");
+        auto reaped = reaper.store->ReapExpiredLeases(kT2, nullptr);
+        ASSERT_TRUE(reaped.ok()) << reaped.error().message;
+        EXPECT_TRUE(reaped->empty());
+        tx.abort();
+    }
+    auto reaped = reaper.store->ReapExpiredLeases(kT2, nullptr);
+    ASSERT_TRUE(reaped.ok()) << reaped.error().message;
+    EXPECT_EQ(*reaped, std::vector<std::string>{"q1"});
+}
 
 }  // namespace
 }  // namespace aragora::storage
