@@ -3,7 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cmath>
 #include <utility>
@@ -25,6 +29,18 @@ std::shared_ptr<spdlog::logger> Log() { return common::GetLogger("aragora.distri
 
 // Events read back from the store to close one gap: more than a debate ever has.
 constexpr std::int64_t kMaxGapEvents = 10000;
+
+// A free function, not a lambda: the coroutine outlives the handler that spawns it, and a
+// coroutine lambda reads its captures through the (then destroyed) closure.
+asio::awaitable<void> CancelHere(service::LocalDebateService* service, std::string debate_id) {
+    auto r = co_await service->Cancel(debate_id);
+    if (r) {
+        Log()->info("cancelled debate_id={} on request of another instance", debate_id);
+    } else {
+        Log()->warn("cancel from another instance failed debate_id={} error={}", debate_id,
+                    r.error().message);
+    }
+}
 
 }  // namespace
 
@@ -147,6 +163,40 @@ void Distributed::SetCancelHandler(std::function<void(const std::string&)> handl
 
 bool Distributed::RequestCancel(const std::string& debate_id) {
     return bridge_ && bridge_->RequestCancel(debate_id);
+}
+
+void ConnectCancel(Distributed& distributed, service::LocalDebateService& service,
+                   asio::any_io_executor executor, std::chrono::milliseconds wait) {
+    if (!distributed.multi_instance()) return;
+    distributed.SetCancelHandler([&service, executor](const std::string& id) {
+        if (!service.RunsHere(id)) return;  // every instance hears every request
+        asio::co_spawn(executor, CancelHere(&service, id), asio::detached);
+    });
+    service.SetRemoteCancel(
+        [&distributed, &service, wait](
+            const std::string& id,
+            const std::string& lease_owner) -> asio::awaitable<Result<storage::DebateRecord>> {
+            if (!distributed.RequestCancel(id)) {
+                co_return common::MakeError(ErrorCode::kUnavailable,
+                                            "debate " + id + " runs on " + lease_owner +
+                                                " and the instances' bus (Redis) is unavailable; "
+                                                "retry");
+            }
+            const auto deadline = std::chrono::steady_clock::now() + wait;
+            for (;;) {
+                auto record = co_await service.Get(id);
+                if (record && record->status != "pending" && record->status != "running") {
+                    co_return record;
+                }
+                if (std::chrono::steady_clock::now() >= deadline) break;
+                asio::steady_timer timer(co_await asio::this_coro::executor,
+                                         std::chrono::milliseconds(100));
+                co_await timer.async_wait(asio::use_awaitable);
+            }
+            co_return common::MakeError(ErrorCode::kUnavailable,
+                                        "cancel of debate " + id + " was sent to " + lease_owner +
+                                            " but it has not stopped yet; check again");
+        });
 }
 
 asio::awaitable<json::object> Distributed::HealthCheck() {

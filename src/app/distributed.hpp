@@ -22,11 +22,20 @@
 #include "metrics/registry.hpp"
 #include "redis/client.hpp"
 #include "redis/subscriber.hpp"
+#include "service/local_debate_service.hpp"
 #include "storage/store.hpp"
 
 namespace aragora::app {
 
 class RedisBusTransport;
+
+// Cancel across instances (multi-instance): `service` cancels the debates it runs when
+// another instance asks, and its Cancel() of a debate another process runs (a worker)
+// asks through the bus, then waits up to `wait` for the store to show the debate ended:
+// the cancelled record, or kUnavailable when the bus is down or nothing ended in time.
+void ConnectCancel(class Distributed& distributed, service::LocalDebateService& service,
+                   boost::asio::any_io_executor executor,
+                   std::chrono::milliseconds wait = std::chrono::seconds(10));
 
 // Thread-safety: Create/Start/Stop from the startup and shutdown code; the rest from any
 // thread. Stop() before the io_context stops.

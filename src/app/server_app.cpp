@@ -49,6 +49,7 @@
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
 #include "service/local_debate_service.hpp"
+#include "storage/open_stores.hpp"
 #include "storage/sqlite/sqlite_auth_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
@@ -198,6 +199,11 @@ struct App {
     // Built by the startup sequence.
     std::unique_ptr<storage::Store> store;
     std::unique_ptr<storage::AuthStore> auth_store;
+    std::shared_ptr<storage::PgPool> pg_pool;           // PostgreSQL: owned for pool_stats
+    std::atomic<storage::PgPool*> pool_stats{nullptr};  // read by /metrics (any thread)
+    std::atomic<bool> db_unreachable{false};            // WatchDatabase's last verdict
+    std::string db_backend = "sqlite";
+    std::string db_location;  // file, or DSN with the password redacted
     debate::ReceiptKeys keys;
     std::unique_ptr<service::LocalDebateService> service;
 
@@ -271,7 +277,7 @@ public:
         }
         db["status"] = r.ok() ? "ok" : "error";
         db["latency_ms"] = std::round(ms * 100) / 100;
-        db["backend"] = "sqlite";
+        db["backend"] = app_.db_backend;
         if (!r.ok()) db["error"] = r.error().message;
         co_return db;
     }
@@ -641,7 +647,35 @@ private:
     App& app_;
 };
 
+void RegisterDatabaseMetrics(App& app) {
+    auto& r = app.registry;
+    auto pool = [&app](auto field) {
+        return [&app, field] {
+            storage::PgPool* p = app.pool_stats.load();
+            return p ? static_cast<double>(p->Stats().*field) : 0.0;
+        };
+    };
+    r.AddCallbackGauge("aragora_db_pool_in_use",
+                       "PostgreSQL connections leased (ARAGORA_DB_POOL_SIZE + OVERFLOW at most)",
+                       pool(&storage::PgPoolStats::in_use));
+    r.AddCallbackGauge("aragora_db_pool_idle", "PostgreSQL connections open and idle",
+                       pool(&storage::PgPoolStats::idle));
+    r.AddCallbackCounter("aragora_db_pool_exhausted_total",
+                         "Database calls refused (503) after waiting for a free connection",
+                         pool(&storage::PgPoolStats::exhausted_total));
+    r.AddCallbackCounter("aragora_db_pool_broken_replaced_total",
+                         "Broken PostgreSQL connections dropped and replaced",
+                         pool(&storage::PgPoolStats::broken_replaced_total));
+    r.AddCallbackCounter("aragora_db_pool_connect_failures_total",
+                         "Failed PostgreSQL connection attempts",
+                         pool(&storage::PgPoolStats::connect_failures_total));
+    r.AddCallbackGauge("aragora_db_unreachable",
+                       "1 while the database does not answer (readiness is then 503)",
+                       [&app] { return app.db_unreachable ? 1.0 : 0.0; });
+}
+
 void RegisterServerMetrics(App& app) {
+    RegisterDatabaseMetrics(app);
     auto& r = app.registry;
     auto* api = &app.api_server;
     auto stat = [api](std::atomic<uint64_t> net::ServerStats::*field) {
@@ -701,6 +735,31 @@ void RegisterServerMetrics(App& app) {
                        [&app] { return app.ready && !app.draining ? 1.0 : 0.0; });
 }
 
+// Readiness follows the database: a ping every 2 s; while it fails /readyz answers 503
+// ("database unreachable: ...") and it recovers by itself once the database answers.
+asio::awaitable<void> WatchDatabase(App& app) {
+    while (!app.draining) {
+        co_await SleepFor(std::chrono::seconds(2));
+        if (app.draining || !app.store) co_return;
+        auto ping = [&app] {
+            auto st = app.store->Ping();
+            return st ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(st.error());
+        };
+        auto r = co_await app.pool.Run(ping);
+        if (app.draining) co_return;
+        if (!r && !app.db_unreachable) {
+            app.db_unreachable = true;
+            app.SetNotReady("database unreachable: " + r.error().message);
+            Log()->error("readiness: database unreachable ({}): /readyz answers 503",
+                         r.error().message);
+        } else if (r && app.db_unreachable) {
+            app.db_unreachable = false;
+            app.ready = true;
+            Log()->info("readiness: database reachable again: /readyz answers 200");
+        }
+    }
+}
+
 // The startup sequence: data dir, store + migrations, crash recovery, keys, service.
 asio::awaitable<void> Startup(App& app) {
     auto started = std::chrono::steady_clock::now();
@@ -728,22 +787,20 @@ asio::awaitable<void> Startup(App& app) {
             co_return;
         }
     }
-    if (s.storage.backend == config::DbBackend::kPostgres) {
-        app.FailStartup(
-            "database unavailable: the PostgreSQL backend is not implemented yet; "
-            "unset DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
-        co_return;
-    }
-    auto opened = co_await app.pool.Run([&app]() -> Result<storage::SqliteStores> {
+    auto opened = co_await app.pool.Run([&app]() -> Result<storage::OpenedStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);
         std::filesystem::create_directories(app.settings.storage.data_dir + "/knowledge", ec);
-        return storage::OpenSqliteStores({app.settings.storage.sqlite_path}, /*migrate=*/true);
+        return storage::OpenConfiguredStores(app.settings.storage, /*migrate=*/true);
     });
     if (!opened) {
         app.FailStartup("database unavailable: " + opened.error().message);
         co_return;
     }
+    app.db_backend = opened->backend;
+    app.db_location = opened->location;
+    app.pg_pool = opened->pg_pool;
+    app.pool_stats = app.pg_pool.get();
     app.store = std::move(opened->store);
     app.auth_store = std::move(opened->auth);
     if (app.distributed) app.distributed->AttachStore(app.store.get());
@@ -767,9 +824,11 @@ asio::awaitable<void> Startup(App& app) {
     ss.engine.max_parallel_calls = s.debate.max_parallel_calls;
     ss.consensus_threshold = s.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
+    if (s.distributed.enqueue_only) ss.execution = service::ExecutionMode::kWorker;
     app.service = std::make_unique<service::LocalDebateService>(app.ioc.get_executor(), app.clock,
                                                                 ss, *app.store, app.pool, app.keys,
                                                                 app.hub, app.registry);
+    if (app.distributed) ConnectCancel(*app.distributed, *app.service, app.ioc.get_executor());
     auto recovered = co_await app.service->RecoverInterrupted();
     if (!recovered) {
         Log()->error("crash recovery failed: {}", recovered.error().message);
@@ -781,9 +840,10 @@ asio::awaitable<void> Startup(App& app) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
-    Log()->info("ready duration_ms={} database={} data_dir={}", ms, s.storage.sqlite_path,
-                s.storage.data_dir);
+    Log()->info("ready duration_ms={} database={} {} data_dir={}", ms, app.db_backend,
+                app.db_location, s.storage.data_dir);
     if (!app.banner.empty()) std::cout << app.banner << std::flush;
+    asio::co_spawn(app.ioc, WatchDatabase(app), asio::detached);
 }
 
 asio::awaitable<void> Drain(App& app) {
@@ -875,6 +935,12 @@ bool IsLoopbackHost(const std::string& host) {
 // read once before listening, to decide the open development mode. Blocking, on the main
 // thread before the I/O threads start.
 std::int64_t CountConfiguredUsers(const config::Settings& settings) {
+    if (settings.storage.backend == config::DbBackend::kPostgres) {
+        auto stores = storage::OpenConfiguredStores(settings.storage, /*migrate=*/false);
+        if (!stores) return 0;
+        auto n = auth::CountHumanUsers(*stores->auth);
+        return n ? *n : 0;
+    }
     const std::string& path = settings.storage.sqlite_path;
     std::error_code ec;
     if (path == ":memory:" || path.rfind("file:", 0) == 0) return 0;
@@ -1204,8 +1270,11 @@ int RunServe(const ServeOptions& options) {
     if (!settings.production) {
         std::ostringstream banner;
         std::string base = "http://" + ss.host + ":" + std::to_string(app.api_port);
-        banner << "\nAragora is running (development mode, demo agents, SQLite at "
-               << settings.storage.sqlite_path << ")\n"
+        banner << "\nAragora is running (development mode, demo agents, "
+               << (settings.storage.backend == config::DbBackend::kPostgres
+                       ? std::string("PostgreSQL")
+                       : "SQLite at " + settings.storage.sqlite_path)
+               << ")\n"
                << "  API        " << base << "/api/v1/debates\n"
                << "  Health     " << base << "/api/v1/health   readiness " << base << "/readyz\n"
                << "  WebSocket  ws://" << ss.host << ":" << app.api_port

@@ -36,6 +36,7 @@
 #include "net/http_client.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "service/records.hpp"
+#include "storage/open_stores.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
@@ -122,11 +123,6 @@ common::Result<Environment> LoadEnvironment() {
     auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
     if (!settings) return settings.error();
     if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
-    if (settings->storage.backend == config::DbBackend::kPostgres) {
-        return common::MakeError(common::ErrorCode::kNotImplemented,
-                                 "the PostgreSQL backend is not implemented yet; unset "
-                                 "DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
-    }
     return Environment{std::move(*settings)};
 }
 
@@ -311,8 +307,9 @@ int RunDebateCommand(const AskOptions& opt) {
     // 2. Open what we need.
     auto keys = debate::LoadReceiptKeys(settings);
     if (!keys) return Complain(kExitUsage, keys.error().message);
-    auto store = storage::OpenSqliteStore({settings.storage.sqlite_path}, /*migrate=*/true);
-    if (!store) return Complain(kExitFailed, store.error().message);
+    auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
+    if (!opened) return Complain(kExitFailed, opened.error().message);
+    auto store = common::Result<std::unique_ptr<storage::Store>>(std::move(opened->store));
 
     debate::DebateSpec spec;
     spec.id = common::NewId("d_");
@@ -417,7 +414,9 @@ int VerifyCommand(const std::string& path) {
 common::Result<std::unique_ptr<storage::Store>> OpenStoreFromEnv() {
     auto env = LoadEnvironment();
     if (!env) return env.error();
-    return storage::OpenSqliteStore({env->settings.storage.sqlite_path}, /*migrate=*/true);
+    auto opened = storage::OpenConfiguredStores(env->settings.storage, /*migrate=*/true);
+    if (!opened) return opened.error();
+    return std::move(opened->store);
 }
 
 int ListCommand(const std::string& status, int limit, int offset, bool as_json) {
@@ -502,9 +501,9 @@ int MigrateCommand(bool check, bool upgrade) {
         return Complain(kExitUsage, "db migrate needs exactly one of --check or --upgrade");
     auto env = LoadEnvironment();
     if (!env) return Complain(kExitUsage, env.error().message);
-    const std::string& path = env->settings.storage.sqlite_path;
+    std::string path;
     if (check) {
-        auto status = storage::CheckSqliteMigrations(path);
+        auto status = storage::CheckConfiguredMigrations(env->settings.storage, &path);
         if (!status) return Complain(kExitFailed, status.error().message);
         std::cout << "database " << path << ": schema version " << status->current_version
                   << ", latest " << status->latest_version << "\n";
@@ -517,8 +516,8 @@ int MigrateCommand(bool check, bool upgrade) {
             std::cout << "  " << m.version << " " << m.name << "\n";
         return kExitFailed;
     }
-    auto before = storage::CheckSqliteMigrations(path);
-    auto status = storage::ApplySqliteMigrations(path);
+    auto before = storage::CheckConfiguredMigrations(env->settings.storage, &path);
+    auto status = storage::ApplyConfiguredMigrations(env->settings.storage, &path);
     if (!status) return Complain(kExitFailed, status.error().message);
     std::size_t applied = before ? before->pending.size() : 0;
     std::cout << "database " << path << ": applied " << applied << " migration(s), schema version "

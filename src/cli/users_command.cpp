@@ -15,6 +15,7 @@
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
+#include "storage/open_stores.hpp"
 #include "storage/sqlite/sqlite_auth_store.hpp"
 
 namespace aragora::cli {
@@ -47,12 +48,9 @@ common::Result<std::unique_ptr<storage::AuthStore>> OpenAuthStore() {
     auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
     if (!settings) return settings.error();
     if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
-    if (settings->storage.backend == config::DbBackend::kPostgres) {
-        return common::MakeError(common::ErrorCode::kNotImplemented,
-                                 "the PostgreSQL backend is not implemented yet; unset "
-                                 "DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
-    }
-    return storage::OpenSqliteAuthStore({settings->storage.sqlite_path}, /*migrate=*/true);
+    auto opened = storage::OpenConfiguredStores(settings->storage, /*migrate=*/true);
+    if (!opened) return opened.error();
+    return std::move(opened->auth);
 }
 
 // The password: --password, else ARAGORA_USER_PASSWORD, else one line of stdin (prompted,

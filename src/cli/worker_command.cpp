@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "agents/factory.hpp"
+#include "app/distributed.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -35,6 +36,7 @@
 #include "net/http_client.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "service/local_debate_service.hpp"
+#include "storage/open_stores.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
@@ -53,15 +55,11 @@ std::shared_ptr<spdlog::logger> Log() {
     return logger;
 }
 
-// The one place the worker opens its database. PostgreSQL plugs in here when its store
-// lands (DATABASE_URL / ARAGORA_POSTGRES_DSN).
+// The one place the worker opens its database (SQLite or PostgreSQL, as configured).
 Result<std::unique_ptr<storage::Store>> OpenWorkerStore(const config::Settings& settings) {
-    if (settings.storage.backend == config::DbBackend::kPostgres) {
-        return common::MakeError(ErrorCode::kNotImplemented,
-                                 "the PostgreSQL backend is not implemented yet; unset "
-                                 "DATABASE_URL/ARAGORA_POSTGRES_DSN to use SQLite");
-    }
-    return storage::OpenSqliteStore({settings.storage.sqlite_path}, /*migrate=*/true);
+    auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
+    if (!opened) return opened.error();
+    return std::move(opened->store);
 }
 
 std::string MakeWorkerId() {
@@ -207,17 +205,35 @@ int RunWorker(std::optional<int> concurrency) {
     ss.demo_latency = std::chrono::milliseconds(settings.debate.demo_latency_ms);
     ss.lease.worker_id = worker_id;
     ss.lease.duration = options->lease;
+    // Redis (ARAGORA_REDIS_URL): with ARAGORA_MULTI_INSTANCE the debates this worker runs
+    // stream to WebSocket clients of every API instance, and cancels reach it from any.
+    auto distributed =
+        app::Distributed::Create(settings.distributed, ioc.get_executor(), hub, pool, registry);
+    if (!distributed) {
+        std::cerr << "aragora: " << distributed.error().message << "\n";
+        return kExitUsage;
+    }
+    if (settings.distributed.require_distributed &&
+        (settings.storage.backend != config::DbBackend::kPostgres || !*distributed)) {
+        std::cerr << "aragora: cannot start: ARAGORA_REQUIRE_DISTRIBUTED=true needs a PostgreSQL "
+                     "DATABASE_URL and ARAGORA_REDIS_URL\n";
+        return kExitFailed;
+    }
+    if (*distributed) (*distributed)->AttachStore(store->get());
     service::LocalDebateService service(ioc.get_executor(), clock, ss, **store, pool, *keys, hub,
                                         registry);
+    if (*distributed) app::ConnectCancel(**distributed, service, ioc.get_executor());
     service.StartWatchdog();
     Worker worker(*options, clock, **store, pool, service, worker_id);
 
     std::atomic<int> signals_seen{0};
+    std::atomic<int> exit_code{kExitOk};
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto drain = [&]() -> asio::awaitable<void> {
         co_await service.Drain(
             std::chrono::duration_cast<std::chrono::milliseconds>(options->shutdown_grace));
         Log()->info("worker stopped worker={}", worker_id);
+        if (*distributed) (*distributed)->Stop();
         ioc.stop();
     };
     std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -239,7 +255,23 @@ int RunWorker(std::optional<int> concurrency) {
     signals.async_wait(on_signal);
 
     Log()->info("worker started worker={} concurrency={} lease_ms={} database={}", worker_id,
-                options->concurrency, options->lease.count(), settings.storage.sqlite_path);
+                options->concurrency, options->lease.count(),
+                settings.storage.backend == config::DbBackend::kPostgres
+                    ? std::string("postgresql")
+                    : settings.storage.sqlite_path);
+    const bool require_redis = settings.distributed.require_distributed;
+    auto start_redis = [&]() -> asio::awaitable<void> {
+        auto up = co_await (*distributed)->Start(std::chrono::seconds(5));
+        if (!up && require_redis) {
+            std::cerr << "aragora: cannot start: ARAGORA_REQUIRE_DISTRIBUTED=true and Redis is "
+                         "not reachable: "
+                      << up.error().message << "\n";
+            exit_code = kExitFailed;
+            ioc.stop();
+        }
+    };
+    // Spawned first: Start() sets the hub's relay before the worker publishes anything.
+    if (*distributed) asio::co_spawn(ioc, start_redis(), asio::detached);
     asio::co_spawn(ioc, worker.Run(), [](std::exception_ptr ep) {
         if (!ep) return;
         try {
@@ -255,7 +287,7 @@ int RunWorker(std::optional<int> concurrency) {
     pool.Stop();
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.worker", "aragora.debate"}) common::GetLogger(name)->flush();
-    return kExitOk;
+    return exit_code.load();
 }
 
 }  // namespace

@@ -311,6 +311,15 @@ common::Status LoadDistributedSettings(const EnvLookup& env, DistributedSettings
     auto workers = ReadInt(env, "WORKER_CONCURRENCY", d.worker_concurrency, 1, 1000);
     if (!workers) return workers.error();
     d.worker_concurrency = *workers;
+    const std::string execution = Lower(ReadString(env, "ARAGORA_DEBATE_EXECUTION", "local"));
+    if (execution == "worker") {
+        d.enqueue_only = true;
+    } else if (execution != "local" && !execution.empty()) {
+        return common::MakeError(
+            ErrorCode::kValidation,
+            "ARAGORA_DEBATE_EXECUTION must be local or worker, got '" + execution + "'",
+            "ARAGORA_DEBATE_EXECUTION");
+    }
     if (d.redis_url.empty()) {
         for (const auto& [on, name] :
              {std::pair{d.redis_rate_limit, "ARAGORA_ENABLE_REDIS_RATE_LIMIT"},

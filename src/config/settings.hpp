@@ -76,6 +76,9 @@ struct DistributedSettings {
     bool multi_instance = false;       // ARAGORA_MULTI_INSTANCE (events through Redis)
     bool require_distributed = false;  // ARAGORA_REQUIRE_DISTRIBUTED
     int worker_concurrency = 3;        // WORKER_CONCURRENCY (`aragora worker`)
+    // ARAGORA_DEBATE_EXECUTION: "local" (serve runs debates) or "worker" (serve only
+    // enqueues them; `aragora worker` processes run them).
+    bool enqueue_only = false;
 };
 
 // `aragora serve` (names as in the runbooks; CLI flags override host and ports).

@@ -131,6 +131,7 @@ struct LocalDebateService::Live {
 
     std::atomic<bool> started{false};
     std::atomic<bool> finished{false};
+    std::atomic<bool> finishing{false};  // the final write has started
     std::atomic<bool> cancel_requested{false};
     std::atomic<bool> timed_out{false};
     std::atomic<std::int64_t> started_steady_ns{0};
@@ -226,6 +227,12 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
 LocalDebateService::~LocalDebateService() = default;
 
 std::size_t LocalDebateService::Running() const { return limiter_.Running(); }
+
+bool LocalDebateService::RunsHere(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(id);
+    return it != live_.end() && !it->second->finished;
+}
 
 ServiceStats LocalDebateService::Stats() const {
     return ServiceStats{limiter_.Running(), limiter_.Queued(), limiter_.MaxRunning(),
@@ -461,6 +468,9 @@ asio::awaitable<void> LocalDebateService::HeartbeatLoop(std::shared_ptr<Live> li
             return ToUnit(store_.RenewLease(id, live->lease_owner, until));
         });
         if (renewed.ok()) continue;
+        // A renewal racing the end of the debate (its final write, a cancel, the watchdog)
+        // fails because the debate just ended: not a lost lease.
+        if (live->finishing || live->finished || live->cancel_requested || live->timed_out) break;
         if (renewed.error().code == ErrorCode::kConflict) {
             LoseLease(live, renewed.error().message);
             break;
@@ -587,6 +597,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     storage::ReceiptBuilder builder = MakeReceiptBuilder(spec, result, receipt_id, clock_, keys_);
     const storage::ReceiptBuilder* builder_ptr = receipt_id.empty() ? nullptr : &builder;
     const std::string& owner = live->lease_owner;
+    live->finishing = true;  // a renewal racing the final write is not a lost lease
     auto finish = [&]() -> Result<std::optional<storage::ReceiptRecord>> {
         if (owner.empty()) return store_.FinishDebate(record, all, builder_ptr);
         return store_.FinishLeasedDebate(record, all, builder_ptr, owner);

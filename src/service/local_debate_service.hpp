@@ -137,6 +137,9 @@ public:
     void SetRemoteCancel(RemoteCancel cancel) { remote_cancel_ = std::move(cancel); }
 
     std::size_t Running() const;
+    // True while this process runs (or queues, under its cap) debate `id`: the one that
+    // answers a cancel request from another instance.
+    bool RunsHere(const std::string& id) const;
     const ServiceMetrics& metrics() const { return metrics_; }
 
 private:

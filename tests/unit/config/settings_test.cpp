@@ -515,6 +515,13 @@ TEST(DistributedSettingsTest, RedisAndMultiInstanceVariables) {
     EXPECT_TRUE(s->distributed.require_distributed);
     EXPECT_EQ(s->distributed.worker_concurrency, 5);
     EXPECT_EQ(Load(ProdServer())->distributed.worker_concurrency, 3);
+    EXPECT_FALSE(s->distributed.enqueue_only);
+    env["ARAGORA_DEBATE_EXECUTION"] = "worker";
+    EXPECT_TRUE(Load(env)->distributed.enqueue_only);
+    env["ARAGORA_DEBATE_EXECUTION"] = "remote";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_DEBATE_EXECUTION must be local or worker"),
+              std::string::npos);
+    env["ARAGORA_DEBATE_EXECUTION"] = "local";
 
     env["ARAGORA_REDIS_URL"] = "http://redis";
     EXPECT_NE(ErrorOf(env).find("ARAGORA_REDIS_URL must start with redis://"), std::string::npos);
