@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-build serve demo bench bench-server bench-auth bench-agents \
+.PHONY: all deps configure build test fuzz fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents \
     format clean
 
 all: build
@@ -81,6 +81,14 @@ bench-auth:
 	@$(MAKE) --no-print-directory $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	bench/auth_bench.sh $(RELEASE_DIR)
+
+# PostgreSQL vs SQLite behind POST /api/v1/debates, and debate events across two instances
+# through Redis (bench/README.md); starts its own PostgreSQL and Redis.
+bench-distributed:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
+	python3 bench/distributed_bench.py $(RELEASE_DIR)/src/cli/aragora
 
 # Provider-agent debates against the fake LLM provider at 50 ms: critical-path ratio and
 # debates in flight before the p99 overhead doubles (bench/README.md).
