@@ -1093,6 +1093,12 @@ int RunServe(const ServeOptions& options) {
     } else {
         app.distributed = std::move(*distributed);
     }
+    if (settings.distributed.require_distributed &&
+        (settings.storage.backend != config::DbBackend::kPostgres || !app.distributed)) {
+        std::cerr << "aragora: cannot start: ARAGORA_REQUIRE_DISTRIBUTED=true needs shared state: "
+                     "a PostgreSQL DATABASE_URL and ARAGORA_REDIS_URL\n";
+        return 2;
+    }
 
     api::ApiDeps deps{app.debates, app.keys, system, app.registry};
     deps.agents = &app.agents;

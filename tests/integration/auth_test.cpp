@@ -9,7 +9,11 @@
 // start). JWTs are minted with auth::SignJwt and the server's secret, or built by hand
 // (alg none / HS512) so that the header is the token's only defect.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -1012,6 +1016,41 @@ TEST_F(StartupTest, ProductionRefusesAShortJwtSecret) {
                                            {"ARAGORA_API_TOKEN", kApiToken}},
                                           "127.0.0.1");
     EXPECT_FALSE(LinesWith(err, "ARAGORA_JWT_SECRET must be at least 32 bytes").empty()) << err;
+}
+
+TEST_F(StartupTest, RequireDistributedWithoutSharedStateIsRefused) {
+    const std::string err = ExpectRefusal(
+        {{"ARAGORA_REQUIRE_DISTRIBUTED", "true"}, {"ARAGORA_API_TOKEN", kApiToken}}, "127.0.0.1");
+    EXPECT_EQ(LinesWith(err, "ARAGORA_REQUIRE_DISTRIBUTED=true needs shared state").size(), 1u)
+        << err;
+}
+
+TEST_F(StartupTest, RequireDistributedWithUnreachableServersExitsWithOneLine) {
+    // Ports nothing listens on (bound and released here).
+    const auto closed_port = [] {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t len = sizeof a;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        ::close(fd);
+        return std::to_string(ntohs(a.sin_port));
+    };
+    std::filesystem::create_directories(DataDir());
+    ServerProcess p(DataDir(),
+                    {{"ARAGORA_REQUIRE_DISTRIBUTED", "true"},
+                     {"ARAGORA_API_TOKEN", kApiToken},
+                     {"DATABASE_URL", "postgresql://postgres@127.0.0.1:" + closed_port() + "/x"},
+                     {"ARAGORA_REDIS_URL", "redis://127.0.0.1:" + closed_port() + "/0"}});
+    p.Start(seconds(10));
+    const auto code = p.WaitExit(seconds(20));
+    ASSERT_TRUE(code.has_value()) << "still running:\n" << p.Logs();
+    EXPECT_NE(*code, 0);
+    const auto lines = LinesWith(p.Stderr(), "aragora: cannot start: ");
+    ASSERT_EQ(lines.size(), 1u) << p.Stderr();
+    EXPECT_NE(lines[0].find("Redis is not reachable"), std::string::npos) << lines[0];
 }
 
 // --- 8. WebSocket --------------------------------------------------------------------------
