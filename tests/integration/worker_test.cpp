@@ -26,87 +26,13 @@
 #include "server_fixture.hpp"
 #include "service/records.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
+#include "worker_process.hpp"
 
 namespace aragora::testing {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// `aragora worker` as a child process; killed (SIGKILL) by the destructor if still running.
-class WorkerProcess {
-public:
-    WorkerProcess(const std::string& data_dir, std::map<std::string, std::string> env)
-        : env_(ServerEnv(data_dir, env)) {}
-    ~WorkerProcess() {
-        if (pid_ > 0 && !exited_) Kill();
-    }
-    WorkerProcess(const WorkerProcess&) = delete;
-    WorkerProcess& operator=(const WorkerProcess&) = delete;
-
-    bool Start(const std::vector<std::string>& extra = {}) {
-        log_path_ = io_.path() + "/worker.log";
-        std::vector<std::string> args = {ARAGORA_BINARY, "worker"};
-        args.insert(args.end(), extra.begin(), extra.end());
-        std::vector<std::string> env_strings;
-        for (const auto& [k, v] : env_) env_strings.push_back(k + "=" + v);
-        pid_ = ::fork();
-        if (pid_ < 0) return false;
-        if (pid_ == 0) {
-            std::vector<char*> argv, envp;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            for (auto& e : env_strings) envp.push_back(e.data());
-            envp.push_back(nullptr);
-            int in = ::open("/dev/null", O_RDONLY);
-            int out = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            ::dup2(in, 0);
-            ::dup2(out, 1);
-            ::dup2(out, 2);
-            ::execve(argv[0], argv.data(), envp.data());
-            ::_exit(127);
-        }
-        return PollUntil([this] { return Logs().find("worker started") != std::string::npos; },
-                         seconds(20));
-    }
-    void Kill() {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        exited_ = true;
-    }
-    // SIGTERM; the exit code, or -1 when it did not exit within `deadline` (then killed).
-    int Terminate(milliseconds deadline) {
-        ::kill(pid_, SIGTERM);
-        int status = 0;
-        auto end = std::chrono::steady_clock::now() + deadline;
-        while (std::chrono::steady_clock::now() < end) {
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                exited_ = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(milliseconds(10));  // reaping, not synchronizing
-        }
-        Kill();
-        return -1;
-    }
-    std::string Logs() const { return log_path_.empty() ? "" : ReadAll(log_path_); }
-    // The worker id from its start line ("worker started worker=<id> ...").
-    std::string Id() const {
-        std::string logs = Logs();
-        auto p = logs.find("worker started worker=");
-        if (p == std::string::npos) return "";
-        p += std::string("worker started worker=").size();
-        return logs.substr(p, logs.find(' ', p) - p);
-    }
-
-private:
-    std::map<std::string, std::string> env_;
-    TempDir io_;
-    std::string log_path_;
-    pid_t pid_ = -1;
-    bool exited_ = false;
-};
 
 class WorkerTest : public ::testing::Test {
 protected:

@@ -271,39 +271,66 @@ bool PgTestServer::Start(std::string* error) {
         // A port taken between FreePort() and the bind: try another.
         for (int attempt = 0; attempt < 3; ++attempt) {
             port_ = FreePort();
-            const auto start = Clock::now();
-            pid_ = Spawn({postgres, "-D", data, "-p", std::to_string(port_), "-c",
-                          "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_,
-                          "-c", "fsync=off"},
-                         who, log, /*die_with_parent=*/true);
-            const auto deadline = start + std::chrono::seconds(30);
-            const std::string conninfo = AdminConninfo(port_) + " connect_timeout=1";
-            while (Clock::now() < deadline) {
-                if (PQping(conninfo.c_str()) == PQPING_OK) {
-                    start_seconds_ = SecondsSince(start);
-                    return true;
-                }
-                int status = 0;
-                if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                    pid_ = -1;
-                    break;
-                }
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            }
-            if (pid_ > 0) {  // still starting after 30 s
-                kill(pid_, SIGKILL);
-                waitpid(pid_, nullptr, 0);
-                pid_ = -1;
-                *error = "PostgreSQL did not accept connections within 30 s: " + ReadFile(log);
-                return false;
-            }
+            if (Spawn(error)) return true;
+            if (pid_ > 0) return false;  // still starting after 30 s (killed)
         }
-        *error = "PostgreSQL exited while starting: " + ReadFile(log);
         return false;
     } catch (const std::exception& e) {
         *error = e.what();
         return false;
     }
+}
+
+bool PgTestServer::Spawn(std::string* error) {
+    RunAs who;
+    if (!ResolveUser(&who, error)) return false;
+    const std::string data = dir_ + "/data";
+    const std::string log = dir_ + "/postgres.log";
+    const auto start = Clock::now();
+    pid_ = storage::test_support::Spawn(
+        {BinDir() + "/postgres", "-D", data, "-p", std::to_string(port_), "-c",
+         "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir_, "-c", "fsync=off"},
+        who, log, /*die_with_parent=*/true);
+    const auto deadline = start + std::chrono::seconds(30);
+    const std::string conninfo = AdminConninfo(port_) + " connect_timeout=1";
+    while (Clock::now() < deadline) {
+        if (PQping(conninfo.c_str()) == PQPING_OK) {
+            start_seconds_ = SecondsSince(start);
+            return true;
+        }
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            *error = "PostgreSQL exited while starting: " + ReadFile(log);
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    *error = "PostgreSQL did not accept connections within 30 s: " + ReadFile(log);
+    return false;
+}
+
+bool PgTestServer::Shutdown(std::string* error) {
+    if (pid_ <= 0) return true;
+    kill(pid_, SIGINT);  // fast shutdown
+    const int rc = WaitExit(pid_, Clock::now() + std::chrono::seconds(30));
+    pid_ = -1;
+    if (rc != 0) {
+        *error = "PostgreSQL fast shutdown ended with " + std::to_string(rc);
+        return false;
+    }
+    return true;
+}
+
+bool PgTestServer::StartAgain(std::string* error) {
+    if (pid_ > 0) return true;
+    if (dir_.empty()) {
+        *error = "the PostgreSQL test server was stopped for good";
+        return false;
+    }
+    return Spawn(error);
 }
 
 void PgTestServer::Stop() {

@@ -36,9 +36,19 @@ public:
     // Immediate shutdown and removal of the temp dir. Idempotent.
     void Stop();
 
+    // For the outage tests: a fast shutdown (SIGINT: sessions are terminated, the data dir
+    // is kept) and a start again on the same port and data dir. Both wait (30 s at most);
+    // false with `*error` on failure. Call them from the thread that called Get(): the
+    // server gets SIGQUIT when the thread that spawned it exits.
+    bool Shutdown(std::string* error);
+    bool StartAgain(std::string* error);
+    bool running() const { return pid_ > 0; }
+
 private:
     PgTestServer() = default;
     bool Start(std::string* error);
+    // Spawns postgres on port_ and waits until it accepts connections.
+    bool Spawn(std::string* error);
 
     std::string dir_;
     int pid_ = -1;
