@@ -55,6 +55,13 @@ std::shared_ptr<spdlog::logger> Log() {
     return logger;
 }
 
+// Final writes retried while the database answers kUnavailable/kTimeout (restarting).
+constexpr int kFinalWriteRetries = 8;
+
+bool IsTransient(ErrorCode code) {
+    return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout;
+}
+
 asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
     asio::steady_timer t(co_await asio::this_coro::executor, d);
     boost::system::error_code ec;
@@ -617,6 +624,18 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     Result<std::optional<storage::ReceiptRecord>> finished =
         common::MakeError(ErrorCode::kConflict, "the lease was lost");
     if (!live->lease_lost) finished = co_await pool_.Run(finish);
+    // The database may be restarting: retry the final write (bounded: about 23 s over 8
+    // attempts) before settling for less. Events flushed so far are stored already.
+    auto backoff = std::chrono::milliseconds(250);
+    for (int attempt = 1; !finished && attempt <= kFinalWriteRetries && !live->lease_lost &&
+                          IsTransient(finished.error().code);
+         ++attempt) {
+        Log()->warn("final write failed debate_id={} attempt={} error={}; retrying in {} ms", id,
+                    attempt, finished.error().message, backoff.count());
+        co_await SleepFor(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+        finished = co_await pool_.Run(finish);
+    }
     if (!finished && leased && finished.error().code == ErrorCode::kConflict) {
         // Reaped (or otherwise taken away): whoever took it wrote its end. Nothing here.
         live->lease_lost = true;
@@ -643,6 +662,14 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         if (!retry) {
             Log()->error("could not store failed debate debate_id={} error={}", id,
                          retry.error().message);
+            if (leased) {
+                // Nothing final is stored: publishing the unstored events would show
+                // clients a history the store does not have. The lease runs out and a
+                // reaper ends the debate in the store (worker_lost).
+                live->finished = true;
+                co_await FinishBookkeeping(live);
+                co_return;
+            }
         }
         end = all.back();
     }

@@ -626,18 +626,12 @@ TEST_F(MultiInstanceTest, PostgresStoppedAndStartedDuringADebate) {
     EXPECT_EQ(Sql1("SELECT type FROM debate_events WHERE debate_id = " + Quote(id) +
                    " ORDER BY seq DESC LIMIT 1"),
               "debate_end");
-    // Known bug (reported): when the worker's event flushes and its finish fail during the
-    // outage, PostgreSQL keeps only the events flushed before it plus the reaper's
-    // debate_end, while A's /events still serves the events it got over the bus (another
-    // seq numbering, no debate_end). Logged, not asserted, until it is fixed in src/.
+    // What clients read is what PostgreSQL holds: the worker retries its final write
+    // while the database restarts, and never publishes events it could not store.
     const auto events = AllEvents(a->Http(), id);
     ASSERT_FALSE(events.empty());
-    if (StringOf(events.back(), "type") != "debate_end" ||
-        static_cast<int>(events.size()) != stored) {
-        std::cout << "[ known bug ] /events on A: " << events.size() << " events, last "
-                  << StringOf(events.back(), "type") << "; PostgreSQL: " << stored
-                  << " events ending with debate_end\n";
-    }
+    EXPECT_EQ(StringOf(events.back(), "type"), "debate_end");
+    EXPECT_EQ(static_cast<int>(events.size()), stored) << worker->Logs();
     std::cout << "[ info ] debate after the PostgreSQL restart: " << status << " "
               << Column(id, "error_code") << ", " << stored << " events stored\n";
 
