@@ -835,6 +835,17 @@ asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpire
                 "(lease expired)",
                 id, storage::kWorkerLostCode, storage::kWorkerLostMessage);
         }
+        // Watchers learn the end live: the reaper's debate_end (the last stored event)
+        // goes to the hub, and from there to the other instances; they read any events
+        // they miss before it from the store.
+        for (const auto& id : *reaped) {
+            const std::int64_t after = std::max<std::int64_t>(0, hub_.LatestSeq(id));
+            auto tail = co_await pool_.Run(
+                [this, &id, after] { return store_.ListEvents(id, after, 10000); });
+            if (tail && !tail->empty() && tail->back().type == "debate_end") {
+                hub_.Publish(tail->back());
+            }
+        }
     }
     co_return reaped;
 }
