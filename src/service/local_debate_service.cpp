@@ -13,10 +13,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <limits>
 #include <sstream>
 
 #include "common/ids.hpp"
+#include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "debate/emitter.hpp"
@@ -53,6 +56,27 @@ namespace {
 std::shared_ptr<spdlog::logger> Log() {
     static auto logger = common::GetLogger("aragora.debate");
     return logger;
+}
+
+// The request's correlation id travels with a queued debate in its spec_json, so that the
+// worker's log lines of that debate carry it too.
+std::string WithCorrelationId(const std::string& spec_json, const std::string& correlation_id) {
+    if (correlation_id.empty()) return spec_json;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(spec_json, ec);
+    if (ec || !v.is_object()) return spec_json;
+    v.as_object()["correlation_id"] = correlation_id;
+    return common::SerializeJson(v.as_object());
+}
+
+std::string CorrelationIdOf(const std::string& spec_json) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(spec_json, ec);
+    if (ec || !v.is_object()) return "-";
+    const auto* id = v.as_object().if_contains("correlation_id");
+    return id != nullptr && id->is_string() && !id->as_string().empty()
+               ? std::string(id->as_string())
+               : std::string("-");
 }
 
 // Final writes retried while the database answers kUnavailable/kTimeout (restarting).
@@ -358,6 +382,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
     storage::DebateRecord pending =
         PendingRecord(spec, common::FormatIso8601(clock_.SystemNow()), request.agents);
     pending.queued_for_worker = true;
+    pending.spec_json = WithCorrelationId(pending.spec_json, request.correlation_id);
     auto stored =
         co_await pool_.Run([this, &pending] { return ToUnit(store_.CreateDebate(pending)); });
     if (!stored) co_return stored.error();
@@ -427,7 +452,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
     for (auto& a : *built)
         live->agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
     live->created_at = claimed.created_at;
-    live->correlation_id = "-";
+    live->correlation_id = CorrelationIdOf(claimed.spec_json);
     live->lease_owner = owner;
     live->spec_json = claimed.spec_json;
     {

@@ -187,13 +187,18 @@ TEST(StoredSpecTest, RoundTripsThroughSpecJson) {
 TEST_F(WorkerModeTest, EnqueueOnlyThenAWorkerCompletesItWithOneReceipt) {
     api_ = Make(ExecutionMode::kWorker, "", 0);
     worker_ = Make(ExecutionMode::kLocal, "w1", 0);
-    auto created = Await(api_->Create(Request()));
+    CreateDebateRequest request = Request();
+    request.correlation_id = "req_from_the_api";
+    auto created = Await(api_->Create(request));
     ASSERT_TRUE(created.ok()) << created.error().message;
     EXPECT_EQ(created->status, "pending");
     EXPECT_EQ(api_->Stats().running, 0u);
     auto stored = store_->GetDebate(created->id);
     ASSERT_TRUE(stored.ok());
     EXPECT_TRUE(stored->queued_for_worker);
+    // The worker's log lines of this debate carry the API request's correlation id.
+    EXPECT_NE(stored->spec_json.find(R"("correlation_id":"req_from_the_api")"), std::string::npos)
+        << stored->spec_json;
     EXPECT_EQ(stored->status, "pending");
     EXPECT_TRUE(store_->ListEvents(created->id, 0, 10)->empty());
 
@@ -235,6 +240,12 @@ TEST_F(WorkerModeTest, LostLeaseStopsTheDebateAndWritesNothing) {
            std::chrono::steady_clock::now() < deadline)
         std::this_thread::yield();
     ASSERT_FALSE(store_->ListEvents(created->id, 0, 10)->empty());
+    // Claim() leased it until kFarFuture; the worker's start renews it to now + lease,
+    // which "much later" below has passed. Reaping before that renewal would find nothing.
+    while (store_->GetDebate(created->id)->lease_expires_at == kFarFuture &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    ASSERT_NE(store_->GetDebate(created->id)->lease_expires_at, kFarFuture);
 
     auto reaped = store_->ReapExpiredLeases(kFarFuture, nullptr);  // "much later"
     ASSERT_TRUE(reaped.ok());
