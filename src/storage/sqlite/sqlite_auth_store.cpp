@@ -10,6 +10,7 @@
 
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
+#include "storage/store_rules.hpp"
 
 namespace aragora::storage {
 
@@ -106,16 +107,9 @@ UsageRow ReadUsage(const sqlite::Stmt& s) {
     return u;
 }
 
-Status Required(const std::string& value, std::string_view what, std::string_view field) {
-    if (!value.empty()) return {};
-    return MakeError(ErrorCode::kValidation, std::string(what) + " is empty", std::string(field));
-}
-
-Status ValidateUser(const UserRecord& u) {
-    if (auto s = Required(u.id, "user id", "id"); !s) return s;
-    if (auto s = Required(u.email, "user email", "email"); !s) return s;
-    return Required(u.role, "user role", "role");
-}
+using rules::Required;
+using rules::ValidateToken;
+using rules::ValidateUser;
 
 // A unique violation names SQLite's index; callers want to know what collided.
 Status Conflict(Status s, std::string message) {
@@ -521,13 +515,6 @@ private:
         s.BindText(7, u.created_at);
         s.BindText(8, u.updated_at);
         s.BindInt(9, u.disabled ? 1 : 0);
-    }
-
-    static Status ValidateToken(const RefreshTokenRecord& t) {
-        if (auto s = Required(t.token_hash, "refresh token hash", "token_hash"); !s) return s;
-        if (auto s = Required(t.user_id, "refresh token user_id", "user_id"); !s) return s;
-        if (auto s = Required(t.family_id, "refresh token family_id", "family_id"); !s) return s;
-        return Required(t.expires_at, "refresh token expires_at", "expires_at");
     }
 
     // Caller holds the mutex. Right after an UPDATE/DELETE.

@@ -17,6 +17,7 @@
 #include "storage/sqlite/sqlite_connection.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_migrations.hpp"
+#include "storage/store_rules.hpp"
 
 namespace aragora::storage {
 
@@ -26,20 +27,15 @@ using common::ErrorCode;
 using common::MakeError;
 using common::Result;
 using common::Status;
-
-constexpr std::array<std::string_view, 5> kStatuses = {"pending", "running", "completed", "failed",
-                                                       "cancelled"};
-
-bool IsKnownStatus(std::string_view status) {
-    for (auto s : kStatuses) {
-        if (s == status) return true;
-    }
-    return false;
-}
-
-bool IsTerminalStatus(std::string_view status) {
-    return status == "completed" || status == "failed" || status == "cancelled";
-}
+using rules::CallBuilder;
+using rules::CheckBuiltReceipt;
+using rules::IsKnownStatus;
+using rules::IsTerminalStatus;
+using rules::ToJsonArray;
+using rules::ValidateDebate;
+using rules::ValidateEvent;
+using rules::ValidatePage;
+using rules::ValidateStatus;
 
 // Column order shared by ReadDebate() and BindDebate().
 constexpr std::string_view kDebateColumns =
@@ -60,29 +56,9 @@ std::string Sql(std::initializer_list<std::string_view> parts) {
     return out;
 }
 
-std::string ToJsonArray(const std::vector<std::string>& items) {
-    boost::json::array arr;
-    arr.reserve(items.size());
-    for (const auto& item : items) arr.emplace_back(item);
-    return boost::json::serialize(arr);
-}
-
 Result<std::vector<std::string>> FromJsonArray(const std::string& text, std::string_view column,
                                                const std::string& debate_id) {
-    auto corrupt = [&] {
-        return MakeError(ErrorCode::kStorage, "sqlite: debate " + debate_id + ": column " +
-                                                  std::string(column) +
-                                                  " is not a JSON array of strings");
-    };
-    boost::json::error_code ec;
-    boost::json::value value = boost::json::parse(text, ec);
-    if (ec || !value.is_array()) return corrupt();
-    std::vector<std::string> out;
-    for (const auto& item : value.get_array()) {
-        if (!item.is_string()) return corrupt();
-        out.emplace_back(item.get_string());
-    }
-    return out;
+    return rules::FromJsonArray(text, column, debate_id, "sqlite");
 }
 
 Result<DebateRecord> ReadDebate(const sqlite::Stmt& s) {
@@ -171,77 +147,6 @@ events::Event ReadEvent(const sqlite::Stmt& s) {
     e.timestamp = s.Double(5);
     e.data_json = s.Text(6);
     return e;
-}
-
-Status ValidateStatus(std::string_view status) {
-    if (IsKnownStatus(status)) return {};
-    return MakeError(ErrorCode::kValidation,
-                     "unknown debate status '" + std::string(status) +
-                         "'; expected pending, running, completed, failed or cancelled",
-                     "status");
-}
-
-Status ValidateDebate(const DebateRecord& d) {
-    if (d.id.empty()) return MakeError(ErrorCode::kValidation, "debate id is empty", "id");
-    if (d.created_at.empty()) {
-        return MakeError(ErrorCode::kValidation, "debate " + d.id + " has no created_at",
-                         "created_at");
-    }
-    return ValidateStatus(d.status);
-}
-
-Status ValidateEvent(const events::Event& e) {
-    if (e.debate_id.empty())
-        return MakeError(ErrorCode::kValidation, "event without debate_id", "debate_id");
-    if (e.seq < 1) {
-        return MakeError(ErrorCode::kValidation,
-                         "event seq must be >= 1 (debate " + e.debate_id + ")", "seq");
-    }
-    if (e.type.empty()) {
-        return MakeError(ErrorCode::kValidation, "event without type (debate " + e.debate_id + ")",
-                         "type");
-    }
-    return {};
-}
-
-Status ValidatePage(int limit, int offset) {
-    if (limit < 0) return MakeError(ErrorCode::kValidation, "limit must be >= 0", "limit");
-    if (offset < 0) return MakeError(ErrorCode::kValidation, "offset must be >= 0", "offset");
-    return {};
-}
-
-// The builder is caller code running inside our transaction; whatever it throws must
-// become an error so that the transaction rolls back and nothing escapes the store.
-Result<ReceiptRecord> CallBuilder(const ReceiptBuilder& builder,
-                                  const std::optional<std::string>& previous_hash) {
-    try {
-        return builder(previous_hash);
-    } catch (const std::exception& e) {
-        return MakeError(ErrorCode::kInternal, std::string("receipt builder threw: ") + e.what());
-    } catch (...) {
-        return MakeError(ErrorCode::kInternal, "receipt builder threw a non-standard exception");
-    }
-}
-
-Status CheckBuiltReceipt(ReceiptRecord& r, const std::string& debate_id,
-                         const std::optional<std::string>& previous_hash) {
-    if (r.receipt_id.empty() || r.content_hash.empty() || r.created_at.empty()) {
-        return MakeError(ErrorCode::kInternal,
-                         "receipt builder returned a receipt without receipt_id, content_hash "
-                         "or created_at (debate " +
-                             debate_id + ")");
-    }
-    if (r.debate_id.empty()) r.debate_id = debate_id;
-    if (r.debate_id != debate_id) {
-        return MakeError(ErrorCode::kInternal, "receipt builder returned a receipt for debate " +
-                                                   r.debate_id + " while finishing " + debate_id);
-    }
-    if (r.previous_hash != previous_hash) {
-        return MakeError(
-            ErrorCode::kInternal,
-            "receipt builder did not chain to the last receipt (debate " + debate_id + ")");
-    }
-    return {};
 }
 
 }  // namespace
