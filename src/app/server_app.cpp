@@ -749,7 +749,7 @@ asio::awaitable<void> WatchDatabase(App& app) {
         if (app.draining) co_return;
         if (!r && !app.db_unreachable) {
             app.db_unreachable = true;
-            app.SetNotReady("database unreachable: " + r.error().message);
+            app.SetNotReady("database unavailable");  // API.md reason; the log says why
             Log()->error("readiness: database unreachable ({}): /readyz answers 503",
                          r.error().message);
         } else if (r && app.db_unreachable) {
