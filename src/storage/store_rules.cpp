@@ -19,6 +19,12 @@ constexpr std::array<std::string_view, 5> kStatuses = {"pending", "running", "co
 
 }  // namespace
 
+std::string Sql(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (auto p : parts) out.append(p);
+    return out;
+}
+
 bool IsKnownStatus(std::string_view status) {
     for (auto s : kStatuses) {
         if (s == status) return true;

@@ -3,6 +3,7 @@
 // Input rules and record encodings shared by the Store / AuthStore backends (SQLite,
 // PostgreSQL), so that both refuse the same inputs with the same errors.
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,30 @@
 namespace aragora::storage::rules {
 
 inline constexpr int kMaxAuditLimit = 1000;
+
+// Column orders shared by both backends' Read*() functions and statements.
+inline constexpr std::string_view kDebateColumns =
+    "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
+    "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
+    "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
+    "result_json, created_by, org_id, queued_for_worker, lease_owner, lease_expires_at, attempts";
+inline constexpr std::string_view kReceiptColumns =
+    "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
+inline constexpr std::string_view kEventColumns =
+    "debate_id, seq, type, round, agent, timestamp, data";
+inline constexpr std::string_view kUserColumns =
+    "id, email, name, role, org_id, password_hash, created_at, updated_at, disabled";
+inline constexpr std::string_view kApiKeyColumns =
+    "id, user_id, name, key_hash, created_at, expires_at, last_used_at, revoked_at";
+inline constexpr std::string_view kRefreshColumns =
+    "token_hash, user_id, family_id, created_at, expires_at, revoked_at, replaced_by";
+inline constexpr std::string_view kAuditColumns =
+    "seq, at, actor, action, target, ip, correlation_id, details_json, prev_hash, hash";
+inline constexpr std::string_view kUsageColumns =
+    "id, created_by, org_id, status, created_at, spec_json, result_json";
+
+// Concatenates SQL fragments (column lists and the rest of a statement).
+std::string Sql(std::initializer_list<std::string_view> parts);
 
 bool IsKnownStatus(std::string_view status);
 bool IsTerminalStatus(std::string_view status);

@@ -26,24 +26,12 @@ using common::ErrorCode;
 using common::MakeError;
 using common::Result;
 using common::Status;
+using rules::kDebateColumns;
+using rules::kEventColumns;
+using rules::kReceiptColumns;
+using rules::Sql;
 
 using Snapshot = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
-
-// Column order shared by ReadDebate() and DebateValues().
-constexpr std::string_view kDebateColumns =
-    "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
-    "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
-    "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
-    "result_json, created_by, org_id, queued_for_worker, lease_owner, lease_expires_at, attempts";
-constexpr std::string_view kReceiptColumns =
-    "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
-constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
-
-std::string Sql(std::initializer_list<std::string_view> parts) {
-    std::string out;
-    for (auto p : parts) out.append(p);
-    return out;
-}
 
 Result<DebateRecord> ReadDebate(const pqxx::row& r) {
     DebateRecord d;

@@ -20,26 +20,14 @@ using common::ErrorCode;
 using common::MakeError;
 using common::Result;
 using common::Status;
+using rules::kApiKeyColumns;
+using rules::kAuditColumns;
+using rules::kRefreshColumns;
+using rules::kUsageColumns;
+using rules::kUserColumns;
+using rules::Sql;
 
 constexpr int kMaxAuditLimit = 1000;
-
-// Column orders shared by the Read*() functions and the statements using them.
-constexpr std::string_view kUserColumns =
-    "id, email, name, role, org_id, password_hash, created_at, updated_at, disabled";
-constexpr std::string_view kApiKeyColumns =
-    "id, user_id, name, key_hash, created_at, expires_at, last_used_at, revoked_at";
-constexpr std::string_view kRefreshColumns =
-    "token_hash, user_id, family_id, created_at, expires_at, revoked_at, replaced_by";
-constexpr std::string_view kAuditColumns =
-    "seq, at, actor, action, target, ip, correlation_id, details_json, prev_hash, hash";
-constexpr std::string_view kUsageColumns =
-    "id, created_by, org_id, status, created_at, spec_json, result_json";
-
-std::string Sql(std::initializer_list<std::string_view> parts) {
-    std::string out;
-    for (auto p : parts) out.append(p);
-    return out;
-}
 
 UserRecord ReadUser(const sqlite::Stmt& s) {
     UserRecord u;

@@ -31,30 +31,19 @@ using rules::CallBuilder;
 using rules::CheckBuiltReceipt;
 using rules::IsKnownStatus;
 using rules::IsTerminalStatus;
+using rules::kDebateColumns;
+using rules::kEventColumns;
+using rules::kReceiptColumns;
+using rules::Sql;
 using rules::ToJsonArray;
 using rules::ValidateDebate;
 using rules::ValidateEvent;
 using rules::ValidatePage;
 using rules::ValidateStatus;
 
-// Column order shared by ReadDebate() and BindDebate().
-constexpr std::string_view kDebateColumns =
-    "id, task, status, agents, rounds, rounds_used, consensus_method, consensus_reached, "
-    "confidence, verdict, final_answer, dissenting_agents, created_at, started_at, "
-    "completed_at, duration_seconds, receipt_id, error_code, error_message, spec_json, "
-    "result_json, created_by, org_id, queued_for_worker, lease_owner, lease_expires_at, attempts";
 constexpr std::string_view kDebateParams =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
     "?20, ?21, ?22, ?23, ?24, NULL, NULL, 0";
-constexpr std::string_view kReceiptColumns =
-    "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
-constexpr std::string_view kEventColumns = "debate_id, seq, type, round, agent, timestamp, data";
-
-std::string Sql(std::initializer_list<std::string_view> parts) {
-    std::string out;
-    for (auto p : parts) out.append(p);
-    return out;
-}
 
 Result<std::vector<std::string>> FromJsonArray(const std::string& text, std::string_view column,
                                                const std::string& debate_id) {
