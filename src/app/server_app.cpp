@@ -976,15 +976,9 @@ common::Status SetUpSecurity(App& app) {
     ac.refresh_ttl = std::chrono::hours(24 * sec.refresh_token_ttl_days);
     if (!sec.jwt_secret_previous.empty()) {
         ac.jwt.previous_secret = sec.jwt_secret_previous;
-        if (!sec.jwt_rotated_at.empty()) {
-            auto at = common::ParseIso8601(sec.jwt_rotated_at);
-            if (!at) {
-                return common::MakeError(ErrorCode::kValidation,
-                                         "ARAGORA_JWT_SECRET_ROTATED_AT must be an ISO 8601 time "
-                                         "(e.g. 2026-12-01T09:00:00Z), got '" +
-                                             sec.jwt_rotated_at + "'");
-            }
-            ac.jwt.previous_valid_until = *at + std::chrono::hours(sec.jwt_grace_hours);
+        if (sec.jwt_rotated_at) {
+            ac.jwt.previous_valid_until =
+                *sec.jwt_rotated_at + std::chrono::hours(sec.jwt_grace_hours);
             Log()->info("jwt: tokens under ARAGORA_JWT_SECRET_PREVIOUS accepted until {}",
                         common::FormatIso8601(*ac.jwt.previous_valid_until));
         } else {

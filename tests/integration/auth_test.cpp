@@ -1225,5 +1225,77 @@ TEST_F(OpenModeTest, WebSocketFromAForeignOriginIsRefused) {
     EXPECT_NE(server_->Logs().find("open_mode refused"), std::string::npos) << server_->Logs();
 }
 
+// --- 10. the original Aragora's tokens ----------------------------------------------------
+
+// An access token exactly as the original mints it (billing/auth/tokens.py): header and
+// payload through Python's json.dumps (with its spaces), "type" rather than "typ", a token
+// version, org_id null for a user without an organisation.
+std::string OriginalAragoraToken(const User& user, std::string_view secret,
+                                 const std::string& type = "access") {
+    const std::int64_t now = EpochNow();
+    const std::string payload = R"({"sub": ")" + user.id + R"(", "email": ")" + user.email +
+                                R"(", "org_id": null, "role": ")" + user.role + R"(", "iat": )" +
+                                std::to_string(now) + R"(, "exp": )" +
+                                std::to_string(now + 24 * 3600) + R"(, "type": ")" + type +
+                                R"(", "tv": 1})";
+    const std::string input = auth::Base64UrlEncode(R"({"alg": "HS256", "typ": "JWT"})") + "." +
+                              auth::Base64UrlEncode(payload);
+    return input + "." + auth::Base64UrlEncode(common::HmacSha256Raw(secret, input));
+}
+
+TEST_F(AuthTest, TheOriginalsAccessTokensWork) {
+    ASSERT_NO_FATAL_FAILURE(StartSecuredServer());
+    const auto http = Http();
+    const std::string member_token = OriginalAragoraToken(member_, kJwtSecret);
+    HttpResponse list = http.Get("/api/v1/debates", Bearer(member_token));
+    EXPECT_EQ(list.status, 200) << list.Describe();
+    HttpResponse me = http.Get("/api/v1/auth/me", Bearer(member_token));
+    ASSERT_EQ(me.status, 200) << me.Describe();
+    EXPECT_EQ(StringOf(me.Object(), "email"), member_.email);
+    // The role in the token counts: a member creates, a viewer may not.
+    HttpResponse created = http.Post(
+        "/api/v1/debates", DebateBody("Migrated from the original", 1, 2), Bearer(member_token));
+    EXPECT_EQ(created.status, 201) << created.Describe();
+    ExpectFlatError(http.Post("/api/v1/debates", DebateBody("viewer", 1, 2),
+                              Bearer(OriginalAragoraToken(viewer_, kJwtSecret))),
+                    403, "forbidden", "the original's viewer token");
+    // Its refresh tokens are not access tokens; a foreign secret is still a foreign secret.
+    ExpectFlatError(
+        http.Get("/api/v1/debates", Bearer(OriginalAragoraToken(member_, kJwtSecret, "refresh"))),
+        401, "auth_required", "the original's refresh token", "not an access token");
+    ExpectFlatError(
+        http.Get("/api/v1/debates", Bearer(OriginalAragoraToken(member_, kUnknownSecret))), 401,
+        "auth_required", "the original's token under another secret", "signature");
+    // The debate ends before the server stops (read with the same token).
+    const std::string id = StringOf(created.Object(), "debate_id");
+    EXPECT_TRUE(PollUntil(
+        [&] {
+            HttpResponse d = http.Get("/api/v1/debates/" + id, Bearer(member_token));
+            return kTerminalStatuses.count(StringOf(d.Object(), "status")) > 0;
+        },
+        seconds(60)))
+        << "debate " << id << " did not end";
+}
+
+TEST_F(JwtRotationTest, TheOriginalsRotationVariables) {
+    // ARAGORA_JWT_SECRET_ROTATED_AT in unix seconds, 25 h ago, and the original's grace
+    // name at 48 h: the old secret is still inside its window.
+    std::filesystem::create_directories(DataDir());
+    const std::string rotated = std::to_string(EpochNow() - 25 * 3600);
+    ASSERT_NO_FATAL_FAILURE(StartServer({{"ARAGORA_JWT_SECRET", kJwtSecret},
+                                         {"ARAGORA_JWT_SECRET_PREVIOUS", kOldSecret},
+                                         {"ARAGORA_JWT_SECRET_ROTATED_AT", rotated},
+                                         {"ARAGORA_JWT_ROTATION_GRACE_HOURS", "48"}}));
+    EXPECT_EQ(ListWith(kOldSecret).status, 200) << ListWith(kOldSecret).Describe();
+    EXPECT_EQ(Http().Get("/api/v1/debates", Bearer(OriginalAragoraToken(user_, kOldSecret))).status,
+              200);
+    ASSERT_EQ(server_->Terminate(), 0);
+    // The same time with the default 24 h grace: retired.
+    server_.reset();
+    ASSERT_NO_FATAL_FAILURE(StartRotated(rotated));
+    ExpectFlatError(ListWith(kOldSecret), 401, "auth_required", "old secret, unix seconds 25 h ago",
+                    "retired");
+}
+
 }  // namespace
 }  // namespace aragora::testing
