@@ -178,7 +178,7 @@ std::string SignJwt(const JwtClaims& claims, std::string_view secret) {
     payload["email"] = claims.email;
     payload["role"] = claims.role;
     payload["org_id"] = claims.org_id;
-    payload["typ"] = claims.typ;
+    if (!claims.typ.empty()) payload["typ"] = claims.typ;
     payload["jti"] = claims.jti;
     if (!claims.iss.empty()) payload["iss"] = claims.iss;
     if (!claims.aud.empty()) payload["aud"] = claims.aud;

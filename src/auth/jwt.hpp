@@ -18,7 +18,7 @@ struct JwtClaims {
     std::string email;
     std::string role;    // role name
     std::string org_id;  // VerifyJwt: "" for null (the original writes null for no org)
-    // The token's kind. SignJwt always writes it as "typ". VerifyJwt reads "typ" or the
+    // The token's kind. SignJwt writes it as "typ" (unless empty). VerifyJwt reads "typ" or the
     // original Aragora's "type" (both present and different, or empty: refused), "" when
     // neither is present.
     std::string typ = "access";
@@ -48,8 +48,9 @@ struct JwtVerifyConfig {
 inline constexpr std::size_t kMaxJwtSize = 8192;
 
 // Header exactly {"alg":"HS256","typ":"JWT"}; base64url without padding. Claims are written
-// as sub, email, role, org_id, typ, jti, [iss], [aud], iat, [nbf], exp; nbf only when nonzero,
-// iss/aud only when non-empty. iat/exp must be set by the caller.
+// as sub, email, role, org_id, [typ], jti, [iss], [aud], iat, [nbf], exp; nbf only when
+// nonzero, typ/iss/aud only when non-empty (so verified claims signed again verify to the
+// same claims). iat/exp must be set by the caller.
 std::string SignJwt(const JwtClaims& claims, std::string_view secret);
 
 // Whether verified claims may be used as an access token: typ "access", or no type claim
