@@ -60,7 +60,8 @@ struct ApiDeps {
     // Rate limits; null = none.
     RequestLimits* limits = nullptr;
     CorsPolicy cors = {};
-    ErrorLog* errors = nullptr;  // recent 5xx (GET /api/system/errors); null = not kept
+    OpenModeGuard open_mode = {};  // applied while auth is open (or null)
+    ErrorLog* errors = nullptr;    // recent 5xx (GET /api/system/errors); null = not kept
     // Agent diagnostics and breakers; null until the startup sequence built it (the
     // agent routes then answer 503).
     agents::AgentFactory* agents = nullptr;
@@ -70,7 +71,8 @@ struct ApiDeps {
 void AddRoutes(Router& router, ApiDeps& deps);
 
 // The request handler for net::HttpServer: request id → access log + metrics timer →
-// exception backstop → CORS (preflight answered here) → route (404 / 405 with Allow) →
+// exception backstop → open-mode guard (403 forbidden: deps.open_mode, while auth is open)
+// → CORS (preflight answered here) → route (404 / 405 with Allow) →
 // rate limit (429, aragora_rate_limit_hits_total, a `rate_limit` log line) → auth (401
 // auth_required with WWW-Authenticate / 403 forbidden) → handler.
 // Declares aragora_requests_total{status,handler} and

@@ -68,14 +68,26 @@ Handler ExportReceiptHandler(ApiDeps& deps);
 Handler VerifyStoredReceiptHandler(ApiDeps& deps);  // .../{id}/verify, /verify-signature
 Handler VerifyReceiptBodyHandler(ApiDeps& deps);    // POST /api/v1/receipts/verify
 
-// The exact text of the receipt in a verify body: the value of the top-level `receipt`
-// member when the body is {"receipt": {...}} (without its own content_hash), else the
-// whole body. kBadRequest when the body is not a JSON object or `receipt` not an object.
+// A verify body: the exact text of the receipt — the value of the top-level `receipt`
+// member when the body is {"receipt": {...}, "integrity_only"?: bool} (without its own
+// content_hash), else the whole body — and the wrapper's integrity_only (nullopt when
+// absent or when the body is the receipt itself). kBadRequest when the body is not a
+// JSON object or `receipt` not an object; kValidation for a non-boolean integrity_only.
 // The text is cut out of the body, never re-serialized, so numbers keep their digits.
+struct VerifyBody {
+    std::string receipt_text;
+    std::optional<bool> integrity_only;
+};
+common::Result<VerifyBody> ParseVerifyBody(std::string_view body);
+// ParseVerifyBody's receipt text alone.
 common::Result<std::string> ReceiptTextFromBody(std::string_view body);
 
-// The verification answer of API.md "Receipts" for `receipt_json`.
-std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys);
+// The verification answer of API.md "Receipts" for `receipt_json`; an unsigned receipt is
+// invalid with reason "unsigned". An integrity-only check (the verify routes'
+// `?integrity_only=true`, or the body member) adds "integrity_only": true and a "warning"
+// saying that nothing was authenticated.
+std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys,
+                             debate::ReceiptCheck check = debate::ReceiptCheck::kFull);
 
 // --- agents.cpp ----------------------------------------------------------------------
 

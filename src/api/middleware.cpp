@@ -1,5 +1,6 @@
 // The middleware chain, written once (STYLE.md): correlation id → access log + metrics
-// timer → exception backstop → CORS → route (404 / 405) → rate limit → auth → handler.
+// timer → exception backstop → open-mode guard → CORS → route (404 / 405) → rate limit →
+// auth → handler.
 
 #include <spdlog/spdlog.h>
 
@@ -32,6 +33,7 @@ struct Middleware {
     auth::AuthService* auth;
     RequestLimits* limits;
     CorsPolicy cors;
+    OpenModeGuard open_mode;
     ErrorLog* errors;
 };
 
@@ -259,6 +261,21 @@ std::optional<net::HttpResponse> Preflight(const Middleware& m, const net::HttpR
     return res;
 }
 
+// The open development mode's 403 for requests a web page could have made (security.hpp
+// OpenModeGuard); nullopt otherwise. Null auth is every route open too (unit tests).
+std::optional<net::HttpResponse> OpenModeRefusal(const Middleware& m,
+                                                 const net::HttpRequest& request,
+                                                 const std::string& correlation_id) {
+    if (m.auth != nullptr && !m.auth->open()) return std::nullopt;
+    auto refusal = m.open_mode.Refusal(request, m.cors);
+    if (!refusal) return std::nullopt;
+    m.auth_failures.WithLabels({"open_mode"}).Inc();
+    m.log->warn("open_mode refused method={} path={} client_ip={} correlation_id={}: {}",
+                request.method, Shorten(RawPath(request)), request.remote_address, correlation_id,
+                *refusal);
+    return ErrorResponse(ErrorCode::kForbidden, std::move(*refusal), correlation_id);
+}
+
 asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
                                           net::HttpRequest request) {
     const std::string correlation_id = net::CorrelationIdOf(request);
@@ -267,8 +284,11 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
     net::HttpResponse response;
     std::string failure;
     try {
-        auto preflight = Preflight(*m, request, correlation_id);
-        if (preflight) {
+        auto refused = OpenModeRefusal(*m, request, correlation_id);
+        auto preflight = refused ? std::nullopt : Preflight(*m, request, correlation_id);
+        if (refused) {
+            response = std::move(*refused);
+        } else if (preflight) {
             response = std::move(*preflight);
         } else {
             response = co_await Dispatch(*m, request, correlation_id, route_label);
@@ -334,11 +354,12 @@ net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
                                          {"bucket"}, metrics::FamilyOptions{.max_series = 16});
     auto& auth_failures = deps.metrics.AddCounter(
         "aragora_auth_failures_total",
-        "Requests refused by auth: missing or invalid credentials, or a role too low.", {"reason"},
-        metrics::FamilyOptions{.max_series = 8});
+        "Requests refused by auth: missing or invalid credentials, a role too low, or (open "
+        "development mode) a foreign Host or cross-site Origin.",
+        {"reason"}, metrics::FamilyOptions{.max_series = 8});
     auto m = std::make_shared<const Middleware>(
         Middleware{router, requests, latency, hits, auth_failures, common::GetLogger("aragora.api"),
-                   deps.auth, deps.limits, deps.cors, deps.errors});
+                   deps.auth, deps.limits, deps.cors, deps.open_mode, deps.errors});
     return [m](net::HttpRequest request) { return Handle(m, std::move(request)); };
 }
 

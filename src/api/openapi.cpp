@@ -226,7 +226,8 @@ constexpr std::string_view kSchemas = R"json({
   "VerifyRequest": {
     "oneOf": [{"$ref": "#/components/schemas/Receipt"},
               {"type": "object", "required": ["receipt"],
-               "properties": {"receipt": {"$ref": "#/components/schemas/Receipt"}}}]
+               "properties": {"receipt": {"$ref": "#/components/schemas/Receipt"},
+                              "integrity_only": {"type": "boolean"}}}]
   },
   "VerifyResult": {
     "type": "object",
@@ -247,7 +248,8 @@ constexpr std::string_view kSchemas = R"json({
         "integrity_valid": {"type": "boolean"},
         "stored_checksum": {"type": ["string", "null"]},
         "computed_checksum": {"type": ["string", "null"]},
-        "verified_at": {"type": "string"}, "error": {"type": ["string", "null"]}}}
+        "verified_at": {"type": "string"}, "error": {"type": ["string", "null"]}}},
+      "integrity_only": {"type": "boolean"}, "warning": {"type": "string"}
     }
   },
   "Liveness": {"type": "object", "properties": {"status": {"const": "ok"}}},
@@ -489,6 +491,11 @@ json::array Parameters(const Route& route) {
     } else if (s == "Health") {
         params.push_back(
             QueryParam("deep", "1 or true for a deep check", json::object{{"type", "string"}}));
+    } else if (s == "VerifyResult") {
+        params.push_back(QueryParam("integrity_only",
+                                    "true: compare the content hash only (no signature check; "
+                                    "the answer is labelled integrity-only)",
+                                    json::object{{"type", "boolean"}}));
     }
     return params;
 }

@@ -113,6 +113,37 @@ Result<std::optional<std::string_view>> RawMember(std::string_view text, std::st
     return found;
 }
 
+// "integrity_only" as a query parameter: absent, "" → nullopt; true/1, false/0; anything
+// else is a kValidation error naming it.
+Result<std::optional<bool>> IntegrityOnlyParam(const net::HttpRequest& request) {
+    auto value = request.QueryParam("integrity_only");
+    if (!value || value->empty()) return std::optional<bool>();
+    if (*value == "true" || *value == "1") return std::optional<bool>(true);
+    if (*value == "false" || *value == "0") return std::optional<bool>(false);
+    return MakeError(ErrorCode::kValidation, "integrity_only must be true or false",
+                     "integrity_only");
+}
+
+// "integrity_only" of a JSON object body: absent → nullopt; a boolean; else kValidation.
+Result<std::optional<bool>> IntegrityOnlyMember(const json::object& body) {
+    const json::value* v = body.if_contains("integrity_only");
+    if (v == nullptr || v->is_null()) return std::optional<bool>();
+    if (!v->is_bool()) {
+        return MakeError(ErrorCode::kValidation, "integrity_only must be a boolean",
+                         "integrity_only");
+    }
+    return std::optional<bool>(v->get_bool());
+}
+
+// The check a verify request asks for: the query parameter, else the body's member.
+Result<debate::ReceiptCheck> CheckOf(const net::HttpRequest& request,
+                                     std::optional<bool> body_flag) {
+    auto param = IntegrityOnlyParam(request);
+    if (!param) return param.error();
+    const bool integrity_only = param->value_or(body_flag.value_or(false));
+    return integrity_only ? debate::ReceiptCheck::kIntegrityOnly : debate::ReceiptCheck::kFull;
+}
+
 // --- handlers ------------------------------------------------------------------------
 
 asio::awaitable<net::HttpResponse> ListReceipts(ApiDeps& deps, RequestContext& ctx) {
@@ -197,36 +228,70 @@ asio::awaitable<net::HttpResponse> ExportReceipt(ApiDeps& deps, RequestContext& 
 }
 
 asio::awaitable<net::HttpResponse> VerifyStoredReceipt(ApiDeps& deps, RequestContext& ctx) {
+    // A POST may say {"integrity_only": true}; any other body is ignored, as before.
+    std::optional<bool> body_flag;
+    if (!ctx.request.body.empty()) {
+        boost::system::error_code ec;
+        json::value body = json::parse(ctx.request.body, ec);
+        if (!ec && body.is_object()) {
+            auto flag = IntegrityOnlyMember(body.get_object());
+            if (!flag) co_return ErrorResponse(flag.error(), ctx.correlation_id);
+            body_flag = *flag;
+        }
+    }
+    auto check = CheckOf(ctx.request, body_flag);
+    if (!check) co_return ErrorResponse(check.error(), ctx.correlation_id);
     auto receipt = co_await FindReceipt(deps, ctx);
     if (!receipt) co_return ServiceErrorResponse(receipt.error(), ctx.correlation_id);
-    co_return JsonResponse(200, VerificationJson(receipt->json, deps.receipt_keys),
+    co_return JsonResponse(200, VerificationJson(receipt->json, deps.receipt_keys, *check),
                            ctx.correlation_id);
 }
 
 asio::awaitable<net::HttpResponse> VerifyReceiptBody(ApiDeps& deps, RequestContext& ctx) {
-    auto text = ReceiptTextFromBody(ctx.request.body);
-    if (!text) co_return ErrorResponse(text.error(), ctx.correlation_id);
-    co_return JsonResponse(200, VerificationJson(*text, deps.receipt_keys), ctx.correlation_id);
+    auto request = ParseVerifyBody(ctx.request.body);
+    if (!request) co_return ErrorResponse(request.error(), ctx.correlation_id);
+    auto check = CheckOf(ctx.request, request->integrity_only);
+    if (!check) co_return ErrorResponse(check.error(), ctx.correlation_id);
+    co_return JsonResponse(200, VerificationJson(request->receipt_text, deps.receipt_keys, *check),
+                           ctx.correlation_id);
 }
 
 }  // namespace
 
-Result<std::string> ReceiptTextFromBody(std::string_view body) {
+Result<VerifyBody> ParseVerifyBody(std::string_view body) {
     auto parsed = ParseJsonObjectBody(body);
     if (!parsed) return parsed.error();
+    VerifyBody out;
     const json::value* wrapped = parsed->if_contains("receipt");
-    if (wrapped == nullptr || parsed->contains("content_hash")) return std::string(body);
+    if (wrapped == nullptr || parsed->contains("content_hash")) {
+        // The body is the receipt: its members are the receipt's own (integrity_only is
+        // then only a query parameter).
+        out.receipt_text = std::string(body);
+        return out;
+    }
     if (!wrapped->is_object()) {
         return MakeError(ErrorCode::kBadRequest, "receipt must be a JSON object", "receipt");
     }
+    auto flag = IntegrityOnlyMember(*parsed);
+    if (!flag) return flag.error();
+    out.integrity_only = *flag;
     auto raw = RawMember(body, "receipt");
     if (!raw) return raw.error();
     if (!*raw) return MakeError(ErrorCode::kBadRequest, "receipt member not found", "receipt");
-    return std::string(**raw);
+    out.receipt_text = std::string(**raw);
+    return out;
 }
 
-std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys) {
-    const debate::ReceiptVerification v = debate::VerifyReceipt(receipt_json, keys);
+Result<std::string> ReceiptTextFromBody(std::string_view body) {
+    auto parsed = ParseVerifyBody(body);
+    if (!parsed) return parsed.error();
+    return std::move(parsed->receipt_text);
+}
+
+std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys,
+                             debate::ReceiptCheck check) {
+    const debate::ReceiptVerification v = debate::VerifyReceipt(receipt_json, keys, check);
+    const bool integrity_only = v.check == debate::ReceiptCheck::kIntegrityOnly;
     const std::string now = common::FormatIso8601(std::chrono::system_clock::now());
     const json::value signature_valid =
         v.signature_valid ? json::value(*v.signature_valid) : json::value(nullptr);
@@ -237,6 +302,10 @@ std::string VerificationJson(std::string_view receipt_json, const debate::Receip
         signature_error = (v.integrity_valid || v.reason.rfind("malformed", 0) == 0)
                               ? json::value(v.reason)
                               : json::value("bad signature");
+    } else if (integrity_only) {
+        signature_error = "not checked (integrity-only check)";
+    } else if (!v.signature_valid.has_value() && v.reason.rfind("malformed", 0) != 0) {
+        signature_error = debate::kUnsignedReason;
     }
     json::object signature{{"signature_valid", signature_valid}, {"algorithm", OrNull(v.algorithm)},
                            {"key_id", OrNull(v.key_id)},         {"signed_at", OrNull(v.signed_at)},
@@ -260,6 +329,14 @@ std::string VerificationJson(std::string_view receipt_json, const debate::Receip
     o["reason"] = OrNull(v.reason);
     o["signature"] = std::move(signature);
     o["integrity"] = std::move(integrity);
+    if (integrity_only) {
+        o["integrity_only"] = true;
+        o["warning"] = std::string("integrity-only check: only the content hash was compared; ") +
+                       (v.has_signatures ? "the receipt's signatures were NOT checked"
+                                         : "the receipt is UNSIGNED") +
+                       ", so nothing shows who made it (anyone can edit a receipt and "
+                       "recompute its hash)";
+    }
     return common::SerializeJson(o);
 }
 

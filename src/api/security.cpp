@@ -42,7 +42,125 @@ json::object StatsOf(const ratelimit::RateLimiter& limiter) {
                         {"evicted_total", s.evicted}};
 }
 
+constexpr std::size_t kMaxHeaderInMessage = 100;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+bool IsPort(std::string_view s) {
+    if (s.empty() || s.size() > 5) return false;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+    }
+    return true;
+}
+
+// A header value from an unauthenticated request, quoted in a message: printable ASCII
+// only, bounded.
+std::string Quoted(std::string_view value) {
+    std::string out = "'";
+    for (char c : value.substr(0, kMaxHeaderInMessage)) {
+        out.push_back(c >= 0x20 && c <= 0x7e ? c : '?');
+    }
+    if (value.size() > kMaxHeaderInMessage) out += "...";
+    out += "'";
+    return out;
+}
+
+bool IsLoopbackAddress(const ratelimit::IpAddress& ip) {
+    if (ip.v4) return ip.bytes[12] == 127;  // 127.0.0.0/8 (stored IPv4-mapped)
+    for (std::size_t i = 0; i + 1 < ip.bytes.size(); ++i) {
+        if (ip.bytes[i] != 0) return false;
+    }
+    return ip.bytes[15] == 1;
+}
+
+bool IsStateChanging(std::string_view method) {
+    return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+constexpr std::string_view kOpenMode = "open development mode (no credential configured): ";
+
 }  // namespace
+
+bool IsLoopbackHost(std::string_view host) {
+    std::string_view name = host;
+    if (!host.empty() && host.front() == '[') {
+        const std::size_t close = host.find(']');
+        if (close == std::string_view::npos) return false;
+        const std::string_view rest = host.substr(close + 1);
+        if (!rest.empty() && (rest.front() != ':' || !IsPort(rest.substr(1)))) return false;
+        name = host.substr(1, close - 1);
+        if (name.find('[') != std::string_view::npos) return false;
+    } else {
+        const std::size_t colon = host.find(':');
+        if (colon != std::string_view::npos) {
+            if (!IsPort(host.substr(colon + 1))) return false;
+            name = host.substr(0, colon);
+        }
+        if (EqualsIgnoreCase(name, "localhost")) return true;
+    }
+    // IpAddress::Parse trims blanks and takes brackets; a Host field has neither here.
+    if (name.empty() || name.find_first_of(" \t[]") != std::string_view::npos) return false;
+    auto ip = ratelimit::IpAddress::Parse(name);
+    return ip && IsLoopbackAddress(*ip);
+}
+
+bool IsLoopbackOrigin(std::string_view origin) {
+    std::string_view rest;
+    if (StartsWithIgnoreCase(origin, "http://")) {
+        rest = origin.substr(7);
+    } else if (StartsWithIgnoreCase(origin, "https://")) {
+        rest = origin.substr(8);
+    } else {
+        return false;  // "null" (sandboxed frames, file: pages) and other schemes
+    }
+    return rest.find('/') == std::string_view::npos && IsLoopbackHost(rest);
+}
+
+std::optional<std::string> OpenModeGuard::Refusal(const net::HttpRequest& request,
+                                                  const CorsPolicy& cors) const {
+    if (loopback_hosts_only) {
+        for (const auto& [name, value] : request.headers) {
+            if (name == "host" && !IsLoopbackHost(value)) {
+                return std::string(kOpenMode) +
+                       "only loopback Host names are served (localhost, 127.0.0.1, [::1]), not " +
+                       Quoted(value) +
+                       "; configure ARAGORA_API_TOKEN (or users) to serve other names";
+            }
+        }
+    }
+    const bool upgrade = request.HasHeader("upgrade");
+    if (!upgrade && !IsStateChanging(request.method)) return std::nullopt;
+    const std::string_view what = upgrade ? "WebSocket upgrades" : "state-changing requests";
+    bool has_origin = false;
+    for (const auto& [name, value] : request.headers) {
+        if (name != "origin") continue;
+        has_origin = true;
+        if (!IsLoopbackOrigin(value) && !cors.Allows(value)) {
+            return std::string(kOpenMode) + "cross-site " + std::string(what) +
+                   " are refused: Origin " + Quoted(value) +
+                   " is not loopback (nor listed in ARAGORA_ALLOWED_ORIGINS)";
+        }
+    }
+    if (!has_origin && EqualsIgnoreCase(request.Header("sec-fetch-site"), "cross-site")) {
+        return std::string(kOpenMode) + "cross-site " + std::string(what) +
+               " are refused (Sec-Fetch-Site: cross-site)";
+    }
+    return std::nullopt;
+}
 
 RequestLimits::RequestLimits(RateLimitConfig config, const common::Clock& clock)
     : config_(std::move(config)),

@@ -1,7 +1,8 @@
 #pragma once
 
 // The HTTP API's request guards, used by the middleware (middleware.cpp) and the rate-limit
-// and admin routes: per-class rate limits, CORS, the recent-errors ring buffer.
+// and admin routes: per-class rate limits, CORS, the open development mode's guard against
+// web pages, the recent-errors ring buffer.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
@@ -9,7 +10,9 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/router.hpp"
@@ -89,6 +92,37 @@ struct CorsPolicy {
     static common::Result<CorsPolicy> Parse(std::string_view comma_separated);
     bool Allows(std::string_view origin) const;
 };
+
+// The open development mode (no credential configured) answers every route without
+// credentials, so no web page may reach it: a page that rebinds its own DNS name to
+// 127.0.0.1 sends that name as Host, and a cross-site request (a form or `fetch` with
+// Content-Type text/plain needs no preflight) or a WebSocket opened by a page sends the
+// page's Origin. Checked by the middleware before anything else while auth is open, and by
+// the WebSocket upgrade predicate (app/), which hands a refused upgrade to the middleware
+// so that it is answered 403 instead of being upgraded.
+struct OpenModeGuard {
+    // Serve only loopback Host names. False only when ARAGORA_ALLOW_UNAUTHENTICATED=1 puts
+    // the open mode on a non-loopback address (the operator chose to expose it); the
+    // Origin checks hold either way.
+    bool loopback_hosts_only = true;
+
+    // nullopt when the request may proceed; else the message of its 403 forbidden:
+    //  - a Host field that is not a loopback name (IsLoopbackHost), when loopback_hosts_only;
+    //  - a state-changing request (any method but GET, HEAD and OPTIONS) or a WebSocket
+    //    upgrade whose Origin is present and neither loopback (IsLoopbackOrigin) nor listed
+    //    in `cors` (ARAGORA_ALLOWED_ORIGINS), or that has no Origin but says
+    //    Sec-Fetch-Site: cross-site.
+    // A request with neither Host nor Origin (HTTP/1.0 tools, curl, the SDKs send no
+    // Origin) passes. Every Host and Origin field of the request is checked.
+    std::optional<std::string> Refusal(const net::HttpRequest& request,
+                                       const CorsPolicy& cors) const;
+};
+
+// A Host field naming the loopback interface: "localhost" (any case), an IPv4 address in
+// 127.0.0.0/8 or "[::1]" (any spelling of ::1 in brackets), each with an optional ":port".
+bool IsLoopbackHost(std::string_view host);
+// An Origin "http://" or "https://" + a loopback host (as above), nothing after it.
+bool IsLoopbackOrigin(std::string_view origin);
 
 // The recent errors (5xx answers and unhandled exceptions) for GET /api/system/errors.
 class ErrorLog {

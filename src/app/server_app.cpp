@@ -976,15 +976,9 @@ common::Status SetUpSecurity(App& app) {
     ac.refresh_ttl = std::chrono::hours(24 * sec.refresh_token_ttl_days);
     if (!sec.jwt_secret_previous.empty()) {
         ac.jwt.previous_secret = sec.jwt_secret_previous;
-        if (!sec.jwt_rotated_at.empty()) {
-            auto at = common::ParseIso8601(sec.jwt_rotated_at);
-            if (!at) {
-                return common::MakeError(ErrorCode::kValidation,
-                                         "ARAGORA_JWT_SECRET_ROTATED_AT must be an ISO 8601 time "
-                                         "(e.g. 2026-12-01T09:00:00Z), got '" +
-                                             sec.jwt_rotated_at + "'");
-            }
-            ac.jwt.previous_valid_until = *at + std::chrono::hours(sec.jwt_grace_hours);
+        if (sec.jwt_rotated_at) {
+            ac.jwt.previous_valid_until =
+                *sec.jwt_rotated_at + std::chrono::hours(sec.jwt_grace_hours);
             Log()->info("jwt: tokens under ARAGORA_JWT_SECRET_PREVIOUS accepted until {}",
                         common::FormatIso8601(*ac.jwt.previous_valid_until));
         } else {
@@ -1120,6 +1114,8 @@ int RunServe(const ServeOptions& options) {
     if (auto cors = api::CorsPolicy::Parse(settings.security.allowed_origins); cors) {
         deps.cors = std::move(*cors);
     }
+    // ARAGORA_ALLOW_UNAUTHENTICATED=1 on another address: the operator exposed it on purpose.
+    deps.open_mode.loopback_hosts_only = IsLoopbackHost(settings.server.host);
     api::Router router;
     api::AddRoutes(router, deps);
     net::HttpHandler handler = api::MakeHttpHandler(router, deps);
@@ -1218,7 +1214,10 @@ int RunServe(const ServeOptions& options) {
     limits.ws_ping_interval = std::chrono::seconds(ss.ws_heartbeat_seconds);
     auto* app_ptr = &app;
     app.api_server = std::make_unique<net::HttpServer>(
-        app.ioc, limits, handler, app.ws.get(), [app_ptr](const net::HttpRequest& req) {
+        app.ioc, limits, handler, app.ws.get(),
+        [app_ptr, guard = deps.open_mode, cors = deps.cors](const net::HttpRequest& req) {
+            // Refused in the open mode: not upgraded; the middleware answers it 403.
+            if (app_ptr->auth->open() && guard.Refusal(req, cors)) return false;
             return req.path == "/ws" || req.path == "/ws/" ||
                    (app_ptr->ws_port != 0 && req.local_port == app_ptr->ws_port &&
                     app_ptr->ws_port != app_ptr->api_port);

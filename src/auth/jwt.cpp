@@ -155,6 +155,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
     return out;
 }
 
+bool IsAccessToken(const JwtClaims& claims) { return claims.typ.empty() || claims.typ == "access"; }
+
 bool LooksLikeJwt(std::string_view token) {
     int parts = 1;
     std::size_t part_len = 0;
@@ -176,7 +178,7 @@ std::string SignJwt(const JwtClaims& claims, std::string_view secret) {
     payload["email"] = claims.email;
     payload["role"] = claims.role;
     payload["org_id"] = claims.org_id;
-    payload["typ"] = claims.typ;
+    if (!claims.typ.empty()) payload["typ"] = claims.typ;
     payload["jti"] = claims.jti;
     if (!claims.iss.empty()) payload["iss"] = claims.iss;
     if (!claims.aud.empty()) payload["aud"] = claims.aud;
@@ -247,12 +249,30 @@ common::Result<JwtClaims> VerifyJwt(std::string_view token, const JwtVerifyConfi
     for (auto [name, field] : {std::pair<std::string_view, std::string*>{"sub", &claims.sub},
                                {"email", &claims.email},
                                {"role", &claims.role},
-                               {"org_id", &claims.org_id},
                                {"typ", &claims.typ},
                                {"jti", &claims.jti},
                                {"iss", &claims.iss}}) {
         if (auto err = ReadString(*payload, name, *field)) return std::move(*err);
     }
+    // The original writes "org_id": null for a user without an organisation.
+    if (const json::value* org = payload->if_contains("org_id"); org && !org->is_null()) {
+        if (auto err = ReadString(*payload, "org_id", claims.org_id)) return std::move(*err);
+    }
+    // The original Aragora names the kind "type".
+    if (payload->contains("type")) {
+        std::string type;
+        if (auto err = ReadString(*payload, "type", type)) return std::move(*err);
+        if (payload->contains("typ") && type != claims.typ)
+            return Fail("malformed token: typ and type disagree");
+        claims.typ = std::move(type);
+    }
+    // "" means "no type claim" below: an empty one (never written) is not that.
+    if (claims.typ.empty() && (payload->contains("typ") || payload->contains("type")))
+        return Fail("malformed token: empty token type");
+    bool has_tv = false;
+    std::int64_t tv = 0;
+    if (auto err = ReadInt(*payload, "tv", tv, has_tv)) return std::move(*err);
+    if (has_tv) claims.tv = tv;
 
     // aud: a string or an array of strings.
     std::vector<std::string_view> audiences;

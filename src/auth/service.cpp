@@ -133,7 +133,10 @@ boost::asio::awaitable<Result<Principal>> AuthService::Authenticate(std::string 
         }
         auto claims = VerifyJwt(token, config_.jwt, clock_.SystemNow());
         if (!claims) co_return claims.error();
-        if (claims->typ != "access") co_return AuthError("not an access token");
+        // "typ" or the original's "type"; none = access, as the original reads it. The
+        // original's "tv" (token version) is not compared: our users keep no token version
+        // (docs/auth.md).
+        if (!IsAccessToken(*claims)) co_return AuthError("not an access token");
         auto role = ParseRole(claims->role);
         if (!role) co_return AuthError("token carries an unknown role");
         Principal p;

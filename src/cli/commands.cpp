@@ -389,7 +389,7 @@ int RunDebateCommand(const AskOptions& opt) {
     return kExitOk;
 }
 
-int VerifyCommand(const std::string& path) {
+int VerifyCommand(const std::string& path, bool integrity_only) {
     auto content = ReadFile(path);
     if (!content) return Complain(kExitUsage, content.error().message);
     auto canonical = common::CanonicalizeJson(*content);
@@ -399,7 +399,19 @@ int VerifyCommand(const std::string& path) {
     if (!env) return Complain(kExitUsage, env.error().message);
     auto keys = debate::LoadReceiptKeys(env->settings);
     if (!keys) return Complain(kExitUsage, keys.error().message);
-    auto v = debate::VerifyReceipt(*content, *keys);
+    auto v = debate::VerifyReceipt(
+        *content, *keys,
+        integrity_only ? debate::ReceiptCheck::kIntegrityOnly : debate::ReceiptCheck::kFull);
+    if (v.valid && integrity_only) {
+        std::cout << "integrity only: receipt " << v.receipt_id << " content_hash "
+                  << v.computed_hash << " matches its content\n";
+        std::cout << "NOT AUTHENTICATED: "
+                  << (v.has_signatures ? "its signatures were not checked"
+                                       : "the receipt is unsigned")
+                  << "; anyone can edit a receipt and recompute its hash\n";
+        std::cout << "previous_hash: " << v.previous_hash.value_or("null") << "\n";
+        return kExitOk;
+    }
     if (v.valid) {
         std::cout << "valid: receipt " << v.receipt_id << " (content_hash " << v.computed_hash;
         if (!v.algorithm.empty()) std::cout << ", " << v.algorithm << " key_id " << v.key_id;
@@ -407,7 +419,12 @@ int VerifyCommand(const std::string& path) {
         std::cout << "previous_hash: " << v.previous_hash.value_or("null") << "\n";
         return kExitOk;
     }
-    std::cout << "invalid: " << (v.reason.empty() ? "verification failed" : v.reason) << "\n";
+    std::cout << "invalid: " << (v.reason.empty() ? "verification failed" : v.reason);
+    if (v.reason == debate::kUnsignedReason) {
+        std::cout << " (no signature by a known key; --integrity-only checks the content hash "
+                     "alone)";
+    }
+    std::cout << "\n";
     return kExitFailed;
 }
 
@@ -564,9 +581,15 @@ int RunCli(int argc, char** argv) {
     auto* receipt_cmd = app.add_subcommand("receipt", "Decision receipts");
     receipt_cmd->require_subcommand(1);
     std::string verify_path;
-    auto* verify_cmd = receipt_cmd->add_subcommand("verify", "Verify a receipt file");
+    bool verify_integrity_only = false;
+    auto* verify_cmd = receipt_cmd->add_subcommand(
+        "verify",
+        "Verify a receipt file: its content hash and a signature by a configured key (exit 1 "
+        "when invalid or unsigned)");
     verify_cmd->add_option("file", verify_path, "Receipt JSON file")->required();
-    verify_cmd->callback([&] { exit_code = VerifyCommand(verify_path); });
+    verify_cmd->add_flag("--integrity-only", verify_integrity_only,
+                         "Check only the content hash (proves no origin; said in the output)");
+    verify_cmd->callback([&] { exit_code = VerifyCommand(verify_path, verify_integrity_only); });
 
     auto* debates_cmd = app.add_subcommand("debates", "Stored debates");
     debates_cmd->require_subcommand(1);

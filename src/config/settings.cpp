@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/time.hpp"
 
 namespace aragora::config {
 namespace {
@@ -153,9 +156,55 @@ common::Status LoadServerSettings(const EnvLookup& env, ServerSettings& s) {
     return {};
 }
 
+// ARAGORA_JWT_SECRET_ROTATED_AT: ISO 8601 (ours) or decimal unix seconds (the original's).
+Result<std::optional<std::chrono::system_clock::time_point>> ReadRotatedAt(const EnvLookup& env) {
+    constexpr std::string_view kName = "ARAGORA_JWT_SECRET_ROTATED_AT";
+    std::string v = ReadString(env, kName);
+    const auto first = v.find_first_not_of(" \t");
+    if (first == std::string::npos) return std::optional<std::chrono::system_clock::time_point>();
+    v = v.substr(first, v.find_last_not_of(" \t") - first + 1);
+    // At most 11 digits: up to the year 5138, and no overflow below.
+    if (v.size() <= 11 &&
+        std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c) != 0; })) {
+        return std::optional(
+            std::chrono::system_clock::time_point(std::chrono::seconds(std::stoll(v))));
+    }
+    if (auto at = common::ParseIso8601(v)) return std::optional(*at);
+    return common::MakeError(ErrorCode::kValidation,
+                             std::string(kName) +
+                                 " must be an ISO 8601 time (e.g. 2026-12-01T09:00:00Z) or unix "
+                                 "seconds, got '" +
+                                 v + "'",
+                             std::string(kName));
+}
+
+// ARAGORA_JWT_SECRET_GRACE_HOURS (ours) or ARAGORA_JWT_ROTATION_GRACE_HOURS (the original's).
+Result<int> ReadGraceHours(const EnvLookup& env, int def) {
+    constexpr int kMax = 24 * 365;
+    auto ours = ReadInt(env, "ARAGORA_JWT_SECRET_GRACE_HOURS", def, 0, kMax);
+    if (!ours) return ours.error();
+    auto theirs = ReadInt(env, "ARAGORA_JWT_ROTATION_GRACE_HOURS", def, 0, kMax);
+    if (!theirs) return theirs.error();
+    const bool ours_set = !ReadString(env, "ARAGORA_JWT_SECRET_GRACE_HOURS").empty();
+    const bool theirs_set = !ReadString(env, "ARAGORA_JWT_ROTATION_GRACE_HOURS").empty();
+    if (ours_set && theirs_set && *ours != *theirs) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "ARAGORA_JWT_SECRET_GRACE_HOURS (" + std::to_string(*ours) +
+                                     ") and its alias ARAGORA_JWT_ROTATION_GRACE_HOURS (" +
+                                     std::to_string(*theirs) + ") disagree: set one",
+                                 "ARAGORA_JWT_SECRET_GRACE_HOURS");
+    }
+    return ours_set ? *ours : *theirs;
+}
+
 common::Status LoadSecuritySettings(const EnvLookup& env, SecuritySettings& s) {
     s.jwt_secret_previous = ReadString(env, "ARAGORA_JWT_SECRET_PREVIOUS");
-    s.jwt_rotated_at = ReadString(env, "ARAGORA_JWT_SECRET_ROTATED_AT");
+    auto rotated_at = ReadRotatedAt(env);
+    if (!rotated_at) return rotated_at.error();
+    s.jwt_rotated_at = *rotated_at;
+    auto grace = ReadGraceHours(env, s.jwt_grace_hours);
+    if (!grace) return grace.error();
+    s.jwt_grace_hours = *grace;
     s.jwt_issuer = ReadString(env, "ARAGORA_JWT_ISSUER");
     s.jwt_audience = ReadString(env, "ARAGORA_JWT_AUDIENCE");
     s.rate_limit_whitelist = ReadString(env, "ARAGORA_RATE_LIMIT_WHITELIST");
@@ -167,7 +216,6 @@ common::Status LoadSecuritySettings(const EnvLookup& env, SecuritySettings& s) {
         int lo, hi;
     };
     constexpr Int kInts[] = {
-        {"ARAGORA_JWT_SECRET_GRACE_HOURS", &SecuritySettings::jwt_grace_hours, 0, 24 * 365},
         {"ARAGORA_ACCESS_TOKEN_TTL_SECONDS", &SecuritySettings::access_token_ttl_seconds, 60,
          86400 * 30},
         {"ARAGORA_REFRESH_TOKEN_TTL_DAYS", &SecuritySettings::refresh_token_ttl_days, 1, 3650},

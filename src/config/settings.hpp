@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -110,9 +111,13 @@ struct ServerSettings {
 
 // Auth, rate limiting, CORS (issue 10; names as in the runbooks where they name them).
 struct SecuritySettings {
-    std::string jwt_secret_previous;      // ARAGORA_JWT_SECRET_PREVIOUS
-    std::string jwt_rotated_at;           // ARAGORA_JWT_SECRET_ROTATED_AT (ISO 8601)
-    int jwt_grace_hours = 24;             // ARAGORA_JWT_SECRET_GRACE_HOURS
+    std::string jwt_secret_previous;  // ARAGORA_JWT_SECRET_PREVIOUS
+    // ARAGORA_JWT_SECRET_ROTATED_AT: ISO 8601 (2026-12-01T09:00:00Z) or unix seconds (the
+    // original Aragora's form); nullopt when unset.
+    std::optional<std::chrono::system_clock::time_point> jwt_rotated_at;
+    // ARAGORA_JWT_SECRET_GRACE_HOURS, or the original's ARAGORA_JWT_ROTATION_GRACE_HOURS
+    // (both set to different values: an error naming both).
+    int jwt_grace_hours = 24;
     std::string jwt_issuer;               // ARAGORA_JWT_ISSUER (checked when set)
     std::string jwt_audience;             // ARAGORA_JWT_AUDIENCE (checked when set)
     int access_token_ttl_seconds = 3600;  // ARAGORA_ACCESS_TOKEN_TTL_SECONDS

@@ -273,8 +273,10 @@ common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const D
     return SignedReceipt{receipt_id, content_hash, std::move(*full)};
 }
 
-ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKeys& keys) {
+ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKeys& keys,
+                                  ReceiptCheck check) {
     ReceiptVerification v;
+    v.check = check;
     auto malformed = [&v](std::string detail) {
         v.valid = false;
         v.integrity_valid = false;
@@ -310,15 +312,23 @@ ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKe
     std::vector<SigCheck> checks;
     if (sigs && !sigs->is_null()) {
         if (!sigs->is_array()) return malformed("signatures is not an array");
+        v.has_signatures = !sigs->get_array().empty();
+    }
+    if (check == ReceiptCheck::kIntegrityOnly) {
+        v.valid = v.integrity_valid;
+        if (!v.integrity_valid) v.reason = "content hash mismatch";
+        return v;
+    }
+    if (v.has_signatures) {
         for (const json::value& entry : sigs->get_array()) {
-            auto check = CheckSignature(entry, *signed_bytes, keys);
-            if (!check) {
+            auto sig = CheckSignature(entry, *signed_bytes, keys);
+            if (!sig) {
                 v.valid = false;
                 v.signature_valid = false;
-                v.reason = "malformed receipt: " + check.error().message;
+                v.reason = "malformed receipt: " + sig.error().message;
                 return v;
             }
-            checks.push_back(std::move(*check));
+            checks.push_back(std::move(*sig));
         }
     }
 
@@ -338,9 +348,11 @@ ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKe
         signature_reason = decisive->reason;
     }
 
-    v.valid = v.integrity_valid && v.signature_valid.value_or(true);
+    v.valid = v.integrity_valid && v.signature_valid == true;
     if (!v.integrity_valid) {
         v.reason = "content hash mismatch";
+    } else if (!v.signature_valid.has_value()) {
+        v.reason = std::string(kUnsignedReason);
     } else if (v.signature_valid == false) {
         v.reason = signature_reason;
     }

@@ -46,19 +46,33 @@ common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const D
                                                  std::chrono::system_clock::time_point now,
                                                  const ReceiptKeys& keys);
 
+// What VerifyReceipt checks. kFull: the content hash and a signature by a key this
+// installation trusts (an unsigned receipt is invalid). kIntegrityOnly: the content hash
+// alone, which anyone can recompute after editing a receipt: it shows the receipt is
+// self-consistent, never who made it; asked for explicitly (`--integrity-only`,
+// "integrity_only": true) and labelled as such in every output.
+enum class ReceiptCheck { kFull, kIntegrityOnly };
+
+// The reason of a receipt with no signature at all (kFull).
+inline constexpr std::string_view kUnsignedReason = "unsigned";
+
 struct ReceiptVerification {
     std::string receipt_id;
+    ReceiptCheck check = ReceiptCheck::kFull;
     bool valid = false;
     bool integrity_valid = false;
-    std::optional<bool> signature_valid;  // nullopt when unsigned
+    // Whether the receipt carries at least one signature (checked or not).
+    bool has_signatures = false;
+    // nullopt when unsigned, and always with kIntegrityOnly (nothing was checked).
+    std::optional<bool> signature_valid;
     std::string computed_hash;
     std::string stored_hash;
     std::string algorithm;
     std::string key_id;
     std::string signed_at;
     // Empty when valid; else one of "malformed receipt: <detail>", "content hash
-    // mismatch", "bad signature[ (<detail>)]", "unknown signing key (key_id <id>)",
-    // "unsupported signature algorithm <name>".
+    // mismatch", "unsigned" (kUnsignedReason), "bad signature[ (<detail>)]", "unknown
+    // signing key (key_id <id>)", "unsupported signature algorithm <name>".
     std::string reason;
     std::optional<std::string> previous_hash;
 };
@@ -71,10 +85,15 @@ struct ReceiptVerification {
 // when it is keys.ed25519's public key (anyone can sign with a key of their own), else
 // "unknown signing key". signature_valid: false when any signature fails, else true
 // when at least one verified, else false (unknown keys only); nullopt when the receipt
-// has no signatures, which then is valid on integrity alone. valid = integrity_valid
-// and signature_valid != false. algorithm/key_id/signed_at describe the deciding
-// signature (the failing one, else the first verified). Never throws on bad input.
-ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKeys& keys);
+// has no signatures (none, null or an empty array). valid = integrity_valid and
+// signature_valid == true: an unsigned receipt is invalid with reason "unsigned" (anyone
+// can edit a receipt, recompute its hash and drop the signatures). algorithm/key_id/
+// signed_at describe the deciding signature (the failing one, else the first verified).
+// With ReceiptCheck::kIntegrityOnly no signature is checked: valid = integrity_valid,
+// signature_valid nullopt. "content hash mismatch" wins over any other reason. Never
+// throws on bad input.
+ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKeys& keys,
+                                  ReceiptCheck check = ReceiptCheck::kFull);
 
 // The served-only members API.md adds (gauntlet_id, checksum, is_signed, ...).
 const std::vector<std::string>& ServedOnlyReceiptFields();

@@ -1000,6 +1000,12 @@ TEST_F(StartupTest, AllowUnauthenticatedStartsOnANonLoopbackAddress) {
     const bool ready = server_->StartReady(seconds(10));
     ASSERT_TRUE(ready) << server_->error();
     EXPECT_NE(server_->Logs().find("open development mode"), std::string::npos) << server_->Logs();
+    // Exposed on purpose: other Host names are served; cross-site writes still are not.
+    const auto http = Http();
+    EXPECT_EQ(http.Get("/api/v1/debates", {{"Host", "10.1.2.3:8080"}}).status, 200);
+    ExpectFlatError(http.Post("/api/v1/debates", R"({"task": "x"})",
+                              {{"Host", "10.1.2.3:8080"}, {"Origin", "https://attacker.example"}}),
+                    403, "forbidden", "cross-site POST to an exposed open mode");
     EXPECT_EQ(server_->Terminate(), 0) << server_->Logs();  // stopped at once
     server_.reset();
 }
@@ -1121,6 +1127,174 @@ TEST_F(AuthTest, WebSocketAuthenticatesByTokenQuery) {
         EXPECT_EQ(code, "auth_required");
         ws.Close();
     }
+}
+
+// --- 9. the open development mode against web pages ---------------------------------------
+
+class OpenModeTest : public AuthTest {
+protected:
+    void SetUp() override {
+        std::filesystem::create_directories(DataDir());
+        ASSERT_NO_FATAL_FAILURE(StartServer({}));  // no credential: the open mode
+        ASSERT_NE(server_->Logs().find("open development mode"), std::string::npos)
+            << server_->Logs();
+    }
+    std::int64_t DebateTotal() {
+        HttpResponse list = Http().Get("/api/v1/debates");
+        EXPECT_EQ(list.status, 200) << list.Describe();
+        const json::value* total = list.Object().if_contains("total");
+        return total != nullptr && total->is_int64() ? total->as_int64() : -1;
+    }
+    // A raw WebSocket upgrade to `port` with `extra` header lines (and Host 127.0.0.1:port
+    // unless `host` is given); the first answer.
+    HttpResponse Upgrade(std::uint16_t port, const std::string& target, const std::string& extra,
+                         std::string host = "") {
+        if (host.empty()) host = "127.0.0.1:" + std::to_string(port);
+        HttpClient raw(port);
+        return raw.Raw("GET " + target + " HTTP/1.1\r\nHost: " + host +
+                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                           "Sec-WebSocket-Version: 13\r\n" +
+                           extra + "\r\n",
+                       milliseconds(0));
+    }
+};
+
+TEST_F(OpenModeTest, ForeignHostIsRefused) {
+    const auto http = Http();
+    const std::string port = std::to_string(server_->api_port());
+    // DNS rebinding: the attacker's name resolves to 127.0.0.1, the browser sends it as Host.
+    for (const char* path : {"/api/v1/debates", "/api/v1/health", "/api/v1/no-such-route"}) {
+        HttpResponse r = http.Get(path, {{"Host", "rebind.attacker.example:" + port}});
+        ExpectFlatError(r, 403, "forbidden", std::string("foreign Host on ") + path, "Host");
+    }
+    ExpectFlatError(http.Post("/api/v1/debates", R"({"task": "rebound"})",
+                              {{"Host", "rebind.attacker.example"}}),
+                    403, "forbidden", "create under a foreign Host");
+    EXPECT_EQ(DebateTotal(), 0);
+    // Loopback names, with and without a port.
+    for (const std::string& host : std::vector<std::string>{
+             "127.0.0.1:" + port, "localhost:" + port, "localhost", "[::1]:" + port}) {
+        EXPECT_EQ(http.Get("/api/v1/debates", {{"Host", host}}).status, 200) << host;
+    }
+}
+
+TEST_F(OpenModeTest, CrossSiteTextPlainPostCreatesNoDebate) {
+    const auto http = Http();
+    // What a page on another site can send without a preflight: a "simple" POST.
+    HttpResponse r = http.Post(
+        "/api/v1/debates", R"({"task": "Cross-site debate", "rounds": 1})",
+        {{"Origin", "https://attacker.example"}, {"Content-Type", "text/plain;charset=UTF-8"}});
+    ExpectFlatError(r, 403, "forbidden", "cross-site text/plain POST", "attacker.example");
+    ExpectFlatError(http.Request("DELETE", "/api/v1/auth/api-keys/ara_x", "", {{"Origin", "null"}}),
+                    403, "forbidden", "DELETE from a sandboxed page");
+    EXPECT_EQ(DebateTotal(), 0) << "the refused POST must not create a debate";
+
+    // The SDKs and curl send no Origin: still served; so is a page on loopback.
+    const std::string id = CreateDebate(http, DebateBody("Local debate", 1, 2));
+    EXPECT_FALSE(id.empty());
+    HttpResponse local_page =
+        http.Post("/api/v1/debates", DebateBody("From a local page", 1, 2),
+                  {{"Origin", "http://localhost:" + std::to_string(server_->api_port())},
+                   {"Content-Type", "text/plain"}});
+    EXPECT_EQ(local_page.status, 201) << local_page.Describe();
+    EXPECT_EQ(DebateTotal(), 2);
+    if (!id.empty()) {
+        EXPECT_TRUE(WaitForStatus(http, id, kTerminalStatuses).has_value());
+    }
+}
+
+TEST_F(OpenModeTest, WebSocketFromAForeignOriginIsRefused) {
+    for (auto [port, target] : {std::pair<std::uint16_t, std::string>{server_->api_port(), "/ws"},
+                                {server_->ws_port(), "/"}}) {
+        SCOPED_TRACE("port " + std::to_string(port) + " " + target);
+        HttpResponse foreign = Upgrade(port, target, "Origin: https://attacker.example\r\n");
+        ExpectFlatError(foreign, 403, "forbidden", "WebSocket from a foreign Origin", "WebSocket");
+        HttpResponse rebound = Upgrade(port, target, "Origin: http://rebind.attacker.example\r\n",
+                                       "rebind.attacker.example");
+        EXPECT_EQ(rebound.status, 403) << rebound.Describe();
+        // A loopback page and the SDKs (no Origin) are upgraded.
+        HttpResponse local = Upgrade(port, target, "Origin: http://localhost:3000\r\n");
+        EXPECT_EQ(local.status, 101) << local.Describe();
+        WsClient ws;
+        json::object f = FirstFrame(port, "", ws);
+        EXPECT_EQ(StringOf(f, "type"), "connection_info") << json::serialize(f);
+        EXPECT_TRUE(Authenticated(f)) << "the open mode authenticates every connection";
+        ws.Close();
+    }
+    EXPECT_NE(server_->Logs().find("open_mode refused"), std::string::npos) << server_->Logs();
+}
+
+// --- 10. the original Aragora's tokens ----------------------------------------------------
+
+// An access token exactly as the original mints it (billing/auth/tokens.py): header and
+// payload through Python's json.dumps (with its spaces), "type" rather than "typ", a token
+// version, org_id null for a user without an organisation.
+std::string OriginalAragoraToken(const User& user, std::string_view secret,
+                                 const std::string& type = "access") {
+    const std::int64_t now = EpochNow();
+    const std::string payload = R"({"sub": ")" + user.id + R"(", "email": ")" + user.email +
+                                R"(", "org_id": null, "role": ")" + user.role + R"(", "iat": )" +
+                                std::to_string(now) + R"(, "exp": )" +
+                                std::to_string(now + 24 * 3600) + R"(, "type": ")" + type +
+                                R"(", "tv": 1})";
+    const std::string input = auth::Base64UrlEncode(R"({"alg": "HS256", "typ": "JWT"})") + "." +
+                              auth::Base64UrlEncode(payload);
+    return input + "." + auth::Base64UrlEncode(common::HmacSha256Raw(secret, input));
+}
+
+TEST_F(AuthTest, TheOriginalsAccessTokensWork) {
+    ASSERT_NO_FATAL_FAILURE(StartSecuredServer());
+    const auto http = Http();
+    const std::string member_token = OriginalAragoraToken(member_, kJwtSecret);
+    HttpResponse list = http.Get("/api/v1/debates", Bearer(member_token));
+    EXPECT_EQ(list.status, 200) << list.Describe();
+    HttpResponse me = http.Get("/api/v1/auth/me", Bearer(member_token));
+    ASSERT_EQ(me.status, 200) << me.Describe();
+    EXPECT_EQ(StringOf(me.Object(), "email"), member_.email);
+    // The role in the token counts: a member creates, a viewer may not.
+    HttpResponse created = http.Post(
+        "/api/v1/debates", DebateBody("Migrated from the original", 1, 2), Bearer(member_token));
+    EXPECT_EQ(created.status, 201) << created.Describe();
+    ExpectFlatError(http.Post("/api/v1/debates", DebateBody("viewer", 1, 2),
+                              Bearer(OriginalAragoraToken(viewer_, kJwtSecret))),
+                    403, "forbidden", "the original's viewer token");
+    // Its refresh tokens are not access tokens; a foreign secret is still a foreign secret.
+    ExpectFlatError(
+        http.Get("/api/v1/debates", Bearer(OriginalAragoraToken(member_, kJwtSecret, "refresh"))),
+        401, "auth_required", "the original's refresh token", "not an access token");
+    ExpectFlatError(
+        http.Get("/api/v1/debates", Bearer(OriginalAragoraToken(member_, kUnknownSecret))), 401,
+        "auth_required", "the original's token under another secret", "signature");
+    // The debate ends before the server stops (read with the same token).
+    const std::string id = StringOf(created.Object(), "debate_id");
+    EXPECT_TRUE(PollUntil(
+        [&] {
+            HttpResponse d = http.Get("/api/v1/debates/" + id, Bearer(member_token));
+            return kTerminalStatuses.count(StringOf(d.Object(), "status")) > 0;
+        },
+        seconds(60)))
+        << "debate " << id << " did not end";
+}
+
+TEST_F(JwtRotationTest, TheOriginalsRotationVariables) {
+    // ARAGORA_JWT_SECRET_ROTATED_AT in unix seconds, 25 h ago, and the original's grace
+    // name at 48 h: the old secret is still inside its window.
+    std::filesystem::create_directories(DataDir());
+    const std::string rotated = std::to_string(EpochNow() - 25 * 3600);
+    ASSERT_NO_FATAL_FAILURE(StartServer({{"ARAGORA_JWT_SECRET", kJwtSecret},
+                                         {"ARAGORA_JWT_SECRET_PREVIOUS", kOldSecret},
+                                         {"ARAGORA_JWT_SECRET_ROTATED_AT", rotated},
+                                         {"ARAGORA_JWT_ROTATION_GRACE_HOURS", "48"}}));
+    EXPECT_EQ(ListWith(kOldSecret).status, 200) << ListWith(kOldSecret).Describe();
+    EXPECT_EQ(Http().Get("/api/v1/debates", Bearer(OriginalAragoraToken(user_, kOldSecret))).status,
+              200);
+    ASSERT_EQ(server_->Terminate(), 0);
+    // The same time with the default 24 h grace: retired.
+    server_.reset();
+    ASSERT_NO_FATAL_FAILURE(StartRotated(rotated));
+    ExpectFlatError(ListWith(kOldSecret), 401, "auth_required", "old secret, unix seconds 25 h ago",
+                    "retired");
 }
 
 }  // namespace

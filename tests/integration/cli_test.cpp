@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
+#include "common/crypto.hpp"
+#include "common/jcs.hpp"
 #include "process.hpp"
 
 namespace aragora::testing {
@@ -98,6 +100,44 @@ TEST_F(CliTest, TwoDebatesChainAndVerify) {
     auto debate = json::parse(show.out).as_object();
     EXPECT_EQ(debate.at("status"), "completed");
     EXPECT_EQ(debate.at("receipt_id"), r2.at("receipt_id"));
+}
+
+TEST_F(CliTest, ForgedUnsignedReceiptFailsUnlessIntegrityOnly) {
+    auto ask = Aragora({"ask", "Should audit receipts be signed?", "--agents", "demo,demo,demo",
+                        "--rounds", "1", "--receipt", Path("r.json")});
+    ASSERT_EQ(ask.exit_code, 0) << ask.out << ask.err;
+    // The forgery: verdict edited, content_hash recomputed, signatures dropped.
+    json::object forged = ReadJson("r.json");
+    forged["verdict"] = forged["verdict"] == "rejected" ? "approved" : "rejected";
+    forged.erase("signatures");
+    forged.erase("content_hash");
+    auto signed_bytes = common::CanonicalizeJson(json::serialize(forged));
+    ASSERT_TRUE(signed_bytes.ok());
+    forged["content_hash"] = common::Sha256Hex(*signed_bytes);
+    WriteAll(Path("forged.json"), json::serialize(forged));
+
+    auto full = Aragora({"receipt", "verify", Path("forged.json")});
+    EXPECT_EQ(full.exit_code, 1) << full.out << full.err;
+    EXPECT_NE(full.out.find("invalid: unsigned"), std::string::npos) << full.out;
+
+    auto integrity = Aragora({"receipt", "verify", "--integrity-only", Path("forged.json")});
+    EXPECT_EQ(integrity.exit_code, 0) << integrity.out << integrity.err;
+    EXPECT_NE(integrity.out.find("integrity only"), std::string::npos) << integrity.out;
+    EXPECT_NE(integrity.out.find("unsigned"), std::string::npos) << integrity.out;
+    EXPECT_NE(integrity.out.find("NOT AUTHENTICATED"), std::string::npos) << integrity.out;
+    EXPECT_EQ(integrity.out.find("valid:"), std::string::npos) << "never plain `valid`";
+
+    // The signed original: valid in full; integrity-only says its signatures were not checked.
+    EXPECT_EQ(Aragora({"receipt", "verify", Path("r.json")}).exit_code, 0);
+    auto signed_only = Aragora({"receipt", "verify", Path("r.json"), "--integrity-only"});
+    EXPECT_EQ(signed_only.exit_code, 0) << signed_only.out;
+    EXPECT_NE(signed_only.out.find("not checked"), std::string::npos) << signed_only.out;
+    // An edit after the hash fails either way.
+    forged["final_answer"] = "Something else.";
+    WriteAll(Path("edited.json"), json::serialize(forged));
+    auto edited = Aragora({"receipt", "verify", "--integrity-only", Path("edited.json")});
+    EXPECT_EQ(edited.exit_code, 1);
+    EXPECT_NE(edited.out.find("content hash mismatch"), std::string::npos) << edited.out;
 }
 
 TEST_F(CliTest, ReceiptFormatsRender) {

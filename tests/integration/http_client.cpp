@@ -313,7 +313,9 @@ HttpResponse HttpClient::Post(const std::string& target, const std::string& body
 HttpResponse HttpClient::Request(const std::string& method, const std::string& target,
                                  const std::string& body, const Headers& headers) const {
     std::string req = method + " " + target + " HTTP/1.1\r\n";
-    req += "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n";
+    bool has_host = false;
+    for (const auto& [k, v] : headers) has_host = has_host || Lower(k) == "host";
+    if (!has_host) req += "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n";
     req += "Connection: close\r\n";
     bool has_type = false;
     bool has_accept = false;

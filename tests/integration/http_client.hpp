@@ -45,6 +45,7 @@ public:
                         std::chrono::milliseconds timeout = std::chrono::seconds(15))
         : port_(port), timeout_(timeout) {}
 
+    // `headers` may replace the default Host (127.0.0.1:<port>).
     HttpResponse Get(const std::string& target, const Headers& headers = {}) const;
     // POST with a body; Content-Type defaults to application/json when a body is sent.
     HttpResponse Post(const std::string& target, const std::string& body = "",

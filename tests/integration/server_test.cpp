@@ -10,6 +10,8 @@
 #include <memory>
 #include <regex>
 
+#include "common/crypto.hpp"
+#include "common/jcs.hpp"
 #include "http_client.hpp"
 #include "process.hpp"
 #include "server_fixture.hpp"
@@ -781,6 +783,59 @@ TEST_F(ServerApiTest, ReceiptRoutesAliasesAndVerification) {
     ExpectError(http.Get("/api/v2/receipts/r_unknown/export?format=md"), 404, "not_found",
                 "export unknown");
     ExpectError(http.Get("/api/v1/debates/d_unknown/receipt"), 404, "not_found", "debate receipt");
+}
+
+// The forgery anyone can make of a receipt: edit the verdict, recompute content_hash over
+// the new signed bytes, drop the signatures.
+std::string ForgeUnsigned(json::object receipt, const std::string& verdict) {
+    receipt["verdict"] = verdict;
+    receipt.erase("signatures");
+    receipt.erase("content_hash");
+    auto signed_bytes = common::CanonicalizeJson(json::serialize(receipt));
+    EXPECT_TRUE(signed_bytes.ok());
+    if (!signed_bytes.ok()) return {};
+    receipt["content_hash"] = common::Sha256Hex(*signed_bytes);
+    return json::serialize(receipt);
+}
+
+TEST_F(ServerApiTest, ForgedUnsignedReceiptIsNotValid) {
+    const auto http = Http();
+    json::object d = RunDebate(DebateBody("Should the audit trail be signed?", 1, 3));
+    ASSERT_FALSE(d.empty());
+    const std::string id(d["id"].as_string());
+    HttpResponse own = http.Get("/api/v1/debates/" + id + "/receipt?format=json");
+    ASSERT_EQ(own.status, 200) << own.Describe();
+    json::object receipt = own.Object();
+    const std::string forged =
+        ForgeUnsigned(receipt, receipt["verdict"] == "approved" ? "rejected" : "approved");
+
+    for (const std::string& body : {forged, std::string("{\"receipt\": ") + forged + "}"}) {
+        HttpResponse r = http.Post("/api/v1/receipts/verify", body);
+        ASSERT_EQ(r.status, 200) << r.Describe();
+        json::object o = r.Object();
+        EXPECT_EQ(o["valid"], false) << r.body;
+        EXPECT_EQ(o["integrity_valid"], true) << "the forger recomputed the hash: " << r.body;
+        EXPECT_TRUE(o["signature_valid"].is_null()) << r.body;
+        EXPECT_EQ(o["reason"], "unsigned") << r.body;
+        EXPECT_FALSE(o.contains("integrity_only")) << r.body;
+    }
+    // Asked for explicitly, the hash alone is checked, and the answer says so.
+    for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
+             {"/api/v1/receipts/verify?integrity_only=true", forged},
+             {"/api/v1/receipts/verify",
+              std::string("{\"receipt\": ") + forged + ", \"integrity_only\": true}"}}) {
+        HttpResponse r = http.Post(target, body);
+        ASSERT_EQ(r.status, 200) << r.Describe();
+        json::object o = r.Object();
+        EXPECT_EQ(o["valid"], true) << r.body;
+        EXPECT_EQ(o["integrity_valid"], true);
+        EXPECT_EQ(o["integrity_only"], true) << r.body;
+        EXPECT_NE(StringOf(o, "warning").find("UNSIGNED"), std::string::npos) << r.body;
+    }
+    // The genuine receipt still verifies in full.
+    HttpResponse genuine = http.Post("/api/v1/receipts/verify", json::serialize(receipt));
+    EXPECT_EQ(genuine.Object()["valid"], true) << genuine.body;
+    EXPECT_EQ(genuine.Object()["signature_valid"], true) << genuine.body;
 }
 
 // --- health, status, metrics ---------------------------------------------------------

@@ -4,6 +4,8 @@
 
 #include "api/handlers.hpp"
 #include "api_test_support.hpp"
+#include "common/crypto.hpp"
+#include "common/jcs.hpp"
 
 namespace aragora::api::testing {
 namespace {
@@ -227,6 +229,99 @@ TEST_F(ReceiptsTest, VerifyPostedForgedSignature) {
     EXPECT_NE(reason.find("unknown signing key"), std::string::npos) << reason;
     EXPECT_EQ(v.at("signature").at("error"), v.at("reason"));
     EXPECT_TRUE(v.at("integrity").at("error").is_null());
+}
+
+// A stored receipt with its verdict edited, content_hash recomputed and the signatures
+// dropped: the forgery anyone can make.
+std::string ForgeUnsigned(const std::string& receipt_json) {
+    const std::string from = "\"verdict\":\"approved_with_conditions\"";
+    std::string edited = receipt_json;
+    const size_t pos = edited.find(from);
+    EXPECT_NE(pos, std::string::npos);
+    if (pos != std::string::npos) edited.replace(pos, from.size(), "\"verdict\":\"approved\"");
+    auto signed_bytes =
+        common::CanonicalizeJsonObjectWithout(edited, {"content_hash", "signatures"});
+    EXPECT_TRUE(signed_bytes.ok());
+    if (!signed_bytes.ok()) return {};
+    std::string forged = *signed_bytes;
+    forged.pop_back();
+    forged += ",\"content_hash\":\"" + common::Sha256Hex(*signed_bytes) + "\"}";
+    return forged;
+}
+
+void ExpectUnsignedInvalid(const net::HttpResponse& res) {
+    ASSERT_EQ(res.status, 200) << res.body;
+    auto v = Parse(res);
+    EXPECT_EQ(Keys(v), kVerifyKeys) << "the shape of API.md";
+    EXPECT_EQ(v.at("valid"), false);
+    EXPECT_EQ(v.at("integrity_valid"), true);
+    EXPECT_TRUE(v.at("signature_valid").is_null());
+    EXPECT_EQ(v.at("reason"), "unsigned");
+    EXPECT_EQ(v.at("signature").at("error"), "unsigned");
+    EXPECT_TRUE(v.at("integrity").at("error").is_null());
+}
+
+void ExpectIntegrityOnlyValid(const net::HttpResponse& res) {
+    ASSERT_EQ(res.status, 200) << res.body;
+    auto v = Parse(res);
+    EXPECT_EQ(v.at("valid"), true);
+    EXPECT_EQ(v.at("integrity_valid"), true);
+    EXPECT_TRUE(v.at("signature_valid").is_null());
+    EXPECT_TRUE(v.at("reason").is_null());
+    EXPECT_EQ(v.at("integrity_only"), true);
+    const std::string warning(v.at("warning").as_string());
+    EXPECT_NE(warning.find("integrity-only"), std::string::npos) << warning;
+    EXPECT_NE(warning.find("UNSIGNED"), std::string::npos) << warning;
+    EXPECT_NE(std::string(v.at("signature").at("error").as_string()).find("not checked"),
+              std::string::npos);
+}
+
+TEST_F(ReceiptsTest, ForgedUnsignedReceiptIsNeverValid) {
+    const std::string forged = ForgeUnsigned(StoredJson(0));
+    ExpectUnsignedInvalid(Call("POST", "/api/v1/receipts/verify", forged));
+    ExpectUnsignedInvalid(Call("POST", "/api/v1/receipts/verify", "{\"receipt\": " + forged + "}"));
+    ExpectUnsignedInvalid(Call("POST", "/api/v1/receipts/verify",
+                               "{\"receipt\": " + forged + ", \"integrity_only\": false}"));
+    // The same forgery stored (e.g. written into the database): every verify route says so.
+    service_.receipts[0].json = forged;
+    ExpectUnsignedInvalid(Call("GET", "/api/v2/receipts/rcpt_d_one/verify"));
+    ExpectUnsignedInvalid(Call("POST", "/api/v1/receipts/rcpt_d_one/verify"));
+    ExpectUnsignedInvalid(Call("POST", "/api/v2/receipts/rcpt_d_one/verify-signature"));
+    ExpectUnsignedInvalid(Call("GET", "/api/gauntlet/receipts/rcpt_d_one/verify"));
+}
+
+TEST_F(ReceiptsTest, IntegrityOnlyIsAskedForAndLabelled) {
+    const std::string forged = ForgeUnsigned(StoredJson(0));
+    ExpectIntegrityOnlyValid(Call("POST", "/api/v1/receipts/verify",
+                                  "{\"receipt\": " + forged + ", \"integrity_only\": true}"));
+    ExpectIntegrityOnlyValid(Call("POST", "/api/v1/receipts/verify?integrity_only=true", forged));
+    service_.receipts[0].json = forged;
+    ExpectIntegrityOnlyValid(Call("GET", "/api/v2/receipts/rcpt_d_one/verify?integrity_only=1"));
+    ExpectIntegrityOnlyValid(
+        Call("POST", "/api/v2/receipts/rcpt_d_one/verify", R"({"integrity_only": true})"));
+
+    // A signed receipt checked for integrity only: labelled, its signatures not checked.
+    auto signed_only = Parse(Call("GET", "/api/v2/receipts/rcpt_d_two/verify?integrity_only=true"));
+    EXPECT_EQ(signed_only.at("valid"), true);
+    EXPECT_EQ(signed_only.at("integrity_only"), true);
+    EXPECT_TRUE(signed_only.at("signature_valid").is_null());
+    EXPECT_NE(std::string(signed_only.at("warning").as_string()).find("NOT checked"),
+              std::string::npos);
+    // A full check does not carry the label.
+    EXPECT_FALSE(Parse(Call("GET", "/api/v2/receipts/rcpt_d_two/verify"))
+                     .as_object()
+                     .contains("integrity_only"));
+
+    // Bad flags: 400 validation_error naming integrity_only.
+    for (auto [target, body] : std::vector<std::pair<std::string, std::string>>{
+             {"/api/v1/receipts/verify?integrity_only=maybe", forged},
+             {"/api/v1/receipts/verify",
+              "{\"receipt\": " + forged + ", \"integrity_only\": \"yes\"}"},
+             {"/api/v2/receipts/rcpt_d_one/verify", R"({"integrity_only": 1})"}}) {
+        auto res = Call("POST", target, body);
+        EXPECT_EQ(res.status, 400) << target << " " << res.body;
+        EXPECT_EQ(Parse(res).at("code"), "validation_error") << res.body;
+    }
 }
 
 TEST_F(ReceiptsTest, VerifyPostedMalformedInput) {

@@ -356,6 +356,79 @@ TEST(JwtTest, TypAbsentReadsAsEmpty) {
     EXPECT_EQ(VerifyJwt(SignJwt(refresh, kSecret), Config(), kNowTp)->typ, "refresh");
 }
 
+// The original Aragora's tokens (billing/auth/tokens.py): Python's json.dumps with its
+// spaces, "type" instead of "typ", org_id null for no organisation, and a token version.
+std::string OriginalToken(std::string_view type_member, std::string_view org_id = "\"org_1\"",
+                          std::string_view tv_member = R"(, "tv": 3)") {
+    const std::string payload = R"({"sub": "usr_1", "email": "a@example.com", "org_id": )" +
+                                std::string(org_id) + R"(, "role": "admin", "iat": )" +
+                                std::to_string(kNow) + R"(, "exp": )" + std::to_string(kNow + 900) +
+                                std::string(type_member) + std::string(tv_member) + "}";
+    return Forge(R"({"alg": "HS256", "typ": "JWT"})", payload);
+}
+
+TEST(JwtTest, OriginalAragoraAccessTokenIsAccepted) {
+    auto out = VerifyJwt(OriginalToken(R"(, "type": "access")"), Config(), kNowTp);
+    ASSERT_TRUE(out.ok()) << out.error().message;
+    EXPECT_EQ(out->typ, "access");
+    EXPECT_TRUE(IsAccessToken(*out));
+    EXPECT_EQ(out->sub, "usr_1");
+    EXPECT_EQ(out->email, "a@example.com");
+    EXPECT_EQ(out->org_id, "org_1");
+    EXPECT_EQ(out->role, "admin");
+    EXPECT_EQ(out->exp, kNow + 900);
+    EXPECT_EQ(out->tv, 3);
+    // A user without an organisation: org_id null.
+    auto no_org = VerifyJwt(OriginalToken(R"(, "type": "access")", "null"), Config(), kNowTp);
+    ASSERT_TRUE(no_org.ok()) << no_org.error().message;
+    EXPECT_EQ(no_org->org_id, "");
+    // Neither typ nor type: access, as the original reads it.
+    auto untyped = VerifyJwt(OriginalToken(""), Config(), kNowTp);
+    ASSERT_TRUE(untyped.ok()) << untyped.error().message;
+    EXPECT_EQ(untyped->typ, "");
+    EXPECT_TRUE(IsAccessToken(*untyped));
+    // Ours carry no tv.
+    EXPECT_EQ(VerifyJwt(SignJwt(Claims(), kSecret), Config(), kNowTp)->tv, std::nullopt);
+}
+
+TEST(JwtTest, OriginalRefreshAndOtherKindsAreNotAccessTokens) {
+    for (const char* kind : {"refresh", "mfa_pending", "Access"}) {
+        auto out =
+            VerifyJwt(OriginalToken(std::string(R"(, "type": ")") + kind + "\""), Config(), kNowTp);
+        ASSERT_TRUE(out.ok()) << kind << ": " << out.error().message;
+        EXPECT_EQ(out->typ, kind);
+        EXPECT_FALSE(IsAccessToken(*out)) << kind;
+    }
+    // An empty type would read as "none" (= access): refused instead.
+    EXPECT_EQ(ErrorOf(VerifyJwt(OriginalToken(R"(, "type": "")"), Config(), kNowTp)),
+              "malformed token: empty token type");
+    EXPECT_EQ(ErrorOf(VerifyJwt(Forge(kHs256Header, Payload(kNow + 600, R"(,"typ":"")")), Config(),
+                                kNowTp)),
+              "malformed token: empty token type");
+    JwtClaims refresh = Claims();
+    refresh.typ = "refresh";
+    EXPECT_FALSE(IsAccessToken(*VerifyJwt(SignJwt(refresh, kSecret), Config(), kNowTp)));
+    EXPECT_TRUE(IsAccessToken(*VerifyJwt(SignJwt(Claims(), kSecret), Config(), kNowTp)));
+}
+
+TEST(JwtTest, TypAndTypeMustAgree) {
+    EXPECT_TRUE(
+        VerifyJwt(OriginalToken(R"(, "type": "access", "typ": "access")"), Config(), kNowTp).ok());
+    EXPECT_EQ(ErrorOf(VerifyJwt(OriginalToken(R"(, "type": "refresh", "typ": "access")"), Config(),
+                                kNowTp)),
+              "malformed token: typ and type disagree");
+    EXPECT_EQ(ErrorOf(VerifyJwt(OriginalToken(R"(, "typ": "refresh", "type": "access")"), Config(),
+                                kNowTp)),
+              "malformed token: typ and type disagree");
+    EXPECT_EQ(ErrorOf(VerifyJwt(OriginalToken(R"(, "type": 1)"), Config(), kNowTp)),
+              "malformed token: type must be a string");
+    EXPECT_EQ(ErrorOf(VerifyJwt(OriginalToken(R"(, "type": "access")", "\"o\"", R"(, "tv": "3")"),
+                                Config(), kNowTp)),
+              "malformed token: tv must be an integer");
+    EXPECT_EQ(ErrorOf(VerifyJwt(OriginalToken(R"(, "type": "access")", "7"), Config(), kNowTp)),
+              "malformed token: org_id must be a string");
+}
+
 TEST(JwtTest, NumericClaims) {
     auto verify = [](std::string_view payload) {
         return VerifyJwt(Forge(kHs256Header, payload), Config(), kNowTp);

@@ -9,6 +9,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "auth/api_key.hpp"
+#include "auth/jwt.hpp"
+#include "common/crypto.hpp"
 #include "common/time.hpp"
 #include "storage/sqlite/sqlite_auth_store.hpp"
 
@@ -94,6 +96,44 @@ TEST_F(AuthServiceTest, LoginThenAccessTokenCarriesTheRole) {
     // The access token expires (leeway 30 s).
     clock_.Advance(std::chrono::seconds(3600 + 31));
     EXPECT_EQ(Authn(r->tokens.access_token).error().code, ErrorCode::kAuthRequired);
+}
+
+// An access token as the original Aragora mints it (billing/auth/tokens.py) under the same
+// secret: {"sub","email","org_id","role","iat","exp","type","tv"}, Python's json.dumps.
+std::string OriginalToken(const storage::UserRecord& user, std::int64_t now,
+                          const std::string& type_member, const std::string& org_id_json) {
+    const std::string payload = R"({"sub": ")" + user.id + R"(", "email": ")" + user.email +
+                                R"(", "org_id": )" + org_id_json + R"(, "role": ")" + user.role +
+                                R"(", "iat": )" + std::to_string(now) + R"(, "exp": )" +
+                                std::to_string(now + 3600) + type_member + R"(, "tv": 1})";
+    const std::string input =
+        Base64UrlEncode(R"({"alg": "HS256", "typ": "JWT"})") + "." + Base64UrlEncode(payload);
+    return input + "." + Base64UrlEncode(common::HmacSha256Raw(kSecret, input));
+}
+
+TEST_F(AuthServiceTest, OriginalAragoraTokensAuthenticate) {
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.SystemNow().time_since_epoch())
+            .count();
+    auto p = Authn(OriginalToken(alice_, now, R"(, "type": "access")", "\"org1\""));
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    EXPECT_EQ(p->kind, Principal::Kind::kUser);
+    EXPECT_EQ(p->user_id, alice_.id);
+    EXPECT_EQ(p->email, "alice@example.com");
+    EXPECT_EQ(p->role, Role::kMember);
+    EXPECT_EQ(p->org_id, "org1");
+    // No type claim at all: access, as the original reads it; org_id null.
+    auto untyped = Authn(OriginalToken(alice_, now, "", "null"));
+    ASSERT_TRUE(untyped.ok()) << untyped.error().message;
+    EXPECT_EQ(untyped->org_id, "");
+    // Its refresh tokens (and anything else) are not access tokens.
+    for (const char* kind : {"refresh", "mfa_pending"}) {
+        auto refused =
+            Authn(OriginalToken(alice_, now, std::string(R"(, "type": ")") + kind + "\"", "null"));
+        ASSERT_FALSE(refused.ok()) << kind;
+        EXPECT_EQ(refused.error().code, ErrorCode::kAuthRequired);
+        EXPECT_EQ(refused.error().message, "not an access token") << kind;
+    }
 }
 
 TEST_F(AuthServiceTest, RefreshRotatesAndReuseEndsTheSession) {

@@ -531,3 +531,61 @@ TEST(DistributedSettingsTest, RedisAndMultiInstanceVariables) {
 
 }  // namespace
 }  // namespace aragora::config
+
+namespace aragora::config {
+namespace {
+
+std::int64_t EpochOf(std::chrono::system_clock::time_point tp) {
+    return std::chrono::duration_cast<std::chrono::seconds>(tp.time_since_epoch()).count();
+}
+
+TEST(SecuritySettingsTest, JwtRotatedAtTakesIso8601OrUnixSeconds) {
+    Env env = ProdServer();
+    auto unset = Load(env);
+    ASSERT_TRUE(unset.ok()) << unset.error().message;
+    EXPECT_EQ(unset->security.jwt_rotated_at, std::nullopt);
+
+    env["ARAGORA_JWT_SECRET_ROTATED_AT"] = "2026-12-01T09:00:00Z";  // ours
+    auto iso = Load(env);
+    ASSERT_TRUE(iso.ok()) << iso.error().message;
+    ASSERT_TRUE(iso->security.jwt_rotated_at.has_value());
+    EXPECT_EQ(EpochOf(*iso->security.jwt_rotated_at), 1796115600);
+
+    env["ARAGORA_JWT_SECRET_ROTATED_AT"] = "1796115600";  // the original's unix seconds
+    auto unix_seconds = Load(env);
+    ASSERT_TRUE(unix_seconds.ok()) << unix_seconds.error().message;
+    EXPECT_EQ(unix_seconds->security.jwt_rotated_at, iso->security.jwt_rotated_at);
+    env["ARAGORA_JWT_SECRET_ROTATED_AT"] = " 0 ";
+    EXPECT_EQ(EpochOf(*Load(env)->security.jwt_rotated_at), 0);
+
+    for (const char* bad : {"yesterday", "-5", "1796115600.5", "17961156001234", "2026-13-01"}) {
+        env["ARAGORA_JWT_SECRET_ROTATED_AT"] = bad;
+        auto s = Load(env);
+        ASSERT_FALSE(s.ok()) << bad;
+        EXPECT_EQ(s.error().field, "ARAGORA_JWT_SECRET_ROTATED_AT") << bad;
+        EXPECT_NE(s.error().message.find(bad), std::string::npos) << s.error().message;
+        EXPECT_NE(s.error().message.find("unix seconds"), std::string::npos) << s.error().message;
+    }
+}
+
+TEST(SecuritySettingsTest, TheOriginalsGraceHoursNameIsAnAlias) {
+    Env env = ProdServer();
+    EXPECT_EQ(Load(env)->security.jwt_grace_hours, 24);
+    env["ARAGORA_JWT_ROTATION_GRACE_HOURS"] = "6";  // the original's name
+    auto alias = Load(env);
+    ASSERT_TRUE(alias.ok()) << alias.error().message;
+    EXPECT_EQ(alias->security.jwt_grace_hours, 6);
+    env["ARAGORA_JWT_SECRET_GRACE_HOURS"] = "6";  // both, agreeing
+    EXPECT_EQ(Load(env)->security.jwt_grace_hours, 6);
+    env["ARAGORA_JWT_SECRET_GRACE_HOURS"] = "48";  // both, disagreeing: say so
+    std::string message = ErrorOf(env);
+    EXPECT_NE(message.find("ARAGORA_JWT_ROTATION_GRACE_HOURS"), std::string::npos) << message;
+    EXPECT_NE(message.find("ARAGORA_JWT_SECRET_GRACE_HOURS"), std::string::npos) << message;
+    env.erase("ARAGORA_JWT_SECRET_GRACE_HOURS");
+    env["ARAGORA_JWT_ROTATION_GRACE_HOURS"] = "soon";
+    message = ErrorOf(env);
+    EXPECT_NE(message.find("ARAGORA_JWT_ROTATION_GRACE_HOURS"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace aragora::config

@@ -279,17 +279,71 @@ TEST(ReceiptTest, Ed25519SignatureByAnUntrustedKeyDoesNotCount) {
     EXPECT_EQ(v.signature_valid, false);
 }
 
-TEST(ReceiptTest, UnsignedReceiptIsCheckedForIntegrityOnly) {
+// What anyone can do to a receipt: edit a member, recompute content_hash over the new
+// signed bytes, and drop the signatures (which would no longer match).
+std::string ForgeUnsigned(const std::string& receipt_json, std::string_view from,
+                          std::string_view to) {
+    const std::string edited = Replace(receipt_json, from, to);
+    auto signed_bytes =
+        common::CanonicalizeJsonObjectWithout(edited, {"content_hash", "signatures"});
+    EXPECT_TRUE(signed_bytes.ok());
+    if (!signed_bytes.ok()) return {};
+    std::string forged = *signed_bytes;
+    forged.pop_back();  // '}'
+    forged += ",\"content_hash\":\"" + common::Sha256Hex(*signed_bytes) + "\"}";
+    return forged;
+}
+
+TEST(ReceiptTest, ForgedUnsignedReceiptIsNotValid) {
     SignedReceipt receipt = Build(HmacKeys("k"));
-    auto unsigned_json = common::CanonicalizeJsonObjectWithout(receipt.json, {"signatures"});
-    ASSERT_TRUE(unsigned_json.ok());
-    ReceiptVerification v = VerifyReceipt(*unsigned_json, HmacKeys("k"));
-    EXPECT_TRUE(v.valid) << v.reason;
+    const std::string forged = ForgeUnsigned(
+        receipt.json, "\"verdict\":\"approved_with_conditions\"", "\"verdict\":\"rejected\"");
+    ReceiptVerification v = VerifyReceipt(forged, HmacKeys("k"));
+    EXPECT_TRUE(v.integrity_valid) << "the forger recomputed the hash";
+    EXPECT_FALSE(v.valid);
     EXPECT_EQ(v.signature_valid, std::nullopt);
+    EXPECT_FALSE(v.has_signatures);
+    EXPECT_EQ(v.reason, "unsigned");
+    EXPECT_EQ(v.check, ReceiptCheck::kFull);
+
+    // An empty or null signatures member is unsigned too.
+    for (const char* sigs : {",\"signatures\":[]}", ",\"signatures\":null}"}) {
+        std::string with = forged;
+        with.pop_back();
+        with += sigs;
+        ReceiptVerification w = VerifyReceipt(with, HmacKeys("k"));
+        EXPECT_FALSE(w.valid) << sigs;
+        EXPECT_EQ(w.reason, "unsigned") << sigs;
+    }
+    // An edit after the hash: the mismatch is the reason, before "unsigned".
+    std::string tampered = Replace(forged, "Yes, with a pilot first.", "No.");
+    EXPECT_EQ(VerifyReceipt(tampered, HmacKeys("k")).reason, "content hash mismatch");
+}
+
+TEST(ReceiptTest, IntegrityOnlyCheckComparesTheHashAlone) {
+    SignedReceipt receipt = Build(HmacKeys("k"));
+    const std::string forged = ForgeUnsigned(
+        receipt.json, "\"verdict\":\"approved_with_conditions\"", "\"verdict\":\"rejected\"");
+    ReceiptVerification v = VerifyReceipt(forged, HmacKeys("k"), ReceiptCheck::kIntegrityOnly);
+    EXPECT_TRUE(v.valid) << v.reason;
+    EXPECT_TRUE(v.integrity_valid);
+    EXPECT_EQ(v.check, ReceiptCheck::kIntegrityOnly);
+    EXPECT_EQ(v.signature_valid, std::nullopt);
+    EXPECT_FALSE(v.has_signatures);
     EXPECT_EQ(v.reason, "");
 
-    std::string tampered = Replace(*unsigned_json, "Yes, with a pilot first.", "No.");
-    EXPECT_EQ(VerifyReceipt(tampered, HmacKeys("k")).reason, "content hash mismatch");
+    // Signatures are not checked at all: one by an unknown key does not matter...
+    ReceiptVerification other =
+        VerifyReceipt(receipt.json, HmacKeys("another-key"), ReceiptCheck::kIntegrityOnly);
+    EXPECT_TRUE(other.valid);
+    EXPECT_TRUE(other.has_signatures);
+    EXPECT_EQ(other.signature_valid, std::nullopt);
+    EXPECT_TRUE(other.algorithm.empty());
+    // ...but the hash still does.
+    std::string tampered = Replace(forged, "Yes, with a pilot first.", "No.");
+    ReceiptVerification bad = VerifyReceipt(tampered, HmacKeys("k"), ReceiptCheck::kIntegrityOnly);
+    EXPECT_FALSE(bad.valid);
+    EXPECT_EQ(bad.reason, "content hash mismatch");
 }
 
 TEST(ReceiptTest, MalformedReceiptsAreReported) {
