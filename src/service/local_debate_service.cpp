@@ -336,7 +336,8 @@ bool LocalDebateService::NoteDebateWrite(Live& live, const common::Error* error)
 }
 
 void LocalDebateService::StopForStorage(const std::shared_ptr<Live>& live, const std::string& why) {
-    if (live->storage_failed.exchange(true)) return;
+    // Once its final write runs, that write decides (and says so in the log).
+    if (live->finishing || live->storage_failed.exchange(true)) return;
     Log()->error(
         "debate_id={} correlation_id={}: its writes have failed for {} ms ({}); stopping it, it "
         "ends failed ({})",
