@@ -384,6 +384,7 @@ asio::awaitable<net::HttpResponse> UpdateUserRoute(ApiDeps& deps, RequestContext
         return auth::SetUserRole(*store, id, role_name, now);
     });
     if (!updated) co_return ServiceErrorResponse(updated.error(), ctx.correlation_id);
+    deps.auth->UserChanged(updated->id);  // the user's API keys carry the new role at once
     auth::RequestOrigin origin = OriginOf(ctx);
     std::string action = "role_changed";
     std::string target = updated->id;
@@ -413,7 +414,7 @@ asio::awaitable<net::HttpResponse> RemoveUserRoute(ApiDeps& deps, RequestContext
         return auth::RemoveUser(*store, id);
     });
     if (!removed) co_return ServiceErrorResponse(removed.error(), ctx.correlation_id);
-    deps.auth->ClearCaches();
+    deps.auth->UserChanged(removed->id);
     auth::RequestOrigin origin = OriginOf(ctx);
     std::string action = "user_removed";
     std::string target = removed->id;

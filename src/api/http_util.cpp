@@ -91,6 +91,13 @@ int HttpStatusFor(ErrorCode code) {
     return 500;
 }
 
+std::string_view ApiCodeFor(ErrorCode code) {
+    // Server-side failures are one code on the wire (API.md lists internal_error); the
+    // log line of ServiceErrorResponse keeps the precise one.
+    if (code == ErrorCode::kStorage || code == ErrorCode::kCrypto) return "internal_error";
+    return common::ToString(code);
+}
+
 net::HttpResponse JsonResponse(int status, std::string body, std::string_view correlation_id) {
     net::HttpResponse res;
     res.status = status;
@@ -104,9 +111,8 @@ net::HttpResponse ErrorResponse(const common::Error& error, std::string_view cor
                                 std::optional<int> retry_after_seconds) {
     std::optional<int> retry;
     if (HasRetryAfter(error.code)) retry = retry_after_seconds.value_or(kDefaultRetryAfterSeconds);
-    net::HttpResponse res =
-        net::MakeErrorResponse(HttpStatusFor(error.code), common::ToString(error.code),
-                               error.message, correlation_id, retry);
+    net::HttpResponse res = net::MakeErrorResponse(
+        HttpStatusFor(error.code), ApiCodeFor(error.code), error.message, correlation_id, retry);
     if (!error.field.empty() && !res.body.empty() && res.body.back() == '}') {
         res.body.pop_back();
         res.body += ",\"errors\":[{\"field\":" + net::JsonQuote(error.field) +

@@ -22,6 +22,11 @@ namespace aragora::api {
 // kProviderError 502, kStorage/kCrypto/kInternal 500.
 int HttpStatusFor(common::ErrorCode code);
 
+// The `code` of an error body: common::ToString(code), except that kStorage and kCrypto
+// are "internal_error" (the codes API.md lists). Storage that cannot be written now (disk
+// full, database unreachable) is kUnavailable: 503 "unavailable" with Retry-After.
+std::string_view ApiCodeFor(common::ErrorCode code);
+
 // A JSON response with `X-Correlation-ID`.
 net::HttpResponse JsonResponse(int status, std::string body, std::string_view correlation_id);
 
@@ -30,7 +35,7 @@ net::HttpResponse JsonResponse(int status, std::string body, std::string_view co
 inline constexpr int kDefaultRetryAfterSeconds = 5;
 
 // The flat error of API.md for `error` (status from HttpStatusFor, code from
-// common::ToString). An error with a field adds "errors": [{field, message}].
+// ApiCodeFor). An error with a field adds "errors": [{field, message}].
 // kOverloaded, kRateLimited and kUnavailable (429/503) add `Retry-After` and
 // "retry_after" (`retry_after_seconds`, default kDefaultRetryAfterSeconds), plus
 // `X-RateLimit-Remaining: 0` and `X-RateLimit-Reset` (epoch seconds when to retry).

@@ -8,12 +8,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cmath>
 #include <utility>
 #include <vector>
 
 #include "app/redis_bus.hpp"
+#include "auth/service.hpp"
 #include "common/ids.hpp"
 #include "common/logging.hpp"
 
@@ -60,9 +63,11 @@ Result<std::unique_ptr<Distributed>> Distributed::Create(
     options.name = "main";
     if (auto valid = redis::Validate(options.connection); !valid) return valid.error();
     d->client_ = std::make_unique<redis::RedisClient>(executor, options);
+    // The bus and its subscriber serve the auth channel with any Redis configuration, and
+    // the events and control channels with multi-instance.
+    d->bus_ = std::make_unique<RedisBusTransport>(executor, *d->client_);
+    Distributed* self = d.get();
     if (settings.multi_instance) {
-        d->bus_ = std::make_unique<RedisBusTransport>(executor, *d->client_);
-        Distributed* self = d.get();
         events::GapLoader loader =
             [self](const std::string& debate_id, std::int64_t after,
                    std::int64_t before) -> asio::awaitable<Result<std::vector<events::Event>>> {
@@ -80,14 +85,18 @@ Result<std::unique_ptr<Distributed>> Distributed::Create(
         bridge_options.instance_id = d->instance_id_;
         d->bridge_ = std::make_unique<events::ClusterBridge>(executor, hub, *d->bus_,
                                                              std::move(loader), bridge_options);
-        redis::SubscriberOptions sub;
-        sub.connection = options.connection;
-        sub.name = "events";
-        events::ClusterBridge* bridge = d->bridge_.get();
-        d->subscriber_ = std::make_unique<redis::RedisSubscriber>(
-            executor, sub,
-            [bridge](const redis::Message& m) { bridge->OnBusMessage(m.channel, m.payload); });
     }
+    redis::SubscriberOptions sub;
+    sub.connection = options.connection;
+    sub.name = "events";
+    d->subscriber_ =
+        std::make_unique<redis::RedisSubscriber>(executor, sub, [self](const redis::Message& m) {
+            if (m.channel == kAuthChannel) {
+                self->OnUserChanged(m.payload);
+            } else if (self->bridge_) {
+                self->bridge_->OnBusMessage(m.channel, m.payload);
+            }
+        });
     d->RegisterMetrics(registry);
     return d;
 }
@@ -132,8 +141,8 @@ asio::awaitable<common::Status> Distributed::Start(std::chrono::milliseconds tim
     if (bridge_) {
         events::ClusterBridge* bridge = bridge_.get();
         hub_->SetRelay([bridge](const events::Event& e) { bridge->Forward(e); });
-        subscriber_->Start();
     }
+    if (bridge_ || user_changed_) subscriber_->Start();
     auto connected = co_await client_->WaitConnected(timeout);
     if (!connected) {
         Log()->warn("redis unreachable at {}: {} (retrying in the background)", url_.Redacted(),
@@ -146,6 +155,10 @@ asio::awaitable<common::Status> Distributed::Start(std::chrono::milliseconds tim
         if (!events) co_return events;
         auto control = co_await subscriber_->Subscribe(o.control_channel, timeout);
         if (!control) co_return control;
+    }
+    if (user_changed_) {
+        auto auth = co_await subscriber_->Subscribe(kAuthChannel, timeout);
+        if (!auth) co_return auth;
     }
     Log()->info("redis connected url={} multi_instance={} instance_id={}", url_.Redacted(),
                 bridge_ != nullptr, instance_id_);
@@ -165,6 +178,59 @@ bool Distributed::RequestCancel(const std::string& debate_id) {
     return bridge_ && bridge_->RequestCancel(debate_id);
 }
 
+void Distributed::SetUserChangedHandler(std::function<void(const std::string&)> handler) {
+    user_changed_ = std::move(handler);
+}
+
+bool Distributed::PublishUserChanged(const std::string& user_id) {
+    return bus_->Send(kAuthChannel, EncodeUserChanged(instance_id_, user_id));
+}
+
+void Distributed::OnUserChanged(std::string_view payload) {
+    auto message = DecodeUserChanged(payload);
+    if (!message) {
+        Log()->warn("ignoring a malformed message on {}: {}", kAuthChannel,
+                    message.error().message);
+        return;
+    }
+    if (message->instance_id == instance_id_ || !user_changed_) return;  // our own
+    user_changed_(message->user_id);
+}
+
+std::string EncodeUserChanged(std::string_view instance_id, std::string_view user_id) {
+    return json::serialize(json::object{{"instance", instance_id}, {"user_changed", user_id}});
+}
+
+Result<UserChangedMessage> DecodeUserChanged(std::string_view payload) {
+    boost::system::error_code ec;
+    json::value v = json::parse(payload, ec);
+    const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+    const json::value* instance = o != nullptr ? o->if_contains("instance") : nullptr;
+    const json::value* user = o != nullptr ? o->if_contains("user_changed") : nullptr;
+    if (instance == nullptr || !instance->is_string() || user == nullptr || !user->is_string()) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "not a user_changed message: {\"instance\", \"user_changed\"}");
+    }
+    return UserChangedMessage{std::string(instance->as_string()), std::string(user->as_string())};
+}
+
+void ConnectAuthInvalidation(Distributed& distributed, auth::AuthService& auth) {
+    distributed.SetUserChangedHandler([&auth](const std::string& user_id) {
+        const std::size_t dropped = auth.DropCachedUser(user_id);
+        Log()->info("auth: user {} changed on another instance: {} cached API key(s) dropped",
+                    user_id.empty() ? std::string("(all)") : user_id, dropped);
+    });
+    auth.SetPeerNotifier([&distributed](const std::string& user_id) {
+        if (!distributed.PublishUserChanged(user_id)) {
+            Log()->warn(
+                "auth: could not tell the other instances that user {} changed (bus full); "
+                "their cached API keys of it expire within {} s",
+                user_id.empty() ? std::string("(all)") : user_id,
+                auth::AuthService::kKeyCacheTtl.count());
+        }
+    });
+}
+
 void ConnectCancel(Distributed& distributed, service::LocalDebateService& service,
                    asio::any_io_executor executor, std::chrono::milliseconds wait) {
     if (!distributed.multi_instance()) return;
@@ -176,9 +242,11 @@ void ConnectCancel(Distributed& distributed, service::LocalDebateService& servic
         [&distributed, &service, wait](
             const std::string& id,
             const std::string& lease_owner) -> asio::awaitable<Result<storage::DebateRecord>> {
+            const std::string where =
+                lease_owner.empty() ? std::string("another instance") : lease_owner;
             if (!distributed.RequestCancel(id)) {
                 co_return common::MakeError(ErrorCode::kUnavailable,
-                                            "debate " + id + " runs on " + lease_owner +
+                                            "debate " + id + " runs on " + where +
                                                 " and the instances' bus (Redis) is unavailable; "
                                                 "retry");
             }
@@ -194,7 +262,7 @@ void ConnectCancel(Distributed& distributed, service::LocalDebateService& servic
                 co_await timer.async_wait(asio::use_awaitable);
             }
             co_return common::MakeError(ErrorCode::kUnavailable,
-                                        "cancel of debate " + id + " was sent to " + lease_owner +
+                                        "cancel of debate " + id + " was sent to " + where +
                                             " but it has not stopped yet; check again");
         });
 }

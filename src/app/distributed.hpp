@@ -1,11 +1,13 @@
 #pragma once
 
 // What `aragora serve` and `aragora worker` share with the other instances through Redis
-// (config::DistributedSettings): the client (health, the shared rate limiter), and with
-// ARAGORA_MULTI_INSTANCE the event bus — a subscriber on the events and control channels,
-// RedisBusTransport for publishing, and the events::ClusterBridge between them and the
-// hub. Redis holds nothing durable: after a restart or FLUSHALL the client reconnects,
-// the subscriber re-subscribes, and events lost meanwhile are read back from the store.
+// (config::DistributedSettings): the client (health, the shared rate limiter), the auth
+// channel (API key caches dropped on every instance when a user changes: any Redis
+// configuration), and with ARAGORA_MULTI_INSTANCE the event bus — a subscriber on the
+// events and control channels, RedisBusTransport for publishing, and the
+// events::ClusterBridge between them and the hub. Redis holds nothing durable: after a restart or
+// FLUSHALL the client reconnects, the subscriber re-subscribes, and events lost meanwhile are read
+// back from the store.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -13,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/blocking_pool.hpp"
 #include "common/result.hpp"
@@ -25,17 +28,36 @@
 #include "service/local_debate_service.hpp"
 #include "storage/store.hpp"
 
+namespace aragora::auth {
+class AuthService;
+}
+
 namespace aragora::app {
 
 class RedisBusTransport;
 
 // Cancel across instances (multi-instance): `service` cancels the debates it runs when
-// another instance asks, and its Cancel() of a debate another process runs (a worker)
-// asks through the bus, then waits up to `wait` for the store to show the debate ended:
-// the cancelled record, or kUnavailable when the bus is down or nothing ended in time.
+// another instance asks, and its Cancel() of a debate another process runs (a worker, or
+// another API instance running it locally) asks through the bus, then waits up to `wait`
+// for the store to show the debate ended: the record as it ended, or kUnavailable when
+// the bus is down or nothing ended in time.
 void ConnectCancel(class Distributed& distributed, service::LocalDebateService& service,
                    boost::asio::any_io_executor executor,
                    std::chrono::milliseconds wait = std::chrono::seconds(10));
+
+// Auth changes across instances: `auth`'s UserChanged() is published on the auth channel,
+// and a change another instance published drops the user's cached API keys here. A
+// message lost while Redis is down leaves the other instances on the cache's TTL
+// (AuthService::kKeyCacheTtl, 30 s); a refused publish is logged. Call before serving.
+void ConnectAuthInvalidation(class Distributed& distributed, auth::AuthService& auth);
+
+// The auth channel's message: {"instance": ..., "user_changed": "<user id>" ("" = all)}.
+std::string EncodeUserChanged(std::string_view instance_id, std::string_view user_id);
+struct UserChangedMessage {
+    std::string instance_id;
+    std::string user_id;
+};
+common::Result<UserChangedMessage> DecodeUserChanged(std::string_view payload);
 
 // Thread-safety: Create/Start/Stop from the startup and shutdown code; the rest from any
 // thread. Stop() before the io_context stops.
@@ -62,6 +84,13 @@ public:
     // bus refused (Redis down) or multi-instance is off.
     bool RequestCancel(const std::string& debate_id);
 
+    // Changes of users that other instances published (their user id; "" = every user).
+    // Set before Start() (it subscribes the auth channel only when set).
+    void SetUserChangedHandler(std::function<void(const std::string& user_id)> handler);
+    // Tells the other instances that a user changed. False when the bus refused it.
+    bool PublishUserChanged(const std::string& user_id);
+    static constexpr const char* kAuthChannel = "aragora:auth";
+
     // {"status": "ok"|"error", "latency_ms", "url" (redacted), "connected", "error"?}
     boost::asio::awaitable<boost::json::object> HealthCheck();
 
@@ -73,6 +102,7 @@ public:
 private:
     Distributed() = default;
     void RegisterMetrics(metrics::Registry& registry);
+    void OnUserChanged(std::string_view payload);  // the subscriber's strand
 
     redis::RedisUrl url_;
     std::string instance_id_;
@@ -83,6 +113,7 @@ private:
     std::unique_ptr<redis::RedisSubscriber> subscriber_;
     std::unique_ptr<RedisBusTransport> bus_;
     std::unique_ptr<events::ClusterBridge> bridge_;
+    std::function<void(const std::string&)> user_changed_;
 };
 
 }  // namespace aragora::app

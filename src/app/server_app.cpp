@@ -250,8 +250,17 @@ public:
     explicit AppSystemInfo(App& app) : app_(app) {}
 
     std::optional<std::string> NotReadyReason() const override {
-        if (app_.ready && !app_.draining) return std::nullopt;
+        if (app_.ready && !app_.draining) {
+            if (!StorageWritable()) return std::string("database not writable");
+            return std::nullopt;
+        }
         return app_.NotReadyReason();
+    }
+    // The debate service's write health (service::StorageWriteHealth): false while
+    // writes fail (disk full, database unreachable); recovers by itself.
+    bool StorageWritable() const {
+        const service::LocalDebateService* s = app_.debates.Get();
+        return s == nullptr || s->write_health().writable();
     }
 
     // Pings the database on the blocking pool and feeds the health checker.
@@ -279,6 +288,14 @@ public:
         db["latency_ms"] = std::round(ms * 100) / 100;
         db["backend"] = app_.db_backend;
         if (!r.ok()) db["error"] = r.error().message;
+        db["writable"] = StorageWritable();
+        if (!StorageWritable()) {
+            db["status"] = "error";  // readable is not enough: debates cannot be stored
+            if (!db.contains("error")) {
+                db["error"] =
+                    "writes fail: " + app_.debates.Get()->write_health().State().last_error;
+            }
+        }
         co_return db;
     }
 
@@ -731,8 +748,11 @@ void RegisterServerMetrics(App& app) {
                          stat(&net::ServerStats::write_timeouts));
     r.AddCallbackCounter("aragora_http_idle_closes_total", "Keep-alive connections closed idle",
                          stat(&net::ServerStats::idle_closes));
-    r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200",
-                       [&app] { return app.ready && !app.draining ? 1.0 : 0.0; });
+    r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200", [&app] {
+        const service::LocalDebateService* s = app.debates.Get();
+        const bool writable = s == nullptr || s->write_health().writable();
+        return app.ready && !app.draining && writable ? 1.0 : 0.0;
+    });
 }
 
 // Readiness follows the database: a ping every 2 s; while it fails /readyz answers 503
@@ -1108,6 +1128,7 @@ int RunServe(const ServeOptions& options) {
         app.limits->SetSharedBackend(app.shared_limits.get());
         Log()->info("rate limits shared through Redis at {}", app.distributed->RedactedUrl());
     }
+    if (app.distributed) ConnectAuthInvalidation(*app.distributed, *app.auth);
     deps.auth = app.auth.get();
     deps.limits = app.limits.get();
     deps.errors = &app.errors;

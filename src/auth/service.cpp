@@ -164,6 +164,11 @@ boost::asio::awaitable<Result<Principal>> AuthService::AuthenticateApiKey(std::s
     if (!cached) {
         if (auto s = CheckStore(); !s) co_return s.error();
         storage::AuthStore* store = store_.load();
+        std::uint64_t generation = 0;
+        {
+            std::lock_guard lock(cache_mu_);
+            generation = cache_generation_;
+        }
         auto fetched = co_await pool_.Run(
             [store, &hash]() -> Result<std::pair<storage::ApiKeyRecord, storage::UserRecord>> {
                 auto key = store->GetApiKeyByHash(hash);
@@ -183,9 +188,13 @@ boost::asio::awaitable<Result<Principal>> AuthService::AuthenticateApiKey(std::s
         entry.fetched = now;
         {
             std::lock_guard lock(cache_mu_);
-            if (key_cache_.size() >= kKeyCacheMax) key_cache_.clear();
-            auto [it, inserted] = key_cache_.insert_or_assign(hash, entry);
-            cached = it->second;
+            // A change was recorded while we read: what we read may predate it. Use it for
+            // this request (it was read after the request arrived) but do not keep it.
+            if (generation == cache_generation_) {
+                if (key_cache_.size() >= kKeyCacheMax) key_cache_.clear();
+                key_cache_.insert_or_assign(hash, entry);
+            }
+            cached = std::move(entry);
         }
     }
     const std::string now_iso = NowIso();
@@ -448,6 +457,7 @@ boost::asio::awaitable<Result<storage::UserRecord>> AuthService::UpdateMe(Princi
             return u;
         });
     if (updated) {
+        UserChanged(owner);
         json::object details;
         if (update.name) details["name"] = true;
         if (update.email) details["email"] = true;
@@ -527,7 +537,9 @@ boost::asio::awaitable<Result<int>> AuthService::RevokeApiKey(Principal principa
         return 1;
     });
     if (revoked) {
-        ClearCaches();  // a revocation takes effect on this instance at once
+        // At once here and on the other instances; an admin's revocation by id does not
+        // say whose key it was.
+        UserChanged(scope.empty() ? std::string() : owner);
         json::object details{{"count", *revoked}};
         {
             std::string audit_action = "api_key_revoked";
@@ -564,11 +576,23 @@ boost::asio::awaitable<void> AuthService::Audit(Principal principal, std::string
     }
 }
 
-std::size_t AuthService::ClearCaches() {
+std::size_t AuthService::ClearCaches() { return DropCachedUser({}); }
+
+std::size_t AuthService::DropCachedUser(const std::string& user_id) {
     std::lock_guard lock(cache_mu_);
-    std::size_t n = key_cache_.size();
-    key_cache_.clear();
-    return n;
+    ++cache_generation_;
+    if (user_id.empty()) {
+        const std::size_t n = key_cache_.size();
+        key_cache_.clear();
+        return n;
+    }
+    return std::erase_if(key_cache_,
+                         [&user_id](const auto& entry) { return entry.second.user.id == user_id; });
+}
+
+void AuthService::UserChanged(const std::string& user_id) {
+    DropCachedUser(user_id);
+    if (peer_notifier_) peer_notifier_(user_id);
 }
 
 std::size_t AuthService::CacheSize() const {

@@ -6,16 +6,23 @@
 // users`, through the synchronous functions at the end).
 //
 // Credentials, in the order tried: the service token (ARAGORA_API_TOKEN, constant-time
-// compare), an API key (`ara_` + 43 base62 chars: looked up by SHA-256 hash, cached for
-// kKeyCacheTtl, so a revocation on this instance is immediate and one on another instance
-// takes effect within that time), a JWT access token (HS256, verified without storage:
-// the role in the token holds until it expires).
+// compare), an API key (`ara_` + 43 base62 chars: looked up by SHA-256 hash with its
+// owner's row, cached for kKeyCacheTtl), a JWT access token (HS256, verified without
+// storage: the role in the token holds until it expires).
+//
+// The key cache never outlives a change that affects auth: a role change, a removed or
+// disabled user, a revoked key, a profile change — UserChanged() drops the user's entries
+// here at once and, through the peer notifier (the instances' Redis bus, wired by the
+// app), on every other instance as soon as the message arrives. A lookup that raced with
+// a change does not put the old row back (a generation counter).
 //
 // Store calls run on the BlockingPool; every coroutine here is safe on an I/O thread.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -138,6 +145,18 @@ public:
     std::size_t ClearCaches();
     std::size_t CacheSize() const;
 
+    // Something about `user_id` that auth depends on changed (role, removed, disabled,
+    // keys revoked, profile): drops its cached keys here and tells the other instances.
+    // "" = every user (e.g. a key revoked by id). Call after the change is stored.
+    void UserChanged(const std::string& user_id);
+    // Drops the cached keys of `user_id` ("" = all) on this instance only: what a
+    // message from another instance does. Returns how many entries were dropped.
+    std::size_t DropCachedUser(const std::string& user_id);
+    // Tells the other instances (UserChanged's second half); called with the user id.
+    // Unset: single instance. Set before serving requests; must not block.
+    using PeerNotifier = std::function<void(const std::string& user_id)>;
+    void SetPeerNotifier(PeerNotifier notifier) { peer_notifier_ = std::move(notifier); }
+
     // Issues an access token for a user (tests, tools).
     TokenPair IssueAccessToken(const storage::UserRecord& user) const;
 
@@ -161,6 +180,10 @@ private:
     std::atomic<bool> open_{false};
     mutable std::mutex cache_mu_;
     std::unordered_map<std::string, CachedKey> key_cache_;  // by key hash
+    // Bumped (under cache_mu_) by every drop: a lookup started before a drop does not
+    // insert what it read.
+    std::uint64_t cache_generation_ = 0;
+    PeerNotifier peer_notifier_;
 };
 
 // --- synchronous user management (CLI `aragora users`, and the admin routes on the pool)

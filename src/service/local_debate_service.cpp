@@ -79,11 +79,13 @@ std::string CorrelationIdOf(const std::string& spec_json) {
                : std::string("-");
 }
 
-// Final writes retried while the database answers kUnavailable/kTimeout (restarting).
-constexpr int kFinalWriteRetries = 8;
+// The failure code of a debate whose writes failed past the outage budget.
+constexpr const char* kStorageUnavailableCode = "storage_unavailable";
 
-bool IsTransient(ErrorCode code) {
-    return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout;
+// Write failures worth retrying: a storage outage, or a statement timeout (a database
+// under load or restarting).
+bool IsRetryable(const common::Error& error) {
+    return IsStorageOutage(error) || error.code == ErrorCode::kTimeout;
 }
 
 asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
@@ -159,6 +161,11 @@ struct LocalDebateService::Live {
     std::optional<asio::steady_timer> heartbeat_timer;
     std::atomic<bool> lease_lost{false};
     std::atomic<bool> release_on_cancel{false};  // shutdown: back to the queue if possible
+
+    // Storage outage: since when this debate's writes fail (guarded by `mutex`; nullopt
+    // while they succeed), and whether they failed past the budget (it then ends failed).
+    std::optional<std::chrono::steady_clock::time_point> write_failing_since;
+    std::atomic<bool> storage_failed{false};
 
     std::atomic<bool> started{false};
     std::atomic<bool> finished{false};
@@ -250,12 +257,41 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
       hub_(hub),
       metrics_(registry),
       engine_(clock, settings.engine),
-      limiter_(settings.max_running, settings.max_queued) {
+      limiter_(settings.max_running, settings.max_queued),
+      write_health_(std::make_shared<StorageWriteHealth>(clock)) {
     metrics_.active.WithLabels({}).Set(0);
     metrics_.queued.WithLabels({}).Set(0);
+    probe_ = StorageProbe::Create(executor_, store_, pool_, write_health_,
+                                  settings_.storage_probe_interval);
+    std::weak_ptr<StorageProbe> probe = probe_;
+    write_health_->SetChangeHandler([probe](bool writable, const std::string& error) {
+        if (writable) {
+            Log()->info("storage: writes succeed again: /readyz and health recover");
+            return;
+        }
+        Log()->error(
+            "storage: writes fail ({}): /readyz answers 503 and new debates are refused "
+            "until they succeed; running debates retry their writes",
+            error);
+        if (auto p = probe.lock()) p->Start();
+    });
+    std::weak_ptr<StorageWriteHealth> health = write_health_;
+    registry.AddCallbackGauge("aragora_storage_writable",
+                              "1 while writes to the database succeed (0: disk full or failing, "
+                              "database unreachable)",
+                              [health] {
+                                  auto h = health.lock();
+                                  return h && !h->writable() ? 0.0 : 1.0;
+                              });
+    registry.AddCallbackCounter(
+        "aragora_storage_write_failures_total",
+        "Writes to the database that failed because the storage was unavailable", [health] {
+            auto h = health.lock();
+            return h ? static_cast<double>(h->State().outage_failures) : 0.0;
+        });
 }
 
-LocalDebateService::~LocalDebateService() = default;
+LocalDebateService::~LocalDebateService() { probe_->Stop(); }
 
 std::size_t LocalDebateService::Running() const { return limiter_.Running(); }
 
@@ -283,6 +319,36 @@ void LocalDebateService::PublishStored(Live& live, std::size_t upto) {
     // Callers run on the debate's strand, so batches reach the hub in seq order.
     for (const auto& e : batch) hub_.Publish(e);
 }
+
+bool LocalDebateService::NoteDebateWrite(Live& live, const common::Error* error) {
+    if (error == nullptr) {
+        write_health_->RecordSuccess();
+        std::lock_guard lock(live.mutex);
+        live.write_failing_since.reset();
+        return false;
+    }
+    write_health_->RecordFailure(*error);
+    if (!IsRetryable(*error)) return false;
+    const auto now = clock_.SteadyNow();
+    std::lock_guard lock(live.mutex);
+    if (!live.write_failing_since) live.write_failing_since = now;
+    return now - *live.write_failing_since >= settings_.storage_outage_budget;
+}
+
+void LocalDebateService::StopForStorage(const std::shared_ptr<Live>& live, const std::string& why) {
+    // Once its final write runs, that write decides (and says so in the log).
+    if (live->finishing || live->storage_failed.exchange(true)) return;
+    Log()->error(
+        "debate_id={} correlation_id={}: its writes have failed for {} ms ({}); stopping it, it "
+        "ends failed ({})",
+        live->spec.id, live->correlation_id, settings_.storage_outage_budget.count(), why,
+        kStorageUnavailableCode);
+    asio::post(live->strand, [live] {
+        if (!live->finished && live->started) live->cancel.emit(asio::cancellation_type::terminal);
+    });
+}
+
+bool LocalDebateService::Abandoned(const Live&) const { return abandon_writes_.load(); }
 
 void LocalDebateService::Forget(const std::string& id) {
     std::lock_guard lock(mutex_);
@@ -343,6 +409,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
         auto s = store_.CreateDebate(pending);
         return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
     });
+    write_health_->Record(stored);
     if (!stored) {
         bool release = false;
         {
@@ -385,6 +452,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
     pending.spec_json = WithCorrelationId(pending.spec_json, request.correlation_id);
     auto stored =
         co_await pool_.Run([this, &pending] { return ToUnit(store_.CreateDebate(pending)); });
+    write_health_->Record(stored);
     if (!stored) co_return stored.error();
     Log()->info("debate_queued debate_id={} correlation_id={} agents={} rounds={} (for a worker)",
                 pending.id, request.correlation_id.empty() ? "-" : request.correlation_id,
@@ -499,6 +567,7 @@ asio::awaitable<void> LocalDebateService::HeartbeatLoop(std::shared_ptr<Live> li
         auto renewed = co_await pool_.Run([this, &id, &live, &until] {
             return ToUnit(store_.RenewLease(id, live->lease_owner, until));
         });
+        write_health_->Record(renewed);
         if (renewed.ok()) continue;
         // A renewal racing the end of the debate (its final write, a cancel, the watchdog)
         // fails because the debate just ended: not a lost lease.
@@ -545,6 +614,9 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
             if (live->lease_owner.empty()) return ToUnit(store_.AppendEvents(batch));
             return ToUnit(store_.AppendLeasedEvents(batch, live->lease_owner));
         });
+        if (NoteDebateWrite(*live, r.ok() ? nullptr : &r.error())) {
+            StopForStorage(live, r.error().message);
+        }
         if (!r.ok() && r.error().code == ErrorCode::kConflict && !live->lease_owner.empty()) {
             LoseLease(live, r.error().message);
             break;
@@ -575,6 +647,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
             return ToUnit(store_.UpdateDebateStatus(id, "running",
                                                     common::FormatIso8601(clock_.SystemNow())));
         });
+        (void)NoteDebateWrite(*live, running.ok() ? nullptr : &running.error());
     }
     if (leased) asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
     if (!running) {
@@ -610,6 +683,17 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         result.status = debate::DebateStatus::kFailed;
         result.error_code = "timeout";
         result.error_message = "the watchdog stopped the debate: it ran past the debate timeout";
+    }
+    if (live->storage_failed && !live->cancel_requested && !live->timed_out) {
+        // Its writes failed past the budget (StopForStorage): whatever the engine made of
+        // it, it cannot be stored as it happened.
+        result.status = debate::DebateStatus::kFailed;
+        result.error_code = kStorageUnavailableCode;
+        result.error_message = "the database could not be written for " +
+                               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                  settings_.storage_outage_budget)
+                                                  .count()) +
+                               " s: the debate was stopped";
     }
 
     std::string receipt_id;
@@ -648,18 +732,23 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     }
     Result<std::optional<storage::ReceiptRecord>> finished =
         common::MakeError(ErrorCode::kConflict, "the lease was lost");
-    if (!live->lease_lost) finished = co_await pool_.Run(finish);
-    // The database may be restarting: retry the final write (bounded: about 23 s over 8
-    // attempts) before settling for less. Events flushed so far are stored already.
-    auto backoff = std::chrono::milliseconds(250);
-    for (int attempt = 1; !finished && attempt <= kFinalWriteRetries && !live->lease_lost &&
-                          IsTransient(finished.error().code);
-         ++attempt) {
-        Log()->warn("final write failed debate_id={} attempt={} error={}; retrying in {} ms", id,
-                    attempt, finished.error().message, backoff.count());
-        co_await SleepFor(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    bool over_budget = false;
+    if (!live->lease_lost) {
         finished = co_await pool_.Run(finish);
+        over_budget = NoteDebateWrite(*live, finished.ok() ? nullptr : &finished.error());
+    }
+    // The database may be restarting or the disk briefly full: the final write is retried
+    // while this debate's writes have failed for less than the outage budget. Events
+    // flushed so far are stored already.
+    auto backoff = settings_.storage_retry_initial;
+    while (!finished && IsRetryable(finished.error()) && !over_budget && !live->lease_lost &&
+           !Abandoned(*live)) {
+        Log()->warn("final write failed debate_id={} error={}; retrying in {} ms", id,
+                    finished.error().message, backoff.count());
+        co_await SleepFor(backoff);
+        backoff = std::min(backoff * 2, settings_.storage_retry_max);
+        finished = co_await pool_.Run(finish);
+        over_budget = NoteDebateWrite(*live, finished.ok() ? nullptr : &finished.error());
     }
     if (!finished && leased && finished.error().code == ErrorCode::kConflict) {
         // Reaped (or otherwise taken away): whoever took it wrote its end. Nothing here.
@@ -671,26 +760,55 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         co_return;
     }
     if (!finished) {
-        Log()->error("could not store finished debate debate_id={} error={}", id,
-                     finished.error().message);
-        // Store what we can: the debate failed, without a receipt.
-        record.status = "failed";
-        record.error_code = "storage_error";
-        record.error_message = "could not store the result: " + finished.error().message;
-        record.receipt_id.clear();
-        record.verdict.clear();
-        record.consensus_reached.reset();
-        all.back() = emitter.Stamp("debate_end", result.rounds_used, "",
-                                   DebateEndData(record, result.duration_seconds));
-        builder_ptr = nullptr;
-        auto retry = co_await pool_.Run(finish);
-        if (!retry) {
+        const bool outage = IsRetryable(finished.error());
+        Log()->error("could not store finished debate debate_id={} error={}{}", id,
+                     finished.error().message,
+                     outage && !Abandoned(*live)
+                         ? "; it ends failed (" + std::string(kStorageUnavailableCode) +
+                               "), stored once the database takes writes again"
+                         : std::string());
+        // Store what we can: the debate failed, without a receipt. Its debate_end keeps
+        // its seq (clients must see no gap), with the failure as its data.
+        if (record.error_code != kStorageUnavailableCode) {
+            record.status = "failed";
+            record.error_code = outage ? kStorageUnavailableCode : "storage_error";
+            record.error_message = "could not store the result: " + finished.error().message;
+            record.receipt_id.clear();
+            record.verdict.clear();
+            record.consensus_reached.reset();
+            all.back().data_json = DebateEndData(record, result.duration_seconds);
+            builder_ptr = nullptr;
+        }
+        Result<std::optional<storage::ReceiptRecord>> retry =
+            common::MakeError(ErrorCode::kUnavailable, "shutting down");
+        if (!Abandoned(*live)) {
+            retry = co_await pool_.Run(finish);
+            (void)NoteDebateWrite(*live, retry.ok() ? nullptr : &retry.error());
+        }
+        // No debate stays running without a run behind it: the failed end is retried
+        // until the database takes it. Only the shutdown gives up (the next start's
+        // crash recovery ends it), or a reaper that took a worker's debate.
+        while (!retry && IsRetryable(retry.error()) && !live->lease_lost && !Abandoned(*live)) {
+            co_await SleepFor(backoff);
+            backoff = std::min(backoff * 2, settings_.storage_retry_max);
+            retry = co_await pool_.Run(finish);
+            (void)NoteDebateWrite(*live, retry.ok() ? nullptr : &retry.error());
+        }
+        if (!retry && Abandoned(*live)) {
+            Log()->warn(
+                "debate_id={} is not stored as ended (shutting down while the database cannot "
+                "be written): the next start marks it failed (interrupted)",
+                id);
+        } else if (!retry) {
             Log()->error("could not store failed debate debate_id={} error={}", id,
                          retry.error().message);
-            if (leased) {
+        }
+        if (!retry) {
+            if (leased || Abandoned(*live)) {
                 // Nothing final is stored: publishing the unstored events would show
-                // clients a history the store does not have. The lease runs out and a
-                // reaper ends the debate in the store (worker_lost).
+                // clients a history the store does not have. A worker's lease runs out and
+                // a reaper ends the debate (worker_lost); a local one is ended by the
+                // crash recovery of the next start (interrupted).
                 live->finished = true;
                 co_await FinishBookkeeping(live);
                 co_return;
@@ -749,9 +867,21 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
     events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
     auto stored = co_await pool_.Run(
         [&] { return store_.FinishDebate(record, std::vector<events::Event>{end}, nullptr); });
+    write_health_->Record(stored);
     live->finished = true;
     Forget(live->spec.id);
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
+    if (!stored && IsRetryable(stored.error()) && !Abandoned(*live)) {
+        // It will never run (it left the queue): its end is stored once the database takes
+        // writes again, so that it does not stay pending.
+        asio::co_spawn(executor_, PersistQueuedCancel(record, end), asio::detached);
+        co_return common::MakeError(
+            ErrorCode::kUnavailable,
+            "debate " + live->spec.id +
+                " is cancelled (it will not run), but the database cannot be written now: "
+                "its cancelled state is stored once it can (" +
+                stored.error().message + ")");
+    }
     if (!stored) co_return stored.error();
     hub_.Publish(end);
     metrics_.debates_total.WithLabels({"cancelled"}).Inc();
@@ -760,6 +890,38 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
         "(cancelled while queued)",
         live->spec.id);
     co_return record;
+}
+
+asio::awaitable<void> LocalDebateService::PersistQueuedCancel(storage::DebateRecord record,
+                                                              events::Event end) {
+    auto backoff = settings_.storage_retry_initial;
+    std::vector<events::Event> events{end};
+    for (;;) {
+        co_await SleepFor(backoff);
+        backoff = std::min(backoff * 2, settings_.storage_retry_max);
+        if (abandon_writes_ || stopped_) {
+            Log()->warn(
+                "debate_id={} cancelled while queued is not stored (shutting down): the next "
+                "start marks it failed",
+                record.id);
+            co_return;
+        }
+        auto stored = co_await pool_.Run(
+            [this, &record, &events] { return store_.FinishDebate(record, events, nullptr); });
+        write_health_->Record(stored);
+        if (stored) break;
+        if (!IsRetryable(stored.error())) {
+            Log()->error("could not store cancelled debate debate_id={} error={}", record.id,
+                         stored.error().message);
+            co_return;
+        }
+    }
+    hub_.Publish(end);
+    metrics_.debates_total.WithLabels({"cancelled"}).Inc();
+    Log()->info(
+        "debate_end debate_id={} status=cancelled outcome=cancelled duration_ms=0 "
+        "(cancelled while queued; stored once the database took writes again)",
+        record.id);
 }
 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const std::string& id) {
@@ -772,9 +934,15 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
     if (!live || live->finished) {
         auto stored = co_await Get(id);
         if (!stored) co_return stored.error();
-        if (!live && stored->queued_for_worker &&
-            (stored->status == "pending" || stored->status == "running")) {
-            co_return co_await CancelElsewhere(std::move(*stored));
+        const bool active = stored->status == "pending" || stored->status == "running";
+        // Not here: a worker or another instance runs it (or queues it under its cap).
+        if (!live && active) co_return co_await CancelElsewhere(std::move(*stored));
+        if (active) {
+            // It ended here, but its end is not stored yet (storage unavailable).
+            co_return common::MakeError(ErrorCode::kUnavailable,
+                                        "debate " + id +
+                                            " has ended but its final state is not stored yet "
+                                            "(the database cannot be written); retry");
         }
         co_return common::MakeError(ErrorCode::kConflict,
                                     "debate " + id + " is already " + stored->status);
@@ -816,7 +984,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhere(
     storage::DebateRecord stored) {
     const std::string id = stored.id;
-    if (stored.status == "pending") {
+    if (stored.queued_for_worker && stored.status == "pending") {
         const std::string now = common::FormatIso8601(clock_.SystemNow());
         const storage::DebateEndDataBuilder end_data = &LocalDebateService::EndDataOf;
         auto cancelled = co_await pool_.Run(
@@ -835,16 +1003,31 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
         if (!again) co_return again.error();
         stored = std::move(*again);
     }
-    if (stored.status != "running") {
+    if (stored.status != "running" && stored.status != "pending") {
         co_return common::MakeError(ErrorCode::kConflict,
                                     "debate " + id + " is already " + stored.status);
     }
-    if (remote_cancel_) co_return co_await remote_cancel_(id, stored.lease_owner);
+    // Running on a worker, or running (or waiting for a slot) on another API instance: the
+    // process that has it cancels it when asked through the instances' bus.
+    if (remote_cancel_) {
+        auto ended = co_await remote_cancel_(id, stored.lease_owner);
+        if (!ended) co_return ended.error();
+        if (ended->status != "cancelled") {
+            co_return common::MakeError(ErrorCode::kConflict,
+                                        "debate " + id + " is already " + ended->status);
+        }
+        co_return ended;
+    }
+    const std::string where =
+        stored.queued_for_worker
+            ? "on worker " +
+                  (stored.lease_owner.empty() ? std::string("(unknown)") : stored.lease_owner)
+            : std::string("in another process");
     co_return common::MakeError(
         ErrorCode::kConflict,
-        "debate " + id + " is running on worker " +
-            (stored.lease_owner.empty() ? std::string("(unknown)") : stored.lease_owner) +
-            "; cancelling a debate another process runs is not available on this instance");
+        "debate " + id + " is " + stored.status + " " + where +
+            "; cancelling it from here needs the instances' bus (ARAGORA_MULTI_INSTANCE=true "
+            "with ARAGORA_REDIS_URL)");
 }
 
 asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpiredLeases() {
@@ -1041,6 +1224,9 @@ asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace)
             for (auto& [id, live] : live_) running.push_back(live);
         }
         Log()->warn("draining: grace period over, cancelling {} running debate(s)", running.size());
+        // Writes still retried through a storage outage stop: the next start's crash
+        // recovery ends those debates.
+        abandon_writes_ = true;
         for (auto& live : running) {
             live->cancel_requested = true;
             if (!live->lease_owner.empty()) live->release_on_cancel = true;
@@ -1054,6 +1240,7 @@ asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace)
         }
     }
     stopped_ = true;
+    probe_->Stop();
 }
 
 }  // namespace aragora::service

@@ -26,6 +26,7 @@
 #include "metrics/registry.hpp"
 #include "resilience/concurrency_limiter.hpp"
 #include "service/debate_service.hpp"
+#include "service/storage_health.hpp"
 #include "storage/store.hpp"
 
 namespace aragora::service {
@@ -60,12 +61,25 @@ struct ServiceSettings {
     ExecutionMode execution = ExecutionMode::kLocal;
     // Set in worker processes (RunClaimed); empty worker_id elsewhere.
     WorkerLease lease;
+    // Storage outages (IsStorageOutage: disk full or failing, database unreachable): a
+    // debate's writes are retried, backing off from storage_retry_initial (doubling) to
+    // storage_retry_max. Once they have failed for storage_outage_budget in a row the
+    // debate is stopped and ends `failed` (code `storage_unavailable`, no receipt), and
+    // that end is retried until it is stored (or the service drains: the next start's
+    // RecoverInterrupted then ends it).
+    std::chrono::milliseconds storage_retry_initial{250};
+    std::chrono::milliseconds storage_retry_max{5000};
+    std::chrono::milliseconds storage_outage_budget{30000};
+    // While writes fail, the store is probed (Store::ProbeWrite) this often, so that the
+    // write health recovers by itself when nothing else writes.
+    std::chrono::milliseconds storage_probe_interval{2000};
 };
 
-// Cancel() of a debate that another process runs (a worker holds its lease): the app
-// wires the cross-instance path (e.g. the ClusterBridge's cancel request). Must complete
-// with the stored row once cancelled, or an error. Unset: Cancel() answers kConflict
-// naming the worker.
+// Cancel() of a debate that another process runs (a worker holding its lease, or
+// another API instance running it locally; `lease_owner` is "" then): the app wires the
+// cross-instance path (e.g. the ClusterBridge's cancel request). Must complete with the
+// stored row once it ended, or an error. Unset: Cancel() answers kConflict saying where
+// the debate runs.
 using RemoteCancel = std::function<boost::asio::awaitable<common::Result<storage::DebateRecord>>(
     const std::string& id, const std::string& lease_owner)>;
 
@@ -136,6 +150,10 @@ public:
     // Cross-instance cancel hook (see RemoteCancel). Call before serving requests.
     void SetRemoteCancel(RemoteCancel cancel) { remote_cancel_ = std::move(cancel); }
 
+    // Whether the store takes writes now (fed by every write of this service; probed while
+    // it does not). Readiness and health follow it. Lives as long as the service.
+    const StorageWriteHealth& write_health() const { return *write_health_; }
+
     std::size_t Running() const;
     // True while this process runs (or queues, under its cap) debate `id`: the one that
     // answers a cancel request from another instance.
@@ -166,6 +184,17 @@ private:
     void Forget(const std::string& id);
     // Hands events [published, upto) of a live debate to the hub. Debate strand only.
     void PublishStored(Live& live, std::size_t upto);
+    // Records the outcome of a write of `live` (write health and the debate's outage
+    // clock). True when its writes have failed with outage errors for longer than
+    // storage_outage_budget. Any thread.
+    bool NoteDebateWrite(Live& live, const common::Error* error);
+    // The debate's writes failed past the budget: stop it; it ends failed. Any thread.
+    void StopForStorage(const std::shared_ptr<Live>& live, const std::string& why);
+    // True once the shutdown gave up waiting (Drain's cancel phase): outage retries end.
+    bool Abandoned(const Live& live) const;
+    // Stores the end of a debate cancelled while queued, retrying while storage is out.
+    boost::asio::awaitable<void> PersistQueuedCancel(storage::DebateRecord record,
+                                                     events::Event end);
 
     boost::asio::any_io_executor executor_;
     const common::Clock& clock_;
@@ -183,6 +212,11 @@ private:
     std::atomic<bool> draining_{false};
     std::atomic<bool> stopped_{false};
     RemoteCancel remote_cancel_;
+    // Shared with the metrics callbacks and the probe, which may outlive the service.
+    std::shared_ptr<StorageWriteHealth> write_health_;
+    std::shared_ptr<StorageProbe> probe_;  // runs while writes fail
+    // Drain gave up waiting: storage retries end (the rows stay for crash recovery).
+    std::atomic<bool> abandon_writes_{false};
 };
 
 }  // namespace aragora::service

@@ -224,6 +224,11 @@ public:
 
     // Health: a cheap round trip (SELECT 1).
     virtual common::Status Ping() = 0;
+    // Health of writes: commits a transaction that needs fresh space (a 16 KiB row written
+    // and removed again, so nothing stays), which fails like any write while the disk is
+    // full or failing (kUnavailable) or the database is read-only. The debate service runs
+    // it while writes fail, to notice that they work again when nothing else writes.
+    virtual common::Status ProbeWrite() { return NotImplemented("ProbeWrite"); }
 
 protected:
     static common::Error NotImplemented(const char* what) {

@@ -663,6 +663,29 @@ TEST_F(AuthTest, LoginRefreshMeApiKeysAndTheAuditLog) {
 
 // --- 4. debate ownership and usage --------------------------------------------------------
 
+// A demoted user's API key used to keep its old role for up to 30 s (the key cache, while
+// revocation and removal acted at once). Now the role change acts on the next request,
+// both ways; reads stay allowed.
+TEST_F(AuthTest, ADemotedUsersApiKeyLosesTheRoleOnTheNextRequest) {
+    ASSERT_NO_FATAL_FAILURE(StartSecuredServer());
+    const std::string key = CreateKey(Jwt(member_), R"({"name": "ci"})");
+    ASSERT_FALSE(key.empty());
+    const Headers as_key = Bearer(key);
+    const Headers as_admin = Bearer(Jwt(admin_));
+    // A member may create debates (an empty body is then a 400); the key is cached now.
+    ASSERT_EQ(Http().Post("/api/v1/debates", "{}", as_key).status, 400);
+    HttpResponse demoted = Http().Request("PATCH", "/api/v1/admin/users/" + member_.id,
+                                          R"({"role": "viewer"})", as_admin);
+    ASSERT_EQ(demoted.status, 200) << demoted.Describe();
+    ExpectFlatError(Http().Post("/api/v1/debates", "{}", as_key), 403, "forbidden",
+                    "the demoted user's key, next request");
+    EXPECT_EQ(Http().Get("/api/v1/debates", as_key).status, 200);
+    HttpResponse promoted = Http().Request("PATCH", "/api/v1/admin/users/" + member_.id,
+                                           R"({"role": "member"})", as_admin);
+    ASSERT_EQ(promoted.status, 200) << promoted.Describe();
+    EXPECT_EQ(Http().Post("/api/v1/debates", "{}", as_key).status, 400);
+}
+
 TEST_F(AuthTest, MembersCancelOnlyTheirOwnDebatesAdminsAny) {
     // Long debates (200 ms per call, no early stop): still running when cancelled.
     ASSERT_NO_FATAL_FAILURE(StartSecuredServer(

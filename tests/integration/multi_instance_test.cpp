@@ -5,9 +5,10 @@
 // config includes deploy/nginx/aragora_locations.conf around a round-robin upstream of A
 // and B. Checked: a debate enqueued on A, run by the worker, streams live to WebSockets on
 // B and through nginx (every seq once, in order, debate_end last), one receipt; a cancel
-// on B stops the worker's debate; the Redis rate limit is shared; Redis killed (SIGKILL),
-// restarted and flushed during traffic; PostgreSQL stopped and started during a debate;
-// a worker killed mid-debate is reaped by another (worker_lost).
+// on B stops the worker's debate, and (local execution) a debate A runs itself; a
+// demotion on A reaches B's API key cache through Redis; the Redis rate limit is shared; Redis
+// killed (SIGKILL), restarted and flushed during traffic; PostgreSQL stopped and started during a
+// debate; a worker killed mid-debate is reaped by another (worker_lost).
 //
 // Loopback only; every wait polls a condition with a deadline; every process is killed by
 // its owner's destructor (and by the kernel if this process dies).
@@ -449,6 +450,96 @@ TEST_F(MultiInstanceTest, CancelOnBStopsTheWorkersDebateAndBsWebSocketSeesItsEnd
     EXPECT_EQ(Receipts(id), 0);
     EXPECT_NE(worker->Logs().find(id), std::string::npos);
     EXPECT_EQ(worker->Terminate(seconds(20)), 0) << worker->Logs();
+}
+
+// The default local execution behind a load balancer: the debate runs on A, the cancel
+// arrives at B (which does not run it) and still stops it — through the bus — instead of
+// B answering 409 "already running".
+TEST_F(MultiInstanceTest, CancelOnBStopsADebateRunningLocallyOnA) {
+    const std::map<std::string, std::string> local = {{"ARAGORA_DEBATE_EXECUTION", "local"},
+                                                      {"ARAGORA_DEMO_LATENCY_MS", "250"}};
+    auto a = Serve(local);
+    auto b = Serve(local);
+    ASSERT_FALSE(HasFailure());
+    // 10 rounds of 4 agents at 250 ms per call: far longer than the test waits.
+    const std::string id = CreateDebate(a->Http(), DebateBody("Cancel me from B, run on A", 10, 4));
+    ASSERT_FALSE(id.empty());
+    DebateWatch on_b;
+    ASSERT_TRUE(on_b.Subscribe(b->api_port(), id, "WebSocket on B"));
+    ASSERT_TRUE(WaitRunning(id, 3)) << a->Logs();
+    EXPECT_EQ(Column(id, "queued_for_worker"), "false");
+
+    const auto sent = Clock::now();
+    HttpResponse r = b->Http().Post("/api/v1/debates/" + id + "/cancel");
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    EXPECT_EQ(StringOf(r.Object(), "status"), "cancelled") << r.Describe();
+    EXPECT_LT(Clock::now() - sent, seconds(10));
+    EXPECT_EQ(Column(id, "status"), "cancelled");
+    EXPECT_NE(a->Logs().find("cancelled debate_id=" + id + " on request of another instance"),
+              std::string::npos)
+        << a->Logs();
+    ASSERT_TRUE(on_b.ReadToEnd(seconds(10)));
+    on_b.ExpectComplete(id, static_cast<std::int64_t>(AllEvents(a->Http(), id).size()));
+    EXPECT_EQ(Receipts(id), 0);
+    // Cancelling it again, on either instance: it is over.
+    EXPECT_EQ(b->Http().Post("/api/v1/debates/" + id + "/cancel").status, 409);
+    EXPECT_EQ(a->Http().Post("/api/v1/debates/" + id + "/cancel").status, 409);
+    EXPECT_EQ(b->Terminate(), 0);
+    EXPECT_EQ(a->Terminate(), 0);
+}
+
+// A demoted user's API key, cached on B, loses its role on B as soon as A's change
+// arrives through Redis — not after the cache's 30 s.
+TEST_F(MultiInstanceTest, ADemotionOnAReachesTheKeyCacheOnB) {
+    const std::string token = "multi-instance-service-token-4c1e";
+    const std::map<std::string, std::string> secured = {
+        {"ARAGORA_API_TOKEN", token},
+        {"ARAGORA_JWT_SECRET", "multi-instance-jwt-secret-0123456789abcdef"}};
+    auto a = Serve(secured);
+    auto b = Serve(secured);
+    ASSERT_FALSE(HasFailure());
+    const Headers service = {{"Authorization", "Bearer " + token}};
+    HttpResponse added =
+        a->Http().Post("/api/v1/admin/users",
+                       R"({"email": "mo.member@example.com", "password": "Correct-Horse-Battery-9",
+            "role": "member"})",
+                       service);
+    ASSERT_EQ(added.status, 201) << added.Describe();
+    const std::string user_id = StringOf(added.Object().at("user").as_object(), "id");
+    ASSERT_FALSE(user_id.empty()) << added.Describe();
+    HttpResponse login = b->Http().Post(
+        "/api/v1/auth/login",
+        R"({"email": "mo.member@example.com", "password": "Correct-Horse-Battery-9"})");
+    ASSERT_EQ(login.status, 200) << login.Describe();
+    const std::string access = StringOf(login.Object(), "access_token");
+    HttpResponse created = b->Http().Post("/api/v1/auth/api-keys", R"({"name": "ci"})",
+                                          {{"Authorization", "Bearer " + access}});
+    ASSERT_EQ(created.status, 201) << created.Describe();
+    const Headers key = {{"Authorization", "Bearer " + StringOf(created.Object(), "api_key")}};
+
+    // A member may create debates: an empty body is then a validation error (400), and
+    // the key is now in B's cache with the member role.
+    ASSERT_EQ(b->Http().Post("/api/v1/debates", "{}", key).status, 400);
+    HttpResponse demoted = a->Http().Request("PATCH", "/api/v1/admin/users/" + user_id,
+                                             R"({"role": "viewer"})", service);
+    ASSERT_EQ(demoted.status, 200) << demoted.Describe();
+    const auto changed = Clock::now();
+    // On A (no cache entry there, and none could survive): refused at once.
+    EXPECT_EQ(a->Http().Post("/api/v1/debates", "{}", key).status, 403);
+    // On B: as soon as the bus delivers it, far inside the 30 s the cache would keep it.
+    int status = 0;
+    EXPECT_TRUE(PollUntil(
+        [&] { return (status = b->Http().Post("/api/v1/debates", "{}", key).status) == 403; },
+        seconds(10), milliseconds(20)))
+        << "B still answers " << status << "\n"
+        << b->Logs();
+    EXPECT_LT(Clock::now() - changed, seconds(10));
+    EXPECT_NE(b->Logs().find("auth: user " + user_id + " changed on another instance"),
+              std::string::npos);
+    // Reads stay allowed for a viewer.
+    EXPECT_EQ(b->Http().Get("/api/v1/debates", key).status, 200);
+    EXPECT_EQ(b->Terminate(), 0);
+    EXPECT_EQ(a->Terminate(), 0);
 }
 
 TEST_F(MultiInstanceTest, RateLimitIsSharedAcrossInstancesAndNginx) {

@@ -62,6 +62,12 @@ common::Error PgCurrentError(std::string_view what, bool* broken) {
             return MakeError(ErrorCode::kUnavailable,
                              "database unreachable: " + where + Trimmed(e.what()));
         }
+        // Class 53 (disk full, out of memory, too many connections) and 58030 (I/O error):
+        // the server, not the statement; the same write may succeed later.
+        if (state.rfind("53", 0) == 0 || state == "58030") {
+            return MakeError(ErrorCode::kUnavailable,
+                             "storage unavailable: " + where + Trimmed(e.what()));
+        }
         return MakeError(ErrorCode::kStorage, where + Trimmed(e.what()));
     } catch (const pqxx::in_doubt_error& e) {
         *broken = true;

@@ -99,8 +99,9 @@ public:
     // Acquires, runs `fn` and releases. A pqxx exception thrown by `fn` becomes an error:
     // unique violation ⇒ kConflict, statement timeout / cancel ⇒ kTimeout, lost connection
     // ⇒ kUnavailable "database unreachable: ..." (the connection is dropped and replaced),
-    // anything else ⇒ kStorage "pg: <what>: <server message>". An error `fn` returns is
-    // passed through as is.
+    // disk full / out of resources (SQLSTATE class 53) or I/O error (58030) ⇒ kUnavailable
+    // "storage unavailable: ...", anything else ⇒ kStorage "pg: <what>: <server message>". An error
+    // `fn` returns is passed through as is.
     common::Status Run(std::string_view what,
                        const std::function<common::Status(pqxx::connection_base&)>& fn);
 

@@ -733,6 +733,20 @@ public:
         });
     }
 
+    Status ProbeWrite() override {
+        return pool_->Run("write probe", [&](pqxx::connection_base& c) -> Status {
+            // Version -1 never exists outside this transaction (a concurrent probe of
+            // another instance waits on the key, then finds it gone).
+            pqxx::work tx(c);
+            tx.exec(
+                "INSERT INTO schema_migrations (version, name, applied_at, additive) "
+                "VALUES (-1, repeat('x', 16384), '', TRUE)");
+            tx.exec("DELETE FROM schema_migrations WHERE version = -1");
+            tx.commit();
+            return {};
+        });
+    }
+
 private:
     std::shared_ptr<PgPool> pool_;
 };

@@ -10,14 +10,26 @@ namespace aragora::storage::sqlite {
 
 namespace {
 
+// The disk, not the statement: full (SQLITE_FULL), failing or gone (SQLITE_IOERR_*), or
+// held by another writer past the busy timeout (SQLITE_BUSY). The same write may succeed
+// later, so callers answer 503 and retry.
+bool IsOutageCode(int rc) {
+    const int primary = rc & 0xff;
+    return primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_BUSY;
+}
+
 common::Error MakeStorageError(int rc, std::string_view what, std::string_view detail) {
     std::string msg = "sqlite: ";
     msg.append(what);
     msg.append(": ");
     msg.append(detail);
     const bool conflict = rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE;
-    return common::MakeError(conflict ? common::ErrorCode::kConflict : common::ErrorCode::kStorage,
-                             std::move(msg));
+    if (conflict) return common::MakeError(common::ErrorCode::kConflict, std::move(msg));
+    if (IsOutageCode(rc)) {
+        return common::MakeError(common::ErrorCode::kUnavailable,
+                                 "storage unavailable: " + std::move(msg));
+    }
+    return common::MakeError(common::ErrorCode::kStorage, std::move(msg));
 }
 
 }  // namespace

@@ -21,7 +21,9 @@ struct DbCloser {
 using DbHandle = std::unique_ptr<sqlite3, DbCloser>;
 
 // The connection's last error as a value: kConflict for a primary-key/unique violation,
-// kStorage otherwise. The message is "sqlite: <what>: <sqlite3_errmsg>". Call it right
+// kUnavailable ("storage unavailable: ...") when the disk is full or failing or the
+// database stays locked (SQLITE_FULL, SQLITE_IOERR_*, SQLITE_BUSY: the write may succeed
+// later), kStorage otherwise. The message is "sqlite: <what>: <sqlite3_errmsg>". Call it right
 // after the failing call, before anything else touches the connection.
 common::Error LastError(sqlite3* db, std::string_view what);
 

@@ -41,6 +41,9 @@ using rules::ValidateEvent;
 using rules::ValidatePage;
 using rules::ValidateStatus;
 
+// The write probe's row: a few pages, so that its commit needs fresh space.
+constexpr std::size_t kWriteProbeBytes = 16384;
+
 constexpr std::string_view kDebateParams =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
     "?20, ?21, ?22, ?23, ?24, NULL, NULL, 0";
@@ -645,6 +648,26 @@ public:
         if (!*row || stmt->Int(0) != 1)
             return MakeError(ErrorCode::kStorage, "sqlite: ping: unexpected answer to SELECT 1");
         return {};
+    }
+
+    Status ProbeWrite() override {
+        std::lock_guard lock(conn_->mu);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        // Version -1 never exists outside this transaction; its overflow pages make the
+        // commit append to the WAL, which is what fails on a full disk.
+        auto insert = Prepare(
+            "INSERT INTO schema_migrations (version, name, applied_at, additive) "
+            "VALUES (-1, ?1, '', 1)",
+            "write probe");
+        if (!insert) return insert.error();
+        insert->BindText(1, std::string(kWriteProbeBytes, 'x'));
+        if (auto s = insert->Run(); !s) return s;
+        auto remove =
+            Prepare("DELETE FROM schema_migrations WHERE version = -1", "write probe cleanup");
+        if (!remove) return remove.error();
+        if (auto s = remove->Run(); !s) return s;
+        return tx->Commit();
     }
 
 private:

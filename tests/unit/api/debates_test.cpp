@@ -373,7 +373,7 @@ TEST_F(ListTest, ServiceFailureIs500WithoutDetail) {
     auto res = Call("GET", "/api/v1/debates", "", {{"X-Correlation-ID", "corr-list"}});
     EXPECT_EQ(res.status, 500);
     auto v = Parse(res);
-    EXPECT_EQ(v.at("code"), "storage_error");
+    EXPECT_EQ(v.at("code"), "internal_error");
     EXPECT_EQ(std::string(v.at("error").as_string()).find("/var/lib"), std::string::npos);
     EXPECT_EQ(v.at("correlation_id"), "corr-list");
 }

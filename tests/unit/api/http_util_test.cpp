@@ -65,11 +65,29 @@ TEST(HttpUtilTest, ServerErrorsHideTheirDetail) {
         common::MakeError(ErrorCode::kStorage, "no such table: debates in /var/lib/x"), "cid-9");
     EXPECT_EQ(res.status, 500);
     auto v = Parse(res);
-    EXPECT_EQ(v.at("code"), "storage_error");
+    EXPECT_EQ(v.at("code"), "internal_error");  // API.md's code; the log keeps storage_error
     EXPECT_EQ(std::string(v.at("error").as_string()).find("no such table"), std::string::npos);
     EXPECT_NE(std::string(v.at("error").as_string()).find("cid-9"), std::string::npos);
     auto not_found = ServiceErrorResponse(common::MakeError(ErrorCode::kNotFound, "debate x"), "c");
     EXPECT_EQ(Parse(not_found).at("error"), "debate x");
+}
+
+// A full disk (or an unreachable database) reaches the API as kUnavailable: a documented
+// 503 with an integer Retry-After and retry_after, not a 500 with an unlisted code.
+TEST(HttpUtilTest, StorageOutageIs503UnavailableWithRetryAfter) {
+    auto res = ServiceErrorResponse(
+        common::MakeError(ErrorCode::kUnavailable,
+                          "storage unavailable: sqlite: commit: database or disk is full"),
+        "cid-full");
+    EXPECT_EQ(res.status, 503);
+    auto v = Parse(res);
+    EXPECT_EQ(v.at("code"), "unavailable");
+    EXPECT_EQ(HeaderOf(res, "Retry-After"), std::to_string(kDefaultRetryAfterSeconds));
+    ASSERT_TRUE(v.at("retry_after").is_int64());
+    EXPECT_EQ(v.at("retry_after"), kDefaultRetryAfterSeconds);
+    EXPECT_EQ(ApiCodeFor(ErrorCode::kStorage), "internal_error");
+    EXPECT_EQ(ApiCodeFor(ErrorCode::kCrypto), "internal_error");
+    EXPECT_EQ(ApiCodeFor(ErrorCode::kUnavailable), "unavailable");
 }
 
 TEST(HttpUtilTest, IdRule) {

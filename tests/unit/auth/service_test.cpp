@@ -180,6 +180,76 @@ TEST_F(AuthServiceTest, ApiKeyLifecycle) {
     EXPECT_NE(refused.error().message.find("revoked"), std::string::npos);
 }
 
+// A demoted user's API key: the cache holds the role it read, and the change (on this
+// instance: UserChanged; from another: DropCachedUser) makes the next request use the new
+// one at once, well inside the cache's TTL.
+TEST_F(AuthServiceTest, RoleChangeReachesCachedApiKeysAtOnce) {
+    std::vector<std::string> told_peers;
+    auth_->SetPeerNotifier([&told_peers](const std::string& id) { told_peers.push_back(id); });
+    Principal svc = *Authn("svc");
+    Principal alice = svc;
+    alice.kind = Principal::Kind::kUser;
+    alice.user_id = alice_.id;
+    auto created = Await(io_, auth_->CreateApiKey(alice, "ci", "", {}));
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    auto other = Await(io_, auth_->CreateApiKey(svc, "svc key", "", {}));
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    ASSERT_EQ(Authn(created->key)->role, Role::kMember);  // cached now
+    ASSERT_TRUE(Authn(other->key).ok());
+    EXPECT_EQ(auth_->CacheSize(), 2u);
+
+    // The store changes behind the cache (another process, or a route that forgot to
+    // say so): the cached role holds until the TTL. This is what UserChanged is for.
+    ASSERT_TRUE(SetUserRole(*stores_.auth, alice_.id, "viewer", Now()).ok());
+    EXPECT_EQ(Authn(created->key)->role, Role::kMember);
+
+    // The change said on this instance: only that user's entries go, at once, and the
+    // other instances are told.
+    auth_->UserChanged(alice_.id);
+    EXPECT_EQ(auth_->CacheSize(), 1u);
+    EXPECT_EQ(Authn(created->key)->role, Role::kViewer);
+    EXPECT_EQ(told_peers, std::vector<std::string>{alice_.id});
+
+    // From another instance: dropped here without telling anyone again.
+    ASSERT_TRUE(SetUserRole(*stores_.auth, alice_.id, "admin", Now()).ok());
+    EXPECT_EQ(auth_->DropCachedUser(alice_.id), 1u);
+    EXPECT_EQ(Authn(created->key)->role, Role::kAdmin);
+    EXPECT_EQ(told_peers.size(), 1u);
+
+    // A removed user's key: refused at once.
+    ASSERT_TRUE(RemoveUser(*stores_.auth, alice_.id).ok());
+    auth_->UserChanged(alice_.id);
+    EXPECT_EQ(Authn(created->key).error().code, ErrorCode::kAuthRequired);
+    EXPECT_TRUE(Authn(other->key).ok());
+}
+
+// Revoking (and profile changes) go through UserChanged too, so the other instances drop
+// the key as well; an admin's revocation by id does not say whose key it was: all go.
+TEST_F(AuthServiceTest, RevocationsAreToldToTheOtherInstances) {
+    std::vector<std::string> told_peers;
+    auth_->SetPeerNotifier([&told_peers](const std::string& id) { told_peers.push_back(id); });
+    Principal alice;
+    alice.kind = Principal::Kind::kUser;
+    alice.role = Role::kMember;
+    alice.user_id = alice_.id;
+    auto created = Await(io_, auth_->CreateApiKey(alice, "ci", "", {}));
+    ASSERT_TRUE(created.ok());
+    ASSERT_TRUE(Authn(created->key).ok());
+    ASSERT_TRUE(Await(io_, auth_->RevokeApiKey(alice, created->record.id, {})).ok());
+    EXPECT_EQ(told_peers, std::vector<std::string>{alice_.id});
+    Principal admin = *Authn("svc");
+    auto second = Await(io_, auth_->CreateApiKey(alice, "ci2", "", {}));
+    ASSERT_TRUE(second.ok());
+    ASSERT_TRUE(Await(io_, auth_->RevokeApiKey(admin, second->record.id, {})).ok());
+    ASSERT_EQ(told_peers.size(), 2u);
+    EXPECT_EQ(told_peers[1], "");
+    ProfileUpdate update;
+    update.name = "Alice A.";
+    ASSERT_TRUE(Await(io_, auth_->UpdateMe(alice, update, {})).ok());
+    ASSERT_EQ(told_peers.size(), 3u);
+    EXPECT_EQ(told_peers[2], alice_.id);
+}
+
 TEST_F(AuthServiceTest, ExpiredApiKeyIsRefused) {
     Principal svc = *Authn("svc");
     const std::string expires = common::FormatIso8601(clock_.SystemNow() + std::chrono::hours(1));

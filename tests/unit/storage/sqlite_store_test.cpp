@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sqlite_test_support.hpp"
+#include "storage/sqlite/sqlite_db.hpp"
 
 namespace aragora::storage {
 namespace {
@@ -30,6 +31,55 @@ using test_support::TempDir;
 int LatestVersion() { return SqliteMigrations().back().version; }
 
 // ---------------------------------------------------------------- migrations
+
+// The disk, not the statement: SQLITE_FULL (here a page cap, as a full disk answers) is
+// kUnavailable ("storage unavailable: ..."), which the API answers 503 with Retry-After and
+// the debate service retries; a constraint is still kConflict / kStorage.
+TEST(SqliteErrorTest, FullDatabaseIsUnavailableAndConstraintsAreNot) {
+    TempDir dir;
+    auto db = sqlite::OpenReadWrite((dir.path() / "full.sqlite3").string(), 1000, true);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    ASSERT_TRUE(
+        sqlite::Exec(db->get(), "CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)", "create").ok());
+    // max_page_count below the current size sets it to the current size: nothing may grow.
+    ASSERT_TRUE(sqlite::Exec(db->get(), "PRAGMA max_page_count = 1", "cap").ok());
+    auto insert =
+        sqlite::Stmt::Prepare(db->get(), "INSERT INTO t VALUES (1, zeroblob(200000))", "insert");
+    ASSERT_TRUE(insert.ok()) << insert.error().message;
+    auto full = insert->Run();
+    ASSERT_FALSE(full.ok());
+    EXPECT_EQ(full.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(full.error().message.rfind("storage unavailable: sqlite: insert: ", 0), 0u)
+        << full.error().message;
+    EXPECT_NE(full.error().message.find("full"), std::string::npos) << full.error().message;
+
+    ASSERT_TRUE(sqlite::Exec(db->get(), "PRAGMA max_page_count = 100000", "uncap").ok());
+    ASSERT_TRUE(sqlite::Exec(db->get(), "INSERT INTO t VALUES (1, x'00')", "insert").ok());
+    auto duplicate = sqlite::Exec(db->get(), "INSERT INTO t VALUES (1, x'00')", "insert again");
+    EXPECT_EQ(duplicate.error().code, ErrorCode::kConflict);
+    auto bad = sqlite::Exec(db->get(), "INSERT INTO nowhere VALUES (1)", "insert nowhere");
+    EXPECT_EQ(bad.error().code, ErrorCode::kStorage);
+}
+
+// The write probe commits and removes its row: it can run again and again, and no
+// migration version appears.
+TEST(SqliteWriteProbeTest, LeavesNothingBehind) {
+    TempDir dir;
+    const std::string path = (dir.path() / "aragora.sqlite3").string();
+    auto store = OpenSqliteStore({path}, /*migrate=*/true);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    for (int i = 0; i < 3; ++i) {
+        auto probed = (*store)->ProbeWrite();
+        ASSERT_TRUE(probed.ok()) << probed.error().message;
+    }
+    RawDb raw(path);
+    EXPECT_EQ(raw.Column("SELECT count(*) FROM schema_migrations WHERE version < 1"),
+              std::vector<std::string>{"0"});
+    auto status = CheckSqliteMigrations(path);
+    ASSERT_TRUE(status.ok()) << status.error().message;
+    EXPECT_TRUE(status->pending.empty());
+    EXPECT_TRUE(status->unknown_versions.empty());
+}
 
 TEST(SqliteMigrationsTest, CheckOnMissingFileReportsAllPendingAndCreatesNothing) {
     TempDir dir;

@@ -658,6 +658,17 @@ TEST_P(StoreContractTest, AppendEventsIsAllOrNothing) {
     EXPECT_TRUE(store_->ListEvents("d1", 0, 100)->empty());
 }
 
+// The write-health probe: commits (so it fails like a write on a full disk) and leaves
+// nothing behind, so it may run any number of times, from several processes.
+TEST_P(StoreContractTest, WriteProbeCommitsAndLeavesNothing) {
+    for (int i = 0; i < 3; ++i) {
+        auto probed = store_->ProbeWrite();
+        ASSERT_TRUE(probed.ok()) << probed.error().message;
+    }
+    Create(MakeDebate("d1", "pending", "2026-01-01T00:00:00.000Z"));
+    EXPECT_EQ(store_->ListDebates(DebateFilter{})->total, 1);
+}
+
 TEST_P(StoreContractTest, PingAndDataSurviveReopen) {
     ASSERT_TRUE(store_->Ping().ok());
     Create(MakeDebate("d1", "pending", "2026-01-01T00:00:00.000Z"));
