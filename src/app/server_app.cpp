@@ -65,8 +65,17 @@ asio::awaitable<void> WatchDatabase(App& app) {
             auto st = app.store->Ping();
             return st ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(st.error());
         };
+        const auto start = std::chrono::steady_clock::now();
         auto r = co_await app.pool.Run(ping);
         if (app.draining) co_return;
+        // What /api/v1/status and the health registry report comes from here too.
+        auto& checker = app.health.GetOrCreate("database");
+        const auto latency = std::chrono::steady_clock::now() - start;
+        if (r) {
+            checker.RecordSuccess(latency);
+        } else {
+            checker.RecordFailure(r.error().message, latency);
+        }
         if (!r && !app.db_unreachable) {
             app.db_unreachable = true;
             app.SetNotReady("database unavailable");  // API.md reason; the log says why
@@ -110,7 +119,6 @@ asio::awaitable<void> Startup(App& app) {
     auto opened = co_await app.pool.Run([&app]() -> Result<storage::OpenedStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);
-        std::filesystem::create_directories(app.settings.storage.data_dir + "/knowledge", ec);
         return storage::OpenConfiguredStores(app.settings.storage, /*migrate=*/true);
     });
     if (!opened) {

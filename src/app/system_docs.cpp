@@ -14,12 +14,13 @@ json::value OptionalNumber(const std::optional<double>& v) {
     return v ? json::value(*v) : json::value(nullptr);
 }
 
-json::object DatabaseObject(const DatabaseCheck& db) {
+json::object DatabaseObject(const DatabaseCheck& db, bool writable) {
     json::object o;
     o["status"] = ToString(db.state);
     o["latency_ms"] = OptionalNumber(db.latency_ms);
     if (db.state == CheckState::kStarting) return o;
     o["backend"] = db.backend;
+    o["writable"] = writable;
     if (db.state == CheckState::kError) o["error"] = db.error;
     return o;
 }
@@ -55,19 +56,26 @@ std::string_view ToString(CheckState state) {
     return "error";
 }
 
+DatabaseCheck EffectiveDatabase(const SystemSnapshot& s) {
+    DatabaseCheck db = s.database;
+    if (db.state == CheckState::kOk && !s.storage_writable) {
+        db.state = CheckState::kError;
+        db.error = "storage writes are failing (the database answers reads)";
+    }
+    return db;
+}
+
 std::string HealthStatusOf(const SystemSnapshot& s) {
-    const bool store_open = s.database.state != CheckState::kStarting;
-    std::string status = "healthy";
-    if (!store_open) status = "degraded";
-    if (s.redis.state == CheckState::kError) status = "degraded";
-    if (store_open && s.database.state != CheckState::kOk) status = "unhealthy";
-    if (s.draining) status = "degraded";
-    return status;
+    const DatabaseCheck db = EffectiveDatabase(s);
+    if (db.state == CheckState::kError) return "unhealthy";
+    if (db.state == CheckState::kStarting || s.draining || s.redis.state == CheckState::kError)
+        return "degraded";
+    return "healthy";
 }
 
 std::string HealthDocument(const SystemSnapshot& s) {
     json::object checks;
-    checks["database"] = DatabaseObject(s.database);
+    checks["database"] = DatabaseObject(EffectiveDatabase(s), s.storage_writable);
     checks["redis"] = RedisObject(s.redis);
     checks["websocket"] = json::object{{"status", "ok"},
                                        {"connections", s.websocket.connections},
@@ -106,18 +114,12 @@ std::string DeepHealthDocument(const SystemSnapshot& s, const DeepHealthFacts& f
         keys["status"] = "ok";
     }
     checks["api_keys"] = std::move(keys);
-    const bool db_ok = s.database.state == CheckState::kOk;
-    checks["database"] = DatabaseObject(s.database);
-    const bool redis_ok = s.redis.state != CheckState::kError;
+    const DatabaseCheck db = EffectiveDatabase(s);
+    checks["database"] = DatabaseObject(db, s.storage_writable);
     checks["redis"] = RedisObject(s.redis);
-
-    const bool km_ok = facts.knowledge_writable;
     checks["knowledge_mound"] = json::object{
-        {"status", km_ok ? "ok" : "warning"},
-        {"path", facts.knowledge_path},
-        {"message", km_ok ? "store directory writable"
-                          : "store directory missing or not writable: debates run without "
-                            "historical context"}};
+        {"status", "not_configured"},
+        {"message", "this build has no knowledge store: debates run without historical context"}};
 
     json::array components;
     for (const auto& c : facts.components) {
@@ -130,8 +132,8 @@ std::string DeepHealthDocument(const SystemSnapshot& s, const DeepHealthFacts& f
         json::object{{"status", "ok"}, {"components", std::move(components)}};
 
     std::string overall = "ok";
-    if (facts.provider_keys.empty() || !km_ok || !redis_ok) overall = "degraded";
-    if (!db_ok) overall = "error";
+    if (facts.provider_keys.empty() || s.redis.state == CheckState::kError) overall = "degraded";
+    if (db.state != CheckState::kOk) overall = "error";
     json::object o{{"overall", overall},
                    {"checks", std::move(checks)},
                    {"timestamp", s.timestamp},
@@ -140,17 +142,28 @@ std::string DeepHealthDocument(const SystemSnapshot& s, const DeepHealthFacts& f
 }
 
 std::string StatusDocument(const SystemSnapshot& s) {
-    const bool ready = !s.not_ready_reason.has_value();
-    std::string status = ready ? "operational" : "degraded";
-    std::string message =
-        ready ? "all systems operational" : "not ready: " + s.not_ready_reason.value_or("");
-    json::object summary{
-        {"database", s.database.state == CheckState::kStarting ? "starting" : "ok"},
-        {"websocket", "ok"},
-        {"redis", "not_configured"},
-        {"debates", json::object{{"running", s.debates.running},
-                                 {"queued", s.debates.queued},
-                                 {"max_running", s.debates.max_running}}}};
+    std::vector<std::string> down, degraded;
+    if (s.database.state == CheckState::kError) down.push_back("database unavailable");
+    if (s.database.state != CheckState::kStarting && !s.storage_writable)
+        down.push_back("storage writes failing");
+    if (s.not_ready_reason && *s.not_ready_reason != "database unavailable")
+        degraded.push_back("not ready: " + *s.not_ready_reason);
+    if (s.redis.state == CheckState::kError) degraded.push_back("redis unavailable");
+    std::string status = "operational";
+    if (!degraded.empty()) status = "degraded";
+    if (!down.empty()) status = "down";
+    std::string message;
+    for (const auto* list : {&down, &degraded}) {
+        for (const auto& reason : *list) message += (message.empty() ? "" : "; ") + reason;
+    }
+    if (message.empty()) message = "all systems operational";
+    json::object summary{{"database", ToString(s.database.state)},
+                         {"websocket", "ok"},
+                         {"redis", ToString(s.redis.state)},
+                         {"storage_writes", s.storage_writable ? "ok" : "failing"},
+                         {"debates", json::object{{"running", s.debates.running},
+                                                  {"queued", s.debates.queued},
+                                                  {"max_running", s.debates.max_running}}}};
     json::object data{{"status", status},
                       {"message", message},
                       {"uptime_seconds", s.uptime_seconds},

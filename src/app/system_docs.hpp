@@ -84,25 +84,41 @@ struct DeepHealthFacts {
         std::string last_error;
     };
     std::vector<Component> components;  // the health registry (passive checkers)
-    std::string knowledge_path;
-    bool knowledge_writable = false;
 };
 
-// "healthy" | "degraded" | "unhealthy" (the status of /api/v1/health; unhealthy is 503).
+// The database as the documents show it: kError also while storage writes fail (the
+// database may still answer pings), with that reason as its error.
+DatabaseCheck EffectiveDatabase(const SystemSnapshot& s);
+
+// The status of /api/v1/health (API.md; unhealthy is 503):
+//   "unhealthy" the store is open and the database is unreachable or writes fail;
+//   "degraded"  otherwise while starting, draining, or Redis (when configured) is down;
+//   "healthy"   otherwise.
 std::string HealthStatusOf(const SystemSnapshot& s);
 
 // GET /api/v1/health: {"status", "version", "uptime_seconds", "timestamp", "ready",
-// "checks": {"database", "redis", "websocket", "circuit_breakers", "memory_mb",
+// "checks": {"database": {"status", "latency_ms", "backend", "writable", "error"?},
+// "redis": {"status", "latency_ms", ...}, "websocket", "circuit_breakers", "memory_mb",
 // "active_debates", "queued_debates"}, "auth": {"mode", "warning"?}, "warning"?}.
 std::string HealthDocument(const SystemSnapshot& s);
 
 // GET /health: {"overall": "ok" | "degraded" | "error", "checks": {"api_keys",
 // "database", "redis", "knowledge_mound", "health_registry"}, "timestamp", "version"}.
+// "error" when the database is in error (unreachable or writes failing); "degraded" with
+// no provider key or Redis down. knowledge_mound is "not_configured": this build has no
+// knowledge store, so it neither passes nor degrades anything.
 std::string DeepHealthDocument(const SystemSnapshot& s, const DeepHealthFacts& facts);
 
-// GET /api/v1/status: {"data": {"status": "operational" | "degraded" | "down", "message",
-// "uptime_seconds", "timestamp", "version", "components_summary": {"database",
-// "websocket", "redis", "debates": {"running", "queued", "max_running"}}}}.
+// GET /api/v1/status: {"data": {"status", "message", "uptime_seconds", "timestamp",
+// "version", "components_summary": {"database", "redis", "websocket", "storage_writes",
+// "debates": {"running", "queued", "max_running"}}}}.
+//   "down"        the database is unreachable or storage writes fail (no debate can be
+//                 stored);
+//   "degraded"    otherwise when not ready (startup, draining) or Redis is down;
+//   "operational" otherwise.
+// `message` is "all systems operational" or every reason found, joined by "; ".
+// components_summary: database "ok" | "error" | "starting"; redis "ok" | "error" |
+// "not_configured"; storage_writes "ok" | "failing".
 std::string StatusDocument(const SystemSnapshot& s);
 
 // What POST /api/debug/memory-dump reports.

@@ -63,10 +63,32 @@ SystemSnapshot AppSystemInfo::Snapshot() const {
     s.not_ready_reason = NotReadyReason();
     s.draining = app_.draining;
     if (app_.store) {
-        s.database.state = CheckState::kOk;
+        // WatchDatabase's verdict (a ping every 2 s), which also feeds the health checker.
         s.database.backend = app_.db_backend;
+        if (app_.db_unreachable) {
+            s.database.state = CheckState::kError;
+            s.database.error = "unreachable";
+            if (const auto* checker = app_.health.Find("database")) {
+                const std::string why = checker->Status().last_error;
+                if (!why.empty()) s.database.error = why;
+            }
+        } else {
+            s.database.state = CheckState::kOk;
+        }
     }
     s.storage_writable = app_.storage_writable;
+    if (app_.distributed) {
+        // The client's own view: connected now, or the last connection error.
+        redis::RedisClient& client = app_.distributed->client();
+        s.redis.url = app_.distributed->RedactedUrl();
+        s.redis.multi_instance = app_.distributed->multi_instance();
+        s.redis.connected = client.connected();
+        s.redis.state = s.redis.connected ? CheckState::kOk : CheckState::kError;
+        if (!s.redis.connected) {
+            s.redis.error = client.LastError();
+            if (s.redis.error.empty()) s.redis.error = "not connected";
+        }
+    }
     if (app_.api_server) s.websocket.connections = app_.api_server->stats().ws_connections_active;
     s.websocket.max_connections = app_.settings.server.ws_max_connections;
     s.websocket.port = app_.ws_port;
@@ -133,8 +155,6 @@ asio::awaitable<std::string> AppSystemInfo::DeepHealthJson() {
     SystemSnapshot s = Snapshot();
     s.database = co_await ProbeDatabase();
     s.redis = co_await ProbeRedis();
-    facts.knowledge_path = app_.settings.storage.data_dir + "/knowledge";
-    facts.knowledge_writable = ::access(facts.knowledge_path.c_str(), W_OK) == 0;
     for (const auto& st : app_.health.Snapshot()) {
         facts.components.push_back({st.name, st.healthy, st.consecutive_failures, st.last_error});
     }
