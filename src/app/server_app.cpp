@@ -48,6 +48,8 @@ using common::ErrorCode;
 using common::Result;
 
 std::shared_ptr<spdlog::logger> Log() { return common::GetLogger("aragora.app"); }
+// websocket.log: what the server does to every WebSocket at once.
+std::shared_ptr<spdlog::logger> WsLog() { return common::GetLogger("aragora.websocket"); }
 
 asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
     asio::steady_timer t(co_await asio::this_coro::executor, d);
@@ -181,6 +183,8 @@ asio::awaitable<void> Drain(App& app) {
     app.SetNotReady("draining");
     app.api_server->StopAccepting();
     if (app.metrics_server) app.metrics_server->StopAccepting();
+    WsLog()->info("ws close_all code=1001 reason=draining connections={}",
+                  app.api_server->stats().ws_connections_active.load());
     app.api_server->CloseAllWebSockets(1001, "server shutting down");
     if (app.service) co_await app.service->Drain(grace);
     app.api_server->Shutdown();
@@ -207,9 +211,10 @@ asio::awaitable<void> HandleSignals(App& app) {
             continue;
         }
         if (sig == SIGUSR1) {
-            Log()->info(
-                "SIGUSR1: closing every WebSocket with 1012 (clients reconnect and "
-                "replay); HTTP untouched");
+            WsLog()->info(
+                "SIGUSR1: ws close_all code=1012 reason=recycle connections={} (clients "
+                "reconnect and replay); HTTP untouched",
+                app.api_server->stats().ws_connections_active.load());
             app.api_server->CloseAllWebSockets(1012, "service restart");
             continue;
         }
