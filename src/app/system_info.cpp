@@ -6,10 +6,9 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "app/atomic_file.hpp"
 #include "common/build_info.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
@@ -220,22 +219,11 @@ asio::awaitable<Result<std::string>> AppSystemInfo::MemoryDumpJson() {
         {"rate_limit_buckets", app_.limits ? app_.limits->TrackedKeys() : 0, 256},
         {"error_log", std::min<std::uint64_t>(app_.errors.total(), 200), 256},
     };
-    const std::string path = "/tmp/aragora_memory_dump.json";
+    // The runbook `cat`s this file right after the POST: written whole or not at all.
+    const std::string& path = app_.settings.security.memory_dump_path;
     std::string body = MemoryDumpDocument(m, path);
-    auto written = co_await app_.pool.Run([&body, &path]() -> Result<common::Unit> {
-        const std::string tmp = path + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << body << "\n";
-            if (!out.flush()) {
-                return common::MakeError(ErrorCode::kInternal, "cannot write " + tmp);
-            }
-        }
-        std::error_code ec;
-        std::filesystem::rename(tmp, path, ec);
-        if (ec) return common::MakeError(ErrorCode::kInternal, "cannot write " + path);
-        return common::Unit{};
-    });
+    auto write = [&body, &path] { return WriteFileAtomically(path, body + "\n"); };
+    auto written = co_await app_.pool.Run(write);
     if (!written) co_return written.error();
     co_return body;
 }
