@@ -21,10 +21,12 @@
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
+#include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/event_replay.hpp"
 #include "app/server_metrics.hpp"
 #include "app/system_info.hpp"
+#include "app/unhonoured_env.hpp"
 #include "auth/api_key.hpp"
 #include "auth/service.hpp"
 #include "common/build_info.hpp"
@@ -432,6 +434,18 @@ StepResult SetUpLogging(const config::Settings& settings) {
     return std::nullopt;
 }
 
+// What the settings ask for and this build or setup cannot give: one warning each.
+void WarnAboutSettings(const config::Settings& settings) {
+    WarnUnhonouredVariables(config::ProcessEnv(), *Log());
+    if (settings.distributed.enqueue_only && DatabaseLock::PathFor(settings.storage)) {
+        Log()->warn(
+            "ARAGORA_DEBATE_EXECUTION=worker on SQLite: `aragora worker` cannot open {} while "
+            "this server holds it (one process per SQLite database), so queued debates wait "
+            "for a worker that cannot start; workers need PostgreSQL (DATABASE_URL)",
+            settings.storage.sqlite_path);
+    }
+}
+
 // Redis (ARAGORA_REDIS_URL) and the ARAGORA_REQUIRE_DISTRIBUTED check.
 StepResult CreateDistributed(App& app) {
     const config::Settings& s = app.settings;
@@ -665,7 +679,12 @@ int RunUntilStopped(App& app) {
 int RunServe(const ServeOptions& options) {
     auto settings = LoadServeSettings(options);
     if (!settings) return Refuse({2, settings.error().message});
+    // Before anything is logged or opened: a second server on this SQLite file says so
+    // in one line and touches nothing. Held until RunServe returns (after the App).
+    auto lock = LockConfiguredDatabase(settings->storage);
+    if (!lock) return Refuse({1, "cannot start: " + lock.error().message});
     if (auto refused = SetUpLogging(*settings)) return Refuse(*refused);
+    WarnAboutSettings(*settings);
 
     App app(std::move(*settings));
     AppSystemInfo system(app);
