@@ -8,6 +8,7 @@
 #include "api/handlers.hpp"
 #include "api/http_util.hpp"
 #include "auth/roles.hpp"
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
 
@@ -31,35 +32,6 @@ net::HttpResponse NoAuth(const RequestContext& ctx) {
 
 auth::RequestOrigin OriginOf(const RequestContext& ctx) {
     return auth::RequestOrigin{ctx.client_ip, ctx.correlation_id};
-}
-
-// An optional string member: absent/null → nullopt; another type or too long → kValidation.
-Result<std::optional<std::string>> OptString(const json::object& o, std::string_view name,
-                                             std::size_t max_len) {
-    const json::value* v = o.if_contains(name);
-    if (v == nullptr || v->is_null()) return std::optional<std::string>();
-    if (!v->is_string()) {
-        return MakeError(ErrorCode::kValidation, std::string(name) + " must be a string",
-                         std::string(name));
-    }
-    if (v->as_string().size() > max_len) {
-        return MakeError(
-            ErrorCode::kValidation,
-            std::string(name) + " must be at most " + std::to_string(max_len) + " characters",
-            std::string(name));
-    }
-    return std::optional<std::string>(std::string(v->as_string()));
-}
-
-Result<std::string> RequiredString(const json::object& o, std::string_view name,
-                                   std::size_t max_len) {
-    auto v = OptString(o, name, max_len);
-    if (!v) return v.error();
-    if (!*v || (*v)->empty()) {
-        return MakeError(ErrorCode::kValidation, std::string(name) + " is required",
-                         std::string(name));
-    }
-    return **v;
 }
 
 json::object UserJson(const storage::UserRecord& u) {
@@ -112,9 +84,9 @@ asio::awaitable<net::HttpResponse> Login(ApiDeps& deps, RequestContext& ctx) {
     if (deps.auth == nullptr) co_return NoAuth(ctx);
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto email = RequiredString(*body, "email", 254);
+    auto email = common::RequiredStringField(*body, "email", 254);
     if (!email) co_return ErrorResponse(email.error(), ctx.correlation_id);
-    auto password = RequiredString(*body, "password", 1024);
+    auto password = common::RequiredStringField(*body, "password", 1024);
     if (!password) co_return ErrorResponse(password.error(), ctx.correlation_id);
     auth::RequestOrigin origin = OriginOf(ctx);
     auto r = co_await deps.auth->Login(std::move(*email), std::move(*password), origin);
@@ -130,7 +102,7 @@ asio::awaitable<net::HttpResponse> Refresh(ApiDeps& deps, RequestContext& ctx) {
     if (deps.auth == nullptr) co_return NoAuth(ctx);
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto token = RequiredString(*body, "refresh_token", 256);
+    auto token = common::RequiredStringField(*body, "refresh_token", 256);
     if (!token) co_return ErrorResponse(token.error(), ctx.correlation_id);
     auth::RequestOrigin origin = OriginOf(ctx);
     auto r = co_await deps.auth->Refresh(std::move(*token), origin);
@@ -171,7 +143,7 @@ asio::awaitable<net::HttpResponse> UpdateMe(ApiDeps& deps, RequestContext& ctx) 
                             {"password", &auth::ProfileUpdate::password, 1024},
                             {"current_password", &auth::ProfileUpdate::current_password, 1024}};
     for (const Field& f : fields) {
-        auto v = OptString(*body, f.name, f.max);
+        auto v = common::OptionalStringField(*body, f.name, f.max);
         if (!v) co_return ErrorResponse(v.error(), ctx.correlation_id);
         update.*f.member = std::move(*v);
     }
@@ -214,7 +186,7 @@ Result<std::string> KeyExpiry(const json::object& body, std::chrono::system_cloc
     if (!secs) return secs.error();
     auto days = seconds_member("expires_in_days", 86400);
     if (!days) return days.error();
-    auto at = OptString(body, "expires_at", 64);
+    auto at = common::OptionalStringField(body, "expires_at", 64);
     if (!at) return at.error();
     if (*at) {
         auto tp = common::ParseIso8601(**at);
@@ -240,7 +212,7 @@ asio::awaitable<net::HttpResponse> CreateKey(ApiDeps& deps, RequestContext& ctx)
         if (!parsed) co_return ErrorResponse(parsed.error(), ctx.correlation_id);
         body = std::move(*parsed);
     }
-    auto name = OptString(body, "name", 100);
+    auto name = common::OptionalStringField(body, "name", 100);
     if (!name) co_return ErrorResponse(name.error(), ctx.correlation_id);
     auto expiry = KeyExpiry(body, std::chrono::system_clock::now());
     if (!expiry) co_return ErrorResponse(expiry.error(), ctx.correlation_id);
@@ -307,15 +279,15 @@ asio::awaitable<net::HttpResponse> AddUserRoute(ApiDeps& deps, RequestContext& c
     if (deps.auth == nullptr || deps.auth->store() == nullptr) co_return NoAuth(ctx);
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto email = RequiredString(*body, "email", 254);
+    auto email = common::RequiredStringField(*body, "email", 254);
     if (!email) co_return ErrorResponse(email.error(), ctx.correlation_id);
-    auto password = RequiredString(*body, "password", 1024);
+    auto password = common::RequiredStringField(*body, "password", 1024);
     if (!password) co_return ErrorResponse(password.error(), ctx.correlation_id);
-    auto role = OptString(*body, "role", 16);
+    auto role = common::OptionalStringField(*body, "role", 16);
     if (!role) co_return ErrorResponse(role.error(), ctx.correlation_id);
-    auto name = OptString(*body, "name", 200);
+    auto name = common::OptionalStringField(*body, "name", 200);
     if (!name) co_return ErrorResponse(name.error(), ctx.correlation_id);
-    auto org = OptString(*body, "org_id", 128);
+    auto org = common::OptionalStringField(*body, "org_id", 128);
     if (!org) co_return ErrorResponse(org.error(), ctx.correlation_id);
     const std::string role_name = role->value_or("member");
     auto parsed_role = auth::ParseRole(role_name);
@@ -359,7 +331,7 @@ asio::awaitable<net::HttpResponse> UpdateUserRoute(ApiDeps& deps, RequestContext
     }
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto role = RequiredString(*body, "role", 16);
+    auto role = common::RequiredStringField(*body, "role", 16);
     if (!role) co_return ErrorResponse(role.error(), ctx.correlation_id);
     auto new_role = auth::ParseRole(*role);
     if (!new_role) {
@@ -503,15 +475,6 @@ struct Tally {
     }
 };
 
-std::int64_t IntOf(const json::object& o, std::string_view k) {
-    const json::value* v = o.if_contains(k);
-    if (v == nullptr) return 0;
-    if (v->is_int64()) return v->as_int64();
-    if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-    if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
-    return 0;
-}
-
 void AddRow(Tally& t, const storage::UsageRow& row) {
     ++t.debates;
     boost::system::error_code ec;
@@ -537,9 +500,9 @@ void AddRow(Tally& t, const storage::UsageRow& row) {
     for (const auto& [agent, u] : usage->as_object()) {
         if (!u.is_object()) continue;
         const auto& uo = u.as_object();
-        const std::int64_t calls = IntOf(uo, "calls");
-        const std::int64_t in = IntOf(uo, "input_tokens");
-        const std::int64_t out = IntOf(uo, "output_tokens");
+        const std::int64_t calls = common::Int64Field(uo, "calls").value_or(0);
+        const std::int64_t in = common::Int64Field(uo, "input_tokens").value_or(0);
+        const std::int64_t out = common::Int64Field(uo, "output_tokens").value_or(0);
         t.agent_calls += calls;
         t.input_tokens += in;
         t.output_tokens += out;

@@ -10,6 +10,7 @@
 #include "api/api.hpp"
 #include "api/http_util.hpp"
 #include "common/logging.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 
 namespace aragora::api {
@@ -76,20 +77,9 @@ auth::Permission PermissionFor(AuthLevel level) {
     }
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
 bool HasHeader(const net::HttpResponse& res, std::string_view name) {
     for (const auto& [key, value] : res.headers) {
-        if (EqualsIgnoreCase(key, name)) return true;
+        if (common::IEquals(key, name)) return true;
     }
     return false;
 }

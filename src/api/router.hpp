@@ -28,6 +28,12 @@ struct RequestContext {
     std::string route;                          // the matched template (metrics label)
     auth::Principal principal = {};  // set by the auth middleware (anonymous in open mode)
     std::string client_ip = {};      // the socket peer, or the forwarded client via a trusted proxy
+
+    // The path parameter `name` ("" when the route has none of that name).
+    std::string Param(const std::string& name) const {
+        auto it = params.find(name);
+        return it == params.end() ? std::string() : it->second;
+    }
 };
 
 using Handler = std::function<boost::asio::awaitable<net::HttpResponse>(RequestContext&)>;

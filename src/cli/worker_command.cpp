@@ -25,6 +25,7 @@
 
 #include "agents/factory.hpp"
 #include "app/distributed.hpp"
+#include "cli/exit_codes.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -45,10 +46,6 @@ namespace {
 namespace asio = boost::asio;
 using common::ErrorCode;
 using common::Result;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 
 std::shared_ptr<spdlog::logger> Log() {
     static auto logger = common::GetLogger("aragora.worker");
