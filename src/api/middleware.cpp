@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 
 #include "api/api.hpp"
 #include "api/http_util.hpp"
@@ -161,7 +162,7 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
     }
 
     // Auth. Routing came first (API.md): an unknown path is 404 with or without credentials.
-    if (route.auth != AuthLevel::kPublic && m.auth != nullptr && !m.auth->open()) {
+    if (route.auth != AuthLevel::kPublic && !m.auth->open()) {
         const std::string authorization = request.Header("authorization");
         auto token = auth::AuthService::BearerToken(authorization);
         if (!token) {
@@ -312,6 +313,12 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
 }  // namespace
 
 net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
+    if (deps.auth == nullptr) {
+        // Fail closed: a missing auth service must not read as "every route open".
+        throw std::invalid_argument(
+            "MakeHttpHandler: ApiDeps::auth is required (open mode is an AuthService "
+            "configured open)");
+    }
     // Bounds: one series per route template (aliases included) and status code seen.
     auto& requests = deps.metrics.AddCounter(
         "aragora_requests_total", "HTTP requests by status code and route template.",
