@@ -616,55 +616,80 @@ Handler Bind(ApiDeps& deps) {
 void AddAuthRoutes(Router& r, ApiDeps& d) {
     using enum AuthLevel;
     using enum RateClass;
-    r.Add({"POST", "/api/v1/auth/login", kPublic, kAuth, Bind<Login>(d),
-           "Log in with email and password: access and refresh tokens", "auth", "LoginRequest",
-           "LoginResponse"});
-    r.Add({"POST", "/api/v1/auth/refresh", kPublic, kAuth, Bind<Refresh>(d),
-           "Exchange a refresh token for new tokens (the old one is revoked)", "auth",
-           "RefreshRequest", "LoginResponse"});
-    r.Add({"GET", "/api/v1/auth/me", kUser, kRead, Bind<Me>(d), "The caller's account", "auth", "",
-           "UserResponse"});
-    r.Add({"PATCH", "/api/v1/auth/me", kUser, kWrite, Bind<UpdateMe>(d),
-           "Update the caller's name, email or password", "auth", "ProfileUpdate", "UserResponse"});
-    r.Add({"PUT", "/api/v1/auth/me", kUser, kWrite, Bind<UpdateMe>(d),
-           "Update the caller's name, email or password", "auth", "ProfileUpdate", "UserResponse"});
-    r.Add({"GET", "/api/v1/auth/api-keys", kUser, kRead, Bind<ListKeys>(d),
-           "The caller's active API keys (prefixes only)", "auth", "", "ApiKeyList"});
-    r.Add({"POST", "/api/v1/auth/api-keys", kUser, kWrite, Bind<CreateKey>(d),
-           "Create an API key (shown once)", "auth", "ApiKeyRequest", "ApiKeyCreated"});
-    r.Add({"DELETE", "/api/v1/auth/api-keys/{id}", kUser, kWrite, Bind<RevokeKey>(d),
-           "Revoke an API key by id (prefix)", "auth", "", ""});
-    r.Add({"POST", "/api/auth/api-key", kUser, kWrite, Bind<CreateKey>(d),
-           "Create an API key (alias)", "auth", "ApiKeyRequest", "ApiKeyCreated"});
-    r.Add({"DELETE", "/api/auth/api-key", kUser, kWrite, Bind<RevokeKey>(d),
-           "Revoke the caller's API keys (?id= for one)", "auth", "", ""});
-    r.Add({"GET", "/api/v1/billing/usage", kUser, kRead, Bind<UsageRoute>(d),
-           "Debates, agent calls and tokens by provider, per user and org (?period=)", "usage", "",
-           ""});
-    r.Add({"GET", "/api/v1/admin/users", kAdmin, kRead, Bind<ListUsers>(d), "Every user", "admin",
-           "", ""});
-    r.Add({"POST", "/api/v1/admin/users", kAdmin, kWrite, Bind<AddUserRoute>(d), "Add a user",
-           "admin", "UserCreate", "UserResponse"});
-    r.Add({"PATCH", "/api/v1/admin/users/{id}", kAdmin, kWrite, Bind<UpdateUserRoute>(d),
-           "Change a user's role", "admin", "RoleUpdate", "UserResponse"});
-    r.Add({"DELETE", "/api/v1/admin/users/{id}", kAdmin, kWrite, Bind<RemoveUserRoute>(d),
-           "Remove a user (their keys and sessions end)", "admin", "", ""});
-    r.Add({"GET", "/api/v1/audit", kAdmin, kRead, Bind<AuditRoute>(d),
-           "The audit log, newest first (?limit=&since=), with its hash-chain check", "admin", "",
-           ""});
-    r.Add({"GET", "/api/v1/rate-limits/status", kPublic, kNone, Bind<RateLimitStatus>(d),
-           "The caller's rate-limit buckets", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/rate-limits/config", kPublic, kNone, Bind<RateLimitConfigRoute>(d),
-           "Rate-limit configuration", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/system/rate-limits", kAdmin, kRead, Bind<SystemRateLimits>(d),
-           "Every rate limiter's size and counts", "admin", "", ""});
-    r.Add({"GET", "/api/v1/system/errors", kAdmin, kRead, Bind<SystemErrors>(d),
-           "Recent server errors (?limit=)", "admin", "", ""});
-    r.Add({"POST", "/api/v1/admin/cleanup-caches", kAdmin, kWrite, Bind<CleanupCaches>(d),
-           "Drop rebuildable caches and return memory to the OS", "admin", "", ""});
-    r.Add({"POST", "/api/v1/debug/memory-dump", kAdmin, kWrite, Bind<MemoryDump>(d),
-           "Memory by subsystem to /tmp/aragora_memory_dump.json (ARAGORA_MEMORY_PROFILING=1)",
-           "admin", "", ""});
+    // One row a route, fields named and packed as in routes.cpp.
+    // clang-format off
+    r.Add({.method = "POST", .path = "/api/v1/auth/login", .auth = kPublic, .rate = kAuth,
+           .handler = Bind<Login>(d),
+           .summary = "Log in with email and password: access and refresh tokens", .tag = "auth",
+           .request_schema = "LoginRequest", .response_schema = "LoginResponse"});
+    r.Add({.method = "POST", .path = "/api/v1/auth/refresh", .auth = kPublic, .rate = kAuth,
+           .handler = Bind<Refresh>(d),
+           .summary = "Exchange a refresh token for new tokens (the old one is revoked)",
+           .tag = "auth", .request_schema = "RefreshRequest", .response_schema = "LoginResponse"});
+    r.Add({.method = "GET", .path = "/api/v1/auth/me", .auth = kUser, .rate = kRead,
+           .handler = Bind<Me>(d), .summary = "The caller's account", .tag = "auth",
+           .response_schema = "UserResponse"});
+    r.Add({.method = "PATCH", .path = "/api/v1/auth/me", .auth = kUser, .rate = kWrite,
+           .handler = Bind<UpdateMe>(d), .summary = "Update the caller's name, email or password",
+           .tag = "auth", .request_schema = "ProfileUpdate", .response_schema = "UserResponse"});
+    r.Add({.method = "PUT", .path = "/api/v1/auth/me", .auth = kUser, .rate = kWrite,
+           .handler = Bind<UpdateMe>(d), .summary = "Update the caller's name, email or password",
+           .tag = "auth", .request_schema = "ProfileUpdate", .response_schema = "UserResponse"});
+    r.Add({.method = "GET", .path = "/api/v1/auth/api-keys", .auth = kUser, .rate = kRead,
+           .handler = Bind<ListKeys>(d), .summary = "The caller's active API keys (prefixes only)",
+           .tag = "auth", .response_schema = "ApiKeyList"});
+    r.Add({.method = "POST", .path = "/api/v1/auth/api-keys", .auth = kUser, .rate = kWrite,
+           .handler = Bind<CreateKey>(d), .summary = "Create an API key (shown once)",
+           .tag = "auth", .request_schema = "ApiKeyRequest", .response_schema = "ApiKeyCreated"});
+    r.Add({.method = "DELETE", .path = "/api/v1/auth/api-keys/{id}", .auth = kUser, .rate = kWrite,
+           .handler = Bind<RevokeKey>(d), .summary = "Revoke an API key by id (prefix)",
+           .tag = "auth"});
+    r.Add({.method = "POST", .path = "/api/auth/api-key", .auth = kUser, .rate = kWrite,
+           .handler = Bind<CreateKey>(d), .summary = "Create an API key (alias)", .tag = "auth",
+           .request_schema = "ApiKeyRequest", .response_schema = "ApiKeyCreated"});
+    r.Add({.method = "DELETE", .path = "/api/auth/api-key", .auth = kUser, .rate = kWrite,
+           .handler = Bind<RevokeKey>(d), .summary = "Revoke the caller's API keys (?id= for one)",
+           .tag = "auth"});
+    r.Add({.method = "GET", .path = "/api/v1/billing/usage", .auth = kUser, .rate = kRead,
+           .handler = Bind<UsageRoute>(d),
+           .summary = "Debates, agent calls and tokens by provider, per user and org (?period=)",
+           .tag = "usage"});
+    r.Add({.method = "GET", .path = "/api/v1/admin/users", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<ListUsers>(d), .summary = "Every user", .tag = "admin"});
+    r.Add({.method = "POST", .path = "/api/v1/admin/users", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<AddUserRoute>(d), .summary = "Add a user", .tag = "admin",
+           .request_schema = "UserCreate", .response_schema = "UserResponse"});
+    r.Add({.method = "PATCH", .path = "/api/v1/admin/users/{id}", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<UpdateUserRoute>(d), .summary = "Change a user's role", .tag = "admin",
+           .request_schema = "RoleUpdate", .response_schema = "UserResponse"});
+    r.Add({.method = "DELETE", .path = "/api/v1/admin/users/{id}", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<RemoveUserRoute>(d),
+           .summary = "Remove a user (their keys and sessions end)", .tag = "admin"});
+    r.Add({.method = "GET", .path = "/api/v1/audit", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<AuditRoute>(d),
+           .summary = "The audit log, newest first (?limit=&since=), with its hash-chain check",
+           .tag = "admin"});
+    r.Add({.method = "GET", .path = "/api/v1/rate-limits/status", .auth = kPublic, .rate = kNone,
+           .handler = Bind<RateLimitStatus>(d), .summary = "The caller's rate-limit buckets",
+           .tag = "rate-limits"});
+    r.Add({.method = "GET", .path = "/api/v1/rate-limits/config", .auth = kPublic, .rate = kNone,
+           .handler = Bind<RateLimitConfigRoute>(d), .summary = "Rate-limit configuration",
+           .tag = "rate-limits"});
+    r.Add({.method = "GET", .path = "/api/v1/system/rate-limits", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<SystemRateLimits>(d), .summary = "Every rate limiter's size and counts",
+           .tag = "admin"});
+    r.Add({.method = "GET", .path = "/api/v1/system/errors", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<SystemErrors>(d), .summary = "Recent server errors (?limit=)",
+           .tag = "admin"});
+    r.Add({.method = "POST", .path = "/api/v1/admin/cleanup-caches", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<CleanupCaches>(d),
+           .summary = "Drop rebuildable caches and return memory to the OS", .tag = "admin"});
+    r.Add({.method = "POST", .path = "/api/v1/debug/memory-dump", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<MemoryDump>(d),
+           .summary = "Memory by subsystem to /tmp/aragora_memory_dump.json "
+                      "(ARAGORA_MEMORY_PROFILING=1)",
+           .tag = "admin"});
+    // clang-format on
 }
 
 }  // namespace aragora::api

@@ -44,12 +44,14 @@ struct Route {
     AuthLevel auth = AuthLevel::kUser;
     RateClass rate = RateClass::kRead;
     Handler handler;
-    std::string summary;  // one line for the OpenAPI document
-    std::string tag;      // OpenAPI tag (debates, receipts, health, ...)
+    std::string summary = {};  // one line for the OpenAPI document
+    std::string tag = {};      // OpenAPI tag (debates, receipts, health, ...)
     // OpenAPI component schemas (openapi.cpp) of the JSON request body and of the success
-    // answer; "" = no body / a generic object.
-    std::string request_schema;
-    std::string response_schema;
+    // answer; "" = no body / a generic object. The route table (routes.cpp) names every
+    // field (`.request_schema = ...`), so two schema names cannot be swapped unseen; the
+    // initialisers here let a row leave a schema out without a warning.
+    std::string request_schema = {};
+    std::string response_schema = {};
 };
 
 class Router {
