@@ -308,7 +308,7 @@ asio::awaitable<net::HttpResponse> AddUserRoute(ApiDeps& deps, RequestContext& c
     const std::string org_id = org->value_or(ctx.principal.org_id);
     const auto options = deps.auth->config().hash_options;
     auto added = co_await deps.auth->pool().Run([store, &email, &user_name, &role_name, &password,
-                                                 &org_id, &now, options] {
+                                                 &org_id, &now, &options] {
         return auth::AddUser(*store, *email, user_name, role_name, *password, org_id, now, options);
     });
     if (!added) co_return ServiceErrorResponse(added.error(), ctx.correlation_id);

@@ -836,8 +836,9 @@ struct HttpClient::Impl {
         bool got_bytes = false;
         std::optional<ResponseParser> parser;
         // A 2xx answer to CONNECT has no body: skip, so the tunnel bytes are not read.
-        auto read = co_await ReadResponse({conn, abort, buffer, got_bytes}, parser, false,
-                                          kMaxProxyAnswerBytes, true, nullptr);
+        ReadContext read_context{conn, abort, buffer, got_bytes};
+        auto read =
+            co_await ReadResponse(read_context, parser, false, kMaxProxyAnswerBytes, true, nullptr);
         if (!read) {
             auto error = read.error();
             if (error.code == ErrorCode::kProviderError) error.code = ErrorCode::kUnavailable;
@@ -955,9 +956,9 @@ struct HttpClient::Impl {
             } else if (wec) {
                 read = MakeError(ErrorCode::kUnavailable, "write: " + wec.message());
             } else {
-                read = co_await ReadResponse({*conn, abort, buffer, got_bytes}, parser,
-                                             static_cast<bool>(sink), options.max_response_bytes,
-                                             no_body, &sink);
+                ReadContext read_context{*conn, abort, buffer, got_bytes};
+                read = co_await ReadResponse(read_context, parser, static_cast<bool>(sink),
+                                             options.max_response_bytes, no_body, &sink);
             }
             if (!read) {
                 // A pooled connection the server dropped while it sat idle.
