@@ -40,7 +40,6 @@
 #include "resilience/circuit_breaker.hpp"
 #include "service/records.hpp"
 #include "storage/open_stores.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
 namespace {

@@ -17,7 +17,6 @@
 #include "common/time.hpp"
 #include "config/settings.hpp"
 #include "storage/open_stores.hpp"
-#include "storage/sqlite/sqlite_auth_store.hpp"
 
 namespace aragora::cli {
 namespace {

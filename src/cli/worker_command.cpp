@@ -38,7 +38,6 @@
 #include "resilience/circuit_breaker.hpp"
 #include "service/local_debate_service.hpp"
 #include "storage/open_stores.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
 namespace {
