@@ -12,8 +12,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.hpp"
+
 namespace aragora::agents {
 namespace {
+
+using common::ToLower;
+using common::Trim;
 
 // ---- deterministic randomness -------------------------------------------------
 // std:: distributions are implementation-defined; these are not, so a demo debate
@@ -64,13 +69,6 @@ bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
-char Lower(char c) { return IsUpper(c) ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view Trim(std::string_view s) {
-    while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-    while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 // "0.85": two decimals, independent of the C locale.
 std::string Fmt2(double v) {
@@ -168,8 +166,7 @@ std::vector<std::string> SalientWords(std::string_view text, std::size_t count) 
     const auto flush = [&](char next) {
         while (!cur.empty() && (cur.back() == '-' || cur.back() == '\'')) cur.pop_back();
         if (!cur.empty()) {
-            std::string low;
-            for (char ch : cur) low.push_back(Lower(ch));
+            const std::string low = ToLower(cur);
             const bool name = IsUpper(cur.front()) && !sentence_start;
             const bool long_enough = low.size() >= 3 || (name && low.size() >= 2);
             if (long_enough && !IsStopword(low) && seen.insert(low).second) {
@@ -279,7 +276,7 @@ std::string Clause(std::string_view text) {
         if (s[pos] == ' ' && ++words >= 16) break;
     }
     if (pos < s.size()) s = s.substr(0, pos) + "...";
-    if (s.size() >= 2 && IsUpper(s[0]) && !IsUpper(s[1])) s[0] = Lower(s[0]);
+    if (s.size() >= 2 && IsUpper(s[0]) && !IsUpper(s[1])) s[0] = common::ToLowerAscii(s[0]);
     return s;
 }
 
@@ -287,8 +284,7 @@ std::string StripConfidenceLine(std::string_view text) {
     std::string_view body = Trim(text);
     const std::size_t nl = body.find_last_of('\n');
     std::string_view last = nl == std::string_view::npos ? body : body.substr(nl + 1);
-    std::string low;
-    for (char c : Trim(last)) low.push_back(Lower(c));
+    const std::string low = ToLower(Trim(last));
     if (low.rfind("confidence:", 0) == 0) {
         body = nl == std::string_view::npos ? std::string_view{} : Trim(body.substr(0, nl));
     }
@@ -296,9 +292,7 @@ std::string StripConfidenceLine(std::string_view text) {
 }
 
 bool Contains(std::string_view haystack, std::string_view needle) {
-    std::string low;
-    for (char c : haystack) low.push_back(Lower(c));
-    return low.find(needle) != std::string::npos;
+    return ToLower(haystack).find(needle) != std::string::npos;
 }
 
 bool HasDigit(std::string_view s) { return std::any_of(s.begin(), s.end(), IsDigit); }
@@ -772,8 +766,7 @@ bool ParsePersona(std::string_view name, Persona& out) {
     for (auto p :
          {Persona::kAnalyst, Persona::kCritic, Persona::kModerator, Persona::kContrarian}) {
         const auto s = ToString(p);
-        if (s.size() == name.size() && std::equal(s.begin(), s.end(), name.begin(),
-                                                  [](char a, char b) { return a == Lower(b); })) {
+        if (common::IEquals(s, name)) {
             out = p;
             return true;
         }

@@ -12,6 +12,7 @@
 
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
+#include "common/strings.hpp"
 
 namespace aragora::agents {
 namespace {
@@ -28,18 +29,9 @@ std::shared_ptr<spdlog::logger> Log() {
     return logger;
 }
 
-std::string Trimmed(std::string s) {
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
-        s.pop_back();
-    std::size_t i = 0;
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    return s.substr(i);
-}
-
 // Retry-After as delay-seconds (HTTP dates are not worth parsing for providers).
 std::optional<std::chrono::seconds> RetryAfter(const net::ClientResponse& r) {
-    std::string v = Trimmed(r.Header("retry-after"));
+    const std::string v(common::Trim(r.Header("retry-after")));
     if (v.empty() || v.size() > 9) return std::nullopt;
     if (!std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return std::nullopt;
@@ -91,7 +83,9 @@ AgentMetrics::AgentMetrics(metrics::Registry& r)
 std::string BaseUrlOf(const config::EnvLookup& env, wire::Provider provider) {
     const auto& info = wire::Info(provider);
     if (env) {
-        if (auto v = env(info.base_url_env); v && !Trimmed(*v).empty()) return Trimmed(*v);
+        if (auto v = env(info.base_url_env); v && !common::Trim(*v).empty()) {
+            return std::string(common::Trim(*v));
+        }
     }
     return std::string(info.default_base);
 }
@@ -100,7 +94,7 @@ std::string KeyOf(const config::EnvLookup& env, wire::Provider provider) {
     const auto& info = wire::Info(provider);
     if (info.key_env.empty() || !env) return "";
     auto v = env(info.key_env);
-    return v ? Trimmed(*v) : "";
+    return v ? std::string(common::Trim(*v)) : "";
 }
 
 struct ProviderAgent::Attempt {

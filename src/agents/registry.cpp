@@ -5,6 +5,7 @@
 
 #include "agents/demo_agent.hpp"
 #include "agents/wire.hpp"
+#include "common/strings.hpp"
 
 namespace aragora::agents {
 namespace {
@@ -18,20 +19,6 @@ constexpr Persona kPersonaCycle[] = {Persona::kAnalyst, Persona::kCritic, Person
                                      Persona::kContrarian};
 constexpr std::size_t kMaxModelChars = 128;
 constexpr std::size_t kMaxNameChars = 64;
-
-std::string_view Trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-std::string ToLower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
 
 std::string PersonaList() {
     std::string out;
@@ -74,7 +61,7 @@ common::Result<std::vector<AgentSpec>> ParseAgentSpecs(const std::vector<std::st
     std::map<std::string, int> seen;
     std::size_t bare_demo = 0;
     for (std::size_t i = 0; i < specs.size(); ++i) {
-        std::string_view raw = Trim(specs[i]);
+        std::string_view raw = common::TrimOws(specs[i]);
         if (raw.empty()) {
             return MakeError(ErrorCode::kValidation,
                              "empty agent spec at position " + std::to_string(i + 1),
@@ -82,8 +69,8 @@ common::Result<std::vector<AgentSpec>> ParseAgentSpecs(const std::vector<std::st
         }
         std::string explicit_name;
         if (const std::size_t at = raw.rfind('@'); at != std::string_view::npos) {
-            explicit_name = std::string(Trim(raw.substr(at + 1)));
-            raw = Trim(raw.substr(0, at));
+            explicit_name = std::string(common::TrimOws(raw.substr(at + 1)));
+            raw = common::TrimOws(raw.substr(0, at));
             if (!ValidName(explicit_name)) {
                 return MakeError(ErrorCode::kValidation,
                                  "agent name '" + explicit_name + "' must be 1.." +
@@ -93,9 +80,10 @@ common::Result<std::vector<AgentSpec>> ParseAgentSpecs(const std::vector<std::st
             }
         }
         const std::size_t colon = raw.find(':');
-        const std::string typed = ToLower(Trim(raw.substr(0, colon)));
+        const std::string typed = common::ToLower(common::TrimOws(raw.substr(0, colon)));
         AgentSpec spec;
-        if (colon != std::string_view::npos) spec.model = std::string(Trim(raw.substr(colon + 1)));
+        if (colon != std::string_view::npos)
+            spec.model = std::string(common::TrimOws(raw.substr(colon + 1)));
 
         if (typed == kDemo) {
             spec.provider = std::string(kDemo);
@@ -127,7 +115,8 @@ common::Result<std::vector<AgentSpec>> ParseAgentSpecs(const std::vector<std::st
             spec.name = spec.provider + ":" + spec.model;
         } else {
             return MakeError(ErrorCode::kValidation,
-                             "unknown agent provider '" + std::string(Trim(raw.substr(0, colon))) +
+                             "unknown agent provider '" +
+                                 std::string(common::TrimOws(raw.substr(0, colon))) +
                                  "' (available: " + ProviderList() + ")",
                              std::string(kField));
         }
@@ -142,14 +131,8 @@ common::Result<std::vector<AgentSpec>> ParseAgentSpecs(const std::vector<std::st
 
 common::Result<std::vector<AgentSpec>> ParseAgentList(std::string_view comma_separated) {
     std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t comma = comma_separated.find(',', start);
-        parts.emplace_back(comma_separated.substr(
-            start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
-    }
+    for (const std::string_view part : common::Split(comma_separated, ','))
+        parts.emplace_back(part);
     return ParseAgentSpecs(parts);
 }
 

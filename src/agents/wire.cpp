@@ -6,11 +6,14 @@
 #include <utility>
 
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 
 namespace aragora::agents::wire {
 namespace json = boost::json;
 using common::ErrorCode;
 using common::MakeError;
+using common::ToLower;
+using common::Trim;
 
 namespace {
 
@@ -61,22 +64,6 @@ constexpr std::array<Alias, 12> kAliases = {{
     {"ollama", Provider::kOpenAiCompatible, ""},
     {"openai_compatible", Provider::kOpenAiCompatible, ""},
 }};
-
-std::string ToLower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
-std::string_view Trim(std::string_view s) {
-    constexpr std::string_view kSpace = " \t\r\n";
-    const auto first = s.find_first_not_of(kSpace);
-    if (first == std::string_view::npos) return {};
-    const auto last = s.find_last_not_of(kSpace);
-    return s.substr(first, last - first + 1);
-}
 
 const Alias* FindAlias(std::string_view lowered) {
     for (const auto& a : kAliases) {

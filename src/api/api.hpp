@@ -55,7 +55,9 @@ struct ApiDeps {
     const debate::ReceiptKeys& receipt_keys;
     SystemInfo& system;
     metrics::Registry& metrics;
-    // Credentials and roles; null = every route open (unit tests of single handlers).
+    // Credentials and roles. Required: MakeHttpHandler throws std::invalid_argument when
+    // it is null, so a wiring mistake fails closed. The open development mode is explicit:
+    // an AuthService whose AuthConfig::open is set (decided at start).
     auth::AuthService* auth = nullptr;
     // Rate limits; null = none.
     RequestLimits* limits = nullptr;
@@ -75,6 +77,7 @@ void AddRoutes(Router& router, ApiDeps& deps);
 // → CORS (preflight answered here) → route (404 / 405 with Allow) →
 // rate limit (429, aragora_rate_limit_hits_total, a `rate_limit` log line) → auth (401
 // auth_required with WWW-Authenticate / 403 forbidden) → handler.
+// `deps.auth` must be set (std::invalid_argument otherwise).
 // Declares aragora_requests_total{status,handler} and
 // aragora_request_latency_seconds{handler} in deps.metrics (handler = the route template,
 // "unmatched" for 404/405), so it is called once per registry (a second call throws

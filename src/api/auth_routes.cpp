@@ -8,6 +8,7 @@
 #include "api/handlers.hpp"
 #include "api/http_util.hpp"
 #include "auth/roles.hpp"
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
 
@@ -31,35 +32,6 @@ net::HttpResponse NoAuth(const RequestContext& ctx) {
 
 auth::RequestOrigin OriginOf(const RequestContext& ctx) {
     return auth::RequestOrigin{ctx.client_ip, ctx.correlation_id};
-}
-
-// An optional string member: absent/null → nullopt; another type or too long → kValidation.
-Result<std::optional<std::string>> OptString(const json::object& o, std::string_view name,
-                                             std::size_t max_len) {
-    const json::value* v = o.if_contains(name);
-    if (v == nullptr || v->is_null()) return std::optional<std::string>();
-    if (!v->is_string()) {
-        return MakeError(ErrorCode::kValidation, std::string(name) + " must be a string",
-                         std::string(name));
-    }
-    if (v->as_string().size() > max_len) {
-        return MakeError(
-            ErrorCode::kValidation,
-            std::string(name) + " must be at most " + std::to_string(max_len) + " characters",
-            std::string(name));
-    }
-    return std::optional<std::string>(std::string(v->as_string()));
-}
-
-Result<std::string> RequiredString(const json::object& o, std::string_view name,
-                                   std::size_t max_len) {
-    auto v = OptString(o, name, max_len);
-    if (!v) return v.error();
-    if (!*v || (*v)->empty()) {
-        return MakeError(ErrorCode::kValidation, std::string(name) + " is required",
-                         std::string(name));
-    }
-    return **v;
 }
 
 json::object UserJson(const storage::UserRecord& u) {
@@ -112,9 +84,9 @@ asio::awaitable<net::HttpResponse> Login(ApiDeps& deps, RequestContext& ctx) {
     if (deps.auth == nullptr) co_return NoAuth(ctx);
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto email = RequiredString(*body, "email", 254);
+    auto email = common::RequiredStringField(*body, "email", 254);
     if (!email) co_return ErrorResponse(email.error(), ctx.correlation_id);
-    auto password = RequiredString(*body, "password", 1024);
+    auto password = common::RequiredStringField(*body, "password", 1024);
     if (!password) co_return ErrorResponse(password.error(), ctx.correlation_id);
     auth::RequestOrigin origin = OriginOf(ctx);
     auto r = co_await deps.auth->Login(std::move(*email), std::move(*password), origin);
@@ -130,7 +102,7 @@ asio::awaitable<net::HttpResponse> Refresh(ApiDeps& deps, RequestContext& ctx) {
     if (deps.auth == nullptr) co_return NoAuth(ctx);
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto token = RequiredString(*body, "refresh_token", 256);
+    auto token = common::RequiredStringField(*body, "refresh_token", 256);
     if (!token) co_return ErrorResponse(token.error(), ctx.correlation_id);
     auth::RequestOrigin origin = OriginOf(ctx);
     auto r = co_await deps.auth->Refresh(std::move(*token), origin);
@@ -171,7 +143,7 @@ asio::awaitable<net::HttpResponse> UpdateMe(ApiDeps& deps, RequestContext& ctx) 
                             {"password", &auth::ProfileUpdate::password, 1024},
                             {"current_password", &auth::ProfileUpdate::current_password, 1024}};
     for (const Field& f : fields) {
-        auto v = OptString(*body, f.name, f.max);
+        auto v = common::OptionalStringField(*body, f.name, f.max);
         if (!v) co_return ErrorResponse(v.error(), ctx.correlation_id);
         update.*f.member = std::move(*v);
     }
@@ -214,7 +186,7 @@ Result<std::string> KeyExpiry(const json::object& body, std::chrono::system_cloc
     if (!secs) return secs.error();
     auto days = seconds_member("expires_in_days", 86400);
     if (!days) return days.error();
-    auto at = OptString(body, "expires_at", 64);
+    auto at = common::OptionalStringField(body, "expires_at", 64);
     if (!at) return at.error();
     if (*at) {
         auto tp = common::ParseIso8601(**at);
@@ -240,7 +212,7 @@ asio::awaitable<net::HttpResponse> CreateKey(ApiDeps& deps, RequestContext& ctx)
         if (!parsed) co_return ErrorResponse(parsed.error(), ctx.correlation_id);
         body = std::move(*parsed);
     }
-    auto name = OptString(body, "name", 100);
+    auto name = common::OptionalStringField(body, "name", 100);
     if (!name) co_return ErrorResponse(name.error(), ctx.correlation_id);
     auto expiry = KeyExpiry(body, std::chrono::system_clock::now());
     if (!expiry) co_return ErrorResponse(expiry.error(), ctx.correlation_id);
@@ -307,15 +279,15 @@ asio::awaitable<net::HttpResponse> AddUserRoute(ApiDeps& deps, RequestContext& c
     if (deps.auth == nullptr || deps.auth->store() == nullptr) co_return NoAuth(ctx);
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto email = RequiredString(*body, "email", 254);
+    auto email = common::RequiredStringField(*body, "email", 254);
     if (!email) co_return ErrorResponse(email.error(), ctx.correlation_id);
-    auto password = RequiredString(*body, "password", 1024);
+    auto password = common::RequiredStringField(*body, "password", 1024);
     if (!password) co_return ErrorResponse(password.error(), ctx.correlation_id);
-    auto role = OptString(*body, "role", 16);
+    auto role = common::OptionalStringField(*body, "role", 16);
     if (!role) co_return ErrorResponse(role.error(), ctx.correlation_id);
-    auto name = OptString(*body, "name", 200);
+    auto name = common::OptionalStringField(*body, "name", 200);
     if (!name) co_return ErrorResponse(name.error(), ctx.correlation_id);
-    auto org = OptString(*body, "org_id", 128);
+    auto org = common::OptionalStringField(*body, "org_id", 128);
     if (!org) co_return ErrorResponse(org.error(), ctx.correlation_id);
     const std::string role_name = role->value_or("member");
     auto parsed_role = auth::ParseRole(role_name);
@@ -336,7 +308,7 @@ asio::awaitable<net::HttpResponse> AddUserRoute(ApiDeps& deps, RequestContext& c
     const std::string org_id = org->value_or(ctx.principal.org_id);
     const auto options = deps.auth->config().hash_options;
     auto added = co_await deps.auth->pool().Run([store, &email, &user_name, &role_name, &password,
-                                                 &org_id, &now, options] {
+                                                 &org_id, &now, &options] {
         return auth::AddUser(*store, *email, user_name, role_name, *password, org_id, now, options);
     });
     if (!added) co_return ServiceErrorResponse(added.error(), ctx.correlation_id);
@@ -359,7 +331,7 @@ asio::awaitable<net::HttpResponse> UpdateUserRoute(ApiDeps& deps, RequestContext
     }
     auto body = ParseJsonObjectBody(ctx.request.body);
     if (!body) co_return ErrorResponse(body.error(), ctx.correlation_id);
-    auto role = RequiredString(*body, "role", 16);
+    auto role = common::RequiredStringField(*body, "role", 16);
     if (!role) co_return ErrorResponse(role.error(), ctx.correlation_id);
     auto new_role = auth::ParseRole(*role);
     if (!new_role) {
@@ -504,15 +476,6 @@ struct Tally {
     }
 };
 
-std::int64_t IntOf(const json::object& o, std::string_view k) {
-    const json::value* v = o.if_contains(k);
-    if (v == nullptr) return 0;
-    if (v->is_int64()) return v->as_int64();
-    if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-    if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
-    return 0;
-}
-
 void AddRow(Tally& t, const storage::UsageRow& row) {
     ++t.debates;
     boost::system::error_code ec;
@@ -538,9 +501,9 @@ void AddRow(Tally& t, const storage::UsageRow& row) {
     for (const auto& [agent, u] : usage->as_object()) {
         if (!u.is_object()) continue;
         const auto& uo = u.as_object();
-        const std::int64_t calls = IntOf(uo, "calls");
-        const std::int64_t in = IntOf(uo, "input_tokens");
-        const std::int64_t out = IntOf(uo, "output_tokens");
+        const std::int64_t calls = common::Int64Field(uo, "calls").value_or(0);
+        const std::int64_t in = common::Int64Field(uo, "input_tokens").value_or(0);
+        const std::int64_t out = common::Int64Field(uo, "output_tokens").value_or(0);
         t.agent_calls += calls;
         t.input_tokens += in;
         t.output_tokens += out;
@@ -654,55 +617,80 @@ Handler Bind(ApiDeps& deps) {
 void AddAuthRoutes(Router& r, ApiDeps& d) {
     using enum AuthLevel;
     using enum RateClass;
-    r.Add({"POST", "/api/v1/auth/login", kPublic, kAuth, Bind<Login>(d),
-           "Log in with email and password: access and refresh tokens", "auth", "LoginRequest",
-           "LoginResponse"});
-    r.Add({"POST", "/api/v1/auth/refresh", kPublic, kAuth, Bind<Refresh>(d),
-           "Exchange a refresh token for new tokens (the old one is revoked)", "auth",
-           "RefreshRequest", "LoginResponse"});
-    r.Add({"GET", "/api/v1/auth/me", kUser, kRead, Bind<Me>(d), "The caller's account", "auth", "",
-           "UserResponse"});
-    r.Add({"PATCH", "/api/v1/auth/me", kUser, kWrite, Bind<UpdateMe>(d),
-           "Update the caller's name, email or password", "auth", "ProfileUpdate", "UserResponse"});
-    r.Add({"PUT", "/api/v1/auth/me", kUser, kWrite, Bind<UpdateMe>(d),
-           "Update the caller's name, email or password", "auth", "ProfileUpdate", "UserResponse"});
-    r.Add({"GET", "/api/v1/auth/api-keys", kUser, kRead, Bind<ListKeys>(d),
-           "The caller's active API keys (prefixes only)", "auth", "", "ApiKeyList"});
-    r.Add({"POST", "/api/v1/auth/api-keys", kUser, kWrite, Bind<CreateKey>(d),
-           "Create an API key (shown once)", "auth", "ApiKeyRequest", "ApiKeyCreated"});
-    r.Add({"DELETE", "/api/v1/auth/api-keys/{id}", kUser, kWrite, Bind<RevokeKey>(d),
-           "Revoke an API key by id (prefix)", "auth", "", ""});
-    r.Add({"POST", "/api/auth/api-key", kUser, kWrite, Bind<CreateKey>(d),
-           "Create an API key (alias)", "auth", "ApiKeyRequest", "ApiKeyCreated"});
-    r.Add({"DELETE", "/api/auth/api-key", kUser, kWrite, Bind<RevokeKey>(d),
-           "Revoke the caller's API keys (?id= for one)", "auth", "", ""});
-    r.Add({"GET", "/api/v1/billing/usage", kUser, kRead, Bind<UsageRoute>(d),
-           "Debates, agent calls and tokens by provider, per user and org (?period=)", "usage", "",
-           ""});
-    r.Add({"GET", "/api/v1/admin/users", kAdmin, kRead, Bind<ListUsers>(d), "Every user", "admin",
-           "", ""});
-    r.Add({"POST", "/api/v1/admin/users", kAdmin, kWrite, Bind<AddUserRoute>(d), "Add a user",
-           "admin", "UserCreate", "UserResponse"});
-    r.Add({"PATCH", "/api/v1/admin/users/{id}", kAdmin, kWrite, Bind<UpdateUserRoute>(d),
-           "Change a user's role", "admin", "RoleUpdate", "UserResponse"});
-    r.Add({"DELETE", "/api/v1/admin/users/{id}", kAdmin, kWrite, Bind<RemoveUserRoute>(d),
-           "Remove a user (their keys and sessions end)", "admin", "", ""});
-    r.Add({"GET", "/api/v1/audit", kAdmin, kRead, Bind<AuditRoute>(d),
-           "The audit log, newest first (?limit=&since=), with its hash-chain check", "admin", "",
-           ""});
-    r.Add({"GET", "/api/v1/rate-limits/status", kPublic, kNone, Bind<RateLimitStatus>(d),
-           "The caller's rate-limit buckets", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/rate-limits/config", kPublic, kNone, Bind<RateLimitConfigRoute>(d),
-           "Rate-limit configuration", "rate-limits", "", ""});
-    r.Add({"GET", "/api/v1/system/rate-limits", kAdmin, kRead, Bind<SystemRateLimits>(d),
-           "Every rate limiter's size and counts", "admin", "", ""});
-    r.Add({"GET", "/api/v1/system/errors", kAdmin, kRead, Bind<SystemErrors>(d),
-           "Recent server errors (?limit=)", "admin", "", ""});
-    r.Add({"POST", "/api/v1/admin/cleanup-caches", kAdmin, kWrite, Bind<CleanupCaches>(d),
-           "Drop rebuildable caches and return memory to the OS", "admin", "", ""});
-    r.Add({"POST", "/api/v1/debug/memory-dump", kAdmin, kWrite, Bind<MemoryDump>(d),
-           "Memory by subsystem to /tmp/aragora_memory_dump.json (ARAGORA_MEMORY_PROFILING=1)",
-           "admin", "", ""});
+    // One row a route, fields named and packed as in routes.cpp.
+    // clang-format off
+    r.Add({.method = "POST", .path = "/api/v1/auth/login", .auth = kPublic, .rate = kAuth,
+           .handler = Bind<Login>(d),
+           .summary = "Log in with email and password: access and refresh tokens", .tag = "auth",
+           .request_schema = "LoginRequest", .response_schema = "LoginResponse"});
+    r.Add({.method = "POST", .path = "/api/v1/auth/refresh", .auth = kPublic, .rate = kAuth,
+           .handler = Bind<Refresh>(d),
+           .summary = "Exchange a refresh token for new tokens (the old one is revoked)",
+           .tag = "auth", .request_schema = "RefreshRequest", .response_schema = "LoginResponse"});
+    r.Add({.method = "GET", .path = "/api/v1/auth/me", .auth = kUser, .rate = kRead,
+           .handler = Bind<Me>(d), .summary = "The caller's account", .tag = "auth",
+           .response_schema = "UserResponse"});
+    r.Add({.method = "PATCH", .path = "/api/v1/auth/me", .auth = kUser, .rate = kWrite,
+           .handler = Bind<UpdateMe>(d), .summary = "Update the caller's name, email or password",
+           .tag = "auth", .request_schema = "ProfileUpdate", .response_schema = "UserResponse"});
+    r.Add({.method = "PUT", .path = "/api/v1/auth/me", .auth = kUser, .rate = kWrite,
+           .handler = Bind<UpdateMe>(d), .summary = "Update the caller's name, email or password",
+           .tag = "auth", .request_schema = "ProfileUpdate", .response_schema = "UserResponse"});
+    r.Add({.method = "GET", .path = "/api/v1/auth/api-keys", .auth = kUser, .rate = kRead,
+           .handler = Bind<ListKeys>(d), .summary = "The caller's active API keys (prefixes only)",
+           .tag = "auth", .response_schema = "ApiKeyList"});
+    r.Add({.method = "POST", .path = "/api/v1/auth/api-keys", .auth = kUser, .rate = kWrite,
+           .handler = Bind<CreateKey>(d), .summary = "Create an API key (shown once)",
+           .tag = "auth", .request_schema = "ApiKeyRequest", .response_schema = "ApiKeyCreated"});
+    r.Add({.method = "DELETE", .path = "/api/v1/auth/api-keys/{id}", .auth = kUser, .rate = kWrite,
+           .handler = Bind<RevokeKey>(d), .summary = "Revoke an API key by id (prefix)",
+           .tag = "auth"});
+    r.Add({.method = "POST", .path = "/api/auth/api-key", .auth = kUser, .rate = kWrite,
+           .handler = Bind<CreateKey>(d), .summary = "Create an API key (alias)", .tag = "auth",
+           .request_schema = "ApiKeyRequest", .response_schema = "ApiKeyCreated"});
+    r.Add({.method = "DELETE", .path = "/api/auth/api-key", .auth = kUser, .rate = kWrite,
+           .handler = Bind<RevokeKey>(d), .summary = "Revoke the caller's API keys (?id= for one)",
+           .tag = "auth"});
+    r.Add({.method = "GET", .path = "/api/v1/billing/usage", .auth = kUser, .rate = kRead,
+           .handler = Bind<UsageRoute>(d),
+           .summary = "Debates, agent calls and tokens by provider, per user and org (?period=)",
+           .tag = "usage"});
+    r.Add({.method = "GET", .path = "/api/v1/admin/users", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<ListUsers>(d), .summary = "Every user", .tag = "admin"});
+    r.Add({.method = "POST", .path = "/api/v1/admin/users", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<AddUserRoute>(d), .summary = "Add a user", .tag = "admin",
+           .request_schema = "UserCreate", .response_schema = "UserResponse"});
+    r.Add({.method = "PATCH", .path = "/api/v1/admin/users/{id}", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<UpdateUserRoute>(d), .summary = "Change a user's role", .tag = "admin",
+           .request_schema = "RoleUpdate", .response_schema = "UserResponse"});
+    r.Add({.method = "DELETE", .path = "/api/v1/admin/users/{id}", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<RemoveUserRoute>(d),
+           .summary = "Remove a user (their keys and sessions end)", .tag = "admin"});
+    r.Add({.method = "GET", .path = "/api/v1/audit", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<AuditRoute>(d),
+           .summary = "The audit log, newest first (?limit=&since=), with its hash-chain check",
+           .tag = "admin"});
+    r.Add({.method = "GET", .path = "/api/v1/rate-limits/status", .auth = kPublic, .rate = kNone,
+           .handler = Bind<RateLimitStatus>(d), .summary = "The caller's rate-limit buckets",
+           .tag = "rate-limits"});
+    r.Add({.method = "GET", .path = "/api/v1/rate-limits/config", .auth = kPublic, .rate = kNone,
+           .handler = Bind<RateLimitConfigRoute>(d), .summary = "Rate-limit configuration",
+           .tag = "rate-limits"});
+    r.Add({.method = "GET", .path = "/api/v1/system/rate-limits", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<SystemRateLimits>(d), .summary = "Every rate limiter's size and counts",
+           .tag = "admin"});
+    r.Add({.method = "GET", .path = "/api/v1/system/errors", .auth = kAdmin, .rate = kRead,
+           .handler = Bind<SystemErrors>(d), .summary = "Recent server errors (?limit=)",
+           .tag = "admin"});
+    r.Add({.method = "POST", .path = "/api/v1/admin/cleanup-caches", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<CleanupCaches>(d),
+           .summary = "Drop rebuildable caches and return memory to the OS", .tag = "admin"});
+    r.Add({.method = "POST", .path = "/api/v1/debug/memory-dump", .auth = kAdmin, .rate = kWrite,
+           .handler = Bind<MemoryDump>(d),
+           .summary = "Memory by subsystem to /tmp/aragora_memory_dump.json "
+                      "(ARAGORA_MEMORY_PROFILING=1)",
+           .tag = "admin"});
+    // clang-format on
 }
 
 }  // namespace aragora::api

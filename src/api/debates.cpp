@@ -13,7 +13,9 @@
 #include "agents/registry.hpp"
 #include "api/handlers.hpp"
 #include "api/http_util.hpp"
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 #include "debate/receipt.hpp"
 #include "debate/types.hpp"
@@ -47,38 +49,6 @@ std::size_t CodePoints(std::string_view s) {
         s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
-bool IsBlank(std::string_view s) {
-    return std::all_of(s.begin(), s.end(),
-                       [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
-}
-
-// A JSON number holding an integer (3 or 3.0); nullopt for anything else.
-std::optional<std::int64_t> JsonInteger(const json::value& v) {
-    if (v.is_int64()) return v.get_int64();
-    if (v.is_uint64()) {
-        if (v.get_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-        return static_cast<std::int64_t>(v.get_uint64());
-    }
-    if (v.is_double()) {
-        const double d = v.get_double();
-        if (d >= -1e15 && d <= 1e15 && d == static_cast<double>(static_cast<std::int64_t>(d))) {
-            return static_cast<std::int64_t>(d);
-        }
-    }
-    return std::nullopt;
-}
-
-// Member `name` unless absent or null.
-const json::value* Member(const json::object& o, std::string_view name) {
-    const json::value* v = o.if_contains(name);
-    return (v == nullptr || v->is_null()) ? nullptr : v;
-}
-
-std::string StringMember(const json::object& o, std::string_view name) {
-    const json::value* v = o.if_contains(name);
-    return (v != nullptr && v->is_string()) ? std::string(v->get_string()) : std::string();
-}
-
 json::object ParseObjectOrEmpty(std::string_view text) {
     boost::system::error_code ec;
     json::value v = json::parse(text, ec);
@@ -101,7 +71,7 @@ Result<std::vector<agents::AgentSpec>> ParseAgents(const json::value* agents) {
     std::vector<std::optional<std::string>> names;
     if (agents->is_string()) {
         const std::string_view list = agents->get_string();
-        if (IsBlank(list)) {
+        if (common::Trim(list).empty()) {
             return MakeError(ErrorCode::kValidation, "agents must name at least 2 agents", field);
         }
         auto parsed = agents::ParseAgentList(list);
@@ -143,27 +113,28 @@ Result<std::vector<agents::AgentSpec>> ParseAgents(const json::value* agents) {
                              field);
         }
         const json::object& o = item.get_object();
-        const json::value* provider = Member(o, "provider");
-        if (provider == nullptr || !provider->is_string() || IsBlank(provider->get_string())) {
+        const json::value* provider = common::FindField(o, "provider");
+        if (provider == nullptr || !provider->is_string() ||
+            common::Trim(provider->get_string()).empty()) {
             return MakeError(ErrorCode::kValidation,
                              where + ".provider is required (a non-empty string)", field);
         }
         std::string spec(provider->get_string());
         for (std::string_view key : {"model", "persona", "name"}) {
-            const json::value* v = Member(o, key);
+            const json::value* v = common::FindField(o, key);
             if (v != nullptr && !v->is_string()) {
                 return MakeError(ErrorCode::kValidation,
                                  where + "." + std::string(key) + " must be a string", field);
             }
         }
         // The model names a provider's model; a demo agent's variant is its persona.
-        std::string model = StringMember(o, "model");
-        if (model.empty()) model = StringMember(o, "persona");
+        std::string model = common::StringFieldOr(o, "model");
+        if (model.empty()) model = common::StringFieldOr(o, "persona");
         if (!model.empty()) spec += ":" + model;
         specs.push_back(std::move(spec));
-        std::string name = StringMember(o, "name");
-        if (Member(o, "name") != nullptr) {
-            if (IsBlank(name) || CodePoints(name) > kMaxAgentNameChars ||
+        std::string name = common::StringFieldOr(o, "name");
+        if (common::FindField(o, "name") != nullptr) {
+            if (common::Trim(name).empty() || CodePoints(name) > kMaxAgentNameChars ||
                 std::any_of(name.begin(), name.end(),
                             [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
                 return MakeError(ErrorCode::kValidation,
@@ -212,9 +183,9 @@ struct FieldValue {
 
 FieldValue TopOrProtocol(const json::object& body, const json::object* protocol,
                          std::string_view name) {
-    if (const json::value* v = Member(body, name)) return {v, std::string(name)};
+    if (const json::value* v = common::FindField(body, name)) return {v, std::string(name)};
     if (protocol != nullptr) {
-        if (const json::value* v = Member(*protocol, name)) {
+        if (const json::value* v = common::FindField(*protocol, name)) {
             return {v, "protocol." + std::string(name)};
         }
     }
@@ -224,7 +195,7 @@ FieldValue TopOrProtocol(const json::object& body, const json::object* protocol,
 // --- transcript ----------------------------------------------------------------------
 
 std::string JudgeOf(const storage::DebateRecord& debate) {
-    std::string judge = StringMember(ParseObjectOrEmpty(debate.spec_json), "judge");
+    std::string judge = common::StringFieldOr(ParseObjectOrEmpty(debate.spec_json), "judge");
     if (judge.empty() && !debate.agents.empty()) judge = debate.agents.front();
     return judge;
 }
@@ -265,11 +236,6 @@ asio::awaitable<Result<std::vector<events::Event>>> AllEvents(service::DebateSer
     co_return all;
 }
 
-std::string IdParam(const RequestContext& ctx, const std::string& name = "id") {
-    auto it = ctx.params.find(name);
-    return it == ctx.params.end() ? std::string() : it->second;
-}
-
 // --- handlers ------------------------------------------------------------------------
 
 asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& ctx) {
@@ -303,7 +269,7 @@ asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& c
 }
 
 asio::awaitable<net::HttpResponse> GetDebate(ApiDeps& deps, RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
@@ -361,7 +327,7 @@ asio::awaitable<net::HttpResponse> ListDebates(ApiDeps& deps, RequestContext& ct
 }
 
 asio::awaitable<net::HttpResponse> CancelDebate(ApiDeps& deps, RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
@@ -396,7 +362,7 @@ asio::awaitable<net::HttpResponse> CancelDebate(ApiDeps& deps, RequestContext& c
 }
 
 asio::awaitable<net::HttpResponse> DebateMessages(ApiDeps& deps, RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
@@ -423,7 +389,7 @@ asio::awaitable<net::HttpResponse> DebateMessages(ApiDeps& deps, RequestContext&
 }
 
 asio::awaitable<net::HttpResponse> DebateEvents(ApiDeps& deps, RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
@@ -453,11 +419,11 @@ asio::awaitable<net::HttpResponse> DebateEvents(ApiDeps& deps, RequestContext& c
 }
 
 asio::awaitable<net::HttpResponse> ExportDebate(ApiDeps& deps, RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
-    std::string format = IdParam(ctx, "format");
+    std::string format = ctx.Param("format");
     if (format.empty()) format = ctx.request.QueryParam("format").value_or("");
     if (format.empty()) format = "json";
     for (char& c : format) {
@@ -500,7 +466,7 @@ asio::awaitable<net::HttpResponse> ExportDebate(ApiDeps& deps, RequestContext& c
 }
 
 asio::awaitable<net::HttpResponse> DebateReceipt(ApiDeps& deps, RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
@@ -538,56 +504,10 @@ asio::awaitable<net::HttpResponse> DebateReceipt(ApiDeps& deps, RequestContext& 
 
 // --- documents -----------------------------------------------------------------------
 
-// Markdown text: HTML metacharacters become entities so that a renderer that allows raw
-// HTML cannot be made to run agent-written markup.
-std::string MdText(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out;
-}
-
-// A Markdown table cell: one line, '|' escaped.
-std::string MdCell(std::string_view s) {
-    std::string out;
-    for (char c : MdText(s)) {
-        if (c == '|') {
-            out += "\\|";
-        } else if (c == '\n' || c == '\r') {
-            out.push_back(' ');
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
-
 std::string Fixed2(double v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f", v);
     return buf;
-}
-
-std::string Join(const std::vector<std::string>& v, std::string_view sep) {
-    std::string out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (i > 0) out += sep;
-        out += v[i];
-    }
-    return out;
 }
 
 // The summary rows shared by the Markdown and HTML documents (label, plain value).
@@ -595,7 +515,7 @@ std::vector<std::pair<std::string, std::string>> SummaryRows(const storage::Deba
     std::vector<std::pair<std::string, std::string>> rows;
     rows.emplace_back("Debate ID", d.id);
     rows.emplace_back("Status", d.status);
-    rows.emplace_back("Agents", Join(d.agents, ", "));
+    rows.emplace_back("Agents", common::Join(d.agents, ", "));
     rows.emplace_back("Rounds", std::to_string(d.rounds_used) + " of " + std::to_string(d.rounds));
     rows.emplace_back("Consensus method", d.consensus_method);
     rows.emplace_back("Consensus reached",
@@ -624,7 +544,7 @@ std::string CsvField(std::string_view s) {
 // --- public helpers ------------------------------------------------------------------
 
 Result<json::object> ParseJsonObjectBody(std::string_view body) {
-    if (IsBlank(body)) {
+    if (common::Trim(body).empty()) {
         return MakeError(ErrorCode::kBadRequest, "request body is empty; expected a JSON object");
     }
     boost::system::error_code ec;
@@ -644,9 +564,9 @@ Result<service::CreateDebateRequest> ParseCreateDebateRequest(std::string_view b
     service::CreateDebateRequest req;
 
     std::string task_field = "task";
-    const json::value* task = Member(body, "task");
+    const json::value* task = common::FindField(body, "task");
     if (task == nullptr) {
-        task = Member(body, "question");
+        task = common::FindField(body, "question");
         if (task != nullptr) task_field = "question";
     }
     if (task == nullptr) {
@@ -656,7 +576,7 @@ Result<service::CreateDebateRequest> ParseCreateDebateRequest(std::string_view b
         return MakeError(ErrorCode::kValidation, task_field + " must be a string", task_field);
     }
     req.task = std::string(task->get_string());
-    if (IsBlank(req.task)) {
+    if (common::Trim(req.task).empty()) {
         return MakeError(ErrorCode::kValidation, task_field + " must not be empty", task_field);
     }
     if (CodePoints(req.task) > debate::kMaxTaskChars) {
@@ -667,7 +587,7 @@ Result<service::CreateDebateRequest> ParseCreateDebateRequest(std::string_view b
     }
 
     const json::object* protocol = nullptr;
-    if (const json::value* p = Member(body, "protocol")) {
+    if (const json::value* p = common::FindField(body, "protocol")) {
         if (!p->is_object()) {
             return MakeError(ErrorCode::kValidation, "protocol must be a JSON object", "protocol");
         }
@@ -675,7 +595,7 @@ Result<service::CreateDebateRequest> ParseCreateDebateRequest(std::string_view b
     }
 
     if (FieldValue rounds = TopOrProtocol(body, protocol, "rounds"); rounds.value) {
-        auto n = JsonInteger(*rounds.value);
+        auto n = common::AsInt64(*rounds.value);
         if (!n || *n < debate::kMinRounds || *n > debate::kMaxRounds) {
             return MakeError(ErrorCode::kValidation,
                              rounds.name + " must be an integer between " +
@@ -711,21 +631,21 @@ Result<service::CreateDebateRequest> ParseCreateDebateRequest(std::string_view b
         req.consensus_threshold = t;
     }
 
-    if (const json::value* context = Member(body, "context")) {
+    if (const json::value* context = common::FindField(body, "context")) {
         if (!context->is_string()) {
             return MakeError(ErrorCode::kValidation, "context must be a string", "context");
         }
         req.context = std::string(context->get_string());
     }
 
-    if (const json::value* metadata = Member(body, "metadata")) {
+    if (const json::value* metadata = common::FindField(body, "metadata")) {
         if (!metadata->is_object()) {
             return MakeError(ErrorCode::kValidation, "metadata must be a JSON object", "metadata");
         }
         req.metadata_json = common::SerializeJson(*metadata);
     }
 
-    auto agents = ParseAgents(Member(body, "agents"));
+    auto agents = ParseAgents(common::FindField(body, "agents"));
     if (!agents) return agents.error();
     req.agents = std::move(*agents);
     return req;
@@ -740,32 +660,32 @@ std::vector<Message> MessagesFromEvents(const std::vector<events::Event>& events
         if (!relevant) continue;
         const json::object data = ParseObjectOrEmpty(e.data_json);
         Message m;
-        m.agent = StringMember(data, "agent");
+        m.agent = common::StringFieldOr(data, "agent");
         if (m.agent.empty()) m.agent = e.agent;
         m.round = e.round;
-        if (const json::value* r = Member(data, "round_number")) {
-            if (auto n = JsonInteger(*r)) m.round = static_cast<int>(*n);
+        if (const json::value* r = common::FindField(data, "round_number")) {
+            if (auto n = common::AsInt64(*r)) m.round = static_cast<int>(*n);
         }
         m.timestamp = e.timestamp;
         if (e.type == "agent_message") {
-            m.role = StringMember(data, "role");
+            m.role = common::StringFieldOr(data, "role");
             if (m.role != "proposer" && m.role != "reviser") {
                 m.role = m.round > 1 ? "reviser" : "proposer";
             }
-            m.content = StringMember(data, "content");
+            m.content = common::StringFieldOr(data, "content");
         } else if (e.type == "critique") {
             m.role = "critic";
-            m.content = StringMember(data, "content");
+            m.content = common::StringFieldOr(data, "content");
         } else if (e.type == "vote") {
             m.role = "voter";
-            const std::string reasoning = StringMember(data, "reasoning");
-            m.content = "Vote for " + StringMember(data, "choice");
+            const std::string reasoning = common::StringFieldOr(data, "reasoning");
+            m.content = "Vote for " + common::StringFieldOr(data, "choice");
             if (!reasoning.empty()) m.content += ": " + reasoning;
         } else {
-            if (StringMember(data, "method") != "judge") continue;
+            if (common::StringFieldOr(data, "method") != "judge") continue;
             m.role = "judge";
             if (m.agent.empty()) m.agent = judge;
-            m.content = StringMember(data, "result");
+            m.content = common::StringFieldOr(data, "result");
         }
         out.push_back(std::move(m));
     }
@@ -775,15 +695,16 @@ std::vector<Message> MessagesFromEvents(const std::vector<events::Event>& events
 std::string DebateMarkdown(const storage::DebateRecord& d, const std::vector<Message>& messages) {
     std::string out = "# Debate " + d.id + "\n\n| Field | Value |\n|---|---|\n";
     for (const auto& [label, value] : SummaryRows(d)) {
-        out += "| " + label + " | " + MdCell(value) + " |\n";
+        out += "| " + label + " | " + common::MarkdownTableCell(value) + " |\n";
     }
-    out += "\n## Task\n\n" + MdText(d.task) + "\n";
+    out += "\n## Task\n\n" + common::MarkdownEscape(d.task) + "\n";
     out += "\n## Final answer\n\n" +
-           (d.final_answer.empty() ? std::string("_No final answer._") : MdText(d.final_answer)) +
+           (d.final_answer.empty() ? std::string("_No final answer._")
+                                   : common::MarkdownEscape(d.final_answer)) +
            "\n";
     if (!d.dissenting_agents.empty()) {
         out += "\n## Dissenting agents\n\n";
-        for (const auto& a : d.dissenting_agents) out += "- " + MdText(a) + "\n";
+        for (const auto& a : d.dissenting_agents) out += "- " + common::MarkdownEscape(a) + "\n";
     }
     out += "\n## Transcript\n";
     if (messages.empty()) out += "\n_No messages yet._\n";
@@ -793,8 +714,8 @@ std::string DebateMarkdown(const storage::DebateRecord& d, const std::vector<Mes
             round = m.round;
             out += "\n### Round " + std::to_string(round) + "\n";
         }
-        out += "\n**" + MdText(m.agent) + "** (" + m.role + ", " + IsoFromEpoch(m.timestamp) +
-               ")\n\n" + MdText(m.content) + "\n";
+        out += "\n**" + common::MarkdownEscape(m.agent) + "** (" + m.role + ", " +
+               IsoFromEpoch(m.timestamp) + ")\n\n" + common::MarkdownEscape(m.content) + "\n";
     }
     return out;
 }
@@ -802,23 +723,24 @@ std::string DebateMarkdown(const storage::DebateRecord& d, const std::vector<Mes
 std::string DebateHtml(const storage::DebateRecord& d, const std::vector<Message>& messages) {
     std::string out =
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Debate " +
-        HtmlEscape(d.id) +
+        common::HtmlEscape(d.id) +
         "</title>\n<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;"
         "padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:.3rem .6rem;text-align:left}pre{white-space:pre-wrap}</style>\n</head>\n"
         "<body>\n<h1>Debate " +
-        HtmlEscape(d.id) + "</h1>\n<table>\n";
+        common::HtmlEscape(d.id) + "</h1>\n<table>\n";
     for (const auto& [label, value] : SummaryRows(d)) {
-        out += "<tr><th>" + HtmlEscape(label) + "</th><td>" + HtmlEscape(value) + "</td></tr>\n";
+        out += "<tr><th>" + common::HtmlEscape(label) + "</th><td>" + common::HtmlEscape(value) +
+               "</td></tr>\n";
     }
-    out += "</table>\n<h2>Task</h2>\n<pre>" + HtmlEscape(d.task) + "</pre>\n";
+    out += "</table>\n<h2>Task</h2>\n<pre>" + common::HtmlEscape(d.task) + "</pre>\n";
     out += "<h2>Final answer</h2>\n" +
            (d.final_answer.empty() ? std::string("<p><em>No final answer.</em></p>")
-                                   : "<pre>" + HtmlEscape(d.final_answer) + "</pre>") +
+                                   : "<pre>" + common::HtmlEscape(d.final_answer) + "</pre>") +
            "\n";
     if (!d.dissenting_agents.empty()) {
         out += "<h2>Dissenting agents</h2>\n<ul>\n";
-        for (const auto& a : d.dissenting_agents) out += "<li>" + HtmlEscape(a) + "</li>\n";
+        for (const auto& a : d.dissenting_agents) out += "<li>" + common::HtmlEscape(a) + "</li>\n";
         out += "</ul>\n";
     }
     out += "<h2>Transcript</h2>\n";
@@ -830,9 +752,9 @@ std::string DebateHtml(const storage::DebateRecord& d, const std::vector<Message
             round = m.round;
             out += "<section>\n<h3>Round " + std::to_string(round) + "</h3>\n";
         }
-        out += "<article><h4>" + HtmlEscape(m.agent) + " <small>(" + HtmlEscape(m.role) + ", " +
-               IsoFromEpoch(m.timestamp) + ")</small></h4>\n<pre>" + HtmlEscape(m.content) +
-               "</pre></article>\n";
+        out += "<article><h4>" + common::HtmlEscape(m.agent) + " <small>(" +
+               common::HtmlEscape(m.role) + ", " + IsoFromEpoch(m.timestamp) +
+               ")</small></h4>\n<pre>" + common::HtmlEscape(m.content) + "</pre></article>\n";
     }
     if (round != -1) out += "</section>\n";
     out += "</body>\n</html>\n";

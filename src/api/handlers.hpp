@@ -6,7 +6,6 @@
 // router), which must outlive the server.
 
 #include <boost/json/object.hpp>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

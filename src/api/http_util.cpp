@@ -7,26 +7,13 @@
 
 #include "common/ids.hpp"
 #include "common/logging.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 
 namespace aragora::api {
 namespace {
 
 using common::ErrorCode;
-
-std::string_view TrimSpaces(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-std::string Lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
 
 bool HasRetryAfter(ErrorCode code) {
     return code == ErrorCode::kOverloaded || code == ErrorCode::kRateLimited ||
@@ -177,45 +164,14 @@ common::Result<std::int64_t> IntQueryParam(const net::HttpRequest& request, std:
 }
 
 bool WantsJsonWrapper(const net::HttpRequest& request) {
-    const std::string accept = Lower(request.Header("accept"));
+    const std::string accept = common::ToLower(request.Header("accept"));
     bool json = false;
-    std::string_view rest = accept;
-    while (!rest.empty()) {
-        size_t comma = rest.find(',');
-        std::string_view item = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        std::string_view type = TrimSpaces(item.substr(0, item.find(';')));
+    for (const std::string_view item : common::Split(accept, ',')) {
+        const std::string_view type = common::TrimOws(item.substr(0, item.find(';')));
         if (type == "*/*" || type.substr(0, 5) == "text/") return false;
         if (type == "application/json") json = true;
     }
     return json;
-}
-
-std::string HtmlEscape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out;
 }
 
 net::HttpResponse ExportResponse(const net::HttpRequest& request, std::string_view correlation_id,

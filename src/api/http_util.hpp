@@ -64,9 +64,6 @@ common::Result<std::int64_t> IntQueryParam(const net::HttpRequest& request, std:
 // official clients ask for an export wrapped in JSON (API.md "Export").
 bool WantsJsonWrapper(const net::HttpRequest& request);
 
-// Text with the HTML metacharacters & < > " ' turned into entities.
-std::string HtmlEscape(std::string_view text);
-
 // A rendered export document.
 struct Document {
     std::string content;

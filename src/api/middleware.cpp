@@ -7,10 +7,12 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 
 #include "api/api.hpp"
 #include "api/http_util.hpp"
 #include "common/logging.hpp"
+#include "common/strings.hpp"
 #include "common/time.hpp"
 
 namespace aragora::api {
@@ -78,20 +80,9 @@ auth::Permission PermissionFor(AuthLevel level) {
     }
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
 bool HasHeader(const net::HttpResponse& res, std::string_view name) {
     for (const auto& [key, value] : res.headers) {
-        if (EqualsIgnoreCase(key, name)) return true;
+        if (common::IEquals(key, name)) return true;
     }
     return false;
 }
@@ -173,7 +164,7 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
     }
 
     // Auth. Routing came first (API.md): an unknown path is 404 with or without credentials.
-    if (route.auth != AuthLevel::kPublic && m.auth != nullptr && !m.auth->open()) {
+    if (route.auth != AuthLevel::kPublic && !m.auth->open()) {
         const std::string authorization = request.Header("authorization");
         auto token = auth::AuthService::BearerToken(authorization);
         if (!token) {
@@ -342,6 +333,12 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
 }  // namespace
 
 net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
+    if (deps.auth == nullptr) {
+        // Fail closed: a missing auth service must not read as "every route open".
+        throw std::invalid_argument(
+            "MakeHttpHandler: ApiDeps::auth is required (open mode is an AuthService "
+            "configured open)");
+    }
     // Bounds: one series per route template (aliases included) and status code seen.
     auto& requests = deps.metrics.AddCounter(
         "aragora_requests_total", "HTTP requests by status code and route template.",

@@ -10,6 +10,7 @@
 #include "api/api.hpp"
 #include "auth/roles.hpp"
 #include "common/json_text.hpp"
+#include "common/strings.hpp"
 
 #ifndef ARAGORA_VERSION
 #define ARAGORA_VERSION "0.0.0"
@@ -395,11 +396,6 @@ json::object JsonContent(const json::value& schema) {
     return json::object{{"application/json", json::object{{"schema", schema}}}};
 }
 
-std::string Lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-}
-
 // "{rest...}" is written "{rest}" in OpenAPI.
 std::string OpenApiPath(const std::string& path) {
     std::string out = path;
@@ -422,7 +418,7 @@ std::vector<std::string> PathParams(const std::string& path) {
 }
 
 std::string OperationId(const Route& route) {
-    std::string id = Lower(route.method);
+    std::string id = common::ToLower(route.method);
     bool sep = true;
     for (char c : OpenApiPath(route.path)) {
         if (std::isalnum(static_cast<unsigned char>(c))) {
@@ -442,11 +438,6 @@ json::object QueryParam(std::string_view name, std::string_view description, jso
                         {"required", false},
                         {"description", description},
                         {"schema", std::move(schema)}};
-}
-
-bool EndsWith(const std::string& s, std::string_view suffix) {
-    return s.size() >= suffix.size() &&
-           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 json::array Parameters(const Route& route) {
@@ -484,7 +475,7 @@ json::array Parameters(const Route& route) {
             QueryParam("limit", "Page size (at most 500 are returned)",
                        json::object{{"type", "integer"}, {"minimum", 1}, {"default", 100}}));
     } else if ((s == "DebateExport" && PathParams(route.path).size() == 1) ||
-               s == "ReceiptExport" || (s == "Receipt" && EndsWith(route.path, "/receipt"))) {
+               s == "ReceiptExport" || (s == "Receipt" && route.path.ends_with("/receipt"))) {
         params.push_back(
             QueryParam("format", "Export format (default json)", json::object{{"type", "string"}}));
     } else if (s == "Health") {
@@ -509,7 +500,7 @@ json::object SuccessContent(const Route& route) {
     json::object content = JsonContent(Ref(s));
     const bool debate_doc = s == "DebateExport";
     const bool receipt_doc =
-        s == "ReceiptExport" || (s == "Receipt" && EndsWith(route.path, "/receipt"));
+        s == "ReceiptExport" || (s == "Receipt" && route.path.ends_with("/receipt"));
     if (debate_doc || receipt_doc) {
         const json::object text{{"schema", json::object{{"type", "string"}}}};
         content["text/markdown"] = text;
@@ -568,7 +559,7 @@ std::string OpenApiJson(const Router& router) {
     for (const Router::Entry& entry : router.entries()) {
         json::value& item = paths[OpenApiPath(entry.route.path)];
         if (!item.is_object()) item = json::object{};
-        item.get_object()[Lower(entry.route.method)] = Operation(entry);
+        item.get_object()[common::ToLower(entry.route.method)] = Operation(entry);
         if (std::find(tags.begin(), tags.end(), entry.route.tag) == tags.end()) {
             tags.push_back(entry.route.tag);
         }

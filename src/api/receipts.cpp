@@ -25,11 +25,6 @@ using common::Result;
 constexpr std::int64_t kDefaultLimit = 20;
 constexpr std::int64_t kMaxLimit = 100;
 
-std::string IdParam(const RequestContext& ctx) {
-    auto it = ctx.params.find("id");
-    return it == ctx.params.end() ? std::string() : it->second;
-}
-
 json::value OrNull(const std::string& s) {
     return s.empty() ? json::value(nullptr) : json::value(s);
 }
@@ -186,7 +181,7 @@ asio::awaitable<net::HttpResponse> ListReceipts(ApiDeps& deps, RequestContext& c
 // Looks up the receipt named by the route's {id}; an error response when that fails.
 asio::awaitable<Result<storage::ReceiptRecord>> FindReceipt(ApiDeps& deps,
                                                             const RequestContext& ctx) {
-    const std::string id = IdParam(ctx);
+    const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "receipt id"); !ok) co_return ok.error();
     co_return co_await deps.debates.Receipt(id);
 }

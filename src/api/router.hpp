@@ -28,6 +28,12 @@ struct RequestContext {
     std::string route;                          // the matched template (metrics label)
     auth::Principal principal = {};  // set by the auth middleware (anonymous in open mode)
     std::string client_ip = {};      // the socket peer, or the forwarded client via a trusted proxy
+
+    // The path parameter `name` ("" when the route has none of that name).
+    std::string Param(const std::string& name) const {
+        auto it = params.find(name);
+        return it == params.end() ? std::string() : it->second;
+    }
 };
 
 using Handler = std::function<boost::asio::awaitable<net::HttpResponse>(RequestContext&)>;
@@ -38,12 +44,14 @@ struct Route {
     AuthLevel auth = AuthLevel::kUser;
     RateClass rate = RateClass::kRead;
     Handler handler;
-    std::string summary;  // one line for the OpenAPI document
-    std::string tag;      // OpenAPI tag (debates, receipts, health, ...)
+    std::string summary = {};  // one line for the OpenAPI document
+    std::string tag = {};      // OpenAPI tag (debates, receipts, health, ...)
     // OpenAPI component schemas (openapi.cpp) of the JSON request body and of the success
-    // answer; "" = no body / a generic object.
-    std::string request_schema;
-    std::string response_schema;
+    // answer; "" = no body / a generic object. The route table (routes.cpp) names every
+    // field (`.request_schema = ...`), so two schema names cannot be swapped unseen; the
+    // initialisers here let a row leave a schema out without a warning.
+    std::string request_schema = {};
+    std::string response_schema = {};
 };
 
 class Router {

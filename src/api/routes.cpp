@@ -12,107 +12,164 @@ void AddRoutes(Router& r, ApiDeps& d) {
     using enum AuthLevel;
     using enum RateClass;
 
+    // Named fields (a swapped pair cannot pass unseen), packed a few to a line so that the
+    // table still reads as an index; clang-format would put each field on its own line.
+    // clang-format off
     // ---- health, status, metrics (public unless noted) ------------------------------------------
-    r.Add({"GET", "/healthz", kPublic, kNone, HealthzHandler(d), "Liveness probe", "health", "",
-           "Liveness"});
-    r.Add({"GET", "/readyz", kPublic, kNone, ReadyzHandler(d),
-           "Readiness probe (503 while starting/draining)", "health", "", "Readiness"});
-    r.Add({"GET", "/health", kUser, kRead, DeepHealthHandler(d),
-           "Deep dependency check (503 unless overall ok)", "health", "", "DeepHealth"});
-    r.Add({"GET", "/api/v1/health", kPublic, kNone, ApiHealthHandler(d),
-           "Health summary (503 when unhealthy)", "health", "", "Health"});
-    r.Add({"GET", "/health/threads", kPublic, kNone, ThreadsHandler(d), "Thread registry", "health",
-           "", ""});
-    r.Add({"GET", "/health/build", kPublic, kNone, BuildHandler(d), "Build information", "health",
-           "", "Build"});
-    r.Add({"GET", "/api/v1/health/build", kPublic, kNone, BuildHandler(d), "Build information",
-           "health", "", "Build"});
-    r.Add({"GET", "/api/v1/status", kPublic, kNone, StatusHandler(d), "Service status summary",
-           "health", "", "Status"});
-    r.Add({"GET", "/api/v1/ws/stats", kPublic, kNone, WsStatsHandler(d), "WebSocket statistics",
-           "health", "", ""});
-    r.Add({"GET", "/api/v1/metrics", kUser, kRead, MetricsSummaryHandler(d),
-           "Metrics summary (JSON)", "metrics", "", ""});
-    r.Add({"GET", "/metrics", kPublic, kNone, PrometheusHandler(d),
-           "Prometheus metrics (text 0.0.4)", "metrics", "", "Prometheus"});
-    r.Add({"GET", "/metrics/websocket", kPublic, kNone, PrometheusWebSocketHandler(d),
-           "WebSocket Prometheus metrics (text 0.0.4)", "metrics", "", "Prometheus"});
-    r.Add({"GET", "/api/openapi.json", kPublic, kNone, OpenApiHandler(r), "This OpenAPI document",
-           "meta", "", ""});
+    r.Add({.method = "GET", .path = "/healthz", .auth = kPublic, .rate = kNone,
+           .handler = HealthzHandler(d), .summary = "Liveness probe", .tag = "health",
+           .response_schema = "Liveness"});
+    r.Add({.method = "GET", .path = "/readyz", .auth = kPublic, .rate = kNone,
+           .handler = ReadyzHandler(d), .summary = "Readiness probe (503 while starting/draining)",
+           .tag = "health", .response_schema = "Readiness"});
+    r.Add({.method = "GET", .path = "/health", .auth = kUser, .rate = kRead,
+           .handler = DeepHealthHandler(d),
+           .summary = "Deep dependency check (503 unless overall ok)", .tag = "health",
+           .response_schema = "DeepHealth"});
+    r.Add({.method = "GET", .path = "/api/v1/health", .auth = kPublic, .rate = kNone,
+           .handler = ApiHealthHandler(d), .summary = "Health summary (503 when unhealthy)",
+           .tag = "health", .response_schema = "Health"});
+    r.Add({.method = "GET", .path = "/health/threads", .auth = kPublic, .rate = kNone,
+           .handler = ThreadsHandler(d), .summary = "Thread registry", .tag = "health"});
+    r.Add({.method = "GET", .path = "/health/build", .auth = kPublic, .rate = kNone,
+           .handler = BuildHandler(d), .summary = "Build information", .tag = "health",
+           .response_schema = "Build"});
+    r.Add({.method = "GET", .path = "/api/v1/health/build", .auth = kPublic, .rate = kNone,
+           .handler = BuildHandler(d), .summary = "Build information", .tag = "health",
+           .response_schema = "Build"});
+    r.Add({.method = "GET", .path = "/api/v1/status", .auth = kPublic, .rate = kNone,
+           .handler = StatusHandler(d), .summary = "Service status summary", .tag = "health",
+           .response_schema = "Status"});
+    r.Add({.method = "GET", .path = "/api/v1/ws/stats", .auth = kPublic, .rate = kNone,
+           .handler = WsStatsHandler(d), .summary = "WebSocket statistics", .tag = "health"});
+    r.Add({.method = "GET", .path = "/api/v1/metrics", .auth = kUser, .rate = kRead,
+           .handler = MetricsSummaryHandler(d), .summary = "Metrics summary (JSON)",
+           .tag = "metrics"});
+    r.Add({.method = "GET", .path = "/metrics", .auth = kPublic, .rate = kNone,
+           .handler = PrometheusHandler(d), .summary = "Prometheus metrics (text 0.0.4)",
+           .tag = "metrics", .response_schema = "Prometheus"});
+    r.Add({.method = "GET", .path = "/metrics/websocket", .auth = kPublic, .rate = kNone,
+           .handler = PrometheusWebSocketHandler(d),
+           .summary = "WebSocket Prometheus metrics (text 0.0.4)", .tag = "metrics",
+           .response_schema = "Prometheus"});
+    r.Add({.method = "GET", .path = "/api/openapi.json", .auth = kPublic, .rate = kNone,
+           .handler = OpenApiHandler(r), .summary = "This OpenAPI document", .tag = "meta"});
 
     // ---- debates --------------------------------------------------------------------------------
-    r.Add({"POST", "/api/v1/debates", kMember, kDebateCreate, CreateDebateHandler(d),
-           "Start a debate", "debates", "CreateDebateRequest", "CreateDebateResponse"});
-    r.Add({"POST", "/api/debate", kMember, kDebateCreate, CreateDebateHandler(d),
-           "Start a debate (legacy path)", "debates", "CreateDebateRequest",
-           "CreateDebateResponse"});
-    r.Add({"GET", "/api/v1/debates", kUser, kRead, ListDebatesHandler(d),
-           "List debates, newest first", "debates", "", "DebateList"});
-    r.Add({"GET", "/api/v1/debates/{id}", kUser, kRead, GetDebateHandler(d), "Get a debate",
-           "debates", "", "Debate"});
-    r.Add({"POST", "/api/v1/debates/{id}/cancel", kMember, kWrite, CancelDebateHandler(d),
-           "Cancel a pending or running debate", "debates", "", "CancelResponse"});
-    r.Add({"GET", "/api/v1/debates/{id}/messages", kUser, kRead, DebateMessagesHandler(d),
-           "The debate's transcript", "debates", "", "MessageList"});
-    r.Add({"GET", "/api/v1/debates/{id}/events", kUser, kRead, DebateEventsHandler(d),
-           "Poll the debate's events", "debates", "", "EventPage"});
-    r.Add({"GET", "/api/v1/debates/{id}/export", kUser, kRead, ExportDebateHandler(d),
-           "Export the debate (?format=json|md|html|csv)", "debates", "", "DebateExport"});
-    r.Add({"GET", "/api/v1/debates/{id}/export/{format}", kUser, kRead, ExportDebateHandler(d),
-           "Export the debate (json, md, html, csv)", "debates", "", "DebateExport"});
-    r.Add({"GET", "/api/v1/debates/{id}/receipt", kUser, kRead, DebateReceiptHandler(d),
-           "The debate's receipt (?format=json|md|html)", "receipts", "", "Receipt"});
+    r.Add({.method = "POST", .path = "/api/v1/debates", .auth = kMember, .rate = kDebateCreate,
+           .handler = CreateDebateHandler(d), .summary = "Start a debate", .tag = "debates",
+           .request_schema = "CreateDebateRequest", .response_schema = "CreateDebateResponse"});
+    r.Add({.method = "POST", .path = "/api/debate", .auth = kMember, .rate = kDebateCreate,
+           .handler = CreateDebateHandler(d), .summary = "Start a debate (legacy path)",
+           .tag = "debates", .request_schema = "CreateDebateRequest",
+           .response_schema = "CreateDebateResponse"});
+    r.Add({.method = "GET", .path = "/api/v1/debates", .auth = kUser, .rate = kRead,
+           .handler = ListDebatesHandler(d), .summary = "List debates, newest first",
+           .tag = "debates", .response_schema = "DebateList"});
+    r.Add({.method = "GET", .path = "/api/v1/debates/{id}", .auth = kUser, .rate = kRead,
+           .handler = GetDebateHandler(d), .summary = "Get a debate", .tag = "debates",
+           .response_schema = "Debate"});
+    r.Add({.method = "POST", .path = "/api/v1/debates/{id}/cancel", .auth = kMember, .rate = kWrite,
+           .handler = CancelDebateHandler(d), .summary = "Cancel a pending or running debate",
+           .tag = "debates", .response_schema = "CancelResponse"});
+    r.Add({.method = "GET", .path = "/api/v1/debates/{id}/messages", .auth = kUser, .rate = kRead,
+           .handler = DebateMessagesHandler(d), .summary = "The debate's transcript",
+           .tag = "debates", .response_schema = "MessageList"});
+    r.Add({.method = "GET", .path = "/api/v1/debates/{id}/events", .auth = kUser, .rate = kRead,
+           .handler = DebateEventsHandler(d), .summary = "Poll the debate's events",
+           .tag = "debates", .response_schema = "EventPage"});
+    r.Add({.method = "GET", .path = "/api/v1/debates/{id}/export", .auth = kUser, .rate = kRead,
+           .handler = ExportDebateHandler(d),
+           .summary = "Export the debate (?format=json|md|html|csv)", .tag = "debates",
+           .response_schema = "DebateExport"});
+    r.Add({.method = "GET", .path = "/api/v1/debates/{id}/export/{format}", .auth = kUser,
+           .rate = kRead,
+           .handler = ExportDebateHandler(d), .summary = "Export the debate (json, md, html, csv)",
+           .tag = "debates", .response_schema = "DebateExport"});
+    r.Add({.method = "GET", .path = "/api/v1/debates/{id}/receipt", .auth = kUser, .rate = kRead,
+           .handler = DebateReceiptHandler(d),
+           .summary = "The debate's receipt (?format=json|md|html)", .tag = "receipts",
+           .response_schema = "Receipt"});
 
     // ---- receipts -------------------------------------------------------------------------------
-    r.Add({"GET", "/api/v2/receipts", kUser, kRead, ListReceiptsHandler(d),
-           "List receipts, newest first", "receipts", "", "ReceiptList"});
-    r.Add({"GET", "/api/v1/receipts", kUser, kRead, ListReceiptsHandler(d),
-           "List receipts, newest first", "receipts", "", "ReceiptList"});
-    r.Add({"GET", "/api/v1/gauntlet/receipts", kUser, kRead, ListReceiptsHandler(d),
-           "List receipts (gauntlet alias)", "receipts", "", "ReceiptList"});
-    r.Add({"GET", "/api/v2/receipts/{id}", kUser, kRead, GetReceiptHandler(d),
-           "Get a receipt as served", "receipts", "", "Receipt"});
-    r.Add({"GET", "/api/v1/receipts/{id}", kUser, kRead, GetReceiptHandler(d),
-           "Get a receipt as served", "receipts", "", "Receipt"});
-    r.Add({"GET", "/api/v1/gauntlet/receipts/{id}", kUser, kRead, GetReceiptHandler(d),
-           "Get a receipt (gauntlet alias)", "receipts", "", "Receipt"});
-    r.Add({"GET", "/api/v2/receipts/{id}/export", kUser, kRead, ExportReceiptHandler(d),
-           "Export a receipt (?format=json|md|html)", "receipts", "", "ReceiptExport"});
-    r.Add({"GET", "/api/v1/receipts/{id}/export", kUser, kRead, ExportReceiptHandler(d),
-           "Export a receipt (?format=json|md|html)", "receipts", "", "ReceiptExport"});
-    r.Add({"GET", "/api/v1/gauntlet/receipts/{id}/export", kUser, kRead, ExportReceiptHandler(d),
-           "Export a receipt (gauntlet alias)", "receipts", "", "ReceiptExport"});
-    r.Add({"POST", "/api/v2/receipts/{id}/verify", kUser, kRead, VerifyStoredReceiptHandler(d),
-           "Verify a stored receipt", "receipts", "", "VerifyResult"});
-    r.Add({"GET", "/api/v2/receipts/{id}/verify", kUser, kRead, VerifyStoredReceiptHandler(d),
-           "Verify a stored receipt", "receipts", "", "VerifyResult"});
-    r.Add({"POST", "/api/v2/receipts/{id}/verify-signature", kUser, kRead,
-           VerifyStoredReceiptHandler(d), "Verify a stored receipt's signature", "receipts", "",
-           "VerifyResult"});
-    r.Add({"POST", "/api/v1/receipts/{id}/verify", kUser, kRead, VerifyStoredReceiptHandler(d),
-           "Verify a stored receipt", "receipts", "", "VerifyResult"});
-    r.Add({"GET", "/api/v1/gauntlet/receipts/{id}/verify", kUser, kRead,
-           VerifyStoredReceiptHandler(d), "Verify a receipt (gauntlet alias)", "receipts", "",
-           "VerifyResult"});
-    r.Add({"POST", "/api/v1/gauntlet/receipts/{id}/verify", kUser, kRead,
-           VerifyStoredReceiptHandler(d), "Verify a receipt (gauntlet alias)", "receipts", "",
-           "VerifyResult"});
-    r.Add({"POST", "/api/v1/receipts/verify", kUser, kRead, VerifyReceiptBodyHandler(d),
-           "Verify a receipt sent in the body", "receipts", "VerifyRequest", "VerifyResult"});
+    r.Add({.method = "GET", .path = "/api/v2/receipts", .auth = kUser, .rate = kRead,
+           .handler = ListReceiptsHandler(d), .summary = "List receipts, newest first",
+           .tag = "receipts", .response_schema = "ReceiptList"});
+    r.Add({.method = "GET", .path = "/api/v1/receipts", .auth = kUser, .rate = kRead,
+           .handler = ListReceiptsHandler(d), .summary = "List receipts, newest first",
+           .tag = "receipts", .response_schema = "ReceiptList"});
+    r.Add({.method = "GET", .path = "/api/v1/gauntlet/receipts", .auth = kUser, .rate = kRead,
+           .handler = ListReceiptsHandler(d), .summary = "List receipts (gauntlet alias)",
+           .tag = "receipts", .response_schema = "ReceiptList"});
+    r.Add({.method = "GET", .path = "/api/v2/receipts/{id}", .auth = kUser, .rate = kRead,
+           .handler = GetReceiptHandler(d), .summary = "Get a receipt as served", .tag = "receipts",
+           .response_schema = "Receipt"});
+    r.Add({.method = "GET", .path = "/api/v1/receipts/{id}", .auth = kUser, .rate = kRead,
+           .handler = GetReceiptHandler(d), .summary = "Get a receipt as served", .tag = "receipts",
+           .response_schema = "Receipt"});
+    r.Add({.method = "GET", .path = "/api/v1/gauntlet/receipts/{id}", .auth = kUser, .rate = kRead,
+           .handler = GetReceiptHandler(d), .summary = "Get a receipt (gauntlet alias)",
+           .tag = "receipts", .response_schema = "Receipt"});
+    r.Add({.method = "GET", .path = "/api/v2/receipts/{id}/export", .auth = kUser, .rate = kRead,
+           .handler = ExportReceiptHandler(d), .summary = "Export a receipt (?format=json|md|html)",
+           .tag = "receipts", .response_schema = "ReceiptExport"});
+    r.Add({.method = "GET", .path = "/api/v1/receipts/{id}/export", .auth = kUser, .rate = kRead,
+           .handler = ExportReceiptHandler(d), .summary = "Export a receipt (?format=json|md|html)",
+           .tag = "receipts", .response_schema = "ReceiptExport"});
+    r.Add({.method = "GET", .path = "/api/v1/gauntlet/receipts/{id}/export", .auth = kUser,
+           .rate = kRead,
+           .handler = ExportReceiptHandler(d), .summary = "Export a receipt (gauntlet alias)",
+           .tag = "receipts", .response_schema = "ReceiptExport"});
+    r.Add({.method = "POST", .path = "/api/v2/receipts/{id}/verify", .auth = kUser, .rate = kRead,
+           .handler = VerifyStoredReceiptHandler(d), .summary = "Verify a stored receipt",
+           .tag = "receipts", .response_schema = "VerifyResult"});
+    r.Add({.method = "GET", .path = "/api/v2/receipts/{id}/verify", .auth = kUser, .rate = kRead,
+           .handler = VerifyStoredReceiptHandler(d), .summary = "Verify a stored receipt",
+           .tag = "receipts", .response_schema = "VerifyResult"});
+    r.Add({.method = "POST", .path = "/api/v2/receipts/{id}/verify-signature", .auth = kUser,
+           .rate = kRead,
+           .handler = VerifyStoredReceiptHandler(d),
+           .summary = "Verify a stored receipt's signature", .tag = "receipts",
+           .response_schema = "VerifyResult"});
+    r.Add({.method = "POST", .path = "/api/v1/receipts/{id}/verify", .auth = kUser, .rate = kRead,
+           .handler = VerifyStoredReceiptHandler(d), .summary = "Verify a stored receipt",
+           .tag = "receipts", .response_schema = "VerifyResult"});
+    r.Add({.method = "GET", .path = "/api/v1/gauntlet/receipts/{id}/verify", .auth = kUser,
+           .rate = kRead,
+           .handler = VerifyStoredReceiptHandler(d), .summary = "Verify a receipt (gauntlet alias)",
+           .tag = "receipts", .response_schema = "VerifyResult"});
+    r.Add({.method = "POST", .path = "/api/v1/gauntlet/receipts/{id}/verify", .auth = kUser,
+           .rate = kRead,
+           .handler = VerifyStoredReceiptHandler(d), .summary = "Verify a receipt (gauntlet alias)",
+           .tag = "receipts", .response_schema = "VerifyResult"});
+    r.Add({.method = "POST", .path = "/api/v1/receipts/verify", .auth = kUser, .rate = kRead,
+           .handler = VerifyReceiptBodyHandler(d), .summary = "Verify a receipt sent in the body",
+           .tag = "receipts", .request_schema = "VerifyRequest",
+           .response_schema = "VerifyResult"});
 
     // ---- agents: circuit breakers and diagnostics ----------------------------------------------
-    r.Add({"GET", "/api/v1/agents/circuit-breakers", kUser, kRead, CircuitBreakersHandler(d),
-           "Circuit breaker state per agent", "agents", "", "CircuitBreakers"});
-    r.Add({"GET", "/api/v1/system/circuit-breakers", kAdmin, kRead, CircuitBreakersHandler(d),
-           "Circuit breaker state per agent (admin)", "system", "", "CircuitBreakers"});
-    r.Add({"POST", "/api/v1/agents/{name}/reset-circuit", kAdmin, kWrite, ResetCircuitHandler(d),
-           "Close an agent's breaker (name, provider or alias such as claude)", "agents", "",
-           "ResetCircuit"});
-    r.Add({"POST", "/api/v1/debug/agent-test", kAdmin, kWrite, AgentTestHandler(d),
-           "Call one agent once: reply, latency, tokens", "debug", "AgentTestRequest",
-           "AgentTest"});
-    r.Add({"POST", "/api/v1/debug/connectivity-check", kAdmin, kWrite, ConnectivityCheckHandler(d),
-           "DNS, TCP, TLS and auth of every configured provider", "debug", "", "Connectivity"});
+    r.Add({.method = "GET", .path = "/api/v1/agents/circuit-breakers", .auth = kUser, .rate = kRead,
+           .handler = CircuitBreakersHandler(d), .summary = "Circuit breaker state per agent",
+           .tag = "agents", .response_schema = "CircuitBreakers"});
+    r.Add({.method = "GET", .path = "/api/v1/system/circuit-breakers", .auth = kAdmin,
+           .rate = kRead,
+           .handler = CircuitBreakersHandler(d),
+           .summary = "Circuit breaker state per agent (admin)", .tag = "system",
+           .response_schema = "CircuitBreakers"});
+    r.Add({.method = "POST", .path = "/api/v1/agents/{name}/reset-circuit", .auth = kAdmin,
+           .rate = kWrite,
+           .handler = ResetCircuitHandler(d),
+           .summary = "Close an agent's breaker (name, provider or alias such as claude)",
+           .tag = "agents", .response_schema = "ResetCircuit"});
+    r.Add({.method = "POST", .path = "/api/v1/debug/agent-test", .auth = kAdmin, .rate = kWrite,
+           .handler = AgentTestHandler(d), .summary = "Call one agent once: reply, latency, tokens",
+           .tag = "debug", .request_schema = "AgentTestRequest", .response_schema = "AgentTest"});
+    r.Add({.method = "POST", .path = "/api/v1/debug/connectivity-check", .auth = kAdmin,
+           .rate = kWrite,
+           .handler = ConnectivityCheckHandler(d),
+           .summary = "DNS, TCP, TLS and auth of every configured provider", .tag = "debug",
+           .response_schema = "Connectivity"});
+    // clang-format on
 
     AddAuthRoutes(r, d);
 }

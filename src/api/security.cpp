@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/strings.hpp"
 #include "ratelimit/client_ip.hpp"
 #include "ratelimit/redis_limiter.hpp"
 
@@ -44,19 +45,8 @@ json::object StatsOf(const ratelimit::RateLimiter& limiter) {
 
 constexpr std::size_t kMaxHeaderInMessage = 100;
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
 bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
+    return s.size() >= prefix.size() && common::IEquals(s.substr(0, prefix.size()), prefix);
 }
 
 bool IsPort(std::string_view s) {
@@ -110,7 +100,7 @@ bool IsLoopbackHost(std::string_view host) {
             if (!IsPort(host.substr(colon + 1))) return false;
             name = host.substr(0, colon);
         }
-        if (EqualsIgnoreCase(name, "localhost")) return true;
+        if (common::IEquals(name, "localhost")) return true;
     }
     // IpAddress::Parse trims blanks and takes brackets; a Host field has neither here.
     if (name.empty() || name.find_first_of(" \t[]") != std::string_view::npos) return false;
@@ -155,7 +145,7 @@ std::optional<std::string> OpenModeGuard::Refusal(const net::HttpRequest& reques
                    " is not loopback (nor listed in ARAGORA_ALLOWED_ORIGINS)";
         }
     }
-    if (!has_origin && EqualsIgnoreCase(request.Header("sec-fetch-site"), "cross-site")) {
+    if (!has_origin && common::IEquals(request.Header("sec-fetch-site"), "cross-site")) {
         return std::string(kOpenMode) + "cross-site " + std::string(what) +
                " are refused (Sec-Fetch-Site: cross-site)";
     }

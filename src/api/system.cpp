@@ -10,6 +10,7 @@
 
 #include "api/handlers.hpp"
 #include "api/http_util.hpp"
+#include "common/json_access.hpp"
 #include "common/logging.hpp"
 
 namespace aragora::api {
@@ -27,9 +28,7 @@ std::optional<std::string> StringMemberOf(std::string_view body, std::string_vie
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);
     if (ec || !v.is_object()) return std::nullopt;
-    const json::value* m = v.get_object().if_contains(name);
-    if (m == nullptr || !m->is_string()) return std::nullopt;
-    return std::string(m->get_string());
+    return common::StringField(v.get_object(), name);
 }
 
 asio::awaitable<net::HttpResponse> Ready(net::HttpResponse response) { co_return response; }

@@ -65,10 +65,7 @@ asio::awaitable<void> WatchDatabase(App& app) {
     while (!app.draining) {
         co_await SleepFor(std::chrono::seconds(2));
         if (app.draining || !app.store) co_return;
-        auto ping = [&app] {
-            auto st = app.store->Ping();
-            return st ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(st.error());
-        };
+        auto ping = [&app] { return common::ToUnit(app.store->Ping()); };
         const auto start = std::chrono::steady_clock::now();
         auto r = co_await app.pool.Run(ping);
         if (app.draining) co_return;
@@ -696,7 +693,8 @@ int RunServe(const ServeOptions& options) {
     api::AddRoutes(router, deps);
     app.ws = std::make_unique<api::WsHandler>(
         app.ioc.get_executor(), app.hub, MakeReplaySource(app), WebSocketOptions(app, deps.cors));
-    if (auto refused = Listen(app, deps, api::MakeHttpHandler(router, deps))) return Refuse(*refused);
+    if (auto refused = Listen(app, deps, api::MakeHttpHandler(router, deps)))
+        return Refuse(*refused);
     ListenMetrics(app, system);
     AnnounceListening(app);
     return RunUntilStopped(app);

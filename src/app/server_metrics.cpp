@@ -89,10 +89,9 @@ void RegisterServerMetrics(App& app) {
                          stat(&net::ServerStats::write_timeouts));
     r.AddCallbackCounter("aragora_http_idle_closes_total", "Keep-alive connections closed idle",
                          stat(&net::ServerStats::idle_closes));
-    r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200",
-                       [&app] {
-                           return app.ready && !app.draining && app.StorageWritable() ? 1.0 : 0.0;
-                       });
+    r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200", [&app] {
+        return app.ready && !app.draining && app.StorageWritable() ? 1.0 : 0.0;
+    });
 }
 
 }  // namespace aragora::app

@@ -109,10 +109,7 @@ asio::awaitable<DatabaseCheck> AppSystemInfo::ProbeDatabase() {
     if (!app_.store) co_return db;  // starting
     auto& checker = app_.health.GetOrCreate("database");
     auto start = std::chrono::steady_clock::now();
-    auto r = co_await app_.pool.Run([this] {
-        auto s = app_.store->Ping();
-        return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
-    });
+    auto r = co_await app_.pool.Run([this] { return common::ToUnit(app_.store->Ping()); });
     auto latency = std::chrono::steady_clock::now() - start;
     double ms = std::chrono::duration<double, std::milli>(latency).count();
     if (r.ok()) {

@@ -5,10 +5,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <cmath>
-#include <limits>
 
 #include "common/crypto.hpp"
+#include "common/json_access.hpp"
 
 namespace aragora::auth {
 
@@ -55,26 +54,6 @@ std::optional<json::object> ParseObject(std::string_view text) {
     return std::move(v.get_object());
 }
 
-// An integer claim: int64, uint64 that fits, or a double with an integral value in range.
-std::optional<std::int64_t> AsInt64(const json::value& v) {
-    if (v.is_int64()) return v.get_int64();
-    if (v.is_uint64()) {
-        std::uint64_t u = v.get_uint64();
-        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-            return std::nullopt;
-        return static_cast<std::int64_t>(u);
-    }
-    if (v.is_double()) {
-        double d = v.get_double();
-        // 2^63 is exactly representable; the range check keeps the cast defined.
-        if (!std::isfinite(d) || std::trunc(d) != d || d < -9223372036854775808.0 ||
-            d >= 9223372036854775808.0)
-            return std::nullopt;
-        return static_cast<std::int64_t>(d);
-    }
-    return std::nullopt;
-}
-
 // Reads an optional string claim into `out`; an error when present but not a string.
 std::optional<common::Error> ReadString(const json::object& payload, std::string_view name,
                                         std::string& out) {
@@ -91,7 +70,7 @@ std::optional<common::Error> ReadInt(const json::object& payload, std::string_vi
     present = false;
     const json::value* v = payload.if_contains(name);
     if (v == nullptr) return std::nullopt;
-    auto n = AsInt64(*v);
+    auto n = common::AsInt64(*v);
     if (!n) return Fail("malformed token: " + std::string(name) + " must be an integer");
     out = *n;
     present = true;

@@ -434,7 +434,7 @@ boost::asio::awaitable<Result<storage::UserRecord>> AuthService::UpdateMe(Princi
     const auto options = config_.hash_options;
     const std::string now = NowIso();
     auto updated = co_await pool_.Run(
-        [store, &owner, &update, options, &now]() -> Result<storage::UserRecord> {
+        [store, &owner, &update, &options, &now]() -> Result<storage::UserRecord> {
             auto u = store->GetUser(owner);
             if (!u) return u.error();
             if (update.name) u->name = *update.name;

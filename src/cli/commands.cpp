@@ -23,13 +23,16 @@
 #include "agents/registry.hpp"
 #include "app/server_app.hpp"
 #include "cli/debate_runner.hpp"
+#include "cli/exit_codes.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
 #include "common/build_info.hpp"
 #include "common/ids.hpp"
 #include "common/jcs.hpp"
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
+#include "common/strings.hpp"
 #include "config/settings.hpp"
 #include "debate/receipt.hpp"
 #include "debate/receipt_keys.hpp"
@@ -37,29 +40,12 @@
 #include "resilience/circuit_breaker.hpp"
 #include "service/records.hpp"
 #include "storage/open_stores.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
 namespace {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
-int Complain(int code, const std::string& message) {
-    std::cerr << "aragora: " << message << "\n";
-    return code;
-}
-
-std::string Trim(std::string s) {
-    auto not_space = [](unsigned char c) { return !std::isspace(c); };
-    s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
-    s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
-    return s;
-}
 
 std::string Shorten(const std::string& s, std::size_t n) {
     if (s.size() <= n) return s;
@@ -134,14 +120,8 @@ public:
         json::value data = json::parse(e.data_json, ec);
         if (ec || !data.is_object()) return;
         const auto& d = data.as_object();
-        auto num = [&](const char* k) {
-            auto* v = d.if_contains(k);
-            return v && v->is_number() ? v->to_number<double>() : 0.0;
-        };
-        auto str = [&](const char* k) -> std::string {
-            auto* v = d.if_contains(k);
-            return v && v->is_string() ? std::string(v->as_string()) : std::string();
-        };
+        auto num = [&](const char* k) { return common::DoubleField(d, k).value_or(0.0); };
+        auto str = [&](const char* k) { return common::StringFieldOr(d, k); };
         if (e.type == "round_start") {
             std::cerr << "  round " << e.round << "/" << static_cast<int>(num("total_rounds"))
                       << ": proposing" << (e.round > 1 ? " (revising)" : "") << "...\n";
@@ -183,9 +163,7 @@ void PrintVerdictBlock(const RunOutcome& out, const std::string& receipt_file) {
        << r.rounds_used << " of " << r.rounds << " rounds, " << r.agents.size() << " agents)\n";
     os << "Question: " << r.task << "\n";
     if (r.status == "completed") {
-        std::string verdict = r.verdict;
-        std::transform(verdict.begin(), verdict.end(), verdict.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        const std::string verdict = common::ToUpper(r.verdict);
         os << "Verdict:  " << verdict << "  (confidence " << r.confidence.value_or(0) << ")\n";
         os << "Consensus: " << (res.consensus.reached ? "reached" : "not reached") << " ("
            << debate::ToString(res.consensus.method);
@@ -239,7 +217,7 @@ struct AskOptions {
 
 int RunDebateCommand(const AskOptions& opt) {
     // 1. Validate everything before touching the disk.
-    std::string question = Trim(opt.question);
+    std::string question(common::Trim(opt.question));
     if (question.empty()) return Complain(kExitUsage, "the question is empty");
     if (question.size() > debate::kMaxTaskChars) {
         return Complain(kExitUsage, "the question is longer than " +

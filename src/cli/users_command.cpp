@@ -11,26 +11,17 @@
 
 #include "auth/password.hpp"
 #include "auth/service.hpp"
+#include "cli/exit_codes.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
 #include "storage/open_stores.hpp"
-#include "storage/sqlite/sqlite_auth_store.hpp"
 
 namespace aragora::cli {
 namespace {
 
 namespace json = boost::json;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
-int Fail(int code, const std::string& message) {
-    std::cerr << "aragora: " << message << "\n";
-    return code;
-}
 
 int ExitFor(const common::Error& e) {
     switch (e.code) {
@@ -106,18 +97,18 @@ struct AddArgs {
 
 int Add(const AddArgs& a) {
     if (!auth::ParseRole(a.role)) {
-        return Fail(kExitUsage, "--role must be owner, admin, member or viewer");
+        return Complain(kExitUsage, "--role must be owner, admin, member or viewer");
     }
     auto store = OpenAuthStore();
-    if (!store) return Fail(ExitFor(store.error()), store.error().message);
+    if (!store) return Complain(ExitFor(store.error()), store.error().message);
     const std::string password = ReadPassword(a.password);
     if (password.empty()) {
-        return Fail(kExitUsage,
-                    "no password given (use --password, ARAGORA_USER_PASSWORD or stdin)");
+        return Complain(kExitUsage,
+                        "no password given (use --password, ARAGORA_USER_PASSWORD or stdin)");
     }
     auto u = auth::AddUser(**store, a.email, a.name, a.role, password, a.org, NowIso(),
                            auth::InteractiveHashOptions());
-    if (!u) return Fail(ExitFor(u.error()), u.error().message);
+    if (!u) return Complain(ExitFor(u.error()), u.error().message);
     Audit(**store, "user_added", u->id, json::object{{"email", u->email}, {"role", u->role}});
     std::cout << "added " << u->id << " " << u->email << " (" << u->role << ")\n";
     return kExitOk;
@@ -125,9 +116,9 @@ int Add(const AddArgs& a) {
 
 int List(bool as_json) {
     auto store = OpenAuthStore();
-    if (!store) return Fail(ExitFor(store.error()), store.error().message);
+    if (!store) return Complain(ExitFor(store.error()), store.error().message);
     auto users = (*store)->ListUsers();
-    if (!users) return Fail(kExitFailed, users.error().message);
+    if (!users) return Complain(kExitFailed, users.error().message);
     if (as_json) {
         json::array arr;
         for (const auto& u : *users) arr.push_back(UserJson(u));
@@ -148,11 +139,11 @@ int List(bool as_json) {
 
 int SetRole(const std::string& who, const std::string& role) {
     auto store = OpenAuthStore();
-    if (!store) return Fail(ExitFor(store.error()), store.error().message);
+    if (!store) return Complain(ExitFor(store.error()), store.error().message);
     auto before = auth::FindUser(**store, who);
-    if (!before) return Fail(kExitFailed, before.error().message);
+    if (!before) return Complain(kExitFailed, before.error().message);
     auto u = auth::SetUserRole(**store, who, role, NowIso());
-    if (!u) return Fail(ExitFor(u.error()), u.error().message);
+    if (!u) return Complain(ExitFor(u.error()), u.error().message);
     Audit(**store, "role_changed", u->id, json::object{{"from", before->role}, {"role", u->role}});
     std::cout << u->id << " " << u->email << ": " << before->role << " -> " << u->role
               << " (its sessions were ended)\n";
@@ -161,9 +152,9 @@ int SetRole(const std::string& who, const std::string& role) {
 
 int Remove(const std::string& who) {
     auto store = OpenAuthStore();
-    if (!store) return Fail(ExitFor(store.error()), store.error().message);
+    if (!store) return Complain(ExitFor(store.error()), store.error().message);
     auto u = auth::RemoveUser(**store, who);
-    if (!u) return Fail(ExitFor(u.error()), u.error().message);
+    if (!u) return Complain(ExitFor(u.error()), u.error().message);
     Audit(**store, "user_removed", u->id, json::object{{"email", u->email}});
     std::cout << "removed " << u->id << " " << u->email << " (its API keys and sessions too)\n";
     return kExitOk;

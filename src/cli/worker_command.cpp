@@ -27,6 +27,7 @@
 #include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/unhonoured_env.hpp"
+#include "cli/exit_codes.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -39,7 +40,6 @@
 #include "resilience/circuit_breaker.hpp"
 #include "service/local_debate_service.hpp"
 #include "storage/open_stores.hpp"
-#include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::cli {
 namespace {
@@ -47,10 +47,6 @@ namespace {
 namespace asio = boost::asio;
 using common::ErrorCode;
 using common::Result;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 
 std::shared_ptr<spdlog::logger> Log() {
     static auto logger = common::GetLogger("aragora.worker");

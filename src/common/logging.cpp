@@ -8,10 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +19,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/strings.hpp"
 #include "common/time.hpp"
 
 namespace aragora::common {
@@ -82,9 +81,7 @@ Route RouteOf(std::string_view name) {
 }
 
 std::optional<spdlog::level::level_enum> ParseLevel(std::string_view text) {
-    std::string level(text);
-    std::transform(level.begin(), level.end(), level.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    const std::string level = ToUpper(text);
     if (level == "TRACE") return spdlog::level::trace;
     if (level == "DEBUG") return spdlog::level::debug;
     if (level == "INFO") return spdlog::level::info;

@@ -88,4 +88,12 @@ private:
 
 using Status = Result<void>;
 
+// Status ↔ Result glue: BlockingPool::Run and other templates want a value type, so a
+// Status travels as Result<Unit>; ToStatus drops the value of any Result.
+inline Result<Unit> ToUnit(const Status& s) { return s ? Result<Unit>(Unit{}) : s.error(); }
+template <typename T>
+Status ToStatus(const Result<T>& r) {
+    return r ? Status() : Status(r.error());
+}
+
 }  // namespace aragora::common

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.hpp"
 #include "common/time.hpp"
 
 namespace aragora::config {
@@ -55,17 +56,11 @@ std::string ReadString(const EnvLookup& env, std::string_view name, std::string 
     return v ? *v : def;
 }
 
-std::string Lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
 // Unset or empty: nullopt (the caller picks the default or a fallback variable).
 Result<std::optional<bool>> ReadBool(const EnvLookup& env, std::string_view name) {
     auto v = env(name);
     if (!v || v->empty()) return std::optional<bool>();
-    std::string s = Lower(*v);
+    std::string s = common::ToLower(*v);
     if (s == "true" || s == "1" || s == "yes") return std::optional<bool>(true);
     if (s == "false" || s == "0" || s == "no") return std::optional<bool>(false);
     return common::MakeError(ErrorCode::kValidation,
@@ -288,7 +283,7 @@ common::Status LoadStorageSettings(const EnvLookup& env, StorageSettings& s) {
         s.postgres_dsn = pg_dsn;
     }
     s.postgres_password = ReadString(env, "POSTGRES_PASSWORD");
-    const std::string backend = Lower(ReadString(env, "ARAGORA_DB_BACKEND"));
+    const std::string backend = common::ToLower(ReadString(env, "ARAGORA_DB_BACKEND"));
     if (backend == "postgresql" || backend == "postgres") {
         s.require_postgres = true;
         if (s.backend != DbBackend::kPostgres) {
@@ -361,7 +356,8 @@ common::Status LoadDistributedSettings(const EnvLookup& env, DistributedSettings
     auto workers = ReadInt(env, "WORKER_CONCURRENCY", d.worker_concurrency, 1, 1000);
     if (!workers) return workers.error();
     d.worker_concurrency = *workers;
-    const std::string execution = Lower(ReadString(env, "ARAGORA_DEBATE_EXECUTION", "local"));
+    const std::string execution =
+        common::ToLower(ReadString(env, "ARAGORA_DEBATE_EXECUTION", "local"));
     if (execution == "worker") {
         d.enqueue_only = true;
     } else if (execution != "local" && !execution.empty()) {

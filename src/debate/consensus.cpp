@@ -6,8 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/strings.hpp"
+
 namespace aragora::debate {
 namespace {
+
+using common::Trim;
 
 // Floating sums of the same weights in a different order can differ in the last bit;
 // ties and thresholds must not depend on vote order.
@@ -27,15 +31,6 @@ struct Tally {
     int voters = 0;
     std::size_t order = 0;  // index in `proposals`; unknown choices sort after them
 };
-
-std::string_view Trim(std::string_view s) {
-    const auto is_space = [](char c) {
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-    };
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 // Sentence ends at '.', '!' or '?' followed by whitespace (or the end), or at a newline.
 std::vector<std::string> SplitSentences(std::string_view text) {

@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/strings.hpp"
+
 namespace aragora::debate {
 namespace {
 
@@ -15,20 +17,12 @@ bool IsWordByte(char c) {
     return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u >= 0x80;
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = Lower(c);
-    return out;
-}
-
 std::vector<std::string> Tokenize(std::string_view text) {
     std::vector<std::string> out;
     std::string cur;
     for (char c : text) {
         if (IsWordByte(c)) {
-            cur.push_back(Lower(c));
+            cur.push_back(common::ToLowerAscii(c));
         } else if (!cur.empty()) {
             out.push_back(std::move(cur));
             cur.clear();
@@ -157,7 +151,7 @@ std::string EvidenceText(std::string_view text) {
     while (pos <= text.size()) {
         std::size_t nl = text.find('\n', pos);
         if (nl == std::string_view::npos) nl = text.size();
-        std::string line = ToLower(text.substr(pos, nl - pos));
+        std::string line = common::ToLower(text.substr(pos, nl - pos));
         std::size_t k = line.find_first_not_of(" \t*#_");
         if (k == std::string::npos || line.compare(k, 10, "confidence") != 0) {
             out += line;

@@ -7,19 +7,21 @@
 #include <initializer_list>
 #include <optional>
 
+#include "common/strings.hpp"
+
 namespace aragora::debate {
 namespace {
 
 namespace json = boost::json;
+using common::IsAsciiSpace;
+using common::ToLower;
+using common::Trim;
 
 // A reply may hold several '{' before the real object (prose, code); bound the work.
 constexpr int kMaxJsonAttempts = 32;
 constexpr double kDefaultSeverity = 5;
 constexpr double kDefaultConfidence = 0.5;
 
-bool IsSpace(char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlnum(char c) {
     return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -27,30 +29,11 @@ bool IsAlnum(char c) {
 }
 // Characters that may continue an agent name such as "demo:critic#2".
 bool IsNameChar(char c) { return IsAlnum(c) || c == ':' || c == '#' || c == '-' || c == '_'; }
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string_view Trim(std::string_view s) {
-    while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
-    while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-std::string ToLower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = Lower(c);
-    return out;
-}
 
 std::vector<std::string_view> Lines(std::string_view text) {
-    std::vector<std::string_view> out;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        std::size_t nl = text.find('\n', pos);
-        if (nl == std::string_view::npos) nl = text.size();
-        std::string_view line = text.substr(pos, nl - pos);
+    std::vector<std::string_view> out = common::Split(text, '\n');
+    for (std::string_view& line : out) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        out.push_back(line);
-        pos = nl + 1;
     }
     return out;
 }
@@ -215,12 +198,12 @@ std::optional<Labelled> AsLabel(std::string_view line) {
     const std::size_t colon = s.find(':');
     if (colon == std::string_view::npos || colon == 0 || colon > 40) return std::nullopt;
     std::string_view key = s.substr(0, colon);
-    while (!key.empty() && (key.back() == '*' || key.back() == '_' || IsSpace(key.back()))) {
+    while (!key.empty() && (key.back() == '*' || key.back() == '_' || IsAsciiSpace(key.back()))) {
         key.remove_suffix(1);
     }
     std::string_view value = s.substr(colon + 1);
     while (!value.empty() &&
-           (value.front() == '*' || value.front() == '_' || IsSpace(value.front()))) {
+           (value.front() == '*' || value.front() == '_' || IsAsciiSpace(value.front()))) {
         value.remove_prefix(1);
     }
     for (char c : key) {
@@ -232,13 +215,13 @@ std::optional<Labelled> AsLabel(std::string_view line) {
 // "- x", "* x", "• x", "1. x", "2) x" → "x".
 std::optional<std::string_view> AsBullet(std::string_view line) {
     std::string_view s = Trim(line);
-    if (s.size() >= 2 && (s[0] == '-' || s[0] == '*' || s[0] == '+') && IsSpace(s[1])) {
+    if (s.size() >= 2 && (s[0] == '-' || s[0] == '*' || s[0] == '+') && IsAsciiSpace(s[1])) {
         return Trim(s.substr(2));
     }
     if (s.rfind("\xE2\x80\xA2", 0) == 0) return Trim(s.substr(3));
     std::size_t i = 0;
     while (i < s.size() && IsDigit(s[i])) ++i;
-    if (i > 0 && i + 1 < s.size() && (s[i] == '.' || s[i] == ')') && IsSpace(s[i + 1])) {
+    if (i > 0 && i + 1 < s.size() && (s[i] == '.' || s[i] == ')') && IsAsciiSpace(s[i + 1])) {
         return Trim(s.substr(i + 2));
     }
     return std::nullopt;
@@ -329,7 +312,7 @@ std::string CleanChoice(std::string_view s) {
     };
     while (!s.empty() && junk(s.front())) s.remove_prefix(1);
     while (!s.empty() && (junk(s.back()) || s.back() == '.' || s.back() == ',' || s.back() == '!' ||
-                          s.back() == ';' || IsSpace(s.back()))) {
+                          s.back() == ';' || IsAsciiSpace(s.back()))) {
         s.remove_suffix(1);
     }
     return ToLower(s);

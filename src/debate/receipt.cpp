@@ -5,13 +5,17 @@
 #include <cmath>
 
 #include "common/jcs.hpp"
+#include "common/json_access.hpp"
 #include "common/time.hpp"
 
 namespace aragora::debate {
 
 namespace json = boost::json;
+using common::DoubleField;
 using common::ErrorCode;
 using common::MakeError;
+using common::StringField;
+using common::StringFieldOr;
 
 namespace {
 
@@ -77,26 +81,6 @@ common::Result<std::string> Canonical(const json::value& v) {
     return common::CanonicalizeJson(json::serialize(v));
 }
 
-std::optional<std::string> FindString(const json::object& obj, std::string_view key) {
-    const json::value* v = obj.if_contains(key);
-    if (v && v->is_string()) return std::string(v->get_string());
-    return std::nullopt;
-}
-
-std::string StringOr(const json::object& obj, std::string_view key, std::string fallback = {}) {
-    const json::value* v = obj.if_contains(key);
-    if (v && v->is_string()) return std::string(v->get_string());
-    return fallback;
-}
-
-std::optional<double> NumberOf(const json::value* v) {
-    if (!v) return std::nullopt;
-    if (v->is_double()) return v->get_double();
-    if (v->is_int64()) return static_cast<double>(v->get_int64());
-    if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-    return std::nullopt;
-}
-
 // The first `n` code points of UTF-8 `s` (never cuts a multi-byte sequence).
 std::string Utf8Prefix(std::string_view s, std::size_t n) {
     std::size_t i = 0;
@@ -138,7 +122,7 @@ common::Result<SigCheck> CheckSignature(const json::value& entry, std::string_vi
     SigCheck check;
     check.algorithm = std::string(algorithm->get_string());
     check.key_id = std::string(key_id->get_string());
-    check.signed_at = StringOr(sig, "signed_at");
+    check.signed_at = StringFieldOr(sig, "signed_at");
     auto mac_or_sig = common::Base64Decode(value->get_string());
 
     if (check.algorithm == kHmacAlgorithm) {
@@ -160,7 +144,7 @@ common::Result<SigCheck> CheckSignature(const json::value& entry, std::string_vi
     }
 
     if (check.algorithm == kEd25519Algorithm) {
-        auto public_b64 = FindString(sig, "public_key");
+        auto public_b64 = StringField(sig, "public_key");
         if (!public_b64)
             return MakeError(ErrorCode::kBadRequest, "an Ed25519 signature lacks public_key");
         auto public_key = common::Base64Decode(*public_b64);
@@ -294,9 +278,9 @@ ReceiptVerification VerifyReceipt(std::string_view receipt_json, const ReceiptKe
     if (!parsed.is_object()) return malformed("not a JSON object");
     const json::object& receipt = parsed.get_object();
 
-    v.receipt_id = StringOr(receipt, "receipt_id");
-    v.previous_hash = FindString(receipt, "previous_hash");
-    auto stored = FindString(receipt, "content_hash");
+    v.receipt_id = StringFieldOr(receipt, "receipt_id");
+    v.previous_hash = StringField(receipt, "previous_hash");
+    auto stored = StringField(receipt, "content_hash");
     if (!stored) return malformed("content_hash is missing or not a string");
     v.stored_hash = *stored;
 
@@ -375,9 +359,9 @@ common::Result<std::string> ToServedReceiptJson(std::string_view receipt_json) {
     json::value signature_metadata = nullptr;
     if (is_signed && sigs->get_array()[0].is_object()) {
         const json::object& first = sigs->get_array()[0].get_object();
-        signature_metadata = json::object{{"algorithm", StringOr(first, "algorithm")},
-                                          {"key_id", StringOr(first, "key_id")},
-                                          {"signed_at", StringOr(first, "signed_at")}};
+        signature_metadata = json::object{{"algorithm", StringFieldOr(first, "algorithm")},
+                                          {"key_id", StringFieldOr(first, "key_id")},
+                                          {"signed_at", StringFieldOr(first, "signed_at")}};
     }
 
     const json::value* consensus_v = receipt.if_contains("consensus");
@@ -389,26 +373,26 @@ common::Result<std::string> ToServedReceiptJson(std::string_view receipt_json) {
     const json::value* reached = consensus.if_contains("reached");
 
     // risk_score = 1 - confidence (4 decimals); low up to 0.3, medium up to 0.6, else high.
-    double confidence = NumberOf(receipt.if_contains("confidence")).value_or(0.0);
+    double confidence = DoubleField(receipt, "confidence").value_or(0.0);
     double risk = std::clamp(1.0 - confidence, 0.0, 1.0);
     risk = std::round(risk * 10000.0) / 10000.0;
     std::string_view risk_level = risk <= 0.3 ? "low" : risk <= 0.6 ? "medium" : "high";
 
     json::object served{
-        {"gauntlet_id", "debate-" + StringOr(receipt, "debate_id")},
-        {"checksum", StringOr(receipt, "content_hash")},
+        {"gauntlet_id", "debate-" + StringFieldOr(receipt, "debate_id")},
+        {"checksum", StringFieldOr(receipt, "content_hash")},
         {"is_signed", is_signed},
         {"signature_metadata", std::move(signature_metadata)},
         {"agents_involved", agents && agents->is_array() ? *agents : json::array{}},
         {"participating_agents", agents && agents->is_array() ? *agents : json::array{}},
         {"dissenting_agents",
          dissenting && dissenting->is_array() ? *dissenting : json::value(json::array{})},
-        {"rounds_completed", NumberOf(receipt.if_contains("rounds_used")).value_or(0.0)},
+        {"rounds_completed", DoubleField(receipt, "rounds_used").value_or(0.0)},
         {"consensus_reached", reached && reached->is_bool() ? reached->get_bool() : false},
         {"risk_level", risk_level},
         {"risk_score", risk},
-        {"input_summary", Utf8Prefix(StringOr(receipt, "question"), kInputSummaryChars)},
-        {"created_at", StringOr(receipt, "timestamp")},
+        {"input_summary", Utf8Prefix(StringFieldOr(receipt, "question"), kInputSummaryChars)},
+        {"created_at", StringFieldOr(receipt, "timestamp")},
     };
     std::string extra = json::serialize(served);
     std::string combined = *own;

@@ -13,6 +13,7 @@
 
 #include "common/crypto.hpp"
 #include "common/logging.hpp"
+#include "common/strings.hpp"
 
 namespace aragora::debate {
 
@@ -24,14 +25,6 @@ namespace {
 constexpr const char* kKeyFileName = "receipt_signing.key";
 constexpr std::size_t kLocalKeyBytes = 32;
 constexpr std::size_t kMaxKeyFileBytes = 64 * 1024;
-
-std::string Trim(std::string_view s) {
-    const char* ws = " \t\r\n\v\f";
-    auto first = s.find_first_not_of(ws);
-    if (first == std::string_view::npos) return {};
-    auto last = s.find_last_not_of(ws);
-    return std::string(s.substr(first, last - first + 1));
-}
 
 std::string Errno(int err) { return std::strerror(err); }
 
@@ -92,7 +85,7 @@ common::Result<std::string> ReadKeyFile(const std::string& path) {
         }
     }
     ::close(fd);
-    std::string key = Trim(content);
+    std::string key(common::Trim(content));
     if (key.empty()) return MakeError(ErrorCode::kValidation, path + " is empty");
     return key;
 }

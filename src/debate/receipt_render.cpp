@@ -1,8 +1,9 @@
 #include <boost/json.hpp>
-#include <cctype>
 #include <cstdio>
 
 #include "common/jcs.hpp"
+#include "common/json_access.hpp"
+#include "common/strings.hpp"
 #include "debate/receipt.hpp"
 
 namespace aragora::debate {
@@ -19,15 +20,6 @@ std::string Str(const json::object& obj, std::string_view key) {
     if (!v || v->is_null()) return {};
     if (v->is_string()) return std::string(v->get_string());
     return json::serialize(*v);
-}
-
-std::optional<double> Num(const json::object& obj, std::string_view key) {
-    const json::value* v = obj.if_contains(key);
-    if (!v) return std::nullopt;
-    if (v->is_double()) return v->get_double();
-    if (v->is_int64()) return static_cast<double>(v->get_int64());
-    if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-    return std::nullopt;
 }
 
 std::string Fixed(std::optional<double> x, int decimals) {
@@ -48,18 +40,6 @@ std::string YesNo(const json::object& obj, std::string_view key) {
     return v->get_bool() ? "yes" : "no";
 }
 
-const json::object& Obj(const json::object& obj, std::string_view key) {
-    static const json::object kEmpty;
-    const json::value* v = obj.if_contains(key);
-    return v && v->is_object() ? v->get_object() : kEmpty;
-}
-
-const json::array& Arr(const json::object& obj, std::string_view key) {
-    static const json::array kEmpty;
-    const json::value* v = obj.if_contains(key);
-    return v && v->is_array() ? v->get_array() : kEmpty;
-}
-
 std::vector<std::string> Strings(const json::array& arr) {
     std::vector<std::string> out;
     for (const json::value& v : arr) {
@@ -68,57 +48,18 @@ std::vector<std::string> Strings(const json::array& arr) {
     return out;
 }
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-    std::string out;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i) out.append(sep);
-        out.append(items[i]);
-    }
-    return out;
-}
-
 // --- Markdown -----------------------------------------------------------------------
 
-// Markdown viewers may render inline HTML, so text from agents and users has its HTML
-// metacharacters turned into entities (which Markdown displays as the characters).
-std::string MdText(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out.append("&amp;");
-                break;
-            case '<':
-                out.append("&lt;");
-                break;
-            case '>':
-                out.append("&gt;");
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out;
-}
-
+// A table cell never empty, so that every row has all its columns.
 std::string MdCell(std::string_view s) {
-    std::string out;
-    for (char c : MdText(s)) {
-        if (c == '|') {
-            out.append("\\|");
-        } else if (c == '\n' || c == '\r') {
-            out.push_back(' ');
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out.empty() ? " " : out;
+    std::string cell = common::MarkdownTableCell(s);
+    return cell.empty() ? " " : cell;
 }
 
 std::string MdQuote(std::string_view s) {
     if (s.empty()) return "> _(none)_\n";
     std::string out = "> ";
-    for (char c : MdText(s)) {
+    for (char c : common::MarkdownEscape(s)) {
         if (c == '\r') continue;
         out.push_back(c);
         if (c == '\n') out.append("> ");
@@ -134,12 +75,12 @@ std::string MdCode(std::string_view s) {
 }
 
 std::string RenderMarkdown(const json::object& r) {
-    const json::object& consensus = Obj(r, "consensus");
+    const json::object& consensus = common::ObjectFieldOrEmpty(r, "consensus");
     std::string md;
     md += "# Decision receipt " + MdCell(Str(r, "receipt_id")) + "\n\n";
     md += "| Field | Value |\n|---|---|\n";
     md += "| Verdict | **" + MdCell(Str(r, "verdict")) + "** |\n";
-    md += "| Confidence | " + Confidence(Num(r, "confidence")) + " |\n";
+    md += "| Confidence | " + Confidence(common::DoubleField(r, "confidence")) + " |\n";
     md += "| Status | " + MdCell(Str(r, "status")) + " |\n";
     md += "| Debate | " + MdCell(Str(r, "debate_id")) + " |\n";
     md += "| Rounds used | " + MdCell(Str(r, "rounds_used")) + " |\n";
@@ -150,37 +91,40 @@ std::string RenderMarkdown(const json::object& r) {
 
     md += "## Consensus\n\n";
     md += "- Reached: " + YesNo(consensus, "reached") + "\n";
-    md += "- Method: " + MdText(Str(consensus, "method")) + "\n";
-    md += "- Confidence: " + Confidence(Num(consensus, "confidence")) + "\n";
-    md +=
-        "- Supporting agents: " + MdText(Join(Strings(Arr(consensus, "supporting_agents")), ", ")) +
-        "\n";
-    md +=
-        "- Dissenting agents: " + MdText(Join(Strings(Arr(consensus, "dissenting_agents")), ", ")) +
-        "\n\n";
+    md += "- Method: " + common::MarkdownEscape(Str(consensus, "method")) + "\n";
+    md += "- Confidence: " + Confidence(common::DoubleField(consensus, "confidence")) + "\n";
+    md += "- Supporting agents: " +
+          common::MarkdownEscape(common::Join(
+              Strings(common::ArrayFieldOrEmpty(consensus, "supporting_agents")), ", ")) +
+          "\n";
+    md += "- Dissenting agents: " +
+          common::MarkdownEscape(common::Join(
+              Strings(common::ArrayFieldOrEmpty(consensus, "dissenting_agents")), ", ")) +
+          "\n\n";
 
-    const json::array& dissents = Arr(consensus, "dissents");
+    const json::array& dissents = common::ArrayFieldOrEmpty(consensus, "dissents");
     md += "### Dissents\n\n";
     if (dissents.empty()) md += "None.\n";
     for (const json::value& d : dissents) {
         if (!d.is_object()) continue;
         const json::object& dissent = d.get_object();
         md += "- **" + MdCell(Str(dissent, "agent")) + "**";
-        auto reasons = Strings(Arr(dissent, "reasons"));
-        if (!reasons.empty()) md += ": " + MdCell(Join(reasons, "; "));
+        auto reasons = Strings(common::ArrayFieldOrEmpty(dissent, "reasons"));
+        if (!reasons.empty()) md += ": " + MdCell(common::Join(reasons, "; "));
         std::string alt = Str(dissent, "alternative_view");
         if (!alt.empty()) md += " (alternative view: " + MdCell(alt) + ")";
         md += "\n";
     }
     md += "\n## Agents\n\n";
-    for (const std::string& a : Strings(Arr(r, "agents"))) md += "- " + MdCell(a) + "\n";
+    for (const std::string& a : Strings(common::ArrayFieldOrEmpty(r, "agents")))
+        md += "- " + MdCell(a) + "\n";
 
     md +=
         "\n## Provenance\n\n| Round | Agent | Phase | Target | SHA-256 |\n|---|---|---|---|---|\n";
-    for (const json::value& round : Arr(r, "provenance")) {
+    for (const json::value& round : common::ArrayFieldOrEmpty(r, "provenance")) {
         if (!round.is_object()) continue;
         std::string number = Str(round.get_object(), "round");
-        for (const json::value& e : Arr(round.get_object(), "entries")) {
+        for (const json::value& e : common::ArrayFieldOrEmpty(round.get_object(), "entries")) {
             if (!e.is_object()) continue;
             const json::object& entry = e.get_object();
             md += "| " + MdCell(number) + " | " + MdCell(Str(entry, "agent")) + " | " +
@@ -195,7 +139,7 @@ std::string RenderMarkdown(const json::object& r) {
     md += "- Previous receipt: " + MdCode(Str(r, "previous_hash")) + "\n\n";
 
     md += "## Signatures\n\n| Algorithm | Key id | Signed at | Value |\n|---|---|---|---|\n";
-    for (const json::value& s : Arr(r, "signatures")) {
+    for (const json::value& s : common::ArrayFieldOrEmpty(r, "signatures")) {
         if (!s.is_object()) continue;
         const json::object& sig = s.get_object();
         md += "| " + MdCell(Str(sig, "algorithm")) + " | " + MdCode(Str(sig, "key_id")) + " | " +
@@ -206,68 +150,49 @@ std::string RenderMarkdown(const json::object& r) {
 
 // --- HTML ---------------------------------------------------------------------------
 
-std::string H(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out.append("&amp;");
-                break;
-            case '<':
-                out.append("&lt;");
-                break;
-            case '>':
-                out.append("&gt;");
-                break;
-            case '"':
-                out.append("&quot;");
-                break;
-            case '\'':
-                out.append("&#39;");
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-    return out;
-}
-
 std::string Row(std::string_view label, std::string_view escaped_value) {
-    return "<tr><th>" + H(label) + "</th><td>" + std::string(escaped_value) + "</td></tr>\n";
+    return "<tr><th>" + common::HtmlEscape(label) + "</th><td>" + std::string(escaped_value) +
+           "</td></tr>\n";
 }
 
 std::string RenderHtml(const json::object& r) {
-    const json::object& consensus = Obj(r, "consensus");
+    const json::object& consensus = common::ObjectFieldOrEmpty(r, "consensus");
     std::string h;
     h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-    h += "<title>Decision receipt " + H(Str(r, "receipt_id")) + "</title>\n";
+    h += "<title>Decision receipt " + common::HtmlEscape(Str(r, "receipt_id")) + "</title>\n";
     h += "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
          "padding:0 1rem;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
          "th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}"
          ".text{white-space:pre-wrap;background:#f6f6f6;padding:.6rem;border-left:3px solid #999}"
          "code{font-size:.85em;word-break:break-all}</style>\n</head>\n<body>\n";
     h += "<h1>Decision receipt</h1>\n<table class=\"summary\">\n";
-    h += Row("Receipt", "<code>" + H(Str(r, "receipt_id")) + "</code>");
-    h += Row("Verdict", "<strong>" + H(Str(r, "verdict")) + "</strong>");
-    h += Row("Confidence", H(Confidence(Num(r, "confidence"))));
-    h += Row("Status", H(Str(r, "status")));
-    h += Row("Debate", H(Str(r, "debate_id")));
-    h += Row("Rounds used", H(Str(r, "rounds_used")));
-    h += Row("Timestamp", H(Str(r, "timestamp")));
+    h += Row("Receipt", "<code>" + common::HtmlEscape(Str(r, "receipt_id")) + "</code>");
+    h += Row("Verdict", "<strong>" + common::HtmlEscape(Str(r, "verdict")) + "</strong>");
+    h += Row("Confidence", common::HtmlEscape(Confidence(common::DoubleField(r, "confidence"))));
+    h += Row("Status", common::HtmlEscape(Str(r, "status")));
+    h += Row("Debate", common::HtmlEscape(Str(r, "debate_id")));
+    h += Row("Rounds used", common::HtmlEscape(Str(r, "rounds_used")));
+    h += Row("Timestamp", common::HtmlEscape(Str(r, "timestamp")));
     h += "</table>\n";
 
-    h += "<h2>Question</h2>\n<div class=\"text\">" + H(Str(r, "question")) + "</div>\n";
-    h += "<h2>Final answer</h2>\n<div class=\"text\">" + H(Str(r, "final_answer")) + "</div>\n";
+    h += "<h2>Question</h2>\n<div class=\"text\">" + common::HtmlEscape(Str(r, "question")) +
+         "</div>\n";
+    h += "<h2>Final answer</h2>\n<div class=\"text\">" +
+         common::HtmlEscape(Str(r, "final_answer")) + "</div>\n";
 
     h += "<h2>Consensus</h2>\n<table>\n";
-    h += Row("Reached", H(YesNo(consensus, "reached")));
-    h += Row("Method", H(Str(consensus, "method")));
-    h += Row("Confidence", H(Confidence(Num(consensus, "confidence"))));
-    h += Row("Supporting agents", H(Join(Strings(Arr(consensus, "supporting_agents")), ", ")));
-    h += Row("Dissenting agents", H(Join(Strings(Arr(consensus, "dissenting_agents")), ", ")));
+    h += Row("Reached", common::HtmlEscape(YesNo(consensus, "reached")));
+    h += Row("Method", common::HtmlEscape(Str(consensus, "method")));
+    h += Row("Confidence",
+             common::HtmlEscape(Confidence(common::DoubleField(consensus, "confidence"))));
+    h += Row("Supporting agents",
+             common::HtmlEscape(common::Join(
+                 Strings(common::ArrayFieldOrEmpty(consensus, "supporting_agents")), ", ")));
+    h += Row("Dissenting agents",
+             common::HtmlEscape(common::Join(
+                 Strings(common::ArrayFieldOrEmpty(consensus, "dissenting_agents")), ", ")));
     h += "</table>\n<h3>Dissents</h3>\n";
-    const json::array& dissents = Arr(consensus, "dissents");
+    const json::array& dissents = common::ArrayFieldOrEmpty(consensus, "dissents");
     if (dissents.empty()) {
         h += "<p>None.</p>\n";
     } else {
@@ -275,50 +200,55 @@ std::string RenderHtml(const json::object& r) {
         for (const json::value& d : dissents) {
             if (!d.is_object()) continue;
             const json::object& dissent = d.get_object();
-            h += "<li><strong>" + H(Str(dissent, "agent")) + "</strong>";
-            auto reasons = Strings(Arr(dissent, "reasons"));
-            if (!reasons.empty()) h += ": " + H(Join(reasons, "; "));
+            h += "<li><strong>" + common::HtmlEscape(Str(dissent, "agent")) + "</strong>";
+            auto reasons = Strings(common::ArrayFieldOrEmpty(dissent, "reasons"));
+            if (!reasons.empty()) h += ": " + common::HtmlEscape(common::Join(reasons, "; "));
             std::string alt = Str(dissent, "alternative_view");
-            if (!alt.empty()) h += " <em>(alternative view: " + H(alt) + ")</em>";
+            if (!alt.empty()) h += " <em>(alternative view: " + common::HtmlEscape(alt) + ")</em>";
             h += "</li>\n";
         }
         h += "</ul>\n";
     }
 
     h += "<h2>Agents</h2>\n<ul>\n";
-    for (const std::string& a : Strings(Arr(r, "agents"))) h += "<li>" + H(a) + "</li>\n";
+    for (const std::string& a : Strings(common::ArrayFieldOrEmpty(r, "agents")))
+        h += "<li>" + common::HtmlEscape(a) + "</li>\n";
     h += "</ul>\n";
 
     h += "<h2>Provenance</h2>\n<table>\n<tr><th>Round</th><th>Agent</th><th>Phase</th>"
          "<th>Target</th><th>SHA-256</th></tr>\n";
-    for (const json::value& round : Arr(r, "provenance")) {
+    for (const json::value& round : common::ArrayFieldOrEmpty(r, "provenance")) {
         if (!round.is_object()) continue;
         std::string number = Str(round.get_object(), "round");
-        for (const json::value& e : Arr(round.get_object(), "entries")) {
+        for (const json::value& e : common::ArrayFieldOrEmpty(round.get_object(), "entries")) {
             if (!e.is_object()) continue;
             const json::object& entry = e.get_object();
-            h += "<tr><td>" + H(number) + "</td><td>" + H(Str(entry, "agent")) + "</td><td>" +
-                 H(Str(entry, "phase")) + "</td><td>" + H(Str(entry, "target")) +
-                 "</td><td><code>" + H(Str(entry, "sha256")) + "</code></td></tr>\n";
+            h += "<tr><td>" + common::HtmlEscape(number) + "</td><td>" +
+                 common::HtmlEscape(Str(entry, "agent")) + "</td><td>" +
+                 common::HtmlEscape(Str(entry, "phase")) + "</td><td>" +
+                 common::HtmlEscape(Str(entry, "target")) + "</td><td><code>" +
+                 common::HtmlEscape(Str(entry, "sha256")) + "</code></td></tr>\n";
         }
     }
     h += "</table>\n";
 
     h += "<h2>Integrity</h2>\n<table>\n";
-    h += Row("Input hash", "<code>" + H(Str(r, "input_hash")) + "</code>");
-    h += Row("Content hash", "<code>" + H(Str(r, "content_hash")) + "</code>");
+    h += Row("Input hash", "<code>" + common::HtmlEscape(Str(r, "input_hash")) + "</code>");
+    h += Row("Content hash", "<code>" + common::HtmlEscape(Str(r, "content_hash")) + "</code>");
     std::string prev = Str(r, "previous_hash");
-    h += Row("Previous receipt", prev.empty() ? "none" : "<code>" + H(prev) + "</code>");
+    h += Row("Previous receipt",
+             prev.empty() ? "none" : "<code>" + common::HtmlEscape(prev) + "</code>");
     h += "</table>\n";
 
     h += "<h2>Signatures</h2>\n<table>\n<tr><th>Algorithm</th><th>Key id</th><th>Signed at</th>"
          "<th>Value</th></tr>\n";
-    for (const json::value& s : Arr(r, "signatures")) {
+    for (const json::value& s : common::ArrayFieldOrEmpty(r, "signatures")) {
         if (!s.is_object()) continue;
         const json::object& sig = s.get_object();
-        h += "<tr><td>" + H(Str(sig, "algorithm")) + "</td><td><code>" + H(Str(sig, "key_id")) +
-             "</code></td><td>" + H(Str(sig, "signed_at")) + "</td><td><code>" +
-             H(Str(sig, "value")) + "</code></td></tr>\n";
+        h += "<tr><td>" + common::HtmlEscape(Str(sig, "algorithm")) + "</td><td><code>" +
+             common::HtmlEscape(Str(sig, "key_id")) + "</code></td><td>" +
+             common::HtmlEscape(Str(sig, "signed_at")) + "</td><td><code>" +
+             common::HtmlEscape(Str(sig, "value")) + "</code></td></tr>\n";
     }
     h += "</table>\n</body>\n</html>\n";
     return h;
@@ -327,9 +257,7 @@ std::string RenderHtml(const json::object& r) {
 }  // namespace
 
 std::optional<ReceiptFormat> ParseReceiptFormat(std::string_view s) {
-    std::string lower;
-    for (char c : s)
-        lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    const std::string lower = common::ToLower(s);
     if (lower == "json") return ReceiptFormat::kJson;
     if (lower == "md" || lower == "markdown") return ReceiptFormat::kMarkdown;
     if (lower == "html") return ReceiptFormat::kHtml;

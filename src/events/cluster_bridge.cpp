@@ -10,6 +10,7 @@
 #include <exception>
 #include <utility>
 
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 
@@ -19,6 +20,7 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using common::ErrorCode;
+using common::StringFieldOr;
 
 common::Error Bad(std::string what) {
     return common::MakeError(ErrorCode::kValidation, "bus message: " + std::move(what));
@@ -29,11 +31,6 @@ common::Result<json::object> ParseObject(std::string_view payload) {
     json::value v = json::parse(payload, ec);
     if (ec || !v.is_object()) return Bad("not a JSON object");
     return std::move(v.as_object());
-}
-
-std::string StringField(const json::object& o, std::string_view key) {
-    auto* v = o.if_contains(key);
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
 }  // namespace
@@ -63,10 +60,10 @@ common::Result<BusEvent> DecodeBusEvent(std::string_view payload) {
     if (ev == nullptr || !ev->is_object()) return Bad("no event object");
     const json::object& e = ev->as_object();
     BusEvent out;
-    out.instance_id = StringField(*o, "instance");
-    out.event.debate_id = StringField(e, "debate_id");
-    out.event.type = StringField(e, "type");
-    out.event.agent = StringField(e, "agent");
+    out.instance_id = StringFieldOr(*o, "instance");
+    out.event.debate_id = StringFieldOr(e, "debate_id");
+    out.event.type = StringFieldOr(e, "type");
+    out.event.agent = StringFieldOr(e, "agent");
     if (out.event.debate_id.empty() || out.event.type.empty()) return Bad("no debate_id or type");
     auto* seq = e.if_contains("seq");
     if (seq == nullptr || !seq->is_int64() || seq->as_int64() < 1) return Bad("seq must be >= 1");
@@ -93,7 +90,7 @@ std::string EncodeCancelRequest(std::string_view instance_id, std::string_view d
 common::Result<std::string> DecodeCancelRequest(std::string_view payload) {
     auto o = ParseObject(payload);
     if (!o) return o.error();
-    std::string id = StringField(*o, "cancel");
+    std::string id = StringFieldOr(*o, "cancel");
     if (id.empty()) return Bad("no debate id to cancel");
     return id;
 }

@@ -55,6 +55,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "common/strings.hpp"
+
 namespace aragora::net {
 namespace {
 
@@ -65,9 +67,11 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using common::ErrorCode;
+using common::IEquals;
 using common::MakeError;
 using common::Result;
 using common::Status;
+using common::ToLower;
 using Clock = std::chrono::steady_clock;
 
 // Bytes asked for per read: one TLS record, or a few SSE events.
@@ -80,29 +84,6 @@ constexpr std::size_t kMaxProxyAnswerBytes = 64 * 1024;
 auto Tok() {
     return asio::bind_cancellation_slot(asio::cancellation_slot(),
                                         asio::as_tuple(asio::use_awaitable));
-}
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string ToLower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), Lower);
-    return out;
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return Lower(x) == Lower(y); });
-}
-
-bool EndsWith(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-std::string_view Trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
 }
 
 // RFC 9110 token characters (method and header names).
@@ -701,24 +682,19 @@ void Record(ProbeReport::Stage* stage, Clock::time_point start, const Status& st
     stage->error = status.ok() ? "" : status.error().message;
 }
 
-template <typename T>
-Status StatusOf(const Result<T>& r) {
-    return r.ok() ? Status() : Status(r.error());
-}
-
 }  // namespace
 
 bool GoesDirect(std::string_view host, std::string_view no_proxy) {
     std::string h = ToLower(host);
     if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
     while (!h.empty() && h.back() == '.') h.pop_back();
-    if (h == "localhost" || EndsWith(h, ".localhost")) return true;
+    if (h == "localhost" || h.ends_with(".localhost")) return true;
     error_code ec;
     const auto address = asio::ip::make_address(h, ec);
     if (!ec && address.is_loopback()) return true;
     while (!no_proxy.empty()) {
         const auto comma = no_proxy.find(',');
-        std::string entry = ToLower(Trim(no_proxy.substr(0, comma)));
+        std::string entry = ToLower(common::TrimOws(no_proxy.substr(0, comma)));
         no_proxy =
             comma == std::string_view::npos ? std::string_view() : no_proxy.substr(comma + 1);
         if (entry == "*") return true;
@@ -727,7 +703,7 @@ bool GoesDirect(std::string_view host, std::string_view no_proxy) {
         }
         while (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
         if (entry.empty()) continue;
-        if (h == entry || EndsWith(h, "." + entry)) return true;
+        if (h == entry || h.ends_with("." + entry)) return true;
     }
     return false;
 }
@@ -860,8 +836,9 @@ struct HttpClient::Impl {
         bool got_bytes = false;
         std::optional<ResponseParser> parser;
         // A 2xx answer to CONNECT has no body: skip, so the tunnel bytes are not read.
-        auto read = co_await ReadResponse({conn, abort, buffer, got_bytes}, parser, false,
-                                          kMaxProxyAnswerBytes, true, nullptr);
+        ReadContext read_context{conn, abort, buffer, got_bytes};
+        auto read =
+            co_await ReadResponse(read_context, parser, false, kMaxProxyAnswerBytes, true, nullptr);
         if (!read) {
             auto error = read.error();
             if (error.code == ErrorCode::kProviderError) error.code = ErrorCode::kUnavailable;
@@ -919,14 +896,14 @@ struct HttpClient::Impl {
 
         auto start = Clock::now();
         auto endpoints = co_await Resolve(first_hop, abort);
-        Record(report ? &report->dns : nullptr, start, StatusOf(endpoints));
+        Record(report ? &report->dns : nullptr, start, common::ToStatus(endpoints));
         if (!endpoints) co_return endpoints.error();
 
         auto conn = std::make_unique<Connection>(ioc.get_executor(), PoolKey(url));
         ConnBinding binding(abort, conn.get());
         start = Clock::now();
         auto connected = co_await ConnectTcp(*conn, *endpoints, abort);
-        Status tcp_status = StatusOf(connected);
+        Status tcp_status = common::ToStatus(connected);
         if (connected && report) report->resolved_address = connected->address().to_string();
         if (connected && via_proxy) {
             tcp_status = co_await ProxyConnect(*conn, url, abort);
@@ -979,9 +956,9 @@ struct HttpClient::Impl {
             } else if (wec) {
                 read = MakeError(ErrorCode::kUnavailable, "write: " + wec.message());
             } else {
-                read = co_await ReadResponse({*conn, abort, buffer, got_bytes}, parser,
-                                             static_cast<bool>(sink), options.max_response_bytes,
-                                             no_body, &sink);
+                ReadContext read_context{*conn, abort, buffer, got_bytes};
+                read = co_await ReadResponse(read_context, parser, static_cast<bool>(sink),
+                                             options.max_response_bytes, no_body, &sink);
             }
             if (!read) {
                 // A pooled connection the server dropped while it sat idle.

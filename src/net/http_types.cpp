@@ -3,26 +3,12 @@
 #include <cstdio>
 
 #include "common/ids.hpp"
+#include "common/strings.hpp"
 
 namespace aragora::net {
 namespace {
 
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-    }
-    return true;
-}
-
-int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+using common::IEquals;
 
 bool IsUsableId(std::string_view id) {
     if (id.empty() || id.size() > 128) return false;
@@ -36,14 +22,14 @@ bool IsUsableId(std::string_view id) {
 
 std::string HttpRequest::Header(std::string_view name) const {
     for (const auto& [key, value] : headers) {
-        if (EqualsIgnoreCase(key, name)) return value;
+        if (IEquals(key, name)) return value;
     }
     return {};
 }
 
 bool HttpRequest::HasHeader(std::string_view name) const {
     for (const auto& [key, value] : headers) {
-        if (EqualsIgnoreCase(key, name)) return true;
+        if (IEquals(key, name)) return true;
     }
     return false;
 }
@@ -75,8 +61,8 @@ std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space
         char c = in[i];
         if (c == '%') {
             if (i + 2 >= in.size()) return std::nullopt;
-            int hi = HexValue(in[i + 1]);
-            int lo = HexValue(in[i + 2]);
+            int hi = common::HexDigitValue(in[i + 1]);
+            int lo = common::HexDigitValue(in[i + 2]);
             if (hi < 0 || lo < 0) return std::nullopt;
             char decoded = static_cast<char>(hi * 16 + lo);
             if (decoded == '\0') return std::nullopt;
@@ -94,7 +80,7 @@ std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space
 std::string CorrelationIdOf(const HttpRequest& request) {
     for (std::string_view name : {"x-correlation-id", "x-request-id"}) {
         for (const auto& [key, value] : request.headers) {
-            if (EqualsIgnoreCase(key, name) && IsUsableId(value)) return value;
+            if (IEquals(key, name) && IsUsableId(value)) return value;
         }
     }
     return common::NewId("req_");

@@ -21,6 +21,8 @@
 #include <string>
 #include <utility>
 
+#include "common/strings.hpp"
+
 namespace aragora::net::detail {
 namespace {
 
@@ -38,11 +40,7 @@ std::string FirstSubprotocol(const http::fields& fields) {
     if (it == fields.end()) return {};
     std::string_view offered = it->value();
     const size_t comma = offered.find(',');
-    std::string_view first = offered.substr(0, comma);
-    while (!first.empty() && (first.front() == ' ' || first.front() == '\t'))
-        first.remove_prefix(1);
-    while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
-    return std::string(first);
+    return std::string(common::TrimOws(offered.substr(0, comma)));
 }
 
 bool IsSendableCloseCode(uint16_t code) {

@@ -6,16 +6,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/strings.hpp"
+
 namespace aragora::ratelimit {
 namespace {
 
 constexpr std::array<std::uint8_t, 12> kMappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-std::string_view Trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 // Bits of `bytes` that take part in the comparison: a v4 network lives in the low 32
 // bits of the mapped form.
@@ -41,7 +37,7 @@ common::Error CidrError(std::string_view text, std::string_view reason) {
 }  // namespace
 
 std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
-    text = Trim(text);
+    text = common::TrimOws(text);
     bool bracketed = false;
     if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
         text = text.substr(1, text.size() - 2);
@@ -81,7 +77,7 @@ std::string IpAddress::ToString() const {
 }
 
 common::Result<Cidr> Cidr::Parse(std::string_view text) {
-    const std::string_view trimmed = Trim(text);
+    const std::string_view trimmed = common::TrimOws(text);
     const std::size_t slash = trimmed.find('/');
     const std::string_view address_text = trimmed.substr(0, slash);
     auto address = IpAddress::Parse(address_text);
@@ -90,7 +86,7 @@ common::Result<Cidr> Cidr::Parse(std::string_view text) {
     const int max_prefix = address->v4 ? 32 : 128;
     int prefix_len = max_prefix;
     if (slash != std::string_view::npos) {
-        const std::string_view prefix_text = Trim(trimmed.substr(slash + 1));
+        const std::string_view prefix_text = common::TrimOws(trimmed.substr(slash + 1));
         if (prefix_text.empty() || prefix_text.size() > 3 ||
             !std::all_of(prefix_text.begin(), prefix_text.end(),
                          [](char c) { return c >= '0' && c <= '9'; })) {
@@ -128,17 +124,12 @@ std::string Cidr::ToString() const { return network.ToString() + "/" + std::to_s
 
 common::Result<CidrList> CidrList::Parse(std::string_view comma_separated) {
     std::vector<Cidr> entries;
-    std::string_view rest = comma_separated;
-    while (true) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view entry = Trim(rest.substr(0, comma));
-        if (!entry.empty()) {
-            auto cidr = Cidr::Parse(entry);
-            if (!cidr) return cidr.error();
-            entries.push_back(*cidr);
-        }
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
+    for (const std::string_view piece : common::Split(comma_separated, ',')) {
+        const std::string_view entry = common::TrimOws(piece);
+        if (entry.empty()) continue;
+        auto cidr = Cidr::Parse(entry);
+        if (!cidr) return cidr.error();
+        entries.push_back(*cidr);
     }
     return CidrList(std::move(entries));
 }

@@ -3,18 +3,13 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/strings.hpp"
+
 namespace aragora::redis {
 namespace {
 
 using common::ErrorCode;
 using common::MakeError;
-
-int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 // Percent-decoding; a malformed escape is an error (a password must round-trip exactly).
 bool PercentDecode(std::string_view s, std::string& out) {
@@ -25,8 +20,8 @@ bool PercentDecode(std::string_view s, std::string& out) {
             continue;
         }
         if (i + 2 >= s.size()) return false;
-        const int hi = HexValue(s[i + 1]);
-        const int lo = HexValue(s[i + 2]);
+        const int hi = common::HexDigitValue(s[i + 1]);
+        const int lo = common::HexDigitValue(s[i + 2]);
         if (hi < 0 || lo < 0) return false;
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

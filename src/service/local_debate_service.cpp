@@ -30,6 +30,7 @@ namespace aragora::service {
 namespace asio = boost::asio;
 using common::ErrorCode;
 using common::Result;
+using common::ToUnit;
 
 ServiceMetrics::ServiceMetrics(metrics::Registry& r)
     : active(r.AddGauge("aragora_active_debates", "Debates running now")),
@@ -228,10 +229,6 @@ storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::s
     return pending;
 }
 
-Result<common::Unit> ToUnit(const common::Status& s) {
-    return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
-}
-
 }  // namespace
 
 std::optional<ExecutionMode> ParseExecutionMode(std::string_view text) {
@@ -405,10 +402,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     }
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
 
-    auto stored = co_await pool_.Run([this, &pending] {
-        auto s = store_.CreateDebate(pending);
-        return s.ok() ? Result<common::Unit>(common::Unit{}) : Result<common::Unit>(s.error());
-    });
+    auto stored =
+        co_await pool_.Run([this, &pending] { return ToUnit(store_.CreateDebate(pending)); });
     write_health_->Record(stored);
     if (!stored) {
         bool release = false;

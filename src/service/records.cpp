@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
 
@@ -9,6 +10,8 @@ namespace aragora::service {
 namespace {
 
 namespace json = boost::json;
+using common::Int64Field;
+using common::StringFieldOr;
 
 json::array ToArray(const std::vector<std::string>& v) {
     json::array a;
@@ -106,27 +109,23 @@ common::Result<StoredSpec> SpecFromRecord(const storage::DebateRecord& record) {
     json::value v = json::parse(record.spec_json, ec);
     if (ec || !v.is_object()) return bad("is not a JSON object");
     const json::object& o = v.as_object();
-    auto str = [&](const char* k) -> std::string {
-        const json::value* x = o.if_contains(k);
-        return x && x->is_string() ? std::string(x->as_string()) : std::string();
-    };
     StoredSpec out;
     debate::DebateSpec& spec = out.spec;
     spec.id = record.id;
-    spec.task = str("task");
+    spec.task = StringFieldOr(o, "task");
     if (spec.task.empty()) return bad("has no task");
-    spec.context = str("context");
+    spec.context = StringFieldOr(o, "context");
     const json::value* rounds = o.if_contains("rounds");
     if (rounds == nullptr || !rounds->is_int64()) return bad("has no rounds");
     spec.rounds = static_cast<int>(rounds->as_int64());
     if (spec.rounds < debate::kMinRounds || spec.rounds > debate::kMaxRounds)
         return bad("has rounds out of range");
-    auto method = debate::ParseConsensusMethod(str("consensus"));
+    auto method = debate::ParseConsensusMethod(StringFieldOr(o, "consensus"));
     if (!method) return bad("has an unknown consensus method");
     spec.consensus = *method;
     if (const json::value* t = o.if_contains("consensus_threshold"); t && t->is_number())
         spec.consensus_threshold = t->to_number<double>();
-    spec.judge = str("judge");
+    spec.judge = StringFieldOr(o, "judge");
     if (const json::value* m = o.if_contains("metadata"); m && m->is_object())
         spec.metadata_json = common::SerializeJson(*m);
     spec.created_by = record.created_by;
@@ -136,11 +135,8 @@ common::Result<StoredSpec> SpecFromRecord(const storage::DebateRecord& record) {
     for (const auto& item : specs->as_array()) {
         if (!item.is_object()) return bad("has a malformed agent spec");
         const json::object& a = item.as_object();
-        auto field = [&](const char* k) -> std::string {
-            const json::value* x = a.if_contains(k);
-            return x && x->is_string() ? std::string(x->as_string()) : std::string();
-        };
-        agents::AgentSpec as{field("provider"), field("model"), field("persona"), field("name")};
+        agents::AgentSpec as{StringFieldOr(a, "provider"), StringFieldOr(a, "model"),
+                             StringFieldOr(a, "persona"), StringFieldOr(a, "name")};
         if (as.provider.empty() || as.name.empty()) return bad("has an agent without provider");
         spec.agents.push_back(as.name);
         spec.providers.push_back(as.provider);
@@ -218,13 +214,9 @@ std::string DebateToJson(const storage::DebateRecord& r) {
                 // Not a structured binding: clang 14 (the fuzz tree) cannot capture one.
                 const json::value& u = member.value();
                 if (!u.is_object()) continue;
-                auto num = [&](const char* k) {
-                    const json::value* v = u.as_object().if_contains(k);
-                    return v && v->is_int64() ? v->as_int64() : 0;
-                };
-                in += num("input_tokens");
-                out += num("output_tokens");
-                calls += num("calls");
+                in += Int64Field(u.as_object(), "input_tokens").value_or(0);
+                out += Int64Field(u.as_object(), "output_tokens").value_or(0);
+                calls += Int64Field(u.as_object(), "calls").value_or(0);
             }
             o["usage"] = json::object{
                 {"agents", *usage},

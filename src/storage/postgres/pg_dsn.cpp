@@ -8,22 +8,18 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.hpp"
+
 namespace aragora::storage {
 
 namespace {
 
 using common::ErrorCode;
+using common::IsAsciiSpace;
 using common::MakeError;
+using common::ToLower;
 
 constexpr std::string_view kRedacted = "***";
-
-std::string Lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
 // --- URL form
 
@@ -68,7 +64,7 @@ std::optional<common::Result<UrlParts>> ParseUrl(std::string_view dsn) {
     const auto sep = dsn.find("://");
     if (sep == std::string_view::npos) return std::nullopt;
     UrlParts parts;
-    parts.scheme = Lower(dsn.substr(0, sep));
+    parts.scheme = ToLower(dsn.substr(0, sep));
     if (parts.scheme != "postgresql" && parts.scheme != "postgres") {
         return common::Result<UrlParts>(
             MakeError(ErrorCode::kValidation,
@@ -121,13 +117,13 @@ std::optional<std::vector<Keyword>> ParseKeywords(std::string_view s) {
     std::vector<Keyword> out;
     std::size_t i = 0;
     auto skip_space = [&] {
-        while (i < s.size() && IsSpace(s[i])) ++i;
+        while (i < s.size() && IsAsciiSpace(s[i])) ++i;
     };
     while (true) {
         skip_space();
         if (i >= s.size()) break;
         Keyword kw;
-        while (i < s.size() && s[i] != '=' && !IsSpace(s[i])) kw.key += s[i++];
+        while (i < s.size() && s[i] != '=' && !IsAsciiSpace(s[i])) kw.key += s[i++];
         skip_space();
         if (kw.key.empty() || i >= s.size() || s[i] != '=') return std::nullopt;
         ++i;
@@ -149,7 +145,7 @@ std::optional<std::vector<Keyword>> ParseKeywords(std::string_view s) {
             }
             if (!closed) return std::nullopt;
         } else {
-            while (i < s.size() && !IsSpace(s[i])) {
+            while (i < s.size() && !IsAsciiSpace(s[i])) {
                 if (s[i] == '\\' && i + 1 < s.size()) {
                     kw.value += s[i + 1];
                     i += 2;
@@ -199,7 +195,7 @@ common::Status ValidateWithLibpq(const std::string& conninfo, std::string_view p
     }
     std::string message = err != nullptr ? err : "out of memory";
     PQfreemem(err);
-    while (!message.empty() && IsSpace(message.back())) message.pop_back();
+    while (!message.empty() && IsAsciiSpace(message.back())) message.pop_back();
     // libpq quotes parts of the input; never let a password through.
     message = Replace(std::move(message), password, kRedacted);
     message = Replace(std::move(message), PercentEncode(password), kRedacted);
@@ -229,9 +225,7 @@ std::string PercentEncode(std::string_view text) {
 
 common::Result<std::string> BuildPgDsn(std::string_view dsn, std::string_view password,
                                        int default_connect_timeout_s) {
-    std::string_view trimmed = dsn;
-    while (!trimmed.empty() && IsSpace(trimmed.front())) trimmed.remove_prefix(1);
-    while (!trimmed.empty() && IsSpace(trimmed.back())) trimmed.remove_suffix(1);
+    const std::string_view trimmed = common::Trim(dsn);
     if (trimmed.empty())
         return MakeError(ErrorCode::kValidation, "PostgreSQL connection string is empty", "dsn");
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <utility>
 
+#include "common/strings.hpp"
+
 namespace aragora::storage {
 
 using common::ErrorCode;
@@ -23,8 +25,7 @@ struct PgPool::Slot {
 namespace {
 
 std::string Trimmed(const char* text) {
-    std::string s = text != nullptr ? text : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+    std::string s(common::Trim(text != nullptr ? text : ""));
     // libpq prefixes server messages with "ERROR:  "; the code already says it is one.
     for (std::string_view prefix : {"ERROR:  ", "FATAL:  "}) {
         if (s.rfind(prefix, 0) == 0) s.erase(0, prefix.size());

@@ -1,10 +1,11 @@
 #include "storage/sqlite/sqlite_db.hpp"
 
-#include <cctype>
 #include <climits>
 #include <filesystem>
 #include <system_error>
 #include <utility>
+
+#include "common/strings.hpp"
 
 namespace aragora::storage::sqlite {
 
@@ -61,8 +62,7 @@ bool IsPlainFilePath(const std::string& path) {
 common::Status ValidateDbPath(const std::string& path) {
     if (path.empty())
         return common::MakeError(common::ErrorCode::kValidation, "SQLite path is empty", "path");
-    std::string ext = std::filesystem::path(path).extension().string();
-    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string ext = common::ToLower(std::filesystem::path(path).extension().string());
     if (ext == ".db") {
         return common::MakeError(common::ErrorCode::kValidation,
                                  "refusing SQLite path '" + path +

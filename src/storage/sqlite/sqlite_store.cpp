@@ -1,9 +1,7 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
-#include <array>
 #include <boost/json.hpp>
 #include <chrono>
-#include <exception>
 #include <initializer_list>
 #include <mutex>
 #include <optional>

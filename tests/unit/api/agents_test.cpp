@@ -22,6 +22,7 @@ protected:
               &breakers_, nullptr),
           deps_{service_, keys_, system_, registry_} {
         deps_.agents = &factory_;
+        deps_.auth = open_auth_.get();
         AddRoutes(router_, deps_);
         handler_ = MakeHttpHandler(router_, deps_);
     }
@@ -40,6 +41,7 @@ protected:
     metrics::Registry registry_;
     resilience::CircuitBreakerRegistry breakers_;
     agents::AgentFactory factory_;
+    OpenAuth open_auth_;
     ApiDeps deps_;
     Router router_;
     net::HttpHandler handler_;

@@ -20,6 +20,9 @@
 
 #include "api/api.hpp"
 #include "api/router.hpp"
+#include "auth/service.hpp"
+#include "common/blocking_pool.hpp"
+#include "common/clock.hpp"
 #include "common/result.hpp"
 #include "common/time.hpp"
 #include "debate/receipt.hpp"
@@ -338,10 +341,30 @@ inline void AddCompletedDebate(FakeDebateService& svc, const debate::ReceiptKeys
     svc.AddEvent(id, "debate_end", 2, "", {{"status", "completed"}});
 }
 
-// Builds the real route table over the fakes and calls the middleware handler.
+// The explicit open mode (AuthConfig::open, as `aragora serve` decides it in development):
+// every route answers without credentials, as the anonymous principal.
+class OpenAuth {
+public:
+    OpenAuth() : pool_(1, 16), service_(Config(), clock_, pool_) {}
+    ~OpenAuth() { pool_.Stop(); }
+    auth::AuthService* get() { return &service_; }
+    static auth::AuthConfig Config() {
+        auth::AuthConfig c;
+        c.open = true;
+        return c;
+    }
+
+private:
+    common::ManualClock clock_;
+    common::BlockingPool pool_;
+    auth::AuthService service_;
+};
+
+// Builds the real route table over the fakes and calls the middleware handler (open mode).
 class ApiFixture : public ::testing::Test {
 protected:
     ApiFixture() : keys_(TestKeys()), deps_{service_, keys_, system_, registry_} {
+        deps_.auth = open_auth_.get();
         AddRoutes(router_, deps_);
         handler_ = MakeHttpHandler(router_, deps_);
     }
@@ -382,6 +405,7 @@ protected:
     FakeSystemInfo system_;
     debate::ReceiptKeys keys_;
     metrics::Registry registry_;
+    OpenAuth open_auth_;
     ApiDeps deps_;
     Router router_;
     net::HttpHandler handler_;

@@ -138,10 +138,5 @@ TEST(HttpUtilTest, JsonWrapperOnlyForJsonOnlyAccept) {
     EXPECT_FALSE(WantsJsonWrapper(req));
 }
 
-TEST(HttpUtilTest, HtmlEscape) {
-    EXPECT_EQ(HtmlEscape("<a href=\"x\">'&'</a>"),
-              "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-}
-
 }  // namespace
 }  // namespace aragora::api

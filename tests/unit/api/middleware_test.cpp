@@ -122,7 +122,9 @@ TEST(MiddlewareBackstopTest, ExceptionsBecomeLogged500) {
     FakeSystemInfo system;
     debate::ReceiptKeys keys = TestKeys();
     metrics::Registry registry;
+    OpenAuth open_auth;
     ApiDeps deps{service, keys, system, registry};
+    deps.auth = open_auth.get();
     Router router;
     Route boom;
     boom.method = "GET";

@@ -99,8 +99,8 @@ TEST_F(SystemTest, PrometheusText) {
     }
 }
 
-// Without an auth service (deps.auth null) the account routes answer 503 and the
-// rate-limit and admin routes answer JSON: none is left as a 501 stub.
+// Without an account store (open mode, no database) the account, rate-limit and admin
+// routes answer JSON: none is left as a 501 stub.
 TEST_F(SystemTest, FormerlyNotImplementedRoutesAnswerJson) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"POST", "/api/admin/cleanup-caches"},   {"GET", "/api/rate-limits/status"},
