@@ -29,6 +29,7 @@
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
 #include "app/distributed.hpp"
+#include "app/instance_lease.hpp"
 #include "auth/api_key.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
@@ -845,6 +846,7 @@ asio::awaitable<void> Startup(App& app) {
     ss.consensus_threshold = s.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
     if (s.distributed.enqueue_only) ss.execution = service::ExecutionMode::kWorker;
+    const bool leased = ConfigureInstanceLease(s.distributed, app.db_backend, ss);
     app.service = std::make_unique<service::LocalDebateService>(app.ioc.get_executor(), app.clock,
                                                                 ss, *app.store, app.pool, app.keys,
                                                                 app.hub, app.registry);
@@ -854,6 +856,7 @@ asio::awaitable<void> Startup(App& app) {
         Log()->error("crash recovery failed: {}", recovered.error().message);
     }
     app.service->StartWatchdog();
+    if (leased) app.service->StartLeaseReaper();
     app.debates.Set(app.service.get());
     if (app.draining) co_return;
     app.ready = true;
