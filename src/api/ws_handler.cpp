@@ -1,5 +1,7 @@
 #include "api/ws_handler.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/post.hpp>
@@ -21,6 +23,7 @@
 #include "api/ws_messages.hpp"
 #include "common/ids.hpp"
 #include "common/json_text.hpp"
+#include "common/logging.hpp"
 #include "common/time.hpp"
 
 namespace aragora::api {
@@ -64,6 +67,13 @@ struct Frame {
 };
 
 double NowEpoch() { return common::EpochSeconds(std::chrono::system_clock::now()); }
+
+// websocket.log (the runbook's WebSocket log): connects, subscriptions, closes and their
+// codes, one line each, as key=value facts.
+spdlog::logger& WsLog() {
+    static const auto logger = common::GetLogger("aragora.websocket");
+    return *logger;
+}
 
 // Largest prefix length <= max that does not split a UTF-8 sequence.
 std::size_t Utf8Prefix(std::string_view s, std::size_t max) {
@@ -265,6 +275,8 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         double msg_tokens = 0;
         SteadyClock::time_point msg_tokens_at{};
         std::uint64_t msgs_dropped = 0;
+        SteadyClock::time_point opened_at{};
+        std::uint64_t subscribed = 0;  // subscriptions made over the connection's life
     };
 
     // Work found under a connection's lock and done after releasing it (the hub and the
@@ -306,11 +318,16 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         if (options.origin_allowed && upgrade.HasHeader("origin") &&
             !options.origin_allowed(upgrade.Header("origin"))) {
             counters.refused_origin.fetch_add(1);
+            WsLog().warn(
+                "ws refused conn={} remote={} code=1008 reason=origin_not_allowed origin={}",
+                ws->id(), upgrade.remote_address, Echo(upgrade.Header("origin")));
             ws->Close(1008, "origin not allowed");
             return;
         }
         if (options.admit && !options.admit(upgrade)) {
             counters.refused_rate.fetch_add(1);
+            WsLog().warn("ws refused conn={} remote={} code=1008 reason=connection_rate", ws->id(),
+                         upgrade.remote_address);
             ws->Close(1008, "too many connections from this address; retry later");
             return;
         }
@@ -318,6 +335,7 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         c->ws = ws;
         c->tokens = static_cast<double>(options.send_burst);
         c->tokens_at = SteadyClock::now();
+        c->opened_at = c->tokens_at;
         c->msg_tokens = 2 * options.messages_per_second;
         c->msg_tokens_at = c->tokens_at;
         const bool deferred = static_cast<bool>(options.authenticate_async);
@@ -366,10 +384,12 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
     void Start(const std::shared_ptr<Conn>& c) {
         Deferred d;
         std::shared_ptr<net::WsConnection> ws;
+        bool authenticated = false;
         {
             std::lock_guard lock(c->mu);
             if (c->closing || !c->ws) return;
             ws = c->ws;
+            authenticated = c->authenticated;
             PushLocked(*c, {ControlFrame("connection_info",
                                          json::object{{"client_id", common::NewId("ws_")},
                                                       {"authenticated", c->authenticated}},
@@ -381,6 +401,8 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         RunDeferred(c, d);
 
         const net::HttpRequest& req = ws->upgrade_request();
+        WsLog().info("ws connected conn={} remote={} path={} authenticated={}", ws->id(),
+                     req.remote_address, req.path, authenticated);
         std::optional<std::string> id = req.QueryParam("debate_id");
         if (!id) id = req.QueryParam("loop_id");
         if (!id) return;
@@ -423,6 +445,8 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             }
         }
         if (close) {
+            WsLog().warn("ws close conn={} code=1008 reason=message_rate messages_dropped={}",
+                         ws->id(), kMaxDroppedMessages + 1);
             ws->Close(1008, "message rate limit exceeded");
             return;
         }
@@ -477,11 +501,37 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         {
             std::lock_guard lock(conns_mu);
             auto it = conns.find(ws.id());
-            if (it == conns.end()) return;
-            c = std::move(it->second);
-            conns.erase(it);
+            if (it != conns.end()) {
+                c = std::move(it->second);
+                conns.erase(it);
+            }
         }
-        Release(*c);
+        LogClosed(ws, c.get());
+        if (c) Release(*c);
+    }
+
+    // One line per ended connection; a policy close (1008) or an internal error (1011)
+    // is a warning.
+    void LogClosed(const net::WsConnection& ws, Conn* c) {
+        const net::WsConnection::CloseCodes codes = ws.close_codes();
+        std::int64_t duration_ms = 0;
+        std::size_t subscriptions = 0;
+        std::uint64_t subscribed = 0;
+        if (c != nullptr) {
+            std::lock_guard lock(c->mu);
+            duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
+                                                                                c->opened_at)
+                              .count();
+            subscriptions = c->subs.size();
+            subscribed = c->subscribed;
+        }
+        const auto level =
+            codes.sent == 1008 || codes.sent == 1011 ? spdlog::level::warn : spdlog::level::info;
+        WsLog().log(level,
+                    "ws closed conn={} remote={} code={} peer_code={} duration_ms={} "
+                    "subscriptions={} subscribed_total={}",
+                    ws.id(), ws.upgrade_request().remote_address, codes.sent, codes.received,
+                    duration_ms, subscriptions, subscribed);
     }
 
     // Drops a connection's state: subscriptions leave the hub, timers are cancelled, the
@@ -510,6 +560,11 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             all.swap(conns);
         }
         for (auto& [id, c] : all) Release(*c);
+    }
+
+    static std::uint64_t ConnId(Conn& c) {
+        std::lock_guard lock(c.mu);
+        return c.ws ? c.ws->id() : 0;
     }
 
     std::shared_ptr<Conn> Find(const net::WsConnection& ws) {
@@ -550,13 +605,20 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             } else {
                 sub = std::make_shared<Sub>(weak_from_this(), c, debate_id, *from_seq);
                 c->subs.emplace(debate_id, sub);
+                ++c->subscribed;
                 counters.subscriptions.fetch_add(1);
                 counters.subscriptions_total.fetch_add(1);
             }
             PumpLocked(c, d);
         }
         RunDeferred(c, d);
-        if (!sub) return;
+        if (!sub) {
+            WsLog().info("ws subscribe refused conn={} debate_id={}", ConnId(*c),
+                         common::IsValidId(debate_id) ? debate_id : std::string("<invalid>"));
+            return;
+        }
+        WsLog().info("ws subscribe conn={} debate_id={} replay_from_seq={}", ConnId(*c), debate_id,
+                     sub->from_seq);
 
         // Live events may be delivered from here on, even before Subscribe returns: the
         // subscription is replaying, so they wait in live_pending.
@@ -612,6 +674,8 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             } else {
                 DropLocked(*it->second, d);
                 c->subs.erase(it);
+                WsLog().info("ws unsubscribe conn={} debate_id={}", c->ws ? c->ws->id() : 0,
+                             debate_id);
                 // Frames of this debate still waiting are not sent after the unsubscribe.
                 std::erase_if(c->out, [&](const Frame& f) { return f.debate_id == debate_id; });
             }
@@ -803,6 +867,8 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
 
     void SlowCloseLocked(Conn& c) {
         counters.slow_closes.fetch_add(1);
+        WsLog().warn("ws close conn={} code=1008 reason=slow_consumer queued_frames={}",
+                     c.ws ? c.ws->id() : 0, c.out.size());
         c.closing = true;
         c.out.clear();
         if (c.ws) c.ws->Close(1008, "slow consumer");

@@ -6,6 +6,13 @@
 // debates, cancel and persist the rest) and exits 0.
 // SIGHUP reopens log files and reloads the log level; SIGUSR1 closes every WebSocket
 // with 1012 (clients reconnect and replay) and leaves HTTP untouched.
+//
+// The files of app/: server_app.cpp (RunServe's named steps, the startup sequence, the DB
+// watcher, signals, drain), app_state (the App the steps fill), system_info + system_docs
+// (the system routes' documents from a SystemSnapshot), server_metrics, event_replay (the
+// WebSocket replay's store paging), database_lock (one process per SQLite database),
+// unhonoured_env (warnings), atomic_file, distributed + redis_bus (Redis), instance_lease
+// (serve's own debates under its lease on PostgreSQL).
 
 #include <optional>
 #include <string>
@@ -20,7 +27,8 @@ struct ServeOptions {
 };
 
 // Runs the server to the end. Returns the process exit code (0 after a graceful stop,
-// 2 for bad configuration, 1 when it cannot start).
+// 2 for bad configuration, 1 when it cannot start, e.g. another process holds its SQLite
+// database).
 int RunServe(const ServeOptions& options);
 
 }  // namespace aragora::app

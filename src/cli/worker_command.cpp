@@ -22,7 +22,9 @@
 #include <vector>
 
 #include "agents/factory.hpp"
+#include "app/database_lock.hpp"
 #include "app/distributed.hpp"
+#include "app/unhonoured_env.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
@@ -151,11 +153,18 @@ int RunWorker(std::optional<int> concurrency) {
         return kExitUsage;
     }
     config::Settings settings = std::move(*loaded);
+    // One worker per SQLite database, and none beside a serve on it (app/database_lock).
+    auto lock = app::LockConfiguredDatabase(settings.storage);
+    if (!lock) {
+        std::cerr << "aragora: cannot start: " << lock.error().message << "\n";
+        return kExitFailed;
+    }
     settings.log.log_dir = settings.server.log_dir;
     if (auto s = common::SetupLogging(settings.log); !s) {
         std::cerr << "aragora: " << s.error().message << "\n";
         return kExitUsage;
     }
+    app::WarnUnhonouredVariables(config::ProcessEnv(), *Log());
     auto options = WorkerOptionsFrom(settings, concurrency);
     if (!options) {
         std::cerr << "aragora: " << options.error().message << "\n";

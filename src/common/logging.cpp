@@ -51,10 +51,32 @@ constexpr std::array<RoutePrefix, 9> kRoutePrefixes = {{
     {"aragora.api", kApiRoute},
 }};
 
+// True when `name` is `prefix` or starts with `prefix` followed by '.'.
+bool UnderPrefix(std::string_view name, std::string_view prefix) {
+    if (name.substr(0, prefix.size()) != prefix) return false;
+    return name.size() == prefix.size() || name[prefix.size()] == '.';
+}
+
+struct DomainPrefix {
+    std::string_view prefix;
+    std::string_view domain;
+};
+constexpr std::array<DomainPrefix, 20> kDomainPrefixes = {{
+    {"aragora.ws", "websocket"},       {"aragora.websocket", "websocket"},
+    {"aragora.debate", "debate"},      {"aragora.service", "debate"},
+    {"aragora.engine", "debate"},      {"aragora.worker", "debate"},
+    {"aragora.agent", "agent"},        {"aragora.agents", "agent"},
+    {"aragora.resilience", "agent"},   {"aragora.auth", "security"},
+    {"aragora.security", "security"},  {"aragora.ratelimit", "security"},
+    {"aragora.receipts", "security"},  {"aragora.storage", "storage"},
+    {"aragora.redis", "distributed"},  {"aragora.distributed", "distributed"},
+    {"aragora.events", "distributed"}, {"aragora.api", "api"},
+    {"aragora.http", "api"},           {"aragora.net", "api"},
+}};
+
 Route RouteOf(std::string_view name) {
     for (const auto& [prefix, route] : kRoutePrefixes) {
-        if (name.substr(0, prefix.size()) != prefix) continue;
-        if (name.size() == prefix.size() || name[prefix.size()] == '.') return route;
+        if (UnderPrefix(name, prefix)) return route;
     }
     return kApiRoute;
 }
@@ -336,6 +358,21 @@ Status MakeLogDir(const std::string& dir) {
 
 bool IsKnownLogLevel(std::string_view level) { return ParseLevel(level).has_value(); }
 
+std::string_view LogDomainOf(std::string_view logger, std::string_view message) {
+    if (auto explicit_domain = FindFact(message, "domain"); !explicit_domain.empty())
+        return explicit_domain;
+    for (std::string_view word : {"rate_limit", "auth", "security"}) {
+        if (message.substr(0, word.size()) == word &&
+            (message.size() == word.size() || message[word.size()] == ' ' ||
+             message[word.size()] == ':' || message[word.size()] == '_'))
+            return "security";
+    }
+    for (const auto& [prefix, domain] : kDomainPrefixes) {
+        if (UnderPrefix(logger, prefix)) return domain;
+    }
+    return "system";
+}
+
 std::string FormatJsonLogLine(std::string_view timestamp, std::string_view level,
                               std::string_view logger, std::string_view message) {
     std::string text = ValidUtf8(message);
@@ -361,6 +398,7 @@ std::string FormatJsonLogLine(std::string_view timestamp, std::string_view level
         }
         o["agents"] = std::move(arr);
     }
+    o["domain"] = ValidUtf8(LogDomainOf(logger, msg));
     return boost::json::serialize(o);
 }
 

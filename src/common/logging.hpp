@@ -32,8 +32,8 @@ bool IsKnownLogLevel(std::string_view level);
 // new configuration replaces the old one for every logger, including loggers obtained
 // before the call). On error (unknown level; log dir or a log file that cannot be
 // created or opened) nothing changes and the error names the path and the reason.
-// JSON lines carry timestamp, level, logger, message, and the debate_id /
-// correlation_id / agents facts found as key=value in the message.
+// JSON lines carry timestamp, level, logger, message, the debate_id / correlation_id /
+// agents facts found as key=value in the message, and domain.
 Status SetupLogging(const LogSettings& settings);
 
 // Reopens every log file at its original path (after logrotate moved the files away);
@@ -58,10 +58,25 @@ void SetLogLevel(std::string level);
 // of the latest SetupLogging.
 std::shared_ptr<spdlog::logger> GetLogger(const std::string& name);
 
+// The `domain` of a JSON log line (the operational runbook's field): the message's own
+// `domain=<x>` fact when it has one; "security" for messages that start with the word
+// rate_limit, auth or security; otherwise by the logger's name (whole dot-separated
+// segments, as for the files):
+//   aragora.ws, aragora.websocket                                  -> websocket
+//   aragora.debate, .service, .engine, .worker                     -> debate
+//   aragora.agent, .agents, .resilience                            -> agent
+//   aragora.auth, .security, .ratelimit, .receipts                 -> security
+//   aragora.storage                                                -> storage
+//   aragora.redis, .distributed, .events                           -> distributed
+//   aragora.api, .http, .net                                       -> api
+//   anything else (aragora.app, aragora.config, ...)               -> system
+std::string_view LogDomainOf(std::string_view logger, std::string_view message);
+
 // Renders one JSON log line without the trailing newline (exposed for tests). The
 // result is exactly one line of valid UTF-8 JSON: control characters are escaped and
 // invalid UTF-8 bytes become U+FFFD. debate_id, correlation_id and agents (a list,
-// from "agents=a;b") appear only when the message carries them.
+// from "agents=a;b") appear only when the message carries them; `domain` (LogDomainOf)
+// always, last.
 std::string FormatJsonLogLine(std::string_view timestamp, std::string_view level,
                               std::string_view logger, std::string_view message);
 

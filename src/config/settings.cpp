@@ -246,6 +246,8 @@ common::Status LoadSecuritySettings(const EnvLookup& env, SecuritySettings& s) {
         if (!v) return v.error();
         if (*v) s.*setting.field = **v;
     }
+    s.memory_dump_path = ReadString(env, "ARAGORA_MEMORY_DUMP_PATH", s.memory_dump_path);
+    if (s.memory_dump_path.empty()) s.memory_dump_path = "/tmp/aragora_memory_dump.json";
     return {};
 }
 

@@ -138,6 +138,8 @@ struct SecuritySettings {
     int ws_connections_per_minute = 60;  // ARAGORA_WS_CONNECTIONS_PER_MINUTE (per IP)
     int ws_messages_per_second = 20;     // ARAGORA_WS_MESSAGES_PER_SECOND (per connection)
     bool memory_profiling = false;       // ARAGORA_MEMORY_PROFILING
+    std::string memory_dump_path =       // ARAGORA_MEMORY_DUMP_PATH (POST /api/debug/memory-dump)
+        "/tmp/aragora_memory_dump.json";
 };
 
 struct Settings {

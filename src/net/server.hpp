@@ -108,6 +108,16 @@ public:
 
     // The HTTP upgrade request (path, query, headers, remote address); immutable.
     virtual const HttpRequest& upgrade_request() const = 0;
+
+    // How the connection ended, for logs (complete once OnClose runs): the close code
+    // this server started the closing handshake with (0: it did not, e.g. the peer
+    // closed first), and the code of the peer's close frame (0: none, e.g. the TCP
+    // connection dropped or timed out).
+    struct CloseCodes {
+        uint16_t sent = 0;
+        uint16_t received = 0;
+    };
+    virtual CloseCodes close_codes() const { return {}; }
 };
 
 // Receives WebSocket events. Callbacks must not block; they run on the connection's

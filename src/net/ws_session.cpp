@@ -71,6 +71,10 @@ public:
     bool Send(std::string text) override;
     std::size_t queued() const override;
     void Close(uint16_t code, std::string reason) override;
+    CloseCodes close_codes() const override {
+        std::lock_guard lock(mu_);
+        return codes_;
+    }
 
     asio::awaitable<void> Run(http::request<http::string_body> upgrade);
 
@@ -109,6 +113,7 @@ private:
     bool writer_running_ = false;
     bool close_pending_ = false;
     websocket::close_reason close_reason_;
+    CloseCodes codes_;
 
     // Strand-only.
     bool write_in_flight_ = false;
@@ -140,6 +145,7 @@ bool WsSession::Send(std::string text) {
             close_pending_ = true;
             close_reason_ =
                 websocket::close_reason(websocket::close_code::policy_error, "slow consumer");
+            codes_.sent = static_cast<uint16_t>(websocket::close_code::policy_error);
             stats.ws_slow_closes.fetch_add(1);
         } else {
             queue_.push_back(std::move(text));
@@ -163,6 +169,7 @@ void WsSession::Close(uint16_t code, std::string reason) {
         if (reason.size() > 123) reason.resize(123);
         if (!IsSendableCloseCode(code)) code = 1000;
         close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+        codes_.sent = code;
         spawn = ClaimWriterLocked();
     }
     if (spawn) SpawnWriter();
@@ -328,6 +335,7 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
         state_ = State::kClosed;
         queue_.clear();
         close_pending_ = false;
+        codes_.received = static_cast<uint16_t>(ws_.reason().code);  // 0 without a close frame
     }
     finished_ = true;
     watchdog_.cancel();

@@ -135,7 +135,10 @@ bool ServerProcess::Start(std::chrono::milliseconds deadline) {
 
     const auto until = Clock::now() + deadline;
     while (Clock::now() < until) {
+        // With ARAGORA_LOG_DIR the INFO lines go to api.log only (stderr gets warnings).
         std::string log = Stderr();
+        if (auto dir = env_.find("ARAGORA_LOG_DIR"); dir != env_.end() && !dir->second.empty())
+            log += ReadAll(dir->second + "/api.log");
         std::size_t line = log.find("listening api=");
         if (line != std::string::npos && log.find('\n', line) != std::string::npos) {
             api_port_ = PortAfter(log, line, "api=", host_);

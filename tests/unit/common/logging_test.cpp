@@ -123,11 +123,50 @@ TEST_F(LoggingTest, JsonLineCarriesTheRunbookFields) {
     EXPECT_EQ(o.at("debate_id"), "abc123");
     EXPECT_EQ(o.at("correlation_id"), "corr-xyz789");
     EXPECT_EQ(o.at("agents"), (json::array{"claude", "gpt-4"}));
+    EXPECT_EQ(o.at("domain"), "debate");
+}
+
+TEST_F(LoggingTest, JsonLinesCarryTheDomainOfTheirSubsystem) {
+    struct Case {
+        const char* logger;
+        const char* message;
+        const char* domain;
+    };
+    const Case cases[] = {
+        {"aragora.websocket", "ws connected conn=1", "websocket"},
+        {"aragora.ws.session", "x", "websocket"},
+        {"aragora.debate", "debate_start debate_id=d", "debate"},
+        {"aragora.service", "x", "debate"},
+        {"aragora.worker", "claimed debate_id=d", "debate"},
+        {"aragora.agents", "x", "agent"},
+        {"aragora.resilience", "circuit_breaker open", "agent"},
+        {"aragora.auth", "x", "security"},
+        {"aragora.ratelimit", "x", "security"},
+        {"aragora.storage", "x", "storage"},
+        {"aragora.redis.main", "redis connected", "distributed"},
+        {"aragora.distributed", "x", "distributed"},
+        {"aragora.api", "request method=GET path=/ status=200", "api"},
+        {"aragora.net", "accept failed", "api"},
+        {"aragora.app", "listening api=...", "system"},
+        {"aragora.agentsmith", "x", "system"},  // whole segments only
+        {"aragora", "x", "system"},
+        // The message decides first: rate limits and auth are security events wherever
+        // they are logged, and an explicit domain= fact wins.
+        {"aragora.api", "rate_limit exceeded bucket=ip", "security"},
+        {"aragora.app", "auth: open development mode", "security"},
+        {"aragora.app", "authority x", "system"},
+        {"aragora.api", "custom domain=billing here", "billing"},
+    };
+    for (const auto& c : cases) {
+        auto o = ParseLine(FormatJsonLogLine("t", "INFO", c.logger, c.message));
+        EXPECT_EQ(o.at("domain"), c.domain) << c.logger << ": " << c.message;
+        EXPECT_EQ(LogDomainOf(c.logger, c.message), c.domain);
+    }
 }
 
 TEST_F(LoggingTest, JsonFactsAppearOnlyWhenPresent) {
     auto o = ParseLine(FormatJsonLogLine("t", "WARNING", "aragora.api", "no facts here"));
-    EXPECT_EQ(o.size(), 4u) << json::serialize(o);
+    EXPECT_EQ(o.size(), 5u) << json::serialize(o);  // timestamp level logger message domain
     EXPECT_FALSE(o.contains("debate_id"));
     EXPECT_FALSE(o.contains("correlation_id"));
     EXPECT_FALSE(o.contains("agents"));

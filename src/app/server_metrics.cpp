@@ -1,0 +1,98 @@
+#include "app/server_metrics.hpp"
+
+namespace aragora::app {
+namespace {
+
+void RegisterDatabaseMetrics(App& app) {
+    auto& r = app.registry;
+    auto pool = [&app](auto field) {
+        return [&app, field] {
+            storage::PgPool* p = app.pool_stats.load();
+            return p ? static_cast<double>(p->Stats().*field) : 0.0;
+        };
+    };
+    r.AddCallbackGauge("aragora_db_pool_in_use",
+                       "PostgreSQL connections leased (ARAGORA_DB_POOL_SIZE + OVERFLOW at most)",
+                       pool(&storage::PgPoolStats::in_use));
+    r.AddCallbackGauge("aragora_db_pool_idle", "PostgreSQL connections open and idle",
+                       pool(&storage::PgPoolStats::idle));
+    r.AddCallbackCounter("aragora_db_pool_exhausted_total",
+                         "Database calls refused (503) after waiting for a free connection",
+                         pool(&storage::PgPoolStats::exhausted_total));
+    r.AddCallbackCounter("aragora_db_pool_broken_replaced_total",
+                         "Broken PostgreSQL connections dropped and replaced",
+                         pool(&storage::PgPoolStats::broken_replaced_total));
+    r.AddCallbackCounter("aragora_db_pool_connect_failures_total",
+                         "Failed PostgreSQL connection attempts",
+                         pool(&storage::PgPoolStats::connect_failures_total));
+    r.AddCallbackGauge("aragora_db_unreachable",
+                       "1 while the database does not answer (readiness is then 503)",
+                       [&app] { return app.db_unreachable ? 1.0 : 0.0; });
+}
+
+}  // namespace
+
+void RegisterServerMetrics(App& app) {
+    RegisterDatabaseMetrics(app);
+    auto& r = app.registry;
+    auto* api = &app.api_server;
+    auto stat = [api](std::atomic<uint64_t> net::ServerStats::*field) {
+        return [api, field]() -> double {
+            return *api ? static_cast<double>(((*api)->stats().*field).load()) : 0.0;
+        };
+    };
+    r.AddCallbackGauge("aragora_websocket_connections", "Open WebSocket connections",
+                       stat(&net::ServerStats::ws_connections_active));
+    auto ws_max = static_cast<double>(app.settings.server.ws_max_connections);
+    r.AddCallbackGauge("aragora_websocket_max_connections",
+                       "ARAGORA_WS_MAX_CONNECTIONS (alert at 80% of it)",
+                       [ws_max] { return ws_max; });
+    r.AddCallbackCounter("aragora_ws_connection_errors_total",
+                         "WebSocket connection errors (protocol errors, failed handshakes, "
+                         "timeouts)",
+                         [api] {
+                             if (!*api) return 0.0;
+                             const auto& s = (*api)->stats();
+                             return static_cast<double>(s.ws_errors.load() + s.ws_timeouts.load());
+                         });
+    r.AddCallbackCounter(
+        "aragora_ws_slow_consumer_closes_total",
+        "WebSocket clients closed with 1008 for not reading", [api, &app] {
+            double n = *api ? static_cast<double>((*api)->stats().ws_slow_closes.load()) : 0.0;
+            if (app.ws) n += static_cast<double>(app.ws->Stats().slow_closes);
+            return n;
+        });
+    r.AddCallbackCounter("aragora_ws_rejected_connections_total",
+                         "WebSocket upgrades refused over ARAGORA_WS_MAX_CONNECTIONS",
+                         stat(&net::ServerStats::ws_rejected));
+    r.AddCallbackCounter("aragora_ws_messages_sent_total", "WebSocket frames sent",
+                         stat(&net::ServerStats::ws_messages_sent));
+    r.AddCallbackGauge("aragora_http_connections", "Open HTTP connections",
+                       stat(&net::ServerStats::connections_active));
+    r.AddCallbackCounter("aragora_http_connections_rejected_total",
+                         "HTTP connections refused over ARAGORA_MAX_CONNECTIONS",
+                         stat(&net::ServerStats::connections_rejected));
+    r.AddCallbackCounter("aragora_http_bad_requests_total", "Malformed HTTP requests (400)",
+                         stat(&net::ServerStats::bad_requests));
+    r.AddCallbackCounter("aragora_http_body_too_large_total",
+                         "Requests over ARAGORA_MAX_BODY_BYTES (413)",
+                         stat(&net::ServerStats::body_too_large));
+    r.AddCallbackCounter("aragora_http_headers_too_large_total",
+                         "Requests over the header size limit (431)",
+                         stat(&net::ServerStats::headers_too_large));
+    r.AddCallbackCounter("aragora_http_too_many_headers_total",
+                         "Requests over the header count limit (431)",
+                         stat(&net::ServerStats::too_many_headers));
+    r.AddCallbackCounter("aragora_http_read_timeouts_total", "Requests not read in time",
+                         stat(&net::ServerStats::read_timeouts));
+    r.AddCallbackCounter("aragora_http_write_timeouts_total", "Responses not written in time",
+                         stat(&net::ServerStats::write_timeouts));
+    r.AddCallbackCounter("aragora_http_idle_closes_total", "Keep-alive connections closed idle",
+                         stat(&net::ServerStats::idle_closes));
+    r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200",
+                       [&app] {
+                           return app.ready && !app.draining && app.StorageWritable() ? 1.0 : 0.0;
+                       });
+}
+
+}  // namespace aragora::app

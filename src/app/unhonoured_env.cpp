@@ -1,0 +1,43 @@
+#include "app/unhonoured_env.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace aragora::app {
+
+const std::vector<UnhonouredVariable>& KnownUnhonouredVariables() {
+    static const std::vector<UnhonouredVariable> kTable = {
+        {"SENTRY_DSN",
+         "no error is reported to Sentry; errors are ERROR lines in the logs and GET "
+         "/api/v1/system/errors lists the recent 5xx"},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT",
+         "no OpenTelemetry trace is exported; every request's correlation_id is in its log "
+         "lines and X-Correlation-ID"},
+        {"SLO_AVAILABILITY_TARGET",
+         "this binary computes no SLO; set the target in the Prometheus alert rules"},
+        {"SLO_LATENCY_P99_TARGET_MS",
+         "this binary computes no SLO; set the target in the Prometheus alert rules"},
+        {"SLO_DEBATE_SUCCESS_TARGET",
+         "this binary computes no SLO; set the target in the Prometheus alert rules"},
+        {"ARAGORA_STORE_DIR",
+         "there is no Knowledge Mound store in this build (/health reports knowledge_mound "
+         "not_configured); debates run without historical context"},
+    };
+    return kTable;
+}
+
+std::vector<UnhonouredVariable> UnhonouredVariablesSet(const config::EnvLookup& env) {
+    std::vector<UnhonouredVariable> out;
+    for (const auto& v : KnownUnhonouredVariables()) {
+        const auto value = env(v.name);
+        if (value && !value->empty()) out.push_back(v);
+    }
+    return out;
+}
+
+void WarnUnhonouredVariables(const config::EnvLookup& env, spdlog::logger& logger) {
+    for (const auto& v : UnhonouredVariablesSet(env)) {
+        logger.warn("{} is set but not supported by this build: {}", v.name, v.consequence);
+    }
+}
+
+}  // namespace aragora::app
