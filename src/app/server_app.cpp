@@ -24,6 +24,7 @@
 #include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/event_replay.hpp"
+#include "app/instance_lease.hpp"
 #include "app/server_metrics.hpp"
 #include "app/system_info.hpp"
 #include "app/unhonoured_env.hpp"
@@ -154,6 +155,7 @@ asio::awaitable<void> Startup(App& app) {
     ss.consensus_threshold = s.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
     if (s.distributed.enqueue_only) ss.execution = service::ExecutionMode::kWorker;
+    const bool leased = ConfigureInstanceLease(s.distributed, app.db_backend, ss);
     app.service = std::make_unique<service::LocalDebateService>(app.ioc.get_executor(), app.clock,
                                                                 ss, *app.store, app.pool, app.keys,
                                                                 app.hub, app.registry);
@@ -163,6 +165,7 @@ asio::awaitable<void> Startup(App& app) {
         Log()->error("crash recovery failed: {}", recovered.error().message);
     }
     app.service->StartWatchdog();
+    if (leased) app.service->StartLeaseReaper();
     app.debates.Set(app.service.get());
     if (app.draining) co_return;
     app.ready = true;

@@ -1,7 +1,6 @@
 #include "cli/worker_command.hpp"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,7 +12,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -58,12 +56,6 @@ Result<std::unique_ptr<storage::Store>> OpenWorkerStore(const config::Settings& 
     auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
     if (!opened) return opened.error();
     return std::move(opened->store);
-}
-
-std::string MakeWorkerId() {
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, 8, "host");
-    return common::NewId("w_") + "@" + host + ":" + std::to_string(getpid());
 }
 
 std::string IsoIn(const common::Clock& clock, std::chrono::milliseconds d) {
@@ -169,7 +161,7 @@ int RunWorker(std::optional<int> concurrency) {
         return kExitUsage;
     }
     app::WarnUnhonouredVariables(config::ProcessEnv(), *Log());
-    auto options = WorkerOptionsFrom(settings, config::ProcessEnv(), concurrency);
+    auto options = WorkerOptionsFrom(settings, concurrency);
     if (!options) {
         std::cerr << "aragora: " << options.error().message << "\n";
         return kExitUsage;
@@ -197,7 +189,7 @@ int RunWorker(std::optional<int> concurrency) {
     agents::AgentFactory factory(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http,
                                  &breakers, nullptr);
 
-    const std::string worker_id = MakeWorkerId();
+    const std::string worker_id = common::NewProcessId("w_");
     service::ServiceSettings ss;
     ss.max_running = static_cast<std::size_t>(options->concurrency);
     ss.max_queued = 0;  // a worker claims only what it can start at once
@@ -298,7 +290,6 @@ int RunWorker(std::optional<int> concurrency) {
 }  // namespace
 
 Result<WorkerOptions> WorkerOptionsFrom(const config::Settings& settings,
-                                        const config::EnvLookup& env,
                                         std::optional<int> concurrency) {
     WorkerOptions o;
     o.concurrency = concurrency.value_or(settings.distributed.worker_concurrency);
@@ -309,19 +300,7 @@ Result<WorkerOptions> WorkerOptionsFrom(const config::Settings& settings,
                 " must be between 1 and 256, got " + std::to_string(o.concurrency),
             "concurrency");
     }
-    if (auto lease = env("ARAGORA_WORKER_LEASE_SECONDS"); lease && !lease->empty()) {
-        int seconds = 0;
-        auto [end, ec] = std::from_chars(lease->data(), lease->data() + lease->size(), seconds);
-        if (ec != std::errc() || end != lease->data() + lease->size() || seconds < 1 ||
-            seconds > 3600) {
-            return common::MakeError(ErrorCode::kValidation,
-                                     "ARAGORA_WORKER_LEASE_SECONDS must be an integer between 1 "
-                                     "and 3600, got '" +
-                                         *lease + "'",
-                                     "ARAGORA_WORKER_LEASE_SECONDS");
-        }
-        o.lease = std::chrono::seconds(seconds);
-    }
+    o.lease = std::chrono::seconds(settings.distributed.lease_seconds);
     o.shutdown_grace = std::chrono::seconds(settings.server.shutdown_grace_seconds);
     return o;
 }

@@ -24,12 +24,10 @@ struct WorkerOptions {
     std::chrono::seconds shutdown_grace{30};       // ARAGORA_SHUTDOWN_GRACE_SECONDS
 };
 
-// The worker's options from the settings and the variables config does not carry yet
-// (ARAGORA_WORKER_LEASE_SECONDS: integer 1..3600, default 30). kValidation naming the
-// variable for a bad value. `concurrency` (from --concurrency) overrides
-// WORKER_CONCURRENCY; it must be 1..256.
+// The worker's options from the settings (the lease is
+// config::DistributedSettings::lease_seconds). `concurrency` (from --concurrency)
+// overrides WORKER_CONCURRENCY; it must be 1..256 (kValidation naming it otherwise).
 common::Result<WorkerOptions> WorkerOptionsFrom(const config::Settings& settings,
-                                                const config::EnvLookup& env,
                                                 std::optional<int> concurrency);
 
 // Adds the `worker` subcommand to `app`; its callback sets `exit_code` (0 after a graceful

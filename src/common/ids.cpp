@@ -1,6 +1,7 @@
 #include "common/ids.hpp"
 
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <array>
 #include <stdexcept>
@@ -18,6 +19,13 @@ std::string NewId(std::string_view prefix) {
         out.push_back(kHex[b & 15]);
     }
     return out;
+}
+
+std::string NewProcessId(std::string_view prefix) {
+    char host[256] = {};
+    const bool named = gethostname(host, sizeof host - 1) == 0 && host[0] != '\0';
+    const std::string name = named ? std::string(host) : std::string("host");
+    return NewId(prefix) + "@" + name + ":" + std::to_string(getpid());
 }
 
 bool IsValidId(std::string_view id) {

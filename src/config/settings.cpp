@@ -356,6 +356,9 @@ common::Status LoadDistributedSettings(const EnvLookup& env, DistributedSettings
     auto workers = ReadInt(env, "WORKER_CONCURRENCY", d.worker_concurrency, 1, 1000);
     if (!workers) return workers.error();
     d.worker_concurrency = *workers;
+    auto lease = ReadInt(env, "ARAGORA_WORKER_LEASE_SECONDS", d.lease_seconds, 1, 3600);
+    if (!lease) return lease.error();
+    d.lease_seconds = *lease;
     const std::string execution =
         common::ToLower(ReadString(env, "ARAGORA_DEBATE_EXECUTION", "local"));
     if (execution == "worker") {

@@ -77,6 +77,9 @@ struct DistributedSettings {
     bool multi_instance = false;       // ARAGORA_MULTI_INSTANCE (events through Redis)
     bool require_distributed = false;  // ARAGORA_REQUIRE_DISTRIBUTED
     int worker_concurrency = 3;        // WORKER_CONCURRENCY (`aragora worker`)
+    // ARAGORA_WORKER_LEASE_SECONDS (1..3600): the lease of a worker's debates, and of the
+    // debates `serve` runs itself on PostgreSQL (renewed every third of it).
+    int lease_seconds = 30;
     // ARAGORA_DEBATE_EXECUTION: "local" (serve runs debates) or "worker" (serve only
     // enqueues them; `aragora worker` processes run them).
     bool enqueue_only = false;

@@ -155,9 +155,11 @@ struct LocalDebateService::Live {
     std::size_t flushed = 0;    // events[0, flushed) are stored
     std::size_t published = 0;  // events[0, published) went to the hub
 
-    // Worker-run debates: this worker's id ("" = run locally, no lease), the stored spec
-    // (written back with the result) and the heartbeat timer (strand only).
+    // Leased debates: this process's lease id ("" = no lease), whether it was claimed
+    // from the worker queue (else an instance's own debate under lease_local), the stored
+    // spec (written back with the result) and the heartbeat timer (strand only).
     std::string lease_owner;
+    bool claimed = false;
     std::string spec_json;
     std::optional<asio::steady_timer> heartbeat_timer;
     std::atomic<bool> lease_lost{false};
@@ -372,6 +374,11 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     live->correlation_id = request.correlation_id.empty() ? "-" : request.correlation_id;
     storage::DebateRecord pending = PendingRecord(live->spec, live->created_at, request.agents);
     live->spec_json = pending.spec_json;
+    if (settings_.lease_local && !settings_.lease.worker_id.empty()) {
+        live->lease_owner = settings_.lease.worker_id;
+        pending.lease_owner = live->lease_owner;
+        pending.lease_expires_at = LeaseUntil();
+    }
 
     {
         std::lock_guard lock(mutex_);
@@ -419,6 +426,9 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
         Forget(live->spec.id);
         co_return stored.error();
     }
+    // Renewed from now on, also while it waits for a slot (the lease covers pending rows).
+    if (!live->lease_owner.empty())
+        asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
     bool launch = false;
     {
         std::lock_guard lock(live->mutex);
@@ -517,6 +527,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
     live->created_at = claimed.created_at;
     live->correlation_id = CorrelationIdOf(claimed.spec_json);
     live->lease_owner = owner;
+    live->claimed = true;
     live->spec_json = claimed.spec_json;
     {
         std::lock_guard lock(mutex_);
@@ -532,6 +543,12 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
     co_return common::Status{};
 }
 
+std::string LocalDebateService::LeaseUntil() const {
+    return common::FormatIso8601(
+        clock_.SystemNow() +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(settings_.lease.duration));
+}
+
 std::chrono::milliseconds LocalDebateService::HeartbeatInterval() const {
     auto every = settings_.lease.heartbeat.count() > 0 ? settings_.lease.heartbeat
                                                        : settings_.lease.duration / 3;
@@ -540,8 +557,20 @@ std::chrono::milliseconds LocalDebateService::HeartbeatInterval() const {
 
 void LocalDebateService::LoseLease(const std::shared_ptr<Live>& live, const std::string& why) {
     if (live->lease_lost.exchange(true)) return;
-    Log()->warn("lease lost debate_id={} worker={}: {}; stopping it, its result is discarded",
+    Log()->warn("lease lost debate_id={} owner={}: {}; stopping it, its result is discarded",
                 live->spec.id, live->lease_owner, why);
+    bool queued = false;
+    {
+        std::lock_guard lock(live->mutex);
+        queued = !live->slot_granted;
+    }
+    if (queued && limiter_.Cancel(live->ticket)) {
+        // Still waiting for a slot: it never runs. Whoever took the lease wrote its end.
+        live->finished = true;
+        Forget(live->spec.id);
+        metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
+        return;
+    }
     asio::post(live->strand, [live] {
         if (!live->finished && live->started) live->cancel.emit(asio::cancellation_type::terminal);
     });
@@ -556,9 +585,7 @@ asio::awaitable<void> LocalDebateService::HeartbeatLoop(std::shared_ptr<Live> li
         boost::system::error_code ec;
         co_await live->heartbeat_timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (live->finished || live->lease_lost) break;
-        const std::string until = common::FormatIso8601(
-            clock_.SystemNow() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                     settings_.lease.duration));
+        const std::string until = LeaseUntil();
         auto renewed = co_await pool_.Run([this, &id, &live, &until] {
             return ToUnit(store_.RenewLease(id, live->lease_owner, until));
         });
@@ -613,7 +640,9 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
             StopForStorage(live, r.error().message);
         }
         if (!r.ok() && r.error().code == ErrorCode::kConflict && !live->lease_owner.empty()) {
-            LoseLease(live, r.error().message);
+            // A flush racing the final write fails because the debate just ended (the
+            // final write stores these events too): not a lost lease.
+            if (!live->finishing) LoseLease(live, r.error().message);
             break;
         }
         if (r.ok()) {
@@ -635,16 +664,29 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     live->started_steady_ns = clock_.SteadyNow().time_since_epoch().count();
     metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
     const bool leased = !live->lease_owner.empty();
-    // A claimed debate is already running (the claim set status and started_at).
+    // A claimed debate is already running (the claim set status and started_at). An
+    // instance's own leased debate starts only while its lease holds.
     Result<common::Unit> running = common::Unit{};
-    if (!leased) {
-        running = co_await pool_.Run([this, &id] {
-            return ToUnit(store_.UpdateDebateStatus(id, "running",
-                                                    common::FormatIso8601(clock_.SystemNow())));
+    if (!live->claimed) {
+        running = co_await pool_.Run([this, &id, &live] {
+            const std::string now = common::FormatIso8601(clock_.SystemNow());
+            if (live->lease_owner.empty())
+                return ToUnit(store_.UpdateDebateStatus(id, "running", now));
+            return ToUnit(store_.StartLeasedDebate(id, live->lease_owner, now));
         });
         (void)NoteDebateWrite(*live, running.ok() ? nullptr : &running.error());
     }
-    if (leased) asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
+    if (live->claimed) asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
+    if (!running && leased && running.error().code == ErrorCode::kConflict) {
+        // Reaped while it waited for a slot (this process stalled past its lease): the
+        // reaper stored its end. It does not run.
+        LoseLease(live, running.error().message);
+        live->finished = true;
+        Log()->warn("debate_discarded debate_id={} owner={}: {}", id, live->lease_owner,
+                    running.error().message);
+        co_await FinishBookkeeping(live);
+        co_return;
+    }
     if (!running) {
         Log()->error("could not mark debate running debate_id={} error={}", id,
                      running.error().message);
@@ -749,7 +791,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         // Reaped (or otherwise taken away): whoever took it wrote its end. Nothing here.
         live->lease_lost = true;
         live->finished = true;
-        Log()->warn("debate_discarded debate_id={} worker={}: {}", id, owner,
+        Log()->warn("debate_discarded debate_id={} owner={}: {}", id, owner,
                     finished.error().message);
         co_await FinishBookkeeping(live);
         co_return;
@@ -801,9 +843,9 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         if (!retry) {
             if (leased || Abandoned(*live)) {
                 // Nothing final is stored: publishing the unstored events would show
-                // clients a history the store does not have. A worker's lease runs out and
-                // a reaper ends the debate (worker_lost); a local one is ended by the
-                // crash recovery of the next start (interrupted).
+                // clients a history the store does not have. A leased debate's lease runs
+                // out and a reaper ends it (worker_lost, instance_lost); an unleased local
+                // one is ended by the crash recovery of the next start (interrupted).
                 live->finished = true;
                 co_await FinishBookkeeping(live);
                 co_return;
@@ -860,16 +902,25 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
     LiveSink sink(live->mutex, live->events);
     debate::EventEmitter emitter(live->spec.id, clock_, sink);
     events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
-    auto stored = co_await pool_.Run(
-        [&] { return store_.FinishDebate(record, std::vector<events::Event>{end}, nullptr); });
+    const std::string& owner = live->lease_owner;
+    auto stored = co_await pool_.Run([&] {
+        std::vector<events::Event> evs{end};
+        if (owner.empty()) return store_.FinishDebate(record, evs, nullptr);
+        return store_.FinishLeasedDebate(record, evs, nullptr, owner);
+    });
     write_health_->Record(stored);
     live->finished = true;
     Forget(live->spec.id);
+    if (!owner.empty()) {
+        asio::post(live->strand, [live] {
+            if (live->heartbeat_timer) live->heartbeat_timer->cancel();
+        });
+    }
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
     if (!stored && IsRetryable(stored.error()) && !Abandoned(*live)) {
         // It will never run (it left the queue): its end is stored once the database takes
         // writes again, so that it does not stay pending.
-        asio::co_spawn(executor_, PersistQueuedCancel(record, end), asio::detached);
+        asio::co_spawn(executor_, PersistQueuedCancel(record, end, owner), asio::detached);
         co_return common::MakeError(
             ErrorCode::kUnavailable,
             "debate " + live->spec.id +
@@ -888,7 +939,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
 }
 
 asio::awaitable<void> LocalDebateService::PersistQueuedCancel(storage::DebateRecord record,
-                                                              events::Event end) {
+                                                              events::Event end,
+                                                              std::string lease_owner) {
     auto backoff = settings_.storage_retry_initial;
     std::vector<events::Event> events{end};
     for (;;) {
@@ -901,8 +953,10 @@ asio::awaitable<void> LocalDebateService::PersistQueuedCancel(storage::DebateRec
                 record.id);
             co_return;
         }
-        auto stored = co_await pool_.Run(
-            [this, &record, &events] { return store_.FinishDebate(record, events, nullptr); });
+        auto stored = co_await pool_.Run([this, &record, &events, &lease_owner] {
+            if (lease_owner.empty()) return store_.FinishDebate(record, events, nullptr);
+            return store_.FinishLeasedDebate(record, events, nullptr, lease_owner);
+        });
         write_health_->Record(stored);
         if (stored) break;
         if (!IsRetryable(stored.error())) {
@@ -1031,20 +1085,22 @@ asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpire
     auto reaped = co_await pool_.Run(
         [this, &now, &end_data] { return store_.ReapExpiredLeases(now, end_data); });
     if (reaped.ok()) {
-        for (const auto& id : *reaped) {
-            metrics_.debates_total.WithLabels({"failed"}).Inc();
-            Log()->warn(
-                "debate_end debate_id={} status=failed outcome=failed error={}: {} "
-                "(lease expired)",
-                id, storage::kWorkerLostCode, storage::kWorkerLostMessage);
-        }
         // Watchers learn the end live: the reaper's debate_end (the last stored event)
         // goes to the hub, and from there to the other instances; they read any events
         // they miss before it from the store.
         for (const auto& id : *reaped) {
+            metrics_.debates_total.WithLabels({"failed"}).Inc();
             const std::int64_t after = std::max<std::int64_t>(0, hub_.LatestSeq(id));
-            auto tail = co_await pool_.Run(
-                [this, &id, after] { return store_.ListEvents(id, after, 10000); });
+            storage::DebateRecord row;
+            auto tail = co_await pool_.Run([this, &id, after, &row] {
+                if (auto d = store_.GetDebate(id)) row = std::move(*d);
+                return store_.ListEvents(id, after, 10000);
+            });
+            Log()->warn(
+                "debate_end debate_id={} status=failed outcome=failed error={}: {} "
+                "(lease of {} expired)",
+                id, row.error_code, row.error_message,
+                row.lease_owner.empty() ? std::string("?") : row.lease_owner);
             if (tail && !tail->empty() && tail->back().type == "debate_end") {
                 hub_.Publish(tail->back());
             }
@@ -1115,17 +1171,23 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
         auto marked = store_.MarkInterrupted(now);
         if (!marked) return marked.error();
         // Every debate ends with debate_end (API.md), also one a crash interrupted; its seq
-        // follows the last stored event, which is the last any client was sent.
+        // follows the last stored event, which is the last any client was sent. Only the
+        // rows marked interrupted get one: a listed debate that another process runs
+        // under its lease may have ended meanwhile with its own debate_end, and one
+        // another instance's recovery marked too may have it already.
         for (const auto& id : ids) {
             auto d = store_.GetDebate(id);
-            if (!d || d->status != "failed") continue;
+            if (!d || d->status != "failed" || d->error_code != "interrupted") continue;
             std::int64_t last = 0;
+            std::string last_type;
             while (true) {
                 auto page = store_.ListEvents(id, last, 500);
                 if (!page || page->empty()) break;
                 last = page->back().seq;
+                last_type = page->back().type;
                 if (page->size() < 500) break;
             }
+            if (last_type == "debate_end") continue;
             events::Event end;
             end.debate_id = id;
             end.seq = last + 1;
@@ -1149,7 +1211,27 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
             "(code interrupted)",
             *n);
     }
+    if (n.ok() && settings_.lease_local) {
+        // Leased debates whose owner is gone for good (their leases expired already);
+        // the others belong to live processes, or to the periodic reaper once they expire.
+        auto reaped = co_await ReapExpiredLeases();
+        if (!reaped) co_return reaped.error();
+    }
     co_return n;
+}
+
+void LocalDebateService::StartLeaseReaper() {
+    asio::co_spawn(executor_, ReaperLoop(), asio::detached);
+}
+
+asio::awaitable<void> LocalDebateService::ReaperLoop() {
+    const auto every = std::max(settings_.lease.duration / 2, std::chrono::milliseconds(10));
+    while (!stopped_) {
+        co_await SleepFor(every);
+        if (stopped_) break;
+        auto reaped = co_await ReapExpiredLeases();
+        if (!reaped) Log()->warn("reaping expired leases failed: {}", reaped.error().message);
+    }
 }
 
 void LocalDebateService::StartWatchdog() {
@@ -1224,7 +1306,7 @@ asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace)
         abandon_writes_ = true;
         for (auto& live : running) {
             live->cancel_requested = true;
-            if (!live->lease_owner.empty()) live->release_on_cancel = true;
+            if (live->claimed) live->release_on_cancel = true;
             asio::post(live->strand, [live] {
                 if (!live->finished) live->cancel.emit(asio::cancellation_type::terminal);
             });

@@ -36,7 +36,9 @@ namespace aragora::service {
 enum class ExecutionMode { kLocal, kWorker };
 std::optional<ExecutionMode> ParseExecutionMode(std::string_view text);  // local | worker
 
-// What a worker process needs to run claimed debates (`aragora worker`).
+// The lease identity of this process: a worker's for the debates it claims (`aragora
+// worker`), or an API instance's for the debates it runs itself on a shared database
+// (ServiceSettings::lease_local).
 struct WorkerLease {
     std::string worker_id;                       // unique per process, e.g. "w_<host>_<pid>_<rand>"
     std::chrono::milliseconds duration{30'000};  // ARAGORA_WORKER_LEASE_SECONDS
@@ -59,8 +61,18 @@ struct ServiceSettings {
     // How long Cancel() waits for a running debate to stop and persist.
     std::chrono::seconds cancel_wait{15};
     ExecutionMode execution = ExecutionMode::kLocal;
-    // Set in worker processes (RunClaimed); empty worker_id elsewhere.
+    // Set in worker processes (RunClaimed) and with lease_local; empty worker_id elsewhere.
     WorkerLease lease;
+    // A database shared by several instances (serve on PostgreSQL): every debate Create()
+    // runs here is stored under this process's lease (lease.worker_id, which must be set),
+    // renewed every heartbeat from its creation (also while it waits for a slot) until its
+    // end, and its status, events and result are written only while the lease holds. So
+    // another instance's start-up recovery (MarkInterrupted) leaves it alone; should this
+    // process die, any instance's ReapExpiredLeases ends it once the lease has expired
+    // (failed, code instance_lost, one debate_end). A lost lease (reaped: this process
+    // stalled past it) stops the debate and writes nothing more. Off (SQLite, one process
+    // per data dir): no lease, crash recovery at start ends what a crash left.
+    bool lease_local = false;
     // Storage outages (IsStorageOutage: disk full or failing, database unreachable): a
     // debate's writes are retried, backing off from storage_retry_initial (doubling) to
     // storage_retry_max. Once they have failed for storage_outage_budget in a row the
@@ -124,8 +136,14 @@ public:
         const std::string& debate_id, int limit, int offset) override;
     ServiceStats Stats() const override;
 
-    // Startup: debates a crash left pending/running become failed (code `interrupted`).
+    // Startup: debates a crash left pending/running without a lease become failed (code
+    // `interrupted`, one stored debate_end); returns how many. Leased debates are left to
+    // their leases: with lease_local, the expired ones are reaped here too (instance_lost
+    // or worker_lost), the others belong to live processes.
     boost::asio::awaitable<common::Result<int>> RecoverInterrupted();
+    // Runs ReapExpiredLeases every lease.duration / 2 until the service drained, so that
+    // the debates of a process killed without a goodbye end even when no worker runs.
+    void StartLeaseReaper();
     // Starts the watchdog that cancels debates running past the debate timeout (they end
     // `failed`, code `timeout`).
     void StartWatchdog();
@@ -165,13 +183,17 @@ private:
     boost::asio::awaitable<void> RunDebate(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> FlushLoop(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> WatchdogLoop();
+    boost::asio::awaitable<void> ReaperLoop();
     boost::asio::awaitable<void> HeartbeatLoop(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> FinishBookkeeping(std::shared_ptr<Live> live);
     std::chrono::milliseconds HeartbeatInterval() const;
+    // ISO 8601 time one lease duration from now.
+    std::string LeaseUntil() const;
     common::Result<std::vector<std::shared_ptr<agents::Agent>>> BuildAgentsFor(
         const std::vector<agents::AgentSpec>& specs) const;
     void Launch(std::shared_ptr<Live> live);
-    // The lease of a worker-run debate is gone: stop it, write nothing more. Any thread.
+    // The lease of a leased debate is gone: stop it (or drop it from the slot queue),
+    // write nothing more. Any thread.
     void LoseLease(const std::shared_ptr<Live>& live, const std::string& why);
     boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelElsewhere(
         storage::DebateRecord stored);
@@ -194,7 +216,7 @@ private:
     bool Abandoned(const Live& live) const;
     // Stores the end of a debate cancelled while queued, retrying while storage is out.
     boost::asio::awaitable<void> PersistQueuedCancel(storage::DebateRecord record,
-                                                     events::Event end);
+                                                     events::Event end, std::string lease_owner);
 
     boost::asio::any_io_executor executor_;
     const common::Clock& clock_;

@@ -44,10 +44,15 @@ struct DebateRecord {
     std::string created_by{};
     std::string org_id{};
     // Worker queue (`aragora worker`). Set at creation: a queued debate is run by whichever
-    // worker claims it, never by the API instance that created it. The lease fields are
-    // written by the queue methods only (CreateDebate and FinishDebate ignore them and
-    // keep the stored values): the worker that holds or last held the lease, when the
-    // lease ends (ISO 8601 like the other times), and how many claims it had.
+    // worker claims it, never by the API instance that created it. The lease fields of a
+    // queued debate are written by the queue methods only: the worker that holds or last
+    // held the lease, when the lease ends (ISO 8601 like the other times), and how many
+    // claims it had.
+    // A debate an API instance runs itself (not queued) may be created under that
+    // instance's lease (lease_owner and lease_expires_at given to CreateDebate): on a
+    // shared database the lease, not crash recovery, decides its end (see MarkInterrupted
+    // and ReapExpiredLeases). FinishDebate ignores the lease fields and keeps the stored
+    // values; CreateDebate ignores them for a queued debate and never writes attempts.
     bool queued_for_worker = false;
     std::string lease_owner{};
     std::string lease_expires_at{};
@@ -98,6 +103,10 @@ using DebateEndDataBuilder = std::function<std::string(const DebateRecord& finis
 // The worker-queue failure code and message of a debate whose worker stopped renewing.
 inline constexpr const char* kWorkerLostCode = "worker_lost";
 inline constexpr const char* kWorkerLostMessage = "worker stopped while the debate was running";
+// The same for a debate an API instance ran itself under its lease (shared database).
+inline constexpr const char* kInstanceLostCode = "instance_lost";
+inline constexpr const char* kInstanceLostMessage =
+    "the server instance running the debate stopped while it was running";
 
 class Store {
 public:
@@ -130,14 +139,18 @@ public:
         const ReceiptBuilder* receipt) = 0;
     // Marks debates left pending/running (by a crash) failed with code `interrupted`,
     // error_message "server stopped while the debate was running", completed_at = `now`.
-    // Debates queued for workers are not touched (their leases decide: see
-    // ReapExpiredLeases). Returns how many were marked.
+    // Debates queued for workers, and debates created under an instance's lease, are not
+    // touched, expired lease or not: their leases decide (ReapExpiredLeases), so a start
+    // never fails a debate another live instance runs. Returns how many were marked.
     virtual common::Result<int> MarkInterrupted(const std::string& now) = 0;
 
-    // Worker queue. The debates table is the queue: CreateDebate of a record with
-    // queued_for_worker = true (status pending) enqueues it. Times are ISO 8601 strings of
-    // the common format (they compare as text). The defaults answer kNotImplemented so
-    // that a backend without a queue still compiles.
+    // Worker queue and instance leases. The debates table is the queue: CreateDebate of a
+    // record with queued_for_worker = true (status pending) enqueues it. A lease is held
+    // by `owner` (a worker id, or the id of the API instance that created a local debate
+    // under its lease) while the debate is pending or running with lease_owner = owner;
+    // a queued pending debate has no owner. Times are ISO 8601 strings of the common
+    // format (they compare as text). The defaults answer kNotImplemented so that a backend
+    // without a queue still compiles.
     //
     // Atomically takes the oldest (created_at, id) pending queued debate: status running,
     // started_at = now, lease_owner = worker_id, lease_expires_at = lease_until,
@@ -149,27 +162,30 @@ public:
         (void)worker_id, (void)now, (void)lease_until;
         return NotImplemented("ClaimQueuedDebate");
     }
-    // Extends this worker's lease. kConflict when the debate is no longer running under
-    // this worker's lease (reaped, released, finished): the worker must then stop the
-    // debate and write nothing. kNotFound for an unknown id.
+    // Extends this worker's (or instance's) lease. kConflict when the debate is no longer
+    // pending/running under this owner's lease (reaped, released, finished): the owner
+    // must then stop the debate and write nothing. kNotFound for an unknown id.
     virtual common::Status RenewLease(const std::string& id, const std::string& worker_id,
                                       const std::string& lease_until) {
         (void)id, (void)worker_id, (void)lease_until;
         return NotImplemented("RenewLease");
     }
-    // Puts a debate this worker holds back in the queue (pending, lease and started_at
-    // cleared; attempts kept) — only while none of its events is stored, since clients may
-    // have seen stored events and a re-run numbers them from 1 again. kConflict when the
-    // lease is not this worker's or events are stored (then finish it instead).
+    // Puts a queued debate this worker holds back in the queue (pending, lease and
+    // started_at cleared; attempts kept) — only while none of its events is stored, since
+    // clients may have seen stored events and a re-run numbers them from 1 again.
+    // kConflict when the lease is not this worker's, events are stored (then finish it
+    // instead) or the debate is not queued for workers (an instance's own debate).
     virtual common::Status ReleaseLease(const std::string& id, const std::string& worker_id) {
         (void)id, (void)worker_id;
         return NotImplemented("ReleaseLease");
     }
-    // Every queued debate running with lease_expires_at < now: failed, error_code
-    // kWorkerLostCode, error_message kWorkerLostMessage, completed_at = now,
-    // duration_seconds from started_at, no receipt, and a `debate_end` event (seq = last
-    // stored seq + 1, timestamp = now) — one transaction per debate. Returns their ids.
-    // Safe to run from any number of processes at once (each debate is reaped once).
+    // Every leased debate (pending or running with an owner) whose lease_expires_at < now:
+    // failed, error_code kWorkerLostCode / error_message kWorkerLostMessage for a queued
+    // debate, kInstanceLostCode / kInstanceLostMessage for an instance's own one,
+    // completed_at = now, duration_seconds from started_at (none when it never started),
+    // no receipt, and a `debate_end` event (seq = last stored seq + 1, timestamp = now) —
+    // one transaction per debate. Returns their ids. Safe to run from any number of
+    // processes at once (each debate is reaped once).
     virtual common::Result<std::vector<std::string>> ReapExpiredLeases(
         const std::string& now, const DebateEndDataBuilder& end_data) {
         (void)now, (void)end_data;
@@ -186,7 +202,16 @@ public:
         (void)id, (void)now, (void)end_data;
         return NotImplemented("CancelQueuedDebate");
     }
-    // AppendEvents for a worker-run debate: only while it runs under `worker_id`'s lease,
+    // An instance's own debate starts: pending → running with started_at, only while
+    // `owner` holds its lease; kConflict (nothing changed) otherwise — a debate reaped
+    // while it waited for a slot never comes back to life. kNotFound for an unknown id.
+    virtual common::Status StartLeasedDebate(const std::string& id, const std::string& owner,
+                                             const std::string& started_at) {
+        (void)id, (void)owner, (void)started_at;
+        return NotImplemented("StartLeasedDebate");
+    }
+    // AppendEvents for a leased debate: only while it is pending/running under
+    // `worker_id`'s lease,
     // kConflict (nothing written) otherwise — a zombie worker never adds events after the
     // reaper's debate_end.
     virtual common::Status AppendLeasedEvents(const std::vector<events::Event>& events,
@@ -194,9 +219,9 @@ public:
         (void)events, (void)worker_id;
         return NotImplemented("AppendLeasedEvents");
     }
-    // FinishDebate for a worker-run debate: the same transaction, but only while the row
-    // is running under `worker_id`'s lease; kConflict (nothing written) otherwise, so a
-    // debate reaped after its worker went silent never gets a result or receipt later.
+    // FinishDebate for a leased debate: the same transaction, but only while the row is
+    // pending/running under `worker_id`'s lease; kConflict (nothing written) otherwise, so
+    // a debate reaped after its owner went silent never gets a result or receipt later.
     virtual common::Result<std::optional<ReceiptRecord>> FinishLeasedDebate(
         const DebateRecord& debate, const std::vector<events::Event>& events,
         const ReceiptBuilder* receipt, const std::string& worker_id) {

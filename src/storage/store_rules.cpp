@@ -53,6 +53,18 @@ Status ValidateDebate(const DebateRecord& d) {
     return ValidateStatus(d.status);
 }
 
+Status ValidateNewDebate(const DebateRecord& d) {
+    if (auto s = ValidateDebate(d); !s) return s;
+    // A lease without an end would never expire: neither recovery nor a reaper could end
+    // the debate should its instance die.
+    if (!d.queued_for_worker && !d.lease_owner.empty() && d.lease_expires_at.empty()) {
+        return MakeError(ErrorCode::kValidation,
+                         "debate " + d.id + " has a lease owner but no lease_expires_at",
+                         "lease_expires_at");
+    }
+    return {};
+}
+
 Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events) {
     if (auto s = ValidateDebate(d); !s) return s;
     if (!IsTerminalStatus(d.status)) {

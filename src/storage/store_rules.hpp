@@ -49,6 +49,9 @@ bool IsTerminalStatus(std::string_view status);
 common::Status ValidateStatus(std::string_view status);
 // Non-empty id and created_at, known status.
 common::Status ValidateDebate(const DebateRecord& d);
+// CreateDebate(): ValidateDebate(), and a lease (not queued, lease_owner given) needs its
+// lease_expires_at.
+common::Status ValidateNewDebate(const DebateRecord& d);
 // The checks FinishDebate() makes before touching the database: ValidateDebate(), a
 // terminal status, every event valid and of this debate.
 common::Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events);

@@ -8,7 +8,10 @@
 // on B stops the worker's debate, and (local execution) a debate A runs itself; a
 // demotion on A reaches B's API key cache through Redis; the Redis rate limit is shared; Redis
 // killed (SIGKILL), restarted and flushed during traffic; PostgreSQL stopped and started during a
-// debate; a worker killed mid-debate is reaped by another (worker_lost).
+// debate; a worker killed mid-debate is reaped by another (worker_lost); in the default
+// local execution, an instance starting or restarting leaves the debates another instance
+// runs under its lease alone, and a killed instance's debate ends once its lease expired
+// (instance_lost, one debate_end).
 //
 // Loopback only; every wait polls a condition with a deadline; every process is killed by
 // its owner's destructor (and by the kernel if this process dies).
@@ -364,6 +367,34 @@ protected:
         return PollUntil(
             [&] { return Column(id, "status") == "running" && EventCount(id) >= events; }, deadline,
             milliseconds(20));
+    }
+
+    // The debate_end events stored for a debate.
+    int DebateEnds(const std::string& id) {
+        return std::stoi(Sql1("SELECT count(*) FROM debate_events WHERE debate_id = " + Quote(id) +
+                              " AND type = 'debate_end'"));
+    }
+    // Stored seqs 1..n without a gap, debate_end last.
+    void ExpectStoredLogComplete(const std::string& id) {
+        const int stored = EventCount(id);
+        std::string expected;
+        for (int i = 1; i <= stored; ++i) expected += (i > 1 ? "," : "") + std::to_string(i);
+        EXPECT_EQ(Sql1("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM debate_events "
+                       "WHERE debate_id = " +
+                       Quote(id)),
+                  expected);
+        EXPECT_EQ(Sql1("SELECT type FROM debate_events WHERE debate_id = " + Quote(id) +
+                       " ORDER BY seq DESC LIMIT 1"),
+                  "debate_end");
+    }
+    // The lease owner id a serve instance logged at start ("" when none).
+    static std::string LeaseOwner(const ServerProcess& s) {
+        const std::string logs = s.Logs();
+        const std::string key = "instance lease owner=";
+        auto p = logs.find(key);
+        if (p == std::string::npos) return "";
+        p += key.size();
+        return logs.substr(p, logs.find(' ', p) - p);
     }
 
     std::unique_ptr<PgTestDatabase> db_;
@@ -774,6 +805,113 @@ TEST_F(MultiInstanceTest, AKilledWorkersDebateIsReapedOnPostgresByTheSecondWorke
     EXPECT_EQ(Receipts(next), 1);
     EXPECT_EQ(Receipts(id), StringOf(*debate, "status") == "failed" ? 0 : 1);
     EXPECT_EQ(second->Terminate(seconds(20)), 0) << second->Logs();
+}
+
+// --- 5. instances sharing PostgreSQL in local execution ---------------------------------
+
+// A runs a slow debate itself; B starts, then restarts, on the same database. Each start
+// runs crash recovery, which still ends an unleased leftover of a crash, but leaves A's
+// debate (under A's lease) alone: it completes once, with one debate_end and a receipt,
+// and is never marked interrupted.
+TEST_F(MultiInstanceTest, StartingAndRestartingBLeavesTheDebateARunsLocallyAlone) {
+    // A lease (10 s) far longer than any pause of A on a loaded machine: nothing here
+    // depends on the renewals' timing.
+    const std::map<std::string, std::string> local = {{"ARAGORA_DEBATE_EXECUTION", "local"},
+                                                      {"ARAGORA_DEMO_LATENCY_MS", "300"},
+                                                      {"ARAGORA_WORKER_LEASE_SECONDS", "10"}};
+    auto a = Serve(local);
+    ASSERT_FALSE(HasFailure());
+    const std::string owner = LeaseOwner(*a);
+    ASSERT_FALSE(owner.empty()) << a->Logs();
+    // 12 rounds of 4 agents at 300 ms per call (~13 s): far longer than two starts of B.
+    const std::string id = CreateDebate(a->Http(), DebateBody("Run on A while B restarts", 12, 4));
+    ASSERT_FALSE(id.empty());
+    ASSERT_TRUE(WaitRunning(id, 3)) << a->Logs();
+    EXPECT_EQ(Column(id, "lease_owner"), owner);
+    EXPECT_EQ(Column(id, "queued_for_worker"), "false");
+    // What a crashed process without a lease left behind (e.g. an older release).
+    db_->Exec(
+        "INSERT INTO debates (id, task, status, agents, rounds, consensus_method, created_at, "
+        "started_at) VALUES ('d_leftover', 'left by a crash', 'running', "
+        "'[\"demo:analyst\",\"demo:critic\"]', 2, 'majority', '2026-01-01T00:00:00.000Z', "
+        "'2026-01-01T00:00:00.000Z')");
+
+    auto b = Serve(local);  // its start-up recovery runs before it is ready
+    EXPECT_EQ(Column("d_leftover", "status"), "failed");
+    EXPECT_EQ(Column("d_leftover", "error_code"), "interrupted");
+    EXPECT_EQ(DebateEnds("d_leftover"), 1);
+    ASSERT_EQ(Column(id, "status"), "running") << "A's debate ended before B started";
+    EXPECT_EQ(Column(id, "error_code"), "");
+    EXPECT_EQ(b->Terminate(), 0);
+    auto b_again = Serve(local);
+    ASSERT_EQ(Column(id, "status"), "running") << "A's debate ended before B restarted";
+    EXPECT_EQ(Column(id, "error_code"), "");
+    EXPECT_EQ(b_again->Logs().find("marked"), std::string::npos) << b_again->Logs();
+    EXPECT_EQ(DebateEnds("d_leftover"), 1);
+
+    auto debate =
+        WaitForStatus(b_again->Http(), id, {"completed", "failed", "cancelled"}, seconds(120));
+    ASSERT_TRUE(debate) << a->Logs();
+    EXPECT_EQ(StringOf(*debate, "status"), "completed") << a->Logs();
+    EXPECT_EQ(Column(id, "error_code"), "");
+    EXPECT_EQ(Receipts(id), 1);
+    EXPECT_EQ(DebateEnds(id), 1);
+    ExpectStoredLogComplete(id);
+    EXPECT_EQ(b_again->Http().Get("/api/v1/debates/" + id + "/receipt").status, 200);
+    EXPECT_EQ(a->Logs().find("lease lost"), std::string::npos) << a->Logs();
+    EXPECT_EQ(b_again->Terminate(), 0);
+    EXPECT_EQ(a->Terminate(), 0);
+}
+
+// A is killed (SIGKILL) mid-debate. No worker runs: B's lease reaper ends A's debate once
+// A's lease has expired — failed, instance_lost, no receipt, one debate_end after the
+// events A stored.
+TEST_F(MultiInstanceTest, AKilledInstancesLocalDebateEndsFailedOnceItsLeaseExpires) {
+    // Lease 3 s (renewed every second, reaped every 1.5 s).
+    const std::map<std::string, std::string> local = {{"ARAGORA_DEBATE_EXECUTION", "local"},
+                                                      {"ARAGORA_DEMO_LATENCY_MS", "300"},
+                                                      {"ARAGORA_WORKER_LEASE_SECONDS", "3"}};
+    auto b = Serve(local);
+    auto a = Serve(local);
+    ASSERT_FALSE(HasFailure());
+    const std::string owner = LeaseOwner(*a);
+    ASSERT_FALSE(owner.empty()) << a->Logs();
+    // 12 rounds of 4 agents at 300 ms per call (~13 s): far longer than the kill takes.
+    const std::string id = CreateDebate(a->Http(), DebateBody("Lost with its instance", 12, 4));
+    ASSERT_FALSE(id.empty());
+    ASSERT_TRUE(WaitRunning(id, 3)) << a->Logs();
+    EXPECT_EQ(Column(id, "lease_owner"), owner);
+    // The heartbeat renews the lease: its end moves on.
+    const std::string first_until = Column(id, "lease_expires_at");
+    ASSERT_TRUE(PollUntil([&] { return Column(id, "lease_expires_at") != first_until; },
+                          seconds(15), milliseconds(50)))
+        << a->Logs();
+    ASSERT_EQ(Column(id, "status"), "running") << a->Logs();
+
+    a->Kill();
+    auto debate = WaitForStatus(b->Http(), id, {"failed", "completed", "cancelled"}, seconds(30));
+    ASSERT_TRUE(debate) << b->Logs();
+    // Not before the lease ran out: the reaper's time is past the last renewed end.
+    EXPECT_GT(Column(id, "completed_at"), Column(id, "lease_expires_at"));
+    EXPECT_EQ(StringOf(*debate, "status"), "failed");
+    EXPECT_EQ(Column(id, "error_code"), "instance_lost");
+    EXPECT_EQ(Receipts(id), 0);
+    EXPECT_EQ(DebateEnds(id), 1);
+    ExpectStoredLogComplete(id);
+    EXPECT_NE(b->Logs().find("debate_end debate_id=" + id + " status=failed"), std::string::npos)
+        << b->Logs();
+    const auto events = AllEvents(b->Http(), id);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(StringOf(events.back(), "type"), "debate_end");
+    EXPECT_NE(json::serialize(events.back()).find("instance_lost"), std::string::npos);
+
+    // B serves on, and its own debates carry its own lease.
+    const std::string next = CreateDebate(b->Http(), DebateBody("After the kill", 1, 2));
+    ASSERT_FALSE(next.empty());
+    ASSERT_TRUE(WaitForStatus(b->Http(), next, {"completed"}, seconds(30))) << b->Logs();
+    EXPECT_EQ(Column(next, "lease_owner"), LeaseOwner(*b));
+    EXPECT_EQ(Receipts(next), 1);
+    EXPECT_EQ(b->Terminate(), 0);
 }
 
 }  // namespace

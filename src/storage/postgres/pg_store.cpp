@@ -71,7 +71,10 @@ Result<DebateRecord> ReadDebate(const pqxx::row& r) {
 
 // Adds the values of kDebateColumns; returns their placeholders ("$1, $2, ..."). The
 // upsert of FinishDebate() does not update the queue columns, so they keep their values.
-std::string DebateValues(pg::Params& p, const DebateRecord& d) {
+// `with_lease` (CreateDebate): an instance's own debate keeps the lease it is created
+// under; otherwise the lease columns start empty (only the queue methods write them).
+std::string DebateValues(pg::Params& p, const DebateRecord& d, bool with_lease = false) {
+    const bool leased = with_lease && !d.queued_for_worker && !d.lease_owner.empty();
     const std::string values[] = {
         p.Text(d.id),
         p.Text(d.task),
@@ -97,9 +100,8 @@ std::string DebateValues(pg::Params& p, const DebateRecord& d) {
         p.Text(d.created_by),
         p.Text(d.org_id),
         p.Bool(d.queued_for_worker),
-        // The lease columns start empty: only the queue methods write them.
-        "NULL",
-        "NULL",
+        leased ? p.Text(d.lease_owner) : std::string("NULL"),
+        leased ? p.Text(d.lease_expires_at) : std::string("NULL"),
         "0",
     };
     std::string out;
@@ -166,14 +168,15 @@ Result<DebateRecord> LockDebate(pqxx::transaction_base& tx, const std::string& i
     return ReadDebate(r[0]);
 }
 
+// Pending or running with this owner (a queued pending debate has none).
 bool HoldsLease(const DebateRecord& d, const std::string& worker_id) {
-    return d.queued_for_worker && d.status == "running" && !worker_id.empty() &&
+    return (d.status == "running" || d.status == "pending") && !worker_id.empty() &&
            d.lease_owner == worker_id;
 }
 
 // Why `worker_id` does not hold the lease of `d` (always an error; SQLite's messages).
 Status LeaseLost(const DebateRecord& d, const std::string& worker_id) {
-    if (d.status != "running" || d.lease_owner == worker_id) {
+    if ((d.status != "running" && d.status != "pending") || d.lease_owner == worker_id) {
         return MakeError(ErrorCode::kConflict, "debate " + d.id + " is " + d.status + "; worker " +
                                                    worker_id + " no longer holds its lease");
     }
@@ -233,11 +236,11 @@ public:
     explicit PgStore(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
 
     Status CreateDebate(const DebateRecord& debate) override {
-        if (auto s = rules::ValidateDebate(debate); !s) return s;
+        if (auto s = rules::ValidateNewDebate(debate); !s) return s;
         return pool_->Run("insert debate", [&](pqxx::connection_base& c) -> Status {
             pqxx::nontransaction tx(c);
             pg::Params p;
-            const std::string values = DebateValues(p, debate);
+            const std::string values = DebateValues(p, debate, /*with_lease=*/true);
             pg::Exec(tx, Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", values, ")"}),
                      p);
             return {};
@@ -377,10 +380,33 @@ public:
         });
     }
 
+    Status StartLeasedDebate(const std::string& id, const std::string& owner,
+                             const std::string& started_at) override {
+        return pool_->Run("start leased debate", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            if (auto s = CheckLease(tx, id, owner); !s) return s;
+            pg::Params p;
+            pg::Exec(tx,
+                     "UPDATE debates SET status = 'running', started_at = " +
+                         p.TextOrNull(started_at) + " WHERE id = " + p.Text(id),
+                     p);
+            tx.commit();
+            return {};
+        });
+    }
+
     Status ReleaseLease(const std::string& id, const std::string& worker_id) override {
         return pool_->Run("release lease", [&](pqxx::connection_base& c) -> Status {
             pqxx::work tx(c);
-            if (auto s = CheckLease(tx, id, worker_id); !s) return s;
+            auto row = LockDebate(tx, id);
+            if (!row) return row.error();
+            if (!HoldsLease(*row, worker_id)) return LeaseLost(*row, worker_id);
+            if (!row->queued_for_worker) {
+                return MakeError(ErrorCode::kConflict,
+                                 "debate " + id +
+                                     " is not queued for workers; it cannot go "
+                                     "back to the queue");
+            }
             // Read after taking the row lock: an event insert (its foreign key check locks
             // the row too) either committed before, and is seen here, or waits for us.
             pg::Params e;
@@ -413,12 +439,12 @@ public:
             candidates.clear();
             pqxx::nontransaction tx(c);
             pg::Params p;
-            const pqxx::result r = pg::Exec(
-                tx,
-                "SELECT id FROM debates WHERE queued_for_worker AND status = 'running' AND "
-                "lease_expires_at < " +
-                    p.Text(now) + " ORDER BY lease_expires_at, id",
-                p);
+            const pqxx::result r =
+                pg::Exec(tx,
+                         "SELECT id FROM debates WHERE status IN ('pending', 'running') AND "
+                         "lease_owner IS NOT NULL AND lease_expires_at < " +
+                             p.Text(now) + " ORDER BY lease_expires_at, id",
+                         p);
             for (const auto& row : r) candidates.push_back(pg::Text(row, 0));
             return {};
         });
@@ -437,7 +463,8 @@ public:
                 const pqxx::result r = pg::Exec(
                     tx,
                     Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ", p.Text(id),
-                         " AND queued_for_worker AND status = 'running' AND lease_expires_at < ",
+                         " AND status IN ('pending', 'running') AND lease_owner IS NOT NULL "
+                         "AND lease_expires_at < ",
                          p.Text(now), " FOR UPDATE SKIP LOCKED"}),
                     p);
                 if (r.empty()) return {};
@@ -448,11 +475,13 @@ public:
                     duration =
                         std::max(0.0, std::chrono::duration<double>(*now_tp - *started).count());
                 }
+                const bool queued = row->queued_for_worker;
                 pg::Params u;
                 const pqxx::result updated = pg::Exec(
                     tx,
                     Sql({"UPDATE debates SET status = 'failed', error_code = ",
-                         u.Text(kWorkerLostCode), ", error_message = ", u.Text(kWorkerLostMessage),
+                         u.Text(queued ? kWorkerLostCode : kInstanceLostCode), ", error_message = ",
+                         u.Text(queued ? kWorkerLostMessage : kInstanceLostMessage),
                          ", completed_at = ", u.Text(now),
                          ", duration_seconds = ", u.OptDouble(duration), " WHERE id = ", u.Text(id),
                          " RETURNING ", kDebateColumns}),
@@ -604,7 +633,8 @@ public:
                 "error_message = 'server stopped while the debate was running', "
                 "completed_at = " +
                 p.TextOrNull(now) +
-                " WHERE status IN ('pending', 'running') AND queued_for_worker = FALSE";
+                " WHERE status IN ('pending', 'running') AND queued_for_worker = FALSE "
+                "AND lease_owner IS NULL";
             marked = static_cast<int>(pg::Exec(tx, sql, p).affected_rows());
             return {};
         });

@@ -45,6 +45,10 @@ constexpr std::size_t kWriteProbeBytes = 16384;
 constexpr std::string_view kDebateParams =
     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
     "?20, ?21, ?22, ?23, ?24, NULL, NULL, 0";
+// CreateDebate: an instance's own debate keeps the lease it is created under (?25, ?26).
+constexpr std::string_view kNewDebateParams =
+    "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+    "?20, ?21, ?22, ?23, ?24, ?25, ?26, 0";
 
 Result<std::vector<std::string>> FromJsonArray(const std::string& text, std::string_view column,
                                                const std::string& debate_id) {
@@ -112,7 +116,7 @@ void BindDebate(sqlite::Stmt& s, const DebateRecord& d) {
     s.BindText(22, d.created_by);
     s.BindText(23, d.org_id);
     // The lease columns start empty (NULL, NULL, 0 in kDebateParams): only the queue
-    // methods write them.
+    // methods write them, and CreateDebate the lease of an instance's own debate.
     s.BindInt(24, d.queued_for_worker ? 1 : 0);
 }
 
@@ -151,13 +155,16 @@ public:
         : conn_(std::move(connection)) {}
 
     Status CreateDebate(const DebateRecord& debate) override {
-        if (auto s = ValidateDebate(debate); !s) return s;
+        if (auto s = rules::ValidateNewDebate(debate); !s) return s;
         std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
-            Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams, ")"}),
+            Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kNewDebateParams, ")"}),
             "insert debate");
         if (!stmt) return stmt.error();
         BindDebate(*stmt, debate);
+        const bool leased = !debate.queued_for_worker && !debate.lease_owner.empty();
+        stmt->BindTextOrNull(25, leased ? debate.lease_owner : std::string());
+        stmt->BindTextOrNull(26, leased ? debate.lease_expires_at : std::string());
         return stmt->Run();
     }
 
@@ -300,7 +307,7 @@ public:
         std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
             "UPDATE debates SET lease_expires_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND "
-            "status = 'running' AND queued_for_worker = 1",
+            "status IN ('pending', 'running')",
             "renew lease");
         if (!stmt) return stmt.error();
         stmt->BindText(1, id);
@@ -324,10 +331,34 @@ public:
         stmt->BindText(2, worker_id);
         if (auto s = stmt->Run(); !s) return s;
         if (sqlite3_changes(db()) > 0) return {};
-        auto lost = LeaseLostLocked(id, worker_id);
-        if (!lost) return lost;
+        auto row = GetDebateLocked(id);
+        if (!row) return row.error();
+        const bool held = (row->status == "running" || row->status == "pending") &&
+                          !worker_id.empty() && row->lease_owner == worker_id;
+        if (!held) return LeaseLostLocked(id, worker_id);
+        if (!row->queued_for_worker) {
+            return MakeError(ErrorCode::kConflict, "debate " + id +
+                                                       " is not queued for workers; it cannot "
+                                                       "go back to the queue");
+        }
         return MakeError(ErrorCode::kConflict,
                          "debate " + id + " has stored events; it cannot go back to the queue");
+    }
+
+    Status StartLeasedDebate(const std::string& id, const std::string& owner,
+                             const std::string& started_at) override {
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(
+            "UPDATE debates SET status = 'running', started_at = ?3 WHERE id = ?1 AND "
+            "lease_owner = ?2 AND status IN ('pending', 'running')",
+            "start leased debate");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, id);
+        stmt->BindText(2, owner);
+        stmt->BindTextOrNull(3, started_at);
+        if (auto s = stmt->Run(); !s) return s;
+        if (sqlite3_changes(db()) > 0) return {};
+        return LeaseLostLocked(id, owner);
     }
 
     Result<std::vector<std::string>> ReapExpiredLeases(
@@ -338,8 +369,8 @@ public:
         std::vector<std::string> candidates;
         {
             auto stmt = Prepare(
-                "SELECT id FROM debates WHERE queued_for_worker = 1 AND status = 'running' AND "
-                "lease_expires_at < ?1 ORDER BY lease_expires_at, id",
+                "SELECT id FROM debates WHERE status IN ('pending', 'running') AND "
+                "lease_owner IS NOT NULL AND lease_expires_at < ?1 ORDER BY lease_expires_at, id",
                 "find expired leases");
             if (!stmt) return stmt.error();
             stmt->BindText(1, now);
@@ -354,19 +385,24 @@ public:
         for (const auto& id : candidates) {
             auto tx = sqlite::Transaction::Begin(db());
             if (!tx) return tx.error();
-            // Another process may have reaped or finished it since the SELECT.
+            // Another process may have reaped or finished it since the SELECT. A debate
+            // that never started (pending) gets no duration (julianday(NULL) is NULL).
             auto mark = Prepare(
-                "UPDATE debates SET status = 'failed', error_code = ?3, error_message = ?4, "
+                "UPDATE debates SET status = 'failed', "
+                "error_code = CASE WHEN queued_for_worker = 1 THEN ?3 ELSE ?5 END, "
+                "error_message = CASE WHEN queued_for_worker = 1 THEN ?4 ELSE ?6 END, "
                 "completed_at = ?2, duration_seconds = "
                 "MAX(0.0, (julianday(?2) - julianday(started_at)) * 86400.0) "
-                "WHERE id = ?1 AND queued_for_worker = 1 AND status = 'running' AND "
-                "lease_expires_at < ?2",
+                "WHERE id = ?1 AND status IN ('pending', 'running') AND "
+                "lease_owner IS NOT NULL AND lease_expires_at < ?2",
                 "reap expired lease");
             if (!mark) return mark.error();
             mark->BindText(1, id);
             mark->BindText(2, now);
             mark->BindText(3, kWorkerLostCode);
             mark->BindText(4, kWorkerLostMessage);
+            mark->BindText(5, kInstanceLostCode);
+            mark->BindText(6, kInstanceLostMessage);
             if (auto s = mark->Run(); !s) return s.error();
             if (sqlite3_changes(db()) == 0) continue;
             if (auto s = AppendEndLocked(id, *now_tp, end_data); !s) return s.error();
@@ -437,7 +473,7 @@ private:
             // Checked inside the write transaction: a reaper cannot slip in between.
             auto held = Prepare(
                 "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
-                "status = 'running' AND queued_for_worker = 1",
+                "status IN ('pending', 'running')",
                 "check lease");
             if (!held) return held.error();
             held->BindText(1, debate.id);
@@ -516,7 +552,8 @@ public:
         auto stmt = Prepare(
             "UPDATE debates SET status = 'failed', error_code = 'interrupted', "
             "error_message = 'server stopped while the debate was running', "
-            "completed_at = ?1 WHERE status IN ('pending', 'running') AND queued_for_worker = 0",
+            "completed_at = ?1 WHERE status IN ('pending', 'running') AND queued_for_worker = 0 "
+            "AND lease_owner IS NULL",
             "mark interrupted debates");
         if (!stmt) return stmt.error();
         stmt->BindTextOrNull(1, now);
@@ -550,7 +587,7 @@ public:
         for (const auto& id : ids) {
             auto held = Prepare(
                 "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
-                "status = 'running' AND queued_for_worker = 1",
+                "status IN ('pending', 'running')",
                 "check lease");
             if (!held) return held.error();
             held->BindText(1, id);
@@ -686,7 +723,8 @@ private:
     Status LeaseLostLocked(const std::string& id, const std::string& worker_id) {
         auto row = GetDebateLocked(id);
         if (!row) return row.error();
-        if (row->status != "running" || row->lease_owner == worker_id) {
+        if ((row->status != "running" && row->status != "pending") ||
+            row->lease_owner == worker_id) {
             return MakeError(ErrorCode::kConflict, "debate " + id + " is " + row->status +
                                                        "; worker " + worker_id +
                                                        " no longer holds its lease");

@@ -515,6 +515,13 @@ TEST(DistributedSettingsTest, RedisAndMultiInstanceVariables) {
     EXPECT_TRUE(s->distributed.require_distributed);
     EXPECT_EQ(s->distributed.worker_concurrency, 5);
     EXPECT_EQ(Load(ProdServer())->distributed.worker_concurrency, 3);
+    EXPECT_EQ(s->distributed.lease_seconds, 30);
+    env["ARAGORA_WORKER_LEASE_SECONDS"] = "4";
+    EXPECT_EQ(Load(env)->distributed.lease_seconds, 4);
+    env["ARAGORA_WORKER_LEASE_SECONDS"] = "0";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_WORKER_LEASE_SECONDS must be an integer in [1, 3600]"),
+              std::string::npos);
+    env.erase("ARAGORA_WORKER_LEASE_SECONDS");
     EXPECT_FALSE(s->distributed.enqueue_only);
     env["ARAGORA_DEBATE_EXECUTION"] = "worker";
     EXPECT_TRUE(Load(env)->distributed.enqueue_only);
