@@ -124,9 +124,9 @@ public:
 
     // Ends the session's count under its client key (TryAddPending); idempotent.
     void ReleasePending() {
-        if (client_key_.empty()) return;
+        if (!pending_) return;
         core_->RemovePending(client_key_);
-        client_key_.clear();
+        pending_ = false;
     }
     // Leaves the eviction order (BeginWait); idempotent. On the strand.
     void EndWait() {
@@ -160,7 +160,8 @@ private:
     beast::flat_buffer buffer_;
     std::string remote_address_;
     uint16_t local_port_;
-    std::string client_key_;  // "" once released
+    const std::string client_key_;  // ClientAddressKey of the peer
+    bool pending_ = true;           // counted under client_key_ (TryAddPending)
     uint64_t served_ = 0;
     // Touched only on the strand.
     bool idle_ = false;
@@ -193,7 +194,7 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
 
     // Until its header is complete the connection may be evicted when the table is full
     // (a connection over the limit holds no slot and is not).
-    if (!reject) wait_ticket_ = core_->BeginWait(shared_from_this());
+    if (!reject) wait_ticket_ = core_->BeginWait(shared_from_this(), client_key_);
 
     // The first request's header must be complete within header_timeout of the accept.
     // Later ones: wait for the first byte under the idle deadline, so that "idle" means

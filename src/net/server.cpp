@@ -106,32 +106,52 @@ void ServerCore::RemovePending(const std::string& key) {
     if (--it->second == 0) pending_per_client_.erase(it);
 }
 
-uint64_t ServerCore::BeginWait(const std::shared_ptr<Interruptible>& session) {
+uint64_t ServerCore::BeginWait(const std::shared_ptr<Interruptible>& session,
+                               const std::string& client_key) {
     std::lock_guard lock(admission_mu_);
     const uint64_t ticket = next_ticket_++;
-    waiting_.emplace(ticket, session);
+    waiting_.emplace(ticket, Waiting{session, client_key});
+    ++waiting_per_client_[client_key];
     stats.connections_waiting.store(waiting_.size());
     return ticket;
 }
 
 void ServerCore::EndWait(uint64_t ticket) {
     std::lock_guard lock(admission_mu_);
-    waiting_.erase(ticket);
+    EndWaitLocked(ticket);
+}
+
+void ServerCore::EndWaitLocked(uint64_t ticket) {
+    auto it = waiting_.find(ticket);
+    if (it == waiting_.end()) return;
+    auto count = waiting_per_client_.find(it->second.client_key);
+    if (count != waiting_per_client_.end() && --count->second == 0) {
+        waiting_per_client_.erase(count);
+    }
+    waiting_.erase(it);
     stats.connections_waiting.store(waiting_.size());
 }
 
-bool ServerCore::EvictLongestWaiting() {
+bool ServerCore::EvictWaiting() {
     for (;;) {
         uint64_t ticket = 0;
         std::shared_ptr<Interruptible> session;
         {
             std::lock_guard lock(admission_mu_);
             if (waiting_.empty()) return false;
-            auto oldest = waiting_.begin();
-            ticket = oldest->first;
-            session = oldest->second.lock();
-            waiting_.erase(oldest);
-            stats.connections_waiting.store(waiting_.size());
+            // Linear in the clients and the waiting sessions (at most max_connections);
+            // this runs only when the table is full.
+            size_t most = 0;
+            for (const auto& [key, count] : waiting_per_client_) most = std::max(most, count);
+            auto chosen = waiting_.begin();  // oldest first
+            while (chosen != waiting_.end() &&
+                   waiting_per_client_[chosen->second.client_key] != most) {
+                ++chosen;
+            }
+            if (chosen == waiting_.end()) chosen = waiting_.begin();  // cannot happen
+            ticket = chosen->first;
+            session = chosen->second.session.lock();
+            EndWaitLocked(ticket);
         }
         // Evict only posts to the session's strand; no lock is held.
         if (session) {
@@ -243,17 +263,17 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<detail::ServerCore> core,
         bool reject = false;
         const size_t active = stats.connections_active.fetch_add(1);
         if (active >= core->limits.max_connections) {
-            // Full. The connection that has waited longest for a request header gives up its
-            // slot (over the limit by at most kMaxEvicting while those close); only when
-            // none waits is the new one refused.
+            // Full. A connection waiting for a request header gives up its slot (see
+            // EvictWaiting; over the limit by at most kMaxEvicting while those close); only
+            // when none waits is the new one refused.
             const bool evicted =
-                active < core->limits.max_connections + kMaxEvicting && core->EvictLongestWaiting();
+                active < core->limits.max_connections + kMaxEvicting && core->EvictWaiting();
             if (evicted) {
                 core->WarnThrottled(detail::ServerCore::WarningKind::kEvicted,
                                     "connection table full (" +
                                         std::to_string(core->limits.max_connections) +
-                                        "): closed the connection that waited longest for a "
-                                        "request to serve one from " +
+                                        "): closed a connection that waited for a request "
+                                        "to serve one from " +
                                         remote.address().to_string());
             } else {
                 stats.connections_active.fetch_sub(1);

@@ -175,11 +175,12 @@ using WsPathPredicate = std::function<bool(const HttpRequest&)>;
 //    connections without a complete first request header: closed at once, without
 //    reading (connections_refused_per_ip; a throttled warning names the address);
 //  - request header not complete within header_timeout: closed (header_timeouts);
-//  - connection over max_connections: the connection that has waited longest for a
-//    request header (its first, or its next on keep-alive) is closed to make room
-//    (connections_evicted; a throttled warning), so clients that send their request
-//    promptly get served even while slow or idle connections fill the table. When no
-//    connection waits, its first request is answered 503 overloaded; when 64 such
+//  - connection over max_connections: a connection waiting for a request header (its
+//    first, or its next on keep-alive) is closed to make room: of the client with the
+//    most waiting connections, the one that has waited longest (connections_evicted; a
+//    throttled warning). So clients that send their request promptly get served even
+//    while slow or idle connections from any number of addresses fill the table. When
+//    no connection waits, its first request is answered 503 overloaded; when 64 such
 //    rejections are already in progress, the connection is closed at once (still
 //    counted in connections_rejected);
 //  - WebSocket upgrade over ws_max_connections: 503 overloaded; after Shutdown():

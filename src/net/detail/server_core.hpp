@@ -29,7 +29,7 @@ public:
     virtual void InterruptIfIdle() = 0;
     // Thread-safe; hops to the session's strand and closes the connection if it still
     // waits for the request header it started waiting for with `ticket` (BeginWait):
-    // the connection table is full and this session has waited longest.
+    // the connection table is full and this session was chosen to make room.
     virtual void Evict(uint64_t ticket) = 0;
 };
 
@@ -71,13 +71,18 @@ public:
     void RemovePending(const std::string& key);
 
     // Sessions waiting for a request header (the first, or the next one on a keep-alive
-    // connection), oldest first. BeginWait returns the session's ticket (never 0);
-    // EndWait forgets it (no-op when already forgotten).
-    uint64_t BeginWait(const std::shared_ptr<Interruptible>& session);
+    // connection), in the order they started waiting, with their client's key.
+    // BeginWait returns the session's ticket (never 0); EndWait forgets it (no-op when
+    // already forgotten).
+    uint64_t BeginWait(const std::shared_ptr<Interruptible>& session,
+                       const std::string& client_key);
     void EndWait(uint64_t ticket);
-    // Forgets the session that has waited longest and asks it to close
-    // (Interruptible::Evict). False when no session waits.
-    bool EvictLongestWaiting();
+    // Makes room: forgets one waiting session and asks it to close
+    // (Interruptible::Evict). The one chosen belongs to the client with the most waiting
+    // sessions (a client holding many slow connections pays first, one that sends its
+    // request at once is almost never chosen), and of those it is the one that has
+    // waited longest. False when no session waits.
+    bool EvictWaiting();
 
     // A warning of `kind`, at most one a second per kind; the others are counted and
     // the next one says how many were left out (a flood must not flood the log).
@@ -93,6 +98,8 @@ public:
     void LogError(std::string_view message) const;
 
 private:
+    void EndWaitLocked(uint64_t ticket);
+
     struct Throttle {
         std::chrono::steady_clock::time_point next_warning{};
         uint64_t left_out = 0;
@@ -104,7 +111,12 @@ private:
 
     std::mutex admission_mu_;
     std::unordered_map<std::string, size_t> pending_per_client_;  // guarded
-    std::map<uint64_t, std::weak_ptr<Interruptible>> waiting_;    // guarded; by ticket
+    struct Waiting {
+        std::weak_ptr<Interruptible> session;
+        std::string client_key;
+    };
+    std::map<uint64_t, Waiting> waiting_;                         // guarded; by ticket
+    std::unordered_map<std::string, size_t> waiting_per_client_;  // guarded
     uint64_t next_ticket_ = 1;                                    // guarded
     std::array<Throttle, static_cast<size_t>(WarningKind::kCount)> throttles_;  // guarded
 };

@@ -204,7 +204,7 @@ TEST(HttpEdgeTest, HeaderDeadlineClosesAConnectionThatNeverFinishesItsHeader) {
 }
 
 // The table is full of connections waiting for a request: a new client is served, and
-// the connection that waited longest makes room (not a 503).
+// a waiting connection makes room (not a 503).
 TEST(HttpEdgeTest, FullTableEvictsAWaitingConnectionForANewClient) {
     ServerLimits limits;
     limits.max_connections = 2;
@@ -226,7 +226,7 @@ TEST(HttpEdgeTest, FullTableEvictsAWaitingConnectionForANewClient) {
     EXPECT_TRUE(Eventually(h.server().stats().connections_evicted, 1));
     EXPECT_EQ(h.server().stats().connections_rejected.load(), 0u);
     // One of the two waiting connections was closed to make room (which one is decided
-    // by the order their sessions started waiting; admission_test.cpp checks the order).
+    // by the order their sessions started waiting; admission_test.cpp checks the choice).
     EXPECT_TRUE(Eventually(h.server().stats().connections_active, 2));
 }
 
