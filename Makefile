@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents \
+.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents \
     format clean
 
 all: build
@@ -22,12 +22,15 @@ build: configure
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
-	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory fuzz-gate
 
-# libFuzzer targets under ASan/UBSan (tests/fuzz/README.md) in their own clang tree, each
-# run FUZZ_SECONDS (two at a time); `make fuzz FUZZ_SECONDS=600` fuzzes longer.
+# libFuzzer targets under ASan/UBSan (tests/fuzz/README.md) in their own clang tree.
+# fuzz-gate (part of `make test`): each target replays its committed corpus, then a fixed
+# number of inputs mutated with a fixed seed: the same inputs every run, so a commit that
+# passed passes again. fuzz: open-ended, a random seed for FUZZ_SECONDS per target (two at
+# a time); what it finds is fixed or classified, then added to tests/fuzz/corpus/<target>/.
 FUZZ_DIR ?= build-fuzz
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 60
 $(FUZZ_DIR)/build.ninja:
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
 	    -DARAGORA_BUILD_FUZZ=ON -DARAGORA_BUILD_TESTS=OFF -DARAGORA_BUILD_BENCH=OFF
@@ -35,8 +38,11 @@ $(FUZZ_DIR)/build.ninja:
 fuzz-build: deps $(FUZZ_DIR)/build.ninja
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
 
+fuzz-gate: fuzz-build
+	ctest --test-dir $(FUZZ_DIR) -L '^fuzz-gate$$' -j2 --output-on-failure
+
 fuzz: fuzz-build
-	ARAGORA_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --test-dir $(FUZZ_DIR) -L fuzz -j2 \
+	ARAGORA_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --test-dir $(FUZZ_DIR) -L '^fuzz-explore$$' -j2 \
 	    --output-on-failure --timeout $$(( $(FUZZ_SECONDS) + 120 ))
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (own tree).

@@ -538,6 +538,9 @@ net::ServerLimits ServerLimitsOf(const config::ServerSettings& ss) {
     limits.max_header_bytes = static_cast<std::size_t>(ss.max_header_bytes);
     limits.max_header_count = static_cast<std::size_t>(ss.max_header_count);
     limits.max_connections = static_cast<std::size_t>(ss.max_connections);
+    limits.max_pending_connections_per_ip =
+        static_cast<std::size_t>(ss.max_pending_connections_per_ip);
+    limits.header_timeout = std::chrono::seconds(ss.header_timeout_seconds);
     limits.keep_alive_idle = std::chrono::seconds(ss.keep_alive_seconds);
     limits.read_timeout = std::chrono::seconds(ss.read_timeout_seconds);
     limits.write_timeout = std::chrono::seconds(ss.write_timeout_seconds);

@@ -83,7 +83,21 @@ void RegisterServerMetrics(App& app) {
     r.AddCallbackCounter("aragora_http_too_many_headers_total",
                          "Requests over the header count limit (431)",
                          stat(&net::ServerStats::too_many_headers));
-    r.AddCallbackCounter("aragora_http_read_timeouts_total", "Requests not read in time",
+    r.AddCallbackGauge("aragora_http_connections_waiting",
+                       "HTTP connections waiting for a request header",
+                       stat(&net::ServerStats::connections_waiting));
+    r.AddCallbackCounter("aragora_http_connections_refused_per_ip_total",
+                         "HTTP connections closed at once over "
+                         "ARAGORA_MAX_PENDING_CONNECTIONS_PER_IP",
+                         stat(&net::ServerStats::connections_refused_per_ip));
+    r.AddCallbackCounter("aragora_http_connections_evicted_total",
+                         "HTTP connections waiting for a request closed to make room "
+                         "(ARAGORA_MAX_CONNECTIONS reached)",
+                         stat(&net::ServerStats::connections_evicted));
+    r.AddCallbackCounter("aragora_http_header_timeouts_total",
+                         "Request headers not complete within ARAGORA_HEADER_TIMEOUT_SECONDS",
+                         stat(&net::ServerStats::header_timeouts));
+    r.AddCallbackCounter("aragora_http_read_timeouts_total", "Request bodies not read in time",
                          stat(&net::ServerStats::read_timeouts));
     r.AddCallbackCounter("aragora_http_write_timeouts_total", "Responses not written in time",
                          stat(&net::ServerStats::write_timeouts));

@@ -110,6 +110,10 @@ struct ServerSettings {
     std::string log_dir;                  // ARAGORA_LOG_DIR (empty = stderr)
     std::string api_token;                // ARAGORA_API_TOKEN
     std::string jwt_secret;               // ARAGORA_JWT_SECRET
+    // Slow clients: ARAGORA_MAX_PENDING_CONNECTIONS_PER_IP (connections per client address
+    // without a complete first request; 0 = no limit) and ARAGORA_HEADER_TIMEOUT_SECONDS.
+    int max_pending_connections_per_ip = 64;
+    int header_timeout_seconds = 10;
 };
 
 // Auth, rate limiting, CORS (issue 10; names as in the runbooks where they name them).

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <utility>
 
+#include "net/detail/chunked_body.hpp"
 #include "net/detail/request_parse.hpp"
 #include "net/detail/server_core.hpp"
 #include "net/detail/ws_session.hpp"
@@ -45,7 +46,8 @@ using Request = BeastRequest;
 
 // First read of a request when the buffer is empty; what a typical request needs.
 constexpr size_t kFirstReadBytes = 8 * 1024;
-// A connection over max_connections gets little time to send the request we reject.
+// A connection over max_connections gets little time to send the request we reject
+// (at most header_timeout).
 constexpr std::chrono::seconds kRejectReadTimeout{5};
 // After an error answer sent before the request was fully read, keep reading (and
 // discarding) for a while: closing with unread data makes the kernel send a reset,
@@ -90,11 +92,13 @@ void AddOverloadHeaders(HttpResponse& res, size_t limit) {
 
 class HttpSession final : public Interruptible, public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(std::shared_ptr<ServerCore> core, tcp::socket socket, uint16_t local_port)
+    HttpSession(std::shared_ptr<ServerCore> core, tcp::socket socket, uint16_t local_port,
+                std::string client_key)
         : core_(std::move(core)),
           executor_(socket.get_executor()),
           stream_(std::move(socket)),
-          local_port_(local_port) {
+          local_port_(local_port),
+          client_key_(std::move(client_key)) {
         boost::system::error_code ec;
         const auto endpoint = stream_.socket().remote_endpoint(ec);
         if (!ec) remote_address_ = endpoint.address().to_string();
@@ -106,15 +110,44 @@ public:
         });
     }
 
+    void Evict(uint64_t ticket) override {
+        asio::post(executor_, [self = shared_from_this(), ticket] {
+            if (self->wait_ticket_ != ticket || self->upgraded_) return;
+            self->evicted_ = true;
+            self->core_->stats.connections_evicted.fetch_add(1);
+            self->stream_.close();
+        });
+    }
+
     asio::awaitable<void> Run(bool reject);
     bool upgraded() const { return upgraded_; }
+
+    // Ends the session's count under its client key (TryAddPending); idempotent.
+    void ReleasePending() {
+        if (!pending_) return;
+        core_->RemovePending(client_key_);
+        pending_ = false;
+    }
+    // Leaves the eviction order (BeginWait); idempotent. On the strand.
+    void EndWait() {
+        if (wait_ticket_ == 0) return;
+        core_->EndWait(wait_ticket_);
+        wait_ticket_ = 0;
+    }
 
 private:
     enum class After { kKeepAlive, kClose, kLinger, kUpgraded };
 
     asio::awaitable<After> ServeOne(bool reject);
+    // Reads the chunked body after the header into `body` (detail/chunked_body.hpp);
+    // nullopt when it was read, otherwise what to do after the answer already sent.
+    asio::awaitable<std::optional<After>> ReadChunkedBody(std::string& body,
+                                                          const http::fields& fields,
+                                                          unsigned version);
+    // `in_header`: the error came while reading the header (a timeout is a header
+    // timeout), otherwise while reading the body.
     asio::awaitable<After> AnswerReadError(const beast::error_code& ec, const http::fields& fields,
-                                           unsigned version);
+                                           unsigned version, bool in_header);
     asio::awaitable<bool> Write(HttpResponse res, unsigned version, bool close, bool head);
     asio::awaitable<void> AnswerError(int status, std::string_view code, std::string_view message,
                                       std::string correlation_id, unsigned version,
@@ -127,10 +160,14 @@ private:
     beast::flat_buffer buffer_;
     std::string remote_address_;
     uint16_t local_port_;
+    const std::string client_key_;  // ClientAddressKey of the peer
+    bool pending_ = true;           // counted under client_key_ (TryAddPending)
     uint64_t served_ = 0;
     // Touched only on the strand.
     bool idle_ = false;
     bool upgraded_ = false;
+    uint64_t wait_ticket_ = 0;  // while waiting for a request header (0: not waiting)
+    bool evicted_ = false;
 };
 
 asio::awaitable<void> HttpSession::Run(bool reject) {
@@ -151,34 +188,46 @@ asio::awaitable<void> HttpSession::Run(bool reject) {
 asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
     const ServerLimits& limits = core_->limits;
     ServerStats& stats = core_->stats;
+    const bool first = served_ == 0;
+    const auto header_timeout =
+        reject ? std::min(limits.header_timeout, kRejectReadTimeout) : limits.header_timeout;
 
-    // Wait for the first byte under the idle (or first-request) deadline, so that
-    // "idle" means no request started, then read the header under read_timeout.
+    // Until its header is complete the connection may be evicted when the table is full
+    // (a connection over the limit holds no slot and is not).
+    if (!reject) wait_ticket_ = core_->BeginWait(shared_from_this(), client_key_);
+
+    // The first request's header must be complete within header_timeout of the accept.
+    // Later ones: wait for the first byte under the idle deadline, so that "idle" means
+    // no request started, then the header within header_timeout.
     if (buffer_.size() == 0) {
-        const bool first = served_ == 0;
-        stream_.expires_after(reject  ? std::min(limits.read_timeout, kRejectReadTimeout)
-                              : first ? limits.read_timeout
-                                      : limits.keep_alive_idle);
+        stream_.expires_after(first ? header_timeout : limits.keep_alive_idle);
         idle_ = true;
         auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), kTuple);
         idle_ = false;
         if (ec) {
-            if (ec == beast::error::timeout) {
-                (first ? stats.read_timeouts : stats.idle_closes).fetch_add(1);
+            if (ec == beast::error::timeout && !evicted_) {
+                (first ? stats.header_timeouts : stats.idle_closes).fetch_add(1);
             }
             co_return After::kClose;
         }
         buffer_.commit(n);
+        if (!first) stream_.expires_after(header_timeout);
+    } else {
+        stream_.expires_after(header_timeout);
     }
 
     RequestParser parser;
     ApplyRequestLimits(parser, limits);
-    stream_.expires_after(reject ? std::min(limits.read_timeout, kRejectReadTimeout)
-                                 : limits.read_timeout);
     {
         auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, kTuple);
-        if (ec) co_return co_await AnswerReadError(ec, parser.get(), parser.get().version());
+        if (ec) {
+            EndWait();
+            co_return co_await AnswerReadError(ec, parser.get(), parser.get().version(),
+                                               /*in_header=*/true);
+        }
     }
+    EndWait();
+    ReleasePending();  // the first request's header is in: no longer a pending connection
 
     const http::fields& fields = parser.get();
     const unsigned version = parser.get().version();
@@ -189,6 +238,14 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
             431, "bad_request",
             "too many header fields (limit " + std::to_string(limits.max_header_count) + ")",
             CorrelationIdOfFields(fields), version);
+        co_return After::kLinger;
+    }
+    if (verdict == HeaderVerdict::kBadFraming) {
+        // Answered before any of the body is read; the connection is closed after it, so
+        // what a proxy might read as the body never becomes a request here.
+        stats.bad_requests.fetch_add(1);
+        co_await AnswerError(400, "bad_request", kBadFramingMessage, CorrelationIdOfFields(fields),
+                             version == 10 ? 10 : 11);
         co_return After::kLinger;
     }
     if (reject) {
@@ -205,6 +262,8 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
         co_return After::kLinger;
     }
 
+    std::string chunked_body;
+    const bool chunked = parser.chunked();
     if (!parser.is_done()) {
         auto expect = fields.find(http::field::expect);
         if (version >= 11 && expect != fields.end() &&
@@ -220,12 +279,23 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
             }
         }
         stream_.expires_after(limits.read_timeout);
-        auto [ec, n] = co_await http::async_read(stream_, buffer_, parser, kTuple);
-        if (ec) co_return co_await AnswerReadError(ec, parser.get(), version);
+        if (chunked) {
+            // Never Beast's chunk parser: see detail/chunked_body.hpp.
+            if (auto after = co_await ReadChunkedBody(chunked_body, fields, version)) {
+                co_return *after;
+            }
+        } else {
+            auto [ec, n] = co_await http::async_read(stream_, buffer_, parser, kTuple);
+            if (ec) {
+                co_return co_await AnswerReadError(ec, parser.get(), version,
+                                                   /*in_header=*/false);
+            }
+        }
     }
     stream_.expires_never();
 
     Request req = parser.release();
+    if (chunked) req.body() = std::move(chunked_body);
     HttpRequest plain;
     if (!ToPlainRequest(req, plain)) {
         stats.bad_requests.fetch_add(1);
@@ -290,9 +360,56 @@ asio::awaitable<HttpSession::After> HttpSession::ServeOne(bool reject) {
     co_return (written && !close) ? After::kKeepAlive : After::kClose;
 }
 
+asio::awaitable<std::optional<HttpSession::After>> HttpSession::ReadChunkedBody(
+    std::string& body, const http::fields& fields, unsigned version) {
+    using State = ChunkedBodyDecoder::State;
+    const ServerLimits& limits = core_->limits;
+    ServerStats& stats = core_->stats;
+    ChunkedBodyDecoder decoder(limits.max_body_bytes, MaxTrailerBytes(limits));
+    for (;;) {
+        const auto data = buffer_.data();
+        buffer_.consume(decoder.Feed(
+            std::string_view(static_cast<const char*>(data.data()), data.size()), body));
+        if (decoder.state() != State::kNeedMore) break;
+        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kFirstReadBytes), kTuple);
+        if (ec) {
+            if (ec == beast::error::timeout) stats.read_timeouts.fetch_add(1);
+            co_return After::kClose;
+        }
+        buffer_.commit(n);
+    }
+    const unsigned answer_version = version == 10 ? 10 : 11;
+    switch (decoder.state()) {
+        case State::kNeedMore:
+        case State::kDone:
+            co_return std::nullopt;
+        case State::kMalformed:
+            stats.bad_requests.fetch_add(1);
+            co_await AnswerError(400, "bad_request",
+                                 "malformed HTTP request: " + std::string(decoder.error()),
+                                 CorrelationIdOfFields(fields), answer_version);
+            break;
+        case State::kBodyTooLarge:
+            stats.body_too_large.fetch_add(1);
+            co_await AnswerError(
+                413, "payload_too_large",
+                "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes",
+                CorrelationIdOfFields(fields), answer_version);
+            break;
+        case State::kTrailerTooLarge:
+            stats.headers_too_large.fetch_add(1);
+            co_await AnswerError(431, "bad_request",
+                                 "request trailer section exceeds " +
+                                     std::to_string(MaxTrailerBytes(limits)) + " bytes",
+                                 CorrelationIdOfFields(fields), answer_version);
+            break;
+    }
+    co_return After::kLinger;
+}
+
 asio::awaitable<HttpSession::After> HttpSession::AnswerReadError(const beast::error_code& ec,
                                                                  const http::fields& fields,
-                                                                 unsigned version) {
+                                                                 unsigned version, bool in_header) {
     ServerStats& stats = core_->stats;
     const unsigned answer_version = version == 10 ? 10 : 11;
     if (ec == http::error::header_limit) {
@@ -317,8 +434,11 @@ asio::awaitable<HttpSession::After> HttpSession::AnswerReadError(const beast::er
                              CorrelationIdOfFields(fields), answer_version);
         co_return After::kLinger;
     }
-    if (ec == beast::error::timeout) stats.read_timeouts.fetch_add(1);
-    // end of stream, reset, timeout (the stream is closed already): nobody to answer.
+    if (ec == beast::error::timeout && !evicted_) {
+        (in_header ? stats.header_timeouts : stats.read_timeouts).fetch_add(1);
+    }
+    // end of stream, reset, timeout, eviction (the stream is closed already): nobody to
+    // answer.
     co_return After::kClose;
 }
 
@@ -386,14 +506,17 @@ asio::awaitable<void> HttpSession::LingeringClose() {
 }  // namespace
 
 asio::awaitable<void> RunHttpSession(std::shared_ptr<ServerCore> core, tcp::socket socket,
-                                     uint16_t local_port, bool reject) {
-    auto session = std::make_shared<HttpSession>(core, std::move(socket), local_port);
+                                     uint16_t local_port, bool reject, std::string client_key) {
+    auto session =
+        std::make_shared<HttpSession>(core, std::move(socket), local_port, std::move(client_key));
     core->AddHttpSession(session);
     try {
         co_await session->Run(reject);
     } catch (const std::exception& e) {
         core->LogError(std::string("HTTP session failed: ") + e.what());
     }
+    session->EndWait();
+    session->ReleasePending();
     core->RemoveHttpSession(session.get());
     if (reject) {
         core->rejecting.fetch_sub(1);

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstdint>
 #include <iterator>
 #include <limits>
 #include <utility>
 
+#include "net/detail/chunked_body.hpp"
 #include "net/detail/request_parse.hpp"
 
 namespace aragora::net {
@@ -32,10 +34,32 @@ bool IsMalformedRequestError(const beast::error_code& ec) {
            ec == http::error::unexpected_body;
 }
 
+namespace {
+
+std::string_view TrimSpaces(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// One Transfer-Encoding field whose value is exactly `chunked`, no Content-Length, HTTP/1.1;
+// or no Transfer-Encoding at all (then Beast has checked Content-Length).
+bool FramingIsAcceptable(const BeastRequest& header) {
+    auto [first, last] = header.equal_range(http::field::transfer_encoding);
+    if (first == last) return true;
+    if (std::next(first) != last) return false;
+    if (header.find(http::field::content_length) != header.end()) return false;
+    if (header.version() != 11) return false;
+    return beast::iequals(TrimSpaces(first->value()), "chunked");
+}
+
+}  // namespace
+
 HeaderVerdict CheckRequestHeader(const RequestParser& parser, const ServerLimits& limits) {
     const http::fields& fields = parser.get();
     const auto field_count = static_cast<size_t>(std::distance(fields.begin(), fields.end()));
     if (field_count > limits.max_header_count) return HeaderVerdict::kTooManyFields;
+    if (!FramingIsAcceptable(parser.get())) return HeaderVerdict::kBadFraming;
     if (auto length = parser.content_length(); length && *length > limits.max_body_bytes) {
         return HeaderVerdict::kBodyTooLarge;
     }
@@ -112,6 +136,15 @@ public:
         return {};
     }
 
+    // Feeds `decoder` until its body ends or fails; false when the bytes end first.
+    bool RunDecoder(detail::ChunkedBodyDecoder& decoder, std::string& body) {
+        for (;;) {
+            consumed_ += decoder.Feed(bytes_.substr(consumed_, received_ - consumed_), body);
+            if (decoder.state() != detail::ChunkedBodyDecoder::State::kNeedMore) return true;
+            if (!Receive()) return false;
+        }
+    }
+
     size_t consumed() const { return consumed_; }
 
 private:
@@ -156,23 +189,49 @@ ParsedHttpRequest ParseHttpRequestBytes(std::string_view bytes, const ServerLimi
     // As http::async_read_header, then the session's checks, then http::async_read.
     parser.eager(false);
     if (auto ec = feed.Run(parser, [&] { return parser.is_header_done(); })) return fail(ec);
+    auto stop = [&](RequestParseOutcome outcome, std::string error = {}) {
+        result.outcome = outcome;
+        result.error = std::move(error);
+        result.consumed = feed.consumed();
+        return std::move(result);
+    };
     switch (detail::CheckRequestHeader(parser, limits)) {
         case detail::HeaderVerdict::kTooManyFields:
-            result.outcome = RequestParseOutcome::kTooManyHeaders;
-            result.consumed = feed.consumed();
-            return result;
+            return stop(RequestParseOutcome::kTooManyHeaders);
+        case detail::HeaderVerdict::kBadFraming:
+            return stop(RequestParseOutcome::kMalformed, detail::kBadFramingMessage);
         case detail::HeaderVerdict::kBodyTooLarge:
-            result.outcome = RequestParseOutcome::kBodyTooLarge;
-            result.consumed = feed.consumed();
-            return result;
+            return stop(RequestParseOutcome::kBodyTooLarge);
         case detail::HeaderVerdict::kOk:
             break;
     }
-    parser.eager(true);
-    if (auto ec = feed.Run(parser, [&] { return parser.is_done(); })) return fail(ec);
+    // A chunked body goes through the server's own decoder (detail/chunked_body.hpp),
+    // never through Beast's.
+    std::string chunked_body;
+    const bool chunked = parser.chunked();
+    if (chunked) {
+        using State = detail::ChunkedBodyDecoder::State;
+        detail::ChunkedBodyDecoder decoder(limits.max_body_bytes, detail::MaxTrailerBytes(limits));
+        if (!feed.RunDecoder(decoder, chunked_body)) return stop(RequestParseOutcome::kIncomplete);
+        switch (decoder.state()) {
+            case State::kMalformed:
+                return stop(RequestParseOutcome::kMalformed, std::string(decoder.error()));
+            case State::kBodyTooLarge:
+                return stop(RequestParseOutcome::kBodyTooLarge);
+            case State::kTrailerTooLarge:
+                return stop(RequestParseOutcome::kHeaderTooLarge);
+            case State::kNeedMore:
+            case State::kDone:
+                break;
+        }
+    } else {
+        parser.eager(true);
+        if (auto ec = feed.Run(parser, [&] { return parser.is_done(); })) return fail(ec);
+    }
 
     result.consumed = feed.consumed();
     detail::BeastRequest req = parser.release();
+    if (chunked) req.body() = std::move(chunked_body);
     result.keep_alive = req.keep_alive();
     result.outcome = detail::ToPlainRequest(req, result.request) ? RequestParseOutcome::kComplete
                                                                  : RequestParseOutcome::kBadTarget;

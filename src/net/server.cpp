@@ -2,6 +2,7 @@
 
 #include <spdlog/logger.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -78,6 +79,110 @@ void ServerCore::CloseAllWebSockets(uint16_t code, const std::string& reason) {
     for (const auto& c : conns) c->Close(code, reason);
 }
 
+std::string ClientAddressKey(const asio::ip::address& address) {
+    if (address.is_v4()) return address.to_v4().to_string();
+    const asio::ip::address_v6 v6 = address.to_v6();
+    if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+    asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+    std::fill(bytes.begin() + 8, bytes.end(), 0);
+    return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+bool ServerCore::TryAddPending(const std::string& key) {
+    std::lock_guard lock(admission_mu_);
+    auto [it, inserted] = pending_per_client_.try_emplace(key, 0);
+    if (limits.max_pending_connections_per_ip != 0 &&
+        it->second >= limits.max_pending_connections_per_ip) {
+        return false;
+    }
+    ++it->second;
+    return true;
+}
+
+void ServerCore::RemovePending(const std::string& key) {
+    std::lock_guard lock(admission_mu_);
+    auto it = pending_per_client_.find(key);
+    if (it == pending_per_client_.end()) return;
+    if (--it->second == 0) pending_per_client_.erase(it);
+}
+
+uint64_t ServerCore::BeginWait(const std::shared_ptr<Interruptible>& session,
+                               const std::string& client_key) {
+    std::lock_guard lock(admission_mu_);
+    const uint64_t ticket = next_ticket_++;
+    waiting_.emplace(ticket, Waiting{session, client_key});
+    ++waiting_per_client_[client_key];
+    stats.connections_waiting.store(waiting_.size());
+    return ticket;
+}
+
+void ServerCore::EndWait(uint64_t ticket) {
+    std::lock_guard lock(admission_mu_);
+    EndWaitLocked(ticket);
+}
+
+void ServerCore::EndWaitLocked(uint64_t ticket) {
+    auto it = waiting_.find(ticket);
+    if (it == waiting_.end()) return;
+    auto count = waiting_per_client_.find(it->second.client_key);
+    if (count != waiting_per_client_.end() && --count->second == 0) {
+        waiting_per_client_.erase(count);
+    }
+    waiting_.erase(it);
+    stats.connections_waiting.store(waiting_.size());
+}
+
+bool ServerCore::EvictWaiting() {
+    for (;;) {
+        uint64_t ticket = 0;
+        std::shared_ptr<Interruptible> session;
+        {
+            std::lock_guard lock(admission_mu_);
+            if (waiting_.empty()) return false;
+            // Linear in the clients and the waiting sessions (at most max_connections);
+            // this runs only when the table is full.
+            size_t most = 0;
+            for (const auto& [key, count] : waiting_per_client_) most = std::max(most, count);
+            auto chosen = waiting_.begin();  // oldest first
+            while (chosen != waiting_.end() &&
+                   waiting_per_client_[chosen->second.client_key] != most) {
+                ++chosen;
+            }
+            if (chosen == waiting_.end()) chosen = waiting_.begin();  // cannot happen
+            ticket = chosen->first;
+            session = chosen->second.session.lock();
+            EndWaitLocked(ticket);
+        }
+        // Evict only posts to the session's strand; no lock is held.
+        if (session) {
+            session->Evict(ticket);
+            return true;
+        }
+    }
+}
+
+void ServerCore::WarnThrottled(WarningKind kind, const std::string& message) {
+    constexpr std::chrono::seconds kInterval{1};
+    const auto now = std::chrono::steady_clock::now();
+    uint64_t left_out = 0;
+    {
+        std::lock_guard lock(admission_mu_);
+        Throttle& t = throttles_[static_cast<size_t>(kind)];
+        if (now < t.next_warning) {
+            ++t.left_out;
+            return;
+        }
+        t.next_warning = now + kInterval;
+        left_out = std::exchange(t.left_out, 0);
+    }
+    if (left_out == 0) {
+        LogWarning(message);
+    } else {
+        LogWarning(message + " (and " + std::to_string(left_out) +
+                   " more like it since the last such warning)");
+    }
+}
+
 bool ServerCore::TryAcquireWsSlot() {
     uint64_t current = stats.ws_connections_active.load();
     while (current < limits.ws_max_connections) {
@@ -104,6 +209,8 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Connections over max_connections answered 503 at once; beyond this they are closed
 // without an answer, so a flood cannot pin an unbounded number of coroutines.
 constexpr size_t kMaxRejecting = 64;
+// Connections admitted over max_connections while the ones evicted for them close.
+constexpr size_t kMaxEvicting = 64;
 // Pause after a failed accept (e.g. EMFILE) instead of spinning on the error.
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
@@ -132,21 +239,58 @@ asio::awaitable<void> AcceptLoop(std::shared_ptr<detail::ServerCore> core,
         tcp::socket socket(std::move(accepted));
         ServerStats& stats = core->stats;
         stats.connections_accepted.fetch_add(1);
+        boost::system::error_code ignored;
+        boost::system::error_code endpoint_error;
+        const tcp::endpoint remote = socket.remote_endpoint(endpoint_error);
+        if (endpoint_error) {  // the peer is gone already
+            socket.close(ignored);
+            continue;
+        }
+        std::string client_key = detail::ClientAddressKey(remote.address());
+        if (!core->TryAddPending(client_key)) {
+            // Closed before reading anything: a client holding many connections that send
+            // nothing (slowloris) gets no more of them, and costs no coroutine.
+            stats.connections_refused_per_ip.fetch_add(1);
+            socket.close(ignored);
+            core->WarnThrottled(
+                detail::ServerCore::WarningKind::kPerIpLimit,
+                "refused a connection from " + remote.address().to_string() + ": " +
+                    std::to_string(core->limits.max_pending_connections_per_ip) +
+                    " connections from " + client_key +
+                    " have not sent a request yet (max_pending_connections_per_ip)");
+            continue;
+        }
         bool reject = false;
-        if (stats.connections_active.fetch_add(1) >= core->limits.max_connections) {
-            stats.connections_active.fetch_sub(1);
-            stats.connections_rejected.fetch_add(1);
-            if (core->rejecting.fetch_add(1) >= kMaxRejecting) {
-                core->rejecting.fetch_sub(1);
-                boost::system::error_code ignored;
-                socket.close(ignored);
-                continue;
+        const size_t active = stats.connections_active.fetch_add(1);
+        if (active >= core->limits.max_connections) {
+            // Full. A connection waiting for a request header gives up its slot (see
+            // EvictWaiting; over the limit by at most kMaxEvicting while those close); only
+            // when none waits is the new one refused.
+            const bool evicted =
+                active < core->limits.max_connections + kMaxEvicting && core->EvictWaiting();
+            if (evicted) {
+                core->WarnThrottled(detail::ServerCore::WarningKind::kEvicted,
+                                    "connection table full (" +
+                                        std::to_string(core->limits.max_connections) +
+                                        "): closed a connection that waited for a request "
+                                        "to serve one from " +
+                                        remote.address().to_string());
+            } else {
+                stats.connections_active.fetch_sub(1);
+                stats.connections_rejected.fetch_add(1);
+                if (core->rejecting.fetch_add(1) >= kMaxRejecting) {
+                    core->rejecting.fetch_sub(1);
+                    core->RemovePending(client_key);
+                    socket.close(ignored);
+                    continue;
+                }
+                reject = true;
             }
-            reject = true;
         }
         auto executor = socket.get_executor();
         asio::co_spawn(executor,
-                       detail::RunHttpSession(core, std::move(socket), listener->port, reject),
+                       detail::RunHttpSession(core, std::move(socket), listener->port, reject,
+                                              std::move(client_key)),
                        asio::detached);
     }
 }

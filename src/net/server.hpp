@@ -31,8 +31,17 @@ struct ServerLimits {
     // connection upgraded to WebSocket stops counting here and counts against
     // ws_max_connections instead.
     size_t max_connections = 1024;
+    // Connections from one client (its IPv4 address, or the /64 of its IPv6 address) that
+    // have not yet sent a complete first request header; more are closed at once. 0 = no
+    // limit. A connection stops counting once its first request header is read, so the
+    // many connections of a reverse proxy do not add up.
+    size_t max_pending_connections_per_ip = 64;
+    // A request line and header section must be complete within this: for a new
+    // connection counted from the accept, for a later request on a keep-alive connection
+    // from its first byte. Otherwise the connection is closed without an answer.
+    std::chrono::seconds header_timeout{10};
     std::chrono::seconds keep_alive_idle{60};  // wait for the next request on a connection
-    std::chrono::seconds read_timeout{30};     // first request line+headers; any body
+    std::chrono::seconds read_timeout{30};     // a request body
     std::chrono::seconds write_timeout{30};    // each response / each WebSocket frame
     size_t ws_max_connections = 1000;
     size_t ws_send_queue_max = 256;             // queued frames per WebSocket connection
@@ -56,7 +65,8 @@ struct ServerStats {
     std::atomic<uint64_t> body_too_large{0};         // 413 payload_too_large
     std::atomic<uint64_t> headers_too_large{0};      // 431 (max_header_bytes)
     std::atomic<uint64_t> too_many_headers{0};       // 431 (max_header_count)
-    std::atomic<uint64_t> read_timeouts{0};          // request not read within read_timeout
+    std::atomic<uint64_t> header_timeouts{0};        // header not read within header_timeout
+    std::atomic<uint64_t> read_timeouts{0};          // body not read within read_timeout
     std::atomic<uint64_t> write_timeouts{0};         // response or WS frame not written in time
     std::atomic<uint64_t> idle_closes{0};            // keep-alive connection idle too long
     std::atomic<uint64_t> ws_connections_active{0};  // gauge (incl. handshakes in progress)
@@ -70,6 +80,13 @@ struct ServerStats {
     // Failed handshakes, protocol errors, oversize incoming messages (closed 1009),
     // exceptions from WsHandler callbacks.
     std::atomic<uint64_t> ws_errors{0};
+    // gauge: HTTP connections waiting for a request header (their first, or the next on
+    // keep-alive): those that make room when the table is full.
+    std::atomic<uint64_t> connections_waiting{0};
+    // Closed at once: over max_pending_connections_per_ip.
+    std::atomic<uint64_t> connections_refused_per_ip{0};
+    // Closed while waiting for a request, to make room (max_connections reached).
+    std::atomic<uint64_t> connections_evicted{0};
 };
 
 // One accepted WebSocket connection. Owned by shared_ptr; the server keeps it alive
@@ -154,13 +171,28 @@ using WsPathPredicate = std::function<bool(const HttpRequest&)>;
 // X-Correlation-ID / X-Request-ID echoed in `X-Correlation-ID`, or a generated id),
 // then closes the connection:
 //  - malformed request (bad request line, header, chunking, target): 400 bad_request;
+//  - Transfer-Encoding other than exactly `chunked`, Transfer-Encoding with
+//    Content-Length, or Transfer-Encoding in HTTP/1.0: 400 bad_request without reading
+//    the body (RFC 9112 §6.1), so nothing after it is parsed as another request;
+//  - a chunk extension (";name=value" after a chunk size): 400 bad_request. Chunked
+//    bodies are decoded byte by byte by the server (not by Beast), so whether a request
+//    is accepted never depends on how TCP split it;
 //  - Content-Length (or a chunked body) over max_body_bytes: 413 payload_too_large, as
 //    soon as the headers are read, without reading the body;
 //  - header section over max_header_bytes or more than max_header_count fields:
 //    431 bad_request;
-//  - connection over max_connections: its first request is answered 503 overloaded;
-//    when 64 such rejections are already in progress, the connection is closed at
-//    once (still counted in connections_rejected);
+//  - a connection from a client that already has max_pending_connections_per_ip
+//    connections without a complete first request header: closed at once, without
+//    reading (connections_refused_per_ip; a throttled warning names the address);
+//  - request header not complete within header_timeout: closed (header_timeouts);
+//  - connection over max_connections: a connection waiting for a request header (its
+//    first, or its next on keep-alive) is closed to make room: of the client with the
+//    most waiting connections, the one that has waited longest (connections_evicted; a
+//    throttled warning). So clients that send their request promptly get served even
+//    while slow or idle connections from any number of addresses fill the table. When
+//    no connection waits, its first request is answered 503 overloaded; when 64 such
+//    rejections are already in progress, the connection is closed at once (still
+//    counted in connections_rejected);
 //  - WebSocket upgrade over ws_max_connections: 503 overloaded; after Shutdown():
 //    503 unavailable.
 // Every 503 carries Retry-After: 1 and "retry_after": 1; the overload ones also
@@ -169,8 +201,8 @@ using WsPathPredicate = std::function<bool(const HttpRequest&)>;
 // it; otherwise it is an ordinary request for the HttpHandler. The handshake echoes
 // the first subprotocol the client offers in Sec-WebSocket-Protocol (browsers fail
 // the handshake otherwise, e.g. with "access_token.<token>").
-// Expect: 100-continue is answered before the body is read. A read timeout or an
-// idle keep-alive connection is closed without an answer.
+// Expect: 100-continue is answered before the body is read. A header or body read
+// timeout or an idle keep-alive connection is closed without an answer.
 //
 // Thread-safety: every member may be called from any thread. Nothing blocks.
 class HttpServer {

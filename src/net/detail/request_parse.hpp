@@ -26,13 +26,25 @@ void ApplyRequestLimits(RequestParser& parser, const ServerLimits& limits);
 bool IsMalformedRequestError(const boost::beast::error_code& ec);
 
 // What a complete header section says before the body is read, in the order the server
-// checks (between the two it answers 503 to a connection over max_connections).
+// checks (after kBadFraming it answers 503 to a connection over max_connections).
 enum class HeaderVerdict {
     kOk,
     kTooManyFields,  // more than max_header_count fields: 431
-    kBodyTooLarge,   // Content-Length over max_body_bytes: 413
+    // Transfer-Encoding that is not exactly one `chunked` (e.g. "xchunked", "chunked,
+    // identity", "identity"), Transfer-Encoding with Content-Length, or in HTTP/1.0:
+    // 400 and close (RFC 9112 §6.1, §6.3). The body is never read, so bytes a proxy may
+    // frame differently can never become a second request.
+    kBadFraming,
+    kBodyTooLarge,  // Content-Length over max_body_bytes: 413
 };
 HeaderVerdict CheckRequestHeader(const RequestParser& parser, const ServerLimits& limits);
+
+// The 400 message of kBadFraming.
+inline constexpr const char* kBadFramingMessage =
+    "Transfer-Encoding other than chunked, or with Content-Length, is not accepted";
+
+// Trailer fields of a chunked body count against max_header_bytes.
+inline size_t MaxTrailerBytes(const ServerLimits& limits) { return limits.max_header_bytes; }
 
 // Fills `out` from a complete request (moving the body): method, target, path
 // (percent-decoded), query (raw), headers (names lowercased). False when the target is

@@ -91,8 +91,16 @@ class RawClient {
 public:
     explicit RawClient(asio::io_context& ioc) : socket_(ioc) {}
 
-    // Connects to 127.0.0.1:port; the error (e.g. connection_refused) on failure.
-    boost::system::error_code Connect(uint16_t port) {
+    // Connects to 127.0.0.1:port; the error (e.g. connection_refused) on failure. With
+    // `source` (e.g. "127.0.0.2", any loopback address works on Linux) the connection
+    // comes from that address, as from another client.
+    boost::system::error_code Connect(uint16_t port, const std::string& source = "") {
+        if (!source.empty()) {
+            boost::system::error_code ec;
+            socket_.open(tcp::v4(), ec);
+            if (!ec) socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0), ec);
+            if (ec) return ec;
+        }
         auto f = socket_.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                        UseFuture(socket_.get_executor()));
         if (!WaitReady(f, [this] { CloseSocket(); })) return asio::error::timed_out;
@@ -243,9 +251,9 @@ public:
     HttpServer& server() { return *server_; }
     uint16_t port() const { return port_; }
     asio::io_context& client_ioc() { return client_io_->ioc(); }
-    std::unique_ptr<RawClient> NewClient() {
+    std::unique_ptr<RawClient> NewClient(const std::string& source = "") {
         auto c = std::make_unique<RawClient>(client_ioc());
-        EXPECT_FALSE(c->Connect(port_));
+        EXPECT_FALSE(c->Connect(port_, source));
         return c;
     }
 

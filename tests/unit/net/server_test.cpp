@@ -334,13 +334,34 @@ TEST(HttpServerTest, HandlerCannotBreakFraming) {
     EXPECT_EQ(res->body, "{}");
 }
 
-TEST(HttpServerTest, OverMaxConnectionsIs503) {
+TEST(HttpServerTest, OverMaxConnectionsIs503WhenNoConnectionWaitsForARequest) {
     ServerLimits limits;
     limits.max_connections = 1;
-    ServerHarness h(limits, EchoHandler());
+    // The first request's handler holds until the test lets it go: that connection holds
+    // its slot and waits for no request, so it is not one to make room.
+    std::promise<void> entered;
+    auto entered_future = entered.get_future();
+    std::shared_ptr<asio::steady_timer> gate;
+    std::mutex gate_mu;
+    std::atomic<int> calls{0};
+    ServerHarness h(limits, [&](HttpRequest req) -> asio::awaitable<HttpResponse> {
+        if (calls.fetch_add(1) == 0) {
+            auto timer = std::make_shared<asio::steady_timer>(
+                co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+            {
+                std::lock_guard lock(gate_mu);
+                gate = timer;
+            }
+            entered.set_value();
+            co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));  // until cancelled
+        }
+        HttpResponse res;
+        res.body = "served " + req.path;
+        co_return res;
+    });
     auto first = h.NewClient();
-    ASSERT_TRUE(first->Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
-    ASSERT_TRUE(first->ReadResponse());  // accepted and counted, kept alive
+    ASSERT_TRUE(first->Send("GET /first HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_EQ(entered_future.wait_for(testing::kDeadline), std::future_status::ready);
 
     auto second = h.NewClient();
     ASSERT_TRUE(second->Send("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
@@ -351,12 +372,20 @@ TEST(HttpServerTest, OverMaxConnectionsIs503) {
     EXPECT_EQ(res->Header("x-ratelimit-limit"), "1");
     EXPECT_TRUE(second->WaitClosed());
     EXPECT_EQ(h.server().stats().connections_rejected.load(), 1u);
+    EXPECT_EQ(h.server().stats().connections_evicted.load(), 0u);
 
     // The first connection is still served.
-    ASSERT_TRUE(first->Send("GET /again HTTP/1.1\r\nHost: t\r\n\r\n"));
+    {
+        std::lock_guard lock(gate_mu);
+        asio::post(gate->get_executor(), [t = gate] { t->cancel(); });
+    }
     auto again = first->ReadResponse();
     ASSERT_TRUE(again);
     EXPECT_EQ(again->status, 200);
+    EXPECT_EQ(again->body, "served /first");
+    h.StopIo();
+    std::lock_guard lock(gate_mu);
+    gate.reset();  // a timer must not outlive its io_context
 }
 
 TEST(HttpServerTest, StopAcceptingRefusesNewConnections) {
@@ -429,15 +458,27 @@ TEST(HttpServerTest, ShutdownLetsTheRequestInProgressFinish) {
     gate.reset();  // a timer must not outlive its io_context
 }
 
-TEST(HttpServerTest, IncompleteRequestTimesOut) {
+TEST(HttpServerTest, IncompleteHeaderTimesOut) {
     ServerLimits limits;
-    limits.read_timeout = std::chrono::seconds(1);
+    limits.header_timeout = std::chrono::seconds(1);
     ServerHarness h(limits, EchoHandler());
     auto c = h.NewClient();
     ASSERT_TRUE(c->Send("GET / HTTP/1.1\r\nHost: t\r\n"));  // header never finished
     EXPECT_TRUE(c->WaitClosed());
     // Counted when the session sees its read fail, just after the socket closed.
+    EXPECT_TRUE(Eventually(h.server().stats().header_timeouts, 1));
+    EXPECT_EQ(h.server().stats().read_timeouts.load(), 0u);
+}
+
+TEST(HttpServerTest, IncompleteBodyTimesOut) {
+    ServerLimits limits;
+    limits.read_timeout = std::chrono::seconds(1);
+    ServerHarness h(limits, EchoHandler());
+    auto c = h.NewClient();
+    ASSERT_TRUE(c->Send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\nabc"));
+    EXPECT_TRUE(c->WaitClosed());
     EXPECT_TRUE(Eventually(h.server().stats().read_timeouts, 1));
+    EXPECT_EQ(h.server().stats().header_timeouts.load(), 0u);
 }
 
 TEST(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
