@@ -19,42 +19,79 @@ shift 5
 
 rm -rf "$work/corpus"
 mkdir -p "$work/corpus" "$work/artifacts"
+asan=halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1
+ubsan=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+
+report() {
+    echo "run_fuzz: $(basename "$fuzzer") failed (exit $1); inputs in $work/artifacts/:" >&2
+    ls -l "$work/artifacts/" >&2 || true
+    echo "run_fuzz: reproduce with: $fuzzer <input>; keep it as a seed (tests/fuzz/README.md)" >&2
+}
+
 case "$mode" in
-    gate)
-        # The seeds as a list in name order (-seed_inputs), not as a directory: libFuzzer
-        # would take a directory's files in readdir order, which differs between file
-        # systems, and the order decides which inputs it mutates.
-        if find "$seeds" -maxdepth 1 -type f -name '*,*' | grep -q .; then
-            echo "run_fuzz: a seed name in $seeds holds a comma (-seed_inputs splits on it)" >&2
-            exit 2
-        fi
-        find "$seeds" -maxdepth 1 -type f -printf '%p\n' | LC_ALL=C sort | paste -sd, \
-            >"$work/seeds.txt"
-        # -use_cmp=0 -use_memmem=0: mutations from the operands of recent comparisons
-        # include pointers, which differ between runs (ASLR); -reload=0: nothing read back
-        # from disk on a timer. What is left depends only on the seeds and -seed.
-        budget=(-seed=1 -runs="${ARAGORA_FUZZ_RUNS:-$amount}" -seed_inputs=@"$work/seeds.txt"
-            -use_cmp=0 -use_memmem=0 -reload=0)
-        corpora=("$work/corpus")
-        ;;
+    gate) ;;
     explore)
-        budget=(-max_total_time="${ARAGORA_FUZZ_SECONDS:-$amount}")
-        corpora=("$work/corpus" "$seeds")
+        export ASAN_OPTIONS=${ASAN_OPTIONS:-$asan}
+        export UBSAN_OPTIONS=${UBSAN_OPTIONS:-$ubsan}
+        status=0
+        "$fuzzer" -max_total_time="${ARAGORA_FUZZ_SECONDS:-$amount}" -rss_limit_mb=2048 \
+            -timeout=10 -print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
+            "$work/corpus" "$seeds" || status=$?
+        [[ $status -eq 0 ]] || report $status
+        exit $status
         ;;
     *)
         echo "run_fuzz: unknown mode '$mode' (gate or explore)" >&2
         exit 2
         ;;
 esac
-export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 
-status=0
-"$fuzzer" "${budget[@]}" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="$work/artifacts/" "$@" "${corpora[@]}" || status=$?
-if [[ $status -ne 0 ]]; then
-    echo "run_fuzz: $(basename "$fuzzer") failed (exit $status); inputs in $work/artifacts/:" >&2
-    ls -l "$work/artifacts/" >&2 || true
-    echo "run_fuzz: reproduce with: $fuzzer <input>; keep it as a seed (tests/fuzz/README.md)" >&2
+# The gate. libFuzzer's next input depends on the coverage of the previous ones, so the
+# run is the same every time only if nothing but the seeds and -seed decides:
+#  - the seeds as a list in name order (-seed_inputs), not as a directory, which
+#    libFuzzer would read in the file system's order;
+#  - -use_cmp=0 -use_memmem=0: no mutations from the operands of recent comparisons
+#    (pointers among them); -reload=0: nothing read back from disk on a timer;
+#  - the same addresses: some code's branches depend on them (a Boost.JSON object of
+#    more than 18 members salts its key hashes with its table's address), so address
+#    randomization is off (setarch -R), and the process starts with the same strings on
+#    its stack and in its heap wherever the tree is and whoever runs it: a fixed
+#    environment, and the program, the work directory, the seeds and the dictionary named
+#    by paths relative to the fuzzer's directory (the work directory is
+#    <that>/run/<target>-gate; seeds and dictionary are copied into it).
+if find "$seeds" -maxdepth 1 -type f -name '*,*' | grep -q .; then
+    echo "run_fuzz: a seed name in $seeds holds a comma (-seed_inputs splits on it)" >&2
+    exit 2
 fi
+dir=$(dirname "$fuzzer")
+rel=$(realpath --relative-to="$dir" "$work")
+rm -rf "$work/seeds"
+mkdir -p "$work/seeds"
+cp "$seeds"/* "$work/seeds/"
+(cd "$work/seeds" && find . -maxdepth 1 -type f -printf "$rel/seeds/%P\n" | LC_ALL=C sort |
+    paste -sd, >../seeds.txt)
+flags=()
+for flag in "$@"; do
+    case "$flag" in
+        -dict=*)
+            cp "${flag#-dict=}" "$work/dict"
+            flags+=("-dict=$rel/dict")
+            ;;
+        *) flags+=("$flag") ;;
+    esac
+done
+runner=()
+if setarch "$(uname -m)" -R true 2>/dev/null; then
+    runner=(setarch "$(uname -m)" -R)
+else
+    echo "run_fuzz: cannot turn address randomization off (setarch -R);" \
+        "the gate's inputs may differ between runs" >&2
+fi
+status=0
+(cd "$dir" && env -i PATH=/usr/bin:/bin ASAN_OPTIONS="$asan" UBSAN_OPTIONS="$ubsan" \
+    "${runner[@]}" "./$(basename "$fuzzer")" -seed=1 -runs="${ARAGORA_FUZZ_RUNS:-$amount}" \
+    -seed_inputs=@"$rel/seeds.txt" -use_cmp=0 -use_memmem=0 -reload=0 -rss_limit_mb=2048 \
+    -timeout=10 -print_final_stats=1 -artifact_prefix="$rel/artifacts/" "${flags[@]}" \
+    "$rel/corpus") || status=$?
+[[ $status -eq 0 ]] || report $status
 exit $status
