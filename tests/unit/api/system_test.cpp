@@ -103,11 +103,11 @@ TEST_F(SystemTest, PrometheusText) {
 // routes answer JSON: none is left as a 501 stub.
 TEST_F(SystemTest, FormerlyNotImplementedRoutesAnswerJson) {
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"POST", "/api/admin/cleanup-caches"},   {"GET", "/api/rate-limits/status"},
-        {"GET", "/api/rate-limits/config"},      {"GET", "/api/system/errors?limit=5"},
-        {"GET", "/api/system/rate-limits"},      {"GET", "/api/auth/me"},
-        {"POST", "/api/v1/auth/login"},          {"GET", "/api/v1/auth/api-keys"},
-        {"POST", "/api/auth/api-key"},           {"GET", "/api/billing/usage"},
+        {"POST", "/api/admin/cleanup-caches"}, {"GET", "/api/rate-limits/status"},
+        {"GET", "/api/rate-limits/config"},    {"GET", "/api/system/errors?limit=5"},
+        {"GET", "/api/system/rate-limits"},    {"GET", "/api/auth/me"},
+        {"POST", "/api/v1/auth/login"},        {"GET", "/api/v1/auth/api-keys"},
+        {"POST", "/api/auth/api-key"},         {"GET", "/api/billing/usage"},
     };
     for (const auto& [method, target] : cases) {
         auto res = Call(method, target, R"({"agent":"claude"})");

@@ -22,6 +22,7 @@
 #include "agents/registry.hpp"
 #include "common/time.hpp"
 #include "service/local_debate_service.hpp"
+#include "service_test_support.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::service {
@@ -31,26 +32,16 @@ namespace asio = boost::asio;
 
 constexpr const char* kFarFuture = "2099-01-01T00:00:00.000Z";
 
-class InstanceLeaseServiceTest : public ::testing::Test {
+class InstanceLeaseServiceTest : public test_support::ServiceTestBase {
 protected:
     void SetUp() override {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "aragora-own-XXXXXX").string();
-        ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-        auto store = storage::OpenSqliteStore({dir_ + "/aragora.sqlite3"}, true);
-        ASSERT_TRUE(store.ok()) << store.error().message;
-        store_ = std::move(*store);
-        keys_.hmac_current = "instance-lease-test-key";
-        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+        store_ = OpenStoreAndStart("instance-lease-test-key");
+        ASSERT_NE(store_, nullptr);
     }
     void TearDown() override {
         for (auto& s : services_) EXPECT_TRUE(WaitIdle(*s));
         services_.clear();
-        guard_.reset();
-        ioc_.stop();
-        for (auto& t : threads_) t.join();
-        pool_.Stop();
-        std::filesystem::remove_all(dir_);
+        StopAndClean();
     }
 
     // An API instance on the shared database, leasing its own debates as `owner`.
@@ -71,16 +62,6 @@ protected:
         return *services_.back();
     }
 
-    template <typename T>
-    T Await(asio::awaitable<T> op) {
-        auto f = asio::co_spawn(ioc_, std::move(op), asio::use_future);
-        if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-            ADD_FAILURE() << "operation did not finish in time";
-            std::abort();
-        }
-        return f.get();
-    }
-
     CreateDebateRequest Request(int rounds) {
         CreateDebateRequest r;
         r.task = "Should we adopt trunk-based development?";
@@ -89,15 +70,6 @@ protected:
         return r;
     }
 
-    // Polls the store (no sleeps: a yield loop with a deadline).
-    bool Until(const std::function<bool()>& condition) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (!condition()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::yield();
-        }
-        return true;
-    }
     bool Terminal(const std::string& id) {
         auto d = store_->GetDebate(id);
         return d.ok() &&
@@ -124,15 +96,8 @@ protected:
             EXPECT_EQ((*events)[i].seq, static_cast<std::int64_t>(i) + 1) << id;
     }
 
-    std::string dir_;
     common::SystemClock clock_;
     std::unique_ptr<storage::Store> store_;
-    debate::ReceiptKeys keys_;
-    asio::io_context ioc_{2};
-    asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(ioc_);
-    std::vector<std::thread> threads_;
-    common::BlockingPool pool_{2, 256};
-    events::EventHub hub_{1000};
     std::vector<std::unique_ptr<metrics::Registry>> registries_;
     std::vector<std::unique_ptr<LocalDebateService>> services_;  // destroyed before the pool
 };
@@ -146,7 +111,7 @@ TEST_F(InstanceLeaseServiceTest, AnotherInstancesRecoveryLeavesLeasedDebatesToFi
     ASSERT_TRUE(running.ok()) << running.error().message;
     auto waiting = Await(a.Create(Request(1)));
     ASSERT_TRUE(waiting.ok()) << waiting.error().message;
-    ASSERT_TRUE(Until([&] { return !store_->ListEvents(running->id, 0, 1)->empty(); }));
+    ASSERT_TRUE(Eventually([&] { return !store_->ListEvents(running->id, 0, 1)->empty(); }));
     for (const auto& id : {running->id, waiting->id}) {
         auto d = store_->GetDebate(id);
         EXPECT_EQ(d->lease_owner, "inst_a") << id;
@@ -155,8 +120,8 @@ TEST_F(InstanceLeaseServiceTest, AnotherInstancesRecoveryLeavesLeasedDebatesToFi
     EXPECT_EQ(store_->GetDebate(waiting->id)->status, "pending");
     // The heartbeat renews both, the waiting one too.
     const std::string first_until = store_->GetDebate(waiting->id)->lease_expires_at;
-    ASSERT_TRUE(
-        Until([&] { return store_->GetDebate(waiting->id)->lease_expires_at != first_until; }));
+    ASSERT_TRUE(Eventually(
+        [&] { return store_->GetDebate(waiting->id)->lease_expires_at != first_until; }));
 
     auto& b = Instance("inst_b", 40);
     auto recovered = Await(b.RecoverInterrupted());
@@ -164,7 +129,7 @@ TEST_F(InstanceLeaseServiceTest, AnotherInstancesRecoveryLeavesLeasedDebatesToFi
     EXPECT_EQ(*recovered, 0);
 
     for (const auto& id : {running->id, waiting->id}) {
-        ASSERT_TRUE(Until([&] { return Terminal(id); })) << id;
+        ASSERT_TRUE(Eventually([&] { return Terminal(id); })) << id;
         auto d = store_->GetDebate(id);
         EXPECT_EQ(d->status, "completed") << id << " " << d->error_code;
         EXPECT_NE(d->error_code, "interrupted");
@@ -182,7 +147,7 @@ TEST_F(InstanceLeaseServiceTest, ALeaseLostToTheReaperStopsTheDebateAndWritesNot
     ASSERT_TRUE(running.ok());
     auto waiting = Await(a.Create(Request(1)));
     ASSERT_TRUE(waiting.ok());
-    ASSERT_TRUE(Until([&] { return !store_->ListEvents(running->id, 0, 1)->empty(); }));
+    ASSERT_TRUE(Eventually([&] { return !store_->ListEvents(running->id, 0, 1)->empty(); }));
 
     auto reaped = store_->ReapExpiredLeases(kFarFuture, nullptr);
     ASSERT_TRUE(reaped.ok()) << reaped.error().message;
@@ -200,7 +165,7 @@ TEST_F(InstanceLeaseServiceTest, ALeaseLostToTheReaperStopsTheDebateAndWritesNot
     // A serves on: the next debate runs and completes under a new lease.
     auto next = Await(a.Create(Request(1)));
     ASSERT_TRUE(next.ok());
-    ASSERT_TRUE(Until([&] { return Terminal(next->id); }));
+    ASSERT_TRUE(Eventually([&] { return Terminal(next->id); }));
     EXPECT_EQ(store_->GetDebate(next->id)->status, "completed");
 }
 
@@ -234,7 +199,7 @@ TEST_F(InstanceLeaseServiceTest, ReaperEndsADeadInstancesDebateAndDrainCancelsOu
 
     auto mine = Await(a.Create(Request(8)));
     ASSERT_TRUE(mine.ok());
-    ASSERT_TRUE(Until([&] { return !store_->ListEvents(mine->id, 0, 1)->empty(); }));
+    ASSERT_TRUE(Eventually([&] { return !store_->ListEvents(mine->id, 0, 1)->empty(); }));
     Await(a.Drain(std::chrono::milliseconds(0)));
     auto ended = store_->GetDebate(mine->id);
     EXPECT_EQ(ended->status, "cancelled");

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "agents/registry.hpp"
+#include "service_test_support.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::service {
@@ -33,17 +34,11 @@ public:
     std::vector<events::Event> seen;
 };
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public test_support::ServiceTestBase {
 protected:
     void SetUp() override {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "aragora-svc-XXXXXX").string();
-        ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-        auto store = storage::OpenSqliteStore({dir_ + "/aragora.sqlite3"}, true);
-        ASSERT_TRUE(store.ok()) << store.error().message;
-        store_ = std::move(*store);
-        keys_.hmac_current = "service-test-key";
-        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+        store_ = OpenStoreAndStart("service-test-key");
+        ASSERT_NE(store_, nullptr);
     }
     void TearDown() override {
         // A debate's coroutine finishes its bookkeeping just after its row turns final.
@@ -53,11 +48,7 @@ protected:
             std::this_thread::yield();
         }
         service_.reset();
-        guard_.reset();
-        ioc_.stop();
-        for (auto& t : threads_) t.join();
-        pool_.Stop();
-        std::filesystem::remove_all(dir_);
+        StopAndClean();
     }
 
     void Make(std::size_t max_running, std::size_t max_queued, int latency_ms) {
@@ -68,16 +59,6 @@ protected:
         s.event_flush_interval = std::chrono::milliseconds(20);
         service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_,
                                                         pool_, keys_, hub_, registry_);
-    }
-
-    template <typename T>
-    T Await(asio::awaitable<T> op) {
-        auto f = asio::co_spawn(ioc_, std::move(op), asio::use_future);
-        if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-            ADD_FAILURE() << "operation did not finish in time";
-            std::abort();
-        }
-        return f.get();
     }
 
     CreateDebateRequest Request(int rounds = 2, int agents = 3) {
@@ -102,15 +83,8 @@ protected:
         return {};
     }
 
-    std::string dir_;
     common::SystemClock clock_;
     std::unique_ptr<storage::Store> store_;
-    debate::ReceiptKeys keys_;
-    asio::io_context ioc_{2};
-    asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(ioc_);
-    std::vector<std::thread> threads_;
-    common::BlockingPool pool_{2, 256};
-    events::EventHub hub_{1000};
     metrics::Registry registry_;
     std::unique_ptr<LocalDebateService> service_;
 };

@@ -22,6 +22,7 @@
 #include "agents/registry.hpp"
 #include "service/local_debate_service.hpp"
 #include "service/storage_health.hpp"
+#include "service_test_support.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::service {
@@ -145,27 +146,19 @@ private:
     std::string last_finish_status_;
 };
 
-class StorageOutageTest : public ::testing::Test {
+class StorageOutageTest : public test_support::ServiceTestBase {
 protected:
     void SetUp() override {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "aragora-out-XXXXXX").string();
-        ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-        auto store = storage::OpenSqliteStore({dir_ + "/aragora.sqlite3"}, true);
-        ASSERT_TRUE(store.ok()) << store.error().message;
-        store_ = std::make_unique<FaultyStore>(std::move(*store));
-        keys_.hmac_current = "outage-test-key";
-        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+        await_limit_ = std::chrono::seconds(30);
+        auto store = OpenStoreAndStart("outage-test-key");
+        ASSERT_NE(store, nullptr);
+        store_ = std::make_unique<FaultyStore>(std::move(store));
     }
     void TearDown() override {
         store_->SetFailing(false);
         if (service_) Await(service_->Drain(milliseconds(5000)));
         service_.reset();
-        guard_.reset();
-        ioc_.stop();
-        for (auto& t : threads_) t.join();
-        pool_.Stop();
-        std::filesystem::remove_all(dir_);
+        StopAndClean();
     }
 
     // Retries every few ms; the budget (30 s) passes only when the test advances clock_.
@@ -182,16 +175,6 @@ protected:
         registries_.push_back(std::make_unique<metrics::Registry>());
         service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_,
                                                         pool_, keys_, hub_, *registries_.back());
-    }
-
-    template <typename T>
-    T Await(asio::awaitable<T> op) {
-        auto f = asio::co_spawn(ioc_, std::move(op), asio::use_future);
-        if (f.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-            ADD_FAILURE() << "operation did not finish in time";
-            std::abort();
-        }
-        return f.get();
     }
 
     CreateDebateRequest Request(int rounds = 2) {
@@ -217,16 +200,6 @@ protected:
         return out;
     }
 
-    // For state the store does not signal (the write health): yields until it holds.
-    static bool Eventually(const std::function<bool()>& pred) {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (!pred()) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::yield();
-        }
-        return true;
-    }
-
     // Every stored event, seq 1..n without a gap, debate_end last.
     std::vector<events::Event> ExpectCleanEnd(const std::string& id) {
         auto events = store_->inner().ListEvents(id, 0, 10000);
@@ -241,15 +214,8 @@ protected:
         return *events;
     }
 
-    std::string dir_;
     common::ManualClock clock_;
     std::unique_ptr<FaultyStore> store_;
-    debate::ReceiptKeys keys_;
-    asio::io_context ioc_{2};
-    asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(ioc_);
-    std::vector<std::thread> threads_;
-    common::BlockingPool pool_{2, 256};
-    events::EventHub hub_{1000};
     std::vector<std::unique_ptr<metrics::Registry>> registries_;
     std::unique_ptr<LocalDebateService> service_;
 };

@@ -19,6 +19,7 @@
 #include "common/time.hpp"
 #include "service/local_debate_service.hpp"
 #include "service/records.hpp"
+#include "service_test_support.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::service {
@@ -29,17 +30,11 @@ using common::ErrorCode;
 
 constexpr const char* kFarFuture = "2099-01-01T00:00:00.000Z";
 
-class WorkerModeTest : public ::testing::Test {
+class WorkerModeTest : public test_support::ServiceTestBase {
 protected:
     void SetUp() override {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "aragora-wrk-XXXXXX").string();
-        ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-        dir_ = tmpl;
-        auto store = storage::OpenSqliteStore({dir_ + "/aragora.sqlite3"}, true);
-        ASSERT_TRUE(store.ok()) << store.error().message;
-        store_ = std::move(*store);
-        keys_.hmac_current = "worker-test-key";
-        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+        store_ = OpenStoreAndStart("worker-test-key");
+        ASSERT_NE(store_, nullptr);
     }
     void TearDown() override {
         for (auto* s : {api_.get(), worker_.get()}) {
@@ -51,11 +46,7 @@ protected:
         }
         api_.reset();
         worker_.reset();
-        guard_.reset();
-        ioc_.stop();
-        for (auto& t : threads_) t.join();
-        pool_.Stop();
-        std::filesystem::remove_all(dir_);
+        StopAndClean();
     }
 
     std::unique_ptr<LocalDebateService> Make(ExecutionMode mode, const std::string& worker_id,
@@ -72,16 +63,6 @@ protected:
         registries_.push_back(std::make_unique<metrics::Registry>());
         return std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_, pool_,
                                                     keys_, hub_, *registries_.back());
-    }
-
-    template <typename T>
-    T Await(asio::awaitable<T> op) {
-        auto f = asio::co_spawn(ioc_, std::move(op), asio::use_future);
-        if (f.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-            ADD_FAILURE() << "operation did not finish in time";
-            std::abort();
-        }
-        return f.get();
     }
 
     CreateDebateRequest Request(int rounds = 2) {
@@ -120,15 +101,8 @@ protected:
         return s.Stats().running == 0;
     }
 
-    std::string dir_;
     common::SystemClock clock_;
     std::unique_ptr<storage::Store> store_;
-    debate::ReceiptKeys keys_;
-    asio::io_context ioc_{2};
-    asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(ioc_);
-    std::vector<std::thread> threads_;
-    common::BlockingPool pool_{2, 256};
-    events::EventHub hub_{1000};
     std::vector<std::unique_ptr<metrics::Registry>> registries_;  // one per service
     std::unique_ptr<LocalDebateService> api_;
     std::unique_ptr<LocalDebateService> worker_;
