@@ -253,11 +253,11 @@ std::optional<net::HttpResponse> Preflight(const Middleware& m, const net::HttpR
 }
 
 // The open development mode's 403 for requests a web page could have made (security.hpp
-// OpenModeGuard); nullopt otherwise. Null auth is every route open too (unit tests).
+// OpenModeGuard); nullopt otherwise. `m.auth` is never null (MakeHttpHandler refuses it).
 std::optional<net::HttpResponse> OpenModeRefusal(const Middleware& m,
                                                  const net::HttpRequest& request,
                                                  const std::string& correlation_id) {
-    if (m.auth != nullptr && !m.auth->open()) return std::nullopt;
+    if (!m.auth->open()) return std::nullopt;
     auto refusal = m.open_mode.Refusal(request, m.cors);
     if (!refusal) return std::nullopt;
     m.auth_failures.WithLabels({"open_mode"}).Inc();
