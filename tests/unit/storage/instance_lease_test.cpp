@@ -49,27 +49,10 @@ DebateRecord Local(const std::string& id, const std::string& status, const std::
     return d;
 }
 
-events::Event Event(const std::string& id, std::int64_t seq, const std::string& type) {
-    events::Event e;
-    e.debate_id = id;
-    e.seq = seq;
-    e.type = type;
-    e.timestamp = 1.0 + static_cast<double>(seq);
-    e.data_json = "{}";
-    return e;
-}
+constexpr auto Event = test_support::TestEvent;
 
 ReceiptBuilder Builder(const std::string& receipt_id) {
-    return
-        [receipt_id](const std::optional<std::string>& previous) -> common::Result<ReceiptRecord> {
-            ReceiptRecord r;
-            r.receipt_id = receipt_id;
-            r.content_hash = "hash-" + receipt_id;
-            r.previous_hash = previous;
-            r.created_at = kT1;
-            r.json = "{}";
-            return r;
-        };
+    return test_support::TestReceiptBuilder(receipt_id, kT1);
 }
 
 class InstanceLeaseTest : public ::testing::TestWithParam<BackendKind> {

@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,5 +113,31 @@ inline std::unique_ptr<TestBackend> MakeBackend(BackendKind kind) {
     ::testing::Values(::aragora::storage::test_support::BackendKind::kSqlite,    \
                       ::aragora::storage::test_support::BackendKind::kPostgres), \
         ::aragora::storage::test_support::BackendName
+
+// A stored event of `type` at `seq` with empty data (timestamp 1 + seq).
+inline events::Event TestEvent(const std::string& id, std::int64_t seq, const std::string& type) {
+    events::Event e;
+    e.debate_id = id;
+    e.seq = seq;
+    e.type = type;
+    e.timestamp = 1.0 + static_cast<double>(seq);
+    e.data_json = "{}";
+    return e;
+}
+
+// A receipt builder that chains onto whichever receipt the store finds before it.
+inline ReceiptBuilder TestReceiptBuilder(const std::string& receipt_id,
+                                         const std::string& created_at) {
+    return [receipt_id, created_at](
+               const std::optional<std::string>& previous) -> common::Result<ReceiptRecord> {
+        ReceiptRecord r;
+        r.receipt_id = receipt_id;
+        r.content_hash = "hash-" + receipt_id;
+        r.previous_hash = previous;
+        r.created_at = created_at;
+        r.json = "{}";
+        return r;
+    };
+}
 
 }  // namespace aragora::storage::test_support
