@@ -386,6 +386,96 @@ common::Status LoadDistributedSettings(const EnvLookup& env, DistributedSettings
     return {};
 }
 
+// "HH:MM" (24 h) ⇒ minute of the day.
+std::optional<int> ParseHourMinute(std::string_view v) {
+    if (v.size() != 5 || v[2] != ':') return std::nullopt;
+    for (std::size_t i : {0u, 1u, 3u, 4u}) {
+        if (v[i] < '0' || v[i] > '9') return std::nullopt;
+    }
+    const int h = (v[0] - '0') * 10 + (v[1] - '0');
+    const int m = (v[3] - '0') * 10 + (v[4] - '0');
+    if (h > 23 || m > 59) return std::nullopt;
+    return h * 60 + m;
+}
+
+common::Status LoadBackupSettings(const EnvLookup& env, const StorageSettings& storage,
+                                  BackupSettings& b) {
+    auto enabled = ReadBool(env, "BACKUP_ENABLED");
+    if (!enabled) return enabled.error();
+    b.enabled = enabled->value_or(false);
+    b.dir = ReadString(env, "BACKUP_DIR");
+    if (b.dir.empty()) b.dir = storage.data_dir + "/backups";
+    if (auto t = ReadString(env, "BACKUP_DAILY_TIME"); !t.empty()) {
+        auto minute = ParseHourMinute(t);
+        if (!minute) {
+            return common::MakeError(
+                ErrorCode::kValidation,
+                "BACKUP_DAILY_TIME must be HH:MM (UTC, 00:00..23:59), got '" + t + "'",
+                "BACKUP_DAILY_TIME");
+        }
+        b.daily_minute_of_day = *minute;
+    }
+    auto interval = ReadInt(env, "BACKUP_INTERVAL", 0, 60, 366 * 86400);
+    if (!interval) return interval.error();
+    b.interval_seconds = *interval;
+    const auto retention_days = env("BACKUP_RETENTION_DAYS").value_or("");
+    const auto keep_daily = env("ARAGORA_BACKUP_KEEP_DAILY").value_or("");
+    if (!retention_days.empty() && !keep_daily.empty() && retention_days != keep_daily) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 "BACKUP_RETENTION_DAYS and ARAGORA_BACKUP_KEEP_DAILY are both set "
+                                 "and differ; set one",
+                                 "BACKUP_RETENTION_DAYS");
+    }
+    struct {
+        const char* name;
+        int* field;
+        int lo;
+        int hi;
+    } ints[] = {
+        {"BACKUP_RETENTION_DAYS", &b.keep_daily, 0, 3660},
+        {"ARAGORA_BACKUP_KEEP_DAILY", &b.keep_daily, 0, 3660},
+        {"ARAGORA_BACKUP_KEEP_WEEKLY", &b.keep_weekly, 0, 520},
+        {"ARAGORA_BACKUP_KEEP_MONTHLY", &b.keep_monthly, 0, 1200},
+        {"ARAGORA_BACKUP_MIN_BACKUPS", &b.min_backups, 1, 10000},
+        {"BACKUP_DR_DRILL_INTERVAL_DAYS", &b.dr_drill_interval_days, 1, 3660},
+    };
+    for (auto& i : ints) {
+        auto v = ReadInt(env, i.name, *i.field, i.lo, i.hi);
+        if (!v) return v.error();
+        *i.field = *v;
+    }
+    auto drill = ReadBool(env, "BACKUP_DR_DRILL_ENABLED");
+    if (!drill) return drill.error();
+    b.dr_drill_enabled = drill->value_or(true);
+    b.encryption_key_hex = ReadString(env, "ARAGORA_BACKUP_ENCRYPTION_KEY");
+    if (!b.encryption_key_hex.empty()) {
+        const bool hex = b.encryption_key_hex.size() == 64 &&
+                         std::all_of(b.encryption_key_hex.begin(), b.encryption_key_hex.end(),
+                                     [](unsigned char c) { return std::isxdigit(c) != 0; });
+        if (!hex) {
+            // The value itself is a secret: never echoed.
+            return common::MakeError(ErrorCode::kValidation,
+                                     "ARAGORA_BACKUP_ENCRYPTION_KEY must be 64 hex characters (32 "
+                                     "bytes); generate one with `openssl rand -hex 32`",
+                                     "ARAGORA_BACKUP_ENCRYPTION_KEY");
+        }
+    }
+    b.restore_dir = ReadString(env, "ARAGORA_RESTORE_DIR");
+    if (b.restore_dir.empty()) {
+        const char* tmp = std::getenv("TMPDIR");
+        b.restore_dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/aragora_restore";
+    }
+    b.s3_bucket = ReadString(env, "ARAGORA_BACKUP_S3_BUCKET");
+    b.s3_region = ReadString(env, "ARAGORA_BACKUP_S3_REGION");
+    if (b.s3_region.empty()) b.s3_region = ReadString(env, "AWS_REGION");
+    if (b.s3_region.empty()) b.s3_region = ReadString(env, "AWS_DEFAULT_REGION");
+    if (b.s3_region.empty()) b.s3_region = "us-east-1";
+    b.s3_endpoint = ReadString(env, "ARAGORA_BACKUP_S3_ENDPOINT");
+    if (b.s3_endpoint.empty()) b.s3_endpoint = "https://s3." + b.s3_region + ".amazonaws.com";
+    b.s3_prefix = ReadString(env, "ARAGORA_BACKUP_S3_PREFIX", "aragora/backups/");
+    return {};
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -431,6 +521,10 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto retention = ReadInt(env, "ARAGORA_RECEIPT_RETENTION_DAYS", 2555, 1, 100000);
     if (!retention) return retention.error();
     s.receipts.retention_days = *retention;
+    auto cleanup_hours = ReadInt(env, "ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS", 24, 1, 8760);
+    if (!cleanup_hours) return cleanup_hours.error();
+    s.receipts.cleanup_interval_hours = *cleanup_hours;
+    if (auto backup = LoadBackupSettings(env, s.storage, s.backup); !backup) return backup.error();
 
     auto threshold = ReadDouble(env, "ARAGORA_CONSENSUS_THRESHOLD", 0.6, 0.0, 1.0);
     if (!threshold) return threshold.error();

@@ -24,6 +24,43 @@ struct ReceiptSettings {
     std::string signing_key_previous;  // ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS
     std::string ed25519_key_file;      // ARAGORA_RECEIPT_ED25519_KEY_FILE (PEM), optional
     int retention_days = 2555;         // ARAGORA_RECEIPT_RETENTION_DAYS
+    int cleanup_interval_hours = 24;   // ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS
+};
+
+// Backups (`aragora backup`, the scheduler in `serve`, /api/v2/backups; docs/operations.md).
+struct BackupSettings {
+    bool enabled = false;  // BACKUP_ENABLED: scheduled backups in `serve`
+    // BACKUP_DIR; default <data_dir>/backups.
+    std::string dir;
+    // BACKUP_DAILY_TIME (UTC "HH:MM"): the daily slot when BACKUP_INTERVAL is unset.
+    int daily_minute_of_day = 2 * 60;
+    // BACKUP_INTERVAL (seconds, 60..31622400): slots every N seconds from the epoch
+    // instead of once a day; 0 = unset (daily at BACKUP_DAILY_TIME).
+    int interval_seconds = 0;
+    // Calendar retention (UTC): the newest backup of each of the last keep_daily days
+    // (BACKUP_RETENTION_DAYS, alias ARAGORA_BACKUP_KEEP_DAILY), keep_weekly ISO weeks
+    // (ARAGORA_BACKUP_KEEP_WEEKLY), keep_monthly months (ARAGORA_BACKUP_KEEP_MONTHLY);
+    // never fewer than min_backups (ARAGORA_BACKUP_MIN_BACKUPS).
+    int keep_daily = 7;
+    int keep_weekly = 4;
+    int keep_monthly = 3;
+    int min_backups = 1;
+    bool dr_drill_enabled = true;     // BACKUP_DR_DRILL_ENABLED
+    int dr_drill_interval_days = 30;  // BACKUP_DR_DRILL_INTERVAL_DAYS
+    // ARAGORA_BACKUP_ENCRYPTION_KEY: 64 hex chars (32 bytes, AES-256-GCM); empty = backups
+    // are not encrypted (and carry no secret).
+    std::string encryption_key_hex;
+    // ARAGORA_RESTORE_DIR: where restore tests may write; default <tmp>/aragora_restore.
+    std::string restore_dir;
+    // Offsite copies to S3-compatible storage: ARAGORA_BACKUP_S3_BUCKET (empty = off),
+    // ARAGORA_BACKUP_S3_ENDPOINT (default https://s3.<region>.amazonaws.com),
+    // ARAGORA_BACKUP_S3_REGION (else AWS_REGION, AWS_DEFAULT_REGION, us-east-1),
+    // ARAGORA_BACKUP_S3_PREFIX (default "aragora/backups/"). Credentials: AWS_ACCESS_KEY_ID,
+    // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, read when used.
+    std::string s3_bucket;
+    std::string s3_endpoint;
+    std::string s3_region = "us-east-1";
+    std::string s3_prefix = "aragora/backups/";
 };
 
 struct DebateSettings {
@@ -152,6 +189,7 @@ struct Settings {
     common::LogSettings log;
     StorageSettings storage;
     ReceiptSettings receipts;
+    BackupSettings backup;
     DebateSettings debate;
     AgentSettings agents;
     ServerSettings server;

@@ -596,3 +596,86 @@ TEST(SecuritySettingsTest, TheOriginalsGraceHoursNameIsAnAlias) {
 
 }  // namespace
 }  // namespace aragora::config
+
+namespace aragora::config {
+namespace {
+
+TEST(BackupSettingsTest, DefaultsFollowTheOriginal) {
+    auto s = LoadSettings(
+        [](std::string_view name) -> std::optional<std::string> {
+            if (name == "ARAGORA_DATA_DIR") return std::string("/srv/aragora");
+            return std::nullopt;
+        },
+        RunMode::kLocalCli);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_FALSE(s->backup.enabled);
+    EXPECT_EQ(s->backup.dir, "/srv/aragora/backups");
+    EXPECT_EQ(s->backup.daily_minute_of_day, 120);
+    EXPECT_EQ(s->backup.interval_seconds, 0);
+    EXPECT_EQ(s->backup.keep_daily, 7);
+    EXPECT_EQ(s->backup.keep_weekly, 4);
+    EXPECT_EQ(s->backup.keep_monthly, 3);
+    EXPECT_EQ(s->backup.min_backups, 1);
+    EXPECT_TRUE(s->backup.dr_drill_enabled);
+    EXPECT_EQ(s->backup.dr_drill_interval_days, 30);
+    EXPECT_EQ(s->backup.s3_region, "us-east-1");
+    EXPECT_EQ(s->backup.s3_endpoint, "https://s3.us-east-1.amazonaws.com");
+    EXPECT_EQ(s->receipts.cleanup_interval_hours, 24);
+}
+
+TEST(BackupSettingsTest, ReadFromTheEnvironmentAndBadValuesNameTheVariable) {
+    std::map<std::string, std::string, std::less<>> env = {
+        {"BACKUP_ENABLED", "true"},
+        {"BACKUP_DIR", "/b"},
+        {"BACKUP_DAILY_TIME", "23:05"},
+        {"BACKUP_INTERVAL", "60"},
+        {"BACKUP_RETENTION_DAYS", "10"},
+        {"ARAGORA_BACKUP_KEEP_MONTHLY", "12"},
+        {"AWS_REGION", "eu-west-1"},
+        {"ARAGORA_BACKUP_S3_BUCKET", "bk"},
+        {"ARAGORA_BACKUP_ENCRYPTION_KEY", std::string(64, 'a')},
+    };
+    auto lookup = [&env](std::string_view name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+    };
+    auto s = LoadSettings(lookup, RunMode::kLocalCli);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_TRUE(s->backup.enabled);
+    EXPECT_EQ(s->backup.dir, "/b");
+    EXPECT_EQ(s->backup.daily_minute_of_day, 23 * 60 + 5);
+    EXPECT_EQ(s->backup.interval_seconds, 60);
+    EXPECT_EQ(s->backup.keep_daily, 10);
+    EXPECT_EQ(s->backup.keep_monthly, 12);
+    EXPECT_EQ(s->backup.s3_region, "eu-west-1");
+    EXPECT_EQ(s->backup.s3_endpoint, "https://s3.eu-west-1.amazonaws.com");
+    EXPECT_EQ(s->backup.encryption_key_hex, std::string(64, 'a'));
+
+    for (const auto& [name, bad] : std::vector<std::pair<std::string, std::string>>{
+             {"BACKUP_DAILY_TIME", "24:00"},
+             {"BACKUP_DAILY_TIME", "2:00"},
+             {"BACKUP_INTERVAL", "5"},
+             {"BACKUP_ENABLED", "maybe"},
+             {"ARAGORA_BACKUP_ENCRYPTION_KEY", "tooshort"},
+             {"ARAGORA_BACKUP_KEEP_DAILY", "3"}}) {
+        auto copy = env;
+        copy[name] = bad;
+        auto r = LoadSettings(
+            [&copy](std::string_view n) -> std::optional<std::string> {
+                auto it = copy.find(n);
+                if (it == copy.end()) return std::nullopt;
+                return it->second;
+            },
+            RunMode::kLocalCli);
+        ASSERT_FALSE(r) << name << "=" << bad;
+        EXPECT_NE(r.error().message.find(
+                      name == "ARAGORA_BACKUP_KEEP_DAILY" ? "BACKUP_RETENTION_DAYS" : name),
+                  std::string::npos)
+            << r.error().message;
+        EXPECT_EQ(r.error().message.find("tooshort"), std::string::npos) << "a key is never echoed";
+    }
+}
+
+}  // namespace
+}  // namespace aragora::config
