@@ -85,6 +85,15 @@ struct ReceiptRecord {
     std::string json;  // the receipt's own JSON
 };
 
+// One link of the receipt chain in chain order (receipts.chain_seq). A receipt deleted by
+// retention leaves a tombstone that keeps its id, debate, hashes and chain_seq, so the
+// chain of the receipts that remain verifies across the gap (`json` is then empty).
+struct ReceiptChainEntry {
+    std::int64_t chain_seq = 0;
+    ReceiptRecord receipt;  // json "" for a tombstone
+    bool tombstone = false;
+};
+
 struct ReceiptPage {
     std::vector<ReceiptRecord> items;
     std::int64_t total = 0;
@@ -246,6 +255,14 @@ public:
     virtual common::Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit,
                                                      int offset) = 0;
     virtual common::Result<std::optional<std::string>> LastReceiptHash() = 0;
+    // The chain in ascending chain_seq, entries with chain_seq > after_seq, at most
+    // `limit` (1..1000, else kValidation): receipts and the tombstones of deleted ones.
+    // Page through it with the last chain_seq seen (bounded memory for any chain).
+    virtual common::Result<std::vector<ReceiptChainEntry>> ListReceiptChain(std::int64_t after_seq,
+                                                                            int limit) {
+        (void)after_seq, (void)limit;
+        return NotImplemented("ListReceiptChain");
+    }
 
     // Health: a cheap round trip (SELECT 1).
     virtual common::Status Ping() = 0;

@@ -104,6 +104,13 @@ Status ValidatePage(int limit, int offset) {
     return {};
 }
 
+Status ValidateChainPage(int limit) {
+    if (limit < 1 || limit > 1000) {
+        return MakeError(ErrorCode::kValidation, "limit must be in [1, 1000]", "limit");
+    }
+    return {};
+}
+
 Status ValidateStatusFilter(const std::string& status) {
     if (status.empty() || status == "active" || status == "no_consensus" || IsKnownStatus(status))
         return {};

@@ -58,6 +58,8 @@ common::Status ValidateFinish(const DebateRecord& d, const std::vector<events::E
 // debate_id, seq >= 1, type.
 common::Status ValidateEvent(const events::Event& e);
 common::Status ValidatePage(int limit, int offset);
+// ListReceiptChain's page size: 1..1000.
+common::Status ValidateChainPage(int limit);
 // The status filter of ListDebates(): "", "active", "no_consensus" or a status.
 common::Status ValidateStatusFilter(const std::string& status);
 

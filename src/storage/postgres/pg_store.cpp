@@ -753,6 +753,29 @@ public:
         return out;
     }
 
+    Result<std::vector<ReceiptChainEntry>> ListReceiptChain(std::int64_t after_seq,
+                                                            int limit) override {
+        if (auto s = rules::ValidateChainPage(limit); !s) return s.error();
+        std::vector<ReceiptChainEntry> out;
+        auto s = pool_->Run("list receipt chain", [&](pqxx::connection_base& c) -> Status {
+            out.clear();
+            pg::Params p;
+            const std::string sql =
+                Sql({"SELECT ", kReceiptColumns, ", chain_seq FROM receipts WHERE chain_seq > ",
+                     p.Int(after_seq), " ORDER BY chain_seq LIMIT ", p.Int(limit)});
+            pqxx::nontransaction tx(c);
+            for (const auto& row : pg::Exec(tx, sql, p)) {
+                ReceiptChainEntry e;
+                e.receipt = ReadReceipt(row);
+                e.chain_seq = pg::Int(row, 6);
+                out.push_back(std::move(e));
+            }
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
     Status Ping() override {
         return pool_->Run("ping", [&](pqxx::connection_base& c) -> Status {
             pqxx::nontransaction tx(c);

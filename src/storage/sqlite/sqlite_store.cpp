@@ -674,6 +674,30 @@ public:
         return LastReceiptHashLocked();
     }
 
+    Result<std::vector<ReceiptChainEntry>> ListReceiptChain(std::int64_t after_seq,
+                                                            int limit) override {
+        if (auto s = rules::ValidateChainPage(limit); !s) return s.error();
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(Sql({"SELECT ", kReceiptColumns,
+                                 ", chain_seq FROM receipts WHERE chain_seq > ?1 ORDER BY "
+                                 "chain_seq LIMIT ?2"}),
+                            "list receipt chain");
+        if (!stmt) return stmt.error();
+        stmt->BindInt(1, after_seq);
+        stmt->BindInt(2, limit);
+        std::vector<ReceiptChainEntry> out;
+        while (true) {
+            auto row = stmt->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            ReceiptChainEntry e;
+            e.receipt = ReadReceipt(*stmt);
+            e.chain_seq = stmt->Int(6);
+            out.push_back(std::move(e));
+        }
+        return out;
+    }
+
     Status Ping() override {
         std::lock_guard lock(conn_->mu);
         auto stmt = Prepare("SELECT 1", "ping");

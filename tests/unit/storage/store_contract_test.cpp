@@ -436,6 +436,41 @@ TEST_P(StoreContractTest, FinishWritesDebateEventsAndReceiptAndChainsHashes) {
     EXPECT_EQ(only_d1->total, 1);
 }
 
+TEST_P(StoreContractTest, ReceiptChainPagesInChainOrder) {
+    std::optional<std::string> seen;
+    for (int i = 1; i <= 5; ++i) {
+        const std::string id = "d" + std::to_string(i);
+        // Times go backwards: the chain follows insertion order, not created_at.
+        const DebateRecord d =
+            MakeDebate(id, "running", "2026-01-0" + std::to_string(10 - i) + "T00:00:00.000Z");
+        Create(d);
+        ReceiptBuilder b = Builder(id, &seen, d.created_at);
+        ASSERT_TRUE(store_->FinishDebate(Finished(d), {}, &b).ok());
+    }
+    std::vector<std::string> ids;
+    std::int64_t after = 0;
+    while (true) {
+        auto page = store_->ListReceiptChain(after, 2);
+        ASSERT_TRUE(page.ok()) << page.error().message;
+        if (page->empty()) break;
+        EXPECT_LE(page->size(), 2u);
+        for (const auto& e : *page) {
+            EXPECT_GT(e.chain_seq, after);
+            EXPECT_FALSE(e.tombstone);
+            after = e.chain_seq;
+            ids.push_back(e.receipt.receipt_id);
+            if (ids.size() > 1) {
+                EXPECT_EQ(e.receipt.previous_hash,
+                          std::optional<std::string>("hash-d" + std::to_string(ids.size() - 1)));
+            }
+        }
+    }
+    EXPECT_EQ(ids,
+              (std::vector<std::string>{"rcpt_d1", "rcpt_d2", "rcpt_d3", "rcpt_d4", "rcpt_d5"}));
+    EXPECT_EQ(store_->ListReceiptChain(0, 0).error().code, common::ErrorCode::kValidation);
+    EXPECT_EQ(store_->ListReceiptChain(0, 1001).error().code, common::ErrorCode::kValidation);
+}
+
 TEST_P(StoreContractTest, FinishWithoutReceiptBuilder) {
     const DebateRecord d = MakeDebate("d1", "running", "2026-01-01T00:00:00.000Z");
     Create(d);
