@@ -11,7 +11,7 @@
 // watcher, signals, drain), app_state (the App the steps fill), system_info + system_docs
 // (the system routes' documents from a SystemSnapshot), server_metrics, event_replay (the
 // WebSocket replay's store paging), database_lock (one process per SQLite database),
-// unhonoured_env (warnings), atomic_file, distributed + redis_bus (Redis), instance_lease
+// unhonoured_env (warnings), distributed + redis_bus (Redis), instance_lease
 // (serve's own debates under its lease on PostgreSQL).
 
 #include <optional>

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "app/atomic_file.hpp"
+#include "common/atomic_file.hpp"
 #include "common/build_info.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
@@ -222,7 +222,7 @@ asio::awaitable<Result<std::string>> AppSystemInfo::MemoryDumpJson() {
     // The runbook `cat`s this file right after the POST: written whole or not at all.
     const std::string& path = app_.settings.security.memory_dump_path;
     std::string body = MemoryDumpDocument(m, path);
-    auto write = [&body, &path] { return WriteFileAtomically(path, body + "\n"); };
+    auto write = [&body, &path] { return common::WriteFileAtomically(path, body + "\n"); };
     auto written = co_await app_.pool.Run(write);
     if (!written) co_return written.error();
     co_return body;

@@ -26,6 +26,7 @@
 #include "cli/exit_codes.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
+#include "common/atomic_file.hpp"
 #include "common/build_info.hpp"
 #include "common/ids.hpp"
 #include "common/jcs.hpp"
@@ -50,31 +51,6 @@ namespace json = boost::json;
 std::string Shorten(const std::string& s, std::size_t n) {
     if (s.size() <= n) return s;
     return s.substr(0, n - 3) + "...";
-}
-
-// Writes `content` to `path` atomically (temp file + rename): never half-written.
-common::Status WriteFileAtomically(const std::string& path, const std::string& content) {
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            return common::MakeError(common::ErrorCode::kBadRequest,
-                                     "cannot write " + path + ": " + std::strerror(errno));
-        }
-        out << content;
-        out.flush();
-        if (!out) {
-            std::remove(tmp.c_str());
-            return common::MakeError(common::ErrorCode::kBadRequest,
-                                     "cannot write " + path + ": " + std::strerror(errno));
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        return common::MakeError(common::ErrorCode::kBadRequest,
-                                 "cannot write " + path + ": " + std::strerror(errno));
-    }
-    return {};
 }
 
 // Checks up front that `path` can be created, so a bad path fails before any work.
@@ -349,7 +325,7 @@ int RunDebateCommand(const AskOptions& opt) {
     if (out.receipt && !opt.receipt_file.empty()) {
         auto rendered = debate::RenderReceipt(out.receipt->json, *receipt_format);
         if (!rendered) return Complain(kExitFailed, rendered.error().message);
-        if (auto s = WriteFileAtomically(opt.receipt_file, *rendered); !s) {
+        if (auto s = common::WriteFileAtomically(opt.receipt_file, *rendered, 0644); !s) {
             return Complain(kExitFailed, s.error().message);
         }
     }

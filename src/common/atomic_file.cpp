@@ -1,4 +1,4 @@
-#include "app/atomic_file.hpp"
+#include "common/atomic_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace aragora::app {
+namespace aragora::common {
 namespace {
 
 common::Error Failed(const std::string& what, const std::string& path, int err) {
@@ -60,4 +60,4 @@ common::Status WriteFileAtomically(const std::string& path, std::string_view con
     return {};
 }
 
-}  // namespace aragora::app
+}  // namespace aragora::common

@@ -7,7 +7,7 @@
 
 #include "common/result.hpp"
 
-namespace aragora::app {
+namespace aragora::common {
 
 // Replaces `path` with `content` so that a reader sees the old file or the whole new one,
 // never a part: a fresh temporary file beside it (mkostemp, O_EXCL: a planted file or
@@ -17,4 +17,4 @@ namespace aragora::app {
 common::Status WriteFileAtomically(const std::string& path, std::string_view content,
                                    mode_t mode = 0640);
 
-}  // namespace aragora::app
+}  // namespace aragora::common

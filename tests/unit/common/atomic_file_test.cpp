@@ -1,7 +1,7 @@
 // WriteFileAtomically (the memory dump file): replaces whole, leaves no temporary file,
 // writes through no planted symlink, names the path when it cannot write.
 
-#include "app/atomic_file.hpp"
+#include "common/atomic_file.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-namespace aragora::app {
+namespace aragora::common {
 namespace {
 
 namespace fs = std::filesystem;
@@ -74,4 +74,4 @@ TEST_F(AtomicFileTest, AMissingDirectoryIsAnErrorNamingThePath) {
 }
 
 }  // namespace
-}  // namespace aragora::app
+}  // namespace aragora::common
