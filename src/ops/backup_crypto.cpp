@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "common/crypto.hpp"
@@ -625,15 +626,20 @@ common::Status DecryptFile(const fs::path& in, const fs::path& out, const Backup
                            mode_t mode) {
     auto fd = OpenForReading(in);
     if (!fd) return fd.error();
-    // The header is checked before a temporary file appears beside `out`.
-    auto info = ReadEncryptedBackupInfo(in);
-    if (!info) return info.error();
-    auto file = TempFile::Create(out, mode);
-    if (!file) return file.error();
     FdSource src(fd->get(), in);
-    if (auto s = DecryptStream(src, key, [&](std::string_view p) { return file->Write(p); }); !s) {
-        return s;  // ~TempFile removes the partial output
-    }
+    // Made at the first authenticated chunk (the final one is always delivered, even when
+    // empty), so a foreign file or a wrong key never creates anything beside `out`.
+    std::optional<TempFile> file;
+    auto s = DecryptStream(src, key, [&](std::string_view plain) -> common::Status {
+        if (!file) {
+            auto made = TempFile::Create(out, mode);
+            if (!made) return made.error();
+            file.emplace(std::move(*made));
+        }
+        return file->Write(plain);
+    });
+    if (!s) return s;  // ~TempFile removes the partial output
+    if (!file) return MakeError(ErrorCode::kInternal, "decryption delivered no final chunk");
     fd->Reset();
     return file->Commit();
 }

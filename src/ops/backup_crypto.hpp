@@ -122,8 +122,9 @@ common::Status EncryptFile(const std::filesystem::path& in, const std::filesyste
 
 // Decrypts `in` into `out`: each chunk is authenticated before its plaintext is written
 // to a temporary file beside `out`, which replaces `out` (fsync, rename) only once the
-// whole stream — final chunk included — has verified. On any error `out` is untouched
-// and no temporary file is left. Output mode 0600 unless `mode` says otherwise.
+// whole stream — final chunk included — has verified (nothing is created for a foreign
+// file or a wrong key). On any error `out` is untouched and no temporary file is left.
+// Output mode 0600 unless `mode` says otherwise.
 common::Status DecryptFile(const std::filesystem::path& in, const std::filesystem::path& out,
                            const BackupKey& key, mode_t mode = 0600);
 
