@@ -255,7 +255,10 @@ public:
             common::SigV4Request sig;
             sig.method = call.method;
             sig.host = address_.host;
-            sig.path = address_.bucket_path + "/" + call.key;
+            // A bucket-level request goes to "/<bucket>" (path-style) or "/".
+            sig.path = call.key.empty()
+                           ? (address_.bucket_path.empty() ? "/" : address_.bucket_path)
+                           : address_.bucket_path + "/" + call.key;
             sig.query = call.query;
             sig.headers = call.headers;
             sig.payload_sha256 = payload_hash;
@@ -657,7 +660,9 @@ Result<std::vector<S3Object>> S3Client::ListObjects(const std::string& prefix,
     for (;;) {
         Call list;
         list.method = "GET";
-        list.query = {{"list-type", "2"}, {"prefix", prefix}, {"max-keys", std::to_string(std::clamp(config_.list_page_size, 1, 1000))}};
+        list.query = {{"list-type", "2"},
+                      {"prefix", prefix},
+                      {"max-keys", std::to_string(std::clamp(config_.list_page_size, 1, 1000))}};
         if (!token.empty()) list.query.emplace_back("continuation-token", token);
         auto answered = (*session)->Send(list);
         if (!answered) return answered.error();

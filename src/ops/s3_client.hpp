@@ -112,8 +112,9 @@ public:
 
     // Uploads the file at `path` to `key` (single PUT or multipart, see S3Config). A
     // failed multipart upload is aborted (best effort) so no parts are left billed.
-    common::Result<S3PutResult> PutObjectFromFile(const std::string& key, const std::string& path,
-                                     const std::string& content_type = "application/octet-stream");
+    common::Result<S3PutResult> PutObjectFromFile(
+        const std::string& key, const std::string& path,
+        const std::string& content_type = "application/octet-stream");
     // Uploads `body` (small objects: manifests, sidecars) in one PUT.
     common::Status PutObject(const std::string& key, std::string body,
                              const std::string& content_type = "application/octet-stream");
