@@ -66,6 +66,7 @@ Result<Offsite> Offsite::Create(const config::BackupSettings& settings, config::
     base.retry_delay = options.retry_delay;
     base.single_put_limit = options.single_put_limit;
     base.part_size = options.part_size;
+    base.download_chunk_size = options.download_chunk_size;
     base.ca_file = options.ca_file;
     base.https_proxy = options.https_proxy;
     base.no_proxy = options.no_proxy;

@@ -31,7 +31,7 @@ namespace aragora::ops {
 // What the settings do not hold: HTTP client settings (pass config::AgentSettings'
 // https_proxy, no_proxy and ca_file: HTTPS_PROXY, NO_PROXY, ARAGORA_CA_BUNDLE), and the
 // S3Client limits (defaults: 300 s per exchange, 3 attempts, single PUT up to 16 MiB,
-// 8 MiB parts above).
+// 8 MiB parts above, downloads in 64 MiB ranges).
 struct OffsiteOptions {
     std::string https_proxy;
     std::string no_proxy;
@@ -41,6 +41,7 @@ struct OffsiteOptions {
     std::chrono::milliseconds retry_delay{500};
     std::uint64_t single_put_limit = 16 * 1024 * 1024;
     std::uint64_t part_size = 8 * 1024 * 1024;
+    std::uint64_t download_chunk_size = 64 * 1024 * 1024;
 };
 
 struct RemoteBackup {

@@ -1,6 +1,7 @@
 #include "ops/s3_client.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "common/crypto.hpp"
+#include "common/logging.hpp"
 #include "common/strings.hpp"
 #include "net/http_client.hpp"
 
@@ -30,6 +32,8 @@ using common::Status;
 namespace {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
+
+std::shared_ptr<spdlog::logger> Log() { return common::GetLogger("aragora.ops"); }
 
 // ---- XML: S3's answers are small, flat and machine-written; a tag scanner suffices.
 
@@ -244,9 +248,11 @@ public:
         std::chrono::milliseconds delay = config_.retry_delay;
         Error last;
         for (int attempt = 1; attempt <= attempts; ++attempt) {
-            if (attempt > 1 && delay.count() > 0) {
+            if (attempt > 1) {
+                Log()->warn("{}; retry {} of {} in {} ms", last.message, attempt - 1, attempts - 1,
+                            delay.count());
                 // A bounded back-off between retries on this blocking thread.
-                std::this_thread::sleep_for(delay);
+                if (delay.count() > 0) std::this_thread::sleep_for(delay);
                 delay *= 2;
             }
             if (before_attempt) {
@@ -707,12 +713,29 @@ Result<std::uint64_t> S3Client::GetObjectToFile(const std::string& key,
         }
     } cleanup{temp, keep_temp};
 
-    std::uint64_t written = 0;
+    // HEAD first: the size to expect, and the ETag that pins every range to one version
+    // of the object (replaced meanwhile: 412, not a file mixing two versions).
+    Call head;
+    head.method = "HEAD";
+    head.key = key;
+    auto headed = (*session)->Send(head);
+    if (!headed) return headed.error();
+    std::uint64_t size = 0;
+    if (!ParseUint(headed->Header("content-length"), size)) {
+        return MakeError(ErrorCode::kProviderError, "S3 HEAD answer without a Content-Length [" +
+                                                        (*session)->Describe(head) + "]");
+    }
+    const std::string etag = headed->Header("etag");
+    const std::uint64_t chunk = std::max<std::uint64_t>(config_.download_chunk_size, 1);
+
+    std::uint64_t offset = 0;   // bytes of earlier ranges, on disk
+    std::uint64_t written = 0;  // bytes of the current exchange
     int write_errno = 0;
     auto restart = [&]() -> Status {
         written = 0;
         write_errno = 0;
-        if (::ftruncate(fd.get(), 0) != 0 || ::lseek(fd.get(), 0, SEEK_SET) != 0) {
+        const auto at = static_cast<off_t>(offset);
+        if (::ftruncate(fd.get(), at) != 0 || ::lseek(fd.get(), at, SEEK_SET) != at) {
             return MakeError(ErrorCode::kInternal, "cannot reset " + temp + ": " + Errno(errno));
         }
         return {};
@@ -725,22 +748,37 @@ Result<std::uint64_t> S3Client::GetObjectToFile(const std::string& key,
         written += piece.size();
         return true;
     };
-    Call get;
-    get.method = "GET";
-    get.key = key;
-    auto answered = (*session)->Send(get, sink, restart);
-    if (write_errno != 0) {
-        return MakeError(ErrorCode::kInternal, "cannot write " + temp + ": " + Errno(write_errno));
-    }
-    if (!answered) return answered.error();
-    std::uint64_t expected = 0;
-    if (const std::string length = answered->Header("content-length");
-        !length.empty() && ParseUint(length, expected) && expected != written) {
-        return MakeError(ErrorCode::kProviderError, "S3 download of s3://" + config_.bucket + "/" +
-                                                        key + " stopped at " +
-                                                        std::to_string(written) + " of " +
-                                                        std::to_string(expected) + " bytes");
-    }
+    const bool ranged = size > chunk;
+    do {
+        Call get;
+        get.method = "GET";
+        get.key = key;
+        std::uint64_t want = size;
+        if (ranged) {
+            want = std::min(chunk, size - offset);
+            get.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" +
+                                                  std::to_string(offset + want - 1));
+            if (!etag.empty()) get.headers.emplace_back("If-Match", etag);
+        }
+        auto answered = (*session)->Send(get, sink, restart);
+        if (write_errno != 0) {
+            return MakeError(ErrorCode::kInternal,
+                             "cannot write " + temp + ": " + Errno(write_errno));
+        }
+        if (!answered) return answered.error();
+        if (ranged && answered->status != 206) {
+            return MakeError(ErrorCode::kProviderError, "S3 answered a range request with HTTP " +
+                                                            std::to_string(answered->status) +
+                                                            " [" + (*session)->Describe(get) + "]");
+        }
+        if (written != want) {
+            return MakeError(ErrorCode::kProviderError,
+                             "S3 download of s3://" + config_.bucket + "/" + key + " stopped at " +
+                                 std::to_string(offset + written) + " of " + std::to_string(size) +
+                                 " bytes");
+        }
+        offset += written;
+    } while (offset < size);
     if (::fsync(fd.get()) != 0) {
         return MakeError(ErrorCode::kInternal, "cannot fsync " + temp + ": " + Errno(errno));
     }
@@ -755,7 +793,7 @@ Result<std::uint64_t> S3Client::GetObjectToFile(const std::string& key,
     const std::string dir = std::filesystem::path(dest_path).parent_path().string();
     Fd dir_fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dir_fd.get() >= 0) (void)::fsync(dir_fd.get());
-    return written;
+    return offset;
 }
 
 Result<std::string> S3Client::GetObject(const std::string& key, std::size_t max_bytes) {

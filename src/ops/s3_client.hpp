@@ -54,6 +54,9 @@ struct S3Config {
     std::chrono::milliseconds retry_delay{500};
     // Keys per ListObjectsV2 page (S3 answers 1000 at most).
     int list_page_size = 1000;
+    // Objects larger than this are downloaded as Range requests of this size, so each
+    // exchange (and its deadline, and a retry) covers one range, not the whole file.
+    std::uint64_t download_chunk_size = 64 * 1024 * 1024;
     // HTTP client settings (see net::HttpClientOptions).
     std::string ca_file;
     std::string https_proxy;
@@ -125,8 +128,10 @@ public:
                                                       std::size_t max_objects = 100'000);
 
     // Streams `key` into `dest_path`: a temporary file beside it, fsync'ed, renamed over
-    // `dest_path` (replacing a file of that name), the directory fsync'ed. The size is
-    // checked against Content-Length. Returns the number of bytes written.
+    // `dest_path` (replacing a file of that name), the directory fsync'ed. HEAD gives the
+    // size and ETag; above download_chunk_size the object comes in Range requests pinned
+    // to that ETag (If-Match), a retry restarting only its range. The size is checked.
+    // Returns the number of bytes written.
     common::Result<std::uint64_t> GetObjectToFile(const std::string& key,
                                                   const std::string& dest_path);
     // The object in memory; kProviderError when it is larger than `max_bytes`.

@@ -149,7 +149,9 @@ TEST_F(OffsiteS3rverTest, UploadListDownloadByteIdentical) {
 TEST_F(OffsiteS3rverTest, MultipartUploadIsAssembledByTheServer) {
     const std::string content = common::RandomBytes(17 * 1024 * 1024);
     const std::string path = WriteLocal("big.bin", content);
-    S3Client client(ClientConfig());
+    S3Config config = ClientConfig();
+    config.download_chunk_size = 5 * 1024 * 1024;  // the download in 4 ranges
+    S3Client client(config);
     auto put = client.PutObjectFromFile("direct/big.bin", path);
     ASSERT_TRUE(put.ok()) << put.error().message;
     EXPECT_EQ(put->parts, 3);  // 8 + 8 + 1 MiB

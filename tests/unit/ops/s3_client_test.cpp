@@ -177,6 +177,12 @@ Reply Http(int status, std::string body = "", std::string extra_headers = "") {
                  std::to_string(body.size()) + "\r\n" + extra_headers + "\r\n" + body};
 }
 
+// The answer to a HEAD: the headers of the object, no body.
+Reply Head(std::size_t size, const std::string& etag = "\"v1\"") {
+    return Reply{"HTTP/1.1 200 X\r\nContent-Length: " + std::to_string(size) + "\r\nETag: " + etag +
+                 "\r\n\r\n"};
+}
+
 class ScriptedServer {
 public:
     explicit ScriptedServer(std::function<Reply(const SeenRequest&, int index)> script)
@@ -451,7 +457,8 @@ TEST_F(S3ClientScriptedTest, SlowDownIsRetriedAndAMissingKeyIsNotFound) {
 }
 
 TEST_F(S3ClientScriptedTest, ACutDownloadLeavesNoFile) {
-    ScriptedServer server([](const SeenRequest&, int) {
+    ScriptedServer server([](const SeenRequest& request, int) {
+        if (request.method == "HEAD") return Head(100);
         Reply r = Http(200, std::string(100, 'x'));
         r.raw.resize(r.raw.size() - 50);  // announce 100 bytes, send 50, close
         r.close_after = true;
@@ -462,13 +469,15 @@ TEST_F(S3ClientScriptedTest, ACutDownloadLeavesNoFile) {
     auto got = client.GetObjectToFile("k", dest);
     ASSERT_FALSE(got.ok());
     EXPECT_EQ(got.error().code, ErrorCode::kProviderError) << got.error().message;
-    EXPECT_EQ(server.seen().size(), 2u);  // retried once
+    EXPECT_EQ(server.seen().size(), 3u);  // HEAD, then the GET retried once
     EXPECT_TRUE(fs::is_empty(dir_)) << "no partial or temporary file";
 }
 
 TEST_F(S3ClientScriptedTest, DownloadReplacesTheFileAtomically) {
     const std::string content = common::RandomBytes(70'000);
-    ScriptedServer server([&content](const SeenRequest&, int) { return Http(200, content); });
+    ScriptedServer server([&content](const SeenRequest& request, int) {
+        return request.method == "HEAD" ? Head(content.size()) : Http(200, content);
+    });
     S3Client client(Config(server.endpoint()));
     const std::string dest = WriteFile("restored.db.gz", "old");
     auto got = client.GetObjectToFile("k", dest);
@@ -478,6 +487,41 @@ TEST_F(S3ClientScriptedTest, DownloadReplacesTheFileAtomically) {
     const std::string read((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     EXPECT_EQ(read, content);
     EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+}
+
+TEST_F(S3ClientScriptedTest, LargeDownloadsComeInRangesPinnedToTheEtag) {
+    const std::string content = common::RandomBytes(2500);
+    ScriptedServer server([&content](const SeenRequest& request, int index) {
+        if (request.method == "HEAD") return Head(content.size());
+        if (request.Header("if-match") != "\"v1\"") return Http(412);
+        // "bytes=a-b"
+        const std::string range = request.Header("range");
+        const auto dash = range.find('-');
+        const std::size_t a = std::stoul(range.substr(6, dash - 6));
+        const std::size_t b = std::stoul(range.substr(dash + 1));
+        Reply r = Http(206, content.substr(a, b - a + 1),
+                       "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" +
+                           std::to_string(content.size()) + "\r\n");
+        if (index == 2) {  // the first try of the second range is cut
+            r.raw.resize(r.raw.size() - 300);
+            r.close_after = true;
+        }
+        return r;
+    });
+    S3Config config = Config(server.endpoint());
+    config.download_chunk_size = 1000;
+    S3Client client(config);
+    const std::string dest = (dir_ / "restored.db.gz").string();
+    auto got = client.GetObjectToFile("k", dest);
+    ASSERT_TRUE(got.ok()) << got.error().message;
+    EXPECT_EQ(*got, content.size());
+    std::ifstream in(dest, std::ios::binary);
+    const std::string read((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_TRUE(read == content);
+    std::vector<std::string> ranges;
+    for (const auto& r : server.seen()) ranges.push_back(r.method + " " + r.Header("range"));
+    EXPECT_EQ(ranges, (std::vector<std::string>{"HEAD ", "GET bytes=0-999", "GET bytes=1000-1999",
+                                                "GET bytes=1000-1999", "GET bytes=2000-2499"}));
 }
 
 TEST_F(S3ClientScriptedTest, ASilentServerTimesOutWithinTheDeadline) {
