@@ -825,14 +825,15 @@ common::Result<BackupManifestSummary> SummarizeBackupManifest(std::string_view m
         const auto* entry = value.if_object();
         if (entry == nullptr) continue;
         auto created = ParseBackupTime(common::StringFieldOr(*entry, "created_at"));
-        if (!created) continue;
+        auto status = ParseBackupStatus(common::StringFieldOr(*entry, "status"));
+        if (!created || !status) continue;
         BackupEntry b;
         b.id = common::StringFieldOr(*entry, "id", std::string(key));
         b.created_at = *created;
-        b.status = common::StringFieldOr(*entry, "status");
+        b.status = *status;
         b.error = common::StringFieldOr(*entry, "error");
         if (!out.newest || b.created_at > out.newest->created_at) out.newest = b;
-        if (b.status == "completed" || b.status == "verified") {
+        if (b.status == BackupStatus::kCompleted || b.status == BackupStatus::kVerified) {
             ++out.usable;
             if (!out.newest_usable || b.created_at > out.newest_usable->created_at) {
                 out.newest_usable = b;
@@ -867,7 +868,8 @@ CheckOutcome BackupAgeOutcome(const BackupManifestSummary& summary, system_clock
         std::string detail =
             "none of the " + std::to_string(summary.total) + " backup(s) completed";
         if (summary.newest) {
-            detail += " (newest " + summary.newest->id + ": " + summary.newest->status;
+            detail += " (newest " + summary.newest->id + ": " +
+                      std::string(ToString(summary.newest->status));
             if (!summary.newest->error.empty()) detail += ": " + summary.newest->error;
             detail += ")";
         }
@@ -876,14 +878,14 @@ CheckOutcome BackupAgeOutcome(const BackupManifestSummary& summary, system_clock
     const BackupEntry& b = *summary.newest_usable;
     const auto age = std::max(std::chrono::seconds(0),
                               std::chrono::duration_cast<std::chrono::seconds>(now - b.created_at));
-    std::string detail = "newest " + b.id + " (" + b.status + ") " + FormatAge(age) + " old, " +
-                         std::to_string(summary.usable) + " usable of " +
-                         std::to_string(summary.total);
+    std::string detail = "newest " + b.id + " (" + std::string(ToString(b.status)) + ") " +
+                         FormatAge(age) + " old, " + std::to_string(summary.usable) +
+                         " usable of " + std::to_string(summary.total);
     if (age > 2 * interval) {
         return Warn(detail + "; older than twice the schedule interval (" + FormatAge(interval) +
                     ")");
     }
-    if (summary.newest && summary.newest->status == "failed" &&
+    if (summary.newest && summary.newest->status == BackupStatus::kFailed &&
         summary.newest->created_at > b.created_at) {
         std::string failed = "; the latest attempt " + summary.newest->id + " failed";
         if (!summary.newest->error.empty()) failed += ": " + summary.newest->error;

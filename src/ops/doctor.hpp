@@ -36,6 +36,7 @@
 
 #include "common/result.hpp"
 #include "config/settings.hpp"
+#include "ops/backup_status.hpp"
 #include "ops/check_runner.hpp"
 
 namespace aragora::ops {
@@ -99,7 +100,7 @@ std::string FormatBytes(std::uint64_t bytes);
 struct BackupEntry {
     std::string id;
     std::chrono::system_clock::time_point created_at;
-    std::string status;  // pending|in_progress|completed|verified|failed|expired
+    BackupStatus status = BackupStatus::kPending;
     std::string error;
 };
 struct BackupManifestSummary {
@@ -109,7 +110,7 @@ struct BackupManifestSummary {
     std::optional<BackupEntry> newest;         // the newest of any status
 };
 // kValidation when the text is not JSON or has no "backups" object; entries without a
-// readable created_at are counted in total only.
+// readable created_at or a known status are counted in total only.
 common::Result<BackupManifestSummary> SummarizeBackupManifest(std::string_view manifest_json);
 std::optional<std::chrono::system_clock::time_point> ParseBackupTime(std::string_view text);
 

@@ -110,7 +110,8 @@ constexpr const char* kManifest = R"({
     "e5f6a7b8": {"id": "e5f6a7b8", "created_at": "2026-12-02T02:00:00", "status": "completed"},
     "c9d0e1f2": {"id": "c9d0e1f2", "created_at": "2026-12-03T02:00:00Z", "status": "failed",
                  "error": "disk full"},
-    "broken":   {"status": "verified"}
+    "broken":   {"status": "verified"},
+    "unknown":  {"created_at": "2026-12-04T02:00:00Z", "status": "half-done"}
   },
   "updated_at": "2026-12-03T02:00:01Z"
 })";
@@ -118,7 +119,7 @@ constexpr const char* kManifest = R"({
 TEST(BackupManifestTest, NewestUsableIsTheNewestCompletedOrVerified) {
     auto summary = SummarizeBackupManifest(kManifest);
     ASSERT_TRUE(summary) << summary.error().message;
-    EXPECT_EQ(summary->total, 4);
+    EXPECT_EQ(summary->total, 5);
     EXPECT_EQ(summary->usable, 2);
     ASSERT_TRUE(summary->newest_usable);
     EXPECT_EQ(summary->newest_usable->id, "e5f6a7b8");
@@ -148,9 +149,9 @@ TEST(BackupManifestTest, TimesInTheOriginalsFormats) {
     EXPECT_FALSE(ParseBackupTime("2026-12-01T02:00:00+2"));
 }
 
-BackupManifestSummary OneBackup(const char* created_at, const char* status = "verified") {
+BackupManifestSummary OneBackup(const char* created_at) {
     BackupManifestSummary s;
-    BackupEntry b{"abc", At(created_at), status, ""};
+    BackupEntry b{"abc", At(created_at), BackupStatus::kVerified, ""};
     s.total = 1;
     s.usable = 1;
     s.newest_usable = b;
