@@ -75,7 +75,7 @@ TEST_F(BackupManagerTest, CreateWritesAVerifiedBackupWithTheOriginalsNameAndMani
     EXPECT_EQ(m.row_counts.at("debates"), 5);
     EXPECT_EQ(m.row_counts.at("receipts"), 5);
     EXPECT_EQ(m.row_counts.at("debate_events"), 15);
-    EXPECT_EQ(m.schema_version, 3);
+    EXPECT_EQ(m.schema_version, storage::SqliteMigrations().back().version);
     EXPECT_FALSE(m.schema_hash.empty());
     EXPECT_FALSE(m.table_checksums.at("receipts").empty());
     auto sum = Sha256File(m.backup_path);
