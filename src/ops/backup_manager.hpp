@@ -367,6 +367,11 @@ private:
                                                    ComprehensiveVerificationResult* details,
                                                    const ProgressFn& progress,
                                                    double* restore_seconds);
+    // An encrypted backup's sidecar with the receipt HMAC secrets (sets m.keys_file).
+    common::Status WriteKeysSidecar(BackupMetadata& m);
+    // The keys receipts are checked with: the configured ones, completed by those an
+    // encrypted backup carries (authenticated by the backup key like the backup itself).
+    std::optional<debate::ReceiptKeys> VerificationKeys(const BackupMetadata& meta) const;
 
 public:
     struct Impl;  // backup_manager_impl.hpp
