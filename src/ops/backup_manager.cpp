@@ -435,4 +435,52 @@ common::Result<DrStatus> BackupManager::Status() const {
     return st;
 }
 
+common::Status BackupManager::SetMetadata(std::string_view id, const std::string& key,
+                                          json::value value) {
+    auto meta = Get(id);
+    if (!meta) return meta.error();
+    return impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        auto it = entries.find(meta->id);
+        if (it == entries.end())
+            return common::Status(
+                MakeError(ErrorCode::kNotFound, "backup " + meta->id + " was deleted"));
+        it->second.metadata[key] = value;
+        return common::Status();
+    });
+}
+
+common::Result<BackupMetadata> BackupManager::Import(BackupMetadata entry) {
+    if (entry.file_name.empty() || entry.file_name.find('/') != std::string::npos ||
+        entry.file_name == "." || entry.file_name == "..") {
+        return MakeError(ErrorCode::kValidation, "bad backup file name '" + entry.file_name + "'");
+    }
+    const fs::path local = options_.backup_dir / entry.file_name;
+    std::error_code ec;
+    if (!fs::is_regular_file(local, ec)) {
+        return MakeError(ErrorCode::kNotFound, "backup file " + local.string() + " is missing");
+    }
+    entry.backup_path = local.string();
+    // What the other machine found (verified) says nothing about this copy.
+    entry.verified = false;
+    entry.verified_at.reset();
+    if (entry.status == BackupStatus::kVerified) entry.status = BackupStatus::kCompleted;
+    std::optional<BackupMetadata> existing;
+    auto s = impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        auto it = entries.find(entry.id);
+        if (it != entries.end()) {
+            if (it->second.checksum != entry.checksum) {
+                return common::Status(MakeError(
+                    ErrorCode::kConflict,
+                    "a different backup with id " + entry.id + " is already in the manifest"));
+            }
+            existing = it->second;
+            return common::Status();
+        }
+        entries[entry.id] = entry;
+        return common::Status();
+    });
+    if (!s) return s.error();
+    return existing ? *existing : entry;
+}
+
 }  // namespace aragora::ops

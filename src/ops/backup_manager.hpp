@@ -25,6 +25,7 @@
 // problems is not an error: its result says verified=false and names every failure.
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -357,6 +358,17 @@ public:
     // Removes the backup file, its sidecar and its manifest entry.
     common::Status Delete(std::string_view id);
     common::Result<DrStatus> Status() const;
+
+    // Offsite copies (ops/offsite) are composed by the caller:
+    // Records `value` as metadata[key] of a backup (e.g. "offsite": its s3:// URL).
+    common::Status SetMetadata(std::string_view id, const std::string& key,
+                               boost::json::value value);
+    // Adopts a backup fetched from elsewhere (an offsite download): `entry` is its manifest
+    // entry, its file already at <backup_dir>/<entry.file_name>; backup_path is set to that.
+    // An entry with the same id and checksum is already there: returned as it is;
+    // same id, other checksum: kConflict. kNotFound when the file is missing; kValidation
+    // for a file name with a '/'. The file's checksum is checked by Verify/Restore.
+    common::Result<BackupMetadata> Import(BackupMetadata entry);
 
 private:
     BackupManager(BackupManagerOptions options, std::shared_ptr<BackupEngine> engine,
