@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents \
+.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup \
     format clean
 
 all: build
@@ -102,6 +102,12 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server
 	python3 bench/agent_bench.py $(RELEASE_DIR)/src/cli/aragora \
 	    $(RELEASE_DIR)/tests/fake_llm/aragora_fake_llm
+
+# Backups of a live SQLite database against sqlite3 .backup, and serve's read latency during
+# backups (bench/README.md).
+bench-backup: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
+	python3 bench/backup_bench.py $(RELEASE_DIR)/src/cli/aragora
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

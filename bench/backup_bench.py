@@ -54,7 +54,7 @@ def env_for(data_dir, backup_dir):
 def make_database(aragora, env, db, size_mb):
     subprocess.run([aragora, "db", "migrate", "--upgrade"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    batch = 2000
+    batch = 250
     n = 0
     while os.path.getsize(db) < size_mb * 1024 * 1024:
         sql = f"""
