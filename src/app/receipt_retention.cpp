@@ -96,6 +96,10 @@ asio::awaitable<void> ReceiptRetentionScheduler::Wait(milliseconds d) {
 }
 
 asio::awaitable<void> ReceiptRetentionScheduler::Run() {
+    // The gauges count what is stored from the start, not from the first cleanup.
+    if (auto counted = co_await retention_.RefreshGauges(); !counted) {
+        Log()->warn("receipt gauges not counted: {}", counted.error().message);
+    }
     co_await Wait(duration_cast<milliseconds>(schedule_.first_delay));
     std::string last_slot;
     while (!stopped_) {

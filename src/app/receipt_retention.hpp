@@ -56,9 +56,10 @@ public:
     // The loop ends at its next wake-up; the running gauge drops at once.
     void Stop();
 
-    // The loop itself: first_delay, then until stopped: run the slot of now when this
-    // process has not run it yet (the claim decides among instances), refresh the gauges,
-    // sleep until the next slot or the next refresh, whichever is sooner.
+    // The loop itself: counts the receipts for the gauges, waits first_delay, then until
+    // stopped: runs the slot of now when this process has not run it yet (the claim decides
+    // among instances) or else refreshes the gauges, and sleeps until the next slot or the
+    // next refresh, whichever is sooner.
     boost::asio::awaitable<void> Run();
 
     // Slots this process claimed and ran, and slots another instance had taken.

@@ -55,25 +55,31 @@ ReceiptRetention::Metrics::Metrics(metrics::Registry& r)
       duration(r.AddHistogram("aragora_receipt_cleanup_duration_seconds",
                               "Duration of receipt retention cleanups", {}, DurationBuckets())
                    .WithLabels({})),
-      receipts(r.AddGauge("aragora_decision_receipts_total",
-                          "Decision receipts stored (refreshed after cleanups and every few "
-                          "minutes)")
-                   .WithLabels({})),
-      retention_days(r.AddGauge("aragora_receipt_retention_days",
-                                "ARAGORA_RECEIPT_RETENTION_DAYS: receipts older are deleted "
-                                "unless under legal hold")
-                         .WithLabels({})),
+      stored(r.AddGauge("aragora_receipts_stored",
+                        "Decision receipts stored now (refreshed after cleanups, hold changes and "
+                        "every few minutes)")
+                 .WithLabels({})),
+      issued(std::make_shared<std::atomic<double>>(0.0)),
+      retention_seconds(r.AddGauge("aragora_receipt_retention_seconds",
+                                   "ARAGORA_RECEIPT_RETENTION_DAYS in seconds: receipts older are "
+                                   "deleted unless under legal hold")
+                            .WithLabels({})),
       last_cleanup(r.AddGauge("aragora_receipt_last_cleanup_timestamp",
                               "When the last successful receipt cleanup ended (epoch seconds)")
                        .WithLabels({})),
       legal_holds(
           r.AddGauge("aragora_receipts_legal_hold", "Receipts under a legal hold").WithLabels({})) {
+    r.AddCallbackCounter(
+        "aragora_decision_receipts_total",
+        "Decision receipts issued by this installation: stored ones plus the tombstones of "
+        "deleted ones (the receipt chain's length, as last counted)",
+        [issued = issued] { return issued->load(); });
 }
 
 ReceiptRetention::ReceiptRetention(RetentionOptions options, common::BlockingPool& pool,
                                    const common::Clock& clock, metrics::Registry& registry)
     : options_(options), pool_(pool), clock_(clock), metrics_(registry) {
-    metrics_.retention_days.Set(options_.retention_days);
+    metrics_.retention_seconds.Set(static_cast<double>(options_.retention_days) * 86400.0);
 }
 
 void ReceiptRetention::AttachStore(storage::Store* store) { store_.store(store); }
@@ -293,9 +299,18 @@ asio::awaitable<Status> ReceiptRetention::RefreshGauges() {
     auto counts = co_await pool_.Run(
         [store, &no_bounds] { return store->CountReceiptsForRetention(no_bounds); });
     if (!counts) co_return counts.error();
-    metrics_.receipts.Set(static_cast<double>(counts->total));
-    metrics_.legal_holds.Set(static_cast<double>(counts->held));
+    SetCounts(*counts);
     co_return common::Status{};
+}
+
+void ReceiptRetention::SetCounts(const storage::ReceiptRetentionCounts& counts) {
+    metrics_.stored.Set(static_cast<double>(counts.total));
+    metrics_.legal_holds.Set(static_cast<double>(counts.held));
+    // A counter never goes down, even if a later count were lower (a restored backup).
+    const double issued = static_cast<double>(counts.total + counts.tombstones);
+    double seen = metrics_.issued->load();
+    while (issued > seen && !metrics_.issued->compare_exchange_weak(seen, issued)) {
+    }
 }
 
 asio::awaitable<Result<RetentionStatus>> ReceiptRetention::GetStatus() {
@@ -311,8 +326,7 @@ asio::awaitable<Result<RetentionStatus>> ReceiptRetention::GetStatus() {
     auto counts =
         co_await pool_.Run([store, &bounds] { return store->CountReceiptsForRetention(bounds); });
     if (!counts) co_return counts.error();
-    metrics_.receipts.Set(static_cast<double>(counts->total));
-    metrics_.legal_holds.Set(static_cast<double>(counts->held));
+    SetCounts(*counts);
 
     const auto& before = counts->created_before;
     const auto& held_before = counts->held_created_before;

@@ -8,13 +8,16 @@
 // on demand) ask of it; every store call runs on the blocking pool.
 //
 // Metrics (declared by the constructor; the names deploy/grafana/receipt-retention.json
-// reads): aragora_receipt_retention_scheduler_running, aragora_receipt_cleanup_total,
-// aragora_receipts_deleted_total, aragora_receipt_cleanup_errors_total,
-// aragora_receipt_cleanup_duration_seconds, aragora_decision_receipts_total (receipts
-// stored now, a gauge), aragora_receipt_retention_days, aragora_receipt_last_cleanup_timestamp
-// (epoch seconds of the last successful cleanup), aragora_receipts_legal_hold (receipts
-// under hold now). The two counts are refreshed after every cleanup and hold change and by
-// RefreshGauges (the scheduler calls it every few minutes).
+// reads, where promtool allows them): aragora_receipt_retention_scheduler_running,
+// aragora_receipt_cleanup_total, aragora_receipts_deleted_total,
+// aragora_receipt_cleanup_errors_total, aragora_receipt_cleanup_duration_seconds,
+// aragora_decision_receipts_total (a counter: receipts ever issued here, i.e. stored ones plus
+// tombstones, the chain's length), aragora_receipt_last_cleanup_timestamp (epoch seconds of
+// the last successful cleanup); and, where promtool refuses the original's name,
+// aragora_receipt_retention_seconds (the dashboard's aragora_receipt_retention_days × 86400:
+// promtool wants base units); ours: aragora_receipts_stored (receipts stored now) and
+// aragora_receipts_legal_hold (receipts under hold now). The counts are refreshed after every
+// cleanup and hold change and by RefreshGauges (the scheduler calls it every few minutes).
 //
 // Thread-safety: every method may be called from any thread or coroutine; the store is
 // attached once (AttachStore) before or while serving.
@@ -23,6 +26,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -161,14 +165,18 @@ private:
         metrics::Counter& deleted;
         metrics::Counter& errors;
         metrics::Histogram& duration;
-        metrics::Gauge& receipts;
-        metrics::Gauge& retention_days;
+        metrics::Gauge& stored;
+        // Receipts ever issued, as last counted (never decreases): read by a callback
+        // counter, shared so that a scrape never reads a destroyed object.
+        std::shared_ptr<std::atomic<double>> issued;
+        metrics::Gauge& retention_seconds;
         metrics::Gauge& last_cleanup;
         metrics::Gauge& legal_holds;
     };
 
     storage::Store* StoreOrNull() const { return store_.load(); }
     boost::asio::awaitable<common::Result<CleanupResult>> RunLocked(CleanupRequest request);
+    void SetCounts(const storage::ReceiptRetentionCounts& counts);
     void Record(const CleanupResult& result);
 
     RetentionOptions options_;

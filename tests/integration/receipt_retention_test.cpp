@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -93,15 +94,16 @@ TEST_F(ReceiptRetentionIntegrationTest, HeldReceiptsStayOthersGoAndTheChainStays
     const std::string held = receipts[1];
 
     // The hold, by an admin (the open development mode is the owner).
-    HttpResponse hold = http.Post("/api/v2/receipts/" + held + "/legal-hold",
-                                  R"({"reason": "Litigation - Smith v. Corp", "matter_id": "M-17"})");
+    HttpResponse hold =
+        http.Post("/api/v2/receipts/" + held + "/legal-hold",
+                  R"({"reason": "Litigation - Smith v. Corp", "matter_id": "M-17"})");
     ASSERT_EQ(hold.status, 200) << hold.Describe();
     json::object h = hold.Object();
     EXPECT_EQ(StringOf(h, "receipt_id"), held);
     EXPECT_EQ(h["legal_hold"].as_object()["active"], true);
     EXPECT_EQ(h["legal_hold"].as_object()["matter_id"], "M-17");
-    ExpectError(http.Post("/api/v2/receipts/" + held + "/legal-hold", R"({"matter_id": "x"})"),
-                400, "validation_error", "hold without reason");
+    ExpectError(http.Post("/api/v2/receipts/" + held + "/legal-hold", R"({"matter_id": "x"})"), 400,
+                "validation_error", "hold without reason");
     ExpectError(http.Post("/api/v2/receipts/rcpt_nope/legal-hold", R"({"reason": "r"})"), 404,
                 "not_found", "hold on an unknown receipt");
 
@@ -117,8 +119,8 @@ TEST_F(ReceiptRetentionIntegrationTest, HeldReceiptsStayOthersGoAndTheChainStays
     EXPECT_TRUE(IsIsoUtc(st["timestamps"].as_object()["oldest_receipt"]));
 
     // Everything is "old" with a retention of 0 days: the dry run, then the cleanup.
-    HttpResponse dry = http.Post("/api/v2/receipts/retention/run",
-                                 R"({"dry_run": true, "retention_days": 0})");
+    HttpResponse dry =
+        http.Post("/api/v2/receipts/retention/run", R"({"dry_run": true, "retention_days": 0})");
     ASSERT_EQ(dry.status, 200) << dry.Describe();
     EXPECT_EQ(dry.Object()["receipts_deleted"], 3);
     EXPECT_EQ(dry.Object()["held_kept"], 1);
@@ -182,20 +184,30 @@ TEST_F(ReceiptRetentionIntegrationTest, HeldReceiptsStayOthersGoAndTheChainStays
     EXPECT_EQ(Sample(metrics, "aragora_receipt_cleanup_total"), 1);
     EXPECT_EQ(Sample(metrics, "aragora_receipts_deleted_total"), 3);
     EXPECT_EQ(Sample(metrics, "aragora_receipt_cleanup_errors_total"), 0);
-    EXPECT_EQ(Sample(metrics, "aragora_receipt_retention_days"), 2555);
+    EXPECT_EQ(Sample(metrics, "aragora_receipt_retention_seconds"), 2555.0 * 86400);
     EXPECT_EQ(Sample(metrics, "aragora_receipts_legal_hold"), 1);
-    EXPECT_GE(Sample(metrics, "aragora_decision_receipts_total"), 1);
+    EXPECT_GE(Sample(metrics, "aragora_receipts_stored"), 1);
+    EXPECT_GE(Sample(metrics, "aragora_decision_receipts_total"), 4);  // issued, tombstones too
     EXPECT_GT(Sample(metrics, "aragora_receipt_last_cleanup_timestamp"), 1.7e9);
     EXPECT_NE(metrics.find("aragora_receipt_cleanup_duration_seconds_bucket{le="),
               std::string::npos);
+    if (::access("/usr/bin/promtool", X_OK) == 0) {  // as Prometheus will read them
+        TempDir tmp;
+        WriteAll(tmp.path() + "/metrics.txt", metrics);
+        auto lint = RunProcess(
+            {"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + tmp.path() + "/metrics.txt"},
+            {});
+        EXPECT_EQ(lint.exit_code, 0) << lint.out << lint.err;
+    }
 
     // Released: nothing keeps it any more.
     HttpResponse release = http.Request("DELETE", "/api/v2/receipts/" + held + "/legal-hold");
     ASSERT_EQ(release.status, 200) << release.Describe();
     EXPECT_EQ(release.Object()["released"], true);
     EXPECT_EQ(release.Object()["legal_hold"].as_object()["active"], false);
-    EXPECT_EQ(http.Request("DELETE", "/api/v2/receipts/" + held + "/legal-hold").Object()["released"],
-              false);
+    EXPECT_EQ(
+        http.Request("DELETE", "/api/v2/receipts/" + held + "/legal-hold").Object()["released"],
+        false);
 
     // The admin writes are in the audit log.
     HttpResponse audit = http.Get("/api/v1/audit?limit=50");

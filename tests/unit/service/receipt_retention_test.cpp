@@ -126,8 +126,9 @@ TEST_F(ReceiptRetentionTest, HeldReceiptsStayOthersGoAndTheChainStillVerifies) {
     EXPECT_EQ(Metric("aragora_receipt_cleanup_total"), 1);
     EXPECT_EQ(Metric("aragora_receipts_deleted_total"), 3);
     EXPECT_EQ(Metric("aragora_receipt_cleanup_errors_total"), 0);
-    EXPECT_EQ(Metric("aragora_decision_receipts_total"), 3);
-    EXPECT_EQ(Metric("aragora_receipt_retention_days"), 365);
+    EXPECT_EQ(Metric("aragora_receipts_stored"), 3);
+    EXPECT_EQ(Metric("aragora_decision_receipts_total"), 6);  // issued: 3 stored + 3 tombstones
+    EXPECT_EQ(Metric("aragora_receipt_retention_seconds"), 365 * 86400);
     EXPECT_EQ(Metric("aragora_receipt_last_cleanup_timestamp"),
               common::EpochSeconds(now_.SystemNow()));
     EXPECT_EQ(Metric("aragora_receipt_cleanup_duration_seconds_count"), 1);
