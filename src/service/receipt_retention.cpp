@@ -124,9 +124,13 @@ asio::awaitable<Result<CleanupResult>> ReceiptRetention::RunCleanup(CleanupReque
     if (running_.exchange(true)) {
         co_return MakeError(ErrorCode::kConflict, "a receipt cleanup is already running");
     }
-    auto result = co_await RunLocked(std::move(request));
-    running_ = false;
-    co_return result;
+    // Cleared however the run ends (an exception from the pool is a bug, but must not
+    // block every later cleanup).
+    struct Running {
+        std::atomic<bool>& flag;
+        ~Running() { flag = false; }
+    } running{running_};
+    co_return co_await RunLocked(std::move(request));
 }
 
 asio::awaitable<Result<CleanupResult>> ReceiptRetention::RunLocked(CleanupRequest request) {
