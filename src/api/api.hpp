@@ -15,6 +15,7 @@
 #include "metrics/registry.hpp"
 #include "net/server.hpp"
 #include "service/debate_service.hpp"
+#include "service/receipt_retention.hpp"
 
 namespace aragora::api {
 
@@ -67,6 +68,9 @@ struct ApiDeps {
     // Agent diagnostics and breakers; null until the startup sequence built it (the
     // agent routes then answer 503).
     agents::AgentFactory* agents = nullptr;
+    // Receipt retention: legal holds, retention status, deletion log, cleanup on demand;
+    // null = those routes answer 503.
+    service::ReceiptRetention* retention = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

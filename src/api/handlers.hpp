@@ -88,6 +88,10 @@ common::Result<std::string> ReceiptTextFromBody(std::string_view body);
 std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys,
                              debate::ReceiptCheck check = debate::ReceiptCheck::kFull);
 
+// --- receipt_retention_routes.cpp ------------------------------------------------------
+// Legal holds, retention status, the deletion log, a cleanup on demand.
+void AddReceiptRetentionRoutes(Router& router, ApiDeps& deps);
+
 // --- agents.cpp ----------------------------------------------------------------------
 
 Handler CircuitBreakersHandler(ApiDeps& deps);    // GET .../agents|system/circuit-breakers

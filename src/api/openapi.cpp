@@ -223,6 +223,122 @@ constexpr std::string_view kSchemas = R"json({
       "total": {"type": "integer"}
     }
   },
+  "LegalHold": {
+    "type": "object",
+    "description": "While active, retention never deletes the receipt.",
+    "properties": {
+      "active": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
+      "matter_id": {"type": ["string", "null"]}, "placed_by": {"type": ["string", "null"]},
+      "placed_at": {"type": ["string", "null"], "format": "date-time"}
+    }
+  },
+  "LegalHoldRequest": {
+    "type": "object",
+    "required": ["reason"],
+    "properties": {
+      "reason": {"type": "string", "maxLength": 1000},
+      "matter_id": {"type": "string", "maxLength": 128}
+    }
+  },
+  "LegalHoldResponse": {
+    "type": "object",
+    "properties": {
+      "success": {"type": "boolean"}, "receipt_id": {"type": "string"},
+      "legal_hold": {"$ref": "#/components/schemas/LegalHold"}
+    }
+  },
+  "LegalHoldRelease": {
+    "type": "object",
+    "properties": {
+      "success": {"type": "boolean"}, "receipt_id": {"type": "string"},
+      "released": {"type": "boolean", "description": "false: there was no hold"},
+      "released_by": {"type": "string"},
+      "legal_hold": {"$ref": "#/components/schemas/LegalHold"},
+      "previous": {"$ref": "#/components/schemas/LegalHold"}
+    }
+  },
+  "CleanupResult": {
+    "type": "object",
+    "properties": {
+      "receipts_deleted": {"type": "integer", "description": "A dry run: how many would be"},
+      "started_at": {"type": "string", "format": "date-time"},
+      "completed_at": {"type": "string", "format": "date-time"},
+      "duration_seconds": {"type": "number"}, "retention_days": {"type": "integer"},
+      "success": {"type": "boolean"}, "error": {"type": ["string", "null"]},
+      "dry_run": {"type": "boolean"},
+      "complete": {"type": "boolean", "description": "false: the run deadline stopped it"},
+      "cutoff": {"type": "string", "format": "date-time"},
+      "held_kept": {"type": "integer", "description": "Expired but under a legal hold"},
+      "receipt_ids": {"type": "array", "items": {"type": "string"}},
+      "operator": {"type": "string"}
+    }
+  },
+  "RetentionRunRequest": {
+    "type": "object",
+    "properties": {
+      "dry_run": {"type": "boolean", "default": false},
+      "retention_days": {"type": "integer", "minimum": 0, "maximum": 100000,
+        "description": "Overrides ARAGORA_RECEIPT_RETENTION_DAYS for this run"}
+    }
+  },
+  "RetentionStatus": {
+    "type": "object",
+    "properties": {
+      "retention_policy": {"type": "object", "properties": {
+        "retention_days": {"type": "integer"}, "retention_years": {"type": "number"}}},
+      "age_distribution": {"type": "object", "additionalProperties": {"type": "integer"},
+        "description": "0-30_days, 31-90_days, 91-365_days, 1-3_years, 3-7_years, over_7_years"},
+      "expiring_receipts": {"type": "object", "additionalProperties": {"type": "integer"},
+        "description": "next_30_days, next_90_days, next_365_days (not held)"},
+      "already_expired": {"type": "integer", "description": "Deletable now (not held)"},
+      "timestamps": {"type": "object", "properties": {
+        "oldest_receipt": {"type": ["string", "null"]},
+        "newest_receipt": {"type": ["string", "null"]}}},
+      "total_receipts": {"type": "integer"},
+      "generated_at": {"type": "string", "format": "date-time"},
+      "cutoff": {"type": "string", "format": "date-time"},
+      "legal_holds": {"type": "object", "properties": {
+        "active": {"type": "integer"}, "expired_but_held": {"type": "integer"}}},
+      "deleted_receipts": {"type": "integer", "description": "Tombstones in the deletion log"},
+      "scheduler": {"type": "object", "properties": {
+        "running": {"type": "boolean"}, "interval_hours": {"type": "integer"},
+        "retention_days": {"type": "integer"},
+        "next_run_at": {"type": ["string", "null"]},
+        "stats": {"type": "object", "properties": {
+          "total_runs": {"type": "integer"}, "total_receipts_deleted": {"type": "integer"},
+          "last_run": {"type": ["string", "null"]}, "failures": {"type": "integer"},
+          "success_rate": {"type": "number"},
+          "last_result": {"oneOf": [{"$ref": "#/components/schemas/CleanupResult"},
+                                    {"type": "null"}]}}}}}
+    }
+  },
+  "ReceiptDeletion": {
+    "type": "object",
+    "description": "A deletion log row, also the chain's tombstone of the deleted receipt.",
+    "properties": {
+      "deletion_id": {"type": "string"}, "receipt_id": {"type": "string"},
+      "receipt_checksum": {"type": "string"}, "gauntlet_id": {"type": "string"},
+      "debate_id": {"type": "string"}, "verdict": {"type": ["string", "null"]},
+      "deleted_at": {"type": "number", "description": "Epoch seconds"},
+      "deleted_at_iso": {"type": "string", "format": "date-time"},
+      "reason": {"type": "string", "enum": ["retention_expired", "user_request",
+        "gdpr_erasure", "admin_action", "data_correction", "legal_hold_release"]},
+      "operator": {"type": "string"}, "metadata": {"type": "object"},
+      "chain_seq": {"type": "integer"}, "content_hash": {"type": "string"},
+      "previous_hash": {"type": ["string", "null"]},
+      "receipt_created_at": {"type": "string", "format": "date-time"}
+    }
+  },
+  "ReceiptDeletionList": {
+    "type": "object",
+    "properties": {
+      "deletions": {"type": "array", "items": {"$ref": "#/components/schemas/ReceiptDeletion"}},
+      "pagination": {"type": "object", "properties": {
+        "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "total": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+      "total": {"type": "integer"}
+    }
+  },
   "VerifyRequest": {
     "oneOf": [{"$ref": "#/components/schemas/Receipt"},
               {"type": "object", "required": ["receipt"],
@@ -464,6 +580,13 @@ json::array Parameters(const Route& route) {
                                     json::object{{"type", "string"}}));
         params.push_back(QueryParam("limit", "Page size", limit100));
         params.push_back(QueryParam("offset", "Items to skip", offset));
+    } else if (s == "ReceiptDeletionList") {
+        params.push_back(QueryParam(
+            "limit", "Page size",
+            json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 50}}));
+        params.push_back(QueryParam("offset", "Items to skip", offset));
+        params.push_back(QueryParam("reason", "Only deletions for this reason",
+                                    json::object{{"type", "string"}}));
     } else if (s == "MessageList") {
         params.push_back(QueryParam(
             "limit", "Page size",

@@ -171,6 +171,7 @@ void AddRoutes(Router& r, ApiDeps& d) {
            .response_schema = "Connectivity"});
     // clang-format on
 
+    AddReceiptRetentionRoutes(r, d);
     AddAuthRoutes(r, d);
 }
 

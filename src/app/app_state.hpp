@@ -21,6 +21,7 @@
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
 #include "app/distributed.hpp"
+#include "app/receipt_retention.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
@@ -36,6 +37,7 @@
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
 #include "service/local_debate_service.hpp"
+#include "service/receipt_retention.hpp"
 #include "storage/open_stores.hpp"
 
 namespace aragora::app {
@@ -89,6 +91,10 @@ struct App {
     agents::AgentMetrics agent_metrics;
     agents::AgentFactory agents;
     GatedDebateService debates;
+    // Receipt retention (legal holds, cleanups, deletion log): its store is attached and its
+    // scheduler started by the startup sequence.
+    service::ReceiptRetention retention;
+    std::unique_ptr<ReceiptRetentionScheduler> retention_scheduler;
 
     // Auth and rate limiting (built by RunServe before listening).
     std::unique_ptr<auth::AuthService> auth;

@@ -31,6 +31,7 @@
 #include "auth/api_key.hpp"
 #include "auth/service.hpp"
 #include "common/build_info.hpp"
+#include "common/ids.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
@@ -91,6 +92,14 @@ asio::awaitable<void> WatchDatabase(App& app) {
     }
 }
 
+// ARAGORA_RECEIPT_RETENTION_DAYS enforced: the scheduled cleanup (app/receipt_retention).
+void StartReceiptRetention(App& app) {
+    app.retention_scheduler = std::make_unique<ReceiptRetentionScheduler>(
+        app.ioc.get_executor(), app.clock, app.retention,
+        RetentionScheduleFrom(app.settings.receipts, common::NewProcessId("s_")));
+    app.retention_scheduler->Start();
+}
+
 // The startup sequence: data dir, store + migrations, crash recovery, keys, service.
 asio::awaitable<void> Startup(App& app) {
     auto started = std::chrono::steady_clock::now();
@@ -133,6 +142,7 @@ asio::awaitable<void> Startup(App& app) {
     app.pool_stats = app.pg_pool.get();
     app.store = std::move(opened->store);
     app.auth_store = std::move(opened->auth);
+    app.retention.AttachStore(app.store.get());
     if (app.distributed) app.distributed->AttachStore(app.store.get());
     app.auth->AttachStore(app.auth_store.get());
     auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
@@ -167,6 +177,7 @@ asio::awaitable<void> Startup(App& app) {
     }
     app.service->StartWatchdog();
     if (leased) app.service->StartLeaseReaper();
+    StartReceiptRetention(app);
     app.debates.Set(app.service.get());
     if (app.draining) co_return;
     app.ready = true;
@@ -184,6 +195,7 @@ asio::awaitable<void> Drain(App& app) {
     Log()->info("shutdown: draining (grace {} s)", grace.count());
     app.draining = true;
     app.SetNotReady("draining");
+    if (app.retention_scheduler) app.retention_scheduler->Stop();
     app.api_server->StopAccepting();
     if (app.metrics_server) app.metrics_server->StopAccepting();
     WsLog()->info("ws close_all code=1001 reason=draining connections={}",
@@ -479,6 +491,7 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     deps.auth = app.auth.get();
     deps.limits = app.limits.get();
     deps.errors = &app.errors;
+    deps.retention = &app.retention;
     if (auto cors = api::CorsPolicy::Parse(app.settings.security.allowed_origins); cors) {
         deps.cors = std::move(*cors);
     }

@@ -25,6 +25,9 @@ struct ReceiptSettings {
     std::string ed25519_key_file;      // ARAGORA_RECEIPT_ED25519_KEY_FILE (PEM), optional
     int retention_days = 2555;         // ARAGORA_RECEIPT_RETENTION_DAYS
     int cleanup_interval_hours = 24;   // ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS
+    // ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS: the first cleanup after `serve` starts
+    // (the original's 60 s; tests set 0).
+    int cleanup_first_delay_seconds = 60;
 };
 
 // Backups (`aragora backup`, the scheduler in `serve`, /api/v2/backups; docs/operations.md).

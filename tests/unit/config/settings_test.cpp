@@ -693,3 +693,29 @@ TEST(BackupSettingsTest, ReadFromTheEnvironmentAndBadValuesNameTheVariable) {
 
 }  // namespace
 }  // namespace aragora::config
+
+namespace aragora::config {
+namespace {
+
+TEST(ReceiptRetentionSettingsTest, FirstCleanupDelayDefaultsToTheOriginalsMinute) {
+    std::map<std::string, std::string, std::less<>> env;
+    auto lookup = [&env](std::string_view name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+    };
+    auto s = LoadSettings(lookup, RunMode::kLocalCli);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->receipts.cleanup_first_delay_seconds, 60);
+    EXPECT_EQ(s->receipts.retention_days, 2555);
+    env["ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS"] = "0";
+    EXPECT_EQ(LoadSettings(lookup, RunMode::kLocalCli)->receipts.cleanup_first_delay_seconds, 0);
+    env["ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS"] = "-1";
+    auto bad = LoadSettings(lookup, RunMode::kLocalCli);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace aragora::config
