@@ -352,6 +352,238 @@ struct IndexInfo {
 
 }  // namespace
 
+namespace {
+
+// The inspection, inside the caller's REPEATABLE READ transaction (pqxx exceptions
+// propagate to the caller, which maps them).
+common::Result<DbInspection> InspectIn(pqxx::transaction_base& tx, int server_version) {
+    DbInspection out;
+    out.kind = "postgresql";
+    {
+        // Fixed text forms, so that the checksums do not depend on session settings.
+        tx.exec(
+            "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; "
+            "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'; "
+            "SET LOCAL IntervalStyle = 'postgres'");
+        const pqxx::result schema =
+            tx.exec("SELECT oid FROM pg_namespace WHERE nspname = current_schema()");
+        if (schema.empty() || schema[0][0].is_null()) {
+            return MakeError(ErrorCode::kStorage,
+                             "the database has no current schema (check search_path)");
+        }
+        const std::string ns = schema[0][0].c_str();
+        const std::string key_atts = server_version >= 110000 ? "x.indnkeyatts" : "x.indnatts";
+
+        // Tables and their columns (ordinal order).
+        std::map<std::string, std::vector<ColumnInfo>> columns;  // sorted by table name
+        std::map<std::string, std::string> table_sql;            // regclass text
+        for (const auto& row :
+             tx.exec("SELECT c.relname, c.oid::regclass::text FROM pg_class c "
+                     "WHERE c.relnamespace = " +
+                     ns + " AND c.relkind IN ('r', 'p') AND NOT c.relispartition")) {
+            columns[row[0].c_str()];
+            table_sql[row[0].c_str()] = row[1].c_str();
+        }
+        for (const auto& row :
+             tx.exec("SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
+                     "a.attnotnull, coalesce(array_position(pk.conkey, a.attnum), 0) "
+                     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                     "LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p' "
+                     "WHERE c.relnamespace = " +
+                     ns +
+                     " AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
+                     "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum")) {
+            ColumnInfo col;
+            col.name = row[1].c_str();
+            col.type = row[2].c_str();
+            col.not_null = row[3].as<bool>();
+            col.pk_position = row[4].as<int>();
+            columns[row[0].c_str()].push_back(std::move(col));
+        }
+
+        // Foreign keys, their columns in key order.
+        std::vector<ForeignKey> fks;
+        for (const auto& row :
+             tx.exec("SELECT con.conname, c.relname, rc.relname, con.conrelid::regclass::text, "
+                     "con.confrelid::regclass::text, a.attname, ra.attname "
+                     "FROM pg_constraint con "
+                     "JOIN pg_class c ON c.oid = con.conrelid "
+                     "JOIN pg_class rc ON rc.oid = con.confrelid "
+                     "JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY "
+                     "AS k(col, refcol, ord) ON true "
+                     "JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col "
+                     "JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refcol "
+                     "WHERE con.contype = 'f' AND c.relnamespace = " +
+                     ns + " ORDER BY c.relname, con.conname, k.ord")) {
+            if (fks.empty() || fks.back().name != row[0].c_str() ||
+                fks.back().table != row[1].c_str()) {
+                ForeignKey fk;
+                fk.name = row[0].c_str();
+                fk.table = row[1].c_str();
+                fk.ref_table = row[2].c_str();
+                fk.table_sql = row[3].c_str();
+                fk.ref_table_sql = row[4].c_str();
+                fks.push_back(std::move(fk));
+            }
+            fks.back().columns.emplace_back(row[5].c_str());
+            fks.back().ref_columns.emplace_back(row[6].c_str());
+        }
+
+        // Indexes.
+        std::vector<IndexInfo> indexes;
+        for (const auto& row :
+             tx.exec("SELECT i.relname, c.relname, x.indisunique, pg_get_indexdef(x.indexrelid), "
+                     "(SELECT string_agg(pg_get_indexdef(x.indexrelid, k, true), ',' ORDER BY k) "
+                     "FROM generate_series(1, " +
+                     key_atts +
+                     ") AS k) "
+                     "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                     "JOIN pg_class c ON c.oid = x.indrelid WHERE c.relnamespace = " +
+                     ns + " AND c.relkind IN ('r', 'p') AND NOT c.relispartition")) {
+            IndexInfo idx;
+            idx.name = row[0].c_str();
+            idx.table = row[1].c_str();
+            idx.unique = row[2].as<bool>();
+            idx.definition = row[3].c_str();
+            idx.columns = row[4].is_null() ? "" : row[4].c_str();
+            indexes.push_back(std::move(idx));
+        }
+        std::sort(indexes.begin(), indexes.end(),
+                  [](const IndexInfo& a, const IndexInfo& b) { return a.name < b.name; });
+
+        // Schema hash and the sorted lists.
+        Sha256 schema_hash;
+        for (const auto& [table, cols] : columns) {
+            schema_hash.Update("TABLE:" + table + "\n");
+            std::vector<const ColumnInfo*> by_name;
+            for (const auto& c : cols) by_name.push_back(&c);
+            std::sort(by_name.begin(), by_name.end(),
+                      [](const ColumnInfo* a, const ColumnInfo* b) { return a->name < b->name; });
+            for (const ColumnInfo* c : by_name) {
+                schema_hash.Update("  COL:" + c->name + ":" + c->type + ":" +
+                                   (c->not_null ? "1" : "0") + ":" +
+                                   std::to_string(c->pk_position) + "\n");
+            }
+            std::vector<std::string> fk_lines;
+            for (const auto& fk : fks) {
+                if (fk.table != table) continue;
+                for (std::size_t i = 0; i < fk.columns.size(); ++i) {
+                    fk_lines.push_back("  FK:" + fk.columns[i] + "->" + fk.ref_table + "." +
+                                       fk.ref_columns[i] + "\n");
+                }
+            }
+            std::sort(fk_lines.begin(), fk_lines.end());
+            for (const auto& l : fk_lines) schema_hash.Update(l);
+            for (const auto& idx : indexes) {
+                if (idx.table != table) continue;
+                schema_hash.Update("  IDX:" + idx.name + ":" + idx.columns + ":" +
+                                   (idx.unique ? "1" : "0") + ":" + idx.definition + "\n");
+            }
+        }
+        out.schema_hash = schema_hash.HexDigest();
+        for (const auto& fk : fks) {
+            for (std::size_t i = 0; i < fk.columns.size(); ++i) {
+                out.foreign_keys.push_back(
+                    {fk.table, fk.columns[i], fk.ref_table, fk.ref_columns[i]});
+            }
+        }
+        std::sort(out.foreign_keys.begin(), out.foreign_keys.end());
+        for (const auto& idx : indexes) out.indexes.push_back({idx.name, idx.table, idx.columns});
+
+        // Rows: count and checksum in primary-key order, through a cursor.
+        for (const auto& [table, cols] : columns) {
+            const std::string& from = table_sql[table];
+            std::string row_text;
+            std::vector<std::pair<int, std::string>> pk;
+            for (const auto& c : cols) {
+                if (!row_text.empty()) row_text += " || '|' || ";
+                row_text += "coalesce(" + tx.quote_name(c.name) + "::text, '')";
+                if (c.pk_position > 0) pk.emplace_back(c.pk_position, tx.quote_name(c.name));
+            }
+            if (row_text.empty()) row_text = "''";
+            std::sort(pk.begin(), pk.end());
+            std::string order;
+            for (const auto& [pos, name] : pk) order += (order.empty() ? "" : ", ") + name;
+            if (order.empty()) order = "1 COLLATE \"C\"";
+            tx.exec("DECLARE aragora_inspect NO SCROLL CURSOR FOR SELECT " + row_text +
+                    " FROM ONLY " + from + " ORDER BY " + order);
+            Sha256 hash;
+            TableInspection ti;
+            ti.name = table;
+            while (true) {
+                const pqxx::result batch = tx.exec("FETCH FORWARD 500 FROM aragora_inspect");
+                if (batch.empty()) break;
+                for (const auto& row : batch) {
+                    hash.Update(std::string_view(row[0].c_str(), row[0].size()));
+                    ++ti.rows;
+                }
+            }
+            tx.exec("CLOSE aragora_inspect");
+            ti.checksum = hash.HexDigest();
+            out.tables.push_back(std::move(ti));
+
+            // NULLs in NOT NULL columns (a scan per table, whatever the column count).
+            std::vector<const ColumnInfo*> required;
+            std::string counts;
+            for (const auto& c : cols) {
+                if (!c.not_null) continue;
+                required.push_back(&c);
+                if (!counts.empty()) counts += ", ";
+                counts += "count(*) FILTER (WHERE " + tx.quote_name(c.name) + " IS NULL)";
+            }
+            if (!required.empty()) {
+                const pqxx::result r = tx.exec("SELECT " + counts + " FROM ONLY " + from);
+                for (std::size_t i = 0; i < required.size(); ++i) {
+                    const auto n = r[0][static_cast<int>(i)].as<std::int64_t>();
+                    if (n > 0) {
+                        out.problems.push_back(table + ": " + std::to_string(n) +
+                                               " row(s) with NULL in NOT NULL column " +
+                                               required[i]->name);
+                    }
+                }
+            }
+        }
+
+        // Rows whose foreign key matches no referenced row.
+        for (const auto& fk : fks) {
+            std::string cond;
+            std::string join;
+            for (std::size_t i = 0; i < fk.columns.size(); ++i) {
+                const std::string col = "c." + tx.quote_name(fk.columns[i]);
+                cond += (i == 0 ? "" : " AND ") + col + " IS NOT NULL";
+                join += std::string(i == 0 ? "" : " AND ") + "p." +
+                        tx.quote_name(fk.ref_columns[i]) + " = " + col;
+            }
+            const pqxx::result r =
+                tx.exec("SELECT count(*) FROM ONLY " + fk.table_sql + " c WHERE " + cond +
+                        " AND NOT EXISTS (SELECT 1 FROM ONLY " + fk.ref_table_sql + " p WHERE " +
+                        join + ")");
+            const auto n = r[0][0].as<std::int64_t>();
+            if (n > 0) {
+                out.problems.push_back(fk.table + ": " + std::to_string(n) +
+                                       " row(s) violate foreign key " + fk.name + " (" +
+                                       common::Join(fk.columns, ",") + ") -> " + fk.ref_table +
+                                       " (" + common::Join(fk.ref_columns, ",") + ")");
+            }
+        }
+    }
+    std::sort(out.tables.begin(), out.tables.end(),
+              [](const TableInspection& a, const TableInspection& b) { return a.name < b.name; });
+    return out;
+}
+
+// Session settings for a long read: the deadline as statement_timeout, and no idle
+// timeout while pg_dump works from our exported snapshot.
+void PrepareSession(pqxx::connection_base& conn, Deadline deadline) {
+    pqxx::nontransaction setup(conn);
+    setup.exec("SET statement_timeout = " + std::to_string(MillisLeft(deadline)) +
+               "; SET idle_in_transaction_session_timeout = 0");
+}
+
+using SnapshotTx = pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>;
+
+}  // namespace
+
 // --- connection strings
 
 common::Result<PgTarget> ParsePgTarget(std::string_view dsn) {
@@ -485,26 +717,55 @@ common::Result<int> PgServerVersion(std::string_view dsn, Deadline deadline) {
 // --- dump and restore
 
 common::Result<PgDumpInfo> PgDump(std::string_view dsn, const fs::path& out, Deadline deadline,
-                                  const PgTools& tools) {
+                                  const PgDumpOptions& options) {
+    const PgTools& tools = options.tools;
     auto target = ParsePgTarget(dsn);
     if (!target) return target.error();
     auto dump_version = PgToolVersion(tools.pg_dump, deadline);
     if (!dump_version) return dump_version.error();
-    auto server_version = PgServerVersion(dsn, deadline);
-    if (!server_version) return server_version.error();
-    if (auto s = CheckPgDumpVersion(*dump_version, *server_version); !s) return s.error();
+    auto conn = Connect(dsn, deadline);
+    if (!conn) return conn.error();
+    PgDumpInfo info;
+    info.dbname = target->dbname;
+    info.server_version = (*conn)->server_version();
+    info.pg_dump_version = *dump_version;
+    if (auto s = CheckPgDumpVersion(info.pg_dump_version, info.server_version); !s) {
+        return s.error();
+    }
+
+    ConnectionWatchdog watchdog((*conn)->sock(), deadline);
+    std::unique_ptr<SnapshotTx> tx;
+    std::string snapshot;
+    try {
+        PrepareSession(**conn, deadline);
+        tx = std::make_unique<SnapshotTx>(**conn);
+        snapshot = tx->exec("SELECT pg_export_snapshot()")[0][0].c_str();
+    } catch (...) {
+        return CurrentError("export snapshot", watchdog);
+    }
 
     TempFile temp;
     if (auto s = temp.Create(out); !s) return s.error();
-    SubprocessOptions options;
+    SubprocessOptions run_options;
     // pg_dump waits for its table locks (a migration holding one) no longer than we can.
-    options.argv = {tools.pg_dump, "--format=custom", "--no-password",
-                    "--lock-wait-timeout=" + std::to_string(MillisLeft(deadline)),
-                    "--dbname=" + target->conninfo};
-    options.env = ToolEnvironment(target->password);
-    options.stdout_fd = temp.fd();
-    options.deadline = deadline;
-    auto run = RunSubprocess(options);
+    run_options.argv = {tools.pg_dump,
+                        "--format=custom",
+                        "--no-password",
+                        "--snapshot=" + snapshot,
+                        "--lock-wait-timeout=" + std::to_string(MillisLeft(deadline)),
+                        "--dbname=" + target->conninfo};
+    run_options.env = ToolEnvironment(target->password);
+    run_options.stdout_fd = temp.fd();
+    run_options.deadline = deadline;
+    if (options.on_progress) {
+        run_options.on_tick = [&] {
+            struct stat st {};
+            if (::fstat(temp.fd(), &st) == 0) {
+                options.on_progress(static_cast<std::uint64_t>(st.st_size));
+            }
+        };
+    }
+    auto run = RunSubprocess(run_options);
     if (!run) {
         return MakeError(run.error().code, run.error().message + " (" + kInstallHint + ")");
     }
@@ -522,14 +783,32 @@ common::Result<PgDumpInfo> PgDump(std::string_view dsn, const fs::path& out, Dea
     if (::fstat(temp.fd(), &st) != 0 || st.st_size == 0) {
         return MakeError(ErrorCode::kStorage, "pg_dump wrote nothing");
     }
-    if (auto s = temp.Commit(out); !s) return s.error();
-
-    PgDumpInfo info;
-    info.path = out;
     info.size_bytes = static_cast<std::uint64_t>(st.st_size);
-    info.dbname = target->dbname;
-    info.server_version = *server_version;
-    info.pg_dump_version = *dump_version;
+    if (options.on_progress) options.on_progress(info.size_bytes);
+
+    if (options.inspect) {
+        try {
+            auto inspection = InspectIn(*tx, info.server_version);
+            if (!inspection) return inspection.error();
+            info.inspection = std::move(*inspection);
+            info.database_size_bytes =
+                tx->exec("SELECT pg_database_size(current_database())")[0][0].as<std::uint64_t>();
+            if (!tx->exec("SELECT to_regclass('schema_migrations')")[0][0].is_null()) {
+                info.schema_version =
+                    tx->exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0]
+                        .as<int>();
+            }
+        } catch (...) {
+            return CurrentError("inspect", watchdog);
+        }
+    }
+    try {
+        tx->commit();
+    } catch (...) {
+        return CurrentError("end snapshot", watchdog);
+    }
+    if (auto s = temp.Commit(out); !s) return s.error();
+    info.path = out;
     return info;
 }
 
@@ -755,233 +1034,18 @@ common::Status DropPgScratchDatabase(std::string_view server_dsn, std::string_vi
 // --- inspection
 
 common::Result<DbInspection> InspectPg(std::string_view dsn, Deadline deadline) {
-    auto conn_or = Connect(dsn, deadline);
-    if (!conn_or) return conn_or.error();
-    pqxx::connection& conn = **conn_or;
-    ConnectionWatchdog watchdog(conn.sock(), deadline);
-
-    DbInspection out;
-    out.kind = "postgresql";
+    auto conn = Connect(dsn, deadline);
+    if (!conn) return conn.error();
+    ConnectionWatchdog watchdog((*conn)->sock(), deadline);
     try {
-        {
-            pqxx::nontransaction setup(conn);
-            setup.exec("SET statement_timeout = " + std::to_string(MillisLeft(deadline)));
-        }
-        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-        // Fixed text forms, so that the checksums do not depend on session settings.
-        tx.exec(
-            "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL TimeZone = 'UTC'; "
-            "SET LOCAL extra_float_digits = 1; SET LOCAL bytea_output = 'hex'; "
-            "SET LOCAL IntervalStyle = 'postgres'");
-        const pqxx::result schema =
-            tx.exec("SELECT oid FROM pg_namespace WHERE nspname = current_schema()");
-        if (schema.empty() || schema[0][0].is_null()) {
-            return MakeError(ErrorCode::kStorage,
-                             "the database has no current schema (check search_path)");
-        }
-        const std::string ns = schema[0][0].c_str();
-        const std::string key_atts =
-            conn.server_version() >= 110000 ? "x.indnkeyatts" : "x.indnatts";
-
-        // Tables and their columns (ordinal order).
-        std::map<std::string, std::vector<ColumnInfo>> columns;  // sorted by table name
-        std::map<std::string, std::string> table_sql;            // regclass text
-        for (const auto& row :
-             tx.exec("SELECT c.relname, c.oid::regclass::text FROM pg_class c "
-                     "WHERE c.relnamespace = " +
-                     ns + " AND c.relkind IN ('r', 'p') AND NOT c.relispartition")) {
-            columns[row[0].c_str()];
-            table_sql[row[0].c_str()] = row[1].c_str();
-        }
-        for (const auto& row :
-             tx.exec("SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), "
-                     "a.attnotnull, coalesce(array_position(pk.conkey, a.attnum), 0) "
-                     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                     "LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p' "
-                     "WHERE c.relnamespace = " +
-                     ns +
-                     " AND c.relkind IN ('r', 'p') AND NOT c.relispartition "
-                     "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum")) {
-            ColumnInfo col;
-            col.name = row[1].c_str();
-            col.type = row[2].c_str();
-            col.not_null = row[3].as<bool>();
-            col.pk_position = row[4].as<int>();
-            columns[row[0].c_str()].push_back(std::move(col));
-        }
-
-        // Foreign keys, their columns in key order.
-        std::vector<ForeignKey> fks;
-        for (const auto& row :
-             tx.exec("SELECT con.conname, c.relname, rc.relname, con.conrelid::regclass::text, "
-                     "con.confrelid::regclass::text, a.attname, ra.attname "
-                     "FROM pg_constraint con "
-                     "JOIN pg_class c ON c.oid = con.conrelid "
-                     "JOIN pg_class rc ON rc.oid = con.confrelid "
-                     "JOIN LATERAL unnest(con.conkey, con.confkey) WITH ORDINALITY "
-                     "AS k(col, refcol, ord) ON true "
-                     "JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col "
-                     "JOIN pg_attribute ra ON ra.attrelid = con.confrelid AND ra.attnum = k.refcol "
-                     "WHERE con.contype = 'f' AND c.relnamespace = " +
-                     ns + " ORDER BY c.relname, con.conname, k.ord")) {
-            if (fks.empty() || fks.back().name != row[0].c_str() ||
-                fks.back().table != row[1].c_str()) {
-                ForeignKey fk;
-                fk.name = row[0].c_str();
-                fk.table = row[1].c_str();
-                fk.ref_table = row[2].c_str();
-                fk.table_sql = row[3].c_str();
-                fk.ref_table_sql = row[4].c_str();
-                fks.push_back(std::move(fk));
-            }
-            fks.back().columns.emplace_back(row[5].c_str());
-            fks.back().ref_columns.emplace_back(row[6].c_str());
-        }
-
-        // Indexes.
-        std::vector<IndexInfo> indexes;
-        for (const auto& row :
-             tx.exec("SELECT i.relname, c.relname, x.indisunique, pg_get_indexdef(x.indexrelid), "
-                     "(SELECT string_agg(pg_get_indexdef(x.indexrelid, k, true), ',' ORDER BY k) "
-                     "FROM generate_series(1, " +
-                     key_atts +
-                     ") AS k) "
-                     "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-                     "JOIN pg_class c ON c.oid = x.indrelid WHERE c.relnamespace = " +
-                     ns + " AND c.relkind IN ('r', 'p') AND NOT c.relispartition")) {
-            IndexInfo idx;
-            idx.name = row[0].c_str();
-            idx.table = row[1].c_str();
-            idx.unique = row[2].as<bool>();
-            idx.definition = row[3].c_str();
-            idx.columns = row[4].is_null() ? "" : row[4].c_str();
-            indexes.push_back(std::move(idx));
-        }
-        std::sort(indexes.begin(), indexes.end(),
-                  [](const IndexInfo& a, const IndexInfo& b) { return a.name < b.name; });
-
-        // Schema hash and the sorted lists.
-        Sha256 schema_hash;
-        for (const auto& [table, cols] : columns) {
-            schema_hash.Update("TABLE:" + table + "\n");
-            std::vector<const ColumnInfo*> by_name;
-            for (const auto& c : cols) by_name.push_back(&c);
-            std::sort(by_name.begin(), by_name.end(),
-                      [](const ColumnInfo* a, const ColumnInfo* b) { return a->name < b->name; });
-            for (const ColumnInfo* c : by_name) {
-                schema_hash.Update("  COL:" + c->name + ":" + c->type + ":" +
-                                   (c->not_null ? "1" : "0") + ":" +
-                                   std::to_string(c->pk_position) + "\n");
-            }
-            std::vector<std::string> fk_lines;
-            for (const auto& fk : fks) {
-                if (fk.table != table) continue;
-                for (std::size_t i = 0; i < fk.columns.size(); ++i) {
-                    fk_lines.push_back("  FK:" + fk.columns[i] + "->" + fk.ref_table + "." +
-                                       fk.ref_columns[i] + "\n");
-                }
-            }
-            std::sort(fk_lines.begin(), fk_lines.end());
-            for (const auto& l : fk_lines) schema_hash.Update(l);
-            for (const auto& idx : indexes) {
-                if (idx.table != table) continue;
-                schema_hash.Update("  IDX:" + idx.name + ":" + idx.columns + ":" +
-                                   (idx.unique ? "1" : "0") + ":" + idx.definition + "\n");
-            }
-        }
-        out.schema_hash = schema_hash.HexDigest();
-        for (const auto& fk : fks) {
-            for (std::size_t i = 0; i < fk.columns.size(); ++i) {
-                out.foreign_keys.push_back(
-                    {fk.table, fk.columns[i], fk.ref_table, fk.ref_columns[i]});
-            }
-        }
-        std::sort(out.foreign_keys.begin(), out.foreign_keys.end());
-        for (const auto& idx : indexes) out.indexes.push_back({idx.name, idx.table, idx.columns});
-
-        // Rows: count and checksum in primary-key order, through a cursor.
-        for (const auto& [table, cols] : columns) {
-            const std::string& from = table_sql[table];
-            std::string row_text;
-            std::vector<std::pair<int, std::string>> pk;
-            for (const auto& c : cols) {
-                if (!row_text.empty()) row_text += " || '|' || ";
-                row_text += "coalesce(" + tx.quote_name(c.name) + "::text, '')";
-                if (c.pk_position > 0) pk.emplace_back(c.pk_position, tx.quote_name(c.name));
-            }
-            if (row_text.empty()) row_text = "''";
-            std::sort(pk.begin(), pk.end());
-            std::string order;
-            for (const auto& [pos, name] : pk) order += (order.empty() ? "" : ", ") + name;
-            if (order.empty()) order = "1 COLLATE \"C\"";
-            tx.exec("DECLARE aragora_inspect NO SCROLL CURSOR FOR SELECT " + row_text +
-                    " FROM ONLY " + from + " ORDER BY " + order);
-            Sha256 hash;
-            TableInspection ti;
-            ti.name = table;
-            while (true) {
-                const pqxx::result batch = tx.exec("FETCH FORWARD 500 FROM aragora_inspect");
-                if (batch.empty()) break;
-                for (const auto& row : batch) {
-                    hash.Update(std::string_view(row[0].c_str(), row[0].size()));
-                    ++ti.rows;
-                }
-            }
-            tx.exec("CLOSE aragora_inspect");
-            ti.checksum = hash.HexDigest();
-            out.tables.push_back(std::move(ti));
-
-            // NULLs in NOT NULL columns (a scan per table, whatever the column count).
-            std::vector<const ColumnInfo*> required;
-            std::string counts;
-            for (const auto& c : cols) {
-                if (!c.not_null) continue;
-                required.push_back(&c);
-                if (!counts.empty()) counts += ", ";
-                counts += "count(*) FILTER (WHERE " + tx.quote_name(c.name) + " IS NULL)";
-            }
-            if (!required.empty()) {
-                const pqxx::result r = tx.exec("SELECT " + counts + " FROM ONLY " + from);
-                for (std::size_t i = 0; i < required.size(); ++i) {
-                    const auto n = r[0][static_cast<int>(i)].as<std::int64_t>();
-                    if (n > 0) {
-                        out.problems.push_back(table + ": " + std::to_string(n) +
-                                               " row(s) with NULL in NOT NULL column " +
-                                               required[i]->name);
-                    }
-                }
-            }
-        }
-
-        // Rows whose foreign key matches no referenced row.
-        for (const auto& fk : fks) {
-            std::string cond;
-            std::string join;
-            for (std::size_t i = 0; i < fk.columns.size(); ++i) {
-                const std::string col = "c." + tx.quote_name(fk.columns[i]);
-                cond += (i == 0 ? "" : " AND ") + col + " IS NOT NULL";
-                join += std::string(i == 0 ? "" : " AND ") + "p." +
-                        tx.quote_name(fk.ref_columns[i]) + " = " + col;
-            }
-            const pqxx::result r =
-                tx.exec("SELECT count(*) FROM ONLY " + fk.table_sql + " c WHERE " + cond +
-                        " AND NOT EXISTS (SELECT 1 FROM ONLY " + fk.ref_table_sql + " p WHERE " +
-                        join + ")");
-            const auto n = r[0][0].as<std::int64_t>();
-            if (n > 0) {
-                out.problems.push_back(fk.table + ": " + std::to_string(n) +
-                                       " row(s) violate foreign key " + fk.name + " (" +
-                                       common::Join(fk.columns, ",") + ") -> " + fk.ref_table +
-                                       " (" + common::Join(fk.ref_columns, ",") + ")");
-            }
-        }
+        PrepareSession(**conn, deadline);
+        SnapshotTx tx(**conn);
+        auto out = InspectIn(tx, (*conn)->server_version());
         tx.commit();
+        return out;
     } catch (...) {
         return CurrentError("inspect", watchdog);
     }
-    std::sort(out.tables.begin(), out.tables.end(),
-              [](const TableInspection& a, const TableInspection& b) { return a.name < b.name; });
-    return out;
 }
 
 }  // namespace aragora::ops

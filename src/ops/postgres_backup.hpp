@@ -19,6 +19,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -71,23 +73,43 @@ common::Result<int> PgServerVersion(std::string_view dsn, Deadline deadline);
 
 // --- Dump and restore
 
+struct PgDumpOptions {
+    PgTools tools;
+    // Also inspect the database (InspectPg) in the very snapshot pg_dump dumps, and read
+    // its size and schema version there.
+    bool inspect = false;
+    // Bytes of the dump written so far, about twice a second while pg_dump runs (on the
+    // calling thread); may be empty.
+    std::function<void(std::uint64_t bytes)> on_progress;
+};
+
 struct PgDumpInfo {
     std::filesystem::path path;
     std::uint64_t size_bytes = 0;
     std::string dbname;
     int server_version = 0;
     int pg_dump_version = 0;
+    // With PgDumpOptions::inspect, all from the dumped snapshot: the inspection (problems
+    // checked), pg_database_size, the highest schema_migrations version (0 when none).
+    std::optional<DbInspection> inspection;
+    std::uint64_t database_size_bytes = 0;
+    int schema_version = 0;
 };
 
-// Writes `pg_dump --format=custom` of the DSN's database to `out`: checks the versions
-// first (CheckPgDumpVersion), dumps into a fresh temporary file beside `out` (mode 0600),
-// fsyncs it, renames it over `out` and fsyncs the directory; on any failure the temporary
-// file is removed and `out` is untouched. Every schema of the database is dumped (owners and
-// privileges are recorded; PgRestore leaves them out). Errors: the versions (kUnavailable), the
-// server (kUnavailable), pg_dump not runnable (kNotFound), pg_dump failing (kStorage "pg_dump
-// failed (exit N): <its error line>"), the deadline (kTimeout), the file system (kInternal).
+// Writes `pg_dump --format=custom` of the DSN's database to `out`. One connection opens a
+// REPEATABLE READ transaction, exports its snapshot (pg_export_snapshot) and keeps it open
+// while pg_dump dumps exactly that snapshot (--snapshot) and, when asked, the inspection
+// reads it. Checks the versions first (CheckPgDumpVersion); dumps into a fresh temporary
+// file beside `out` (mode 0600), fsyncs it, renames it over `out` and fsyncs the
+// directory; on any failure the temporary file is removed and `out` is untouched. Every
+// schema of the database is dumped (owners and privileges are recorded; PgRestore leaves
+// them out). Writers are not blocked (pg_dump's ACCESS SHARE locks only wait for DDL, at
+// most until the deadline). Errors: the versions (kUnavailable), the server
+// (kUnavailable), pg_dump not runnable (kNotFound), pg_dump failing (kStorage "pg_dump
+// failed (exit N): <its error line>"), the deadline (kTimeout), the file system
+// (kInternal).
 common::Result<PgDumpInfo> PgDump(std::string_view dsn, const std::filesystem::path& out,
-                                  Deadline deadline, const PgTools& tools = {});
+                                  Deadline deadline, const PgDumpOptions& options = {});
 
 // What `pg_restore --list` says of an archive (also a check that it is one).
 struct PgArchiveInfo {

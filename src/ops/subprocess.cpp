@@ -213,6 +213,7 @@ common::Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options)
     bool term_sent = false;
     bool kill_sent = false;
     Clock::time_point kill_at{};
+    Clock::time_point next_tick = start + options.tick_interval;
     bool out_open = capture_stdout;
     bool err_open = true;
 
@@ -247,7 +248,12 @@ common::Result<SubprocessResult> RunSubprocess(const SubprocessOptions& options)
             reap(/*block=*/true);  // SIGKILL cannot be caught: the wait is short
             break;
         }
-        const auto until = term_sent ? kill_at : options.deadline;
+        if (options.on_tick && now >= next_tick) {
+            options.on_tick();
+            next_tick = now + options.tick_interval;
+        }
+        auto until = term_sent ? kill_at : options.deadline;
+        if (options.on_tick) until = std::min(until, next_tick);
         auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) +
                     std::chrono::milliseconds(1);
         if (pidfd.get() < 0) wait = std::min<std::chrono::milliseconds>(wait, kFallbackSlice);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,10 @@ struct SubprocessOptions {
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
     // Between SIGTERM and SIGKILL once the deadline has passed.
     std::chrono::milliseconds kill_grace{2000};
+    // Called on the calling thread about every tick_interval while the child runs (for
+    // progress reports); may be empty. Must not throw.
+    std::function<void()> on_tick;
+    std::chrono::milliseconds tick_interval{500};
 };
 
 struct SubprocessResult {

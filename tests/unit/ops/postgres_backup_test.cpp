@@ -305,7 +305,11 @@ TEST_F(PgBackupTest, DebatesFinishingDuringTheDumpAreWholeOrAbsentAndTheChainHol
         at_dump_start = finished;
     }
     const fs::path out = dir_ / "live.dump";
-    auto dump = PgDump(dsn_, out, In(120));
+    PgDumpOptions options;
+    options.inspect = true;  // in the dumped snapshot itself, while writers go on
+    std::uint64_t progress_bytes = 0;
+    options.on_progress = [&](std::uint64_t bytes) { progress_bytes = bytes; };
+    auto dump = PgDump(dsn_, out, In(120), options);
     {
         // Writers keep going after the dump too, so the source ends ahead of the snapshot.
         std::unique_lock lock(mu);
@@ -337,10 +341,30 @@ TEST_F(PgBackupTest, DebatesFinishingDuringTheDumpAreWholeOrAbsentAndTheChainHol
               std::to_string(restored * kEventsPerDebate));
     EXPECT_EQ(Column(scratch->dsn(), "SELECT count(*) FROM receipts")[0], std::to_string(restored));
 
-    storage::PgPoolOptions options;
-    options.dsn = scratch->dsn();
-    options.pool_size = 2;
-    auto copy = storage::OpenPgStores(options, /*migrate=*/false);
+    // The inspection recorded with the dump describes exactly what was dumped.
+    EXPECT_EQ(progress_bytes, dump->size_bytes);
+    ASSERT_TRUE(dump->inspection.has_value());
+    EXPECT_GT(dump->database_size_bytes, 0u);
+    EXPECT_GT(dump->schema_version, 0);
+    auto restored_inspection = InspectPg(scratch->dsn(), In(60));
+    ASSERT_TRUE(restored_inspection.ok());
+    ASSERT_EQ(dump->inspection->tables.size(), restored_inspection->tables.size());
+    for (std::size_t i = 0; i < restored_inspection->tables.size(); ++i) {
+        const auto& d = dump->inspection->tables[i];
+        const auto& r = restored_inspection->tables[i];
+        EXPECT_EQ(d.name, r.name);
+        EXPECT_EQ(d.rows, r.rows) << d.name;
+        EXPECT_EQ(d.checksum, r.checksum) << d.name;
+        if (d.name == "debates") {
+            EXPECT_EQ(d.rows, restored);
+        }
+    }
+    EXPECT_EQ(dump->inspection->schema_hash, restored_inspection->schema_hash);
+
+    storage::PgPoolOptions pool;
+    pool.dsn = scratch->dsn();
+    pool.pool_size = 2;
+    auto copy = storage::OpenPgStores(pool, /*migrate=*/false);
     ASSERT_TRUE(copy.ok()) << copy.error().message;
     auto chain = VerifyChain(*copy->store, keys);
     EXPECT_TRUE(chain.report.ok())
@@ -405,8 +429,8 @@ TEST_F(PgBackupTest, DropRefusesADatabaseThatIsNotAScratchDatabase) {
 }
 
 TEST_F(PgBackupTest, ABogusPgDumpPathIsOneClearErrorAndLeavesNoFile) {
-    PgTools tools;
-    tools.pg_dump = "/nonexistent/bin/pg_dump";
+    PgDumpOptions tools;
+    tools.tools.pg_dump = "/nonexistent/bin/pg_dump";
     auto r = PgDump(dsn_, dir_ / "x.dump", In(30), tools);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
@@ -451,10 +475,10 @@ TEST_F(PgBackupTest, AServerThatDoesNotAnswerFailsWithinTheDeadline) {
 }
 
 TEST_F(PgBackupTest, APgDumpStillRunningAtTheDeadlineIsStoppedAndLeavesNoFile) {
-    PgTools tools;
-    tools.pg_dump = FakeTool("pg_dump",
-                             "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 99.1';; "
-                             "*) printf PGDMP; exec sleep 60;; esac");
+    PgDumpOptions tools;
+    tools.tools.pg_dump = FakeTool("pg_dump",
+                                   "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 99.1';; "
+                                   "*) printf PGDMP; exec sleep 60;; esac");
     auto r = PgDump(dsn_, dir_ / "out" / "x.dump", In(3), tools);
     ASSERT_FALSE(r.ok());  // the directory does not exist
     fs::create_directory(dir_ / "out");
@@ -470,12 +494,12 @@ TEST_F(PgBackupTest, APgDumpStillRunningAtTheDeadlineIsStoppedAndLeavesNoFile) {
 TEST_F(PgBackupTest, ThePasswordGoesToPgDumpThroughItsEnvironmentOnly) {
     const fs::path args = dir_ / "args.txt";
     const fs::path pw = dir_ / "pw.txt";
-    PgTools tools;
-    tools.pg_dump = FakeTool("pg_dump",
-                             "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 99.1';; "
-                             "*) echo \"$@\" > " +
-                                 args.string() + "; echo \"$PGPASSWORD\" > " + pw.string() +
-                                 "; printf PGDMP;; esac");
+    PgDumpOptions tools;
+    tools.tools.pg_dump = FakeTool("pg_dump",
+                                   "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 99.1';; "
+                                   "*) echo \"$@\" > " +
+                                       args.string() + "; echo \"$PGPASSWORD\" > " + pw.string() +
+                                       "; printf PGDMP;; esac");
     // The test server trusts local connections, so any password is accepted.
     auto with_password = storage::BuildPgDsn(source_.db().url(), "s3cr3t-pw");
     ASSERT_TRUE(with_password.ok());
@@ -488,16 +512,17 @@ TEST_F(PgBackupTest, ThePasswordGoesToPgDumpThroughItsEnvironmentOnly) {
     const std::string argv = ReadAll(args);
     EXPECT_EQ(argv.find("s3cr3t"), std::string::npos) << argv;
     EXPECT_NE(argv.find("--format=custom"), std::string::npos);
+    EXPECT_NE(argv.find("--snapshot="), std::string::npos);  // the exported snapshot
     EXPECT_NE(argv.find("dbname='" + source_.db().name() + "'"), std::string::npos) << argv;
     EXPECT_EQ(ReadAll(pw), "s3cr3t-pw\n");
 }
 
 TEST_F(PgBackupTest, AnOlderPgDumpThanTheServerIsRefusedBeforeDumping) {
-    PgTools tools;
-    tools.pg_dump = FakeTool("pg_dump",
-                             "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 9.6.24';; "
-                             "*) echo ran > " +
-                                 (dir_ / "ran").string() + ";; esac");
+    PgDumpOptions tools;
+    tools.tools.pg_dump = FakeTool("pg_dump",
+                                   "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 9.6.24';; "
+                                   "*) echo ran > " +
+                                       (dir_ / "ran").string() + ";; esac");
     auto r = PgDump(dsn_, dir_ / "x.dump", In(60), tools);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
@@ -520,11 +545,12 @@ TEST_F(PgBackupTest, AFailingPgDumpGivesItsErrorLine) {
         << r.error().message;
     EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
 
-    PgTools tools;
-    tools.pg_dump = FakeTool("pg_dump",
-                             "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 99.1';; "
-                             "*) echo 'pg_dump: error: query failed: ERROR:  boom' >&2; "
-                             "echo 'pg_dump: detail: Query was: SELECT 1' >&2; exit 1;; esac");
+    PgDumpOptions tools;
+    tools.tools.pg_dump =
+        FakeTool("pg_dump",
+                 "case \"$1\" in --version) echo 'pg_dump (PostgreSQL) 99.1';; "
+                 "*) echo 'pg_dump: error: query failed: ERROR:  boom' >&2; "
+                 "echo 'pg_dump: detail: Query was: SELECT 1' >&2; exit 1;; esac");
     r = PgDump(dsn_, dir_ / "x.dump", In(60), tools);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kStorage);

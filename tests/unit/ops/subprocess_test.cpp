@@ -141,6 +141,17 @@ TEST(SubprocessTest, AChildIgnoringSigtermIsKilledAfterTheGrace) {
     EXPECT_EQ(r->term_signal, SIGKILL);
 }
 
+TEST(SubprocessTest, TicksComeWhileTheChildRuns) {
+    auto o = Sh("sleep 1");
+    int ticks = 0;
+    o.on_tick = [&] { ++ticks; };
+    o.tick_interval = milliseconds(50);
+    auto r = RunSubprocess(o);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 0);
+    EXPECT_GE(ticks, 1);
+}
+
 TEST(SubprocessTest, AProgramThatCannotRunIsOneClearError) {
     SubprocessOptions o;
     o.argv = {"/nonexistent/pg_dump", "--version"};
