@@ -237,9 +237,37 @@ common::Result<std::unique_ptr<pqxx::connection>> Connect(std::string_view dsn, 
                                                       " did not answer within " +
                                                       std::to_string(timeout) + " s");
         }
-        return MakeError(ErrorCode::kUnavailable,
+        const bool no_database = reason.find("database \"") != std::string::npos &&
+                                 reason.find("does not exist") != std::string::npos;
+        return MakeError(no_database ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
                          "cannot connect to PostgreSQL at " + redacted + ": " + reason);
     }
+}
+
+// A connection to the server `dsn` names, on a database other than those in `avoid` (a
+// session on a database blocks its rename and drop): the DSN's own, else `postgres`, else
+// `template1`. The first error when none can be reached.
+common::Result<std::unique_ptr<pqxx::connection>> ConnectToServer(
+    std::string_view dsn, const std::vector<std::string>& avoid, Deadline deadline) {
+    auto own = ParseConninfo(dsn);
+    if (!own) return own.error();
+    const std::string* own_db = own->Get("dbname");
+    std::vector<std::string> candidates;
+    if (own_db != nullptr) candidates.push_back(*own_db);
+    candidates.emplace_back("postgres");
+    candidates.emplace_back("template1");
+    std::optional<common::Error> first;
+    for (const auto& db : candidates) {
+        if (std::find(avoid.begin(), avoid.end(), db) != avoid.end()) continue;
+        Conninfo c = *own;
+        c.Set("dbname", db);
+        auto conn = Connect(c.Join(), deadline);
+        if (conn) return conn;
+        if (conn.error().code == ErrorCode::kTimeout) return conn.error();
+        if (!first) first = conn.error();
+    }
+    if (first) return *first;
+    return MakeError(ErrorCode::kValidation, "no database to connect to on that server");
 }
 
 // Maps the exception being handled, as PgPool::Run does, except that a connection cut by
@@ -916,8 +944,14 @@ common::Status PgRestore(const fs::path& dump, std::string_view target_dsn, Dead
 // --- scratch databases
 
 bool IsPgScratchName(std::string_view name) {
-    if (!name.starts_with(kPgScratchPrefix)) return false;
-    const std::string_view id = name.substr(kPgScratchPrefix.size());
+    std::string_view id;
+    if (name.starts_with(kPgScratchPrefix)) {
+        id = name.substr(kPgScratchPrefix.size());
+    } else if (name.starts_with(kPgStagingPrefix)) {
+        id = name.substr(kPgStagingPrefix.size());
+    } else {
+        return false;
+    }
     return id.size() == 12 && std::all_of(id.begin(), id.end(), [](char c) {
                return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
            });
@@ -963,12 +997,15 @@ common::Status PgScratchDatabase::Drop(Deadline deadline) {
 }
 
 common::Result<PgScratchDatabase> PgScratchDatabase::Create(std::string_view server_dsn,
-                                                            Deadline deadline) {
-    auto conn = Connect(server_dsn, deadline);
+                                                            Deadline deadline,
+                                                            std::string_view prefix) {
+    if (prefix != kPgScratchPrefix && prefix != kPgStagingPrefix) {
+        return MakeError(ErrorCode::kValidation, "unknown scratch database prefix");
+    }
+    auto conn = ConnectToServer(server_dsn, {}, deadline);
     if (!conn) return conn.error();
     ConnectionWatchdog watchdog((*conn)->sock(), deadline);
-    const std::string name =
-        std::string(kPgScratchPrefix) + common::HexEncode(common::RandomBytes(6));
+    const std::string name = std::string(prefix) + common::HexEncode(common::RandomBytes(6));
     try {
         pqxx::nontransaction tx(**conn);
         // The source's encoding and locale (and provider, read through to_jsonb so that the
@@ -1012,7 +1049,7 @@ common::Status DropPgScratchDatabase(std::string_view server_dsn, std::string_vi
                              "\": not a scratch database of backup verification (" +
                              std::string(kPgScratchPrefix) + "<12 hex>)");
     }
-    auto conn = Connect(server_dsn, deadline);
+    auto conn = ConnectToServer(server_dsn, {std::string(name)}, deadline);
     if (!conn) return conn.error();
     ConnectionWatchdog watchdog((*conn)->sock(), deadline);
     try {
@@ -1032,6 +1069,68 @@ common::Status DropPgScratchDatabase(std::string_view server_dsn, std::string_vi
 }
 
 // --- inspection
+
+// --- databases of a server
+
+common::Result<bool> PgDatabaseExists(std::string_view server_dsn, std::string_view name,
+                                      Deadline deadline) {
+    auto conn = ConnectToServer(server_dsn, {std::string(name)}, deadline);
+    if (!conn) return conn.error();
+    ConnectionWatchdog watchdog((*conn)->sock(), deadline);
+    try {
+        pqxx::nontransaction tx(**conn);
+        return !tx.exec("SELECT 1 FROM pg_database WHERE datname = " + tx.quote(std::string(name)))
+                    .empty();
+    } catch (...) {
+        return CurrentError("look up database", watchdog);
+    }
+}
+
+common::Result<std::vector<std::string>> PgDatabaseSessions(std::string_view server_dsn,
+                                                            std::string_view name,
+                                                            Deadline deadline) {
+    auto conn = ConnectToServer(server_dsn, {std::string(name)}, deadline);
+    if (!conn) return conn.error();
+    ConnectionWatchdog watchdog((*conn)->sock(), deadline);
+    try {
+        pqxx::nontransaction tx(**conn);
+        std::vector<std::string> out;
+        for (const auto& row :
+             tx.exec("SELECT pid, coalesce(nullif(application_name, ''), usename, '?'), "
+                     "coalesce(host(client_addr), 'local socket') FROM pg_stat_activity "
+                     "WHERE datname = " +
+                     tx.quote(std::string(name)) + " AND pid <> pg_backend_pid() ORDER BY pid")) {
+            out.push_back("pid " + std::string(row[0].c_str()) + " " + row[1].c_str() + " from " +
+                          row[2].c_str());
+        }
+        return out;
+    } catch (...) {
+        return CurrentError("list sessions", watchdog);
+    }
+}
+
+common::Status PgRenameDatabases(std::string_view server_dsn,
+                                 const std::vector<std::pair<std::string, std::string>>& renames,
+                                 Deadline deadline) {
+    std::vector<std::string> involved;
+    for (const auto& [from, to] : renames) {
+        involved.push_back(from);
+        involved.push_back(to);
+    }
+    auto conn = ConnectToServer(server_dsn, involved, deadline);
+    if (!conn) return conn.error();
+    ConnectionWatchdog watchdog((*conn)->sock(), deadline);
+    try {
+        pqxx::work tx(**conn);
+        for (const auto& [from, to] : renames) {
+            tx.exec("ALTER DATABASE " + tx.quote_name(from) + " RENAME TO " + tx.quote_name(to));
+        }
+        tx.commit();
+    } catch (...) {
+        return CurrentError("rename database", watchdog);
+    }
+    return {};
+}
 
 common::Result<DbInspection> InspectPg(std::string_view dsn, Deadline deadline) {
     auto conn = Connect(dsn, deadline);

@@ -23,6 +23,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/result.hpp"
 #include "ops/db_inspection.hpp"
@@ -68,7 +70,8 @@ common::Status CheckPgDumpVersion(int pg_dump_version, int server_version);
 // `tool --version`, parsed. kNotFound (with what to install) when it cannot be run.
 common::Result<int> PgToolVersion(const std::string& tool, Deadline deadline);
 // The server's server_version_num (a connection, no query). kUnavailable (redacted DSN and
-// libpq's reason) when it cannot be reached, kTimeout when it does not answer in time.
+// libpq's reason) when it cannot be reached, kNotFound when the database does not exist,
+// kTimeout when it does not answer in time.
 common::Result<int> PgServerVersion(std::string_view dsn, Deadline deadline);
 
 // --- Dump and restore
@@ -105,8 +108,8 @@ struct PgDumpInfo {
 // schema of the database is dumped (owners and privileges are recorded; PgRestore leaves
 // them out). Writers are not blocked (pg_dump's ACCESS SHARE locks only wait for DDL, at
 // most until the deadline). Errors: the versions (kUnavailable), the server
-// (kUnavailable), pg_dump not runnable (kNotFound), pg_dump failing (kStorage "pg_dump
-// failed (exit N): <its error line>"), the deadline (kTimeout), the file system
+// (kUnavailable; kNotFound: no such database), pg_dump not runnable (kNotFound), pg_dump failing
+// (kStorage "pg_dump failed (exit N): <its error line>"), the deadline (kTimeout), the file system
 // (kInternal).
 common::Result<PgDumpInfo> PgDump(std::string_view dsn, const std::filesystem::path& out,
                                   Deadline deadline, const PgDumpOptions& options = {});
@@ -131,26 +134,31 @@ common::Result<PgArchiveInfo> ReadPgArchive(const std::filesystem::path& dump, D
 common::Status PgRestore(const std::filesystem::path& dump, std::string_view target_dsn,
                          Deadline deadline, const PgTools& tools = {});
 
-// --- Scratch databases (verification restores into one, then drops it)
+// --- Scratch databases (verification restores into one, then drops it; a restore into a
+// target database restores into one first and renames it into place)
 
 inline constexpr std::string_view kPgScratchPrefix = "aragora_verify_";
-// kPgScratchPrefix + 12 lowercase hex characters: the only names DropPgScratchDatabase drops.
+inline constexpr std::string_view kPgStagingPrefix = "aragora_restoring_";
+// One of the two prefixes + 12 lowercase hex characters: the only names
+// DropPgScratchDatabase drops.
 bool IsPgScratchName(std::string_view name);
 
 // A database created on the server a DSN names and dropped (WITH FORCE) when this object
 // is destroyed or Drop() is called, whatever happened in between. Movable, not copyable.
 class PgScratchDatabase {
 public:
-    // Connects to `server_dsn`'s database and creates kPgScratchPrefix + <random> from
-    // template0 with that database's encoding and locale. Needs the CREATEDB privilege
-    // (kStorage naming it otherwise).
-    static common::Result<PgScratchDatabase> Create(std::string_view server_dsn, Deadline deadline);
+    // Creates `prefix` (kPgScratchPrefix or kPgStagingPrefix) + <12 random hex> from
+    // template0 with the encoding and locale of the database it connects to: the DSN's,
+    // or when that cannot be reached `postgres`, then `template1` (a restore after the
+    // configured database was lost). Needs the CREATEDB privilege (kStorage naming it).
+    static common::Result<PgScratchDatabase> Create(std::string_view server_dsn, Deadline deadline,
+                                                    std::string_view prefix = kPgScratchPrefix);
 
     PgScratchDatabase(PgScratchDatabase&& other) noexcept;
     PgScratchDatabase& operator=(PgScratchDatabase&& other) noexcept;
     PgScratchDatabase(const PgScratchDatabase&) = delete;
     PgScratchDatabase& operator=(const PgScratchDatabase&) = delete;
-    // Drops it (30 s at most) unless already dropped; a failure is logged.
+    // Drops it (30 s at most) unless dropped or released; a failure is logged.
     ~PgScratchDatabase();
 
     const std::string& name() const { return name_; }
@@ -158,6 +166,8 @@ public:
     const std::string& dsn() const { return dsn_; }
     // Drops it now; idempotent.
     common::Status Drop(Deadline deadline);
+    // Gives it up: it is not dropped any more (it was renamed into place).
+    void Release() { dropped_ = true; }
 
 private:
     PgScratchDatabase(std::string server_dsn, std::string name, std::string dsn);
@@ -168,10 +178,27 @@ private:
 };
 
 // DROP DATABASE IF EXISTS `name` WITH (FORCE) (sessions terminated first on servers before
-// 13), connected to `server_dsn`'s database. A name IsPgScratchName refuses is kForbidden
-// and nothing is dropped.
+// 13), connected to another database of `server_dsn`'s server. A name IsPgScratchName
+// refuses is kForbidden and nothing is dropped.
 common::Status DropPgScratchDatabase(std::string_view server_dsn, std::string_view name,
                                      Deadline deadline);
+
+// --- Databases of a server (connected to another database of the server `server_dsn`
+// names: its own, else `postgres`, else `template1`)
+
+// Whether database `name` exists.
+common::Result<bool> PgDatabaseExists(std::string_view server_dsn, std::string_view name,
+                                      Deadline deadline);
+// The sessions connected to database `name`, one readable item each
+// ("pid 4711 aragora-serve from 10.0.0.5"); empty when none.
+common::Result<std::vector<std::string>> PgDatabaseSessions(std::string_view server_dsn,
+                                                            std::string_view name,
+                                                            Deadline deadline);
+// ALTER DATABASE ... RENAME TO ... for each pair in order, in one transaction: all or
+// none. A database with sessions cannot be renamed (kStorage, the server's reason).
+common::Status PgRenameDatabases(std::string_view server_dsn,
+                                 const std::vector<std::pair<std::string, std::string>>& renames,
+                                 Deadline deadline);
 
 // --- Inspection
 

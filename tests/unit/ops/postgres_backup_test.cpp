@@ -539,7 +539,7 @@ TEST_F(PgBackupTest, AFailingPgDumpGivesItsErrorLine) {
     // The version check connects first: a missing database is caught there, one line.
     auto r = PgDump(*missing, dir_ / "x.dump", In(60));
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
     EXPECT_NE(r.error().message.find("database \"aragora_no_such_db\" does not exist"),
               std::string::npos)
         << r.error().message;
