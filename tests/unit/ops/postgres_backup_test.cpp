@@ -5,14 +5,17 @@
 #include "ops/postgres_backup.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -63,6 +66,108 @@ bool DatabaseExists(const std::string& server_dsn, const std::string& name) {
     return Column(server_dsn,
                   "SELECT count(*) FROM pg_database WHERE datname = '" + name + "'")[0] == "1";
 }
+
+// A PostgreSQL server that completes the start-up handshake and then never answers
+// again: what a frozen server (SIGSTOP, a hung storage) looks like to a connected client.
+class FrozenAfterHandshakeServer {
+public:
+    FrozenAfterHandshakeServer() {
+        listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        ::listen(listen_, 16);
+        socklen_t len = sizeof addr;
+        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        ::pipe2(stop_, O_CLOEXEC);
+        thread_ = std::thread([this] { Serve(); });
+    }
+    ~FrozenAfterHandshakeServer() {
+        ::write(stop_[1], "x", 1);
+        thread_.join();
+        for (int fd : clients_) ::close(fd);
+        ::close(listen_);
+        ::close(stop_[0]);
+        ::close(stop_[1]);
+    }
+    std::string Dsn() const {
+        return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) +
+               "/frozen?sslmode=disable&gssencmode=disable";
+    }
+
+private:
+    static bool ReadN(int fd, char* buf, std::size_t n) {
+        while (n > 0) {
+            const ssize_t r = ::read(fd, buf, n);
+            if (r <= 0) return false;
+            buf += r;
+            n -= static_cast<std::size_t>(r);
+        }
+        return true;
+    }
+    static void Put32(std::string& out, std::uint32_t v) {
+        const std::uint32_t be = htonl(v);
+        out.append(reinterpret_cast<const char*>(&be), 4);
+    }
+    static void Param(std::string& out, const std::string& k, const std::string& v) {
+        out += 'S';
+        Put32(out, static_cast<std::uint32_t>(4 + k.size() + 1 + v.size() + 1));
+        out += k;
+        out += '\0';
+        out += v;
+        out += '\0';
+    }
+    void Serve() {
+        while (true) {
+            pollfd fds[2] = {{listen_, POLLIN, 0}, {stop_[0], POLLIN, 0}};
+            if (::poll(fds, 2, -1) < 0 || (fds[1].revents & POLLIN) != 0) return;
+            const int fd = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) continue;
+            clients_.push_back(fd);
+            while (true) {  // SSL/GSS requests are declined, then comes the start-up packet
+                char head[8];
+                if (!ReadN(fd, head, 8)) break;
+                std::uint32_t len = 0;
+                std::uint32_t code = 0;
+                std::memcpy(&len, head, 4);
+                std::memcpy(&code, head + 4, 4);
+                len = ntohl(len);
+                code = ntohl(code);
+                std::string rest(len - 8, '\0');
+                if (!ReadN(fd, rest.data(), rest.size())) break;
+                if (code == 80877103 || code == 80877104) {
+                    ::write(fd, "N", 1);
+                    continue;
+                }
+                std::string reply = "R";
+                Put32(reply, 8);
+                Put32(reply, 0);  // AuthenticationOk
+                Param(reply, "server_version", "15.0");
+                Param(reply, "server_encoding", "UTF8");
+                Param(reply, "client_encoding", "UTF8");
+                Param(reply, "standard_conforming_strings", "on");
+                Param(reply, "integer_datetimes", "on");
+                reply += 'K';
+                Put32(reply, 12);
+                Put32(reply, 4242);
+                Put32(reply, 1);
+                reply += 'Z';
+                Put32(reply, 5);
+                reply += 'I';
+                ::write(fd, reply.data(), reply.size());
+                break;  // and never a word more
+            }
+        }
+    }
+
+    int listen_ = -1;
+    int port_ = 0;
+    int stop_[2] = {-1, -1};
+    std::vector<int> clients_;
+    std::thread thread_;
+};
 
 // --- versions and connection strings (no server)
 
@@ -472,6 +577,62 @@ TEST_F(PgBackupTest, AServerThatDoesNotAnswerFailsWithinTheDeadline) {
     ASSERT_FALSE(i.ok());
     EXPECT_EQ(i.error().code, ErrorCode::kTimeout);
     ::close(fd);
+}
+
+TEST_F(PgBackupTest, AServerThatFreezesAfterConnectingIsCutAtTheDeadline) {
+    FrozenAfterHandshakeServer frozen;
+    auto start = Clock::now();
+    auto i = InspectPg(frozen.Dsn(), Clock::now() + seconds(2));
+    ASSERT_FALSE(i.ok());
+    EXPECT_EQ(i.error().code, ErrorCode::kTimeout) << i.error().message;
+    EXPECT_EQ(i.error().message, "PostgreSQL did not answer within the deadline (inspect)");
+    EXPECT_LT(Clock::now() - start, seconds(20));
+
+    start = Clock::now();
+    auto d = PgDump(frozen.Dsn(), dir_ / "x.dump", Clock::now() + seconds(2));
+    ASSERT_FALSE(d.ok());
+    EXPECT_EQ(d.error().code, ErrorCode::kTimeout) << d.error().message;
+    EXPECT_LT(Clock::now() - start, seconds(20));
+    EXPECT_TRUE(FilesIn(dir_).empty());
+
+    auto scratch = PgScratchDatabase::Create(frozen.Dsn(), Clock::now() + seconds(2));
+    ASSERT_FALSE(scratch.ok());
+    EXPECT_EQ(scratch.error().code, ErrorCode::kTimeout);
+}
+
+TEST_F(PgBackupTest, PgRestoreVersionProblemsAreOneClearLine) {
+    std::ofstream(dir_ / "a.dump") << "PGDMP";
+    PgTools tools;
+    // An archive from a newer server than the target.
+    tools.pg_restore = FakeTool("pg_restore_newer",
+                                "case \"$1\" in --list) echo ';     dbname: aragora'; "
+                                "echo ';     Dumped from database version: 99.1'; "
+                                "echo ';     Dumped by pg_dump version: 99.1';; *) echo ran > " +
+                                    (dir_ / "ran").string() + ";; esac");
+    auto r = PgRestore(dir_ / "a.dump", dsn_, In(60), tools);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(r.error().message.rfind("the backup was taken from PostgreSQL 99.1 and the target "
+                                      "server runs 15.",
+                                      0),
+              0u)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("restore it into a PostgreSQL 99 server or newer"),
+              std::string::npos);
+    EXPECT_FALSE(fs::exists(dir_ / "ran"));
+
+    // An archive format newer than this pg_restore reads.
+    tools.pg_restore = FakeTool("pg_restore_older",
+                                "case \"$1\" in --version) echo 'pg_restore (PostgreSQL) 15.18';; "
+                                "*) echo 'pg_restore: error: unsupported version (1.16) in file "
+                                "header' >&2; exit 1;; esac");
+    r = PgRestore(dir_ / "a.dump", dsn_, In(60), tools);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+    EXPECT_EQ(r.error().message.rfind("pg_restore 15.18 is older than the pg_dump that wrote ", 0),
+              0u)
+        << r.error().message;
+    EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
 }
 
 TEST_F(PgBackupTest, APgDumpStillRunningAtTheDeadlineIsStoppedAndLeavesNoFile) {

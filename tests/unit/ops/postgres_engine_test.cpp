@@ -218,6 +218,26 @@ TEST_F(PgEngineTest, TheLiveDatabaseIsRefusedEvenWithForce) {
     EXPECT_EQ(One(dsn_, "SELECT count(*) FROM debates"), "1");
 }
 
+TEST_F(PgEngineTest, ALostDatabaseIsRestoredUnderItsOwnName) {
+    const fs::path snap = SnapshotWith(3);
+    stores_ = storage::test_support::OpenedStores{};  // the server is stopped
+    {
+        pqxx::connection c(DsnOf("postgres"));
+        pqxx::nontransaction tx(c);
+        tx.exec("DROP DATABASE " + tx.quote_name(source_.db().name()) + " WITH (FORCE)");
+    }
+    // The configured database, named by the manifest's source location.
+    auto r = engine_->RestoreInto(snap, {engine_->SourceLocation(), false, {}}, {});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->target, source_.db().name());
+    EXPECT_EQ(r->kept_previous, "");
+    auto reopened = source_.Open(/*migrate=*/false);  // as serve opens it
+    ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+    auto chain = VerifyChain(*reopened->store, keys_);
+    EXPECT_TRUE(chain.report.ok());
+    EXPECT_EQ(chain.report.verified, 3);
+}
+
 TEST_F(PgEngineTest, AFailedRestoreLeavesTheTargetAsItWasAndNoStagingDatabase) {
     const std::string name = NewName("target");
     ASSERT_TRUE(engine_->RestoreInto(SnapshotWith(2), {name, false, {}}, {}).ok());
