@@ -98,15 +98,18 @@ common::Result<Conninfo> ParseConninfo(std::string_view dsn) {
     return out;
 }
 
-// Whole seconds left, at least `floor`.
+// Whole seconds left, at least `floor`, at most a day (a far deadline is no deadline).
 int SecondsLeft(Deadline deadline, int floor) {
     const auto left = std::chrono::ceil<std::chrono::seconds>(deadline - Clock::now()).count();
-    return static_cast<int>(std::max<std::int64_t>(left, floor));
+    return static_cast<int>(std::clamp<std::int64_t>(left, floor, 86400));
 }
 
+// Milliseconds left for statement_timeout / lock_timeout: 1 when none are (the next
+// statement fails at once), at most what PostgreSQL accepts (INT_MAX).
 std::int64_t MillisLeft(Deadline deadline) {
-    return std::max<std::int64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count(), 1);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return std::clamp<std::int64_t>(left, 1, 2147483647);
 }
 
 // One line from a multi-line message: whitespace runs become one space, lines are joined

@@ -76,16 +76,16 @@ public:
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
         addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-        ::listen(listen_, 16);
+        EXPECT_EQ(::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        EXPECT_EQ(::listen(listen_, 16), 0);
         socklen_t len = sizeof addr;
-        ::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len);
+        EXPECT_EQ(::getsockname(listen_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
         port_ = ntohs(addr.sin_port);
-        ::pipe2(stop_, O_CLOEXEC);
+        EXPECT_EQ(::pipe2(stop_, O_CLOEXEC), 0);
         thread_ = std::thread([this] { Serve(); });
     }
     ~FrozenAfterHandshakeServer() {
-        ::write(stop_[1], "x", 1);
+        EXPECT_EQ(::write(stop_[1], "x", 1), 1);
         thread_.join();
         for (int fd : clients_) ::close(fd);
         ::close(listen_);
@@ -138,7 +138,7 @@ private:
                 std::string rest(len - 8, '\0');
                 if (!ReadN(fd, rest.data(), rest.size())) break;
                 if (code == 80877103 || code == 80877104) {
-                    ::write(fd, "N", 1);
+                    if (::write(fd, "N", 1) != 1) break;
                     continue;
                 }
                 std::string reply = "R";
@@ -156,7 +156,7 @@ private:
                 reply += 'Z';
                 Put32(reply, 5);
                 reply += 'I';
-                ::write(fd, reply.data(), reply.size());
+                if (::write(fd, reply.data(), reply.size()) < 0) break;
                 break;  // and never a word more
             }
         }
