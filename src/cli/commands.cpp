@@ -24,6 +24,7 @@
 #include "app/server_app.hpp"
 #include "cli/backup_command.hpp"
 #include "cli/debate_runner.hpp"
+#include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
@@ -577,6 +578,7 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
 
     AddUsersCommand(app, exit_code);
+    AddDoctorCommand(app, exit_code);
     AddWorkerCommand(app, exit_code);
     AddBackupCommand(app, exit_code);
 

@@ -264,6 +264,28 @@ public:
         return NotImplemented("ListReceiptChain");
     }
 
+    // Scheduled jobs (backups, drills, receipt cleanup) on a database several instances
+    // share: the first caller to claim (job, slot) gets true and runs it; every other
+    // claim of that pair gets false, for ever (the primary key of scheduled_runs, so a
+    // late instance cannot take a slot the winner already finished). `slot` names the
+    // slot's start (ISO 8601); `now` likewise. Empty job/slot/instance is kValidation.
+    virtual common::Result<bool> ClaimScheduledRun(const std::string& job, const std::string& slot,
+                                                   const std::string& instance,
+                                                   const std::string& now) {
+        (void)job, (void)slot, (void)instance, (void)now;
+        return NotImplemented("ClaimScheduledRun");
+    }
+    // Records how a claimed run ended (status "succeeded" or "failed", detail one line).
+    // kNotFound when (job, slot) was never claimed; kConflict when `instance` is not the
+    // one that claimed it.
+    virtual common::Status FinishScheduledRun(const std::string& job, const std::string& slot,
+                                              const std::string& instance,
+                                              const std::string& status, const std::string& detail,
+                                              const std::string& now) {
+        (void)job, (void)slot, (void)instance, (void)status, (void)detail, (void)now;
+        return NotImplemented("FinishScheduledRun");
+    }
+
     // Health: a cheap round trip (SELECT 1).
     virtual common::Status Ping() = 0;
     // Health of writes: commits a transaction that needs fresh space (a 16 KiB row written

@@ -104,6 +104,24 @@ Status ValidatePage(int limit, int offset) {
     return {};
 }
 
+Status ValidateScheduledRun(const std::string& job, const std::string& slot,
+                            const std::string& instance) {
+    if (job.empty()) return MakeError(ErrorCode::kValidation, "empty job", "job");
+    if (slot.empty()) return MakeError(ErrorCode::kValidation, "empty slot", "slot");
+    if (instance.empty()) return MakeError(ErrorCode::kValidation, "empty instance", "instance");
+    return {};
+}
+
+common::Error ScheduledRunNotFound(const std::string& job, const std::string& slot) {
+    return MakeError(ErrorCode::kNotFound, "scheduled run " + job + " @ " + slot + " not found");
+}
+
+common::Error ScheduledRunNotOurs(const std::string& job, const std::string& slot,
+                                  const std::string& holder) {
+    return MakeError(ErrorCode::kConflict,
+                     "scheduled run " + job + " @ " + slot + " was claimed by " + holder);
+}
+
 Status ValidateChainPage(int limit) {
     if (limit < 1 || limit > 1000) {
         return MakeError(ErrorCode::kValidation, "limit must be in [1, 1000]", "limit");

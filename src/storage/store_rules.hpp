@@ -58,6 +58,12 @@ common::Status ValidateFinish(const DebateRecord& d, const std::vector<events::E
 // debate_id, seq >= 1, type.
 common::Status ValidateEvent(const events::Event& e);
 common::Status ValidatePage(int limit, int offset);
+// ClaimScheduledRun's arguments: job, slot and instance non-empty.
+common::Status ValidateScheduledRun(const std::string& job, const std::string& slot,
+                                    const std::string& instance);
+common::Error ScheduledRunNotFound(const std::string& job, const std::string& slot);
+common::Error ScheduledRunNotOurs(const std::string& job, const std::string& slot,
+                                  const std::string& holder);
 // ListReceiptChain's page size: 1..1000.
 common::Status ValidateChainPage(int limit);
 // The status filter of ListDebates(): "", "active", "no_consensus" or a status.

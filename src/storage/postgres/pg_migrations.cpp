@@ -157,6 +157,56 @@ ALTER TABLE debates ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX idx_debates_queue ON debates (status, created_at, id) WHERE queued_for_worker;
 )sql";
 
+// Additive, as SQLite's migration 4: legal hold, the receipt deletion log (tombstones)
+// and scheduled_runs (exactly one instance per scheduled slot, by primary key).
+constexpr const char* kMigration4 = R"sql(
+ALTER TABLE receipts ADD COLUMN legal_hold BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE receipts ADD COLUMN legal_hold_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE receipts ADD COLUMN legal_hold_placed_by TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE receipts ADD COLUMN legal_hold_placed_at TEXT COLLATE "C";
+ALTER TABLE receipts ADD COLUMN legal_hold_matter_id TEXT COLLATE "C" NOT NULL DEFAULT '';
+
+CREATE TABLE receipt_deletions (
+    deletion_id        TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    receipt_id         TEXT COLLATE "C" NOT NULL,
+    chain_seq          BIGINT NOT NULL,
+    debate_id          TEXT COLLATE "C" NOT NULL,
+    content_hash       TEXT COLLATE "C" NOT NULL,
+    previous_hash      TEXT COLLATE "C",
+    receipt_created_at TEXT COLLATE "C" NOT NULL,
+    verdict            TEXT NOT NULL DEFAULT '',
+    deleted_at         TEXT COLLATE "C" NOT NULL,
+    reason             TEXT COLLATE "C" NOT NULL,
+    operator           TEXT NOT NULL DEFAULT '',
+    metadata_json      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX idx_receipt_deletions_receipt ON receipt_deletions (receipt_id);
+CREATE UNIQUE INDEX idx_receipt_deletions_chain_seq ON receipt_deletions (chain_seq);
+CREATE INDEX idx_receipt_deletions_deleted_at ON receipt_deletions (deleted_at);
+CREATE FUNCTION receipt_deletions_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'receipt_deletions is append-only';
+END;
+$$;
+CREATE TRIGGER receipt_deletions_no_update BEFORE UPDATE ON receipt_deletions
+    FOR EACH ROW EXECUTE FUNCTION receipt_deletions_append_only();
+CREATE TRIGGER receipt_deletions_no_delete BEFORE DELETE ON receipt_deletions
+    FOR EACH ROW EXECUTE FUNCTION receipt_deletions_append_only();
+CREATE TRIGGER receipt_deletions_no_truncate BEFORE TRUNCATE ON receipt_deletions
+    FOR EACH STATEMENT EXECUTE FUNCTION receipt_deletions_append_only();
+
+CREATE TABLE scheduled_runs (
+    job         TEXT COLLATE "C" NOT NULL,
+    slot        TEXT COLLATE "C" NOT NULL,
+    instance    TEXT NOT NULL,
+    claimed_at  TEXT COLLATE "C" NOT NULL,
+    finished_at TEXT COLLATE "C",
+    status      TEXT NOT NULL DEFAULT 'running',
+    detail      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job, slot)
+);
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -219,6 +269,8 @@ const std::vector<Migration>& PgMigrations() {
         {1, "debates, debate_events, receipts", kMigration1, true},
         {2, "debate creators, users, api_keys, refresh_tokens, audit_log", kMigration2, true},
         {3, "worker queue: queued_for_worker, lease_owner, lease_expires_at, attempts", kMigration3,
+         true},
+        {4, "receipt legal hold, receipt_deletions (tombstones), scheduled_runs", kMigration4,
          true},
     };
     return kMigrations;

@@ -786,6 +786,50 @@ public:
         });
     }
 
+    Result<bool> ClaimScheduledRun(const std::string& job, const std::string& slot,
+                                   const std::string& instance, const std::string& now) override {
+        if (auto s = rules::ValidateScheduledRun(job, slot, instance); !s) return s.error();
+        bool claimed = false;
+        auto s = pool_->Run("claim scheduled run", [&](pqxx::connection_base& c) -> Status {
+            pg::Params p;
+            const std::string sql =
+                Sql({"INSERT INTO scheduled_runs (job, slot, instance, claimed_at) VALUES (",
+                     p.Text(job), ", ", p.Text(slot), ", ", p.Text(instance), ", ", p.Text(now),
+                     ") ON CONFLICT (job, slot) DO NOTHING"});
+            pqxx::work tx(c);
+            claimed = pg::Exec(tx, sql, p).affected_rows() > 0;
+            tx.commit();
+            return {};
+        });
+        if (!s) return s.error();
+        return claimed;
+    }
+
+    Status FinishScheduledRun(const std::string& job, const std::string& slot,
+                              const std::string& instance, const std::string& status,
+                              const std::string& detail, const std::string& now) override {
+        return pool_->Run("finish scheduled run", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            pg::Params rp;
+            const std::string read =
+                Sql({"SELECT instance FROM scheduled_runs WHERE job = ", rp.Text(job),
+                     " AND slot = ", rp.Text(slot), " FOR UPDATE"});
+            const pqxx::result r = pg::Exec(tx, read, rp);
+            if (r.empty()) return rules::ScheduledRunNotFound(job, slot);
+            if (pg::Text(r[0], 0) != instance) {
+                return rules::ScheduledRunNotOurs(job, slot, pg::Text(r[0], 0));
+            }
+            pg::Params p;
+            const std::string sql =
+                Sql({"UPDATE scheduled_runs SET status = ", p.Text(status),
+                     ", detail = ", p.Text(detail), ", finished_at = ", p.Text(now),
+                     " WHERE job = ", p.Text(job), " AND slot = ", p.Text(slot)});
+            pg::Exec(tx, sql, p);
+            tx.commit();
+            return {};
+        });
+    }
+
     Status ProbeWrite() override {
         return pool_->Run("write probe", [&](pqxx::connection_base& c) -> Status {
             // Version -1 never exists outside this transaction (a concurrent probe of

@@ -151,6 +151,58 @@ ALTER TABLE debates ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX idx_debates_queue ON debates (status, created_at, id) WHERE queued_for_worker = 1;
 )sql";
 
+// Additive: receipt retention and scheduled jobs (docs/operations.md).
+// - receipts gain the legal-hold columns (a held receipt is never deleted by retention);
+// - receipt_deletions is the deletion log and the chain's tombstones: a deleted receipt
+//   keeps its id, chain_seq, content_hash and previous_hash there, so the receipts that
+//   remain still verify as one chain; append-only like audit_log;
+// - scheduled_runs: one row per (job, slot) — the primary key makes exactly one instance
+//   take a scheduled slot (backups, drills, receipt cleanup) on a shared database.
+constexpr const char* kMigration4 = R"sql(
+ALTER TABLE receipts ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE receipts ADD COLUMN legal_hold_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE receipts ADD COLUMN legal_hold_placed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE receipts ADD COLUMN legal_hold_placed_at TEXT;
+ALTER TABLE receipts ADD COLUMN legal_hold_matter_id TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE receipt_deletions (
+    deletion_id        TEXT PRIMARY KEY NOT NULL,
+    receipt_id         TEXT NOT NULL,
+    chain_seq          INTEGER NOT NULL,
+    debate_id          TEXT NOT NULL,
+    content_hash       TEXT NOT NULL,
+    previous_hash      TEXT,
+    receipt_created_at TEXT NOT NULL,
+    verdict            TEXT NOT NULL DEFAULT '',
+    deleted_at         TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    operator           TEXT NOT NULL DEFAULT '',
+    metadata_json      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX idx_receipt_deletions_receipt ON receipt_deletions (receipt_id);
+CREATE UNIQUE INDEX idx_receipt_deletions_chain_seq ON receipt_deletions (chain_seq);
+CREATE INDEX idx_receipt_deletions_deleted_at ON receipt_deletions (deleted_at);
+CREATE TRIGGER receipt_deletions_no_update BEFORE UPDATE ON receipt_deletions
+BEGIN
+    SELECT RAISE(ABORT, 'receipt_deletions is append-only');
+END;
+CREATE TRIGGER receipt_deletions_no_delete BEFORE DELETE ON receipt_deletions
+BEGIN
+    SELECT RAISE(ABORT, 'receipt_deletions is append-only');
+END;
+
+CREATE TABLE scheduled_runs (
+    job         TEXT NOT NULL,
+    slot        TEXT NOT NULL,
+    instance    TEXT NOT NULL,
+    claimed_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL DEFAULT 'running',
+    detail      TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job, slot)
+);
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -225,6 +277,8 @@ const std::vector<Migration>& SqliteMigrations() {
         {1, "debates, debate_events, receipts", kMigration1, true},
         {2, "debate creators, users, api_keys, refresh_tokens, audit_log", kMigration2, true},
         {3, "worker queue: queued_for_worker, lease_owner, lease_expires_at, attempts", kMigration3,
+         true},
+        {4, "receipt legal hold, receipt_deletions (tombstones), scheduled_runs", kMigration4,
          true},
     };
     return kMigrations;

@@ -709,6 +709,49 @@ public:
         return {};
     }
 
+    Result<bool> ClaimScheduledRun(const std::string& job, const std::string& slot,
+                                   const std::string& instance, const std::string& now) override {
+        if (auto s = rules::ValidateScheduledRun(job, slot, instance); !s) return s.error();
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(
+            "INSERT INTO scheduled_runs (job, slot, instance, claimed_at) VALUES (?1, ?2, ?3, ?4) "
+            "ON CONFLICT (job, slot) DO NOTHING",
+            "claim scheduled run");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, job);
+        stmt->BindText(2, slot);
+        stmt->BindText(3, instance);
+        stmt->BindText(4, now);
+        if (auto s = stmt->Run(); !s) return s.error();
+        return sqlite3_changes(db()) > 0;
+    }
+
+    Status FinishScheduledRun(const std::string& job, const std::string& slot,
+                              const std::string& instance, const std::string& status,
+                              const std::string& detail, const std::string& now) override {
+        std::lock_guard lock(conn_->mu);
+        auto read = Prepare("SELECT instance FROM scheduled_runs WHERE job = ?1 AND slot = ?2",
+                            "read scheduled run");
+        if (!read) return read.error();
+        read->BindText(1, job);
+        read->BindText(2, slot);
+        auto row = read->Step();
+        if (!row) return row.error();
+        if (!*row) return rules::ScheduledRunNotFound(job, slot);
+        if (read->Text(0) != instance) return rules::ScheduledRunNotOurs(job, slot, read->Text(0));
+        auto stmt = Prepare(
+            "UPDATE scheduled_runs SET status = ?3, detail = ?4, finished_at = ?5 "
+            "WHERE job = ?1 AND slot = ?2",
+            "finish scheduled run");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, job);
+        stmt->BindText(2, slot);
+        stmt->BindText(3, status);
+        stmt->BindText(4, detail);
+        stmt->BindText(5, now);
+        return stmt->Run();
+    }
+
     Status ProbeWrite() override {
         std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());

@@ -264,8 +264,8 @@ TEST_F(PgTest, UpgradeAppliesOnceAndIsThenANoOp) {
     const auto tables = db_.Column(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1");
     EXPECT_EQ(tables, (std::vector<std::string>{"api_keys", "audit_log", "debate_events", "debates",
-                                                "receipts", "refresh_tokens", "schema_migrations",
-                                                "users"}));
+                                                "receipt_deletions", "receipts", "refresh_tokens",
+                                                "scheduled_runs", "schema_migrations", "users"}));
 
     auto second = ApplyPgMigrations(*pool);
     ASSERT_TRUE(second.ok()) << second.error().message;

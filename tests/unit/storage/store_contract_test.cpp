@@ -471,6 +471,30 @@ TEST_P(StoreContractTest, ReceiptChainPagesInChainOrder) {
     EXPECT_EQ(store_->ListReceiptChain(0, 1001).error().code, common::ErrorCode::kValidation);
 }
 
+TEST_P(StoreContractTest, ScheduledRunIsClaimedOncePerSlot) {
+    const std::string slot = "2026-12-06T02:00:00.000Z";
+    auto first = store_->ClaimScheduledRun("backup", slot, "inst_a", "2026-12-06T02:00:01.000Z");
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_TRUE(*first);
+    EXPECT_FALSE(*store_->ClaimScheduledRun("backup", slot, "inst_b", "2026-12-06T02:00:01.000Z"));
+    // Another job or slot is independent.
+    EXPECT_TRUE(*store_->ClaimScheduledRun("drill", slot, "inst_b", "2026-12-06T02:00:01.000Z"));
+    EXPECT_TRUE(*store_->ClaimScheduledRun("backup", "2026-12-07T02:00:00.000Z", "inst_b",
+                                           "2026-12-07T02:00:01.000Z"));
+    EXPECT_EQ(
+        store_->FinishScheduledRun("backup", slot, "inst_b", "succeeded", "", "x").error().code,
+        common::ErrorCode::kConflict);
+    EXPECT_TRUE(
+        store_->FinishScheduledRun("backup", slot, "inst_a", "succeeded", "bk_1", "x").ok());
+    // Finished: still taken (a late instance cannot run the slot again).
+    EXPECT_FALSE(*store_->ClaimScheduledRun("backup", slot, "inst_c", "2026-12-06T03:00:00.000Z"));
+    EXPECT_EQ(
+        store_->FinishScheduledRun("backup", "nope", "inst_a", "failed", "", "x").error().code,
+        common::ErrorCode::kNotFound);
+    EXPECT_EQ(store_->ClaimScheduledRun("", slot, "inst_a", "x").error().code,
+              common::ErrorCode::kValidation);
+}
+
 TEST_P(StoreContractTest, FinishWithoutReceiptBuilder) {
     const DebateRecord d = MakeDebate("d1", "running", "2026-01-01T00:00:00.000Z");
     Create(d);
