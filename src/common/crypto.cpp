@@ -100,6 +100,27 @@ std::string Sha256Raw(std::string_view data) {
 
 std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256Raw(data)); }
 
+Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr) ThrowOpenSsl("EVP_MD_CTX_new");
+    if (EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
+        ThrowOpenSsl("EVP_DigestInit_ex");
+}
+
+Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256Stream::Update(std::string_view data) {
+    if (EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) != 1)
+        ThrowOpenSsl("EVP_DigestUpdate");
+}
+
+std::string Sha256Stream::FinalHex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len) != 1)
+        ThrowOpenSsl("EVP_DigestFinal_ex");
+    return HexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
 std::string HmacSha256Raw(std::string_view key, std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

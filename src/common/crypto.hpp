@@ -12,6 +12,22 @@ namespace aragora::common {
 std::string Sha256Hex(std::string_view data);  // lowercase hex
 std::string Sha256Raw(std::string_view data);  // 32 raw bytes
 std::string HmacSha256Raw(std::string_view key, std::string_view data);
+
+// SHA-256 over data given in pieces (files of any size in bounded memory). Not
+// thread-safe; one hasher per stream.
+class Sha256Stream {
+public:
+    Sha256Stream();
+    ~Sha256Stream();
+    Sha256Stream(const Sha256Stream&) = delete;
+    Sha256Stream& operator=(const Sha256Stream&) = delete;
+    void Update(std::string_view data);
+    // The lowercase hex digest of everything given; the hasher is then spent.
+    std::string FinalHex();
+
+private:
+    void* ctx_;  // EVP_MD_CTX
+};
 std::string Base64Encode(std::string_view raw);
 Result<std::string> Base64Decode(std::string_view b64);
 std::string HexEncode(std::string_view raw);

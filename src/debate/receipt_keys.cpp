@@ -166,4 +166,32 @@ common::Result<ReceiptKeys> LoadReceiptKeys(const config::Settings& settings) {
     return keys;
 }
 
+common::Result<std::optional<ReceiptKeys>> LoadExistingReceiptKeys(const config::Settings& settings,
+                                                                   bool* from_file) {
+    ReceiptKeys keys;
+    keys.hmac_previous = settings.receipts.signing_key_previous;
+    if (from_file) *from_file = false;
+    if (!settings.receipts.signing_key.empty()) {
+        keys.hmac_current = settings.receipts.signing_key;
+    } else {
+        const std::string path =
+            (std::filesystem::path(settings.storage.data_dir) / kKeyFileName).string();
+        if (::access(path.c_str(), F_OK) == 0) {
+            auto key = ReadKeyFile(path);
+            if (!key) return key.error();
+            keys.hmac_current = std::move(*key);
+            if (from_file) *from_file = true;
+        }
+    }
+    if (!settings.receipts.ed25519_key_file.empty()) {
+        auto ed = LoadEd25519(settings.receipts.ed25519_key_file);
+        if (!ed) return ed.error();
+        keys.ed25519 = std::move(*ed);
+    }
+    if (keys.hmac_current.empty() && keys.hmac_previous.empty() && !keys.ed25519) {
+        return std::optional<ReceiptKeys>();
+    }
+    return std::optional<ReceiptKeys>(std::move(keys));
+}
+
 }  // namespace aragora::debate

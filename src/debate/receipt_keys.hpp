@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
@@ -13,5 +14,12 @@ namespace aragora::debate {
 // base64, mode 0600) and logs once that a local key is in use; in production a missing
 // key is an error. ARAGORA_RECEIPT_ED25519_KEY_FILE (PKCS#8 PEM) adds Ed25519 signing.
 common::Result<ReceiptKeys> LoadReceiptKeys(const config::Settings& settings);
+
+// The keys LoadReceiptKeys() would use, for checking receipts made elsewhere (backups):
+// never creates a key file and never fails for a missing key. nullopt when there is no
+// HMAC key (neither ARAGORA_RECEIPT_SIGNING_KEY nor an existing local key file) and no
+// Ed25519 key. `from_file` (optional) is set when the HMAC key is the local key file.
+common::Result<std::optional<ReceiptKeys>> LoadExistingReceiptKeys(const config::Settings& settings,
+                                                                   bool* from_file = nullptr);
 
 }  // namespace aragora::debate

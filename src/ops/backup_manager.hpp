@@ -30,7 +30,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,15 +39,11 @@
 #include "common/result.hpp"
 #include "debate/receipt.hpp"
 #include "ops/backup_engine.hpp"
+#include "ops/backup_status.hpp"
 
 namespace aragora::ops {
 
 using TimePoint = std::chrono::system_clock::time_point;
-
-enum class BackupStatus { kPending, kInProgress, kCompleted, kVerified, kFailed, kExpired };
-// "pending", "in_progress", "completed", "verified", "failed", "expired".
-std::string_view ToString(BackupStatus status);
-std::optional<BackupStatus> ParseBackupStatus(std::string_view s);
 
 // A receipt verification key in use when the backup was made: the key id receipts
 // carry, "hmac-sha256" or "ed25519", and for Ed25519 the public key (base64). Never the
@@ -233,20 +228,20 @@ struct DrStatus {
 
 struct CreateOptions {
     std::string backup_type = "full";
-    std::string notes;  // metadata.notes
-    boost::json::object metadata;
+    std::string notes{};  // metadata.notes
+    boost::json::object metadata{};
     // Verify after creating (the original's verify_after_backup); nullopt = the manager's
     // option.
-    std::optional<bool> verify;
-    ProgressFn progress;
+    std::optional<bool> verify{};
+    ProgressFn progress{};
 };
 
 struct ListFilter {
     int limit = 20;  // 1..1000
     int offset = 0;  // >= 0
-    std::optional<BackupStatus> status;
-    std::optional<TimePoint> since;  // created_at >= since
-    std::string source;              // source_path equal; "" = any
+    std::optional<BackupStatus> status{};
+    std::optional<TimePoint> since{};  // created_at >= since
+    std::string source{};              // source_path equal; "" = any
 };
 
 struct BackupPage {
@@ -263,11 +258,11 @@ struct RestoreOptions {
     // The target (RestoreTarget::location). SQLite: a relative path is taken under the
     // restore dir; an absolute one as given (the CLI passes the operator's path; the HTTP
     // layer confines it first, ops::ConfinePath).
-    std::string target;
+    std::string target{};
     bool dry_run = false;      // verify and check the target, write nothing
     bool force = false;        // replace an existing target (kept as .pre-restore-<UTC>)
     bool skip_verify = false;  // only the checksum before restoring
-    ProgressFn progress;
+    ProgressFn progress{};
 };
 
 struct RestoreResult {
@@ -366,7 +361,17 @@ public:
 private:
     BackupManager(BackupManagerOptions options, std::shared_ptr<BackupEngine> engine,
                   const common::Clock& clock);
-    struct Impl;
+    // Verify of one entry; `details` filled when given; `restore_seconds` set to the time
+    // from the start of decoding to an open scratch store (the drill's RTO).
+    common::Result<VerificationResult> VerifyEntry(const BackupMetadata& meta, bool test_restore,
+                                                   ComprehensiveVerificationResult* details,
+                                                   const ProgressFn& progress,
+                                                   double* restore_seconds);
+
+public:
+    struct Impl;  // backup_manager_impl.hpp
+
+private:
     std::unique_ptr<Impl> impl_;
     BackupManagerOptions options_;
     std::shared_ptr<BackupEngine> engine_;
