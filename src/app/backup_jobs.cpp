@@ -10,7 +10,9 @@ namespace aragora::app {
 namespace {
 
 using common::ErrorCode;
+using ops::BackupSlotRule;
 using ops::BackupStage;
+using ops::DrillSlotRule;
 
 std::shared_ptr<spdlog::logger> Log() { return common::GetLogger("aragora.app"); }
 

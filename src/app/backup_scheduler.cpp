@@ -17,6 +17,10 @@ namespace aragora::app {
 namespace {
 
 namespace asio = boost::asio;
+using ops::NextSlotAfter;
+using ops::SlotName;
+using ops::SlotStartAt;
+using ops::StartingDeadline;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // `serve`'s scheduled jobs (BACKUP_ENABLED): backups and DR drills, each on its slots
-// (app/backup_schedule.hpp), with exactly one instance running each slot when several
+// (ops/backup_schedule.hpp), with exactly one instance running each slot when several
 // share a database: the slot is claimed first (Store::ClaimScheduledRun, a primary key on
 // (job, slot)), and only the instance whose claim wins runs it. The work runs on the job
 // pool (never on an I/O thread); a failed attempt is retried with backoff
@@ -29,14 +29,17 @@
 #include <string>
 #include <vector>
 
-#include "app/backup_schedule.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
 #include "ops/backup_metrics.hpp"
+#include "ops/backup_schedule.hpp"
 #include "resilience/backoff.hpp"
 #include "storage/store.hpp"
 
 namespace aragora::app {
+
+using ops::SlotRule;
+using ops::SysTime;
 
 // How one attempt at a slot's work ended.
 struct JobOutcome {

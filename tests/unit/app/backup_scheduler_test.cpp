@@ -26,6 +26,9 @@ namespace aragora::app {
 namespace {
 
 namespace asio = boost::asio;
+using ops::BackupSlotRule;
+using ops::DrillSlotRule;
+using ops::SlotName;
 using std::chrono::minutes;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;

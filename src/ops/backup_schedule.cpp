@@ -1,10 +1,10 @@
-#include "app/backup_schedule.hpp"
+#include "ops/backup_schedule.hpp"
 
 #include <algorithm>
 
 #include "common/time.hpp"
 
-namespace aragora::app {
+namespace aragora::ops {
 namespace {
 
 using std::chrono::duration_cast;
@@ -55,4 +55,4 @@ seconds StartingDeadline(const SlotRule& rule) { return std::min(Period(rule) / 
 
 std::string SlotName(SysTime start) { return common::FormatIso8601(start); }
 
-}  // namespace aragora::app
+}  // namespace aragora::ops

@@ -19,7 +19,7 @@
 
 #include "config/settings.hpp"
 
-namespace aragora::app {
+namespace aragora::ops {
 
 using SysTime = std::chrono::system_clock::time_point;
 
@@ -40,4 +40,4 @@ std::chrono::seconds StartingDeadline(const SlotRule& rule);
 // The slot's name in scheduled_runs: its start, "2026-12-06T02:00:00.000Z".
 std::string SlotName(SysTime start);
 
-}  // namespace aragora::app
+}  // namespace aragora::ops

@@ -1,13 +1,13 @@
 // The slot rule of serve's scheduled jobs: slots at offset + k * period from the epoch
 // (UTC), named by their start, with a starting deadline of min(period / 2, 1 h).
 
-#include "app/backup_schedule.hpp"
+#include "ops/backup_schedule.hpp"
 
 #include <gtest/gtest.h>
 
 #include "common/time.hpp"
 
-namespace aragora::app {
+namespace aragora::ops {
 namespace {
 
 SysTime At(const char* iso) {
@@ -94,4 +94,4 @@ TEST(BackupScheduleTest, OffsetLargerThanPeriodWraps) {
 }
 
 }  // namespace
-}  // namespace aragora::app
+}  // namespace aragora::ops
