@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agents/factory.hpp"
+#include "api/backups.hpp"
 #include "api/router.hpp"
 #include "api/security.hpp"
 #include "auth/service.hpp"
@@ -67,6 +68,8 @@ struct ApiDeps {
     // Agent diagnostics and breakers; null until the startup sequence built it (the
     // agent routes then answer 503).
     agents::AgentFactory* agents = nullptr;
+    // Backups and DR (/api/v2/backups, /api/v2/dr); null = those routes answer 503.
+    BackupAccess* backups = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

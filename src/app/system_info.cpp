@@ -327,7 +327,10 @@ std::string AppSystemInfo::MetricsSummaryJson() const {
     return common::SerializeJson(o);
 }
 
-std::string AppSystemInfo::PrometheusText() const { return app_.registry.RenderPrometheus(); }
+std::string AppSystemInfo::PrometheusText() const {
+    app_.backup_metrics.Refresh();  // RPO/RTO compliance move with the clock
+    return app_.registry.RenderPrometheus();
+}
 
 std::string AppSystemInfo::PrometheusWebSocketText() const {
     // The families about WebSockets only (the runbook's second scrape job).
