@@ -23,7 +23,7 @@
 
 namespace aragora::app {
 
-// What the jobs call: the BackupManager in serve (app/backup_wiring.hpp), fakes in tests.
+// What the jobs call: the BackupManager in serve (MakeManagerJobOps), fakes in tests.
 // Every function blocks.
 struct BackupJobOps {
     std::function<common::Result<ops::BackupMetadata>()> create;  // without verification
@@ -33,6 +33,10 @@ struct BackupJobOps {
     std::function<common::Result<ops::CleanupResult>()> cleanup;     // the retention rule, for real
     std::function<common::Result<ops::RestoreDrillReport>()> drill;  // newest verified backup
 };
+
+// The manager's calls as the scheduled jobs use them (no offsite upload: `upload` empty;
+// created backups carry metadata.trigger = "scheduled"). `manager` must outlive the result.
+BackupJobOps MakeManagerJobOps(ops::BackupManager& manager);
 
 // Whether another attempt may succeed after an error of this code (unavailable, storage,
 // timeout... yes; validation, not implemented, forbidden, crypto... no).

@@ -34,20 +34,6 @@ Result<Opened> OpenManager(const App& app) {
 
 }  // namespace
 
-BackupJobOps MakeManagerJobOps(ops::BackupManager& manager) {
-    BackupJobOps ops;
-    ops.create = [&manager] {
-        ops::CreateOptions co;
-        co.verify = false;  // the job verifies, and counts it
-        co.metadata["trigger"] = "scheduled";
-        return manager.Create(co);
-    };
-    ops.verify = [&manager](const std::string& id) { return manager.Verify(id, true); };
-    ops.cleanup = [&manager] { return manager.Cleanup(/*dry_run=*/false); };
-    ops.drill = [&manager] { return manager.Drill(); };
-    return ops;
-}
-
 api::BackupAccess::Options BackupAccessOptions(App& app) {
     api::BackupAccess::Options o;
     o.pool = &app.pool;

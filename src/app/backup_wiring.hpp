@@ -13,10 +13,6 @@
 
 namespace aragora::app {
 
-// The manager's calls as the scheduled jobs use them (no offsite upload: `upload` empty).
-// `manager` must outlive the result.
-BackupJobOps MakeManagerJobOps(ops::BackupManager& manager);
-
 // What the routes need, known before the listeners open (the manager comes later).
 api::BackupAccess::Options BackupAccessOptions(App& app);
 

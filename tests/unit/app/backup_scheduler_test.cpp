@@ -18,9 +18,12 @@
 #include <set>
 #include <thread>
 
+#include "../ops/backup_test_support.hpp"
 #include "../storage/store_backends.hpp"
+#include "app/backup_jobs.hpp"
 #include "common/time.hpp"
 #include "metrics/registry.hpp"
+#include "ops/sqlite_backup.hpp"
 
 namespace aragora::app {
 namespace {
@@ -414,6 +417,74 @@ TEST_P(BackupSchedulerTest, TwoInstancesRunEachSlotExactlyOnce) {
     Drive(ioc_, c.RunDue());
     EXPECT_EQ(ledger_.attempts, kSlots);
     EXPECT_EQ(CounterValue(registry_c, lost), 1);
+}
+
+// The same with the real jobs: two instances, each with its own BackupManager over one
+// backup dir (a shared volume), claiming daily slots in the shared database. Every day
+// gets exactly one backup, verified with every receipt, made by the instance whose claim
+// won. (The backed-up database is an SQLite file with signed receipts in both cases: the
+// claim is what differs between the backends.)
+TEST_P(BackupSchedulerTest, TwoInstancesWithRealJobsMakeOneVerifiedBackupPerSlot) {
+    ops::test_support::TempDir dir;
+    const auto db = dir.path() / "data" / "aragora.sqlite3";
+    ops::test_support::PopulateStore(db, 2, ops::test_support::TestKeys());
+    auto open_manager = [&] {
+        ops::BackupManagerOptions o;
+        o.backup_dir = dir.path() / "backups";
+        o.restore_dir = dir.path() / "restore";
+        o.receipt_keys = ops::test_support::TestKeys();
+        auto m = ops::BackupManager::Open(
+            o, ops::MakeSqliteBackupEngine(ops::SqliteBackupOptions{db.string()}), clock_);
+        EXPECT_TRUE(m) << m.error().message;
+        return std::move(*m);
+    };
+    auto manager_a = open_manager();
+    auto manager_b = open_manager();
+    BackupJobOps ops_a = MakeManagerJobOps(*manager_a);
+    BackupJobOps ops_b = MakeManagerJobOps(*manager_b);
+    auto store_b = OpenAnother();
+    ASSERT_TRUE(store_b);
+    metrics::Registry registry_b;
+    ops::BackupMetrics metrics_b(registry_b, clock_);
+    common::BlockingPool job_pool_b{1, 16};
+    config::BackupSettings settings;
+    settings.enabled = true;
+    settings.daily_minute_of_day = 2 * 60;
+    settings.dr_drill_enabled = false;
+    SchedulerOptions oa;
+    oa.instance_id = "inst_a";
+    SchedulerOptions ob;
+    ob.instance_id = "inst_b";
+    BackupScheduler a(ioc_.get_executor(), clock_, *store_, store_pool_, job_pool_,
+                      MakeBackupJobs(settings, ops_a, metrics_), std::move(oa), metrics_);
+    BackupScheduler b(ioc_.get_executor(), clock_, *store_b, store_pool_, job_pool_b,
+                      MakeBackupJobs(settings, ops_b, metrics_b), std::move(ob), metrics_b);
+    constexpr int kDays = 4;
+    for (int day = 1; day <= kDays; ++day) {
+        AdvanceTo(At("2026-12-06T02:00:05.000Z") + std::chrono::hours(24 * day));
+        DriveOn(ioc_, /*threads=*/2, a.RunDue(), b.RunDue());
+    }
+    auto page = manager_a->List(ops::ListFilter{});
+    ASSERT_TRUE(page) << page.error().message;
+    ASSERT_EQ(page->total, kDays);
+    std::set<std::string> days;
+    for (const auto& m : page->items) {
+        EXPECT_EQ(m.status, ops::BackupStatus::kVerified) << m.id;
+        days.insert(common::FormatIso8601(m.created_at).substr(0, 10));
+    }
+    EXPECT_EQ(days.size(), static_cast<std::size_t>(kDays));
+    const auto rows = Rows();
+    ASSERT_EQ(rows.size(), static_cast<std::size_t>(kDays));
+    for (const auto& row : rows) {
+        EXPECT_NE(row.find("|succeeded|backup "), std::string::npos) << row;
+        EXPECT_NE(row.find(" verified, "), std::string::npos) << row;
+    }
+    const std::string won =
+        "aragora_backup_scheduler_runs_total{job=\"backup\",result=\"succeeded\"}";
+    EXPECT_EQ(CounterValue(registry_, won) + CounterValue(registry_b, won), kDays);
+    const std::string made = "aragora_backup_success_total{type=\"full\"}";
+    EXPECT_EQ(CounterValue(registry_, made) + CounterValue(registry_b, made), kDays);
+    job_pool_b.Stop();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackupSchedulerTest, ARAGORA_STORAGE_BACKENDS);
