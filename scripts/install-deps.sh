@@ -20,10 +20,29 @@ packages=(
     # system services are not started)
     postgresql redis-server redis-tools nginx
 )
+# Node.js and npm install the npm test tools below; the machines bring their own Node.js,
+# Debian's is the fallback.
+if ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 # --bench: also what `make bench-server` needs (the default list stays as it is).
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(wrk)
 fi
+
+# Test tools from npm (tests/tools/package.json: s3rver, the S3 stand-in of the offsite
+# backup tests), installed exactly as package-lock.json pins them when node_modules is
+# missing or older than the lock file. Nothing is fetched at build or test time.
+install_test_tools() {
+    local tools
+    tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/tools"
+    if [[ -f "$tools/node_modules/.package-lock.json" &&
+          ! "$tools/package-lock.json" -nt "$tools/node_modules/.package-lock.json" ]]; then
+        return 0
+    fi
+    echo "install-deps: npm ci in tests/tools"
+    (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,6 +52,7 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-deps: all ${#packages[@]} packages present"
+    install_test_tools
     exit 0
 fi
 
@@ -58,3 +78,4 @@ cleanup() { [[ $created_policy -eq 1 ]] && rm -f "$policy"; return 0; }
 trap cleanup EXIT
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_test_tools

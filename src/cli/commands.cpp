@@ -23,6 +23,7 @@
 #include "agents/registry.hpp"
 #include "app/server_app.hpp"
 #include "cli/debate_runner.hpp"
+#include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
@@ -576,6 +577,7 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
 
     AddUsersCommand(app, exit_code);
+    AddDoctorCommand(app, exit_code);
     AddWorkerCommand(app, exit_code);
 
     app::ServeOptions serve;

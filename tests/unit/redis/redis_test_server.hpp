@@ -184,6 +184,8 @@ public:
     }
 
     bool running() const { return pid_ > 0; }
+    // The server's pid (for tests that freeze it with SIGSTOP); -1 when not running.
+    pid_t pid() const { return pid_; }
     int port() const { return port_; }
     const std::string& ca_file() const { return cert_; }
     const std::string& dir() const { return dir_; }

@@ -43,6 +43,8 @@ public:
     bool Shutdown(std::string* error);
     bool StartAgain(std::string* error);
     bool running() const { return pid_ > 0; }
+    // The postmaster's pid (for tests that freeze it with SIGSTOP); -1 when stopped.
+    int pid() const { return pid_; }
 
 private:
     PgTestServer() = default;
