@@ -22,6 +22,7 @@
 #include "agents/factory.hpp"
 #include "agents/registry.hpp"
 #include "app/server_app.hpp"
+#include "cli/backup_command.hpp"
 #include "cli/debate_runner.hpp"
 #include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
@@ -579,6 +580,7 @@ int RunCli(int argc, char** argv) {
     AddUsersCommand(app, exit_code);
     AddDoctorCommand(app, exit_code);
     AddWorkerCommand(app, exit_code);
+    AddBackupCommand(app, exit_code);
 
     app::ServeOptions serve;
     auto* serve_cmd = app.add_subcommand(

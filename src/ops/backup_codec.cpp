@@ -1,28 +1,67 @@
 #include "ops/backup_codec.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 
+#include "common/crypto.hpp"
 #include "ops/file_stream.hpp"
 
 namespace aragora::ops {
 
-common::Status EncodeBackupFile(const std::filesystem::path& raw, const std::filesystem::path& out,
-                                const CodecOptions& options, const ProgressFn& progress) {
+namespace {
+
+// fsync of the file, then rename over `out` and fsync of the directory.
+common::Status SyncAndRename(const std::filesystem::path& from, const std::filesystem::path& out) {
+    const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0 || ::fchmod(fd, 0600) != 0) {
+        const int err = errno;
+        if (fd >= 0) ::close(fd);
+        return common::MakeError(common::ErrorCode::kInternal,
+                                 "cannot sync " + from.string() + ": " + std::strerror(err));
+    }
+    ::close(fd);
+    if (::rename(from.c_str(), out.c_str()) != 0) {
+        return common::MakeError(common::ErrorCode::kInternal,
+                                 "cannot rename to " + out.string() + ": " + std::strerror(errno));
+    }
+    return SyncDirectory(out.parent_path());
+}
+
+}  // namespace
+
+common::Result<std::string> EncodeBackupFile(const std::filesystem::path& raw,
+                                             const std::filesystem::path& out,
+                                             const CodecOptions& options,
+                                             const ProgressFn& progress) {
+    if (!options.compress) {
+        if (auto s = SyncAndRename(raw, out); !s) return s.error();
+        return Sha256File(out);
+    }
     auto writer = AtomicFileWriter::Create(out, 0600);
     if (!writer) return writer.error();
-    ByteSink sink = [&](std::string_view d) { return (*writer)->Write(d); };
+    common::Sha256Stream hasher;
+    ByteSink sink = [&](std::string_view d) {
+        hasher.Update(d);
+        return (*writer)->Write(d);
+    };
     std::optional<GzipEncoder> gzip;
     ByteSink input = sink;
     if (options.compress) {
         gzip.emplace(sink);
         input = [&](std::string_view d) { return gzip->Write(d); };
     }
-    if (auto s = ReadFileTo(raw, input, progress, "compress"); !s) return s;
+    if (auto s = ReadFileTo(raw, input, progress, "compress"); !s) return s.error();
     if (gzip) {
-        if (auto s = gzip->Finish(); !s) return s;
+        if (auto s = gzip->Finish(); !s) return s.error();
     }
-    return (*writer)->Commit();
+    if (auto s = (*writer)->Commit(); !s) return s.error();
+    return hasher.FinalHex();
 }
 
 common::Status DecodeBackupFile(const std::filesystem::path& in,

@@ -15,9 +15,12 @@ struct CodecOptions {
     bool compress = true;
 };
 
-// Reads `raw`, writes `out` (mode 0600).
-common::Status EncodeBackupFile(const std::filesystem::path& raw, const std::filesystem::path& out,
-                                const CodecOptions& options, const ProgressFn& progress);
+// Reads `raw`, writes `out` (mode 0600); returns the SHA-256 hex of the bytes written to
+// `out`. Without compression (or encryption) `raw` itself is synced and renamed to `out`.
+common::Result<std::string> EncodeBackupFile(const std::filesystem::path& raw,
+                                             const std::filesystem::path& out,
+                                             const CodecOptions& options,
+                                             const ProgressFn& progress);
 
 // Reads the backup file `in`, writes the raw snapshot `raw_out` (mode 0600). A damaged or
 // cut stream is kValidation naming what is wrong; `raw_out` is then not created.

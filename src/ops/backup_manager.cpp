@@ -144,10 +144,7 @@ common::Result<BackupMetadata> BackupManager::Create(const CreateOptions& co) {
     RemoveOnExit raw{UniqueSibling(final_path, "snapshot")};
     auto snap = engine_->Snapshot(raw.path, co.progress);
     if (!snap) return fail(snap.error());
-    if (auto s = EncodeBackupFile(raw.path, final_path, CodecOptions{m.compressed}, co.progress);
-        !s)
-        return fail(s.error());
-    auto checksum = Sha256File(final_path);
+    auto checksum = EncodeBackupFile(raw.path, final_path, CodecOptions{m.compressed}, co.progress);
     if (!checksum) return fail(checksum.error());
     std::error_code ec;
     m.checksum = *checksum;

@@ -28,8 +28,10 @@ protected:
         manager_ = OpenManager(test_support::TestKeys());
     }
 
-    std::unique_ptr<BackupManager> OpenManager(std::optional<debate::ReceiptKeys> keys) {
+    std::unique_ptr<BackupManager> OpenManager(std::optional<debate::ReceiptKeys> keys,
+                                               bool compression = true) {
         BackupManagerOptions o;
+        o.compression = compression;
         o.backup_dir = dir_.path() / "backups";
         o.restore_dir = dir_.path() / "restore";
         o.receipt_keys = std::move(keys);
@@ -73,7 +75,7 @@ TEST_F(BackupManagerTest, CreateWritesAVerifiedBackupWithTheOriginalsNameAndMani
     EXPECT_EQ(m.row_counts.at("debates"), 5);
     EXPECT_EQ(m.row_counts.at("receipts"), 5);
     EXPECT_EQ(m.row_counts.at("debate_events"), 15);
-    EXPECT_EQ(m.schema_version, 3);
+    EXPECT_EQ(m.schema_version, storage::SqliteMigrations().back().version);
     EXPECT_FALSE(m.schema_hash.empty());
     EXPECT_FALSE(m.table_checksums.at("receipts").empty());
     auto sum = Sha256File(m.backup_path);
@@ -95,6 +97,18 @@ TEST_F(BackupManagerTest, CreateWritesAVerifiedBackupWithTheOriginalsNameAndMani
         if (e.path().filename().string()[0] != '.') ++files;
     EXPECT_EQ(files, 2);  // the backup and manifest.json
     EXPECT_TRUE(fs::is_empty(dir_.path() / "restore"));
+}
+
+TEST_F(BackupManagerTest, AnUncompressedBackupIsThePlainSnapshotAndVerifies) {
+    auto plain = OpenManager(test_support::TestKeys(), false);
+    auto m = plain->Create(CreateOptions{});
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_TRUE(std::regex_match(m->file_name, std::regex("aragora_.*_[0-9a-f]{8}\\.db")));
+    EXPECT_EQ(m->status, BackupStatus::kVerified);
+    EXPECT_EQ(m->checksum, *Sha256File(m->backup_path));
+    auto inspection = InspectSqliteFile(m->backup_path, true);
+    ASSERT_TRUE(inspection);
+    EXPECT_EQ(inspection->schema_hash, m->schema_hash);
 }
 
 TEST_F(BackupManagerTest, VerifyReVerifiesEveryReceipt) {

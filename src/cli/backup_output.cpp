@@ -1,0 +1,69 @@
+#include "cli/backup_output.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace aragora::cli {
+
+std::string FormatSize(std::uint64_t bytes) {
+    static const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
+    double v = static_cast<double>(bytes);
+    int unit = 0;
+    while (v >= 1024 && unit < 4) {
+        v /= 1024;
+        ++unit;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
+    return buf;
+}
+
+std::string FormatDuration(double seconds) {
+    char buf[32];
+    if (seconds < 60) {
+        std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+    } else if (seconds < 3600) {
+        std::snprintf(buf, sizeof buf, "%.1fm", seconds / 60);
+    } else {
+        std::snprintf(buf, sizeof buf, "%.1fh", seconds / 3600);
+    }
+    return buf;
+}
+
+ProgressLine::ProgressLine(bool enabled) : enabled_(enabled && ::isatty(STDERR_FILENO) == 1) {}
+
+ProgressLine::~ProgressLine() { Done(); }
+
+ops::ProgressFn ProgressLine::Callback() {
+    if (!enabled_) return {};
+    return [this](std::string_view phase, std::uint64_t done, std::uint64_t total) {
+        Draw(phase, done, total);
+    };
+}
+
+void ProgressLine::Draw(std::string_view phase, std::uint64_t done, std::uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool finished = total > 0 && done >= total;
+    if (phase == last_phase_ && !finished && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    last_phase_ = std::string(phase);
+    char buf[128];
+    if (total > 0) {
+        std::snprintf(buf, sizeof buf, "\r  %-10.*s %3d%%", static_cast<int>(phase.size()),
+                      phase.data(), static_cast<int>(done * 100 / total));
+    } else {
+        std::snprintf(buf, sizeof buf, "\r  %-10.*s %s", static_cast<int>(phase.size()),
+                      phase.data(), FormatSize(done).c_str());
+    }
+    std::cerr << buf << "\033[K" << std::flush;
+    drawn_ = true;
+}
+
+void ProgressLine::Done() {
+    if (drawn_) std::cerr << "\r\033[K" << std::flush;
+    drawn_ = false;
+}
+
+}  // namespace aragora::cli
