@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "common/logging.hpp"
+#include "ops/offsite.hpp"
 
 namespace aragora::app {
 namespace {
@@ -44,6 +45,30 @@ std::string Findings(const ops::VerificationResult& v) {
 }
 
 }  // namespace
+
+std::function<common::Status(const ops::BackupMetadata&)> MakeOffsiteUpload(
+    const config::Settings& settings, config::EnvLookup env) {
+    if (!ops::OffsiteEnabled(settings.backup)) return {};
+    ops::OffsiteOptions options;
+    options.https_proxy = settings.agents.https_proxy;
+    options.no_proxy = settings.agents.no_proxy;
+    options.ca_file = settings.agents.ca_file;
+    auto offsite = ops::Offsite::Create(settings.backup, std::move(env), options);
+    if (!offsite) {
+        Log()->error("offsite copies are configured but cannot work: {}", offsite.error().message);
+        return [error = offsite.error()](const ops::BackupMetadata&) -> common::Status {
+            return error;
+        };
+    }
+    auto shared = std::make_shared<ops::Offsite>(std::move(*offsite));
+    return [shared](const ops::BackupMetadata& m) -> common::Status {
+        auto up = shared->UploadBackup(m.backup_path, m.ToJson());
+        if (up) {
+            Log()->info("backup {} copied offsite to {}", m.id, shared->RemoteUrl(m.file_name));
+        }
+        return up;
+    };
+}
 
 bool RetryableBackupError(ErrorCode code) {
     switch (code) {

@@ -38,6 +38,14 @@ struct BackupJobOps {
 // created backups carry metadata.trigger = "scheduled"). `manager` must outlive the result.
 BackupJobOps MakeManagerJobOps(ops::BackupManager& manager);
 
+// The offsite stage from the settings: empty when ARAGORA_BACKUP_S3_BUCKET is unset; else
+// an upload of the backup file and its manifest entry (ops::Offsite, credentials read
+// from `env` at each call). Offsite settings that cannot work (a bad endpoint) give an
+// upload that fails with that error, so that every scheduled backup says so and counts
+// failures{stage="offsite"}, rather than a silent local-only backup.
+std::function<common::Status(const ops::BackupMetadata&)> MakeOffsiteUpload(
+    const config::Settings& settings, config::EnvLookup env = config::ProcessEnv());
+
 // Whether another attempt may succeed after an error of this code (unavailable, storage,
 // timeout... yes; validation, not implemented, forbidden, crypto... no).
 bool RetryableBackupError(common::ErrorCode code);

@@ -80,13 +80,7 @@ asio::awaitable<void> StartBackups(App& app) {
     if (!s.enabled || app.draining) co_return;
 
     app.backup_job_ops = MakeManagerJobOps(*app.backup_manager);
-    if (!s.s3_bucket.empty()) {
-        // The S3 client lives on another branch; until it is wired here, say so.
-        Log()->warn(
-            "ARAGORA_BACKUP_S3_BUCKET={} is set but this build does not upload scheduled backups "
-            "offsite yet; they stay in {}",
-            s.s3_bucket, app.backup_manager->options().backup_dir.string());
-    }
+    app.backup_job_ops.upload = MakeOffsiteUpload(app.settings);
     SchedulerOptions options;
     options.instance_id = common::NewProcessId("s_");
     app.backup_scheduler = std::make_unique<BackupScheduler>(
