@@ -151,6 +151,7 @@ asio::awaitable<void> Startup(App& app) {
     ss.engine.agent_timeout = app.agents.TurnBudget();
     ss.agent_factory = &app.agents;
     ss.engine.debate_timeout = std::chrono::seconds(s.debate.debate_timeout_seconds);
+    ss.running_too_long = std::chrono::seconds(s.debate.running_too_long_seconds);
     ss.engine.convergence_threshold = s.debate.convergence_threshold;
     ss.engine.max_parallel_calls = s.debate.max_parallel_calls;
     ss.consensus_threshold = s.debate.consensus_threshold;

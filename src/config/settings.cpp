@@ -541,6 +541,9 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto debate_timeout = ReadInt(env, "ARAGORA_DEBATE_TIMEOUT_SECONDS", 900, 1, 86400);
     if (!debate_timeout) return debate_timeout.error();
     s.debate.debate_timeout_seconds = *debate_timeout;
+    auto too_long = ReadInt(env, "ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS", 600, 1, 86400);
+    if (!too_long) return too_long.error();
+    s.debate.running_too_long_seconds = *too_long;
     auto latency =
         ReadInt(env, "ARAGORA_DEMO_LATENCY_MS", mode == RunMode::kServer ? 200 : 0, 0, 60000);
     if (!latency) return latency.error();

@@ -70,6 +70,7 @@ struct DebateSettings {
     int demo_latency_ms = 0;              // ARAGORA_DEMO_LATENCY_MS (CLI default 0)
     double convergence_threshold = 0.85;  // ARAGORA_CONVERGENCE_THRESHOLD
     int max_parallel_calls = 8;           // ARAGORA_MAX_PARALLEL_AGENT_CALLS (per debate)
+    int running_too_long_seconds = 600;   // ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS (alert)
 };
 
 // Provider agents (resilience rules of DEBATE.md, Agents). Keys and base URLs are not

@@ -330,6 +330,20 @@ TEST(SettingsTest, ExistingDebateAndStorageVariablesStillWork) {
     EXPECT_NE(ErrorOf(env).find("ARAGORA_CONSENSUS_THRESHOLD"), std::string::npos);
 }
 
+// The AragoraDebateRunningTooLong threshold: the runbook's 10 minutes unless set.
+TEST(SettingsTest, DebateRunningTooLongThreshold) {
+    auto d = Load(ProdServer());
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->debate.running_too_long_seconds, 600);
+    Env env = ProdServer();
+    env["ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"] = "2";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->debate.running_too_long_seconds, 2);
+    env["ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"] = "0";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"), std::string::npos);
+}
+
 TEST(Settings, AgentResilienceDefaultsAndOverrides) {
     auto d = Load({}, RunMode::kLocalCli);
     ASSERT_TRUE(d.ok()) << d.error().message;
