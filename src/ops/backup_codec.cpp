@@ -39,17 +39,30 @@ common::Result<std::string> EncodeBackupFile(const std::filesystem::path& raw,
                                              const std::filesystem::path& out,
                                              const CodecOptions& options,
                                              const ProgressFn& progress) {
-    if (!options.compress) {
+    if (!options.compress && options.key == nullptr) {
         if (auto s = SyncAndRename(raw, out); !s) return s.error();
         return Sha256File(out);
     }
-    auto writer = AtomicFileWriter::Create(out, 0600);
-    if (!writer) return writer.error();
+    // The output: plain (hashed as written) or encrypted (hashed from the file afterwards:
+    // the ciphertext is the writer's).
+    std::unique_ptr<AtomicFileWriter> plain;
+    std::unique_ptr<EncryptedFileWriter> sealed;
     common::Sha256Stream hasher;
-    ByteSink sink = [&](std::string_view d) {
-        hasher.Update(d);
-        return (*writer)->Write(d);
-    };
+    ByteSink sink;
+    if (options.key != nullptr) {
+        auto w = EncryptedFileWriter::Create(out, *options.key);
+        if (!w) return w.error();
+        sealed = std::move(*w);
+        sink = [&](std::string_view d) { return sealed->Write(d); };
+    } else {
+        auto w = AtomicFileWriter::Create(out, 0600);
+        if (!w) return w.error();
+        plain = std::move(*w);
+        sink = [&](std::string_view d) {
+            hasher.Update(d);
+            return plain->Write(d);
+        };
+    }
     std::optional<GzipEncoder> gzip;
     ByteSink input = sink;
     if (options.compress) {
@@ -60,7 +73,11 @@ common::Result<std::string> EncodeBackupFile(const std::filesystem::path& raw,
     if (gzip) {
         if (auto s = gzip->Finish(); !s) return s.error();
     }
-    if (auto s = (*writer)->Commit(); !s) return s.error();
+    if (sealed) {
+        if (auto s = sealed->Commit(); !s) return s.error();
+        return Sha256File(out);
+    }
+    if (auto s = plain->Commit(); !s) return s.error();
     return hasher.FinalHex();
 }
 
@@ -76,7 +93,13 @@ common::Status DecodeBackupFile(const std::filesystem::path& in,
         gunzip.emplace(sink);
         input = [&](std::string_view d) { return gunzip->Write(d); };
     }
-    if (auto s = ReadFileTo(in, input, progress, "decompress"); !s) return s;
+    if (options.key != nullptr) {
+        // Every chunk is authenticated before it reaches `input`; an error after some
+        // chunks leaves the temporary file unrenamed (removed with the writer).
+        if (auto s = DecryptFileTo(in, *options.key, input); !s) return s;
+    } else if (auto s = ReadFileTo(in, input, progress, "decompress"); !s) {
+        return s;
+    }
     if (gunzip) {
         if (auto s = gunzip->Finish(); !s) return s;
     }

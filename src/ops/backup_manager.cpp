@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <system_error>
 
+#include "common/atomic_file.hpp"
 #include "common/crypto.hpp"
 #include "common/logging.hpp"
 #include "ops/backup_codec.hpp"
@@ -65,6 +68,55 @@ bool IsOk(BackupStatus s) { return s == BackupStatus::kVerified || s == BackupSt
 
 }  // namespace
 
+std::optional<CarriedReceiptKeys> BackupManager::Impl::Carried(const BackupMetadata& meta) const {
+    if (meta.keys_file.empty() || !key) return std::nullopt;
+    const fs::path path = fs::path(meta.backup_path).parent_path() / meta.keys_file;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::string sealed((std::istreambuf_iterator<char>(in)), {});
+    auto opened = OpenReceiptKeys(sealed, *key);
+    if (!opened) {
+        common::GetLogger("aragora.backup")
+            ->warn("receipt keys of backup {} not readable: {}", meta.id, opened.error().message);
+        return std::nullopt;
+    }
+    return std::move(*opened);
+}
+
+common::Status BackupManager::WriteKeysSidecar(BackupMetadata& m) {
+    const auto& keys = options_.receipt_keys;
+    if (!m.encrypted || !keys || keys->hmac_current.empty()) return {};
+    auto sealed = SealReceiptKeys(*keys, options_.receipt_key_from_file, *impl_->key);
+    if (!sealed) return sealed.error();
+    const std::string name = m.file_name + ".keys";
+    if (auto s = common::WriteFileAtomically((options_.backup_dir / name).string(), *sealed, 0600);
+        !s) {
+        return s;
+    }
+    m.keys_file = name;
+    return {};
+}
+
+std::optional<debate::ReceiptKeys> BackupManager::VerificationKeys(
+    const BackupMetadata& meta) const {
+    auto keys = options_.receipt_keys;
+    auto carried = impl_->Carried(meta);
+    if (!carried) return keys;
+    if (!keys) keys = debate::ReceiptKeys{};
+    auto known = [&](const std::string& secret) {
+        return secret.empty() || secret == keys->hmac_current || secret == keys->hmac_previous;
+    };
+    for (const std::string* secret : {&carried->hmac_current, &carried->hmac_previous}) {
+        if (known(*secret)) continue;
+        if (keys->hmac_current.empty()) {
+            keys->hmac_current = *secret;
+        } else if (keys->hmac_previous.empty()) {
+            keys->hmac_previous = *secret;
+        }
+    }
+    return keys;
+}
+
 common::Result<std::unique_ptr<BackupManager>> BackupManager::Open(
     BackupManagerOptions options, std::shared_ptr<BackupEngine> engine,
     const common::Clock& clock) {
@@ -83,13 +135,16 @@ common::Result<std::unique_ptr<BackupManager>> BackupManager::Open(
                              "cannot create directory " + dir.string() + ": " + ec.message());
         }
     }
+    std::optional<BackupKey> key;
     if (!options.encryption_key_hex.empty()) {
-        return MakeError(ErrorCode::kNotImplemented,
-                         "ARAGORA_BACKUP_ENCRYPTION_KEY is set but this build cannot encrypt "
-                         "backups yet");
+        auto parsed = ParseBackupKey(options.encryption_key_hex);
+        if (!parsed) return parsed.error();
+        key = std::move(*parsed);
     }
-    return std::unique_ptr<BackupManager>(
+    std::unique_ptr<BackupManager> manager(
         new BackupManager(std::move(options), std::move(engine), clock));
+    manager->impl_->key = std::move(key);
+    return manager;
 }
 
 BackupManager::BackupManager(BackupManagerOptions options, std::shared_ptr<BackupEngine> engine,
@@ -116,9 +171,11 @@ common::Result<BackupMetadata> BackupManager::Create(const CreateOptions& co) {
     m.source_path = engine_->SourceLocation();
     m.kind = engine_->Kind();
     m.compressed = options_.compression;
-    m.encrypted = false;
+    m.encrypted = impl_->key.has_value();
+    if (m.encrypted) m.encryption_key_id = impl_->key->key_id;
     m.file_name = engine_->FileStem() + "_" + FileTimestamp(m.created_at) + "_" + m.id +
-                  engine_->SnapshotSuffix() + (m.compressed ? ".gz" : "");
+                  engine_->SnapshotSuffix() + (m.compressed ? ".gz" : "") +
+                  (m.encrypted ? ".enc" : "");
     m.backup_path = (options_.backup_dir / m.file_name).string();
     m.metadata = co.metadata;
     if (!co.notes.empty()) m.metadata["notes"] = co.notes;
@@ -144,8 +201,10 @@ common::Result<BackupMetadata> BackupManager::Create(const CreateOptions& co) {
     RemoveOnExit raw{UniqueSibling(final_path, "snapshot")};
     auto snap = engine_->Snapshot(raw.path, co.progress);
     if (!snap) return fail(snap.error());
-    auto checksum = EncodeBackupFile(raw.path, final_path, CodecOptions{m.compressed}, co.progress);
+    const CodecOptions codec{m.compressed, m.encrypted ? &*impl_->key : nullptr};
+    auto checksum = EncodeBackupFile(raw.path, final_path, codec, co.progress);
     if (!checksum) return fail(checksum.error());
+    if (auto s = WriteKeysSidecar(m); !s) return fail(s.error());
     std::error_code ec;
     m.checksum = *checksum;
     m.size_bytes = snap->source_size_bytes;
@@ -259,10 +318,14 @@ common::Result<VerificationResult> BackupManager::VerifyEntry(
             RemoveOnExit raw{options_.restore_dir / (".verify-" + meta.id + "-" +
                                                      common::HexEncode(common::RandomBytes(6)) +
                                                      engine_->SnapshotSuffix())};
-            auto decoded = DecodeBackupFile(meta.backup_path, raw.path,
-                                            CodecOptions{meta.compressed}, progress);
+            auto codec = impl_->CodecFor(meta);
+            common::Status decoded =
+                codec ? DecodeBackupFile(meta.backup_path, raw.path, *codec, progress)
+                      : common::Status(codec.error());
             if (!decoded) {
-                AddFailure(out, {"decompress", "", "", 0, decoded.error().message});
+                const bool crypto = decoded.error().code == ErrorCode::kCrypto;
+                AddFailure(out,
+                           {crypto ? "decrypt" : "decompress", "", "", 0, decoded.error().message});
             } else {
                 auto scratch = engine_->RestoreScratch(raw.path, options_.restore_dir, progress);
                 if (!scratch) {
@@ -274,7 +337,7 @@ common::Result<VerificationResult> BackupManager::VerifyEntry(
                         (*scratch)->store();
                         *restore_seconds = Seconds(clock_.SteadyNow() - restore_started);
                     }
-                    CheckRestoredDatabase(**scratch, meta, options_.receipt_keys, out, details);
+                    CheckRestoredDatabase(**scratch, meta, VerificationKeys(meta), out, details);
                 }
             }
         }
@@ -370,6 +433,54 @@ common::Result<DrStatus> BackupManager::Status() const {
     if (!drills) return drills.error();
     if (!drills->empty()) st.last_drill = drills->back();
     return st;
+}
+
+common::Status BackupManager::SetMetadata(std::string_view id, const std::string& key,
+                                          json::value value) {
+    auto meta = Get(id);
+    if (!meta) return meta.error();
+    return impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        auto it = entries.find(meta->id);
+        if (it == entries.end())
+            return common::Status(
+                MakeError(ErrorCode::kNotFound, "backup " + meta->id + " was deleted"));
+        it->second.metadata[key] = value;
+        return common::Status();
+    });
+}
+
+common::Result<BackupMetadata> BackupManager::Import(BackupMetadata entry) {
+    if (entry.file_name.empty() || entry.file_name.find('/') != std::string::npos ||
+        entry.file_name == "." || entry.file_name == "..") {
+        return MakeError(ErrorCode::kValidation, "bad backup file name '" + entry.file_name + "'");
+    }
+    const fs::path local = options_.backup_dir / entry.file_name;
+    std::error_code ec;
+    if (!fs::is_regular_file(local, ec)) {
+        return MakeError(ErrorCode::kNotFound, "backup file " + local.string() + " is missing");
+    }
+    entry.backup_path = local.string();
+    // What the other machine found (verified) says nothing about this copy.
+    entry.verified = false;
+    entry.verified_at.reset();
+    if (entry.status == BackupStatus::kVerified) entry.status = BackupStatus::kCompleted;
+    std::optional<BackupMetadata> existing;
+    auto s = impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        auto it = entries.find(entry.id);
+        if (it != entries.end()) {
+            if (it->second.checksum != entry.checksum) {
+                return common::Status(MakeError(
+                    ErrorCode::kConflict,
+                    "a different backup with id " + entry.id + " is already in the manifest"));
+            }
+            existing = it->second;
+            return common::Status();
+        }
+        entries[entry.id] = entry;
+        return common::Status();
+    });
+    if (!s) return s.error();
+    return existing ? *existing : entry;
 }
 
 }  // namespace aragora::ops
