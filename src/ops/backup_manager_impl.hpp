@@ -2,8 +2,10 @@
 
 // Internal to BackupManager (backup_manager.cpp, backup_restore.cpp).
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
+#include <system_error>
 
 #include "ops/backup_codec.hpp"
 #include "ops/backup_crypto.hpp"
@@ -12,6 +14,19 @@
 #include "ops/backup_manifest.hpp"
 
 namespace aragora::ops {
+
+inline double Seconds(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+// Removes a temporary file whatever happens.
+struct RemoveOnExit {
+    std::filesystem::path path;
+    ~RemoveOnExit() {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+    }
+};
 
 struct BackupManager::Impl {
     explicit Impl(const std::filesystem::path& dir) : manifest(dir) {}

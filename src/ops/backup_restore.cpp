@@ -24,18 +24,6 @@ using common::MakeError;
 
 namespace {
 
-double Seconds(std::chrono::steady_clock::duration d) {
-    return std::chrono::duration<double>(d).count();
-}
-
-struct RemoveOnExit {
-    fs::path path;
-    ~RemoveOnExit() {
-        std::error_code ec;
-        fs::remove(path, ec);
-    }
-};
-
 std::set<std::string> ConfiguredKeyIds(const std::optional<debate::ReceiptKeys>& keys) {
     std::set<std::string> ids;
     if (!keys) return ids;
