@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agents/factory.hpp"
+#include "api/backups.hpp"
 #include "api/router.hpp"
 #include "api/security.hpp"
 #include "auth/service.hpp"
@@ -71,6 +72,8 @@ struct ApiDeps {
     // Receipt retention: legal holds, retention status, deletion log, cleanup on demand;
     // null = those routes answer 503.
     service::ReceiptRetention* retention = nullptr;
+    // Backups and DR (/api/v2/backups, /api/v2/dr); null = those routes answer 503.
+    BackupAccess* backups = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

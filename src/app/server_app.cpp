@@ -21,6 +21,7 @@
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
+#include "app/backup_wiring.hpp"
 #include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/event_replay.hpp"
@@ -179,6 +180,7 @@ asio::awaitable<void> Startup(App& app) {
     if (leased) app.service->StartLeaseReaper();
     StartReceiptRetention(app);
     app.debates.Set(app.service.get());
+    co_await StartBackups(app);
     if (app.draining) co_return;
     app.ready = true;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -201,6 +203,7 @@ asio::awaitable<void> Drain(App& app) {
     WsLog()->info("ws close_all code=1001 reason=draining connections={}",
                   app.api_server->stats().ws_connections_active.load());
     app.api_server->CloseAllWebSockets(1001, "server shutting down");
+    StopBackups(app);
     if (app.service) co_await app.service->Drain(grace);
     app.api_server->Shutdown();
     if (app.metrics_server) app.metrics_server->Shutdown();
@@ -492,6 +495,8 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     deps.limits = app.limits.get();
     deps.errors = &app.errors;
     deps.retention = &app.retention;
+    app.backup_access = std::make_unique<api::BackupAccess>(BackupAccessOptions(app));
+    deps.backups = app.backup_access.get();
     if (auto cors = api::CorsPolicy::Parse(app.settings.security.allowed_origins); cors) {
         deps.cors = std::move(*cors);
     }
@@ -684,6 +689,7 @@ int RunUntilStopped(App& app) {
     app.ioc.run();
     for (auto& t : threads) t.join();
     app.pool.Stop();
+    app.backup_pool.Stop();  // a backup in progress finishes (its files are written atomically)
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.app", "aragora.api", "aragora.debate"})
         common::GetLogger(name)->flush();

@@ -326,7 +326,10 @@ std::string AppSystemInfo::MetricsSummaryJson() const {
     return common::SerializeJson(o);
 }
 
-std::string AppSystemInfo::PrometheusText() const { return app_.registry.RenderPrometheus(); }
+std::string AppSystemInfo::PrometheusText() const {
+    app_.backup_metrics.Refresh();  // RPO/RTO compliance move with the clock
+    return app_.registry.RenderPrometheus();
+}
 
 std::string AppSystemInfo::PrometheusWebSocketText() const {
     // The WebSocket families only (the runbook's second scrape job), chosen by name: a

@@ -7,9 +7,11 @@
 #include <memory>
 #include <string>
 
+#include "cli/backup_offsite.hpp"
 #include "cli/backup_output.hpp"
 #include "cli/exit_codes.hpp"
 #include "common/clock.hpp"
+#include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
@@ -51,6 +53,9 @@ struct Args {
     bool force = false;
     bool skip_restore_test = false;
     bool comprehensive = false;
+    bool offsite = false;       // create --offsite
+    bool remote = false;        // list --remote
+    bool from_offsite = false;  // restore --from-offsite
     std::string notes;
     std::string id;
     std::string output;  // restore target
@@ -124,7 +129,20 @@ int Create(const Args& a) {
     auto m = manager.Create(co);
     progress.Done();
     if (!m) return Fail(m.error());
-    const std::string notice = KeysNotice(*m);
+    std::string notice = KeysNotice(*m);
+    if (a.offsite) {
+        auto offsite = OpenOffsite(opened->settings);
+        if (!offsite) return Fail(offsite.error());
+        auto url = UploadToOffsite(*offsite, manager, *m);
+        if (!url) {
+            return Complain(kExitFailed, "backup " + m->id +
+                                             " was created but the offsite upload "
+                                             "failed: " +
+                                             url.error().message);
+        }
+        if (auto updated = manager.Get(m->id)) m = std::move(updated);
+        if (!a.json) std::cout << "Uploaded to " << *url << "\n";
+    }
     if (a.json) {
         PrintJson(json::object{{"backup", m->ToJson()},
                                {"message", notice.empty() ? "Backup created" : notice}});
@@ -145,9 +163,41 @@ int Create(const Args& a) {
                         m->error.value_or("see `aragora backup verify " + m->id + "`"));
 }
 
+int ListRemote(const Opened& opened, bool as_json) {
+    auto offsite = OpenOffsite(opened.settings);
+    if (!offsite) return Fail(offsite.error());
+    auto remote = offsite->ListRemoteBackups();
+    if (!remote) return Fail(remote.error());
+    if (as_json) {
+        json::array items;
+        for (const auto& r : *remote) {
+            json::object o{{"file_name", r.file_name},
+                           {"key", r.key},
+                           {"size_bytes", r.size_bytes},
+                           {"last_modified", r.last_modified}};
+            o["manifest_entry"] =
+                r.manifest_entry ? json::value(*r.manifest_entry) : json::value(nullptr);
+            items.emplace_back(std::move(o));
+        }
+        PrintJson(json::object{{"remote", std::move(items)}, {"url", offsite->RemoteUrl("")}});
+        return kExitOk;
+    }
+    std::printf("%-10s %-20s %-10s %s\n", "ID", "Uploaded", "Size", "File");
+    for (const auto& r : *remote) {
+        const std::string id =
+            r.manifest_entry ? common::StringFieldOr(*r.manifest_entry, "id", "?") : "?";
+        std::printf("%-10s %-20s %-10s %s\n", id.c_str(), r.last_modified.substr(0, 19).c_str(),
+                    FormatSize(r.size_bytes).c_str(), r.file_name.c_str());
+    }
+    std::cout << "\nTotal: " << remote->size() << " offsite backups in " << offsite->RemoteUrl("")
+              << "\n";
+    return kExitOk;
+}
+
 int List(const Args& a) {
     auto opened = Open(a);
     if (!opened) return Fail(opened.error());
+    if (a.remote) return ListRemote(*opened, a.json);
     ops::ListFilter filter;
     filter.limit = a.limit;
     if (!a.status.empty()) {
@@ -214,28 +264,6 @@ int Show(const Args& a) {
     return kExitOk;
 }
 
-const char* Valid(bool ok) { return ok ? "Valid" : "INVALID"; }
-
-void PrintVerification(const ops::VerificationResult& v) {
-    std::cout << "Backup " << v.backup_id << ": " << (v.verified ? "VERIFIED" : "FAILED") << "\n"
-              << "  Checksum: " << Valid(v.checksum_valid) << "\n";
-    if (v.restore_tested) {
-        std::cout << "  Tables: " << Valid(v.tables_valid) << "\n"
-                  << "  Row counts: " << Valid(v.row_counts_valid) << "\n"
-                  << "  Schema: " << Valid(v.schema_valid) << "\n"
-                  << "  Integrity: " << Valid(v.integrity_valid) << "\n"
-                  << "  Table checksums: " << Valid(v.table_checksums_valid) << "\n"
-                  << "  Receipts: " << v.receipt_chain.verified << " of "
-                  << v.receipt_chain.receipts << " verified, chain "
-                  << (v.receipts_valid ? "intact" : "BROKEN") << "\n"
-                  << "  Restore test: Passed\n";
-    } else {
-        std::cout << "  Restore test: Skipped\n";
-    }
-    for (const auto& e : v.errors) std::cout << "  error: " << e << "\n";
-    for (const auto& w : v.warnings) std::cout << "  warning: " << w << "\n";
-}
-
 int Verify(const Args& a) {
     auto opened = Open(a);
     if (!opened) return Fail(opened.error());
@@ -269,11 +297,19 @@ int Restore(const Args& a) {
     auto opened = Open(a);
     if (!opened) return Fail(opened.error());
     auto& manager = *opened->manager;
-    auto m = manager.Get(a.id);
+    common::Result<ops::BackupMetadata> m = common::MakeError(ErrorCode::kInternal, "");
+    if (a.from_offsite) {
+        auto offsite = OpenOffsite(opened->settings);
+        if (!offsite) return Fail(offsite.error());
+        m = FetchFromOffsite(*offsite, manager, a.id);
+    } else {
+        m = manager.Get(a.id);
+    }
     if (!m) return Fail(m.error());
     // The original's default target is the database the backup was made from.
     std::string target = a.output.empty() ? m->source_path : a.output;
-    if (manager.engine().Kind() == "sqlite") target = fs::absolute(target).lexically_normal().string();
+    if (manager.engine().Kind() == "sqlite")
+        target = fs::absolute(target).lexically_normal().string();
     ProgressLine progress(!a.json);
     ops::RestoreOptions ro;
     ro.target = target;
@@ -399,6 +435,8 @@ void AddBackupCommand(CLI::App& app, int& exit_code) {
     create->add_option("--notes", a->notes, "Notes kept in the manifest");
     KeepOptions(create, *a);
     create->add_flag("--dry-run", a->dry_run, "Say what would be backed up, write nothing");
+    create->add_flag("--offsite", a->offsite,
+                     "Also upload it to ARAGORA_BACKUP_S3_BUCKET (file and manifest entry)");
     JsonFlag(create, *a);
     create->callback([&exit_code, a] { exit_code = Create(*a); });
 
@@ -406,6 +444,7 @@ void AddBackupCommand(CLI::App& app, int& exit_code) {
     BackupDirOption(list, *a);
     list->add_option("-l,--limit", a->limit, "At most this many (1..1000)")->capture_default_str();
     list->add_option("--status", a->status, "Only backups with this status");
+    list->add_flag("--remote", a->remote, "List the offsite copies (ARAGORA_BACKUP_S3_BUCKET)");
     JsonFlag(list, *a);
     list->callback([&exit_code, a] { exit_code = List(*a); });
 
@@ -434,6 +473,8 @@ void AddBackupCommand(CLI::App& app, int& exit_code) {
                       "Replace an existing target (kept as <name>.pre-restore-<UTC>)");
     restore->add_flag("--skip-verify", a->skip_verify, "Check only the checksum first");
     restore->add_flag("--dry-run", a->dry_run, "Verify and report, write nothing");
+    restore->add_flag("--from-offsite", a->from_offsite,
+                      "Download it from the offsite copies first (into the backup dir)");
     JsonFlag(restore, *a);
     restore->callback([&exit_code, a] { exit_code = Restore(*a); });
 

@@ -5,7 +5,14 @@
 #include <cstdio>
 #include <iostream>
 
+#include "ops/backup_manager.hpp"
+
 namespace aragora::cli {
+namespace {
+
+const char* Valid(bool ok) { return ok ? "Valid" : "INVALID"; }
+
+}  // namespace
 
 std::string FormatSize(std::uint64_t bytes) {
     static const char* kUnits[] = {"B", "KB", "MB", "GB", "TB"};
@@ -64,6 +71,26 @@ void ProgressLine::Draw(std::string_view phase, std::uint64_t done, std::uint64_
 void ProgressLine::Done() {
     if (drawn_) std::cerr << "\r\033[K" << std::flush;
     drawn_ = false;
+}
+
+void PrintVerification(const ops::VerificationResult& v) {
+    std::cout << "Backup " << v.backup_id << ": " << (v.verified ? "VERIFIED" : "FAILED") << "\n"
+              << "  Checksum: " << Valid(v.checksum_valid) << "\n";
+    if (v.restore_tested) {
+        std::cout << "  Tables: " << Valid(v.tables_valid) << "\n"
+                  << "  Row counts: " << Valid(v.row_counts_valid) << "\n"
+                  << "  Schema: " << Valid(v.schema_valid) << "\n"
+                  << "  Integrity: " << Valid(v.integrity_valid) << "\n"
+                  << "  Table checksums: " << Valid(v.table_checksums_valid) << "\n"
+                  << "  Receipts: " << v.receipt_chain.verified << " of "
+                  << v.receipt_chain.receipts << " verified, chain "
+                  << (v.receipts_valid ? "intact" : "BROKEN") << "\n"
+                  << "  Restore test: Passed\n";
+    } else {
+        std::cout << "  Restore test: Skipped\n";
+    }
+    for (const auto& e : v.errors) std::cout << "  error: " << e << "\n";
+    for (const auto& w : v.warnings) std::cout << "  warning: " << w << "\n";
 }
 
 }  // namespace aragora::cli

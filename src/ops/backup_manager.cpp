@@ -12,7 +12,6 @@
 #include "common/logging.hpp"
 #include "ops/backup_codec.hpp"
 #include "ops/backup_manager_impl.hpp"
-#include "ops/backup_verify.hpp"
 #include "ops/file_stream.hpp"
 
 namespace aragora::ops {
@@ -33,19 +32,6 @@ std::string FileTimestamp(TimePoint tp) {
     std::strftime(buf, sizeof buf, "%Y%m%d_%H%M%S", &tm);
     return buf;
 }
-
-double Seconds(std::chrono::steady_clock::duration d) {
-    return std::chrono::duration<double>(d).count();
-}
-
-// Removes a temporary file whatever happens.
-struct RemoveOnExit {
-    fs::path path;
-    ~RemoveOnExit() {
-        std::error_code ec;
-        fs::remove(path, ec);
-    }
-};
 
 std::vector<ReceiptKeyInfo> DescribeKeys(const std::optional<debate::ReceiptKeys>& keys) {
     std::vector<ReceiptKeyInfo> out;
@@ -83,13 +69,16 @@ common::Result<std::unique_ptr<BackupManager>> BackupManager::Open(
                              "cannot create directory " + dir.string() + ": " + ec.message());
         }
     }
+    std::optional<BackupKey> key;
     if (!options.encryption_key_hex.empty()) {
-        return MakeError(ErrorCode::kNotImplemented,
-                         "ARAGORA_BACKUP_ENCRYPTION_KEY is set but this build cannot encrypt "
-                         "backups yet");
+        auto parsed = ParseBackupKey(options.encryption_key_hex);
+        if (!parsed) return parsed.error();
+        key = std::move(*parsed);
     }
-    return std::unique_ptr<BackupManager>(
+    std::unique_ptr<BackupManager> manager(
         new BackupManager(std::move(options), std::move(engine), clock));
+    manager->impl_->key = std::move(key);
+    return manager;
 }
 
 BackupManager::BackupManager(BackupManagerOptions options, std::shared_ptr<BackupEngine> engine,
@@ -116,9 +105,11 @@ common::Result<BackupMetadata> BackupManager::Create(const CreateOptions& co) {
     m.source_path = engine_->SourceLocation();
     m.kind = engine_->Kind();
     m.compressed = options_.compression;
-    m.encrypted = false;
+    m.encrypted = impl_->key.has_value();
+    if (m.encrypted) m.encryption_key_id = impl_->key->key_id;
     m.file_name = engine_->FileStem() + "_" + FileTimestamp(m.created_at) + "_" + m.id +
-                  engine_->SnapshotSuffix() + (m.compressed ? ".gz" : "");
+                  engine_->SnapshotSuffix() + (m.compressed ? ".gz" : "") +
+                  (m.encrypted ? ".enc" : "");
     m.backup_path = (options_.backup_dir / m.file_name).string();
     m.metadata = co.metadata;
     if (!co.notes.empty()) m.metadata["notes"] = co.notes;
@@ -144,11 +135,10 @@ common::Result<BackupMetadata> BackupManager::Create(const CreateOptions& co) {
     RemoveOnExit raw{UniqueSibling(final_path, "snapshot")};
     auto snap = engine_->Snapshot(raw.path, co.progress);
     if (!snap) return fail(snap.error());
-    if (auto s = EncodeBackupFile(raw.path, final_path, CodecOptions{m.compressed}, co.progress);
-        !s)
-        return fail(s.error());
-    auto checksum = Sha256File(final_path);
+    const CodecOptions codec{m.compressed, m.encrypted ? &*impl_->key : nullptr};
+    auto checksum = EncodeBackupFile(raw.path, final_path, codec, co.progress);
     if (!checksum) return fail(checksum.error());
+    if (auto s = WriteKeysSidecar(m); !s) return fail(s.error());
     std::error_code ec;
     m.checksum = *checksum;
     m.size_bytes = snap->source_size_bytes;
@@ -229,101 +219,6 @@ common::Result<BackupMetadata> BackupManager::Get(std::string_view id_or_prefix)
     return *matches.front();
 }
 
-common::Result<VerificationResult> BackupManager::VerifyEntry(
-    const BackupMetadata& meta, bool test_restore, ComprehensiveVerificationResult* details,
-    const ProgressFn& progress, double* restore_seconds) {
-    const auto started = clock_.SteadyNow();
-    VerificationResult out;
-    out.backup_id = meta.id;
-    out.verified_at = clock_.SystemNow();
-    std::error_code ec;
-    if (!fs::exists(meta.backup_path, ec)) {
-        AddFailure(out, {"checksum", "", "", 0, "backup file not found: " + meta.backup_path});
-    } else {
-        auto sum = Sha256File(meta.backup_path);
-        if (!sum) {
-            AddFailure(out,
-                       {"checksum", "", "", 0, "cannot read the backup: " + sum.error().message});
-        } else if (*sum != meta.checksum) {
-            AddFailure(out, {"checksum", "", "", 0,
-                             "checksum mismatch: expected " + meta.checksum + ", got " + *sum});
-        } else {
-            out.checksum_valid = true;
-        }
-    }
-    // Nothing after a checksum failure can be trusted: stop there.
-    if (out.checksum_valid && test_restore) {
-        if (meta.kind != engine_->Kind()) {
-            AddFailure(out, {"restore", "", "", 0,
-                             "backup " + meta.id + " is a " + meta.kind +
-                                 " backup; this server's database is " + engine_->Kind()});
-        } else {
-            const auto restore_started = clock_.SteadyNow();
-            RemoveOnExit raw{options_.restore_dir / (".verify-" + meta.id + "-" +
-                                                     common::HexEncode(common::RandomBytes(6)) +
-                                                     engine_->SnapshotSuffix())};
-            auto decoded = DecodeBackupFile(meta.backup_path, raw.path,
-                                            CodecOptions{meta.compressed}, progress);
-            if (!decoded) {
-                AddFailure(out, {"decompress", "", "", 0, decoded.error().message});
-            } else {
-                auto scratch = engine_->RestoreScratch(raw.path, options_.restore_dir, progress);
-                if (!scratch) {
-                    AddFailure(out, {"restore", "", "", 0,
-                                     "cannot restore into a scratch database: " +
-                                         scratch.error().message});
-                } else {
-                    if (restore_seconds) {
-                        (*scratch)->store();
-                        *restore_seconds = Seconds(clock_.SteadyNow() - restore_started);
-                    }
-                    CheckRestoredDatabase(**scratch, meta, options_.receipt_keys, out, details);
-                }
-            }
-        }
-    }
-    out.verified =
-        out.checksum_valid && out.failures.empty() && (!test_restore || out.restore_tested);
-    out.duration_seconds = Seconds(clock_.SteadyNow() - started);
-
-    auto s = impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
-        auto it = entries.find(meta.id);
-        if (it == entries.end()) return common::Status();  // deleted meanwhile
-        auto& m = it->second;
-        m.verified = out.verified;
-        m.verified_at = out.verified_at;
-        m.restore_tested = out.restore_tested;
-        if (out.verified) {
-            if (m.status == BackupStatus::kCompleted) m.status = BackupStatus::kVerified;
-        } else if (m.status == BackupStatus::kVerified) {
-            m.status = BackupStatus::kCompleted;
-        }
-        if (!out.verified && !out.errors.empty())
-            m.error = "verification failed: " + out.errors.front();
-        return common::Status();
-    });
-    if (!s) return s.error();
-    return out;
-}
-
-common::Result<VerificationResult> BackupManager::Verify(std::string_view id, bool test_restore,
-                                                         const ProgressFn& progress) {
-    auto meta = Get(id);
-    if (!meta) return meta.error();
-    return VerifyEntry(*meta, test_restore, nullptr, progress, nullptr);
-}
-
-common::Result<ComprehensiveVerificationResult> BackupManager::VerifyComprehensive(
-    std::string_view id, const ProgressFn& progress) {
-    auto meta = Get(id);
-    if (!meta) return meta.error();
-    ComprehensiveVerificationResult out;
-    auto basic = VerifyEntry(*meta, true, &out, progress, nullptr);
-    if (!basic) return basic.error();
-    out.basic = std::move(*basic);
-    return out;
-}
-
 common::Result<std::vector<RestoreDrillReport>> BackupManager::DrillHistory() const {
     return impl_->manifest.LoadDrills();
 }
@@ -373,6 +268,54 @@ common::Result<DrStatus> BackupManager::Status() const {
     if (!drills) return drills.error();
     if (!drills->empty()) st.last_drill = drills->back();
     return st;
+}
+
+common::Status BackupManager::SetMetadata(std::string_view id, const std::string& key,
+                                          json::value value) {
+    auto meta = Get(id);
+    if (!meta) return meta.error();
+    return impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        auto it = entries.find(meta->id);
+        if (it == entries.end())
+            return common::Status(
+                MakeError(ErrorCode::kNotFound, "backup " + meta->id + " was deleted"));
+        it->second.metadata[key] = value;
+        return common::Status();
+    });
+}
+
+common::Result<BackupMetadata> BackupManager::Import(BackupMetadata entry) {
+    if (entry.file_name.empty() || entry.file_name.find('/') != std::string::npos ||
+        entry.file_name == "." || entry.file_name == "..") {
+        return MakeError(ErrorCode::kValidation, "bad backup file name '" + entry.file_name + "'");
+    }
+    const fs::path local = options_.backup_dir / entry.file_name;
+    std::error_code ec;
+    if (!fs::is_regular_file(local, ec)) {
+        return MakeError(ErrorCode::kNotFound, "backup file " + local.string() + " is missing");
+    }
+    entry.backup_path = local.string();
+    // What the other machine found (verified) says nothing about this copy.
+    entry.verified = false;
+    entry.verified_at.reset();
+    if (entry.status == BackupStatus::kVerified) entry.status = BackupStatus::kCompleted;
+    std::optional<BackupMetadata> existing;
+    auto s = impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        auto it = entries.find(entry.id);
+        if (it != entries.end()) {
+            if (it->second.checksum != entry.checksum) {
+                return common::Status(MakeError(
+                    ErrorCode::kConflict,
+                    "a different backup with id " + entry.id + " is already in the manifest"));
+            }
+            existing = it->second;
+            return common::Status();
+        }
+        entries[entry.id] = entry;
+        return common::Status();
+    });
+    if (!s) return s.error();
+    return existing ? *existing : entry;
 }
 
 }  // namespace aragora::ops

@@ -25,6 +25,7 @@
 // problems is not an error: its result says verified=false and names every failure.
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -358,6 +359,17 @@ public:
     common::Status Delete(std::string_view id);
     common::Result<DrStatus> Status() const;
 
+    // Offsite copies (ops/offsite) are composed by the caller:
+    // Records `value` as metadata[key] of a backup (e.g. "offsite": its s3:// URL).
+    common::Status SetMetadata(std::string_view id, const std::string& key,
+                               boost::json::value value);
+    // Adopts a backup fetched from elsewhere (an offsite download): `entry` is its manifest
+    // entry, its file already at <backup_dir>/<entry.file_name>; backup_path is set to that.
+    // An entry with the same id and checksum is already there: returned as it is;
+    // same id, other checksum: kConflict. kNotFound when the file is missing; kValidation
+    // for a file name with a '/'. The file's checksum is checked by Verify/Restore.
+    common::Result<BackupMetadata> Import(BackupMetadata entry);
+
 private:
     BackupManager(BackupManagerOptions options, std::shared_ptr<BackupEngine> engine,
                   const common::Clock& clock);
@@ -367,6 +379,11 @@ private:
                                                    ComprehensiveVerificationResult* details,
                                                    const ProgressFn& progress,
                                                    double* restore_seconds);
+    // An encrypted backup's sidecar with the receipt HMAC secrets (sets m.keys_file).
+    common::Status WriteKeysSidecar(BackupMetadata& m);
+    // The keys receipts are checked with: the configured ones, completed by those an
+    // encrypted backup carries (authenticated by the backup key like the backup itself).
+    std::optional<debate::ReceiptKeys> VerificationKeys(const BackupMetadata& meta) const;
 
 public:
     struct Impl;  // backup_manager_impl.hpp

@@ -1,7 +1,11 @@
 // BackupManager: restore, drill and retention (backup_manager.cpp has the rest).
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <system_error>
 
@@ -10,6 +14,7 @@
 #include "ops/backup_codec.hpp"
 #include "ops/backup_manager.hpp"
 #include "ops/backup_manager_impl.hpp"
+#include "ops/retention.hpp"
 
 namespace aragora::ops {
 
@@ -19,18 +24,6 @@ using common::MakeError;
 
 namespace {
 
-double Seconds(std::chrono::steady_clock::duration d) {
-    return std::chrono::duration<double>(d).count();
-}
-
-struct RemoveOnExit {
-    fs::path path;
-    ~RemoveOnExit() {
-        std::error_code ec;
-        fs::remove(path, ec);
-    }
-};
-
 std::set<std::string> ConfiguredKeyIds(const std::optional<debate::ReceiptKeys>& keys) {
     std::set<std::string> ids;
     if (!keys) return ids;
@@ -38,6 +31,26 @@ std::set<std::string> ConfiguredKeyIds(const std::optional<debate::ReceiptKeys>&
     if (!keys->hmac_previous.empty()) ids.insert(debate::KeyId(keys->hmac_previous));
     if (keys->ed25519) ids.insert(debate::KeyId(keys->ed25519->public_key));
     return ids;
+}
+
+// Creates `path` (0600, O_EXCL) holding `secret`; false when it already exists.
+common::Result<bool> WriteKeyFileIfAbsent(const fs::path& path, const std::string& secret) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST) return false;
+        return MakeError(ErrorCode::kStorage,
+                         "cannot create " + path.string() + ": " + std::strerror(errno));
+    }
+    const std::string content = secret + "\n";
+    const bool ok =
+        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+        ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) {
+        ::unlink(path.c_str());
+        return MakeError(ErrorCode::kStorage, "cannot write " + path.string());
+    }
+    return true;
 }
 
 }  // namespace
@@ -66,10 +79,15 @@ common::Result<RestoreResult> BackupManager::Restore(std::string_view id,
     auto verification = VerifyEntry(*meta, !ro.skip_verify, nullptr, ro.progress, nullptr);
     if (!verification) return verification.error();
     out.verified = verification->verified;
-    for (const auto& k : verification->receipt_chain.key_ids_seen) {
-        if (!ConfiguredKeyIds(options_.receipt_keys).count(k)) out.missing_key_ids.push_back(k);
-    }
     out.verification = std::move(*verification);
+    // The key ids the restored receipts are signed with that a server started on it would
+    // lack: neither configured nor a local key file the backup carries.
+    std::set<std::string> available = ConfiguredKeyIds(options_.receipt_keys);
+    const auto carried = impl_->Carried(*meta);
+    if (carried && carried->from_file) available.insert(debate::KeyId(carried->hmac_current));
+    for (const auto& k : out.verification->receipt_chain.key_ids_seen) {
+        if (!available.count(k)) out.missing_key_ids.push_back(k);
+    }
     if (!out.verified) {
         out.message = "backup " + meta->id + " failed verification; nothing restored: " +
                       (out.verification->errors.empty() ? std::string("unknown reason")
@@ -87,9 +105,9 @@ common::Result<RestoreResult> BackupManager::Restore(std::string_view id,
     RemoveOnExit raw{options_.restore_dir /
                      (".restore-" + meta->id + "-" + common::HexEncode(common::RandomBytes(6)) +
                       engine_->SnapshotSuffix())};
-    if (auto s = DecodeBackupFile(meta->backup_path, raw.path, CodecOptions{meta->compressed},
-                                  ro.progress);
-        !s) {
+    auto codec = impl_->CodecFor(*meta);
+    if (!codec) return codec.error();
+    if (auto s = DecodeBackupFile(meta->backup_path, raw.path, *codec, ro.progress); !s) {
         return s.error();
     }
     RestoreTarget target{out.target_path, ro.force, clock_.SystemNow()};
@@ -98,6 +116,18 @@ common::Result<RestoreResult> BackupManager::Restore(std::string_view id,
     out.restored = true;
     out.target_path = restored->target;
     out.kept_previous = restored->kept_previous;
+
+    // A local key file the backup carries goes back beside the restored database (never
+    // over an existing one).
+    if (carried && carried->from_file && engine_->Kind() == "sqlite") {
+        const fs::path key_file = fs::path(out.target_path).parent_path() / "receipt_signing.key";
+        if (auto written = WriteKeyFileIfAbsent(key_file, carried->hmac_current); !written) {
+            common::GetLogger("aragora.backup")
+                ->warn("receipt key file not restored: {}", written.error().message);
+        } else if (*written) {
+            out.receipt_key_file = key_file.string();
+        }
+    }
     out.duration_seconds = Seconds(clock_.SteadyNow() - started);
     out.message = "restored backup " + meta->id + " to " + out.target_path;
     if (!out.kept_previous.empty()) out.message += " (previous kept as " + out.kept_previous + ")";
@@ -155,9 +185,46 @@ common::Result<RestoreDrillReport> BackupManager::Drill(std::string_view id,
 }
 
 common::Result<CleanupResult> BackupManager::Cleanup(bool dry_run) {
-    (void)dry_run;
-    return MakeError(ErrorCode::kNotImplemented,
-                     "backup cleanup waits for the calendar retention rule (ops/retention)");
+    const RetentionPolicy policy{options_.keep_daily, options_.keep_weekly, options_.keep_monthly,
+                                 options_.min_backups};
+    CleanupResult out;
+    out.dry_run = dry_run;
+    // One rule (ops/retention) on the manifest as it is, for the preview and the deletion.
+    auto plan = [&](const ManifestEntries& entries) {
+        std::vector<RetentionEntry> in;
+        for (const auto& [id, m] : entries) in.push_back({id, m.created_at, m.status});
+        RetentionPlan p = PlanRetention(in, policy, clock_.SystemNow());
+        for (const auto& d : p.keep) out.kept_ids.push_back(d.id);
+        return p;
+    };
+    if (dry_run) {
+        auto entries = impl_->manifest.Load();
+        if (!entries) return entries.error();
+        for (const auto& d : plan(*entries).remove) out.backup_ids.push_back(d.id);
+        return out;
+    }
+    auto s = impl_->manifest.Update(clock_.SystemNow(), [&](ManifestEntries& entries) {
+        for (const auto& d : plan(entries).remove) {
+            const BackupMetadata& m = entries.at(d.id);
+            std::error_code ec;
+            bool removed = true;
+            for (const std::string& f : {m.backup_path, m.backup_path + ".keys"}) {
+                fs::remove(f, ec);
+                if (ec) {
+                    out.errors.push_back("cannot delete " + f + ": " + ec.message());
+                    removed = false;
+                }
+            }
+            if (!removed) continue;  // kept in the manifest: the next cleanup retries
+            out.backup_ids.push_back(d.id);
+            common::GetLogger("aragora.backup")
+                ->info("retention: deleted backup {} ({})", d.id, ReasonsText(d));
+            entries.erase(d.id);
+        }
+        return common::Status();
+    });
+    if (!s) return s.error();
+    return out;
 }
 
 }  // namespace aragora::ops

@@ -311,6 +311,12 @@ common::Result<RestoreOutcome> SqliteEngine::RestoreInto(const fs::path& snapsho
 
     RestoreOutcome outcome;
     outcome.target = db.string();
+    // Moved aside (never deleted), and moved back if the new file cannot take its place.
+    std::vector<std::pair<fs::path, fs::path>> moved;
+    auto put_back = [&] {
+        for (auto it = moved.rbegin(); it != moved.rend(); ++it)
+            ::rename(it->second.c_str(), it->first.c_str());
+    };
     if (exists) {
         std::string kept = db.string() + ".pre-restore-" + CompactUtc(target.now);
         for (int n = 1; fs::exists(kept, ec); ++n) {
@@ -320,15 +326,21 @@ common::Result<RestoreOutcome> SqliteEngine::RestoreInto(const fs::path& snapsho
         const std::vector<std::string> suffixes = {"", "-wal", "-shm"};
         for (std::size_t i = 0; i < files.size(); ++i) {
             if (!fs::exists(files[i], ec)) continue;
-            if (::rename(files[i].c_str(), (kept + suffixes[i]).c_str()) != 0) {
+            const fs::path to = kept + suffixes[i];
+            if (::rename(files[i].c_str(), to.c_str()) != 0) {
+                const int err = errno;
+                put_back();
                 return MakeError(ErrorCode::kInternal, "cannot keep " + files[i].string() + " as " +
-                                                           kept + suffixes[i] + ": " +
-                                                           std::strerror(errno));
+                                                           to.string() + ": " + std::strerror(err));
             }
+            moved.emplace_back(files[i], to);
         }
         outcome.kept_previous = kept;
     }
-    if (auto s = (*writer)->Commit(); !s) return s.error();
+    if (auto s = (*writer)->Commit(); !s) {
+        put_back();
+        return s.error();
+    }
     return outcome;
 }
 

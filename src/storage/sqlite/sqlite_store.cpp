@@ -986,6 +986,10 @@ public:
                               const std::string& instance, const std::string& status,
                               const std::string& detail, const std::string& now) override {
         std::lock_guard lock(conn_->mu);
+        // BEGIN IMMEDIATE: a read that then writes would otherwise have to upgrade its lock,
+        // which SQLite refuses at once (no busy wait) while another connection writes.
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
         auto read = Prepare("SELECT instance FROM scheduled_runs WHERE job = ?1 AND slot = ?2",
                             "read scheduled run");
         if (!read) return read.error();
@@ -1005,7 +1009,8 @@ public:
         stmt->BindText(3, status);
         stmt->BindText(4, detail);
         stmt->BindText(5, now);
-        return stmt->Run();
+        if (auto s = stmt->Run(); !s) return s;
+        return tx->Commit();
     }
 
     Status ProbeWrite() override {

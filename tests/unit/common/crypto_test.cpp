@@ -147,5 +147,18 @@ TEST(CryptoTest, Ed25519RejectsBadKeys) {
     EXPECT_FALSE(Ed25519FromSeed("too short").ok());
 }
 
+TEST(CryptoTest, Sha256StreamEqualsTheOneShotDigestWhateverThePieces) {
+    const std::string data = RandomBytes(100'000);
+    Sha256Stream whole;
+    whole.Update(data);
+    Sha256Stream pieces;
+    for (std::size_t i = 0; i < data.size(); i += 777) pieces.Update(data.substr(i, 777));
+    const std::string expected = Sha256Hex(data);
+    EXPECT_EQ(whole.FinalHex(), expected);
+    EXPECT_EQ(pieces.FinalHex(), expected);
+    Sha256Stream empty;
+    EXPECT_EQ(empty.FinalHex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 }  // namespace
 }  // namespace aragora::common

@@ -501,6 +501,31 @@ TEST_F(ReceiptKeysTest, ConfiguredKeysWinAndNoFileIsCreated) {
     EXPECT_FALSE(std::filesystem::exists(dir_ / "data" / "receipt_signing.key"));
 }
 
+// Verification elsewhere (backups) must never mint a key: no key is "none", not a new one.
+TEST_F(ReceiptKeysTest, LoadExistingNeverCreatesAKeyFile) {
+    bool from_file = true;
+    auto none = LoadExistingReceiptKeys(DevSettings(), &from_file);
+    ASSERT_TRUE(none.ok()) << none.error().message;
+    EXPECT_FALSE(none->has_value());
+    EXPECT_FALSE(from_file);
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "data" / "receipt_signing.key"));
+
+    std::filesystem::create_directories(dir_ / "data");
+    std::ofstream(dir_ / "data" / "receipt_signing.key") << "local-key\n";
+    auto local = LoadExistingReceiptKeys(DevSettings(), &from_file);
+    ASSERT_TRUE(local.ok());
+    ASSERT_TRUE(local->has_value());
+    EXPECT_EQ((*local)->hmac_current, "local-key");
+    EXPECT_TRUE(from_file);
+
+    config::Settings s = DevSettings();
+    s.receipts.signing_key = "env-key";
+    auto env = LoadExistingReceiptKeys(s, &from_file);
+    ASSERT_TRUE(env.ok());
+    EXPECT_EQ((*env)->hmac_current, "env-key");
+    EXPECT_FALSE(from_file);
+}
+
 TEST_F(ReceiptKeysTest, ProductionWithoutKeyIsAnError) {
     config::Settings s = DevSettings();
     s.env = "production";

@@ -5,11 +5,13 @@
 
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "backup_test_support.hpp"
 #include "common/crypto.hpp"
 #include "common/json_text.hpp"
 #include "ops/backup_codec.hpp"
+#include "ops/backup_crypto.hpp"
 #include "ops/backup_manifest.hpp"
 #include "ops/file_stream.hpp"
 #include "ops/sqlite_backup.hpp"
@@ -28,8 +30,14 @@ protected:
         manager_ = OpenManager(test_support::TestKeys());
     }
 
-    std::unique_ptr<BackupManager> OpenManager(std::optional<debate::ReceiptKeys> keys) {
+    std::unique_ptr<BackupManager> OpenManager(std::optional<debate::ReceiptKeys> keys,
+                                               bool compression = true,
+                                               const std::string& backup_key_hex = "",
+                                               bool key_from_file = false) {
         BackupManagerOptions o;
+        o.compression = compression;
+        o.encryption_key_hex = backup_key_hex;
+        o.receipt_key_from_file = key_from_file;
         o.backup_dir = dir_.path() / "backups";
         o.restore_dir = dir_.path() / "restore";
         o.receipt_keys = std::move(keys);
@@ -73,7 +81,7 @@ TEST_F(BackupManagerTest, CreateWritesAVerifiedBackupWithTheOriginalsNameAndMani
     EXPECT_EQ(m.row_counts.at("debates"), 5);
     EXPECT_EQ(m.row_counts.at("receipts"), 5);
     EXPECT_EQ(m.row_counts.at("debate_events"), 15);
-    EXPECT_EQ(m.schema_version, 3);
+    EXPECT_EQ(m.schema_version, storage::SqliteMigrations().back().version);
     EXPECT_FALSE(m.schema_hash.empty());
     EXPECT_FALSE(m.table_checksums.at("receipts").empty());
     auto sum = Sha256File(m.backup_path);
@@ -95,6 +103,18 @@ TEST_F(BackupManagerTest, CreateWritesAVerifiedBackupWithTheOriginalsNameAndMani
         if (e.path().filename().string()[0] != '.') ++files;
     EXPECT_EQ(files, 2);  // the backup and manifest.json
     EXPECT_TRUE(fs::is_empty(dir_.path() / "restore"));
+}
+
+TEST_F(BackupManagerTest, AnUncompressedBackupIsThePlainSnapshotAndVerifies) {
+    auto plain = OpenManager(test_support::TestKeys(), false);
+    auto m = plain->Create(CreateOptions{});
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_TRUE(std::regex_match(m->file_name, std::regex("aragora_.*_[0-9a-f]{8}\\.db")));
+    EXPECT_EQ(m->status, BackupStatus::kVerified);
+    EXPECT_EQ(m->checksum, *Sha256File(m->backup_path));
+    auto inspection = InspectSqliteFile(m->backup_path, true);
+    ASSERT_TRUE(inspection);
+    EXPECT_EQ(inspection->schema_hash, m->schema_hash);
 }
 
 TEST_F(BackupManagerTest, VerifyReVerifiesEveryReceipt) {
@@ -310,6 +330,144 @@ TEST_F(BackupManagerTest, AFailedCreateIsRecordedAsFailed) {
     ASSERT_EQ(page->items.size(), 1u);
     EXPECT_EQ(page->items[0].status, BackupStatus::kFailed);
     EXPECT_NE(page->items[0].error->find("does not exist"), std::string::npos);
+}
+
+std::string KeyHex(const BackupKey& key) {
+    return common::HexEncode(
+        std::string_view(reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size()));
+}
+
+std::string FileText(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+TEST_F(BackupManagerTest, AnEncryptedBackupHoldsNoPlaintextAndCarriesTheReceiptKeysSealed) {
+    const BackupKey key = GenerateBackupKey();
+    auto enc = OpenManager(test_support::TestKeys(), true, KeyHex(key));
+    auto m = enc->Create(CreateOptions{});
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_TRUE(m->encrypted);
+    EXPECT_EQ(m->encryption_key_id, key.key_id);
+    EXPECT_TRUE(std::regex_match(m->file_name, std::regex(".*\\.db\\.gz\\.enc"))) << m->file_name;
+    EXPECT_EQ(m->keys_file, m->file_name + ".keys");
+    EXPECT_EQ(m->status, BackupStatus::kVerified);
+    // An uncompressed encrypted backup too: no task text, no secret anywhere.
+    auto raw = OpenManager(test_support::TestKeys(), false, KeyHex(key));
+    auto plain = raw->Create(CreateOptions{});
+    ASSERT_TRUE(plain) << plain.error().message;
+    for (const auto& e : fs::directory_iterator(dir_.path() / "backups")) {
+        const std::string all = FileText(e.path());
+        EXPECT_EQ(all.find("Should we back up"), std::string::npos) << e.path();
+        EXPECT_EQ(all.find(test_support::TestKeys().hmac_current), std::string::npos) << e.path();
+    }
+    // The keys it carries are enough to verify its receipts without any configured.
+    auto keyless = OpenManager(std::nullopt, true, KeyHex(key));
+    auto v = keyless->Verify(m->id);
+    ASSERT_TRUE(v);
+    EXPECT_TRUE(v->verified) << (v->errors.empty() ? "" : v->errors.front());
+}
+
+TEST_F(BackupManagerTest, AWrongOrMissingKeyOrADamagedFileIsOneClearError) {
+    auto enc = OpenManager(test_support::TestKeys(), true, KeyHex(GenerateBackupKey()));
+    auto m = enc->Create(CreateOptions{});
+    ASSERT_TRUE(m) << m.error().message;
+
+    auto wrong = OpenManager(test_support::TestKeys(), true, KeyHex(GenerateBackupKey()));
+    auto v = wrong->Verify(m->id);
+    ASSERT_TRUE(v);
+    EXPECT_FALSE(v->verified);
+    ASSERT_EQ(v->failures.size(), 1u);
+    EXPECT_EQ(v->failures[0].check, "decrypt");
+    EXPECT_NE(v->failures[0].message.find("encrypted under key " + *m->encryption_key_id),
+              std::string::npos)
+        << v->failures[0].message;
+
+    auto none = OpenManager(test_support::TestKeys());
+    v = none->Verify(m->id);
+    ASSERT_TRUE(v);
+    ASSERT_EQ(v->failures.size(), 1u);
+    EXPECT_NE(v->failures[0].message.find("ARAGORA_BACKUP_ENCRYPTION_KEY"), std::string::npos);
+
+    fs::resize_file(m->backup_path, m->compressed_size_bytes - 100);
+    SetChecksum(m->id, *Sha256File(m->backup_path));  // so that decryption is reached
+    v = enc->Verify(m->id);
+    ASSERT_TRUE(v);
+    ASSERT_EQ(v->failures.size(), 1u);
+    EXPECT_EQ(v->failures[0].check, "decrypt");
+    // A file cut inside its only chunk cannot be told from a damaged one: either way one
+    // line from the decryption, never garbage.
+    EXPECT_EQ(v->failures[0].message.rfind("encrypted backup is ", 0), 0u)
+        << v->failures[0].message;
+}
+
+TEST_F(BackupManagerTest, RestorePutsTheLocalReceiptKeyBackBesideTheDatabase) {
+    const BackupKey key = GenerateBackupKey();
+    auto enc = OpenManager(test_support::TestKeys(), true, KeyHex(key), /*key_from_file=*/true);
+    auto m = enc->Create(CreateOptions{});
+    ASSERT_TRUE(m) << m.error().message;
+    const fs::path target = dir_.path() / "fresh" / "aragora.sqlite3";
+    auto r = enc->Restore(m->id, RestoreOptions{.target = target.string()});
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_TRUE(r->restored);
+    EXPECT_EQ(r->receipt_key_file, (target.parent_path() / "receipt_signing.key").string());
+    EXPECT_EQ(FileText(r->receipt_key_file), test_support::TestKeys().hmac_current + "\n");
+    EXPECT_EQ(fs::status(r->receipt_key_file).permissions() & fs::perms::group_all,
+              fs::perms::none);
+    EXPECT_TRUE(r->missing_key_ids.empty());
+}
+
+TEST_F(BackupManagerTest, RestoreNamesTheKeyIdsTheConfigurationLacks) {
+    const BackupMetadata m = CreateOk();
+    debate::ReceiptKeys other;
+    other.hmac_current = "another-key";
+    auto elsewhere = OpenManager(other);
+    const fs::path target = dir_.path() / "fresh" / "aragora.sqlite3";
+    auto r =
+        elsewhere->Restore(m.id, RestoreOptions{.target = target.string(), .skip_verify = true});
+    ASSERT_TRUE(r) << r.error().message;
+    // With --skip-verify the receipts were not read: nothing to name.
+    EXPECT_TRUE(r->missing_key_ids.empty());
+    auto checked =
+        elsewhere->Restore(m.id, RestoreOptions{.target = target.string(), .dry_run = true});
+    ASSERT_TRUE(checked);
+    EXPECT_FALSE(checked->verified);
+    ASSERT_EQ(checked->missing_key_ids.size(), 1u);
+    EXPECT_EQ(checked->missing_key_ids[0], debate::KeyId(test_support::TestKeys().hmac_current));
+}
+
+// Ten daily backups: the preview names exactly what the deletion then removes.
+TEST_F(BackupManagerTest, CleanupPreviewEqualsTheDeletion) {
+    auto keep_two = [&] {
+        BackupManagerOptions o;
+        o.backup_dir = dir_.path() / "backups";
+        o.restore_dir = dir_.path() / "restore";
+        o.keep_daily = 2;
+        o.keep_weekly = 1;
+        o.keep_monthly = 1;
+        auto m = BackupManager::Open(o, MakeSqliteBackupEngine(SqliteBackupOptions{db_.string()}),
+                                     clock_);
+        return m ? std::move(*m) : nullptr;
+    }();
+    ASSERT_TRUE(keep_two);
+    std::vector<BackupMetadata> made;
+    for (int day = 0; day < 10; ++day) {
+        auto m = keep_two->Create(CreateOptions{.verify = false});
+        ASSERT_TRUE(m) << m.error().message;
+        made.push_back(*m);
+        clock_.Advance(std::chrono::hours(24));
+    }
+    auto preview = keep_two->Cleanup(true);
+    ASSERT_TRUE(preview);
+    EXPECT_FALSE(preview->backup_ids.empty());
+    EXPECT_EQ(manager_->List(ListFilter{}).value().total, 10);  // a preview deletes nothing
+    auto done = keep_two->Cleanup(false);
+    ASSERT_TRUE(done);
+    std::set<std::string> a(preview->backup_ids.begin(), preview->backup_ids.end());
+    std::set<std::string> b(done->backup_ids.begin(), done->backup_ids.end());
+    EXPECT_EQ(a, b);
+    for (const auto& m : made) EXPECT_EQ(fs::exists(m.backup_path), !a.count(m.id)) << m.id;
+    EXPECT_EQ(manager_->List(ListFilter{}).value().total, 10 - static_cast<int>(a.size()));
 }
 
 }  // namespace
