@@ -14,8 +14,10 @@ packages=(
     libpq-dev libpqxx-dev libhiredis-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev jq curl python3 sqlite3
-    # promtool (lints /metrics in the integration tests); its service is not started
-    prometheus
+    # promtool (lints /metrics; checks and unit-tests deploy/monitoring's rules) and amtool
+    # (checks the Alertmanager config); their services are not started. python3-yaml reads
+    # the rule files in the monitoring tests.
+    prometheus prometheus-alertmanager python3-yaml
     # servers the PostgreSQL/Redis/multi-instance tests start on free loopback ports (their
     # system services are not started)
     postgresql redis-server redis-tools nginx
@@ -67,8 +69,9 @@ if [[ $(id -u) -ne 0 ]]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Packages with services (prometheus) must not start them: a local Prometheus would take
-# port 9090. policy-rc.d is Debian's switch for that; it is removed again afterwards.
+# Packages with services (prometheus, prometheus-alertmanager) must not start them: a local
+# Prometheus would take port 9090, Alertmanager 9093. policy-rc.d is Debian's switch for
+# that; it is removed again afterwards.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [[ $(id -u) -eq 0 && ! -e $policy ]]; then

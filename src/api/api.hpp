@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agents/factory.hpp"
+#include "api/backups.hpp"
 #include "api/router.hpp"
 #include "api/security.hpp"
 #include "auth/service.hpp"
@@ -15,6 +16,7 @@
 #include "metrics/registry.hpp"
 #include "net/server.hpp"
 #include "service/debate_service.hpp"
+#include "service/receipt_retention.hpp"
 
 namespace aragora::api {
 
@@ -67,6 +69,11 @@ struct ApiDeps {
     // Agent diagnostics and breakers; null until the startup sequence built it (the
     // agent routes then answer 503).
     agents::AgentFactory* agents = nullptr;
+    // Receipt retention: legal holds, retention status, deletion log, cleanup on demand;
+    // null = those routes answer 503.
+    service::ReceiptRetention* retention = nullptr;
+    // Backups and DR (/api/v2/backups, /api/v2/dr); null = those routes answer 503.
+    BackupAccess* backups = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

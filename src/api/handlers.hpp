@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/api.hpp"
+#include "api/backups.hpp"
 #include "api/router.hpp"
 #include "common/result.hpp"
 #include "events/event.hpp"
@@ -88,6 +89,10 @@ common::Result<std::string> ReceiptTextFromBody(std::string_view body);
 std::string VerificationJson(std::string_view receipt_json, const debate::ReceiptKeys& keys,
                              debate::ReceiptCheck check = debate::ReceiptCheck::kFull);
 
+// --- receipt_retention_routes.cpp ------------------------------------------------------
+// Legal holds, retention status, the deletion log, a cleanup on demand.
+void AddReceiptRetentionRoutes(Router& router, ApiDeps& deps);
+
 // --- agents.cpp ----------------------------------------------------------------------
 
 Handler CircuitBreakersHandler(ApiDeps& deps);    // GET .../agents|system/circuit-breakers
@@ -111,6 +116,35 @@ Handler PrometheusWebSocketHandler(ApiDeps& deps);
 Handler OpenApiHandler(const Router& router);
 // 501 not_implemented naming `feature` ("<feature> is not implemented in this build").
 Handler NotImplementedHandler(std::string feature);
+
+// --- backups.cpp ---------------------------------------------------------------------
+// /api/v2/backups and /api/v2/dr (deps.backups; null or without a manager: 503).
+
+Handler ListBackupsHandler(ApiDeps& deps);                // GET /api/v2/backups
+Handler CreateBackupHandler(ApiDeps& deps);               // POST /api/v2/backups (201)
+Handler GetBackupHandler(ApiDeps& deps);                  // GET .../{id} (id or prefix)
+Handler DeleteBackupHandler(ApiDeps& deps);               // DELETE .../{id}
+Handler VerifyBackupHandler(ApiDeps& deps);               // POST .../{id}/verify
+Handler VerifyBackupComprehensiveHandler(ApiDeps& deps);  // POST .../{id}/verify-comprehensive
+Handler RestoreTestHandler(ApiDeps& deps);                // POST .../{id}/restore-test
+Handler CleanupBackupsHandler(ApiDeps& deps);             // POST /api/v2/backups/cleanup
+Handler BackupStatsHandler(ApiDeps& deps);                // GET /api/v2/backups/stats
+Handler DrStatusHandler(ApiDeps& deps);                   // GET /api/v2/dr/status
+Handler DrObjectivesHandler(ApiDeps& deps);               // GET /api/v2/dr/objectives
+Handler DrDrillHandler(ApiDeps& deps);                    // POST /api/v2/dr/drill
+
+// GET /api/v2/dr/status (the original's shape: status healthy|warning|critical,
+// readiness_score, backup_status, rpo_status, issues, recommendations, checked_at) plus
+// last_drill, scheduler, retention_policy, backup_dir. The RPO target is the backup
+// period when scheduled backups are on, else 24 h.
+boost::json::object DrStatusJson(const ops::DrStatus& status,
+                                 const config::BackupSettings& settings, ops::TimePoint now);
+// GET /api/v2/dr/objectives (rpo, rto, backup_coverage, generated_at; plus tiers): the RTO
+// is the last passed drill's measured restore time; RPO violations are gaps longer than
+// the target between the successful backups of `last_week`.
+boost::json::object DrObjectivesJson(const ops::DrStatus& status,
+                                     const std::vector<ops::BackupMetadata>& last_week,
+                                     const config::BackupSettings& settings, ops::TimePoint now);
 
 // --- auth_routes.cpp -------------------------------------------------------------------
 // Accounts, API keys, users, audit, usage, rate-limit and admin routes.

@@ -75,6 +75,8 @@ auth::Permission PermissionFor(AuthLevel level) {
             return auth::Permission::kDebateCreate;
         case AuthLevel::kAdmin:
             return auth::Permission::kAdmin;
+        case AuthLevel::kOwner:
+            return auth::Permission::kOwner;
         default:
             return auth::Permission::kRead;
     }
@@ -214,8 +216,8 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
     }
     net::HttpResponse res = co_await route.handler(ctx);
     if (shown) AddRateHeaders(res, *shown);
-    if (route.auth == AuthLevel::kAdmin && request.method != "GET" && m.auth != nullptr &&
-        res.status < 400) {
+    if ((route.auth == AuthLevel::kAdmin || route.auth == AuthLevel::kOwner) &&
+        request.method != "GET" && m.auth != nullptr && res.status < 400) {
         json::object details{
             {"method", request.method}, {"path", Shorten(request.path)}, {"status", res.status}};
         auth::RequestOrigin origin{ctx.client_ip, correlation_id};

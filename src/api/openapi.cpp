@@ -223,6 +223,122 @@ constexpr std::string_view kSchemas = R"json({
       "total": {"type": "integer"}
     }
   },
+  "LegalHold": {
+    "type": "object",
+    "description": "While active, retention never deletes the receipt.",
+    "properties": {
+      "active": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
+      "matter_id": {"type": ["string", "null"]}, "placed_by": {"type": ["string", "null"]},
+      "placed_at": {"type": ["string", "null"], "format": "date-time"}
+    }
+  },
+  "LegalHoldRequest": {
+    "type": "object",
+    "required": ["reason"],
+    "properties": {
+      "reason": {"type": "string", "maxLength": 1000},
+      "matter_id": {"type": "string", "maxLength": 128}
+    }
+  },
+  "LegalHoldResponse": {
+    "type": "object",
+    "properties": {
+      "success": {"type": "boolean"}, "receipt_id": {"type": "string"},
+      "legal_hold": {"$ref": "#/components/schemas/LegalHold"}
+    }
+  },
+  "LegalHoldRelease": {
+    "type": "object",
+    "properties": {
+      "success": {"type": "boolean"}, "receipt_id": {"type": "string"},
+      "released": {"type": "boolean", "description": "false: there was no hold"},
+      "released_by": {"type": "string"},
+      "legal_hold": {"$ref": "#/components/schemas/LegalHold"},
+      "previous": {"$ref": "#/components/schemas/LegalHold"}
+    }
+  },
+  "CleanupResult": {
+    "type": "object",
+    "properties": {
+      "receipts_deleted": {"type": "integer", "description": "A dry run: how many would be"},
+      "started_at": {"type": "string", "format": "date-time"},
+      "completed_at": {"type": "string", "format": "date-time"},
+      "duration_seconds": {"type": "number"}, "retention_days": {"type": "integer"},
+      "success": {"type": "boolean"}, "error": {"type": ["string", "null"]},
+      "dry_run": {"type": "boolean"},
+      "complete": {"type": "boolean", "description": "false: the run deadline stopped it"},
+      "cutoff": {"type": "string", "format": "date-time"},
+      "held_kept": {"type": "integer", "description": "Expired but under a legal hold"},
+      "receipt_ids": {"type": "array", "items": {"type": "string"}},
+      "operator": {"type": "string"}
+    }
+  },
+  "RetentionRunRequest": {
+    "type": "object",
+    "properties": {
+      "dry_run": {"type": "boolean", "default": false},
+      "retention_days": {"type": "integer", "minimum": 0, "maximum": 100000,
+        "description": "Overrides ARAGORA_RECEIPT_RETENTION_DAYS for this run"}
+    }
+  },
+  "RetentionStatus": {
+    "type": "object",
+    "properties": {
+      "retention_policy": {"type": "object", "properties": {
+        "retention_days": {"type": "integer"}, "retention_years": {"type": "number"}}},
+      "age_distribution": {"type": "object", "additionalProperties": {"type": "integer"},
+        "description": "0-30_days, 31-90_days, 91-365_days, 1-3_years, 3-7_years, over_7_years"},
+      "expiring_receipts": {"type": "object", "additionalProperties": {"type": "integer"},
+        "description": "next_30_days, next_90_days, next_365_days (not held)"},
+      "already_expired": {"type": "integer", "description": "Deletable now (not held)"},
+      "timestamps": {"type": "object", "properties": {
+        "oldest_receipt": {"type": ["string", "null"]},
+        "newest_receipt": {"type": ["string", "null"]}}},
+      "total_receipts": {"type": "integer"},
+      "generated_at": {"type": "string", "format": "date-time"},
+      "cutoff": {"type": "string", "format": "date-time"},
+      "legal_holds": {"type": "object", "properties": {
+        "active": {"type": "integer"}, "expired_but_held": {"type": "integer"}}},
+      "deleted_receipts": {"type": "integer", "description": "Tombstones in the deletion log"},
+      "scheduler": {"type": "object", "properties": {
+        "running": {"type": "boolean"}, "interval_hours": {"type": "integer"},
+        "retention_days": {"type": "integer"},
+        "next_run_at": {"type": ["string", "null"]},
+        "stats": {"type": "object", "properties": {
+          "total_runs": {"type": "integer"}, "total_receipts_deleted": {"type": "integer"},
+          "last_run": {"type": ["string", "null"]}, "failures": {"type": "integer"},
+          "success_rate": {"type": "number"},
+          "last_result": {"oneOf": [{"$ref": "#/components/schemas/CleanupResult"},
+                                    {"type": "null"}]}}}}}
+    }
+  },
+  "ReceiptDeletion": {
+    "type": "object",
+    "description": "A deletion log row, also the chain's tombstone of the deleted receipt.",
+    "properties": {
+      "deletion_id": {"type": "string"}, "receipt_id": {"type": "string"},
+      "receipt_checksum": {"type": "string"}, "gauntlet_id": {"type": "string"},
+      "debate_id": {"type": "string"}, "verdict": {"type": ["string", "null"]},
+      "deleted_at": {"type": "number", "description": "Epoch seconds"},
+      "deleted_at_iso": {"type": "string", "format": "date-time"},
+      "reason": {"type": "string", "enum": ["retention_expired", "user_request",
+        "gdpr_erasure", "admin_action", "data_correction", "legal_hold_release"]},
+      "operator": {"type": "string"}, "metadata": {"type": "object"},
+      "chain_seq": {"type": "integer"}, "content_hash": {"type": "string"},
+      "previous_hash": {"type": ["string", "null"]},
+      "receipt_created_at": {"type": "string", "format": "date-time"}
+    }
+  },
+  "ReceiptDeletionList": {
+    "type": "object",
+    "properties": {
+      "deletions": {"type": "array", "items": {"$ref": "#/components/schemas/ReceiptDeletion"}},
+      "pagination": {"type": "object", "properties": {
+        "limit": {"type": "integer"}, "offset": {"type": "integer"},
+        "total": {"type": "integer"}, "has_more": {"type": "boolean"}}},
+      "total": {"type": "integer"}
+    }
+  },
   "VerifyRequest": {
     "oneOf": [{"$ref": "#/components/schemas/Receipt"},
               {"type": "object", "required": ["receipt"],
@@ -385,6 +501,198 @@ constexpr std::string_view kSchemas = R"json({
     "properties": {"status": {"type": "string",
       "enum": ["ok", "degraded", "failed", "no_providers"]},
       "providers": {"type": "array"}, "checked_at": {"type": "string"}}
+  },
+  "BackupStatus": {"type": "string",
+    "enum": ["pending", "in_progress", "completed", "verified", "failed", "expired"]},
+  "Backup": {
+    "type": "object",
+    "description": "A manifest entry (the original's BackupMetadata plus kind, file_name, compressed, encrypted, schema_version, app_version, receipt_keys, keys_file).",
+    "required": ["id", "created_at", "backup_type", "status", "backup_path", "checksum"],
+    "properties": {
+      "id": {"type": "string", "description": "8 hex characters; a unique prefix also names it"},
+      "created_at": {"type": "string"}, "backup_type": {"type": "string",
+        "enum": ["full", "incremental", "differential"]},
+      "status": {"$ref": "#/components/schemas/BackupStatus"},
+      "source_path": {"type": "string"}, "backup_path": {"type": "string"},
+      "size_bytes": {"type": "integer"}, "compressed_size_bytes": {"type": "integer"},
+      "checksum": {"type": "string", "description": "SHA-256 of the backup file"},
+      "row_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+      "tables": {"type": "array", "items": {"type": "string"}},
+      "duration_seconds": {"type": "number"}, "verified": {"type": "boolean"},
+      "verified_at": {"type": ["string", "null"]}, "restore_tested": {"type": "boolean"},
+      "error": {"type": ["string", "null"]}, "storage_backend": {"type": "string"},
+      "encryption_key_id": {"type": ["string", "null"]}, "metadata": {"type": "object"},
+      "schema_hash": {"type": "string"}, "table_checksums": {"type": "object"},
+      "foreign_keys": {"type": "array"}, "indexes": {"type": "array"},
+      "kind": {"type": "string", "enum": ["sqlite", "postgresql"]},
+      "file_name": {"type": "string"}, "compressed": {"type": "boolean"},
+      "encrypted": {"type": "boolean"}, "schema_version": {"type": "integer"},
+      "app_version": {"type": "string"}, "receipt_keys": {"type": "array"},
+      "keys_file": {"type": "string"}
+    }
+  },
+  "BackupList": {
+    "type": "object", "required": ["backups", "pagination"],
+    "properties": {
+      "backups": {"type": "array", "items": {"$ref": "#/components/schemas/Backup"}},
+      "pagination": {"type": "object", "required": ["limit", "offset", "total", "has_more"],
+        "properties": {"limit": {"type": "integer"}, "offset": {"type": "integer"},
+          "total": {"type": "integer"}, "has_more": {"type": "boolean"}}}
+    }
+  },
+  "CreateBackupRequest": {
+    "type": "object",
+    "description": "Every member is optional: a backup is always of the configured database.",
+    "properties": {
+      "source_path": {"type": "string", "description": "When given: the configured SQLite database (inside the data dir), else 400/403"},
+      "backup_type": {"type": "string", "enum": ["full", "incremental", "differential"], "default": "full"},
+      "notes": {"type": "string"}, "metadata": {"type": "object"}
+    }
+  },
+  "BackupCreated": {
+    "type": "object", "required": ["backup", "message"],
+    "properties": {"backup": {"$ref": "#/components/schemas/Backup"},
+      "message": {"type": "string"},
+      "verification": {"oneOf": [{"$ref": "#/components/schemas/BackupVerification"},
+        {"type": "null"}]}}
+  },
+  "BackupDeleted": {
+    "type": "object", "required": ["deleted", "backup_id", "message"],
+    "properties": {"deleted": {"type": "boolean"}, "backup_id": {"type": "string"},
+      "message": {"type": "string"}}
+  },
+  "VerificationFailure": {
+    "type": "object", "required": ["check", "message"],
+    "properties": {"check": {"type": "string"}, "table": {"type": "string"},
+      "receipt_id": {"type": "string"}, "chain_seq": {"type": "integer"},
+      "message": {"type": "string"}}
+  },
+  "BackupVerification": {
+    "type": "object",
+    "required": ["backup_id", "verified", "checksum_valid", "restore_tested", "tables_valid",
+      "row_counts_valid", "errors", "warnings", "verified_at", "duration_seconds"],
+    "properties": {
+      "backup_id": {"type": "string"}, "verified": {"type": "boolean"},
+      "checksum_valid": {"type": "boolean"}, "restore_tested": {"type": "boolean"},
+      "tables_valid": {"type": "boolean"}, "row_counts_valid": {"type": "boolean"},
+      "schema_valid": {"type": "boolean"}, "integrity_valid": {"type": "boolean"},
+      "table_checksums_valid": {"type": "boolean"}, "receipts_valid": {"type": "boolean"},
+      "errors": {"type": "array", "items": {"type": "string"}},
+      "warnings": {"type": "array", "items": {"type": "string"}},
+      "verified_at": {"type": "string"}, "duration_seconds": {"type": "number"},
+      "receipt_chain": {"type": "object"}, "rows_verified": {"type": "integer"},
+      "failures": {"type": "array", "items": {"$ref": "#/components/schemas/VerificationFailure"}}
+    }
+  },
+  "BackupComprehensiveVerification": {
+    "type": "object",
+    "required": ["backup_id", "verified", "basic_verification", "schema_validation",
+      "integrity_check", "table_checksums_valid", "all_errors", "all_warnings"],
+    "properties": {
+      "backup_id": {"type": "string"}, "verified": {"type": "boolean"},
+      "basic_verification": {"type": "object"},
+      "schema_validation": {"type": ["object", "null"]},
+      "integrity_check": {"type": ["object", "null"]},
+      "table_checksums_valid": {"type": "boolean"},
+      "all_errors": {"type": "array", "items": {"type": "string"}},
+      "all_warnings": {"type": "array", "items": {"type": "string"}},
+      "verified_at": {"type": "string"}, "duration_seconds": {"type": "number"},
+      "receipt_chain": {"type": "object"},
+      "failures": {"type": "array", "items": {"$ref": "#/components/schemas/VerificationFailure"}}
+    }
+  },
+  "RestoreTestRequest": {
+    "type": "object",
+    "properties": {"target_path": {"type": "string", "default": "restore_test.sqlite3",
+      "description": "Inside ARAGORA_RESTORE_DIR (relative names are taken there); else 403"}}
+  },
+  "RestoreTestResult": {
+    "type": "object",
+    "required": ["backup_id", "restore_test_passed", "target_path", "dry_run", "message"],
+    "properties": {
+      "backup_id": {"type": "string"}, "restore_test_passed": {"type": "boolean"},
+      "target_path": {"type": "string"}, "dry_run": {"const": true},
+      "message": {"type": "string"}, "verified": {"type": "boolean"},
+      "verification": {"oneOf": [{"$ref": "#/components/schemas/BackupVerification"},
+        {"type": "null"}]},
+      "missing_key_ids": {"type": "array", "items": {"type": "string"}},
+      "duration_seconds": {"type": "number"}
+    }
+  },
+  "CleanupRequest": {
+    "type": "object",
+    "properties": {"dry_run": {"type": "boolean", "default": true}}
+  },
+  "CleanupResult": {
+    "type": "object", "required": ["dry_run", "backup_ids", "count", "message"],
+    "properties": {"dry_run": {"type": "boolean"},
+      "backup_ids": {"type": "array", "items": {"type": "string"}},
+      "count": {"type": "integer"}, "kept": {"type": "array", "items": {"type": "string"}},
+      "errors": {"type": "array", "items": {"type": "string"}}, "message": {"type": "string"}}
+  },
+  "BackupStats": {
+    "type": "object", "required": ["stats", "generated_at"],
+    "properties": {
+      "stats": {"type": "object",
+        "required": ["total_backups", "verified_backups", "failed_backups", "total_size_bytes",
+          "total_size_mb", "latest_backup", "retention_policy"],
+        "properties": {"total_backups": {"type": "integer"},
+          "verified_backups": {"type": "integer"}, "failed_backups": {"type": "integer"},
+          "total_size_bytes": {"type": "integer"}, "total_size_mb": {"type": "number"},
+          "latest_backup": {"oneOf": [{"$ref": "#/components/schemas/Backup"}, {"type": "null"}]},
+          "retention_policy": {"$ref": "#/components/schemas/RetentionPolicy"}}},
+      "generated_at": {"type": "string"}
+    }
+  },
+  "RetentionPolicy": {
+    "type": "object",
+    "properties": {"keep_daily": {"type": "integer"}, "keep_weekly": {"type": "integer"},
+      "keep_monthly": {"type": "integer"}, "min_backups": {"type": "integer"}}
+  },
+  "DrStatus": {
+    "type": "object",
+    "required": ["status", "readiness_score", "backup_status", "rpo_status", "issues",
+      "recommendations", "checked_at"],
+    "properties": {
+      "status": {"type": "string", "enum": ["healthy", "warning", "critical"]},
+      "readiness_score": {"type": "integer", "minimum": 0, "maximum": 100},
+      "backup_status": {"type": "object"}, "rpo_status": {"type": "object"},
+      "issues": {"type": "array", "items": {"type": "string"}},
+      "recommendations": {"type": "array", "items": {"type": "string"}},
+      "checked_at": {"type": "string"},
+      "last_drill": {"oneOf": [{"$ref": "#/components/schemas/DrDrillReport"}, {"type": "null"}]},
+      "scheduler": {"type": "object"},
+      "retention_policy": {"$ref": "#/components/schemas/RetentionPolicy"},
+      "backup_dir": {"type": "string"}
+    }
+  },
+  "DrObjectives": {
+    "type": "object", "required": ["rpo", "rto", "backup_coverage", "generated_at"],
+    "properties": {"rpo": {"type": "object"}, "rto": {"type": "object"},
+      "backup_coverage": {"type": "object"}, "tiers": {"type": "array"},
+      "generated_at": {"type": "string"}}
+  },
+  "DrDrillRequest": {
+    "type": "object",
+    "properties": {"backup_id": {"type": "string", "description": "Default: the newest verified backup"},
+      "drill_type": {"type": "string", "enum": ["restore_test", "full_recovery_sim"],
+        "default": "restore_test"}}
+  },
+  "DrDrillReport": {
+    "type": "object", "required": ["drill_id", "backup_id", "started_at", "status"],
+    "properties": {
+      "drill_id": {"type": "string"}, "backup_id": {"type": "string"},
+      "started_at": {"type": "string"}, "completed_at": {"type": ["string", "null"]},
+      "duration_seconds": {"type": "number"},
+      "status": {"type": "string", "enum": ["passed", "failed"]},
+      "tables_verified": {"type": "integer"}, "rows_verified": {"type": "integer"},
+      "checksum_valid": {"type": "boolean"}, "schema_valid": {"type": "boolean"},
+      "integrity_valid": {"type": "boolean"},
+      "errors": {"type": "array", "items": {"type": "string"}}, "metadata": {"type": "object"},
+      "rpo_seconds": {"type": "number"}, "rto_seconds": {"type": "number"},
+      "receipts_verified": {"type": "integer"}, "receipts_valid": {"type": "boolean"},
+      "drill_type": {"type": "string"}, "success": {"type": "boolean"}
+    }
   }
 })json";
 
@@ -459,11 +767,27 @@ json::array Parameters(const Route& route) {
             json::object{{"type", "string"}}));
         params.push_back(QueryParam("limit", "Page size", limit100));
         params.push_back(QueryParam("offset", "Items to skip", offset));
+    } else if (s == "BackupList") {
+        params.push_back(QueryParam("limit", "Page size", limit100));
+        params.push_back(QueryParam("offset", "Items to skip (at most 10000)", offset));
+        params.push_back(QueryParam("status", "Only backups with this status",
+                                    json::object{{"type", "string"}}));
+        params.push_back(QueryParam("since", "Created at or after (epoch seconds or ISO 8601)",
+                                    json::object{{"type", "string"}}));
+        params.push_back(QueryParam("source", "Only backups of this source_path",
+                                    json::object{{"type", "string"}}));
     } else if (s == "ReceiptList") {
         params.push_back(QueryParam("debate_id", "Only this debate's receipt",
                                     json::object{{"type", "string"}}));
         params.push_back(QueryParam("limit", "Page size", limit100));
         params.push_back(QueryParam("offset", "Items to skip", offset));
+    } else if (s == "ReceiptDeletionList") {
+        params.push_back(QueryParam(
+            "limit", "Page size",
+            json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 50}}));
+        params.push_back(QueryParam("offset", "Items to skip", offset));
+        params.push_back(QueryParam("reason", "Only deletions for this reason",
+                                    json::object{{"type", "string"}}));
     } else if (s == "MessageList") {
         params.push_back(QueryParam(
             "limit", "Page size",
@@ -519,10 +843,16 @@ json::object Operation(const Router::Entry& entry) {
     json::array params = Parameters(route);
     if (!params.empty()) op["parameters"] = std::move(params);
     if (!route.request_schema.empty()) {
-        op["requestBody"] =
-            json::object{{"required", true}, {"content", JsonContent(Ref(route.request_schema))}};
+        // The backup and drill bodies are optional (every member has a default).
+        const bool optional_body = route.request_schema == "CreateBackupRequest" ||
+                                   route.request_schema == "CleanupRequest" ||
+                                   route.request_schema == "RestoreTestRequest" ||
+                                   route.request_schema == "DrDrillRequest";
+        op["requestBody"] = json::object{{"required", !optional_body},
+                                         {"content", JsonContent(Ref(route.request_schema))}};
     }
-    const bool created = route.response_schema == "CreateDebateResponse";
+    const bool created =
+        route.response_schema == "CreateDebateResponse" || route.response_schema == "BackupCreated";
     json::object responses;
     responses[created ? "201" : "200"] = json::object{{"description", created ? "Created" : "OK"},
                                                       {"content", SuccessContent(route)}};
@@ -539,8 +869,8 @@ json::object Operation(const Router::Entry& entry) {
     } else {
         op["security"] = json::array{json::object{{"bearerAuth", json::array{}}}};
     }
-    static constexpr const char* kAuthNames[] = {"public", "user", "member", "admin"};
-    static constexpr const char* kPermissionOf[] = {"", "read", "debate:create", "admin"};
+    static constexpr const char* kAuthNames[] = {"public", "user", "member", "admin", "owner"};
+    static constexpr const char* kPermissionOf[] = {"", "read", "debate:create", "admin", "owner"};
     if (route.auth != AuthLevel::kPublic) {
         op["x-permission"] = kPermissionOf[static_cast<int>(route.auth)];
     }

@@ -17,8 +17,9 @@ namespace aragora::api {
 // Who may call a route (auth::Permission of the principal's role, auth/roles.hpp):
 // kPublic anyone; kUser any principal (viewer and up: reads, own profile and keys);
 // kMember debate:create (member and up; cancelling someone else's debate is checked by
-// the handler); kAdmin admin (admin and owner).
-enum class AuthLevel { kPublic, kUser, kMember, kAdmin };
+// the handler); kAdmin admin (admin and owner); kOwner owner (irreversible operations:
+// deleting backups, restoring).
+enum class AuthLevel { kPublic, kUser, kMember, kAdmin, kOwner };
 enum class RateClass { kNone, kRead, kWrite, kDebateCreate, kAuth };
 
 struct RequestContext {

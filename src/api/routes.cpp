@@ -169,8 +169,59 @@ void AddRoutes(Router& r, ApiDeps& d) {
            .handler = ConnectivityCheckHandler(d),
            .summary = "DNS, TCP, TLS and auth of every configured provider", .tag = "debug",
            .response_schema = "Connectivity"});
+
+    // ---- backups and disaster recovery (admin; deleting and restoring: owner) -------------------
+    r.Add({.method = "GET", .path = "/api/v2/backups", .auth = kAdmin, .rate = kRead,
+           .handler = ListBackupsHandler(d), .summary = "List backups, newest first",
+           .tag = "backups", .response_schema = "BackupList"});
+    r.Add({.method = "POST", .path = "/api/v2/backups", .auth = kAdmin, .rate = kWrite,
+           .handler = CreateBackupHandler(d),
+           .summary = "Back up the configured database now (then verify it)", .tag = "backups",
+           .request_schema = "CreateBackupRequest", .response_schema = "BackupCreated"});
+    r.Add({.method = "GET", .path = "/api/v2/backups/stats", .auth = kAdmin, .rate = kRead,
+           .handler = BackupStatsHandler(d), .summary = "Backup counts, sizes and retention",
+           .tag = "backups", .response_schema = "BackupStats"});
+    r.Add({.method = "POST", .path = "/api/v2/backups/cleanup", .auth = kAdmin, .rate = kWrite,
+           .handler = CleanupBackupsHandler(d),
+           .summary = "Apply the retention rule (dry_run defaults to true; false needs owner)",
+           .tag = "backups", .request_schema = "CleanupRequest", .response_schema = "CleanupResult"});
+    r.Add({.method = "GET", .path = "/api/v2/backups/{id}", .auth = kAdmin, .rate = kRead,
+           .handler = GetBackupHandler(d), .summary = "One backup (id or unique id prefix)",
+           .tag = "backups", .response_schema = "Backup"});
+    r.Add({.method = "DELETE", .path = "/api/v2/backups/{id}", .auth = kOwner, .rate = kWrite,
+           .handler = DeleteBackupHandler(d),
+           .summary = "Delete a backup's file and manifest entry", .tag = "backups",
+           .response_schema = "BackupDeleted"});
+    r.Add({.method = "POST", .path = "/api/v2/backups/{id}/verify", .auth = kAdmin,
+           .rate = kWrite,
+           .handler = VerifyBackupHandler(d),
+           .summary = "Checksum, scratch restore, integrity and every receipt re-verified",
+           .tag = "backups", .response_schema = "BackupVerification"});
+    r.Add({.method = "POST", .path = "/api/v2/backups/{id}/verify-comprehensive", .auth = kAdmin,
+           .rate = kWrite,
+           .handler = VerifyBackupComprehensiveHandler(d),
+           .summary = "Verify plus schema, referential integrity and table checksums",
+           .tag = "backups", .response_schema = "BackupComprehensiveVerification"});
+    r.Add({.method = "POST", .path = "/api/v2/backups/{id}/restore-test", .auth = kOwner,
+           .rate = kWrite,
+           .handler = RestoreTestHandler(d),
+           .summary = "Dry-run restore into ARAGORA_RESTORE_DIR (verifies, writes nothing)",
+           .tag = "backups", .request_schema = "RestoreTestRequest",
+           .response_schema = "RestoreTestResult"});
+    r.Add({.method = "GET", .path = "/api/v2/dr/status", .auth = kAdmin, .rate = kRead,
+           .handler = DrStatusHandler(d), .summary = "Disaster-recovery readiness", .tag = "dr",
+           .response_schema = "DrStatus"});
+    r.Add({.method = "GET", .path = "/api/v2/dr/objectives", .auth = kAdmin, .rate = kRead,
+           .handler = DrObjectivesHandler(d),
+           .summary = "RPO and RTO: targets, current values, compliance", .tag = "dr",
+           .response_schema = "DrObjectives"});
+    r.Add({.method = "POST", .path = "/api/v2/dr/drill", .auth = kAdmin, .rate = kWrite,
+           .handler = DrDrillHandler(d),
+           .summary = "Run a DR drill: verify and time a restore (RPO, RTO)", .tag = "dr",
+           .request_schema = "DrDrillRequest", .response_schema = "DrDrillReport"});
     // clang-format on
 
+    AddReceiptRetentionRoutes(r, d);
     AddAuthRoutes(r, d);
 }
 

@@ -105,7 +105,8 @@ App::App(config::Settings s)
       http(ioc, ClientOptions(settings)),
       agent_metrics(registry),
       agents(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http, &breakers,
-             &agent_metrics) {}
+             &agent_metrics),
+      retention(RetentionOptionsFrom(settings.receipts), pool, clock, registry) {}
 
 int App::Threads() const { return IoThreads(settings); }
 

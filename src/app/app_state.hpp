@@ -20,7 +20,10 @@
 #include "api/api.hpp"
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
+#include "app/backup_jobs.hpp"
+#include "app/backup_scheduler.hpp"
 #include "app/distributed.hpp"
+#include "app/receipt_retention.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
@@ -31,11 +34,14 @@
 #include "metrics/registry.hpp"
 #include "net/http_client.hpp"
 #include "net/server.hpp"
+#include "ops/backup_manager.hpp"
+#include "ops/backup_metrics.hpp"
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/redis_limiter.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
 #include "service/local_debate_service.hpp"
+#include "service/receipt_retention.hpp"
 #include "storage/open_stores.hpp"
 
 namespace aragora::app {
@@ -89,6 +95,10 @@ struct App {
     agents::AgentMetrics agent_metrics;
     agents::AgentFactory agents;
     GatedDebateService debates;
+    // Receipt retention (legal holds, cleanups, deletion log): its store is attached and its
+    // scheduler started by the startup sequence.
+    service::ReceiptRetention retention;
+    std::unique_ptr<ReceiptRetentionScheduler> retention_scheduler;
 
     // Auth and rate limiting (built by RunServe before listening).
     std::unique_ptr<auth::AuthService> auth;
@@ -127,6 +137,18 @@ struct App {
     std::atomic<int> signals_seen{0};
     std::atomic<int> exit_code{0};
     std::string banner;  // printed once ready (development mode)
+
+    // Backups (app/backup_wiring.hpp): the metrics from the start; the API's access (its
+    // manager set by the startup sequence); with BACKUP_ENABLED the scheduler. Declared
+    // last so that they go first: the scheduler before the store it claims slots in.
+    ops::BackupMetrics backup_metrics{registry, clock};
+    std::unique_ptr<api::BackupAccess> backup_access;
+    std::unique_ptr<ops::BackupManager> backup_manager;
+    BackupJobOps backup_job_ops;
+    std::unique_ptr<BackupScheduler> backup_scheduler;
+    // Long backup work (create, verify, restore tests, drills; scheduled or requested):
+    // one thread of its own, so that a backup never holds the store's pool threads.
+    common::BlockingPool backup_pool{1, 16};
 
     // The startup sequence failed: say why in one line and stop with exit code 1.
     void FailStartup(const std::string& reason);

@@ -21,6 +21,7 @@
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
+#include "app/backup_wiring.hpp"
 #include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/event_replay.hpp"
@@ -31,6 +32,7 @@
 #include "auth/api_key.hpp"
 #include "auth/service.hpp"
 #include "common/build_info.hpp"
+#include "common/ids.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
@@ -91,6 +93,14 @@ asio::awaitable<void> WatchDatabase(App& app) {
     }
 }
 
+// ARAGORA_RECEIPT_RETENTION_DAYS enforced: the scheduled cleanup (app/receipt_retention).
+void StartReceiptRetention(App& app) {
+    app.retention_scheduler = std::make_unique<ReceiptRetentionScheduler>(
+        app.ioc.get_executor(), app.clock, app.retention,
+        RetentionScheduleFrom(app.settings.receipts, common::NewProcessId("s_")));
+    app.retention_scheduler->Start();
+}
+
 // The startup sequence: data dir, store + migrations, crash recovery, keys, service.
 asio::awaitable<void> Startup(App& app) {
     auto started = std::chrono::steady_clock::now();
@@ -133,6 +143,7 @@ asio::awaitable<void> Startup(App& app) {
     app.pool_stats = app.pg_pool.get();
     app.store = std::move(opened->store);
     app.auth_store = std::move(opened->auth);
+    app.retention.AttachStore(app.store.get());
     if (app.distributed) app.distributed->AttachStore(app.store.get());
     app.auth->AttachStore(app.auth_store.get());
     auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
@@ -150,6 +161,7 @@ asio::awaitable<void> Startup(App& app) {
     ss.engine.agent_timeout = app.agents.TurnBudget();
     ss.agent_factory = &app.agents;
     ss.engine.debate_timeout = std::chrono::seconds(s.debate.debate_timeout_seconds);
+    ss.running_too_long = std::chrono::seconds(s.debate.running_too_long_seconds);
     ss.engine.convergence_threshold = s.debate.convergence_threshold;
     ss.engine.max_parallel_calls = s.debate.max_parallel_calls;
     ss.consensus_threshold = s.debate.consensus_threshold;
@@ -166,7 +178,9 @@ asio::awaitable<void> Startup(App& app) {
     }
     app.service->StartWatchdog();
     if (leased) app.service->StartLeaseReaper();
+    StartReceiptRetention(app);
     app.debates.Set(app.service.get());
+    co_await StartBackups(app);
     if (app.draining) co_return;
     app.ready = true;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -183,11 +197,13 @@ asio::awaitable<void> Drain(App& app) {
     Log()->info("shutdown: draining (grace {} s)", grace.count());
     app.draining = true;
     app.SetNotReady("draining");
+    if (app.retention_scheduler) app.retention_scheduler->Stop();
     app.api_server->StopAccepting();
     if (app.metrics_server) app.metrics_server->StopAccepting();
     WsLog()->info("ws close_all code=1001 reason=draining connections={}",
                   app.api_server->stats().ws_connections_active.load());
     app.api_server->CloseAllWebSockets(1001, "server shutting down");
+    StopBackups(app);
     if (app.service) co_await app.service->Drain(grace);
     app.api_server->Shutdown();
     if (app.metrics_server) app.metrics_server->Shutdown();
@@ -478,6 +494,9 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     deps.auth = app.auth.get();
     deps.limits = app.limits.get();
     deps.errors = &app.errors;
+    deps.retention = &app.retention;
+    app.backup_access = std::make_unique<api::BackupAccess>(BackupAccessOptions(app));
+    deps.backups = app.backup_access.get();
     if (auto cors = api::CorsPolicy::Parse(app.settings.security.allowed_origins); cors) {
         deps.cors = std::move(*cors);
     }
@@ -670,6 +689,7 @@ int RunUntilStopped(App& app) {
     app.ioc.run();
     for (auto& t : threads) t.join();
     app.pool.Stop();
+    app.backup_pool.Stop();  // a backup in progress finishes (its files are written atomically)
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.app", "aragora.api", "aragora.debate"})
         common::GetLogger(name)->flush();

@@ -6,7 +6,6 @@
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdlib>
-#include <sstream>
 
 #include "common/atomic_file.hpp"
 #include "common/build_info.hpp"
@@ -327,18 +326,17 @@ std::string AppSystemInfo::MetricsSummaryJson() const {
     return common::SerializeJson(o);
 }
 
-std::string AppSystemInfo::PrometheusText() const { return app_.registry.RenderPrometheus(); }
+std::string AppSystemInfo::PrometheusText() const {
+    app_.backup_metrics.Refresh();  // RPO/RTO compliance move with the clock
+    return app_.registry.RenderPrometheus();
+}
 
 std::string AppSystemInfo::PrometheusWebSocketText() const {
-    // The families about WebSockets only (the runbook's second scrape job).
-    std::istringstream in(app_.registry.RenderPrometheus());
-    std::string line, out;
-    while (std::getline(in, line)) {
-        if (line.find("websocket") != std::string::npos ||
-            line.find("aragora_ws_") != std::string::npos)
-            out += line + "\n";
-    }
-    return out;
+    // The WebSocket families only (the runbook's second scrape job), chosen by name: a
+    // label value such as handler="/metrics/websocket" does not bring its family along.
+    return app_.registry.RenderPrometheus([](const std::string& name) {
+        return name.rfind("aragora_websocket_", 0) == 0 || name.rfind("aragora_ws_", 0) == 0;
+    });
 }
 
 bool AppSystemInfo::MetricsEnabled() const { return app_.settings.server.metrics_enabled; }

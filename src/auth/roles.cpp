@@ -44,6 +44,8 @@ bool RoleAllows(Role role, Permission permission) {
         case Permission::kAdmin:
         case Permission::kManageUsers:
             return role >= Role::kAdmin;
+        case Permission::kOwner:
+            return role >= Role::kOwner;
     }
     return false;
 }
@@ -64,6 +66,8 @@ std::string_view PermissionName(Permission p) {
             return "admin";
         case Permission::kManageUsers:
             return "users:manage";
+        case Permission::kOwner:
+            return "owner";
     }
     return "read";
 }
@@ -77,6 +81,7 @@ const std::vector<Permission>& AllPermissions() {
         Permission::kManageOwnKeys,
         Permission::kAdmin,
         Permission::kManageUsers,
+        Permission::kOwner,
     };
     return kPermissions;
 }

@@ -26,14 +26,15 @@ enum class Permission {
     kManageOwnKeys,    // create/list/revoke own API keys, update own profile
     kAdmin,            // system/*, admin/*, debug/*, audit, reset-circuit, all usage
     kManageUsers,      // add/remove users, change roles
+    kOwner,            // irreversible operations: delete backups, restore, retention cleanup
 };
 
 // viewer: kRead, kManageOwnKeys. member: + kDebateCreate, kDebateCancelOwn.
-// admin: + kDebateCancelAny, kAdmin, kManageUsers. owner: everything.
+// admin: + kDebateCancelAny, kAdmin, kManageUsers. owner: everything (+ kOwner).
 bool RoleAllows(Role role, Permission permission);
 
 // "read", "debate:create", "debate:cancel:own", "debate:cancel:any", "keys:own", "admin",
-// "users:manage".
+// "users:manage", "owner".
 std::string_view PermissionName(Permission p);
 // Every permission in declaration order.
 const std::vector<Permission>& AllPermissions();

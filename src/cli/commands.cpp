@@ -26,6 +26,7 @@
 #include "cli/debate_runner.hpp"
 #include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/receipt_chain_command.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
 #include "common/atomic_file.hpp"
@@ -546,6 +547,7 @@ int RunCli(int argc, char** argv) {
     verify_cmd->add_flag("--integrity-only", verify_integrity_only,
                          "Check only the content hash (proves no origin; said in the output)");
     verify_cmd->callback([&] { exit_code = VerifyCommand(verify_path, verify_integrity_only); });
+    AddVerifyChainCommand(*receipt_cmd, exit_code);
 
     auto* debates_cmd = app.add_subcommand("debates", "Stored debates");
     debates_cmd->require_subcommand(1);

@@ -524,6 +524,9 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto cleanup_hours = ReadInt(env, "ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS", 24, 1, 8760);
     if (!cleanup_hours) return cleanup_hours.error();
     s.receipts.cleanup_interval_hours = *cleanup_hours;
+    auto first_delay = ReadInt(env, "ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS", 60, 0, 86400);
+    if (!first_delay) return first_delay.error();
+    s.receipts.cleanup_first_delay_seconds = *first_delay;
     if (auto backup = LoadBackupSettings(env, s.storage, s.backup); !backup) return backup.error();
 
     auto threshold = ReadDouble(env, "ARAGORA_CONSENSUS_THRESHOLD", 0.6, 0.0, 1.0);
@@ -541,6 +544,9 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto debate_timeout = ReadInt(env, "ARAGORA_DEBATE_TIMEOUT_SECONDS", 900, 1, 86400);
     if (!debate_timeout) return debate_timeout.error();
     s.debate.debate_timeout_seconds = *debate_timeout;
+    auto too_long = ReadInt(env, "ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS", 600, 1, 86400);
+    if (!too_long) return too_long.error();
+    s.debate.running_too_long_seconds = *too_long;
     auto latency =
         ReadInt(env, "ARAGORA_DEMO_LATENCY_MS", mode == RunMode::kServer ? 200 : 0, 0, 60000);
     if (!latency) return latency.error();

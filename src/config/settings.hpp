@@ -25,6 +25,9 @@ struct ReceiptSettings {
     std::string ed25519_key_file;      // ARAGORA_RECEIPT_ED25519_KEY_FILE (PEM), optional
     int retention_days = 2555;         // ARAGORA_RECEIPT_RETENTION_DAYS
     int cleanup_interval_hours = 24;   // ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS
+    // ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS: the first cleanup after `serve` starts
+    // (the original's 60 s; tests set 0).
+    int cleanup_first_delay_seconds = 60;
 };
 
 // Backups (`aragora backup`, the scheduler in `serve`, /api/v2/backups; docs/operations.md).
@@ -70,6 +73,7 @@ struct DebateSettings {
     int demo_latency_ms = 0;              // ARAGORA_DEMO_LATENCY_MS (CLI default 0)
     double convergence_threshold = 0.85;  // ARAGORA_CONVERGENCE_THRESHOLD
     int max_parallel_calls = 8;           // ARAGORA_MAX_PARALLEL_AGENT_CALLS (per debate)
+    int running_too_long_seconds = 600;   // ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS (alert)
 };
 
 // Provider agents (resilience rules of DEBATE.md, Agents). Keys and base URLs are not

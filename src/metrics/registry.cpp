@@ -359,13 +359,20 @@ void Registry::AddCallbackCounter(std::string name, std::string help,
 }
 
 std::string Registry::RenderPrometheus() const {
+    return RenderPrometheus([](const std::string&) { return true; });
+}
+
+std::string Registry::RenderPrometheus(
+    const std::function<bool(const std::string&)>& include) const {
     // Families are never removed, so the pointers outlive the lock; rendering (and the
     // scrape-time callbacks) runs without the registry lock.
     std::vector<const FamilyBase*> families;
     {
         std::lock_guard lock(mu_);
         families.reserve(families_.size());
-        for (const auto& [name, family] : families_) families.push_back(family.get());
+        for (const auto& [name, family] : families_) {
+            if (include(name)) families.push_back(family.get());
+        }
     }
     std::string out;
     for (const FamilyBase* family : families) family->Render(out);

@@ -139,6 +139,9 @@ public:
     // # TYPE, series sorted by label values. Serve as
     // "text/plain; version=0.0.4; charset=utf-8".
     std::string RenderPrometheus() const;
+    // The same, only the families whose name `include` accepts (e.g. one subsystem's
+    // families for its own scrape job). Label values play no part in the choice.
+    std::string RenderPrometheus(const std::function<bool(const std::string&)>& include) const;
 
     // Series of aragora_metrics_label_overflow_total (label: family).
     Family<Counter>& LabelOverflow() { return *overflow_; }

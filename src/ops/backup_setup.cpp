@@ -1,10 +1,13 @@
 #include "ops/backup_setup.hpp"
 
 #include <filesystem>
+#include <utility>
 
 #include "common/build_info.hpp"
 #include "debate/receipt_keys.hpp"
+#include "ops/postgres_engine.hpp"
 #include "ops/sqlite_backup.hpp"
+#include "storage/postgres/pg_dsn.hpp"
 
 namespace aragora::ops {
 
@@ -45,8 +48,12 @@ common::Result<std::shared_ptr<BackupEngine>> MakeConfiguredBackupEngine(
         return MakeSqliteBackupEngine(SqliteBackupOptions{sqlite_path_override});
     }
     if (settings.storage.backend == config::DbBackend::kPostgres) {
-        return common::MakeError(common::ErrorCode::kNotImplemented,
-                                 "PostgreSQL backups are not available in this build yet");
+        auto dsn =
+            storage::BuildPgDsn(settings.storage.postgres_dsn, settings.storage.postgres_password);
+        if (!dsn) return dsn.error();
+        PostgresBackupOptions options;
+        options.dsn = *dsn;
+        return MakePostgresBackupEngine(std::move(options));
     }
     return MakeSqliteBackupEngine(SqliteBackupOptions{settings.storage.sqlite_path});
 }

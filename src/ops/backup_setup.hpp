@@ -32,8 +32,9 @@ common::Result<BackupReceiptKeys> LoadReceiptKeysForBackup(const config::Setting
 common::Result<BackupManagerOptions> BackupOptionsFromSettings(const config::Settings& settings);
 
 // The engine of the configured database: SQLite at settings.storage.sqlite_path, or
-// `sqlite_path_override` when not empty (`aragora backup create -d FILE`). PostgreSQL:
-// kNotImplemented until ops/postgres_backup provides its engine.
+// `sqlite_path_override` when not empty (`aragora backup create -d FILE`). PostgreSQL
+// (storage.backend kPostgres): the database of DATABASE_URL / ARAGORA_POSTGRES_DSN with
+// POSTGRES_PASSWORD (ops/postgres_engine.hpp); a bad DSN is kValidation.
 common::Result<std::shared_ptr<BackupEngine>> MakeConfiguredBackupEngine(
     const config::Settings& settings, const std::string& sqlite_path_override = {});
 

@@ -49,16 +49,20 @@ common::Result<fs::path> ConfinePath(std::string_view requested,
         return common::MakeError(ErrorCode::kValidation,
                                  "cannot resolve " + path.string() + ": " + ec.message());
     }
+    // Outside every root is refused before anything else is said about the path (whether
+    // a directory out there exists is none of the caller's business).
+    bool within = false;
+    for (const auto& root : real_roots) within = within || IsWithin(real, root);
+    if (!within) {
+        return common::MakeError(ErrorCode::kForbidden,
+                                 "path " + std::string(requested) +
+                                     " is outside the allowed directories (" + names + ")");
+    }
     if (!fs::exists(real.parent_path(), ec)) {
         return common::MakeError(ErrorCode::kNotFound,
                                  "directory " + real.parent_path().string() + " does not exist");
     }
-    for (const auto& root : real_roots) {
-        if (IsWithin(real, root)) return real;
-    }
-    return common::MakeError(
-        ErrorCode::kForbidden,
-        "path " + std::string(requested) + " is outside the allowed directories (" + names + ")");
+    return real;
 }
 
 }  // namespace aragora::ops

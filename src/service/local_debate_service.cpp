@@ -50,7 +50,10 @@ ServiceMetrics::ServiceMetrics(metrics::Registry& r)
       rejected(r.AddCounter("aragora_debates_rejected_total",
                             "Debate requests refused (overloaded, draining)", {"reason"})),
       watchdog(r.AddCounter("aragora_debate_watchdog_kills_total",
-                            "Debates the watchdog stopped for running past the debate timeout")) {}
+                            "Debates the watchdog stopped for running past the debate timeout")),
+      running_too_long(r.AddGauge("aragora_debate_running_too_long_seconds",
+                                  "ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS: a debate running "
+                                  "longer is reported (alert AragoraDebateRunningTooLong)")) {}
 
 namespace {
 
@@ -135,6 +138,11 @@ private:
 };
 
 }  // namespace
+
+struct LocalDebateService::RunningStarts {
+    std::mutex mutex;
+    std::map<std::string, std::chrono::steady_clock::time_point> by_id;  // guarded by mutex
+};
 
 struct LocalDebateService::Live {
     explicit Live(asio::any_io_executor ex) : strand(asio::make_strand(ex)) {}
@@ -257,9 +265,25 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
       metrics_(registry),
       engine_(clock, settings.engine),
       limiter_(settings.max_running, settings.max_queued),
-      write_health_(std::make_shared<StorageWriteHealth>(clock)) {
+      write_health_(std::make_shared<StorageWriteHealth>(clock)),
+      running_starts_(std::make_shared<RunningStarts>()) {
     metrics_.active.WithLabels({}).Set(0);
     metrics_.queued.WithLabels({}).Set(0);
+    metrics_.running_too_long.WithLabels({}).Set(
+        static_cast<double>(settings_.running_too_long.count()));
+    std::weak_ptr<RunningStarts> starts = running_starts_;
+    const common::Clock* clock_ptr = &clock_;
+    registry.AddCallbackGauge(
+        "aragora_debate_oldest_running_seconds",
+        "How long the oldest debate running here has run (0 when none)", [starts, clock_ptr] {
+            auto s = starts.lock();
+            if (!s) return 0.0;
+            std::lock_guard lock(s->mutex);
+            if (s->by_id.empty()) return 0.0;
+            auto oldest = s->by_id.begin()->second;
+            for (const auto& [id, at] : s->by_id) oldest = std::min(oldest, at);
+            return std::chrono::duration<double>(clock_ptr->SteadyNow() - oldest).count();
+        });
     probe_ = StorageProbe::Create(executor_, store_, pool_, write_health_,
                                   settings_.storage_probe_interval);
     std::weak_ptr<StorageProbe> probe = probe_;
@@ -605,7 +629,14 @@ asio::awaitable<void> LocalDebateService::HeartbeatLoop(std::shared_ptr<Live> li
 }
 
 void LocalDebateService::Launch(std::shared_ptr<Live> live) {
+    const auto now = clock_.SteadyNow();
+    // Before `started`: the watchdog reads the start time of every started debate.
+    live->started_steady_ns = now.time_since_epoch().count();
     live->started = true;
+    {
+        std::lock_guard lock(running_starts_->mutex);
+        running_starts_->by_id[live->spec.id] = now;
+    }
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
     asio::co_spawn(live->strand, RunDebate(live), [id = live->spec.id](std::exception_ptr ep) {
         if (!ep) return;
@@ -661,7 +692,6 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
 
 asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) {
     const std::string id = live->spec.id;
-    live->started_steady_ns = clock_.SteadyNow().time_since_epoch().count();
     metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
     const bool leased = !live->lease_owner.empty();
     // A claimed debate is already running (the claim set status and started_at). An
@@ -883,6 +913,10 @@ asio::awaitable<void> LocalDebateService::FinishBookkeeping(std::shared_ptr<Live
     // Runs on the debate's strand: the heartbeat timer is the strand's.
     if (live->heartbeat_timer) live->heartbeat_timer->cancel();
     Forget(live->spec.id);
+    {
+        std::lock_guard lock(running_starts_->mutex);
+        running_starts_->by_id.erase(live->spec.id);
+    }
     limiter_.Release();
     metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));

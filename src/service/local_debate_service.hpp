@@ -58,6 +58,10 @@ struct ServiceSettings {
     // Events are stored, then published, in batches this often (the live stream's delay).
     std::chrono::milliseconds event_flush_interval{50};
     std::chrono::seconds watchdog_interval{5};
+    // Exported as aragora_debate_running_too_long_seconds next to
+    // aragora_debate_oldest_running_seconds: the alert fires when the second passes the
+    // first (ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS).
+    std::chrono::seconds running_too_long{600};
     // How long Cancel() waits for a running debate to stop and persist.
     std::chrono::seconds cancel_wait{15};
     ExecutionMode execution = ExecutionMode::kLocal;
@@ -107,6 +111,9 @@ struct ServiceMetrics {
     metrics::Family<metrics::Histogram>& agent_latency;  // {agent}
     metrics::Family<metrics::Counter>& rejected;         // aragora_debates_rejected_total{reason}
     metrics::Family<metrics::Counter>& watchdog;         // aragora_debate_watchdog_kills_total
+    // aragora_debate_running_too_long_seconds (settings.running_too_long); its companion
+    // aragora_debate_oldest_running_seconds is a callback the service registers.
+    metrics::Family<metrics::Gauge>& running_too_long;
 };
 
 class LocalDebateService final : public DebateService {
@@ -180,6 +187,7 @@ public:
 
 private:
     struct Live;
+    struct RunningStarts;
     boost::asio::awaitable<void> RunDebate(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> FlushLoop(std::shared_ptr<Live> live);
     boost::asio::awaitable<void> WatchdogLoop();
@@ -237,6 +245,9 @@ private:
     // Shared with the metrics callbacks and the probe, which may outlive the service.
     std::shared_ptr<StorageWriteHealth> write_health_;
     std::shared_ptr<StorageProbe> probe_;  // runs while writes fail
+    // When each launched debate started (until its bookkeeping ends), for
+    // aragora_debate_oldest_running_seconds; shared with that callback.
+    std::shared_ptr<RunningStarts> running_starts_;
     // Drain gave up waiting: storage retries end (the rows stay for crash recovery).
     std::atomic<bool> abandon_writes_{false};
 };

@@ -99,6 +99,74 @@ struct ReceiptPage {
     std::int64_t total = 0;
 };
 
+// Receipt retention (docs/operations.md). The reasons a receipt may be deleted for (the
+// original's VALID_REASONS); retention writes kRetentionExpired.
+inline constexpr const char* kRetentionExpired = "retention_expired";
+
+// A receipt's legal hold: while `active`, retention never deletes it.
+struct LegalHold {
+    std::string receipt_id;
+    bool active = false;
+    std::string reason;
+    std::string matter_id;
+    std::string placed_by;
+    std::string placed_at;  // "" when none
+};
+
+// One row of the deletion log (receipt_deletions), which is also the chain's tombstone of
+// the deleted receipt: its id, debate, chain position and both hashes stay.
+struct ReceiptDeletion {
+    std::string deletion_id;  // "del_" + 12 hex
+    std::string receipt_id;
+    std::int64_t chain_seq = 0;
+    std::string debate_id;
+    std::string content_hash;
+    std::optional<std::string> previous_hash;
+    std::string receipt_created_at;
+    std::string verdict;  // the debate's verdict at deletion ("" when none)
+    std::string deleted_at;
+    std::string reason;         // kRetentionExpired, ...
+    std::string operator_name;  // who or what deleted it ("system:receipt_retention_scheduler")
+    std::string metadata_json = "{}";
+};
+
+struct ReceiptDeletionPage {
+    std::vector<ReceiptDeletion> items;
+    std::int64_t total = 0;
+};
+
+// DeleteExpiredReceipts' arguments: receipts with created_at < `cutoff` (ISO 8601, compared
+// as text like every stored time) and no active legal hold, at most `limit` (1..1000) of
+// them, oldest in chain order first.
+struct ExpiredReceiptsDeletion {
+    std::string cutoff;
+    std::string now;            // deleted_at of every row of this batch
+    std::string operator_name;  // non-empty
+    std::string reason = kRetentionExpired;
+    std::string metadata_json = "{}";  // e.g. {"retention_days": 2555}
+    int limit = 500;
+};
+
+// What a cleanup with `cutoff` would delete (the dry run): the same condition as
+// DeleteExpiredReceipts.
+struct ExpiredReceipts {
+    std::int64_t deletable = 0;            // created before the cutoff, not held
+    std::int64_t held = 0;                 // created before the cutoff, kept by a legal hold
+    std::vector<std::string> receipt_ids;  // the first `limit` deletable ones, chain order
+};
+
+// Counts for the retention status. `created_before[i]` counts receipts with created_at <
+// bounds[i]; `held_created_before[i]` those of them under an active legal hold.
+struct ReceiptRetentionCounts {
+    std::int64_t total = 0;
+    std::int64_t held = 0;
+    std::int64_t tombstones = 0;    // rows of the deletion log
+    std::string oldest_created_at;  // "" when there is no receipt
+    std::string newest_created_at;
+    std::vector<std::int64_t> created_before;
+    std::vector<std::int64_t> held_created_before;
+};
+
 // Builds the signed receipt once the previous receipt's hash is known. Runs inside the
 // store's write transaction, so the chain stays linear under concurrent finishes.
 using ReceiptBuilder =
@@ -138,7 +206,8 @@ public:
     // carry them). Events already stored (same debate_id and seq) are skipped. `receipt`
     // may be null (or empty): no receipt.
     // The builder is called once, inside the transaction, with the content_hash of the
-    // last receipt inserted (insertion order, not created_at); it must return a receipt
+    // newest link of the chain (LastReceiptHash: insertion order, not created_at, and the
+    // tombstone of a deleted receipt counts as a link); it must return a receipt
     // with that previous_hash, a receipt_id, content_hash and created_at, for this debate
     // (debate_id may be left empty). Its error (or exception) is returned as is (or as
     // kInternal). A non-terminal status or an event of another debate is kValidation; a
@@ -249,11 +318,17 @@ public:
 
     // Receipts
     // `id` may be a receipt id, "debate-<debate_id>" or a bare debate id (tried in that
-    // order). Not found ⇒ kNotFound.
+    // order). Not found ⇒ kNotFound; for a receipt deleted by retention the message says
+    // so: "receipt <id> was deleted (retention_expired) on <deleted_at>; its tombstone keeps
+    // content_hash <hash> (deletion <deletion_id>)".
     virtual common::Result<ReceiptRecord> GetReceipt(const std::string& id) = 0;
     // Newest first (insertion order); empty `debate_id` = all receipts.
     virtual common::Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit,
                                                      int offset) = 0;
+    // The content_hash of the newest link of the chain (highest chain_seq), a receipt or the
+    // tombstone of a deleted one; nullopt for an empty chain. FinishDebate chains the next
+    // receipt onto it (previous_hash) at chain_seq = the highest of both + 1, so the chain
+    // stays linear when its newest receipts were deleted.
     virtual common::Result<std::optional<std::string>> LastReceiptHash() = 0;
     // The chain in ascending chain_seq, entries with chain_seq > after_seq, at most
     // `limit` (1..1000, else kValidation): receipts and the tombstones of deleted ones.
@@ -262,6 +337,61 @@ public:
                                                                             int limit) {
         (void)after_seq, (void)limit;
         return NotImplemented("ListReceiptChain");
+    }
+
+    // Receipt retention: legal holds, expiry, the deletion log.
+    // Places (or replaces) the legal hold of a receipt (`id` as for GetReceipt): active, with
+    // this reason (non-empty, else kValidation), matter id, who and when. Returns the hold.
+    // kNotFound for an unknown or deleted receipt (GetReceipt's message).
+    virtual common::Result<LegalHold> SetLegalHold(const std::string& id, const std::string& reason,
+                                                   const std::string& matter_id,
+                                                   const std::string& placed_by,
+                                                   const std::string& now) {
+        (void)id, (void)reason, (void)matter_id, (void)placed_by, (void)now;
+        return NotImplemented("SetLegalHold");
+    }
+    // Ends the legal hold of a receipt (its hold fields are cleared); returns the hold as it
+    // was before (active false: there was none, nothing changed). kNotFound as above.
+    virtual common::Result<LegalHold> ReleaseLegalHold(const std::string& id) {
+        (void)id;
+        return NotImplemented("ReleaseLegalHold");
+    }
+    // The legal hold of a receipt (active false when none). kNotFound as above.
+    virtual common::Result<LegalHold> GetLegalHold(const std::string& id) {
+        (void)id;
+        return NotImplemented("GetLegalHold");
+    }
+    // Deletes one batch of expired receipts (ExpiredReceiptsDeletion) in one transaction:
+    // each leaves its receipt_deletions row (tombstone) with a new deletion_id, and the
+    // chain through the remaining receipts still verifies. Returns what it deleted, in
+    // chain order; fewer than `limit` means nothing more is due. Call again for the next
+    // batch. kValidation for a bad limit, empty cutoff/now/operator/reason or metadata that
+    // is not a JSON object.
+    virtual common::Result<std::vector<ReceiptDeletion>> DeleteExpiredReceipts(
+        const ExpiredReceiptsDeletion& request) {
+        (void)request;
+        return NotImplemented("DeleteExpiredReceipts");
+    }
+    // The dry run of DeleteExpiredReceipts with this cutoff: counts, and the ids of the first
+    // `limit` (0..1000) deletable receipts. Changes nothing.
+    virtual common::Result<ExpiredReceipts> FindExpiredReceipts(const std::string& cutoff,
+                                                                int limit) {
+        (void)cutoff, (void)limit;
+        return NotImplemented("FindExpiredReceipts");
+    }
+    // The deletion log, newest first (deleted_at, then chain_seq, descending); `reason` ""
+    // = every reason. kValidation for a negative limit/offset.
+    virtual common::Result<ReceiptDeletionPage> ListReceiptDeletions(int limit, int offset,
+                                                                     const std::string& reason) {
+        (void)limit, (void)offset, (void)reason;
+        return NotImplemented("ListReceiptDeletions");
+    }
+    // Totals, holds, oldest/newest and, for each of `bounds` (ISO 8601, at most 16), how
+    // many receipts (and how many held ones) were created before it. One snapshot.
+    virtual common::Result<ReceiptRetentionCounts> CountReceiptsForRetention(
+        const std::vector<std::string>& bounds) {
+        (void)bounds;
+        return NotImplemented("CountReceiptsForRetention");
     }
 
     // Scheduled jobs (backups, drills, receipt cleanup) on a database several instances

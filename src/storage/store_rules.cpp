@@ -5,6 +5,8 @@
 #include <exception>
 #include <string>
 
+#include "common/ids.hpp"
+
 namespace aragora::storage::rules {
 
 using common::ErrorCode;
@@ -137,6 +139,69 @@ Status ValidateStatusFilter(const std::string& status) {
                          "'; expected pending, running, completed, failed, cancelled, "
                          "active or no_consensus",
                      "status");
+}
+
+Status ValidateExpiredDeletion(const ExpiredReceiptsDeletion& request) {
+    if (request.limit < 1 || request.limit > 1000) {
+        return MakeError(ErrorCode::kValidation, "limit must be in [1, 1000]", "limit");
+    }
+    if (auto s = Required(request.cutoff, "cutoff", "cutoff"); !s) return s;
+    if (auto s = Required(request.now, "now", "now"); !s) return s;
+    if (auto s = Required(request.operator_name, "operator", "operator"); !s) return s;
+    if (auto s = Required(request.reason, "reason", "reason"); !s) return s;
+    boost::json::error_code ec;
+    boost::json::value metadata = boost::json::parse(request.metadata_json, ec);
+    if (ec || !metadata.is_object()) {
+        return MakeError(ErrorCode::kValidation, "metadata must be a JSON object", "metadata");
+    }
+    return {};
+}
+
+Status ValidateExpiredQuery(const std::string& cutoff, int limit) {
+    if (limit < 0 || limit > 1000) {
+        return MakeError(ErrorCode::kValidation, "limit must be in [0, 1000]", "limit");
+    }
+    return Required(cutoff, "cutoff", "cutoff");
+}
+
+Status ValidateHoldReason(const std::string& reason) {
+    if (auto s = Required(reason, "legal hold reason", "reason"); !s) return s;
+    if (reason.size() > kMaxHoldReasonBytes) {
+        return MakeError(
+            ErrorCode::kValidation,
+            "legal hold reason is longer than " + std::to_string(kMaxHoldReasonBytes) + " bytes",
+            "reason");
+    }
+    return {};
+}
+
+Status ValidateRetentionBounds(const std::vector<std::string>& bounds) {
+    if (bounds.size() > kMaxRetentionBounds) {
+        return MakeError(ErrorCode::kValidation,
+                         "at most " + std::to_string(kMaxRetentionBounds) + " bounds", "bounds");
+    }
+    for (const auto& b : bounds) {
+        if (b.empty()) return MakeError(ErrorCode::kValidation, "empty bound", "bounds");
+    }
+    return {};
+}
+
+std::string NewDeletionId() {
+    // NewId gives 24 hex digits from the CSPRNG; the original's ids carry 12.
+    return common::NewId("del_").substr(0, 4 + 12);
+}
+
+common::Error DeletedReceiptError(const std::string& id, const ReceiptDeletion& tombstone) {
+    return MakeError(
+        ErrorCode::kNotFound,
+        "receipt " + (id == tombstone.receipt_id ? id : id + " (" + tombstone.receipt_id + ")") +
+            " was deleted (" + tombstone.reason + ") on " + tombstone.deleted_at +
+            "; its tombstone keeps content_hash " + tombstone.content_hash + " (deletion " +
+            tombstone.deletion_id + ")");
+}
+
+common::Error ReceiptNotFound(const std::string& id) {
+    return MakeError(ErrorCode::kNotFound, "receipt " + id + " not found");
 }
 
 std::string ToJsonArray(const std::vector<std::string>& items) {

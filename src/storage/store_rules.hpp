@@ -26,6 +26,10 @@ inline constexpr std::string_view kDebateColumns =
     "result_json, created_by, org_id, queued_for_worker, lease_owner, lease_expires_at, attempts";
 inline constexpr std::string_view kReceiptColumns =
     "receipt_id, debate_id, content_hash, previous_hash, created_at, json";
+// receipt_deletions (the deletion log and the chain's tombstones), in ReceiptDeletion order.
+inline constexpr std::string_view kDeletionColumns =
+    "deletion_id, receipt_id, chain_seq, debate_id, content_hash, previous_hash, "
+    "receipt_created_at, verdict, deleted_at, reason, operator, metadata_json";
 inline constexpr std::string_view kEventColumns =
     "debate_id, seq, type, round, agent, timestamp, data";
 inline constexpr std::string_view kUserColumns =
@@ -68,6 +72,24 @@ common::Error ScheduledRunNotOurs(const std::string& job, const std::string& slo
 common::Status ValidateChainPage(int limit);
 // The status filter of ListDebates(): "", "active", "no_consensus" or a status.
 common::Status ValidateStatusFilter(const std::string& status);
+
+// Receipt retention.
+inline constexpr std::size_t kMaxRetentionBounds = 16;
+inline constexpr std::size_t kMaxHoldReasonBytes = 1000;
+// DeleteExpiredReceipts' request: limit 1..1000, cutoff/now/operator/reason non-empty,
+// metadata a JSON object.
+common::Status ValidateExpiredDeletion(const ExpiredReceiptsDeletion& request);
+// FindExpiredReceipts: cutoff non-empty, limit 0..1000.
+common::Status ValidateExpiredQuery(const std::string& cutoff, int limit);
+// SetLegalHold: a non-empty reason of at most kMaxHoldReasonBytes.
+common::Status ValidateHoldReason(const std::string& reason);
+// CountReceiptsForRetention: at most kMaxRetentionBounds bounds, none empty.
+common::Status ValidateRetentionBounds(const std::vector<std::string>& bounds);
+// "del_" + 12 random hex digits.
+std::string NewDeletionId();
+// The kNotFound of a receipt that retention deleted (store.hpp GetReceipt).
+common::Error DeletedReceiptError(const std::string& id, const ReceiptDeletion& tombstone);
+common::Error ReceiptNotFound(const std::string& id);
 
 // JSON array of strings <-> vector. `backend` prefixes the corruption error ("sqlite").
 std::string ToJsonArray(const std::vector<std::string>& items);

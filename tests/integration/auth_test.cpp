@@ -311,10 +311,10 @@ TEST_F(AuthTest, EveryRouteOfTheTableChecksCredentialsAndRoles) {
     std::map<std::string, int> per_level;
     for (const auto& op : ops) ++per_level[op.level];
     ASSERT_GT(ops.size(), 60u) << "the route table looks truncated";
-    for (const char* level : {"public", "user", "member", "admin"}) {
+    for (const char* level : {"public", "user", "member", "admin", "owner"}) {
         EXPECT_GT(per_level[level], 0) << "no " << level << " route in the table";
     }
-    EXPECT_EQ(per_level.size(), 4u) << "an unknown x-auth-level";
+    EXPECT_EQ(per_level.size(), 5u) << "an unknown x-auth-level";
 
     // The table's levels are themselves pinned: public only what API.md lists as public
     // (each /api/v1/x also as /api/x), admin every admin/debug/system/audit route; and each
@@ -330,7 +330,8 @@ TEST_F(AuthTest, EveryRouteOfTheTableChecksCredentialsAndRoles) {
                          (documented_public ? "public" : "not public"));
         }
         for (const char* admin_part : {"/admin/", "/debug/", "/system/", "/audit"}) {
-            if (path.find(admin_part) != std::string::npos && op.level != "admin") {
+            if (path.find(admin_part) != std::string::npos && op.level != "admin" &&
+                op.level != "owner") {
                 problems.Add(op.Name() + ": should be admin");
             }
         }
@@ -403,13 +404,19 @@ TEST_F(AuthTest, EveryRouteOfTheTableChecksCredentialsAndRoles) {
         }
     }
 
-    // Roles: admin routes refuse members and viewers (JWT or API key), member routes
-    // refuse viewers; and the role that suffices is let through (not 401/403).
+    // Roles: owner routes refuse admins and below, admin routes refuse members and viewers
+    // (JWT or API key), member routes refuse viewers; and the role that suffices is let
+    // through (not 401/403; the service token acts as the owner).
     const std::string viewer_jwt = Jwt(viewer_);
     for (const Operation& op : ops) {
         if (op.level == "public") continue;
         std::vector<std::pair<std::string, std::string>> refused;
-        if (op.level == "admin") {
+        if (op.level == "owner") {
+            refused = {{"admin JWT", admin_jwt},
+                       {"member JWT", member_jwt},
+                       {"viewer JWT", viewer_jwt},
+                       {"member key", live}};
+        } else if (op.level == "admin") {
             refused = {
                 {"member JWT", member_jwt}, {"viewer JWT", viewer_jwt}, {"member key", live}};
         } else if (op.level == "member") {
@@ -419,7 +426,8 @@ TEST_F(AuthTest, EveryRouteOfTheTableChecksCredentialsAndRoles) {
             problems.Check(op.Name() + " with a " + name,
                            FlatErrorProblem(Call(http, op, Bearer(token)), 403, "forbidden"));
         }
-        const std::string& enough = op.level == "admin"    ? admin_jwt
+        const std::string& enough = op.level == "owner"    ? std::string(kApiToken)
+                                    : op.level == "admin"  ? admin_jwt
                                     : op.level == "member" ? member_jwt
                                                            : viewer_jwt;
         for (const auto& [name, token] :

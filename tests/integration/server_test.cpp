@@ -981,6 +981,12 @@ TEST_F(ServerApiTest, PrometheusMetricsOnTheApiAndMetricsPorts) {
     HttpResponse ws = http.Get("/metrics/websocket");
     ASSERT_EQ(ws.status, 200) << ws.Describe();
     EXPECT_NE(ws.body.find("aragora_websocket_connections"), std::string::npos);
+    // Only the WebSocket families: the request counter of /metrics/websocket itself (a label
+    // value naming websocket) stays out, so the second scrape job stores no HTTP series.
+    ws = http.Get("/metrics/websocket");
+    EXPECT_NE(ws.body.find("# TYPE aragora_ws_rejected_connections_total counter"),
+              std::string::npos);
+    EXPECT_EQ(ws.body.find("aragora_request"), std::string::npos) << ws.body;
 }
 
 TEST_F(ServerApiTest, OpenApiDocumentParses) {

@@ -135,11 +135,88 @@ events::Event ReadEvent(const pqxx::row& r) {
     return e;
 }
 
+// The head of the chain: the newest receipt or tombstone (each side read through its
+// chain_seq index). One statement, so a concurrent deletion (which moves a receipt into
+// receipt_deletions in one transaction) is seen wholly or not at all.
 Result<std::optional<std::string>> ReadLastReceiptHash(pqxx::transaction_base& tx) {
-    const pqxx::result r =
-        tx.exec("SELECT content_hash FROM receipts ORDER BY chain_seq DESC LIMIT 1");
+    const pqxx::result r = tx.exec(
+        "SELECT content_hash FROM ("
+        "(SELECT content_hash, chain_seq FROM receipts ORDER BY chain_seq DESC LIMIT 1) "
+        "UNION ALL "
+        "(SELECT content_hash, chain_seq FROM receipt_deletions ORDER BY chain_seq DESC LIMIT 1)"
+        ") AS head ORDER BY chain_seq DESC LIMIT 1");
     if (r.empty()) return std::optional<std::string>();
     return std::optional<std::string>(pg::Text(r[0], 0));
+}
+
+// The columns of kDeletionColumns, from column `at` on.
+ReceiptDeletion ReadDeletion(const pqxx::row& r, int at = 0) {
+    ReceiptDeletion d;
+    d.deletion_id = pg::Text(r, at + 0);
+    d.receipt_id = pg::Text(r, at + 1);
+    d.chain_seq = pg::Int(r, at + 2);
+    d.debate_id = pg::Text(r, at + 3);
+    d.content_hash = pg::Text(r, at + 4);
+    d.previous_hash = pg::OptText(r, at + 5);
+    d.receipt_created_at = pg::Text(r, at + 6);
+    d.verdict = pg::Text(r, at + 7);
+    d.deleted_at = pg::Text(r, at + 8);
+    d.reason = pg::Text(r, at + 9);
+    d.operator_name = pg::Text(r, at + 10);
+    d.metadata_json = pg::Text(r, at + 11);
+    return d;
+}
+
+constexpr std::string_view kHoldColumns =
+    "receipt_id, legal_hold, legal_hold_reason, legal_hold_matter_id, legal_hold_placed_by, "
+    "legal_hold_placed_at";
+
+LegalHold ReadHold(const pqxx::row& r) {
+    LegalHold h;
+    h.receipt_id = pg::Text(r, 0);
+    h.active = pg::OptBool(r, 1).value_or(false);
+    h.reason = pg::Text(r, 2);
+    h.matter_id = pg::Text(r, 3);
+    h.placed_by = pg::Text(r, 4);
+    h.placed_at = pg::Text(r, 5);
+    return h;
+}
+
+// GetReceipt's lookup inside the caller's transaction: receipt id, "debate-<id>", bare
+// debate id; then the same among the tombstones, for the "deleted" answer.
+Result<ReceiptRecord> ResolveReceipt(pqxx::transaction_base& tx, const std::string& id) {
+    // `column` is one of two constant names; the value is a parameter.
+    auto find = [&tx](std::string_view table, std::string_view columns, std::string_view column,
+                      const std::string& value) {
+        pg::Params p;
+        return pg::Exec(
+            tx, Sql({"SELECT ", columns, " FROM ", table, " WHERE ", column, " = ", p.Text(value)}),
+            p);
+    };
+    constexpr std::string_view kPrefix = "debate-";
+    const bool prefixed = id.size() > kPrefix.size() && id.compare(0, kPrefix.size(), kPrefix) == 0;
+    std::vector<std::pair<std::string_view, std::string>> keys = {{"receipt_id", id}};
+    if (prefixed) keys.emplace_back("debate_id", id.substr(kPrefix.size()));
+    keys.emplace_back("debate_id", id);
+    for (const auto& [column, value] : keys) {
+        const pqxx::result r = find("receipts", kReceiptColumns, column, value);
+        if (!r.empty()) return ReadReceipt(r[0]);
+    }
+    for (const auto& [column, value] : keys) {
+        const pqxx::result r = find("receipt_deletions", rules::kDeletionColumns, column, value);
+        if (!r.empty()) return rules::DeletedReceiptError(id, ReadDeletion(r[0]));
+    }
+    return rules::ReceiptNotFound(id);
+}
+
+Result<LegalHold> ReadHoldOf(pqxx::transaction_base& tx, const std::string& receipt_id) {
+    pg::Params p;
+    const pqxx::result r = pg::Exec(
+        tx,
+        Sql({"SELECT ", kHoldColumns, " FROM receipts WHERE receipt_id = ", p.Text(receipt_id)}),
+        p);
+    if (r.empty()) return rules::ReceiptNotFound(receipt_id);
+    return ReadHold(r[0]);
 }
 
 // Inside the caller's transaction. A (debate_id, seq) already stored is skipped.
@@ -602,13 +679,15 @@ private:
 
                 if (built) {
                     // chain_seq, not created_at, orders the chain: assigned under the lock, it
-                    // is exactly the order in which previous hashes were read.
+                    // is exactly the order in which previous hashes were read. Deleted receipts
+                    // keep their chain_seq in their tombstones: the next one follows them.
                     pg::Params rp;
                     const std::string sql = Sql(
                         {"INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
                          "previous_hash, created_at, json) VALUES (",
                          rp.Text(built->receipt_id),
-                         ", (SELECT COALESCE(MAX(chain_seq), 0) + 1 FROM receipts), ",
+                         ", GREATEST((SELECT COALESCE(MAX(chain_seq), 0) FROM receipts), "
+                         "(SELECT COALESCE(MAX(chain_seq), 0) FROM receipt_deletions)) + 1, ",
                          rp.Text(built->debate_id), ", ", rp.Text(built->content_hash), ", ",
                          rp.OptText(built->previous_hash), ", ", rp.Text(built->created_at), ", ",
                          rp.Text(built->json), ")"});
@@ -694,31 +773,14 @@ public:
     }
 
     Result<ReceiptRecord> GetReceipt(const std::string& id) override {
-        std::optional<ReceiptRecord> found;
+        Result<ReceiptRecord> out;
         auto s = pool_->Run("get receipt", [&](pqxx::connection_base& c) -> Status {
             pqxx::nontransaction tx(c);
-            // `column` is one of two constant names; the value is a parameter.
-            auto find = [&](std::string_view column, const std::string& value) {
-                pg::Params p;
-                const pqxx::result r =
-                    pg::Exec(tx,
-                             Sql({"SELECT ", kReceiptColumns, " FROM receipts WHERE ", column,
-                                  " = ", p.Text(value)}),
-                             p);
-                if (!r.empty()) found = ReadReceipt(r[0]);
-                return found.has_value();
-            };
-            if (find("receipt_id", id)) return {};
-            constexpr std::string_view kPrefix = "debate-";
-            if (id.size() > kPrefix.size() && id.compare(0, kPrefix.size(), kPrefix) == 0 &&
-                find("debate_id", id.substr(kPrefix.size())))
-                return {};
-            find("debate_id", id);
+            out = ResolveReceipt(tx, id);
             return {};
         });
         if (!s) return s.error();
-        if (!found) return MakeError(ErrorCode::kNotFound, "receipt " + id + " not found");
-        return std::move(*found);
+        return out;
     }
 
     Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit, int offset) override {
@@ -760,18 +822,256 @@ public:
         auto s = pool_->Run("list receipt chain", [&](pqxx::connection_base& c) -> Status {
             out.clear();
             pg::Params p;
+            const std::string after = p.Int(after_seq);
+            // A chain_seq lives in exactly one of the two tables: a deletion moves the row.
             const std::string sql =
-                Sql({"SELECT ", kReceiptColumns, ", chain_seq FROM receipts WHERE chain_seq > ",
-                     p.Int(after_seq), " ORDER BY chain_seq LIMIT ", p.Int(limit)});
+                Sql({"SELECT ", kReceiptColumns,
+                     ", chain_seq, FALSE FROM receipts WHERE chain_seq > ", after,
+                     " UNION ALL SELECT receipt_id, debate_id, content_hash, previous_hash, "
+                     "receipt_created_at, '', chain_seq, TRUE FROM receipt_deletions WHERE "
+                     "chain_seq > ",
+                     after, " ORDER BY chain_seq LIMIT ", p.Int(limit)});
             pqxx::nontransaction tx(c);
             for (const auto& row : pg::Exec(tx, sql, p)) {
                 ReceiptChainEntry e;
                 e.receipt = ReadReceipt(row);
                 e.chain_seq = pg::Int(row, 6);
+                e.tombstone = pg::OptBool(row, 7).value_or(false);
                 out.push_back(std::move(e));
             }
             return {};
         });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<LegalHold> SetLegalHold(const std::string& id, const std::string& reason,
+                                   const std::string& matter_id, const std::string& placed_by,
+                                   const std::string& now) override {
+        if (auto s = rules::ValidateHoldReason(reason); !s) return s.error();
+        Result<LegalHold> out;
+        auto s = pool_->Run("place legal hold", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            auto receipt = ResolveReceipt(tx, id);
+            if (!receipt) return receipt.error();
+            pg::Params p;
+            const std::string sql =
+                Sql({"UPDATE receipts SET legal_hold = TRUE, legal_hold_reason = ", p.Text(reason),
+                     ", legal_hold_matter_id = ", p.Text(matter_id), ", legal_hold_placed_by = ",
+                     p.Text(placed_by), ", legal_hold_placed_at = ", p.Text(now),
+                     " WHERE receipt_id = ", p.Text(receipt->receipt_id)});
+            if (pg::Exec(tx, sql, p).affected_rows() == 0) {
+                // Deleted by a cleanup between the lookup and the update.
+                auto again = ResolveReceipt(tx, id);
+                return again ? rules::ReceiptNotFound(id) : again.error();
+            }
+            out = ReadHoldOf(tx, receipt->receipt_id);
+            if (!out) return out.error();
+            tx.commit();
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<LegalHold> ReleaseLegalHold(const std::string& id) override {
+        Result<LegalHold> out;
+        auto s = pool_->Run("release legal hold", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            auto receipt = ResolveReceipt(tx, id);
+            if (!receipt) return receipt.error();
+            pg::Params lp;
+            const pqxx::result locked =
+                pg::Exec(tx,
+                         Sql({"SELECT ", kHoldColumns, " FROM receipts WHERE receipt_id = ",
+                              lp.Text(receipt->receipt_id), " FOR UPDATE"}),
+                         lp);
+            if (locked.empty()) return rules::ReceiptNotFound(id);
+            out = ReadHold(locked[0]);
+            pg::Params p;
+            pg::Exec(tx,
+                     Sql({"UPDATE receipts SET legal_hold = FALSE, legal_hold_reason = '', "
+                          "legal_hold_matter_id = '', legal_hold_placed_by = '', "
+                          "legal_hold_placed_at = NULL WHERE receipt_id = ",
+                          p.Text(receipt->receipt_id)}),
+                     p);
+            tx.commit();
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<LegalHold> GetLegalHold(const std::string& id) override {
+        Result<LegalHold> out;
+        auto s = pool_->Run("read legal hold", [&](pqxx::connection_base& c) -> Status {
+            pqxx::nontransaction tx(c);
+            auto receipt = ResolveReceipt(tx, id);
+            if (!receipt) return receipt.error();
+            out = ReadHoldOf(tx, receipt->receipt_id);
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<std::vector<ReceiptDeletion>> DeleteExpiredReceipts(
+        const ExpiredReceiptsDeletion& request) override {
+        if (auto s = rules::ValidateExpiredDeletion(request); !s) return s.error();
+        std::vector<ReceiptDeletion> out;
+        auto s = pool_->Run("delete expired receipts", [&](pqxx::connection_base& c) -> Status {
+            out.clear();
+            pqxx::work tx(c);
+            // The chain's lock, as FinishDebate takes it: the chain changes one writer at a
+            // time. FOR UPDATE re-checks legal_hold after waiting for a concurrent hold.
+            pg::Params lock;
+            pg::Exec(tx, "SELECT pg_advisory_xact_lock(" + lock.Int(pg::kReceiptChainLockKey) + ")",
+                     lock);
+            pg::Params p;
+            const std::string select =
+                Sql({"SELECT r.receipt_id, r.chain_seq, r.debate_id, r.content_hash, "
+                     "r.previous_hash, r.created_at, COALESCE(d.verdict, '') FROM receipts r "
+                     "LEFT JOIN debates d ON d.id = r.debate_id WHERE r.created_at < ",
+                     p.Text(request.cutoff), " AND NOT r.legal_hold ORDER BY r.chain_seq LIMIT ",
+                     p.Int(request.limit), " FOR UPDATE OF r"});
+            for (const auto& row : pg::Exec(tx, select, p)) {
+                ReceiptDeletion d;
+                d.deletion_id = rules::NewDeletionId();
+                d.receipt_id = pg::Text(row, 0);
+                d.chain_seq = pg::Int(row, 1);
+                d.debate_id = pg::Text(row, 2);
+                d.content_hash = pg::Text(row, 3);
+                d.previous_hash = pg::OptText(row, 4);
+                d.receipt_created_at = pg::Text(row, 5);
+                d.verdict = pg::Text(row, 6);
+                d.deleted_at = request.now;
+                d.reason = request.reason;
+                d.operator_name = request.operator_name;
+                d.metadata_json = request.metadata_json;
+                out.push_back(std::move(d));
+            }
+            for (const auto& d : out) {
+                pg::Params ip;
+                const std::string insert = Sql({"INSERT INTO receipt_deletions (",
+                                                rules::kDeletionColumns,
+                                                ") VALUES (",
+                                                ip.Text(d.deletion_id),
+                                                ", ",
+                                                ip.Text(d.receipt_id),
+                                                ", ",
+                                                ip.Int(d.chain_seq),
+                                                ", ",
+                                                ip.Text(d.debate_id),
+                                                ", ",
+                                                ip.Text(d.content_hash),
+                                                ", ",
+                                                ip.OptText(d.previous_hash),
+                                                ", ",
+                                                ip.Text(d.receipt_created_at),
+                                                ", ",
+                                                ip.Text(d.verdict),
+                                                ", ",
+                                                ip.Text(d.deleted_at),
+                                                ", ",
+                                                ip.Text(d.reason),
+                                                ", ",
+                                                ip.Text(d.operator_name),
+                                                ", ",
+                                                ip.Text(d.metadata_json),
+                                                ")"});
+                pg::Exec(tx, insert, ip);
+                pg::Params dp;
+                pg::Exec(tx, "DELETE FROM receipts WHERE receipt_id = " + dp.Text(d.receipt_id),
+                         dp);
+            }
+            tx.commit();
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<ExpiredReceipts> FindExpiredReceipts(const std::string& cutoff, int limit) override {
+        if (auto s = rules::ValidateExpiredQuery(cutoff, limit); !s) return s.error();
+        ExpiredReceipts out;
+        auto s = pool_->Run("find expired receipts", [&](pqxx::connection_base& c) -> Status {
+            out = ExpiredReceipts{};
+            Snapshot tx(c);  // counts and ids agree
+            pg::Params p;
+            const pqxx::result counts =
+                pg::Exec(tx,
+                         "SELECT COUNT(*) FILTER (WHERE NOT legal_hold), COUNT(*) FILTER (WHERE "
+                         "legal_hold) FROM receipts WHERE created_at < " +
+                             p.Text(cutoff),
+                         p);
+            out.deletable = pg::Int(counts[0], 0);
+            out.held = pg::Int(counts[0], 1);
+            pg::Params ip;
+            const std::string ids =
+                Sql({"SELECT receipt_id FROM receipts WHERE created_at < ", ip.Text(cutoff),
+                     " AND NOT legal_hold ORDER BY chain_seq LIMIT ", ip.Int(limit)});
+            for (const auto& row : pg::Exec(tx, ids, ip))
+                out.receipt_ids.push_back(pg::Text(row, 0));
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
+    Result<ReceiptDeletionPage> ListReceiptDeletions(int limit, int offset,
+                                                     const std::string& reason) override {
+        if (auto s = rules::ValidatePage(limit, offset); !s) return s.error();
+        ReceiptDeletionPage page;
+        auto s = pool_->Run("list receipt deletions", [&](pqxx::connection_base& c) -> Status {
+            page.items.clear();
+            pg::Params p;
+            const std::string where =
+                reason.empty() ? std::string() : " WHERE reason = " + p.Text(reason);
+            Snapshot tx(c);  // total and items agree
+            page.total =
+                pg::Int(pg::Exec(tx, "SELECT COUNT(*) FROM receipt_deletions" + where, p)[0], 0);
+            pg::Params lp = p;
+            const std::string sql =
+                Sql({"SELECT ", rules::kDeletionColumns, " FROM receipt_deletions", where,
+                     " ORDER BY deleted_at DESC, chain_seq DESC LIMIT ", lp.Int(limit), " OFFSET ",
+                     lp.Int(offset)});
+            for (const auto& row : pg::Exec(tx, sql, lp)) page.items.push_back(ReadDeletion(row));
+            return {};
+        });
+        if (!s) return s.error();
+        return page;
+    }
+
+    Result<ReceiptRetentionCounts> CountReceiptsForRetention(
+        const std::vector<std::string>& bounds) override {
+        if (auto s = rules::ValidateRetentionBounds(bounds); !s) return s.error();
+        ReceiptRetentionCounts out;
+        auto s =
+            pool_->Run("count receipts for retention", [&](pqxx::connection_base& c) -> Status {
+                out = ReceiptRetentionCounts{};
+                pg::Params p;
+                std::string sql =
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE legal_hold), "
+                    "COALESCE(MIN(created_at), ''), COALESCE(MAX(created_at), '')";
+                for (const auto& b : bounds) {
+                    const std::string bound = p.Text(b);
+                    sql += ", COUNT(*) FILTER (WHERE created_at < " + bound +
+                           "), COUNT(*) FILTER (WHERE created_at < " + bound + " AND legal_hold)";
+                }
+                sql += " FROM receipts";
+                Snapshot tx(c);
+                const pqxx::result r = pg::Exec(tx, sql, p);
+                out.total = pg::Int(r[0], 0);
+                out.held = pg::Int(r[0], 1);
+                out.oldest_created_at = pg::Text(r[0], 2);
+                out.newest_created_at = pg::Text(r[0], 3);
+                for (std::size_t i = 0; i < bounds.size(); ++i) {
+                    out.created_before.push_back(pg::Int(r[0], static_cast<int>(4 + 2 * i)));
+                    out.held_created_before.push_back(pg::Int(r[0], static_cast<int>(5 + 2 * i)));
+                }
+                out.tombstones = pg::Int(tx.exec("SELECT COUNT(*) FROM receipt_deletions")[0], 0);
+                return {};
+            });
         if (!s) return s.error();
         return out;
     }

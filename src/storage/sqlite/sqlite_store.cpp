@@ -131,6 +131,39 @@ ReceiptRecord ReadReceipt(const sqlite::Stmt& s) {
     return r;
 }
 
+// The columns of kDeletionColumns, from column `at` on.
+ReceiptDeletion ReadDeletion(const sqlite::Stmt& s, int at = 0) {
+    ReceiptDeletion d;
+    d.deletion_id = s.Text(at + 0);
+    d.receipt_id = s.Text(at + 1);
+    d.chain_seq = s.Int(at + 2);
+    d.debate_id = s.Text(at + 3);
+    d.content_hash = s.Text(at + 4);
+    d.previous_hash = s.OptText(at + 5);
+    d.receipt_created_at = s.Text(at + 6);
+    d.verdict = s.Text(at + 7);
+    d.deleted_at = s.Text(at + 8);
+    d.reason = s.Text(at + 9);
+    d.operator_name = s.Text(at + 10);
+    d.metadata_json = s.Text(at + 11);
+    return d;
+}
+
+constexpr std::string_view kHoldColumns =
+    "receipt_id, legal_hold, legal_hold_reason, legal_hold_matter_id, legal_hold_placed_by, "
+    "legal_hold_placed_at";
+
+LegalHold ReadHold(const sqlite::Stmt& s) {
+    LegalHold h;
+    h.receipt_id = s.Text(0);
+    h.active = s.Int(1) != 0;
+    h.reason = s.Text(2);
+    h.matter_id = s.Text(3);
+    h.placed_by = s.Text(4);
+    h.placed_at = s.Text(5);
+    return h;
+}
+
 events::Event ReadEvent(const sqlite::Stmt& s) {
     events::Event e;
     e.debate_id = s.Text(0);
@@ -525,11 +558,14 @@ private:
 
         if (built) {
             // chain_seq, not created_at, orders the chain: it is assigned under the write
-            // lock, so it is exactly the order in which previous hashes were read.
+            // lock, so it is exactly the order in which previous hashes were read. Deleted
+            // receipts keep their chain_seq in their tombstones: the next one follows them.
             auto insert = Prepare(
                 "INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
                 "previous_hash, created_at, json) VALUES (?1, "
-                "(SELECT COALESCE(MAX(chain_seq), 0) + 1 FROM receipts), ?2, ?3, ?4, ?5, ?6)",
+                "MAX((SELECT COALESCE(MAX(chain_seq), 0) FROM receipts), "
+                "(SELECT COALESCE(MAX(chain_seq), 0) FROM receipt_deletions)) + 1, "
+                "?2, ?3, ?4, ?5, ?6)",
                 "insert receipt");
             if (!insert) return insert.error();
             insert->BindText(1, built->receipt_id);
@@ -624,19 +660,7 @@ public:
 
     Result<ReceiptRecord> GetReceipt(const std::string& id) override {
         std::lock_guard lock(conn_->mu);
-        auto by_id = FindReceiptLocked("receipt_id", id);
-        if (!by_id) return by_id.error();
-        if (*by_id) return std::move(**by_id);
-        constexpr std::string_view kPrefix = "debate-";
-        if (id.size() > kPrefix.size() && id.compare(0, kPrefix.size(), kPrefix) == 0) {
-            auto by_prefixed = FindReceiptLocked("debate_id", id.substr(kPrefix.size()));
-            if (!by_prefixed) return by_prefixed.error();
-            if (*by_prefixed) return std::move(**by_prefixed);
-        }
-        auto by_debate = FindReceiptLocked("debate_id", id);
-        if (!by_debate) return by_debate.error();
-        if (*by_debate) return std::move(**by_debate);
-        return MakeError(ErrorCode::kNotFound, "receipt " + id + " not found");
+        return ResolveReceiptLocked(id);
     }
 
     Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit, int offset) override {
@@ -678,9 +702,12 @@ public:
                                                             int limit) override {
         if (auto s = rules::ValidateChainPage(limit); !s) return s.error();
         std::lock_guard lock(conn_->mu);
+        // A chain_seq lives in exactly one of the two tables: a deletion moves the row.
         auto stmt = Prepare(Sql({"SELECT ", kReceiptColumns,
-                                 ", chain_seq FROM receipts WHERE chain_seq > ?1 ORDER BY "
-                                 "chain_seq LIMIT ?2"}),
+                                 ", chain_seq, 0 FROM receipts WHERE chain_seq > ?1 UNION ALL "
+                                 "SELECT receipt_id, debate_id, content_hash, previous_hash, "
+                                 "receipt_created_at, '', chain_seq, 1 FROM receipt_deletions "
+                                 "WHERE chain_seq > ?1 ORDER BY chain_seq LIMIT ?2"}),
                             "list receipt chain");
         if (!stmt) return stmt.error();
         stmt->BindInt(1, after_seq);
@@ -693,8 +720,237 @@ public:
             ReceiptChainEntry e;
             e.receipt = ReadReceipt(*stmt);
             e.chain_seq = stmt->Int(6);
+            e.tombstone = stmt->Int(7) != 0;
             out.push_back(std::move(e));
         }
+        return out;
+    }
+
+    Result<LegalHold> SetLegalHold(const std::string& id, const std::string& reason,
+                                   const std::string& matter_id, const std::string& placed_by,
+                                   const std::string& now) override {
+        if (auto s = rules::ValidateHoldReason(reason); !s) return s.error();
+        std::lock_guard lock(conn_->mu);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        auto receipt = ResolveReceiptLocked(id);
+        if (!receipt) return receipt.error();
+        auto stmt = Prepare(
+            "UPDATE receipts SET legal_hold = 1, legal_hold_reason = ?2, "
+            "legal_hold_matter_id = ?3, legal_hold_placed_by = ?4, legal_hold_placed_at = ?5 "
+            "WHERE receipt_id = ?1",
+            "place legal hold");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, receipt->receipt_id);
+        stmt->BindText(2, reason);
+        stmt->BindText(3, matter_id);
+        stmt->BindText(4, placed_by);
+        stmt->BindText(5, now);
+        if (auto s = stmt->Run(); !s) return s.error();
+        auto hold = ReadHoldLocked(receipt->receipt_id);
+        if (!hold) return hold.error();
+        if (auto s = tx->Commit(); !s) return s.error();
+        return hold;
+    }
+
+    Result<LegalHold> ReleaseLegalHold(const std::string& id) override {
+        std::lock_guard lock(conn_->mu);
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        auto receipt = ResolveReceiptLocked(id);
+        if (!receipt) return receipt.error();
+        auto before = ReadHoldLocked(receipt->receipt_id);
+        if (!before) return before.error();
+        auto stmt = Prepare(
+            "UPDATE receipts SET legal_hold = 0, legal_hold_reason = '', "
+            "legal_hold_matter_id = '', legal_hold_placed_by = '', legal_hold_placed_at = NULL "
+            "WHERE receipt_id = ?1",
+            "release legal hold");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, receipt->receipt_id);
+        if (auto s = stmt->Run(); !s) return s.error();
+        if (auto s = tx->Commit(); !s) return s.error();
+        return before;
+    }
+
+    Result<LegalHold> GetLegalHold(const std::string& id) override {
+        std::lock_guard lock(conn_->mu);
+        auto receipt = ResolveReceiptLocked(id);
+        if (!receipt) return receipt.error();
+        return ReadHoldLocked(receipt->receipt_id);
+    }
+
+    Result<std::vector<ReceiptDeletion>> DeleteExpiredReceipts(
+        const ExpiredReceiptsDeletion& request) override {
+        if (auto s = rules::ValidateExpiredDeletion(request); !s) return s.error();
+        std::lock_guard lock(conn_->mu);
+        // BEGIN IMMEDIATE: a hold placed meanwhile by another process waits for this batch
+        // or is seen by it; a finishing debate reads the chain's head after it.
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        auto select = Prepare(
+            "SELECT r.receipt_id, r.chain_seq, r.debate_id, r.content_hash, r.previous_hash, "
+            "r.created_at, COALESCE(d.verdict, '') FROM receipts r LEFT JOIN debates d ON "
+            "d.id = r.debate_id WHERE r.created_at < ?1 AND r.legal_hold = 0 "
+            "ORDER BY r.chain_seq LIMIT ?2",
+            "find expired receipts");
+        if (!select) return select.error();
+        select->BindText(1, request.cutoff);
+        select->BindInt(2, request.limit);
+        std::vector<ReceiptDeletion> out;
+        while (true) {
+            auto row = select->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            ReceiptDeletion d;
+            d.deletion_id = rules::NewDeletionId();
+            d.receipt_id = select->Text(0);
+            d.chain_seq = select->Int(1);
+            d.debate_id = select->Text(2);
+            d.content_hash = select->Text(3);
+            d.previous_hash = select->OptText(4);
+            d.receipt_created_at = select->Text(5);
+            d.verdict = select->Text(6);
+            d.deleted_at = request.now;
+            d.reason = request.reason;
+            d.operator_name = request.operator_name;
+            d.metadata_json = request.metadata_json;
+            out.push_back(std::move(d));
+        }
+        select->Reset();
+        auto insert = Prepare(Sql({"INSERT INTO receipt_deletions (", rules::kDeletionColumns,
+                                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"}),
+                              "log receipt deletion");
+        if (!insert) return insert.error();
+        auto remove = Prepare("DELETE FROM receipts WHERE receipt_id = ?1", "delete receipt");
+        if (!remove) return remove.error();
+        for (const auto& d : out) {
+            insert->Reset();
+            insert->BindText(1, d.deletion_id);
+            insert->BindText(2, d.receipt_id);
+            insert->BindInt(3, d.chain_seq);
+            insert->BindText(4, d.debate_id);
+            insert->BindText(5, d.content_hash);
+            insert->BindOptText(6, d.previous_hash);
+            insert->BindText(7, d.receipt_created_at);
+            insert->BindText(8, d.verdict);
+            insert->BindText(9, d.deleted_at);
+            insert->BindText(10, d.reason);
+            insert->BindText(11, d.operator_name);
+            insert->BindText(12, d.metadata_json);
+            if (auto s = insert->Run(); !s) return s.error();
+            remove->Reset();
+            remove->BindText(1, d.receipt_id);
+            if (auto s = remove->Run(); !s) return s.error();
+        }
+        if (auto s = tx->Commit(); !s) return s.error();
+        return out;
+    }
+
+    Result<ExpiredReceipts> FindExpiredReceipts(const std::string& cutoff, int limit) override {
+        if (auto s = rules::ValidateExpiredQuery(cutoff, limit); !s) return s.error();
+        std::lock_guard lock(conn_->mu);
+        auto snapshot = sqlite::Transaction::BeginRead(db());
+        if (!snapshot) return snapshot.error();
+        ExpiredReceipts out;
+        auto count = Prepare(
+            "SELECT COALESCE(SUM(legal_hold = 0), 0), COALESCE(SUM(legal_hold <> 0), 0) "
+            "FROM receipts WHERE created_at < ?1",
+            "count expired receipts");
+        if (!count) return count.error();
+        count->BindText(1, cutoff);
+        auto counted = count->Step();
+        if (!counted) return counted.error();
+        if (*counted) {
+            out.deletable = count->Int(0);
+            out.held = count->Int(1);
+        }
+        auto ids = Prepare(
+            "SELECT receipt_id FROM receipts WHERE created_at < ?1 AND legal_hold = 0 "
+            "ORDER BY chain_seq LIMIT ?2",
+            "list expired receipts");
+        if (!ids) return ids.error();
+        ids->BindText(1, cutoff);
+        ids->BindInt(2, limit);
+        while (true) {
+            auto row = ids->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            out.receipt_ids.push_back(ids->Text(0));
+        }
+        return out;
+    }
+
+    Result<ReceiptDeletionPage> ListReceiptDeletions(int limit, int offset,
+                                                     const std::string& reason) override {
+        if (auto s = ValidatePage(limit, offset); !s) return s.error();
+        const std::string_view where = reason.empty() ? "" : " WHERE reason = ?1";
+        std::lock_guard lock(conn_->mu);
+        auto snapshot = sqlite::Transaction::BeginRead(db());  // total and items agree
+        if (!snapshot) return snapshot.error();
+        ReceiptDeletionPage page;
+        auto count =
+            Prepare(Sql({"SELECT COUNT(*) FROM receipt_deletions", where}), "count deletions");
+        if (!count) return count.error();
+        if (!reason.empty()) count->BindText(1, reason);
+        auto counted = count->Step();
+        if (!counted) return counted.error();
+        page.total = *counted ? count->Int(0) : 0;
+        auto stmt =
+            Prepare(Sql({"SELECT ", rules::kDeletionColumns, " FROM receipt_deletions", where,
+                         " ORDER BY deleted_at DESC, chain_seq DESC LIMIT ?2 OFFSET ?3"}),
+                    "list deletions");
+        if (!stmt) return stmt.error();
+        if (!reason.empty()) stmt->BindText(1, reason);
+        stmt->BindInt(2, limit);
+        stmt->BindInt(3, offset);
+        while (true) {
+            auto row = stmt->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            page.items.push_back(ReadDeletion(*stmt));
+        }
+        return page;
+    }
+
+    Result<ReceiptRetentionCounts> CountReceiptsForRetention(
+        const std::vector<std::string>& bounds) override {
+        if (auto s = rules::ValidateRetentionBounds(bounds); !s) return s.error();
+        std::string sql =
+            "SELECT COUNT(*), COALESCE(SUM(legal_hold <> 0), 0), COALESCE(MIN(created_at), ''), "
+            "COALESCE(MAX(created_at), '')";
+        for (std::size_t i = 0; i < bounds.size(); ++i) {
+            const std::string p = "?" + std::to_string(i + 1);
+            sql += ", COALESCE(SUM(created_at < " + p + "), 0), COALESCE(SUM(created_at < " + p +
+                   " AND legal_hold <> 0), 0)";
+        }
+        sql += " FROM receipts";
+        std::lock_guard lock(conn_->mu);
+        auto snapshot = sqlite::Transaction::BeginRead(db());
+        if (!snapshot) return snapshot.error();
+        auto stmt = Prepare(sql, "count receipts for retention");
+        if (!stmt) return stmt.error();
+        for (std::size_t i = 0; i < bounds.size(); ++i) {
+            stmt->BindText(static_cast<int>(i + 1), bounds[i]);
+        }
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        ReceiptRetentionCounts out;
+        if (*row) {
+            out.total = stmt->Int(0);
+            out.held = stmt->Int(1);
+            out.oldest_created_at = stmt->Text(2);
+            out.newest_created_at = stmt->Text(3);
+            for (std::size_t i = 0; i < bounds.size(); ++i) {
+                out.created_before.push_back(stmt->Int(static_cast<int>(4 + 2 * i)));
+                out.held_created_before.push_back(stmt->Int(static_cast<int>(5 + 2 * i)));
+            }
+        }
+        auto tombstones = Prepare("SELECT COUNT(*) FROM receipt_deletions", "count tombstones");
+        if (!tombstones) return tombstones.error();
+        auto counted = tombstones->Step();
+        if (!counted) return counted.error();
+        if (*counted) out.tombstones = tombstones->Int(0);
         return out;
     }
 
@@ -730,6 +986,10 @@ public:
                               const std::string& instance, const std::string& status,
                               const std::string& detail, const std::string& now) override {
         std::lock_guard lock(conn_->mu);
+        // BEGIN IMMEDIATE: a read that then writes would otherwise have to upgrade its lock,
+        // which SQLite refuses at once (no busy wait) while another connection writes.
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
         auto read = Prepare("SELECT instance FROM scheduled_runs WHERE job = ?1 AND slot = ?2",
                             "read scheduled run");
         if (!read) return read.error();
@@ -749,7 +1009,8 @@ public:
         stmt->BindText(3, status);
         stmt->BindText(4, detail);
         stmt->BindText(5, now);
-        return stmt->Run();
+        if (auto s = stmt->Run(); !s) return s;
+        return tx->Commit();
     }
 
     Status ProbeWrite() override {
@@ -836,9 +1097,16 @@ private:
         return sqlite::Stmt::Prepare(db(), sql, what);
     }
 
+    // The head of the chain: the newest receipt or tombstone (each side read through its
+    // chain_seq index).
     Result<std::optional<std::string>> LastReceiptHashLocked() {
-        auto stmt = Prepare("SELECT content_hash FROM receipts ORDER BY chain_seq DESC LIMIT 1",
-                            "read last receipt hash");
+        auto stmt = Prepare(
+            "SELECT content_hash FROM ("
+            "SELECT * FROM (SELECT content_hash, chain_seq FROM receipts "
+            "ORDER BY chain_seq DESC LIMIT 1) UNION ALL "
+            "SELECT * FROM (SELECT content_hash, chain_seq FROM receipt_deletions "
+            "ORDER BY chain_seq DESC LIMIT 1)) ORDER BY chain_seq DESC LIMIT 1",
+            "read last receipt hash");
         if (!stmt) return stmt.error();
         auto row = stmt->Step();
         if (!row) return row.error();
@@ -858,6 +1126,63 @@ private:
         if (!row) return row.error();
         if (!*row) return std::optional<ReceiptRecord>();
         return std::optional<ReceiptRecord>(ReadReceipt(*stmt));
+    }
+
+    // `column` is receipt_id or debate_id (constants chosen here); the value is bound.
+    Result<std::optional<ReceiptDeletion>> FindDeletionLocked(std::string_view column,
+                                                              const std::string& value) {
+        auto stmt = Prepare(Sql({"SELECT ", rules::kDeletionColumns,
+                                 " FROM receipt_deletions WHERE ", column, " = ?1"}),
+                            "get receipt deletion");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, value);
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return std::optional<ReceiptDeletion>();
+        return std::optional<ReceiptDeletion>(ReadDeletion(*stmt));
+    }
+
+    // GetReceipt's lookup: receipt id, "debate-<id>", bare debate id; then the same among
+    // the tombstones, for the "deleted" answer.
+    Result<ReceiptRecord> ResolveReceiptLocked(const std::string& id) {
+        constexpr std::string_view kPrefix = "debate-";
+        const bool prefixed =
+            id.size() > kPrefix.size() && id.compare(0, kPrefix.size(), kPrefix) == 0;
+        auto by_id = FindReceiptLocked("receipt_id", id);
+        if (!by_id) return by_id.error();
+        if (*by_id) return std::move(**by_id);
+        if (prefixed) {
+            auto by_prefixed = FindReceiptLocked("debate_id", id.substr(kPrefix.size()));
+            if (!by_prefixed) return by_prefixed.error();
+            if (*by_prefixed) return std::move(**by_prefixed);
+        }
+        auto by_debate = FindReceiptLocked("debate_id", id);
+        if (!by_debate) return by_debate.error();
+        if (*by_debate) return std::move(**by_debate);
+
+        auto gone = FindDeletionLocked("receipt_id", id);
+        if (!gone) return gone.error();
+        if (!*gone && prefixed) {
+            gone = FindDeletionLocked("debate_id", id.substr(kPrefix.size()));
+            if (!gone) return gone.error();
+        }
+        if (!*gone) {
+            gone = FindDeletionLocked("debate_id", id);
+            if (!gone) return gone.error();
+        }
+        if (*gone) return rules::DeletedReceiptError(id, **gone);
+        return rules::ReceiptNotFound(id);
+    }
+
+    Result<LegalHold> ReadHoldLocked(const std::string& receipt_id) {
+        auto stmt = Prepare(Sql({"SELECT ", kHoldColumns, " FROM receipts WHERE receipt_id = ?1"}),
+                            "read legal hold");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, receipt_id);
+        auto row = stmt->Step();
+        if (!row) return row.error();
+        if (!*row) return rules::ReceiptNotFound(receipt_id);
+        return ReadHold(*stmt);
     }
 
     // Caller holds mu_ and an open transaction. A (debate_id, seq) already stored is

@@ -50,6 +50,7 @@ TEST(RolesTest, PermissionTable) {
         {Permission::kDebateCancelAny, false, false, true, true},
         {Permission::kAdmin, false, false, true, true},
         {Permission::kManageUsers, false, false, true, true},
+        {Permission::kOwner, false, false, false, true},
     };
     for (const Row& row : rows) {
         SCOPED_TRACE(std::string(PermissionName(row.p)));
@@ -73,6 +74,7 @@ TEST(RolesTest, PermissionNames) {
     EXPECT_EQ(PermissionName(Permission::kManageOwnKeys), "keys:own");
     EXPECT_EQ(PermissionName(Permission::kAdmin), "admin");
     EXPECT_EQ(PermissionName(Permission::kManageUsers), "users:manage");
+    EXPECT_EQ(PermissionName(Permission::kOwner), "owner");
 }
 
 TEST(RolesTest, PermissionTableJson) {
@@ -83,7 +85,7 @@ TEST(RolesTest, PermissionTableJson) {
         "admin": ["read", "debate:create", "debate:cancel:own", "debate:cancel:any", "keys:own",
                   "admin", "users:manage"],
         "owner": ["read", "debate:create", "debate:cancel:own", "debate:cancel:any", "keys:own",
-                  "admin", "users:manage"]
+                  "admin", "users:manage", "owner"]
     })");
     EXPECT_EQ(boost::json::value(table), expected);
     // Roles appear in order of power.

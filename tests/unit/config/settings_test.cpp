@@ -330,6 +330,20 @@ TEST(SettingsTest, ExistingDebateAndStorageVariablesStillWork) {
     EXPECT_NE(ErrorOf(env).find("ARAGORA_CONSENSUS_THRESHOLD"), std::string::npos);
 }
 
+// The AragoraDebateRunningTooLong threshold: the runbook's 10 minutes unless set.
+TEST(SettingsTest, DebateRunningTooLongThreshold) {
+    auto d = Load(ProdServer());
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_EQ(d->debate.running_too_long_seconds, 600);
+    Env env = ProdServer();
+    env["ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"] = "2";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->debate.running_too_long_seconds, 2);
+    env["ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"] = "0";
+    EXPECT_NE(ErrorOf(env).find("ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"), std::string::npos);
+}
+
 TEST(Settings, AgentResilienceDefaultsAndOverrides) {
     auto d = Load({}, RunMode::kLocalCli);
     ASSERT_TRUE(d.ok()) << d.error().message;
@@ -675,6 +689,32 @@ TEST(BackupSettingsTest, ReadFromTheEnvironmentAndBadValuesNameTheVariable) {
             << r.error().message;
         EXPECT_EQ(r.error().message.find("tooshort"), std::string::npos) << "a key is never echoed";
     }
+}
+
+}  // namespace
+}  // namespace aragora::config
+
+namespace aragora::config {
+namespace {
+
+TEST(ReceiptRetentionSettingsTest, FirstCleanupDelayDefaultsToTheOriginalsMinute) {
+    std::map<std::string, std::string, std::less<>> env;
+    auto lookup = [&env](std::string_view name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+    };
+    auto s = LoadSettings(lookup, RunMode::kLocalCli);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->receipts.cleanup_first_delay_seconds, 60);
+    EXPECT_EQ(s->receipts.retention_days, 2555);
+    env["ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS"] = "0";
+    EXPECT_EQ(LoadSettings(lookup, RunMode::kLocalCli)->receipts.cleanup_first_delay_seconds, 0);
+    env["ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS"] = "-1";
+    auto bad = LoadSettings(lookup, RunMode::kLocalCli);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS"),
+              std::string::npos);
 }
 
 }  // namespace

@@ -66,6 +66,35 @@ TEST(RegistryTest, RendersGoldenExposition) {
     EXPECT_EQ(registry.RenderPrometheus(), expected);
 }
 
+// The /metrics/websocket job renders the WebSocket families only: chosen by family name,
+// so a label value that mentions websocket does not bring its family in.
+TEST(RegistryTest, RendersOnlyTheFamiliesTheFilterAccepts) {
+    Registry registry;
+    registry.AddCounter("aragora_requests_total", "Requests.", {"handler"})
+        .WithLabels({"/metrics/websocket"})
+        .Inc();
+    registry.AddGauge("aragora_websocket_connections", "Open WebSocket connections.")
+        .WithLabels({})
+        .Set(2);
+    registry.AddCallbackCounter("aragora_ws_messages_sent_total", "Frames.", [] { return 7.0; });
+
+    const std::string text = registry.RenderPrometheus([](const std::string& name) {
+        return name.rfind("aragora_websocket_", 0) == 0 || name.rfind("aragora_ws_", 0) == 0;
+    });
+    EXPECT_EQ(text,
+              "# HELP aragora_websocket_connections Open WebSocket connections.\n"
+              "# TYPE aragora_websocket_connections gauge\n"
+              "aragora_websocket_connections 2\n"
+              "# HELP aragora_ws_messages_sent_total Frames.\n"
+              "# TYPE aragora_ws_messages_sent_total counter\n"
+              "aragora_ws_messages_sent_total 7\n");
+    // Unfiltered, everything (the overflow family included).
+    const std::string all = registry.RenderPrometheus();
+    EXPECT_NE(all.find("aragora_requests_total{handler=\"/metrics/websocket\"} 1"),
+              std::string::npos);
+    EXPECT_NE(all.find("aragora_metrics_label_overflow_total"), std::string::npos);
+}
+
 TEST(RegistryTest, UnlabelledFamiliesRenderZeroBeforeAnyUpdate) {
     Registry registry;
     registry.AddCounter("c_total", "C.");

@@ -73,5 +73,16 @@ TEST_F(ConfinePathTest, BadInputIsValidationAndMissingParentIsNotFound) {
     EXPECT_EQ(ConfinePath("x.db", {base_ / "missing"}).error().code, common::ErrorCode::kNotFound);
 }
 
+// Outside the roots is 403 whether or not its directory exists: the answer says nothing
+// about what lies out there.
+TEST_F(ConfinePathTest, OutsideWithAMissingParentIsForbiddenNotNotFound) {
+    for (const std::string p : {std::string("../../nowhere/x.db"), std::string("/nowhere/x.db"),
+                                (outside_ / "missing" / "x.db").string()}) {
+        auto r = ConfinePath(p, {root_});
+        ASSERT_FALSE(r) << p;
+        EXPECT_EQ(r.error().code, common::ErrorCode::kForbidden) << p << ": " << r.error().message;
+    }
+}
+
 }  // namespace
 }  // namespace aragora::ops
