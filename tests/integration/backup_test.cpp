@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "debate_arrivals.hpp"
 #include "process.hpp"
 #include "server_fixture.hpp"
 #include "unit/ops/s3rver_fixture.hpp"
@@ -80,41 +81,14 @@ TEST_F(BackupIntegrationTest, BackupWhileDebatesRunRestoresIntoAServableVerified
         first.push_back(CreateDebate(http, DebateBody("Backup test " + std::to_string(i), 2, 3)));
 
     // New debates keep arriving while the backup runs (so some always run during it).
-    std::atomic<bool> stop{false};
-    std::atomic<int> arrived{0};
-    std::thread arrivals([&] {
-        HttpClient client = src.Http();
-        while (!stop.load()) {
-            HttpResponse r = client.Post(
-                "/api/v1/debates", DebateBody("Arriving " + std::to_string(arrived.load()), 1, 2));
-            if (r.status == 201) ++arrived;
-            PollUntil([&] { return stop.load(); }, std::chrono::milliseconds(100));
-        }
-    });
-    struct JoinOnExit {
-        std::atomic<bool>& stop;
-        std::thread& t;
-        ~JoinOnExit() {
-            stop = true;
-            if (t.joinable()) t.join();
-        }
-    } join_on_exit{stop, arrivals};
+    DebateArrivals arrivals(src.Http());
     // Some of the first ones complete before the backup (they must be in it).
-    std::set<std::string> completed_before;
-    ASSERT_TRUE(PollUntil(
-        [&] {
-            for (const auto& id : first) {
-                if (completed_before.count(id)) continue;
-                auto r = http.Get("/api/v1/debates/" + id);
-                if (r.status == 200 && StringOf(r.Object(), "status") == "completed")
-                    completed_before.insert(id);
-            }
-            return completed_before.size() >= 3;
-        },
-        std::chrono::seconds(60)));
+    const std::set<std::string> completed_before =
+        WaitForCompleted(http, first, 3, std::chrono::seconds(60));
+    ASSERT_GE(completed_before.size(), 3u);
 
     ProcessResult created = Aragora({"backup", "create", "--json", "--notes", "acceptance"}, Src());
-    const int arrived_at_backup_end = arrived.load();
+    const int arrived_at_backup_end = arrivals.count();
     ASSERT_EQ(created.exit_code, 0) << created.err << created.out;
     json::object backup = json::parse(created.out).as_object().at("backup").as_object();
     const std::string id(backup.at("id").as_string());
@@ -126,10 +100,9 @@ TEST_F(BackupIntegrationTest, BackupWhileDebatesRunRestoresIntoAServableVerified
     EXPECT_NE(live.err.find("pid " + std::to_string(src.pid())), std::string::npos) << live.err;
 
     // Let everything finish on the source, so that it can be compared.
-    ASSERT_TRUE(PollUntil([&] { return arrived.load() >= arrived_at_backup_end + 2; },
+    ASSERT_TRUE(PollUntil([&] { return arrivals.count() >= arrived_at_backup_end + 2; },
                           std::chrono::seconds(30)));
-    stop = true;
-    arrivals.join();
+    arrivals.Stop();
     for (const auto& d : first) ASSERT_TRUE(WaitForStatus(http, d, kTerminalStatuses));
 
     ProcessResult restored = Aragora(
@@ -177,7 +150,7 @@ TEST_F(BackupIntegrationTest, BackupWhileDebatesRunRestoresIntoAServableVerified
     std::cout << "[ measured ] at the snapshot: " << completed << " debates completed, "
               << status.size() - static_cast<std::size_t>(completed)
               << " not yet; completed before the backup began: " << completed_before.size()
-              << "; arrivals during the test: " << arrived.load() << "\n";
+              << "; arrivals during the test: " << arrivals.count() << "\n";
     for (const auto& d : completed_before) EXPECT_EQ(status[d], "completed") << d;
     EXPECT_GE(completed, static_cast<int>(completed_before.size()));
     // The chain is a prefix of the source's chain, link for link.

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "debate_arrivals.hpp"
 #include "process.hpp"
 #include "server_fixture.hpp"
 #include "unit/storage/pg_test_server.hpp"
@@ -82,43 +83,17 @@ TEST_F(PgBackupIntegrationTest, BackupWhileDebatesRunRestoresIntoAServableVerifi
     for (int i = 0; i < 20; ++i)
         first.push_back(CreateDebate(http, DebateBody("PG backup " + std::to_string(i), 2, 3)));
 
-    std::atomic<bool> stop{false};
-    std::atomic<int> arrived{0};
-    std::thread arrivals([&] {
-        HttpClient client = src.Http();
-        while (!stop.load()) {
-            HttpResponse r = client.Post(
-                "/api/v1/debates", DebateBody("Arriving " + std::to_string(arrived.load()), 1, 2));
-            if (r.status == 201) ++arrived;
-            PollUntil([&] { return stop.load(); }, std::chrono::milliseconds(100));
-        }
-    });
-    struct JoinOnExit {
-        std::atomic<bool>& stop;
-        std::thread& t;
-        ~JoinOnExit() {
-            stop = true;
-            if (t.joinable()) t.join();
-        }
-    } join_on_exit{stop, arrivals};
-    std::set<std::string> completed_before;
-    ASSERT_TRUE(PollUntil(
-        [&] {
-            for (const auto& id : first) {
-                if (completed_before.count(id)) continue;
-                auto r = http.Get("/api/v1/debates/" + id);
-                if (r.status == 200 && StringOf(r.Object(), "status") == "completed")
-                    completed_before.insert(id);
-            }
-            return completed_before.size() >= 3;
-        },
-        std::chrono::seconds(60)));
+    DebateArrivals arrivals(src.Http());
+    // Some of the first ones complete before the backup (they must be in it).
+    const std::set<std::string> completed_before =
+        WaitForCompleted(http, first, 3, std::chrono::seconds(60));
+    ASSERT_GE(completed_before.size(), 3u);
     // Whether some of the first 20 are still running when the backup starts depends on
     // the machine's load: not asserted (the arrivals keep debates in flight anyway, and
     // what the test measures is printed below).
 
     ProcessResult created = Aragora({"backup", "create", "--json"});
-    const int arrived_at_backup_end = arrived.load();
+    const int arrived_at_backup_end = arrivals.count();
     ASSERT_EQ(created.exit_code, 0) << created.err << created.out;
     json::object backup = json::parse(created.out).as_object().at("backup").as_object();
     const std::string id(backup.at("id").as_string());
@@ -131,10 +106,9 @@ TEST_F(PgBackupIntegrationTest, BackupWhileDebatesRunRestoresIntoAServableVerifi
     EXPECT_EQ(live.exit_code, 1);
     EXPECT_NE(live.err.find("is in use"), std::string::npos) << live.err;
 
-    ASSERT_TRUE(PollUntil([&] { return arrived.load() >= arrived_at_backup_end + 2; },
+    ASSERT_TRUE(PollUntil([&] { return arrivals.count() >= arrived_at_backup_end + 2; },
                           std::chrono::seconds(30)));
-    stop = true;
-    arrivals.join();
+    arrivals.Stop();
     for (const auto& d : first) ASSERT_TRUE(WaitForStatus(http, d, kTerminalStatuses));
 
     const std::string target = db_.name() + "_restored";
@@ -175,7 +149,7 @@ TEST_F(PgBackupIntegrationTest, BackupWhileDebatesRunRestoresIntoAServableVerifi
     std::cout << "[ measured ] at the snapshot: " << completed << " debates completed, "
               << status.size() - static_cast<std::size_t>(completed)
               << " not yet; completed before the backup began: " << completed_before.size()
-              << "; arrivals during the test: " << arrived.load() << "\n";
+              << "; arrivals during the test: " << arrivals.count() << "\n";
     for (const auto& d : completed_before) EXPECT_EQ(status[d], "completed") << d;
     const std::string chain_sql =
         "SELECT receipt_id, content_hash, coalesce(previous_hash, '') FROM receipts ORDER BY "
