@@ -22,7 +22,6 @@
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
 #include "app/backup_wiring.hpp"
-#include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/event_replay.hpp"
 #include "app/instance_lease.hpp"
@@ -42,6 +41,7 @@
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/redis_limiter.hpp"
 #include "service/local_debate_service.hpp"
+#include "storage/database_lock.hpp"
 #include "storage/open_stores.hpp"
 #include "storage/sqlite/sqlite_auth_store.hpp"
 
@@ -447,7 +447,7 @@ StepResult SetUpLogging(const config::Settings& settings) {
 // What the settings ask for and this build or setup cannot give: one warning each.
 void WarnAboutSettings(const config::Settings& settings) {
     WarnUnhonouredVariables(config::ProcessEnv(), *Log());
-    if (settings.distributed.enqueue_only && DatabaseLock::PathFor(settings.storage)) {
+    if (settings.distributed.enqueue_only && storage::DatabaseLock::PathFor(settings.storage)) {
         Log()->warn(
             "ARAGORA_DEBATE_EXECUTION=worker on SQLite: `aragora worker` cannot open {} while "
             "this server holds it (one process per SQLite database), so queued debates wait "
@@ -703,7 +703,7 @@ int RunServe(const ServeOptions& options) {
     if (!settings) return Refuse({2, settings.error().message});
     // Before anything is logged or opened: a second server on this SQLite file says so
     // in one line and touches nothing. Held until RunServe returns (after the App).
-    auto lock = LockConfiguredDatabase(settings->storage);
+    auto lock = storage::LockConfiguredDatabase(settings->storage);
     if (!lock) return Refuse({1, "cannot start: " + lock.error().message});
     if (auto refused = SetUpLogging(*settings)) return Refuse(*refused);
     WarnAboutSettings(*settings);

@@ -10,7 +10,7 @@
 // The files of app/: server_app.cpp (RunServe's named steps, the startup sequence, the DB
 // watcher, signals, drain), app_state (the App the steps fill), system_info + system_docs
 // (the system routes' documents from a SystemSnapshot), server_metrics, event_replay (the
-// WebSocket replay's store paging), database_lock (one process per SQLite database),
+// WebSocket replay's store paging), storage/database_lock (one process per SQLite database),
 // unhonoured_env (warnings), distributed + redis_bus (Redis), instance_lease
 // (serve's own debates under its lease on PostgreSQL).
 

@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "agents/factory.hpp"
-#include "app/database_lock.hpp"
 #include "app/distributed.hpp"
 #include "app/unhonoured_env.hpp"
 #include "cli/exit_codes.hpp"
@@ -37,6 +36,7 @@
 #include "net/http_client.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "service/local_debate_service.hpp"
+#include "storage/database_lock.hpp"
 #include "storage/open_stores.hpp"
 
 namespace aragora::cli {
@@ -149,8 +149,8 @@ int RunWorker(std::optional<int> concurrency) {
         return kExitUsage;
     }
     config::Settings settings = std::move(*loaded);
-    // One worker per SQLite database, and none beside a serve on it (app/database_lock).
-    auto lock = app::LockConfiguredDatabase(settings.storage);
+    // One worker per SQLite database, and none beside a serve on it (storage/database_lock).
+    auto lock = storage::LockConfiguredDatabase(settings.storage);
     if (!lock) {
         std::cerr << "aragora: cannot start: " << lock.error().message << "\n";
         return kExitFailed;

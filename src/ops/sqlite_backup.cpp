@@ -12,8 +12,8 @@
 
 #include "common/crypto.hpp"
 #include "ops/file_stream.hpp"
-#include "ops/live_db_lock.hpp"
 #include "ops/sqlite_inspect.hpp"
+#include "storage/database_lock.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
@@ -295,8 +295,15 @@ common::Result<RestoreOutcome> SqliteEngine::RestoreInto(const fs::path& snapsho
         return MakeError(ErrorCode::kInternal,
                          "cannot create " + db.parent_path().string() + ": " + ec.message());
     }
-    auto lock = LiveDbLock::Acquire(db);
-    if (!lock) return lock.error();
+    // The lock `serve` and `worker` hold on this database for their life: refused while one
+    // runs on it, and held while the file is replaced so that none starts on a half one.
+    auto lock = storage::DatabaseLock::Acquire(db.string() + ".lock", db.string());
+    if (!lock) {
+        common::Error e = lock.error();
+        if (e.code == ErrorCode::kConflict)
+            e.message += "; stop it first or restore to another path";
+        return e;
+    }
 
     bool exists = false;
     for (const auto& f : DbFiles(db)) exists = exists || fs::exists(f, ec);

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "backup_test_support.hpp"
-#include "ops/live_db_lock.hpp"
+#include "storage/database_lock.hpp"
 
 namespace aragora::ops {
 namespace {
@@ -212,7 +212,8 @@ TEST_F(SqliteRestoreTest, RestoresIntoANewPath) {
 
 TEST_F(SqliteRestoreTest, RefusesTheLiveDatabaseOfARunningServerNamingItsPid) {
     ASSERT_TRUE(engine_->RestoreInto(snapshot_, RestoreTarget{target_.string(), false, now_}, {}));
-    auto server = LiveDbLock::Acquire(target_);  // what serve holds while it runs
+    auto server = storage::DatabaseLock::Acquire(
+        target_.string() + ".lock", target_.string());  // what serve holds while it runs
     ASSERT_TRUE(server);
     const auto before = fs::last_write_time(target_);
     auto r = engine_->RestoreInto(snapshot_, RestoreTarget{target_.string(), true, now_}, {});

@@ -16,7 +16,7 @@
 #include "common/result.hpp"
 #include "config/settings.hpp"
 
-namespace aragora::app {
+namespace aragora::storage {
 
 class DatabaseLock {
 public:
@@ -51,4 +51,4 @@ private:
 // PostgreSQL). The error is the one line to print (kConflict naming the holder's pid).
 common::Result<DatabaseLock> LockConfiguredDatabase(const config::StorageSettings& storage);
 
-}  // namespace aragora::app
+}  // namespace aragora::storage

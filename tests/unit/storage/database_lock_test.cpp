@@ -1,7 +1,7 @@
 // The SQLite database lock of serve/worker: a second holder is refused naming the first's
 // pid, the lock goes with its holder, PostgreSQL and in-memory SQLite take none.
 
-#include "app/database_lock.hpp"
+#include "storage/database_lock.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include <sstream>
 #include <string>
 
-namespace aragora::app {
+namespace aragora::storage {
 namespace {
 
 class DatabaseLockTest : public ::testing::Test {
@@ -104,4 +104,4 @@ TEST_F(DatabaseLockTest, ALockFileThatCannotBeCreatedIsUnavailableNamingThePath)
 }
 
 }  // namespace
-}  // namespace aragora::app
+}  // namespace aragora::storage

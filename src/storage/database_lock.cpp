@@ -1,4 +1,4 @@
-#include "app/database_lock.hpp"
+#include "storage/database_lock.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <utility>
 
-namespace aragora::app {
+namespace aragora::storage {
 namespace {
 
 using common::ErrorCode;
@@ -96,4 +96,4 @@ common::Result<DatabaseLock> LockConfiguredDatabase(const config::StorageSetting
     return DatabaseLock::Acquire(*path, storage.sqlite_path);
 }
 
-}  // namespace aragora::app
+}  // namespace aragora::storage
