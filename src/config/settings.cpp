@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -68,23 +69,35 @@ Result<std::optional<bool>> ReadBool(const EnvLookup& env, std::string_view name
                              std::string(name));
 }
 
-common::Status LoadAgentSettings(const EnvLookup& env, AgentSettings& a) {
-    struct {
-        const char* name;
-        int* field;
-        int lo;
-        int hi;
-    } ints[] = {
-        {"ARAGORA_AGENT_MAX_RETRIES", &a.max_retries, 0, 10},
-        {"ARAGORA_AGENT_RETRY_BASE_MS", &a.retry_base_ms, 0, 600000},
-        {"ARAGORA_AGENT_RETRY_CAP_MS", &a.retry_cap_ms, 0, 600000},
-        {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", &a.breaker_failure_threshold, 1, 1000},
-        {"ARAGORA_AGENT_MAX_TOKENS", &a.max_tokens, 1, 1000000},
-    };
-    for (auto& i : ints) {
+// Integer variables read into their fields (a field keeps its value when unset).
+struct IntField {
+    const char* name;
+    int* field;
+    int lo;
+    int hi;
+};
+
+common::Status ReadInts(const EnvLookup& env, std::initializer_list<IntField> fields) {
+    for (const IntField& i : fields) {
         auto v = ReadInt(env, i.name, *i.field, i.lo, i.hi);
         if (!v) return v.error();
         *i.field = *v;
+    }
+    return {};
+}
+
+common::Status LoadAgentSettings(const EnvLookup& env, AgentSettings& a) {
+    if (auto s = ReadInts(
+            env,
+            {
+                {"ARAGORA_AGENT_MAX_RETRIES", &a.max_retries, 0, 10},
+                {"ARAGORA_AGENT_RETRY_BASE_MS", &a.retry_base_ms, 0, 600000},
+                {"ARAGORA_AGENT_RETRY_CAP_MS", &a.retry_cap_ms, 0, 600000},
+                {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", &a.breaker_failure_threshold, 1, 1000},
+                {"ARAGORA_AGENT_MAX_TOKENS", &a.max_tokens, 1, 1000000},
+            });
+        !s) {
+        return s;
     }
     auto cooldown = ReadDouble(env, "ARAGORA_CIRCUIT_BREAKER_COOLDOWN_SECONDS",
                                a.breaker_cooldown_seconds, 0.01, 86400);
@@ -426,23 +439,17 @@ common::Status LoadBackupSettings(const EnvLookup& env, const StorageSettings& s
                                  "and differ; set one",
                                  "BACKUP_RETENTION_DAYS");
     }
-    struct {
-        const char* name;
-        int* field;
-        int lo;
-        int hi;
-    } ints[] = {
-        {"BACKUP_RETENTION_DAYS", &b.keep_daily, 0, 3660},
-        {"ARAGORA_BACKUP_KEEP_DAILY", &b.keep_daily, 0, 3660},
-        {"ARAGORA_BACKUP_KEEP_WEEKLY", &b.keep_weekly, 0, 520},
-        {"ARAGORA_BACKUP_KEEP_MONTHLY", &b.keep_monthly, 0, 1200},
-        {"ARAGORA_BACKUP_MIN_BACKUPS", &b.min_backups, 1, 10000},
-        {"BACKUP_DR_DRILL_INTERVAL_DAYS", &b.dr_drill_interval_days, 1, 3660},
-    };
-    for (auto& i : ints) {
-        auto v = ReadInt(env, i.name, *i.field, i.lo, i.hi);
-        if (!v) return v.error();
-        *i.field = *v;
+    if (auto s = ReadInts(env,
+                          {
+                              {"BACKUP_RETENTION_DAYS", &b.keep_daily, 0, 3660},
+                              {"ARAGORA_BACKUP_KEEP_DAILY", &b.keep_daily, 0, 3660},
+                              {"ARAGORA_BACKUP_KEEP_WEEKLY", &b.keep_weekly, 0, 520},
+                              {"ARAGORA_BACKUP_KEEP_MONTHLY", &b.keep_monthly, 0, 1200},
+                              {"ARAGORA_BACKUP_MIN_BACKUPS", &b.min_backups, 1, 10000},
+                              {"BACKUP_DR_DRILL_INTERVAL_DAYS", &b.dr_drill_interval_days, 1, 3660},
+                          });
+        !s) {
+        return s;
     }
     auto drill = ReadBool(env, "BACKUP_DR_DRILL_ENABLED");
     if (!drill) return drill.error();
