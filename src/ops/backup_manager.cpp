@@ -58,9 +58,9 @@ common::Result<std::unique_ptr<BackupManager>> BackupManager::Open(
     if (options.backup_dir.empty()) {
         return MakeError(ErrorCode::kValidation, "backup directory is not set", "BACKUP_DIR");
     }
-    options.backup_dir = fs::absolute(options.backup_dir);
+    options.backup_dir = fs::absolute(options.backup_dir).lexically_normal();
     if (options.restore_dir.empty()) options.restore_dir = options.backup_dir / "restore";
-    options.restore_dir = fs::absolute(options.restore_dir);
+    options.restore_dir = fs::absolute(options.restore_dir).lexically_normal();
     for (const auto& dir : {options.backup_dir, options.restore_dir}) {
         std::error_code ec;
         fs::create_directories(dir, ec);
