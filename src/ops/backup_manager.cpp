@@ -247,7 +247,8 @@ common::Result<DrStatus> BackupManager::Status() const {
     st.backup_dir = options_.backup_dir.string();
     st.retention_policy = RetentionSummary{options_.keep_daily, options_.keep_weekly,
                                            options_.keep_monthly, options_.min_backups};
-    for (const auto& [id, m] : *entries) {
+    for (const auto& entry : *entries) {
+        const BackupMetadata& m = entry.second;  // a reference, not a binding: lambdas use it
         ++st.total_backups;
         if (m.status == BackupStatus::kVerified) ++st.verified_backups;
         if (m.status == BackupStatus::kFailed) ++st.failed_backups;

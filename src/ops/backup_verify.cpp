@@ -49,6 +49,14 @@ void CollectKeyIds(const std::string& receipt_json, std::set<std::string>& ids) 
     }
 }
 
+// The inspected table named `name` (a plain function: lambdas may not capture structured
+// bindings before C++20's relaxation, which clang 14 of the fuzz tree lacks).
+std::vector<TableInspection>::const_iterator FindTable(const DbInspection& got,
+                                                       const std::string& name) {
+    return std::find_if(got.tables.begin(), got.tables.end(),
+                        [&name](const TableInspection& t) { return t.name == name; });
+}
+
 void CheckSchema(const DbInspection& got, const BackupMetadata& meta, VerificationResult& out,
                  ComprehensiveVerificationResult* details) {
     std::set<std::string> expected(meta.tables.begin(), meta.tables.end());
@@ -69,8 +77,7 @@ void CheckSchema(const DbInspection& got, const BackupMetadata& meta, Verificati
     out.row_counts_valid = true;
     for (const auto& t : got.tables) out.rows_verified += t.rows;
     for (const auto& [table, expected_rows] : meta.row_counts) {
-        auto it = std::find_if(got.tables.begin(), got.tables.end(),
-                               [&](const TableInspection& t) { return t.name == table; });
+        auto it = FindTable(got, table);
         const std::int64_t rows = it == got.tables.end() ? 0 : it->rows;
         if (rows != expected_rows) {
             out.row_counts_valid = false;
@@ -88,8 +95,7 @@ void CheckSchema(const DbInspection& got, const BackupMetadata& meta, Verificati
     out.table_checksums_valid = true;
     for (const auto& [table, sum] : meta.table_checksums) {
         if (sum.empty()) continue;
-        auto it = std::find_if(got.tables.begin(), got.tables.end(),
-                               [&](const TableInspection& t) { return t.name == table; });
+        auto it = FindTable(got, table);
         if (it == got.tables.end() || it->checksum != sum) {
             out.table_checksums_valid = false;
             AddFailure(out, {"table_checksum", table, "", 0,
