@@ -1,5 +1,7 @@
 #include "app/server_metrics.hpp"
 
+#include "metrics/slo.hpp"
+
 namespace aragora::app {
 namespace {
 
@@ -106,6 +108,12 @@ void RegisterServerMetrics(App& app) {
     r.AddCallbackGauge("aragora_ready", "1 when /readyz answers 200", [&app] {
         return app.ready && !app.draining && app.StorageWritable() ? 1.0 : 0.0;
     });
+    // SLO_* targets and the compliance computed from the request and debate counters.
+    const auto& slo = app.settings.slo;
+    metrics::RegisterSloMetrics(
+        r, metrics::SloTargets{.availability = slo.availability_target,
+                               .latency_p99_seconds = slo.latency_p99_target_ms / 1000.0,
+                               .debate_success = slo.debate_success_target});
 }
 
 }  // namespace aragora::app

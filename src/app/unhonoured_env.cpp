@@ -12,12 +12,6 @@ const std::vector<UnhonouredVariable>& KnownUnhonouredVariables() {
         {"OTEL_EXPORTER_OTLP_ENDPOINT",
          "no OpenTelemetry trace is exported; every request's correlation_id is in its log "
          "lines and X-Correlation-ID"},
-        {"SLO_AVAILABILITY_TARGET",
-         "this binary computes no SLO; set the target in the Prometheus alert rules"},
-        {"SLO_LATENCY_P99_TARGET_MS",
-         "this binary computes no SLO; set the target in the Prometheus alert rules"},
-        {"SLO_DEBATE_SUCCESS_TARGET",
-         "this binary computes no SLO; set the target in the Prometheus alert rules"},
         {"ARAGORA_STORE_DIR",
          "there is no Knowledge Mound store in this build (/health reports knowledge_mound "
          "not_configured); debates run without historical context"},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
@@ -31,6 +32,28 @@ Result<double> ReadDouble(const EnvLookup& env, std::string_view name, double de
         return common::MakeError(ErrorCode::kValidation,
                                  std::string(name) + " must be a number in [" + std::to_string(lo) +
                                      ", " + std::to_string(hi) + "], got '" + *v + "'",
+                                 std::string(name));
+    }
+}
+
+// An SLO target as a fraction in (0, 1): "0.999" or the runbook's percentage "99.9" (a
+// value in [1, 100) is read as a percentage; "1" itself, 100 % of anything, is refused).
+Result<double> ReadSloFraction(const EnvLookup& env, std::string_view name, double def) {
+    auto v = env(name);
+    if (!v || v->empty()) return def;
+    try {
+        std::size_t used = 0;
+        double d = std::stod(*v, &used);
+        if (used != v->size() || !std::isfinite(d)) throw std::invalid_argument("number");
+        if (d > 1 && d < 100) d /= 100;
+        if (!(d > 0 && d < 1)) throw std::invalid_argument("range");
+        return d;
+    } catch (const std::exception&) {
+        return common::MakeError(ErrorCode::kValidation,
+                                 std::string(name) +
+                                     " must be a fraction in (0, 1) or a percentage in (1, 100) "
+                                     "(0.999 or 99.9), got '" +
+                                     *v + "'",
                                  std::string(name));
     }
 }
@@ -554,6 +577,15 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto too_long = ReadInt(env, "ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS", 600, 1, 86400);
     if (!too_long) return too_long.error();
     s.debate.running_too_long_seconds = *too_long;
+    auto slo_availability = ReadSloFraction(env, "SLO_AVAILABILITY_TARGET", 0.999);
+    if (!slo_availability) return slo_availability.error();
+    s.slo.availability_target = *slo_availability;
+    auto slo_success = ReadSloFraction(env, "SLO_DEBATE_SUCCESS_TARGET", 0.95);
+    if (!slo_success) return slo_success.error();
+    s.slo.debate_success_target = *slo_success;
+    auto slo_latency = ReadDouble(env, "SLO_LATENCY_P99_TARGET_MS", 500, 0.001, 3600000);
+    if (!slo_latency) return slo_latency.error();
+    s.slo.latency_p99_target_ms = *slo_latency;
     auto latency =
         ReadInt(env, "ARAGORA_DEMO_LATENCY_MS", mode == RunMode::kServer ? 200 : 0, 0, 60000);
     if (!latency) return latency.error();

@@ -187,6 +187,15 @@ struct SecuritySettings {
         "/tmp/aragora_memory_dump.json";
 };
 
+// SLO targets (production runbook, "SLO Definitions"): exported as aragora_slo_target{slo}
+// next to the in-process compliance (metrics/slo.hpp); the recording rules' burn rates
+// divide by them. Fractions accept the runbook's percentages too (99.9 or 0.999).
+struct SloSettings {
+    double availability_target = 0.999;   // SLO_AVAILABILITY_TARGET, in (0, 1)
+    double latency_p99_target_ms = 500;   // SLO_LATENCY_P99_TARGET_MS, > 0
+    double debate_success_target = 0.95;  // SLO_DEBATE_SUCCESS_TARGET, in (0, 1)
+};
+
 struct Settings {
     std::string env = "development";  // ARAGORA_ENV
     bool production = false;
@@ -199,6 +208,7 @@ struct Settings {
     ServerSettings server;
     SecuritySettings security;
     DistributedSettings distributed;
+    SloSettings slo;
 };
 
 // Reads and validates every setting. A bad value is an error naming the variable.

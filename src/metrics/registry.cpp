@@ -362,8 +362,32 @@ std::string Registry::RenderPrometheus() const {
     return RenderPrometheus([](const std::string&) { return true; });
 }
 
+void Registry::AddCollector(std::function<void()> collect) {
+    std::lock_guard lock(mu_);
+    collectors_.push_back(std::move(collect));
+}
+
+const Family<Counter>* Registry::FindCounter(const std::string& name) const {
+    std::lock_guard lock(mu_);
+    auto it = families_.find(name);
+    return it == families_.end() ? nullptr : dynamic_cast<const Family<Counter>*>(it->second.get());
+}
+
+const Family<Histogram>* Registry::FindHistogram(const std::string& name) const {
+    std::lock_guard lock(mu_);
+    auto it = families_.find(name);
+    return it == families_.end() ? nullptr
+                                 : dynamic_cast<const Family<Histogram>*>(it->second.get());
+}
+
 std::string Registry::RenderPrometheus(
     const std::function<bool(const std::string&)>& include) const {
+    std::vector<std::function<void()>> collectors;
+    {
+        std::lock_guard lock(mu_);
+        collectors = collectors_;
+    }
+    for (const auto& collect : collectors) collect();
     // Families are never removed, so the pointers outlive the lock; rendering (and the
     // scrape-time callbacks) runs without the registry lock.
     std::vector<const FamilyBase*> families;

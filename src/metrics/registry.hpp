@@ -135,6 +135,17 @@ public:
     void AddCallbackGauge(std::string name, std::string help, std::function<double()> read);
     void AddCallbackCounter(std::string name, std::string help, std::function<double()> read);
 
+    // `collect` runs at the start of every RenderPrometheus call, without any registry
+    // lock held, before a family is rendered: it updates ordinary (labelled) gauges whose
+    // values are computed at scrape time (e.g. the SLO compliance, metrics/slo.hpp). Same
+    // rules as the callbacks above: thread-safe and quick.
+    void AddCollector(std::function<void()> collect);
+
+    // A family declared with AddCounter / AddHistogram, by name; nullptr when there is
+    // none of that name and kind (for readers that do not own the family).
+    const Family<Counter>* FindCounter(const std::string& name) const;
+    const Family<Histogram>* FindHistogram(const std::string& name) const;
+
     // Text exposition format 0.0.4: families sorted by name, each with # HELP and
     // # TYPE, series sorted by label values. Serve as
     // "text/plain; version=0.0.4; charset=utf-8".
@@ -152,6 +163,7 @@ private:
 
     mutable std::mutex mu_;
     std::map<std::string, std::unique_ptr<FamilyBase>> families_;
+    std::vector<std::function<void()>> collectors_;
     Family<Counter>* overflow_ = nullptr;
 };
 

@@ -40,6 +40,7 @@ using RedisServer = redis::testing::RedisTestServer;
 
 const std::string kSource = ARAGORA_SOURCE_DIR;
 const std::string kRules = kSource + "/deploy/monitoring/alerts.yaml";
+const std::string kRecording = kSource + "/deploy/monitoring/recording.yaml";
 const std::string kChecker = kSource + "/tests/monitoring/monitoring_check.py";
 
 ProcessResult Checker(std::vector<std::string> args) {
@@ -145,7 +146,7 @@ TEST(MonitoringTest, EveryMetricTheRulesReadIsExported) {
     ASSERT_EQ(w.status, 200) << w.Describe();
     WriteAll(websocket, w.body);
 
-    auto r = Checker({"exported", kRules, "--metrics", metrics, websocket});
+    auto r = Checker({"exported", kRules, kRecording, "--metrics", metrics, websocket});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
     // The same check fails on a rule that reads a metric the server does not export.

@@ -344,6 +344,37 @@ TEST(SettingsTest, DebateRunningTooLongThreshold) {
     EXPECT_NE(ErrorOf(env).find("ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS"), std::string::npos);
 }
 
+// SLO targets: the runbook's defaults, fractions or its percentages, bad values named.
+TEST(SettingsTest, SloTargets) {
+    auto d = Load(ProdServer());
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_DOUBLE_EQ(d->slo.availability_target, 0.999);
+    EXPECT_DOUBLE_EQ(d->slo.latency_p99_target_ms, 500);
+    EXPECT_DOUBLE_EQ(d->slo.debate_success_target, 0.95);
+    Env env = ProdServer();
+    env["SLO_AVAILABILITY_TARGET"] = "99.5";
+    env["SLO_DEBATE_SUCCESS_TARGET"] = "0.9";
+    env["SLO_LATENCY_P99_TARGET_MS"] = "250";
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_DOUBLE_EQ(s->slo.availability_target, 0.995);
+    EXPECT_DOUBLE_EQ(s->slo.debate_success_target, 0.9);
+    EXPECT_DOUBLE_EQ(s->slo.latency_p99_target_ms, 250);
+    for (const char* bad : {"0", "1", "100", "150", "-0.5", "abc", "0.9x", "nan"}) {
+        Env e = ProdServer();
+        e["SLO_AVAILABILITY_TARGET"] = bad;
+        EXPECT_NE(ErrorOf(e).find("SLO_AVAILABILITY_TARGET"), std::string::npos) << bad;
+        e = ProdServer();
+        e["SLO_DEBATE_SUCCESS_TARGET"] = bad;
+        EXPECT_NE(ErrorOf(e).find("SLO_DEBATE_SUCCESS_TARGET"), std::string::npos) << bad;
+    }
+    for (const char* bad : {"0", "-5", "fast"}) {
+        Env e = ProdServer();
+        e["SLO_LATENCY_P99_TARGET_MS"] = bad;
+        EXPECT_NE(ErrorOf(e).find("SLO_LATENCY_P99_TARGET_MS"), std::string::npos) << bad;
+    }
+}
+
 TEST(Settings, AgentResilienceDefaultsAndOverrides) {
     auto d = Load({}, RunMode::kLocalCli);
     ASSERT_TRUE(d.ok()) << d.error().message;
