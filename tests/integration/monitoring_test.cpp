@@ -165,6 +165,34 @@ TEST(MonitoringTest, EveryMetricTheRulesReadIsExported) {
     EXPECT_EQ(server.Terminate(), 0) << server.Logs();
 }
 
+// SLO_* are read by the binary (the runbook's percentage form too) and exported as the
+// targets the SLO alerts and recording rules divide by, next to the in-process compliance.
+TEST(MonitoringTest, SloTargetsFromTheEnvironmentAndComplianceAreExported) {
+    TempDir dir;
+    ServerProcess server(dir.path(), {{"SLO_AVAILABILITY_TARGET", "99.5"},
+                                      {"SLO_LATENCY_P99_TARGET_MS", "250"},
+                                      {"SLO_DEBATE_SUCCESS_TARGET", "0.9"}});
+    ASSERT_TRUE(server.StartReady()) << server.error() << "\n" << server.Logs();
+    HttpClient http(server.api_port(), seconds(10));
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(http.Get("/api/v1/debates").status, 200);
+    HttpResponse m = http.Get("/metrics");
+    ASSERT_EQ(m.status, 200) << m.Describe();
+    EXPECT_DOUBLE_EQ(SampleValue(m.body, "aragora_slo_target{slo=\"availability\"}"), 0.995)
+        << m.body;
+    EXPECT_DOUBLE_EQ(SampleValue(m.body, "aragora_slo_target{slo=\"latency_p99\"}"), 0.25);
+    EXPECT_DOUBLE_EQ(SampleValue(m.body, "aragora_slo_target{slo=\"debate_success\"}"), 0.9);
+    // Only 200s so far, no debate ended: every SLO met.
+    EXPECT_DOUBLE_EQ(SampleValue(m.body, "aragora_slo_compliance{slo=\"availability\"}"), 1);
+    EXPECT_DOUBLE_EQ(SampleValue(m.body, "aragora_slo_compliance{slo=\"debate_success\"}"), 1);
+    const double latency = SampleValue(m.body, "aragora_slo_compliance{slo=\"latency_p99\"}");
+    EXPECT_GE(latency, 0);
+    EXPECT_LE(latency, 1);
+    // No start-up warning calls them unsupported any more.
+    EXPECT_EQ(server.Logs().find("SLO_AVAILABILITY_TARGET is set but not supported"),
+              std::string::npos);
+    EXPECT_EQ(server.Terminate(), 0) << server.Logs();
+}
+
 TEST(MonitoringTest, AlertsFireOnSamplesScrapedFromAServerInEachCondition) {
     const std::set<std::string> keep = RuleMetricNames();
     ASSERT_FALSE(keep.empty());
