@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "debate/receipt_chain.hpp"
 #include "debate/types.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/postgres/pg_dsn.hpp"
 #include "storage/store.hpp"
 
 namespace aragora::ops::test_support {
@@ -130,5 +132,32 @@ inline ChainCheck VerifyChain(storage::Store& store, const debate::ReceiptKeys& 
     out.report = verifier.report();
     return out;
 }
+
+// The first column of the first row `sql` answers on `dsn` ("" for none or NULL).
+inline std::string QueryOne(const std::string& dsn, const std::string& sql) {
+    pqxx::connection c(dsn);
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec(sql);
+    return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
+}
+
+// A fixture over the test server's own database as the backup source: migrated stores
+// and the DSN the backup code is given. Call SetUpSource() first in SetUp.
+class PgSourceTest : public ::testing::Test {
+protected:
+    void SetUpSource() {
+        ASSERT_EQ(source_.error(), "");
+        auto dsn = storage::BuildPgDsn(source_.db().url(), "");
+        ASSERT_TRUE(dsn.ok());
+        dsn_ = *dsn;
+        auto stores = source_.Open(/*migrate=*/true);
+        ASSERT_TRUE(stores.ok()) << stores.error().message;
+        stores_ = std::move(*stores);
+    }
+
+    storage::test_support::PgBackend source_;
+    std::string dsn_;
+    storage::test_support::OpenedStores stores_;
+};
 
 }  // namespace aragora::ops::test_support

@@ -23,28 +23,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using common::ErrorCode;
-using storage::test_support::PgBackend;
 using test_support::FinishSignedDebate;
+using test_support::QueryOne;
 using test_support::TestReceiptKeys;
 using test_support::VerifyChain;
 
-std::string One(const std::string& dsn, const std::string& sql) {
-    pqxx::connection c(dsn);
-    pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec(sql);
-    return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
-}
-
-class PgBackupManagerTest : public ::testing::Test {
+class PgBackupManagerTest : public test_support::PgSourceTest {
 protected:
     void SetUp() override {
-        ASSERT_EQ(source_.error(), "");
-        auto dsn = storage::BuildPgDsn(source_.db().url(), "");
-        ASSERT_TRUE(dsn.ok());
-        dsn_ = *dsn;
-        auto stores = source_.Open(/*migrate=*/true);
-        ASSERT_TRUE(stores.ok()) << stores.error().message;
-        stores_ = std::move(*stores);
+        SetUpSource();
+        if (HasFatalFailure()) return;
         for (int i = 0; i < 6; ++i) {
             ASSERT_TRUE(FinishSignedDebate(*stores_.store, "deb_" + std::to_string(i), keys_).ok());
         }
@@ -81,14 +69,12 @@ protected:
         fs::remove_all(dir_);
     }
     std::string ScratchCount() {
-        return One(dsn_,
-                   "SELECT count(*) FROM pg_database WHERE datname LIKE 'aragora\\_verify\\_%' "
-                   "OR datname LIKE 'aragora\\_restoring\\_%'");
+        return QueryOne(
+            dsn_,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'aragora\\_verify\\_%' "
+            "OR datname LIKE 'aragora\\_restoring\\_%'");
     }
 
-    PgBackend source_;
-    std::string dsn_;
-    storage::test_support::OpenedStores stores_;
     debate::ReceiptKeys keys_ = TestReceiptKeys();
     fs::path dir_;
     common::ManualClock clock_{std::chrono::system_clock::time_point(
@@ -182,7 +168,7 @@ TEST_F(PgBackupManagerTest, RestoreRefusesTheLiveDatabaseEvenWithForce) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kConflict);
     EXPECT_NE(r.error().message.find("is in use"), std::string::npos) << r.error().message;
-    EXPECT_EQ(One(dsn_, "SELECT count(*) FROM debates"), "6");
+    EXPECT_EQ(QueryOne(dsn_, "SELECT count(*) FROM debates"), "6");
 }
 
 }  // namespace

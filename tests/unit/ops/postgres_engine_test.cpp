@@ -20,28 +20,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using common::ErrorCode;
-using storage::test_support::PgBackend;
 using test_support::FinishSignedDebate;
+using test_support::QueryOne;
 using test_support::TestReceiptKeys;
 using test_support::VerifyChain;
 
-std::string One(const std::string& dsn, const std::string& sql) {
-    pqxx::connection c(dsn);
-    pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec(sql);
-    return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
-}
-
-class PgEngineTest : public ::testing::Test {
+class PgEngineTest : public test_support::PgSourceTest {
 protected:
     void SetUp() override {
-        ASSERT_EQ(source_.error(), "");
-        auto dsn = storage::BuildPgDsn(source_.db().url(), "");
-        ASSERT_TRUE(dsn.ok());
-        dsn_ = *dsn;
-        auto stores = source_.Open(/*migrate=*/true);
-        ASSERT_TRUE(stores.ok()) << stores.error().message;
-        stores_ = std::move(*stores);
+        SetUpSource();
+        if (HasFatalFailure()) return;
         char tmpl[] = "/tmp/aragora_pgengine_XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
@@ -54,7 +42,7 @@ protected:
     void TearDown() override {
         // Whatever a test restored into, by the names it used.
         for (const auto& name : created_) {
-            One(dsn_, "SELECT 1");  // the server is up
+            QueryOne(dsn_, "SELECT 1");  // the server is up
             pqxx::connection c(dsn_);
             pqxx::nontransaction tx(c);
             tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name) + " WITH (FORCE)");
@@ -64,12 +52,14 @@ protected:
     }
 
     std::string ScratchCount() {
-        return One(dsn_,
-                   "SELECT count(*) FROM pg_database WHERE datname LIKE 'aragora\\_verify\\_%' "
-                   "OR datname LIKE 'aragora\\_restoring\\_%'");
+        return QueryOne(
+            dsn_,
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'aragora\\_verify\\_%' "
+            "OR datname LIKE 'aragora\\_restoring\\_%'");
     }
     bool Exists(const std::string& name) {
-        return One(dsn_, "SELECT count(*) FROM pg_database WHERE datname = '" + name + "'") == "1";
+        return QueryOne(dsn_, "SELECT count(*) FROM pg_database WHERE datname = '" + name + "'") ==
+               "1";
     }
     std::string DsnOf(const std::string& name) { return *PgDsnForDatabase(dsn_, name); }
     // A database name the test owns (dropped in TearDown).
@@ -88,9 +78,6 @@ protected:
         return out;
     }
 
-    PgBackend source_;
-    std::string dsn_;
-    storage::test_support::OpenedStores stores_;
     fs::path dir_;
     std::shared_ptr<BackupEngine> engine_;
     debate::ReceiptKeys keys_ = TestReceiptKeys();
@@ -176,7 +163,7 @@ TEST_F(PgEngineTest, RestoreIntoANewDatabaseByName) {
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->target, name);
     EXPECT_EQ(r->kept_previous, "");
-    EXPECT_EQ(One(DsnOf(name), "SELECT count(*) FROM receipts"), "3");
+    EXPECT_EQ(QueryOne(DsnOf(name), "SELECT count(*) FROM receipts"), "3");
 }
 
 TEST_F(PgEngineTest, AnExistingDatabaseIsReplacedOnlyWithForceAndKept) {
@@ -191,7 +178,7 @@ TEST_F(PgEngineTest, AnExistingDatabaseIsReplacedOnlyWithForceAndKept) {
     EXPECT_NE(refused.error().message.find("already exists: restore with --force"),
               std::string::npos)
         << refused.error().message;
-    EXPECT_EQ(One(DsnOf(name), "SELECT count(*) FROM debates"), "2");
+    EXPECT_EQ(QueryOne(DsnOf(name), "SELECT count(*) FROM debates"), "2");
 
     const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1772359205));
     auto replaced = engine_->RestoreInto(second, {name, true, now}, {});
@@ -199,8 +186,8 @@ TEST_F(PgEngineTest, AnExistingDatabaseIsReplacedOnlyWithForceAndKept) {
     const std::string kept = name + ".pre-restore-20260301T100005Z";
     created_.push_back(kept);
     EXPECT_EQ(replaced->kept_previous, kept);
-    EXPECT_EQ(One(DsnOf(name), "SELECT count(*) FROM debates"), "5");
-    EXPECT_EQ(One(DsnOf(kept), "SELECT count(*) FROM debates"), "2");
+    EXPECT_EQ(QueryOne(DsnOf(name), "SELECT count(*) FROM debates"), "5");
+    EXPECT_EQ(QueryOne(DsnOf(kept), "SELECT count(*) FROM debates"), "2");
 }
 
 TEST_F(PgEngineTest, TheLiveDatabaseIsRefusedEvenWithForce) {
@@ -215,7 +202,7 @@ TEST_F(PgEngineTest, TheLiveDatabaseIsRefusedEvenWithForce) {
             << r.error().message;
         EXPECT_NE(r.error().message.find("stop the server"), std::string::npos);
     }
-    EXPECT_EQ(One(dsn_, "SELECT count(*) FROM debates"), "1");
+    EXPECT_EQ(QueryOne(dsn_, "SELECT count(*) FROM debates"), "1");
 }
 
 TEST_F(PgEngineTest, ALostDatabaseIsRestoredUnderItsOwnName) {
@@ -251,9 +238,9 @@ TEST_F(PgEngineTest, AFailedRestoreLeavesTheTargetAsItWasAndNoStagingDatabase) {
     EXPECT_EQ(r.error().message,
               "pg_restore failed (exit 1): could not read from input file: end of file");
     EXPECT_EQ(r.error().message.find('\n'), std::string::npos);
-    EXPECT_EQ(One(DsnOf(name), "SELECT count(*) FROM debates"), "2");
-    EXPECT_EQ(One(dsn_, "SELECT count(*) FROM pg_database WHERE datname LIKE '" + name +
-                            ".pre-restore-%'"),
+    EXPECT_EQ(QueryOne(DsnOf(name), "SELECT count(*) FROM debates"), "2");
+    EXPECT_EQ(QueryOne(dsn_, "SELECT count(*) FROM pg_database WHERE datname LIKE '" + name +
+                                 ".pre-restore-%'"),
               "0");
     // TearDown checks that no staging database is left.
 }
