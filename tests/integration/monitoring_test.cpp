@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "fake_llm/fake_llm.hpp"
+#include "live_metrics.hpp"
 #include "process.hpp"
 #include "server_fixture.hpp"
 #include "unit/redis/redis_test_server.hpp"
@@ -128,23 +129,12 @@ private:
 };
 
 TEST(MonitoringTest, EveryMetricTheRulesReadIsExported) {
-    RedisServer redis;
-    ASSERT_EQ(redis.Start(), "");
-    TempDir dir;
-    // Redis configured: its families are registered only then.
-    ServerProcess server(dir.path(), {{"ARAGORA_REDIS_URL", redis.Url() + "/0"},
-                                      {"ARAGORA_ENABLE_REDIS_RATE_LIMIT", "true"}});
-    ASSERT_TRUE(server.StartReady()) << server.error() << "\n" << server.Logs();
-    HttpClient http(server.api_port(), seconds(10));
     TempDir out;
-    const std::string metrics = out.path() + "/metrics.txt";
-    const std::string websocket = out.path() + "/websocket.txt";
-    HttpResponse m = http.Get("/metrics");
-    ASSERT_EQ(m.status, 200) << m.Describe();
-    WriteAll(metrics, m.body);
-    HttpResponse w = http.Get("/metrics/websocket");
-    ASSERT_EQ(w.status, 200) << w.Describe();
-    WriteAll(websocket, w.body);
+    LiveMetrics live;
+    live.Scrape(out.path());
+    if (HasFatalFailure()) return;
+    const std::string& metrics = live.metrics_file();
+    const std::string& websocket = live.websocket_file();
 
     auto r = Checker({"exported", kRules, kRecording, "--metrics", metrics, websocket});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -162,7 +152,7 @@ TEST(MonitoringTest, EveryMetricTheRulesReadIsExported) {
     EXPECT_NE(r.out.find("aragora_http_requests_total (read by NeverFires) is not exported"),
               std::string::npos)
         << r.out;
-    EXPECT_EQ(server.Terminate(), 0) << server.Logs();
+    EXPECT_EQ(live.Terminate(), 0) << live.Logs();
 }
 
 // SLO_* are read by the binary (the runbook's percentage form too) and exported as the
