@@ -7,6 +7,7 @@
 namespace aragora::events {
 
 std::string ToEnvelopeJson(const Event& e) {
+    if (e.envelope) return *e.envelope;
     boost::json::object o;
     o["type"] = e.type;
     boost::json::value data;
@@ -21,6 +22,15 @@ std::string ToEnvelopeJson(const Event& e) {
     o["debate_id"] = e.debate_id;
     o["loop_id"] = e.debate_id;
     return common::SerializeJson(o);
+}
+
+void Seal(Event& e) {
+    if (!e.envelope) e.envelope = std::make_shared<const std::string>(ToEnvelopeJson(e));
+}
+
+std::shared_ptr<const std::string> SharedEnvelope(const Event& e) {
+    if (e.envelope) return e.envelope;
+    return std::make_shared<const std::string>(ToEnvelopeJson(e));
 }
 
 }  // namespace aragora::events

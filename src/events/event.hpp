@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace aragora::events {
@@ -15,10 +16,19 @@ struct Event {
     int round = 0;         // 0 when none
     std::string agent;     // "" when none
     std::string data_json = "{}";
+    // The envelope text, encoded once and shared by every reader (store, WebSocket
+    // frames, polling); null until Seal(). Immutable once set.
+    std::shared_ptr<const std::string> envelope;
 };
 
 // Renders the envelope {"type","data","timestamp","round","agent","seq","debate_id","loop_id"}.
 std::string ToEnvelopeJson(const Event& e);
+
+// Encodes the envelope once into `e.envelope` (no-op when already sealed).
+void Seal(Event& e);
+
+// The sealed envelope, or a fresh encoding for an unsealed event.
+std::shared_ptr<const std::string> SharedEnvelope(const Event& e);
 
 // Receives every event of a debate in seq order. Implementations must not block
 // (the engine calls it from its coroutine); thread-safety is the sink's business.

@@ -75,7 +75,10 @@ std::int64_t EventHub::LatestSeq(const std::string& debate_id) const {
     return it == impl_->debates.end() ? 0 : it->second.latest_seq;
 }
 
-void EventHub::Publish(const Event& event, Origin origin) {
+void EventHub::Publish(const Event& unsealed, Origin origin) {
+    // Encoded once, outside the lock; every subscriber and the buffer share the bytes.
+    Event event = unsealed;
+    Seal(event);
     std::vector<std::shared_ptr<Subscriber>> targets;
     std::vector<std::shared_ptr<Subscriber>> released;
     {

@@ -81,6 +81,36 @@ TEST(EventHubTest, FansOutToEverySubscriberOfTheDebateOnly) {
     EXPECT_EQ(hub.Stats().live_debates, 2u);
 }
 
+// Keeps the envelope pointer of every delivered event.
+class FrameRecorder : public Subscriber {
+public:
+    void Deliver(const Event& event) override {
+        std::lock_guard lock(mu_);
+        frames.push_back(event.envelope);
+    }
+    std::mutex mu_;
+    std::vector<std::shared_ptr<const std::string>> frames;
+};
+
+TEST(EventHubTest, EveryReaderSharesOneEncodingOfAnEvent) {
+    EventHub hub(100, 10);
+    auto a = std::make_shared<FrameRecorder>();
+    auto b = std::make_shared<FrameRecorder>();
+    hub.Subscribe("d1", 0, a);
+    hub.Subscribe("d1", 0, b);
+
+    hub.Publish(Make("d1", 1));
+
+    ASSERT_EQ(a->frames.size(), 1u);
+    ASSERT_EQ(b->frames.size(), 1u);
+    ASSERT_TRUE(a->frames[0]);
+    EXPECT_EQ(a->frames[0].get(), b->frames[0].get());
+    EXPECT_EQ(*a->frames[0], ToEnvelopeJson(Make("d1", 1)));
+    const auto snapshot = hub.Subscribe("d1", 0, std::make_shared<Recorder>());
+    ASSERT_EQ(snapshot.buffered.size(), 1u);
+    EXPECT_EQ(snapshot.buffered[0].envelope.get(), a->frames[0].get());
+}
+
 TEST(EventHubTest, SubscribeReturnsBufferedAfterFromSeqThenLiveOnly) {
     EventHub hub(100, 10);
     for (int s = 1; s <= 5; ++s) hub.Publish(Make("d1", s));
