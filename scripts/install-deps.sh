@@ -12,6 +12,8 @@ packages=(
     libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
     libssl-dev libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev
     libpq-dev libpqxx-dev libhiredis-dev
+    # OTLP/gRPC trace export (src/trace/otlp_grpc.cpp: gRPC's generic stub, no generated code)
+    libgrpc++-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev jq curl python3 sqlite3
     # promtool (lints /metrics; checks and unit-tests deploy/monitoring's rules) and amtool
