@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "trace/tracer.hpp"
 
 namespace aragora::agents {
 
@@ -45,6 +46,9 @@ struct AgentRequest {
     PeerText target;                          // critique: the proposal to critique
     std::vector<PeerText> proposals;          // vote, judge: every current proposal
     std::string challenge;                    // trickster challenge to address, if any
+    // The phase span the call belongs to (no-op when tracing is off): the agent's call
+    // span is its child, and provider HTTP requests carry its traceparent.
+    trace::Context trace;
 
     // Optional observers, set by the engine for one call and called from the agent's
     // coroutine while Call() runs (never after it returns):

@@ -115,7 +115,8 @@ ProviderAgent::ProviderAgent(std::string name, wire::Provider provider, std::str
 asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provider,
                                                             const std::string& model,
                                                             const std::string& key,
-                                                            const AgentRequest& request) {
+                                                            const AgentRequest& request,
+                                                            CallTrace& tc) {
     const auto& info = wire::Info(provider);
     const auto& s = context_.settings;
     wire::ChatRequest chat;
@@ -129,6 +130,16 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
     chat.temperature = s.temperature;
     net::ClientRequest http = wire::BuildRequest(provider, chat);
     http.timeout = s.attempt_timeout;
+    // One client span per HTTP attempt; the provider gets its traceparent. (No URL: a
+    // provider key may travel in its query.)
+    trace::Span span = trace::StartSpan(tc.context, std::string("chat ") + std::string(info.name),
+                                        trace::SpanKind::kClient);
+    ++tc.attempts;
+    if (span.context().Valid())
+        http.headers.emplace_back("traceparent", trace::FormatTraceparent(span.context()));
+    span.SetAttribute("gen_ai.system", info.name);
+    span.SetAttribute("gen_ai.request.model", model);
+    span.SetAttribute("http.request.method", http.method);
 
     wire::StreamDecoder decoder(info.format);
     std::optional<Error> stream_error;
@@ -155,6 +166,10 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
 
     Attempt out;
     auto r = co_await context_.client->Send(std::move(http), std::move(sink));
+    if (r) span.SetAttribute("http.response.status_code", r->status);
+    if (!r || r->status >= 400)
+        span.SetStatus(trace::StatusCode::kError,
+                       r ? "HTTP " + std::to_string(r->status) : r.error().message);
     const std::string who = std::string(info.name) + " (" + model + ")";
     if (!r) {
         const auto& e = r.error();
@@ -237,7 +252,7 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
 asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider provider,
                                                               const std::string& model,
                                                               const AgentRequest& request,
-                                                              bool allow_fallback) {
+                                                              bool allow_fallback, CallTrace& tc) {
     const auto& info = wire::Info(provider);
     const std::string provider_name(info.name);
     const std::string key_name = provider_name + ":" + model;
@@ -255,7 +270,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
         if (!info.key_env.empty() && key.empty()) {
             if (fallback_possible) {
                 co_return co_await FallBack(provider, model, request,
-                                            std::string(info.key_env) + " is not set");
+                                            std::string(info.key_env) + " is not set", tc);
             }
             co_return MakeError(
                 ErrorCode::kValidation,
@@ -272,7 +287,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
                                         std::to_string(secs.count()) + " s)");
             }
         }
-        Attempt a = co_await Once(provider, model, key, request);
+        Attempt a = co_await Once(provider, model, key, request, tc);
         if (context_.metrics)
             context_.metrics->attempts
                 .WithLabels({provider_name, std::string(OutcomeLabel(a.kind))})
@@ -299,7 +314,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
         Log()->warn("agent call failed agent={} provider={} model={} attempt={} error={}", name_,
                     provider_name, model, retries_done + 1, a.reply.error().message);
         if (a.kind == Kind::kFallback && fallback_possible) {
-            co_return co_await FallBack(provider, model, request, a.reply.error().message);
+            co_return co_await FallBack(provider, model, request, a.reply.error().message, tc);
         }
         // 429 without a fallback is retried like a 5xx, after its Retry-After; auth and
         // quota errors are not (they will not heal by waiting).
@@ -316,6 +331,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
                 std::min<std::chrono::nanoseconds>(*a.retry_after, context_.settings.retry.cap));
         }
         ++retries_done;
+        ++tc.retries;
         if (context_.metrics) context_.metrics->retries.WithLabels({provider_name}).Inc();
         const auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(delay);
         if (request.on_event) {
@@ -338,7 +354,9 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
 asio::awaitable<Result<AgentReply>> ProviderAgent::FallBack(wire::Provider from,
                                                             const std::string& model,
                                                             const AgentRequest& request,
-                                                            const std::string& reason) {
+                                                            const std::string& reason,
+                                                            CallTrace& tc) {
+    tc.fallback = true;
     const std::string from_name(wire::Info(from).name);
     const std::string mapped = wire::OpenRouterModel(from, model);
     Log()->warn("agent fallback agent={} from={} to=openrouter model={} reason={}", name_,
@@ -354,11 +372,31 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::FallBack(wire::Provider from,
         d["round_number"] = request.round;
         request.on_event("agent_fallback", common::SerializeJson(d));
     }
-    co_return co_await CallTarget(wire::Provider::kOpenRouter, mapped, request, false);
+    co_return co_await CallTarget(wire::Provider::kOpenRouter, mapped, request, false, tc);
 }
 
 asio::awaitable<Result<AgentReply>> ProviderAgent::Call(const AgentRequest& request) {
-    co_return co_await CallTarget(provider_, model_, request, true);
+    trace::Span span = trace::StartSpan(request.trace, "agent.call " + name_);
+    span.SetAttribute("aragora.agent", name_);
+    span.SetAttribute("gen_ai.system", provider_name_);
+    span.SetAttribute("gen_ai.request.model", model_);
+    span.SetAttribute("aragora.phase", agents::ToString(request.phase));
+    span.SetAttribute("debate.id", request.debate_id);
+    span.SetAttribute("debate.round", request.round);
+    CallTrace tc{span.ChildContext()};
+    Result<AgentReply> reply = co_await CallTarget(provider_, model_, request, true, tc);
+    span.SetAttribute("aragora.agent.attempts", tc.attempts);
+    span.SetAttribute("aragora.agent.retries", tc.retries);
+    span.SetAttribute("aragora.agent.fallback", tc.fallback);
+    if (reply) {
+        span.SetAttribute("aragora.agent.outcome", "ok");
+        span.SetAttribute("gen_ai.usage.input_tokens", reply->usage.input_tokens);
+        span.SetAttribute("gen_ai.usage.output_tokens", reply->usage.output_tokens);
+    } else {
+        span.SetAttribute("aragora.agent.outcome", common::ToString(reply.error().code));
+        span.SetStatus(trace::StatusCode::kError, reply.error().message);
+    }
+    co_return std::move(reply);
 }
 
 }  // namespace aragora::agents

@@ -74,16 +74,27 @@ public:
 
 private:
     struct Attempt;
+    // What one Call's span learns on the way (trace/): its context is the parent of each
+    // HTTP attempt's client span, whose traceparent the provider receives.
+    struct CallTrace {
+        trace::Context context;
+        int attempts = 0;
+        int retries = 0;
+        bool fallback = false;
+    };
     boost::asio::awaitable<Attempt> Once(wire::Provider provider, const std::string& model,
-                                         const std::string& key, const AgentRequest& request);
+                                         const std::string& key, const AgentRequest& request,
+                                         CallTrace& tc);
     boost::asio::awaitable<common::Result<AgentReply>> CallTarget(wire::Provider provider,
                                                                   const std::string& model,
                                                                   const AgentRequest& request,
-                                                                  bool allow_fallback);
+                                                                  bool allow_fallback,
+                                                                  CallTrace& tc);
     boost::asio::awaitable<common::Result<AgentReply>> FallBack(wire::Provider from,
                                                                 const std::string& model,
                                                                 const AgentRequest& request,
-                                                                const std::string& reason);
+                                                                const std::string& reason,
+                                                                CallTrace& tc);
 
     std::string name_;
     wire::Provider provider_;

@@ -74,6 +74,8 @@ struct ApiDeps {
     service::ReceiptRetention* retention = nullptr;
     // Backups and DR (/api/v2/backups, /api/v2/dr); null = those routes answer 503.
     BackupAccess* backups = nullptr;
+    // OpenTelemetry traces (trace/); null = tracing off (no span, no trace_id in logs).
+    trace::Tracer* tracer = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

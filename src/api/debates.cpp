@@ -244,6 +244,7 @@ asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& c
     request->correlation_id = ctx.correlation_id;
     request->created_by = ctx.principal.ActorId();
     request->org_id = ctx.principal.org_id;
+    request->trace = ctx.trace;
     auto created = co_await deps.debates.Create(std::move(*request));
     if (!created) {
         net::HttpResponse res = ServiceErrorResponse(created.error(), ctx.correlation_id);

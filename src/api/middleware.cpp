@@ -37,6 +37,7 @@ struct Middleware {
     CorsPolicy cors;
     OpenModeGuard open_mode;
     ErrorLog* errors;
+    trace::Tracer* tracer;
 };
 
 constexpr std::string_view kCorsAllowHeaders =
@@ -114,7 +115,8 @@ std::string ErrorMessageOf(const std::string& body) {
 
 asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::HttpRequest& request,
                                             const std::string& correlation_id,
-                                            std::string& route_label) {
+                                            std::string& route_label,
+                                            const trace::Context& trace_context) {
     // HEAD is answered as GET; the server drops the body.
     const std::string method = request.method == "HEAD" ? std::string("GET") : request.method;
     Router::Match match = m.router.Find(method, request.path);
@@ -142,6 +144,7 @@ asio::awaitable<net::HttpResponse> Dispatch(const Middleware& m, const net::Http
     route_label = match.route->path;
     const Route& route = *match.route;
     RequestContext ctx{request, correlation_id, std::move(match.params), route.path};
+    ctx.trace = trace_context;
     ctx.client_ip = m.limits != nullptr ? m.limits->ClientIp(request) : request.remote_address;
 
     // Rate limit (per client IP, before auth: a flood of bad tokens is limited too).
@@ -269,10 +272,40 @@ std::optional<net::HttpResponse> OpenModeRefusal(const Middleware& m,
     return ErrorResponse(ErrorCode::kForbidden, std::move(*refusal), correlation_id);
 }
 
+// The request's server span: a child of the caller's `traceparent` when it sent a valid
+// one, else the root of a new trace. Named and given its status by EndRequestSpan.
+trace::Span StartRequestSpan(const Middleware& m, const net::HttpRequest& request,
+                             const std::string& correlation_id) {
+    if (m.tracer == nullptr) return trace::Span();
+    const auto parent = trace::ParseTraceparent(request.Header("traceparent"));
+    trace::Span span = m.tracer->Start(request.method, trace::SpanKind::kServer,
+                                       parent.value_or(trace::SpanContext{}));
+    span.SetAttribute("http.request.method", request.method);
+    span.SetAttribute("url.path", Shorten(RawPath(request)));
+    span.SetAttribute("aragora.correlation_id", correlation_id);
+    return span;
+}
+
+void EndRequestSpan(trace::Span& span, const net::HttpRequest& request,
+                    const std::string& route_label, const net::HttpResponse& response) {
+    if (!span.Recording()) return;
+    if (route_label != kUnmatched) {
+        span.SetName(request.method + " " + route_label);
+        span.SetAttribute("http.route", route_label);
+    }
+    span.SetAttribute("http.response.status_code", response.status);
+    if (response.status >= 500) {
+        span.SetStatus(trace::StatusCode::kError, "HTTP " + std::to_string(response.status));
+    }
+    span.End();
+}
+
 asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
                                           net::HttpRequest request) {
     const std::string correlation_id = net::CorrelationIdOf(request);
     const auto start = std::chrono::steady_clock::now();
+    trace::Span span = StartRequestSpan(*m, request, correlation_id);
+    const trace::Context trace_context = span.ChildContext();
     std::string route_label(kUnmatched);
     net::HttpResponse response;
     std::string failure;
@@ -284,7 +317,7 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
         } else if (preflight) {
             response = std::move(*preflight);
         } else {
-            response = co_await Dispatch(*m, request, correlation_id, route_label);
+            response = co_await Dispatch(*m, request, correlation_id, route_label, trace_context);
         }
     } catch (const std::exception& e) {
         failure = e.what();
@@ -325,10 +358,13 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
     const std::string status = std::to_string(response.status);
     m->requests.WithLabels({status, route_label}).Inc();
     m->latency.WithLabels({route_label}).ObserveDuration(elapsed);
-    m->log->info("request method={} path={} route={} status={} duration_ms={} correlation_id={}",
-                 request.method, RawPath(request), route_label, status,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(),
-                 correlation_id);
+    const std::string trace_id = span.TraceIdHex();
+    EndRequestSpan(span, request, route_label, response);
+    m->log->info(
+        "request method={} path={} route={} status={} duration_ms={} correlation_id={}{}{}",
+        request.method, RawPath(request), route_label, status,
+        std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count(), correlation_id,
+        trace_id.empty() ? "" : " trace_id=", trace_id);
     co_return response;
 }
 
@@ -358,7 +394,7 @@ net::HttpHandler MakeHttpHandler(const Router& router, ApiDeps& deps) {
         {"reason"}, metrics::FamilyOptions{.max_series = 8});
     auto m = std::make_shared<const Middleware>(
         Middleware{router, requests, latency, hits, auth_failures, common::GetLogger("aragora.api"),
-                   deps.auth, deps.limits, deps.cors, deps.open_mode, deps.errors});
+                   deps.auth, deps.limits, deps.cors, deps.open_mode, deps.errors, deps.tracer});
     return [m](net::HttpRequest request) { return Handle(m, std::move(request)); };
 }
 

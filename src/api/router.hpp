@@ -11,6 +11,7 @@
 
 #include "auth/principal.hpp"
 #include "net/http_types.hpp"
+#include "trace/tracer.hpp"
 
 namespace aragora::api {
 
@@ -29,6 +30,7 @@ struct RequestContext {
     std::string route;                          // the matched template (metrics label)
     auth::Principal principal = {};  // set by the auth middleware (anonymous in open mode)
     std::string client_ip = {};      // the socket peer, or the forwarded client via a trusted proxy
+    trace::Context trace = {};       // the request's server span (no-op when tracing is off)
 
     // The path parameter `name` ("" when the route has none of that name).
     std::string Param(const std::string& name) const {

@@ -43,6 +43,7 @@
 #include "service/local_debate_service.hpp"
 #include "service/receipt_retention.hpp"
 #include "storage/open_stores.hpp"
+#include "trace/tracing.hpp"
 
 namespace aragora::app {
 
@@ -92,6 +93,8 @@ struct App {
     metrics::ProcessMetrics process;
     resilience::CircuitBreakerRegistry breakers;
     net::HttpClient http;  // provider calls; destroyed before ioc
+    // OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT); null = off. Destroyed before ioc.
+    std::unique_ptr<trace::Tracing> tracing;
     agents::AgentMetrics agent_metrics;
     agents::AgentFactory agents;
     GatedDebateService debates;

@@ -207,6 +207,7 @@ asio::awaitable<void> Drain(App& app) {
     if (app.service) co_await app.service->Drain(grace);
     app.api_server->Shutdown();
     if (app.metrics_server) app.metrics_server->Shutdown();
+    if (app.tracing) co_await app.tracing->Shutdown();  // the last spans, each call deadlined
     // Let the last responses and close frames go out, then stop.
     co_await SleepFor(std::chrono::milliseconds(100));
     if (app.distributed) app.distributed->Stop();
@@ -456,6 +457,28 @@ void WarnAboutSettings(const config::Settings& settings) {
     }
 }
 
+// OpenTelemetry traces: with OTEL_EXPORTER_OTLP_ENDPOINT, the exporter starts and every
+// request, debate, phase, agent call and store call of a debate gets a span.
+StepResult SetUpTracing(App& app, const trace::TraceSettings& settings) {
+    if (!settings.enabled) return std::nullopt;
+    trace::Resource resource{settings.service_name, std::string(build::kVersion),
+                             common::NewProcessId("s_")};
+    auto tracing =
+        trace::Tracing::Start(settings, app.ioc, app.clock, std::move(resource), app.registry);
+    if (!tracing) return Refusal{2, tracing.error().message};
+    app.tracing = std::move(*tracing);
+    Log()->info(
+        "tracing on: OTLP {} to {} service={} sampler_ratio={} parent_based={} queue={} "
+        "batch={} delay_ms={}",
+        trace::ToString(settings.protocol),
+        settings.protocol == trace::Protocol::kGrpc ? settings.endpoint : settings.traces_url,
+        settings.service_name,
+        settings.sampler.root == trace::SamplerKind::kAlwaysOff ? 0.0 : settings.sampler.ratio,
+        settings.sampler.parent_based, settings.max_queue, settings.max_batch,
+        settings.schedule_delay.count());
+    return std::nullopt;
+}
+
 // Redis (ARAGORA_REDIS_URL) and the ARAGORA_REQUIRE_DISTRIBUTED check.
 StepResult CreateDistributed(App& app) {
     const config::Settings& s = app.settings;
@@ -494,6 +517,7 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     deps.auth = app.auth.get();
     deps.limits = app.limits.get();
     deps.errors = &app.errors;
+    deps.tracer = app.tracing ? &app.tracing->tracer() : nullptr;
     deps.retention = &app.retention;
     app.backup_access = std::make_unique<api::BackupAccess>(BackupAccessOptions(app));
     deps.backups = app.backup_access.get();
@@ -707,10 +731,13 @@ int RunServe(const ServeOptions& options) {
     if (!lock) return Refuse({1, "cannot start: " + lock.error().message});
     if (auto refused = SetUpLogging(*settings)) return Refuse(*refused);
     WarnAboutSettings(*settings);
+    auto trace_settings = trace::LoadTraceSettings(config::ProcessEnv());
+    if (!trace_settings) return Refuse({2, trace_settings.error().message});
 
     App app(std::move(*settings));
     AppSystemInfo system(app);
     RegisterServerMetrics(app);
+    if (auto refused = SetUpTracing(app, *trace_settings)) return Refuse(*refused);
     if (auto refused = CreateDistributed(app)) return Refuse(*refused);
     if (auto refused = SetUpSecurityAndLimits(app)) return Refuse(*refused);
 

@@ -9,9 +9,6 @@ const std::vector<UnhonouredVariable>& KnownUnhonouredVariables() {
         {"SENTRY_DSN",
          "no error is reported to Sentry; errors are ERROR lines in the logs and GET "
          "/api/v1/system/errors lists the recent 5xx"},
-        {"OTEL_EXPORTER_OTLP_ENDPOINT",
-         "no OpenTelemetry trace is exported; every request's correlation_id is in its log "
-         "lines and X-Correlation-ID"},
         {"ARAGORA_STORE_DIR",
          "there is no Knowledge Mound store in this build (/health reports knowledge_mound "
          "not_configured); debates run without historical context"},

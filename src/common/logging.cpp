@@ -379,7 +379,7 @@ std::string FormatJsonLogLine(std::string_view timestamp, std::string_view level
     o["level"] = level;
     o["logger"] = ValidUtf8(logger);
     o["message"] = msg;
-    for (std::string_view key : {"debate_id", "correlation_id"}) {
+    for (std::string_view key : {"debate_id", "correlation_id", "trace_id"}) {
         auto v = FindFact(msg, key);
         if (!v.empty()) o[key] = v;
     }

@@ -33,7 +33,7 @@ bool IsKnownLogLevel(std::string_view level);
 // before the call). On error (unknown level; log dir or a log file that cannot be
 // created or opened) nothing changes and the error names the path and the reason.
 // JSON lines carry timestamp, level, logger, message, the debate_id / correlation_id /
-// agents facts found as key=value in the message, and domain.
+// trace_id / agents facts found as key=value in the message, and domain.
 Status SetupLogging(const LogSettings& settings);
 
 // Reopens every log file at its original path (after logrotate moved the files away);
@@ -74,7 +74,7 @@ std::string_view LogDomainOf(std::string_view logger, std::string_view message);
 
 // Renders one JSON log line without the trailing newline (exposed for tests). The
 // result is exactly one line of valid UTF-8 JSON: control characters are escaped and
-// invalid UTF-8 bytes become U+FFFD. debate_id, correlation_id and agents (a list,
+// invalid UTF-8 bytes become U+FFFD. debate_id, correlation_id, trace_id and agents (a list,
 // from "agents=a;b") appear only when the message carries them; `domain` (LogDomainOf)
 // always, last.
 std::string FormatJsonLogLine(std::string_view timestamp, std::string_view level,

@@ -247,7 +247,20 @@ private:
     std::vector<Critique> round_critiques_;
     std::string pending_challenge_;
     TricksterState trickster_;
+    // Spans (trace/): the current round's, and the current phase's, which the phase's
+    // agent calls are children of.
+    trace::Context round_trace_;
+    trace::Context phase_trace_;
+    trace::Span StartPhaseSpan(std::string_view name, const trace::Context& parent, int round);
 };
+
+trace::Span Run::StartPhaseSpan(std::string_view name, const trace::Context& parent, int round) {
+    trace::Span span = trace::StartSpan(parent, name);
+    span.SetAttribute("debate.id", spec_.id);
+    span.SetAttribute("debate.round", round);
+    phase_trace_ = span.ChildContext();
+    return span;
+}
 
 SteadyDuration Run::CallTimeout() const {
     auto remaining = deadline_ - clock_.SteadyNow();
@@ -302,6 +315,7 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
                 emit_delta(*self, *stream);
             }
         };
+        call.request.trace = phase_trace_;
         const std::string name = call.agent->Name();
         const int round = call.request.round;
         EventEmitter& emitter = emitter_;
@@ -411,6 +425,8 @@ bool Run::EnoughAnswered(std::size_t ok, Phase phase, int round) {
 
 asio::awaitable<bool> Run::ProposalPhase(int round) {
     Phase phase = round == 1 ? Phase::kPropose : Phase::kRevise;
+    trace::Span span =
+        StartPhaseSpan(round == 1 ? "debate.proposal" : "debate.revision", round_trace_, round);
     std::vector<PhaseCall> calls;
     for (const auto& agent : agents_) {
         AgentRequest req;
@@ -464,6 +480,7 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
 }
 
 asio::awaitable<bool> Run::CritiquePhase(int round) {
+    trace::Span span = StartPhaseSpan("debate.critique", round_trace_, round);
     std::vector<PhaseCall> calls;
     auto peers = CurrentPeerTexts();
     for (const auto& critic : agents_) {
@@ -519,6 +536,7 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
 }
 
 asio::awaitable<bool> Run::VotePhase() {
+    trace::Span span = StartPhaseSpan("debate.vote", spec_.trace, result_.rounds_used);
     auto peers = CurrentPeerTexts();
     std::vector<std::string> candidates;
     for (const auto& p : peers) candidates.push_back(p.agent);
@@ -566,6 +584,7 @@ asio::awaitable<bool> Run::VotePhase() {
 }
 
 asio::awaitable<void> Run::DecideAndEmitConsensus() {
+    trace::Span span = StartPhaseSpan("debate.consensus", spec_.trace, result_.rounds_used);
     auto proposals = CurrentProposals();
     ConsensusOutcome outcome;
     if (spec_.consensus == ConsensusMethod::kJudge) {
@@ -618,6 +637,9 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
     d["verdict"] = result_.verdict;
     d["judge_fallback"] = outcome.judge_fallback;
     emitter_.Emit("consensus", result_.rounds_used, "", Serialize(d));
+    span.SetAttribute("debate.consensus.reached", outcome.reached);
+    span.SetAttribute("debate.consensus.method", ToString(outcome.method));
+    span.SetAttribute("debate.confidence", result_.confidence);
 }
 
 asio::awaitable<DebateResult> Run::Execute() {
@@ -645,6 +667,8 @@ asio::awaitable<DebateResult> Run::Execute() {
         rs["round_number"] = round;
         rs["total_rounds"] = spec_.rounds;
         emitter_.Emit("round_start", round, "", Serialize(rs));
+        trace::Span round_span = StartPhaseSpan("debate.round", spec_.trace, round);
+        round_trace_ = round_span.ChildContext();
 
         if (!co_await ProposalPhase(round)) break;
         if (co_await ShouldStop()) break;

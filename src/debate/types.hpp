@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "trace/tracer.hpp"
+
 namespace aragora::debate {
 
 enum class ConsensusMethod { kMajority, kSupermajority, kUnanimous, kWeighted, kJudge };
@@ -43,6 +45,9 @@ struct DebateSpec {
     std::string created_by;
     std::string org_id;
     std::vector<std::string> providers;
+    // The span the debate's spans hang under (the service's debate span; no-op when
+    // tracing is off): rounds, phases and agent calls are its descendants.
+    trace::Context trace;
 };
 
 // Engine tuning, documented in docs/engine.md.

@@ -30,6 +30,7 @@ struct CreateDebateRequest {
     std::string correlation_id;  // of the request that created it: in every debate log line
     std::string created_by;      // auth::Principal::ActorId() ("" in the open mode)
     std::string org_id;
+    trace::Context trace;  // the creating request's span: the debate's spans are its children
 };
 
 struct EventsPage {

@@ -205,6 +205,18 @@ private:
     std::vector<events::Event>& events_;
 };
 
+// The debate's span, a child of the creating request's; the spec then carries its context,
+// so the engine's rounds and phases and the debate's store calls hang under it.
+trace::Span StartDebateSpan(debate::DebateSpec& spec) {
+    trace::Span span = trace::StartSpan(spec.trace, "debate");
+    span.SetAttribute("debate.id", spec.id);
+    span.SetAttribute("debate.rounds", spec.rounds);
+    span.SetAttribute("debate.agents", static_cast<std::int64_t>(spec.agents.size()));
+    span.SetAttribute("debate.consensus_method", debate::ToString(spec.consensus));
+    spec.trace = span.ChildContext();
+    return span;
+}
+
 debate::DebateSpec SpecFromRequest(const CreateDebateRequest& request, double default_threshold) {
     debate::DebateSpec spec;
     spec.id = common::NewId("d_");
@@ -220,6 +232,7 @@ debate::DebateSpec SpecFromRequest(const CreateDebateRequest& request, double de
     spec.consensus = request.consensus;
     spec.consensus_threshold = request.consensus_threshold.value_or(default_threshold);
     spec.metadata_json = request.metadata_json;
+    spec.trace = request.trace;
     return spec;
 }
 
@@ -433,8 +446,11 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     }
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
 
+    trace::Span db_span =
+        trace::StartSpan(request.trace, "db CreateDebate", trace::SpanKind::kClient);
     auto stored =
         co_await pool_.Run([this, &pending] { return ToUnit(store_.CreateDebate(pending)); });
+    db_span.End();
     write_health_->Record(stored);
     if (!stored) {
         bool release = false;
@@ -479,8 +495,11 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
         PendingRecord(spec, common::FormatIso8601(clock_.SystemNow()), request.agents);
     pending.queued_for_worker = true;
     pending.spec_json = WithCorrelationId(pending.spec_json, request.correlation_id);
+    trace::Span db_span =
+        trace::StartSpan(request.trace, "db CreateDebate", trace::SpanKind::kClient);
     auto stored =
         co_await pool_.Run([this, &pending] { return ToUnit(store_.CreateDebate(pending)); });
+    db_span.End();
     write_health_->Record(stored);
     if (!stored) co_return stored.error();
     Log()->info("debate_queued debate_id={} correlation_id={} agents={} rounds={} (for a worker)",
@@ -663,6 +682,8 @@ asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) 
         }
         if (batch.empty() || live->finished) continue;
         if (live->lease_lost) break;
+        trace::Span db_span =
+            trace::StartSpan(live->spec.trace, "db AppendEvents", trace::SpanKind::kClient);
         auto r = co_await pool_.Run([this, &batch, &live] {
             if (live->lease_owner.empty()) return ToUnit(store_.AppendEvents(batch));
             return ToUnit(store_.AppendLeasedEvents(batch, live->lease_owner));
@@ -697,7 +718,10 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     // A claimed debate is already running (the claim set status and started_at). An
     // instance's own leased debate starts only while its lease holds.
     Result<common::Unit> running = common::Unit{};
+    trace::Span debate_span = StartDebateSpan(live->spec);
     if (!live->claimed) {
+        trace::Span db_span =
+            trace::StartSpan(live->spec.trace, "db UpdateDebateStatus", trace::SpanKind::kClient);
         running = co_await pool_.Run([this, &id, &live] {
             const std::string now = common::FormatIso8601(clock_.SystemNow());
             if (live->lease_owner.empty())
@@ -766,6 +790,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     std::string receipt_id;
     if (result.status == debate::DebateStatus::kCompleted) receipt_id = common::NewId("rcpt_");
     storage::DebateRecord record = ToRecord(live->spec, result, live->created_at, receipt_id);
+    debate_span.SetAttribute("debate.status", debate::ToString(result.status));
     events::Event end = emitter.Stamp("debate_end", result.rounds_used, "",
                                       DebateEndData(record, result.duration_seconds));
     std::vector<events::Event> all;
@@ -801,6 +826,8 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         common::MakeError(ErrorCode::kConflict, "the lease was lost");
     bool over_budget = false;
     if (!live->lease_lost) {
+        trace::Span db_span =
+            trace::StartSpan(live->spec.trace, "db FinishDebate", trace::SpanKind::kClient);
         finished = co_await pool_.Run(finish);
         over_budget = NoteDebateWrite(*live, finished.ok() ? nullptr : &finished.error());
     }

@@ -38,10 +38,12 @@ public:
         state->context.set_deadline(std::chrono::system_clock::now() + timeout);
         grpc::Slice slice(body.data(), body.size());
         state->request = grpc::ByteBuffer(&slice, 1);
+        // Named first: a capturing lambda must not be a temporary of a co_await statement
+        // (docs/development.md).
+        auto initiation = [this, state](auto handler) { Start(state, std::move(handler)); };
         grpc::Status status =
             co_await asio::async_initiate<decltype(asio::use_awaitable), void(grpc::Status)>(
-                [this, state](auto handler) { Start(state, std::move(handler)); },
-                asio::use_awaitable);
+                initiation, asio::use_awaitable);
         if (status.ok()) co_return common::Status();
         const ErrorCode code = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
                                    ? ErrorCode::kTimeout

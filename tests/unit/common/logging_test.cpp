@@ -126,6 +126,16 @@ TEST_F(LoggingTest, JsonLineCarriesTheRunbookFields) {
     EXPECT_EQ(o.at("domain"), "debate");
 }
 
+TEST_F(LoggingTest, JsonLineCarriesTheTraceIdOfItsRequest) {
+    auto o = ParseLine(FormatJsonLogLine(
+        "t", "INFO", "aragora.api",
+        "request method=GET path=/x route=/x status=200 duration_ms=1 correlation_id=req_1 "
+        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736"));
+    EXPECT_EQ(o.at("trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    auto none = ParseLine(FormatJsonLogLine("t", "INFO", "aragora.api", "request status=200"));
+    EXPECT_FALSE(none.contains("trace_id"));
+}
+
 TEST_F(LoggingTest, JsonLinesCarryTheDomainOfTheirSubsystem) {
     struct Case {
         const char* logger;
