@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup \
+.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-tracing \
     format clean
 
 all: build
@@ -108,6 +108,13 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 bench-backup: deps $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/backup_bench.py $(RELEASE_DIR)/src/cli/aragora
+
+# Request p99 and throughput with OpenTelemetry tracing off, on (sampling 1.0 and 0.1, gRPC
+# and HTTP) and with the collector down, in one run (bench/README.md); needs wrk and node.
+bench-tracing: deps $(RELEASE_DIR)/build.ninja
+	@scripts/install-deps.sh --bench
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
+	python3 bench/tracing_bench.py $(RELEASE_DIR)/src/cli/aragora
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
