@@ -9,7 +9,8 @@
 //     (Deployments, ConfigMap, Secret, PVC, volumes, port names); probes point at public GET
 //     routes of src/api/routes.cpp and answer on a live `aragora serve`; the grace period
 //     exceeds preStop + ARAGORA_SHUTDOWN_GRACE_SECONDS; the custom HPA's metrics are
-//     exported by that live server; one image name throughout.
+//     exported by that live server; one image name throughout; every ConfigMap and Secret
+//     key is a variable the binary reads (a string literal of src/).
 // Usage: node k8s_check.mjs <deploy/kubernetes> <src/api/routes.cpp> [<aragora binary>]
 //        node k8s_check.mjs --selftest ...   (broken copies must fail)
 // Exit 0 when everything holds; 1 with one line per problem.
@@ -59,6 +60,21 @@ function labelsMatch(selector, labels) {
   return Object.entries(want).every(([k, v]) => labels?.[k] === v);
 }
 
+// Every string literal of src/ (the environment variables the binary reads are among them).
+function sourceStrings(routesCpp) {
+  const root = join(routesCpp, "..", "..");
+  const found = new Set();
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (/\.(cpp|hpp)$/.test(e.name))
+        for (const m of readFileSync(join(d, e.name), "utf8").matchAll(/"([A-Z][A-Z0-9_]+)"/g)) found.add(m[1]);
+    }
+  };
+  walk(root);
+  return found;
+}
+
 function publicGetRoutes(routesCpp) {
   const src = readFileSync(routesCpp, "utf8");
   const routes = new Set();
@@ -90,7 +106,7 @@ function podSpecs(objects) {
 }
 
 // Consistency of one set of resources (what kustomize would apply).
-function consistencyProblems(objects, kustomization, routes, live) {
+function consistencyProblems(objects, kustomization, routes, live, envNames) {
   const p = [];
   const find = (kind, name) => objects.find(({ o }) => o.kind === kind && o.metadata?.name === name);
   const ns = kustomization.namespace;
@@ -107,6 +123,11 @@ function consistencyProblems(objects, kustomization, routes, live) {
   }
   if (!find("Namespace", ns)) p.push(`no Namespace ${ns}`);
   const config = find("ConfigMap", "aragora-config")?.o?.data ?? {};
+  // A misspelt variable is ignored by the binary without a word: every key must be one it reads.
+  for (const [kind, name, data] of [["ConfigMap", "aragora-config", config],
+                                     ["Secret", "aragora-secrets", find("Secret", "aragora-secrets")?.o?.stringData ?? {}]])
+    for (const key of Object.keys(data))
+      if (!envNames.has(key)) p.push(`${kind} ${name}: ${key} is not a variable the binary reads`);
   const drain = Number(config.ARAGORA_SHUTDOWN_GRACE_SECONDS);
   if (!Number.isInteger(drain) || drain <= 0) p.push("configmap: ARAGORA_SHUTDOWN_GRACE_SECONDS missing");
   const images = new Set();
@@ -274,6 +295,7 @@ async function check(dir, routesCpp, binary) {
   const files = loadDir(dir);
   const { problems, sets, kustomization } = variants(files);
   const routes = publicGetRoutes(routesCpp);
+  const envNames = sourceStrings(routesCpp);
   if (!routes.has("/healthz") || !routes.has("/readyz")) problems.push(`${routesCpp}: no public /healthz or /readyz`);
   const all = Object.entries(files).flatMap(([file, f]) => (f.objects ?? []).map((o) => ({ file, o })));
   for (const { file, o } of all) problems.push(...(await schemaProblems(file, o)));
@@ -287,7 +309,7 @@ async function check(dir, routesCpp, binary) {
   }
   for (const set of sets ?? []) {
     const objects = all.filter(({ file }) => set.includes(file));
-    for (const q of consistencyProblems(objects, kustomization, routes, live))
+    for (const q of consistencyProblems(objects, kustomization, routes, live, envNames))
       problems.push(set === sets[0] ? q : `[with ${set.find((f) => ALTERNATIVES[f])}] ${q}`);
   }
   return problems;
@@ -307,6 +329,7 @@ async function selftest(dir, routesCpp) {
     ["kustomization.yaml", (s) => s.replace("  - pdb.yaml\n", ""), "not listed"],
     ["backup-cronjob.yaml", (s) => s.replace("claimName: aragora-backups", "claimName: aragora-backup"), "PVC"],
     ["worker-deployment.yaml", (s) => s.replace("name: aragora-config", "name: aragora-conf"), "ConfigMap"],
+    ["configmap.yaml", (s) => s.replace("ARAGORA_MAX_CONCURRENT_DEBATES", "ARAGORA_MAX_CONCURRENT_DEBATE"), "not a variable"],
     ["hpa-custom-metrics.yaml", (s) => s.replace("name: aragora-backend\n", "name: aragora\n"), "[with hpa-custom-metrics.yaml]"],
   ];
   let failed = 0;
