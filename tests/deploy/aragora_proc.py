@@ -113,8 +113,9 @@ class Aragora:
             time.sleep(0.05)  # polled with a deadline: a demo debate takes ~100 ms
         raise AssertionError(f"debate {debate_id} not completed within {timeout} s")
 
-    def stop(self, timeout=60):
-        if self.proc.poll() is None:
+    def stop(self, timeout=60, signal_sent=False):
+        """SIGTERM (unless already sent: a second one forces exit 1), then the exit code."""
+        if not signal_sent and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout)

@@ -71,7 +71,7 @@ def run(binary, mode):
             proc.proc.send_signal(15)
             stopping = notify.wait_for("STOPPING=1", 30)
             assert any(line.startswith("STATUS=") for line in stopping.split("\n")), stopping
-            code = proc.stop(60)
+            code = proc.stop(60, signal_sent=True)
             assert code == 0, f"exit {code} after SIGTERM"
             assert notify.index_of("READY=1") < notify.index_of("STOPPING=1"), notify.messages
             print(f"{mode}: READY=1, WATCHDOG=1 x3, STOPPING=1 on SIGTERM, exit 0")

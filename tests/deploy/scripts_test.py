@@ -120,6 +120,7 @@ def main(source, binary):
                                    timeout=120)
             assert chain.returncode == 0, chain.stdout + chain.stderr
             print("verify-chain:", chain.stdout.strip()[:300])
+            assert json.loads(chain.stdout)["verified"] == len(debates), chain.stdout
             print(f"scripts: health_check, rollback, emergency_recovery ok; {len(debates)} "
                   "debates kept, receipts verify")
         finally:
