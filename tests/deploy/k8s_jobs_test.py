@@ -6,8 +6,10 @@ the commands are the same.
 
   k8s_jobs_test.py <deploy/kubernetes> <aragora binary>
 
-backup job: exit 0 and one verified backup; verification job: exit 0 on it, non-zero once
-the backup file is corrupted, non-zero with no backup at all."""
+The pods' ConfigMap + Secret pass `aragora doctor`'s settings and secrets checks; backup
+job: exit 0 and one verified backup; verification job: exit 0 on it, non-zero once the
+backup file is corrupted, non-zero with no backup at all."""
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +35,28 @@ def run_job(name, script, env, expect_ok):
     assert (r.returncode == 0) == expect_ok, f"{name}: exit {r.returncode}"
 
 
+def check_pod_settings(k8s_dir, binary):
+    """The pods' environment (configmap.yaml + secret.yaml with its REPLACE_ME filled in)
+    passes `aragora doctor`'s settings and secrets checks in production mode: every value
+    parses and the combination is one the binary accepts. (The database and Redis named
+    there do not resolve here; those checks are not read.)"""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update(yaml.safe_load(open(os.path.join(k8s_dir, "configmap.yaml")))["data"])
+    for k, v in yaml.safe_load(open(os.path.join(k8s_dir, "secret.yaml")))["stringData"].items():
+        env[k] = v.replace("REPLACE_ME", os.urandom(24).hex())
+    with tempfile.TemporaryDirectory() as tmp:
+        env["ARAGORA_DATA_DIR"] = tmp
+        env["BACKUP_DIR"] = os.path.join(tmp, "backups")
+        r = subprocess.run([binary, "doctor", "--json"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    for name in ("settings", "secrets"):
+        assert checks[name]["status"] == "ok", checks[name]
+        print(f"pod settings: doctor {name}: {checks[name]['detail']}")
+
+
 def main(k8s_dir, binary):
+    check_pod_settings(k8s_dir, binary)
     backup = job_script(os.path.join(k8s_dir, "backup-cronjob.yaml"))
     verify = job_script(os.path.join(k8s_dir, "backup-verification-cronjob.yaml"))
     config = yaml.safe_load(open(os.path.join(k8s_dir, "configmap.yaml")))["data"]
@@ -68,4 +91,4 @@ def main(k8s_dir, binary):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], os.path.abspath(sys.argv[2]))
