@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
 .PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup \
-    format clean
+    format clean install
 
 all: build
 
@@ -108,6 +108,20 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 bench-backup: deps $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/backup_bench.py $(RELEASE_DIR)/src/cli/aragora
+
+# One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} and the
+# `current` symlink flipped to it atomically; earlier releases stay for the rollback
+# (deploy/systemd/README.md). The binary is the Release build unless INSTALL_BINARY names
+# another; DESTDIR stages the tree for packaging.
+PREFIX ?= /opt/aragora
+VERSION ?= $(shell sed -n 's/^project(aragora VERSION \([^ )]*\).*/\1/p' CMakeLists.txt)
+INSTALL_BINARY ?= $(RELEASE_DIR)/src/cli/aragora
+install:
+	@if [ "$(INSTALL_BINARY)" = "$(RELEASE_DIR)/src/cli/aragora" ]; then \
+	    $(MAKE) --no-print-directory deps $(RELEASE_DIR)/build.ninja && \
+	    cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora; fi
+	scripts/install-release.sh --prefix "$(PREFIX)" --version "$(VERSION)" \
+	    --binary "$(INSTALL_BINARY)" $(if $(DESTDIR),--destdir "$(DESTDIR)")
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

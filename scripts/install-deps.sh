@@ -21,6 +21,9 @@ packages=(
     # servers the PostgreSQL/Redis/multi-instance tests start on free loopback ports (their
     # system services are not started)
     postgresql redis-server redis-tools nginx
+    # deploy tests (ctest -L deploy): systemd-analyze verify on deploy/systemd's units,
+    # shellcheck on deploy/scripts
+    systemd shellcheck
 )
 # Node.js and npm install the npm test tools below; the machines bring their own Node.js,
 # Debian's is the fallback.
@@ -33,7 +36,7 @@ if [[ "${1:-}" == "--bench" ]]; then
 fi
 
 # Test tools from npm (tests/tools/package.json: s3rver, the S3 stand-in of the offsite
-# backup tests), installed exactly as package-lock.json pins them when node_modules is
+# backup tests; kubernetes-models + yaml, the schema check of deploy/kubernetes), installed exactly as package-lock.json pins them when node_modules is
 # missing or older than the lock file. Nothing is fetched at build or test time.
 install_test_tools() {
     local tools

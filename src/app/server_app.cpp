@@ -33,6 +33,7 @@
 #include "common/build_info.hpp"
 #include "common/ids.hpp"
 #include "common/logging.hpp"
+#include "common/sd_notify.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
 #include "debate/receipt_keys.hpp"
@@ -189,12 +190,15 @@ asio::awaitable<void> Startup(App& app) {
     Log()->info("ready duration_ms={} database={} {} data_dir={}", ms, app.db_backend,
                 app.db_location, s.storage.data_dir);
     if (!app.banner.empty()) std::cout << app.banner << std::flush;
+    (void)common::sd::Notify("READY=1\nSTATUS=ready: api port " + std::to_string(app.api_port));
     asio::co_spawn(app.ioc, WatchDatabase(app), asio::detached);
 }
 
 asio::awaitable<void> Drain(App& app) {
     auto grace = std::chrono::seconds(app.settings.server.shutdown_grace_seconds);
     Log()->info("shutdown: draining (grace {} s)", grace.count());
+    (void)common::sd::Notify("STOPPING=1\nSTATUS=draining (grace " + std::to_string(grace.count()) +
+                             " s)");
     app.draining = true;
     app.SetNotReady("draining");
     if (app.retention_scheduler) app.retention_scheduler->Stop();
@@ -675,6 +679,7 @@ void AnnounceListening(App& app) {
 // io_context stopped (after a drain, or a failed startup).
 int RunUntilStopped(App& app) {
     asio::co_spawn(app.ioc, HandleSignals(app), asio::detached);
+    common::sd::StartWatchdog(app.ioc.get_executor());  // WATCHDOG=1 while the loop runs
     asio::co_spawn(app.ioc, Startup(app), [](std::exception_ptr ep) {
         if (!ep) return;
         try {

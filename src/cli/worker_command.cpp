@@ -29,6 +29,7 @@
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "common/logging.hpp"
+#include "common/sd_notify.hpp"
 #include "common/time.hpp"
 #include "debate/receipt_keys.hpp"
 #include "events/hub.hpp"
@@ -245,6 +246,7 @@ int RunWorker(std::optional<int> concurrency) {
                 "signal {} received: no more claims; waiting up to {} s for {} running debate(s)",
                 sig == SIGTERM ? "SIGTERM" : "SIGINT", options->shutdown_grace.count(),
                 service.Running());
+            (void)common::sd::Notify("STOPPING=1\nSTATUS=draining");
             worker.Stop(ioc.get_executor());
             asio::co_spawn(ioc, drain(), asio::detached);
             signals.async_wait(on_signal);
@@ -277,6 +279,8 @@ int RunWorker(std::optional<int> concurrency) {
             Log()->critical("worker loop crashed: {}", e.what());
         }
     });
+    common::sd::StartWatchdog(ioc.get_executor());
+    (void)common::sd::Notify("READY=1\nSTATUS=worker " + worker_id + " claiming");
     std::vector<std::thread> threads;
     for (int i = 1; i < 2; ++i) threads.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
