@@ -123,7 +123,7 @@ struct App {
     debate::ReceiptKeys keys;
     std::unique_ptr<service::LocalDebateService> service;
 
-    std::unique_ptr<api::WsHandler> ws;
+    std::unique_ptr<api::DebateStreamHandler> ws;
     std::unique_ptr<net::HttpServer> api_server;
     std::unique_ptr<net::HttpServer> metrics_server;
     uint16_t api_port = 0;

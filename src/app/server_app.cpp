@@ -509,9 +509,9 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     return deps;
 }
 
-api::WsHandlerOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
+api::DebateStreamOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
     const config::Settings& settings = app.settings;
-    api::WsHandlerOptions ws_options;
+    api::DebateStreamOptions ws_options;
     ws_options.heartbeat_interval = std::chrono::seconds(settings.server.ws_heartbeat_seconds);
     ws_options.active_debates = [&app] { return app.debates.Stats().running; };
     ws_options.authenticate_async = [&app](const net::HttpRequest& req,
@@ -543,15 +543,13 @@ api::WsHandlerOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
         ws_options.messages_per_second = settings.security.ws_messages_per_second;
     }
     ws_options.max_frame_bytes = 1024 * 1024;
-    // Keep bursts well inside the connection's send queue (net closes on overflow).
-    // ARAGORA_WS_SEND_QUEUE_MAX bounds what one connection may have waiting: half of it
-    // in the socket's queue; the handler holds back at most max(1024, 4×) live events
-    // (events arrive in stored batches: one round of a large debate is ~150 at once).
+    // ARAGORA_WS_SEND_QUEUE_MAX bounds what one connection may have waiting, in its one
+    // queue (net keeps none), with the same headroom as before: max(1024, 4×) frames, and
+    // as many live events held back behind a replay (events arrive in stored batches: one
+    // round of a large debate is ~150 at once).
     const auto send_queue = static_cast<std::size_t>(settings.server.ws_send_queue_max);
-    ws_options.max_in_flight = std::max<std::size_t>(1, send_queue / 2);
     ws_options.max_pending_live_events = std::max<std::size_t>(1024, 4 * send_queue);
     ws_options.max_queued_frames = std::max<std::size_t>(1024, 4 * send_queue);
-    ws_options.send_burst = std::max<std::size_t>(1, std::min<std::size_t>(64, send_queue / 2));
     return ws_options;
 }
 
@@ -568,7 +566,6 @@ net::ServerLimits ServerLimitsOf(const config::ServerSettings& ss) {
     limits.read_timeout = std::chrono::seconds(ss.read_timeout_seconds);
     limits.write_timeout = std::chrono::seconds(ss.write_timeout_seconds);
     limits.ws_max_connections = static_cast<std::size_t>(ss.ws_max_connections);
-    limits.ws_send_queue_max = static_cast<std::size_t>(ss.ws_send_queue_max);
     limits.ws_ping_interval = std::chrono::seconds(ss.ws_heartbeat_seconds);
     return limits;
 }
@@ -722,8 +719,8 @@ int RunServe(const ServeOptions& options) {
     api::ApiDeps deps = MakeApiDeps(app, system);
     api::Router router;
     api::AddRoutes(router, deps);
-    app.ws = std::make_unique<api::WsHandler>(
-        app.ioc.get_executor(), app.hub, MakeReplaySource(app), WebSocketOptions(app, deps.cors));
+    app.ws = std::make_unique<api::DebateStreamHandler>(app.hub, MakeReplaySource(app),
+                                                        WebSocketOptions(app, deps.cors));
     if (auto refused = Listen(app, deps, api::MakeHttpHandler(router, deps)))
         return Refuse(*refused);
     ListenMetrics(app, system);
