@@ -54,6 +54,9 @@ protected:
         ASSERT_NE(store_, nullptr);
     }
     void TearDown() override {
+        // A run may still be finishing (its end stored, its hooks not yet called): the
+        // service outlives its runs once drained.
+        if (service_) Await(service_->Drain(std::chrono::milliseconds(0)));
         service_.reset();
         StopAndClean();
     }
