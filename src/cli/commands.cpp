@@ -4,8 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -287,12 +285,11 @@ int RunDebateCommand(const AskOptions& opt) {
     common::SystemClock clock;
     common::BlockingPool pool(1, 64);
     DebateRunner runner(clock, engine, **store, pool, *keys);
-    asio::cancellation_signal cancel;
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         std::cerr << "aragora: cancelling the debate...\n";
-        cancel.emit(asio::cancellation_type::terminal);
+        runner.Cancel();
     });
     bool tty = isatty(STDERR_FILENO) == 1 && !opt.json;
     ProgressPrinter progress;
@@ -303,12 +300,11 @@ int RunDebateCommand(const AskOptions& opt) {
     std::optional<common::Result<RunOutcome>> outcome;
     std::exception_ptr failure;
     asio::co_spawn(ioc, runner.Run(spec, std::move(*agent_objects), tty ? &progress : nullptr),
-                   asio::bind_cancellation_slot(
-                       cancel.slot(), [&](std::exception_ptr ep, common::Result<RunOutcome> r) {
-                           failure = ep;
-                           outcome.emplace(std::move(r));
-                           signals.cancel();
-                       }));
+                   [&](std::exception_ptr ep, common::Result<RunOutcome> r) {
+                       failure = ep;
+                       outcome.emplace(std::move(r));
+                       signals.cancel();
+                   });
     ioc.run();
     pool.Stop();
     if (failure) {

@@ -51,7 +51,6 @@ protected:
         s.max_running = max_running;
         s.max_queued = max_queued;
         s.demo_latency = std::chrono::milliseconds(latency_ms);
-        s.event_flush_interval = std::chrono::milliseconds(20);
         s.lease.worker_id = owner;
         s.lease.duration = std::chrono::seconds(30);
         s.lease.heartbeat = std::chrono::milliseconds(20);

@@ -56,7 +56,6 @@ protected:
         s.max_running = max_running;
         s.max_queued = max_queued;
         s.demo_latency = std::chrono::milliseconds(latency_ms);
-        s.event_flush_interval = std::chrono::milliseconds(20);
         service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_,
                                                         pool_, keys_, hub_, registry_);
     }

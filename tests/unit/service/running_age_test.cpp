@@ -68,7 +68,6 @@ TEST_F(RunningAgeTest, OldestRunningDebateAgeFollowsTheClockAndTheThresholdIsExp
     s.max_running = 1;
     s.max_queued = 2;
     s.demo_latency = milliseconds(200);
-    s.event_flush_interval = milliseconds(20);
     s.running_too_long = seconds(42);
     service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_, pool_,
                                                     keys_, hub_, registry_);

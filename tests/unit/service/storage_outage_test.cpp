@@ -167,7 +167,6 @@ protected:
         s.max_running = 4;
         s.max_queued = 4;
         s.demo_latency = milliseconds(latency_ms);
-        s.event_flush_interval = milliseconds(5);
         s.storage_retry_initial = milliseconds(1);
         s.storage_retry_max = milliseconds(5);
         s.storage_outage_budget = std::chrono::seconds(30);

@@ -55,7 +55,6 @@ protected:
         s.max_running = 2;
         s.max_queued = 0;
         s.demo_latency = std::chrono::milliseconds(latency_ms);
-        s.event_flush_interval = std::chrono::milliseconds(20);
         s.execution = mode;
         s.lease.worker_id = worker_id;
         s.lease.duration = std::chrono::seconds(30);
