@@ -98,6 +98,20 @@ asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
+// A debate that failed (never a cancelled one) for the error reporter.
+void ReportDebateFailure(common::ErrorReporter* errors, const char* level, const std::string& id,
+                         const std::string& correlation_id, const std::string& error_code,
+                         const std::string& message) {
+    if (errors == nullptr) return;
+    common::ErrorReport r;
+    r.level = level;
+    r.type = "debate_failed";
+    r.message = "debate " + id + " failed (" + error_code + "): " + message;
+    r.correlation_id = correlation_id == "-" ? std::string() : correlation_id;
+    r.tags = {{"debate_id", id}, {"error_code", error_code}};
+    errors->Report(std::move(r));
+}
+
 std::string OutcomeOf(const storage::DebateRecord& r) {
     if (r.status == "completed")
         return r.consensus_reached.value_or(false) ? "completed" : "no_consensus";
@@ -638,14 +652,17 @@ void LocalDebateService::Launch(std::shared_ptr<Live> live) {
         running_starts_->by_id[live->spec.id] = now;
     }
     metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
-    asio::co_spawn(live->strand, RunDebate(live), [id = live->spec.id](std::exception_ptr ep) {
-        if (!ep) return;
-        try {
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            Log()->error("debate coroutine crashed debate_id={} error={}", id, e.what());
-        }
-    });
+    asio::co_spawn(
+        live->strand, RunDebate(live),
+        [id = live->spec.id, errors = errors_, corr = live->correlation_id](std::exception_ptr ep) {
+            if (!ep) return;
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                Log()->error("debate coroutine crashed debate_id={} error={}", id, e.what());
+                ReportDebateFailure(errors, "fatal", id, corr, "crashed", e.what());
+            }
+        });
 }
 
 asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) {
@@ -905,6 +922,10 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
             "error={}: {}",
             id, live->correlation_id, record.status, outcome, ms, record.error_code,
             record.error_message);
+        if (record.status == "failed") {
+            ReportDebateFailure(errors_, "error", id, live->correlation_id, record.error_code,
+                                record.error_message);
+        }
     }
     co_await FinishBookkeeping(live);
 }

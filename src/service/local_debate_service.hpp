@@ -20,6 +20,7 @@
 #include "agents/factory.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
+#include "common/error_reporter.hpp"
 #include "debate/engine.hpp"
 #include "debate/receipt.hpp"
 #include "events/hub.hpp"
@@ -174,6 +175,9 @@ public:
     boost::asio::awaitable<common::Result<std::vector<std::string>>> ReapExpiredLeases();
     // Cross-instance cancel hook (see RemoteCancel). Call before serving requests.
     void SetRemoteCancel(RemoteCancel cancel) { remote_cancel_ = std::move(cancel); }
+    // Debates that end failed (not cancelled) and crashed debate coroutines are reported
+    // here (Sentry); null: not reported. Call before serving requests.
+    void SetErrorReporter(common::ErrorReporter* reporter) { errors_ = reporter; }
 
     // Whether the store takes writes now (fed by every write of this service; probed while
     // it does not). Readiness and health follow it. Lives as long as the service.
@@ -242,6 +246,7 @@ private:
     std::atomic<bool> draining_{false};
     std::atomic<bool> stopped_{false};
     RemoteCancel remote_cancel_;
+    common::ErrorReporter* errors_ = nullptr;
     // Shared with the metrics callbacks and the probe, which may outlive the service.
     std::shared_ptr<StorageWriteHealth> write_health_;
     std::shared_ptr<StorageProbe> probe_;  // runs while writes fail
