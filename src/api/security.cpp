@@ -329,7 +329,9 @@ bool CorsPolicy::Allows(std::string_view origin) const {
 }
 
 void ErrorLog::Record(Entry entry) {
-    if (reporter_ != nullptr) {
+    // /readyz answers 503 by design while an instance starts or drains (every deploy): no
+    // error to report, as the availability SLO leaves it out.
+    if (reporter_ != nullptr && entry.route != "/readyz") {
         common::ErrorReport r;
         r.level = entry.status == 500 ? "error" : "warning";
         r.type = entry.code;

@@ -290,6 +290,7 @@ int RunWorker(std::optional<int> concurrency) {
     for (int i = 1; i < 2; ++i) threads.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
+    if (*error_reporter) (*error_reporter)->Close(std::chrono::seconds(2));  // the drain's errors
     pool.Stop();
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.worker", "aragora.debate"}) common::GetLogger(name)->flush();
