@@ -65,6 +65,23 @@ std::string_view OutcomeLabel(Kind k) {
     return "error";
 }
 
+// An agent call that failed for good (retries spent, or an error retrying cannot heal).
+void ReportFailure(const ProviderContext& context, const std::string& agent,
+                   const std::string& provider, const std::string& model, int retries,
+                   const AgentRequest& request, const Result<AgentReply>& reply) {
+    if (context.errors == nullptr || reply) return;
+    common::ErrorReport r;
+    r.type = "agent_call_failed";
+    r.message = "agent " + agent + " (" + provider + ":" + model + ") failed after " +
+                std::to_string(retries + 1) + " attempt(s): " + reply.error().message;
+    r.tags = {{"agent", agent},
+              {"provider", provider},
+              {"model", model},
+              {"error_code", std::string(common::ToString(reply.error().code))},
+              {"debate_id", request.debate_id}};
+    context.errors->Report(std::move(r));
+}
+
 }  // namespace
 
 AgentMetrics::AgentMetrics(metrics::Registry& r)
@@ -307,6 +324,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
             a.kind == Kind::kRetryable ||
             (a.kind == Kind::kFallback && a.reply.error().code == ErrorCode::kRateLimited);
         if (!retryable || !context_.backoff.ShouldRetry(retries_done)) {
+            ReportFailure(context_, name_, provider_name, model, retries_done, request, a.reply);
             co_return std::move(a.reply);
         }
         auto delay = context_.backoff.Delay(retries_done);

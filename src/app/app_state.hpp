@@ -40,6 +40,7 @@
 #include "ratelimit/redis_limiter.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
+#include "sentry/reporter.hpp"
 #include "service/local_debate_service.hpp"
 #include "service/receipt_retention.hpp"
 #include "storage/open_stores.hpp"
@@ -86,6 +87,9 @@ struct App {
     boost::asio::io_context ioc;
     common::BlockingPool pool;
     metrics::Registry registry;
+    // SENTRY_DSN (error_reporting.hpp): null when unset. Declared early: it outlives
+    // everything that reports to it.
+    std::unique_ptr<sentry::Reporter> sentry;
     events::EventHub hub;
     metrics::Family<metrics::Counter>& health_transitions;
     resilience::HealthRegistry health;

@@ -23,6 +23,7 @@
 #include "app/app_state.hpp"
 #include "app/backup_wiring.hpp"
 #include "app/distributed.hpp"
+#include "app/error_reporting.hpp"
 #include "app/event_replay.hpp"
 #include "app/instance_lease.hpp"
 #include "app/server_metrics.hpp"
@@ -173,6 +174,7 @@ asio::awaitable<void> Startup(App& app) {
                                                                 ss, *app.store, app.pool, app.keys,
                                                                 app.hub, app.registry);
     if (app.distributed) ConnectCancel(*app.distributed, *app.service, app.ioc.get_executor());
+    app.service->SetErrorReporter(app.sentry.get());
     auto recovered = co_await app.service->RecoverInterrupted();
     if (!recovered) {
         Log()->error("crash recovery failed: {}", recovered.error().message);
@@ -692,6 +694,7 @@ int RunUntilStopped(App& app) {
     for (auto& t : threads) t.join();
     app.pool.Stop();
     app.backup_pool.Stop();  // a backup in progress finishes (its files are written atomically)
+    if (app.sentry) app.sentry->Close(std::chrono::seconds(2));  // the drain's last errors
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.app", "aragora.api", "aragora.debate"})
         common::GetLogger(name)->flush();
@@ -715,6 +718,7 @@ int RunServe(const ServeOptions& options) {
     RegisterServerMetrics(app);
     if (auto refused = CreateDistributed(app)) return Refuse(*refused);
     if (auto refused = SetUpSecurityAndLimits(app)) return Refuse(*refused);
+    if (auto sentry = SetUpErrorReporting(app); !sentry) return Refuse({2, sentry.error().message});
 
     api::ApiDeps deps = MakeApiDeps(app, system);
     api::Router router;

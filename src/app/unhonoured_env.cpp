@@ -6,9 +6,6 @@ namespace aragora::app {
 
 const std::vector<UnhonouredVariable>& KnownUnhonouredVariables() {
     static const std::vector<UnhonouredVariable> kTable = {
-        {"SENTRY_DSN",
-         "no error is reported to Sentry; errors are ERROR lines in the logs and GET "
-         "/api/v1/system/errors lists the recent 5xx"},
         {"OTEL_EXPORTER_OTLP_ENDPOINT",
          "no OpenTelemetry trace is exported; every request's correlation_id is in its log "
          "lines and X-Correlation-ID"},

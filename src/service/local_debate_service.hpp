@@ -23,6 +23,7 @@
 #include "agents/factory.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
+#include "common/error_reporter.hpp"
 #include "debate/engine.hpp"
 #include "debate/receipt.hpp"
 #include "events/hub.hpp"
@@ -166,6 +167,9 @@ public:
         const std::string& id, std::chrono::milliseconds timeout);
     // Cross-instance cancel hook (see RemoteCancel). Call before serving requests.
     void SetRemoteCancel(RemoteCancel cancel) { remote_cancel_ = std::move(cancel); }
+    // Debates that end failed (not cancelled) and crashed debate coroutines are reported
+    // here (Sentry); null: not reported. Call before serving requests.
+    void SetErrorReporter(common::ErrorReporter* reporter) { run_env_.errors = reporter; }
 
     // Whether the store takes writes now (fed by every write of this service; probed while
     // it does not). Readiness and health follow it. Lives as long as the service.

@@ -48,12 +48,28 @@ std::string OutcomeOf(const storage::DebateRecord& r) {
     return r.status;
 }
 
-void LogCrash(const std::string& id, std::exception_ptr ep) {
+// A debate that failed (never a cancelled one) for the error reporter.
+void ReportDebateFailure(common::ErrorReporter* errors, const char* level, const std::string& id,
+                         const std::string& correlation_id, const std::string& error_code,
+                         const std::string& message) {
+    if (errors == nullptr) return;
+    common::ErrorReport r;
+    r.level = level;
+    r.type = "debate_failed";
+    r.message = "debate " + id + " failed (" + error_code + "): " + message;
+    r.correlation_id = correlation_id == "-" ? std::string() : correlation_id;
+    r.tags = {{"debate_id", id}, {"error_code", error_code}};
+    errors->Report(std::move(r));
+}
+
+void LogCrash(const std::string& id, std::exception_ptr ep, common::ErrorReporter* errors = nullptr,
+              const std::string& correlation_id = "-") {
     if (!ep) return;
     try {
         std::rethrow_exception(ep);
     } catch (const std::exception& e) {
         Log()->error("debate coroutine crashed debate_id={} error={}", id, e.what());
+        ReportDebateFailure(errors, "fatal", id, correlation_id, "crashed", e.what());
     }
 }
 
@@ -145,7 +161,8 @@ void DebateRun::Launch() {
     started_ns_ = env_.clock->SteadyNow().time_since_epoch().count();
     if (env_.hooks != nullptr) env_.hooks->OnStarted(*this);
     asio::co_spawn(strand_, Main(),
-                   [id = id()](std::exception_ptr ep) { LogCrash(id, std::move(ep)); });
+                   [id = id(), errors = env_.errors, corr = init_.correlation_id](
+                       std::exception_ptr ep) { LogCrash(id, std::move(ep), errors, corr); });
 }
 
 void DebateRun::Stop(StopReason reason) {
@@ -542,6 +559,10 @@ asio::awaitable<void> DebateRun::Main() {
             "error={}: {}",
             id, init_.correlation_id, record.status, outcome, ms, record.error_code,
             record.error_message);
+        if (record.status == "failed") {
+            ReportDebateFailure(env_.errors, "error", id, init_.correlation_id, record.error_code,
+                                record.error_message);
+        }
     }
     outcome_.record = std::move(record);
     if (finished) {

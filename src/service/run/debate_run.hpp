@@ -24,6 +24,7 @@
 #include "agents/agent.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
+#include "common/error_reporter.hpp"
 #include "debate/engine.hpp"
 #include "debate/receipt.hpp"
 #include "events/event.hpp"
@@ -68,6 +69,8 @@ struct RunEnvironment {
     StorageWriteHealth* write_health = nullptr;  // null: not recorded
     ServiceMetrics* metrics = nullptr;           // null: not counted (CLI)
     RunHooks* hooks = nullptr;                   // null: a run on its own (CLI)
+    // Failed (never cancelled) debates and crashed run coroutines (Sentry); null: none.
+    common::ErrorReporter* errors = nullptr;
     // Set by the owner's shutdown once it gave up waiting: outage retries stop.
     const std::atomic<bool>* abandon_writes = nullptr;
     // Storage outages: retries back off from retry.base doubling to retry.cap; the run
