@@ -181,6 +181,7 @@ class Serve:
                 env[f"{provider}_API_KEY"] = "bench"
                 env[f"ARAGORA_{provider}_BASE_URL"] = url
         env.update(extra or {})
+        self.stalls = 0
         self.proc = spawn([aragora, "serve"], tmp, name, env)
         self.port = int(wait_for(r"API\s+http://127\.0\.0\.1:(\d+)", log_path(tmp, name),
                                  self.proc)[0])
@@ -201,7 +202,13 @@ class Serve:
         return rss_kib(self.proc.pid)
 
     def active(self):
-        status, body = request(self.port, "GET", "/api/v1/debates?status=active&limit=1")
+        """The server's count of pending + running debates; -1 when it does not answer
+        within 60 s (counted in self.stalls)."""
+        try:
+            status, body = request(self.port, "GET", "/api/v1/debates?status=active&limit=1")
+        except (OSError, http.client.HTTPException):
+            self.stalls += 1
+            return -1
         return body.get("total", 0) if status == 200 else -1
 
     def stop(self):
@@ -239,15 +246,21 @@ def request(port, method, path, body=None, timeout=60):
 
 
 def create(port, agents, rounds=ROUNDS):
-    status, body = request(port, "POST", "/api/v1/debates",
-                           {"task": TASK, "agents": agents, "rounds": rounds})
+    try:
+        status, body = request(port, "POST", "/api/v1/debates",
+                               {"task": TASK, "agents": agents, "rounds": rounds})
+    except (OSError, http.client.HTTPException) as e:
+        return None, f"create failed: {e}"
     if status != 201:
         return None, f"create answered {status}: {str(body)[:200]}"
     return body["debate_id"], None
 
 
 def get(port, debate_id):
-    return request(port, "GET", f"/api/v1/debates/{debate_id}")[1]
+    try:
+        return request(port, "GET", f"/api/v1/debates/{debate_id}")[1]
+    except (OSError, http.client.HTTPException) as e:
+        return {"status": "unreadable", "error": f"GET timed out or failed: {e}"}
 
 
 def wait_idle(serve, timeout, poll=0.5, on_poll=None):
@@ -284,7 +297,7 @@ def scenario_cpu(a, tmp):
     print(f"\n== 1. server CPU per debate: {n} debates at once, {ROUNDS} rounds, no agent latency")
     print("   CPU = utime + stime of the serve process (/proc/<pid>/stat) over the run / debates;")
     print("   the run polls GET /api/v1/debates?status=active every 0.2 s; 'net' subtracts the")
-    print("   CPU of the same polling for the same time with no debate (measured first).")
+    print("   CPU of the same polling for the same time with no debate (measured after each).")
     fake = Fake(a.fake, tmp, "fake-cpu", 0)
     rows = []
     try:
@@ -391,8 +404,13 @@ def scenario_inflight(a, tmp, backend, pg_port):
         done = threading.Event()
 
         def sample():
+            # RSS every 0.2 s, the server's active count every 1 s, from the ramp on.
+            k = 0
             while not done.wait(0.2):
                 peak["rss"] = max(peak["rss"], serve.rss())
+                k += 1
+                if k % 5 == 0:
+                    peak["active"] = max(peak["active"], serve.active())
 
         sampler = threading.Thread(target=sample)
         sampler.start()
@@ -434,16 +452,19 @@ def scenario_inflight(a, tmp, backend, pg_port):
         first_error = (errors[0] if errors else
                        (f"{failed[0].get('status')}: {failed[0].get('error')}" if failed else ""))
         p50, p99 = percentile(durations, 50), percentile(durations, 99)
-        active = max(peak["active"], 1)
+        active = peak["active"]
+        per_debate = f"{(peak['rss'] - idle_rss) / active:>9.1f}" if active > 0 else f"{'-':>9}"
         print(f"   {backend:<10} {n:>6} {ramp:>6.1f} {peak['active']:>7} {p50:>7.1f} {p99:>7.1f} "
               f"{p99 / ideal:>7.3f} {len(errors):>6} {len(failed):>6} "
-              f"{peak['rss'] / 1024:>8.1f} {(peak['rss'] - idle_rss) / active:>9.1f} "
+              f"{peak['rss'] / 1024:>8.1f} {per_debate} "
               f"{(s1 - s0) / max(len(ids), 1) * 1000:>8.1f} "
               f"{(f1 - f0) / max(len(ids), 1) * 1000:>7.2f} {wall:>6.0f}"
               + ("" if finished else f"  STOPPED: {still_active} still active after {wall:.0f} s"
                  " (p50/p99 over the finished ones)"))
         if first_error:
             print(f"      first error: {first_error[:300]}")
+        if serve.stalls:
+            print(f"      the server left {serve.stalls} status polls unanswered for 60 s")
         print(f"      fake: {fstats['connections_peak']} peak connections, "
               f"{fstats['in_flight_peak']} peak calls held, "
               f"{fstats['requests'] / max(len(ids), 1):.1f} calls per debate, "
@@ -547,8 +568,9 @@ def enter_netns(a):
     if not shutil.which("unshare") or not shutil.which("ip") or not shutil.which("sysctl"):
         return False
     env = dict(os.environ, ARAGORA_BENCH_NETNS="1")
-    rc = subprocess.call(["unshare", "-n", "--", sys.executable] + sys.argv, env=env)
-    sys.exit(rc)
+    p = subprocess.Popen(["unshare", "-n", "--", sys.executable] + sys.argv, env=env)
+    signal.signal(signal.SIGTERM, lambda *_: p.send_signal(signal.SIGTERM))
+    sys.exit(p.wait())
 
 
 def setup_limits():
@@ -567,8 +589,11 @@ def setup_limits():
     except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     now = resource.getrlimit(resource.RLIMIT_NOFILE)
-    notes.append(f"RLIMIT_NOFILE raised from {soft}/{hard} to {now[0]}/{now[1]} "
-                 "(this script and every child)")
+    notes.append(f"RLIMIT_NOFILE (soft/hard) {soft}/{hard} -> {now[0]}/{now[1]} for this script "
+                 "and every child" + ("" if now[1] >= want else
+                                      f" (the hard limit cannot be raised here: {now[1]} "
+                                      "descriptors per process bound the connections of serve "
+                                      "and of the fake)"))
     return notes
 
 
@@ -607,6 +632,8 @@ def main():
         if not os.access(b, os.X_OK):
             raise SystemExit(f"runtime_bench: {b} missing (make bench-runtime builds it)")
     enter_netns(a)
+    # SIGTERM (timeout, Ctrl-C from make) still stops every child: the finally below runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     notes = setup_limits()
     tmp = tempfile.mkdtemp(prefix="aragora-runtime-bench-")
     os.chmod(tmp, 0o755)
