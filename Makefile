@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup \
+.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime \
     format clean install
 
 all: build
@@ -102,6 +102,14 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server
 	python3 bench/agent_bench.py $(RELEASE_DIR)/src/cli/aragora \
 	    $(RELEASE_DIR)/tests/fake_llm/aragora_fake_llm
+
+# The debate runtime at scale (issue 20): server CPU per debate, the critical path, debates
+# in flight (SQLite and PostgreSQL), live WebSocket viewers; figures and same-run ratios
+# (bench/README.md). Smaller by default; RUNTIME_DEBATES=10000 RUNTIME_VIEWERS=10000 for the
+# full size. Starts its own fake provider, PostgreSQL and servers.
+bench-runtime: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server aragora_ws_viewers
+	python3 bench/runtime_bench.py $(RELEASE_DIR)
 
 # Backups of a live SQLite database against sqlite3 .backup, and serve's read latency during
 # backups (bench/README.md).
