@@ -19,6 +19,7 @@
 #include "common/time.hpp"
 #include "debate/receipt.hpp"
 #include "debate/types.hpp"
+#include "events/payloads.hpp"
 #include "service/records.hpp"
 
 namespace aragora::api {
@@ -655,38 +656,37 @@ std::vector<Message> MessagesFromEvents(const std::vector<events::Event>& events
                                         const std::string& judge) {
     std::vector<Message> out;
     for (const events::Event& e : events) {
-        const bool relevant = e.type == "agent_message" || e.type == "critique" ||
-                              e.type == "vote" || e.type == "consensus";
-        if (!relevant) continue;
-        const json::object data = ParseObjectOrEmpty(e.data_json);
         Message m;
-        m.agent = common::StringFieldOr(data, "agent");
-        if (m.agent.empty()) m.agent = e.agent;
-        m.round = e.round;
-        if (const json::value* r = common::FindField(data, "round_number")) {
-            if (auto n = common::AsInt64(*r)) m.round = static_cast<int>(*n);
-        }
         m.timestamp = e.timestamp;
-        if (e.type == "agent_message") {
-            m.role = common::StringFieldOr(data, "role");
+        if (auto p = events::As<events::AgentMessage>(e)) {
+            m.agent = p->agent;
+            m.round = p->round_number;
+            m.role = p->role;
             if (m.role != "proposer" && m.role != "reviser") {
                 m.role = m.round > 1 ? "reviser" : "proposer";
             }
-            m.content = common::StringFieldOr(data, "content");
-        } else if (e.type == "critique") {
+            m.content = std::move(p->content);
+        } else if (auto p = events::As<events::Critique>(e)) {
+            m.agent = p->agent;
+            m.round = p->round_number;
             m.role = "critic";
-            m.content = common::StringFieldOr(data, "content");
-        } else if (e.type == "vote") {
+            m.content = std::move(p->content);
+        } else if (auto p = events::As<events::Vote>(e)) {
+            m.agent = p->agent;
+            m.round = p->round_number;
             m.role = "voter";
-            const std::string reasoning = common::StringFieldOr(data, "reasoning");
-            m.content = "Vote for " + common::StringFieldOr(data, "choice");
-            if (!reasoning.empty()) m.content += ": " + reasoning;
-        } else {
-            if (common::StringFieldOr(data, "method") != "judge") continue;
+            m.content = "Vote for " + p->choice;
+            if (!p->reasoning.empty()) m.content += ": " + p->reasoning;
+        } else if (auto p = events::As<events::Consensus>(e)) {
+            if (p->method != "judge") continue;
+            m.round = e.round;
             m.role = "judge";
-            if (m.agent.empty()) m.agent = judge;
-            m.content = common::StringFieldOr(data, "result");
+            m.content = std::move(p->result);
+        } else {
+            continue;
         }
+        if (m.agent.empty()) m.agent = e.agent;
+        if (m.agent.empty() && m.role == "judge") m.agent = judge;
         out.push_back(std::move(m));
     }
     return out;

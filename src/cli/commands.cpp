@@ -40,6 +40,7 @@
 #include "config/settings.hpp"
 #include "debate/receipt.hpp"
 #include "debate/receipt_keys.hpp"
+#include "events/payloads.hpp"
 #include "net/http_client.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "service/records.hpp"
@@ -95,37 +96,30 @@ common::Result<Environment> LoadEnvironment() {
 class ProgressPrinter final : public events::EventSink {
 public:
     void Publish(const events::Event& e) override {
-        boost::system::error_code ec;
-        json::value data = json::parse(e.data_json, ec);
-        if (ec || !data.is_object()) return;
-        const auto& d = data.as_object();
-        auto num = [&](const char* k) { return common::DoubleField(d, k).value_or(0.0); };
-        auto str = [&](const char* k) { return common::StringFieldOr(d, k); };
-        if (e.type == "round_start") {
-            std::cerr << "  round " << e.round << "/" << static_cast<int>(num("total_rounds"))
-                      << ": proposing" << (e.round > 1 ? " (revising)" : "") << "...\n";
-        } else if (e.type == "round_end") {
+        if (auto p = events::As<events::RoundStart>(e)) {
+            std::cerr << "  round " << e.round << "/" << p->total_rounds << ": proposing"
+                      << (e.round > 1 ? " (revising)" : "") << "...\n";
+        } else if (e.type == events::RoundEnd::kType) {
             std::cerr << "  round " << e.round << " done: " << critiques_ << " critiques\n";
             critiques_ = 0;
-        } else if (e.type == "critique") {
+        } else if (e.type == events::Critique::kType) {
             ++critiques_;
-        } else if (e.type == "convergence") {
-            std::cerr << "  convergence: " << str("status") << " (min similarity " << std::fixed
-                      << std::setprecision(2) << num("similarity") << ")\n";
-        } else if (e.type == "trickster_intervention") {
+        } else if (auto p = events::As<events::Convergence>(e)) {
+            std::cerr << "  convergence: " << p->status << " (min similarity " << std::fixed
+                      << std::setprecision(2) << p->similarity << ")\n";
+        } else if (e.type == events::TricksterIntervention::kType) {
             std::cerr << "  trickster: weak evidence behind the agreement, challenge injected\n";
-        } else if (e.type == "agent_fallback") {
-            std::cerr << "  agent " << str("agent") << ": " << str("from_provider")
-                      << " refused, retrying on OpenRouter (" << str("model") << ")\n";
-        } else if (e.type == "agent_retry") {
-            std::cerr << "  agent " << str("agent") << ": retry " << static_cast<int>(num("retry"))
-                      << " in " << static_cast<int>(num("delay_ms")) << " ms (" << str("reason")
-                      << ")\n";
-        } else if (e.type == "agent_error") {
-            std::cerr << "  agent " << str("agent") << " failed in " << str("phase") << ": "
-                      << str("message") << "\n";
-        } else if (e.type == "vote") {
-            std::cerr << "  vote: " << str("agent") << " -> " << str("choice") << "\n";
+        } else if (auto p = events::As<events::AgentFallback>(e)) {
+            std::cerr << "  agent " << p->agent << ": " << p->from_provider
+                      << " refused, retrying on OpenRouter (" << p->model << ")\n";
+        } else if (auto p = events::As<events::AgentRetry>(e)) {
+            std::cerr << "  agent " << p->agent << ": retry " << p->retry << " in " << p->delay_ms
+                      << " ms (" << p->reason << ")\n";
+        } else if (auto p = events::As<events::AgentError>(e)) {
+            std::cerr << "  agent " << p->agent << " failed in " << p->phase << ": " << p->message
+                      << "\n";
+        } else if (auto p = events::As<events::Vote>(e)) {
+            std::cerr << "  vote: " << p->agent << " -> " << p->choice << "\n";
         }
     }
 

@@ -68,8 +68,7 @@ boost::asio::awaitable<common::Result<RunOutcome>> DebateRunner::Run(
     if (result.status == debate::DebateStatus::kCompleted) receipt_id = common::NewId("rcpt_");
     storage::DebateRecord record = service::ToRecord(spec, result, created_at, receipt_id);
 
-    emitter.Emit("debate_end", result.rounds_used, "",
-                 service::DebateEndData(record, result.duration_seconds));
+    emitter.Emit(result.rounds_used, "", service::DebateEndOf(record, result.duration_seconds));
 
     std::vector<events::Event> events = sink.Take();
     storage::ReceiptBuilder builder =

@@ -529,7 +529,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         events::Event end;
         end.debate_id = id;
         end.seq = 1;
-        end.type = "debate_end";
+        end.type = std::string(events::DebateEnd::kType);
         end.timestamp = common::EpochSeconds(clock_.SystemNow());
         end.data_json = EndDataOf(failed);
         std::vector<events::Event> evs{end};
@@ -766,8 +766,8 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     std::string receipt_id;
     if (result.status == debate::DebateStatus::kCompleted) receipt_id = common::NewId("rcpt_");
     storage::DebateRecord record = ToRecord(live->spec, result, live->created_at, receipt_id);
-    events::Event end = emitter.Stamp("debate_end", result.rounds_used, "",
-                                      DebateEndData(record, result.duration_seconds));
+    events::Event end =
+        emitter.Stamp(result.rounds_used, "", DebateEndOf(record, result.duration_seconds));
     std::vector<events::Event> all;
     {
         std::lock_guard lock(live->mutex);
@@ -843,7 +843,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
             record.receipt_id.clear();
             record.verdict.clear();
             record.consensus_reached.reset();
-            all.back().data_json = DebateEndData(record, result.duration_seconds);
+            events::SetPayload(all.back(), DebateEndOf(record, result.duration_seconds));
             builder_ptr = nullptr;
         }
         Result<std::optional<storage::ReceiptRecord>> retry =
@@ -935,7 +935,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
     if (!live->spec_json.empty()) record.spec_json = live->spec_json;
     LiveSink sink(live->mutex, live->events);
     debate::EventEmitter emitter(live->spec.id, clock_, sink);
-    events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
+    events::Event end = emitter.Stamp(0, "", DebateEndOf(record, 0));
     const std::string& owner = live->lease_owner;
     auto stored = co_await pool_.Run([&] {
         std::vector<events::Event> evs{end};
@@ -1135,7 +1135,7 @@ asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpire
                 "(lease of {} expired)",
                 id, row.error_code, row.error_message,
                 row.lease_owner.empty() ? std::string("?") : row.lease_owner);
-            if (tail && !tail->empty() && tail->back().type == "debate_end") {
+            if (tail && !tail->empty() && tail->back().type == events::DebateEnd::kType) {
                 hub_.Publish(tail->back());
             }
         }
@@ -1221,11 +1221,11 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
                 last_type = page->back().type;
                 if (page->size() < 500) break;
             }
-            if (last_type == "debate_end") continue;
+            if (last_type == events::DebateEnd::kType) continue;
             events::Event end;
             end.debate_id = id;
             end.seq = last + 1;
-            end.type = "debate_end";
+            end.type = std::string(events::DebateEnd::kType);
             end.timestamp = now_epoch;
             end.round = d->rounds_used;
             end.data_json = DebateEndData(*d, d->duration_seconds.value_or(0));

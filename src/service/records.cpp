@@ -1,10 +1,12 @@
 #include "service/records.hpp"
 
+
 #include <boost/json.hpp>
 
 #include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
+#include "storage/store_rules.hpp"
 
 namespace aragora::service {
 namespace {
@@ -257,20 +259,12 @@ storage::ReceiptBuilder MakeReceiptBuilder(const debate::DebateSpec& spec,
         };
 }
 
+events::DebateEnd DebateEndOf(const storage::DebateRecord& record, double duration_seconds) {
+    return storage::rules::DebateEndOf(record, duration_seconds);
+}
+
 std::string DebateEndData(const storage::DebateRecord& record, double duration_seconds) {
-    json::object end;
-    end["debate_id"] = record.id;
-    end["status"] = record.status;
-    end["consensus_reached"] = record.consensus_reached.value_or(false);
-    end["receipt_id"] =
-        record.receipt_id.empty() ? json::value(nullptr) : json::value(record.receipt_id);
-    end["duration_seconds"] = duration_seconds;
-    end["total_rounds"] = record.rounds_used;
-    end["result"] = record.final_answer;
-    if (!record.error_code.empty()) {
-        end["error"] = json::object{{"code", record.error_code}, {"message", record.error_message}};
-    }
-    return common::SerializeJson(end);
+    return events::EncodeData(DebateEndOf(record, duration_seconds), record.id);
 }
 
 }  // namespace aragora::service

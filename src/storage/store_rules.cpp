@@ -282,4 +282,22 @@ Status ValidateToken(const RefreshTokenRecord& t) {
     return Required(t.expires_at, "refresh token expires_at", "expires_at");
 }
 
+events::DebateEnd DebateEndOf(const DebateRecord& row, double duration_seconds) {
+    events::DebateEnd end;
+    end.debate_id = row.id;
+    end.status = events::ParseDebateStatus(row.status).value_or(events::DebateStatus::kFailed);
+    end.consensus_reached = row.consensus_reached.value_or(false);
+    if (!row.receipt_id.empty()) end.receipt_id = row.receipt_id;
+    end.duration_seconds = duration_seconds;
+    end.total_rounds = row.rounds_used;
+    end.result = row.final_answer;
+    if (!row.error_code.empty()) end.error = events::EndError{row.error_code, row.error_message};
+    return end;
+}
+
+std::string DebateEndDataOf(const DebateRecord& row, const DebateEndDataBuilder& end_data) {
+    if (end_data) return end_data(row);
+    return events::EncodeData(DebateEndOf(row, row.duration_seconds.value_or(0)), row.id);
+}
+
 }  // namespace aragora::storage::rules

@@ -286,16 +286,7 @@ void AppendEnd(pqxx::transaction_base& tx, const DebateRecord& finished,
     end.type = "debate_end";
     end.round = finished.rounds_used;
     end.timestamp = common::EpochSeconds(now);
-    if (end_data) {
-        end.data_json = end_data(finished);
-    } else {
-        boost::json::object o{{"debate_id", finished.id},
-                              {"status", finished.status},
-                              {"receipt_id", nullptr},
-                              {"error", boost::json::object{{"code", finished.error_code},
-                                                            {"message", finished.error_message}}}};
-        end.data_json = boost::json::serialize(o);
-    }
+    end.data_json = rules::DebateEndDataOf(finished, end_data);
     InsertEvents(tx, {end});
 }
 

@@ -1080,16 +1080,7 @@ private:
         end.type = "debate_end";
         end.round = row->rounds_used;
         end.timestamp = common::EpochSeconds(now);
-        if (end_data) {
-            end.data_json = end_data(*row);
-        } else {
-            boost::json::object o{{"debate_id", id},
-                                  {"status", row->status},
-                                  {"receipt_id", nullptr},
-                                  {"error", boost::json::object{{"code", row->error_code},
-                                                                {"message", row->error_message}}}};
-            end.data_json = boost::json::serialize(o);
-        }
+        end.data_json = rules::DebateEndDataOf(*row, end_data);
         return InsertEventsLocked({end});
     }
 
