@@ -260,7 +260,7 @@ asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& c
     o["success"] = true;
     o["debate_id"] = d.id;
     o["id"] = d.id;
-    o["status"] = d.status;
+    o["status"] = events::ToString(d.status);
     o["task"] = d.task;
     o["agents"] = ToJsonArray(d.agents);
     o["websocket_url"] = "/ws?debate_id=" + d.id;
@@ -304,7 +304,7 @@ asio::awaitable<net::HttpResponse> ListDebates(ApiDeps& deps, RequestContext& ct
         s["debate_id"] = r.id;
         s["id"] = r.id;
         s["task"] = r.task;
-        s["status"] = r.status;
+        s["status"] = events::ToString(r.status);
         s["agents"] = ToJsonArray(r.agents);
         s["consensus_reached"] =
             r.consensus_reached ? json::value(*r.consensus_reached) : json::value(nullptr);
@@ -357,7 +357,7 @@ asio::awaitable<net::HttpResponse> CancelDebate(ApiDeps& deps, RequestContext& c
     json::object o;
     o["success"] = true;
     o["debate_id"] = cancelled->id;
-    o["status"] = cancelled->status;
+    o["status"] = events::ToString(cancelled->status);
     o["message"] = "debate " + cancelled->id + " cancelled";
     co_return JsonResponse(200, common::SerializeJson(o), ctx.correlation_id);
 }
@@ -482,7 +482,8 @@ asio::awaitable<net::HttpResponse> DebateReceipt(ApiDeps& deps, RequestContext& 
     if (!debate) co_return ServiceErrorResponse(debate.error(), ctx.correlation_id);
     if (debate->receipt_id.empty()) {
         co_return ErrorResponse(ErrorCode::kNotFound,
-                                "debate " + id + " has no receipt (status " + debate->status +
+                                "debate " + id + " has no receipt (status " +
+                                    std::string(events::ToString(debate->status)) +
                                     "; only completed debates have one)",
                                 ctx.correlation_id);
     }
@@ -515,7 +516,7 @@ std::string Fixed2(double v) {
 std::vector<std::pair<std::string, std::string>> SummaryRows(const storage::DebateRecord& d) {
     std::vector<std::pair<std::string, std::string>> rows;
     rows.emplace_back("Debate ID", d.id);
-    rows.emplace_back("Status", d.status);
+    rows.emplace_back("Status", std::string(events::ToString(d.status)));
     rows.emplace_back("Agents", common::Join(d.agents, ", "));
     rows.emplace_back("Rounds", std::to_string(d.rounds_used) + " of " + std::to_string(d.rounds));
     rows.emplace_back("Consensus method", d.consensus_method);

@@ -253,7 +253,8 @@ void ConnectCancel(Distributed& distributed, service::LocalDebateService& servic
             const auto deadline = std::chrono::steady_clock::now() + wait;
             for (;;) {
                 auto record = co_await service.Get(id);
-                if (record && record->status != "pending" && record->status != "running") {
+                if (record && record->status != events::DebateStatus::kPending &&
+                    record->status != events::DebateStatus::kRunning) {
                     co_return record;
                 }
                 if (std::chrono::steady_clock::now() >= deadline) break;

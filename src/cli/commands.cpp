@@ -132,10 +132,11 @@ void PrintVerdictBlock(const RunOutcome& out, const std::string& receipt_file) {
     const auto& res = out.result;
     std::ostringstream os;
     os << std::fixed << std::setprecision(2);
-    os << "\nDebate " << r.id << ": " << r.status << " in " << res.duration_seconds << " s ("
-       << r.rounds_used << " of " << r.rounds << " rounds, " << r.agents.size() << " agents)\n";
+    os << "\nDebate " << r.id << ": " << events::ToString(r.status) << " in "
+       << res.duration_seconds << " s (" << r.rounds_used << " of " << r.rounds << " rounds, "
+       << r.agents.size() << " agents)\n";
     os << "Question: " << r.task << "\n";
-    if (r.status == "completed") {
+    if (r.status == events::DebateStatus::kCompleted) {
         const std::string verdict = common::ToUpper(r.verdict);
         os << "Verdict:  " << verdict << "  (confidence " << r.confidence.value_or(0) << ")\n";
         os << "Consensus: " << (res.consensus.reached ? "reached" : "not reached") << " ("
@@ -336,7 +337,7 @@ int RunDebateCommand(const AskOptions& opt) {
     } else {
         PrintVerdictBlock(out, out.receipt ? opt.receipt_file : std::string());
     }
-    if (out.record.status != "completed") return kExitFailed;
+    if (out.record.status != events::DebateStatus::kCompleted) return kExitFailed;
     return kExitOk;
 }
 
@@ -415,9 +416,10 @@ int ListCommand(const std::string& status, int limit, int offset, bool as_json) 
               << "VERDICT" << std::setw(26) << "CREATED"
               << "TASK\n";
     for (const auto& d : page->items) {
-        std::cout << std::left << std::setw(28) << d.id << std::setw(11) << d.status
-                  << std::setw(26) << (d.verdict.empty() ? "-" : d.verdict) << std::setw(26)
-                  << d.created_at << Shorten(d.task, 60) << "\n";
+        std::cout << std::left << std::setw(28) << d.id << std::setw(11)
+                  << events::ToString(d.status) << std::setw(26)
+                  << (d.verdict.empty() ? "-" : d.verdict) << std::setw(26) << d.created_at
+                  << Shorten(d.task, 60) << "\n";
     }
     std::cout << page->items.size() << " of " << page->total << " debates\n";
     return kExitOk;
@@ -437,7 +439,7 @@ int ShowCommand(const std::string& id, bool as_json) {
         return kExitOk;
     }
     std::cout << "Debate " << d->id << "\n"
-              << "  status:     " << d->status << "\n"
+              << "  status:     " << events::ToString(d->status) << "\n"
               << "  task:       " << d->task << "\n"
               << "  agents:     ";
     for (std::size_t i = 0; i < d->agents.size(); ++i) std::cout << (i ? ", " : "") << d->agents[i];
@@ -445,7 +447,7 @@ int ShowCommand(const std::string& id, bool as_json) {
               << d->consensus_method << ")\n"
               << "  created:    " << d->created_at << "\n";
     if (!d->completed_at.empty()) std::cout << "  finished:   " << d->completed_at << "\n";
-    if (d->status == "completed") {
+    if (d->status == events::DebateStatus::kCompleted) {
         std::cout << std::fixed << std::setprecision(2) << "  verdict:    " << d->verdict
                   << " (confidence " << d->confidence.value_or(0) << ", consensus "
                   << (d->consensus_reached.value_or(false) ? "reached" : "not reached") << ")\n"

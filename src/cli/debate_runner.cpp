@@ -44,7 +44,7 @@ boost::asio::awaitable<common::Result<RunOutcome>> DebateRunner::Run(
     storage::DebateRecord pending;
     pending.id = spec.id;
     pending.task = spec.task;
-    pending.status = "pending";
+    pending.status = events::DebateStatus::kPending;
     pending.agents = spec.agents;
     pending.rounds = spec.rounds;
     pending.consensus_method = std::string(debate::ToString(spec.consensus));
@@ -53,7 +53,7 @@ boost::asio::awaitable<common::Result<RunOutcome>> DebateRunner::Run(
     auto created = co_await pool_.Run([&]() -> common::Result<common::Unit> {
         auto s = store_.CreateDebate(pending);
         if (!s) return s.error();
-        s = store_.UpdateDebateStatus(pending.id, "running",
+        s = store_.UpdateDebateStatus(pending.id, events::DebateStatus::kRunning,
                                       common::FormatIso8601(clock_.SystemNow()));
         if (!s) return s.error();
         return common::Unit{};

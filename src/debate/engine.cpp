@@ -66,6 +66,12 @@ struct PhaseCall {
     AgentRequest request;
 };
 
+// The members every token event of `call` shares.
+events::TokenStream StreamOf(const PhaseCall& call) {
+    return {call.agent->Name(), call.request.round,
+            std::string(agents::ToString(call.request.phase))};
+}
+
 asio::awaitable<bool> IsCancelled() {
     auto cs = co_await asio::this_coro::cancellation_state;
     co_return cs.cancelled() != asio::cancellation_type::none;
@@ -259,11 +265,7 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
     std::vector<std::shared_ptr<Stream>> streams;
     auto emit_delta = [this](const PhaseCall& call, Stream& st) {
         if (st.pending.empty()) return;
-        events::TokenDelta d;
-        d.agent = call.agent->Name();
-        d.round_number = call.request.round;
-        d.phase = agents::ToString(call.request.phase);
-        d.delta = st.pending;
+        const events::TokenDelta d{StreamOf(call), st.pending};
         emitter_.Emit(call.request.round, call.agent->Name(), d);
         st.pending.clear();
         st.last_flush = clock_.SteadyNow();
@@ -276,10 +278,7 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
             if (delta.empty()) return;
             if (!stream->started) {
                 stream->started = true;
-                events::TokenStart d;
-                d.agent = self->agent->Name();
-                d.round_number = self->request.round;
-                d.phase = agents::ToString(self->request.phase);
+                const events::TokenStart d{StreamOf(*self)};
                 emitter_.Emit(self->request.round, self->agent->Name(), d);
                 stream->pending.append(delta);
                 emit_delta(*self, *stream);
@@ -302,11 +301,7 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
     for (std::size_t i = 0; i < calls.size(); ++i) {
         if (!streams[i]->started) continue;
         emit_delta(calls[i], *streams[i]);
-        events::TokenEnd d;
-        d.agent = calls[i].agent->Name();
-        d.round_number = calls[i].request.round;
-        d.phase = agents::ToString(calls[i].request.phase);
-        d.ok = replies[i].ok();
+        const events::TokenEnd d{StreamOf(calls[i]), replies[i].ok()};
         emitter_.Emit(calls[i].request.round, calls[i].agent->Name(), d);
     }
     co_return replies;

@@ -23,8 +23,7 @@ bool LooksLikeObject(std::string_view s) {
 std::string ToEnvelopeJson(const Event& e) {
     if (e.envelope) return *e.envelope;
     std::string out;
-    out.reserve(e.data_json.size() + e.debate_id.size() * 2 + e.type.size() + e.agent.size() +
-                128);
+    out.reserve(e.data_json.size() + e.debate_id.size() * 2 + e.type.size() + e.agent.size() + 128);
     out += "{\"type\":";
     AppendString(out, e.type);
     out += ",\"data\":";

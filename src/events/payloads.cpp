@@ -84,7 +84,9 @@ void Get(const json::object& o, std::string_view k, std::optional<EndError>& v) 
 }
 
 template <class P>
-constexpr bool kHasDebateId = requires(P p) { p.debate_id; };
+constexpr bool kHasDebateId = requires(P p) {
+    p.debate_id;
+};
 
 }  // namespace
 
@@ -110,7 +112,7 @@ common::Result<P> DecodeData(std::string_view data_json) {
     return p;
 }
 
-#define ARAGORA_EVENT_PAYLOAD(P)                                            \
+#define ARAGORA_EVENT_PAYLOAD(P)                                    \
     template std::string EncodeData<P>(const P&, std::string_view); \
     template common::Result<P> DecodeData<P>(std::string_view);
 

@@ -242,9 +242,9 @@ struct AgentFallback {
     }
 };
 
-// token_start, token_delta (with `delta`) and token_end (with `ok`).
-struct TokenStart {
-    static constexpr std::string_view kType = "token_start";
+// token_start, token_delta (with `delta`) and token_end (with `ok`) share their first
+// members.
+struct TokenStream {
     std::string agent;
     int round_number = 0;
     std::string phase;
@@ -255,31 +255,24 @@ struct TokenStart {
         v("phase", s.phase);
     }
 };
-struct TokenDelta {
+struct TokenStart : TokenStream {
+    static constexpr std::string_view kType = "token_start";
+};
+struct TokenDelta : TokenStream {
     static constexpr std::string_view kType = "token_delta";
-    std::string agent;
-    int round_number = 0;
-    std::string phase;
     std::string delta;
     template <class S, class V>
     static void Fields(S& s, V&& v) {
-        v("agent", s.agent);
-        v("round_number", s.round_number);
-        v("phase", s.phase);
+        TokenStream::Fields(s, v);
         v("delta", s.delta);
     }
 };
-struct TokenEnd {
+struct TokenEnd : TokenStream {
     static constexpr std::string_view kType = "token_end";
-    std::string agent;
-    int round_number = 0;
-    std::string phase;
     bool ok = false;
     template <class S, class V>
     static void Fields(S& s, V&& v) {
-        v("agent", s.agent);
-        v("round_number", s.round_number);
-        v("phase", s.phase);
+        TokenStream::Fields(s, v);
         v("ok", s.ok);
     }
 };

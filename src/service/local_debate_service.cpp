@@ -99,10 +99,10 @@ asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
 }
 
 std::string OutcomeOf(const storage::DebateRecord& r) {
-    if (r.status == "completed")
+    if (r.status == events::DebateStatus::kCompleted)
         return r.consensus_reached.value_or(false) ? "completed" : "no_consensus";
-    if (r.status == "failed" && r.error_code == "timeout") return "timeout";
-    return r.status;
+    if (r.status == events::DebateStatus::kFailed && r.error_code == "timeout") return "timeout";
+    return std::string(events::ToString(r.status));
 }
 
 // Records agent call counts and latency around a real agent.
@@ -228,7 +228,7 @@ storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::s
     storage::DebateRecord pending;
     pending.id = spec.id;
     pending.task = spec.task;
-    pending.status = "pending";
+    pending.status = events::DebateStatus::kPending;
     pending.agents = spec.agents;
     pending.rounds = spec.rounds;
     pending.consensus_method = std::string(debate::ToString(spec.consensus));
@@ -491,7 +491,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
 
 asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRecord claimed) {
     const std::string owner = settings_.lease.worker_id;
-    if (owner.empty() || claimed.lease_owner != owner || claimed.status != "running") {
+    if (owner.empty() || claimed.lease_owner != owner ||
+        claimed.status != events::DebateStatus::kRunning) {
         co_return common::MakeError(ErrorCode::kValidation,
                                     "RunClaimed needs a debate running under this worker's lease");
     }
@@ -521,7 +522,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         // Nothing ran and nothing will: fail it once, under the lease, instead of letting
         // every worker claim it in turn.
         storage::DebateRecord failed = claimed;
-        failed.status = "failed";
+        failed.status = events::DebateStatus::kFailed;
         failed.error_code = "invalid_spec";
         failed.error_message = "the worker cannot run this debate: " + built.error().message;
         failed.completed_at = common::FormatIso8601(clock_.SystemNow());
@@ -701,7 +702,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         running = co_await pool_.Run([this, &id, &live] {
             const std::string now = common::FormatIso8601(clock_.SystemNow());
             if (live->lease_owner.empty())
-                return ToUnit(store_.UpdateDebateStatus(id, "running", now));
+                return ToUnit(store_.UpdateDebateStatus(id, events::DebateStatus::kRunning, now));
             return ToUnit(store_.StartLeasedDebate(id, live->lease_owner, now));
         });
         (void)NoteDebateWrite(*live, running.ok() ? nullptr : &running.error());
@@ -837,7 +838,7 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
         // Store what we can: the debate failed, without a receipt. Its debate_end keeps
         // its seq (clients must see no gap), with the failure as its data.
         if (record.error_code != kStorageUnavailableCode) {
-            record.status = "failed";
+            record.status = events::DebateStatus::kFailed;
             record.error_code = outage ? kStorageUnavailableCode : "storage_error";
             record.error_message = "could not store the result: " + finished.error().message;
             record.receipt_id.clear();
@@ -893,18 +894,18 @@ asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) 
     metrics_.duration.WithLabels({outcome}).Observe(result.duration_seconds);
     if (record.consensus_reached.value_or(false)) metrics_.consensus.WithLabels({}).Inc();
     auto ms = static_cast<long long>(result.duration_seconds * 1000);
-    if (record.status == "completed") {
+    if (record.status == events::DebateStatus::kCompleted) {
         Log()->info(
             "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
             "verdict={} receipt_id={}",
-            id, live->correlation_id, record.status, outcome, ms, record.verdict,
+            id, live->correlation_id, events::ToString(record.status), outcome, ms, record.verdict,
             record.receipt_id);
     } else {
         Log()->warn(
             "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
             "error={}: {}",
-            id, live->correlation_id, record.status, outcome, ms, record.error_code,
-            record.error_message);
+            id, live->correlation_id, events::ToString(record.status), outcome, ms,
+            record.error_code, record.error_message);
     }
     co_await FinishBookkeeping(live);
 }
@@ -1017,7 +1018,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
     if (!live || live->finished) {
         auto stored = co_await Get(id);
         if (!stored) co_return stored.error();
-        const bool active = stored->status == "pending" || stored->status == "running";
+        const bool active = stored->status == events::DebateStatus::kPending ||
+                            stored->status == events::DebateStatus::kRunning;
         // Not here: a worker or another instance runs it (or queues it under its cap).
         if (!live && active) co_return co_await CancelElsewhere(std::move(*stored));
         if (active) {
@@ -1027,8 +1029,9 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
                                             " has ended but its final state is not stored yet "
                                             "(the database cannot be written); retry");
         }
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + stored->status);
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(stored->status)));
     }
     live->cancel_requested = true;
     bool queued = false;
@@ -1053,13 +1056,15 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
     // Wait until the row is final (Forget happens after the final write).
     auto record = co_await Get(id);
     if (!record) co_return record.error();
-    if (record->status != "cancelled") {
-        if (record->status == "pending" || record->status == "running") {
+    if (record->status != events::DebateStatus::kCancelled) {
+        if (record->status == events::DebateStatus::kPending ||
+            record->status == events::DebateStatus::kRunning) {
             co_return common::MakeError(ErrorCode::kUnavailable,
                                         "debate " + id + " did not stop in time; retry");
         }
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + record->status);
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(record->status)));
     }
     co_return record;
 }
@@ -1067,7 +1072,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhere(
     storage::DebateRecord stored) {
     const std::string id = stored.id;
-    if (stored.queued_for_worker && stored.status == "pending") {
+    if (stored.queued_for_worker && stored.status == events::DebateStatus::kPending) {
         const std::string now = common::FormatIso8601(clock_.SystemNow());
         const storage::DebateEndDataBuilder end_data = &LocalDebateService::EndDataOf;
         auto cancelled = co_await pool_.Run(
@@ -1086,18 +1091,21 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
         if (!again) co_return again.error();
         stored = std::move(*again);
     }
-    if (stored.status != "running" && stored.status != "pending") {
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + stored.status);
+    if (stored.status != events::DebateStatus::kRunning &&
+        stored.status != events::DebateStatus::kPending) {
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(stored.status)));
     }
     // Running on a worker, or running (or waiting for a slot) on another API instance: the
     // process that has it cancels it when asked through the instances' bus.
     if (remote_cancel_) {
         auto ended = co_await remote_cancel_(id, stored.lease_owner);
         if (!ended) co_return ended.error();
-        if (ended->status != "cancelled") {
-            co_return common::MakeError(ErrorCode::kConflict,
-                                        "debate " + id + " is already " + ended->status);
+        if (ended->status != events::DebateStatus::kCancelled) {
+            co_return common::MakeError(
+                ErrorCode::kConflict,
+                "debate " + id + " is already " + std::string(events::ToString(ended->status)));
         }
         co_return ended;
     }
@@ -1108,7 +1116,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
             : std::string("in another process");
     co_return common::MakeError(
         ErrorCode::kConflict,
-        "debate " + id + " is " + stored.status + " " + where +
+        "debate " + id + " is " + std::string(events::ToString(stored.status)) + " " + where +
             "; cancelling it from here needs the instances' bus (ARAGORA_MULTI_INSTANCE=true "
             "with ARAGORA_REDIS_URL)");
 }
@@ -1211,7 +1219,8 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
         // another instance's recovery marked too may have it already.
         for (const auto& id : ids) {
             auto d = store_.GetDebate(id);
-            if (!d || d->status != "failed" || d->error_code != "interrupted") continue;
+            if (!d || d->status != events::DebateStatus::kFailed || d->error_code != "interrupted")
+                continue;
             std::int64_t last = 0;
             std::string last_type;
             while (true) {

@@ -1,6 +1,5 @@
 #include "service/records.hpp"
 
-
 #include <boost/json.hpp>
 
 #include "common/json_access.hpp"
@@ -153,7 +152,7 @@ storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::Deb
     storage::DebateRecord rec;
     rec.id = spec.id;
     rec.task = spec.task;
-    rec.status = std::string(debate::ToString(r.status));
+    rec.status = r.status;
     rec.agents = spec.agents;
     rec.rounds = spec.rounds;
     rec.rounds_used = r.rounds_used;
@@ -184,7 +183,7 @@ std::string DebateToJson(const storage::DebateRecord& r) {
     o["debate_id"] = r.id;
     o["id"] = r.id;
     o["task"] = r.task;
-    o["status"] = r.status;
+    o["status"] = events::ToString(r.status);
     o["agents"] = ToArray(r.agents);
     o["rounds"] = r.rounds;
     o["rounds_used"] = r.rounds_used;

@@ -52,7 +52,7 @@ Status ValidateDebate(const DebateRecord& d) {
         return MakeError(ErrorCode::kValidation, "debate " + d.id + " has no created_at",
                          "created_at");
     }
-    return ValidateStatus(d.status);
+    return {};
 }
 
 Status ValidateNewDebate(const DebateRecord& d) {
@@ -69,11 +69,11 @@ Status ValidateNewDebate(const DebateRecord& d) {
 
 Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events) {
     if (auto s = ValidateDebate(d); !s) return s;
-    if (!IsTerminalStatus(d.status)) {
+    if (!events::IsTerminal(d.status)) {
         return MakeError(ErrorCode::kValidation,
                          "FinishDebate needs a terminal status (completed, failed or "
                          "cancelled), got '" +
-                             d.status + "'",
+                             std::string(events::ToString(d.status)) + "'",
                          "status");
     }
     for (const auto& e : events) {
@@ -285,7 +285,7 @@ Status ValidateToken(const RefreshTokenRecord& t) {
 events::DebateEnd DebateEndOf(const DebateRecord& row, double duration_seconds) {
     events::DebateEnd end;
     end.debate_id = row.id;
-    end.status = events::ParseDebateStatus(row.status).value_or(events::DebateStatus::kFailed);
+    end.status = row.status;
     end.consensus_reached = row.consensus_reached.value_or(false);
     if (!row.receipt_id.empty()) end.receipt_id = row.receipt_id;
     end.duration_seconds = duration_seconds;

@@ -78,8 +78,7 @@ TEST(EventPayloads, DebateStartMatchesTheOldEnvelopeAndRoundTrips) {
     d["total_rounds"] = 3;
     d["consensus_method"] = "majority";
     DebateStart back;
-    ExpectSameWire(p, OldEnvelope("debate_start", d, "d_1", 4, 1765000000.25, 0, ""), 0, "",
-                   &back);
+    ExpectSameWire(p, OldEnvelope("debate_start", d, "d_1", 4, 1765000000.25, 0, ""), 0, "", &back);
     EXPECT_EQ(back.task, p.task);
     EXPECT_EQ(back.agents, p.agents);
     EXPECT_EQ(back.total_rounds, 3);
@@ -166,7 +165,7 @@ TEST(EventPayloads, AgentMessageCritiqueVoteMatchTheOldEnvelope) {
     v.reasoning = "clearer";
     v.round_number = 3;
     v.parsed = false;
-    json::object vd{{"agent", "gpt"},   {"choice", "claude"}, {"confidence", 0.75},
+    json::object vd{{"agent", "gpt"},         {"choice", "claude"}, {"confidence", 0.75},
                     {"reasoning", "clearer"}, {"round_number", 3},  {"parsed", false}};
     Vote vb;
     ExpectSameWire(v, OldEnvelope("vote", vd, "d_1", 4, 1765000000.25, 3, "gpt"), 3, "gpt", &vb);
@@ -229,8 +228,8 @@ TEST(EventPayloads, ConsensusConvergenceHollowMatchTheOldEnvelope) {
     TricksterIntervention t;
     static_cast<HollowSignal&>(t) = h;
     TricksterIntervention tb;
-    ExpectSameWire(t, OldEnvelope("trickster_intervention", hd, "d_1", 4, 1765000000.25, 2, ""),
-                   2, "", &tb);
+    ExpectSameWire(t, OldEnvelope("trickster_intervention", hd, "d_1", 4, 1765000000.25, 2, ""), 2,
+                   "", &tb);
     EXPECT_EQ(tb.challenge, "cite evidence");
 }
 
@@ -256,9 +255,8 @@ TEST(EventPayloads, AgentNoticesAndTokensMatchTheOldEnvelope) {
     r.delay_ms = 1500;
     r.reason = "429";
     r.round_number = 1;
-    json::object rd{{"agent", "gpt"}, {"provider", "openai"}, {"model", "gpt-x"},
-                    {"retry", 2},     {"delay_ms", 1500},     {"reason", "429"},
-                    {"round_number", 1}};
+    json::object rd{{"agent", "gpt"},   {"provider", "openai"}, {"model", "gpt-x"}, {"retry", 2},
+                    {"delay_ms", 1500}, {"reason", "429"},      {"round_number", 1}};
     AgentRetry rb;
     ExpectSameWire(r, OldEnvelope("agent_retry", rd, "d_1", 4, 1765000000.25, 1, "gpt"), 1, "gpt",
                    &rb);
@@ -272,9 +270,9 @@ TEST(EventPayloads, AgentNoticesAndTokensMatchTheOldEnvelope) {
     f.model = "anthropic/claude";
     f.reason = "quota";
     f.round_number = 2;
-    json::object fd{{"agent", "claude"},      {"from_provider", "anthropic"},
+    json::object fd{{"agent", "claude"},           {"from_provider", "anthropic"},
                     {"to_provider", "openrouter"}, {"model", "anthropic/claude"},
-                    {"reason", "quota"},      {"round_number", 2}};
+                    {"reason", "quota"},           {"round_number", 2}};
     ExpectSameWire(f, OldEnvelope("agent_fallback", fd, "d_1", 4, 1765000000.25, 2, "claude"), 2,
                    "claude");
 
@@ -396,13 +394,12 @@ TEST(EventEnvelope, StoredEventsFrameWithoutParsingAndMatchTheOldEnvelope) {
     e.round = 2;
     e.agent = "gpt";
     e.data_json = R"({"agent":"gpt","choice":"claude","confidence":0.5,"debate_id":"d_\"q"})";
-    EXPECT_EQ(ToEnvelopeJson(e),
-              OldEnvelope("vote", json::parse(e.data_json).as_object(), e.debate_id, 12,
-                          1765000000.125, 2, "gpt"));
+    EXPECT_EQ(ToEnvelopeJson(e), OldEnvelope("vote", json::parse(e.data_json).as_object(),
+                                             e.debate_id, 12, 1765000000.125, 2, "gpt"));
     // Text that cannot be an object is replaced by {"debate_id"}, as before.
     e.data_json = "oops";
-    EXPECT_EQ(ToEnvelopeJson(e), OldEnvelope("vote", json::object{}, e.debate_id, 12,
-                                             1765000000.125, 2, "gpt"));
+    EXPECT_EQ(ToEnvelopeJson(e),
+              OldEnvelope("vote", json::object{}, e.debate_id, 12, 1765000000.125, 2, "gpt"));
 }
 
 TEST(DebateStatusText, MapsExactlyTheApiStatusesAndRefusesOthers) {
