@@ -76,7 +76,8 @@ public:
         auto& r = it->second;
         if (r.status != events::DebateStatus::kPending &&
             r.status != events::DebateStatus::kRunning) {
-            co_return MakeError(ErrorCode::kConflict, "debate " + id + " is already " + r.status);
+            co_return MakeError(ErrorCode::kConflict, "debate " + id + " is already " +
+                                                          std::string(events::ToString(r.status)));
         }
         r.status = events::DebateStatus::kCancelled;
         r.error_code = "cancelled";

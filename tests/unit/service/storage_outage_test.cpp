@@ -80,8 +80,8 @@ public:
         {
             std::lock_guard lock(mu_);
             ++finish_attempts_;
-            last_finish_status_ =
-                debate.status + (debate.error_code.empty() ? "" : "/") + debate.error_code;
+            last_finish_status_ = std::string(events::ToString(debate.status)) +
+                                  (debate.error_code.empty() ? "" : "/") + debate.error_code;
         }
         cv_.notify_all();
         if (auto e = Write()) return *e;

@@ -171,7 +171,8 @@ TEST_P(InstanceLeaseTest, ReaperEndsAnExpiredInstanceLeaseOnceAndTheOldOwnerCann
     EXPECT_TRUE(b->ReapExpiredLeases(kT1, nullptr)->empty());  // strict: not yet expired
     std::vector<std::string> built_for;
     DebateEndDataBuilder end_data = [&built_for](const DebateRecord& d) {
-        built_for.push_back(d.id + ":" + d.status + ":" + d.error_code);
+        built_for.push_back(d.id + ":" + std::string(events::ToString(d.status)) + ":" +
+                            d.error_code);
         return std::string(R"({"status":"failed"})");
     };
     auto reaped = b->ReapExpiredLeases(kT2, end_data);

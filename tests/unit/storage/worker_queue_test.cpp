@@ -208,7 +208,8 @@ TEST_P(WorkerQueueTest, ReapFailsExpiredLeasesAndTheOldHolderCanNoLongerWrite) {
 
     std::vector<std::string> built_for;
     DebateEndDataBuilder end_data = [&built_for](const DebateRecord& d) {
-        built_for.push_back(d.id + ":" + d.status + ":" + d.error_code);
+        built_for.push_back(d.id + ":" + std::string(events::ToString(d.status)) + ":" +
+                            d.error_code);
         return std::string(R"({"status":"failed","marker":true})");
     };
     auto reaped = other->ReapExpiredLeases(kT2, end_data);
