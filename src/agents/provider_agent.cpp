@@ -7,10 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 #include <cstdlib>
 
-#include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/strings.hpp"
 
@@ -18,7 +16,6 @@ namespace aragora::agents {
 namespace {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using common::Error;
 using common::ErrorCode;
 using common::MakeError;
@@ -337,15 +334,15 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
         if (context_.metrics) context_.metrics->retries.WithLabels({provider_name}).Inc();
         const auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(delay);
         if (request.on_event) {
-            json::object d;
-            d["agent"] = name_;
-            d["provider"] = provider_name;
-            d["model"] = model;
-            d["retry"] = retries_done;
-            d["delay_ms"] = delay_ms.count();
-            d["reason"] = a.reply.error().message;
-            d["round_number"] = request.round;
-            request.on_event("agent_retry", common::SerializeJson(d));
+            events::AgentRetry notice;
+            notice.agent = name_;
+            notice.provider = provider_name;
+            notice.model = model;
+            notice.retry = retries_done;
+            notice.delay_ms = delay_ms.count();
+            notice.reason = a.reply.error().message;
+            notice.round_number = request.round;
+            request.on_event(AgentNotice(std::move(notice)));
         }
         asio::steady_timer timer(co_await asio::this_coro::executor, delay);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -363,14 +360,14 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::FallBack(wire::Provider from,
                 from_name, mapped, reason);
     if (context_.metrics) context_.metrics->fallbacks.WithLabels({from_name}).Inc();
     if (request.on_event) {
-        json::object d;
-        d["agent"] = name_;
-        d["from_provider"] = from_name;
-        d["to_provider"] = "openrouter";
-        d["model"] = mapped;
-        d["reason"] = reason;
-        d["round_number"] = request.round;
-        request.on_event("agent_fallback", common::SerializeJson(d));
+        events::AgentFallback notice;
+        notice.agent = name_;
+        notice.from_provider = from_name;
+        notice.to_provider = "openrouter";
+        notice.model = mapped;
+        notice.reason = reason;
+        notice.round_number = request.round;
+        request.on_event(AgentNotice(std::move(notice)));
     }
     co_return co_await CallTarget(wire::Provider::kOpenRouter, mapped, request, false);
 }

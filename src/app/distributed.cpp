@@ -251,7 +251,7 @@ void ConnectCancel(Distributed& distributed, service::LocalDebateService& servic
             // Its debate_end reaches this hub through the bus once the owner stored it.
             auto record = co_await service.AwaitEnd(id, wait);
             if (!record) co_return record.error();
-            if (record->status != "pending" && record->status != "running") co_return record;
+            if (events::IsTerminal(record->status)) co_return record;
             co_return common::MakeError(ErrorCode::kUnavailable,
                                         "cancel of debate " + id + " was sent to " + where +
                                             " but it has not stopped yet; check again");

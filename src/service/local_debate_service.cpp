@@ -409,7 +409,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
 
 asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRecord claimed) {
     const std::string owner = settings_.lease.worker_id;
-    if (owner.empty() || claimed.lease_owner != owner || claimed.status != "running") {
+    if (owner.empty() || claimed.lease_owner != owner ||
+        claimed.status != events::DebateStatus::kRunning) {
         co_return common::MakeError(ErrorCode::kValidation,
                                     "RunClaimed needs a debate running under this worker's lease");
     }
@@ -439,7 +440,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         // Nothing ran and nothing will: fail it once, under the lease, instead of letting
         // every worker claim it in turn.
         storage::DebateRecord failed = claimed;
-        failed.status = "failed";
+        failed.status = events::DebateStatus::kFailed;
         failed.error_code = "invalid_spec";
         failed.error_message = "the worker cannot run this debate: " + built.error().message;
         failed.completed_at = common::FormatIso8601(clock_.SystemNow());
@@ -447,7 +448,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         events::Event end;
         end.debate_id = id;
         end.seq = 1;
-        end.type = "debate_end";
+        end.type = std::string(events::DebateEnd::kType);
         end.timestamp = common::EpochSeconds(clock_.SystemNow());
         end.data_json = EndDataOf(failed);
         std::vector<events::Event> evs{end};
@@ -483,7 +484,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
     if (!r || r->done()) {
         auto stored = co_await Get(id);
         if (!stored) co_return stored.error();
-        const bool active = stored->status == "pending" || stored->status == "running";
+        const bool active = stored->status == events::DebateStatus::kPending ||
+                            stored->status == events::DebateStatus::kRunning;
         // Not here: a worker or another instance runs it (or queues it under its cap).
         if (!r && active) co_return co_await CancelElsewhere(std::move(*stored));
         if (active) {
@@ -493,8 +495,9 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
                                             " has ended but its final state is not stored yet "
                                             "(the database cannot be written); retry");
         }
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + stored->status);
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(stored->status)));
     }
     r->Stop(run::StopReason::kCancel);
     if (r->ticket() != 0 && limiter_.Cancel(r->ticket())) {
@@ -505,13 +508,15 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
     co_await r->WaitDone(settings_.cancel_wait);
     auto record = co_await Get(id);
     if (!record) co_return record.error();
-    if (record->status != "cancelled") {
-        if (record->status == "pending" || record->status == "running") {
+    if (record->status != events::DebateStatus::kCancelled) {
+        if (record->status == events::DebateStatus::kPending ||
+            record->status == events::DebateStatus::kRunning) {
             co_return common::MakeError(ErrorCode::kUnavailable,
                                         "debate " + id + " did not stop in time; retry");
         }
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + record->status);
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(record->status)));
     }
     co_return record;
 }
@@ -543,7 +548,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::AwaitEnd(
     }
     // Registered before this read: an end stored after it is delivered.
     auto record = co_await Get(id);
-    if (record && record->status != "pending" && record->status != "running") ended->Set();
+    if (record && events::IsTerminal(record->status)) ended->Set();
     if (record) co_await ended->Wait(timeout);
     hub_.Unsubscribe(id, subscribed.subscription_id);
     if (!record) co_return record;
@@ -553,7 +558,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::AwaitEnd(
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhere(
     storage::DebateRecord stored) {
     const std::string id = stored.id;
-    if (stored.queued_for_worker && stored.status == "pending") {
+    if (stored.queued_for_worker && stored.status == events::DebateStatus::kPending) {
         const std::string now = common::FormatIso8601(clock_.SystemNow());
         const storage::DebateEndDataBuilder end_data = &LocalDebateService::EndDataOf;
         auto cancelled = co_await pool_.Run(
@@ -572,18 +577,21 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
         if (!again) co_return again.error();
         stored = std::move(*again);
     }
-    if (stored.status != "running" && stored.status != "pending") {
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + stored.status);
+    if (stored.status != events::DebateStatus::kRunning &&
+        stored.status != events::DebateStatus::kPending) {
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(stored.status)));
     }
     // Running on a worker, or running (or waiting for a slot) on another API instance: the
     // process that has it cancels it when asked through the instances' bus.
     if (remote_cancel_) {
         auto ended = co_await remote_cancel_(id, stored.lease_owner);
         if (!ended) co_return ended.error();
-        if (ended->status != "cancelled") {
-            co_return common::MakeError(ErrorCode::kConflict,
-                                        "debate " + id + " is already " + ended->status);
+        if (ended->status != events::DebateStatus::kCancelled) {
+            co_return common::MakeError(
+                ErrorCode::kConflict,
+                "debate " + id + " is already " + std::string(events::ToString(ended->status)));
         }
         co_return ended;
     }
@@ -594,7 +602,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
             : std::string("in another process");
     co_return common::MakeError(
         ErrorCode::kConflict,
-        "debate " + id + " is " + stored.status + " " + where +
+        "debate " + id + " is " + std::string(events::ToString(stored.status)) + " " + where +
             "; cancelling it from here needs the instances' bus (ARAGORA_MULTI_INSTANCE=true "
             "with ARAGORA_REDIS_URL)");
 }
@@ -621,7 +629,7 @@ asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpire
                 "(lease of {} expired)",
                 id, row.error_code, row.error_message,
                 row.lease_owner.empty() ? std::string("?") : row.lease_owner);
-            if (tail && !tail->empty() && tail->back().type == "debate_end") {
+            if (tail && !tail->empty() && tail->back().type == events::DebateEnd::kType) {
                 hub_.Publish(tail->back());
             }
         }
@@ -697,7 +705,8 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
         // another instance's recovery marked too may have it already.
         for (const auto& id : ids) {
             auto d = store_.GetDebate(id);
-            if (!d || d->status != "failed" || d->error_code != "interrupted") continue;
+            if (!d || d->status != events::DebateStatus::kFailed || d->error_code != "interrupted")
+                continue;
             std::int64_t last = 0;
             std::string last_type;
             while (true) {
@@ -707,11 +716,11 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
                 last_type = page->back().type;
                 if (page->size() < 500) break;
             }
-            if (last_type == "debate_end") continue;
+            if (last_type == events::DebateEnd::kType) continue;
             events::Event end;
             end.debate_id = id;
             end.seq = last + 1;
-            end.type = "debate_end";
+            end.type = std::string(events::DebateEnd::kType);
             end.timestamp = now_epoch;
             end.round = d->rounds_used;
             end.data_json = DebateEndData(*d, d->duration_seconds.value_or(0));

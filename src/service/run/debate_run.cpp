@@ -15,6 +15,8 @@
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "debate/emitter.hpp"
+#include "events/payloads.hpp"
+#include "events/status.hpp"
 #include "service/records.hpp"
 #include "service/service_metrics.hpp"
 
@@ -42,10 +44,10 @@ bool IsRetryable(const common::Error& error) {
 }
 
 std::string OutcomeOf(const storage::DebateRecord& r) {
-    if (r.status == "completed")
+    if (r.status == events::DebateStatus::kCompleted)
         return r.consensus_reached.value_or(false) ? "completed" : "no_consensus";
-    if (r.status == "failed" && r.error_code == "timeout") return "timeout";
-    return r.status;
+    if (r.status == events::DebateStatus::kFailed && r.error_code == "timeout") return "timeout";
+    return std::string(events::ToString(r.status));
 }
 
 // A debate that failed (never a cancelled one) for the error reporter.
@@ -80,7 +82,7 @@ storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::s
     storage::DebateRecord pending;
     pending.id = spec.id;
     pending.task = spec.task;
-    pending.status = "pending";
+    pending.status = events::DebateStatus::kPending;
     pending.agents = spec.agents;
     pending.rounds = spec.rounds;
     pending.consensus_method = std::string(debate::ToString(spec.consensus));
@@ -254,7 +256,7 @@ asio::awaitable<void> DebateRun::Pause(std::chrono::nanoseconds delay) {
 Result<common::Unit> DebateRun::MarkRunning() {
     const std::string now = common::FormatIso8601(env_.clock->SystemNow());
     if (init_.lease_owner.empty())
-        return ToUnit(env_.store->UpdateDebateStatus(id(), "running", now));
+        return ToUnit(env_.store->UpdateDebateStatus(id(), events::DebateStatus::kRunning, now));
     return ToUnit(env_.store->StartLeasedDebate(id(), init_.lease_owner, now));
 }
 
@@ -425,8 +427,8 @@ asio::awaitable<void> DebateRun::Main() {
     std::string receipt_id;
     if (result.status == debate::DebateStatus::kCompleted) receipt_id = common::NewId("rcpt_");
     storage::DebateRecord record = ToRecord(init_.spec, result, init_.created_at, receipt_id);
-    events::Event end = emitter.Stamp("debate_end", result.rounds_used, "",
-                                      DebateEndData(record, result.duration_seconds));
+    events::Event end =
+        emitter.Stamp(result.rounds_used, "", DebateEndOf(record, result.duration_seconds));
     std::vector<events::Event> all = std::move(pending_);
     pending_.clear();
     all.push_back(end);
@@ -493,13 +495,13 @@ asio::awaitable<void> DebateRun::Main() {
         // Store what we can: the debate failed, without a receipt. Its debate_end keeps
         // its seq (clients must see no gap), with the failure as its data.
         if (record.error_code != kStorageUnavailableCode) {
-            record.status = "failed";
+            record.status = events::DebateStatus::kFailed;
             record.error_code = outage ? kStorageUnavailableCode : "storage_error";
             record.error_message = "could not store the result: " + finished.error().message;
             record.receipt_id.clear();
             record.verdict.clear();
             record.consensus_reached.reset();
-            all.back().data_json = DebateEndData(record, result.duration_seconds);
+            events::SetPayload(all.back(), DebateEndOf(record, result.duration_seconds));
             builder_ptr = nullptr;
         }
         Result<std::optional<storage::ReceiptRecord>> retry =
@@ -547,19 +549,19 @@ asio::awaitable<void> DebateRun::Main() {
         if (record.consensus_reached.value_or(false)) env_.metrics->consensus.WithLabels({}).Inc();
     }
     auto ms = static_cast<long long>(result.duration_seconds * 1000);
-    if (record.status == "completed") {
+    if (record.status == events::DebateStatus::kCompleted) {
         Log()->info(
             "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
             "verdict={} receipt_id={}",
-            id, init_.correlation_id, record.status, outcome, ms, record.verdict,
+            id, init_.correlation_id, events::ToString(record.status), outcome, ms, record.verdict,
             record.receipt_id);
     } else {
         Log()->warn(
             "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
             "error={}: {}",
-            id, init_.correlation_id, record.status, outcome, ms, record.error_code,
-            record.error_message);
-        if (record.status == "failed") {
+            id, init_.correlation_id, events::ToString(record.status), outcome, ms,
+            record.error_code, record.error_message);
+        if (record.status == events::DebateStatus::kFailed) {
             ReportDebateFailure(env_.errors, "error", id, init_.correlation_id, record.error_code,
                                 record.error_message);
         }
@@ -595,7 +597,7 @@ asio::awaitable<Result<storage::DebateRecord>> DebateRun::EndQueuedOnStrand() {
     if (!run.init_.spec_json.empty()) record.spec_json = run.init_.spec_json;
     Sink sink(run);
     debate::EventEmitter emitter(run.id(), *run.env_.clock, sink);
-    events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
+    events::Event end = emitter.Stamp(0, "", DebateEndOf(record, 0));
     const std::string& owner = run.init_.lease_owner;
     std::vector<events::Event> evs{end};
     auto stored = co_await run.env_.pool->Run([&run, &record, &evs, &owner] {

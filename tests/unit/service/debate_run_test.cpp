@@ -11,6 +11,7 @@
 #include <future>
 
 #include "agents/registry.hpp"
+#include "events/status.hpp"
 #include "service/local_debate_service.hpp"
 #include "service_test_support.hpp"
 
@@ -89,7 +90,9 @@ protected:
         return id;
     }
 
-    std::string Status(const std::string& id) { return store_->GetDebate(id)->status; }
+    std::string Status(const std::string& id) {
+        return std::string(events::ToString(store_->GetDebate(id)->status));
+    }
 
     common::ManualClock clock_;
     std::unique_ptr<storage::Store> store_;
@@ -124,7 +127,7 @@ TEST_F(DebateRunTest, CancelAwaitsTheRunsEndOnAManualClock) {
     const auto before = clock_.SteadyNow();
     auto cancelled = Await(service_->Cancel(id));
     ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
-    EXPECT_EQ(cancelled->status, "cancelled");
+    EXPECT_EQ(cancelled->status, events::DebateStatus::kCancelled);
     EXPECT_EQ(Status(id), "cancelled");
     EXPECT_FALSE(service_->RunsHere(id));
     EXPECT_EQ(service_->Stats().running, 0u);

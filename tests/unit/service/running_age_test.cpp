@@ -54,7 +54,7 @@ protected:
 
     bool Running(const std::string& id) {
         auto r = store_->GetDebate(id);
-        return r.ok() && r->status == "running";
+        return r.ok() && r->status == events::DebateStatus::kRunning;
     }
 
     common::ManualClock clock_;
@@ -83,7 +83,7 @@ TEST_F(RunningAgeTest, OldestRunningDebateAgeFollowsTheClockAndTheThresholdIsExp
     // A queued debate does not run: the age is still a's.
     auto b = Await(service_->Create(Request()));
     ASSERT_TRUE(b.ok()) << b.error().message;
-    EXPECT_EQ(b->status, "pending");
+    EXPECT_EQ(b->status, events::DebateStatus::kPending);
     clock_.Advance(seconds(10));
     EXPECT_EQ(Sample(kOldest), 710);
 
