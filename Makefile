@@ -30,7 +30,8 @@ test: build
 # The deploy artifacts run by Docker (deploy/README.md "Checked by"): base image, image,
 # container, compose (tests/deploy/docker_test.py), then the deploy checks that need no
 # Docker (ctest -L deploy). Needs a Docker engine (started when installed and not running).
-test-deploy: build
+test-deploy: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aragora
 	@scripts/install-deps.sh --docker
 	@tests/deploy/ensure-dockerd.sh
 	python3 tests/deploy/docker_test.py --repo . --binary $(ARAGORA)

@@ -352,12 +352,29 @@ def step_container():
 
 
 def ensure_standins(repo, env):
+    """Builds the missing stand-ins, all at once; returns a function that waits for them
+    and raises the first failure."""
+    procs = []
     for tag, directory in STANDINS.items():
         if docker("image", "inspect", tag, check_rc=False, quiet=True).returncode == 0:
             continue
         log(f"building the local stand-in for {tag} (tests/deploy/standins/{directory})")
-        run(["docker", "build", "-q", "-t", tag, repo / "tests/deploy/standins" / directory],
-            env=env)
+        out = tempfile.TemporaryFile(mode="w+")
+        procs.append((tag, out, subprocess.Popen(
+            ["docker", "build", "-q", "-t", tag, str(repo / "tests/deploy/standins" / directory)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, text=True)))
+
+    def wait():
+        for tag, out, p in procs:
+            try:
+                rc = p.wait(timeout=900)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                raise Failure(f"building the stand-in {tag} took over 900 s")
+            if rc != 0:
+                out.seek(0)
+                raise Failure(f"building the stand-in {tag} failed:\n{out.read()[-3000:]}")
+    return wait
 
 
 class Compose:
@@ -374,6 +391,9 @@ class Compose:
     def write_env(self, execution="worker"):
         certs = self.tmp / "certs"
         certs.mkdir(exist_ok=True)
+        self.backups = self.tmp / "backups"
+        self.backups.mkdir(exist_ok=True)
+        os.chown(self.backups, 1000, 1000)  # the image's aragora user
         run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
              "-subj", "/CN=localhost", "-keyout", certs / "privkey.pem",
              "-out", certs / "fullchain.pem"], quiet=True)
@@ -406,6 +426,8 @@ class Compose:
             "NGINX_HTTPS_PORT": str(self.ports["https"]),
             "NGINX_OPS_PORT": str(self.ports["ops"]),
             "NGINX_CERTS_DIR": str(certs),
+            "BACKUP_HOST_DIR": str(self.backups),
+            "BACKUP_INTERVAL": "3600",
             "PROMETHEUS_PORT": str(free_port()),
             "ALERTMANAGER_PORT": str(free_port()),
             "GRAFANA_PORT": str(free_port()),
@@ -441,9 +463,8 @@ class Compose:
              profiles=("workers", "monitoring", "backup"), check_rc=False)
 
 
-def step_compose(repo, tmp):
-    env = build_env()
-    ensure_standins(repo, env)
+def step_compose(repo, tmp, standins_ready):
+    standins_ready()
     c = Compose(repo, tmp)
     c.write_env()
     cleanups.append(("compose", c))
@@ -485,6 +506,24 @@ def step_compose(repo, tmp):
           "it ran on the worker (debate_start in the worker's log, not the API's)")
     check(verify_receipt(https, done["receipt_id"]), "its receipt verifies through nginx")
 
+    # The backup profile: its loop's first `aragora backup create` (pg_dump of a snapshot,
+    # verified, every receipt re-checked) lands in BACKUP_HOST_DIR.
+    c("up", "-d", "--no-deps", "backup", profiles=("workers", "backup"), capture=False)
+    manifest = c.backups / "manifest.json"
+    for _ in deadline_loop(180, "the backup profile's first verified backup"):
+        if manifest.exists():
+            entries = json.loads(manifest.read_text()).get("backups", {})
+            if isinstance(entries, dict):
+                entries = list(entries.values())
+            if any(isinstance(e, dict) and e.get("status") == "verified" for e in entries):
+                break
+    dumps = sorted(p.name for p in c.backups.iterdir() if p.name.endswith(".dump.gz"))
+    check(bool(dumps), f"backup profile: a verified PostgreSQL backup in BACKUP_HOST_DIR "
+                       f"({dumps[0] if dumps else 'none'})")
+    t_stop = time.monotonic()
+    c("rm", "-s", "-f", "backup", profiles=("backup",))
+    check(time.monotonic() - t_stop < 30, "the backup loop stops on SIGTERM (no kill after the grace)")
+
     c("up", "-d", "--scale", "aragora=3", capture=False, timeout=600)
     ids = c.wait_healthy("aragora", 3)
     c("exec", "-T", "nginx", "nginx", "-s", "reload", profiles=())
@@ -500,7 +539,6 @@ def step_compose(repo, tmp):
     t2 = time.monotonic()
     c("up", "-d", "--scale", "aragora=2", capture=False, timeout=600)
     c.wait_healthy("aragora", 2)
-    c.wait_healthy("nginx", 1)
     wait_ready(https)
     timings["compose up again to ready (existing volumes)"] = time.monotonic() - t2
     after = all_receipts(https)
@@ -547,15 +585,20 @@ def main():
     with tempfile.TemporaryDirectory(prefix="aragora-deploytest-") as tmp:
         try:
             step_base_image(repo)
+            # The stand-ins build while the image is built and tested.
+            standins_ready = (ensure_standins(repo, build_env())
+                              if "compose" not in args.skip else None)
             step_build_image(repo, binary, args.source_build)
             step_image_config()
             if "container" not in args.skip:
                 step_container()
             if "compose" not in args.skip:
-                step_compose(repo, pathlib.Path(tmp))
+                step_compose(repo, pathlib.Path(tmp), standins_ready)
             ok = True
         except (Failure, subprocess.TimeoutExpired) as e:
             log(f"FAILED: {e}")
+        except Exception as e:  # a bug of the test itself: still clean up and fail
+            log(f"FAILED (test error): {type(e).__name__}: {e}")
         except KeyboardInterrupt:
             log("interrupted")
         finally:
