@@ -408,6 +408,7 @@ class Compose:
             "REDIS_PASSWORD": os.urandom(18).hex(),
             "GRAFANA_PASSWORD": "test",
         }
+        self.values = dict(values)
         lines = []
         for line in text.splitlines():
             name = line.split("=", 1)[0]
@@ -487,6 +488,14 @@ def step_compose(repo, tmp, standins_ready):
     check(ops_status == 200, "the runbook's `curl http://localhost:8080/healthz` port (nginx, loopback)")
     redirect = http("GET", f"http://127.0.0.1:{c.ports['http']}/nginx-health", token=None)[0]
     check(redirect == 200, ":80 /nginx-health 200")
+    # The runbook's diagnosis commands, as written (container names from the project name).
+    c("logs", "aragora", "--tail", "5", profiles=(), quiet=True)
+    docker("exec", f"{PROJECT}-postgres", "pg_isready", "-U", "aragora", "-d", "aragora",
+           quiet=True)
+    pong = docker("exec", f"{PROJECT}-redis", "redis-cli", "-a", c.values["REDIS_PASSWORD"],
+                  "--no-auth-warning", "ping", quiet=True).stdout.strip()
+    check(pong == "PONG", "runbook diagnosis: `logs aragora --tail`, `docker exec "
+                          "<project>-postgres pg_isready`, `<project>-redis redis-cli ping`")
 
     debate = create_debate(https, "Does the compose stack work end to end?", rounds=2)
     events = ws_watch("127.0.0.1", c.ports["https"], f"/ws?debate_id={debate}")
