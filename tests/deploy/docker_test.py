@@ -312,7 +312,7 @@ def step_container():
     check(True, f"/readyz 200 after {ready:.2f}s")
     uid = docker("exec", first, "id", "-u", quiet=True).stdout.strip()
     pid1 = docker("exec", first, "sh", "-c", "grep ^Uid: /proc/1/status", quiet=True).stdout
-    check(uid != "0" and pid1.split()[1] != "0", f"container runs as uid {uid} (non-root)")
+    check(uid == "10001" and pid1.split()[1] == "10001", f"container runs as uid {uid} (non-root)")
     for _ in deadline_loop(30, "docker health status healthy"):
         health = docker("inspect", "-f", "{{.State.Health.Status}}", first, quiet=True).stdout
         if health.strip() == "healthy":
@@ -393,7 +393,7 @@ class Compose:
         certs.mkdir(exist_ok=True)
         self.backups = self.tmp / "backups"
         self.backups.mkdir(exist_ok=True)
-        os.chown(self.backups, 1000, 1000)  # the image's aragora user
+        os.chown(self.backups, 10001, 10001)  # the image's aragora user
         run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
              "-subj", "/CN=localhost", "-keyout", certs / "privkey.pem",
              "-out", certs / "fullchain.pem"], quiet=True)
