@@ -49,10 +49,12 @@ fi
 # already works.
 install_compose_plugin() {
     [[ $docker_mode -eq 1 ]] || return 0
-    docker compose version >/dev/null 2>&1 && return 0
     local dir=/usr/local/lib/docker/cli-plugins
     local src
     src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/scripts/docker-compose-cli-plugin"
+    # Ours and current, or another Compose that works: nothing to do.
+    cmp -s "$src" "$dir/docker-compose" && return 0
+    [[ ! -e "$dir/docker-compose" ]] && docker compose version >/dev/null 2>&1 && return 0
     echo "install-deps: docker compose -> docker-compose 1.29 ($dir/docker-compose)"
     local sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)
