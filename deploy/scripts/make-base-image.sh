@@ -11,7 +11,8 @@
 #      and required packages only, ~90 MB), from DEBIAN_MIRROR (default deb.debian.org).
 #   3. Trims it the way Debian's own slim image is trimmed: the dpkg excludes for
 #      documentation, man pages and locales (so later `apt-get install`s stay small too),
-#      apt's package lists and caches removed, the apt settings that keep it so.
+#      apt's package lists and caches removed, the apt settings that keep it so (and no
+#      translated package descriptions).
 #   4. `tar -C rootfs -c . | docker import` with CMD ["bash"], tagged debian:bookworm-slim.
 #   5. Removes the temporary directory.
 # Needs root (debootstrap), debootstrap and a running Docker engine. It changes nothing on
@@ -63,6 +64,10 @@ Dir::Cache::srcpkgcache "";
 CFG
 cat >"$root/etc/apt/apt.conf.d/docker-no-recommends" <<'CFG'
 APT::Install-Recommends "false";
+CFG
+# No translated package descriptions: every `apt-get update` of a build fetches 6 MB less.
+cat >"$root/etc/apt/apt.conf.d/docker-no-languages" <<'CFG'
+Acquire::Languages "none";
 CFG
 cat >"$root/etc/apt/sources.list" <<CFG
 deb http://deb.debian.org/debian bookworm main
