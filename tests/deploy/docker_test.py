@@ -529,6 +529,10 @@ def step_compose(repo, tmp, standins_ready):
           f"debate_start debate_id={debate}" not in api_logs,
           "it ran on the worker (debate_start in the worker's log, not the API's)")
     check(verify_receipt(https, done["receipt_id"]), "its receipt verifies through nginx")
+    logs_dir = docker("exec", c.containers("aragora")[0], "ls", "/var/log/aragora",
+                      quiet=True).stdout.split()
+    check("api.log" in logs_dir, f"JSON log files for promtail in the aragora-logs volume "
+                                 f"({', '.join(logs_dir)})")
     c.wait_healthy("nginx", 1)
     check(True, "nginx's healthcheck (/nginx-health) reports healthy")
 
