@@ -551,7 +551,7 @@ def step_compose(repo, tmp, standins_ready):
     check(bool(dumps), f"backup profile: a verified PostgreSQL backup in BACKUP_HOST_DIR "
                        f"({dumps[0] if dumps else 'none'})")
     t_stop = time.monotonic()
-    c("rm", "-s", "-f", "backup", profiles=("backup",))
+    c("rm", "-s", "-f", "-v", "backup", profiles=("backup",))
     check(time.monotonic() - t_stop < 30, "the backup loop stops on SIGTERM (no kill after the grace)")
 
     c("up", "-d", "--scale", "aragora=3", capture=False, timeout=600)
