@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime \
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime \
     format clean install
 
 all: build
@@ -23,6 +23,19 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
 	@$(MAKE) --no-print-directory fuzz-gate
+	@if why=$$(tests/deploy/ensure-dockerd.sh --quiet); then \
+	    $(MAKE) --no-print-directory test-deploy; \
+	else echo "test-deploy: skipped: $$why"; fi
+
+# The deploy artifacts run by Docker (deploy/README.md "Checked by"): base image, image,
+# container, compose (tests/deploy/docker_test.py), then the deploy checks that need no
+# Docker (ctest -L deploy). Needs a Docker engine (started when installed and not running).
+test-deploy: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aragora
+	@scripts/install-deps.sh --docker
+	@tests/deploy/ensure-dockerd.sh
+	python3 tests/deploy/docker_test.py --repo . --binary $(ARAGORA)
+	ctest --test-dir $(BUILD_DIR) -L '^deploy$$' --output-on-failure
 
 # libFuzzer targets under ASan/UBSan (tests/fuzz/README.md) in their own clang tree.
 # fuzz-gate (part of `make test`): each target replays its committed corpus, then a fixed

@@ -59,3 +59,13 @@ add_test(NAME deploy.k8s_backup_jobs
          COMMAND ${Python3_EXECUTABLE} ${DEPLOY_TESTS}/k8s_jobs_test.py
                  ${CMAKE_SOURCE_DIR}/deploy/kubernetes $<TARGET_FILE:aragora>)
 set_tests_properties(deploy.k8s_backup_jobs PROPERTIES LABELS deploy TIMEOUT 300)
+
+# deploy/.env.template lists every variable the sources read; the check's own self-test.
+# (The image and compose checks need Docker: `make test-deploy`, tests/deploy/docker_test.py.)
+add_test(NAME deploy.env_template_lists_every_variable
+         COMMAND ${Python3_EXECUTABLE} ${DEPLOY_TESTS}/env_template_test.py ${CMAKE_SOURCE_DIR})
+add_test(NAME deploy.env_template_check_self_test
+         COMMAND ${Python3_EXECUTABLE} ${DEPLOY_TESTS}/env_template_test.py ${CMAKE_SOURCE_DIR}
+                 --self-test)
+set_tests_properties(deploy.env_template_lists_every_variable
+                     deploy.env_template_check_self_test PROPERTIES LABELS deploy TIMEOUT 60)
