@@ -4,8 +4,8 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-tracing \
-    format clean
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing \
+    format clean install
 
 all: build
 
@@ -23,6 +23,19 @@ build: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 300
 	@$(MAKE) --no-print-directory fuzz-gate
+	@if why=$$(tests/deploy/ensure-dockerd.sh --quiet); then \
+	    $(MAKE) --no-print-directory test-deploy; \
+	else echo "test-deploy: skipped: $$why"; fi
+
+# The deploy artifacts run by Docker (deploy/README.md "Checked by"): base image, image,
+# container, compose (tests/deploy/docker_test.py), then the deploy checks that need no
+# Docker (ctest -L deploy). Needs a Docker engine (started when installed and not running).
+test-deploy: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aragora
+	@scripts/install-deps.sh --docker
+	@tests/deploy/ensure-dockerd.sh
+	python3 tests/deploy/docker_test.py --repo . --binary $(ARAGORA)
+	ctest --test-dir $(BUILD_DIR) -L '^deploy$$' --output-on-failure
 
 # libFuzzer targets under ASan/UBSan (tests/fuzz/README.md) in their own clang tree.
 # fuzz-gate (part of `make test`): each target replays its committed corpus, then a fixed
@@ -103,6 +116,14 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 	python3 bench/agent_bench.py $(RELEASE_DIR)/src/cli/aragora \
 	    $(RELEASE_DIR)/tests/fake_llm/aragora_fake_llm
 
+# The debate runtime at scale (issue 20): server CPU per debate, the critical path, debates
+# in flight (SQLite and PostgreSQL), live WebSocket viewers; figures and same-run ratios
+# (bench/README.md). Smaller by default; RUNTIME_DEBATES=10000 RUNTIME_VIEWERS=10000 for the
+# full size. Starts its own fake provider, PostgreSQL and servers.
+bench-runtime: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server aragora_ws_viewers
+	python3 bench/runtime_bench.py $(RELEASE_DIR)
+
 # Backups of a live SQLite database against sqlite3 .backup, and serve's read latency during
 # backups (bench/README.md).
 bench-backup: deps $(RELEASE_DIR)/build.ninja
@@ -115,6 +136,20 @@ bench-tracing: deps $(RELEASE_DIR)/build.ninja
 	@scripts/install-deps.sh --bench
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/tracing_bench.py $(RELEASE_DIR)/src/cli/aragora
+
+# One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} and the
+# `current` symlink flipped to it atomically; earlier releases stay for the rollback
+# (deploy/systemd/README.md). The binary is the Release build unless INSTALL_BINARY names
+# another; DESTDIR stages the tree for packaging.
+PREFIX ?= /opt/aragora
+VERSION ?= $(shell sed -n 's/^project(aragora VERSION \([^ )]*\).*/\1/p' CMakeLists.txt)
+INSTALL_BINARY ?= $(RELEASE_DIR)/src/cli/aragora
+install:
+	@if [ "$(INSTALL_BINARY)" = "$(RELEASE_DIR)/src/cli/aragora" ]; then \
+	    $(MAKE) --no-print-directory deps $(RELEASE_DIR)/build.ninja && \
+	    cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora; fi
+	scripts/install-release.sh --prefix "$(PREFIX)" --version "$(VERSION)" \
+	    --binary "$(INSTALL_BINARY)" $(if $(DESTDIR),--destdir "$(DESTDIR)")
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

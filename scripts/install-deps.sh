@@ -23,6 +23,9 @@ packages=(
     # servers the PostgreSQL/Redis/multi-instance tests start on free loopback ports (their
     # system services are not started)
     postgresql redis-server redis-tools nginx
+    # deploy tests (ctest -L deploy): systemd-analyze verify on deploy/systemd's units,
+    # shellcheck on deploy/scripts
+    systemd shellcheck
 )
 # Node.js and npm install the npm test tools below; the machines bring their own Node.js,
 # Debian's is the fallback.
@@ -33,9 +36,35 @@ fi
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(wrk)
 fi
+# --docker: what `make test-deploy` needs: the Docker engine, Debian 12's Compose (1.29,
+# the only one packaged; see install_compose_plugin), debootstrap for the local base
+# image (deploy/scripts/make-base-image.sh), openssl for the test's certificate.
+docker_mode=0
+if [[ "${1:-}" == "--docker" ]]; then
+    docker_mode=1
+    packages+=(docker.io docker-compose debootstrap openssl)
+fi
+
+# `docker compose` (the runbooks' spelling) when the engine's CLI has no Compose v2 plugin:
+# Debian 12 packages only docker-compose 1.29, so a CLI plugin that hands over to it
+# (deploy/scripts/docker-compose-cli-plugin) is installed. Nothing when `docker compose`
+# already works.
+install_compose_plugin() {
+    [[ $docker_mode -eq 1 ]] || return 0
+    local dir=/usr/local/lib/docker/cli-plugins
+    local src
+    src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/scripts/docker-compose-cli-plugin"
+    # Ours and current, or another Compose that works: nothing to do.
+    cmp -s "$src" "$dir/docker-compose" && return 0
+    [[ ! -e "$dir/docker-compose" ]] && docker compose version >/dev/null 2>&1 && return 0
+    echo "install-deps: docker compose -> docker-compose 1.29 ($dir/docker-compose)"
+    local sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" install -D -m 0755 "$src" "$dir/docker-compose"
+}
 
 # Test tools from npm (tests/tools/package.json: s3rver, the S3 stand-in of the offsite
-# backup tests), installed exactly as package-lock.json pins them when node_modules is
+# backup tests; kubernetes-models + yaml, the schema check of deploy/kubernetes), installed exactly as package-lock.json pins them when node_modules is
 # missing or older than the lock file. Nothing is fetched at build or test time.
 install_test_tools() {
     local tools
@@ -57,6 +86,7 @@ done
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-deps: all ${#packages[@]} packages present"
     install_test_tools
+    install_compose_plugin
     exit 0
 fi
 
@@ -84,3 +114,4 @@ trap cleanup EXIT
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_test_tools
+install_compose_plugin

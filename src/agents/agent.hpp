@@ -8,9 +8,11 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/result.hpp"
+#include "events/payloads.hpp"
 #include "trace/tracer.hpp"
 
 namespace aragora::agents {
@@ -29,6 +31,9 @@ struct ReceivedCritique {
     std::vector<std::string> suggestions;
     double severity = 0;  // 0..10
 };
+
+// What an agent reports to the debate's event stream while a call runs.
+using AgentNotice = std::variant<events::AgentRetry, events::AgentFallback>;
 
 // Everything an agent may need for a step. LLM agents send `prompt` (rendered by the
 // engine, already holding the structured parts); demo agents read the structured parts.
@@ -53,10 +58,10 @@ struct AgentRequest {
     // Optional observers, set by the engine for one call and called from the agent's
     // coroutine while Call() runs (never after it returns):
     //  - on_token: a piece of streamed reply text, in order (LLM agents that stream);
-    //  - on_event: a notice for the debate's event stream, e.g. ("agent_fallback",
-    //    "{...JSON object...}"), for things a watcher should see (fallbacks, retries).
+    //  - on_event: a typed notice for the debate's event stream, for things a watcher
+    //    should see (retries, fallbacks).
     std::function<void(std::string_view delta)> on_token;
-    std::function<void(std::string_view type, std::string data_json)> on_event;
+    std::function<void(const AgentNotice& notice)> on_event;
 };
 
 struct Usage {

@@ -63,6 +63,9 @@ public:
                  resilience::CircuitBreakerRegistry* breakers, AgentMetrics* metrics,
                  resilience::RandomSource random = {});
     AgentFactory(const AgentFactory&) = delete;
+    // Agent calls that fail past their retries go to `reporter` (null: nowhere). Set
+    // before any agent is built.
+    void SetErrorReporter(common::ErrorReporter* reporter) { context_.errors = reporter; }
     AgentFactory& operator=(const AgentFactory&) = delete;
 
     // kValidation naming the variable when an LLM spec's provider has no key now and

@@ -7,10 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 #include <cstdlib>
 
-#include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/strings.hpp"
 
@@ -18,7 +16,6 @@ namespace aragora::agents {
 namespace {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using common::Error;
 using common::ErrorCode;
 using common::MakeError;
@@ -63,6 +60,23 @@ std::string_view OutcomeLabel(Kind k) {
             return "cancelled";
     }
     return "error";
+}
+
+// An agent call that failed for good (retries spent, or an error retrying cannot heal).
+void ReportFailure(const ProviderContext& context, const std::string& agent,
+                   const std::string& provider, const std::string& model, int retries,
+                   const AgentRequest& request, const Result<AgentReply>& reply) {
+    if (context.errors == nullptr || reply) return;
+    common::ErrorReport r;
+    r.type = "agent_call_failed";
+    r.message = "agent " + agent + " (" + provider + ":" + model + ") failed after " +
+                std::to_string(retries + 1) + " attempt(s): " + reply.error().message;
+    r.tags = {{"agent", agent},
+              {"provider", provider},
+              {"model", model},
+              {"error_code", std::string(common::ToString(reply.error().code))},
+              {"debate_id", request.debate_id}};
+    context.errors->Report(std::move(r));
 }
 
 }  // namespace
@@ -322,6 +336,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
             a.kind == Kind::kRetryable ||
             (a.kind == Kind::kFallback && a.reply.error().code == ErrorCode::kRateLimited);
         if (!retryable || !context_.backoff.ShouldRetry(retries_done)) {
+            ReportFailure(context_, name_, provider_name, model, retries_done, request, a.reply);
             co_return std::move(a.reply);
         }
         auto delay = context_.backoff.Delay(retries_done);
@@ -335,15 +350,15 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
         if (context_.metrics) context_.metrics->retries.WithLabels({provider_name}).Inc();
         const auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(delay);
         if (request.on_event) {
-            json::object d;
-            d["agent"] = name_;
-            d["provider"] = provider_name;
-            d["model"] = model;
-            d["retry"] = retries_done;
-            d["delay_ms"] = delay_ms.count();
-            d["reason"] = a.reply.error().message;
-            d["round_number"] = request.round;
-            request.on_event("agent_retry", common::SerializeJson(d));
+            events::AgentRetry notice;
+            notice.agent = name_;
+            notice.provider = provider_name;
+            notice.model = model;
+            notice.retry = retries_done;
+            notice.delay_ms = delay_ms.count();
+            notice.reason = a.reply.error().message;
+            notice.round_number = request.round;
+            request.on_event(AgentNotice(std::move(notice)));
         }
         asio::steady_timer timer(co_await asio::this_coro::executor, delay);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -363,14 +378,14 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::FallBack(wire::Provider from,
                 from_name, mapped, reason);
     if (context_.metrics) context_.metrics->fallbacks.WithLabels({from_name}).Inc();
     if (request.on_event) {
-        json::object d;
-        d["agent"] = name_;
-        d["from_provider"] = from_name;
-        d["to_provider"] = "openrouter";
-        d["model"] = mapped;
-        d["reason"] = reason;
-        d["round_number"] = request.round;
-        request.on_event("agent_fallback", common::SerializeJson(d));
+        events::AgentFallback notice;
+        notice.agent = name_;
+        notice.from_provider = from_name;
+        notice.to_provider = "openrouter";
+        notice.model = mapped;
+        notice.reason = reason;
+        notice.round_number = request.round;
+        request.on_event(AgentNotice(std::move(notice)));
     }
     co_return co_await CallTarget(wire::Provider::kOpenRouter, mapped, request, false, tc);
 }

@@ -13,6 +13,7 @@
 #include "agents/agent.hpp"
 #include "agents/wire.hpp"
 #include "common/clock.hpp"
+#include "common/error_reporter.hpp"
 #include "config/settings.hpp"
 #include "metrics/registry.hpp"
 #include "net/http_client.hpp"
@@ -48,6 +49,8 @@ struct ProviderContext {
     AgentMetrics* metrics = nullptr;                         // null: no metrics
     ProviderCallSettings settings;
     resilience::Backoff backoff;
+    // Calls that failed past their retries are reported here (Sentry); null: not reported.
+    common::ErrorReporter* errors = nullptr;
 };
 
 // The base URL of `provider` now: its ARAGORA_<PROVIDER>_BASE_URL, else the default.

@@ -19,6 +19,7 @@
 #include "common/time.hpp"
 #include "debate/receipt.hpp"
 #include "debate/types.hpp"
+#include "events/payloads.hpp"
 #include "service/records.hpp"
 
 namespace aragora::api {
@@ -260,7 +261,7 @@ asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& c
     o["success"] = true;
     o["debate_id"] = d.id;
     o["id"] = d.id;
-    o["status"] = d.status;
+    o["status"] = events::ToString(d.status);
     o["task"] = d.task;
     o["agents"] = ToJsonArray(d.agents);
     o["websocket_url"] = "/ws?debate_id=" + d.id;
@@ -304,7 +305,7 @@ asio::awaitable<net::HttpResponse> ListDebates(ApiDeps& deps, RequestContext& ct
         s["debate_id"] = r.id;
         s["id"] = r.id;
         s["task"] = r.task;
-        s["status"] = r.status;
+        s["status"] = events::ToString(r.status);
         s["agents"] = ToJsonArray(r.agents);
         s["consensus_reached"] =
             r.consensus_reached ? json::value(*r.consensus_reached) : json::value(nullptr);
@@ -357,7 +358,7 @@ asio::awaitable<net::HttpResponse> CancelDebate(ApiDeps& deps, RequestContext& c
     json::object o;
     o["success"] = true;
     o["debate_id"] = cancelled->id;
-    o["status"] = cancelled->status;
+    o["status"] = events::ToString(cancelled->status);
     o["message"] = "debate " + cancelled->id + " cancelled";
     co_return JsonResponse(200, common::SerializeJson(o), ctx.correlation_id);
 }
@@ -482,7 +483,8 @@ asio::awaitable<net::HttpResponse> DebateReceipt(ApiDeps& deps, RequestContext& 
     if (!debate) co_return ServiceErrorResponse(debate.error(), ctx.correlation_id);
     if (debate->receipt_id.empty()) {
         co_return ErrorResponse(ErrorCode::kNotFound,
-                                "debate " + id + " has no receipt (status " + debate->status +
+                                "debate " + id + " has no receipt (status " +
+                                    std::string(events::ToString(debate->status)) +
                                     "; only completed debates have one)",
                                 ctx.correlation_id);
     }
@@ -515,7 +517,7 @@ std::string Fixed2(double v) {
 std::vector<std::pair<std::string, std::string>> SummaryRows(const storage::DebateRecord& d) {
     std::vector<std::pair<std::string, std::string>> rows;
     rows.emplace_back("Debate ID", d.id);
-    rows.emplace_back("Status", d.status);
+    rows.emplace_back("Status", std::string(events::ToString(d.status)));
     rows.emplace_back("Agents", common::Join(d.agents, ", "));
     rows.emplace_back("Rounds", std::to_string(d.rounds_used) + " of " + std::to_string(d.rounds));
     rows.emplace_back("Consensus method", d.consensus_method);
@@ -656,38 +658,37 @@ std::vector<Message> MessagesFromEvents(const std::vector<events::Event>& events
                                         const std::string& judge) {
     std::vector<Message> out;
     for (const events::Event& e : events) {
-        const bool relevant = e.type == "agent_message" || e.type == "critique" ||
-                              e.type == "vote" || e.type == "consensus";
-        if (!relevant) continue;
-        const json::object data = ParseObjectOrEmpty(e.data_json);
         Message m;
-        m.agent = common::StringFieldOr(data, "agent");
-        if (m.agent.empty()) m.agent = e.agent;
-        m.round = e.round;
-        if (const json::value* r = common::FindField(data, "round_number")) {
-            if (auto n = common::AsInt64(*r)) m.round = static_cast<int>(*n);
-        }
         m.timestamp = e.timestamp;
-        if (e.type == "agent_message") {
-            m.role = common::StringFieldOr(data, "role");
+        if (auto p = events::As<events::AgentMessage>(e)) {
+            m.agent = p->agent;
+            m.round = p->round_number;
+            m.role = p->role;
             if (m.role != "proposer" && m.role != "reviser") {
                 m.role = m.round > 1 ? "reviser" : "proposer";
             }
-            m.content = common::StringFieldOr(data, "content");
-        } else if (e.type == "critique") {
+            m.content = std::move(p->content);
+        } else if (auto p = events::As<events::Critique>(e)) {
+            m.agent = p->agent;
+            m.round = p->round_number;
             m.role = "critic";
-            m.content = common::StringFieldOr(data, "content");
-        } else if (e.type == "vote") {
+            m.content = std::move(p->content);
+        } else if (auto p = events::As<events::Vote>(e)) {
+            m.agent = p->agent;
+            m.round = p->round_number;
             m.role = "voter";
-            const std::string reasoning = common::StringFieldOr(data, "reasoning");
-            m.content = "Vote for " + common::StringFieldOr(data, "choice");
-            if (!reasoning.empty()) m.content += ": " + reasoning;
-        } else {
-            if (common::StringFieldOr(data, "method") != "judge") continue;
+            m.content = "Vote for " + p->choice;
+            if (!p->reasoning.empty()) m.content += ": " + p->reasoning;
+        } else if (auto p = events::As<events::Consensus>(e)) {
+            if (p->method != "judge") continue;
+            m.round = e.round;
             m.role = "judge";
-            if (m.agent.empty()) m.agent = judge;
-            m.content = common::StringFieldOr(data, "result");
+            m.content = std::move(p->result);
+        } else {
+            continue;
         }
+        if (m.agent.empty()) m.agent = e.agent;
+        if (m.agent.empty() && m.role == "judge") m.agent = judge;
         out.push_back(std::move(m));
     }
     return out;

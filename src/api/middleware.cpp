@@ -351,6 +351,8 @@ asio::awaitable<net::HttpResponse> Handle(std::shared_ptr<const Middleware> m,
         e.method = request.method;
         e.route = route_label;
         e.correlation_id = correlation_id;
+        e.query = request.query;
+        e.headers = request.headers;
         m->errors->Record(std::move(e));
     }
 

@@ -329,6 +329,24 @@ bool CorsPolicy::Allows(std::string_view origin) const {
 }
 
 void ErrorLog::Record(Entry entry) {
+    // /readyz answers 503 by design while an instance starts or drains (every deploy): no
+    // error to report, as the availability SLO leaves it out.
+    if (reporter_ != nullptr && entry.route != "/readyz") {
+        common::ErrorReport r;
+        r.level = entry.status == 500 ? "error" : "warning";
+        r.type = entry.code;
+        r.message = entry.method + " " + entry.route + " answered " + std::to_string(entry.status) +
+                    ": " + entry.message;
+        r.correlation_id = entry.correlation_id;
+        r.tags = {{"status", std::to_string(entry.status)},
+                  {"route", entry.route},
+                  {"error_code", entry.code}};
+        r.method = entry.method;
+        r.path = entry.route;
+        r.query = std::move(entry.query);
+        r.headers = std::move(entry.headers);
+        reporter_->Report(std::move(r));
+    }
     std::lock_guard lock(mu_);
     ++total_;
     entries_.push_back(std::move(entry));

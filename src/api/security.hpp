@@ -17,6 +17,7 @@
 
 #include "api/router.hpp"
 #include "common/clock.hpp"
+#include "common/error_reporter.hpp"
 #include "common/result.hpp"
 #include "ratelimit/ip.hpp"
 #include "ratelimit/limiter.hpp"
@@ -136,7 +137,14 @@ public:
         std::string method;
         std::string route;
         std::string correlation_id;
+        // For the error reporter only (never in RecentJson): the raw query and headers,
+        // scrubbed by the reporter before they leave the process.
+        std::string query;
+        std::vector<std::pair<std::string, std::string>> headers;
     };
+    // Every recorded entry is also handed to `reporter` (Sentry) when set; null: none.
+    // Set before serving.
+    void SetReporter(common::ErrorReporter* reporter) { reporter_ = reporter; }
     void Record(Entry entry);
     // Newest first, at most `limit`.
     boost::json::object RecentJson(std::size_t limit) const;
@@ -148,6 +156,7 @@ private:
     mutable std::mutex mu_;
     std::deque<Entry> entries_;
     std::uint64_t total_ = 0;
+    common::ErrorReporter* reporter_ = nullptr;
 };
 
 }  // namespace aragora::api

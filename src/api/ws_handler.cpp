@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <deque>
+#include <exception>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -35,12 +38,10 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using SteadyClock = std::chrono::steady_clock;
 
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::int64_t kNoUpperBound = std::numeric_limits<std::int64_t>::max();
 // Client text quoted back in warnings is cut to this many bytes.
 constexpr std::size_t kMaxEchoBytes = 64;
-// Events with a larger `data` are formatted per subscriber rather than kept in the
-// per-thread cache (it would pin that much memory per publishing thread).
-constexpr std::size_t kMaxCachedDataBytes = 256 * 1024;
 
 enum class FrameType {
     kConnectionInfo,
@@ -54,15 +55,64 @@ enum class FrameType {
     kError,
 };
 
-struct Frame {
-    Frame(std::string t, FrameType ty, std::string id = {}, bool is_live = false)
-        : text(std::move(t)), type(ty), debate_id(std::move(id)), live(is_live) {}
+using FrameText = std::shared_ptr<const std::string>;
 
-    std::string text;
-    FrameType type;
-    std::string debate_id;  // "" when the frame concerns no single debate
-    bool live;              // an event sent live (not replayed)
+// One frame in a connection's queue. An event frame's text is the event's sealed
+// envelope, the same object in every subscriber's queue.
+struct OutFrame {
+    FrameText text;
+    FrameType type = FrameType::kEvent;
+    std::uint64_t sub = 0;  // serial of the subscription it belongs to (0: none)
+    bool live = false;      // an event sent live (not replayed)
     bool delay_counted = false;
+};
+
+// One event waiting in a subscription (replay backlog or held back behind the replay).
+struct Item {
+    std::int64_t seq = 0;
+    FrameText envelope;
+    bool debate_end = false;
+    bool from_store = false;
+};
+
+Item ItemOf(const events::Event& e, bool from_store) {
+    return Item{e.seq, events::SharedEnvelope(e), e.type == "debate_end", from_store};
+}
+
+// A FIFO on a vector: nothing allocated while empty (std::deque allocates a block on
+// construction, which would count per subscription), the buffer kept for the next burst.
+template <typename T>
+class Fifo {
+public:
+    bool empty() const { return head_ == items_.size(); }
+    std::size_t size() const { return items_.size() - head_; }
+    T& front() { return items_[head_]; }
+    void push_back(T v) { items_.push_back(std::move(v)); }
+    T pop_front() {
+        T v = std::move(items_[head_++]);
+        if (empty()) {
+            clear();
+        } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+            items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+        return v;
+    }
+    void clear() {
+        items_.clear();
+        head_ = 0;
+        if (items_.capacity() > 256) items_.shrink_to_fit();
+    }
+    template <typename Pred>
+    void erase_if(Pred pred) {
+        auto first = items_.begin() + static_cast<std::ptrdiff_t>(head_);
+        items_.erase(std::remove_if(first, items_.end(), pred), items_.end());
+        if (empty()) clear();
+    }
+
+private:
+    std::vector<T> items_;
+    std::size_t head_ = 0;
 };
 
 double NowEpoch() { return common::EpochSeconds(std::chrono::system_clock::now()); }
@@ -88,25 +138,27 @@ std::string Echo(std::string_view s) {
     return out;
 }
 
-std::string ControlFrame(std::string_view type, json::object data, std::string_view debate_id) {
+FrameText Text(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+FrameText ControlFrame(std::string_view type, json::object data, std::string_view debate_id) {
     json::object o;
     o["type"] = type;
     o["data"] = std::move(data);
     o["timestamp"] = NowEpoch();
     if (!debate_id.empty()) o["debate_id"] = debate_id;
-    return common::SerializeJson(o);
+    return Text(common::SerializeJson(o));
 }
 
-Frame WarningFrame(std::string_view code, std::string_view message, std::string_view debate_id) {
+OutFrame WarningFrame(std::string_view code, std::string_view message, std::string_view debate_id) {
     return {ControlFrame("warning", json::object{{"message", message}, {"code", code}}, debate_id),
-            FrameType::kWarning, std::string(debate_id)};
+            FrameType::kWarning};
 }
 
-Frame ErrorFrame(std::string_view code, std::string_view message, std::string_view debate_id) {
+OutFrame ErrorFrame(std::string_view code, std::string_view message, std::string_view debate_id) {
     return {ControlFrame("error",
                          json::object{{"code", code}, {"error", message}, {"message", message}},
                          debate_id),
-            FrameType::kError, std::string(debate_id)};
+            FrameType::kError};
 }
 
 void CollectStrings(json::value& v, std::vector<json::string*>& out) {
@@ -120,32 +172,34 @@ void CollectStrings(json::value& v, std::vector<json::string*>& out) {
 }
 
 // The envelope with `data` reduced to {debate_id, truncated}.
-std::string MinimalEnvelope(const events::Event& e) {
-    json::object o{{"type", e.type},
-                   {"data", json::object{{"debate_id", e.debate_id}, {"truncated", true}}},
-                   {"timestamp", e.timestamp},
-                   {"round", e.round},
+std::string MinimalEnvelope(const json::object& env, std::int64_t seq, std::string_view debate_id) {
+    auto member = [&](const char* key, json::value fallback) {
+        const json::value* v = env.if_contains(key);
+        return v != nullptr ? *v : fallback;
+    };
+    json::object o{{"type", member("type", "")},
+                   {"data", json::object{{"debate_id", debate_id}, {"truncated", true}}},
+                   {"timestamp", member("timestamp", 0.0)},
+                   {"round", member("round", 0)},
                    {"agent", ""},
-                   {"seq", e.seq},
-                   {"debate_id", e.debate_id},
-                   {"loop_id", e.debate_id}};
+                   {"seq", seq},
+                   {"debate_id", debate_id},
+                   {"loop_id", debate_id}};
     return common::SerializeJson(o);
 }
 
-// The event's envelope, at most max_bytes long: when the full envelope is longer, the
-// string members of `data` are cut to the longest common length that fits (found by
-// bisection; rare, so the repeated serialization is acceptable) and `data.truncated` is
-// set; when even empty strings do not fit, `data` becomes {debate_id, truncated}.
-std::string FitEventFrame(const events::Event& e, std::size_t max_bytes, bool& truncated) {
-    std::string text = events::ToEnvelopeJson(e);
-    truncated = false;
-    if (text.size() <= max_bytes) return text;
-    truncated = true;
+// An envelope longer than max_bytes, cut to fit: the string members of `data` are cut to
+// the longest common length that fits (found by bisection; rare, so the repeated
+// serialization is acceptable) and `data.truncated` is set; when even empty strings do
+// not fit, `data` becomes {debate_id, truncated}.
+std::string FitEnvelope(const std::string& envelope, std::int64_t seq, std::string_view debate_id,
+                        std::size_t max_bytes) {
     boost::system::error_code ec;
-    json::value env = json::parse(text, ec);
-    if (ec || !env.is_object()) return MinimalEnvelope(e);
+    json::value env = json::parse(envelope, ec);
+    if (ec || !env.is_object()) return MinimalEnvelope(json::object{}, seq, debate_id);
     json::object& o = env.as_object();
     json::value& data = o["data"];
+    std::string text;
     if (data.is_object()) {
         data.as_object()["truncated"] = true;
         std::vector<json::string*> strings;
@@ -174,63 +228,33 @@ std::string FitEventFrame(const events::Event& e, std::size_t max_bytes, bool& t
             return text;
         }
     }
-    return MinimalEnvelope(e);
-}
-
-bool SameEvent(const events::Event& a, const events::Event& b) {
-    return a.seq == b.seq && a.round == b.round && a.timestamp == b.timestamp &&
-           a.debate_id == b.debate_id && a.type == b.type && a.agent == b.agent &&
-           a.data_json == b.data_json;
-}
-
-// One live event is formatted once per publishing thread, not once per subscriber:
-// Publish() delivers the same event to every subscriber in a row on one thread.
-std::string FormatLive(const events::Event& e, std::size_t max_bytes, bool& truncated) {
-    if (e.data_json.size() > kMaxCachedDataBytes) return FitEventFrame(e, max_bytes, truncated);
-    thread_local std::optional<events::Event> key;
-    thread_local std::size_t key_max = 0;
-    thread_local std::string text;
-    thread_local bool text_truncated = false;
-    if (!key || key_max != max_bytes || !SameEvent(*key, e)) {
-        text = FitEventFrame(e, max_bytes, text_truncated);
-        key = e;
-        key_max = max_bytes;
-    }
-    truncated = text_truncated;
-    return text;
+    return MinimalEnvelope(o, seq, debate_id);
 }
 
 }  // namespace
 
-struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
+struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHandler::Core> {
     enum class Phase { kReplaying, kLive, kGone };
 
     struct Conn;
 
-    struct Replayed {
-        events::Event event;
-        bool from_store = false;
-    };
-
-    // One subscription of one connection. Registered in the hub; every member below
-    // `debate_id` is guarded by the connection's mutex.
-    struct Sub final : events::Subscriber {
-        Sub(std::weak_ptr<Core> c, std::weak_ptr<Conn> cn, std::string id, std::int64_t from)
-            : core(std::move(c)),
-              conn(std::move(cn)),
+    // One subscription of one connection, registered in the hub. Deliver runs on any
+    // thread and touches only the connection's inbox; everything else is strand-only.
+    struct Sub final : events::Subscriber, std::enable_shared_from_this<Sub> {
+        Sub(std::weak_ptr<Conn> cn, std::string id, std::int64_t from, std::uint64_t n)
+            : conn(std::move(cn)),
               debate_id(std::move(id)),
               from_seq(from),
+              serial(n),
               last_sent_seq(from),
               store_next_since(from) {}
 
-        void Deliver(const events::Event& event) override {
-            if (auto c = core.lock()) c->OnLive(*this, event);
-        }
+        void Deliver(const events::Event& event) override;
 
-        const std::weak_ptr<Core> core;
         const std::weak_ptr<Conn> conn;
         const std::string debate_id;
         const std::int64_t from_seq;
+        const std::uint64_t serial;  // unique within its connection
 
         std::uint64_t hub_id = 0;
         bool registered = false;
@@ -246,48 +270,60 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         std::int64_t store_until = 0;   // exclusive
         std::int64_t latest_seq = 0;    // for replay_end
         std::int64_t replayed_count = 0;
-        std::deque<Replayed> backlog;         // replay events ready to go, ascending
-        std::vector<events::Event> hub_tail;  // the hub's snapshot, after the store part
-        std::deque<events::Event> live_pending;
+        Fifo<Item> backlog;          // replay events ready to go, ascending
+        std::vector<Item> hub_tail;  // the hub's snapshot, after the store part
+        Fifo<Item> live_pending;     // live events held back behind the replay
     };
 
-    struct Conn {
-        explicit Conn(const asio::any_io_executor& ex) : send_timer(ex), heartbeat_timer(ex) {}
+    struct Inbound {
+        std::shared_ptr<Sub> sub;
+        Item item;
+    };
 
-        std::mutex mu;
+    // One WebSocket connection. Everything but the inbox is strand-only.
+    struct Conn {
+        Conn(std::shared_ptr<net::WsConnection> w, std::weak_ptr<Core> c, std::size_t inbox_max)
+            : core(std::move(c)),
+              strand(w->executor()),
+              id(w->id()),
+              inbox_limit(inbox_max),
+              wake(strand),
+              ws(std::move(w)) {}
+
+        const std::weak_ptr<Core> core;
+        const asio::any_io_executor strand;
+        const std::uint64_t id;
+        const std::size_t inbox_limit;
+
+        // Live events from the hub (any thread) waiting for the strand; one post per
+        // burst (inbox_posted).
+        std::mutex inbox_mu;
+        std::vector<Inbound> inbox;
+        bool inbox_posted = false;
+        bool inbox_overflow = false;
+
+        // Strand-only from here.
+        asio::steady_timer wake;  // the writer's sleep; cancelled by Kick
+        bool writer_waiting = false;
         std::shared_ptr<net::WsConnection> ws;  // released on close
         bool closing = false;                   // nothing more is sent
+        bool gone = false;                      // OnClose ran: the writer ends
         bool authenticated = true;
+        bool auth_pending = false;  // client messages wait in `early`
+        std::vector<std::string> early;
         std::map<std::string, std::shared_ptr<Sub>> subs;  // by debate id
-        std::deque<Frame> out;  // the one ordered queue of this connection
-        asio::steady_timer send_timer;
-        bool send_timer_armed = false;
-        asio::steady_timer heartbeat_timer;
+        std::uint64_t next_serial = 1;
+        Fifo<OutFrame> out;  // the connection's one frame queue
+        std::vector<Inbound> draining;
         SteadyClock::time_point last_send{};
         bool sent_any = false;
-        double tokens = 0;
-        SteadyClock::time_point tokens_at{};
-        // Set until the authenticator answered: client messages wait in `early`.
-        bool auth_pending = false;
-        std::vector<std::string> early;
+        SteadyClock::time_point next_heartbeat = SteadyClock::time_point::max();
         // Client message rate (options.messages_per_second).
         double msg_tokens = 0;
         SteadyClock::time_point msg_tokens_at{};
         std::uint64_t msgs_dropped = 0;
         SteadyClock::time_point opened_at{};
         std::uint64_t subscribed = 0;  // subscriptions made over the connection's life
-    };
-
-    // Work found under a connection's lock and done after releasing it (the hub and the
-    // ReplaySource must never be called with a connection lock held).
-    struct Deferred {
-        struct Fetch {
-            std::shared_ptr<Sub> sub;
-            std::int64_t since = 0;
-            std::int64_t until = 0;
-        };
-        std::vector<Fetch> fetches;
-        std::vector<std::pair<std::string, std::uint64_t>> unsubscribes;
     };
 
     struct Counters {
@@ -301,15 +337,14 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             messages_rate_limited{0};
     };
 
-    Core(asio::any_io_executor ex, events::EventHub& h, ReplaySource r, WsHandlerOptions o)
-        : executor(std::move(ex)), hub(h), replay(std::move(r)), options(std::move(o)) {
-        if (options.send_burst == 0) options.send_burst = 1;
-        if (options.max_queued_frames < options.send_burst) {
-            options.max_queued_frames = options.send_burst;
-        }
+    Core(events::EventHub& h, ReplaySource r, DebateStreamOptions o)
+        : hub(h), replay(std::move(r)), options(std::move(o)) {
+        if (options.max_queued_frames == 0) options.max_queued_frames = 1;
+        refill_below =
+            std::max<std::size_t>(1, std::min<std::size_t>(64, options.max_queued_frames / 2));
     }
 
-    // ---- connection lifecycle -------------------------------------------------------
+    // ---- connection lifecycle (strand) ----------------------------------------------
 
     void Open(const std::shared_ptr<net::WsConnection>& ws) {
         const net::HttpRequest& upgrade = ws->upgrade_request();
@@ -330,13 +365,11 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
             ws->Close(1008, "too many connections from this address; retry later");
             return;
         }
-        auto c = std::make_shared<Conn>(executor);
-        c->ws = ws;
-        c->tokens = static_cast<double>(options.send_burst);
-        c->tokens_at = SteadyClock::now();
-        c->opened_at = c->tokens_at;
+        auto c = std::make_shared<Conn>(
+            ws, weak_from_this(), options.max_pending_live_events + options.max_queued_frames);
+        c->opened_at = SteadyClock::now();
         c->msg_tokens = 2 * options.messages_per_second;
-        c->msg_tokens_at = c->tokens_at;
+        c->msg_tokens_at = c->opened_at;
         const bool deferred = static_cast<bool>(options.authenticate_async);
         if (!deferred) {
             c->authenticated = options.authenticate ? options.authenticate(upgrade) : true;
@@ -347,61 +380,62 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         {
             std::lock_guard lock(conns_mu);
             if (stopped) return;
-            conns[ws->id()] = c;
+            conns[c->id] = c;
         }
         counters.connections.fetch_add(1);
         counters.connections_total.fetch_add(1);
+        asio::co_spawn(c->strand, Writer(shared_from_this(), c),
+                       [id = c->id](std::exception_ptr e) {
+                           if (!e) return;
+                           try {
+                               std::rethrow_exception(e);
+                           } catch (const std::exception& ex) {
+                               WsLog().error("ws writer failed conn={} error={}", id, ex.what());
+                           }
+                       });
         if (!deferred) {
             Start(c);
             return;
         }
         std::weak_ptr<Conn> weak = c;
-        options.authenticate_async(upgrade, [this, weak](bool ok) {
+        std::weak_ptr<Core> weak_core = weak_from_this();
+        options.authenticate_async(upgrade, [weak, weak_core](bool ok) {
             auto conn = weak.lock();
             if (!conn) return;
-            std::vector<std::string> early;
-            {
-                std::lock_guard lock(conn->mu);
-                if (conn->closing) return;
-                conn->authenticated = ok;
-                conn->auth_pending = false;
-                early.swap(conn->early);
-            }
-            Start(conn);
-            std::shared_ptr<net::WsConnection> socket;
-            {
-                std::lock_guard lock(conn->mu);
-                socket = conn->ws;
-            }
-            if (!socket) return;
-            for (const std::string& text : early) Handle(conn, text);
+            asio::post(conn->strand, [conn, weak_core, ok] {
+                if (auto core = weak_core.lock()) core->Authenticated(conn, ok);
+            });
         });
+    }
+
+    void Authenticated(const std::shared_ptr<Conn>& c, bool ok) {
+        if (c->closing || c->gone) return;
+        c->authenticated = ok;
+        c->auth_pending = false;
+        std::vector<std::string> early;
+        early.swap(c->early);
+        Start(c);
+        for (const std::string& text : early) {
+            if (c->gone) return;
+            Handle(c, text);
+        }
     }
 
     // connection_info, the heartbeat, and the URL's subscription: once authenticated
     // (or refused: the connection stays open, its subscriptions get auth_required).
     void Start(const std::shared_ptr<Conn>& c) {
-        Deferred d;
-        std::shared_ptr<net::WsConnection> ws;
-        bool authenticated = false;
-        {
-            std::lock_guard lock(c->mu);
-            if (c->closing || !c->ws) return;
-            ws = c->ws;
-            authenticated = c->authenticated;
-            PushLocked(*c, {ControlFrame("connection_info",
-                                         json::object{{"client_id", common::NewId("ws_")},
-                                                      {"authenticated", c->authenticated}},
-                                         {}),
-                            FrameType::kConnectionInfo});
-            ArmHeartbeatLocked(c);
-            PumpLocked(c, d);
+        if (c->closing || !c->ws) return;
+        Push(*c, {ControlFrame("connection_info",
+                               json::object{{"client_id", common::NewId("ws_")},
+                                            {"authenticated", c->authenticated}},
+                               {}),
+                  FrameType::kConnectionInfo});
+        if (options.heartbeat_interval > std::chrono::milliseconds::zero()) {
+            c->next_heartbeat = SteadyClock::now() + options.heartbeat_interval;
         }
-        RunDeferred(c, d);
-
-        const net::HttpRequest& req = ws->upgrade_request();
-        WsLog().info("ws connected conn={} remote={} path={} authenticated={}", ws->id(),
-                     req.remote_address, req.path, authenticated);
+        const net::HttpRequest& req = c->ws->upgrade_request();
+        WsLog().info("ws connected conn={} remote={} path={} authenticated={}", c->id,
+                     req.remote_address, req.path, c->authenticated);
         std::optional<std::string> id = req.QueryParam("debate_id");
         if (!id) id = req.QueryParam("loop_id");
         if (!id) return;
@@ -410,71 +444,65 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         Subscribe(c, *id, from);
     }
 
-    void Message(const std::shared_ptr<net::WsConnection>& ws, const std::string& text) {
+    void Message(const net::WsConnection& ws, const std::string& text) {
         counters.messages_received.fetch_add(1);
-        auto c = Find(*ws);
-        if (!c) return;
-        bool close = false;
-        bool warn = false;
-        {
-            std::lock_guard lock(c->mu);
-            if (c->auth_pending) {
-                if (c->early.size() < kMaxEarlyMessages) c->early.push_back(text);
-                return;
-            }
-            // Client message rate: a token bucket of messages_per_second, burst 2x.
-            if (options.messages_per_second > 0) {
-                const auto now = SteadyClock::now();
-                const double rate = options.messages_per_second;
-                c->msg_tokens = std::min(
-                    2 * rate,
-                    c->msg_tokens +
-                        std::chrono::duration<double>(now - c->msg_tokens_at).count() * rate);
-                c->msg_tokens_at = now;
-                if (c->msg_tokens < 1) {
-                    ++c->msgs_dropped;
-                    counters.messages_rate_limited.fetch_add(1);
-                    // Warn on the first drop of a burst; close a client that keeps going.
-                    close = c->msgs_dropped > kMaxDroppedMessages;
-                    warn = !close && (c->msgs_dropped == 1 || c->msgs_dropped % 50 == 0);
-                    if (!close && !warn) return;
-                } else {
-                    c->msg_tokens -= 1;
-                }
-            }
-        }
-        if (close) {
-            WsLog().warn("ws close conn={} code=1008 reason=message_rate messages_dropped={}",
-                         ws->id(), kMaxDroppedMessages + 1);
-            ws->Close(1008, "message rate limit exceeded");
+        auto c = Find(ws.id());
+        if (!c || c->gone) return;
+        if (c->auth_pending) {
+            if (c->early.size() < kMaxEarlyMessages) c->early.push_back(text);
             return;
         }
-        if (warn) {
-            Push(c, WarningFrame("rate_limited",
+        // Client message rate: a token bucket of messages_per_second, burst 2x.
+        if (options.messages_per_second > 0) {
+            const auto now = SteadyClock::now();
+            const double rate = options.messages_per_second;
+            c->msg_tokens = std::min(
+                2 * rate, c->msg_tokens +
+                              std::chrono::duration<double>(now - c->msg_tokens_at).count() * rate);
+            c->msg_tokens_at = now;
+            if (c->msg_tokens < 1) {
+                ++c->msgs_dropped;
+                counters.messages_rate_limited.fetch_add(1);
+                // Warn on the first drop of a burst; close a client that keeps going.
+                if (c->msgs_dropped > kMaxDroppedMessages) {
+                    WsLog().warn(
+                        "ws close conn={} code=1008 reason=message_rate messages_dropped={}", c->id,
+                        kMaxDroppedMessages + 1);
+                    if (c->ws) c->ws->Close(1008, "message rate limit exceeded");
+                    return;
+                }
+                if (c->msgs_dropped == 1 || c->msgs_dropped % 50 == 0) {
+                    Push(*c, WarningFrame(
+                                 "rate_limited",
                                  "too many messages: at most " +
                                      std::to_string(static_cast<int>(options.messages_per_second)) +
                                      " per second; extra messages are dropped",
                                  {}));
-            return;
+                }
+                return;
+            }
+            c->msg_tokens -= 1;
         }
         Handle(c, text);
     }
 
     void Handle(const std::shared_ptr<Conn>& c, const std::string& text) {
+        // Live events delivered before this message go out before its answer.
+        DrainInbox(c);
         const ClientMessage m = DecodeClientMessage(text);
         switch (m.kind) {
             case ClientMessage::Kind::kInvalidJson:
-                Push(c, WarningFrame("invalid_json", "message is not a JSON object", {}));
+                Push(*c, WarningFrame("invalid_json", "message is not a JSON object", {}));
                 break;
             case ClientMessage::Kind::kInvalidMessage:
-                Push(c, WarningFrame("invalid_message", "message has no string \"type\"", {}));
+                Push(*c, WarningFrame("invalid_message", "message has no string \"type\"", {}));
                 break;
             case ClientMessage::Kind::kPing: {
                 const double now = NowEpoch();
                 json::object frame{{"type", "pong"},
                                    {"data", json::object{{"server_ts", now}}},
                                    {"timestamp", now}};
-                Push(c, {common::SerializeJson(frame), FrameType::kPong});
+                Push(*c, {Text(common::SerializeJson(frame)), FrameType::kPong});
                 break;
             }
             case ClientMessage::Kind::kPong:
@@ -484,18 +512,18 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
                 Subscribe(c, m.debate_id, m.replay_from_seq);
                 break;
             case ClientMessage::Kind::kUnsubscribe:
-                Unsubscribe(c, m.debate_id);
+                Unsubscribe(*c, m.debate_id);
                 break;
             case ClientMessage::Kind::kUnknownType:
-                Push(c, WarningFrame("unknown_type",
-                                     "unknown message type \"" + Echo(m.type) +
-                                         "\" (expected subscribe, unsubscribe or ping)",
-                                     {}));
+                Push(*c, WarningFrame("unknown_type",
+                                      "unknown message type \"" + Echo(m.type) +
+                                          "\" (expected subscribe, unsubscribe or ping)",
+                                      {}));
                 break;
         }
     }
 
-    void Close(const net::WsConnection& ws) {
+    void Closed(const net::WsConnection& ws) {
         std::shared_ptr<Conn> c;
         {
             std::lock_guard lock(conns_mu);
@@ -511,13 +539,12 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
 
     // One line per ended connection; a policy close (1008) or an internal error (1011)
     // is a warning.
-    void LogClosed(const net::WsConnection& ws, Conn* c) {
+    void LogClosed(const net::WsConnection& ws, const Conn* c) {
         const net::WsConnection::CloseCodes codes = ws.close_codes();
         std::int64_t duration_ms = 0;
         std::size_t subscriptions = 0;
         std::uint64_t subscribed = 0;
         if (c != nullptr) {
-            std::lock_guard lock(c->mu);
             duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() -
                                                                                 c->opened_at)
                               .count();
@@ -533,24 +560,26 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
                     duration_ms, subscriptions, subscribed);
     }
 
-    // Drops a connection's state: subscriptions leave the hub, timers are cancelled, the
+    // Drops a connection's state: subscriptions leave the hub, the writer ends, the
     // WsConnection reference is released.
     void Release(Conn& c) {
-        Deferred d;
+        if (c.gone) return;
+        c.gone = true;
+        c.closing = true;
+        c.ws.reset();
+        c.out.clear();
+        for (auto& [id, sub] : c.subs) DropSub(*sub);
+        c.subs.clear();
         {
-            std::lock_guard lock(c.mu);
-            c.closing = true;
-            c.ws.reset();
-            c.out.clear();
-            for (auto& [id, sub] : c.subs) DropLocked(*sub, d);
-            c.subs.clear();
-            c.send_timer.cancel();
-            c.heartbeat_timer.cancel();
+            std::lock_guard lock(c.inbox_mu);
+            c.inbox.clear();
         }
-        for (const auto& [id, hub_id] : d.unsubscribes) hub.Unsubscribe(id, hub_id);
+        c.draining.clear();
+        c.wake.cancel();
         counters.connections.fetch_sub(1);
     }
 
+    // The destructor's: no strand runs any more (net's contract for handlers).
     void Stop() {
         std::unordered_map<std::uint64_t, std::shared_ptr<Conn>> all;
         {
@@ -561,244 +590,207 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         for (auto& [id, c] : all) Release(*c);
     }
 
-    static std::uint64_t ConnId(Conn& c) {
-        std::lock_guard lock(c.mu);
-        return c.ws ? c.ws->id() : 0;
-    }
-
-    std::shared_ptr<Conn> Find(const net::WsConnection& ws) {
+    std::shared_ptr<Conn> Find(std::uint64_t id) {
         std::lock_guard lock(conns_mu);
-        auto it = conns.find(ws.id());
+        auto it = conns.find(id);
         return it == conns.end() ? nullptr : it->second;
     }
 
-    // ---- subscriptions --------------------------------------------------------------
+    // ---- subscriptions (strand) -----------------------------------------------------
 
     void Subscribe(const std::shared_ptr<Conn>& c, const std::string& debate_id,
                    std::optional<std::int64_t> from_seq) {
-        Deferred d;
+        if (c->closing) return;
         std::shared_ptr<Sub> sub;
-        {
-            std::lock_guard lock(c->mu);
-            if (c->closing) return;
-            if (!common::IsValidId(debate_id)) {
-                PushLocked(*c, WarningFrame("invalid_debate_id",
-                                            "subscribe needs a debate_id matching "
-                                            "[A-Za-z0-9_-]{1,128}",
-                                            {}));
-            } else if (!from_seq) {
-                PushLocked(
-                    *c, WarningFrame("invalid_replay_from_seq",
-                                     "replay_from_seq must be a non-negative integer", debate_id));
-            } else if (!c->authenticated) {
-                PushLocked(*c, ErrorFrame("auth_required", "authentication required to subscribe",
-                                          debate_id));
-            } else if (c->subs.count(debate_id) != 0) {
-                PushLocked(*c, WarningFrame("already_subscribed",
-                                            "already subscribed to " + debate_id, debate_id));
-            } else if (c->subs.size() >= options.max_subscriptions) {
-                PushLocked(*c, WarningFrame("too_many_subscriptions",
-                                            "at most " + std::to_string(options.max_subscriptions) +
-                                                " subscriptions per connection",
-                                            debate_id));
-            } else {
-                sub = std::make_shared<Sub>(weak_from_this(), c, debate_id, *from_seq);
-                c->subs.emplace(debate_id, sub);
-                ++c->subscribed;
-                counters.subscriptions.fetch_add(1);
-                counters.subscriptions_total.fetch_add(1);
-            }
-            PumpLocked(c, d);
+        if (!common::IsValidId(debate_id)) {
+            Push(*c, WarningFrame("invalid_debate_id",
+                                  "subscribe needs a debate_id matching [A-Za-z0-9_-]{1,128}", {}));
+        } else if (!from_seq) {
+            Push(*c, WarningFrame("invalid_replay_from_seq",
+                                  "replay_from_seq must be a non-negative integer", debate_id));
+        } else if (!c->authenticated) {
+            Push(*c,
+                 ErrorFrame("auth_required", "authentication required to subscribe", debate_id));
+        } else if (c->subs.count(debate_id) != 0) {
+            Push(*c, WarningFrame("already_subscribed", "already subscribed to " + debate_id,
+                                  debate_id));
+        } else if (c->subs.size() >= options.max_subscriptions) {
+            Push(*c, WarningFrame("too_many_subscriptions",
+                                  "at most " + std::to_string(options.max_subscriptions) +
+                                      " subscriptions per connection",
+                                  debate_id));
+        } else {
+            sub = std::make_shared<Sub>(c, debate_id, *from_seq, c->next_serial++);
+            c->subs.emplace(debate_id, sub);
+            ++c->subscribed;
+            counters.subscriptions.fetch_add(1);
+            counters.subscriptions_total.fetch_add(1);
         }
-        RunDeferred(c, d);
         if (!sub) {
-            WsLog().info("ws subscribe refused conn={} debate_id={}", ConnId(*c),
+            WsLog().info("ws subscribe refused conn={} debate_id={}", c->id,
                          common::IsValidId(debate_id) ? debate_id : std::string("<invalid>"));
             return;
         }
-        WsLog().info("ws subscribe conn={} debate_id={} replay_from_seq={}", ConnId(*c), debate_id,
+        WsLog().info("ws subscribe conn={} debate_id={} replay_from_seq={}", c->id, debate_id,
                      sub->from_seq);
 
-        // Live events may be delivered from here on, even before Subscribe returns: the
-        // subscription is replaying, so they wait in live_pending.
+        // Live events may be delivered from here on, even before Subscribe returns: they
+        // reach this strand through the inbox, after this function, and wait in
+        // live_pending while the subscription replays.
         events::SubscribeResult r = hub.Subscribe(debate_id, sub->from_seq, sub);
-        {
-            std::lock_guard lock(c->mu);
-            sub->hub_id = r.subscription_id;
-            sub->registered = true;
-            if (sub->phase == Phase::kGone) {
-                d.unsubscribes.emplace_back(debate_id, r.subscription_id);
-            } else {
-                sub->latest_seq = r.latest_seq;
-                if (r.known) {
-                    // The store holds what the ring buffer dropped: (from_seq, store_until).
-                    const std::int64_t store_until =
-                        r.first_buffered_seq > 0 ? r.first_buffered_seq : r.latest_seq + 1;
-                    sub->store_until = store_until;
-                    sub->store_done = !replay || sub->from_seq + 1 >= store_until;
-                    sub->hub_tail = std::move(r.buffered);
-                    StartReplayLocked(*c, *sub,
-                                      std::max<std::int64_t>(0, r.latest_seq - sub->from_seq));
-                } else if (!replay) {
-                    NotFoundLocked(*c, *sub, d);
-                } else {
-                    // Unknown to the hub: ask the store whether it exists (and for all
-                    // of its events, to announce their count in replay_start).
-                    sub->probing = true;
-                    sub->store_done = false;
-                    sub->store_until = kNoUpperBound;
-                    sub->fetch_in_flight = true;
-                    d.fetches.push_back({sub, sub->from_seq, kNoUpperBound});
-                }
-                PumpLocked(c, d);
-            }
+        sub->hub_id = r.subscription_id;
+        sub->registered = true;
+        sub->latest_seq = r.latest_seq;
+        if (r.known) {
+            // The store holds what the ring buffer dropped: (from_seq, store_until).
+            const std::int64_t store_until =
+                r.first_buffered_seq > 0 ? r.first_buffered_seq : r.latest_seq + 1;
+            sub->store_until = store_until;
+            sub->store_done = !replay || sub->from_seq + 1 >= store_until;
+            sub->hub_tail.reserve(r.buffered.size());
+            for (const events::Event& e : r.buffered) sub->hub_tail.push_back(ItemOf(e, false));
+            StartReplay(*c, *sub, std::max<std::int64_t>(0, r.latest_seq - sub->from_seq));
+        } else if (!replay) {
+            NotFound(*c, *sub);
+        } else {
+            // Unknown to the hub: ask the store whether it exists (and for all of its
+            // events, to announce their count in replay_start).
+            sub->probing = true;
+            sub->store_done = false;
+            sub->store_until = kNoUpperBound;
+            sub->fetch_in_flight = true;
+            Fetch(c, sub, sub->from_seq, kNoUpperBound);
         }
-        RunDeferred(c, d);
+        Kick(*c);
     }
 
-    void Unsubscribe(const std::shared_ptr<Conn>& c, const std::string& debate_id) {
-        Deferred d;
-        {
-            std::lock_guard lock(c->mu);
-            if (c->closing) return;
-            auto it = c->subs.find(debate_id);
-            if (!common::IsValidId(debate_id)) {
-                PushLocked(*c, WarningFrame("invalid_debate_id",
-                                            "unsubscribe needs a debate_id matching "
-                                            "[A-Za-z0-9_-]{1,128}",
-                                            {}));
-            } else if (it == c->subs.end()) {
-                PushLocked(*c, WarningFrame("not_subscribed", "not subscribed to " + debate_id,
-                                            debate_id));
-            } else {
-                DropLocked(*it->second, d);
-                c->subs.erase(it);
-                WsLog().info("ws unsubscribe conn={} debate_id={}", c->ws ? c->ws->id() : 0,
-                             debate_id);
-                // Frames of this debate still waiting are not sent after the unsubscribe.
-                std::erase_if(c->out, [&](const Frame& f) { return f.debate_id == debate_id; });
-            }
-            PumpLocked(c, d);
+    void Unsubscribe(Conn& c, const std::string& debate_id) {
+        if (c.closing) return;
+        auto it = c.subs.find(debate_id);
+        if (!common::IsValidId(debate_id)) {
+            Push(c,
+                 WarningFrame("invalid_debate_id",
+                              "unsubscribe needs a debate_id matching [A-Za-z0-9_-]{1,128}", {}));
+        } else if (it == c.subs.end()) {
+            Push(c, WarningFrame("not_subscribed", "not subscribed to " + debate_id, debate_id));
+        } else {
+            const std::uint64_t serial = it->second->serial;
+            DropSub(*it->second);
+            c.subs.erase(it);
+            WsLog().info("ws unsubscribe conn={} debate_id={}", c.id, debate_id);
+            // Frames of this subscription still waiting are not sent after the unsubscribe.
+            c.out.erase_if([serial](const OutFrame& f) { return f.sub == serial; });
         }
-        RunDeferred(c, d);
     }
 
-    // Marks `sub` gone and schedules its removal from the hub (the caller erases it from
-    // the connection's map).
-    void DropLocked(Sub& sub, Deferred& d) {
+    // Marks `sub` gone and takes it out of the hub (the caller erases it from the
+    // connection's map).
+    void DropSub(Sub& sub) {
         if (sub.phase == Phase::kGone) return;
         sub.phase = Phase::kGone;
         sub.backlog.clear();
         sub.hub_tail.clear();
         sub.live_pending.clear();
-        if (sub.registered) d.unsubscribes.emplace_back(sub.debate_id, sub.hub_id);
+        if (sub.registered) hub.Unsubscribe(sub.debate_id, sub.hub_id);
         counters.subscriptions.fetch_sub(1);
     }
 
-    void NotFoundLocked(Conn& c, Sub& sub, Deferred& d) {
+    void NotFound(Conn& c, Sub& sub) {
         const std::string id = sub.debate_id;  // `sub` may go with the map entry
-        DropLocked(sub, d);
+        DropSub(sub);
         c.subs.erase(id);
-        PushLocked(c, ErrorFrame("not_found", "debate not found: " + id, id));
+        Push(c, ErrorFrame("not_found", "debate not found: " + id, id));
     }
 
-    void StartReplayLocked(Conn& c, Sub& sub, std::int64_t event_count) {
+    void StartReplay(Conn& c, Sub& sub, std::int64_t event_count) {
         sub.replay_started = true;
-        PushLocked(c, {ControlFrame("replay_start",
-                                    json::object{{"debate_id", sub.debate_id},
-                                                 {"from_seq", sub.from_seq},
-                                                 {"event_count", event_count}},
-                                    sub.debate_id),
-                       FrameType::kReplayStart, sub.debate_id});
+        Push(c, {ControlFrame("replay_start",
+                              json::object{{"debate_id", sub.debate_id},
+                                           {"from_seq", sub.from_seq},
+                                           {"event_count", event_count}},
+                              sub.debate_id),
+                 FrameType::kReplayStart, sub.serial});
     }
 
-    void FinishReplayLocked(Conn& c, Sub& sub) {
+    void FinishReplay(Conn& c, Sub& sub) {
         sub.phase = Phase::kLive;
-        PushLocked(c, {ControlFrame("replay_end",
-                                    json::object{{"debate_id", sub.debate_id},
-                                                 {"replayed_count", sub.replayed_count},
-                                                 {"latest_seq", sub.latest_seq}},
-                                    sub.debate_id),
-                       FrameType::kReplayEnd, sub.debate_id});
+        Push(c, {ControlFrame("replay_end",
+                              json::object{{"debate_id", sub.debate_id},
+                                           {"replayed_count", sub.replayed_count},
+                                           {"latest_seq", sub.latest_seq}},
+                              sub.debate_id),
+                 FrameType::kReplayEnd, sub.serial});
         counters.replays_served.fetch_add(1);
-        // live_pending drains through RefillLocked, behind replay_end.
+        // live_pending drains through Refill, behind replay_end.
     }
 
-    Frame EventFrame(const events::Event& e, bool live) {
-        bool truncated = false;
-        std::string text = live ? FormatLive(e, options.max_frame_bytes, truncated)
-                                : FitEventFrame(e, options.max_frame_bytes, truncated);
-        if (truncated) counters.frames_truncated.fetch_add(1);
-        return {std::move(text), e.type == "debate_end" ? FrameType::kDebateEnd : FrameType::kEvent,
-                e.debate_id, live};
-    }
-
-    // A live event from the hub (any thread).
-    void OnLive(Sub& sub, const events::Event& e) {
-        auto c = sub.conn.lock();
-        if (!c) return;
-        // Formatted before locking (once per publishing thread, see FormatLive); unused
-        // when the event has to wait behind a replay.
-        bool truncated = false;
-        std::string text = FormatLive(e, options.max_frame_bytes, truncated);
-        Deferred d;
-        {
-            std::lock_guard lock(c->mu);
-            if (sub.phase == Phase::kGone || c->closing) return;
-            if (sub.phase == Phase::kReplaying || !sub.live_pending.empty()) {
-                if (sub.live_pending.size() >= options.max_pending_live_events) {
-                    SlowCloseLocked(*c);
-                    return;
-                }
-                sub.live_pending.push_back(e);
-            } else if (e.seq > sub.last_sent_seq) {
-                if (truncated) counters.frames_truncated.fetch_add(1);
-                sub.last_sent_seq = e.seq;
-                PushLocked(*c, {std::move(text),
-                                e.type == "debate_end" ? FrameType::kDebateEnd : FrameType::kEvent,
-                                e.debate_id, true});
-            }
-            if (sub.phase == Phase::kLive) PumpLocked(c, d);
+    OutFrame EventFrame(const Sub& sub, const Item& item, bool live) {
+        FrameText text = item.envelope;
+        if (text->size() > options.max_frame_bytes) {
+            counters.frames_truncated.fetch_add(1);
+            text = Text(FitEnvelope(*text, item.seq, sub.debate_id, options.max_frame_bytes));
         }
-        RunDeferred(c, d);
+        return {std::move(text), item.debate_end ? FrameType::kDebateEnd : FrameType::kEvent,
+                sub.serial, live};
     }
 
-    // A ReplaySource answer, on the executor.
+    // A live event, on the strand (from the inbox).
+    void OnLive(Conn& c, Sub& sub, Item item) {
+        if (sub.phase == Phase::kGone || c.closing) return;
+        if (sub.phase == Phase::kReplaying || !sub.live_pending.empty()) {
+            if (sub.live_pending.size() >= options.max_pending_live_events) {
+                SlowClose(c, "pending_live_events", sub.live_pending.size());
+                return;
+            }
+            sub.live_pending.push_back(std::move(item));
+        } else if (item.seq > sub.last_sent_seq) {
+            sub.last_sent_seq = item.seq;
+            Push(c, EventFrame(sub, item, /*live=*/true));
+        }
+    }
+
+    void DrainInbox(const std::shared_ptr<Conn>& c) {
+        bool overflow = false;
+        c->draining.clear();
+        {
+            std::lock_guard lock(c->inbox_mu);
+            c->draining.swap(c->inbox);
+            c->inbox_posted = false;
+            overflow = c->inbox_overflow;
+        }
+        if (c->gone || c->closing) return;
+        if (overflow) {
+            SlowClose(*c, "inbox", c->draining.size());
+            return;
+        }
+        for (Inbound& in : c->draining) OnLive(*c, *in.sub, std::move(in.item));
+        c->draining.clear();
+    }
+
+    // A ReplaySource answer, on the strand.
     void OnStoreAnswer(const std::shared_ptr<Conn>& c, const std::shared_ptr<Sub>& sub,
                        common::Result<std::vector<events::Event>> result) {
-        Deferred d;
-        {
-            std::lock_guard lock(c->mu);
-            if (sub->phase != Phase::kReplaying || c->closing) return;
-            OnStoreAnswerLocked(c, sub, std::move(result), d);
-            PumpLocked(c, d);
-        }
-        RunDeferred(c, d);
-    }
-
-    void OnStoreAnswerLocked(const std::shared_ptr<Conn>& c, const std::shared_ptr<Sub>& sub,
-                             common::Result<std::vector<events::Event>> result, Deferred& d) {
+        if (sub->phase != Phase::kReplaying || c->closing || c->gone) return;
         sub->fetch_in_flight = false;
         const bool first_probe =
             sub->probing && sub->store_next_since == sub->from_seq && sub->backlog.empty();
         if (!result.ok()) {
             if (first_probe && result.error().code == common::ErrorCode::kNotFound) {
-                NotFoundLocked(*c, *sub, d);
+                NotFound(*c, *sub);
                 return;
             }
             counters.replay_failures.fetch_add(1);
-            PushLocked(*c,
-                       WarningFrame("replay_incomplete",
-                                    "stored events could not be loaded (" + result.error().message +
-                                        "); the replay may miss events",
-                                    sub->debate_id));
+            Push(*c, WarningFrame("replay_incomplete",
+                                  "stored events could not be loaded (" + result.error().message +
+                                      "); the replay may miss events",
+                                  sub->debate_id));
             sub->store_done = true;
         } else {
             std::size_t added = 0;
-            for (events::Event& e : *result) {
+            for (const events::Event& e : *result) {
                 if (e.seq <= sub->store_next_since || e.seq >= sub->store_until) continue;
                 sub->store_next_since = e.seq;
-                sub->backlog.push_back({std::move(e), true});
+                sub->backlog.push_back(ItemOf(e, true));
                 ++added;
             }
             // An empty answer ends the store part (a gap, if it came too early, cannot be
@@ -810,32 +802,26 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         if (sub->probing) {
             if (sub->store_done) {
                 sub->probing = false;
-                StartReplayLocked(*c, *sub, static_cast<std::int64_t>(sub->backlog.size()));
+                StartReplay(*c, *sub, static_cast<std::int64_t>(sub->backlog.size()));
             } else {
                 // Keep reading: replay_start announces the count of an unknown debate.
                 sub->fetch_in_flight = true;
-                d.fetches.push_back({sub, sub->store_next_since, sub->store_until});
+                Fetch(c, sub, sub->store_next_since, sub->store_until);
             }
         }
+        Kick(*c);
     }
 
-    void RunDeferred(const std::shared_ptr<Conn>& c, Deferred& d) {
-        for (const auto& [id, hub_id] : d.unsubscribes) hub.Unsubscribe(id, hub_id);
-        d.unsubscribes.clear();
-        for (auto& f : d.fetches) StartFetch(c, std::move(f));
-        d.fetches.clear();
-    }
-
-    void StartFetch(const std::shared_ptr<Conn>& c, Deferred::Fetch f) {
+    void Fetch(const std::shared_ptr<Conn>& c, const std::shared_ptr<Sub>& sub, std::int64_t since,
+               std::int64_t until) {
         std::weak_ptr<Core> weak_core = weak_from_this();
         std::weak_ptr<Conn> weak_conn = c;
-        std::shared_ptr<Sub> sub = f.sub;
-        asio::any_io_executor ex = executor;
-        replay(sub->debate_id, f.since, f.until,
-               [weak_core, weak_conn, sub, ex](common::Result<std::vector<events::Event>> r) {
+        asio::any_io_executor strand = c->strand;
+        replay(sub->debate_id, since, until,
+               [weak_core, weak_conn, sub, strand](common::Result<std::vector<events::Event>> r) {
                    // Answers come from the blocking pool (or synchronously): hop to the
-                   // I/O threads, never re-entering the caller.
-                   asio::post(ex, [weak_core, weak_conn, sub, r = std::move(r)]() mutable {
+                   // connection's strand, never re-entering the caller.
+                   asio::post(strand, [weak_core, weak_conn, sub, r = std::move(r)]() mutable {
                        auto core = weak_core.lock();
                        auto conn = weak_conn.lock();
                        if (core && conn) core->OnStoreAnswer(conn, sub, std::move(r));
@@ -843,140 +829,88 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
                });
     }
 
-    // ---- the one writer -------------------------------------------------------------
+    // ---- the one queue and its writer (strand) --------------------------------------
 
-    void Push(const std::shared_ptr<Conn>& c, Frame frame) {
-        Deferred d;
-        {
-            std::lock_guard lock(c->mu);
-            PushLocked(*c, std::move(frame));
-            PumpLocked(c, d);
-        }
-        RunDeferred(c, d);
+    void Kick(Conn& c) {
+        if (!c.writer_waiting) return;
+        c.writer_waiting = false;
+        c.wake.cancel();
     }
 
-    void PushLocked(Conn& c, Frame frame) {
+    void Push(Conn& c, OutFrame frame) {
         if (c.closing) return;
         if (c.out.size() >= options.max_queued_frames) {
-            SlowCloseLocked(c);
+            SlowClose(c, "queued_frames", c.out.size());
             return;
         }
         c.out.push_back(std::move(frame));
+        Kick(c);
     }
 
-    void SlowCloseLocked(Conn& c) {
+    void SlowClose(Conn& c, const char* bound, std::size_t size) {
+        if (c.closing) return;
         counters.slow_closes.fetch_add(1);
-        WsLog().warn("ws close conn={} code=1008 reason=slow_consumer queued_frames={}",
-                     c.ws ? c.ws->id() : 0, c.out.size());
+        WsLog().warn("ws close conn={} code=1008 reason=slow_consumer bound={} size={}", c.id,
+                     bound, size);
         c.closing = true;
         c.out.clear();
+        for (auto& [id, sub] : c.subs) {
+            sub->backlog.clear();
+            sub->hub_tail.clear();
+            sub->live_pending.clear();
+        }
         if (c.ws) c.ws->Close(1008, "slow consumer");
+        Kick(c);
     }
 
     // Moves replay events into the queue while it is short, fetching store pages as the
     // backlogs drain, ends replays whose sources are exhausted, then moves the live events
     // that waited behind them.
-    void RefillLocked(Conn& c, Deferred& d) {
+    void Refill(const std::shared_ptr<Conn>& cp) {
+        Conn& c = *cp;
+        std::vector<std::shared_ptr<Sub>> fetches;
         for (auto& [id, sub_ptr] : c.subs) {
             Sub& sub = *sub_ptr;
             while (sub.phase == Phase::kReplaying && sub.replay_started && !c.closing &&
-                   c.out.size() < options.send_burst) {
+                   c.out.size() < refill_below) {
                 if (!sub.backlog.empty()) {
-                    Replayed r = std::move(sub.backlog.front());
-                    sub.backlog.pop_front();
-                    if (r.event.seq <= sub.last_sent_seq) continue;
-                    sub.last_sent_seq = r.event.seq;
-                    sub.latest_seq = std::max(sub.latest_seq, r.event.seq);
+                    Item item = sub.backlog.pop_front();
+                    if (item.seq <= sub.last_sent_seq) continue;
+                    sub.last_sent_seq = item.seq;
+                    sub.latest_seq = std::max(sub.latest_seq, item.seq);
                     ++sub.replayed_count;
-                    (r.from_store ? counters.replay_events_from_store
-                                  : counters.replay_events_from_buffer)
+                    (item.from_store ? counters.replay_events_from_store
+                                     : counters.replay_events_from_buffer)
                         .fetch_add(1);
-                    PushLocked(c, EventFrame(r.event, /*live=*/false));
+                    Push(c, EventFrame(sub, item, /*live=*/false));
                 } else if (!sub.store_done) {
                     if (!sub.fetch_in_flight) {
                         sub.fetch_in_flight = true;
-                        d.fetches.push_back({sub_ptr, sub.store_next_since, sub.store_until});
+                        fetches.push_back(sub_ptr);
                     }
                     break;
                 } else if (!sub.hub_tail.empty()) {
-                    for (events::Event& e : sub.hub_tail)
-                        sub.backlog.push_back({std::move(e), false});
+                    for (Item& item : sub.hub_tail) sub.backlog.push_back(std::move(item));
                     sub.hub_tail.clear();
+                    sub.hub_tail.shrink_to_fit();
                 } else {
-                    FinishReplayLocked(c, sub);
+                    FinishReplay(c, sub);
                 }
             }
             while (sub.phase == Phase::kLive && !sub.live_pending.empty() && !c.closing &&
-                   c.out.size() < options.send_burst) {
-                events::Event e = std::move(sub.live_pending.front());
-                sub.live_pending.pop_front();
-                if (e.seq <= sub.last_sent_seq) continue;  // already replayed
-                sub.last_sent_seq = e.seq;
-                PushLocked(c, EventFrame(e, /*live=*/true));
+                   c.out.size() < refill_below) {
+                Item item = sub.live_pending.pop_front();
+                if (item.seq <= sub.last_sent_seq) continue;  // already replayed
+                sub.last_sent_seq = item.seq;
+                Push(c, EventFrame(sub, item, /*live=*/true));
             }
         }
+        for (const auto& sub : fetches) Fetch(cp, sub, sub->store_next_since, sub->store_until);
     }
 
-    void PumpLocked(const std::shared_ptr<Conn>& c, Deferred& d) {
-        while (!c->closing && c->ws) {
-            RefillLocked(*c, d);
-            if (c->out.empty() || c->send_timer_armed) return;
-            const auto now = SteadyClock::now();
-            Frame& front = c->out.front();
-            if (front.type == FrameType::kDebateEnd && c->sent_any) {
-                const auto due = c->last_send + options.debate_end_gap;
-                if (now < due) {
-                    if (!front.delay_counted) {
-                        front.delay_counted = true;
-                        counters.debate_end_delays.fetch_add(1);
-                    }
-                    ArmSendTimerLocked(c, due);
-                    return;
-                }
-            }
-            // Backpressure: leave frames here while the connection's own queue is full
-            // enough; net closes a connection whose queue overflows (slow consumer).
-            if (options.max_in_flight > 0 && c->ws->queued() >= options.max_in_flight) {
-                ArmSendTimerLocked(c, now + std::chrono::milliseconds(2));
-                return;
-            }
-            if (options.send_rate_per_second > 0) {
-                const double burst = static_cast<double>(options.send_burst);
-                const double elapsed = std::chrono::duration<double>(now - c->tokens_at).count();
-                c->tokens = std::min(burst, c->tokens + elapsed * options.send_rate_per_second);
-                c->tokens_at = now;
-                if (c->tokens < 1) {
-                    // Wait for a few tokens at once rather than waking up for each frame.
-                    const double want =
-                        std::min(std::max(1.0, burst / 4), static_cast<double>(c->out.size()));
-                    const auto wait = std::chrono::duration<double>((want - c->tokens) /
-                                                                    options.send_rate_per_second);
-                    ArmSendTimerLocked(c, now + std::chrono::ceil<SteadyClock::duration>(wait));
-                    return;
-                }
-                c->tokens -= 1;
-            }
-            Frame frame = std::move(front);
-            c->out.pop_front();
-            SendLocked(*c, std::move(frame));
-        }
-    }
-
-    void SendLocked(Conn& c, Frame frame) {
-        const FrameType type = frame.type;
-        if (!c.ws->Send(std::move(frame.text))) {
-            counters.send_failures.fetch_add(1);
-            if (!c.ws->is_open()) {
-                // Closing (by the client, or net's slow-consumer close): OnClose follows.
-                c.closing = true;
-                c.out.clear();
-            }
-            return;
-        }
-        c.last_send = SteadyClock::now();
-        c.sent_any = true;
+    void Count(const OutFrame& frame) {
         counters.frames_sent.fetch_add(1);
-        switch (type) {
+        switch (frame.type) {
             case FrameType::kConnectionInfo:
                 counters.connection_info_frames.fetch_add(1);
                 break;
@@ -1008,58 +942,72 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         }
     }
 
-    void ArmSendTimerLocked(const std::shared_ptr<Conn>& c, SteadyClock::time_point when) {
-        c->send_timer_armed = true;
-        c->send_timer.expires_at(when);
-        std::weak_ptr<Core> weak_core = weak_from_this();
-        std::weak_ptr<Conn> weak_conn = c;
-        c->send_timer.async_wait([weak_core, weak_conn](const boost::system::error_code&) {
-            auto core = weak_core.lock();
-            auto conn = weak_conn.lock();
-            if (!core || !conn) return;
-            Deferred d;
-            {
-                std::lock_guard lock(conn->mu);
-                conn->send_timer_armed = false;
-                core->PumpLocked(conn, d);
-            }
-            core->RunDeferred(conn, d);
-        });
-    }
-
-    void ArmHeartbeatLocked(const std::shared_ptr<Conn>& c) {
-        if (options.heartbeat_interval <= std::chrono::milliseconds::zero() || c->closing) return;
-        c->heartbeat_timer.expires_after(options.heartbeat_interval);
-        std::weak_ptr<Core> weak_core = weak_from_this();
-        std::weak_ptr<Conn> weak_conn = c;
-        c->heartbeat_timer.async_wait([weak_core, weak_conn](const boost::system::error_code& ec) {
-            if (ec) return;
-            auto core = weak_core.lock();
-            auto conn = weak_conn.lock();
-            if (core && conn) core->Heartbeat(conn);
-        });
-    }
-
-    void Heartbeat(const std::shared_ptr<Conn>& c) {
+    void PushHeartbeat(Conn& c, SteadyClock::time_point now) {
+        c.next_heartbeat = now + options.heartbeat_interval;
         const std::size_t active =
             options.active_debates ? options.active_debates() : hub.Stats().live_debates;
-        const double now = NowEpoch();
-        json::object frame{{"type", "heartbeat"},
-                           {"data", json::object{{"server_time", now}, {"active_debates", active}}},
-                           {"timestamp", now}};
-        Deferred d;
-        {
-            std::lock_guard lock(c->mu);
-            if (c->closing) return;
-            PushLocked(*c, {common::SerializeJson(frame), FrameType::kHeartbeat});
-            ArmHeartbeatLocked(c);
-            PumpLocked(c, d);
-        }
-        RunDeferred(c, d);
+        const double epoch = NowEpoch();
+        json::object frame{
+            {"type", "heartbeat"},
+            {"data", json::object{{"server_time", epoch}, {"active_debates", active}}},
+            {"timestamp", epoch}};
+        Push(c, {Text(common::SerializeJson(frame)), FrameType::kHeartbeat});
     }
 
-    WsHandlerStats Snapshot() const {
-        WsHandlerStats s;
+    // The connection's writer: one Write in flight; sleeps until a push, the next
+    // heartbeat or a debate_end's gap, never longer and never in a loop of short sleeps.
+    static asio::awaitable<void> Writer(std::shared_ptr<Core> core, std::shared_ptr<Conn> c) {
+        const DebateStreamOptions& options = core->options;
+        while (!c->gone) {
+            core->Refill(c);
+            auto now = SteadyClock::now();
+            if (!c->closing && now >= c->next_heartbeat) {
+                core->PushHeartbeat(*c, now);
+                continue;
+            }
+            SteadyClock::time_point until =
+                c->closing ? SteadyClock::time_point::max() : c->next_heartbeat;
+            if (!c->closing && !c->out.empty()) {
+                OutFrame& front = c->out.front();
+                SteadyClock::time_point due = now;
+                if (front.type == FrameType::kDebateEnd && c->sent_any) {
+                    due = c->last_send + options.debate_end_gap;
+                }
+                if (due <= now) {
+                    OutFrame frame = c->out.pop_front();
+                    std::shared_ptr<net::WsConnection> ws = c->ws;
+                    const bool ok = co_await ws->Write(frame.text);
+                    ws.reset();
+                    if (c->gone) break;
+                    if (!ok) {
+                        core->counters.send_failures.fetch_add(1);
+                        if (c->ws && !c->ws->is_open()) {
+                            // Closing (by the client, by net, or drain): OnClose follows.
+                            c->closing = true;
+                            c->out.clear();
+                        }
+                        continue;
+                    }
+                    c->last_send = SteadyClock::now();
+                    c->sent_any = true;
+                    core->Count(frame);
+                    continue;
+                }
+                if (!front.delay_counted) {
+                    front.delay_counted = true;
+                    core->counters.debate_end_delays.fetch_add(1);
+                }
+                until = std::min(until, due);
+            }
+            c->writer_waiting = true;
+            c->wake.expires_at(until);
+            co_await c->wake.async_wait(kTuple);
+            c->writer_waiting = false;
+        }
+    }
+
+    DebateStreamStats Snapshot() const {
+        DebateStreamStats s;
         s.connections = counters.connections.load();
         s.connections_total = counters.connections_total.load();
         s.subscriptions = counters.subscriptions.load();
@@ -1090,36 +1038,61 @@ struct WsHandler::Core : std::enable_shared_from_this<WsHandler::Core> {
         return s;
     }
 
-    const asio::any_io_executor executor;
     events::EventHub& hub;
     const ReplaySource replay;
-    WsHandlerOptions options;
+    DebateStreamOptions options;
+    std::size_t refill_below = 1;
     Counters counters;
 
-    std::mutex conns_mu;
+    std::mutex conns_mu;                                             // leaf: the registry only
     std::unordered_map<std::uint64_t, std::shared_ptr<Conn>> conns;  // by WsConnection::id()
     bool stopped = false;
 };
 
-WsHandler::WsHandler(boost::asio::any_io_executor executor, events::EventHub& hub,
-                     ReplaySource replay, WsHandlerOptions options)
-    : core_(std::make_shared<Core>(std::move(executor), hub, std::move(replay),
-                                   std::move(options))) {}
-
-WsHandler::~WsHandler() { core_->Stop(); }
-
-void WsHandler::OnOpen(std::shared_ptr<net::WsConnection> conn) { core_->Open(conn); }
-
-void WsHandler::OnMessage(std::shared_ptr<net::WsConnection> conn, std::string text) {
-    core_->Message(conn, text);
+// Any publisher thread: one append under the inbox's leaf lock, one post per burst.
+void DebateStreamHandler::Core::Sub::Deliver(const events::Event& event) {
+    auto c = conn.lock();
+    if (!c) return;
+    bool post = false;
+    {
+        std::lock_guard lock(c->inbox_mu);
+        if (c->inbox.size() >= c->inbox_limit) {
+            c->inbox_overflow = true;
+        } else {
+            c->inbox.push_back({shared_from_this(), ItemOf(event, false)});
+        }
+        if (!c->inbox_posted) {
+            c->inbox_posted = true;
+            post = true;
+        }
+    }
+    if (!post) return;
+    asio::post(c->strand, [c] {
+        auto core = c->core.lock();
+        if (!core) return;
+        core->DrainInbox(c);
+        core->Kick(*c);
+    });
 }
 
-void WsHandler::OnClose(std::shared_ptr<net::WsConnection> conn) { core_->Close(*conn); }
+DebateStreamHandler::DebateStreamHandler(events::EventHub& hub, ReplaySource replay,
+                                         DebateStreamOptions options)
+    : core_(std::make_shared<Core>(hub, std::move(replay), std::move(options))) {}
 
-WsHandlerStats WsHandler::Stats() const { return core_->Snapshot(); }
+DebateStreamHandler::~DebateStreamHandler() { core_->Stop(); }
 
-std::string WsHandler::StatsJson() const {
-    const WsHandlerStats s = Stats();
+void DebateStreamHandler::OnOpen(std::shared_ptr<net::WsConnection> conn) { core_->Open(conn); }
+
+void DebateStreamHandler::OnMessage(std::shared_ptr<net::WsConnection> conn, std::string text) {
+    core_->Message(*conn, text);
+}
+
+void DebateStreamHandler::OnClose(std::shared_ptr<net::WsConnection> conn) { core_->Closed(*conn); }
+
+DebateStreamStats DebateStreamHandler::Stats() const { return core_->Snapshot(); }
+
+std::string DebateStreamHandler::StatsJson() const {
+    const DebateStreamStats s = Stats();
     json::object o;
     o["connections"] = s.connections;
     o["connections_total"] = s.connections_total;

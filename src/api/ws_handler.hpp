@@ -5,27 +5,35 @@
 // stored + buffered events then go live, ping/pong, heartbeats, warning and error
 // frames. No Beast, no SQL: stored events come through an injected ReplaySource.
 //
-// Per connection, every outgoing frame goes through one ordered queue drained by one
-// writer (the handler's pump, under the connection's mutex), which:
-//  - writes each frame with its own WsConnection::Send (one JSON object per frame);
+// Shape: every connection's state lives on the connection's strand
+// (net::WsConnection::executor()) and is touched only there; no lock guards it. One
+// writer coroutine per connection (spawned in OnOpen, ends after OnClose) drains the
+// connection's one bounded frame queue with one net::WsConnection::Write in flight.
+// It:
+//  - writes each frame with its own Write (one JSON object per frame);
 //  - lets `debate_end_gap` pass since the previous frame before a `debate_end` (the
 //    TypeScript client drops frames that arrive in the same read); later frames wait
 //    behind it;
-//  - paces bursts (`send_burst` frames, then `send_rate_per_second`), because net's
-//    send queue is bounded (ServerLimits::ws_send_queue_max) and gives no backpressure
-//    signal: a 1000-event replay handed over at once would be closed as a slow consumer;
-//  - pulls replay events page by page, so a long replay holds one store page per
-//    subscription, not the whole debate.
+//  - pulls replay events into the queue as it drains (a store page at a time), so a
+//    long replay holds one store page per subscription, not the whole debate;
+//  - sends the heartbeat when it is due.
+// It sleeps on a timer (the next heartbeat or debate_end deadline) that a push cancels:
+// nothing polls.
+//
+// Fan-out: an event frame is the event's sealed envelope (events::SharedEnvelope), one
+// immutable string shared by every subscriber's queue; the hub's Deliver only appends
+// {subscription, seq, frame pointer} to the connection's inbox (a leaf mutex) and posts
+// one wake-up to the strand per burst.
 //
 // Subscription lifecycle: replay_start {debate_id, from_seq, event_count}; the events
 // with seq > from_seq older than the hub's buffer (ReplaySource), then the hub's
 // buffered ones; replay_end {debate_id, replayed_count, latest_seq}; then live events.
-// Live events that arrive during the replay wait in the subscription and follow
-// replay_end; seqs already sent are skipped, so nothing is lost or doubled. A debate
-// unknown to the hub and to the store gets an `error` frame (not_found) and no
-// subscription; the connection stays open. The handler never closes a connection
-// because a subscription ended; it closes only a consumer too slow for its bounds
-// (1008 "slow consumer", counted in slow_closes).
+// Live events that arrive during the replay wait in the subscription (at most
+// max_pending_live_events) and follow replay_end; seqs already sent are skipped, so
+// nothing is lost or doubled. A debate unknown to the hub and to the store gets an
+// `error` frame (not_found) and no subscription; the connection stays open. The handler
+// never closes a connection because a subscription ended; it closes only a consumer too
+// slow for its bounds (1008 "slow consumer", counted in slow_closes).
 //
 // Events whose envelope exceeds `max_frame_bytes` are sent with their longest string
 // members of `data` cut (at a UTF-8 boundary) to fit, and `"truncated": true` added to
@@ -38,9 +46,9 @@
 // invalid_replay_from_seq, too_many_subscriptions, already_subscribed, not_subscribed,
 // replay_incomplete (the store failed: the replay may have a gap).
 //
-// Thread-safety: callbacks may come on any I/O thread; Deliver from any publisher
-// thread; ReplaySource answers from any thread (they are posted to the executor). All
-// per-connection state is behind a per-connection mutex; nothing blocks.
+// Threads: the net callbacks come on the connection's strand; Deliver from any publisher
+// thread; ReplaySource and authenticate_async answers from any thread (they are posted
+// to the strand). Nothing blocks.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
@@ -69,12 +77,13 @@ using ReplayDone = std::function<void(common::Result<std::vector<events::Event>>
 // reached. kNotFound when the debate does not exist; any other error is reported to the
 // client as a warning (replay_incomplete) and the replay goes on without those events.
 // When the hub does not know a debate, the handler asks with until_exclusive = INT64_MAX
-// to learn whether it exists. `done` may be called after the WsHandler is destroyed only
-// while the io_context behind its executor still exists (stop the blocking pool first).
+// to learn whether it exists. `done` may be called after the DebateStreamHandler is
+// destroyed only while the io_context of the connections still exists (stop the blocking
+// pool first).
 using ReplaySource = std::function<void(std::string debate_id, std::int64_t since,
                                         std::int64_t until_exclusive, ReplayDone done)>;
 
-struct WsHandlerOptions {
+struct DebateStreamOptions {
     // A `heartbeat` frame {server_time, active_debates} this often per connection;
     // zero disables.
     std::chrono::milliseconds heartbeat_interval{15'000};
@@ -85,16 +94,10 @@ struct WsHandlerOptions {
     // Largest frame written; set to ServerLimits::ws_max_message_bytes (the Python
     // client's limit is 1 MiB).
     std::size_t max_frame_bytes = 1024 * 1024;
-    // Frames handed to net at once, then at most send_rate_per_second (token bucket).
-    // Keep send_burst well below ServerLimits::ws_send_queue_max.
-    // Frames this handler lets wait in a connection's send queue (WsConnection::queued());
-    // more wait here, up to max_queued_frames. Keep it under ws_send_queue_max. 0 = off.
-    std::size_t max_in_flight = 32;
-    std::size_t send_burst = 64;
-    double send_rate_per_second = 5'000;
-    // Frames waiting in the handler's queue per connection, and live events waiting
-    // behind one subscription's replay; beyond either, the connection is closed with
-    // 1008 "slow consumer".
+    // Frames waiting in a connection's queue (the only one: net keeps none), and live
+    // events waiting behind one subscription's replay; beyond either, the connection is
+    // closed with 1008 "slow consumer". Replay events enter the queue only while it holds
+    // fewer than min(64, max_queued_frames / 2) frames, so a replay never trips it.
     std::size_t max_queued_frames = 4096;
     std::size_t max_pending_live_events = 8192;
     // Decides `authenticated` of connection_info from the upgrade request (URL
@@ -118,13 +121,13 @@ struct WsHandlerOptions {
 };
 
 // Monotonic counters unless marked "gauge".
-struct WsHandlerStats {
+struct DebateStreamStats {
     std::uint64_t connections = 0;  // gauge: open connections
     std::uint64_t connections_total = 0;
     std::uint64_t subscriptions = 0;  // gauge: active subscriptions
     std::uint64_t subscriptions_total = 0;
     std::uint64_t messages_received = 0;  // client text messages
-    std::uint64_t frames_sent = 0;        // frames accepted by WsConnection::Send
+    std::uint64_t frames_sent = 0;        // frames written (WsConnection::Write)
     // frames_sent by type (event_frames includes debate_end_frames)
     std::uint64_t connection_info_frames = 0;
     std::uint64_t replay_start_frames = 0;
@@ -142,30 +145,32 @@ struct WsHandlerStats {
     std::uint64_t replay_failures = 0;        // ReplaySource errors other than kNotFound
     std::uint64_t frames_truncated = 0;       // events cut to max_frame_bytes
     std::uint64_t debate_end_delays = 0;      // debate_end frames held for debate_end_gap
-    std::uint64_t send_failures = 0;          // Send returned false (closing, or refused)
+    std::uint64_t send_failures = 0;          // Write returned false (closing, or refused)
     std::uint64_t slow_closes = 0;            // closed 1008 by this handler's bounds
     std::uint64_t refused_origin = 0;         // closed 1008: Origin not allowed
     std::uint64_t refused_rate = 0;           // closed 1008: per-IP connection rate
     std::uint64_t messages_rate_limited = 0;  // client messages dropped by the message rate
 };
 
-class WsHandler final : public net::WsHandler {
+// The API side of the WebSocket: serves net::WsHandler's connections with the debate
+// event protocol above.
+class DebateStreamHandler final : public net::WsHandler {
 public:
-    // `executor` runs the timers and the ReplaySource answers (the server's io_context).
     // `hub` must outlive the handler and all of its pending work. `replay` may be empty:
     // then only the hub's buffer is replayed and debates unknown to the hub are not_found.
-    WsHandler(boost::asio::any_io_executor executor, events::EventHub& hub, ReplaySource replay,
-              WsHandlerOptions options = {});
-    // Cancels timers and drops every connection's state (net closes the sockets).
-    ~WsHandler() override;
-    WsHandler(const WsHandler&) = delete;
-    WsHandler& operator=(const WsHandler&) = delete;
+    DebateStreamHandler(events::EventHub& hub, ReplaySource replay,
+                        DebateStreamOptions options = {});
+    // Leaves the hub and drops every connection's state (net closes the sockets). Call it
+    // when the io_context no longer runs the connections (net's contract for handlers).
+    ~DebateStreamHandler() override;
+    DebateStreamHandler(const DebateStreamHandler&) = delete;
+    DebateStreamHandler& operator=(const DebateStreamHandler&) = delete;
 
     void OnOpen(std::shared_ptr<net::WsConnection> conn) override;
     void OnMessage(std::shared_ptr<net::WsConnection> conn, std::string text) override;
     void OnClose(std::shared_ptr<net::WsConnection> conn) override;
 
-    WsHandlerStats Stats() const;
+    DebateStreamStats Stats() const;
     // Stats() as a JSON object (the `protocol` member of GET /api/ws/stats):
     // {"connections", "connections_total", "subscriptions", "subscriptions_total",
     //  "messages_received", "messages_sent", "frames_by_type": {"connection_info",

@@ -1,8 +1,8 @@
 #pragma once
 
 // Decoding of the client's WebSocket text messages (API.md "WebSocket"): the pure part of
-// WsHandler's message handling, separate so that tests and the fuzz target reach it.
-// Nothing here sends or subscribes; WsHandler maps each kind to its frames.
+// DebateStreamHandler's message handling, separate so that tests and the fuzz target reach it.
+// Nothing here sends or subscribes; DebateStreamHandler maps each kind to its frames.
 
 #include <cstdint>
 #include <optional>
@@ -30,7 +30,7 @@ struct ClientMessage {
     std::string type;
     // kSubscribe, kUnsubscribe: the string debate_id, else loop_id (the first of the two
     // that is present and not null); "" when neither is, or when that one is not a string.
-    // Not validated (WsHandler answers invalid_debate_id).
+    // Not validated (DebateStreamHandler answers invalid_debate_id).
     std::string debate_id;
     // kSubscribe: ParseReplayFrom of "replay_from_seq"; nullopt when invalid.
     std::optional<std::int64_t> replay_from_seq;

@@ -40,6 +40,7 @@
 #include "ratelimit/redis_limiter.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/health.hpp"
+#include "sentry/reporter.hpp"
 #include "service/local_debate_service.hpp"
 #include "service/receipt_retention.hpp"
 #include "storage/open_stores.hpp"
@@ -87,6 +88,9 @@ struct App {
     boost::asio::io_context ioc;
     common::BlockingPool pool;
     metrics::Registry registry;
+    // SENTRY_DSN (error_reporting.hpp): null when unset. Declared early: it outlives
+    // everything that reports to it.
+    std::unique_ptr<sentry::Reporter> sentry;
     events::EventHub hub;
     metrics::Family<metrics::Counter>& health_transitions;
     resilience::HealthRegistry health;
@@ -126,7 +130,7 @@ struct App {
     debate::ReceiptKeys keys;
     std::unique_ptr<service::LocalDebateService> service;
 
-    std::unique_ptr<api::WsHandler> ws;
+    std::unique_ptr<api::DebateStreamHandler> ws;
     std::unique_ptr<net::HttpServer> api_server;
     std::unique_ptr<net::HttpServer> metrics_server;
     uint16_t api_port = 0;

@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -250,17 +248,10 @@ void ConnectCancel(Distributed& distributed, service::LocalDebateService& servic
                                                 " and the instances' bus (Redis) is unavailable; "
                                                 "retry");
             }
-            const auto deadline = std::chrono::steady_clock::now() + wait;
-            for (;;) {
-                auto record = co_await service.Get(id);
-                if (record && record->status != "pending" && record->status != "running") {
-                    co_return record;
-                }
-                if (std::chrono::steady_clock::now() >= deadline) break;
-                asio::steady_timer timer(co_await asio::this_coro::executor,
-                                         std::chrono::milliseconds(100));
-                co_await timer.async_wait(asio::use_awaitable);
-            }
+            // Its debate_end reaches this hub through the bus once the owner stored it.
+            auto record = co_await service.AwaitEnd(id, wait);
+            if (!record) co_return record.error();
+            if (events::IsTerminal(record->status)) co_return record;
             co_return common::MakeError(ErrorCode::kUnavailable,
                                         "cancel of debate " + id + " was sent to " + where +
                                             " but it has not stopped yet; check again");

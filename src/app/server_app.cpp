@@ -23,6 +23,7 @@
 #include "app/app_state.hpp"
 #include "app/backup_wiring.hpp"
 #include "app/distributed.hpp"
+#include "app/error_reporting.hpp"
 #include "app/event_replay.hpp"
 #include "app/instance_lease.hpp"
 #include "app/server_metrics.hpp"
@@ -33,6 +34,7 @@
 #include "common/build_info.hpp"
 #include "common/ids.hpp"
 #include "common/logging.hpp"
+#include "common/sd_notify.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
 #include "debate/receipt_keys.hpp"
@@ -172,6 +174,7 @@ asio::awaitable<void> Startup(App& app) {
                                                                 ss, *app.store, app.pool, app.keys,
                                                                 app.hub, app.registry);
     if (app.distributed) ConnectCancel(*app.distributed, *app.service, app.ioc.get_executor());
+    app.service->SetErrorReporter(app.sentry.get());
     auto recovered = co_await app.service->RecoverInterrupted();
     if (!recovered) {
         Log()->error("crash recovery failed: {}", recovered.error().message);
@@ -189,12 +192,15 @@ asio::awaitable<void> Startup(App& app) {
     Log()->info("ready duration_ms={} database={} {} data_dir={}", ms, app.db_backend,
                 app.db_location, s.storage.data_dir);
     if (!app.banner.empty()) std::cout << app.banner << std::flush;
+    (void)common::sd::Notify("READY=1\nSTATUS=ready: api port " + std::to_string(app.api_port));
     asio::co_spawn(app.ioc, WatchDatabase(app), asio::detached);
 }
 
 asio::awaitable<void> Drain(App& app) {
     auto grace = std::chrono::seconds(app.settings.server.shutdown_grace_seconds);
     Log()->info("shutdown: draining (grace {} s)", grace.count());
+    (void)common::sd::Notify("STOPPING=1\nSTATUS=draining (grace " + std::to_string(grace.count()) +
+                             " s)");
     app.draining = true;
     app.SetNotReady("draining");
     if (app.retention_scheduler) app.retention_scheduler->Stop();
@@ -529,9 +535,9 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     return deps;
 }
 
-api::WsHandlerOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
+api::DebateStreamOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
     const config::Settings& settings = app.settings;
-    api::WsHandlerOptions ws_options;
+    api::DebateStreamOptions ws_options;
     ws_options.heartbeat_interval = std::chrono::seconds(settings.server.ws_heartbeat_seconds);
     ws_options.active_debates = [&app] { return app.debates.Stats().running; };
     ws_options.authenticate_async = [&app](const net::HttpRequest& req,
@@ -563,15 +569,13 @@ api::WsHandlerOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
         ws_options.messages_per_second = settings.security.ws_messages_per_second;
     }
     ws_options.max_frame_bytes = 1024 * 1024;
-    // Keep bursts well inside the connection's send queue (net closes on overflow).
-    // ARAGORA_WS_SEND_QUEUE_MAX bounds what one connection may have waiting: half of it
-    // in the socket's queue; the handler holds back at most max(1024, 4×) live events
-    // (events arrive in stored batches: one round of a large debate is ~150 at once).
+    // ARAGORA_WS_SEND_QUEUE_MAX bounds what one connection may have waiting, in its one
+    // queue (net keeps none), with the same headroom as before: max(1024, 4×) frames, and
+    // as many live events held back behind a replay (events arrive in stored batches: one
+    // round of a large debate is ~150 at once).
     const auto send_queue = static_cast<std::size_t>(settings.server.ws_send_queue_max);
-    ws_options.max_in_flight = std::max<std::size_t>(1, send_queue / 2);
     ws_options.max_pending_live_events = std::max<std::size_t>(1024, 4 * send_queue);
     ws_options.max_queued_frames = std::max<std::size_t>(1024, 4 * send_queue);
-    ws_options.send_burst = std::max<std::size_t>(1, std::min<std::size_t>(64, send_queue / 2));
     return ws_options;
 }
 
@@ -588,7 +592,6 @@ net::ServerLimits ServerLimitsOf(const config::ServerSettings& ss) {
     limits.read_timeout = std::chrono::seconds(ss.read_timeout_seconds);
     limits.write_timeout = std::chrono::seconds(ss.write_timeout_seconds);
     limits.ws_max_connections = static_cast<std::size_t>(ss.ws_max_connections);
-    limits.ws_send_queue_max = static_cast<std::size_t>(ss.ws_send_queue_max);
     limits.ws_ping_interval = std::chrono::seconds(ss.ws_heartbeat_seconds);
     return limits;
 }
@@ -699,6 +702,7 @@ void AnnounceListening(App& app) {
 // io_context stopped (after a drain, or a failed startup).
 int RunUntilStopped(App& app) {
     asio::co_spawn(app.ioc, HandleSignals(app), asio::detached);
+    common::sd::StartWatchdog(app.ioc.get_executor());  // WATCHDOG=1 while the loop runs
     asio::co_spawn(app.ioc, Startup(app), [](std::exception_ptr ep) {
         if (!ep) return;
         try {
@@ -714,6 +718,7 @@ int RunUntilStopped(App& app) {
     for (auto& t : threads) t.join();
     app.pool.Stop();
     app.backup_pool.Stop();  // a backup in progress finishes (its files are written atomically)
+    if (app.sentry) app.sentry->Close(std::chrono::seconds(2));  // the drain's last errors
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.app", "aragora.api", "aragora.debate"})
         common::GetLogger(name)->flush();
@@ -740,12 +745,13 @@ int RunServe(const ServeOptions& options) {
     if (auto refused = SetUpTracing(app, *trace_settings)) return Refuse(*refused);
     if (auto refused = CreateDistributed(app)) return Refuse(*refused);
     if (auto refused = SetUpSecurityAndLimits(app)) return Refuse(*refused);
+    if (auto sentry = SetUpErrorReporting(app); !sentry) return Refuse({2, sentry.error().message});
 
     api::ApiDeps deps = MakeApiDeps(app, system);
     api::Router router;
     api::AddRoutes(router, deps);
-    app.ws = std::make_unique<api::WsHandler>(
-        app.ioc.get_executor(), app.hub, MakeReplaySource(app), WebSocketOptions(app, deps.cors));
+    app.ws = std::make_unique<api::DebateStreamHandler>(app.hub, MakeReplaySource(app),
+                                                        WebSocketOptions(app, deps.cors));
     if (auto refused = Listen(app, deps, api::MakeHttpHandler(router, deps)))
         return Refuse(*refused);
     ListenMetrics(app, system);

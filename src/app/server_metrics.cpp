@@ -57,13 +57,10 @@ void RegisterServerMetrics(App& app) {
                              const auto& s = (*api)->stats();
                              return static_cast<double>(s.ws_errors.load() + s.ws_timeouts.load());
                          });
-    r.AddCallbackCounter(
-        "aragora_ws_slow_consumer_closes_total",
-        "WebSocket clients closed with 1008 for not reading", [api, &app] {
-            double n = *api ? static_cast<double>((*api)->stats().ws_slow_closes.load()) : 0.0;
-            if (app.ws) n += static_cast<double>(app.ws->Stats().slow_closes);
-            return n;
-        });
+    r.AddCallbackCounter("aragora_ws_slow_consumer_closes_total",
+                         "WebSocket clients closed with 1008 for not reading", [&app] {
+                             return app.ws ? static_cast<double>(app.ws->Stats().slow_closes) : 0.0;
+                         });
     r.AddCallbackCounter("aragora_ws_rejected_connections_total",
                          "WebSocket upgrades refused over ARAGORA_WS_MAX_CONNECTIONS",
                          stat(&net::ServerStats::ws_rejected));

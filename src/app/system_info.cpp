@@ -204,7 +204,7 @@ asio::awaitable<Result<std::string>> AppSystemInfo::MemoryDumpJson() {
     const struct mallinfo2 mi = ::mallinfo2();
     m.allocator = {mi.arena, mi.hblkhd, mi.uordblks, mi.fordblks, mi.keepcost, mi.hblks};
     auto hub = app_.hub.Stats();
-    auto ws = app_.ws ? app_.ws->Stats() : api::WsHandlerStats{};
+    auto ws = app_.ws ? app_.ws->Stats() : api::DebateStreamStats{};
     auto debates = app_.debates.Stats();
     const auto& net = app_.api_server->stats();
     // Sizes per item are estimates (the subsystems count items, not bytes): an event
@@ -265,10 +265,9 @@ std::string AppSystemInfo::WsStatsJson() const {
     o["rejected"] = st.ws_rejected.load();
     o["messages_sent"] = st.ws_messages_sent.load();
     o["messages_received"] = st.ws_messages_received.load();
-    o["dropped"] = st.ws_slow_closes.load() + st.ws_send_refused.load() +
-                   (app_.ws ? app_.ws->Stats().slow_closes : 0);
     const auto handler_slow = app_.ws ? app_.ws->Stats().slow_closes : 0;
-    o["slow_closes"] = st.ws_slow_closes.load() + handler_slow;
+    o["dropped"] = st.ws_send_refused.load() + handler_slow;
+    o["slow_closes"] = handler_slow;
     o["errors"] = st.ws_errors.load() + st.ws_timeouts.load();
     auto hub = app_.hub.Stats();
     o["subscriptions"] = hub.subscriptions;
@@ -319,7 +318,7 @@ std::string AppSystemInfo::MetricsSummaryJson() const {
     o["consensus_reached_total"] = consensus;
     o["websocket"] = json::object{{"connections", st.ws_connections_active.load()},
                                   {"messages_sent", st.ws_messages_sent.load()},
-                                  {"slow_closes", st.ws_slow_closes.load()}};
+                                  {"slow_closes", app_.ws ? app_.ws->Stats().slow_closes : 0}};
     auto rss = metrics::ResidentMemoryBytes();
     o["process_resident_memory_bytes"] = rss.ok() ? *rss : 0;
     o["uptime_seconds"] = static_cast<std::int64_t>(app_.Uptime());

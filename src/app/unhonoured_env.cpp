@@ -6,9 +6,6 @@ namespace aragora::app {
 
 const std::vector<UnhonouredVariable>& KnownUnhonouredVariables() {
     static const std::vector<UnhonouredVariable> kTable = {
-        {"SENTRY_DSN",
-         "no error is reported to Sentry; errors are ERROR lines in the logs and GET "
-         "/api/v1/system/errors lists the recent 5xx"},
         {"ARAGORA_STORE_DIR",
          "there is no Knowledge Mound store in this build (/health reports knowledge_mound "
          "not_configured); debates run without historical context"},

@@ -27,7 +27,7 @@ const std::vector<UnhonouredVariable>& KnownUnhonouredVariables();
 std::vector<UnhonouredVariable> UnhonouredVariablesSet(const config::EnvLookup& env);
 
 // One WARNING per variable set, on `logger`:
-//   "SENTRY_DSN is set but not supported by this build: <consequence>"
+//   "ARAGORA_STORE_DIR is set but not supported by this build: <consequence>"
 void WarnUnhonouredVariables(const config::EnvLookup& env, spdlog::logger& logger);
 
 }  // namespace aragora::app

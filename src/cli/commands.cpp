@@ -4,8 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -40,6 +38,7 @@
 #include "config/settings.hpp"
 #include "debate/receipt.hpp"
 #include "debate/receipt_keys.hpp"
+#include "events/payloads.hpp"
 #include "net/http_client.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "service/records.hpp"
@@ -95,37 +94,30 @@ common::Result<Environment> LoadEnvironment() {
 class ProgressPrinter final : public events::EventSink {
 public:
     void Publish(const events::Event& e) override {
-        boost::system::error_code ec;
-        json::value data = json::parse(e.data_json, ec);
-        if (ec || !data.is_object()) return;
-        const auto& d = data.as_object();
-        auto num = [&](const char* k) { return common::DoubleField(d, k).value_or(0.0); };
-        auto str = [&](const char* k) { return common::StringFieldOr(d, k); };
-        if (e.type == "round_start") {
-            std::cerr << "  round " << e.round << "/" << static_cast<int>(num("total_rounds"))
-                      << ": proposing" << (e.round > 1 ? " (revising)" : "") << "...\n";
-        } else if (e.type == "round_end") {
+        if (auto p = events::As<events::RoundStart>(e)) {
+            std::cerr << "  round " << e.round << "/" << p->total_rounds << ": proposing"
+                      << (e.round > 1 ? " (revising)" : "") << "...\n";
+        } else if (e.type == events::RoundEnd::kType) {
             std::cerr << "  round " << e.round << " done: " << critiques_ << " critiques\n";
             critiques_ = 0;
-        } else if (e.type == "critique") {
+        } else if (e.type == events::Critique::kType) {
             ++critiques_;
-        } else if (e.type == "convergence") {
-            std::cerr << "  convergence: " << str("status") << " (min similarity " << std::fixed
-                      << std::setprecision(2) << num("similarity") << ")\n";
-        } else if (e.type == "trickster_intervention") {
+        } else if (auto p = events::As<events::Convergence>(e)) {
+            std::cerr << "  convergence: " << p->status << " (min similarity " << std::fixed
+                      << std::setprecision(2) << p->similarity << ")\n";
+        } else if (e.type == events::TricksterIntervention::kType) {
             std::cerr << "  trickster: weak evidence behind the agreement, challenge injected\n";
-        } else if (e.type == "agent_fallback") {
-            std::cerr << "  agent " << str("agent") << ": " << str("from_provider")
-                      << " refused, retrying on OpenRouter (" << str("model") << ")\n";
-        } else if (e.type == "agent_retry") {
-            std::cerr << "  agent " << str("agent") << ": retry " << static_cast<int>(num("retry"))
-                      << " in " << static_cast<int>(num("delay_ms")) << " ms (" << str("reason")
-                      << ")\n";
-        } else if (e.type == "agent_error") {
-            std::cerr << "  agent " << str("agent") << " failed in " << str("phase") << ": "
-                      << str("message") << "\n";
-        } else if (e.type == "vote") {
-            std::cerr << "  vote: " << str("agent") << " -> " << str("choice") << "\n";
+        } else if (auto p = events::As<events::AgentFallback>(e)) {
+            std::cerr << "  agent " << p->agent << ": " << p->from_provider
+                      << " refused, retrying on OpenRouter (" << p->model << ")\n";
+        } else if (auto p = events::As<events::AgentRetry>(e)) {
+            std::cerr << "  agent " << p->agent << ": retry " << p->retry << " in " << p->delay_ms
+                      << " ms (" << p->reason << ")\n";
+        } else if (auto p = events::As<events::AgentError>(e)) {
+            std::cerr << "  agent " << p->agent << " failed in " << p->phase << ": " << p->message
+                      << "\n";
+        } else if (auto p = events::As<events::Vote>(e)) {
+            std::cerr << "  vote: " << p->agent << " -> " << p->choice << "\n";
         }
     }
 
@@ -138,10 +130,11 @@ void PrintVerdictBlock(const RunOutcome& out, const std::string& receipt_file) {
     const auto& res = out.result;
     std::ostringstream os;
     os << std::fixed << std::setprecision(2);
-    os << "\nDebate " << r.id << ": " << r.status << " in " << res.duration_seconds << " s ("
-       << r.rounds_used << " of " << r.rounds << " rounds, " << r.agents.size() << " agents)\n";
+    os << "\nDebate " << r.id << ": " << events::ToString(r.status) << " in "
+       << res.duration_seconds << " s (" << r.rounds_used << " of " << r.rounds << " rounds, "
+       << r.agents.size() << " agents)\n";
     os << "Question: " << r.task << "\n";
-    if (r.status == "completed") {
+    if (r.status == events::DebateStatus::kCompleted) {
         const std::string verdict = common::ToUpper(r.verdict);
         os << "Verdict:  " << verdict << "  (confidence " << r.confidence.value_or(0) << ")\n";
         os << "Consensus: " << (res.consensus.reached ? "reached" : "not reached") << " ("
@@ -287,12 +280,11 @@ int RunDebateCommand(const AskOptions& opt) {
     common::SystemClock clock;
     common::BlockingPool pool(1, 64);
     DebateRunner runner(clock, engine, **store, pool, *keys);
-    asio::cancellation_signal cancel;
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int) {
         if (ec) return;
         std::cerr << "aragora: cancelling the debate...\n";
-        cancel.emit(asio::cancellation_type::terminal);
+        runner.Cancel();
     });
     bool tty = isatty(STDERR_FILENO) == 1 && !opt.json;
     ProgressPrinter progress;
@@ -303,12 +295,11 @@ int RunDebateCommand(const AskOptions& opt) {
     std::optional<common::Result<RunOutcome>> outcome;
     std::exception_ptr failure;
     asio::co_spawn(ioc, runner.Run(spec, std::move(*agent_objects), tty ? &progress : nullptr),
-                   asio::bind_cancellation_slot(
-                       cancel.slot(), [&](std::exception_ptr ep, common::Result<RunOutcome> r) {
-                           failure = ep;
-                           outcome.emplace(std::move(r));
-                           signals.cancel();
-                       }));
+                   [&](std::exception_ptr ep, common::Result<RunOutcome> r) {
+                       failure = ep;
+                       outcome.emplace(std::move(r));
+                       signals.cancel();
+                   });
     ioc.run();
     pool.Stop();
     if (failure) {
@@ -342,7 +333,7 @@ int RunDebateCommand(const AskOptions& opt) {
     } else {
         PrintVerdictBlock(out, out.receipt ? opt.receipt_file : std::string());
     }
-    if (out.record.status != "completed") return kExitFailed;
+    if (out.record.status != events::DebateStatus::kCompleted) return kExitFailed;
     return kExitOk;
 }
 
@@ -421,9 +412,10 @@ int ListCommand(const std::string& status, int limit, int offset, bool as_json) 
               << "VERDICT" << std::setw(26) << "CREATED"
               << "TASK\n";
     for (const auto& d : page->items) {
-        std::cout << std::left << std::setw(28) << d.id << std::setw(11) << d.status
-                  << std::setw(26) << (d.verdict.empty() ? "-" : d.verdict) << std::setw(26)
-                  << d.created_at << Shorten(d.task, 60) << "\n";
+        std::cout << std::left << std::setw(28) << d.id << std::setw(11)
+                  << events::ToString(d.status) << std::setw(26)
+                  << (d.verdict.empty() ? "-" : d.verdict) << std::setw(26) << d.created_at
+                  << Shorten(d.task, 60) << "\n";
     }
     std::cout << page->items.size() << " of " << page->total << " debates\n";
     return kExitOk;
@@ -443,7 +435,7 @@ int ShowCommand(const std::string& id, bool as_json) {
         return kExitOk;
     }
     std::cout << "Debate " << d->id << "\n"
-              << "  status:     " << d->status << "\n"
+              << "  status:     " << events::ToString(d->status) << "\n"
               << "  task:       " << d->task << "\n"
               << "  agents:     ";
     for (std::size_t i = 0; i < d->agents.size(); ++i) std::cout << (i ? ", " : "") << d->agents[i];
@@ -451,7 +443,7 @@ int ShowCommand(const std::string& id, bool as_json) {
               << d->consensus_method << ")\n"
               << "  created:    " << d->created_at << "\n";
     if (!d->completed_at.empty()) std::cout << "  finished:   " << d->completed_at << "\n";
-    if (d->status == "completed") {
+    if (d->status == events::DebateStatus::kCompleted) {
         std::cout << std::fixed << std::setprecision(2) << "  verdict:    " << d->verdict
                   << " (confidence " << d->confidence.value_or(0) << ", consensus "
                   << (d->consensus_reached.value_or(false) ? "reached" : "not reached") << ")\n"

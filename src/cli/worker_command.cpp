@@ -29,12 +29,14 @@
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "common/logging.hpp"
+#include "common/sd_notify.hpp"
 #include "common/time.hpp"
 #include "debate/receipt_keys.hpp"
 #include "events/hub.hpp"
 #include "metrics/registry.hpp"
 #include "net/http_client.hpp"
 #include "resilience/circuit_breaker.hpp"
+#include "sentry/reporter.hpp"
 #include "service/local_debate_service.hpp"
 #include "storage/database_lock.hpp"
 #include "storage/open_stores.hpp"
@@ -188,6 +190,13 @@ int RunWorker(std::optional<int> concurrency) {
     net::HttpClient http(ioc, agents::ClientOptionsFrom(settings.agents));
     agents::AgentFactory factory(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http,
                                  &breakers, nullptr);
+    auto error_reporter = sentry::ReporterFromSettings(
+        settings, agents::ClientOptionsFrom(settings.agents), clock, registry);
+    if (!error_reporter) {
+        std::cerr << "aragora: " << error_reporter.error().message << "\n";
+        return kExitUsage;
+    }
+    factory.SetErrorReporter(error_reporter->get());
 
     const std::string worker_id = common::NewProcessId("w_");
     service::ServiceSettings ss;
@@ -219,6 +228,7 @@ int RunWorker(std::optional<int> concurrency) {
     if (*distributed) (*distributed)->AttachStore(store->get());
     service::LocalDebateService service(ioc.get_executor(), clock, ss, **store, pool, *keys, hub,
                                         registry);
+    service.SetErrorReporter(error_reporter->get());
     if (*distributed) app::ConnectCancel(**distributed, service, ioc.get_executor());
     service.StartWatchdog();
     Worker worker(*options, clock, **store, pool, service, worker_id);
@@ -245,6 +255,7 @@ int RunWorker(std::optional<int> concurrency) {
                 "signal {} received: no more claims; waiting up to {} s for {} running debate(s)",
                 sig == SIGTERM ? "SIGTERM" : "SIGINT", options->shutdown_grace.count(),
                 service.Running());
+            (void)common::sd::Notify("STOPPING=1\nSTATUS=draining");
             worker.Stop(ioc.get_executor());
             asio::co_spawn(ioc, drain(), asio::detached);
             signals.async_wait(on_signal);
@@ -277,10 +288,13 @@ int RunWorker(std::optional<int> concurrency) {
             Log()->critical("worker loop crashed: {}", e.what());
         }
     });
+    common::sd::StartWatchdog(ioc.get_executor());
+    (void)common::sd::Notify("READY=1\nSTATUS=worker " + worker_id + " claiming");
     std::vector<std::thread> threads;
     for (int i = 1; i < 2; ++i) threads.emplace_back([&ioc] { ioc.run(); });
     ioc.run();
     for (auto& t : threads) t.join();
+    if (*error_reporter) (*error_reporter)->Close(std::chrono::seconds(2));  // the drain's errors
     pool.Stop();
     spdlog::default_logger()->flush();
     for (const char* name : {"aragora.worker", "aragora.debate"}) common::GetLogger(name)->flush();

@@ -586,6 +586,7 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto slo_latency = ReadDouble(env, "SLO_LATENCY_P99_TARGET_MS", 500, 0.001, 3600000);
     if (!slo_latency) return slo_latency.error();
     s.slo.latency_p99_target_ms = *slo_latency;
+    s.sentry.dsn = ReadString(env, "SENTRY_DSN");
     auto latency =
         ReadInt(env, "ARAGORA_DEMO_LATENCY_MS", mode == RunMode::kServer ? 200 : 0, 0, 60000);
     if (!latency) return latency.error();

@@ -196,6 +196,13 @@ struct SloSettings {
     double debate_success_target = 0.95;  // SLO_DEBATE_SUCCESS_TARGET, in (0, 1)
 };
 
+// Error reporting (operational runbook, "Environment Variables"): SENTRY_DSN. The DSN is
+// parsed and checked by the sentry module when serve starts (a bad one stops the start).
+// Events carry ARAGORA_ENV as their environment and the build's version as release.
+struct SentrySettings {
+    std::string dsn;  // SENTRY_DSN; "" = off
+};
+
 struct Settings {
     std::string env = "development";  // ARAGORA_ENV
     bool production = false;
@@ -209,6 +216,7 @@ struct Settings {
     SecuritySettings security;
     DistributedSettings distributed;
     SloSettings slo;
+    SentrySettings sentry;
 };
 
 // Reads and validates every setting. A bad value is an error naming the variable.

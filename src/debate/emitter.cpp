@@ -1,29 +1,23 @@
 #include "debate/emitter.hpp"
 
-#include <boost/json.hpp>
-
-#include "common/json_text.hpp"
 #include "common/time.hpp"
 
 namespace aragora::debate {
 
-events::Event EventEmitter::Stamp(const std::string& type, int round, const std::string& agent,
-                                  std::string data_json) {
-    boost::system::error_code ec;
-    boost::json::value data = boost::json::parse(data_json, ec);
-    if (ec || !data.is_object()) data = boost::json::object{};
-    auto& obj = data.as_object();
-    if (!obj.contains("debate_id")) obj["debate_id"] = debate_id_;
-
-    std::lock_guard lock(mutex_);
+events::Event EventEmitter::StampData(std::string_view type, int round, const std::string& agent,
+                                      std::string data_json) {
     events::Event e;
     e.debate_id = debate_id_;
-    e.seq = ++seq_;
-    e.type = type;
-    e.timestamp = common::EpochSeconds(clock_.SystemNow());
+    e.type = std::string(type);
     e.round = round;
     e.agent = agent;
-    e.data_json = common::SerializeJson(data);
+    e.data_json = std::move(data_json);
+    {
+        std::lock_guard lock(mutex_);
+        e.seq = ++seq_;
+        e.timestamp = common::EpochSeconds(clock_.SystemNow());
+    }
+    events::Seal(e);
     return e;
 }
 
@@ -32,11 +26,11 @@ void EventEmitter::Publish(const events::Event& event) {
     sink_.Publish(event);
 }
 
-std::int64_t EventEmitter::Emit(const std::string& type, int round, const std::string& agent,
-                                std::string data_json) {
+std::int64_t EventEmitter::EmitData(std::string_view type, int round, const std::string& agent,
+                                    std::string data_json) {
     // Stamping and publishing under one lock keeps the sink's view in seq order.
     std::lock_guard lock(publish_mutex_);
-    events::Event e = Stamp(type, round, agent, std::move(data_json));
+    events::Event e = StampData(type, round, agent, std::move(data_json));
     sink_.Publish(e);
     return e.seq;
 }

@@ -7,13 +7,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
 #include <exception>
 #include <map>
 #include <sstream>
+#include <variant>
 
 #include "common/crypto.hpp"
-#include "common/json_text.hpp"
 #include "debate/consensus.hpp"
 #include "debate/convergence.hpp"
 #include "debate/parse.hpp"
@@ -22,7 +21,6 @@ namespace aragora::debate {
 namespace {
 
 namespace asio = boost::asio;
-namespace json = boost::json;
 using agents::Agent;
 using agents::AgentReply;
 using agents::AgentRequest;
@@ -30,14 +28,6 @@ using agents::Phase;
 using common::ErrorCode;
 using common::Result;
 using SteadyDuration = std::chrono::steady_clock::duration;
-
-json::array ToJsonArray(const std::vector<std::string>& v) {
-    json::array a;
-    for (const auto& s : v) a.emplace_back(s);
-    return a;
-}
-
-std::string Serialize(const json::object& o) { return common::SerializeJson(o); }
 
 // One agent call bounded by `timeout`. A cancelled call answers kCancelled, a call that
 // outlives the timer answers kTimeout; exceptions become kInternal.
@@ -75,6 +65,12 @@ struct PhaseCall {
     std::shared_ptr<Agent> agent;
     AgentRequest request;
 };
+
+// The members every token event of `call` shares.
+events::TokenStream StreamOf(const PhaseCall& call) {
+    return {call.agent->Name(), call.request.round,
+            std::string(agents::ToString(call.request.phase))};
+}
 
 asio::awaitable<bool> IsCancelled() {
     auto cs = co_await asio::this_coro::cancellation_state;
@@ -282,12 +278,8 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
     std::vector<std::shared_ptr<Stream>> streams;
     auto emit_delta = [this](const PhaseCall& call, Stream& st) {
         if (st.pending.empty()) return;
-        json::object d;
-        d["agent"] = call.agent->Name();
-        d["round_number"] = call.request.round;
-        d["phase"] = agents::ToString(call.request.phase);
-        d["delta"] = st.pending;
-        emitter_.Emit("token_delta", call.request.round, call.agent->Name(), Serialize(d));
+        const events::TokenDelta d{StreamOf(call), st.pending};
+        emitter_.Emit(call.request.round, call.agent->Name(), d);
         st.pending.clear();
         st.last_flush = clock_.SteadyNow();
     };
@@ -299,12 +291,8 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
             if (delta.empty()) return;
             if (!stream->started) {
                 stream->started = true;
-                json::object d;
-                d["agent"] = self->agent->Name();
-                d["round_number"] = self->request.round;
-                d["phase"] = agents::ToString(self->request.phase);
-                emitter_.Emit("token_start", self->request.round, self->agent->Name(),
-                              Serialize(d));
+                const events::TokenStart d{StreamOf(*self)};
+                emitter_.Emit(self->request.round, self->agent->Name(), d);
                 stream->pending.append(delta);
                 emit_delta(*self, *stream);
                 return;
@@ -319,21 +307,16 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
         const std::string name = call.agent->Name();
         const int round = call.request.round;
         EventEmitter& emitter = emitter_;
-        call.request.on_event = [name, round, &emitter](std::string_view type,
-                                                        std::string data_json) {
-            emitter.Emit(std::string(type), round, name, std::move(data_json));
+        call.request.on_event = [name, round, &emitter](const agents::AgentNotice& notice) {
+            std::visit([&](const auto& payload) { emitter.Emit(round, name, payload); }, notice);
         };
     }
     auto replies = co_await RunCalls(calls, max_parallel, CallTimeout());
     for (std::size_t i = 0; i < calls.size(); ++i) {
         if (!streams[i]->started) continue;
         emit_delta(calls[i], *streams[i]);
-        json::object d;
-        d["agent"] = calls[i].agent->Name();
-        d["round_number"] = calls[i].request.round;
-        d["phase"] = agents::ToString(calls[i].request.phase);
-        d["ok"] = replies[i].ok();
-        emitter_.Emit("token_end", calls[i].request.round, calls[i].agent->Name(), Serialize(d));
+        const events::TokenEnd d{StreamOf(calls[i]), replies[i].ok()};
+        emitter_.Emit(calls[i].request.round, calls[i].agent->Name(), d);
     }
     co_return replies;
 }
@@ -365,13 +348,13 @@ void Run::EmitAgentError(const std::string& agent, Phase phase, int round, const
     std::string code(common::ToString(e.code));
     result_.failures.push_back(
         {agent, std::string(agents::ToString(phase)), round, code, e.message});
-    json::object d;
-    d["agent"] = agent;
-    d["phase"] = agents::ToString(phase);
-    d["code"] = code;
-    d["message"] = e.message;
-    d["round_number"] = round;
-    emitter_.Emit("agent_error", round, agent, Serialize(d));
+    events::AgentError d;
+    d.agent = agent;
+    d.phase = agents::ToString(phase);
+    d.code = code;
+    d.message = e.message;
+    d.round_number = round;
+    emitter_.Emit(round, agent, d);
 }
 
 void Run::RecordCall(const std::string& agent, const Result<AgentReply>& r, Phase phase,
@@ -467,13 +450,13 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
         proposals_[name] = p;
         prov.entries.push_back({name, std::string(agents::ToString(calls[i].request.phase)), "",
                                 common::Sha256Hex(p.content)});
-        json::object d;
-        d["round_number"] = round;
-        d["agent"] = name;
-        d["role"] = calls[i].request.phase == Phase::kRevise ? "reviser" : "proposer";
-        d["content"] = p.content;
-        d["confidence"] = p.confidence;
-        emitter_.Emit("agent_message", round, name, Serialize(d));
+        events::AgentMessage d;
+        d.round_number = round;
+        d.agent = name;
+        d.role = calls[i].request.phase == Phase::kRevise ? "reviser" : "proposer";
+        d.content = p.content;
+        d.confidence = p.confidence;
+        emitter_.Emit(round, name, d);
     }
     pending_challenge_.clear();
     co_return EnoughAnswered(ok, phase, round);
@@ -516,19 +499,19 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
         critic_ok[critic] = true;
         Critique c = ParseCritique(critic, target, replies[i]->text);
         prov.entries.push_back({critic, "critique", target, common::Sha256Hex(replies[i]->text)});
-        json::object d;
-        d["round_number"] = round;
-        d["agent"] = critic;
-        d["critic"] = critic;
-        d["target"] = target;
-        d["target_agent"] = target;
-        d["issues"] = ToJsonArray(c.issues);
-        d["suggestions"] = ToJsonArray(c.suggestions);
-        d["severity"] = c.severity;
-        d["score"] = c.severity / 10.0;
-        d["content"] = c.content;
-        d["parsed"] = c.parsed;
-        emitter_.Emit("critique", round, critic, Serialize(d));
+        events::Critique d;
+        d.round_number = round;
+        d.agent = critic;
+        d.critic = critic;
+        d.target = target;
+        d.target_agent = target;
+        d.issues = c.issues;
+        d.suggestions = c.suggestions;
+        d.severity = c.severity;
+        d.score = c.severity / 10.0;
+        d.content = c.content;
+        d.parsed = c.parsed;
+        emitter_.Emit(round, critic, d);
         received_[target].push_back(c);
         round_critiques_.push_back(std::move(c));
     }
@@ -570,14 +553,14 @@ asio::awaitable<bool> Run::VotePhase() {
         ParsedVote pv = ParseVote(voter, replies[i]->text, candidates, fallback);
         prov.entries.push_back(
             {voter, "vote", pv.vote.choice, common::Sha256Hex(replies[i]->text)});
-        json::object d;
-        d["agent"] = voter;
-        d["choice"] = pv.vote.choice;
-        d["confidence"] = pv.vote.confidence;
-        d["reasoning"] = pv.vote.reasoning;
-        d["round_number"] = result_.rounds_used;
-        d["parsed"] = pv.parsed;
-        emitter_.Emit("vote", result_.rounds_used, voter, Serialize(d));
+        events::Vote d;
+        d.agent = voter;
+        d.choice = pv.vote.choice;
+        d.confidence = pv.vote.confidence;
+        d.reasoning = pv.vote.reasoning;
+        d.round_number = result_.rounds_used;
+        d.parsed = pv.parsed;
+        emitter_.Emit(result_.rounds_used, voter, d);
         result_.votes.push_back(std::move(pv.vote));
     }
     co_return EnoughAnswered(ok, Phase::kVote, result_.rounds_used);
@@ -626,17 +609,17 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
     result_.verdict =
         MapVerdict(outcome.reached, !outcome.dissenting_agents.empty(), result_.confidence);
 
-    json::object d;
-    d["reached"] = outcome.reached;
-    d["method"] = ToString(outcome.method);
-    d["confidence"] = result_.confidence;
-    d["result"] = outcome.final_answer;
-    d["winner"] = outcome.winner;
-    d["supporting_agents"] = ToJsonArray(outcome.supporting_agents);
-    d["dissenting_agents"] = ToJsonArray(outcome.dissenting_agents);
-    d["verdict"] = result_.verdict;
-    d["judge_fallback"] = outcome.judge_fallback;
-    emitter_.Emit("consensus", result_.rounds_used, "", Serialize(d));
+    events::Consensus d;
+    d.reached = outcome.reached;
+    d.method = ToString(outcome.method);
+    d.confidence = result_.confidence;
+    d.result = outcome.final_answer;
+    d.winner = outcome.winner;
+    d.supporting_agents = outcome.supporting_agents;
+    d.dissenting_agents = outcome.dissenting_agents;
+    d.verdict = result_.verdict;
+    d.judge_fallback = outcome.judge_fallback;
+    emitter_.Emit(result_.rounds_used, "", d);
     span.SetAttribute("debate.consensus.reached", outcome.reached);
     span.SetAttribute("debate.consensus.method", ToString(outcome.method));
     span.SetAttribute("debate.confidence", result_.confidence);
@@ -648,14 +631,12 @@ asio::awaitable<DebateResult> Run::Execute() {
     deadline_ = steady_start + settings_.debate_timeout;
 
     {
-        json::object d;
-        d["task"] = spec_.task;
-        std::vector<std::string> names;
-        for (const auto& a : agents_) names.push_back(a->Name());
-        d["agents"] = ToJsonArray(names);
-        d["total_rounds"] = spec_.rounds;
-        d["consensus_method"] = ToString(spec_.consensus);
-        emitter_.Emit("debate_start", 0, "", Serialize(d));
+        events::DebateStart d;
+        d.task = spec_.task;
+        for (const auto& a : agents_) d.agents.push_back(a->Name());
+        d.total_rounds = spec_.rounds;
+        d.consensus_method = ToString(spec_.consensus);
+        emitter_.Emit(0, "", d);
     }
 
     if (agents_.size() < 2) {
@@ -663,10 +644,10 @@ asio::awaitable<DebateResult> Run::Execute() {
     }
 
     for (int round = 1; round <= spec_.rounds && !co_await ShouldStop(); ++round) {
-        json::object rs;
-        rs["round_number"] = round;
-        rs["total_rounds"] = spec_.rounds;
-        emitter_.Emit("round_start", round, "", Serialize(rs));
+        events::RoundStart rs;
+        rs.round_number = round;
+        rs.total_rounds = spec_.rounds;
+        emitter_.Emit(round, "", rs);
         trace::Span round_span = StartPhaseSpan("debate.round", spec_.trace, round);
         round_trace_ = round_span.ChildContext();
 
@@ -689,37 +670,37 @@ asio::awaitable<DebateResult> Run::Execute() {
                                     CurrentProposals(), settings_.convergence_threshold,
                                     settings_.divergence_threshold);
             have_conv = true;
-            json::object d;
-            d["round_number"] = round;
-            d["status"] = ToString(conv.status);
-            d["similarity"] = conv.min_similarity;
-            d["mean_similarity"] = conv.mean_similarity;
-            json::object per;
-            for (const auto& [agent, sim] : conv.per_agent) per[agent] = sim;
-            d["per_agent"] = std::move(per);
-            emitter_.Emit("convergence", round, "", Serialize(d));
+            events::Convergence d;
+            d.round_number = round;
+            d.status = ToString(conv.status);
+            d.similarity = conv.min_similarity;
+            d.mean_similarity = conv.mean_similarity;
+            d.per_agent = conv.per_agent;
+            emitter_.Emit(round, "", d);
         }
 
         HollowDecision hollow = CheckHollowConsensus(
             round, CurrentProposals(), have_conv ? &conv : nullptr, settings_, trickster_);
         if (hollow.hollow) {
-            json::object d;
-            d["round_number"] = round;
-            d["evidence_quality"] = hollow.evidence_quality;
-            d["agreement"] = hollow.agreement;
-            d["challenge"] = hollow.challenge;
-            emitter_.Emit("hollow_consensus", round, "", Serialize(d));
+            events::HollowConsensus d;
+            d.round_number = round;
+            d.evidence_quality = hollow.evidence_quality;
+            d.agreement = hollow.agreement;
+            d.challenge = hollow.challenge;
+            emitter_.Emit(round, "", d);
             if (hollow.intervene) {
                 result_.trickster_interventions = trickster_.interventions;
                 pending_challenge_ = hollow.challenge;
-                emitter_.Emit("trickster_intervention", round, "", Serialize(d));
+                events::TricksterIntervention t;
+                static_cast<events::HollowSignal&>(t) = d;
+                emitter_.Emit(round, "", t);
             }
         }
 
-        json::object re;
-        re["round_number"] = round;
-        re["total_rounds"] = spec_.rounds;
-        emitter_.Emit("round_end", round, "", Serialize(re));
+        events::RoundEnd re;
+        re.round_number = round;
+        re.total_rounds = spec_.rounds;
+        emitter_.Emit(round, "", re);
 
         if (settings_.early_stop && have_conv && conv.status == ConvergenceStatus::kConverged &&
             !hollow.hollow && round < spec_.rounds) {

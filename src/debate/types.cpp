@@ -31,28 +31,4 @@ std::string_view ConsensusMethodList() {
     return "majority, supermajority, unanimous, weighted, judge";
 }
 
-std::string_view ToString(DebateStatus s) {
-    switch (s) {
-        case DebateStatus::kPending:
-            return "pending";
-        case DebateStatus::kRunning:
-            return "running";
-        case DebateStatus::kCompleted:
-            return "completed";
-        case DebateStatus::kFailed:
-            return "failed";
-        case DebateStatus::kCancelled:
-            return "cancelled";
-    }
-    return "failed";
-}
-
-std::optional<DebateStatus> ParseDebateStatus(std::string_view s) {
-    for (auto st : {DebateStatus::kPending, DebateStatus::kRunning, DebateStatus::kCompleted,
-                    DebateStatus::kFailed, DebateStatus::kCancelled}) {
-        if (ToString(st) == s) return st;
-    }
-    return std::nullopt;
-}
-
 }  // namespace aragora::debate

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "events/status.hpp"
 #include "trace/tracer.hpp"
 
 namespace aragora::debate {
@@ -18,9 +19,10 @@ std::optional<ConsensusMethod> ParseConsensusMethod(std::string_view s);
 // "majority, supermajority, unanimous, weighted, judge" (for error messages)
 std::string_view ConsensusMethodList();
 
-enum class DebateStatus { kPending, kRunning, kCompleted, kFailed, kCancelled };
-std::string_view ToString(DebateStatus s);
-std::optional<DebateStatus> ParseDebateStatus(std::string_view s);
+// The one status type (events/status.hpp), shared with storage and the service.
+using events::DebateStatus;
+using events::ParseDebateStatus;
+using events::ToString;
 
 inline constexpr int kMinRounds = 1;
 inline constexpr int kMaxRounds = 12;

@@ -36,21 +36,14 @@ common::Result<json::object> ParseObject(std::string_view payload) {
 }  // namespace
 
 std::string EncodeBusEvent(std::string_view instance_id, const Event& event) {
-    json::object e;
-    e["debate_id"] = event.debate_id;
-    e["seq"] = event.seq;
-    e["type"] = event.type;
-    e["timestamp"] = event.timestamp;
-    e["round"] = event.round;
-    e["agent"] = event.agent;
-    boost::system::error_code ec;
-    json::value data = json::parse(event.data_json, ec);
-    if (ec || !data.is_object()) data = json::object{{"debate_id", event.debate_id}};
-    e["data"] = std::move(data);
-    json::object o;
-    o["instance"] = instance_id;
-    o["event"] = std::move(e);
-    return common::SerializeJson(o);
+    // The event travels as its envelope, the bytes every local subscriber gets.
+    std::shared_ptr<const std::string> envelope = SharedEnvelope(event);
+    std::string out = "{\"instance\":";
+    out += common::SerializeJson(json::value(instance_id));
+    out += ",\"event\":";
+    out += *envelope;
+    out += '}';
+    return out;
 }
 
 common::Result<BusEvent> DecodeBusEvent(std::string_view payload) {

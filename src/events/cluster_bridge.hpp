@@ -37,7 +37,7 @@ struct BusEvent {
     Event event;
 };
 
-// JSON: {"instance": ..., "event": {debate_id, seq, type, timestamp, round, agent, data}}.
+// JSON: {"instance": ..., "event": <the event's envelope (events/event.hpp), as sealed>}.
 std::string EncodeBusEvent(std::string_view instance_id, const Event& event);
 // kValidation for anything that is not such a message (missing debate_id, seq < 1, ...).
 common::Result<BusEvent> DecodeBusEvent(std::string_view payload);

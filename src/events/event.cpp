@@ -1,27 +1,53 @@
 #include "events/event.hpp"
 
-#include <boost/json.hpp>
+#include <boost/json/value.hpp>
 
 #include "common/json_text.hpp"
 
 namespace aragora::events {
+namespace {
+
+void AppendString(std::string& out, std::string_view s) {
+    out += common::SerializeJson(boost::json::value(s));
+}
+
+// `data_json` is written by the payload encoders (or read back from the store, which
+// holds what they wrote), so it is embedded as it is: an event is never parsed to be
+// framed. Text that cannot be an object is replaced, so a frame stays one object.
+bool LooksLikeObject(std::string_view s) {
+    return s.size() >= 2 && s.front() == '{' && s.back() == '}';
+}
+
+}  // namespace
 
 std::string ToEnvelopeJson(const Event& e) {
     if (e.envelope) return *e.envelope;
-    boost::json::object o;
-    o["type"] = e.type;
-    boost::json::value data;
-    boost::system::error_code ec;
-    data = boost::json::parse(e.data_json, ec);
-    if (ec || !data.is_object()) data = boost::json::object{{"debate_id", e.debate_id}};
-    o["data"] = std::move(data);
-    o["timestamp"] = e.timestamp;
-    o["round"] = e.round;
-    o["agent"] = e.agent;
-    o["seq"] = e.seq;
-    o["debate_id"] = e.debate_id;
-    o["loop_id"] = e.debate_id;
-    return common::SerializeJson(o);
+    std::string out;
+    out.reserve(e.data_json.size() + e.debate_id.size() * 2 + e.type.size() + e.agent.size() + 128);
+    out += "{\"type\":";
+    AppendString(out, e.type);
+    out += ",\"data\":";
+    if (LooksLikeObject(e.data_json)) {
+        out += e.data_json;
+    } else {
+        out += "{\"debate_id\":";
+        AppendString(out, e.debate_id);
+        out += '}';
+    }
+    out += ",\"timestamp\":";
+    out += common::SerializeJson(boost::json::value(e.timestamp));
+    out += ",\"round\":";
+    out += std::to_string(e.round);
+    out += ",\"agent\":";
+    AppendString(out, e.agent);
+    out += ",\"seq\":";
+    out += std::to_string(e.seq);
+    out += ",\"debate_id\":";
+    AppendString(out, e.debate_id);
+    out += ",\"loop_id\":";
+    AppendString(out, e.debate_id);
+    out += '}';
+    return out;
 }
 
 void Seal(Event& e) {

@@ -6,8 +6,9 @@
 
 namespace aragora::events {
 
-// One debate event (API.md envelope). `data_json` is the serialized `data` object;
-// it always carries `debate_id`. `seq` is per debate, gap-free from 1.
+// One debate event (API.md envelope). `data_json` is the serialized `data` object, as
+// written by its payload's encoder (events/payloads.hpp; read it with that type's
+// decoder, `As<T>`); it always carries `debate_id`. `seq` is per debate, gap-free from 1.
 struct Event {
     std::string debate_id;
     std::int64_t seq = 0;
@@ -21,7 +22,8 @@ struct Event {
     std::shared_ptr<const std::string> envelope;
 };
 
-// Renders the envelope {"type","data","timestamp","round","agent","seq","debate_id","loop_id"}.
+// Renders the envelope {"type","data","timestamp","round","agent","seq","debate_id","loop_id"}
+// around `data_json` as it is (no parse); the sealed text when there is one.
 std::string ToEnvelopeJson(const Event& e);
 
 // Encodes the envelope once into `e.envelope` (no-op when already sealed).

@@ -17,12 +17,19 @@ struct EventHub::Impl {
         std::shared_ptr<Subscriber> subscriber;
     };
 
+    using Registrations = std::vector<Registration>;
+
     struct Debate {
         std::deque<Event> buffer;  // ascending seq, at most buffer_size events
         std::int64_t latest_seq = 0;
         bool ended = false;
         std::list<std::string>::iterator ended_pos;  // valid while ended
-        std::vector<Registration> subscribers;
+        // Copy-on-write and immutable once published: Publish takes the list with one
+        // reference count under the lock (not one per subscriber: 10,000 viewers of one
+        // debate would hold the one hub lock for the whole copy) and delivers outside it;
+        // Subscribe/Unsubscribe replace it with a changed copy (O(subscribers) under the
+        // lock, once per viewer rather than once per event).
+        std::shared_ptr<const Registrations> subscribers = std::make_shared<Registrations>();
 
         bool known() const { return latest_seq > 0 || ended; }
     };
@@ -37,9 +44,9 @@ struct EventHub::Impl {
             auto it = debates.find(ended_lru.back());
             ended_lru.pop_back();
             if (it == debates.end()) continue;
-            subscriptions -= it->second.subscribers.size();
+            subscriptions -= it->second.subscribers->size();
             buffered_events -= it->second.buffer.size();
-            for (auto& r : it->second.subscribers) released.push_back(std::move(r.subscriber));
+            for (const auto& r : *it->second.subscribers) released.push_back(r.subscriber);
             debates.erase(it);
         }
     }
@@ -79,7 +86,7 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
     // Encoded once, outside the lock; every subscriber and the buffer share the bytes.
     Event event = unsealed;
     Seal(event);
-    std::vector<std::shared_ptr<Subscriber>> targets;
+    std::shared_ptr<const Impl::Registrations> targets;
     std::vector<std::shared_ptr<Subscriber>> released;
     {
         std::lock_guard lock(impl_->mu);
@@ -88,7 +95,7 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             // A second copy (e.g. from a bus) must not reach subscribers twice, and the
             // buffer must stay ascending for the snapshot's binary search.
             ++impl_->events_ignored;
-            if (!d.known() && d.subscribers.empty()) impl_->debates.erase(event.debate_id);
+            if (!d.known() && d.subscribers->empty()) impl_->debates.erase(event.debate_id);
             return;
         }
         if (!d.known()) ++impl_->live_debates;
@@ -102,10 +109,7 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             }
         }
         ++impl_->events_published;
-        targets.reserve(d.subscribers.size());
-        for (const auto& r : d.subscribers) {
-            if (event.seq > r.from_seq) targets.push_back(r.subscriber);
-        }
+        targets = d.subscribers;
         if (event.type == "debate_end" && !d.ended) {
             d.ended = true;
             --impl_->live_debates;
@@ -114,7 +118,9 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             impl_->EvictEndedLocked(released);  // may drop `d` itself when max_ended_debates == 0
         }
     }
-    for (const auto& t : targets) t->Deliver(event);
+    for (const auto& r : *targets) {
+        if (event.seq > r.from_seq) r.subscriber->Deliver(event);
+    }
     if (origin == Origin::kLocal && relay_) relay_(event);
 }
 
@@ -132,7 +138,11 @@ SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t f
                                       [from_seq](const Event& e) { return e.seq <= from_seq; });
     r.buffered.assign(first, d.buffer.end());
     r.subscription_id = impl_->next_subscription_id++;
-    d.subscribers.push_back({r.subscription_id, from_seq, std::move(subscriber)});
+    auto list = std::make_shared<Impl::Registrations>();
+    list->reserve(d.subscribers->size() + 1);
+    *list = *d.subscribers;
+    list->push_back({r.subscription_id, from_seq, std::move(subscriber)});
+    d.subscribers = std::move(list);
     ++impl_->subscriptions;
     impl_->TouchEndedLocked(d);
     return r;
@@ -144,15 +154,20 @@ void EventHub::Unsubscribe(const std::string& debate_id, std::uint64_t subscript
     auto it = impl_->debates.find(debate_id);
     if (it == impl_->debates.end()) return;
     Impl::Debate& d = it->second;
-    auto sub = std::find_if(d.subscribers.begin(), d.subscribers.end(),
-                            [&](const Impl::Registration& r) { return r.id == subscription_id; });
-    if (sub == d.subscribers.end()) return;
-    released = std::move(sub->subscriber);
-    d.subscribers.erase(sub);
+    const auto& current = *d.subscribers;
+    auto found = std::find_if(current.begin(), current.end(),
+                              [&](const Impl::Registration& r) { return r.id == subscription_id; });
+    if (found == current.end()) return;
+    released = found->subscriber;
+    auto list = std::make_shared<Impl::Registrations>();
+    list->reserve(current.size() - 1);
+    list->insert(list->end(), current.begin(), found);
+    list->insert(list->end(), found + 1, current.end());
+    d.subscribers = std::move(list);
     --impl_->subscriptions;
     // A placeholder made by Subscribe() for a debate that never published goes with its
     // last subscriber, so that probing unknown ids leaves nothing behind.
-    if (!d.known() && d.subscribers.empty()) impl_->debates.erase(it);
+    if (!d.known() && d.subscribers->empty()) impl_->debates.erase(it);
 }
 
 std::vector<Event> EventHub::Buffered(const std::string& debate_id, std::int64_t since,

@@ -66,11 +66,13 @@ public:
     EventHub& operator=(const EventHub&) = delete;
 
     // Publishes one event: appends it to the debate's buffer and delivers it to every
-    // subscriber of the debate whose from_seq is below event.seq (subscriber list copied
-    // under the lock, delivered outside it, on the caller's thread). Callers publish one
-    // debate's events in seq order, one at a time (the debate's EventEmitter does); an
-    // event whose seq is not above the debate's latest published seq (a duplicate or a
-    // late copy) is ignored and counted in events_ignored.
+    // subscriber of the debate whose from_seq is below event.seq (the subscriber list is
+    // copy-on-write: taken under the lock with one reference count, whatever the number
+    // of subscribers, and delivered outside it, on the caller's thread). The event is
+    // sealed once (Seal) and every subscriber gets the same envelope object. Callers
+    // publish one debate's events in seq order, one at a time (the debate's EventEmitter
+    // does); an event whose seq is not above the debate's latest published seq (a
+    // duplicate or a late copy) is ignored and counted in events_ignored.
     // Events accepted from the bus are not relayed again.
     void Publish(const Event& event, Origin origin = Origin::kLocal);
 

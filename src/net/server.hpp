@@ -4,6 +4,7 @@
 // plain structs of net/http_types.hpp; Beast stays inside src/net/*.cpp.
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
@@ -44,7 +45,6 @@ struct ServerLimits {
     std::chrono::seconds read_timeout{30};     // a request body
     std::chrono::seconds write_timeout{30};    // each response / each WebSocket frame
     size_t ws_max_connections = 1000;
-    size_t ws_send_queue_max = 256;             // queued frames per WebSocket connection
     size_t ws_max_message_bytes = 1024 * 1024;  // per frame sent; per message received
     // Protocol ping after this much silence from the client; the connection is closed
     // after twice this much. Zero disables pings and the idle timeout.
@@ -74,8 +74,7 @@ struct ServerStats {
     std::atomic<uint64_t> ws_rejected{0};            // over ws_max_connections: 503
     std::atomic<uint64_t> ws_messages_sent{0};       // frames written
     std::atomic<uint64_t> ws_messages_received{0};   // messages read
-    std::atomic<uint64_t> ws_slow_closes{0};         // send queue overflow: close 1008
-    std::atomic<uint64_t> ws_send_refused{0};        // Send of a frame > ws_max_message_bytes
+    std::atomic<uint64_t> ws_send_refused{0};        // Write of a frame > ws_max_message_bytes
     std::atomic<uint64_t> ws_timeouts{0};            // no data (not even a pong) in time
     // Failed handshakes, protocol errors, oversize incoming messages (closed 1009),
     // exceptions from WsHandler callbacks.
@@ -90,9 +89,14 @@ struct ServerStats {
 };
 
 // One accepted WebSocket connection. Owned by shared_ptr; the server keeps it alive
-// until it is closed and the last user reference is dropped. Every member is
-// thread-safe and non-blocking. Users drop their references in OnClose; any still held
-// when the io_context stops must be released before the io_context is destroyed.
+// until it is closed and the last user reference is dropped. Users drop their references
+// in OnClose; any still held when the io_context stops must be released before the
+// io_context is destroyed.
+//
+// net keeps no frame queue: the handler is the connection's one writer. It awaits Write
+// for one frame at a time on executor(), so the handler's own queue is the only one and
+// its bound is the only slow-consumer bound (Beast websocket_session: one async_write in
+// flight).
 class WsConnection {
 public:
     virtual ~WsConnection() = default;
@@ -100,28 +104,29 @@ public:
     // Unique per HttpServer object, from 1.
     virtual uint64_t id() const = 0;
 
-    // Queues one text frame (exactly one frame per call, written in call order; one
-    // write in flight per connection). Returns false, sending nothing, when:
-    //  - the connection is closing or closed;
-    //  - text is larger than ws_max_message_bytes (the connection stays open;
-    //    counted in ws_send_refused);
-    //  - ws_send_queue_max frames are already queued: the client is too slow, so the
-    //    queue is dropped and the connection closed with 1008 "slow consumer"
-    //    (counted in ws_slow_closes).
-    virtual bool Send(std::string text) = 0;
+    // The connection's strand: the WsHandler callbacks run on it, and Write must be
+    // awaited on it.
+    virtual boost::asio::any_io_executor executor() const = 0;
 
-    // Starts the closing handshake with `code` after the frames already queued; later
-    // Sends fail. No-op when already closing. The client is given write_timeout to
-    // take the queued frames and the close frame. `code` must be sendable (1000-1003,
+    // Writes one text frame (exactly one frame per call); completes once the frame is
+    // handed to the socket. At most one Write at a time per connection (the caller is its
+    // single writer); `text` is only read, so one frame object may be written to many
+    // connections. Returns false, writing nothing, when:
+    //  - the connection is closing or closed, or another Write is in progress;
+    //  - text is larger than ws_max_message_bytes (the connection stays open; counted in
+    //    ws_send_refused);
+    // and false when the write failed (the connection is then closing). A write that takes
+    // longer than write_timeout closes the socket (counted in write_timeouts).
+    virtual boost::asio::awaitable<bool> Write(std::shared_ptr<const std::string> text) = 0;
+
+    // Starts the closing handshake with `code` after the Write in progress, if any; later
+    // Writes fail. Any thread. No-op when already closing. The client is given
+    // write_timeout to take the close frame. `code` must be sendable (1000-1003,
     // 1007-1014, 3000-4999; others become 1000); `reason` is cut to 123 bytes.
     virtual void Close(uint16_t code, std::string reason) = 0;
 
-    // False once closing started (by either side) or the connection failed.
+    // False once closing started (by either side) or the connection failed. Any thread.
     virtual bool is_open() const = 0;
-
-    // Frames queued and not yet handed to the socket (backpressure: a sender that keeps
-    // this well under ws_send_queue_max never trips the slow-consumer close).
-    virtual std::size_t queued() const = 0;
 
     // The HTTP upgrade request (path, query, headers, remote address); immutable.
     virtual const HttpRequest& upgrade_request() const = 0;
@@ -138,11 +143,12 @@ public:
 };
 
 // Receives WebSocket events. Callbacks must not block; they run on the connection's
-// strand (any I/O thread). For one connection: OnOpen first, then OnMessage calls one
-// at a time in arrival order, then OnClose exactly once. Callbacks may call Send and
-// Close. An exception from a callback is logged and counted in ws_errors, and the
-// connection is closed with 1011. The handler must outlive the server's io_context
-// work (stop and destroy the io_context, or let it run out, before destroying it).
+// strand (WsConnection::executor(), any I/O thread). For one connection: OnOpen first,
+// then OnMessage calls one at a time in arrival order, then OnClose exactly once.
+// Callbacks may call Close and may spawn the connection's writer on its strand. An exception from a
+// callback is logged and counted in ws_errors, and the connection is closed with 1011. The handler
+// must outlive the server's io_context work (stop and destroy the io_context, or let it run out,
+// before destroying it).
 class WsHandler {
 public:
     virtual ~WsHandler() = default;

@@ -1,5 +1,5 @@
-// WebSocket session: one reader coroutine, one writer at a time over a bounded queue
-// (Beast's websocket/server/chat-multi), a write watchdog. One of the few TUs with Beast.
+// WebSocket session: one reader coroutine, one Write at a time from the handler's writer
+// (net keeps no frame queue), a write watchdog. One of the few TUs with Beast.
 
 #include "net/detail/ws_session.hpp"
 
@@ -15,7 +15,6 @@
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <chrono>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -56,9 +55,12 @@ public:
           ws_(std::move(socket)),
           watchdog_(executor_),
           request_(std::move(plain)),
-          id_(core_->next_ws_id.fetch_add(1)) {}
+          id_(core_->next_ws_id.fetch_add(1)) {
+        watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
+    }
 
     uint64_t id() const override { return id_; }
+    asio::any_io_executor executor() const override { return executor_; }
     const HttpRequest& upgrade_request() const override { return request_; }
 
     bool is_open() const override {
@@ -66,8 +68,7 @@ public:
         return state_ == State::kOpen;
     }
 
-    bool Send(std::string text) override;
-    std::size_t queued() const override;
+    asio::awaitable<bool> Write(std::shared_ptr<const std::string> text) override;
     void Close(uint16_t code, std::string reason) override;
     CloseCodes close_codes() const override {
         std::lock_guard lock(mu_);
@@ -79,14 +80,27 @@ public:
 private:
     enum class State { kHandshake, kOpen, kClosing, kClosed };
 
-    // Starts the writer unless it runs; call with mu_ held, spawn after unlocking.
-    bool ClaimWriterLocked() {
-        if (writer_running_) return false;
-        writer_running_ = true;
+    // Claims the closing handshake unless a Write or the closer runs; call with mu_ held,
+    // spawn after unlocking.
+    bool ClaimCloserLocked() {
+        if (writing_ || closer_running_ || !close_pending_) return false;
+        closer_running_ = true;
         return true;
     }
-    void SpawnWriter() { asio::co_spawn(executor_, WriteLoop(shared_from_this()), asio::detached); }
-    asio::awaitable<void> WriteLoop(std::shared_ptr<WsSession> self);
+    void SpawnCloser() {
+        asio::co_spawn(executor_, CloseHandshake(shared_from_this()), asio::detached);
+    }
+    asio::awaitable<void> CloseHandshake(std::shared_ptr<WsSession> self);
+    // The watchdog's deadline: now + write_timeout while a write (or the close) is in
+    // flight, never otherwise. Strand only.
+    void ArmWatchdog() {
+        write_in_flight_ = true;
+        watchdog_.expires_after(core_->limits.write_timeout);
+    }
+    void DisarmWatchdog() {
+        write_in_flight_ = false;
+        watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
+    }
     asio::awaitable<void> Watchdog(std::shared_ptr<WsSession> self);
     void ReadFailed(const beast::error_code& ec);
     void CloseSocket() {
@@ -107,52 +121,43 @@ private:
 
     mutable std::mutex mu_;  // guards the members below it up to the strand-only ones
     State state_ = State::kHandshake;
-    std::deque<std::string> queue_;
-    bool writer_running_ = false;
+    bool writing_ = false;  // a Write is in progress
+    bool closer_running_ = false;
     bool close_pending_ = false;
     websocket::close_reason close_reason_;
     CloseCodes codes_;
 
     // Strand-only.
     bool write_in_flight_ = false;
-    std::chrono::steady_clock::time_point write_started_;
     bool finished_ = false;
 };
 
-std::size_t WsSession::queued() const {
-    std::lock_guard lock(mu_);
-    return queue_.size() + (writer_running_ ? 1 : 0);
-}
-
-bool WsSession::Send(std::string text) {
+asio::awaitable<bool> WsSession::Write(std::shared_ptr<const std::string> text) {
+    auto self = shared_from_this();
     ServerStats& stats = core_->stats;
-    if (text.size() > core_->limits.ws_max_message_bytes) {
+    if (!text || text->size() > core_->limits.ws_max_message_bytes) {
         stats.ws_send_refused.fetch_add(1);
-        return false;
+        co_return false;
     }
-    bool spawn = false;
-    bool queued = false;
     {
         std::lock_guard lock(mu_);
-        if (state_ != State::kOpen) return false;
-        if (queue_.size() >= core_->limits.ws_send_queue_max) {
-            // Slow consumer: what is queued would arrive late anyway; drop it and
-            // close right after the frame in flight.
-            queue_.clear();
-            state_ = State::kClosing;
-            close_pending_ = true;
-            close_reason_ =
-                websocket::close_reason(websocket::close_code::policy_error, "slow consumer");
-            codes_.sent = static_cast<uint16_t>(websocket::close_code::policy_error);
-            stats.ws_slow_closes.fetch_add(1);
-        } else {
-            queue_.push_back(std::move(text));
-            queued = true;
-        }
-        spawn = ClaimWriterLocked();
+        if (state_ != State::kOpen || writing_ || closer_running_) co_return false;
+        writing_ = true;
     }
-    if (spawn) SpawnWriter();
-    return queued;
+    ArmWatchdog();
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(*text), kTuple);
+    DisarmWatchdog();
+    if (!ec) stats.ws_messages_sent.fetch_add(1);
+    bool close = false;
+    {
+        std::lock_guard lock(mu_);
+        writing_ = false;
+        if (ec && state_ == State::kOpen) state_ = State::kClosing;
+        if (ec) close_pending_ = false;
+        close = ClaimCloserLocked();  // a Close() that came during the write
+    }
+    if (close) SpawnCloser();
+    co_return !ec;
 }
 
 void WsSession::Close(uint16_t code, std::string reason) {
@@ -168,67 +173,36 @@ void WsSession::Close(uint16_t code, std::string reason) {
         if (!IsSendableCloseCode(code)) code = 1000;
         close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
         codes_.sent = code;
-        spawn = ClaimWriterLocked();
+        spawn = ClaimCloserLocked();
     }
-    if (spawn) SpawnWriter();
+    if (spawn) SpawnCloser();
 }
 
-asio::awaitable<void> WsSession::WriteLoop(std::shared_ptr<WsSession> self) {
-    ServerStats& stats = core_->stats;
-    for (;;) {
-        std::string frame;
-        bool close = false;
-        websocket::close_reason reason;
-        {
-            std::lock_guard lock(mu_);
-            if (state_ == State::kClosed) {
-                writer_running_ = false;
-                co_return;
-            }
-            if (!queue_.empty()) {
-                frame = std::move(queue_.front());
-                queue_.pop_front();
-            } else if (close_pending_) {
-                close_pending_ = false;
-                close = true;
-                reason = close_reason_;
-            } else {
-                writer_running_ = false;
-                co_return;
-            }
-        }
-        write_in_flight_ = true;
-        write_started_ = std::chrono::steady_clock::now();
-        beast::error_code ec;
-        if (close) {
-            std::tie(ec) = co_await ws_.async_close(reason, kTuple);
-        } else {
-            std::size_t n = 0;
-            std::tie(ec, n) = co_await ws_.async_write(asio::buffer(frame), kTuple);
-        }
-        write_in_flight_ = false;
-        if (!ec && !close) stats.ws_messages_sent.fetch_add(1);
-        if (ec || close) {
-            std::lock_guard lock(mu_);
-            if (ec && state_ == State::kOpen) state_ = State::kClosing;
-            queue_.clear();
-            close_pending_ = false;
-            writer_running_ = false;
+asio::awaitable<void> WsSession::CloseHandshake(std::shared_ptr<WsSession> self) {
+    websocket::close_reason reason;
+    {
+        std::lock_guard lock(mu_);
+        close_pending_ = false;
+        if (state_ == State::kClosed) {
+            closer_running_ = false;
             co_return;
         }
+        reason = close_reason_;
     }
+    ArmWatchdog();
+    auto [ec] = co_await ws_.async_close(reason, kTuple);
+    DisarmWatchdog();
+    std::lock_guard lock(mu_);
+    closer_running_ = false;
 }
 
 asio::awaitable<void> WsSession::Watchdog(std::shared_ptr<WsSession> self) {
-    const auto limit =
-        std::chrono::duration_cast<std::chrono::milliseconds>(core_->limits.write_timeout);
-    // Checking four times per limit bounds the overshoot to a quarter of it.
-    const auto tick = std::max(limit / 4, std::chrono::milliseconds(10));
+    // Sleeps until the deadline of the write in flight; ArmWatchdog/DisarmWatchdog move
+    // it (which wakes this wait early), Run's end cancels it.
     while (!finished_) {
-        watchdog_.expires_after(tick);
         co_await watchdog_.async_wait(kTuple);
         if (finished_) break;
-        if (write_in_flight_ && std::chrono::steady_clock::now() - write_started_ >= limit) {
+        if (write_in_flight_ && watchdog_.expiry() <= std::chrono::steady_clock::now()) {
             core_->stats.write_timeouts.fetch_add(1);
             // Closing the socket fails the write and the pending read; Run cleans up.
             CloseSocket();
@@ -292,7 +266,7 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
         }));
 
     // A client that stops reading must not park megabytes in the kernel (Linux grows an
-    // untuned send buffer to 4 MB): the bounded queue above is the buffer that counts.
+    // untuned send buffer to 4 MB): the handler's bounded queue is the buffer that counts.
     boost::system::error_code sndbuf_ec;
     ws_.next_layer().set_option(asio::socket_base::send_buffer_size(64 * 1024), sndbuf_ec);
 
@@ -331,7 +305,6 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
     {
         std::lock_guard lock(mu_);
         state_ = State::kClosed;
-        queue_.clear();
         close_pending_ = false;
         codes_.received = static_cast<uint16_t>(ws_.reason().code);  // 0 without a close frame
     }

@@ -102,7 +102,7 @@ private:
         common::Result<storage::DebatePage> ListDebates(const storage::DebateFilter&) override {
             return e_;
         }
-        common::Status UpdateDebateStatus(const std::string&, const std::string&,
+        common::Status UpdateDebateStatus(const std::string&, events::DebateStatus,
                                           const std::string&) override {
             return e_;
         }

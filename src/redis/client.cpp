@@ -17,6 +17,7 @@
 
 #include "common/logging.hpp"
 #include "redis/detail/connection.hpp"
+#include "resilience/backoff.hpp"
 
 namespace aragora::redis {
 namespace {
@@ -44,6 +45,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, ClientOptions o)
         : strand(asio::make_strand(ex)),
           options(std::move(o)),
+          reconnect({options.connection.reconnect_min, options.connection.reconnect_max, 0}),
           tls(options.connection.tls, options.connection.url.tls),
           wake(strand),
           backoff(strand),
@@ -54,6 +56,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
 
     asio::strand<asio::any_io_executor> strand;
     ClientOptions options;
+    resilience::Backoff reconnect;  // its Ceiling: reconnect_min doubling to reconnect_max
     detail::TlsContext tls;
     asio::steady_timer wake;     // the writer's "more to write" signal
     asio::steady_timer backoff;  // between connection attempts
@@ -118,9 +121,8 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     }
 
     std::chrono::milliseconds BackoffDelay(int failures) const {
-        auto delay = options.connection.reconnect_min;
-        for (int i = 1; i < failures && delay < options.connection.reconnect_max; ++i) delay *= 2;
-        return std::min(delay, options.connection.reconnect_max);
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+            reconnect.Ceiling(failures - 1));
     }
 
     static asio::awaitable<void> Reader(std::shared_ptr<Impl> self,

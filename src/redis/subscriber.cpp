@@ -18,6 +18,7 @@
 
 #include "common/logging.hpp"
 #include "redis/detail/connection.hpp"
+#include "resilience/backoff.hpp"
 
 namespace aragora::redis {
 namespace {
@@ -42,6 +43,7 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::any_io_executor ex, SubscriberOptions o, MessageHandler h)
         : strand(asio::make_strand(ex)),
           options(std::move(o)),
+          reconnect({options.connection.reconnect_min, options.connection.reconnect_max, 0}),
           handler(std::move(h)),
           tls(options.connection.tls, options.connection.url.tls),
           wake(strand),
@@ -53,6 +55,7 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
 
     asio::strand<asio::any_io_executor> strand;
     SubscriberOptions options;
+    resilience::Backoff reconnect;  // its Ceiling: reconnect_min doubling to reconnect_max
     MessageHandler handler;
     detail::TlsContext tls;
     asio::steady_timer wake;        // writer
@@ -225,13 +228,7 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
                     down_logged = true;
                 }
                 ++failures;
-                auto delay = self->options.connection.reconnect_min;
-                for (int i = 1; i < failures && delay < self->options.connection.reconnect_max;
-                     ++i) {
-                    delay *= 2;
-                }
-                self->backoff.expires_after(
-                    std::min(delay, self->options.connection.reconnect_max));
+                self->backoff.expires_after(self->reconnect.Ceiling(failures - 1));
                 co_await self->backoff.async_wait(kTuple);
                 continue;
             }

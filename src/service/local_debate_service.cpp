@@ -3,26 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
-#include <limits>
-#include <sstream>
 
 #include "common/ids.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
-#include "debate/emitter.hpp"
 #include "service/records.hpp"
 
 namespace aragora::service {
@@ -83,28 +74,6 @@ std::string CorrelationIdOf(const std::string& spec_json) {
                : std::string("-");
 }
 
-// The failure code of a debate whose writes failed past the outage budget.
-constexpr const char* kStorageUnavailableCode = "storage_unavailable";
-
-// Write failures worth retrying: a storage outage, or a statement timeout (a database
-// under load or restarting).
-bool IsRetryable(const common::Error& error) {
-    return IsStorageOutage(error) || error.code == ErrorCode::kTimeout;
-}
-
-asio::awaitable<void> SleepFor(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    boost::system::error_code ec;
-    co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-}
-
-std::string OutcomeOf(const storage::DebateRecord& r) {
-    if (r.status == "completed")
-        return r.consensus_reached.value_or(false) ? "completed" : "no_consensus";
-    if (r.status == "failed" && r.error_code == "timeout") return "timeout";
-    return r.status;
-}
-
 // Records agent call counts and latency around a real agent.
 class MeteredAgent final : public agents::Agent {
 public:
@@ -144,78 +113,51 @@ struct LocalDebateService::RunningStarts {
     std::map<std::string, std::chrono::steady_clock::time_point> by_id;  // guarded by mutex
 };
 
-struct LocalDebateService::Live {
-    explicit Live(asio::any_io_executor ex) : strand(asio::make_strand(ex)) {}
+// What the runs tell the service: slots, gauges, the registry and the oldest-running
+// gauge follow their starts and ends.
+class LocalDebateService::Hooks final : public run::RunHooks {
+public:
+    explicit Hooks(LocalDebateService& service) : service_(service) {}
+    void OnStarted(run::DebateRun& run) override {
+        {
+            std::lock_guard lock(service_.running_starts_->mutex);
+            service_.running_starts_->by_id[run.id()] = *run.started_at();
+        }
+        service_.UpdateGauges();
+    }
+    void OnFinished(run::DebateRun& run, bool held_slot) override {
+        service_.Forget(run.id());
+        {
+            std::lock_guard lock(service_.running_starts_->mutex);
+            service_.running_starts_->by_id.erase(run.id());
+        }
+        if (held_slot) service_.limiter_.Release();
+        service_.UpdateGauges();
+    }
+    bool Dequeue(run::DebateRun& run) override {
+        return run.ticket() != 0 && service_.limiter_.Cancel(run.ticket());
+    }
 
-    debate::DebateSpec spec;
-    std::vector<std::shared_ptr<agents::Agent>> agents;
-    std::string created_at;
-    std::string correlation_id;  // "-" when none
-    asio::strand<asio::any_io_executor> strand;
-    asio::cancellation_signal cancel;  // emitted on `strand` only
-
-    std::mutex mutex;  // guards the fields below
-    std::uint64_t ticket = 0;
-    bool persisted = false;
-    bool slot_granted = false;
-    bool launched = false;
-    std::vector<events::Event> events;
-    std::size_t flushed = 0;    // events[0, flushed) are stored
-    std::size_t published = 0;  // events[0, published) went to the hub
-
-    // Leased debates: this process's lease id ("" = no lease), whether it was claimed
-    // from the worker queue (else an instance's own debate under lease_local), the stored
-    // spec (written back with the result) and the heartbeat timer (strand only).
-    std::string lease_owner;
-    bool claimed = false;
-    std::string spec_json;
-    std::optional<asio::steady_timer> heartbeat_timer;
-    std::atomic<bool> lease_lost{false};
-    std::atomic<bool> release_on_cancel{false};  // shutdown: back to the queue if possible
-
-    // Storage outage: since when this debate's writes fail (guarded by `mutex`; nullopt
-    // while they succeed), and whether they failed past the budget (it then ends failed).
-    std::optional<std::chrono::steady_clock::time_point> write_failing_since;
-    std::atomic<bool> storage_failed{false};
-
-    std::atomic<bool> started{false};
-    std::atomic<bool> finished{false};
-    std::atomic<bool> finishing{false};  // the final write has started
-    std::atomic<bool> cancel_requested{false};
-    std::atomic<bool> timed_out{false};
-    std::atomic<std::int64_t> started_steady_ns{0};
+private:
+    LocalDebateService& service_;
 };
 
 namespace {
 
-// Collects a live debate's events. They reach the hub (and so WebSocket clients) only
-// once stored (PublishStored): a client never sees an event that a crash could lose,
-// so the `debate_end` that crash recovery appends always comes after everything seen.
-class LiveSink final : public events::EventSink {
+// Stored events go to the hub (and from there to WebSocket clients and the other
+// instances).
+class HubSink final : public events::EventSink {
 public:
-    LiveSink(std::mutex& mutex, std::vector<events::Event>& events)
-        : mutex_(mutex), events_(events) {}
-    void Publish(const events::Event& e) override {
-        std::lock_guard lock(mutex_);
-        events_.push_back(e);
-    }
+    explicit HubSink(events::EventHub& hub) : hub_(hub) {}
+    void Publish(const events::Event& e) override { hub_.Publish(e); }
 
 private:
-    std::mutex& mutex_;
-    std::vector<events::Event>& events_;
+    events::EventHub& hub_;
 };
 
-// The debate's span, a child of the creating request's; the spec then carries its context,
-// so the engine's rounds and phases and the debate's store calls hang under it.
-trace::Span StartDebateSpan(debate::DebateSpec& spec) {
-    trace::Span span = trace::StartSpan(spec.trace, "debate");
-    span.SetAttribute("debate.id", spec.id);
-    span.SetAttribute("debate.rounds", spec.rounds);
-    span.SetAttribute("debate.agents", static_cast<std::int64_t>(spec.agents.size()));
-    span.SetAttribute("debate.consensus_method", debate::ToString(spec.consensus));
-    spec.trace = span.ChildContext();
-    return span;
-}
+}  // namespace
+
+namespace {
 
 debate::DebateSpec SpecFromRequest(const CreateDebateRequest& request, double default_threshold) {
     debate::DebateSpec spec;
@@ -234,22 +176,6 @@ debate::DebateSpec SpecFromRequest(const CreateDebateRequest& request, double de
     spec.metadata_json = request.metadata_json;
     spec.trace = request.trace;
     return spec;
-}
-
-storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::string& created_at,
-                                    const std::vector<agents::AgentSpec>& agent_specs) {
-    storage::DebateRecord pending;
-    pending.id = spec.id;
-    pending.task = spec.task;
-    pending.status = "pending";
-    pending.agents = spec.agents;
-    pending.rounds = spec.rounds;
-    pending.consensus_method = std::string(debate::ToString(spec.consensus));
-    pending.created_at = created_at;
-    pending.created_by = spec.created_by;
-    pending.org_id = spec.org_id;
-    pending.spec_json = SpecToJson(spec, agent_specs);
-    return pending;
 }
 
 }  // namespace
@@ -278,8 +204,29 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
       metrics_(registry),
       engine_(clock, settings.engine),
       limiter_(settings.max_running, settings.max_queued),
+      hooks_(std::make_unique<Hooks>(*this)),
+      hub_sink_(std::make_unique<HubSink>(hub)),
+      stopping_(executor_),
       write_health_(std::make_shared<StorageWriteHealth>(clock)),
       running_starts_(std::make_shared<RunningStarts>()) {
+    run_env_.clock = &clock_;
+    run_env_.store = &store_;
+    run_env_.pool = &pool_;
+    run_env_.keys = &keys_;
+    run_env_.engine = &engine_;
+    run_env_.publish = hub_sink_.get();
+    run_env_.write_health = write_health_.get();
+    run_env_.metrics = &metrics_;
+    run_env_.hooks = hooks_.get();
+    run_env_.abandon_writes = &abandon_writes_;
+    run_env_.retry =
+        resilience::RetryPolicy{settings_.storage_retry_initial, settings_.storage_retry_max, 0};
+    run_env_.outage_budget = settings_.storage_outage_budget;
+    run_env_.lease_duration = settings_.lease.duration;
+    run_env_.lease_heartbeat =
+        std::max(settings_.lease.heartbeat.count() > 0 ? settings_.lease.heartbeat
+                                                       : settings_.lease.duration / 3,
+                 std::chrono::milliseconds(10));
     metrics_.active.WithLabels({}).Set(0);
     metrics_.queued.WithLabels({}).Set(0);
     metrics_.running_too_long.WithLabels({}).Set(
@@ -332,9 +279,8 @@ LocalDebateService::~LocalDebateService() { probe_->Stop(); }
 std::size_t LocalDebateService::Running() const { return limiter_.Running(); }
 
 bool LocalDebateService::RunsHere(const std::string& id) const {
-    std::lock_guard lock(mutex_);
-    auto it = live_.find(id);
-    return it != live_.end() && !it->second->finished;
+    auto r = Find(id);
+    return r != nullptr && !r->done();
 }
 
 ServiceStats LocalDebateService::Stats() const {
@@ -342,53 +288,34 @@ ServiceStats LocalDebateService::Stats() const {
                         limiter_.MaxQueued()};
 }
 
-void LocalDebateService::PublishStored(Live& live, std::size_t upto) {
-    std::vector<events::Event> batch;
-    {
-        std::lock_guard lock(live.mutex);
-        upto = std::min(upto, live.events.size());
-        if (upto <= live.published) return;
-        batch.assign(live.events.begin() + static_cast<std::ptrdiff_t>(live.published),
-                     live.events.begin() + static_cast<std::ptrdiff_t>(upto));
-        live.published = upto;
-    }
-    // Callers run on the debate's strand, so batches reach the hub in seq order.
-    for (const auto& e : batch) hub_.Publish(e);
+void LocalDebateService::UpdateGauges() {
+    metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
+    metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
 }
 
-bool LocalDebateService::NoteDebateWrite(Live& live, const common::Error* error) {
-    if (error == nullptr) {
-        write_health_->RecordSuccess();
-        std::lock_guard lock(live.mutex);
-        live.write_failing_since.reset();
-        return false;
-    }
-    write_health_->RecordFailure(*error);
-    if (!IsRetryable(*error)) return false;
-    const auto now = clock_.SteadyNow();
-    std::lock_guard lock(live.mutex);
-    if (!live.write_failing_since) live.write_failing_since = now;
-    return now - *live.write_failing_since >= settings_.storage_outage_budget;
+LocalDebateService::RunPtr LocalDebateService::NewRun(run::RunInit init) {
+    auto r = run::DebateRun::Create(executor_, run_env_, std::move(init));
+    std::lock_guard lock(mutex_);
+    runs_[r->id()] = r;
+    return r;
 }
 
-void LocalDebateService::StopForStorage(const std::shared_ptr<Live>& live, const std::string& why) {
-    // Once its final write runs, that write decides (and says so in the log).
-    if (live->finishing || live->storage_failed.exchange(true)) return;
-    Log()->error(
-        "debate_id={} correlation_id={}: its writes have failed for {} ms ({}); stopping it, it "
-        "ends failed ({})",
-        live->spec.id, live->correlation_id, settings_.storage_outage_budget.count(), why,
-        kStorageUnavailableCode);
-    asio::post(live->strand, [live] {
-        if (!live->finished && live->started) live->cancel.emit(asio::cancellation_type::terminal);
-    });
+LocalDebateService::RunPtr LocalDebateService::Find(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    auto it = runs_.find(id);
+    return it == runs_.end() ? nullptr : it->second;
 }
 
-bool LocalDebateService::Abandoned(const Live&) const { return abandon_writes_.load(); }
+std::vector<LocalDebateService::RunPtr> LocalDebateService::Snapshot() const {
+    std::vector<RunPtr> out;
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, r] : runs_) out.push_back(r);
+    return out;
+}
 
 void LocalDebateService::Forget(const std::string& id) {
     std::lock_guard lock(mutex_);
-    live_.erase(id);
+    runs_.erase(id);
 }
 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
@@ -403,48 +330,39 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     if (settings_.execution == ExecutionMode::kWorker)
         co_return co_await Enqueue(std::move(request));
 
-    auto live = std::make_shared<Live>(executor_);
-    live->spec = SpecFromRequest(request, settings_.consensus_threshold);
+    run::RunInit init;
+    init.spec = SpecFromRequest(request, settings_.consensus_threshold);
     for (auto& a : *built)
-        live->agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
-    live->created_at = common::FormatIso8601(clock_.SystemNow());
-    live->correlation_id = request.correlation_id.empty() ? "-" : request.correlation_id;
-    storage::DebateRecord pending = PendingRecord(live->spec, live->created_at, request.agents);
-    live->spec_json = pending.spec_json;
+        init.agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
+    init.created_at = common::FormatIso8601(clock_.SystemNow());
+    init.correlation_id = request.correlation_id.empty() ? "-" : request.correlation_id;
+    storage::DebateRecord pending =
+        run::PendingRecord(init.spec, init.created_at, SpecToJson(init.spec, request.agents));
+    init.spec_json = pending.spec_json;
     if (settings_.lease_local && !settings_.lease.worker_id.empty()) {
-        live->lease_owner = settings_.lease.worker_id;
-        pending.lease_owner = live->lease_owner;
-        pending.lease_expires_at = LeaseUntil();
+        init.lease_owner = settings_.lease.worker_id;
+        pending.lease_owner = init.lease_owner;
+        pending.lease_expires_at = common::FormatIso8601(
+            clock_.SystemNow() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                     settings_.lease.duration));
     }
 
-    {
-        std::lock_guard lock(mutex_);
-        live_[live->spec.id] = live;
-    }
-    auto acquired = limiter_.TryAcquire([this, live] {
-        bool launch = false;
-        {
-            std::lock_guard lock(live->mutex);
-            live->slot_granted = true;
-            launch = live->persisted && !live->launched;
-            if (launch) live->launched = true;
-        }
-        if (launch) Launch(live);
+    RunPtr r = NewRun(std::move(init));
+    std::weak_ptr<run::DebateRun> weak = r;
+    auto acquired = limiter_.TryAcquire([weak] {
+        if (auto granted = weak.lock()) granted->SlotGranted();
     });
     if (acquired.outcome == resilience::AcquireOutcome::kRejected) {
-        Forget(live->spec.id);
+        Forget(r->id());
         metrics_.rejected.WithLabels({"overloaded"}).Inc();
         co_return common::MakeError(ErrorCode::kOverloaded,
                                     "too many debates: " + std::to_string(limiter_.Running()) +
                                         " running and " + std::to_string(limiter_.Queued()) +
                                         " waiting; retry later");
     }
-    {
-        std::lock_guard lock(live->mutex);
-        live->ticket = acquired.ticket;
-        if (acquired.outcome == resilience::AcquireOutcome::kAcquired) live->slot_granted = true;
-    }
-    metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
+    r->set_ticket(acquired.ticket);
+    if (acquired.outcome == resilience::AcquireOutcome::kAcquired) r->SlotGranted();
+    UpdateGauges();
 
     trace::Span db_span =
         trace::StartSpan(request.trace, "db CreateDebate", trace::SpanKind::kClient);
@@ -453,30 +371,18 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
     db_span.End();
     write_health_->Record(stored);
     if (!stored) {
-        bool release = false;
-        {
-            std::lock_guard lock(live->mutex);
-            release = live->slot_granted;
-        }
-        if (release) {
+        // Out of the queue, or the slot it holds (granted now or meanwhile) is freed.
+        if (acquired.outcome == resilience::AcquireOutcome::kAcquired ||
+            !limiter_.Cancel(acquired.ticket)) {
             limiter_.Release();
-        } else {
-            limiter_.Cancel(live->ticket);
         }
-        Forget(live->spec.id);
+        Forget(r->id());
+        UpdateGauges();
         co_return stored.error();
     }
     // Renewed from now on, also while it waits for a slot (the lease covers pending rows).
-    if (!live->lease_owner.empty())
-        asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
-    bool launch = false;
-    {
-        std::lock_guard lock(live->mutex);
-        live->persisted = true;
-        launch = live->slot_granted && !live->launched;
-        if (launch) live->launched = true;
-    }
-    if (launch) Launch(live);
+    r->StartHeartbeat();
+    r->Persisted();
     co_return pending;
 }
 
@@ -491,8 +397,8 @@ Result<std::vector<std::shared_ptr<agents::Agent>>> LocalDebateService::BuildAge
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
     CreateDebateRequest request) {
     debate::DebateSpec spec = SpecFromRequest(request, settings_.consensus_threshold);
-    storage::DebateRecord pending =
-        PendingRecord(spec, common::FormatIso8601(clock_.SystemNow()), request.agents);
+    storage::DebateRecord pending = run::PendingRecord(
+        spec, common::FormatIso8601(clock_.SystemNow()), SpecToJson(spec, request.agents));
     pending.queued_for_worker = true;
     pending.spec_json = WithCorrelationId(pending.spec_json, request.correlation_id);
     trace::Span db_span =
@@ -510,7 +416,8 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Enqueue(
 
 asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRecord claimed) {
     const std::string owner = settings_.lease.worker_id;
-    if (owner.empty() || claimed.lease_owner != owner || claimed.status != "running") {
+    if (owner.empty() || claimed.lease_owner != owner ||
+        claimed.status != events::DebateStatus::kRunning) {
         co_return common::MakeError(ErrorCode::kValidation,
                                     "RunClaimed needs a debate running under this worker's lease");
     }
@@ -540,7 +447,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         // Nothing ran and nothing will: fail it once, under the lease, instead of letting
         // every worker claim it in turn.
         storage::DebateRecord failed = claimed;
-        failed.status = "failed";
+        failed.status = events::DebateStatus::kFailed;
         failed.error_code = "invalid_spec";
         failed.error_message = "the worker cannot run this debate: " + built.error().message;
         failed.completed_at = common::FormatIso8601(clock_.SystemNow());
@@ -548,7 +455,7 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         events::Event end;
         end.debate_id = id;
         end.seq = 1;
-        end.type = "debate_end";
+        end.type = std::string(events::DebateEnd::kType);
         end.timestamp = common::EpochSeconds(clock_.SystemNow());
         end.data_json = EndDataOf(failed);
         std::vector<events::Event> evs{end};
@@ -563,490 +470,31 @@ asio::awaitable<common::Status> LocalDebateService::RunClaimed(storage::DebateRe
         co_return common::Status{};
     }
 
-    auto live = std::make_shared<Live>(executor_);
-    live->spec = std::move(stored->spec);
+    run::RunInit init;
+    init.spec = std::move(stored->spec);
     for (auto& a : *built)
-        live->agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
-    live->created_at = claimed.created_at;
-    live->correlation_id = CorrelationIdOf(claimed.spec_json);
-    live->lease_owner = owner;
-    live->claimed = true;
-    live->spec_json = claimed.spec_json;
-    {
-        std::lock_guard lock(mutex_);
-        live_[id] = live;
-    }
-    {
-        std::lock_guard lock(live->mutex);
-        live->persisted = true;
-        live->slot_granted = true;
-        live->launched = true;
-    }
-    Launch(live);
+        init.agents.push_back(std::make_shared<MeteredAgent>(a, clock_, metrics_));
+    init.created_at = claimed.created_at;
+    init.correlation_id = CorrelationIdOf(claimed.spec_json);
+    init.lease_owner = owner;
+    init.claimed = true;
+    init.spec_json = claimed.spec_json;
+    RunPtr r = NewRun(std::move(init));
+    // Stored and holding its slot: it starts at once.
+    r->SlotGranted();
+    r->Persisted();
     co_return common::Status{};
 }
 
-std::string LocalDebateService::LeaseUntil() const {
-    return common::FormatIso8601(
-        clock_.SystemNow() +
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(settings_.lease.duration));
-}
-
-std::chrono::milliseconds LocalDebateService::HeartbeatInterval() const {
-    auto every = settings_.lease.heartbeat.count() > 0 ? settings_.lease.heartbeat
-                                                       : settings_.lease.duration / 3;
-    return std::max(every, std::chrono::milliseconds(10));
-}
-
-void LocalDebateService::LoseLease(const std::shared_ptr<Live>& live, const std::string& why) {
-    if (live->lease_lost.exchange(true)) return;
-    Log()->warn("lease lost debate_id={} owner={}: {}; stopping it, its result is discarded",
-                live->spec.id, live->lease_owner, why);
-    bool queued = false;
-    {
-        std::lock_guard lock(live->mutex);
-        queued = !live->slot_granted;
-    }
-    if (queued && limiter_.Cancel(live->ticket)) {
-        // Still waiting for a slot: it never runs. Whoever took the lease wrote its end.
-        live->finished = true;
-        Forget(live->spec.id);
-        metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
-        return;
-    }
-    asio::post(live->strand, [live] {
-        if (!live->finished && live->started) live->cancel.emit(asio::cancellation_type::terminal);
-    });
-}
-
-asio::awaitable<void> LocalDebateService::HeartbeatLoop(std::shared_ptr<Live> live) {
-    const std::string id = live->spec.id;
-    const auto every = HeartbeatInterval();
-    live->heartbeat_timer.emplace(live->strand);
-    while (!live->finished && !live->lease_lost) {
-        live->heartbeat_timer->expires_after(every);
-        boost::system::error_code ec;
-        co_await live->heartbeat_timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (live->finished || live->lease_lost) break;
-        const std::string until = LeaseUntil();
-        auto renewed = co_await pool_.Run([this, &id, &live, &until] {
-            return ToUnit(store_.RenewLease(id, live->lease_owner, until));
-        });
-        write_health_->Record(renewed);
-        if (renewed.ok()) continue;
-        // A renewal racing the end of the debate (its final write, a cancel, the watchdog)
-        // fails because the debate just ended: not a lost lease.
-        if (live->finishing || live->finished || live->cancel_requested || live->timed_out) break;
-        if (renewed.error().code == ErrorCode::kConflict) {
-            LoseLease(live, renewed.error().message);
-            break;
-        }
-        // A transient storage error: the next beat retries. Should the lease run out
-        // meanwhile, a reaper fails the debate and the next renew says kConflict.
-        Log()->warn("lease renewal failed debate_id={} error={}", id, renewed.error().message);
-    }
-}
-
-void LocalDebateService::Launch(std::shared_ptr<Live> live) {
-    const auto now = clock_.SteadyNow();
-    // Before `started`: the watchdog reads the start time of every started debate.
-    live->started_steady_ns = now.time_since_epoch().count();
-    live->started = true;
-    {
-        std::lock_guard lock(running_starts_->mutex);
-        running_starts_->by_id[live->spec.id] = now;
-    }
-    metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
-    asio::co_spawn(live->strand, RunDebate(live), [id = live->spec.id](std::exception_ptr ep) {
-        if (!ep) return;
-        try {
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-            Log()->error("debate coroutine crashed debate_id={} error={}", id, e.what());
-        }
-    });
-}
-
-asio::awaitable<void> LocalDebateService::FlushLoop(std::shared_ptr<Live> live) {
-    while (!live->finished) {
-        co_await SleepFor(settings_.event_flush_interval);
-        std::vector<events::Event> batch;
-        std::size_t end = 0;
-        {
-            std::lock_guard lock(live->mutex);
-            end = live->events.size();
-            if (live->flushed < end) {
-                batch.assign(live->events.begin() + static_cast<std::ptrdiff_t>(live->flushed),
-                             live->events.end());
-            }
-        }
-        if (batch.empty() || live->finished) continue;
-        if (live->lease_lost) break;
-        trace::Span db_span =
-            trace::StartSpan(live->spec.trace, "db AppendEvents", trace::SpanKind::kClient);
-        auto r = co_await pool_.Run([this, &batch, &live] {
-            if (live->lease_owner.empty()) return ToUnit(store_.AppendEvents(batch));
-            return ToUnit(store_.AppendLeasedEvents(batch, live->lease_owner));
-        });
-        if (NoteDebateWrite(*live, r.ok() ? nullptr : &r.error())) {
-            StopForStorage(live, r.error().message);
-        }
-        if (!r.ok() && r.error().code == ErrorCode::kConflict && !live->lease_owner.empty()) {
-            // A flush racing the final write fails because the debate just ended (the
-            // final write stores these events too): not a lost lease.
-            if (!live->finishing) LoseLease(live, r.error().message);
-            break;
-        }
-        if (r.ok()) {
-            {
-                std::lock_guard lock(live->mutex);
-                live->flushed = std::max(live->flushed, end);
-            }
-            PublishStored(*live, end);
-        } else {
-            // Retried next round; the final transaction writes every event anyway.
-            Log()->warn("event flush failed debate_id={} error={}", live->spec.id,
-                        r.error().message);
-        }
-    }
-}
-
-asio::awaitable<void> LocalDebateService::RunDebate(std::shared_ptr<Live> live) {
-    const std::string id = live->spec.id;
-    metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
-    const bool leased = !live->lease_owner.empty();
-    // A claimed debate is already running (the claim set status and started_at). An
-    // instance's own leased debate starts only while its lease holds.
-    Result<common::Unit> running = common::Unit{};
-    trace::Span debate_span = StartDebateSpan(live->spec);
-    if (!live->claimed) {
-        trace::Span db_span =
-            trace::StartSpan(live->spec.trace, "db UpdateDebateStatus", trace::SpanKind::kClient);
-        running = co_await pool_.Run([this, &id, &live] {
-            const std::string now = common::FormatIso8601(clock_.SystemNow());
-            if (live->lease_owner.empty())
-                return ToUnit(store_.UpdateDebateStatus(id, "running", now));
-            return ToUnit(store_.StartLeasedDebate(id, live->lease_owner, now));
-        });
-        (void)NoteDebateWrite(*live, running.ok() ? nullptr : &running.error());
-    }
-    if (live->claimed) asio::co_spawn(live->strand, HeartbeatLoop(live), asio::detached);
-    if (!running && leased && running.error().code == ErrorCode::kConflict) {
-        // Reaped while it waited for a slot (this process stalled past its lease): the
-        // reaper stored its end. It does not run.
-        LoseLease(live, running.error().message);
-        live->finished = true;
-        Log()->warn("debate_discarded debate_id={} owner={}: {}", id, live->lease_owner,
-                    running.error().message);
-        co_await FinishBookkeeping(live);
-        co_return;
-    }
-    if (!running) {
-        Log()->error("could not mark debate running debate_id={} error={}", id,
-                     running.error().message);
-    }
-    {
-        std::ostringstream agents;
-        for (std::size_t i = 0; i < live->spec.agents.size(); ++i)
-            agents << (i ? ";" : "") << live->spec.agents[i];
-        Log()->info("debate_start debate_id={} correlation_id={} agents={} rounds={} consensus={}",
-                    id, live->correlation_id, agents.str(), live->spec.rounds,
-                    debate::ToString(live->spec.consensus));
-    }
-
-    asio::co_spawn(live->strand, FlushLoop(live), asio::detached);
-    LiveSink sink(live->mutex, live->events);
-    debate::EventEmitter emitter(id, clock_, sink);
-    debate::DebateResult result;
-    if (live->cancel_requested) {
-        result.status = debate::DebateStatus::kCancelled;
-        result.error_code = "cancelled";
-        result.error_message = "debate cancelled before it started";
-        result.started_at = result.finished_at = clock_.SystemNow();
-    } else {
-        // No suspension between the flag check above and binding the slot here, and the
-        // cancel emit is posted to this strand: a cancel is never lost.
-        result = co_await asio::co_spawn(
-            live->strand, engine_.Run(live->spec, live->agents, emitter),
-            asio::bind_cancellation_slot(live->cancel.slot(), asio::use_awaitable));
-    }
-    if (live->timed_out && result.status == debate::DebateStatus::kCancelled) {
-        result.status = debate::DebateStatus::kFailed;
-        result.error_code = "timeout";
-        result.error_message = "the watchdog stopped the debate: it ran past the debate timeout";
-    }
-    if (live->storage_failed && !live->cancel_requested && !live->timed_out) {
-        // Its writes failed past the budget (StopForStorage): whatever the engine made of
-        // it, it cannot be stored as it happened.
-        result.status = debate::DebateStatus::kFailed;
-        result.error_code = kStorageUnavailableCode;
-        result.error_message = "the database could not be written for " +
-                               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                  settings_.storage_outage_budget)
-                                                  .count()) +
-                               " s: the debate was stopped";
-    }
-
-    std::string receipt_id;
-    if (result.status == debate::DebateStatus::kCompleted) receipt_id = common::NewId("rcpt_");
-    storage::DebateRecord record = ToRecord(live->spec, result, live->created_at, receipt_id);
-    debate_span.SetAttribute("debate.status", debate::ToString(result.status));
-    events::Event end = emitter.Stamp("debate_end", result.rounds_used, "",
-                                      DebateEndData(record, result.duration_seconds));
-    std::vector<events::Event> all;
-    {
-        std::lock_guard lock(live->mutex);
-        all = live->events;
-    }
-    all.push_back(end);
-
-    if (!live->spec_json.empty()) record.spec_json = live->spec_json;
-    const debate::DebateSpec& spec = live->spec;
-    storage::ReceiptBuilder builder = MakeReceiptBuilder(spec, result, receipt_id, clock_, keys_);
-    const storage::ReceiptBuilder* builder_ptr = receipt_id.empty() ? nullptr : &builder;
-    const std::string& owner = live->lease_owner;
-    live->finishing = true;  // a renewal racing the final write is not a lost lease
-    auto finish = [&]() -> Result<std::optional<storage::ReceiptRecord>> {
-        if (owner.empty()) return store_.FinishDebate(record, all, builder_ptr);
-        return store_.FinishLeasedDebate(record, all, builder_ptr, owner);
-    };
-    if (leased && live->release_on_cancel && result.status == debate::DebateStatus::kCancelled &&
-        !live->lease_lost) {
-        // Shutdown: a debate none of whose events is stored goes back to the queue.
-        auto released = co_await pool_.Run(
-            [this, &id, &owner] { return ToUnit(store_.ReleaseLease(id, owner)); });
-        if (released.ok()) {
-            live->finished = true;
-            Log()->info("debate_released debate_id={} worker={} (back to the queue)", id, owner);
-            co_await FinishBookkeeping(live);
-            co_return;
-        }
-    }
-    Result<std::optional<storage::ReceiptRecord>> finished =
-        common::MakeError(ErrorCode::kConflict, "the lease was lost");
-    bool over_budget = false;
-    if (!live->lease_lost) {
-        trace::Span db_span =
-            trace::StartSpan(live->spec.trace, "db FinishDebate", trace::SpanKind::kClient);
-        finished = co_await pool_.Run(finish);
-        over_budget = NoteDebateWrite(*live, finished.ok() ? nullptr : &finished.error());
-    }
-    // The database may be restarting or the disk briefly full: the final write is retried
-    // while this debate's writes have failed for less than the outage budget. Events
-    // flushed so far are stored already.
-    auto backoff = settings_.storage_retry_initial;
-    while (!finished && IsRetryable(finished.error()) && !over_budget && !live->lease_lost &&
-           !Abandoned(*live)) {
-        Log()->warn("final write failed debate_id={} error={}; retrying in {} ms", id,
-                    finished.error().message, backoff.count());
-        co_await SleepFor(backoff);
-        backoff = std::min(backoff * 2, settings_.storage_retry_max);
-        finished = co_await pool_.Run(finish);
-        over_budget = NoteDebateWrite(*live, finished.ok() ? nullptr : &finished.error());
-    }
-    if (!finished && leased && finished.error().code == ErrorCode::kConflict) {
-        // Reaped (or otherwise taken away): whoever took it wrote its end. Nothing here.
-        live->lease_lost = true;
-        live->finished = true;
-        Log()->warn("debate_discarded debate_id={} owner={}: {}", id, owner,
-                    finished.error().message);
-        co_await FinishBookkeeping(live);
-        co_return;
-    }
-    if (!finished) {
-        const bool outage = IsRetryable(finished.error());
-        Log()->error("could not store finished debate debate_id={} error={}{}", id,
-                     finished.error().message,
-                     outage && !Abandoned(*live)
-                         ? "; it ends failed (" + std::string(kStorageUnavailableCode) +
-                               "), stored once the database takes writes again"
-                         : std::string());
-        // Store what we can: the debate failed, without a receipt. Its debate_end keeps
-        // its seq (clients must see no gap), with the failure as its data.
-        if (record.error_code != kStorageUnavailableCode) {
-            record.status = "failed";
-            record.error_code = outage ? kStorageUnavailableCode : "storage_error";
-            record.error_message = "could not store the result: " + finished.error().message;
-            record.receipt_id.clear();
-            record.verdict.clear();
-            record.consensus_reached.reset();
-            all.back().data_json = DebateEndData(record, result.duration_seconds);
-            builder_ptr = nullptr;
-        }
-        Result<std::optional<storage::ReceiptRecord>> retry =
-            common::MakeError(ErrorCode::kUnavailable, "shutting down");
-        if (!Abandoned(*live)) {
-            retry = co_await pool_.Run(finish);
-            (void)NoteDebateWrite(*live, retry.ok() ? nullptr : &retry.error());
-        }
-        // No debate stays running without a run behind it: the failed end is retried
-        // until the database takes it. Only the shutdown gives up (the next start's
-        // crash recovery ends it), or a reaper that took a worker's debate.
-        while (!retry && IsRetryable(retry.error()) && !live->lease_lost && !Abandoned(*live)) {
-            co_await SleepFor(backoff);
-            backoff = std::min(backoff * 2, settings_.storage_retry_max);
-            retry = co_await pool_.Run(finish);
-            (void)NoteDebateWrite(*live, retry.ok() ? nullptr : &retry.error());
-        }
-        if (!retry && Abandoned(*live)) {
-            Log()->warn(
-                "debate_id={} is not stored as ended (shutting down while the database cannot "
-                "be written): the next start marks it failed (interrupted)",
-                id);
-        } else if (!retry) {
-            Log()->error("could not store failed debate debate_id={} error={}", id,
-                         retry.error().message);
-        }
-        if (!retry) {
-            if (leased || Abandoned(*live)) {
-                // Nothing final is stored: publishing the unstored events would show
-                // clients a history the store does not have. A leased debate's lease runs
-                // out and a reaper ends it (worker_lost, instance_lost); an unleased local
-                // one is ended by the crash recovery of the next start (interrupted).
-                live->finished = true;
-                co_await FinishBookkeeping(live);
-                co_return;
-            }
-        }
-        end = all.back();
-    }
-    live->finished = true;
-    // Only now: whoever sees debate_end finds the stored result (and receipt).
-    PublishStored(*live, std::numeric_limits<std::size_t>::max());
-    hub_.Publish(end);
-
-    std::string outcome = OutcomeOf(record);
-    metrics_.debates_total.WithLabels({outcome}).Inc();
-    metrics_.duration.WithLabels({outcome}).Observe(result.duration_seconds);
-    if (record.consensus_reached.value_or(false)) metrics_.consensus.WithLabels({}).Inc();
-    auto ms = static_cast<long long>(result.duration_seconds * 1000);
-    if (record.status == "completed") {
-        Log()->info(
-            "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
-            "verdict={} receipt_id={}",
-            id, live->correlation_id, record.status, outcome, ms, record.verdict,
-            record.receipt_id);
-    } else {
-        Log()->warn(
-            "debate_end debate_id={} correlation_id={} status={} outcome={} duration_ms={} "
-            "error={}: {}",
-            id, live->correlation_id, record.status, outcome, ms, record.error_code,
-            record.error_message);
-    }
-    co_await FinishBookkeeping(live);
-}
-
-asio::awaitable<void> LocalDebateService::FinishBookkeeping(std::shared_ptr<Live> live) {
-    // Runs on the debate's strand: the heartbeat timer is the strand's.
-    if (live->heartbeat_timer) live->heartbeat_timer->cancel();
-    Forget(live->spec.id);
-    {
-        std::lock_guard lock(running_starts_->mutex);
-        running_starts_->by_id.erase(live->spec.id);
-    }
-    limiter_.Release();
-    metrics_.active.WithLabels({}).Set(static_cast<double>(limiter_.Running()));
-    metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
-    co_return;
-}
-
-asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelQueued(
-    std::shared_ptr<Live> live) {
-    debate::DebateResult result;
-    result.status = debate::DebateStatus::kCancelled;
-    result.error_code = "cancelled";
-    result.error_message = "debate cancelled before it started";
-    result.started_at = result.finished_at = clock_.SystemNow();
-    storage::DebateRecord record = ToRecord(live->spec, result, live->created_at, "");
-    record.started_at.clear();
-    if (!live->spec_json.empty()) record.spec_json = live->spec_json;
-    LiveSink sink(live->mutex, live->events);
-    debate::EventEmitter emitter(live->spec.id, clock_, sink);
-    events::Event end = emitter.Stamp("debate_end", 0, "", DebateEndData(record, 0));
-    const std::string& owner = live->lease_owner;
-    auto stored = co_await pool_.Run([&] {
-        std::vector<events::Event> evs{end};
-        if (owner.empty()) return store_.FinishDebate(record, evs, nullptr);
-        return store_.FinishLeasedDebate(record, evs, nullptr, owner);
-    });
-    write_health_->Record(stored);
-    live->finished = true;
-    Forget(live->spec.id);
-    if (!owner.empty()) {
-        asio::post(live->strand, [live] {
-            if (live->heartbeat_timer) live->heartbeat_timer->cancel();
-        });
-    }
-    metrics_.queued.WithLabels({}).Set(static_cast<double>(limiter_.Queued()));
-    if (!stored && IsRetryable(stored.error()) && !Abandoned(*live)) {
-        // It will never run (it left the queue): its end is stored once the database takes
-        // writes again, so that it does not stay pending.
-        asio::co_spawn(executor_, PersistQueuedCancel(record, end, owner), asio::detached);
-        co_return common::MakeError(
-            ErrorCode::kUnavailable,
-            "debate " + live->spec.id +
-                " is cancelled (it will not run), but the database cannot be written now: "
-                "its cancelled state is stored once it can (" +
-                stored.error().message + ")");
-    }
-    if (!stored) co_return stored.error();
-    hub_.Publish(end);
-    metrics_.debates_total.WithLabels({"cancelled"}).Inc();
-    Log()->info(
-        "debate_end debate_id={} status=cancelled outcome=cancelled duration_ms=0 "
-        "(cancelled while queued)",
-        live->spec.id);
-    co_return record;
-}
-
-asio::awaitable<void> LocalDebateService::PersistQueuedCancel(storage::DebateRecord record,
-                                                              events::Event end,
-                                                              std::string lease_owner) {
-    auto backoff = settings_.storage_retry_initial;
-    std::vector<events::Event> events{end};
-    for (;;) {
-        co_await SleepFor(backoff);
-        backoff = std::min(backoff * 2, settings_.storage_retry_max);
-        if (abandon_writes_ || stopped_) {
-            Log()->warn(
-                "debate_id={} cancelled while queued is not stored (shutting down): the next "
-                "start marks it failed",
-                record.id);
-            co_return;
-        }
-        auto stored = co_await pool_.Run([this, &record, &events, &lease_owner] {
-            if (lease_owner.empty()) return store_.FinishDebate(record, events, nullptr);
-            return store_.FinishLeasedDebate(record, events, nullptr, lease_owner);
-        });
-        write_health_->Record(stored);
-        if (stored) break;
-        if (!IsRetryable(stored.error())) {
-            Log()->error("could not store cancelled debate debate_id={} error={}", record.id,
-                         stored.error().message);
-            co_return;
-        }
-    }
-    hub_.Publish(end);
-    metrics_.debates_total.WithLabels({"cancelled"}).Inc();
-    Log()->info(
-        "debate_end debate_id={} status=cancelled outcome=cancelled duration_ms=0 "
-        "(cancelled while queued; stored once the database took writes again)",
-        record.id);
-}
-
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const std::string& id) {
-    std::shared_ptr<Live> live;
-    {
-        std::lock_guard lock(mutex_);
-        auto it = live_.find(id);
-        if (it != live_.end()) live = it->second;
-    }
-    if (!live || live->finished) {
+    RunPtr r = Find(id);
+    if (!r || r->done()) {
         auto stored = co_await Get(id);
         if (!stored) co_return stored.error();
-        const bool active = stored->status == "pending" || stored->status == "running";
+        const bool active = stored->status == events::DebateStatus::kPending ||
+                            stored->status == events::DebateStatus::kRunning;
         // Not here: a worker or another instance runs it (or queues it under its cap).
-        if (!live && active) co_return co_await CancelElsewhere(std::move(*stored));
+        if (!r && active) co_return co_await CancelElsewhere(std::move(*stored));
         if (active) {
             // It ended here, but its end is not stored yet (storage unavailable).
             co_return common::MakeError(ErrorCode::kUnavailable,
@@ -1054,47 +502,70 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Cancel(const 
                                             " has ended but its final state is not stored yet "
                                             "(the database cannot be written); retry");
         }
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + stored->status);
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(stored->status)));
     }
-    live->cancel_requested = true;
-    bool queued = false;
-    {
-        std::lock_guard lock(live->mutex);
-        queued = !live->slot_granted;
+    r->Stop(run::StopReason::kCancel);
+    if (r->ticket() != 0 && limiter_.Cancel(r->ticket())) {
+        UpdateGauges();
+        co_return co_await r->EndQueued();
     }
-    if (queued && limiter_.Cancel(live->ticket)) co_return co_await CancelQueued(live);
-
-    asio::post(live->strand, [live] {
-        if (!live->finished) live->cancel.emit(asio::cancellation_type::terminal);
-    });
-    auto deadline = clock_.SteadyNow() + settings_.cancel_wait;
-    while (!live->finished && clock_.SteadyNow() < deadline) {
-        co_await SleepFor(std::chrono::milliseconds(5));
-        // A launch that raced with this cancel may have bound its slot after the emit.
-        asio::post(live->strand, [live] {
-            if (!live->finished && live->started)
-                live->cancel.emit(asio::cancellation_type::terminal);
-        });
-    }
-    // Wait until the row is final (Forget happens after the final write).
+    // Its end (stored, then published) sets the run's completion signal.
+    co_await r->WaitDone(settings_.cancel_wait);
     auto record = co_await Get(id);
     if (!record) co_return record.error();
-    if (record->status != "cancelled") {
-        if (record->status == "pending" || record->status == "running") {
+    if (record->status != events::DebateStatus::kCancelled) {
+        if (record->status == events::DebateStatus::kPending ||
+            record->status == events::DebateStatus::kRunning) {
             co_return common::MakeError(ErrorCode::kUnavailable,
                                         "debate " + id + " did not stop in time; retry");
         }
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + record->status);
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(record->status)));
     }
     co_return record;
+}
+
+namespace {
+
+// Sets `ended` when a debate's debate_end reaches the hub (published here, or relayed
+// from the instance that ran it).
+class EndWatcher final : public events::Subscriber {
+public:
+    explicit EndWatcher(std::shared_ptr<run::Completion> ended) : ended_(std::move(ended)) {}
+    void Deliver(const events::Event& e) override {
+        if (e.type == "debate_end") ended_->Set();
+    }
+
+private:
+    std::shared_ptr<run::Completion> ended_;
+};
+
+}  // namespace
+
+asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::AwaitEnd(
+    const std::string& id, std::chrono::milliseconds timeout) {
+    auto ended = std::make_shared<run::Completion>(executor_);
+    auto subscribed = hub_.Subscribe(id, hub_.LatestSeq(id), std::make_shared<EndWatcher>(ended));
+    if (subscribed.ended) ended->Set();
+    for (const auto& e : subscribed.buffered) {
+        if (e.type == "debate_end") ended->Set();
+    }
+    // Registered before this read: an end stored after it is delivered.
+    auto record = co_await Get(id);
+    if (record && events::IsTerminal(record->status)) ended->Set();
+    if (record) co_await ended->Wait(timeout);
+    hub_.Unsubscribe(id, subscribed.subscription_id);
+    if (!record) co_return record;
+    co_return co_await Get(id);
 }
 
 asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhere(
     storage::DebateRecord stored) {
     const std::string id = stored.id;
-    if (stored.queued_for_worker && stored.status == "pending") {
+    if (stored.queued_for_worker && stored.status == events::DebateStatus::kPending) {
         const std::string now = common::FormatIso8601(clock_.SystemNow());
         const storage::DebateEndDataBuilder end_data = &LocalDebateService::EndDataOf;
         auto cancelled = co_await pool_.Run(
@@ -1113,18 +584,21 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
         if (!again) co_return again.error();
         stored = std::move(*again);
     }
-    if (stored.status != "running" && stored.status != "pending") {
-        co_return common::MakeError(ErrorCode::kConflict,
-                                    "debate " + id + " is already " + stored.status);
+    if (stored.status != events::DebateStatus::kRunning &&
+        stored.status != events::DebateStatus::kPending) {
+        co_return common::MakeError(
+            ErrorCode::kConflict,
+            "debate " + id + " is already " + std::string(events::ToString(stored.status)));
     }
     // Running on a worker, or running (or waiting for a slot) on another API instance: the
     // process that has it cancels it when asked through the instances' bus.
     if (remote_cancel_) {
         auto ended = co_await remote_cancel_(id, stored.lease_owner);
         if (!ended) co_return ended.error();
-        if (ended->status != "cancelled") {
-            co_return common::MakeError(ErrorCode::kConflict,
-                                        "debate " + id + " is already " + ended->status);
+        if (ended->status != events::DebateStatus::kCancelled) {
+            co_return common::MakeError(
+                ErrorCode::kConflict,
+                "debate " + id + " is already " + std::string(events::ToString(ended->status)));
         }
         co_return ended;
     }
@@ -1135,7 +609,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::CancelElsewhe
             : std::string("in another process");
     co_return common::MakeError(
         ErrorCode::kConflict,
-        "debate " + id + " is " + stored.status + " " + where +
+        "debate " + id + " is " + std::string(events::ToString(stored.status)) + " " + where +
             "; cancelling it from here needs the instances' bus (ARAGORA_MULTI_INSTANCE=true "
             "with ARAGORA_REDIS_URL)");
 }
@@ -1162,7 +636,7 @@ asio::awaitable<Result<std::vector<std::string>>> LocalDebateService::ReapExpire
                 "(lease of {} expired)",
                 id, row.error_code, row.error_message,
                 row.lease_owner.empty() ? std::string("?") : row.lease_owner);
-            if (tail && !tail->empty() && tail->back().type == "debate_end") {
+            if (tail && !tail->empty() && tail->back().type == events::DebateEnd::kType) {
                 hub_.Publish(tail->back());
             }
         }
@@ -1238,7 +712,8 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
         // another instance's recovery marked too may have it already.
         for (const auto& id : ids) {
             auto d = store_.GetDebate(id);
-            if (!d || d->status != "failed" || d->error_code != "interrupted") continue;
+            if (!d || d->status != events::DebateStatus::kFailed || d->error_code != "interrupted")
+                continue;
             std::int64_t last = 0;
             std::string last_type;
             while (true) {
@@ -1248,11 +723,11 @@ asio::awaitable<Result<int>> LocalDebateService::RecoverInterrupted() {
                 last_type = page->back().type;
                 if (page->size() < 500) break;
             }
-            if (last_type == "debate_end") continue;
+            if (last_type == events::DebateEnd::kType) continue;
             events::Event end;
             end.debate_id = id;
             end.seq = last + 1;
-            end.type = "debate_end";
+            end.type = std::string(events::DebateEnd::kType);
             end.timestamp = now_epoch;
             end.round = d->rounds_used;
             end.data_json = DebateEndData(*d, d->duration_seconds.value_or(0));
@@ -1288,8 +763,7 @@ void LocalDebateService::StartLeaseReaper() {
 asio::awaitable<void> LocalDebateService::ReaperLoop() {
     const auto every = std::max(settings_.lease.duration / 2, std::chrono::milliseconds(10));
     while (!stopped_) {
-        co_await SleepFor(every);
-        if (stopped_) break;
+        if (co_await stopping_.Wait(every)) break;
         auto reaped = co_await ReapExpiredLeases();
         if (!reaped) Log()->warn("reaping expired leases failed: {}", reaped.error().message);
     }
@@ -1300,84 +774,55 @@ void LocalDebateService::StartWatchdog() {
 }
 
 asio::awaitable<void> LocalDebateService::WatchdogLoop() {
-    auto limit =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(settings_.engine.debate_timeout) +
-        std::chrono::seconds(5);
+    const auto limit = settings_.engine.debate_timeout + std::chrono::seconds(5);
     while (!stopped_) {
-        co_await SleepFor(
-            std::chrono::duration_cast<std::chrono::milliseconds>(settings_.watchdog_interval));
-        std::vector<std::shared_ptr<Live>> overdue;
-        auto now = clock_.SteadyNow().time_since_epoch().count();
-        {
-            std::lock_guard lock(mutex_);
-            for (auto& [id, live] : live_) {
-                if (live->started && !live->finished && !live->timed_out &&
-                    now - live->started_steady_ns.load() > limit.count()) {
-                    overdue.push_back(live);
-                }
-            }
-        }
-        for (auto& live : overdue) {
-            live->timed_out = true;
+        if (co_await stopping_.Wait(settings_.watchdog_interval)) break;
+        const auto now = clock_.SteadyNow();
+        for (auto& r : Snapshot()) {
+            auto started = r->started_at();
+            if (!started || r->done() || r->timed_out() || now - *started <= limit) continue;
             metrics_.watchdog.WithLabels({}).Inc();
             Log()->warn(
-                "watchdog: debate_id={} ran past the debate timeout of {} s; stopping it",
-                live->spec.id,
+                "watchdog: debate_id={} ran past the debate timeout of {} s; stopping it", r->id(),
                 std::chrono::duration_cast<std::chrono::seconds>(settings_.engine.debate_timeout)
                     .count());
-            asio::post(live->strand, [live] {
-                if (!live->finished) live->cancel.emit(asio::cancellation_type::terminal);
-            });
+            r->Stop(run::StopReason::kTimeout);
         }
     }
 }
 
+asio::awaitable<void> LocalDebateService::AwaitRuns(
+    const std::vector<RunPtr>& runs, std::chrono::steady_clock::time_point deadline) {
+    for (const auto& r : runs) co_await r->WaitDone(deadline - clock_.SteadyNow());
+}
+
 asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace) {
     draining_ = true;
-    std::vector<std::shared_ptr<Live>> lives;
-    {
-        std::lock_guard lock(mutex_);
-        for (auto& [id, live] : live_) lives.push_back(live);
-    }
-    for (auto& live : lives) {
-        bool queued = false;
-        {
-            std::lock_guard lock(live->mutex);
-            queued = !live->slot_granted;
+    for (auto& r : Snapshot()) {
+        if (r->ticket() != 0 && limiter_.Cancel(r->ticket())) {
+            UpdateGauges();
+            co_await r->EndQueued();
         }
-        if (queued && limiter_.Cancel(live->ticket)) co_await CancelQueued(live);
     }
-    auto deadline = clock_.SteadyNow() + grace;
-    if (limiter_.Running() > 0) {
+    auto running = Snapshot();
+    if (!running.empty()) {
         Log()->info("draining: waiting up to {} ms for {} running debate(s)", grace.count(),
-                    limiter_.Running());
+                    running.size());
     }
-    while (limiter_.Running() > 0 && clock_.SteadyNow() < deadline) {
-        co_await SleepFor(std::chrono::milliseconds(20));
-    }
-    if (limiter_.Running() > 0) {
-        std::vector<std::shared_ptr<Live>> running;
-        {
-            std::lock_guard lock(mutex_);
-            for (auto& [id, live] : live_) running.push_back(live);
-        }
+    co_await AwaitRuns(running, clock_.SteadyNow() + grace);
+    running = Snapshot();
+    if (!running.empty()) {
         Log()->warn("draining: grace period over, cancelling {} running debate(s)", running.size());
         // Writes still retried through a storage outage stop: the next start's crash
         // recovery ends those debates.
         abandon_writes_ = true;
-        for (auto& live : running) {
-            live->cancel_requested = true;
-            if (live->claimed) live->release_on_cancel = true;
-            asio::post(live->strand, [live] {
-                if (!live->finished) live->cancel.emit(asio::cancellation_type::terminal);
-            });
-        }
-        auto hard = clock_.SteadyNow() + settings_.cancel_wait;
-        while (limiter_.Running() > 0 && clock_.SteadyNow() < hard) {
-            co_await SleepFor(std::chrono::milliseconds(20));
-        }
+        for (auto& r : running) r->Stop(run::StopReason::kShutdown);
+        co_await AwaitRuns(running, clock_.SteadyNow() + settings_.cancel_wait);
     }
+    // Background retries (a queued debate's cancelled end) end with the service.
+    abandon_writes_ = true;
     stopped_ = true;
+    stopping_.Set();
     probe_->Stop();
 }
 

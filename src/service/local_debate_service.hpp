@@ -1,9 +1,12 @@
 #pragma once
 
-// DebateService running debates in this process: at most `max_running` at a time (the
-// rest wait in a bounded FIFO as `pending`), each on its own strand; events are published
-// to the hub as they happen and persisted in batches; the result, the remaining events
-// and the receipt are written in one transaction before `debate_end` is published.
+// DebateService running debates in this process: a registry of runs (service/run/
+// DebateRun, one per debate on its own strand) and their admission: at most
+// `max_running` at a time, the rest wait in a bounded FIFO as `pending`. Each run stores
+// its events by group commit and publishes them to the hub once stored; its result, the
+// remaining events and the receipt are written in one transaction before `debate_end` is
+// published. Cancel, Drain and shutdown await the runs' completion signals. The service
+// also runs the watchdog, the lease reaper and crash recovery.
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -20,12 +23,15 @@
 #include "agents/factory.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
+#include "common/error_reporter.hpp"
 #include "debate/engine.hpp"
 #include "debate/receipt.hpp"
 #include "events/hub.hpp"
 #include "metrics/registry.hpp"
 #include "resilience/concurrency_limiter.hpp"
 #include "service/debate_service.hpp"
+#include "service/run/debate_run.hpp"
+#include "service/service_metrics.hpp"
 #include "service/storage_health.hpp"
 #include "storage/store.hpp"
 
@@ -55,14 +61,13 @@ struct ServiceSettings {
     // Builds provider agents (and checks their keys); null: demo agents only, built
     // with demo_latency. Must outlive the service.
     const agents::AgentFactory* agent_factory = nullptr;
-    // Events are stored, then published, in batches this often (the live stream's delay).
-    std::chrono::milliseconds event_flush_interval{50};
     std::chrono::seconds watchdog_interval{5};
     // Exported as aragora_debate_running_too_long_seconds next to
     // aragora_debate_oldest_running_seconds: the alert fires when the second passes the
     // first (ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS).
     std::chrono::seconds running_too_long{600};
-    // How long Cancel() waits for a running debate to stop and persist.
+    // How long Cancel() (and Drain's cancel phase) waits for a running debate to stop and
+    // persist (its completion signal; no polling).
     std::chrono::seconds cancel_wait{15};
     ExecutionMode execution = ExecutionMode::kLocal;
     // Set in worker processes (RunClaimed) and with lease_local; empty worker_id elsewhere.
@@ -98,23 +103,6 @@ struct ServiceSettings {
 // the debate runs.
 using RemoteCancel = std::function<boost::asio::awaitable<common::Result<storage::DebateRecord>>(
     const std::string& id, const std::string& lease_owner)>;
-
-// The service's metrics, declared up front (labels from closed sets).
-struct ServiceMetrics {
-    explicit ServiceMetrics(metrics::Registry& registry);
-    metrics::Family<metrics::Gauge>& active;             // aragora_active_debates
-    metrics::Family<metrics::Gauge>& queued;             // aragora_queued_debates
-    metrics::Family<metrics::Counter>& debates_total;    // {status}
-    metrics::Family<metrics::Histogram>& duration;       // aragora_debate_duration_seconds{outcome}
-    metrics::Family<metrics::Counter>& consensus;        // aragora_consensus_reached_total
-    metrics::Family<metrics::Counter>& agent_calls;      // {agent,status}
-    metrics::Family<metrics::Histogram>& agent_latency;  // {agent}
-    metrics::Family<metrics::Counter>& rejected;         // aragora_debates_rejected_total{reason}
-    metrics::Family<metrics::Counter>& watchdog;         // aragora_debate_watchdog_kills_total
-    // aragora_debate_running_too_long_seconds (settings.running_too_long); its companion
-    // aragora_debate_oldest_running_seconds is a callback the service registers.
-    metrics::Family<metrics::Gauge>& running_too_long;
-};
 
 class LocalDebateService final : public DebateService {
 public:
@@ -172,8 +160,16 @@ public:
     // clock's now), with the service's debate_end data. Returns their ids. Any process
     // sharing the database may run it; each debate is reaped once.
     boost::asio::awaitable<common::Result<std::vector<std::string>>> ReapExpiredLeases();
+    // Waits until debate `id` (run here or anywhere else: its debate_end reaches the hub,
+    // from the instances' bus too) has ended or `timeout` passed; returns the stored row
+    // (still active when it did not end in time).
+    boost::asio::awaitable<common::Result<storage::DebateRecord>> AwaitEnd(
+        const std::string& id, std::chrono::milliseconds timeout);
     // Cross-instance cancel hook (see RemoteCancel). Call before serving requests.
     void SetRemoteCancel(RemoteCancel cancel) { remote_cancel_ = std::move(cancel); }
+    // Debates that end failed (not cancelled) and crashed debate coroutines are reported
+    // here (Sentry); null: not reported. Call before serving requests.
+    void SetErrorReporter(common::ErrorReporter* reporter) { run_env_.errors = reporter; }
 
     // Whether the store takes writes now (fed by every write of this service; probed while
     // it does not). Readiness and health follow it. Lives as long as the service.
@@ -186,45 +182,28 @@ public:
     const ServiceMetrics& metrics() const { return metrics_; }
 
 private:
-    struct Live;
+    class Hooks;
     struct RunningStarts;
-    boost::asio::awaitable<void> RunDebate(std::shared_ptr<Live> live);
-    boost::asio::awaitable<void> FlushLoop(std::shared_ptr<Live> live);
+    using RunPtr = std::shared_ptr<run::DebateRun>;
     boost::asio::awaitable<void> WatchdogLoop();
     boost::asio::awaitable<void> ReaperLoop();
-    boost::asio::awaitable<void> HeartbeatLoop(std::shared_ptr<Live> live);
-    boost::asio::awaitable<void> FinishBookkeeping(std::shared_ptr<Live> live);
-    std::chrono::milliseconds HeartbeatInterval() const;
-    // ISO 8601 time one lease duration from now.
-    std::string LeaseUntil() const;
     common::Result<std::vector<std::shared_ptr<agents::Agent>>> BuildAgentsFor(
         const std::vector<agents::AgentSpec>& specs) const;
-    void Launch(std::shared_ptr<Live> live);
-    // The lease of a leased debate is gone: stop it (or drop it from the slot queue),
-    // write nothing more. Any thread.
-    void LoseLease(const std::shared_ptr<Live>& live, const std::string& why);
+    // A run of `init` registered here (not admitted yet).
+    RunPtr NewRun(run::RunInit init);
+    RunPtr Find(const std::string& id) const;
+    std::vector<RunPtr> Snapshot() const;
+    void Forget(const std::string& id);
+    // Waits for every run in `runs` until `deadline` (this service's clock).
+    boost::asio::awaitable<void> AwaitRuns(const std::vector<RunPtr>& runs,
+                                           std::chrono::steady_clock::time_point deadline);
     boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelElsewhere(
         storage::DebateRecord stored);
     boost::asio::awaitable<common::Result<storage::DebateRecord>> Enqueue(
         CreateDebateRequest request);
     // The debate_end data the store writes itself (reaped, cancelled while queued).
     static std::string EndDataOf(const storage::DebateRecord& record);
-    boost::asio::awaitable<common::Result<storage::DebateRecord>> CancelQueued(
-        std::shared_ptr<Live> live);
-    void Forget(const std::string& id);
-    // Hands events [published, upto) of a live debate to the hub. Debate strand only.
-    void PublishStored(Live& live, std::size_t upto);
-    // Records the outcome of a write of `live` (write health and the debate's outage
-    // clock). True when its writes have failed with outage errors for longer than
-    // storage_outage_budget. Any thread.
-    bool NoteDebateWrite(Live& live, const common::Error* error);
-    // The debate's writes failed past the budget: stop it; it ends failed. Any thread.
-    void StopForStorage(const std::shared_ptr<Live>& live, const std::string& why);
-    // True once the shutdown gave up waiting (Drain's cancel phase): outage retries end.
-    bool Abandoned(const Live& live) const;
-    // Stores the end of a debate cancelled while queued, retrying while storage is out.
-    boost::asio::awaitable<void> PersistQueuedCancel(storage::DebateRecord record,
-                                                     events::Event end, std::string lease_owner);
+    void UpdateGauges();
 
     boost::asio::any_io_executor executor_;
     const common::Clock& clock_;
@@ -236,19 +215,25 @@ private:
     ServiceMetrics metrics_;
     debate::Engine engine_;
     resilience::ConcurrencyLimiter limiter_;
+    std::unique_ptr<Hooks> hooks_;
+    std::unique_ptr<events::EventSink> hub_sink_;
+    run::RunEnvironment run_env_;
 
     mutable std::mutex mutex_;
-    std::map<std::string, std::shared_ptr<Live>> live_;
+    std::map<std::string, RunPtr> runs_;  // guarded by mutex_: admitted, queued or running
     std::atomic<bool> draining_{false};
     std::atomic<bool> stopped_{false};
+    // Wakes the watchdog and the reaper when the service drains.
+    run::Completion stopping_;
     RemoteCancel remote_cancel_;
     // Shared with the metrics callbacks and the probe, which may outlive the service.
     std::shared_ptr<StorageWriteHealth> write_health_;
     std::shared_ptr<StorageProbe> probe_;  // runs while writes fail
-    // When each launched debate started (until its bookkeeping ends), for
+    // When each launched debate started (until it finished), for
     // aragora_debate_oldest_running_seconds; shared with that callback.
     std::shared_ptr<RunningStarts> running_starts_;
-    // Drain gave up waiting: storage retries end (the rows stay for crash recovery).
+    // Drain gave up waiting (or is over): storage retries end (the rows stay for crash
+    // recovery).
     std::atomic<bool> abandon_writes_{false};
 };
 

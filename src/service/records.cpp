@@ -5,6 +5,7 @@
 #include "common/json_access.hpp"
 #include "common/json_text.hpp"
 #include "common/time.hpp"
+#include "storage/store_rules.hpp"
 
 namespace aragora::service {
 namespace {
@@ -151,7 +152,7 @@ storage::DebateRecord ToRecord(const debate::DebateSpec& spec, const debate::Deb
     storage::DebateRecord rec;
     rec.id = spec.id;
     rec.task = spec.task;
-    rec.status = std::string(debate::ToString(r.status));
+    rec.status = r.status;
     rec.agents = spec.agents;
     rec.rounds = spec.rounds;
     rec.rounds_used = r.rounds_used;
@@ -182,7 +183,7 @@ std::string DebateToJson(const storage::DebateRecord& r) {
     o["debate_id"] = r.id;
     o["id"] = r.id;
     o["task"] = r.task;
-    o["status"] = r.status;
+    o["status"] = events::ToString(r.status);
     o["agents"] = ToArray(r.agents);
     o["rounds"] = r.rounds;
     o["rounds_used"] = r.rounds_used;
@@ -257,20 +258,12 @@ storage::ReceiptBuilder MakeReceiptBuilder(const debate::DebateSpec& spec,
         };
 }
 
+events::DebateEnd DebateEndOf(const storage::DebateRecord& record, double duration_seconds) {
+    return storage::rules::DebateEndOf(record, duration_seconds);
+}
+
 std::string DebateEndData(const storage::DebateRecord& record, double duration_seconds) {
-    json::object end;
-    end["debate_id"] = record.id;
-    end["status"] = record.status;
-    end["consensus_reached"] = record.consensus_reached.value_or(false);
-    end["receipt_id"] =
-        record.receipt_id.empty() ? json::value(nullptr) : json::value(record.receipt_id);
-    end["duration_seconds"] = duration_seconds;
-    end["total_rounds"] = record.rounds_used;
-    end["result"] = record.final_answer;
-    if (!record.error_code.empty()) {
-        end["error"] = json::object{{"code", record.error_code}, {"message", record.error_message}};
-    }
-    return common::SerializeJson(end);
+    return events::EncodeData(DebateEndOf(record, duration_seconds), record.id);
 }
 
 }  // namespace aragora::service

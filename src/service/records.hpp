@@ -10,6 +10,7 @@
 #include "common/result.hpp"
 #include "debate/receipt.hpp"
 #include "debate/types.hpp"
+#include "events/payloads.hpp"
 #include "storage/store.hpp"
 
 namespace aragora::service {
@@ -43,7 +44,9 @@ storage::ReceiptBuilder MakeReceiptBuilder(const debate::DebateSpec& spec,
                                            const std::string& receipt_id,
                                            const common::Clock& clock,
                                            const debate::ReceiptKeys& keys);
-// `data` of the `debate_end` event (API.md) for a finished row.
+// The `debate_end` payload (API.md) for a finished row.
+events::DebateEnd DebateEndOf(const storage::DebateRecord& record, double duration_seconds);
+// The same, encoded: the event's `data_json`.
 std::string DebateEndData(const storage::DebateRecord& record, double duration_seconds);
 
 }  // namespace aragora::service

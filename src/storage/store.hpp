@@ -13,6 +13,7 @@
 
 #include "common/result.hpp"
 #include "events/event.hpp"
+#include "events/status.hpp"
 
 namespace aragora::storage {
 
@@ -20,7 +21,9 @@ namespace aragora::storage {
 struct DebateRecord {
     std::string id;
     std::string task;
-    std::string status;  // pending, running, completed, failed, cancelled
+    // Stored as its text (events::ToString); a row holding any other text reads as
+    // kStorage (the mapping lives at each backend's SQL edge).
+    events::DebateStatus status = events::DebateStatus::kPending;
     std::vector<std::string> agents;
     int rounds = 0;
     int rounds_used = 0;
@@ -190,13 +193,12 @@ public:
     virtual ~Store() = default;
 
     // Debates
-    // Statuses are the five of DebateRecord::status; any other is kValidation, as are an
-    // empty id or created_at. Creating an existing id is kConflict.
+    // An empty id or created_at is kValidation. Creating an existing id is kConflict.
     virtual common::Status CreateDebate(const DebateRecord& debate) = 0;
     virtual common::Result<DebateRecord> GetDebate(const std::string& id) = 0;
     virtual common::Result<DebatePage> ListDebates(const DebateFilter& filter) = 0;
     // Sets status (and started_at when given). Not found ⇒ kNotFound.
-    virtual common::Status UpdateDebateStatus(const std::string& id, const std::string& status,
+    virtual common::Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                                               const std::string& started_at) = 0;
     // Writes a finished debate (any terminal status), its remaining events, and — when
     // `receipt` is given — its receipt, all in one transaction. The receipt id is stored

@@ -52,7 +52,7 @@ Status ValidateDebate(const DebateRecord& d) {
         return MakeError(ErrorCode::kValidation, "debate " + d.id + " has no created_at",
                          "created_at");
     }
-    return ValidateStatus(d.status);
+    return {};
 }
 
 Status ValidateNewDebate(const DebateRecord& d) {
@@ -69,11 +69,11 @@ Status ValidateNewDebate(const DebateRecord& d) {
 
 Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events) {
     if (auto s = ValidateDebate(d); !s) return s;
-    if (!IsTerminalStatus(d.status)) {
+    if (!events::IsTerminal(d.status)) {
         return MakeError(ErrorCode::kValidation,
                          "FinishDebate needs a terminal status (completed, failed or "
                          "cancelled), got '" +
-                             d.status + "'",
+                             std::string(events::ToString(d.status)) + "'",
                          "status");
     }
     for (const auto& e : events) {
@@ -280,6 +280,24 @@ Status ValidateToken(const RefreshTokenRecord& t) {
     if (auto s = Required(t.user_id, "refresh token user_id", "user_id"); !s) return s;
     if (auto s = Required(t.family_id, "refresh token family_id", "family_id"); !s) return s;
     return Required(t.expires_at, "refresh token expires_at", "expires_at");
+}
+
+events::DebateEnd DebateEndOf(const DebateRecord& row, double duration_seconds) {
+    events::DebateEnd end;
+    end.debate_id = row.id;
+    end.status = row.status;
+    end.consensus_reached = row.consensus_reached.value_or(false);
+    if (!row.receipt_id.empty()) end.receipt_id = row.receipt_id;
+    end.duration_seconds = duration_seconds;
+    end.total_rounds = row.rounds_used;
+    end.result = row.final_answer;
+    if (!row.error_code.empty()) end.error = events::EndError{row.error_code, row.error_message};
+    return end;
+}
+
+std::string DebateEndDataOf(const DebateRecord& row, const DebateEndDataBuilder& end_data) {
+    if (end_data) return end_data(row);
+    return events::EncodeData(DebateEndOf(row, row.duration_seconds.value_or(0)), row.id);
 }
 
 }  // namespace aragora::storage::rules

@@ -11,6 +11,7 @@
 
 #include "common/result.hpp"
 #include "events/event.hpp"
+#include "events/payloads.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/store.hpp"
 
@@ -110,5 +111,12 @@ common::Status CheckBuiltReceipt(ReceiptRecord& r, const std::string& debate_id,
 common::Status Required(const std::string& value, std::string_view what, std::string_view field);
 common::Status ValidateUser(const UserRecord& u);
 common::Status ValidateToken(const RefreshTokenRecord& t);
+
+// The `debate_end` payload (API.md) of a finished row: the one mapping, used by the
+// service for every debate it ends and by the stores when no builder is given.
+events::DebateEnd DebateEndOf(const DebateRecord& row, double duration_seconds);
+// The `data_json` of a stored `debate_end`: `end_data(row)` when given, else
+// DebateEndOf(row, its duration or 0).
+std::string DebateEndDataOf(const DebateRecord& row, const DebateEndDataBuilder& end_data);
 
 }  // namespace aragora::storage::rules

@@ -3,6 +3,8 @@
 
 #include "fake_llm.hpp"
 
+#include <sys/resource.h>
+
 #include <array>
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
@@ -401,6 +403,36 @@ json::object OpenAiChunk(const std::string& id, const std::string& model, json::
     return o;
 }
 
+// An event rendered once around a placeholder string, then filled per token: the same
+// bytes as serializing each event, at the cost of a string copy (streams of thousands of
+// concurrent calls spend their CPU here otherwise).
+class TokenTemplate {
+public:
+    static constexpr std::string_view kPlaceholder = "\x01token\x01";
+
+    explicit TokenTemplate(const std::string& rendered) {
+        const std::string quoted = common::SerializeJson(json::value(kPlaceholder));
+        const auto at = rendered.find(quoted);
+        if (at == std::string::npos) {
+            prefix_ = rendered;
+            return;
+        }
+        prefix_ = rendered.substr(0, at);
+        suffix_ = rendered.substr(at + quoted.size());
+        found_ = true;
+    }
+
+    std::string Fill(std::string_view token) const {
+        if (!found_) return prefix_;
+        return prefix_ + common::SerializeJson(json::value(token)) + suffix_;
+    }
+
+private:
+    std::string prefix_;
+    std::string suffix_;
+    bool found_ = false;
+};
+
 // Every event of a streamed reply, each a complete SSE event.
 std::vector<std::string> StreamEvents(const std::string& format, const std::string& model,
                                       const std::string& id, const std::string& text,
@@ -423,11 +455,11 @@ std::vector<std::string> StreamEvents(const std::string& format, const std::stri
         block_start["content_block"] = json::object{{"type", "text"}, {"text", ""}};
         events.push_back(AnthropicEvent("content_block_start", block_start));
         events.push_back(AnthropicEvent("ping", json::object{{"type", "ping"}}));
-        for (const auto& token : tokens) {
-            json::object delta{{"type", "content_block_delta"}, {"index", 0}};
-            delta["delta"] = json::object{{"type", "text_delta"}, {"text", token}};
-            events.push_back(AnthropicEvent("content_block_delta", delta));
-        }
+        json::object delta{{"type", "content_block_delta"}, {"index", 0}};
+        delta["delta"] =
+            json::object{{"type", "text_delta"}, {"text", TokenTemplate::kPlaceholder}};
+        const TokenTemplate token_event(AnthropicEvent("content_block_delta", delta));
+        for (const auto& token : tokens) events.push_back(token_event.Fill(token));
         events.push_back(AnthropicEvent(
             "content_block_stop", json::object{{"type", "content_block_stop"}, {"index", 0}}));
         json::object message_delta{{"type", "message_delta"}};
@@ -444,8 +476,16 @@ std::vector<std::string> StreamEvents(const std::string& format, const std::stri
             o["modelVersion"] = model;
             events.push_back(DataEvent(o, "\r\n\r\n"));
         }
+        json::object middle;
+        middle["candidates"] = json::array{GeminiCandidate(TokenTemplate::kPlaceholder, false)};
+        middle["modelVersion"] = model;
+        const TokenTemplate token_event(DataEvent(middle, "\r\n\r\n"));
         for (std::size_t i = 0; i < tokens.size(); ++i) {
             const bool last = i + 1 == tokens.size();
+            if (!last) {
+                events.push_back(token_event.Fill(tokens[i]));
+                continue;
+            }
             json::object o;
             o["candidates"] = json::array{GeminiCandidate(tokens[i], last)};
             if (last) o["usageMetadata"] = Usage(format, in, out);
@@ -455,10 +495,9 @@ std::vector<std::string> StreamEvents(const std::string& format, const std::stri
     } else {
         events.push_back(DataEvent(
             OpenAiChunk(id, model, json::object{{"role", "assistant"}, {"content", ""}}, false)));
-        for (const auto& token : tokens) {
-            events.push_back(
-                DataEvent(OpenAiChunk(id, model, json::object{{"content", token}}, false)));
-        }
+        const TokenTemplate token_event(DataEvent(
+            OpenAiChunk(id, model, json::object{{"content", TokenTemplate::kPlaceholder}}, false)));
+        for (const auto& token : tokens) events.push_back(token_event.Fill(token));
         events.push_back(DataEvent(OpenAiChunk(id, model, json::object{}, true)));
         if (include_usage) {
             json::object o;
@@ -804,6 +843,12 @@ struct FakeLlmServer::Impl {
     std::atomic<int64_t> default_latency_ms{0};
     std::atomic<int64_t> token_delay_ms{0};
     std::atomic<uint64_t> next_id{1};
+    std::atomic<std::size_t> kept_requests{kMaxRecords};
+    std::atomic<std::size_t> open_conns{0};
+    std::atomic<std::size_t> conns_peak{0};
+    std::atomic<std::size_t> conns_total{0};
+    std::atomic<std::size_t> in_flight{0};
+    std::atomic<std::size_t> in_flight_peak{0};
 
     mutable std::mutex mu;
     std::vector<RuleState> rules;
@@ -844,7 +889,32 @@ struct FakeLlmServer::Impl {
     uint64_t Record(FakeRequest r);
     void SetStatusSent(uint64_t seq, int status);
     Decision Decide(const std::string& format, const std::string& model);
+    FakeStats Stats() const;
 };
+
+namespace {
+
+void RaisePeak(std::atomic<std::size_t>& peak, std::size_t value) {
+    std::size_t seen = peak.load();
+    while (value > seen && !peak.compare_exchange_weak(seen, value)) {
+    }
+}
+
+// Counts a provider response from its request to its last byte (or the client leaving).
+class InFlight {
+public:
+    InFlight(std::atomic<std::size_t>& count, std::atomic<std::size_t>& peak) : count_(count) {
+        RaisePeak(peak, ++count_);
+    }
+    ~InFlight() { --count_; }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+private:
+    std::atomic<std::size_t>& count_;
+};
+
+}  // namespace
 
 void FakeLlmServer::Impl::Start(const std::string& bind_host, uint16_t bind_port) {
     error_code ec;
@@ -864,7 +934,9 @@ void FakeLlmServer::Impl::Start(const std::string& bind_host, uint16_t bind_port
     acceptor.open(endpoint.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
-    acceptor.listen(asio::socket_base::max_listen_connections);
+    // The kernel caps the backlog at net.core.somaxconn; bursts of thousands of connects
+    // (a debate phase starting everywhere at once) should wait there, not be refused.
+    acceptor.listen(65535);
     const auto local = acceptor.local_endpoint();
     port = local.port();
     host = local.address().is_v6() ? "[" + local.address().to_string() + "]"
@@ -930,12 +1002,14 @@ bool FakeLlmServer::Impl::Register(uint64_t id, const std::shared_ptr<Conn>& con
     std::lock_guard lock(conns_mu);
     if (stopping) return false;
     conns.emplace(id, conn);
+    ++conns_total;
+    RaisePeak(conns_peak, ++open_conns);
     return true;
 }
 
 void FakeLlmServer::Impl::Unregister(uint64_t id) {
     std::lock_guard lock(conns_mu);
-    conns.erase(id);
+    if (conns.erase(id) > 0) --open_conns;
     if (conns.empty()) conns_cv.notify_all();
 }
 
@@ -983,6 +1057,8 @@ asio::awaitable<void> FakeLlmServer::Impl::Session(std::shared_ptr<Conn> conn) {
                                                  asio::as_tuple(asio::use_awaitable));
         if (ec) break;
         auto req = parser.release();
+        // A big request leaves a big buffer behind; held responses should not keep it.
+        if (buffer.size() == 0) buffer.shrink_to_fit();
         const bool keep = co_await Handle(*conn, req);
         if (!keep) break;
     }
@@ -1000,9 +1076,10 @@ void FakeLlmServer::Impl::RecordAbort() {
 
 uint64_t FakeLlmServer::Impl::Record(FakeRequest r) {
     const uint64_t seq = next_id++;
+    const std::size_t keep = kept_requests.load();
     std::lock_guard lock(mu);
-    requests.emplace_back(seq, std::move(r));
-    if (requests.size() > kMaxRecords) requests.pop_front();
+    if (keep > 0) requests.emplace_back(seq, std::move(r));
+    while (requests.size() > keep) requests.pop_front();
     ++request_count;
     return seq;
 }
@@ -1119,9 +1196,11 @@ asio::awaitable<bool> FakeLlmServer::Impl::Handle(Conn& conn,
     rec.method = std::string(req.method_string());
     rec.path = target;
     rec.format = route.format;
-    rec.body = req.body();
-    for (const auto& field : req) {
-        rec.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    if (kept_requests.load() > 0) {
+        rec.body = req.body();
+        for (const auto& field : req) {
+            rec.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        }
     }
     rec.received_at = received_at;
 
@@ -1181,6 +1260,12 @@ asio::awaitable<bool> FakeLlmServer::Impl::Handle(Conn& conn,
     a.keep_alive = keep_alive;
     a.http10 = http10;
     a.seq = seq;
+    // Nothing of the request is needed any more: a held response keeps only its answer.
+    prompt.clear();
+    prompt.shrink_to_fit();
+    req.body().clear();
+    req.body().shrink_to_fit();
+    InFlight counted(in_flight, in_flight_peak);
     co_return co_await Respond(conn, a, d);
 }
 
@@ -1262,6 +1347,20 @@ asio::awaitable<bool> FakeLlmServer::Impl::Respond(Conn& conn, const Answer& a, 
     h.extra.emplace_back("Cache-Control", "no-cache");
     h.chunked = !a.http10;
     if (a.http10 || d.action == FakeAction::kCutStream) h.keep_alive = false;
+    if (token_delay_ms.load() <= 0) {
+        // No pacing: the head and every event in one write.
+        std::string all = RenderHead(h);
+        for (std::size_t i = 0; i < send; ++i) all += h.chunked ? Chunk(events[i]) : events[i];
+        const bool complete = d.action != FakeAction::kCutStream;
+        if (complete && h.chunked) all += "0\r\n\r\n";
+        events.clear();
+        const bool all_ok = co_await Write(conn, all);
+        if (!all_ok) {
+            RecordAbort();
+            co_return false;
+        }
+        co_return complete&& h.keep_alive;
+    }
     const std::string head = RenderHead(h);
     const bool head_ok = co_await Write(conn, head);
     if (!head_ok) {
@@ -1393,6 +1492,7 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
             const auto& o = v.get_object();
             std::optional<int64_t> latency;
             std::optional<int64_t> delay;
+            std::optional<int64_t> keep;
             for (const auto& [key, value] : o) {
                 auto n = AsInt(value);
                 if (!n || *n < 0) return error(400, "'" + std::string(key) + "' must be >= 0");
@@ -1400,20 +1500,58 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
                     latency = n;
                 } else if (key == "token_delay_ms") {
                     delay = n;
+                } else if (key == "keep_requests") {
+                    keep = n;
                 } else {
                     return error(400, "unknown config field '" + std::string(key) + "'");
                 }
             }
             if (latency) default_latency_ms = *latency;
             if (delay) token_delay_ms = *delay;
+            if (keep) kept_requests = static_cast<std::size_t>(*keep);
         } else if (method != http::verb::get) {
             return error(405, "use GET or POST");
         }
-        return {200,
-                common::SerializeJson(json::object{{"latency_ms", default_latency_ms.load()},
-                                                   {"token_delay_ms", token_delay_ms.load()}})};
+        return {200, common::SerializeJson(json::object{{"latency_ms", default_latency_ms.load()},
+                                                        {"token_delay_ms", token_delay_ms.load()},
+                                                        {"keep_requests", kept_requests.load()}})};
+    }
+    if (path == "/_fake/stats") {
+        if (method != http::verb::get) return error(405, "use GET");
+        const FakeStats st = Stats();
+        return {200, common::SerializeJson(
+                         json::object{{"cpu_user_seconds", st.cpu_user_seconds},
+                                      {"cpu_system_seconds", st.cpu_system_seconds},
+                                      {"cpu_seconds", st.cpu_user_seconds + st.cpu_system_seconds},
+                                      {"max_rss_kib", st.max_rss_kib},
+                                      {"connections", st.connections},
+                                      {"connections_peak", st.connections_peak},
+                                      {"connections_total", st.connections_total},
+                                      {"in_flight", st.in_flight},
+                                      {"in_flight_peak", st.in_flight_peak},
+                                      {"requests", st.requests}})};
     }
     return error(404, "unknown control endpoint");
+}
+
+FakeStats FakeLlmServer::Impl::Stats() const {
+    FakeStats st;
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto seconds = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    st.cpu_user_seconds = seconds(u.ru_utime);
+    st.cpu_system_seconds = seconds(u.ru_stime);
+    st.max_rss_kib = u.ru_maxrss;
+    st.connections = open_conns.load();
+    st.connections_peak = conns_peak.load();
+    st.connections_total = conns_total.load();
+    st.in_flight = in_flight.load();
+    st.in_flight_peak = in_flight_peak.load();
+    std::lock_guard lock(mu);
+    st.requests = request_count;
+    return st;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1456,6 +1594,14 @@ std::vector<FakeRequest> FakeLlmServer::Requests() const {
     for (const auto& [seq, r] : impl_->requests) out.push_back(r);
     return out;
 }
+
+void FakeLlmServer::SetKeptRequests(std::size_t n) {
+    impl_->kept_requests = n;
+    std::lock_guard lock(impl_->mu);
+    while (impl_->requests.size() > n) impl_->requests.pop_front();
+}
+
+FakeStats FakeLlmServer::Stats() const { return impl_->Stats(); }
 
 std::size_t FakeLlmServer::RequestCount() const {
     std::lock_guard lock(impl_->mu);

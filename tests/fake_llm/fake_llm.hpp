@@ -21,7 +21,9 @@
 //   DELETE /_fake/rules  clears the rules
 //   GET /_fake/requests  {"count", "requests": [the newest 100]}
 //   DELETE /_fake/requests  ResetRecords()
-//   POST /_fake/config   {"latency_ms", "token_delay_ms"} (each optional)
+//   POST /_fake/config   {"latency_ms", "token_delay_ms", "keep_requests"} (each optional)
+//   GET /_fake/stats     FakeStats as JSON: this process's CPU time (getrusage), peak
+//                        RSS, open connections, responses in flight, and their peaks
 //
 // Generated replies (kOk without `text`) are deterministic functions of the prompt
 // (the last user message): a critique JSON object when it contains "Critique the
@@ -31,7 +33,12 @@
 // "Confidence: 0.8". Streams send one delta per word token (a word with the whitespace
 // before it). Usage: input tokens = words of the prompt, output tokens = words of the
 // reply. Anthropic and OpenAI events end in "\n\n", Gemini's in "\r\n\r\n" as the real
-// service sends them.
+// service sends them. Without a token delay the whole stream goes out in one write.
+//
+// Scale (benchmarks): every connection is one coroutine on the two threads; a response
+// held for its latency costs a timer and a watched socket, the request's body is released
+// before the wait, and with SetKeptRequests(0) nothing of a request is kept but its count,
+// so tens of thousands of concurrent calls stay cheap in CPU and memory.
 //
 // Nothing here blocks the caller beyond a mutex held for a copy; the server runs on its
 // own two threads. Every public member is thread-safe.
@@ -82,6 +89,19 @@ struct FakeRequest {
     std::chrono::steady_clock::time_point received_at;  // request fully read
 };
 
+// What the fake costs and holds, for benchmarks that report it apart from the server.
+struct FakeStats {
+    double cpu_user_seconds = 0;    // getrusage(RUSAGE_SELF): the whole process
+    double cpu_system_seconds = 0;  //   (every FakeLlmServer in it)
+    long max_rss_kib = 0;           // ru_maxrss of the process
+    std::size_t connections = 0;    // open now (this server)
+    std::size_t connections_peak = 0;
+    std::size_t connections_total = 0;  // accepted since the start
+    std::size_t in_flight = 0;          // provider requests read and not yet answered in full
+    std::size_t in_flight_peak = 0;
+    std::size_t requests = 0;  // RequestCount()
+};
+
 class FakeLlmServer {
 public:
     // Binds host:port (port 0 = any free port) and starts serving on two threads.
@@ -103,8 +123,11 @@ public:
     void SetTokenDelay(std::chrono::milliseconds delay);        // between streamed events (0)
 
     // Provider requests (not control API ones) since the start or the last
-    // ResetRecords(), oldest first; the newest 100000 are kept, RequestCount() counts all.
+    // ResetRecords(), oldest first; the newest 100000 are kept (SetKeptRequests changes
+    // that; 0 keeps none), RequestCount() counts all.
     std::vector<FakeRequest> Requests() const;
+    void SetKeptRequests(std::size_t n);
+    FakeStats Stats() const;
     std::size_t RequestCount() const;
     // One entry per response the client abandoned: the time the server noticed that the
     // client closed the connection while it was streaming the response or holding it

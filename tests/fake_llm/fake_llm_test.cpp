@@ -25,6 +25,7 @@
 #include <boost/json/value.hpp>
 #include <cctype>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -1024,6 +1025,69 @@ TEST(FakeLlm, ManyConcurrentStreamsAllComplete) {
     EXPECT_TRUE(fake.ClientAborts().empty());
 }
 
+TEST(FakeLlm, StatsCountHeldResponsesConnectionsAndCpu) {
+    FakeLlmServer fake;
+    fake.SetDefaultLatency(60s);
+    constexpr std::size_t kClients = 300;
+    asio::io_context ioc;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (std::size_t i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<Client>(ioc, fake.port()));
+        clients.back()->Send("POST", "/v1/messages", AnthropicBody("c", kPrompt, true));
+    }
+    ASSERT_TRUE(Eventually([&] { return fake.Stats().in_flight == kClients; }, 10s))
+        << fake.Stats().in_flight;
+    auto st = fake.Stats();
+    EXPECT_EQ(st.connections, kClients);
+    EXPECT_EQ(st.connections_total, kClients);
+    EXPECT_EQ(st.requests, kClients);
+    EXPECT_GT(st.cpu_user_seconds + st.cpu_system_seconds, 0.0);
+    EXPECT_GT(st.max_rss_kib, 0);
+
+    // The control API reports the same (its own connection is one more).
+    auto r = Call(fake.port(), "GET", "/_fake/stats");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto v = Json(r.body);
+    EXPECT_EQ(v.at("in_flight").as_int64(), static_cast<int64_t>(kClients));
+    EXPECT_EQ(v.at("in_flight_peak").as_int64(), static_cast<int64_t>(kClients));
+    EXPECT_GE(v.at("connections_peak").as_int64(), static_cast<int64_t>(kClients));
+    EXPECT_GT(v.at("cpu_seconds").as_double(), 0.0);
+    EXPECT_EQ(v.at("requests").as_int64(), static_cast<int64_t>(kClients));
+
+    for (auto& c : clients) c->Close();
+    ASSERT_TRUE(Eventually(
+        [&] {
+            const auto now = fake.Stats();
+            return now.in_flight == 0 && now.connections == 0;
+        },
+        10s));
+    EXPECT_EQ(fake.Stats().in_flight_peak, kClients);
+}
+
+TEST(FakeLlm, KeptRequestsZeroOnlyCountsThem) {
+    FakeLlmServer fake;
+    fake.SetKeptRequests(0);
+    EXPECT_EQ(Call(fake.port(), "POST", "/v1/messages", AnthropicBody("c", kPrompt)).status, 200);
+    EXPECT_EQ(
+        Call(fake.port(), "POST", "/v1/chat/completions", OpenAiBody("m", kPrompt, true)).status,
+        200);
+    EXPECT_EQ(fake.RequestCount(), 2u);
+    EXPECT_TRUE(fake.Requests().empty());
+    auto q = Json(Call(fake.port(), "GET", "/_fake/requests").body);
+    EXPECT_EQ(q.at("count").as_int64(), 2);
+    EXPECT_TRUE(q.at("requests").as_array().empty());
+
+    // Through the control API, and keeping some again trims to the newest.
+    auto r = Call(fake.port(), "POST", "/_fake/config", R"({"keep_requests":1})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Json(r.body).at("keep_requests").as_int64(), 1);
+    Call(fake.port(), "POST", "/v1/messages", AnthropicBody("first", kPrompt));
+    Call(fake.port(), "POST", "/v1/messages", AnthropicBody("second", kPrompt));
+    ASSERT_EQ(fake.Requests().size(), 1u);
+    EXPECT_EQ(fake.Requests()[0].model, "second");
+    EXPECT_EQ(fake.RequestCount(), 4u);
+}
+
 TEST(FakeLlm, ControlApiScriptsRulesConfigAndReadsRequests) {
     FakeLlmServer fake;
     auto r =
@@ -1124,6 +1188,74 @@ TEST(FakeLlm, BinaryPrintsItsAddressServesAndStopsOnSigterm) {
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(matched) << "stdout: '" << line << "'";
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Reads `fd` until it closes or `done` says the text is complete (or 10 s pass).
+std::string ReadPipe(int fd, const std::function<bool(const std::string&)>& done) {
+    std::string text;
+    const auto deadline = Clock::now() + 10s;
+    while (!done(text) && Clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        char buf[512];
+        const auto n = read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    return text;
+}
+
+TEST(FakeLlm, BinaryListenersEachServeAndStatsArePrintedOnExit) {
+    int out[2];
+    int err[2];
+    ASSERT_EQ(pipe(out), 0);
+    ASSERT_EQ(pipe(err), 0);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(out[1]);
+        close(err[0]);
+        close(err[1]);
+        execl(ARAGORA_FAKE_LLM_BINARY, ARAGORA_FAKE_LLM_BINARY, "--port", "0", "--listeners", "3",
+              "--keep-requests", "0", nullptr);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    const std::string text = ReadPipe(
+        out[0], [](const std::string& t) { return std::count(t.begin(), t.end(), '\n') >= 3; });
+    close(out[0]);
+    const std::regex line("fake-llm (listening|also listening) on 127\\.0\\.0\\.1:([0-9]+)\n");
+    std::vector<std::string> kinds;
+    std::vector<uint16_t> ports;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), line);
+         it != std::sregex_iterator(); ++it) {
+        kinds.push_back((*it)[1]);
+        ports.push_back(static_cast<uint16_t>(std::stoi((*it)[2])));
+    }
+    for (const auto port : ports) {
+        EXPECT_EQ(Call(port, "POST", "/v1/messages", AnthropicBody("c", kPrompt)).status, 200);
+        // Each listener is its own server with its own records.
+        EXPECT_EQ(Json(Call(port, "GET", "/_fake/stats").body).at("requests").as_int64(), 1);
+    }
+    kill(pid, SIGTERM);
+    const std::string stats =
+        ReadPipe(err[0], [](const std::string& t) { return t.find('\n') != std::string::npos; });
+    close(err[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_EQ(ports.size(), 3u) << "stdout: '" << text << "'";
+    EXPECT_EQ(kinds, (std::vector<std::string>{"listening", "also listening", "also listening"}));
+    EXPECT_NE(ports[0], ports[1]);
+    EXPECT_TRUE(std::regex_search(
+        stats, std::regex("fake-llm stats: cpu_user_seconds=[0-9.]+ cpu_system_seconds=[0-9.]+ "
+                          "max_rss_kib=[0-9]+ requests=3 connections_total=6 ")))
+        << "stderr: '" << stats << "'";
     EXPECT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }

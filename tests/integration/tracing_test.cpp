@@ -82,7 +82,9 @@ protected:
         const std::string id = std::string(v.as_object().at("debate_id").as_string());
         auto done = WaitForStatus(server_->Http(), id, kTerminalStatuses);
         EXPECT_TRUE(done.has_value());
-        if (done) EXPECT_EQ(StringOf(*done, "status"), "completed");
+        if (done) {
+            EXPECT_EQ(StringOf(*done, "status"), "completed");
+        }
         return id;
     }
 

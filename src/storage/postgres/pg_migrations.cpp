@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/time.hpp"
+#include "resilience/backoff.hpp"
 #include "storage/migration_plan.hpp"
 #include "storage/postgres/pg_sql.hpp"
 #include "storage/postgres/pg_store.hpp"
@@ -287,7 +288,9 @@ Result<MigrationStatus> ApplyPgMigrations(PgPool& pool, const PgMigrateOptions& 
     std::string what = "apply migrations";
     try {
         const auto deadline = std::chrono::steady_clock::now() + options.lock_wait;
-        auto backoff = std::chrono::milliseconds(20);
+        const resilience::Backoff backoff(
+            {std::chrono::milliseconds(20), std::chrono::milliseconds(500), 0});
+        int attempt = 0;
         bool locked = false;
         while (true) {
             {
@@ -299,8 +302,7 @@ Result<MigrationStatus> ApplyPgMigrations(PgPool& pool, const PgMigrateOptions& 
             }
             if (locked || std::chrono::steady_clock::now() >= deadline) break;
             std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-                backoff, deadline - std::chrono::steady_clock::now()));
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+                backoff.Ceiling(attempt++), deadline - std::chrono::steady_clock::now()));
         }
         if (!locked) {
             auto status = ReadStatusOn(c);

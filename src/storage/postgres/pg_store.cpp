@@ -37,7 +37,9 @@ Result<DebateRecord> ReadDebate(const pqxx::row& r) {
     DebateRecord d;
     d.id = pg::Text(r, 0);
     d.task = pg::Text(r, 1);
-    d.status = pg::Text(r, 2);
+    auto status = events::DebateStatusFromText(pg::Text(r, 2));
+    if (!status) return status.error();
+    d.status = *status;
     auto agents = rules::FromJsonArray(pg::Text(r, 3), "agents", d.id, "pg");
     if (!agents) return agents.error();
     d.agents = std::move(*agents);
@@ -78,7 +80,7 @@ std::string DebateValues(pg::Params& p, const DebateRecord& d, bool with_lease =
     const std::string values[] = {
         p.Text(d.id),
         p.Text(d.task),
-        p.Text(d.status),
+        p.Text(events::ToString(d.status)),
         p.Text(rules::ToJsonArray(d.agents)),
         p.Int(d.rounds),
         p.Int(d.rounds_used),
@@ -247,15 +249,19 @@ Result<DebateRecord> LockDebate(pqxx::transaction_base& tx, const std::string& i
 
 // Pending or running with this owner (a queued pending debate has none).
 bool HoldsLease(const DebateRecord& d, const std::string& worker_id) {
-    return (d.status == "running" || d.status == "pending") && !worker_id.empty() &&
-           d.lease_owner == worker_id;
+    return (d.status == events::DebateStatus::kRunning ||
+            d.status == events::DebateStatus::kPending) &&
+           !worker_id.empty() && d.lease_owner == worker_id;
 }
 
 // Why `worker_id` does not hold the lease of `d` (always an error; SQLite's messages).
 Status LeaseLost(const DebateRecord& d, const std::string& worker_id) {
-    if ((d.status != "running" && d.status != "pending") || d.lease_owner == worker_id) {
-        return MakeError(ErrorCode::kConflict, "debate " + d.id + " is " + d.status + "; worker " +
-                                                   worker_id + " no longer holds its lease");
+    if ((d.status != events::DebateStatus::kRunning &&
+         d.status != events::DebateStatus::kPending) ||
+        d.lease_owner == worker_id) {
+        return MakeError(ErrorCode::kConflict,
+                         "debate " + d.id + " is " + std::string(events::ToString(d.status)) +
+                             "; worker " + worker_id + " no longer holds its lease");
     }
     const std::string holder = d.lease_owner.empty() ? "no worker" : d.lease_owner;
     return MakeError(ErrorCode::kConflict, "debate " + d.id + " runs under the lease of " + holder +
@@ -286,16 +292,7 @@ void AppendEnd(pqxx::transaction_base& tx, const DebateRecord& finished,
     end.type = "debate_end";
     end.round = finished.rounds_used;
     end.timestamp = common::EpochSeconds(now);
-    if (end_data) {
-        end.data_json = end_data(finished);
-    } else {
-        boost::json::object o{{"debate_id", finished.id},
-                              {"status", finished.status},
-                              {"receipt_id", nullptr},
-                              {"error", boost::json::object{{"code", finished.error_code},
-                                                            {"message", finished.error_message}}}};
-        end.data_json = boost::json::serialize(o);
-    }
+    end.data_json = rules::DebateEndDataOf(finished, end_data);
     InsertEvents(tx, {end});
 }
 
@@ -377,15 +374,15 @@ public:
         return page;
     }
 
-    Status UpdateDebateStatus(const std::string& id, const std::string& status,
+    Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
-        if (auto s = rules::ValidateStatus(status); !s) return s;
         return pool_->Run("update debate status", [&](pqxx::connection_base& c) -> Status {
             pqxx::nontransaction tx(c);
             pg::Params p;
-            const std::string sql = "UPDATE debates SET status = " + p.Text(status) +
-                                    ", started_at = COALESCE(" + p.TextOrNull(started_at) +
-                                    ", started_at) WHERE id = " + p.Text(id);
+            const std::string sql =
+                "UPDATE debates SET status = " + p.Text(events::ToString(status)) +
+                ", started_at = COALESCE(" + p.TextOrNull(started_at) +
+                ", started_at) WHERE id = " + p.Text(id);
             if (pg::Exec(tx, sql, p).affected_rows() == 0)
                 return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
             return {};
@@ -586,10 +583,10 @@ public:
             // A claim in flight holds the row: we wait for it and then see it running.
             auto row = LockDebate(tx, id);
             if (!row) return row.error();
-            if (!row->queued_for_worker || row->status != "pending") {
+            if (!row->queued_for_worker || row->status != events::DebateStatus::kPending) {
                 return MakeError(
                     ErrorCode::kConflict,
-                    "debate " + id + " is " + row->status +
+                    "debate " + id + " is " + std::string(events::ToString(row->status)) +
                         (row->queued_for_worker ? "" : " and not queued for a worker"));
             }
             pg::Params p;

@@ -59,7 +59,9 @@ Result<DebateRecord> ReadDebate(const sqlite::Stmt& s) {
     DebateRecord d;
     d.id = s.Text(0);
     d.task = s.Text(1);
-    d.status = s.Text(2);
+    auto status = events::DebateStatusFromText(s.Text(2));
+    if (!status) return status.error();
+    d.status = *status;
     auto agents = FromJsonArray(s.Text(3), "agents", d.id);
     if (!agents) return agents.error();
     d.agents = std::move(*agents);
@@ -94,7 +96,7 @@ Result<DebateRecord> ReadDebate(const sqlite::Stmt& s) {
 void BindDebate(sqlite::Stmt& s, const DebateRecord& d) {
     s.BindText(1, d.id);
     s.BindText(2, d.task);
-    s.BindText(3, d.status);
+    s.BindText(3, events::ToString(d.status));
     s.BindText(4, ToJsonArray(d.agents));
     s.BindInt(5, d.rounds);
     s.BindInt(6, d.rounds_used);
@@ -273,16 +275,15 @@ public:
         return page;
     }
 
-    Status UpdateDebateStatus(const std::string& id, const std::string& status,
+    Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
-        if (auto s = ValidateStatus(status); !s) return s;
         std::lock_guard lock(conn_->mu);
         auto stmt = Prepare(
             "UPDATE debates SET status = ?2, started_at = COALESCE(?3, started_at) WHERE id = ?1",
             "update debate status");
         if (!stmt) return stmt.error();
         stmt->BindText(1, id);
-        stmt->BindText(2, status);
+        stmt->BindText(2, events::ToString(status));
         stmt->BindTextOrNull(3, started_at);
         if (auto s = stmt->Run(); !s) return s;
         if (sqlite3_changes(db()) == 0)
@@ -366,7 +367,8 @@ public:
         if (sqlite3_changes(db()) > 0) return {};
         auto row = GetDebateLocked(id);
         if (!row) return row.error();
-        const bool held = (row->status == "running" || row->status == "pending") &&
+        const bool held = (row->status == events::DebateStatus::kRunning ||
+                           row->status == events::DebateStatus::kPending) &&
                           !worker_id.empty() && row->lease_owner == worker_id;
         if (!held) return LeaseLostLocked(id, worker_id);
         if (!row->queued_for_worker) {
@@ -466,7 +468,7 @@ public:
             auto row = GetDebateLocked(id);
             if (!row) return row.error();
             return MakeError(ErrorCode::kConflict,
-                             "debate " + id + " is " + row->status +
+                             "debate " + id + " is " + std::string(events::ToString(row->status)) +
                                  (row->queued_for_worker ? "" : " and not queued for a worker"));
         }
         if (auto s = AppendEndLocked(id, *now_tp, end_data); !s) return s.error();
@@ -482,11 +484,11 @@ private:
                                                 const ReceiptBuilder* receipt,
                                                 const std::string* lease_owner) {
         if (auto s = ValidateDebate(debate); !s) return s.error();
-        if (!IsTerminalStatus(debate.status)) {
+        if (!events::IsTerminal(debate.status)) {
             return MakeError(ErrorCode::kValidation,
                              "FinishDebate needs a terminal status (completed, failed or "
                              "cancelled), got '" +
-                                 debate.status + "'",
+                                 std::string(events::ToString(debate.status)) + "'",
                              "status");
         }
         for (const auto& e : events) {
@@ -1051,11 +1053,12 @@ private:
     Status LeaseLostLocked(const std::string& id, const std::string& worker_id) {
         auto row = GetDebateLocked(id);
         if (!row) return row.error();
-        if ((row->status != "running" && row->status != "pending") ||
+        if ((row->status != events::DebateStatus::kRunning &&
+             row->status != events::DebateStatus::kPending) ||
             row->lease_owner == worker_id) {
-            return MakeError(ErrorCode::kConflict, "debate " + id + " is " + row->status +
-                                                       "; worker " + worker_id +
-                                                       " no longer holds its lease");
+            return MakeError(ErrorCode::kConflict,
+                             "debate " + id + " is " + std::string(events::ToString(row->status)) +
+                                 "; worker " + worker_id + " no longer holds its lease");
         }
         std::string holder = row->lease_owner.empty() ? "no worker" : row->lease_owner;
         return MakeError(ErrorCode::kConflict, "debate " + id + " runs under the lease of " +
@@ -1080,16 +1083,7 @@ private:
         end.type = "debate_end";
         end.round = row->rounds_used;
         end.timestamp = common::EpochSeconds(now);
-        if (end_data) {
-            end.data_json = end_data(*row);
-        } else {
-            boost::json::object o{{"debate_id", id},
-                                  {"status", row->status},
-                                  {"receipt_id", nullptr},
-                                  {"error", boost::json::object{{"code", row->error_code},
-                                                                {"message", row->error_message}}}};
-            end.data_json = boost::json::serialize(o);
-        }
+        end.data_json = rules::DebateEndDataOf(*row, end_data);
         return InsertEventsLocked({end});
     }
 

@@ -65,8 +65,8 @@ protected:
         r.system_prompt = "Be brief.";
         if (stream) r.on_token = [tokens](std::string_view d) { tokens->emplace_back(d); };
         if (events) {
-            r.on_event = [events](std::string_view type, std::string) {
-                events->emplace_back(type);
+            r.on_event = [events](const AgentNotice& notice) {
+                std::visit([events](const auto& n) { events->emplace_back(n.kType); }, notice);
             };
         }
         return r;

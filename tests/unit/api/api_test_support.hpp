@@ -59,7 +59,7 @@ public:
         storage::DebateRecord r;
         r.id = "d_created" + std::to_string(++created);
         r.task = request.task;
-        r.status = "pending";
+        r.status = events::DebateStatus::kPending;
         for (const auto& a : request.agents) r.agents.push_back(a.name);
         r.rounds = request.rounds;
         r.consensus_method = std::string(debate::ToString(request.consensus));
@@ -74,10 +74,12 @@ public:
         if (it == debates.end())
             co_return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
         auto& r = it->second;
-        if (r.status != "pending" && r.status != "running") {
-            co_return MakeError(ErrorCode::kConflict, "debate " + id + " is already " + r.status);
+        if (r.status != events::DebateStatus::kPending &&
+            r.status != events::DebateStatus::kRunning) {
+            co_return MakeError(ErrorCode::kConflict, "debate " + id + " is already " +
+                                                          std::string(events::ToString(r.status)));
         }
-        r.status = "cancelled";
+        r.status = events::DebateStatus::kCancelled;
         r.error_code = "cancelled";
         r.error_message = "cancelled by request";
         co_return r;
@@ -96,9 +98,10 @@ public:
         std::vector<storage::DebateRecord> all;
         for (const auto& [id, r] : debates) {
             const bool match =
-                filter.status.empty() || filter.status == r.status ||
-                (filter.status == "active" && (r.status == "pending" || r.status == "running")) ||
-                (filter.status == "no_consensus" && r.status == "completed" &&
+                filter.status.empty() || filter.status == events::ToString(r.status) ||
+                (filter.status == "active" && (r.status == events::DebateStatus::kPending ||
+                                               r.status == events::DebateStatus::kRunning)) ||
+                (filter.status == "no_consensus" && r.status == events::DebateStatus::kCompleted &&
                  r.consensus_reached == false);
             if (match) all.push_back(r);
         }
@@ -263,7 +266,7 @@ inline void AddCompletedDebate(FakeDebateService& svc, const debate::ReceiptKeys
     storage::DebateRecord r;
     r.id = id;
     r.task = "Should we <ship> \"v2\" & roll back?";
-    r.status = "completed";
+    r.status = events::DebateStatus::kCompleted;
     r.agents = {"demo:analyst", "demo:critic", "demo:moderator"};
     r.rounds = 3;
     r.rounds_used = 2;

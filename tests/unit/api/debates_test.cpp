@@ -38,7 +38,7 @@ protected:
         auto& r = service_.debates[id];
         r.id = id;
         r.task = "running task";
-        r.status = "running";
+        r.status = events::DebateStatus::kRunning;
         r.agents = {"demo:analyst", "demo:critic"};
         r.rounds = 3;
         r.consensus_method = "judge";
@@ -274,7 +274,7 @@ TEST_F(DebatesTest, GetReturnsEveryField) {
 
 TEST_F(DebatesTest, GetFailedDebateCarriesErrorObject) {
     auto& r = Running("d_failed");
-    r.status = "failed";
+    r.status = events::DebateStatus::kFailed;
     r.error_code = "timeout";
     r.error_message = "debate exceeded 900 s";
     auto v = Parse(Call("GET", "/api/v1/debates/d_failed"));

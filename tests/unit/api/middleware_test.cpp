@@ -179,13 +179,13 @@ TEST_F(MiddlewareTest, EveryV1RouteAnswersTheSameUnderApi) {
         SCOPED_TRACE(route.method + " " + v1 + " vs " + alias);
         const std::string body = route.method == "POST" ? R"({"task":"t"})" : "";
         if (route.path == "/api/v1/debates/{id}/cancel") {
-            service_.debates["d_alias"].status = "running";
+            service_.debates["d_alias"].status = events::DebateStatus::kRunning;
             auto a = Call(route.method, v1, body);
-            service_.debates["d_alias"].status = "running";
+            service_.debates["d_alias"].status = events::DebateStatus::kRunning;
             auto b = Call(route.method, alias, body);
             EXPECT_EQ(a.status, 200);
             EXPECT_EQ(a.status, b.status);
-            service_.debates["d_alias"].status = "completed";
+            service_.debates["d_alias"].status = events::DebateStatus::kCompleted;
             ++checked;
             continue;
         }

@@ -141,7 +141,7 @@ TEST_F(SystemTest, EveryRunbookPathIsRouted) {
         EXPECT_EQ(res.status, 200) << method << " " << target << " " << res.body;
     }
     AddCompletedDebate(service_, keys_, "d_rb", "2027-01-01T00:00:00.000Z");
-    service_.debates["d_rb"].status = "running";
+    service_.debates["d_rb"].status = events::DebateStatus::kRunning;
     EXPECT_EQ(Call("POST", "/api/v1/debates/d_rb/cancel").status, 200);
 }
 

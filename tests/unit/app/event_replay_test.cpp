@@ -27,7 +27,7 @@ protected:
         storage::DebateRecord d;
         d.id = "d1";
         d.task = "paging";
-        d.status = "running";
+        d.status = events::DebateStatus::kRunning;
         d.agents = {"demo", "demo"};
         d.rounds = 1;
         d.created_at = "2026-01-01T00:00:00.000Z";

@@ -3,14 +3,22 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <chrono>
 #include <condition_variable>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net/server.hpp"
@@ -25,6 +33,28 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using testing::ServerHarness;
 using tcp = asio::ip::tcp;
+
+std::shared_ptr<const std::string> Frame(std::string text) {
+    return std::make_shared<const std::string>(std::move(text));
+}
+
+// Writes one frame on the connection's strand, as a handler's writer does, and waits for
+// the answer (from the test thread, never from a callback).
+bool WriteFrame(const std::shared_ptr<WsConnection>& conn, std::string text) {
+    auto done =
+        asio::co_spawn(conn->executor(), conn->Write(Frame(std::move(text))), asio::use_future);
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return false;
+    return done.get();
+}
+
+// A writer coroutine: `frames` in order, one Write at a time; stops at the first refusal.
+asio::awaitable<void> WriteAll(std::shared_ptr<WsConnection> conn, std::vector<std::string> frames,
+                               std::shared_ptr<std::atomic<int>> written) {
+    for (auto& text : frames) {
+        if (!co_await conn->Write(Frame(std::move(text)))) co_return;
+        if (written) written->fetch_add(1);
+    }
+}
 
 // Records the callbacks; optional hooks run inside them (set before the server starts).
 class RecordingHandler : public WsHandler {
@@ -196,7 +226,8 @@ struct WsFixture {
 TEST(WsServerTest, UpgradeOpenMessageSendRoundTripWithSubprotocolEcho) {
     WsFixture f({}, [](RecordingHandler& h) {
         h.on_message = [](const std::shared_ptr<WsConnection>& conn, const std::string& text) {
-            EXPECT_TRUE(conn->Send("echo:" + text));
+            asio::co_spawn(conn->executor(), WriteAll(conn, {"echo:" + text}, nullptr),
+                           asio::detached);
         };
     });
     WsClient client(f.harness.client_ioc());
@@ -244,9 +275,10 @@ TEST(WsServerTest, SendsArriveInOrderAsSeparateFrames) {
     constexpr int kFrames = 200;
     WsFixture f({}, [](RecordingHandler& h) {
         h.on_open = [](const std::shared_ptr<WsConnection>& conn) {
-            for (int i = 0; i < kFrames; ++i) {
-                EXPECT_TRUE(conn->Send("{\"n\":" + std::to_string(i) + "}"));
-            }
+            std::vector<std::string> frames;
+            for (int i = 0; i < kFrames; ++i) frames.push_back("{\"n\":" + std::to_string(i) + "}");
+            asio::co_spawn(conn->executor(), WriteAll(conn, std::move(frames), nullptr),
+                           asio::detached);
         };
     });
     WsClient client(f.harness.client_ioc());
@@ -256,7 +288,7 @@ TEST(WsServerTest, SendsArriveInOrderAsSeparateFrames) {
     }
 }
 
-TEST(WsServerTest, OversizeSendIsRefusedAndTheConnectionStaysOpen) {
+TEST(WsServerTest, OversizeWriteIsRefusedAndTheConnectionStaysOpen) {
     ServerLimits limits;
     limits.ws_max_message_bytes = 1024;
     WsFixture f(limits);
@@ -264,9 +296,9 @@ TEST(WsServerTest, OversizeSendIsRefusedAndTheConnectionStaysOpen) {
     ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
     auto conn = f.handler.WaitOpened(0);
     ASSERT_TRUE(conn);
-    EXPECT_FALSE(conn->Send(std::string(1025, 'x')));
+    EXPECT_FALSE(WriteFrame(conn, std::string(1025, 'x')));
     EXPECT_TRUE(conn->is_open());
-    EXPECT_TRUE(conn->Send(std::string(1024, 'y')));
+    EXPECT_TRUE(WriteFrame(conn, std::string(1024, 'y')));
     EXPECT_EQ(client.Read(), std::string(1024, 'y'));
     EXPECT_EQ(f.harness.server().stats().ws_send_refused.load(), 1u);
 }
@@ -283,10 +315,11 @@ TEST(WsServerTest, OversizeIncomingMessageClosesWith1009) {
     EXPECT_EQ(f.handler.messages().size(), 0u);
 }
 
-TEST(WsServerTest, SlowReaderIsClosedWith1008WhileOthersContinue) {
-    ServerLimits limits;
-    limits.ws_send_queue_max = 8;
-    WsFixture f(limits);
+// net keeps no queue: a writer to a client that stopped reading waits in its one Write
+// (the handler's queue bounds what piles up behind it), other connections are unaffected,
+// and a Close() during that write goes out after it.
+TEST(WsServerTest, StalledWriteHoldsOnlyItsConnectionAndCloseFollowsIt) {
+    WsFixture f;
     WsClient slow(f.harness.client_ioc());
     ASSERT_FALSE(slow.Connect(f.harness.port(), "/ws"));
     auto slow_conn = f.handler.WaitOpened(0);
@@ -295,44 +328,46 @@ TEST(WsServerTest, SlowReaderIsClosedWith1008WhileOthersContinue) {
     auto fast_conn = f.handler.WaitOpened(1);
     ASSERT_TRUE(slow_conn && fast_conn);
 
-    // The slow client reads nothing: once the socket buffers are full, frames pile up
-    // in the send queue until it overflows.
-    const std::string big(256 * 1024, 'b');
-    int sent = 0;
-    while (sent < 10000 && slow_conn->Send(big)) ++sent;
-    ASSERT_LT(sent, 10000);
-    EXPECT_FALSE(slow_conn->is_open());
-    EXPECT_FALSE(slow_conn->Send("late"));
-    EXPECT_EQ(f.harness.server().stats().ws_slow_closes.load(), 1u);
+    auto written = std::make_shared<std::atomic<int>>(0);
+    std::vector<std::string> frames(200, std::string(256 * 1024, 'b'));
+    asio::co_spawn(slow_conn->executor(), WriteAll(slow_conn, frames, written), asio::detached);
+    // The socket buffers fill up: the writer then waits in one Write.
+    int last = -1;
+    while (written->load() != last) {
+        last = written->load();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_LT(written->load(), 200);
 
-    // The other connection is unaffected.
-    ASSERT_TRUE(fast_conn->Send("still here"));
+    // A second writer on the same connection is refused while one Write is in flight.
+    EXPECT_FALSE(WriteFrame(slow_conn, "second writer"));
+    EXPECT_TRUE(WriteFrame(fast_conn, "still here"));
     EXPECT_EQ(fast.Read(), "still here");
     EXPECT_TRUE(fast_conn->is_open());
 
-    // When the slow client finally reads, it gets what was in flight, then 1008.
+    slow_conn->Close(1008, "slow consumer");
+    EXPECT_FALSE(slow_conn->is_open());
+    // When the slow client finally reads, it gets what was written, then 1008.
     size_t received = 0;
     EXPECT_EQ(slow.ReadUntilClosed(&received), 1008);
-    EXPECT_LT(received, static_cast<size_t>(sent));
+    EXPECT_LT(received, frames.size());
     EXPECT_TRUE(f.handler.WaitClosed(1));
 }
 
 TEST(WsServerTest, ClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
     ServerLimits limits;
-    limits.ws_send_queue_max = 4;
     limits.write_timeout = std::chrono::seconds(1);
     WsFixture f(limits);
     WsClient stuck(f.harness.client_ioc());
     ASSERT_FALSE(stuck.Connect(f.harness.port(), "/ws"));
     auto conn = f.handler.WaitOpened(0);
     ASSERT_TRUE(conn);
-    const std::string big(256 * 1024, 'b');
-    int sent = 0;
-    while (sent < 10000 && conn->Send(big)) ++sent;
-    ASSERT_LT(sent, 10000);
-    // Neither the frame in flight nor the close frame can be written: the write
-    // watchdog drops the connection.
+    auto written = std::make_shared<std::atomic<int>>(0);
+    std::vector<std::string> frames(10000, std::string(256 * 1024, 'b'));
+    asio::co_spawn(conn->executor(), WriteAll(conn, std::move(frames), written), asio::detached);
+    // The frame in flight cannot be written: the write watchdog drops the connection.
     EXPECT_TRUE(f.handler.WaitClosed(1));
+    EXPECT_LT(written->load(), 10000);
     EXPECT_EQ(f.harness.server().stats().write_timeouts.load(), 1u);
     EXPECT_TRUE(testing::Eventually(f.harness.server().stats().ws_connections_active, 0));
 }
@@ -346,9 +381,9 @@ TEST(WsServerTest, CloseAllWebSocketsSendsTheCode) {
     WsClient b(f.harness.client_ioc());
     ASSERT_FALSE(b.Connect(f.harness.port(), "/ws"));
     ASSERT_TRUE(f.handler.WaitOpened(1));
-    ASSERT_TRUE(conn_a->Send("before"));
+    ASSERT_TRUE(WriteFrame(conn_a, "before"));
     f.harness.server().CloseAllWebSockets(1012, "service restart");
-    EXPECT_EQ(a.Read(), "before");  // queued frames go out before the close frame
+    EXPECT_EQ(a.Read(), "before");  // written frames arrive before the close frame
     EXPECT_EQ(a.ReadUntilClosed(), 1012);
     EXPECT_EQ(b.ReadUntilClosed(), 1012);
     EXPECT_TRUE(f.handler.WaitClosed(2));

@@ -58,14 +58,14 @@ inline void AddCompletedDebate(storage::Store& store, const std::string& id,
     storage::DebateRecord d;
     d.id = id;
     d.task = "Should we back up " + id + "?";
-    d.status = "completed";
+    d.status = events::DebateStatus::kCompleted;
     d.agents = {"demo", "demo"};
     d.rounds = 1;
     d.rounds_used = 1;
     d.created_at = now;
     d.completed_at = now;
     storage::DebateRecord running = d;
-    running.status = "running";
+    running.status = events::DebateStatus::kRunning;
     running.completed_at.clear();
     ASSERT_TRUE(store.CreateDebate(running));
     debate::DebateSpec spec;

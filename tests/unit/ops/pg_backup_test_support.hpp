@@ -38,7 +38,7 @@ inline common::Status FinishSignedDebate(storage::Store& store, const std::strin
     storage::DebateRecord d;
     d.id = id;
     d.task = "Should we ship " + id + "?";
-    d.status = "completed";
+    d.status = events::DebateStatus::kCompleted;
     d.agents = {"alpha", "beta"};
     d.rounds = 1;
     d.rounds_used = 1;

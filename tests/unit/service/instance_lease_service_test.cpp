@@ -51,7 +51,6 @@ protected:
         s.max_running = max_running;
         s.max_queued = max_queued;
         s.demo_latency = std::chrono::milliseconds(latency_ms);
-        s.event_flush_interval = std::chrono::milliseconds(20);
         s.lease.worker_id = owner;
         s.lease.duration = std::chrono::seconds(30);
         s.lease.heartbeat = std::chrono::milliseconds(20);
@@ -72,8 +71,9 @@ protected:
 
     bool Terminal(const std::string& id) {
         auto d = store_->GetDebate(id);
-        return d.ok() &&
-               (d->status == "completed" || d->status == "failed" || d->status == "cancelled");
+        return d.ok() && (d->status == events::DebateStatus::kCompleted ||
+                          d->status == events::DebateStatus::kFailed ||
+                          d->status == events::DebateStatus::kCancelled);
     }
     static bool WaitIdle(LocalDebateService& s) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -117,7 +117,7 @@ TEST_F(InstanceLeaseServiceTest, AnotherInstancesRecoveryLeavesLeasedDebatesToFi
         EXPECT_EQ(d->lease_owner, "inst_a") << id;
         EXPECT_FALSE(d->queued_for_worker) << id;
     }
-    EXPECT_EQ(store_->GetDebate(waiting->id)->status, "pending");
+    EXPECT_EQ(store_->GetDebate(waiting->id)->status, events::DebateStatus::kPending);
     // The heartbeat renews both, the waiting one too.
     const std::string first_until = store_->GetDebate(waiting->id)->lease_expires_at;
     ASSERT_TRUE(Eventually(
@@ -131,7 +131,7 @@ TEST_F(InstanceLeaseServiceTest, AnotherInstancesRecoveryLeavesLeasedDebatesToFi
     for (const auto& id : {running->id, waiting->id}) {
         ASSERT_TRUE(Eventually([&] { return Terminal(id); })) << id;
         auto d = store_->GetDebate(id);
-        EXPECT_EQ(d->status, "completed") << id << " " << d->error_code;
+        EXPECT_EQ(d->status, events::DebateStatus::kCompleted) << id << " " << d->error_code;
         EXPECT_NE(d->error_code, "interrupted");
         EXPECT_EQ(store_->ListReceipts(id, 10, 0)->total, 1) << id;
         ExpectOneEnd(id);
@@ -155,7 +155,7 @@ TEST_F(InstanceLeaseServiceTest, ALeaseLostToTheReaperStopsTheDebateAndWritesNot
     ASSERT_TRUE(WaitIdle(a));
     for (const auto& id : {running->id, waiting->id}) {
         auto d = store_->GetDebate(id);
-        EXPECT_EQ(d->status, "failed") << id;
+        EXPECT_EQ(d->status, events::DebateStatus::kFailed) << id;
         EXPECT_EQ(d->error_code, storage::kInstanceLostCode) << id;
         EXPECT_EQ(d->receipt_id, "") << id;
         EXPECT_EQ(store_->ListReceipts(id, 10, 0)->total, 0) << id;
@@ -166,7 +166,7 @@ TEST_F(InstanceLeaseServiceTest, ALeaseLostToTheReaperStopsTheDebateAndWritesNot
     auto next = Await(a.Create(Request(1)));
     ASSERT_TRUE(next.ok());
     ASSERT_TRUE(Eventually([&] { return Terminal(next->id); }));
-    EXPECT_EQ(store_->GetDebate(next->id)->status, "completed");
+    EXPECT_EQ(store_->GetDebate(next->id)->status, events::DebateStatus::kCompleted);
 }
 
 // The reaper of the service (what serve runs periodically) ends a dead instance's leased
@@ -176,7 +176,7 @@ TEST_F(InstanceLeaseServiceTest, ReaperEndsADeadInstancesDebateAndDrainCancelsOu
     storage::DebateRecord dead;
     dead.id = "d_dead";
     dead.task = "left by a killed instance";
-    dead.status = "running";
+    dead.status = events::DebateStatus::kRunning;
     dead.agents = {"demo", "demo:critic"};
     dead.rounds = 2;
     dead.consensus_method = "majority";
@@ -191,7 +191,7 @@ TEST_F(InstanceLeaseServiceTest, ReaperEndsADeadInstancesDebateAndDrainCancelsOu
     ASSERT_TRUE(recovered.ok()) << recovered.error().message;
     EXPECT_EQ(*recovered, 0);
     auto d = store_->GetDebate("d_dead");
-    EXPECT_EQ(d->status, "failed");
+    EXPECT_EQ(d->status, events::DebateStatus::kFailed);
     EXPECT_EQ(d->error_code, storage::kInstanceLostCode);
     ExpectOneEnd("d_dead");
     EXPECT_NE(store_->ListEvents("d_dead", 0, 10)->front().data_json.find("\"instance_lost\""),
@@ -202,7 +202,7 @@ TEST_F(InstanceLeaseServiceTest, ReaperEndsADeadInstancesDebateAndDrainCancelsOu
     ASSERT_TRUE(Eventually([&] { return !store_->ListEvents(mine->id, 0, 1)->empty(); }));
     Await(a.Drain(std::chrono::milliseconds(0)));
     auto ended = store_->GetDebate(mine->id);
-    EXPECT_EQ(ended->status, "cancelled");
+    EXPECT_EQ(ended->status, events::DebateStatus::kCancelled);
     EXPECT_EQ(ended->lease_owner, "inst_a");
     ExpectOneEnd(mine->id);
 }

@@ -56,7 +56,6 @@ protected:
         s.max_running = max_running;
         s.max_queued = max_queued;
         s.demo_latency = std::chrono::milliseconds(latency_ms);
-        s.event_flush_interval = std::chrono::milliseconds(20);
         service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_,
                                                         pool_, keys_, hub_, registry_);
     }
@@ -74,8 +73,9 @@ protected:
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (std::chrono::steady_clock::now() < deadline) {
             auto r = store_->GetDebate(id);
-            if (r.ok() &&
-                (r->status == "completed" || r->status == "failed" || r->status == "cancelled"))
+            if (r.ok() && (r->status == events::DebateStatus::kCompleted ||
+                           r->status == events::DebateStatus::kFailed ||
+                           r->status == events::DebateStatus::kCancelled))
                 return *r;
             std::this_thread::yield();
         }
@@ -94,10 +94,10 @@ TEST_F(ServiceTest, CompletesWithReceiptBeforeDebateEnd) {
     auto watcher = std::make_shared<HubWatcher>();
     auto created = Await(service_->Create(Request()));
     ASSERT_TRUE(created.ok()) << created.error().message;
-    EXPECT_EQ(created->status, "pending");
+    EXPECT_EQ(created->status, events::DebateStatus::kPending);
     hub_.Subscribe(created->id, 0, watcher);
     auto done = WaitTerminal(created->id);
-    EXPECT_EQ(done.status, "completed");
+    EXPECT_EQ(done.status, events::DebateStatus::kCompleted);
     ASSERT_FALSE(done.receipt_id.empty());
     auto receipt = store_->GetReceipt(done.receipt_id);
     ASSERT_TRUE(receipt.ok());
@@ -131,12 +131,12 @@ TEST_F(ServiceTest, CapQueueAndOverload) {
     // Cancelling the queued one is immediate and final.
     auto cb = Await(service_->Cancel(b->id));
     ASSERT_TRUE(cb.ok()) << cb.error().message;
-    EXPECT_EQ(cb->status, "cancelled");
-    EXPECT_EQ(store_->GetDebate(b->id)->status, "cancelled");
+    EXPECT_EQ(cb->status, events::DebateStatus::kCancelled);
+    EXPECT_EQ(store_->GetDebate(b->id)->status, events::DebateStatus::kCancelled);
     // Cancelling the running one is effective before Cancel returns.
     auto ca = Await(service_->Cancel(a->id));
     ASSERT_TRUE(ca.ok()) << ca.error().message;
-    EXPECT_EQ(store_->GetDebate(a->id)->status, "cancelled");
+    EXPECT_EQ(store_->GetDebate(a->id)->status, events::DebateStatus::kCancelled);
     auto again = Await(service_->Cancel(a->id));
     EXPECT_EQ(again.error().code, common::ErrorCode::kConflict);
     auto missing = Await(service_->Cancel("d_missing"));
@@ -144,7 +144,7 @@ TEST_F(ServiceTest, CapQueueAndOverload) {
     // A slot is free again.
     auto d = Await(service_->Create(Request(1)));
     ASSERT_TRUE(d.ok());
-    EXPECT_EQ(WaitTerminal(d->id).status, "completed");
+    EXPECT_EQ(WaitTerminal(d->id).status, events::DebateStatus::kCompleted);
 }
 
 TEST_F(ServiceTest, DrainCancelsWhatOutlivesTheGrace) {
@@ -152,7 +152,7 @@ TEST_F(ServiceTest, DrainCancelsWhatOutlivesTheGrace) {
     auto a = Await(service_->Create(Request(12, 4)));
     ASSERT_TRUE(a.ok());
     Await(service_->Drain(std::chrono::milliseconds(100)));
-    EXPECT_EQ(store_->GetDebate(a->id)->status, "cancelled");
+    EXPECT_EQ(store_->GetDebate(a->id)->status, events::DebateStatus::kCancelled);
     auto refused = Await(service_->Create(Request(1)));
     EXPECT_EQ(refused.error().code, common::ErrorCode::kUnavailable);
 }
@@ -162,14 +162,14 @@ TEST_F(ServiceTest, RecoversDebatesLeftRunning) {
     storage::DebateRecord r;
     r.id = "d_crashed";
     r.task = "left running";
-    r.status = "running";
+    r.status = events::DebateStatus::kRunning;
     r.created_at = "2026-11-23T10:00:00.000Z";
     ASSERT_TRUE(store_->CreateDebate(r).ok());
     auto n = Await(service_->RecoverInterrupted());
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(*n, 1);
     auto after = store_->GetDebate("d_crashed");
-    EXPECT_EQ(after->status, "failed");
+    EXPECT_EQ(after->status, events::DebateStatus::kFailed);
     EXPECT_EQ(after->error_code, "interrupted");
     // It still ends with a stored debate_end, so subscribers and pollers see the end.
     auto events = store_->ListEvents("d_crashed", 0, 10);

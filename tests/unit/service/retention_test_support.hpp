@@ -32,12 +32,12 @@ inline void AddSignedReceipt(storage::Store& store, const std::string& id, const
     storage::DebateRecord d;
     d.id = id;
     d.task = spec.task;
-    d.status = "running";
+    d.status = events::DebateStatus::kRunning;
     d.agents = spec.agents;
     d.rounds = 1;
     d.created_at = common::FormatIso8601(at.SystemNow());
     ASSERT_TRUE(store.CreateDebate(d).ok());
-    d.status = "completed";
+    d.status = events::DebateStatus::kCompleted;
     d.verdict = "approved";
     const std::string receipt_id = "rcpt_" + id;
     storage::ReceiptBuilder builder = MakeReceiptBuilder(spec, result, receipt_id, at, keys);

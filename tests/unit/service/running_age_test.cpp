@@ -54,7 +54,7 @@ protected:
 
     bool Running(const std::string& id) {
         auto r = store_->GetDebate(id);
-        return r.ok() && r->status == "running";
+        return r.ok() && r->status == events::DebateStatus::kRunning;
     }
 
     common::ManualClock clock_;
@@ -68,7 +68,6 @@ TEST_F(RunningAgeTest, OldestRunningDebateAgeFollowsTheClockAndTheThresholdIsExp
     s.max_running = 1;
     s.max_queued = 2;
     s.demo_latency = milliseconds(200);
-    s.event_flush_interval = milliseconds(20);
     s.running_too_long = seconds(42);
     service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_, pool_,
                                                     keys_, hub_, registry_);
@@ -84,7 +83,7 @@ TEST_F(RunningAgeTest, OldestRunningDebateAgeFollowsTheClockAndTheThresholdIsExp
     // A queued debate does not run: the age is still a's.
     auto b = Await(service_->Create(Request()));
     ASSERT_TRUE(b.ok()) << b.error().message;
-    EXPECT_EQ(b->status, "pending");
+    EXPECT_EQ(b->status, events::DebateStatus::kPending);
     clock_.Advance(seconds(10));
     EXPECT_EQ(Sample(kOldest), 710);
 

@@ -69,7 +69,7 @@ public:
     Result<storage::DebatePage> ListDebates(const storage::DebateFilter& f) override {
         return inner_->ListDebates(f);
     }
-    Status UpdateDebateStatus(const std::string& id, const std::string& status,
+    Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
         if (auto e = Write()) return *e;
         return inner_->UpdateDebateStatus(id, status, started_at);
@@ -80,8 +80,8 @@ public:
         {
             std::lock_guard lock(mu_);
             ++finish_attempts_;
-            last_finish_status_ =
-                debate.status + (debate.error_code.empty() ? "" : "/") + debate.error_code;
+            last_finish_status_ = std::string(events::ToString(debate.status)) +
+                                  (debate.error_code.empty() ? "" : "/") + debate.error_code;
         }
         cv_.notify_all();
         if (auto e = Write()) return *e;
@@ -167,7 +167,6 @@ protected:
         s.max_running = 4;
         s.max_queued = 4;
         s.demo_latency = milliseconds(latency_ms);
-        s.event_flush_interval = milliseconds(5);
         s.storage_retry_initial = milliseconds(1);
         s.storage_retry_max = milliseconds(5);
         s.storage_outage_budget = std::chrono::seconds(30);
@@ -190,8 +189,9 @@ protected:
         storage::DebateRecord out;
         const bool done = store_->WaitFor([&] {
             auto r = store_->inner().GetDebate(id);
-            if (!r.ok() ||
-                (r->status != "completed" && r->status != "failed" && r->status != "cancelled"))
+            if (!r.ok() || (r->status != events::DebateStatus::kCompleted &&
+                            r->status != events::DebateStatus::kFailed &&
+                            r->status != events::DebateStatus::kCancelled))
                 return false;
             out = *r;
             return true;
@@ -262,7 +262,7 @@ TEST_F(StorageOutageTest, CreateIsRefusedAsUnavailableAndHealthRecoversByItself)
         << "write health did not recover";
     auto created = Await(service_->Create(Request(1)));
     ASSERT_TRUE(created.ok()) << created.error().message;
-    EXPECT_EQ(WaitTerminal(created->id).status, "completed");
+    EXPECT_EQ(WaitTerminal(created->id).status, events::DebateStatus::kCompleted);
 }
 
 TEST_F(StorageOutageTest, DebateRetriesItsWritesAndCompletesWhenStorageReturnsInTime) {
@@ -272,11 +272,11 @@ TEST_F(StorageOutageTest, DebateRetriesItsWritesAndCompletesWhenStorageReturnsIn
     ASSERT_TRUE(created.ok()) << created.error().message;
     // The final write fails and is retried (the budget has not passed on the clock).
     ASSERT_TRUE(store_->WaitFor([&] { return store_->finish_attempts() >= 3; }));
-    EXPECT_EQ(store_->inner().GetDebate(created->id)->status, "pending");
+    EXPECT_EQ(store_->inner().GetDebate(created->id)->status, events::DebateStatus::kPending);
     EXPECT_FALSE(service_->write_health().writable());
     store_->SetFailing(false);
     auto done = WaitTerminal(created->id);
-    EXPECT_EQ(done.status, "completed");
+    EXPECT_EQ(done.status, events::DebateStatus::kCompleted);
     EXPECT_FALSE(done.receipt_id.empty());
     auto events = ExpectCleanEnd(created->id);
     EXPECT_NE(events.back().data_json.find(done.receipt_id), std::string::npos);
@@ -298,12 +298,12 @@ TEST_F(StorageOutageTest, PastTheBudgetItEndsFailedOnceStorageIsBack) {
         [&] { return store_->last_finish_status() == "failed/storage_unavailable"; }));
     const int attempts = store_->finish_attempts();
     ASSERT_TRUE(store_->WaitFor([&] { return store_->finish_attempts() >= attempts + 3; }));
-    EXPECT_EQ(store_->inner().GetDebate(created->id)->status, "pending")
+    EXPECT_EQ(store_->inner().GetDebate(created->id)->status, events::DebateStatus::kPending)
         << "nothing is stored while the disk is full";
     EXPECT_EQ(service_->Stats().running, 1u) << "a run is still behind it";
     store_->SetFailing(false);
     auto done = WaitTerminal(created->id);
-    EXPECT_EQ(done.status, "failed");
+    EXPECT_EQ(done.status, events::DebateStatus::kFailed);
     EXPECT_EQ(done.error_code, "storage_unavailable");
     EXPECT_TRUE(done.receipt_id.empty());
     EXPECT_FALSE(store_->inner().GetReceipt(created->id).ok());
@@ -325,7 +325,7 @@ TEST_F(StorageOutageTest, ALongRunningDebateIsStoppedWhenItsEventsCannotBeStored
         [&] { return store_->last_finish_status() == "failed/storage_unavailable"; }));
     store_->SetFailing(false);
     auto done = WaitTerminal(created->id);
-    EXPECT_EQ(done.status, "failed");
+    EXPECT_EQ(done.status, events::DebateStatus::kFailed);
     EXPECT_EQ(done.error_code, "storage_unavailable");
     EXPECT_LT(done.rounds_used, 10);
     ExpectCleanEnd(created->id);
@@ -345,7 +345,7 @@ TEST_F(StorageOutageTest, ShutdownGivesUpAndTheNextStartEndsTheDebate) {
     }
     ASSERT_EQ(drained.wait_for(milliseconds(0)), std::future_status::ready);
     EXPECT_EQ(service_->Stats().running, 0u) << "drain must not wait on a full disk forever";
-    EXPECT_EQ(store_->inner().GetDebate(created->id)->status, "pending");
+    EXPECT_EQ(store_->inner().GetDebate(created->id)->status, events::DebateStatus::kPending);
     store_->SetFailing(false);
     // The next process: crash recovery ends it, with a debate_end.
     service_.reset();
@@ -354,7 +354,7 @@ TEST_F(StorageOutageTest, ShutdownGivesUpAndTheNextStartEndsTheDebate) {
     ASSERT_TRUE(recovered.ok()) << recovered.error().message;
     EXPECT_EQ(*recovered, 1);
     auto row = store_->inner().GetDebate(created->id);
-    EXPECT_EQ(row->status, "failed");
+    EXPECT_EQ(row->status, events::DebateStatus::kFailed);
     EXPECT_EQ(row->error_code, "interrupted");
     ExpectCleanEnd(created->id);
 }
@@ -368,7 +368,7 @@ TEST_F(StorageOutageTest, CancelOfADebateAnotherInstanceRunsGoesThroughTheBus) {
         storage::DebateRecord elsewhere;
         elsewhere.id = std::string("d_elsewhere_") + status;
         elsewhere.task = "runs on instance A";
-        elsewhere.status = status;
+        elsewhere.status = events::ParseDebateStatus(status).value();
         elsewhere.created_at = "2026-11-23T10:00:00.000Z";
         ASSERT_TRUE(store_->CreateDebate(elsewhere).ok());
 
@@ -387,7 +387,7 @@ TEST_F(StorageOutageTest, CancelOfADebateAnotherInstanceRunsGoesThroughTheBus) {
             asked.emplace_back(id, owner);
             // The instance running it cancels it: its row as it ended.
             storage::DebateRecord row = *store_->GetDebate(id);
-            row.status = "cancelled";
+            row.status = events::DebateStatus::kCancelled;
             row.error_code = "cancelled";
             row.completed_at = "2026-11-23T10:00:01.000Z";
             auto end = store_->FinishDebate(row, {}, nullptr);
@@ -398,8 +398,8 @@ TEST_F(StorageOutageTest, CancelOfADebateAnotherInstanceRunsGoesThroughTheBus) {
         const std::string id = std::string("d_elsewhere_") + status;
         auto cancelled = Await(service_->Cancel(id));
         ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
-        EXPECT_EQ(cancelled->status, "cancelled");
-        EXPECT_EQ(store_->GetDebate(id)->status, "cancelled");
+        EXPECT_EQ(cancelled->status, events::DebateStatus::kCancelled);
+        EXPECT_EQ(store_->GetDebate(id)->status, events::DebateStatus::kCancelled);
         auto again = Await(service_->Cancel(id));
         EXPECT_EQ(again.error().code, ErrorCode::kConflict);
     }

@@ -55,7 +55,6 @@ protected:
         s.max_running = 2;
         s.max_queued = 0;
         s.demo_latency = std::chrono::milliseconds(latency_ms);
-        s.event_flush_interval = std::chrono::milliseconds(20);
         s.execution = mode;
         s.lease.worker_id = worker_id;
         s.lease.duration = std::chrono::seconds(30);
@@ -85,8 +84,9 @@ protected:
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (std::chrono::steady_clock::now() < deadline) {
             auto r = store_->GetDebate(id);
-            if (r.ok() &&
-                (r->status == "completed" || r->status == "failed" || r->status == "cancelled"))
+            if (r.ok() && (r->status == events::DebateStatus::kCompleted ||
+                           r->status == events::DebateStatus::kFailed ||
+                           r->status == events::DebateStatus::kCancelled))
                 return *r;
             std::this_thread::yield();
         }
@@ -165,7 +165,7 @@ TEST_F(WorkerModeTest, EnqueueOnlyThenAWorkerCompletesItWithOneReceipt) {
     request.correlation_id = "req_from_the_api";
     auto created = Await(api_->Create(request));
     ASSERT_TRUE(created.ok()) << created.error().message;
-    EXPECT_EQ(created->status, "pending");
+    EXPECT_EQ(created->status, events::DebateStatus::kPending);
     EXPECT_EQ(api_->Stats().running, 0u);
     auto stored = store_->GetDebate(created->id);
     ASSERT_TRUE(stored.ok());
@@ -173,7 +173,7 @@ TEST_F(WorkerModeTest, EnqueueOnlyThenAWorkerCompletesItWithOneReceipt) {
     // The worker's log lines of this debate carry the API request's correlation id.
     EXPECT_NE(stored->spec_json.find(R"("correlation_id":"req_from_the_api")"), std::string::npos)
         << stored->spec_json;
-    EXPECT_EQ(stored->status, "pending");
+    EXPECT_EQ(stored->status, events::DebateStatus::kPending);
     EXPECT_TRUE(store_->ListEvents(created->id, 0, 10)->empty());
 
     auto claimed = Claim("w1");
@@ -182,7 +182,8 @@ TEST_F(WorkerModeTest, EnqueueOnlyThenAWorkerCompletesItWithOneReceipt) {
     auto started = Await(worker_->RunClaimed(*claimed));
     ASSERT_TRUE(started.ok()) << started.error().message;
     auto done = WaitTerminal(created->id);
-    EXPECT_EQ(done.status, "completed") << done.error_code << ": " << done.error_message;
+    EXPECT_EQ(done.status, events::DebateStatus::kCompleted)
+        << done.error_code << ": " << done.error_message;
     EXPECT_FALSE(done.receipt_id.empty());
     EXPECT_EQ(done.created_by, "usr_1");
     EXPECT_EQ(done.lease_owner, "w1");
@@ -226,7 +227,7 @@ TEST_F(WorkerModeTest, LostLeaseStopsTheDebateAndWritesNothing) {
     ASSERT_EQ(*reaped, std::vector<std::string>{created->id});
     ASSERT_TRUE(WaitIdle(*worker_));
     auto d = store_->GetDebate(created->id);
-    EXPECT_EQ(d->status, "failed");
+    EXPECT_EQ(d->status, events::DebateStatus::kFailed);
     EXPECT_EQ(d->error_code, storage::kWorkerLostCode);
     EXPECT_EQ(d->receipt_id, "");
     EXPECT_EQ(store_->ListReceipts(created->id, 10, 0)->total, 0);
@@ -265,7 +266,7 @@ TEST_F(WorkerModeTest, CancelOfAQueuedDebateAndOfOneAWorkerRuns) {
     ASSERT_TRUE(queued.ok());
     auto cancelled = Await(api_->Cancel(queued->id));
     ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
-    EXPECT_EQ(cancelled->status, "cancelled");
+    EXPECT_EQ(cancelled->status, events::DebateStatus::kCancelled);
     EXPECT_FALSE(Claim("w1").has_value());
     auto again = Await(api_->Cancel(queued->id));
     EXPECT_EQ(again.error().code, ErrorCode::kConflict);
@@ -289,7 +290,7 @@ TEST_F(WorkerModeTest, CancelOfAQueuedDebateAndOfOneAWorkerRuns) {
         });
     auto via_hook = Await(api_->Cancel(running->id));
     ASSERT_TRUE(via_hook.ok()) << via_hook.error().message;
-    EXPECT_EQ(via_hook->status, "cancelled");
+    EXPECT_EQ(via_hook->status, events::DebateStatus::kCancelled);
     EXPECT_EQ(store_->ListReceipts(running->id, 10, 0)->total, 0);
 }
 
@@ -309,7 +310,7 @@ TEST_F(WorkerModeTest, DrainCancelsRunningDebatesUnderTheLease) {
         std::this_thread::yield();
     Await(worker_->Drain(std::chrono::milliseconds(0)));
     auto d = store_->GetDebate(created->id);
-    EXPECT_EQ(d->status, "cancelled");
+    EXPECT_EQ(d->status, events::DebateStatus::kCancelled);
     EXPECT_EQ(store_->ListReceipts(created->id, 10, 0)->total, 0);
     // Draining: a claimed debate is refused and released back to the queue.
     auto next = Await(api_->Create(Request()));
@@ -317,7 +318,7 @@ TEST_F(WorkerModeTest, DrainCancelsRunningDebatesUnderTheLease) {
     auto c2 = Claim("w1");
     ASSERT_TRUE(c2.has_value());
     EXPECT_EQ(Await(worker_->RunClaimed(*c2)).error().code, ErrorCode::kUnavailable);
-    EXPECT_EQ(store_->GetDebate(next->id)->status, "pending");
+    EXPECT_EQ(store_->GetDebate(next->id)->status, events::DebateStatus::kPending);
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ DebateRecord Local(const std::string& id, const std::string& status, const std::
     DebateRecord d;
     d.id = id;
     d.task = "task of " + id;
-    d.status = status;
+    d.status = events::ParseDebateStatus(status).value();
     d.agents = {"demo:analyst", "demo:critic"};
     d.rounds = 2;
     d.consensus_method = "majority";
@@ -107,21 +107,21 @@ TEST_P(InstanceLeaseTest, RecoveryOfAnotherInstanceSkipsLeasedRows) {
     auto marked = b->MarkInterrupted(kT2);
     ASSERT_TRUE(marked.ok()) << marked.error().message;
     EXPECT_EQ(*marked, 1);
-    EXPECT_EQ(store_->GetDebate("leftover")->status, "failed");
+    EXPECT_EQ(store_->GetDebate("leftover")->status, events::DebateStatus::kFailed);
     EXPECT_EQ(store_->GetDebate("leftover")->error_code, "interrupted");
     for (const char* id : {"a_running", "a_expired"}) {
         auto d = store_->GetDebate(id);
-        EXPECT_EQ(d->status, "running") << id;
+        EXPECT_EQ(d->status, events::DebateStatus::kRunning) << id;
         EXPECT_EQ(d->error_code, "") << id;
     }
-    EXPECT_EQ(store_->GetDebate("a_waiting")->status, "pending");
+    EXPECT_EQ(store_->GetDebate("a_waiting")->status, events::DebateStatus::kPending);
 
     // A goes on: renews, starts the waiting one, appends and finishes with one receipt.
     ASSERT_TRUE(store_->RenewLease("a_running", "inst_a", kT4).ok());
     ASSERT_TRUE(store_->RenewLease("a_waiting", "inst_a", kT4).ok());
     ASSERT_TRUE(store_->StartLeasedDebate("a_waiting", "inst_a", kT2).ok());
     auto started = store_->GetDebate("a_waiting");
-    EXPECT_EQ(started->status, "running");
+    EXPECT_EQ(started->status, events::DebateStatus::kRunning);
     EXPECT_EQ(started->started_at, kT2);
     ASSERT_TRUE(store_->AppendLeasedEvents({Event("a_running", 2, "round_start")}, "inst_a").ok());
     DebateRecord done = Local("a_running", "completed", "", "");
@@ -132,7 +132,7 @@ TEST_P(InstanceLeaseTest, RecoveryOfAnotherInstanceSkipsLeasedRows) {
         store_->FinishLeasedDebate(done, {Event("a_running", 3, "debate_end")}, &builder, "inst_a");
     ASSERT_TRUE(finished.ok()) << finished.error().message;
     auto d = store_->GetDebate("a_running");
-    EXPECT_EQ(d->status, "completed");
+    EXPECT_EQ(d->status, events::DebateStatus::kCompleted);
     EXPECT_EQ(d->receipt_id, "rcpt_a");
     EXPECT_EQ(d->lease_owner, "inst_a");  // kept by the whole-row write
     EXPECT_EQ(DebateEnds("a_running"), 1);
@@ -144,7 +144,7 @@ TEST_P(InstanceLeaseTest, RecoveryOfAnotherInstanceSkipsLeasedRows) {
 TEST_P(InstanceLeaseTest, OnlyTheOwnerStartsRenewsAndWritesAndItCannotRequeue) {
     ASSERT_TRUE(store_->CreateDebate(Local("d", "pending", "inst_a", kT2)).ok());
     EXPECT_EQ(store_->StartLeasedDebate("d", "inst_b", kT1).error().code, ErrorCode::kConflict);
-    EXPECT_EQ(store_->GetDebate("d")->status, "pending");
+    EXPECT_EQ(store_->GetDebate("d")->status, events::DebateStatus::kPending);
     EXPECT_EQ(store_->RenewLease("d", "inst_b", kT4).error().code, ErrorCode::kConflict);
     EXPECT_EQ(store_->GetDebate("d")->lease_expires_at, kT2);
     EXPECT_EQ(store_->StartLeasedDebate("nope", "inst_a", kT1).error().code, ErrorCode::kNotFound);
@@ -154,7 +154,7 @@ TEST_P(InstanceLeaseTest, OnlyTheOwnerStartsRenewsAndWritesAndItCannotRequeue) {
     EXPECT_TRUE(store_->ListEvents("d", 0, 10)->empty());
     // Not a queued debate: it never goes back to a queue nobody claims from.
     EXPECT_EQ(store_->ReleaseLease("d", "inst_a").error().code, ErrorCode::kConflict);
-    EXPECT_EQ(store_->GetDebate("d")->status, "running");
+    EXPECT_EQ(store_->GetDebate("d")->status, events::DebateStatus::kRunning);
     EXPECT_EQ(store_->GetDebate("d")->lease_owner, "inst_a");
 }
 
@@ -171,7 +171,8 @@ TEST_P(InstanceLeaseTest, ReaperEndsAnExpiredInstanceLeaseOnceAndTheOldOwnerCann
     EXPECT_TRUE(b->ReapExpiredLeases(kT1, nullptr)->empty());  // strict: not yet expired
     std::vector<std::string> built_for;
     DebateEndDataBuilder end_data = [&built_for](const DebateRecord& d) {
-        built_for.push_back(d.id + ":" + d.status + ":" + d.error_code);
+        built_for.push_back(d.id + ":" + std::string(events::ToString(d.status)) + ":" +
+                            d.error_code);
         return std::string(R"({"status":"failed"})");
     };
     auto reaped = b->ReapExpiredLeases(kT2, end_data);
@@ -180,7 +181,7 @@ TEST_P(InstanceLeaseTest, ReaperEndsAnExpiredInstanceLeaseOnceAndTheOldOwnerCann
     EXPECT_EQ(built_for,
               (std::vector<std::string>{"run:failed:instance_lost", "wait:failed:instance_lost"}));
     auto run = store_->GetDebate("run");
-    EXPECT_EQ(run->status, "failed");
+    EXPECT_EQ(run->status, events::DebateStatus::kFailed);
     EXPECT_EQ(run->error_code, kInstanceLostCode);
     EXPECT_EQ(run->error_message, kInstanceLostMessage);
     EXPECT_EQ(run->completed_at, kT2);
@@ -191,11 +192,11 @@ TEST_P(InstanceLeaseTest, ReaperEndsAnExpiredInstanceLeaseOnceAndTheOldOwnerCann
     EXPECT_EQ(events->back().type, "debate_end");
     EXPECT_EQ(events->back().seq, 3);
     auto wait = store_->GetDebate("wait");
-    EXPECT_EQ(wait->status, "failed");
+    EXPECT_EQ(wait->status, events::DebateStatus::kFailed);
     EXPECT_EQ(wait->error_code, kInstanceLostCode);
     EXPECT_FALSE(wait->duration_seconds.has_value());  // it never started
     EXPECT_EQ(DebateEnds("wait"), 1);
-    EXPECT_EQ(store_->GetDebate("alive")->status, "running");
+    EXPECT_EQ(store_->GetDebate("alive")->status, events::DebateStatus::kRunning);
 
     // Reaped once, by anyone.
     EXPECT_TRUE(store_->ReapExpiredLeases(kT3, end_data)->empty());
@@ -211,8 +212,8 @@ TEST_P(InstanceLeaseTest, ReaperEndsAnExpiredInstanceLeaseOnceAndTheOldOwnerCann
                   .error()
                   .code,
               ErrorCode::kConflict);
-    EXPECT_EQ(store_->GetDebate("run")->status, "failed");
-    EXPECT_EQ(store_->GetDebate("wait")->status, "failed");
+    EXPECT_EQ(store_->GetDebate("run")->status, events::DebateStatus::kFailed);
+    EXPECT_EQ(store_->GetDebate("wait")->status, events::DebateStatus::kFailed);
     EXPECT_EQ(DebateEnds("run"), 1);
     EXPECT_EQ(store_->ListReceipts("run", 10, 0)->total, 0);
     // And recovery, too, leaves the reaped rows as they are.

@@ -402,7 +402,7 @@ TEST_F(PgTest, SortsAndFoldsLikeSqliteWhateverTheLocale) {
         DebateRecord d;
         d.id = id;
         d.task = "t";
-        d.status = "pending";
+        d.status = events::DebateStatus::kPending;
         d.created_at = "2026-01-01T00:00:00.000Z";
         ASSERT_TRUE(stores->store->CreateDebate(d).ok());
     }

@@ -39,12 +39,12 @@ public:
         DebateRecord d;
         d.id = id;
         d.task = "task of " + id;
-        d.status = "running";
+        d.status = events::DebateStatus::kRunning;
         d.agents = {"a", "b"};
         d.rounds = 1;
         d.created_at = created_at;
         ASSERT_TRUE(store_->CreateDebate(d).ok());
-        d.status = "completed";
+        d.status = events::DebateStatus::kCompleted;
         d.verdict = "approve";
         d.completed_at = created_at;
         ReceiptBuilder b = TestReceiptBuilder("rcpt_" + id, created_at);

@@ -56,7 +56,7 @@ DebateRecord MakeDebate(const std::string& id, const std::string& status,
     DebateRecord d;
     d.id = id;
     d.task = "task of " + id;
-    d.status = status;
+    d.status = events::ParseDebateStatus(status).value();
     d.agents = {"claude", "gpt"};
     d.rounds = 2;
     d.created_at = created_at;

@@ -237,7 +237,7 @@ public:
         DebateRecord d;
         d.id = id;
         d.task = "task of " + id;
-        d.status = status;
+        d.status = events::ParseDebateStatus(status).value();
         d.agents = {"claude", "gpt"};
         d.rounds = 3;
         d.created_at = created_at;
@@ -288,7 +288,7 @@ public:
     }
 
     static DebateRecord Finished(DebateRecord d) {
-        d.status = "completed";
+        d.status = events::DebateStatus::kCompleted;
         d.rounds_used = 2;
         d.consensus_method = "majority";
         d.consensus_reached = true;

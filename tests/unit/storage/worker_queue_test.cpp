@@ -50,7 +50,7 @@ DebateRecord Queued(const std::string& id, const std::string& created_at) {
     DebateRecord d;
     d.id = id;
     d.task = "task of " + id;
-    d.status = "pending";
+    d.status = events::DebateStatus::kPending;
     d.agents = {"demo:analyst", "demo:critic"};
     d.rounds = 2;
     d.consensus_method = "majority";
@@ -84,7 +84,7 @@ protected:
 
     // The completed row a worker writes for a claimed debate.
     static DebateRecord Completed(DebateRecord d) {
-        d.status = "completed";
+        d.status = events::DebateStatus::kCompleted;
         d.completed_at = kT1;
         d.rounds_used = 2;
         d.consensus_reached = true;
@@ -115,7 +115,7 @@ TEST_P(WorkerQueueTest, ClaimTakesTheOldestQueuedDebateAndSetsTheLease) {
     ASSERT_TRUE(first.ok()) << first.error().message;
     ASSERT_TRUE(first->has_value());
     EXPECT_EQ((*first)->id, "q1");
-    EXPECT_EQ((*first)->status, "running");
+    EXPECT_EQ((*first)->status, events::DebateStatus::kRunning);
     EXPECT_EQ((*first)->started_at, kT1);
     EXPECT_EQ((*first)->lease_owner, "w1");
     EXPECT_EQ((*first)->lease_expires_at, kT2);
@@ -123,7 +123,7 @@ TEST_P(WorkerQueueTest, ClaimTakesTheOldestQueuedDebateAndSetsTheLease) {
     EXPECT_EQ((*first)->spec_json, Queued("q1", kT0).spec_json);
     auto reread = store_->GetDebate("q1");
     ASSERT_TRUE(reread.ok());
-    EXPECT_EQ(reread->status, "running");
+    EXPECT_EQ(reread->status, events::DebateStatus::kRunning);
     EXPECT_EQ(reread->lease_owner, "w1");
 
     auto second = store_->ClaimQueuedDebate("w2", kT1, kT2);
@@ -133,7 +133,7 @@ TEST_P(WorkerQueueTest, ClaimTakesTheOldestQueuedDebateAndSetsTheLease) {
     auto none = store_->ClaimQueuedDebate("w3", kT1, kT2);
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(none->has_value());
-    EXPECT_EQ(store_->GetDebate("local")->status, "pending");
+    EXPECT_EQ(store_->GetDebate("local")->status, events::DebateStatus::kPending);
     EXPECT_EQ(store_->ClaimQueuedDebate("", kT1, kT2).error().code, ErrorCode::kValidation);
 }
 
@@ -208,7 +208,8 @@ TEST_P(WorkerQueueTest, ReapFailsExpiredLeasesAndTheOldHolderCanNoLongerWrite) {
 
     std::vector<std::string> built_for;
     DebateEndDataBuilder end_data = [&built_for](const DebateRecord& d) {
-        built_for.push_back(d.id + ":" + d.status + ":" + d.error_code);
+        built_for.push_back(d.id + ":" + std::string(events::ToString(d.status)) + ":" +
+                            d.error_code);
         return std::string(R"({"status":"failed","marker":true})");
     };
     auto reaped = other->ReapExpiredLeases(kT2, end_data);
@@ -218,7 +219,7 @@ TEST_P(WorkerQueueTest, ReapFailsExpiredLeasesAndTheOldHolderCanNoLongerWrite) {
 
     auto d = store_->GetDebate("q1");
     ASSERT_TRUE(d.ok());
-    EXPECT_EQ(d->status, "failed");
+    EXPECT_EQ(d->status, events::DebateStatus::kFailed);
     EXPECT_EQ(d->error_code, kWorkerLostCode);
     EXPECT_EQ(d->error_message, kWorkerLostMessage);
     EXPECT_EQ(d->completed_at, kT2);
@@ -231,7 +232,7 @@ TEST_P(WorkerQueueTest, ReapFailsExpiredLeasesAndTheOldHolderCanNoLongerWrite) {
     EXPECT_EQ(events->back().seq, 3);
     EXPECT_EQ(events->back().type, "debate_end");
     EXPECT_EQ(events->back().data_json, R"({"status":"failed","marker":true})");
-    EXPECT_EQ(store_->GetDebate("q2")->status, "running");
+    EXPECT_EQ(store_->GetDebate("q2")->status, events::DebateStatus::kRunning);
 
     // Reaping again finds nothing: each debate is reaped once.
     auto again = store_->ReapExpiredLeases(kT3, end_data);
@@ -247,7 +248,7 @@ TEST_P(WorkerQueueTest, ReapFailsExpiredLeasesAndTheOldHolderCanNoLongerWrite) {
                                            &builder, "w1");
     ASSERT_FALSE(late.ok());
     EXPECT_EQ(late.error().code, ErrorCode::kConflict);
-    EXPECT_EQ(store_->GetDebate("q1")->status, "failed");
+    EXPECT_EQ(store_->GetDebate("q1")->status, events::DebateStatus::kFailed);
     EXPECT_EQ(store_->ListReceipts("q1", 10, 0)->total, 0);
     EXPECT_EQ(store_->ListEvents("q1", 0, 100)->size(), 3u);
     EXPECT_EQ(store_->ListEvents("q1", 0, 100)->back().data_json,
@@ -275,7 +276,7 @@ TEST_P(WorkerQueueTest, FinishUnderTheLeaseWritesOneReceipt) {
     ASSERT_TRUE(ok.ok()) << ok.error().message;
     ASSERT_TRUE(ok->has_value());
     auto d = store_->GetDebate("q1");
-    EXPECT_EQ(d->status, "completed");
+    EXPECT_EQ(d->status, events::DebateStatus::kCompleted);
     EXPECT_EQ(d->receipt_id, "rcpt_q1");
     // The queue columns survive the whole-row write.
     EXPECT_TRUE(d->queued_for_worker);
@@ -295,7 +296,7 @@ TEST_P(WorkerQueueTest, ReleaseReturnsAnUnstartedDebateToTheQueue) {
     EXPECT_EQ(store_->ReleaseLease("q1", "w2").error().code, ErrorCode::kConflict);
     ASSERT_TRUE(store_->ReleaseLease("q1", "w1").ok());
     auto d = store_->GetDebate("q1");
-    EXPECT_EQ(d->status, "pending");
+    EXPECT_EQ(d->status, events::DebateStatus::kPending);
     EXPECT_EQ(d->lease_owner, "");
     EXPECT_EQ(d->started_at, "");
     EXPECT_EQ(d->attempts, 1);
@@ -309,7 +310,7 @@ TEST_P(WorkerQueueTest, ReleaseReturnsAnUnstartedDebateToTheQueue) {
     ASSERT_TRUE(store_->AppendEvents({Event("q1", 1, "debate_start")}).ok());
     auto refused = store_->ReleaseLease("q1", "w2");
     EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
-    EXPECT_EQ(store_->GetDebate("q1")->status, "running");
+    EXPECT_EQ(store_->GetDebate("q1")->status, events::DebateStatus::kRunning);
 }
 
 TEST_P(WorkerQueueTest, CancelQueuedOnlyBeforeAWorkerClaimsIt) {
@@ -317,7 +318,7 @@ TEST_P(WorkerQueueTest, CancelQueuedOnlyBeforeAWorkerClaimsIt) {
     ASSERT_TRUE(store_->CreateDebate(Queued("q2", kT1)).ok());
     auto cancelled = store_->CancelQueuedDebate("q1", kT2, nullptr);
     ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
-    EXPECT_EQ(cancelled->status, "cancelled");
+    EXPECT_EQ(cancelled->status, events::DebateStatus::kCancelled);
     EXPECT_EQ(cancelled->error_code, "cancelled");
     EXPECT_EQ(cancelled->completed_at, kT2);
     auto events = store_->ListEvents("q1", 0, 10);
@@ -331,7 +332,7 @@ TEST_P(WorkerQueueTest, CancelQueuedOnlyBeforeAWorkerClaimsIt) {
     EXPECT_EQ((*next)->id, "q2");
     // Claimed or terminal: kConflict, nothing changed.
     EXPECT_EQ(store_->CancelQueuedDebate("q2", kT3, nullptr).error().code, ErrorCode::kConflict);
-    EXPECT_EQ(store_->GetDebate("q2")->status, "running");
+    EXPECT_EQ(store_->GetDebate("q2")->status, events::DebateStatus::kRunning);
     EXPECT_EQ(store_->CancelQueuedDebate("q1", kT3, nullptr).error().code, ErrorCode::kConflict);
     EXPECT_EQ(store_->CancelQueuedDebate("nope", kT3, nullptr).error().code, ErrorCode::kNotFound);
 }
@@ -347,9 +348,9 @@ TEST_P(WorkerQueueTest, MarkInterruptedLeavesQueuedDebatesToTheirLeases) {
     auto n = store_->MarkInterrupted(kT1);
     ASSERT_TRUE(n.ok());
     EXPECT_EQ(*n, 1);
-    EXPECT_EQ(store_->GetDebate("local")->status, "failed");
-    EXPECT_EQ(store_->GetDebate("q1")->status, "running");
-    EXPECT_EQ(store_->GetDebate("q2")->status, "pending");
+    EXPECT_EQ(store_->GetDebate("local")->status, events::DebateStatus::kFailed);
+    EXPECT_EQ(store_->GetDebate("q1")->status, events::DebateStatus::kRunning);
+    EXPECT_EQ(store_->GetDebate("q2")->status, events::DebateStatus::kPending);
 }
 
 // Two reapers (two processes) race over the same expired leases: each debate is reaped by
@@ -394,7 +395,7 @@ TEST_P(WorkerQueueTest, RacingReapersReapEachDebateOnce) {
         std::snprintf(id, sizeof id, "q%02d", i);
         auto d = store_->GetDebate(id);
         ASSERT_TRUE(d.ok());
-        EXPECT_EQ(d->status, "failed") << id;
+        EXPECT_EQ(d->status, events::DebateStatus::kFailed) << id;
         EXPECT_EQ(d->error_code, kWorkerLostCode) << id;
         auto events = store_->ListEvents(id, 0, 100);
         ASSERT_TRUE(events.ok());
@@ -475,7 +476,7 @@ TEST_F(PgWorkerQueueTest, TwoPoolsClaimingConcurrentlyNeverClaimTheSameDebate) {
         auto d = a.store->GetDebate(id);
         ASSERT_TRUE(d.ok());
         EXPECT_EQ(d->lease_owner, worker) << id;
-        EXPECT_EQ(d->status, "running") << id;
+        EXPECT_EQ(d->status, events::DebateStatus::kRunning) << id;
     }
     EXPECT_EQ(ids.size(), static_cast<std::size_t>(kDebates));
     EXPECT_EQ(db_.Column("SELECT COUNT(*) FROM debates WHERE attempts <> 1"),
