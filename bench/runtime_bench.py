@@ -51,6 +51,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import distributed_bench  # noqa: E402  (its PostgreSQL start-up; its children list)
+from agent_bench import cpu_seconds, rss_kib  # noqa: E402
 
 PROVIDERS = ["ANTHROPIC", "OPENAI", "GEMINI", "MISTRAL"]
 PROVIDER_AGENTS = ["anthropic:bench-a", "openai:bench-o", "gemini:bench-g", "mistral:bench-m"]
@@ -102,24 +103,6 @@ def wait_for(pattern, path, proc, timeout=30):
             raise SystemExit(f"runtime_bench: {proc.args[0]} exited: {text[-2000:]}")
         time.sleep(0.02)
     raise SystemExit(f"runtime_bench: {proc.args[0]} did not start: {open(path).read()[-2000:]}")
-
-
-def cpu_seconds(pid):
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def rss_kib(pid):
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class Fake:

@@ -52,7 +52,13 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
+
+using aragora::bench::CpuSeconds;
+using aragora::bench::NowEpochSeconds;
+using aragora::bench::Percentile;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -106,27 +112,6 @@ struct RunStats {
     double EventsPerSecond() const { return seconds > 0 ? events / seconds : 0; }
     double PerClient() const { return clients > 0 ? EventsPerSecond() / clients : 0; }
 };
-
-double NowEpochSeconds() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-double CpuSeconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    auto sec = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-    return sec(u.ru_utime) + sec(u.ru_stime);
-}
-
-double Percentile(std::vector<double>& v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    // nearest rank
-    size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-    rank = std::clamp<size_t>(rank, 1, v.size());
-    return v[rank - 1];
-}
 
 // POST /api/v1/debates; returns the debate id or an error text.
 std::optional<std::string> CreateDebate(const Options& o, std::string& error) {

@@ -50,7 +50,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
+
 namespace {
+
+using aragora::bench::CpuSeconds;
+using aragora::bench::NowEpochSeconds;
+using aragora::bench::Percentile;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -82,30 +88,10 @@ struct Totals {
     std::string first_error;
 };
 
-double NowEpochSeconds() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-double CpuSeconds() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    auto sec = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-    return sec(u.ru_utime) + sec(u.ru_stime);
-}
-
 long MaxRssKib() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return u.ru_maxrss;
-}
-
-double Percentile(std::vector<float>& v, double p) {
-    if (v.empty()) return 0;
-    const size_t rank = std::clamp<size_t>(
-        static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size()))), 1, v.size());
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(rank - 1), v.end());
-    return v[rank - 1];
 }
 
 class Viewers {
