@@ -286,6 +286,15 @@ def step_image_config():
     check("/var/lib/aragora" in (cfg.get("Volumes") or {}), "VOLUME /var/lib/aragora")
     check("/healthz" in " ".join(cfg.get("Healthcheck", {}).get("Test", [])),
           "HEALTHCHECK on /healthz")
+    # Every shared library the binary needs is in the runtime stage (a new dependency
+    # must be added to the Dockerfile's runtime package list too).
+    linked = docker("run", "--rm", "--entrypoint", "ldd", IMAGE, "/usr/local/bin/aragora",
+                    check_rc=False, quiet=True)
+    missing = [line.strip() for line in (linked.stdout + linked.stderr).splitlines()
+               if "not found" in line]
+    check(linked.returncode == 0 and not missing,
+          "every library the binary links is in the image" +
+          (": missing " + ", ".join(missing) if missing else ""))
 
 
 def container_port(name, port=8080):
