@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "../../support/node_tool.hpp"
+
 namespace aragora::ops::test_support {
 
 class S3rverProcess {
@@ -35,8 +37,7 @@ public:
 private:
     S3rverProcess() = default;
 
-    int pid_ = -1;
-    int stdin_fd_ = -1;
+    std::unique_ptr<aragora::test_support::NodeTool> node_;
     int port_ = 0;
     std::string dir_;
 };

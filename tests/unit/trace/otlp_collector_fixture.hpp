@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "../../support/node_tool.hpp"
+
 namespace aragora::trace::test_support {
 
 class OtlpCollector {
@@ -37,8 +39,7 @@ public:
 private:
     OtlpCollector() = default;
 
-    int pid_ = -1;
-    int stdin_fd_ = -1;
+    std::unique_ptr<aragora::test_support::NodeTool> node_;
     int grpc_port_ = 0;
     int http_port_ = 0;
 };
