@@ -24,6 +24,7 @@
 #include "app/backup_scheduler.hpp"
 #include "app/distributed.hpp"
 #include "app/receipt_retention.hpp"
+#include "app/secrets_source.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
@@ -78,11 +79,14 @@ private:
 
 // Everything the server owns, in construction order.
 struct App {
-    explicit App(config::Settings s);
+    // `secrets`: variables from AWS Secrets Manager (null when not used); the provider
+    // agents read their keys through it, so a SIGHUP refresh reaches them.
+    explicit App(config::Settings s, std::shared_ptr<SecretsSource> secrets = nullptr);
 
     int Threads() const;
 
     config::Settings settings;
+    std::shared_ptr<SecretsSource> secrets;
     common::SystemClock clock;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     boost::asio::io_context ioc;

@@ -26,6 +26,7 @@
 #include "app/error_reporting.hpp"
 #include "app/event_replay.hpp"
 #include "app/instance_lease.hpp"
+#include "app/secrets_source.hpp"
 #include "app/server_metrics.hpp"
 #include "app/system_info.hpp"
 #include "app/unhonoured_env.hpp"
@@ -221,6 +222,35 @@ asio::awaitable<void> Drain(App& app) {
     app.ioc.stop();
 }
 
+// SIGHUP: the AWS Secrets Manager secret again. Names only in the log, never values; a
+// failed fetch keeps the values in use.
+asio::awaitable<void> RefreshSecrets(App& app) {
+    auto refreshed = co_await app.secrets->Refresh(app.http);
+    if (!refreshed) {
+        Log()->error("SIGHUP: secrets not refreshed, the loaded values stay in use: {}",
+                     refreshed.error().message);
+        co_return;
+    }
+    auto join = [](const std::vector<std::string>& names) {
+        std::string out;
+        for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+        return out;
+    };
+    Log()->info("SIGHUP: secrets refreshed: {}", app.secrets->Describe());
+    if (!refreshed->changed_live.empty()) {
+        Log()->info("SIGHUP: secrets changed, in effect for the next provider call: {}",
+                    join(refreshed->changed_live));
+    }
+    if (!refreshed->changed_restart.empty()) {
+        Log()->warn(
+            "SIGHUP: secrets changed that are read only at start; restart to apply them: {}",
+            join(refreshed->changed_restart));
+    }
+    if (refreshed->changed_live.empty() && refreshed->changed_restart.empty()) {
+        Log()->info("SIGHUP: secrets unchanged");
+    }
+}
+
 asio::awaitable<void> HandleSignals(App& app) {
     asio::signal_set signals(app.ioc, SIGINT, SIGTERM, SIGHUP);
     signals.add(SIGUSR1);
@@ -233,6 +263,8 @@ asio::awaitable<void> HandleSignals(App& app) {
             if (const char* level = std::getenv("ARAGORA_LOG_LEVEL")) common::SetLogLevel(level);
             Log()->info("SIGHUP: log files reopened{}",
                         reopened.ok() ? "" : " (failed: " + reopened.error().message + ")");
+            // Its own coroutine: a slow AWS endpoint must not hold back SIGTERM.
+            if (app.secrets) asio::co_spawn(app.ioc, RefreshSecrets(app), asio::detached);
             continue;
         }
         if (sig == SIGUSR1) {
@@ -736,10 +768,11 @@ int RunServe(const ServeOptions& options) {
     if (!lock) return Refuse({1, "cannot start: " + lock.error().message});
     if (auto refused = SetUpLogging(*settings)) return Refuse(*refused);
     WarnAboutSettings(*settings);
+    if (options.secrets) Log()->info("secrets: {}", options.secrets->Describe());
     auto trace_settings = trace::LoadTraceSettings(config::ProcessEnv());
     if (!trace_settings) return Refuse({2, trace_settings.error().message});
 
-    App app(std::move(*settings));
+    App app(std::move(*settings), options.secrets);
     AppSystemInfo system(app);
     RegisterServerMetrics(app);
     if (auto refused = SetUpTracing(app, *trace_settings)) return Refuse(*refused);
