@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "app/secrets_source.hpp"
 #include "common/build_info.hpp"
 #include "common/logging.hpp"
 

@@ -24,7 +24,6 @@
 #include "app/backup_scheduler.hpp"
 #include "app/distributed.hpp"
 #include "app/receipt_retention.hpp"
-#include "app/secrets_source.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
 #include "common/clock.hpp"
@@ -48,6 +47,8 @@
 #include "trace/tracing.hpp"
 
 namespace aragora::app {
+
+class SecretsSource;  // app/secrets_source.hpp
 
 // Answers kUnavailable until the real service exists (the startup sequence builds it
 // after the listeners are up, so that /readyz can say "startup in progress").

@@ -1,5 +1,7 @@
 #include "app/secrets_source.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cstdlib>
@@ -171,6 +173,28 @@ asio::awaitable<Result<SecretsRefresh>> SecretsSource::Refresh(net::HttpClient& 
             .push_back(std::move(name));
     }
     co_return report;
+}
+
+asio::awaitable<void> RefreshAndLog(SecretsSource& source, net::HttpClient& http,
+                                    std::shared_ptr<spdlog::logger> log) {
+    auto refreshed = co_await source.Refresh(http);
+    if (!refreshed) {
+        log->error("SIGHUP: secrets not refreshed, the loaded values stay in use: {}",
+                   refreshed.error().message);
+        co_return;
+    }
+    log->info("SIGHUP: secrets refreshed: {}", source.Describe());
+    if (!refreshed->changed_live.empty()) {
+        log->info("SIGHUP: secrets changed, in effect for the next provider call: {}",
+                  Join(refreshed->changed_live));
+    }
+    if (!refreshed->changed_restart.empty()) {
+        log->warn("SIGHUP: secrets changed that are read only at start; restart to apply them: {}",
+                  Join(refreshed->changed_restart));
+    }
+    if (refreshed->changed_live.empty() && refreshed->changed_restart.empty()) {
+        log->info("SIGHUP: secrets unchanged");
+    }
 }
 
 }  // namespace aragora::app

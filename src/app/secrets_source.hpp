@@ -31,6 +31,9 @@
 namespace aragora::net {
 class HttpClient;
 }
+namespace spdlog {
+class logger;
+}
 
 namespace aragora::app {
 
@@ -78,5 +81,11 @@ private:
     config::EnvLookup base_env_;
     std::shared_ptr<config::EnvOverlay> overlay_ = std::make_shared<config::EnvOverlay>();
 };
+
+// SIGHUP in `serve` and `worker`: Refresh through `http`, then log (names only) what changed
+// and whether it is in effect now or after a restart; a failed refresh is logged as an
+// error and changes nothing. `source` and `http` must outlive the coroutine.
+boost::asio::awaitable<void> RefreshAndLog(SecretsSource& source, net::HttpClient& http,
+                                           std::shared_ptr<spdlog::logger> log);
 
 }  // namespace aragora::app

@@ -222,35 +222,6 @@ asio::awaitable<void> Drain(App& app) {
     app.ioc.stop();
 }
 
-// SIGHUP: the AWS Secrets Manager secret again. Names only in the log, never values; a
-// failed fetch keeps the values in use.
-asio::awaitable<void> RefreshSecrets(App& app) {
-    auto refreshed = co_await app.secrets->Refresh(app.http);
-    if (!refreshed) {
-        Log()->error("SIGHUP: secrets not refreshed, the loaded values stay in use: {}",
-                     refreshed.error().message);
-        co_return;
-    }
-    auto join = [](const std::vector<std::string>& names) {
-        std::string out;
-        for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-        return out;
-    };
-    Log()->info("SIGHUP: secrets refreshed: {}", app.secrets->Describe());
-    if (!refreshed->changed_live.empty()) {
-        Log()->info("SIGHUP: secrets changed, in effect for the next provider call: {}",
-                    join(refreshed->changed_live));
-    }
-    if (!refreshed->changed_restart.empty()) {
-        Log()->warn(
-            "SIGHUP: secrets changed that are read only at start; restart to apply them: {}",
-            join(refreshed->changed_restart));
-    }
-    if (refreshed->changed_live.empty() && refreshed->changed_restart.empty()) {
-        Log()->info("SIGHUP: secrets unchanged");
-    }
-}
-
 asio::awaitable<void> HandleSignals(App& app) {
     asio::signal_set signals(app.ioc, SIGINT, SIGTERM, SIGHUP);
     signals.add(SIGUSR1);
@@ -264,7 +235,10 @@ asio::awaitable<void> HandleSignals(App& app) {
             Log()->info("SIGHUP: log files reopened{}",
                         reopened.ok() ? "" : " (failed: " + reopened.error().message + ")");
             // Its own coroutine: a slow AWS endpoint must not hold back SIGTERM.
-            if (app.secrets) asio::co_spawn(app.ioc, RefreshSecrets(app), asio::detached);
+            if (app.secrets) {
+                asio::co_spawn(app.ioc, RefreshAndLog(*app.secrets, app.http, Log()),
+                               asio::detached);
+            }
             continue;
         }
         if (sig == SIGUSR1) {

@@ -506,6 +506,8 @@ int RunCli(int argc, char** argv) {
     app.set_version_flag("--version", std::string("aragora ") + build::kVersion + " (" +
                                           build::kGitSha + ", built " + build::kBuildTime + ")");
     int exit_code = kExitOk;
+    // ARAGORA_USE_SECRETS_MANAGER's variables, loaded before any command runs (below).
+    std::shared_ptr<app::SecretsSource> secrets;
 
     AskOptions ask;
     auto* ask_cmd = app.add_subcommand("ask", "Run a debate on a question and sign its receipt");
@@ -580,7 +582,7 @@ int RunCli(int argc, char** argv) {
 
     AddUsersCommand(app, exit_code);
     AddDoctorCommand(app, exit_code);
-    AddWorkerCommand(app, exit_code);
+    AddWorkerCommand(app, exit_code, secrets);
     AddBackupCommand(app, exit_code);
 
     app::ServeOptions serve;
@@ -596,10 +598,11 @@ int RunCli(int argc, char** argv) {
     // Before any command reads its settings (and after --help/--version, which need none):
     // the variables of the AWS Secrets Manager secret, when ARAGORA_USE_SECRETS_MANAGER=true.
     // A failure stops the command in one line, never a fallback to the bare environment.
-    app.parse_complete_callback([&serve] {
-        auto secrets = app::SecretsSource::LoadAtStart(config::ProcessEnv());
-        if (!secrets) throw SecretsRefused(secrets.error().message);
-        serve.secrets = *secrets;
+    app.parse_complete_callback([&serve, &secrets] {
+        auto loaded = app::SecretsSource::LoadAtStart(config::ProcessEnv());
+        if (!loaded) throw SecretsRefused(loaded.error().message);
+        secrets = *loaded;
+        serve.secrets = secrets;
     });
 
     try {
