@@ -22,6 +22,7 @@
 #include "process.hpp"
 #include "server_fixture.hpp"
 #include "support/node_tool.hpp"
+#include "worker_process.hpp"
 
 namespace aragora::testing {
 namespace {
@@ -139,6 +140,16 @@ protected:
         return StringOf(r.Object(), "id");
     }
 
+    // WaitForStatus with the API token (the server requires a credential).
+    bool WaitUntilEnded(const HttpClient& http, const std::string& id, const std::string& token) {
+        return PollUntil(
+            [&] {
+                auto r = http.Get("/api/v1/debates/" + id, {{"Authorization", "Bearer " + token}});
+                return r.status == 200 && kTerminalStatuses.count(StringOf(r.Object(), "status"));
+            },
+            seconds(60), milliseconds(50));
+    }
+
     std::set<std::string> ProviderKeysSeen() {
         std::set<std::string> keys;
         for (const auto& r : fake_.Requests()) {
@@ -179,7 +190,7 @@ TEST_F(SecretsManagerTest, ValuesLoadedAtStartRefreshedOnSighupAndNeverLogged) {
     // The provider key of the secret, not the environment's, reaches the provider.
     const std::string first = CreateClaudeDebate(http);
     ASSERT_FALSE(first.empty());
-    ASSERT_TRUE(WaitForStatus(http, first, kTerminalStatuses));
+    ASSERT_TRUE(WaitUntilEnded(http, first, kApiToken));
     EXPECT_EQ(ProviderKeysSeen(), (std::set<std::string>{kProviderKey1}));
 
     // A new provider key and a new API token in the secret, then SIGHUP: the key is in
@@ -206,7 +217,7 @@ TEST_F(SecretsManagerTest, ValuesLoadedAtStartRefreshedOnSighupAndNeverLogged) {
     fake_.ResetRecords();
     const std::string second = CreateClaudeDebate(http);
     ASSERT_FALSE(second.empty());
-    ASSERT_TRUE(WaitForStatus(http, second, kTerminalStatuses));
+    ASSERT_TRUE(WaitUntilEnded(http, second, kApiToken));
     EXPECT_EQ(ProviderKeysSeen(), (std::set<std::string>{kProviderKey2}));
 
     // A refresh that fails keeps the values in use and says so.
@@ -303,6 +314,35 @@ TEST_F(SecretsManagerTest, UnreachableEndpointFailsTheStartInOneLine) {
     ::close(fd);
     EXPECT_GE(Clock::now() - start, milliseconds(1900)) << "ended before its deadline: " << err;
     EXPECT_NE(err.find("cannot read AWS Secrets Manager secret"), std::string::npos) << err;
+}
+
+TEST_F(SecretsManagerTest, WorkerLoadsTheSecretAndRefreshesItOnSighup) {
+    WorkerProcess worker(dir_.path() + "/worker", Env());
+    ASSERT_TRUE(worker.Start()) << worker.Logs();
+    EXPECT_NE(worker.Logs().find("secrets: 3 variables from AWS Secrets Manager secret "
+                                 "'aragora/production'"),
+              std::string::npos)
+        << worker.Logs();
+    WriteSecret({{"ANTHROPIC_API_KEY", kProviderKey2},
+                 {"ARAGORA_API_TOKEN", kApiToken},
+                 {"ARAGORA_JWT_SECRET", kJwtSecret}});
+    // systemctl reload (ExecReload=kill -HUP): the worker stays up and fetches again.
+    worker.SendSignal(SIGHUP);
+    ASSERT_TRUE(PollUntil(
+        [&] {
+            return worker.Logs().find("in effect for the next provider call: ANTHROPIC_API_KEY") !=
+                       std::string::npos ||
+                   !worker.Running();
+        },
+        seconds(20)));
+    ASSERT_TRUE(worker.Running()) << "SIGHUP ended the worker:\n" << worker.Logs();
+    EXPECT_EQ(Stat("ok"), 2);
+    EXPECT_EQ(worker.Terminate(seconds(30)), 0) << worker.Logs();
+    const std::string logs = worker.Logs();
+    for (const char* value :
+         {kProviderKey1, kProviderKey2, kApiToken, kJwtSecret, kSecretKey, kSessionToken}) {
+        EXPECT_EQ(logs.find(value), std::string::npos) << value << " appears in the worker's log";
+    }
 }
 
 TEST_F(SecretsManagerTest, CliCommandsLoadTheSecretToo) {
