@@ -16,6 +16,9 @@ packages=(
     libgrpc++-dev
     # tests and benchmarks
     libgtest-dev libgmock-dev libbenchmark-dev jq curl python3 sqlite3
+    # the AWS Secrets Manager stand-in (tests/tools/secrets_manager_standin.py) checks every
+    # SigV4 signature with botocore's signer, independent of src/common/aws_sigv4
+    python3-botocore
     # promtool (lints /metrics; checks and unit-tests deploy/monitoring's rules) and amtool
     # (checks the Alertmanager config); their services are not started. python3-yaml reads
     # the rule files in the monitoring tests.

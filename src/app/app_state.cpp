@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "app/secrets_source.hpp"
 #include "common/build_info.hpp"
 #include "common/logging.hpp"
 
@@ -81,8 +82,9 @@ service::ServiceStats GatedDebateService::Stats() const {
     return {};
 }
 
-App::App(config::Settings s)
+App::App(config::Settings s, std::shared_ptr<SecretsSource> secrets_source)
     : settings(std::move(s)),
+      secrets(std::move(secrets_source)),
       ioc(IoThreads(settings)),
       pool(2, 4096),
       hub(static_cast<std::size_t>(settings.server.event_replay_buffer_size)),
@@ -104,8 +106,8 @@ App::App(config::Settings s)
       breakers(clock, BreakerOptions(settings, registry)),
       http(ioc, ClientOptions(settings)),
       agent_metrics(registry),
-      agents(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http, &breakers,
-             &agent_metrics),
+      agents(agents::FactorySettingsFrom(settings), secrets ? secrets->Env() : config::ProcessEnv(),
+             &http, &breakers, &agent_metrics),
       retention(RetentionOptionsFrom(settings.receipts), pool, clock, registry) {}
 
 int App::Threads() const { return IoThreads(settings); }

@@ -48,6 +48,8 @@
 
 namespace aragora::app {
 
+class SecretsSource;  // app/secrets_source.hpp
+
 // Answers kUnavailable until the real service exists (the startup sequence builds it
 // after the listeners are up, so that /readyz can say "startup in progress").
 class GatedDebateService final : public service::DebateService {
@@ -78,11 +80,14 @@ private:
 
 // Everything the server owns, in construction order.
 struct App {
-    explicit App(config::Settings s);
+    // `secrets`: variables from AWS Secrets Manager (null when not used); the provider
+    // agents read their keys through it, so a SIGHUP refresh reaches them.
+    explicit App(config::Settings s, std::shared_ptr<SecretsSource> secrets = nullptr);
 
     int Threads() const;
 
     config::Settings settings;
+    std::shared_ptr<SecretsSource> secrets;
     common::SystemClock clock;
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     boost::asio::io_context ioc;

@@ -26,6 +26,7 @@
 #include "app/error_reporting.hpp"
 #include "app/event_replay.hpp"
 #include "app/instance_lease.hpp"
+#include "app/secrets_source.hpp"
 #include "app/server_metrics.hpp"
 #include "app/system_info.hpp"
 #include "app/unhonoured_env.hpp"
@@ -233,6 +234,11 @@ asio::awaitable<void> HandleSignals(App& app) {
             if (const char* level = std::getenv("ARAGORA_LOG_LEVEL")) common::SetLogLevel(level);
             Log()->info("SIGHUP: log files reopened{}",
                         reopened.ok() ? "" : " (failed: " + reopened.error().message + ")");
+            // Its own coroutine: a slow AWS endpoint must not hold back SIGTERM.
+            if (app.secrets) {
+                asio::co_spawn(app.ioc, RefreshAndLog(*app.secrets, app.http, Log()),
+                               asio::detached);
+            }
             continue;
         }
         if (sig == SIGUSR1) {
@@ -736,10 +742,11 @@ int RunServe(const ServeOptions& options) {
     if (!lock) return Refuse({1, "cannot start: " + lock.error().message});
     if (auto refused = SetUpLogging(*settings)) return Refuse(*refused);
     WarnAboutSettings(*settings);
+    if (options.secrets) Log()->info("secrets: {}", options.secrets->Describe());
     auto trace_settings = trace::LoadTraceSettings(config::ProcessEnv());
     if (!trace_settings) return Refuse({2, trace_settings.error().message});
 
-    App app(std::move(*settings));
+    App app(std::move(*settings), options.secrets);
     AppSystemInfo system(app);
     RegisterServerMetrics(app);
     if (auto refused = SetUpTracing(app, *trace_settings)) return Refuse(*refused);

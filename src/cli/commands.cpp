@@ -16,9 +16,11 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 
 #include "agents/factory.hpp"
 #include "agents/registry.hpp"
+#include "app/secrets_source.hpp"
 #include "app/server_app.hpp"
 #include "cli/backup_command.hpp"
 #include "cli/debate_runner.hpp"
@@ -491,6 +493,11 @@ int MigrateCommand(bool check, bool upgrade) {
     return kExitOk;
 }
 
+// The secrets could not be loaded: RunCli's one line and exit 1.
+struct SecretsRefused : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 }  // namespace
 
 int RunCli(int argc, char** argv) {
@@ -499,6 +506,8 @@ int RunCli(int argc, char** argv) {
     app.set_version_flag("--version", std::string("aragora ") + build::kVersion + " (" +
                                           build::kGitSha + ", built " + build::kBuildTime + ")");
     int exit_code = kExitOk;
+    // ARAGORA_USE_SECRETS_MANAGER's variables, loaded before any command runs (below).
+    std::shared_ptr<app::SecretsSource> secrets;
 
     AskOptions ask;
     auto* ask_cmd = app.add_subcommand("ask", "Run a debate on a question and sign its receipt");
@@ -573,7 +582,7 @@ int RunCli(int argc, char** argv) {
 
     AddUsersCommand(app, exit_code);
     AddDoctorCommand(app, exit_code);
-    AddWorkerCommand(app, exit_code);
+    AddWorkerCommand(app, exit_code, secrets);
     AddBackupCommand(app, exit_code);
 
     app::ServeOptions serve;
@@ -586,8 +595,21 @@ int RunCli(int argc, char** argv) {
                           "Prometheus port (env ARAGORA_METRICS_PORT, 9090)");
     serve_cmd->callback([&] { exit_code = app::RunServe(serve); });
 
+    // Before any command reads its settings (and after --help/--version, which need none):
+    // the variables of the AWS Secrets Manager secret, when ARAGORA_USE_SECRETS_MANAGER=true.
+    // A failure stops the command in one line, never a fallback to the bare environment.
+    app.parse_complete_callback([&serve, &secrets] {
+        auto loaded = app::SecretsSource::LoadAtStart(config::ProcessEnv());
+        if (!loaded) throw SecretsRefused(loaded.error().message);
+        secrets = *loaded;
+        serve.secrets = secrets;
+    });
+
     try {
         app.parse(argc, argv);
+    } catch (const SecretsRefused& e) {
+        std::cerr << "aragora: cannot start: " << e.what() << "\n";
+        return kExitFailed;
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

@@ -23,6 +23,7 @@
 
 #include "agents/factory.hpp"
 #include "app/distributed.hpp"
+#include "app/secrets_source.hpp"
 #include "app/unhonoured_env.hpp"
 #include "cli/exit_codes.hpp"
 #include "common/blocking_pool.hpp"
@@ -144,7 +145,7 @@ private:
     std::optional<asio::steady_timer> timer_;  // the Run coroutine's executor
 };
 
-int RunWorker(std::optional<int> concurrency) {
+int RunWorker(std::optional<int> concurrency, const std::shared_ptr<app::SecretsSource>& secrets) {
     auto loaded = config::LoadSettings(config::ProcessEnv(), config::RunMode::kServer);
     if (!loaded) {
         std::cerr << "aragora: " << loaded.error().message << "\n";
@@ -163,6 +164,7 @@ int RunWorker(std::optional<int> concurrency) {
         return kExitUsage;
     }
     app::WarnUnhonouredVariables(config::ProcessEnv(), *Log());
+    if (secrets) Log()->info("secrets: {}", secrets->Describe());
     auto options = WorkerOptionsFrom(settings, concurrency);
     if (!options) {
         std::cerr << "aragora: " << options.error().message << "\n";
@@ -188,8 +190,9 @@ int RunWorker(std::optional<int> concurrency) {
     resilience::CircuitBreakerRegistry breakers(
         clock, {.breaker = agents::BreakerConfigFrom(settings.agents)});
     net::HttpClient http(ioc, agents::ClientOptionsFrom(settings.agents));
-    agents::AgentFactory factory(agents::FactorySettingsFrom(settings), config::ProcessEnv(), &http,
-                                 &breakers, nullptr);
+    agents::AgentFactory factory(agents::FactorySettingsFrom(settings),
+                                 secrets ? secrets->Env() : config::ProcessEnv(), &http, &breakers,
+                                 nullptr);
     auto error_reporter = sentry::ReporterFromSettings(
         settings, agents::ClientOptionsFrom(settings.agents), clock, registry);
     if (!error_reporter) {
@@ -235,7 +238,7 @@ int RunWorker(std::optional<int> concurrency) {
 
     std::atomic<int> signals_seen{0};
     std::atomic<int> exit_code{kExitOk};
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    asio::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
     auto drain = [&]() -> asio::awaitable<void> {
         co_await service.Drain(
             std::chrono::duration_cast<std::chrono::milliseconds>(options->shutdown_grace));
@@ -246,6 +249,16 @@ int RunWorker(std::optional<int> concurrency) {
     std::function<void(const boost::system::error_code&, int)> on_signal =
         [&](const boost::system::error_code& ec, int sig) {
             if (ec) return;
+            if (sig == SIGHUP) {  // systemctl reload: log files, and the secret again
+                auto reopened = common::ReopenLogFiles();
+                Log()->info("SIGHUP: log files reopened{}",
+                            reopened.ok() ? "" : " (failed: " + reopened.error().message + ")");
+                if (secrets) {
+                    asio::co_spawn(ioc, app::RefreshAndLog(*secrets, http, Log()), asio::detached);
+                }
+                signals.async_wait(on_signal);
+                return;
+            }
             if (signals_seen.fetch_add(1) > 0) {
                 Log()->warn("second signal: forcing exit");
                 spdlog::shutdown();
@@ -319,13 +332,15 @@ Result<WorkerOptions> WorkerOptionsFrom(const config::Settings& settings,
     return o;
 }
 
-void AddWorkerCommand(CLI::App& app, int& exit_code) {
+void AddWorkerCommand(CLI::App& app, int& exit_code,
+                      const std::shared_ptr<app::SecretsSource>& secrets) {
     auto concurrency = std::make_shared<std::optional<int>>();
     auto* cmd = app.add_subcommand(
         "worker", "Run debates queued in the database (ARAGORA_DEBATE_EXECUTION=worker)");
     cmd->add_option("--concurrency", *concurrency,
                     "Debates run at once (env WORKER_CONCURRENCY, default 3)");
-    cmd->callback([concurrency, &exit_code] { exit_code = RunWorker(*concurrency); });
+    cmd->callback(
+        [concurrency, &exit_code, &secrets] { exit_code = RunWorker(*concurrency, secrets); });
 }
 
 }  // namespace aragora::cli

@@ -4,15 +4,21 @@
 // with ARAGORA_DEBATE_EXECUTION=worker only enqueue them). Claims at most N at a time,
 // each under a lease it renews; reaps the expired leases of workers that died (their
 // debates end failed, code worker_lost); on SIGTERM/SIGINT stops claiming, lets running
-// debates finish within ARAGORA_SHUTDOWN_GRACE_SECONDS, then cancels them.
+// debates finish within ARAGORA_SHUTDOWN_GRACE_SECONDS, then cancels them. SIGHUP reopens
+// the log files and fetches the AWS Secrets Manager secret again (docs/secrets.md).
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "common/result.hpp"
 #include "config/settings.hpp"
+
+namespace aragora::app {
+class SecretsSource;
+}
 
 namespace aragora::cli {
 
@@ -31,7 +37,10 @@ common::Result<WorkerOptions> WorkerOptionsFrom(const config::Settings& settings
                                                 std::optional<int> concurrency);
 
 // Adds the `worker` subcommand to `app`; its callback sets `exit_code` (0 after a graceful
-// stop, 2 for bad configuration, 1 when it cannot start).
-void AddWorkerCommand(CLI::App& app, int& exit_code);
+// stop, 2 for bad configuration, 1 when it cannot start). `secrets` (read when the command
+// runs; null without ARAGORA_USE_SECRETS_MANAGER): logged by name, laid under the provider
+// agents and fetched again on SIGHUP, which also reopens the log files.
+void AddWorkerCommand(CLI::App& app, int& exit_code,
+                      const std::shared_ptr<app::SecretsSource>& secrets);
 
 }  // namespace aragora::cli

@@ -595,15 +595,11 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     if (auto agents = LoadAgentSettings(env, s.agents); !agents) return agents.error();
     if (auto server = LoadServerSettings(env, s.server); !server) return server.error();
     if (auto sec = LoadSecuritySettings(env, s.security); !sec) return sec.error();
+    // ARAGORA_USE_SECRETS_MANAGER=true: the secret's variables are already in the
+    // environment (app::SecretsSource, loaded by the CLI before any command reads its
+    // settings); only the spelling is checked here.
     auto secrets_manager = ReadBool(env, "ARAGORA_USE_SECRETS_MANAGER");
     if (!secrets_manager) return secrets_manager.error();
-    if (mode == RunMode::kServer && secrets_manager->value_or(false)) {
-        return common::MakeError(ErrorCode::kNotImplemented,
-                                 "ARAGORA_USE_SECRETS_MANAGER=true is not supported yet: pass the "
-                                 "secrets as environment variables (or an EnvironmentFile) and "
-                                 "unset it",
-                                 "ARAGORA_USE_SECRETS_MANAGER");
-    }
     // Only the server writes log files: a CLI command run by another user with the
     // service's environment must not fail on (or write into) /var/log/aragora.
     if (mode == RunMode::kServer) s.log.log_dir = s.server.log_dir;

@@ -80,6 +80,9 @@ public:
         }
         return true;
     }
+    void SendSignal(int sig) {
+        if (pid_ > 0 && !exited_) ::kill(pid_, sig);
+    }
     // SIGTERM; the exit code, or -1 when it did not exit within `deadline` (then killed).
     int Terminate(std::chrono::milliseconds deadline) {
         if (pid_ <= 0 || exited_) return -1;

@@ -30,7 +30,7 @@ std::string ReadUntilImpl(int fd, std::chrono::steady_clock::time_point deadline
 
 std::unique_ptr<NodeTool> NodeTool::Start(const std::vector<std::string>& node_args,
                                           const std::string& name, const std::string& required_key,
-                                          std::string* error) {
+                                          std::string* error, const std::string& program) {
     int in_pipe[2], out_pipe[2];
     if (::pipe2(in_pipe, O_CLOEXEC) != 0) {
         *error = "pipe failed";
@@ -42,7 +42,7 @@ std::unique_ptr<NodeTool> NodeTool::Start(const std::vector<std::string>& node_a
         *error = "pipe failed";
         return nullptr;
     }
-    std::vector<std::string> args = {"node"};
+    std::vector<std::string> args = {program};
     args.insert(args.end(), node_args.begin(), node_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -54,7 +54,7 @@ std::unique_ptr<NodeTool> NodeTool::Start(const std::vector<std::string>& node_a
         if (::getppid() != parent) ::_exit(127);
         ::dup2(in_pipe[0], 0);
         ::dup2(out_pipe[1], 1);
-        ::execvp("node", argv.data());
+        ::execvp(program.c_str(), argv.data());
         ::_exit(127);
     }
     ::close(in_pipe[0]);
@@ -77,7 +77,7 @@ std::unique_ptr<NodeTool> NodeTool::Start(const std::vector<std::string>& node_a
     boost::system::error_code ec;
     const auto parsed = boost::json::parse(line, ec);
     if (ec || !parsed.is_object() || !parsed.as_object().contains(required_key)) {
-        *error = name + " did not start (is node installed? output: '" + line + "')";
+        *error = name + " did not start (is " + program + " installed? output: '" + line + "')";
         tool->Stop();
         return nullptr;
     }

@@ -14,11 +14,12 @@ namespace aragora::test_support {
 
 class NodeTool {
 public:
-    // Runs `node <args...>` and reads its first stdout line within 30 s; it must be a JSON
-    // object holding `required_key`. Null and `*error` set otherwise (`name` in the message).
+    // Runs `node <args...>` (or `program <args...>`, e.g. python3 for the Secrets Manager
+    // stand-in) and reads its first stdout line within 30 s; it must be a JSON object holding
+    // `required_key`. Null and `*error` set otherwise (`name` in the message).
     static std::unique_ptr<NodeTool> Start(const std::vector<std::string>& args,
                                            const std::string& name, const std::string& required_key,
-                                           std::string* error);
+                                           std::string* error, const std::string& program = "node");
     ~NodeTool();
     NodeTool(const NodeTool&) = delete;
     NodeTool& operator=(const NodeTool&) = delete;
