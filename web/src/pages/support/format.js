@@ -1,0 +1,49 @@
+// Small display helpers shared by the debate and receipt pages (no DOM state of their own).
+
+import { h } from '../../lib/dom.js';
+
+export const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'];
+export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+// '2026-12-07T03:46:10.486Z' → the reader's local date and time; '' for null.
+export function formatTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+export function timeEl(iso) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  return h('time', { datetime: iso, title: iso }, formatTime(iso));
+}
+
+export function percent(x) {
+  if (x === null || x === undefined || Number.isNaN(Number(x))) return '—';
+  return `${Math.round(Number(x) * 100)}%`;
+}
+
+export function statusBadge(status) {
+  return h('span', { class: `badge status-${status || 'unknown'}`, 'data-testid': 'status' }, status || 'unknown');
+}
+
+export function verdictBadge(verdict) {
+  if (!verdict) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: `badge verdict-${verdict}` }, verdict.replaceAll('_', ' '));
+}
+
+export function yesNo(value) {
+  if (value === null || value === undefined) return '—';
+  return value ? 'yes' : 'no';
+}
+
+// A long hash or id that stays selectable and wraps on a phone.
+export function code(text) {
+  return h('code', { class: 'hash' }, text ?? '—');
+}
+
+// Shows or hides an element with the `hidden` attribute (no style attributes: CSP).
+export function show(el, visible) {
+  el.hidden = !visible;
+  return el;
+}
