@@ -314,6 +314,7 @@ export default {
       onState: (name, detail) => {
         root.dataset.state = name;
         root.dataset.connects = String(stream.connects);
+        root.dataset.replayFrom = String(stream.lastFromSeq ?? 0);
         const text = STATE_TEXT[name]?.(detail);
         if (text) conn.textContent = text;
         conn.className = `conn conn-${name}`;

@@ -2,8 +2,8 @@
 // POST /api/v1/debates; the server's errors are shown next to the field they name
 // (the `errors: [{field, message}]` of a 400) and above the submit button.
 //
-// Agents come from GET /api/v1/agents when the server has that route; this build's
-// server has none (404), so the form falls back to the providers the server accepts
+// Agents come from GET /api/v1/agents when the server has that route (its OpenAPI
+// document lists it); this build's server has none, so the form falls back to the providers the server accepts
 // (demo personas and the LLM providers of DEBATE.md), says that availability is not
 // known in advance, and marks a provider whose circuit breaker is open
 // (GET /api/v1/agents/circuit-breakers). The server checks each agent on submit (e.g.
@@ -39,15 +39,14 @@ const FALLBACK = [
 
 // Reads GET /api/v1/agents in whichever of the likely shapes it comes (an array, or
 // {agents: [...]}; items a spec string or {name|spec|id, provider, model, available|
-// status}). null when the route does not exist.
+// status}). null when the route does not exist: the server's OpenAPI document says
+// whether it does, so a server without it costs no failed request (a 404 would also be
+// a console error in the browser).
 async function loadAgents() {
-  let body;
-  try {
-    body = await api('/api/v1/agents');
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return null;
-    throw err;
-  }
+  const doc = await api('/api/openapi.json');
+  const path = ['/api/v1/agents', '/api/agents'].find((p) => doc?.paths?.[p]?.get);
+  if (!path) return null;
+  const body = await api(path);
   const items = Array.isArray(body) ? body : body?.agents || body?.items || [];
   return items.map((a, i) => {
     if (typeof a === 'string') return { spec: a, provider: a.split(':')[0], label: a, available: null, checked: i < 3 };

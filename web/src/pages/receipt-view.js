@@ -154,7 +154,6 @@ export default {
           ['Consensus', `${yesNo(consensus.reached)} (${consensus.method || '—'}${consensus.winner ? `, winner ${consensus.winner}` : ''})`],
           ['Supporting', (consensus.supporting_agents || []).join(', ') || '—'],
           ['Rounds used', String(receipt.rounds_used ?? '—')],
-          receipt.risk_level ? ['Risk', `${receipt.risk_level} (${receipt.risk_score})`] : null,
           ['Debate', h('a', { href: href(`/debates/${receipt.debate_id}`), 'data-link': `/debates/${receipt.debate_id}`, class: 'mono' }, receipt.debate_id)],
           ['Issued', timeEl(receipt.timestamp)],
         ]),

@@ -3,7 +3,7 @@
 //  - events arrive exactly once and in seq order (seq is per debate, gap-free from 1):
 //    a replayed or repeated seq is dropped and counted, an event that arrives after a
 //    gap waits until the gap is filled (from the socket or from the polling API);
-//  - after a drop the stream reconnects with exponential backoff and full jitter and
+//  - after a drop the stream reconnects with exponential backoff (jittered) and
 //    asks for `replay_from_seq` = the last seq delivered (the server replays seq > N);
 //  - a connection that shows no frame for `idleMs` (the server's heartbeat is 15 s) is
 //    treated as dead; every wait has a deadline;
@@ -46,8 +46,9 @@ export class EventLog {
   }
 }
 
-// Backoff before reconnect attempt `attempt` (0-based): full jitter over an exponential
-// ceiling, base 500 ms, cap 30 s (the original console: 1 s..30 s).
+// Backoff before reconnect attempt `attempt` (0-based): a random delay under an exponential
+// ceiling ("equal jitter": between half and all of it), base 500 ms, cap 30 s (the
+// original console: 1 s..30 s).
 export function backoffDelay(attempt, { baseMs = 500, maxMs = 30000, random = Math.random } = {}) {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
@@ -139,6 +140,7 @@ export class DebateStream {
     }
     this.ws = ws;
     this.connects += 1;
+    this.lastFromSeq = from;
     this.state('connecting', { fromSeq: from });
     ws.onopen = () => {
       if (ws !== this.ws) return;
@@ -181,9 +183,10 @@ export class DebateStream {
     const delay = backoffDelay(this.attempt, { random: this.o.random });
     this.attempt += 1;
     this.state('reconnecting', { delayMs: delay });
-    // While the socket is down the polling API keeps the view current (and covers a
-    // proxy that does not pass WebSockets at all).
-    this.poll();
+    // When the socket stays down (a second failed attempt in a row) the polling API
+    // keeps the view current, which also covers a proxy that passes no WebSockets. A
+    // single drop is left to the reconnect and its replay.
+    if (this.attempt >= 2) this.poll();
     this.setTimer('reconnect', delay, () => this.connect());
   }
 
