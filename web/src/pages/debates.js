@@ -33,7 +33,7 @@ const listPage = {
     const state = {
       status: FILTERS.some(([v]) => v === ctx.query.get('status')) ? ctx.query.get('status') : '',
       q: ctx.query.get('q') || '',
-      size: SIZES.includes(intParam(ctx.query, 'size', 20, 1, 100)) ? intParam(ctx.query, 'size', 20, 1, 100) : 20,
+      size: intParam(ctx.query, 'size', 20, 1, 100),
       page: intParam(ctx.query, 'page', 1, 1, 1e6),
     };
     let data = null;
@@ -42,7 +42,8 @@ const listPage = {
 
     const statusSel = h('select', { id: 'f-status', name: 'status' }, FILTERS.map(([v, label]) => h('option', { value: v, selected: v === state.status }, label)));
     const search = h('input', { id: 'f-q', name: 'q', type: 'search', value: state.q, placeholder: 'words in the task', autocomplete: 'off', 'aria-describedby': 'f-q-hint' });
-    const sizeSel = h('select', { id: 'f-size', name: 'size' }, SIZES.map((n) => h('option', { value: n, selected: n === state.size }, String(n))));
+    const sizes = SIZES.includes(state.size) ? SIZES : [...SIZES, state.size].sort((a, b) => a - b);
+    const sizeSel = h('select', { id: 'f-size', name: 'size' }, sizes.map((n) => h('option', { value: n, selected: n === state.size }, String(n))));
     const message = h('div', { 'data-testid': 'list-message' });
     const tbody = h('tbody', {});
     const table = h(
