@@ -36,6 +36,13 @@ export const options = {
 
 // --- helpers ----------------------------------------------------------------------------
 
+// t.login, without its first visit of '/' signed out (the debate list would ask the API
+// and get a 401, a console error): the session is stored from a same-origin API page.
+async function signIn(t, who, p) {
+  if (!t.page.url().startsWith(t.baseUrl)) await t.page.goto(t.url('/healthz'));
+  return t.login(who, p);
+}
+
 const live = (page) => page.$eval('[data-testid=debate-live]', (el) => ({ ...el.dataset }));
 
 async function createDebate(t, body, as = 'member') {
@@ -83,7 +90,7 @@ function sha256Hex(text) {
 // --- the live view ----------------------------------------------------------------------
 
 export async function liveDebateFromTheFormEqualsStoredEventsAcrossADrop(t) {
-  await t.login('member', '/debates/new');
+  await signIn(t, 'member', '/debates/new');
   await t.page.waitForSelector('[data-testid=debate-form] #task');
   await t.screenshot('debate-new');
   await t.axe('debate-new');
@@ -148,7 +155,7 @@ export async function liveDebateFromTheFormEqualsStoredEventsAcrossADrop(t) {
 
 export async function liveViewOfAFinishedDebateReplaysEverythingOnce(t) {
   const id = await createDebate(t, { task: 'Replay check: adopt trunk-based development?', rounds: 1 });
-  await t.login('viewer', `/debates/${id}`);
+  await signIn(t, 'viewer', `/debates/${id}`);
   await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]')?.dataset.state === 'ended', { timeout: 60000 });
   // Reload while finished: the whole debate comes from the replay, once.
   await t.page.reload({ waitUntil: 'load' });
@@ -162,11 +169,11 @@ export async function liveViewOfAFinishedDebateReplaysEverythingOnce(t) {
 
 export async function memberCancelsARunningDebateViewerCannot(t) {
   const id = await createDebate(t, { task: 'Cancel check: rewrite the billing service?', rounds: 12 });
-  await t.login('viewer', `/debates/${id}`);
+  await signIn(t, 'viewer', `/debates/${id}`);
   await t.page.waitForSelector('[data-testid=debate-live]');
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), true, 'a viewer sees the cancel button');
 
-  await t.login('member', `/debates/${id}`);
+  await signIn(t, 'member', `/debates/${id}`);
   await t.page.waitForFunction(() => Number(document.querySelector('[data-testid=debate-live]')?.dataset.lastSeq) >= 1);
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), false);
   await t.page.click('[data-testid=cancel]');
@@ -182,7 +189,7 @@ export async function memberCancelsARunningDebateViewerCannot(t) {
 
 export async function startFormShowsErrorsNextToTheFields(t) {
   t.allowConsoleErrors(/status of 400|status of 403/);
-  await t.login('member', '/debates/new');
+  await signIn(t, 'member', '/debates/new');
   await t.page.waitForSelector('[data-testid=debate-form]');
   // Checked in the page: no task.
   await t.page.click('[data-testid=submit]');
@@ -198,7 +205,7 @@ export async function startFormShowsErrorsNextToTheFields(t) {
   await t.screenshot('debate-new-errors');
 
   // A viewer is told before and refused by the server (403) next to the form.
-  await t.login('viewer', '/debates/new');
+  await signIn(t, 'viewer', '/debates/new');
   await t.waitForText('may not start debates', { selector: 'main' });
   await t.page.type('#task', 'A viewer tries');
   await t.page.click('[data-testid=submit]');
@@ -214,7 +221,7 @@ export async function debateListIsNewestFirstFiltersSearchesAndPages(t) {
   const cancelled = await createDebate(t, { task: 'List delta: to be cancelled', rounds: 12 });
   assert.equal((await t.api(`/api/v1/debates/${cancelled}/cancel`, { method: 'POST', as: 'member' })).status, 200);
 
-  await t.login('viewer', '/');
+  await signIn(t, 'viewer', '/');
   await t.page.waitForSelector('[data-testid=debate-table] tbody tr[data-debate-id]');
   const order = await t.page.$$eval('tbody tr[data-debate-id]', (rows) => rows.map((r) => r.dataset.debateId));
   assert.deepEqual(order.slice(0, 4), [cancelled, ...ids.slice().reverse()]);
@@ -264,7 +271,7 @@ export async function debateListIsNewestFirstFiltersSearchesAndPages(t) {
 
 async function finishedDebateWithReceipt(t, task = 'Receipt check: publish the quarterly plan?') {
   const id = await createDebate(t, { task, rounds: 1 });
-  await t.login('member', `/debates/${id}`);
+  await signIn(t, 'member', `/debates/${id}`);
   await t.page.waitForSelector('[data-testid=receipt-link]', { timeout: 60000 });
   const debate = (await t.api(`/api/v1/debates/${id}`, { as: 'member' })).body;
   assert.ok(debate.receipt_id);

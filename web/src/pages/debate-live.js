@@ -9,11 +9,11 @@
 // data-type, data-agent), so tests can read the rendered list.
 
 import { ApiError, api, basePath, session } from '../lib/api.js';
-import { clear, h, notice } from '../lib/dom.js';
+import { append, clear, h, notice } from '../lib/dom.js';
 import { href } from '../lib/router.js';
 import { DebateStream } from './support/debate-stream.js';
 import { download } from './support/download.js';
-import { TERMINAL, percent, show, statusBadge, timeEl } from './support/format.js';
+import { TERMINAL, failure, percent, show, statusBadge, timeEl } from './support/format.js';
 
 function wsUrl(debateId, fromSeq) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -133,7 +133,12 @@ export default {
   path: '/debates/:id',
   title: 'Debate',
   async render({ id }, ctx) {
-    const debate = await api(`/api/v1/debates/${encodeURIComponent(id)}`);
+    let debate;
+    try {
+      debate = await api(`/api/v1/debates/${encodeURIComponent(id)}`);
+    } catch (err) {
+      return h('section', {}, h('h1', {}, 'Debate'), failure(err, 'this debate'));
+    }
 
     const root = h('article', { class: 'debate-live', 'data-testid': 'debate-live', 'data-debate-id': id, 'data-last-seq': '0', 'data-state': 'connecting' });
     const statusSlot = h('span', {}, statusBadge(debate.status));
@@ -203,7 +208,7 @@ export default {
     function renderOutcome(consensus, end) {
       clear(outcome);
       const dissents = consensus?.dissenting_agents || [];
-      outcome.append(
+      append(outcome, [
         h('h2', { id: 'outcome-title' }, 'Outcome'),
         consensus
           ? [
@@ -219,7 +224,7 @@ export default {
               ? [' ', h('a', { href: href(`/receipts/${end.receipt_id}`), 'data-link': `/receipts/${end.receipt_id}`, 'data-testid': 'receipt-link' }, 'Open the receipt')]
               : null)
           : null,
-      );
+      ]);
       show(outcome, true);
     }
 

@@ -4,9 +4,9 @@
 // says so. Filter, search and page live in the URL (?status=&q=&page=&size=).
 
 import { api } from '../lib/api.js';
-import { clear, h, notice } from '../lib/dom.js';
+import { clear, h } from '../lib/dom.js';
 import { href } from '../lib/router.js';
-import { percent, statusBadge, timeEl, verdictBadge, yesNo } from './support/format.js';
+import { failure, percent, statusBadge, timeEl, verdictBadge, yesNo } from './support/format.js';
 
 const FILTERS = [
   ['', 'All'],
@@ -115,7 +115,7 @@ const listPage = {
         }
       } catch (err) {
         if (mine !== seq) return;
-        clear(message).append(notice(`Could not load debates: ${err.message}`, 'error'));
+        clear(message).append(failure(err, 'the debates'));
       }
       syncUrl();
     }

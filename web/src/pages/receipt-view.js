@@ -5,10 +5,10 @@
 // WebCrypto); downloads JSON / Markdown / HTML from /api/v2/receipts/{id}/export.
 
 import { api } from '../lib/api.js';
-import { clear, h, notice } from '../lib/dom.js';
+import { append, clear, h, notice } from '../lib/dom.js';
 import { href } from '../lib/router.js';
 import { download } from './support/download.js';
-import { code, percent, timeEl, verdictBadge, yesNo } from './support/format.js';
+import { code, failure, percent, timeEl, verdictBadge, yesNo } from './support/format.js';
 import { verifyReceipt } from './support/receipt-verify.js';
 
 const CHAIN_SCAN_PAGES = 5; // the previous receipt is looked for among the newest 500
@@ -28,7 +28,12 @@ export default {
   path: '/receipts/:id',
   title: 'Receipt',
   async render({ id }) {
-    const receipt = await api(`/api/v2/receipts/${encodeURIComponent(id)}`);
+    let receipt;
+    try {
+      receipt = await api(`/api/v2/receipts/${encodeURIComponent(id)}`);
+    } catch (err) {
+      return h('section', {}, h('h1', {}, 'Decision receipt'), failure(err, 'this receipt'));
+    }
     const rid = receipt.receipt_id || id;
     const consensus = receipt.consensus || {};
     const dissents = Array.isArray(consensus.dissents) ? consensus.dissents : [];
@@ -45,13 +50,13 @@ export default {
       try {
         const v = await api(`/api/v2/receipts/${encodeURIComponent(rid)}/verify`, { method: 'POST' });
         serverOut.dataset.valid = String(!!v.valid);
-        clear(serverOut).append(
+        append(clear(serverOut), [
           notice(v.valid ? 'The server verified this receipt.' : `The server rejected this receipt: ${v.reason}`, v.valid ? 'ok' : 'error'),
           h('ul', { class: 'checks' },
             resultRow('Content hash', v.integrity_valid, v.integrity_valid ? 'matches' : `computed ${v.computed_checksum}, stored ${v.stored_checksum}`, 'server-integrity'),
             resultRow('Signature', v.signature_valid, v.signature_valid === null ? 'unsigned' : `${v.algorithm} key ${v.key_id}${v.signature?.error ? ` — ${v.signature.error}` : ''}`, 'server-signature')),
           h('p', { class: 'muted small' }, 'Verified at ', timeEl(v.verified_at)),
-        );
+        ]);
       } catch (err) {
         delete serverOut.dataset.valid;
         clear(serverOut).append(notice(`Server verification failed: ${err.message}`, 'error'));
@@ -69,7 +74,7 @@ export default {
         const trustedKeys = trusted ? [/^[0-9a-f]{16}$/.test(trusted) ? { key_id: trusted } : { public_key: trusted }] : null;
         const v = await verifyReceipt(receipt, { trustedKeys });
         browserOut.dataset.valid = String(v.valid);
-        clear(browserOut).append(
+        append(clear(browserOut), [
           notice(v.valid ? 'Verified in this browser.' : `Browser verification failed: ${v.reason}`, v.valid ? 'ok' : 'error'),
           h('ul', { class: 'checks' },
             v.integrity
@@ -82,7 +87,7 @@ export default {
           !trustedKeys && v.signatures.some((s) => s.algorithm === 'Ed25519')
             ? h('p', { class: 'hint' }, 'The Ed25519 key was checked against its key_id, not against a key you trust: enter the installation\u2019s published key above to check that too.')
             : null,
-        );
+        ]);
       } catch (err) {
         delete browserOut.dataset.valid;
         clear(browserOut).append(notice(`Browser verification could not run: ${err.message}`, 'error'));

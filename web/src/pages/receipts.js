@@ -3,9 +3,9 @@
 // live in the URL (?debate_id=&page=).
 
 import { api } from '../lib/api.js';
-import { clear, h, notice } from '../lib/dom.js';
+import { clear, h } from '../lib/dom.js';
 import { href } from '../lib/router.js';
-import { percent, timeEl, verdictBadge } from './support/format.js';
+import { failure, percent, timeEl, verdictBadge } from './support/format.js';
 
 const PAGE_SIZE = 20;
 
@@ -67,7 +67,7 @@ export default {
         next.disabled = !p.has_more;
       } catch (err) {
         if (mine !== seq) return;
-        clear(message).append(notice(`Could not load receipts: ${err.message}`, 'error'));
+        clear(message).append(failure(err, 'the receipts'));
       }
       syncUrl();
     }

@@ -1,6 +1,7 @@
 // Small display helpers shared by the debate and receipt pages (no DOM state of their own).
 
-import { h } from '../../lib/dom.js';
+import { h, notice } from '../../lib/dom.js';
+import { href } from '../../lib/router.js';
 
 export const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'];
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -46,4 +47,14 @@ export function code(text) {
 export function show(el, visible) {
   el.hidden = !visible;
   return el;
+}
+
+// The notice for a failed API call: a 401 says to sign in (with a link to the sign-in
+// page), a 403 that the role does not allow it; anything else the server's message.
+export function failure(err, what) {
+  if (err?.status === 401) {
+    return h('p', { class: 'notice notice-error', role: 'alert' }, `Sign in to see ${what}: `, h('a', { href: href('/login'), 'data-link': '/login' }, 'sign in'), '.');
+  }
+  if (err?.status === 403) return notice(`Your role may not see ${what}.`, 'error');
+  return notice(`Could not load ${what}: ${err?.message || err}`, 'error');
 }
