@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -28,9 +29,53 @@ const keyDir = mkdtempSync(path.join(os.tmpdir(), 'aragora-ui-receipt-key-'));
 const keyFile = path.join(keyDir, 'receipt-ed25519.pem');
 writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 
+// A fake OpenAI-compatible provider that streams its replies (SSE, a chunk every 20 ms),
+// so that the live view gets token_start / token_delta / token_end events: the demo
+// agents answer in one piece.
+const STREAM_WORDS = 24;
+const fakeProvider = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    let stream = false;
+    try {
+      stream = JSON.parse(body).stream === true;
+    } catch {
+      /* not JSON: answer in one piece */
+    }
+    const words = Array.from({ length: STREAM_WORDS }, (_, i) => `word${i}`);
+    const text = `I propose a measured rollout: ${words.join(' ')}.`;
+    if (!stream) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: text } }], usage: { prompt_tokens: 5, completion_tokens: 30 } }));
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    const pieces = ['I propose a measured rollout: ', ...words.map((w) => `${w} `), '.'];
+    let i = 0;
+    const tick = () => {
+      if (i < pieces.length) {
+        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: pieces[i] } }] })}\n\n`);
+        i += 1;
+        setTimeout(tick, 20);
+      } else {
+        res.end('data: [DONE]\n\n');
+      }
+    };
+    tick();
+  });
+});
+await new Promise((resolve) => fakeProvider.listen(0, '127.0.0.1', resolve));
+fakeProvider.unref();
+
 export const options = {
   // 400 ms per demo call: a debate lasts seconds, long enough to watch and to drop.
-  env: { ARAGORA_DEMO_LATENCY_MS: 400, ARAGORA_RECEIPT_ED25519_KEY_FILE: keyFile },
+  env: {
+    ARAGORA_DEMO_LATENCY_MS: 400,
+    ARAGORA_RECEIPT_ED25519_KEY_FILE: keyFile,
+    ARAGORA_OPENAI_COMPATIBLE_BASE_URL: `http://127.0.0.1:${fakeProvider.address().port}`,
+    ARAGORA_AGENT_STREAMING: 'true',
+  },
   timeout: 180000,
 };
 
@@ -165,6 +210,31 @@ export async function liveViewOfAFinishedDebateReplaysEverythingOnce(t) {
   assert.deepEqual(rendered.map((r) => r.seq), stored.map((e) => e.seq));
   // A viewer may not cancel, and a finished debate has nothing to cancel.
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), true);
+}
+
+export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t) {
+  const id = await createDebate(t, {
+    task: 'Streaming check: how should we roll out the new API?',
+    agents: ['openai-compatible:fake-a', 'openai-compatible:fake-b'],
+    rounds: 1,
+  });
+  await signIn(t, 'member', `/debates/${id}`);
+  // Text shows while the agent is still streaming (its row is marked as such).
+  await t.page.waitForFunction(
+    () => [...document.querySelectorAll('li.streaming .stream-text')].some((el) => el.textContent.length > 0),
+    { timeout: 60000 },
+  );
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 120000 });
+  const stored = await storedEvents(t, id);
+  const rendered = await renderedEvents(t.page);
+  assert.deepEqual(rendered.map((r) => r.seq), stored.map((e) => e.seq));
+  const deltas = stored.filter((e) => e.type === 'token_delta');
+  assert.ok(deltas.length >= 2, `only ${deltas.length} token_delta events`);
+  for (const e of deltas) assert.equal(rendered.find((r) => r.seq === e.seq).content, e.data.delta);
+  // Each stream's text, joined, is the reply the agent then sent in full.
+  const streams = await t.page.$$eval('li.ev-token_start', (rows) => rows.map((r) => r.querySelector('.stream-text').textContent.replace(/ \(done\)$/, '')));
+  assert.ok(streams.some((text) => text.includes('word0') && text.includes(`word${STREAM_WORDS - 1}`)), JSON.stringify(streams));
+  assert.equal(await t.page.$$eval('li.streaming', (rows) => rows.length), 0, 'a stream still marked as streaming after its token_end');
 }
 
 export async function memberCancelsARunningDebateViewerCannot(t) {
