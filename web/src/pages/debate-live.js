@@ -194,6 +194,7 @@ export default {
     let queue = [];
     let frame = 0; // a pending requestAnimationFrame id, or a timer id when frameIsTimer
     let frameIsTimer = false;
+    let endedPending = false;
     const streams = new Map(); // streamKey → the stream's text element
     let lastSeq = 0;
     let roundsDone = 0;
@@ -230,11 +231,28 @@ export default {
 
     let lastConsensus = null;
 
+    // Draws queued events within a time budget per frame; the rest waits for the next
+    // frame, so a replay of a whole large debate never blocks the page for long.
+    const FRAME_BUDGET_MS = 8;
+    const CHUNK = 25;
     function flush() {
       frame = 0;
-      const batch = queue;
-      queue = [];
-      if (!batch.length) return;
+      const started = performance.now();
+      let taken = 0;
+      while (taken < queue.length && (taken === 0 || performance.now() - started < FRAME_BUDGET_MS)) {
+        draw(queue.slice(taken, taken + CHUNK));
+        taken += CHUNK;
+      }
+      queue = queue.slice(taken);
+      if (queue.length) schedule();
+      else if (endedPending) {
+        endedPending = false;
+        root.dataset.state = 'ended';
+      }
+      if (follow.checked) eventList.lastElementChild?.scrollIntoView({ block: 'end' });
+    }
+
+    function draw(batch) {
       const rows = document.createDocumentFragment();
       const deltas = new Map(); // stream element → fragment of delta spans
       for (const e of batch) {
@@ -283,15 +301,18 @@ export default {
       progressText.textContent = `${roundsDone} of ${debate.rounds || '?'} rounds`;
       root.dataset.lastSeq = String(lastSeq);
       root.dataset.duplicates = String(stream.log.duplicates);
-      if (follow.checked) eventList.lastElementChild?.scrollIntoView({ block: 'end' });
     }
 
-    function enqueue(events) {
-      queue.push(...events);
+    function schedule() {
       if (frame) return;
       // Hidden tabs get no animation frames; a timer keeps the list current there.
       frameIsTimer = document.hidden;
       frame = frameIsTimer ? setTimeout(flush, 250) : requestAnimationFrame(flush);
+    }
+
+    function enqueue(events) {
+      for (const e of events) queue.push(e);
+      schedule();
     }
 
     const STATE_TEXT = {
@@ -317,7 +338,9 @@ export default {
       },
       onEvents: enqueue,
       onState: (name, detail) => {
-        root.dataset.state = name;
+        // 'ended' shows once every event is drawn (tests wait for it, then read the list).
+        endedPending = name === 'ended' && queue.length > 0;
+        if (!endedPending) root.dataset.state = name;
         root.dataset.connects = String(stream.connects);
         root.dataset.replayFrom = String(stream.lastFromSeq ?? 0);
         const text = STATE_TEXT[name]?.(detail);
