@@ -218,6 +218,9 @@ export default {
               consensus.result ? h('p', { class: 'content' }, consensus.result) : null,
               h('p', {}, `Supporting: ${(consensus.supporting_agents || []).join(', ') || '—'}`),
               h('p', { 'data-testid': 'dissent' }, `Dissenting: ${dissents.join(', ') || 'none'}`),
+              dissents.length
+                ? h('ul', { class: 'dissent-reasons' }, dissents.map((a) => h('li', {}, h('strong', {}, a), votes.has(a) ? `: voted for ${votes.get(a).choice} — ${votes.get(a).reasoning || ''}` : '')))
+                : null,
             ]
           : null,
         end
@@ -230,6 +233,7 @@ export default {
     }
 
     let lastConsensus = null;
+    const votes = new Map(); // agent → its vote's data (the dissent's reasons at the end)
 
     // Draws queued events within a time budget per frame; the rest waits for the next
     // frame, so a replay of a whole large debate never blocks the page for long.
@@ -285,6 +289,7 @@ export default {
         if (e.type === 'token_start') streams.set(streamKey(e), row.querySelector('.stream-text'));
         if (e.type === 'debate_start') setStatus('running');
         if (e.type === 'round_end') roundsDone = Math.max(roundsDone, Number(d.round_number) || 0);
+        if (e.type === 'vote') votes.set(d.agent || e.agent, d);
         if (e.type === 'consensus') {
           lastConsensus = d;
           renderOutcome(d, null);
