@@ -81,14 +81,6 @@ export const options = {
 
 // --- helpers ----------------------------------------------------------------------------
 
-// t.login, without its first visit of '/' signed out (the debate list would ask the API
-// and get a 401, a console error): the session is stored from the sign-in page, which
-// asks the API nothing.
-async function signIn(t, who, p) {
-  if (!t.page.url().startsWith(t.baseUrl)) await t.goto('/login');
-  return t.login(who, p);
-}
-
 const live = (page) => page.$eval('[data-testid=debate-live]', (el) => ({ ...el.dataset }));
 
 async function createDebate(t, body, as = 'member') {
@@ -136,7 +128,7 @@ function sha256Hex(text) {
 // --- the live view ----------------------------------------------------------------------
 
 export async function liveDebateFromTheFormEqualsStoredEventsAcrossADrop(t) {
-  await signIn(t, 'member', '/debates/new');
+  await t.login('member', '/debates/new');
   await t.page.waitForSelector('[data-testid=debate-form] #task');
   await t.screenshot('debate-new');
   await t.axe('debate-new');
@@ -201,7 +193,7 @@ export async function liveDebateFromTheFormEqualsStoredEventsAcrossADrop(t) {
 
 export async function liveViewOfAFinishedDebateReplaysEverythingOnce(t) {
   const id = await createDebate(t, { task: 'Replay check: adopt trunk-based development?', rounds: 1 });
-  await signIn(t, 'viewer', `/debates/${id}`);
+  await t.login('viewer', `/debates/${id}`);
   await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]')?.dataset.state === 'ended', { timeout: 60000 });
   // Reload while finished: the whole debate comes from the replay, once.
   await t.page.reload({ waitUntil: 'load' });
@@ -219,7 +211,7 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
     agents: ['openai-compatible:fake-a', 'openai-compatible:fake-b'],
     rounds: 1,
   });
-  await signIn(t, 'member', `/debates/${id}`);
+  await t.login('member', `/debates/${id}`);
   // Text shows while the agent is still streaming (its row is marked as such).
   await t.page.waitForFunction(
     () => [...document.querySelectorAll('li.streaming .stream-text')].some((el) => el.textContent.length > 0),
@@ -240,11 +232,11 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
 
 export async function memberCancelsARunningDebateViewerCannot(t) {
   const id = await createDebate(t, { task: 'Cancel check: rewrite the billing service?', rounds: 12 });
-  await signIn(t, 'viewer', `/debates/${id}`);
+  await t.login('viewer', `/debates/${id}`);
   await t.page.waitForSelector('[data-testid=debate-live]');
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), true, 'a viewer sees the cancel button');
 
-  await signIn(t, 'member', `/debates/${id}`);
+  await t.login('member', `/debates/${id}`);
   await t.page.waitForFunction(() => Number(document.querySelector('[data-testid=debate-live]')?.dataset.lastSeq) >= 1);
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), false);
   await t.page.click('[data-testid=cancel]');
@@ -256,11 +248,22 @@ export async function memberCancelsARunningDebateViewerCannot(t) {
   assert.deepEqual(rendered.map((r) => r.seq), (await storedEvents(t, id)).map((e) => e.seq));
 }
 
+// --- signed out -------------------------------------------------------------------------
+
+export async function signedOutVisitorIsAskedToSignInWithoutFailedRequests(t) {
+  // Any failed request would be a console error, which fails the test.
+  for (const [p, what] of [['/', 'the debates'], ['/debates/new', 'the debate form'], ['/receipts', 'the receipts'], ['/debates/d_x', 'this debate'], ['/receipts/r_x', 'this receipt']]) {
+    await t.goto(p);
+    await t.waitForText(`Sign in to see ${what}`, { selector: 'main' });
+    assert.equal(await t.page.$eval('main a[href$="/login"]', (a) => a.textContent), 'sign in');
+  }
+}
+
 // --- the form ---------------------------------------------------------------------------
 
 export async function startFormShowsErrorsNextToTheFields(t) {
   t.allowConsoleErrors(/status of 400|status of 403/);
-  await signIn(t, 'member', '/debates/new');
+  await t.login('member', '/debates/new');
   await t.page.waitForSelector('[data-testid=debate-form]');
   // Checked in the page: no task.
   await t.page.click('[data-testid=submit]');
@@ -276,7 +279,7 @@ export async function startFormShowsErrorsNextToTheFields(t) {
   await t.screenshot('debate-new-errors');
 
   // A viewer is told before and refused by the server (403) next to the form.
-  await signIn(t, 'viewer', '/debates/new');
+  await t.login('viewer', '/debates/new');
   await t.waitForText('may not start debates', { selector: 'main' });
   await t.page.type('#task', 'A viewer tries');
   await t.page.click('[data-testid=submit]');
@@ -292,7 +295,7 @@ export async function debateListIsNewestFirstFiltersSearchesAndPages(t) {
   const cancelled = await createDebate(t, { task: 'List delta: to be cancelled', rounds: 12 });
   assert.equal((await t.api(`/api/v1/debates/${cancelled}/cancel`, { method: 'POST', as: 'member' })).status, 200);
 
-  await signIn(t, 'viewer', '/');
+  await t.login('viewer', '/');
   await t.page.waitForSelector('[data-testid=debate-table] tbody tr[data-debate-id]');
   const order = await t.page.$$eval('tbody tr[data-debate-id]', (rows) => rows.map((r) => r.dataset.debateId));
   assert.deepEqual(order.slice(0, 4), [cancelled, ...ids.slice().reverse()]);
@@ -342,7 +345,7 @@ export async function debateListIsNewestFirstFiltersSearchesAndPages(t) {
 
 async function finishedDebateWithReceipt(t, task = 'Receipt check: publish the quarterly plan?') {
   const id = await createDebate(t, { task, rounds: 1 });
-  await signIn(t, 'member', `/debates/${id}`);
+  await t.login('member', `/debates/${id}`);
   await t.page.waitForSelector('[data-testid=receipt-link]', { timeout: 60000 });
   const debate = (await t.api(`/api/v1/debates/${id}`, { as: 'member' })).body;
   assert.ok(debate.receipt_id);

@@ -13,7 +13,7 @@ import { append, clear, h, notice } from '../lib/dom.js';
 import { href } from '../lib/router.js';
 import { DebateStream } from './support/debate-stream.js';
 import { download } from './support/download.js';
-import { TERMINAL, failure, percent, show, statusBadge, timeEl } from './support/format.js';
+import { TERMINAL, failure, percent, signInGate, show, statusBadge, timeEl } from './support/format.js';
 
 function wsUrl(debateId, fromSeq) {
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
@@ -133,6 +133,8 @@ export default {
   path: '/debates/:id',
   title: 'Debate',
   async render({ id }, ctx) {
+    const gate = await signInGate('this debate');
+    if (gate) return h('section', {}, h('h1', {}, 'Debate'), gate);
     let debate;
     try {
       debate = await api(`/api/v1/debates/${encodeURIComponent(id)}`);

@@ -12,6 +12,7 @@
 import { ApiError, api, session } from '../lib/api.js';
 import { clear, h, notice } from '../lib/dom.js';
 import { href, navigate } from '../lib/router.js';
+import { signInGate } from './support/format.js';
 
 const METHODS = [
   ['majority', 'Majority (share ≥ 0.5)'],
@@ -69,6 +70,8 @@ export default {
   path: '/debates/new',
   title: 'Start a debate',
   async render() {
+    const gate = await signInGate('the debate form');
+    if (gate) return h('section', { class: 'debate-new' }, h('h1', {}, 'Start a debate'), gate);
     const [listed, breakers] = await Promise.all([loadAgents().catch(() => null), openBreakers()]);
     const catalogue = listed && listed.length ? listed : FALLBACK;
     if (listed && listed.length && !catalogue.some((a) => a.checked)) {

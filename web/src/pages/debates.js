@@ -6,7 +6,7 @@
 import { api } from '../lib/api.js';
 import { clear, h } from '../lib/dom.js';
 import { href } from '../lib/router.js';
-import { failure, percent, statusBadge, timeEl, verdictBadge, yesNo } from './support/format.js';
+import { failure, percent, signInGate, statusBadge, timeEl, verdictBadge, yesNo } from './support/format.js';
 
 const FILTERS = [
   ['', 'All'],
@@ -101,6 +101,11 @@ const listPage = {
       const mine = ++seq;
       clearTimeout(timer);
       timer = null;
+      const gate = await signInGate('the debates');
+      if (gate) {
+        clear(message).append(gate);
+        return;
+      }
       const q = new URLSearchParams({ limit: String(state.size), offset: String((state.page - 1) * state.size) });
       if (state.status) q.set('status', state.status);
       try {

@@ -8,7 +8,7 @@ import { api } from '../lib/api.js';
 import { append, clear, h, notice } from '../lib/dom.js';
 import { href } from '../lib/router.js';
 import { download } from './support/download.js';
-import { code, failure, percent, timeEl, verdictBadge, yesNo } from './support/format.js';
+import { code, failure, percent, signInGate, timeEl, verdictBadge, yesNo } from './support/format.js';
 import { verifyReceipt } from './support/receipt-verify.js';
 
 const CHAIN_SCAN_PAGES = 5; // the previous receipt is looked for among the newest 500
@@ -28,6 +28,8 @@ export default {
   path: '/receipts/:id',
   title: 'Receipt',
   async render({ id }) {
+    const gate = await signInGate('this receipt');
+    if (gate) return h('section', {}, h('h1', {}, 'Decision receipt'), gate);
     let receipt;
     try {
       receipt = await api(`/api/v2/receipts/${encodeURIComponent(id)}`);

@@ -5,7 +5,7 @@
 import { api } from '../lib/api.js';
 import { clear, h } from '../lib/dom.js';
 import { href } from '../lib/router.js';
-import { failure, percent, timeEl, verdictBadge } from './support/format.js';
+import { failure, percent, signInGate, timeEl, verdictBadge } from './support/format.js';
 
 const PAGE_SIZE = 20;
 
@@ -35,6 +35,11 @@ export default {
 
     async function load() {
       const mine = ++seq;
+      const gate = await signInGate('the receipts');
+      if (gate) {
+        clear(message).append(gate);
+        return;
+      }
       const q = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String((state.page - 1) * PAGE_SIZE) });
       if (state.debateId) q.set('debate_id', state.debateId);
       try {

@@ -1,5 +1,6 @@
 // Small display helpers shared by the debate and receipt pages (no DOM state of their own).
 
+import { api, session } from '../../lib/api.js';
 import { h, notice } from '../../lib/dom.js';
 import { href } from '../../lib/router.js';
 
@@ -57,4 +58,26 @@ export function failure(err, what) {
   }
   if (err?.status === 403) return notice(`Your role may not see ${what}.`, 'error');
   return notice(`Could not load ${what}: ${err?.message || err}`, 'error');
+}
+
+// The server's auth mode from the public health document (auth.mode: 'open' when no
+// credential is configured, else 'credentials'), cached for 30 s. Pages ask it before
+// calling the API signed out, so that a signed-out visit shows the sign-in notice
+// instead of a failed request (which the browser also reports as a console error).
+let modeCache = null;
+export function authMode() {
+  if (!modeCache || Date.now() - modeCache.at > 30000) {
+    const promise = api('/api/v1/health', { raw: true, retry: false })
+      .then((res) => res.json())
+      .then((body) => body?.auth?.mode || 'unknown')
+      .catch(() => 'unknown');
+    modeCache = { at: Date.now(), promise };
+  }
+  return modeCache.promise;
+}
+
+// The sign-in notice when nobody is signed in and the server wants credentials, else null.
+export async function signInGate(what) {
+  if (session.accessToken()) return null;
+  return (await authMode()) === 'credentials' ? failure({ status: 401 }, what) : null;
 }
