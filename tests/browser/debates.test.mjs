@@ -417,6 +417,21 @@ export async function receiptVerifiesOnTheServerAndInTheBrowser(t) {
   await t.page.waitForSelector(`[data-testid=receipt-view][data-receipt-id="${debate.receipt_id}"]`);
 }
 
+export async function receiptChainLinksToThePreviousReceipt(t) {
+  const first = await finishedDebateWithReceipt(t, 'Chain check one: hire in Q1?');
+  const second = await finishedDebateWithReceipt(t, 'Chain check two: hire in Q2?');
+  const one = (await t.api(`/api/v2/receipts/${first.receipt_id}`, { as: 'member' })).body;
+  const two = (await t.api(`/api/v2/receipts/${second.receipt_id}`, { as: 'member' })).body;
+  assert.equal(two.previous_hash, one.content_hash);
+  await t.goto(`/receipts/${second.receipt_id}`);
+  await t.page.waitForSelector('[data-testid=chain-link] button');
+  await t.page.click('[data-testid=chain-link] button');
+  await t.page.waitForSelector('[data-testid=chain-link] a');
+  assert.ok((await t.page.$eval('[data-testid=chain-link] a', (a) => a.getAttribute('href'))).endsWith(`/receipts/${first.receipt_id}`));
+  await t.page.click('[data-testid=chain-link] a');
+  await t.page.waitForSelector(`[data-testid=receipt-view][data-receipt-id="${first.receipt_id}"]`);
+}
+
 export async function tamperedReceiptFailsBrowserVerification(t) {
   const debate = await finishedDebateWithReceipt(t);
   const served = (await t.api(`/api/v2/receipts/${debate.receipt_id}`, { as: 'member' })).body;
