@@ -392,7 +392,7 @@ export async function receiptVerifiesOnTheServerAndInTheBrowser(t) {
     el.value = '0123456789abcdef';
   });
   await t.page.click('[data-testid=verify-browser]');
-  await t.waitForText('not one of the installation', { selector: '[data-testid=browser-verify]' });
+  await t.waitForText('not one of the trusted keys', { selector: '[data-testid=browser-verify]' });
   assert.equal(await t.page.$eval('[data-testid=browser-verify]', (el) => el.dataset.valid), 'false');
   await t.page.$eval('#trusted-key', (el) => {
     el.value = '';
@@ -430,6 +430,47 @@ export async function receiptChainLinksToThePreviousReceipt(t) {
   assert.ok((await t.page.$eval('[data-testid=chain-link] a', (a) => a.getAttribute('href'))).endsWith(`/receipts/${first.receipt_id}`));
   await t.page.click('[data-testid=chain-link] a');
   await t.page.waitForSelector(`[data-testid=receipt-view][data-receipt-id="${first.receipt_id}"]`);
+}
+
+// The browser check uses the installation's published keys (GET
+// /.well-known/aragora/receipt-keys.json, docs/receipts.md) when the OpenAPI document lists
+// the route. A server without it gets a test double (the documented shape); with it, the
+// real route serves the positive case.
+export async function receiptIsCheckedAgainstThePublishedKeys(t) {
+  const KEYS = '/.well-known/aragora/receipt-keys.json';
+  const debate = await finishedDebateWithReceipt(t, 'Published keys check: open a new office?');
+  const served = (await t.api(`/api/v2/receipts/${debate.receipt_id}`, { as: 'member' })).body;
+  const ed = served.signatures.find((s) => s.algorithm === 'Ed25519');
+  const openapi = (await t.api('/api/openapi.json')).body;
+  const real = Boolean(openapi.paths[KEYS]?.get);
+  let keysDoc = real ? null : { keys: [{ key_id: ed.key_id, algorithm: 'Ed25519', state: 'current', public_key: ed.public_key }] };
+  await t.page.setRequestInterception(true);
+  t.page.on('request', (req) => {
+    const u = new URL(req.url());
+    if (u.pathname === '/api/openapi.json' && !real) {
+      req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify({ ...openapi, paths: { ...openapi.paths, [KEYS]: { get: {} } } }) });
+    } else if (u.pathname === KEYS && keysDoc) {
+      req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify(keysDoc) });
+    } else {
+      req.continue();
+    }
+  });
+  await t.goto(`/receipts/${debate.receipt_id}`);
+  await t.page.waitForSelector('[data-testid=receipt-view]');
+  await t.page.click('[data-testid=verify-browser]');
+  await t.waitForText('published keys', { selector: '[data-testid=trust-source]' });
+  assert.equal(await t.page.$eval('[data-testid=browser-verify]', (el) => el.dataset.valid), 'true');
+  await t.waitForText('under the trusted (published) key', { selector: '[data-testid=browser-verify]' });
+
+  // A published key that differs from the one the receipt carries for the same key_id.
+  const { publicKey } = generateKeyPairSync('ed25519');
+  const other = publicKey.export({ type: 'spki', format: 'der' }).subarray(-32).toString('base64');
+  keysDoc = { keys: [{ key_id: ed.key_id, algorithm: 'Ed25519', state: 'current', public_key: other }] };
+  await t.goto(`/receipts/${debate.receipt_id}`);
+  await t.page.waitForSelector('[data-testid=receipt-view]');
+  await t.page.click('[data-testid=verify-browser]');
+  await t.waitForText('differs from the trusted key', { selector: '[data-testid=browser-verify]' });
+  assert.equal(await t.page.$eval('[data-testid=browser-verify]', (el) => el.dataset.valid), 'false');
 }
 
 export async function tamperedReceiptFailsBrowserVerification(t) {

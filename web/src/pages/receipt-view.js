@@ -11,6 +11,22 @@ import { download } from './support/download.js';
 import { code, failure, percent, signInGate, timeEl, verdictBadge, yesNo } from './support/format.js';
 import { verifyReceipt } from './support/receipt-verify.js';
 
+// The installation's published Ed25519 receipt keys (public; docs/receipts.md), used for
+// the browser check when the server's OpenAPI document lists the route: a server without
+// it costs no failed request. null when there are none.
+const KEYS_PATH = '/.well-known/aragora/receipt-keys.json';
+async function publishedKeys() {
+  try {
+    const doc = await api('/api/openapi.json');
+    if (!doc?.paths?.[KEYS_PATH]?.get) return null;
+    const body = await api(KEYS_PATH);
+    const keys = (body?.keys || []).filter((k) => k.algorithm === 'Ed25519' && k.key_id && k.public_key);
+    return keys.map((k) => ({ key_id: k.key_id, public_key: k.public_key }));
+  } catch {
+    return null;
+  }
+}
+
 const CHAIN_SCAN_PAGES = 5; // the previous receipt is looked for among the newest 500
 const CHAIN_PAGE = 100;
 
@@ -73,7 +89,10 @@ export default {
       clear(browserOut).append(notice('Verifying…'));
       try {
         const trusted = trustedInput.value.trim();
-        const trustedKeys = trusted ? [/^[0-9a-f]{16}$/.test(trusted) ? { key_id: trusted } : { public_key: trusted }] : null;
+        const published = await publishedKeys();
+        const trustedKeys = trusted
+          ? [/^[0-9a-f]{16}$/.test(trusted) ? { key_id: trusted } : { public_key: trusted }]
+          : published;
         const v = await verifyReceipt(receipt, { trustedKeys });
         browserOut.dataset.valid = String(v.valid);
         append(clear(browserOut), [
@@ -86,8 +105,13 @@ export default {
               resultRow(`${s.algorithm} ${s.key_id}`, s.status === 'valid' && s.trusted !== false ? true : s.status === 'unverifiable' ? null : false,
                 `${s.status}: ${s.detail}${s.trusted === true ? '; a trusted key' : ''}`, `browser-signature-${i}`)),
           ),
-          !trustedKeys && v.signatures.some((s) => s.algorithm === 'Ed25519')
-            ? h('p', { class: 'hint' }, 'The Ed25519 key was checked against its key_id, not against a key you trust: enter the installation\u2019s published key above to check that too.')
+          v.signatures.some((s) => s.algorithm === 'Ed25519')
+            ? h('p', { class: 'hint', 'data-testid': 'trust-source' },
+                trusted
+                  ? 'Checked against the key you entered.'
+                  : published
+                    ? ['Checked against the installation\u2019s published keys (', h('code', {}, KEYS_PATH), ').']
+                    : 'The Ed25519 key was checked against its key_id only: this server publishes no receipt keys, so enter a key you trust above to check who signed.')
             : null,
         ]);
       } catch (err) {

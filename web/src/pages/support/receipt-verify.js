@@ -33,6 +33,16 @@ export function base64Decode(text) {
   return out;
 }
 
+function sameBytes(b64a, b64b) {
+  try {
+    const a = base64Decode(b64a);
+    const b = base64Decode(b64b);
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  } catch {
+    return false;
+  }
+}
+
 export async function sha256Hex(bytes, subtle = globalThis.crypto.subtle) {
   return hex(await subtle.digest('SHA-256', bytes));
 }
@@ -40,6 +50,7 @@ export async function sha256Hex(bytes, subtle = globalThis.crypto.subtle) {
 // → { valid, reason, integrity: {valid, computed, stored}, signatures: [{algorithm, key_id,
 //   signed_at, status, trusted, detail}] }. status: 'valid' | 'invalid' | 'unverifiable'
 // (HMAC, or no WebCrypto Ed25519) | 'malformed'. trusted: true/false when `trustedKeys`
+// (e.g. the installation's published keys, GET /.well-known/aragora/receipt-keys.json)
 // (an array of {key_id?, public_key?}: a
 // signature's key is trusted when it matches every member given of one entry) was given, null when it was not.
 // valid = the hash matches, no signature is invalid and at least one Ed25519 signature
@@ -98,9 +109,18 @@ export async function verifyReceipt(receipt, { trustedKeys = null, subtle = glob
       entry.detail = `key_id does not match public_key (expected ${keyId})`;
       continue;
     }
+    // A trusted key with this key_id (the installation's published key) is the one to
+    // verify with (docs/receipts.md), not the one the receipt carries.
+    const published = trustedKeys?.find((k) => k.key_id === sig.key_id && k.public_key);
+    if (published && !sameBytes(published.public_key, sig.public_key)) {
+      entry.status = 'invalid';
+      entry.trusted = false;
+      entry.detail = 'the embedded public_key differs from the trusted key with this key_id';
+      continue;
+    }
     let ok;
     try {
-      const key = await subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify']);
+      const key = await subtle.importKey('raw', published ? base64Decode(published.public_key) : publicKey, { name: 'Ed25519' }, false, ['verify']);
       ok = await subtle.verify({ name: 'Ed25519' }, key, signature, bytes);
     } catch (err) {
       entry.status = 'unverifiable';
@@ -108,12 +128,13 @@ export async function verifyReceipt(receipt, { trustedKeys = null, subtle = glob
       continue;
     }
     entry.status = ok ? 'valid' : 'invalid';
-    entry.detail = ok ? 'signature verifies under the embedded public key' : 'signature does not verify';
+    const under = published ? 'the trusted (published) key' : 'the embedded public key';
+    entry.detail = ok ? `signature verifies under ${under}` : `signature does not verify under ${under}`;
     if (trustedKeys) {
       entry.trusted = trustedKeys.some(
-        (k) => (k.key_id || k.public_key) && (!k.key_id || k.key_id === sig.key_id) && (!k.public_key || k.public_key === sig.public_key),
+        (k) => (k.key_id || k.public_key) && (!k.key_id || k.key_id === sig.key_id) && (!k.public_key || sameBytes(k.public_key, sig.public_key)),
       );
-      if (!entry.trusted) entry.detail += '; the key is not one of the installation\u2019s published keys';
+      if (!entry.trusted) entry.detail += '; the key is not one of the trusted keys';
     }
   }
 
