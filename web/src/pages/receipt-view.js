@@ -96,7 +96,11 @@ export default {
         const v = await verifyReceipt(receipt, { trustedKeys });
         browserOut.dataset.valid = String(v.valid);
         append(clear(browserOut), [
-          notice(v.valid ? 'Verified in this browser.' : `Browser verification failed: ${v.reason}`, v.valid ? 'ok' : 'error'),
+          v.valid
+            ? notice('Verified in this browser.', 'ok')
+            : v.integrity?.valid && v.reason.startsWith('no Ed25519 signature:')
+              ? notice(`Content hash verified in this browser; the signature is not: ${v.reason}.`, 'info')
+              : notice(`Browser verification failed: ${v.reason}`, 'error'),
           h('ul', { class: 'checks' },
             v.integrity
               ? resultRow('Content hash (SHA-256 of the JCS form)', v.integrity.valid, v.integrity.valid ? v.integrity.computed : `computed ${v.integrity.computed}, stored ${v.integrity.stored}`, 'browser-integrity')
