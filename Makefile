@@ -17,7 +17,13 @@ $(BUILD_DIR)/build.ninja:
 
 configure: deps $(BUILD_DIR)/build.ninja
 
+# The web console (web/console.cmake) is part of the build once web/node_modules is there
+# (install-deps runs npm ci); a tree configured before that is re-configured once.
+CONSOLE_RECONFIGURE = if [ -f web/node_modules/.package-lock.json ] && \
+    ! grep -q aragora_console $(1)/build.ninja; then cmake -S . -B $(1); fi
+
 build: configure
+	@$(call CONSOLE_RECONFIGURE,$(BUILD_DIR))
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
@@ -137,19 +143,25 @@ bench-tracing: deps $(RELEASE_DIR)/build.ninja
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/tracing_bench.py $(RELEASE_DIR)/src/cli/aragora
 
-# One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} and the
+# One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} (the web
+# console in share/aragora/web) and the
 # `current` symlink flipped to it atomically; earlier releases stay for the rollback
 # (deploy/systemd/README.md). The binary is the Release build unless INSTALL_BINARY names
 # another; DESTDIR stages the tree for packaging.
 PREFIX ?= /opt/aragora
 VERSION ?= $(shell sed -n 's/^project(aragora VERSION \([^ )]*\).*/\1/p' CMakeLists.txt)
 INSTALL_BINARY ?= $(RELEASE_DIR)/src/cli/aragora
+# The built web console copied to share/aragora/web (skipped with a note when not built).
+CONSOLE_DIR ?= $(RELEASE_DIR)/web
 install:
 	@if [ "$(INSTALL_BINARY)" = "$(RELEASE_DIR)/src/cli/aragora" ]; then \
 	    $(MAKE) --no-print-directory deps $(RELEASE_DIR)/build.ninja && \
-	    cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora; fi
+	    { $(call CONSOLE_RECONFIGURE,$(RELEASE_DIR)); } && \
+	    cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora && \
+	    if grep -q aragora_console $(RELEASE_DIR)/build.ninja; then \
+	        cmake --build $(RELEASE_DIR) --target aragora_console; fi; fi
 	scripts/install-release.sh --prefix "$(PREFIX)" --version "$(VERSION)" \
-	    --binary "$(INSTALL_BINARY)" $(if $(DESTDIR),--destdir "$(DESTDIR)")
+	    --binary "$(INSTALL_BINARY)" --console "$(CONSOLE_DIR)" $(if $(DESTDIR),--destdir "$(DESTDIR)")
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -26,6 +26,9 @@ packages=(
     # deploy tests (ctest -L deploy): systemd-analyze verify on deploy/systemd's units,
     # shellcheck on deploy/scripts
     systemd shellcheck
+    # the browser tests (tests/browser, ctest -L browser): headless Chromium driven by
+    # puppeteer-core; a font for the screenshots
+    chromium fonts-dejavu-core
 )
 # Node.js and npm install the npm test tools below; the machines bring their own Node.js,
 # Debian's is the fallback.
@@ -64,7 +67,8 @@ install_compose_plugin() {
 }
 
 # Test tools from npm (tests/tools/package.json: s3rver, the S3 stand-in of the offsite
-# backup tests; kubernetes-models + yaml, the schema check of deploy/kubernetes), installed exactly as package-lock.json pins them when node_modules is
+# backup tests; kubernetes-models + yaml, the schema check of deploy/kubernetes;
+# puppeteer-core + axe-core, the browser tests), installed exactly as package-lock.json pins them when node_modules is
 # missing or older than the lock file. Nothing is fetched at build or test time.
 install_test_tools() {
     local tools
@@ -77,6 +81,19 @@ install_test_tools() {
     (cd "$tools" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The web console's build (web/package.json: esbuild, and the libraries bundled into the
+# console), installed the same way; web/console.cmake builds the console when it is there.
+install_web_build() {
+    local web
+    web="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/web"
+    if [[ -f "$web/node_modules/.package-lock.json" &&
+          ! "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]]; then
+        return 0
+    fi
+    echo "install-deps: npm ci in web"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -86,6 +103,7 @@ done
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-deps: all ${#packages[@]} packages present"
     install_test_tools
+    install_web_build
     install_compose_plugin
     exit 0
 fi
@@ -114,4 +132,5 @@ trap cleanup EXIT
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_test_tools
+install_web_build
 install_compose_plugin

@@ -4,6 +4,8 @@
 #
 #   <prefix>/releases/v<version>/bin/aragora
 #   <prefix>/releases/v<version>/share/aragora/{systemd,kubernetes,nginx,monitoring,grafana,scripts}/
+#   <prefix>/releases/v<version>/share/aragora/web/   (the built console: --console DIR,
+#                                                     found there by `aragora serve`)
 #   <prefix>/releases/v<version>/share/doc/aragora/*.md
 #   <prefix>/releases/v<version>/RELEASE          (version, commit, install time)
 #   <prefix>/current -> releases/v<version>       (relative; replaced by one rename(2))
@@ -15,12 +17,14 @@
 # immutable: pick a new VERSION, or remove that directory yourself).
 #
 # Usage: install-release.sh --prefix DIR --version X.Y.Z --binary PATH [--destdir DIR]
-#                           [--source DIR] [--no-activate] [--dry-run]
+#                           [--console DIR] [--source DIR] [--no-activate] [--dry-run]
+#   --console: the built web console (web/build.mjs output, with index.html); absent or
+#              without index.html: the release has no console (said so)
 #   --destdir: stage under DIR (packaging), the symlink is still relative
 #   --no-activate: install the release without flipping `current`
 set -euo pipefail
 
-prefix="" version="" binary="" destdir="" activate=1 dry_run=0
+prefix="" version="" binary="" destdir="" console="" activate=1 dry_run=0
 source_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -28,6 +32,7 @@ while [[ $# -gt 0 ]]; do
         --version) version="$2"; shift 2 ;;
         --binary) binary="$2"; shift 2 ;;
         --destdir) destdir="$2"; shift 2 ;;
+        --console) console="$2"; shift 2 ;;
         --source) source_dir="$2"; shift 2 ;;
         --no-activate) activate=0; shift ;;
         --dry-run) dry_run=1; shift ;;
@@ -63,6 +68,12 @@ for d in systemd kubernetes nginx monitoring grafana scripts; do
         cp -R "$source_dir/deploy/$d" "$staging/share/aragora/$d"
     fi
 done
+if [[ -n "$console" && -f "$console/index.html" ]]; then
+    cp -R "$console" "$staging/share/aragora/web"
+    rm -f "$staging/share/aragora/web/build-manifest.json"
+else
+    say "no built console${console:+ at $console} (make builds it): the release has none"
+fi
 if [[ -f "$source_dir/deploy/.env.template" ]]; then
     install -m 0644 "$source_dir/deploy/.env.template" "$staging/share/aragora/"
 fi

@@ -9,6 +9,10 @@ export function h(tag, attrs = {}, ...children) {
       el.addEventListener(name.slice(2).toLowerCase(), value);
     } else if (name === 'class') {
       el.className = value;
+    } else if (name === 'style') {
+      // Through the CSSOM: the CSP (style-src 'self') refuses style="" attributes.
+      if (typeof value === 'string') el.style.cssText = value;
+      else Object.assign(el.style, value);
     } else if (name === 'dataset') {
       Object.assign(el.dataset, value);
     } else if (value === true) {
