@@ -105,7 +105,7 @@ function breakersPanel() {
           },
         ], data.breakers || [], { empty: 'No breaker yet: breakers appear once a provider agent has been called (demo agents have none).' }),
         status,
-        h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', onclick: () => reload() }, 'Refresh')),
+        h('div', { class: 'actions' }, h('button', { type: 'button', class: 'secondary', 'data-action': 'refresh', onclick: () => reload() }, 'Refresh')),
       );
     },
     { id: 'breakers' },

@@ -74,6 +74,7 @@ export default {
             else if (err.status === 429) message = 'Too many attempts: wait a minute and try again.';
             else if (err.status === 503) message = `Sign-in is not available on this server: ${message}`;
             status.show(message, 'error');
+            password.value = '';
             password.focus();
           } finally {
             submit.disabled = false;
