@@ -21,6 +21,7 @@ export async function headerAndSignInPageSayOpenMode(t) {
   await t.page.waitForSelector('#site-header [data-auth-mode="open"]');
   await t.waitForText('Open development mode', { selector: '#site-header' });
   await t.page.waitForSelector('main [data-auth-mode="open"]');
+  assert.equal(await t.page.$('main input[type=password]'), null, 'a sign-in form with no account to sign in to');
   const links = await t.page.$$eval('#site-header a', (as) => as.map((a) => a.textContent));
   assert.ok(links.includes('Admin'), `no Admin link in the open mode: ${links}`);
   assert.ok(!links.includes('Sign in'), 'the header asks to sign in in the open mode');

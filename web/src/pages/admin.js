@@ -82,7 +82,7 @@ function breakersPanel() {
       return h(
         'div',
         {},
-        h('p', {}, `${fmtNumber(s.total)} breakers: ${fmtNumber(s.open)} open, ${fmtNumber(s.half_open)} half-open, ${fmtNumber(s.closed)} closed. `,
+        h('p', {}, `${fmtNumber(s.total)} breaker(s): ${fmtNumber(s.open)} open, ${fmtNumber(s.half_open)} half-open, ${fmtNumber(s.closed)} closed. `,
           'A breaker opens after repeated failures of one provider model and closes by itself after its cooldown; reset closes it now.'),
         table('Circuit breakers', [
           { label: 'Agent', cell: (b) => code(b.name) },
@@ -123,7 +123,7 @@ function rateLimitsPanel() {
         'div',
         {},
         dl([
-          ['Enabled', badge(String(data.enabled))],
+          ['Enabled', data.enabled ? badge('on', 'ok') : badge('off (ARAGORA_RATE_LIMIT_DISABLED)', 'warn')],
           ['Backend', data.backend],
           ['Algorithm', cfg.algorithm && `${cfg.algorithm}, ${cfg.window_seconds} s window`],
           ['Whitelist', cfg.whitelist || 'none'],

@@ -1,6 +1,7 @@
 // /login: sign in with email and password (POST /api/v1/auth/login through lib/api.js,
 // which keeps the tokens and refreshes them). In the open development mode the page says
-// that no sign-in is needed. ?next=/path returns there after signing in.
+// that no sign-in is needed (and shows no form: the mode ends with the first user).
+// ?next=/path returns there after signing in.
 
 import { login, logout, session } from '../lib/api.js';
 import { h } from '../lib/dom.js';
@@ -87,7 +88,8 @@ export default {
       status,
     );
 
-    parts.push(user ? h('h2', {}, 'Sign in as someone else') : null, form);
+    // In the open mode there is no account to sign in to (adding the first user ends it).
+    if (mode !== 'open') parts.push(user ? h('h2', {}, 'Sign in as someone else') : null, form);
     return page('Sign in', ...parts);
   },
 };
