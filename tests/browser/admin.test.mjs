@@ -14,6 +14,16 @@ import assert from 'node:assert/strict';
 
 import { startFakeProvider } from './lib/fake_provider.mjs';
 
+// Screenshots at desktop and phone width, then axe-core once the page is back: switching to
+// the phone viewport (isMobile) makes puppeteer reload the page, so its panels load again.
+async function capture(t, name, { axe = true } = {}) {
+  await t.screenshot(name);
+  await t.page.waitForSelector('#site-header nav');
+  await t.page.waitForFunction(() => document.querySelector('main h1') &&
+    [...document.querySelectorAll('main section.panel[data-state]')].every((p) => p.dataset.state !== 'loading'));
+  if (axe) await t.axe(name);
+}
+
 const BREAKER = 'anthropic:claude-fail';
 const ADMIN_PAGES = ['/admin', '/admin/users', '/admin/audit', '/admin/backups', '/admin/security'];
 
@@ -80,7 +90,8 @@ export async function adminResetsBreakerOpenedThroughTheFakeProvider(t) {
   await t.page.waitForSelector(row);
   await t.waitForText('open', { selector: '#breakers tbody' });
   await t.waitForText(/1 open/, { selector: '#health' });
-  await t.screenshot('breaker-open');
+  await capture(t, 'breaker-open', { axe: false });
+  await t.page.waitForSelector(row);
 
   // Keyboard: focus the reset button and press Enter.
   await t.page.focus(row);
@@ -92,8 +103,7 @@ export async function adminResetsBreakerOpenedThroughTheFakeProvider(t) {
     row,
   );
   assert.equal(await breakerState(t), 'closed');
-  await t.screenshot('breaker-reset');
-  await t.axe('breaker-reset');
+  await capture(t, 'breaker-reset');
 }
 
 export async function adminChangesAUsersRole(t) {
@@ -130,6 +140,21 @@ export async function adminChangesAUsersRole(t) {
   await t.page.waitForSelector('[data-chain="ok"]');
 }
 
+export async function adminBacksUpAndVerifies(t) {
+  await t.login('admin', '/admin/backups');
+  await panelsSettled(t.page);
+  await t.waitForText('No backup yet', { selector: '#backups' });
+  await t.page.click('#backups button[data-action="backup-now"]');
+  await t.waitForText(/Backup \S+ created/, { selector: 'main' });
+  const id = await t.page.waitForSelector('#backups button[data-backup]').then((b) => b.evaluate((el) => el.dataset.backup));
+  await t.page.waitForSelector('#dr[data-state="ready"]');
+  await t.page.click(`#backups button[data-backup="${id}"]`);
+  await t.waitForText(`Backup ${id}: verified`, { selector: 'main' });
+  const list = await t.api('/api/v2/backups', { as: 'admin' });
+  assert.equal(list.body.backups[0].id, id);
+  assert.equal(list.body.backups[0].status, 'verified');
+}
+
 export async function everyAdminPageScreenshotAndAxe(t) {
   t.allowConsoleErrors(/404/); // /api/v1/admin/security/* until issue 23's routes land
   await t.login('admin', '/admin');
@@ -140,8 +165,7 @@ export async function everyAdminPageScreenshotAndAxe(t) {
     const errors = await t.page.$$eval('main section.panel[data-state="error"]', (els) => els.map((e) => e.id));
     assert.deepEqual(errors, [], `${p}: panels in error`);
     const name = p.slice(1).replace(/\//g, '-');
-    await t.screenshot(name);
-    await t.axe(name);
+    await capture(t, name);
   }
   // The key status panel says "not available" or shows the status.
   await t.goto('/admin/security');
@@ -160,8 +184,7 @@ export async function memberSeesForbiddenPages(t) {
     await t.waitForText('Forbidden (403)', { selector: 'main' });
     assert.equal(await t.page.$('section.panel'), null, `${p} shows admin panels to a member`);
   }
-  await t.screenshot('member-403');
-  await t.axe('member-403');
+  await capture(t, 'member-403');
 }
 
 export async function staleAdminRoleStillGetsA403FromTheServer(t) {

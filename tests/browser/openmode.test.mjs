@@ -5,6 +5,16 @@
 
 import assert from 'node:assert/strict';
 
+// Screenshots at desktop and phone width, then axe-core once the page is back: switching to
+// the phone viewport (isMobile) makes puppeteer reload the page, so its panels load again.
+async function capture(t, name, { axe = true } = {}) {
+  await t.screenshot(name);
+  await t.page.waitForSelector('#site-header nav');
+  await t.page.waitForFunction(() => document.querySelector('main h1') &&
+    [...document.querySelectorAll('main section.panel[data-state]')].every((p) => p.dataset.state !== 'loading'));
+  if (axe) await t.axe(name);
+}
+
 export const options = { env: { ARAGORA_JWT_SECRET: null }, users: false };
 
 async function panelsSettled(page) {
@@ -25,8 +35,7 @@ export async function headerAndSignInPageSayOpenMode(t) {
   const links = await t.page.$$eval('#site-header a', (as) => as.map((a) => a.textContent));
   assert.ok(links.includes('Admin'), `no Admin link in the open mode: ${links}`);
   assert.ok(!links.includes('Sign in'), 'the header asks to sign in in the open mode');
-  await t.screenshot('login');
-  await t.axe('login');
+  await capture(t, 'login');
 }
 
 export async function adminAndDeveloperPagesWorkWithoutSignIn(t) {
@@ -38,8 +47,7 @@ export async function adminAndDeveloperPagesWorkWithoutSignIn(t) {
     const errors = await t.page.$$eval('main section.panel[data-state="error"]', (els) => els.map((e) => e.id));
     assert.deepEqual(errors, [], `${p}: panels in error`);
     const name = p.slice(1).replace(/\//g, '-');
-    await t.screenshot(name);
-    await t.axe(name);
+    await capture(t, name);
   }
   await t.goto('/developer');
   await panelsSettled(t.page);

@@ -5,6 +5,16 @@
 
 import assert from 'node:assert/strict';
 
+// Screenshots at desktop and phone width, then axe-core once the page is back: switching to
+// the phone viewport (isMobile) makes puppeteer reload the page, so its panels load again.
+async function capture(t, name, { axe = true } = {}) {
+  await t.screenshot(name);
+  await t.page.waitForSelector('#site-header nav');
+  await t.page.waitForFunction(() => document.querySelector('main h1') &&
+    [...document.querySelectorAll('main section.panel[data-state]')].every((p) => p.dataset.state !== 'loading'));
+  if (axe) await t.axe(name);
+}
+
 const SESSION_KEY = 'aragora.session';
 
 function stored(page) {
@@ -15,8 +25,7 @@ export async function a_signInFormWrongPasswordThenRight(t) {
   t.allowConsoleErrors(/401/);
   await t.goto('/login?next=%2Fdeveloper');
   await t.page.waitForSelector('form input[type=email]');
-  await t.screenshot('login');
-  await t.axe('login');
+  await capture(t, 'login');
   // Labels: every input is named.
   const unnamed = await t.page.$$eval('main input', (els) => els.filter((e) => !e.labels || e.labels.length === 0).length);
   assert.equal(unnamed, 0);
@@ -77,6 +86,5 @@ export async function c_signOutEndsTheSession(t) {
 export async function d_signedInUserSeesWhoTheyAreOnLogin(t) {
   await t.login('viewer', '/login');
   await t.page.waitForSelector(`[data-signed-in="${t.users.viewer.email}"]`);
-  await t.screenshot('login-signed-in');
-  await t.axe('login-signed-in');
+  await capture(t, 'login-signed-in');
 }

@@ -66,7 +66,8 @@ function backupsPanel(status, refreshAll) {
         try {
           const r = await api(`/api/v2/backups/${encodeURIComponent(b.id)}/verify`, { method: 'POST' });
           const ok = r.verified ?? r.success ?? r.valid;
-          status.show(`Backup ${b.id}: ${ok ? 'verified' : 'verification failed'}${r.error ? ` — ${r.error}` : ''}.`, ok ? 'ok' : 'error');
+          const problems = [...(r.errors || []), ...(r.failures || [])].map((e) => (typeof e === 'string' ? e : JSON.stringify(e)));
+          status.show(`Backup ${b.id}: ${ok ? 'verified' : 'verification failed'}${problems.length ? ` — ${problems.join('; ')}` : ''}.`, ok ? 'ok' : 'error');
           await reload();
         } catch (err) {
           status.show(`Verifying ${b.id} failed: ${err.message}${err.status ? ` (${err.status})` : ''}`, 'error');
@@ -89,7 +90,7 @@ function backupsPanel(status, refreshAll) {
           {
             label: 'Action',
             cell: (b) => {
-              const button = h('button', { type: 'button', class: 'secondary', 'aria-label': `Verify backup ${b.id}`, onclick: () => verify(button, b) }, 'Verify');
+              const button = h('button', { type: 'button', class: 'secondary', 'aria-label': `Verify backup ${b.id}`, 'data-backup': b.id, onclick: () => verify(button, b) }, 'Verify');
               return button;
             },
           },
@@ -97,6 +98,7 @@ function backupsPanel(status, refreshAll) {
         h('div', { class: 'actions' }, (() => {
           const button = h('button', {
             type: 'button',
+            'data-action': 'backup-now',
             onclick: () => busy(button, async () => {
               status.show('Backing up the database…');
               try {
