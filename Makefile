@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing \
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console \
     format clean install
 
 all: build
@@ -142,6 +142,14 @@ bench-tracing: deps $(RELEASE_DIR)/build.ninja
 	@scripts/install-deps.sh --bench
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/tracing_bench.py $(RELEASE_DIR)/src/cli/aragora
+
+# The web console's first load in headless Chromium: bytes transferred and time to
+# interactive, cold and warm (bench/README.md "Console first load").
+bench-console: deps $(RELEASE_DIR)/build.ninja
+	@$(call CONSOLE_RECONFIGURE,$(RELEASE_DIR))
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_console
+	node bench/console_first_load.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
+	    --console-dir $(RELEASE_DIR)/web
 
 # One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} (the web
 # console in share/aragora/web) and the

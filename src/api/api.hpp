@@ -20,6 +20,8 @@
 
 namespace aragora::api {
 
+class ConsoleAssets;  // api/console.hpp
+
 // What the system routes (health, readiness, status, metrics, ws stats) read; implemented
 // by app/. Every method is cheap and non-blocking, callable from any I/O thread.
 class SystemInfo {
@@ -76,9 +78,13 @@ struct ApiDeps {
     BackupAccess* backups = nullptr;
     // OpenTelemetry traces (trace/); null = tracing off (no span, no trace_id in logs).
     trace::Tracer* tracer = nullptr;
+    // The web console's files (api/console.hpp), loaded at start; null = no console (its
+    // routes answer 404 naming ARAGORA_CONSOLE_DIR).
+    const ConsoleAssets* console = nullptr;
 };
 
-// Builds the route table (every route of API.md that this build serves).
+// Builds the route table (every route of API.md that this build serves, and the web
+// console's routes: AddConsoleRoutes, api/console.hpp).
 void AddRoutes(Router& router, ApiDeps& deps);
 
 // The request handler for net::HttpServer: request id → access log + metrics timer →

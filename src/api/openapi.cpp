@@ -887,6 +887,7 @@ std::string OpenApiJson(const Router& router) {
     json::object paths;
     std::vector<std::string> tags;
     for (const Router::Entry& entry : router.entries()) {
+        if (entry.route.tag == "console") continue;  // the web console's pages, not API
         json::value& item = paths[OpenApiPath(entry.route.path)];
         if (!item.is_object()) item = json::object{};
         item.get_object()[common::ToLower(entry.route.method)] = Operation(entry);

@@ -4,6 +4,7 @@
 // also served at "/api/x" (Router::Add); the wire contract is reference/API.md.
 
 #include "api/api.hpp"
+#include "api/console.hpp"
 #include "api/handlers.hpp"
 
 namespace aragora::api {
@@ -223,6 +224,7 @@ void AddRoutes(Router& r, ApiDeps& d) {
 
     AddReceiptRetentionRoutes(r, d);
     AddAuthRoutes(r, d);
+    AddConsoleRoutes(r, d);  // the web console (api/console.cpp; not in the OpenAPI document)
 }
 
 }  // namespace aragora::api

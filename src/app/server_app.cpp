@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api/api.hpp"
+#include "api/console.hpp"
 #include "api/security.hpp"
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
@@ -535,6 +536,35 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     return deps;
 }
 
+// The web console (api/console.hpp): ARAGORA_CONSOLE_DIR, else the install's or the build
+// tree's console, read into memory now (the I/O threads never touch its files). No console
+// found: its routes answer 404 (the API is unaffected). An ARAGORA_CONSOLE_DIR that cannot
+// be loaded, or an invalid ARAGORA_CONSOLE_BASE_PATH, refuses the start.
+StepResult LoadConsole(const App& app, std::shared_ptr<const api::ConsoleAssets>& out) {
+    const auto& ss = app.settings.server;
+    auto base = api::NormalizeConsoleBasePath(ss.console_base_path);
+    if (!base) return Refusal{2, base.error().message};
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const std::filesystem::path dir =
+        api::ResolveConsoleDir(ss.console_dir, api::DefaultConsoleDirs(exe));
+    if (dir.empty()) {
+        Log()->info("console: none found (set ARAGORA_CONSOLE_DIR); its pages answer 404");
+        return std::nullopt;
+    }
+    auto assets = api::ConsoleAssets::Load(dir, *base);
+    if (!assets) {
+        return Refusal{2, "ARAGORA_CONSOLE_DIR: " + assets.error().message};
+    }
+    for (const std::string& skipped : (*assets)->skipped()) {
+        Log()->warn("console: skipped {}", skipped);
+    }
+    Log()->info("console: {} files, {} bytes from {} at {}/", (*assets)->file_count(),
+                (*assets)->total_bytes(), (*assets)->root().string(), *base);
+    out = std::move(*assets);
+    return std::nullopt;
+}
+
 api::DebateStreamOptions WebSocketOptions(App& app, const api::CorsPolicy& cors) {
     const config::Settings& settings = app.settings;
     api::DebateStreamOptions ws_options;
@@ -747,7 +777,11 @@ int RunServe(const ServeOptions& options) {
     if (auto refused = SetUpSecurityAndLimits(app)) return Refuse(*refused);
     if (auto sentry = SetUpErrorReporting(app); !sentry) return Refuse({2, sentry.error().message});
 
+    std::shared_ptr<const api::ConsoleAssets> console;
+    if (auto refused = LoadConsole(app, console)) return Refuse(*refused);
+
     api::ApiDeps deps = MakeApiDeps(app, system);
+    deps.console = console.get();
     api::Router router;
     api::AddRoutes(router, deps);
     app.ws = std::make_unique<api::DebateStreamHandler>(app.hub, MakeReplaySource(app),

@@ -187,6 +187,8 @@ common::Status LoadServerSettings(const EnvLookup& env, ServerSettings& s) {
     s.log_dir = ReadString(env, "ARAGORA_LOG_DIR");
     s.api_token = ReadString(env, "ARAGORA_API_TOKEN");
     s.jwt_secret = ReadString(env, "ARAGORA_JWT_SECRET");
+    s.console_dir = ReadString(env, "ARAGORA_CONSOLE_DIR");
+    s.console_base_path = ReadString(env, "ARAGORA_CONSOLE_BASE_PATH");
     return {};
 }
 

@@ -155,6 +155,11 @@ struct ServerSettings {
     // without a complete first request; 0 = no limit) and ARAGORA_HEADER_TIMEOUT_SECONDS.
     int max_pending_connections_per_ip = 64;
     int header_timeout_seconds = 10;
+    // The web console: ARAGORA_CONSOLE_DIR (the built console; empty = the install's
+    // share/aragora/web, else the build tree's web/) and ARAGORA_CONSOLE_BASE_PATH (the
+    // path prefix a proxy mounts it under, e.g. /console; written into <base href>).
+    std::string console_dir;
+    std::string console_base_path;
 };
 
 // Auth, rate limiting, CORS (issue 10; names as in the runbooks where they name them).

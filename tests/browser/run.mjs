@@ -78,6 +78,9 @@ if (!existsSync(path.join(opts.consoleDir, 'index.html'))) {
   fail(`no console build at ${opts.consoleDir} (build it: make, or node web/build.mjs --outdir DIR)`);
 }
 mkdirSync(opts.screenshots, { recursive: true });
+// What test files read at import time (e.g. to derive a console directory of their own).
+process.env.ARAGORA_CONSOLE_DIR = opts.consoleDir;
+process.env.ARAGORA_BINARY = opts.aragora;
 
 const browser = await puppeteer.launch({
   executablePath: chromium,

@@ -35,7 +35,7 @@ export async function shellLoadsWithoutErrors(t) {
   const res = await t.goto('/');
   assert.equal(res.status(), 200);
   await t.page.waitForSelector('#site-header nav a.brand');
-  assert.equal(await t.page.title(), 'Aragora');
+  assert.match(await t.page.title(), /Aragora/);
   await t.screenshot('shell');
   await t.axe('shell');
 }
@@ -107,29 +107,24 @@ export async function cspBlocksInlineScriptAndForeignConnections(t) {
     const s = document.createElement('script');
     s.textContent = 'window.__inlineRan = true;';
     document.body.append(s);
-    let evalRan = false;
-    try {
-      // eslint-disable-next-line no-eval
-      eval('1');
-      evalRan = true;
-    } catch {
-      evalRan = false;
-    }
+    // An inline event handler (what an HTML injection would use).
+    window.__handlerRan = false;
+    const probe = document.createElement('div');
+    probe.innerHTML = '<img src="data:," onerror="window.__handlerRan = true">';
+    document.body.append(probe);
     let fetchFailed = false;
     try {
       await fetch('http://example.invalid/x');
     } catch {
       fetchFailed = true;
     }
-    const img = document.createElement('img');
-    img.src = 'data:image/gif;base64,R0lGODlhAQABAAAAACw=';
     // Wait (bounded) for the events, which are dispatched asynchronously.
     const deadline = Date.now() + 5000;
     while (violations.length < 3 && Date.now() < deadline) await new Promise((r) => requestAnimationFrame(r));
-    return { inlineRan: window.__inlineRan, evalRan, fetchFailed, violations };
+    return { inlineRan: window.__inlineRan, handlerRan: window.__handlerRan, fetchFailed, violations };
   });
   assert.equal(result.inlineRan, false, 'an inline script ran');
-  assert.equal(result.evalRan, false, 'eval ran');
+  assert.equal(result.handlerRan, false, 'an inline event handler ran');
   assert.equal(result.fetchFailed, true);
   assert.ok(result.violations.some((v) => v.startsWith('script-src')), JSON.stringify(result.violations));
   assert.ok(result.violations.some((v) => v.startsWith('connect-src')), JSON.stringify(result.violations));
@@ -173,7 +168,12 @@ export async function traversalIsRefused(t) {
     assert.ok(!r.text.includes('"entry"'), `${target} served build-manifest.json`);
   }
   // And from the browser: the page at a traversal URL is not the console.
-  const res = await t.page.goto(t.url('/assets/%2e%2e/index.html'));
+  // (Chromium itself folds "%2e%2e" and ".." away; an encoded slash reaches the server.)
+  const res = await t.page.goto(t.url('/assets/..%2fbuild-manifest.json'));
   assert.ok([400, 404].includes(res.status()), String(res.status()));
   t.allowConsoleErrors(/Failed to load resource/);
+  // The browser resolves "%2e%2e" before sending: what it asks for is inside the root.
+  const folded = await t.page.goto(t.url('/assets/%2e%2e/%2e%2e/etc/passwd'));
+  assert.ok([400, 404].includes(folded.status()), String(folded.status()));
+  assert.ok(!(await folded.text()).includes('root:x:0:0'));
 }

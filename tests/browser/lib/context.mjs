@@ -2,7 +2,7 @@
 // per test, the server, the users, and the helpers login / api / screenshot / axe /
 // waitForText. Console errors and uncaught page errors fail the test unless allowed.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,7 @@ function safe(name) {
 }
 
 export async function makeContext({ browser, server, screenshotDir, testName, fileName }) {
+  rmSync(path.join(screenshotDir, safe(`${testName}-FAILED.png`)), { force: true });
   const context = await browser.createBrowserContext();
   const pages = [];
   const consoleErrors = [];

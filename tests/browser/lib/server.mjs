@@ -52,7 +52,8 @@ function addUser(binary, env, user) {
 
 // Starts the server. options.env: extra/overriding variables (a value of null removes one:
 // { ARAGORA_JWT_SECRET: null } gives the open development mode with no sign-in);
-// options.users: false to add none. Resolves once it listens (deadline 30 s).
+// options.users: false to add none. Resolves once it listens (deadline 30 s); the
+// "listening" line is an INFO line, so ARAGORA_LOG_LEVEL must stay INFO or DEBUG.
 export async function startServer({ binary, consoleDir, env: extra = {}, users = true, deadlineMs = 30000 }) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aragora-browser-'));
   const env = baseEnv(dataDir, consoleDir);
