@@ -115,12 +115,15 @@ export async function adminChangesAUsersRole(t) {
   await t.waitForText(`${viewer.email} is now member`, { selector: 'main' });
   const users = await t.api('/api/v1/admin/users', { as: 'admin' });
   assert.equal(users.body.users.find((u) => u.email === viewer.email).role, 'member');
-  // The table shows the new role.
+  // The table, loaded again, shows the new role.
   await t.page.waitForFunction(
-    (email) => document.querySelector(`select[aria-label="New role for ${email}"]`)?.value === 'member',
+    (email) => [...document.querySelectorAll('#users tbody tr')].some((tr) =>
+      tr.querySelector('td[data-label="Email"]')?.textContent.startsWith(email) &&
+      tr.querySelector('td[data-label="Role"] .badge')?.textContent === 'member'),
     {},
     viewer.email,
   );
+  await t.page.waitForSelector('#users[data-state="ready"]');
 
   // An admin may not make an owner: the server's refusal shows next to the table, the page
   // stays (not a 403 page).

@@ -154,6 +154,7 @@ export async function c_apiExplorerListsOperationsAndTriesAGet(t) {
   t.allowConsoleErrors(/404/);
   const byId = 'details.op[data-op="GET /api/v1/debates/{id}"]';
   await t.page.click(`${byId} > summary`);
+  await t.page.waitForSelector(`${byId} input[name="id"]`); // built when the details open
   await t.page.type(`${byId} input[name="id"]`, 'no-such-debate');
   await t.page.click(`${byId} form.try-it button[type=submit]`);
   await t.page.waitForSelector(`${byId} [data-status="404"]`);
