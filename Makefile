@@ -19,7 +19,7 @@ configure: deps $(BUILD_DIR)/build.ninja
 
 # The web console (web/console.cmake) is part of the build once web/node_modules is there
 # (install-deps runs npm ci); a tree configured before that is re-configured once.
-CONSOLE_RECONFIGURE = if [ -f web/node_modules/.package-lock.json ] && \
+CONSOLE_RECONFIGURE = if [ -f web/node_modules/.package-lock.json ] && [ -f $(1)/build.ninja ] && \
     ! grep -q aragora_console $(1)/build.ninja; then cmake -S . -B $(1); fi
 
 build: configure

@@ -38,7 +38,8 @@ const result = await build({
   entryPoints: { main: 'src/main.js', styles: 'styles.css' },
   bundle: true,
   format: 'esm',
-  target: ['es2022', 'chrome109', 'firefox115', 'safari16'],
+  // Browsers of 2023 on (String.prototype.isWellFormed, used by canonicalize, included).
+  target: ['es2022', 'chrome111', 'firefox119', 'safari16.4'],
   minify: opts.minify,
   sourcemap: false,
   legalComments: 'none',

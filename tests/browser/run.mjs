@@ -50,9 +50,11 @@ function parseArgs(argv) {
   return o;
 }
 
+// CHROMIUM names the browser (and only it: CHROMIUM=/nonexistent shows the skip path);
+// else Debian's package.
 export function findChromium() {
-  const candidates = [process.env.CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  return candidates.find((c) => c && existsSync(c)) || null;
+  const candidates = process.env.CHROMIUM ? [process.env.CHROMIUM] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  return candidates.find((c) => existsSync(c)) || null;
 }
 
 function fail(message) {

@@ -88,14 +88,15 @@ TEST(ConsoleTest, BasePathIsNormalisedOrRefused) {
     EXPECT_EQ(NormalizeConsoleBasePath("console").value(), "/console");
     EXPECT_EQ(NormalizeConsoleBasePath("/a/b-c_d.e~/").value(), "/a/b-c_d.e~");
     for (const char* bad : {"/a/../b", "/./a", "/a//b", "/a b", "/a\"><script>", "/a?x", "/%2e"}) {
-        EXPECT_FALSE(NormalizeConsoleBasePath(bad).has_value()) << bad;
+        EXPECT_FALSE(NormalizeConsoleBasePath(bad).ok()) << bad;
     }
 }
 
 TEST(ConsoleTest, BaseHrefIsRewrittenOrAdded) {
     EXPECT_EQ(RewriteBaseHref("<head><base href=\"/\" /></head>", "/console"),
               "<head><base href=\"/console/\" /></head>");
-    EXPECT_EQ(RewriteBaseHref("<head><base href='/x/'></head>", ""), "<head><base href='/'></head>");
+    EXPECT_EQ(RewriteBaseHref("<head><base href='/x/'></head>", ""),
+              "<head><base href='/'></head>");
     EXPECT_EQ(RewriteBaseHref("<html><head><title>t</title></head>", "/p"),
               "<html><head><base href=\"/p/\" /><title>t</title></head>");
 }
@@ -130,7 +131,7 @@ TEST(ConsoleTest, ContentSecurityPolicyIsStrict) {
 
 TEST_F(ConsoleDirTest, LoadsFilesRewritesBaseAndServesWithHeaders) {
     auto loaded = ConsoleAssets::Load(root_, "/console");
-    ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
     const ConsoleAssets& assets = **loaded;
     EXPECT_EQ(assets.file_count(), 3u);
     EXPECT_NE(assets.Index().body.find("<base href=\"/console/\" />"), std::string::npos);
@@ -150,7 +151,8 @@ TEST_F(ConsoleDirTest, LoadsFilesRewritesBaseAndServesWithHeaders) {
     EXPECT_EQ(HeaderOf(plain, "X-Content-Type-Options"), "nosniff");
     EXPECT_EQ(HeaderOf(plain, "X-Frame-Options"), "DENY");
     EXPECT_EQ(HeaderOf(plain, "Referrer-Policy"), "same-origin");
-    EXPECT_NE(HeaderOf(plain, "Content-Security-Policy").find("script-src 'self'"), std::string::npos);
+    EXPECT_NE(HeaderOf(plain, "Content-Security-Policy").find("script-src 'self'"),
+              std::string::npos);
     EXPECT_EQ(HeaderOf(plain, "Content-Encoding"), "");
 
     req.headers.emplace_back("accept-encoding", "br, gzip;q=0.8");
@@ -176,7 +178,7 @@ TEST_F(ConsoleDirTest, SymlinkOutsideTheRootIsNotLoaded) {
     fs::create_symlink(base_, root_ / "assets" / "up");  // a directory symlink out
     fs::create_symlink(root_ / "assets" / "styles-EF56.css", root_ / "assets" / "alias.css");
     auto loaded = ConsoleAssets::Load(root_, "");
-    ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
     EXPECT_EQ((*loaded)->Find("assets/leak.js"), nullptr);
     EXPECT_EQ((*loaded)->Find("assets/up/secret.txt"), nullptr);
     ASSERT_NE((*loaded)->Find("assets/alias.css"), nullptr);  // inside: followed
@@ -190,9 +192,9 @@ TEST_F(ConsoleDirTest, SymlinkOutsideTheRootIsNotLoaded) {
 TEST_F(ConsoleDirTest, MissingIndexOrDirectoryIsAnError) {
     fs::remove(root_ / "index.html");
     auto no_index = ConsoleAssets::Load(root_, "");
-    ASSERT_FALSE(no_index.has_value());
+    ASSERT_FALSE(no_index.ok());
     EXPECT_EQ(no_index.error().code, common::ErrorCode::kNotFound);
-    EXPECT_FALSE(ConsoleAssets::Load(base_ / "nope", "").has_value());
+    EXPECT_FALSE(ConsoleAssets::Load(base_ / "nope", "").ok());
 }
 
 TEST_F(ConsoleDirTest, ConsoleDirResolution) {
@@ -210,11 +212,12 @@ protected:
     void SetUp() override {
         dir_ = fs::temp_directory_path() / ("aragora_console_routes_" + std::to_string(::getpid()));
         fs::remove_all(dir_);
-        Write(dir_ / "index.html", "<html><head><base href=\"/\" /></head><body>console</body></html>");
+        Write(dir_ / "index.html",
+              "<html><head><base href=\"/\" /></head><body>console</body></html>");
         Write(dir_ / "assets" / "main-AB12.js", "export{};");
         Write(dir_ / "build-manifest.json", "{\"entry\":1}");
         auto loaded = ConsoleAssets::Load(dir_, "");
-        ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+        ASSERT_TRUE(loaded.ok()) << loaded.error().message;
         assets_ = *loaded;
     }
     void TearDown() override { fs::remove_all(dir_); }
@@ -223,9 +226,14 @@ protected:
 };
 
 TEST_F(ConsoleRoutesTest, WithoutAConsoleItsPagesAre404NamingTheSetting) {
-    net::HttpResponse r = Call("GET", "/admin");
-    EXPECT_EQ(r.status, 404);
-    EXPECT_NE(r.body.find("ARAGORA_CONSOLE_DIR"), std::string::npos) << r.body;
+    for (const char* p : {"/", "/admin"}) {
+        net::HttpResponse r = Call("GET", p);
+        EXPECT_EQ(r.status, 404) << p;
+        EXPECT_EQ(r.content_type, "application/json") << p;
+        EXPECT_NE(r.body.find("\"code\":\"not_found\""), std::string::npos) << r.body;
+        EXPECT_NE(r.body.find("ARAGORA_CONSOLE_DIR"), std::string::npos) << r.body;
+    }
+    EXPECT_EQ(Call("POST", "/").status, 405);  // the path exists (GET)
 }
 
 TEST_F(ConsoleRoutesTest, PagesAnswerIndexAssetsAreServedTraversalRefused) {

@@ -45,7 +45,9 @@ class MiddlewareTest : public ApiFixture {};
 
 TEST_F(MiddlewareTest, UnknownPathsAreJson404ForEveryMethod) {
     for (std::string method : {"GET", "POST", "PUT", "DELETE"}) {
-        for (std::string path : {"/nope", "/api/v1/nope", "/api/v1/debates/d_1/nope", "/"}) {
+        // ("/" is the web console's page: GET answers 404 not_found without a console
+        // installed, other methods 405; api/console_test.cpp.)
+        for (std::string path : {"/nope", "/api/v1/nope", "/api/v1/debates/d_1/nope", "/nope/"}) {
             auto res = Call(method, path, "{}", {{"X-Correlation-ID", "corr-404"}});
             EXPECT_EQ(res.status, 404) << method << " " << path;
             EXPECT_EQ(res.content_type, "application/json");
@@ -259,6 +261,7 @@ TEST_F(MiddlewareTest, OpenApiListsExactlyTheRouterEntries) {
     const auto& paths = doc.at("paths").as_object();
     std::set<std::pair<std::string, std::string>> from_router;
     for (const Router::Entry& entry : router_.entries()) {
+        if (entry.route.tag == "console") continue;  // the web console's pages: not API
         const std::string path = OpenApiPathOf(entry.route.path);
         const std::string method = Lower(entry.route.method);
         from_router.emplace(path, method);
