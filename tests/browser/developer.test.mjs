@@ -159,6 +159,15 @@ export async function c_apiExplorerListsOperationsAndTriesAGet(t) {
   await t.page.click(`${byId} form.try-it button[type=submit]`);
   await t.page.waitForSelector(`${byId} [data-status="404"]`);
 
+  // A query parameter the document does not list, through the free-text field.
+  const usage = 'details.op[data-op="GET /api/v1/billing/usage"]';
+  await t.page.click(`${usage} > summary`);
+  await t.page.waitForSelector(`${usage} input[name="extra-query"]`);
+  await t.page.type(`${usage} input[name="extra-query"]`, 'period=all');
+  await t.page.click(`${usage} form.try-it button[type=submit]`);
+  await t.page.waitForSelector(`${usage} [data-status="200"]`);
+  await t.waitForText('"period": "all"', { selector: `${usage} .try-result` });
+
   // The filter.
   await t.page.type('input[name="filter"]', 'backups');
   await t.page.waitForFunction(() => {

@@ -62,6 +62,8 @@ function tryIt(entry) {
     });
     return { p, input };
   });
+  // Query parameters the document does not list (free text, e.g. "limit=5&since=…").
+  const extra = h('input', { type: 'text', name: 'extra-query', autocomplete: 'off', spellcheck: 'false', placeholder: 'limit=5' });
   const result = h('div', { class: 'try-result', 'aria-live': 'polite' });
   const send = h('button', { type: 'submit' }, 'Send request');
   const urlOf = () => {
@@ -72,6 +74,7 @@ function tryIt(entry) {
       if (p.in === 'path') url = url.replace(`{${p.name}}`, encodeURIComponent(value));
       else if (p.in === 'query' && value) query.set(p.name, value);
     }
+    for (const [k, v] of new URLSearchParams(extra.value.trim().replace(/^\?/, ''))) query.append(k, v);
     const qs = query.toString();
     return qs ? `${url}?${qs}` : url;
   };
@@ -109,6 +112,7 @@ function tryIt(entry) {
     },
   },
   inputs.map(({ p, input }) => field(`${p.name} (${p.in}${p.required ? ', required' : ''})`, input, p.description)),
+  field('More query parameters', extra, 'Sent as written after "?", for parameters the document does not list.'),
   h('div', { class: 'actions' }, send),
   h('p', { class: 'hint' }, 'Sent with your session\'s token (or none in the open development mode). From a shell: ',
     code(`curl -H "Authorization: Bearer $ARAGORA_API_KEY" ${location.origin}${href(entry.path)}`)));
