@@ -1,4 +1,4 @@
-// Accounts (API.md "Auth"): login, refresh, me, API keys; the admin's user management and
+// Accounts (API.md "Auth"): login, refresh, logout, me, API keys; the admin's user management and
 // audit log; usage; the rate-limit, error and cache admin routes.
 
 #include <boost/json.hpp>
@@ -151,6 +151,36 @@ asio::awaitable<net::HttpResponse> UpdateMe(ApiDeps& deps, RequestContext& ctx) 
     auto u = co_await deps.auth->UpdateMe(ctx.principal, std::move(update), origin);
     if (!u) co_return ServiceErrorResponse(u.error(), ctx.correlation_id);
     co_return Json(200, UserEnvelope(*u), ctx);
+}
+
+// Signing out ends every session of the caller's user: all its refresh tokens are revoked
+// (the store has no per-token revocation; access tokens still expire on their own). The
+// service token, the open mode's anonymous caller and API keys of built-in users have no
+// sessions: 200 with nothing revoked.
+asio::awaitable<net::HttpResponse> Logout(ApiDeps& deps, RequestContext& ctx) {
+    if (deps.auth == nullptr || deps.auth->store() == nullptr) co_return NoAuth(ctx);
+    const std::string user_id = ctx.principal.user_id;
+    int revoked = 0;
+    if (!user_id.empty() && !auth::IsBuiltInUser(user_id)) {
+        storage::AuthStore* store = deps.auth->store();
+        const std::string now = common::FormatIso8601(deps.auth->clock().SystemNow());
+        auto n = co_await deps.auth->pool().Run(
+            [store, &user_id, &now] { return store->RevokeRefreshTokens(user_id, now); });
+        if (!n) co_return ServiceErrorResponse(n.error(), ctx.correlation_id);
+        revoked = *n;
+        auth::RequestOrigin origin = OriginOf(ctx);
+        std::string action = "logout";
+        std::string target = user_id;
+        std::string details =
+            common::SerializeJson(json::object{{"refresh_tokens_revoked", revoked}});
+        co_await deps.auth->Audit(ctx.principal, std::move(action), std::move(target),
+                                  std::move(details), origin);
+    }
+    co_return Json(200,
+                   json::object{{"success", true},
+                                {"revoked", revoked},
+                                {"message", "signed out: the user's refresh tokens are revoked"}},
+                   ctx);
 }
 
 // --- API keys --------------------------------------------------------------------------
@@ -627,6 +657,9 @@ void AddAuthRoutes(Router& r, ApiDeps& d) {
            .handler = Bind<Refresh>(d),
            .summary = "Exchange a refresh token for new tokens (the old one is revoked)",
            .tag = "auth", .request_schema = "RefreshRequest", .response_schema = "LoginResponse"});
+    r.Add({.method = "POST", .path = "/api/v1/auth/logout", .auth = kUser, .rate = kWrite,
+           .handler = Bind<Logout>(d),
+           .summary = "Sign out: revoke every refresh token of the caller's user", .tag = "auth"});
     r.Add({.method = "GET", .path = "/api/v1/auth/me", .auth = kUser, .rate = kRead,
            .handler = Bind<Me>(d), .summary = "The caller's account", .tag = "auth",
            .response_schema = "UserResponse"});

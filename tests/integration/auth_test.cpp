@@ -669,6 +669,48 @@ TEST_F(AuthTest, LoginRefreshMeApiKeysAndTheAuditLog) {
     EXPECT_EQ(ao["chain"].as_object()["ok"], true) << audit.body.substr(0, 500);
 }
 
+// The console's "Sign out": POST /api/v1/auth/logout revokes every refresh token of the
+// caller's user (two sessions here), so neither can be refreshed; the entry is audited.
+TEST_F(AuthTest, LogoutRevokesTheUsersRefreshTokens) {
+    ASSERT_NO_FATAL_FAILURE(StartSecuredServer());
+    const auto http = Http();
+    const std::string credentials =
+        json::serialize(json::object{{"email", member_.email}, {"password", kPassword}});
+    HttpResponse first = http.Post("/api/v1/auth/login", credentials);
+    ASSERT_EQ(first.status, 200) << first.Describe();
+    HttpResponse second = http.Post("/api/v1/auth/login", credentials);
+    ASSERT_EQ(second.status, 200) << second.Describe();
+    const std::string access = StringOf(first.Object(), "access_token");
+
+    ExpectFlatError(http.Post("/api/v1/auth/logout", ""), 401, "auth_required",
+                    "logout without credentials");
+    HttpResponse out = http.Post("/api/v1/auth/logout", "", Bearer(access));
+    ASSERT_EQ(out.status, 200) << out.Describe();
+    EXPECT_EQ(out.Object()["success"], true);
+    EXPECT_EQ(out.Object()["revoked"], 2) << out.body;
+    for (const HttpResponse* login : {&first, &second}) {
+        const std::string refresh = StringOf(login->Object(), "refresh_token");
+        ExpectFlatError(http.Post("/api/v1/auth/refresh",
+                                  json::serialize(json::object{{"refresh_token", refresh}})),
+                        401, "auth_required", "refresh after logout");
+    }
+    // The service token has no session: nothing to revoke.
+    HttpResponse service = http.Post("/api/auth/logout", "", Bearer(kApiToken));
+    ASSERT_EQ(service.status, 200) << service.Describe();
+    EXPECT_EQ(service.Object()["revoked"], 0);
+
+    HttpResponse audit = http.Get("/api/v1/audit?limit=20", Bearer(Jwt(admin_)));
+    ASSERT_EQ(audit.status, 200) << audit.Describe();
+    bool logged = false;
+    const json::object ao = audit.Object();  // kept: the loop below refers into it
+    ASSERT_TRUE(ao.contains("entries") && ao.at("entries").is_array()) << audit.body;
+    for (const auto& e : ao.at("entries").as_array()) {
+        logged |= StringOf(e.as_object(), "action") == "logout" &&
+                  StringOf(e.as_object(), "target") == member_.id;
+    }
+    EXPECT_TRUE(logged) << audit.body.substr(0, 2000);
+}
+
 // --- 4. debate ownership and usage --------------------------------------------------------
 
 // A demoted user's API key used to keep its old role for up to 30 s (the key cache, while

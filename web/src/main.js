@@ -4,11 +4,13 @@
 import { logout, session } from './lib/api.js';
 import { clear, h } from './lib/dom.js';
 import { href, navigate, register, start } from './lib/router.js';
+import { authMode, syncSession } from './pages/access.js';
 import { pages } from './pages/index.js';
 
-function nav() {
+function nav(mode) {
   const user = session.user();
-  const admin = user && (user.role === 'admin' || user.role === 'owner');
+  const open = !user && mode === 'open';
+  const admin = open || (user && (user.role === 'admin' || user.role === 'owner'));
   const links = [
     ['/', 'Debates'],
     ['/receipts', 'Receipts'],
@@ -27,16 +29,20 @@ function nav() {
           h('span', {}, `${user.email} (${user.role})`),
           h('button', { type: 'button', onclick: async () => { await logout(); navigate('/login'); } }, 'Sign out'),
         )
-      : h('a', { href: href('/login'), 'data-link': '/login' }, 'Sign in'),
+      : open
+        ? h('div', { class: 'who' }, h('span', { class: 'badge badge-warn', 'data-auth-mode': 'open' }, 'Open development mode: no sign-in'))
+        : h('a', { href: href('/login'), 'data-link': '/login' }, 'Sign in'),
   );
 }
 
-function renderHeader() {
+async function renderHeader() {
+  const mode = await authMode();
   const header = document.getElementById('site-header');
-  clear(header).append(nav());
+  clear(header).append(nav(mode));
 }
 
 for (const page of pages) register(page);
 window.addEventListener('aragora:session', renderHeader);
 renderHeader();
+syncSession();
 start(document.getElementById('main'));

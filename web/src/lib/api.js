@@ -43,7 +43,17 @@ export const session = {
   },
 };
 
-async function refresh() {
+// One refresh at a time: the server rotates refresh tokens and treats a second use of the
+// old one as theft (it revokes the whole session), so requests that fail together with
+// 401 share one refresh.
+let refreshing = null;
+
+function refresh() {
+  if (!refreshing) refreshing = doRefresh().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+async function doRefresh() {
   const current = load();
   if (!current?.refresh_token) return false;
   const res = await fetch(basePath() + '/api/v1/auth/refresh', {
@@ -72,7 +82,8 @@ export async function api(path, { method = 'GET', body, headers = {}, raw = fals
     init.body = JSON.stringify(body);
   }
   const res = await fetch(basePath() + path, init);
-  if (res.status === 401 && retry && token && (await refresh())) {
+  // A refresh that finished while this request was out: retry with its token.
+  if (res.status === 401 && retry && token && (session.accessToken() !== token || (await refresh()))) {
     return api(path, { method, body, headers, raw, retry: false });
   }
   if (raw) return res;
@@ -94,12 +105,16 @@ export async function login(email, password) {
   return body.user;
 }
 
+// Ends the session on the server (POST /api/v1/auth/logout revokes the user's refresh
+// tokens) and here. The local session ends even when the server cannot be reached.
 export async function logout() {
   const current = load();
   try {
     if (current?.refresh_token) {
-      await api('/api/v1/auth/logout', { method: 'POST', body: { refresh_token: current.refresh_token }, retry: false });
+      await api('/api/v1/auth/logout', { method: 'POST', body: { refresh_token: current.refresh_token } });
     }
+  } catch {
+    // Signed out locally all the same; the refresh token then expires on its own.
   } finally {
     session.set(null);
   }
