@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <mutex>
 #include <string>
 
 #include "agents/factory.hpp"
@@ -52,6 +53,24 @@ public:
     virtual std::string AuthWarning() const { return {}; }
 };
 
+// A document set once the startup sequence has built it and read by any thread (the
+// published receipt keys). Empty until then.
+class PublishedText {
+public:
+    void Set(std::string text) {
+        std::lock_guard lock(mu_);
+        text_ = std::move(text);
+    }
+    std::string Get() const {
+        std::lock_guard lock(mu_);
+        return text_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::string text_;
+};
+
 struct ApiDeps {
     service::DebateService& debates;
     const debate::ReceiptKeys& receipt_keys;
@@ -76,6 +95,9 @@ struct ApiDeps {
     BackupAccess* backups = nullptr;
     // OpenTelemetry traces (trace/); null = tracing off (no span, no trace_id in logs).
     trace::Tracer* tracer = nullptr;
+    // GET /.well-known/aragora/receipt-keys.json (debate::PublishedReceiptKeysJson); null
+    // or empty = 503 (not loaded yet).
+    const PublishedText* receipt_keys_document = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

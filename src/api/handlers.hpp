@@ -66,6 +66,7 @@ Handler ListReceiptsHandler(ApiDeps& deps);
 Handler GetReceiptHandler(ApiDeps& deps);
 Handler ExportReceiptHandler(ApiDeps& deps);
 Handler VerifyStoredReceiptHandler(ApiDeps& deps);  // .../{id}/verify, /verify-signature
+Handler PublishedReceiptKeysHandler(ApiDeps& deps);  // GET /.well-known/aragora/receipt-keys.json
 Handler VerifyReceiptBodyHandler(ApiDeps& deps);    // POST /api/v1/receipts/verify
 
 // A verify body: the exact text of the receipt — the value of the top-level `receipt`
