@@ -170,15 +170,23 @@ TEST_F(ReceiptKeysTest, ThreeRotationsVerifyThroughApiCliAndAnIndependentVerifie
         EXPECT_EQ(server.Terminate(), 0) << server.Logs();
     }
 
-    // The published keys: all four Ed25519 key ids, the last one current.
+    // The published keys: all four Ed25519 key ids, one current, three retired, each with
+    // its PEM; no HMAC key id.
     std::set<std::string> ed_ids;
+    std::map<std::string, int> states;
     for (const auto& k : published.at("keys").as_array()) {
         ed_ids.insert(std::string(k.at("key_id").as_string()));
-        const bool current = k.at("state") == "current";
-        EXPECT_EQ(current, k.at("public_key_pem").as_string().size() > 0 && ed_ids.size() == 4)
-            << json::serialize(k);
+        ++states[std::string(k.at("state").as_string())];
+        EXPECT_EQ(k.at("algorithm"), "Ed25519");
+        EXPECT_NE(k.at("public_key_pem").as_string().find("BEGIN PUBLIC KEY"), std::string::npos);
     }
     EXPECT_EQ(ed_ids.size(), 4u);
+    EXPECT_EQ(states["current"], 1);
+    EXPECT_EQ(states["retired"], 3);
+    for (const auto& k : hmac_) {
+        EXPECT_EQ(json::serialize(published).find(common::Sha256Hex(k).substr(0, 16)),
+                  std::string::npos);
+    }
 
     // The CLI, with the last rotation's environment.
     const auto env = RotationEnv(3);
