@@ -4,8 +4,8 @@
 // middleware chain in front of them. app/ builds ApiDeps and calls these.
 
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "agents/factory.hpp"

@@ -157,19 +157,20 @@ int VerifyAll(bool as_json) {
         }
         json::array failed;
         for (const auto& f : failures) {
-            failed.push_back(json::object{{"receipt_id", f.receipt_id},
-                                          {"key_id", f.key_id.empty() ? json::value(nullptr)
-                                                                      : json::value(f.key_id)},
-                                          {"reason", f.reason}});
+            failed.push_back(json::object{
+                {"receipt_id", f.receipt_id},
+                {"key_id", f.key_id.empty() ? json::value(nullptr) : json::value(f.key_id)},
+                {"reason", f.reason}});
         }
-        json::object o{{"ok", invalid == 0},
-                       {"receipts", total},
-                       {"valid", valid},
-                       {"invalid", invalid},
-                       {"unsigned", unsigned_count},
-                       {"keys", std::move(keys)},
-                       {"failures", std::move(failed)},
-                       {"failures_truncated", invalid > static_cast<std::int64_t>(failures.size())}};
+        json::object o{
+            {"ok", invalid == 0},
+            {"receipts", total},
+            {"valid", valid},
+            {"invalid", invalid},
+            {"unsigned", unsigned_count},
+            {"keys", std::move(keys)},
+            {"failures", std::move(failed)},
+            {"failures_truncated", invalid > static_cast<std::int64_t>(failures.size())}};
         std::cout << common::SerializeJson(o) << "\n";
     } else {
         std::cout << (invalid == 0 ? "ok" : "FAILED") << ": " << total << " receipt(s), " << valid
@@ -201,7 +202,7 @@ common::Result<std::unique_ptr<storage::Store>> OpenKeyringStore(const config::S
 }
 
 common::Result<debate::ReceiptKeyring> LoadCliKeyring(const config::Settings& settings,
-                                                     storage::Store* store) {
+                                                      storage::Store* store) {
     auto keys = debate::LoadReceiptKeys(settings);
     if (!keys) return keys.error();
     if (!store) return debate::DescribeConfiguredKeys(*keys);

@@ -23,11 +23,10 @@ CLI::App* AddKeysCommand(CLI::App& app, int& exit_code);
 // The keyring a CLI command verifies with: the configured keys merged (read only) with
 // the store's keyring when `store` is given; else the configured keys alone.
 common::Result<debate::ReceiptKeyring> LoadCliKeyring(const config::Settings& settings,
-                                                     storage::Store* store);
+                                                      storage::Store* store);
 
 // The store holding the keyring, when there is one to read: PostgreSQL, or an existing
 // SQLite file (never created for a read). nullptr when there is none.
-common::Result<std::unique_ptr<storage::Store>> OpenKeyringStore(
-    const config::Settings& settings);
+common::Result<std::unique_ptr<storage::Store>> OpenKeyringStore(const config::Settings& settings);
 
 }  // namespace aragora::cli

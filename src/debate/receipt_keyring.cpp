@@ -46,7 +46,9 @@ void SortEntries(std::vector<ReceiptKeyInfo>& entries) {
                      });
 }
 
-json::value OrNull(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+json::value OrNull(const std::string& s) {
+    return s.empty() ? json::value(nullptr) : json::value(s);
+}
 
 }  // namespace
 
@@ -221,6 +223,56 @@ common::Result<ReceiptKeyring> SyncReceiptKeyring(storage::Store& store, Receipt
     }
     SortEntries(ring.entries);
     return ring;
+}
+
+common::Result<keys::ReEncryptBatch> ReceiptKeyReEncryptTarget::ReEncrypt(
+    const keys::FieldCipher& cipher, std::string_view after_cursor, int limit) {
+    auto rows = store_.ListReceiptKeys();
+    if (!rows) return rows.error();
+    std::vector<storage::ReceiptKeyRow> sealed;
+    for (auto& row : *rows) {
+        if (!row.sealed_secret.empty() && row.key_id > after_cursor) sealed.push_back(row);
+    }
+    std::sort(sealed.begin(), sealed.end(),
+              [](const auto& a, const auto& b) { return a.key_id < b.key_id; });
+    keys::ReEncryptBatch batch;
+    const keys::KeyRef current = cipher.Current();
+    std::size_t i = 0;
+    for (; i < sealed.size() && static_cast<int>(i) < std::max(limit, 1); ++i) {
+        storage::ReceiptKeyRow& row = sealed[i];
+        batch.next_cursor = row.key_id;
+        auto under = cipher.KeyOf(row.sealed_secret);
+        if (under && *under == current) {
+            ++batch.skipped;
+            continue;
+        }
+        const std::string aad = storage::ReceiptKeySealAad(row.key_id);
+        auto plain = cipher.Open(row.sealed_secret, aad);
+        if (!plain) return plain.error();
+        auto resealed = cipher.Seal(*plain, aad);
+        if (!resealed) return resealed.error();
+        row.sealed_secret = std::move(*resealed);
+        row.public_key.clear();
+        if (auto s = store_.RecordReceiptKey(row); !s) return s.error();
+        ++batch.rewritten;
+    }
+    batch.done = i >= sealed.size();
+    return batch;
+}
+
+common::Result<std::int64_t> ReceiptKeyReEncryptTarget::CountNotUnder(const keys::KeyRef& current) {
+    auto rows = store_.ListReceiptKeys();
+    if (!rows) return rows.error();
+    std::int64_t n = 0;
+    for (const auto& row : *rows) {
+        if (row.sealed_secret.empty()) continue;
+        // Unknown (no cipher, or not an envelope it reads): counted as still old.
+        auto under = cipher_ ? cipher_->KeyOf(row.sealed_secret)
+                             : common::Result<keys::KeyRef>(
+                                   common::MakeError(common::ErrorCode::kNotFound, "no cipher"));
+        if (!under || !(*under == current)) ++n;
+    }
+    return n;
 }
 
 std::string Ed25519PublicKeyPem(std::string_view public_key32) {

@@ -33,11 +33,11 @@ struct ReceiptKeyInfo {
     std::string key_id;
     std::string algorithm;  // kHmacKeyAlgorithm or kEd25519KeyAlgorithm
     ReceiptKeyState state = ReceiptKeyState::kRetired;
-    std::string public_key;    // Ed25519: base64 of the 32 raw bytes; HMAC: ""
-    bool verifiable = false;   // the keyring can verify receipts signed with it
-    bool configured = false;   // given by the environment / key file (else only stored)
-    bool stored = false;       // a row of receipt_signing_keys
-    bool secret_kept = false;  // HMAC: the store holds its sealed copy
+    std::string public_key;     // Ed25519: base64 of the 32 raw bytes; HMAC: ""
+    bool verifiable = false;    // the keyring can verify receipts signed with it
+    bool configured = false;    // given by the environment / key file (else only stored)
+    bool stored = false;        // a row of receipt_signing_keys
+    bool secret_kept = false;   // HMAC: the store holds its sealed copy
     std::string first_seen_at;  // from the store; "" when not stored
     std::string last_seen_at;
     std::string retired_at;
@@ -56,8 +56,8 @@ struct KeyringSyncOptions {
     // Seals HMAC keys into the store and opens the sealed ones; null = no master key:
     // HMAC secrets are neither stored nor opened (key ids and Ed25519 public keys are).
     std::shared_ptr<const keys::FieldCipher> cipher;
-    std::string now;     // ISO 8601
-    bool write = true;   // false: read the store only (CLI), record nothing
+    std::string now;    // ISO 8601
+    bool write = true;  // false: read the store only (CLI), record nothing
 };
 
 // Merges the configured keys with the store's keyring (see the top of this file); with
@@ -66,6 +66,29 @@ struct KeyringSyncOptions {
 // skipped with a warning naming its key id. Errors: the store's.
 common::Result<ReceiptKeyring> SyncReceiptKeyring(storage::Store& store, ReceiptKeys configured,
                                                   const KeyringSyncOptions& options);
+
+// The sealed HMAC keys of receipt_signing_keys as a re-encryption target (name
+// "receipt_signing_keys"), for the key module's rotation driver: re-seals each sealed key
+// not under cipher.Current() (retired keys are never re-sealed by a server start, so
+// without this they would be lost when their data key expires). The table holds a
+// handful of rows: each row is its own write; a rerun rewrites only what is still under
+// an old key. The cursor is the last key_id done.
+class ReceiptKeyReEncryptTarget final : public keys::ReEncryptTarget {
+public:
+    // `cipher` tells which key sealed a value (KeyOf) for CountNotUnder.
+    ReceiptKeyReEncryptTarget(storage::Store& store,
+                              std::shared_ptr<const keys::FieldCipher> cipher)
+        : store_(store), cipher_(std::move(cipher)) {}
+    std::string Name() const override { return "receipt_signing_keys"; }
+    common::Result<keys::ReEncryptBatch> ReEncrypt(const keys::FieldCipher& cipher,
+                                                   std::string_view after_cursor,
+                                                   int limit) override;
+    common::Result<std::int64_t> CountNotUnder(const keys::KeyRef& current) override;
+
+private:
+    storage::Store& store_;
+    std::shared_ptr<const keys::FieldCipher> cipher_;
+};
 
 // The public document of GET /.well-known/aragora/receipt-keys.json: every Ed25519 key id
 // with its public key (base64 and SPKI PEM), state and dates; no HMAC key (nothing about

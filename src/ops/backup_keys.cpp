@@ -37,10 +37,13 @@ common::Result<CarriedReceiptKeys> OpenReceiptKeys(std::string_view sealed, cons
     if (!current || !previous) {
         return common::MakeError(common::ErrorCode::kCrypto, "receipt keys file is damaged");
     }
-    CarriedReceiptKeys carried{std::move(*current), std::move(*previous),
-                               common::StringFieldOr(o, "hmac_source") == "file", {}};
+    CarriedReceiptKeys carried{std::move(*current),
+                               std::move(*previous),
+                               common::StringFieldOr(o, "hmac_source") == "file",
+                               {}};
     // Older backups have no hmac_retired.
-    if (const json::value* retired = o.if_contains("hmac_retired"); retired && retired->is_array()) {
+    if (const json::value* retired = o.if_contains("hmac_retired");
+        retired && retired->is_array()) {
         for (const json::value& k : retired->get_array()) {
             auto raw = k.is_string() ? common::Base64Decode(k.get_string())
                                      : common::Result<std::string>(common::MakeError(

@@ -6,8 +6,8 @@
 // never written in the clear. An unencrypted backup has no sidecar.
 
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "debate/receipt.hpp"

@@ -53,13 +53,12 @@ protected:
     // An Ed25519 PKCS#8 PEM made by openssl (not our code); its 32-byte seed.
     std::string NewEd25519(const std::string& name, std::string* seed = nullptr) {
         const std::string path = dir_.path() + "/" + name + ".pem";
-        ProcessResult gen =
-            RunProcess({"/usr/bin/openssl", "genpkey", "-algorithm", "ed25519", "-out", path},
-                       BaseEnv());
+        ProcessResult gen = RunProcess(
+            {"/usr/bin/openssl", "genpkey", "-algorithm", "ed25519", "-out", path}, BaseEnv());
         EXPECT_EQ(gen.exit_code, 0) << gen.err;
         if (seed) {
-            ProcessResult der = RunProcess(
-                {"/usr/bin/openssl", "pkey", "-in", path, "-outform", "DER"}, BaseEnv());
+            ProcessResult der =
+                RunProcess({"/usr/bin/openssl", "pkey", "-in", path, "-outform", "DER"}, BaseEnv());
             EXPECT_EQ(der.exit_code, 0) << der.err;
             EXPECT_GE(der.out.size(), 32u);
             *seed = der.out.size() >= 32 ? der.out.substr(der.out.size() - 32) : "";
@@ -88,8 +87,8 @@ protected:
         if (i == 3) {
             const std::string file = dir_.path() + "/retired-receipt-keys";
             WriteAll(file, "# retired receipt keys\n" + hmac_[0] + "\n" + hmac_[1] + "\n");
-            std::filesystem::permissions(file, std::filesystem::perms::owner_read |
-                                                   std::filesystem::perms::owner_write);
+            std::filesystem::permissions(
+                file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
             env["ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED"] = file;
         }
         return env;
@@ -128,8 +127,8 @@ protected:
         WriteAll(input, json::serialize(json::object{
                             {"receipts", rs}, {"published", published}, {"hmac_keys", ks}}));
         ProcessResult run = RunProcess(
-            {kPython, std::string(ARAGORA_SOURCE_DIR) + "/tests/tools/independent_receipt_verify.py",
-             input},
+            {kPython,
+             std::string(ARAGORA_SOURCE_DIR) + "/tests/tools/independent_receipt_verify.py", input},
             BaseEnv());
         EXPECT_EQ(run.exit_code, 0) << run.err;
         boost::system::error_code ec;
@@ -215,9 +214,9 @@ TEST_F(ReceiptKeysTest, ThreeRotationsVerifyThroughApiCliAndAnIndependentVerifie
 
     // Without the retired keys (a fresh data dir, the current key only), the first
     // receipt's HMAC key id is unknown, and the CLI says exactly that.
-    ProcessResult unknown =
-        RunProcess({ARAGORA_BINARY, "receipt", "verify", dir_.path() + "/receipt0.json"},
-                   ServerEnv(dir_.path() + "/elsewhere", {{"ARAGORA_RECEIPT_SIGNING_KEY", hmac_[3]}}));
+    ProcessResult unknown = RunProcess(
+        {ARAGORA_BINARY, "receipt", "verify", dir_.path() + "/receipt0.json"},
+        ServerEnv(dir_.path() + "/elsewhere", {{"ARAGORA_RECEIPT_SIGNING_KEY", hmac_[3]}}));
     EXPECT_EQ(unknown.exit_code, 1);
     EXPECT_NE(unknown.out.find("unknown signing key (key_id "), std::string::npos) << unknown.out;
     // The API likewise, for a key id nobody knows.
@@ -263,8 +262,9 @@ TEST_F(ReceiptKeysTest, ThreeRotationsVerifyThroughApiCliAndAnIndependentVerifie
 
 TEST_F(ReceiptKeysTest, KeyMaterialNeverAppearsInLogsMetricsErrorsOrBackups) {
     std::vector<std::string> seeds(2);
-    for (int i = 0; i < 4; ++i) hmac_.push_back("leak-test-hmac-key-" + std::to_string(i) + "-" +
-                                               common::HexEncode(common::RandomBytes(8)));
+    for (int i = 0; i < 4; ++i)
+        hmac_.push_back("leak-test-hmac-key-" + std::to_string(i) + "-" +
+                        common::HexEncode(common::RandomBytes(8)));
     // Rotations 2 and 3 below: the Ed25519 key rotates too.
     ed_.push_back(NewEd25519("leak0", &seeds[0]));
     ed_.push_back(ed_[0]);
@@ -290,28 +290,30 @@ TEST_F(ReceiptKeysTest, KeyMaterialNeverAppearsInLogsMetricsErrorsOrBackups) {
             ProcessResult backup = Aragora({"backup", "create", "--json"}, RotationEnv(i));
             ASSERT_EQ(backup.exit_code, 0) << backup.err << backup.out;
             seen += backup.out + backup.err;
-            const std::string id(
-                json::parse(backup.out).at("backup").at("id").as_string());
-            ProcessResult restored = Aragora(
-                {"backup", "restore", id, "-o", dir_.path() + "/restored/aragora.sqlite3"},
-                RotationEnv(i));
+            const std::string id(json::parse(backup.out).at("backup").at("id").as_string());
+            ProcessResult restored =
+                Aragora({"backup", "restore", id, "-o", dir_.path() + "/restored/aragora.sqlite3"},
+                        RotationEnv(i));
             ASSERT_EQ(restored.exit_code, 0) << restored.err << restored.out;
             seen += restored.out + restored.err;
         }
         EXPECT_EQ(server.Terminate(), 0);
         seen += server.Logs();
     }
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {"keys", "list"}, {"keys", "list", "--json"}, {"keys", "verify-all"},
-             {"receipt", "verify-chain", "--json"}, {"doctor"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{"keys", "list"},
+                                               {"keys", "list", "--json"},
+                                               {"keys", "verify-all"},
+                                               {"receipt", "verify-chain", "--json"},
+                                               {"doctor"}}) {
         ProcessResult r = Aragora(args, RotationEnv(3));
         seen += r.out + r.err;
     }
     // A configuration error about the keys names the variable, never a value.
-    ProcessResult bad = Aragora({"keys", "list"}, {{"ARAGORA_ENV", "production"},
-                                                   {"ARAGORA_RECEIPT_SIGNING_KEY", ""},
-                                                   {"ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS",
-                                                    hmac_[1]}});
+    ProcessResult bad =
+        Aragora({"keys", "list"}, {{"ARAGORA_ENV", "production"},
+                                   {"ARAGORA_RECEIPT_SIGNING_KEY", ""},
+                                   {"ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS", hmac_[1]}});
     seen += bad.out + bad.err;
     seen += ReadTree(Data());
     seen += ReadTree(dir_.path() + "/backups");
@@ -323,8 +325,7 @@ TEST_F(ReceiptKeysTest, KeyMaterialNeverAppearsInLogsMetricsErrorsOrBackups) {
     for (const auto& s : seeds) secrets.emplace_back("ed25519 seed", s);
     for (const auto& [what, key] : secrets) {
         ASSERT_FALSE(key.empty());
-        for (const std::string& form :
-             {key, common::HexEncode(key), common::Base64Encode(key)}) {
+        for (const std::string& form : {key, common::HexEncode(key), common::Base64Encode(key)}) {
             // Base64 of a prefix too (the encoding of a longer string starts the same).
             const std::string needle = form.size() > 24 ? form.substr(0, 24) : form;
             EXPECT_EQ(seen.find(needle), std::string::npos) << what << " key material found";

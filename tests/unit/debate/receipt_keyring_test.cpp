@@ -43,8 +43,8 @@ DebateResult Result() {
 }
 
 std::string Sign(const ReceiptKeys& keys, const std::string& id) {
-    auto r = BuildSignedReceipt(Spec("deb_" + id), Result(), "rcpt_" + id, std::nullopt, kNow,
-                                keys);
+    auto r =
+        BuildSignedReceipt(Spec("deb_" + id), Result(), "rcpt_" + id, std::nullopt, kNow, keys);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? r->json : std::string();
 }
@@ -62,14 +62,21 @@ ReceiptKeys Hmac(std::string current, std::string previous = {},
 // associated data, and never holds the plaintext in clear.
 class TestCipher final : public keys::FieldCipher {
 public:
+    explicit TestCipher(std::uint32_t version = 1) : version_(version) {}
     common::Result<std::string> Seal(std::string_view plaintext,
                                      std::string_view aad) const override {
         std::string x(plaintext);
         for (char& c : x) c = static_cast<char>(c ^ 0x5a);
-        return "tc1:" + common::Base64Encode(aad) + ":" + common::Base64Encode(x);
+        return "tc" + std::to_string(version_) + ":" + common::Base64Encode(aad) + ":" +
+               common::Base64Encode(x);
     }
     common::Result<std::string> Open(std::string_view sealed, std::string_view aad) const override {
-        const std::string prefix = "tc1:" + common::Base64Encode(aad) + ":";
+        // Opens what any version sealed (the keyring of a rotation overlap).
+        const std::size_t colon = sealed.find(':');
+        if (sealed.substr(0, 2) != "tc" || colon == std::string_view::npos)
+            return common::MakeError(common::ErrorCode::kValidation, "bad envelope");
+        const std::string prefix =
+            std::string(sealed.substr(0, colon)) + ":" + common::Base64Encode(aad) + ":";
         if (sealed.substr(0, prefix.size()) != prefix)
             return common::MakeError(common::ErrorCode::kCrypto, "tag mismatch");
         auto x = common::Base64Decode(sealed.substr(prefix.size()));
@@ -78,9 +85,18 @@ public:
         for (char& c : out) c = static_cast<char>(c ^ 0x5a);
         return out;
     }
-    bool IsSealed(std::string_view v) const override { return v.substr(0, 4) == "tc1:"; }
-    common::Result<keys::KeyRef> KeyOf(std::string_view) const override { return Current(); }
-    keys::KeyRef Current() const override { return {"test", 1}; }
+    bool IsSealed(std::string_view v) const override { return v.substr(0, 2) == "tc"; }
+    common::Result<keys::KeyRef> KeyOf(std::string_view v) const override {
+        const std::size_t colon = v.find(':');
+        if (v.substr(0, 2) != "tc" || colon == std::string_view::npos)
+            return common::MakeError(common::ErrorCode::kValidation, "bad envelope");
+        return keys::KeyRef{
+            "test", static_cast<std::uint32_t>(std::stoul(std::string(v.substr(2, colon - 2))))};
+    }
+    keys::KeyRef Current() const override { return {"test", version_}; }
+
+private:
+    std::uint32_t version_;
 };
 
 TEST(ReceiptKeyringLookup, FindsHmacKeysByKeyIdInEveryState) {
@@ -172,8 +188,8 @@ public:
         Reopen();
         KeyringSyncOptions o;
         o.cipher = std::move(cipher);
-        o.now = "2026-01-" + std::string(day < 10 ? "0" : "") + std::to_string(day) +
-                "T00:00:00.000Z";
+        o.now =
+            "2026-01-" + std::string(day < 10 ? "0" : "") + std::to_string(day) + "T00:00:00.000Z";
         auto ring = SyncReceiptKeyring(*store_, std::move(configured), o);
         EXPECT_TRUE(ring.ok()) << (ring.ok() ? "" : ring.error().message);
         return ring.ok() ? std::move(*ring) : ReceiptKeyring{};
@@ -268,7 +284,9 @@ TEST_F(StoreKeyringTest, WithoutAMasterKeyOnlyIdsAndPublicKeysAreKept) {
     ASSERT_NE(old_ed, nullptr);
     EXPECT_TRUE(old_ed->verifiable);
     EXPECT_EQ(ring.keys.ed25519_retired.size(), 1u);
-    for (const auto& row : *store_->ListReceiptKeys()) EXPECT_EQ(row.sealed_secret, "");
+    const auto stored = store_->ListReceiptKeys();
+    ASSERT_TRUE(stored.ok());
+    for (const auto& row : *stored) EXPECT_EQ(row.sealed_secret, "");
 
     // Listed in ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED: verifies again.
     ReceiptKeys third = second;
@@ -303,6 +321,46 @@ TEST_F(StoreKeyringTest, ASealedKeyThatDoesNotOpenIsSkippedWithAWarning) {
         EXPECT_EQ(w.find("gamma-key"), std::string::npos);
     }
     EXPECT_TRUE(warned);
+}
+
+TEST_F(StoreKeyringTest, ReEncryptTargetResealsRetiredKeysUnderTheCurrentDataKey) {
+    auto v1 = std::make_shared<TestCipher>(1);
+    const std::string k1 = "epsilon-key-000000000", k2 = "zeta-key-000000000";
+    const std::string r1 = Sign(Start(Hmac(k1), 1, v1).keys, "1");
+    Start(Hmac(k2), 2, v1);  // k1 retired, sealed under version 1 only
+    auto v2 = std::make_shared<TestCipher>(2);
+    ReceiptKeyReEncryptTarget target(*store_, v2);
+    EXPECT_EQ(target.Name(), "receipt_signing_keys");
+    EXPECT_EQ(*target.CountNotUnder(v2->Current()), 2);
+    auto first = target.ReEncrypt(*v2, "", 1);
+    ASSERT_TRUE(first.ok()) << first.error().message;
+    EXPECT_EQ(first->rewritten, 1);
+    EXPECT_FALSE(first->done);
+    auto rest = target.ReEncrypt(*v2, first->next_cursor, 10);
+    ASSERT_TRUE(rest.ok());
+    EXPECT_EQ(rest->rewritten, 1);
+    EXPECT_TRUE(rest->done);
+    EXPECT_EQ(*target.CountNotUnder(v2->Current()), 0);
+    // A rerun rewrites nothing (never sealed twice).
+    auto again = target.ReEncrypt(*v2, "", 10);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->rewritten, 0);
+    EXPECT_EQ(again->skipped, 2);
+    // Dates and retirement survive; the retired key still verifies under the new data key.
+    const auto resealed = store_->ListReceiptKeys();
+    ASSERT_TRUE(resealed.ok());
+    for (const auto& row : *resealed) {
+        EXPECT_EQ(row.sealed_secret.substr(0, 4), "tc2:") << row.key_id;
+        EXPECT_FALSE(row.first_seen_at.empty());
+    }
+    EXPECT_EQ(store_->ListReceiptKeys()->at(0).retired_at, "2026-01-02T00:00:00.000Z");
+    KeyringSyncOptions ro;
+    ro.cipher = v2;
+    ro.now = "2026-01-03T00:00:00.000Z";
+    ro.write = false;
+    auto ring = SyncReceiptKeyring(*store_, Hmac(k2), ro);
+    ASSERT_TRUE(ring.ok());
+    EXPECT_TRUE(VerifyReceipt(r1, ring->keys).valid);
 }
 
 }  // namespace
