@@ -32,6 +32,12 @@ common::Result<config::Settings> LoadCliSettings() {
 }
 
 std::string Dash(const std::string& s) { return s.empty() ? "-" : s; }
+// `s` (or "-") padded to a column of `width`.
+std::string Column(const std::string& s, std::size_t width) {
+    std::string out = Dash(s);
+    if (out.size() < width) out.append(width - out.size(), ' ');
+    return out;
+}
 
 int ListKeys(bool as_json) {
     auto settings = LoadCliSettings();
@@ -44,15 +50,15 @@ int ListKeys(bool as_json) {
         std::cout << debate::KeyringListJson(*ring) << "\n";
         return kExitOk;
     }
-    std::cout << "KEY ID            ALGORITHM    STATE     VERIFIABLE  FIRST SEEN            "
-                 "LAST SEEN             PUBLIC KEY\n";
+    std::cout << "KEY ID            ALGORITHM    STATE     VERIFIABLE  " << Column("FIRST SEEN", 26)
+              << Column("LAST SEEN", 26) << "PUBLIC KEY\n";
     for (const auto& e : ring->entries) {
         std::cout << e.key_id << "  " << e.algorithm
                   << std::string(e.algorithm.size() < 13 ? 13 - e.algorithm.size() : 1, ' ')
                   << debate::ReceiptKeyStateName(e.state)
                   << std::string(10 - debate::ReceiptKeyStateName(e.state).size(), ' ')
-                  << (e.verifiable ? "yes         " : "NO          ") << Dash(e.first_seen_at)
-                  << "  " << Dash(e.last_seen_at) << "  " << Dash(e.public_key) << "\n";
+                  << (e.verifiable ? "yes         " : "NO          ") << Column(e.first_seen_at, 26)
+                  << Column(e.last_seen_at, 26) << Dash(e.public_key) << "\n";
     }
     for (const auto& w : ring->warnings) std::cerr << "aragora: warning: " << w << "\n";
     return kExitOk;
