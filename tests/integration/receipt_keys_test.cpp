@@ -298,6 +298,8 @@ TEST_F(ReceiptKeysTest, KeyMaterialNeverAppearsInLogsMetricsErrorsOrBackups) {
             seen += restored.out + restored.err;
         }
         EXPECT_EQ(server.Terminate(), 0);
+        // The logs were captured (DEBUG), keyring line included.
+        EXPECT_NE(server.Logs().find("receipt keyring: "), std::string::npos) << server.Logs();
         seen += server.Logs();
     }
     for (const auto& args :
@@ -316,8 +318,13 @@ TEST_F(ReceiptKeysTest, KeyMaterialNeverAppearsInLogsMetricsErrorsOrBackups) {
                                    {"ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS", hmac_[1]}});
     seen += bad.out + bad.err;
     seen += ReadTree(Data());
-    seen += ReadTree(dir_.path() + "/backups");
-    seen += ReadTree(dir_.path() + "/restored");
+    const std::string backups = ReadTree(dir_.path() + "/backups");
+    const std::string restored = ReadTree(dir_.path() + "/restored");
+    EXPECT_GT(backups.size(), 1000u);
+    // The restored database holds the receipts and the keyring table (key ids, no secret).
+    EXPECT_NE(restored.find("receipt_signing_keys"), std::string::npos);
+    EXPECT_NE(restored.find(common::Sha256Hex(hmac_[3]).substr(0, 16)), std::string::npos);
+    seen += backups + restored;
     ASSERT_GT(seen.size(), 1000u);
 
     std::vector<std::pair<std::string, std::string>> secrets;
