@@ -23,6 +23,9 @@ packages=(
     # (checks the Alertmanager config); their services are not started. python3-yaml reads
     # the rule files in the monitoring tests.
     prometheus prometheus-alertmanager python3-yaml
+    # the independent receipt verifier of the receipt-key tests (Ed25519 with Debian's
+    # python3-cryptography; tests/tools/independent_receipt_verify.py)
+    python3-cryptography openssl
     # servers the PostgreSQL/Redis/multi-instance tests start on free loopback ports (their
     # system services are not started)
     postgresql redis-server redis-tools nginx

@@ -4,6 +4,7 @@
 // middleware chain in front of them. app/ builds ApiDeps and calls these.
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -54,6 +55,24 @@ public:
     virtual std::string AuthWarning() const { return {}; }
 };
 
+// A document set once the startup sequence has built it and read by any thread (the
+// published receipt keys). Empty until then.
+class PublishedText {
+public:
+    void Set(std::string text) {
+        std::lock_guard lock(mu_);
+        text_ = std::move(text);
+    }
+    std::string Get() const {
+        std::lock_guard lock(mu_);
+        return text_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::string text_;
+};
+
 struct ApiDeps {
     service::DebateService& debates;
     const debate::ReceiptKeys& receipt_keys;
@@ -81,6 +100,9 @@ struct ApiDeps {
     // The web console's files (api/console.hpp), loaded at start; null = no console (its
     // routes answer 404 naming ARAGORA_CONSOLE_DIR).
     const ConsoleAssets* console = nullptr;
+    // GET /.well-known/aragora/receipt-keys.json (debate::PublishedReceiptKeysJson); null
+    // or empty = 503 (not loaded yet).
+    const PublishedText* receipt_keys_document = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves, and the web

@@ -65,8 +65,9 @@ std::string DebateCsv(const storage::DebateRecord& debate, const std::vector<Mes
 Handler ListReceiptsHandler(ApiDeps& deps);
 Handler GetReceiptHandler(ApiDeps& deps);
 Handler ExportReceiptHandler(ApiDeps& deps);
-Handler VerifyStoredReceiptHandler(ApiDeps& deps);  // .../{id}/verify, /verify-signature
-Handler VerifyReceiptBodyHandler(ApiDeps& deps);    // POST /api/v1/receipts/verify
+Handler VerifyStoredReceiptHandler(ApiDeps& deps);   // .../{id}/verify, /verify-signature
+Handler PublishedReceiptKeysHandler(ApiDeps& deps);  // GET /.well-known/aragora/receipt-keys.json
+Handler VerifyReceiptBodyHandler(ApiDeps& deps);     // POST /api/v1/receipts/verify
 
 // A verify body: the exact text of the receipt — the value of the top-level `receipt`
 // member when the body is {"receipt": {...}, "integrity_only"?: bool} (without its own

@@ -345,6 +345,21 @@ constexpr std::string_view kSchemas = R"json({
                "properties": {"receipt": {"$ref": "#/components/schemas/Receipt"},
                               "integrity_only": {"type": "boolean"}}}]
   },
+  "PublishedReceiptKeys": {
+    "description": "Ed25519 public keys of every receipt key id this installation has signed with (current, previous, retired), for verification without any secret. HMAC keys are never published.",
+    "type": "object",
+    "properties": {
+      "keys": {"type": "array", "items": {"type": "object", "properties": {
+        "key_id": {"type": "string"}, "algorithm": {"type": "string"},
+        "state": {"type": "string", "enum": ["current", "previous", "retired"]},
+        "public_key": {"type": "string", "description": "base64 of the 32 raw bytes"},
+        "public_key_pem": {"type": "string"},
+        "first_seen_at": {"type": ["string", "null"]},
+        "last_seen_at": {"type": ["string", "null"]},
+        "retired_at": {"type": ["string", "null"]}}}},
+      "key_id": {"type": "string"}, "signed_bytes": {"type": "string"}
+    }
+  },
   "VerifyResult": {
     "type": "object",
     "properties": {

@@ -347,6 +347,20 @@ Handler ExportReceiptHandler(ApiDeps& deps) {
 Handler VerifyStoredReceiptHandler(ApiDeps& deps) {
     return [&deps](RequestContext& ctx) { return VerifyStoredReceipt(deps, ctx); };
 }
+Handler PublishedReceiptKeysHandler(ApiDeps& deps) {
+    return [&deps](RequestContext& ctx) -> asio::awaitable<net::HttpResponse> {
+        std::string doc =
+            deps.receipt_keys_document ? deps.receipt_keys_document->Get() : std::string();
+        if (doc.empty()) {
+            co_return ErrorResponse(ErrorCode::kUnavailable, "receipt keys are not loaded yet",
+                                    ctx.correlation_id);
+        }
+        net::HttpResponse response = JsonResponse(200, std::move(doc), ctx.correlation_id);
+        response.AddHeader("Cache-Control", "public, max-age=300");
+        co_return response;
+    };
+}
+
 Handler VerifyReceiptBodyHandler(ApiDeps& deps) {
     return [&deps](RequestContext& ctx) { return VerifyReceiptBody(deps, ctx); };
 }

@@ -143,6 +143,11 @@ void AddRoutes(Router& r, ApiDeps& d) {
            .rate = kRead,
            .handler = VerifyStoredReceiptHandler(d), .summary = "Verify a receipt (gauntlet alias)",
            .tag = "receipts", .response_schema = "VerifyResult"});
+    r.Add({.method = "GET", .path = "/.well-known/aragora/receipt-keys.json", .auth = kPublic,
+           .rate = kRead,
+           .handler = PublishedReceiptKeysHandler(d),
+           .summary = "Ed25519 public keys of every receipt key id (verify without secrets)",
+           .tag = "receipts", .response_schema = "PublishedReceiptKeys"});
     r.Add({.method = "POST", .path = "/api/v1/receipts/verify", .auth = kUser, .rate = kRead,
            .handler = VerifyReceiptBodyHandler(d), .summary = "Verify a receipt sent in the body",
            .tag = "receipts", .request_schema = "VerifyRequest",

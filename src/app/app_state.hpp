@@ -30,6 +30,7 @@
 #include "config/settings.hpp"
 #include "debate/receipt_keys.hpp"
 #include "events/hub.hpp"
+#include "keys/cipher.hpp"
 #include "metrics/process_metrics.hpp"
 #include "metrics/registry.hpp"
 #include "net/http_client.hpp"
@@ -133,6 +134,10 @@ struct App {
     std::string db_backend = "sqlite";
     std::string db_location;  // file, or DSN with the password redacted
     debate::ReceiptKeys keys;
+    // Seals the receipt keyring's HMAC keys in the store; null = no master key (only key
+    // ids and Ed25519 public keys are stored). Set from src/keys/ (ARAGORA_ENCRYPTION_KEY).
+    std::shared_ptr<const keys::FieldCipher> field_cipher;
+    api::PublishedText receipt_keys_document;  // GET /.well-known/aragora/receipt-keys.json
     std::unique_ptr<service::LocalDebateService> service;
 
     std::unique_ptr<api::DebateStreamHandler> ws;

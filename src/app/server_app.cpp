@@ -39,6 +39,7 @@
 #include "common/sd_notify.hpp"
 #include "common/time.hpp"
 #include "config/settings.hpp"
+#include "debate/receipt_keyring.hpp"
 #include "debate/receipt_keys.hpp"
 #include "net/server.hpp"
 #include "ratelimit/ip.hpp"
@@ -155,7 +156,23 @@ asio::awaitable<void> Startup(App& app) {
         app.FailStartup("receipt keys unavailable: " + keys.error().message);
         co_return;
     }
-    app.keys = std::move(*keys);
+    // The persisted keyring: records the configured keys, brings back retired ones.
+    debate::KeyringSyncOptions sync;
+    sync.cipher = app.field_cipher;
+    sync.now = common::FormatIso8601(std::chrono::system_clock::now());
+    auto ring = co_await app.pool.Run([&app, &keys, &sync] {
+        return debate::SyncReceiptKeyring(*app.store, std::move(*keys), sync);
+    });
+    if (!ring) {
+        app.FailStartup("receipt keyring unavailable: " + ring.error().message);
+        co_return;
+    }
+    for (const std::string& warning : ring->warnings) Log()->warn("{}", warning);
+    Log()->info("receipt keyring: {} key(s), signing with {}", ring->entries.size(),
+                ring->keys.hmac_current.empty() ? std::string("ed25519")
+                                                : debate::KeyId(ring->keys.hmac_current));
+    app.keys = std::move(ring->keys);
+    app.receipt_keys_document.Set(debate::PublishedReceiptKeysJson(*ring));
 
     service::ServiceSettings ss;
     ss.max_running = static_cast<std::size_t>(s.server.max_concurrent_debates);
@@ -532,6 +549,7 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     deps.errors = &app.errors;
     deps.tracer = app.tracing ? &app.tracing->tracer() : nullptr;
     deps.retention = &app.retention;
+    deps.receipt_keys_document = &app.receipt_keys_document;
     app.backup_access = std::make_unique<api::BackupAccess>(BackupAccessOptions(app));
     deps.backups = app.backup_access.get();
     if (auto cors = api::CorsPolicy::Parse(app.settings.security.allowed_origins); cors) {

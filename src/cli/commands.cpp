@@ -26,6 +26,7 @@
 #include "cli/debate_runner.hpp"
 #include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/keys_command.hpp"
 #include "cli/receipt_chain_command.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
@@ -347,8 +348,15 @@ int VerifyCommand(const std::string& path, bool integrity_only) {
         return Complain(kExitUsage, path + " is not a JSON receipt: " + canonical.error().message);
     auto env = LoadEnvironment();
     if (!env) return Complain(kExitUsage, env.error().message);
-    auto keys = debate::LoadReceiptKeys(env->settings);
-    if (!keys) return Complain(kExitUsage, keys.error().message);
+    // The keyring: the configured keys and the retired ones the store keeps.
+    auto store = OpenKeyringStore(env->settings);
+    if (!store) {
+        std::cerr << "aragora: warning: the database is unavailable (" << store.error().message
+                  << "); verifying with the configured keys only\n";
+    }
+    auto ring = LoadCliKeyring(env->settings, store ? store->get() : nullptr);
+    if (!ring) return Complain(kExitUsage, ring.error().message);
+    const debate::ReceiptKeys* keys = &ring->keys;
     auto v = debate::VerifyReceipt(
         *content, *keys,
         integrity_only ? debate::ReceiptCheck::kIntegrityOnly : debate::ReceiptCheck::kFull);
@@ -584,6 +592,7 @@ int RunCli(int argc, char** argv) {
     AddDoctorCommand(app, exit_code);
     AddWorkerCommand(app, exit_code, secrets);
     AddBackupCommand(app, exit_code);
+    AddKeysCommand(app, exit_code);
 
     app::ServeOptions serve;
     auto* serve_cmd = app.add_subcommand(

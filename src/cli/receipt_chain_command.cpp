@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/exit_codes.hpp"
+#include "cli/keys_command.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "config/settings.hpp"
@@ -23,11 +24,11 @@ int VerifyChain(bool as_json) {
     if (auto logging = common::SetupLogging(settings->log); !logging) {
         return Complain(kExitUsage, logging.error().message);
     }
-    auto keys = debate::LoadReceiptKeys(*settings);
-    if (!keys) return Complain(kExitUsage, keys.error().message);
     auto opened = storage::OpenConfiguredStores(settings->storage, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
-    auto report = service::VerifyStoredChain(*opened->store, *keys);
+    auto ring = LoadCliKeyring(*settings, opened->store.get());
+    if (!ring) return Complain(kExitUsage, ring.error().message);
+    auto report = service::VerifyStoredChain(*opened->store, ring->keys);
     if (!report) return Complain(kExitFailed, report.error().message);
 
     if (as_json) {

@@ -549,6 +549,7 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
 
     s.receipts.signing_key = ReadString(env, "ARAGORA_RECEIPT_SIGNING_KEY");
     s.receipts.signing_key_previous = ReadString(env, "ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS");
+    s.receipts.signing_keys_retired = ReadString(env, "ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED");
     s.receipts.ed25519_key_file = ReadString(env, "ARAGORA_RECEIPT_ED25519_KEY_FILE");
     auto retention = ReadInt(env, "ARAGORA_RECEIPT_RETENTION_DAYS", 2555, 1, 100000);
     if (!retention) return retention.error();

@@ -22,9 +22,12 @@ enum class RunMode { kLocalCli, kServer };
 struct ReceiptSettings {
     std::string signing_key;           // ARAGORA_RECEIPT_SIGNING_KEY (may be empty in dev)
     std::string signing_key_previous;  // ARAGORA_RECEIPT_SIGNING_KEY_PREVIOUS
-    std::string ed25519_key_file;      // ARAGORA_RECEIPT_ED25519_KEY_FILE (PEM), optional
-    int retention_days = 2555;         // ARAGORA_RECEIPT_RETENTION_DAYS
-    int cleanup_interval_hours = 24;   // ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS
+    // ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED: retired HMAC keys, a comma list or the path of
+    // a file with one key per line (debate/receipt_keys.hpp reads it); verification only.
+    std::string signing_keys_retired;
+    std::string ed25519_key_file;     // ARAGORA_RECEIPT_ED25519_KEY_FILE (PEM), optional
+    int retention_days = 2555;        // ARAGORA_RECEIPT_RETENTION_DAYS
+    int cleanup_interval_hours = 24;  // ARAGORA_RECEIPT_CLEANUP_INTERVAL_HOURS
     // ARAGORA_RECEIPT_CLEANUP_FIRST_DELAY_SECONDS: the first cleanup after `serve` starts
     // (the original's 60 s; tests set 0).
     int cleanup_first_delay_seconds = 60;

@@ -126,12 +126,7 @@ common::Result<SigCheck> CheckSignature(const json::value& entry, std::string_vi
     auto mac_or_sig = common::Base64Decode(value->get_string());
 
     if (check.algorithm == kHmacAlgorithm) {
-        const std::string* key = nullptr;
-        if (!keys.hmac_current.empty() && KeyId(keys.hmac_current) == check.key_id) {
-            key = &keys.hmac_current;
-        } else if (!keys.hmac_previous.empty() && KeyId(keys.hmac_previous) == check.key_id) {
-            key = &keys.hmac_previous;
-        }
+        const std::string* key = keys.FindHmac(check.key_id);
         if (!key) {
             check.reason = "unknown signing key (key_id " + check.key_id + ")";
             return check;
@@ -163,7 +158,7 @@ common::Result<SigCheck> CheckSignature(const json::value& entry, std::string_vi
         }
         // A valid signature only proves possession of the embedded key: anyone can make
         // one. It counts when that key is the one configured here.
-        if (keys.ed25519 && keys.ed25519->public_key == *public_key) {
+        if (keys.TrustsEd25519(*public_key)) {
             check.outcome = SigOutcome::kVerified;
         } else {
             check.reason = "unknown signing key (key_id " + check.key_id + ")";
@@ -178,6 +173,25 @@ common::Result<SigCheck> CheckSignature(const json::value& entry, std::string_vi
 }  // namespace
 
 std::string KeyId(std::string_view key_bytes) { return common::Sha256Hex(key_bytes).substr(0, 16); }
+
+const std::string* ReceiptKeys::FindHmac(std::string_view key_id) const {
+    if (key_id.empty()) return nullptr;
+    if (!hmac_current.empty() && KeyId(hmac_current) == key_id) return &hmac_current;
+    if (!hmac_previous.empty() && KeyId(hmac_previous) == key_id) return &hmac_previous;
+    for (const std::string& key : hmac_retired) {
+        if (!key.empty() && KeyId(key) == key_id) return &key;
+    }
+    return nullptr;
+}
+
+bool ReceiptKeys::TrustsEd25519(std::string_view public_key) const {
+    if (public_key.size() != 32) return false;
+    if (ed25519 && ed25519->public_key == public_key) return true;
+    for (const std::string& key : ed25519_retired) {
+        if (key == public_key) return true;
+    }
+    return false;
+}
 
 const std::vector<std::string>& ServedOnlyReceiptFields() {
     static const std::vector<std::string> kFields = {

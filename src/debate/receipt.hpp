@@ -17,12 +17,26 @@
 
 namespace aragora::debate {
 
+// The receipt keyring: every key a receipt of this installation may be signed with,
+// looked up by the receipt's key_id (KeyId of the key: stable, derived from the key).
 struct ReceiptKeys {
     std::string hmac_current;   // key material (the env string's bytes)
     std::string hmac_previous;  // accepted for verification only; may be empty
+    // Retired HMAC keys (ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED and the keys the store
+    // kept sealed): accepted for verification only.
+    std::vector<std::string> hmac_retired;
     // Signs when private_seed is set; for verification only public_key is needed (the
     // Ed25519 key this installation trusts).
     std::optional<common::Ed25519KeyPair> ed25519;
+    // Public keys (32 raw bytes) of retired Ed25519 keys this installation still trusts
+    // for verification (kept in the store when the signing key changed).
+    std::vector<std::string> ed25519_retired;
+
+    // The HMAC key whose KeyId is `key_id` (current, previous, then retired); nullptr
+    // when none is.
+    const std::string* FindHmac(std::string_view key_id) const;
+    // Whether `public_key` (32 raw bytes) is a trusted Ed25519 key (current or retired).
+    bool TrustsEd25519(std::string_view public_key) const;
 };
 
 // First 16 lowercase hex chars of SHA-256 of the key bytes (public key for Ed25519).
@@ -79,10 +93,11 @@ struct ReceiptVerification {
 
 // Verifies a receipt (own JSON or as served: the served-only members are ignored).
 // integrity_valid: SHA-256 of the signed bytes equals the stored content_hash.
-// Each signature is checked over the signed bytes: HMAC with the current or previous
-// key matched by key_id (a key_id matching neither is "unknown signing key"); Ed25519
-// with the embedded public_key, whose KeyId must equal key_id, and which counts only
-// when it is keys.ed25519's public key (anyone can sign with a key of their own), else
+// Each signature is checked over the signed bytes: HMAC with the keyring's key matched
+// by key_id (current, previous or retired: ReceiptKeys::FindHmac; a key_id matching
+// none is "unknown signing key (key_id <id>)"); Ed25519 with the embedded public_key,
+// whose KeyId must equal key_id, and which counts only when the keyring trusts it
+// (ReceiptKeys::TrustsEd25519: anyone can sign with a key of their own), else
 // "unknown signing key". signature_valid: false when any signature fails, else true
 // when at least one verified, else false (unknown keys only); nullopt when the receipt
 // has no signatures (none, null or an empty array). valid = integrity_valid and

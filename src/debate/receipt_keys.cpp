@@ -138,11 +138,52 @@ common::Result<common::Ed25519KeyPair> LoadEd25519(const std::string& path) {
     return key;
 }
 
+// ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED: a value naming an existing file is read as one
+// key per line (blank lines and lines starting with '#' skipped); otherwise a comma list.
+// Messages never quote the value (it may be key material).
+common::Result<std::vector<std::string>> ParseRetiredKeys(const std::string& value) {
+    const std::string var = "ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED";
+    std::vector<std::string> keys;
+    std::string_view text = value;
+    std::string content;
+    std::error_code ec;
+    const bool is_file = value.find(',') == std::string::npos && !value.empty() &&
+                         (value.front() == '/' || value.front() == '.') &&
+                         std::filesystem::is_regular_file(value, ec);
+    if (is_file) {
+        auto read = ReadKeyFile(value);
+        if (!read) return MakeError(read.error().code, var + ": " + read.error().message, var);
+        content = std::move(*read);
+        for (std::string_view rest = content; !rest.empty();) {
+            const std::size_t nl = rest.find('\n');
+            std::string_view line = common::Trim(rest.substr(0, nl));
+            rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+            if (line.empty() || line.front() == '#') continue;
+            keys.emplace_back(line);
+        }
+        return keys;
+    }
+    for (std::string_view rest = text; !rest.empty();) {
+        const std::size_t comma = rest.find(',');
+        std::string_view item = common::Trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (!item.empty()) keys.emplace_back(item);
+    }
+    return keys;
+}
+
 }  // namespace
+
+common::Result<std::vector<std::string>> LoadRetiredReceiptKeys(const config::Settings& settings) {
+    return ParseRetiredKeys(settings.receipts.signing_keys_retired);
+}
 
 common::Result<ReceiptKeys> LoadReceiptKeys(const config::Settings& settings) {
     ReceiptKeys keys;
     keys.hmac_previous = settings.receipts.signing_key_previous;
+    auto retired = ParseRetiredKeys(settings.receipts.signing_keys_retired);
+    if (!retired) return retired.error();
+    keys.hmac_retired = std::move(*retired);
     if (!settings.receipts.signing_key.empty()) {
         keys.hmac_current = settings.receipts.signing_key;
     } else if (settings.production) {
@@ -170,6 +211,9 @@ common::Result<std::optional<ReceiptKeys>> LoadExistingReceiptKeys(const config:
                                                                    bool* from_file) {
     ReceiptKeys keys;
     keys.hmac_previous = settings.receipts.signing_key_previous;
+    auto retired = ParseRetiredKeys(settings.receipts.signing_keys_retired);
+    if (!retired) return retired.error();
+    keys.hmac_retired = std::move(*retired);
     if (from_file) *from_file = false;
     if (!settings.receipts.signing_key.empty()) {
         keys.hmac_current = settings.receipts.signing_key;
@@ -188,7 +232,8 @@ common::Result<std::optional<ReceiptKeys>> LoadExistingReceiptKeys(const config:
         if (!ed) return ed.error();
         keys.ed25519 = std::move(*ed);
     }
-    if (keys.hmac_current.empty() && keys.hmac_previous.empty() && !keys.ed25519) {
+    if (keys.hmac_current.empty() && keys.hmac_previous.empty() && keys.hmac_retired.empty() &&
+        !keys.ed25519) {
         return std::optional<ReceiptKeys>();
     }
     return std::optional<ReceiptKeys>(std::move(keys));

@@ -13,9 +13,12 @@ namespace json = boost::json;
 common::Result<std::string> SealReceiptKeys(const debate::ReceiptKeys& keys, bool from_file,
                                             const BackupKey& key) {
     // Base64: key material is bytes, JSON text is UTF-8.
+    json::array retired;
+    for (const std::string& k : keys.hmac_retired) retired.emplace_back(common::Base64Encode(k));
     json::object o{{"version", 1},
                    {"hmac_current", common::Base64Encode(keys.hmac_current)},
                    {"hmac_previous", common::Base64Encode(keys.hmac_previous)},
+                   {"hmac_retired", std::move(retired)},
                    {"hmac_source", from_file ? "file" : "env"}};
     return EncryptBytes(common::SerializeJson(o), key);
 }
@@ -34,8 +37,25 @@ common::Result<CarriedReceiptKeys> OpenReceiptKeys(std::string_view sealed, cons
     if (!current || !previous) {
         return common::MakeError(common::ErrorCode::kCrypto, "receipt keys file is damaged");
     }
-    return CarriedReceiptKeys{std::move(*current), std::move(*previous),
-                              common::StringFieldOr(o, "hmac_source") == "file"};
+    CarriedReceiptKeys carried{std::move(*current),
+                               std::move(*previous),
+                               common::StringFieldOr(o, "hmac_source") == "file",
+                               {}};
+    // Older backups have no hmac_retired.
+    if (const json::value* retired = o.if_contains("hmac_retired");
+        retired && retired->is_array()) {
+        for (const json::value& k : retired->get_array()) {
+            auto raw = k.is_string() ? common::Base64Decode(k.get_string())
+                                     : common::Result<std::string>(common::MakeError(
+                                           common::ErrorCode::kCrypto, "damaged"));
+            if (!raw) {
+                return common::MakeError(common::ErrorCode::kCrypto,
+                                         "receipt keys file is damaged");
+            }
+            carried.hmac_retired.push_back(std::move(*raw));
+        }
+    }
+    return carried;
 }
 
 }  // namespace aragora::ops

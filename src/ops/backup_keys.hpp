@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "debate/receipt.hpp"
@@ -20,6 +21,8 @@ struct CarriedReceiptKeys {
     // The secret was the data dir's receipt_signing.key (a restore may put it back
     // beside the restored database); false: it came from ARAGORA_RECEIPT_SIGNING_KEY.
     bool from_file = false;
+    // Retired HMAC keys (ARAGORA_RECEIPT_SIGNING_KEYS_RETIRED and the store's keyring).
+    std::vector<std::string> hmac_retired;
 };
 
 common::Result<std::string> SealReceiptKeys(const debate::ReceiptKeys& keys, bool from_file,

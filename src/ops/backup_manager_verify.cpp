@@ -58,14 +58,18 @@ std::optional<debate::ReceiptKeys> BackupManager::VerificationKeys(
     if (!carried) return keys;
     if (!keys) keys = debate::ReceiptKeys{};
     auto known = [&](const std::string& secret) {
-        return secret.empty() || secret == keys->hmac_current || secret == keys->hmac_previous;
+        return secret.empty() || keys->FindHmac(debate::KeyId(secret)) != nullptr;
     };
-    for (const std::string* secret : {&carried->hmac_current, &carried->hmac_previous}) {
+    std::vector<const std::string*> secrets = {&carried->hmac_current, &carried->hmac_previous};
+    for (const std::string& k : carried->hmac_retired) secrets.push_back(&k);
+    for (const std::string* secret : secrets) {
         if (known(*secret)) continue;
         if (keys->hmac_current.empty()) {
             keys->hmac_current = *secret;
         } else if (keys->hmac_previous.empty()) {
             keys->hmac_previous = *secret;
+        } else {
+            keys->hmac_retired.push_back(*secret);
         }
     }
     return keys;

@@ -97,6 +97,24 @@ struct ReceiptChainEntry {
     bool tombstone = false;
 };
 
+// One key that signed (or may have signed) receipts: the receipt keyring the store keeps
+// (table receipt_signing_keys) so that no key is forgotten across rotations and restarts.
+// Never an HMAC key in clear: `sealed_secret` is the keys::FieldCipher envelope of the
+// HMAC key (associated data ReceiptKeySealAad(key_id)), or empty when it is not kept.
+struct ReceiptKeyRow {
+    std::string key_id;         // debate::KeyId of the key
+    std::string algorithm;      // "hmac-sha256" or "ed25519"
+    std::string public_key;     // Ed25519: base64 of the 32-byte public key; HMAC: ""
+    std::string sealed_secret;  // HMAC: sealed key or ""; Ed25519: ""
+    std::string first_seen_at;  // ISO 8601: first seen configured by a server
+    std::string last_seen_at;   // last seen configured (a server start, or when it left)
+    std::string retired_at;     // when a server first saw it no longer configured; ""
+};
+
+inline std::string ReceiptKeySealAad(const std::string& key_id) {
+    return "receipt_signing_keys:" + key_id;
+}
+
 struct ReceiptPage {
     std::vector<ReceiptRecord> items;
     std::int64_t total = 0;
@@ -339,6 +357,20 @@ public:
                                                                             int limit) {
         (void)after_seq, (void)limit;
         return NotImplemented("ListReceiptChain");
+    }
+
+    // The receipt keyring (ReceiptKeyRow). RecordReceiptKey inserts the row or merges it
+    // into the stored one: first_seen_at keeps the earliest, last_seen_at the latest, a
+    // non-empty public_key/sealed_secret replaces the stored one (an empty one never
+    // erases it), retired_at is set as given (empty: configured again). Empty key_id or
+    // algorithm, or an algorithm other than the two, is kValidation.
+    virtual common::Status RecordReceiptKey(const ReceiptKeyRow& row) {
+        (void)row;
+        return NotImplemented("RecordReceiptKey");
+    }
+    // Every stored key, ordered by first_seen_at then key_id.
+    virtual common::Result<std::vector<ReceiptKeyRow>> ListReceiptKeys() {
+        return NotImplemented("ListReceiptKeys");
     }
 
     // Receipt retention: legal holds, expiry, the deletion log.

@@ -106,6 +106,19 @@ Status ValidatePage(int limit, int offset) {
     return {};
 }
 
+Status ValidateReceiptKey(const ReceiptKeyRow& row) {
+    if (row.key_id.empty()) return MakeError(ErrorCode::kValidation, "empty key_id", "key_id");
+    if (row.algorithm != "hmac-sha256" && row.algorithm != "ed25519") {
+        return MakeError(ErrorCode::kValidation,
+                         "receipt key algorithm must be hmac-sha256 or ed25519", "algorithm");
+    }
+    if (row.first_seen_at.empty() || row.last_seen_at.empty()) {
+        return MakeError(ErrorCode::kValidation, "receipt key first_seen_at/last_seen_at missing",
+                         "first_seen_at");
+    }
+    return {};
+}
+
 Status ValidateScheduledRun(const std::string& job, const std::string& slot,
                             const std::string& instance) {
     if (job.empty()) return MakeError(ErrorCode::kValidation, "empty job", "job");

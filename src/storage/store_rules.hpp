@@ -64,6 +64,8 @@ common::Status ValidateFinish(const DebateRecord& d, const std::vector<events::E
 common::Status ValidateEvent(const events::Event& e);
 common::Status ValidatePage(int limit, int offset);
 // ClaimScheduledRun's arguments: job, slot and instance non-empty.
+// RecordReceiptKey's checks: key_id and algorithm ("hmac-sha256" or "ed25519") set.
+common::Status ValidateReceiptKey(const ReceiptKeyRow& row);
 common::Status ValidateScheduledRun(const std::string& job, const std::string& slot,
                                     const std::string& instance);
 common::Error ScheduledRunNotFound(const std::string& job, const std::string& slot);

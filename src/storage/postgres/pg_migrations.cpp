@@ -208,6 +208,20 @@ CREATE TABLE scheduled_runs (
 );
 )sql";
 
+// Migration 5: the receipt keyring (issue 23). One row per key that signed receipts;
+// HMAC keys only sealed (keys::FieldCipher) or not at all, Ed25519 public keys in clear.
+constexpr const char* kMigration5 = R"sql(
+CREATE TABLE receipt_signing_keys (
+    key_id        TEXT COLLATE "C" PRIMARY KEY,
+    algorithm     TEXT NOT NULL,
+    public_key    TEXT NOT NULL DEFAULT '',
+    sealed_secret TEXT NOT NULL DEFAULT '',
+    first_seen_at TEXT COLLATE "C" NOT NULL,
+    last_seen_at  TEXT COLLATE "C" NOT NULL,
+    retired_at    TEXT COLLATE "C" NOT NULL DEFAULT ''
+);
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -273,6 +287,7 @@ const std::vector<Migration>& PgMigrations() {
          true},
         {4, "receipt legal hold, receipt_deletions (tombstones), scheduled_runs", kMigration4,
          true},
+        {5, "receipt_signing_keys (the receipt keyring)", kMigration5, true},
     };
     return kMigrations;
 }

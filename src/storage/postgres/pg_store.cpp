@@ -1083,6 +1083,53 @@ public:
         });
     }
 
+    Status RecordReceiptKey(const ReceiptKeyRow& row) override {
+        if (auto s = rules::ValidateReceiptKey(row); !s) return s;
+        return pool_->Run("record receipt key", [&](pqxx::connection_base& c) -> Status {
+            pg::Params p;
+            const std::string sql = Sql(
+                {"INSERT INTO receipt_signing_keys (key_id, algorithm, public_key, sealed_secret, "
+                 "first_seen_at, last_seen_at, retired_at) VALUES (",
+                 p.Text(row.key_id), ", ", p.Text(row.algorithm), ", ", p.Text(row.public_key),
+                 ", ", p.Text(row.sealed_secret), ", ", p.Text(row.first_seen_at), ", ",
+                 p.Text(row.last_seen_at), ", ", p.Text(row.retired_at),
+                 ") ON CONFLICT (key_id) DO UPDATE SET "
+                 "public_key = CASE WHEN EXCLUDED.public_key <> '' THEN EXCLUDED.public_key "
+                 "ELSE receipt_signing_keys.public_key END, "
+                 "sealed_secret = CASE WHEN EXCLUDED.sealed_secret <> '' THEN "
+                 "EXCLUDED.sealed_secret ELSE receipt_signing_keys.sealed_secret END, "
+                 "first_seen_at = LEAST(receipt_signing_keys.first_seen_at, "
+                 "EXCLUDED.first_seen_at), "
+                 "last_seen_at = GREATEST(receipt_signing_keys.last_seen_at, "
+                 "EXCLUDED.last_seen_at), "
+                 "retired_at = EXCLUDED.retired_at"});
+            pqxx::work tx(c);
+            pg::Exec(tx, sql, p);
+            tx.commit();
+            return {};
+        });
+    }
+
+    Result<std::vector<ReceiptKeyRow>> ListReceiptKeys() override {
+        std::vector<ReceiptKeyRow> out;
+        auto s = pool_->Run("list receipt keys", [&](pqxx::connection_base& c) -> Status {
+            out.clear();
+            pqxx::read_transaction tx(c);
+            const pqxx::result r = tx.exec(
+                "SELECT key_id, algorithm, public_key, sealed_secret, first_seen_at, "
+                "last_seen_at, retired_at FROM receipt_signing_keys "
+                "ORDER BY first_seen_at, key_id");
+            for (const auto& row : r) {
+                out.push_back({pg::Text(row, 0), pg::Text(row, 1), pg::Text(row, 2),
+                               pg::Text(row, 3), pg::Text(row, 4), pg::Text(row, 5),
+                               pg::Text(row, 6)});
+            }
+            return {};
+        });
+        if (!s) return s.error();
+        return out;
+    }
+
     Result<bool> ClaimScheduledRun(const std::string& job, const std::string& slot,
                                    const std::string& instance, const std::string& now) override {
         if (auto s = rules::ValidateScheduledRun(job, slot, instance); !s) return s.error();

@@ -967,6 +967,50 @@ public:
         return {};
     }
 
+    Status RecordReceiptKey(const ReceiptKeyRow& row) override {
+        if (auto s = rules::ValidateReceiptKey(row); !s) return s;
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(
+            "INSERT INTO receipt_signing_keys (key_id, algorithm, public_key, sealed_secret, "
+            "first_seen_at, last_seen_at, retired_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+            "ON CONFLICT (key_id) DO UPDATE SET "
+            "public_key = CASE WHEN excluded.public_key <> '' THEN excluded.public_key "
+            "ELSE receipt_signing_keys.public_key END, "
+            "sealed_secret = CASE WHEN excluded.sealed_secret <> '' THEN excluded.sealed_secret "
+            "ELSE receipt_signing_keys.sealed_secret END, "
+            "first_seen_at = MIN(receipt_signing_keys.first_seen_at, excluded.first_seen_at), "
+            "last_seen_at = MAX(receipt_signing_keys.last_seen_at, excluded.last_seen_at), "
+            "retired_at = excluded.retired_at",
+            "record receipt key");
+        if (!stmt) return stmt.error();
+        stmt->BindText(1, row.key_id);
+        stmt->BindText(2, row.algorithm);
+        stmt->BindText(3, row.public_key);
+        stmt->BindText(4, row.sealed_secret);
+        stmt->BindText(5, row.first_seen_at);
+        stmt->BindText(6, row.last_seen_at);
+        stmt->BindText(7, row.retired_at);
+        return stmt->Run();
+    }
+
+    Result<std::vector<ReceiptKeyRow>> ListReceiptKeys() override {
+        std::lock_guard lock(conn_->mu);
+        auto stmt = Prepare(
+            "SELECT key_id, algorithm, public_key, sealed_secret, first_seen_at, last_seen_at, "
+            "retired_at FROM receipt_signing_keys ORDER BY first_seen_at, key_id",
+            "list receipt keys");
+        if (!stmt) return stmt.error();
+        std::vector<ReceiptKeyRow> out;
+        while (true) {
+            auto row = stmt->Step();
+            if (!row) return row.error();
+            if (!*row) break;
+            out.push_back({stmt->Text(0), stmt->Text(1), stmt->Text(2), stmt->Text(3),
+                           stmt->Text(4), stmt->Text(5), stmt->Text(6)});
+        }
+        return out;
+    }
+
     Result<bool> ClaimScheduledRun(const std::string& job, const std::string& slot,
                                    const std::string& instance, const std::string& now) override {
         if (auto s = rules::ValidateScheduledRun(job, slot, instance); !s) return s.error();

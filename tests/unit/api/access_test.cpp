@@ -126,6 +126,8 @@ TEST_F(AccessTest, PublicRoutesAndRoutingComeFirst) {
     EXPECT_EQ(Call("GET", "/api/v1/health").status, 200);
     EXPECT_EQ(Call("GET", "/metrics").status, 200);
     EXPECT_EQ(Call("GET", "/api/v1/rate-limits/config").status, 200);
+    // The published receipt keys need no credential (503 here: none loaded, not 401).
+    EXPECT_EQ(Call("GET", "/.well-known/aragora/receipt-keys.json").status, 503);
     EXPECT_EQ(Call("GET", "/api/nothing-here").status, 404);  // 404, not 401
     EXPECT_EQ(Call("POST", "/api/nothing-here").status, 404);
 }
