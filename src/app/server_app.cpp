@@ -22,6 +22,7 @@
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
 #include "app/backup_wiring.hpp"
+#include "app/content_encryption.hpp"
 #include "app/distributed.hpp"
 #include "app/error_reporting.hpp"
 #include "app/event_replay.hpp"
@@ -133,12 +134,15 @@ asio::awaitable<void> Startup(App& app) {
     auto opened = co_await app.pool.Run([&app]() -> Result<storage::OpenedStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);
-        return storage::OpenConfiguredStores(app.settings.storage, /*migrate=*/true);
+        return OpenStores(app.settings, /*migrate=*/true, app.decrypt_failures);
     });
     if (!opened) {
-        app.FailStartup("database unavailable: " + opened.error().message);
+        const bool encryption = opened.error().field == "ARAGORA_ENCRYPT_DEBATE_CONTENT";
+        app.FailStartup(encryption ? opened.error().message
+                                   : "database unavailable: " + opened.error().message);
         co_return;
     }
+    app.content_targets = std::move(opened->content_targets);
     app.db_backend = opened->backend;
     app.db_location = opened->location;
     app.pg_pool = opened->pg_pool;
@@ -294,7 +298,10 @@ bool IsLoopbackHost(const std::string& host) {
 // thread before the I/O threads start.
 std::int64_t CountConfiguredUsers(const config::Settings& settings) {
     if (settings.storage.backend == config::DbBackend::kPostgres) {
-        auto stores = storage::OpenConfiguredStores(settings.storage, /*migrate=*/false);
+        // Users only: no debate content is read, so no cipher is needed here.
+        config::StorageSettings users_only = settings.storage;
+        users_only.encrypt_debate_content = false;
+        auto stores = storage::OpenConfiguredStores(users_only, /*migrate=*/false);
         if (!stores) return 0;
         auto n = auth::CountHumanUsers(*stores->auth);
         return n ? *n : 0;

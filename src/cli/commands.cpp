@@ -19,6 +19,7 @@
 
 #include "agents/factory.hpp"
 #include "agents/registry.hpp"
+#include "app/content_encryption.hpp"
 #include "app/server_app.hpp"
 #include "cli/backup_command.hpp"
 #include "cli/debate_runner.hpp"
@@ -257,7 +258,7 @@ int RunDebateCommand(const AskOptions& opt) {
     // 2. Open what we need.
     auto keys = debate::LoadReceiptKeys(settings);
     if (!keys) return Complain(kExitUsage, keys.error().message);
-    auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
+    auto opened = app::OpenStores(settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
     auto store = common::Result<std::unique_ptr<storage::Store>>(std::move(opened->store));
 
@@ -379,7 +380,7 @@ int VerifyCommand(const std::string& path, bool integrity_only) {
 common::Result<std::unique_ptr<storage::Store>> OpenStoreFromEnv() {
     auto env = LoadEnvironment();
     if (!env) return env.error();
-    auto opened = storage::OpenConfiguredStores(env->settings.storage, /*migrate=*/true);
+    auto opened = app::OpenStores(env->settings, /*migrate=*/true);
     if (!opened) return opened.error();
     return std::move(opened->store);
 }

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "app/content_encryption.hpp"
 #include "cli/exit_codes.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
@@ -25,7 +26,7 @@ int VerifyChain(bool as_json) {
     }
     auto keys = debate::LoadReceiptKeys(*settings);
     if (!keys) return Complain(kExitUsage, keys.error().message);
-    auto opened = storage::OpenConfiguredStores(settings->storage, /*migrate=*/true);
+    auto opened = app::OpenStores(*settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
     auto report = service::VerifyStoredChain(*opened->store, *keys);
     if (!report) return Complain(kExitFailed, report.error().message);
