@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing \
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-encryption \
     format clean install
 
 all: build
@@ -136,6 +136,12 @@ bench-tracing: deps $(RELEASE_DIR)/build.ninja
 	@scripts/install-deps.sh --bench
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/tracing_bench.py $(RELEASE_DIR)/src/cli/aragora
+
+# Debate create+read with debate content encryption on against off, and the re-encryption
+# rate, in one run (bench/README.md).
+bench-encryption: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora_content_encryption_bench
+	$(RELEASE_DIR)/bench/aragora_content_encryption_bench
 
 # One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} and the
 # `current` symlink flipped to it atomically; earlier releases stay for the rollback

@@ -97,10 +97,14 @@ Status ForEachSealedField(DebateRecord& d, Fn&& fn) {
 
 class ContentCipherStore final : public Store {
 public:
-    ContentCipherStore(std::unique_ptr<Store> inner,
+    // `owned` may be null when the caller keeps `inner` alive.
+    ContentCipherStore(std::unique_ptr<Store> owned, Store* inner,
                        std::shared_ptr<const keys::FieldCipher> cipher,
                        ContentCipherOptions options)
-        : inner_(std::move(inner)), cipher_(std::move(cipher)), options_(std::move(options)) {}
+        : owned_(std::move(owned)),
+          inner_(inner),
+          cipher_(std::move(cipher)),
+          options_(std::move(options)) {}
 
     // ---------------------------------------------------------------- debates
 
@@ -381,7 +385,8 @@ private:
         return stored;
     }
 
-    std::unique_ptr<Store> inner_;
+    std::unique_ptr<Store> owned_;
+    Store* inner_;
     std::shared_ptr<const keys::FieldCipher> cipher_;
     ContentCipherOptions options_;
 };
@@ -392,7 +397,14 @@ std::unique_ptr<Store> WrapWithContentCipher(std::unique_ptr<Store> inner,
                                              std::shared_ptr<const keys::FieldCipher> cipher,
                                              ContentCipherOptions options) {
     if (!cipher || !inner) return inner;
-    return std::make_unique<ContentCipherStore>(std::move(inner), std::move(cipher),
+    Store* raw = inner.get();
+    return std::make_unique<ContentCipherStore>(std::move(inner), raw, std::move(cipher),
+                                                std::move(options));
+}
+
+std::unique_ptr<Store> WrapBorrowedWithContentCipher(
+    Store& inner, std::shared_ptr<const keys::FieldCipher> cipher, ContentCipherOptions options) {
+    return std::make_unique<ContentCipherStore>(nullptr, &inner, std::move(cipher),
                                                 std::move(options));
 }
 

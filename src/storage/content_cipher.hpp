@@ -107,6 +107,9 @@ struct ContentCipherOptions {
 std::unique_ptr<Store> WrapWithContentCipher(std::unique_ptr<Store> inner,
                                              std::shared_ptr<const keys::FieldCipher> cipher,
                                              ContentCipherOptions options);
+// The same over a store the caller keeps (it must outlive the result); `cipher` not null.
+std::unique_ptr<Store> WrapBorrowedWithContentCipher(
+    Store& inner, std::shared_ptr<const keys::FieldCipher> cipher, ContentCipherOptions options);
 
 }  // namespace aragora::storage
 
