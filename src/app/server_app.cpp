@@ -508,6 +508,17 @@ StepResult CreateDistributed(App& app) {
     return std::nullopt;
 }
 
+// ARAGORA_ENCRYPT_DEBATE_CONTENT needs a cipher (ARAGORA_ENCRYPTION_KEY): refused before
+// listening, in one line (the store opening checks it again).
+StepResult CheckContentEncryption(App& app) {
+    auto cipher = ConfiguredFieldCipher(app.settings);
+    if (!cipher) return Refusal{2, "cannot start: " + cipher.error().message};
+    if (app.settings.storage.encrypt_debate_content && !*cipher) {
+        return Refusal{2, std::string("cannot start: ") + storage::kEncryptionKeyMissing};
+    }
+    return std::nullopt;
+}
+
 // SetUpSecurity, and with ARAGORA_ENABLE_REDIS_RATE_LIMIT the limits shared through Redis.
 StepResult SetUpSecurityAndLimits(App& app) {
     if (auto sec = SetUpSecurity(app); !sec) {
@@ -751,6 +762,7 @@ int RunServe(const ServeOptions& options) {
     RegisterServerMetrics(app);
     if (auto refused = SetUpTracing(app, *trace_settings)) return Refuse(*refused);
     if (auto refused = CreateDistributed(app)) return Refuse(*refused);
+    if (auto refused = CheckContentEncryption(app)) return Refuse(*refused);
     if (auto refused = SetUpSecurityAndLimits(app)) return Refuse(*refused);
     if (auto sentry = SetUpErrorReporting(app); !sentry) return Refuse({2, sentry.error().message});
 
