@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console \
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console bench-encryption \
     format clean install
 
 all: build
@@ -142,6 +142,12 @@ bench-tracing: deps $(RELEASE_DIR)/build.ninja
 	@scripts/install-deps.sh --bench
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora
 	python3 bench/tracing_bench.py $(RELEASE_DIR)/src/cli/aragora
+
+# Debate create+read with debate content encryption on against off, and the re-encryption
+# rate, in one run (bench/README.md).
+bench-encryption: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora_content_encryption_bench
+	$(RELEASE_DIR)/bench/aragora_content_encryption_bench
 
 # The web console's first load in headless Chromium: bytes transferred and time to
 # interactive, cold and warm (bench/README.md "Console first load").

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "agents/factory.hpp"
 #include "api/api.hpp"
@@ -128,6 +129,11 @@ struct App {
     // Built by the startup sequence.
     std::unique_ptr<storage::Store> store;
     std::unique_ptr<storage::AuthStore> auth_store;
+    // Encryption of debate content at rest: failed decryptions by reason (/metrics), and
+    // the tables the key rotation re-encrypts (empty without a cipher).
+    std::shared_ptr<storage::DecryptFailureCounts> decrypt_failures =
+        std::make_shared<storage::DecryptFailureCounts>();
+    std::vector<std::shared_ptr<keys::ReEncryptTarget>> content_targets;
     std::shared_ptr<storage::PgPool> pg_pool;           // PostgreSQL: owned for pool_stats
     std::atomic<storage::PgPool*> pool_stats{nullptr};  // read by /metrics (any thread)
     std::atomic<bool> db_unreachable{false};            // WatchDatabase's last verdict

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app/content_encryption.hpp"
 #include "common/ids.hpp"
 #include "common/logging.hpp"
 #include "ops/backup_setup.hpp"
@@ -22,6 +23,9 @@ struct Opened {
 Result<Opened> OpenManager(const App& app) {
     auto options = ops::BackupOptionsFromSettings(app.settings);
     if (!options) return options.error();
+    auto cipher = ConfiguredFieldCipher(app.settings);
+    if (!cipher) return cipher.error();
+    options->content_cipher = std::move(*cipher);
     auto engine = ops::MakeConfiguredBackupEngine(app.settings);
     if (!engine) return engine.error();
     auto manager = ops::BackupManager::Open(std::move(*options), std::move(*engine), app.clock);

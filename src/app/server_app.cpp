@@ -23,6 +23,7 @@
 #include "api/ws_handler.hpp"
 #include "app/app_state.hpp"
 #include "app/backup_wiring.hpp"
+#include "app/content_encryption.hpp"
 #include "app/distributed.hpp"
 #include "app/error_reporting.hpp"
 #include "app/event_replay.hpp"
@@ -136,12 +137,15 @@ asio::awaitable<void> Startup(App& app) {
     auto opened = co_await app.pool.Run([&app]() -> Result<storage::OpenedStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);
-        return storage::OpenConfiguredStores(app.settings.storage, /*migrate=*/true);
+        return OpenStores(app.settings, /*migrate=*/true, app.decrypt_failures);
     });
     if (!opened) {
-        app.FailStartup("database unavailable: " + opened.error().message);
+        const bool encryption = opened.error().field == "ARAGORA_ENCRYPT_DEBATE_CONTENT";
+        app.FailStartup(encryption ? opened.error().message
+                                   : "database unavailable: " + opened.error().message);
         co_return;
     }
+    app.content_targets = std::move(opened->content_targets);
     app.db_backend = opened->backend;
     app.db_location = opened->location;
     app.pg_pool = opened->pg_pool;
@@ -318,7 +322,10 @@ bool IsLoopbackHost(const std::string& host) {
 // thread before the I/O threads start.
 std::int64_t CountConfiguredUsers(const config::Settings& settings) {
     if (settings.storage.backend == config::DbBackend::kPostgres) {
-        auto stores = storage::OpenConfiguredStores(settings.storage, /*migrate=*/false);
+        // Users only: no debate content is read, so no cipher is needed here.
+        config::StorageSettings users_only = settings.storage;
+        users_only.encrypt_debate_content = false;
+        auto stores = storage::OpenConfiguredStores(users_only, /*migrate=*/false);
         if (!stores) return 0;
         auto n = auth::CountHumanUsers(*stores->auth);
         return n ? *n : 0;
@@ -521,6 +528,17 @@ StepResult CreateDistributed(App& app) {
         return Refusal{2,
                        "cannot start: ARAGORA_REQUIRE_DISTRIBUTED=true needs shared state: a "
                        "PostgreSQL DATABASE_URL and ARAGORA_REDIS_URL"};
+    }
+    return std::nullopt;
+}
+
+// ARAGORA_ENCRYPT_DEBATE_CONTENT needs a cipher (ARAGORA_ENCRYPTION_KEY): refused before
+// listening, in one line (the store opening checks it again).
+StepResult CheckContentEncryption(App& app) {
+    auto cipher = ConfiguredFieldCipher(app.settings);
+    if (!cipher) return Refusal{2, "cannot start: " + cipher.error().message};
+    if (app.settings.storage.encrypt_debate_content && !*cipher) {
+        return Refusal{2, std::string("cannot start: ") + storage::kEncryptionKeyMissing};
     }
     return std::nullopt;
 }
@@ -799,6 +817,7 @@ int RunServe(const ServeOptions& options) {
     RegisterServerMetrics(app);
     if (auto refused = SetUpTracing(app, *trace_settings)) return Refuse(*refused);
     if (auto refused = CreateDistributed(app)) return Refuse(*refused);
+    if (auto refused = CheckContentEncryption(app)) return Refuse(*refused);
     if (auto refused = SetUpSecurityAndLimits(app)) return Refuse(*refused);
     if (auto sentry = SetUpErrorReporting(app); !sentry) return Refuse({2, sentry.error().message});
 

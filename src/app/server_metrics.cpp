@@ -1,5 +1,10 @@
 #include "app/server_metrics.hpp"
 
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
 #include "metrics/slo.hpp"
 
 namespace aragora::app {
@@ -32,10 +37,38 @@ void RegisterDatabaseMetrics(App& app) {
                        [&app] { return app.db_unreachable ? 1.0 : 0.0; });
 }
 
+// Sealed debate content that did not open, by reason (storage/content_cipher.hpp). The
+// store counts in DecryptFailureCounts; each scrape adds what was counted since the last.
+void RegisterDecryptFailureMetrics(App& app) {
+    auto& family = app.registry.AddCounter(
+        "aragora_decrypt_failures_total",
+        "Stored values that failed to decrypt (tampered, malformed, unknown key)", {"reason"});
+    struct Series {
+        metrics::Counter* counter;
+        storage::DecryptFailure reason;
+        double seen = 0;
+    };
+    auto series = std::make_shared<std::vector<Series>>();
+    for (auto reason : storage::kDecryptFailures) {
+        series->push_back({&family.WithLabels({std::string(storage::ToString(reason))}), reason});
+    }
+    auto counts = app.decrypt_failures;
+    auto mu = std::make_shared<std::mutex>();
+    app.registry.AddCollector([series, counts, mu] {
+        std::lock_guard lock(*mu);
+        for (auto& s : *series) {
+            const double now = static_cast<double>(counts->Count(s.reason));
+            if (now > s.seen) s.counter->Inc(now - s.seen);
+            s.seen = now;
+        }
+    });
+}
+
 }  // namespace
 
 void RegisterServerMetrics(App& app) {
     RegisterDatabaseMetrics(app);
+    RegisterDecryptFailureMetrics(app);
     auto& r = app.registry;
     auto* api = &app.api_server;
     auto stat = [api](std::atomic<uint64_t> net::ServerStats::*field) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "app/content_encryption.hpp"
 #include "cli/backup_offsite.hpp"
 #include "cli/backup_output.hpp"
 #include "cli/exit_codes.hpp"
@@ -80,6 +81,9 @@ common::Result<Opened> Open(const Args& a) {
     if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
     auto options = ops::BackupOptionsFromSettings(*settings);
     if (!options) return options.error();
+    auto cipher = app::ConfiguredFieldCipher(*settings);
+    if (!cipher) return cipher.error();
+    options->content_cipher = std::move(*cipher);
     if (!a.backup_dir.empty()) options->backup_dir = a.backup_dir;
     options->compression = !a.no_compress;
     options->verify_after_backup = !a.skip_verify;

@@ -20,6 +20,7 @@
 
 #include "agents/factory.hpp"
 #include "agents/registry.hpp"
+#include "app/content_encryption.hpp"
 #include "app/secrets_source.hpp"
 #include "app/server_app.hpp"
 #include "cli/backup_command.hpp"
@@ -260,7 +261,7 @@ int RunDebateCommand(const AskOptions& opt) {
     // 2. Open what we need.
     auto keys = debate::LoadReceiptKeys(settings);
     if (!keys) return Complain(kExitUsage, keys.error().message);
-    auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
+    auto opened = app::OpenStores(settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
     auto store = common::Result<std::unique_ptr<storage::Store>>(std::move(opened->store));
 
@@ -389,7 +390,7 @@ int VerifyCommand(const std::string& path, bool integrity_only) {
 common::Result<std::unique_ptr<storage::Store>> OpenStoreFromEnv() {
     auto env = LoadEnvironment();
     if (!env) return env.error();
-    auto opened = storage::OpenConfiguredStores(env->settings.storage, /*migrate=*/true);
+    auto opened = app::OpenStores(env->settings, /*migrate=*/true);
     if (!opened) return opened.error();
     return std::move(opened->store);
 }

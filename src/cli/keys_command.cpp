@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "app/content_encryption.hpp"
 #include "cli/exit_codes.hpp"
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
@@ -100,7 +101,7 @@ std::vector<std::pair<std::string, std::string>> SignatureKeys(const std::string
 int VerifyAll(bool as_json) {
     auto settings = LoadCliSettings();
     if (!settings) return Complain(kExitUsage, settings.error().message);
-    auto opened = storage::OpenConfiguredStores(settings->storage, /*migrate=*/true);
+    auto opened = app::OpenStores(*settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
     auto ring = LoadCliKeyring(*settings, opened->store.get());
     if (!ring) return Complain(kExitFailed, ring.error().message);
@@ -202,7 +203,7 @@ common::Result<std::unique_ptr<storage::Store>> OpenKeyringStore(const config::S
             return std::unique_ptr<storage::Store>();
         }
     }
-    auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
+    auto opened = app::OpenStores(settings, /*migrate=*/true);
     if (!opened) return opened.error();
     return std::move(opened->store);
 }

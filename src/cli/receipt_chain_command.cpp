@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "app/content_encryption.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/keys_command.hpp"
 #include "common/json_text.hpp"
@@ -24,7 +25,7 @@ int VerifyChain(bool as_json) {
     if (auto logging = common::SetupLogging(settings->log); !logging) {
         return Complain(kExitUsage, logging.error().message);
     }
-    auto opened = storage::OpenConfiguredStores(settings->storage, /*migrate=*/true);
+    auto opened = app::OpenStores(*settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
     auto ring = LoadCliKeyring(*settings, opened->store.get());
     if (!ring) return Complain(kExitUsage, ring.error().message);

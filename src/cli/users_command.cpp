@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "app/content_encryption.hpp"
 #include "auth/password.hpp"
 #include "auth/service.hpp"
 #include "cli/exit_codes.hpp"
@@ -39,7 +40,7 @@ common::Result<std::unique_ptr<storage::AuthStore>> OpenAuthStore() {
     auto settings = config::LoadSettings(config::ProcessEnv(), config::RunMode::kLocalCli);
     if (!settings) return settings.error();
     if (auto logging = common::SetupLogging(settings->log); !logging) return logging.error();
-    auto opened = storage::OpenConfiguredStores(settings->storage, /*migrate=*/true);
+    auto opened = app::OpenStores(*settings, /*migrate=*/true);
     if (!opened) return opened.error();
     return std::move(opened->auth);
 }

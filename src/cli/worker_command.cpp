@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agents/factory.hpp"
+#include "app/content_encryption.hpp"
 #include "app/distributed.hpp"
 #include "app/secrets_source.hpp"
 #include "app/unhonoured_env.hpp"
@@ -56,7 +57,7 @@ std::shared_ptr<spdlog::logger> Log() {
 
 // The one place the worker opens its database (SQLite or PostgreSQL, as configured).
 Result<std::unique_ptr<storage::Store>> OpenWorkerStore(const config::Settings& settings) {
-    auto opened = storage::OpenConfiguredStores(settings.storage, /*migrate=*/true);
+    auto opened = app::OpenStores(settings, /*migrate=*/true);
     if (!opened) return opened.error();
     return std::move(opened->store);
 }

@@ -368,6 +368,9 @@ common::Status LoadStorageSettings(const EnvLookup& env, StorageSettings& s) {
     s.supabase_without_dsn =
         s.backend == DbBackend::kSqlite &&
         (!ReadString(env, "SUPABASE_URL").empty() || !ReadString(env, "SUPABASE_KEY").empty());
+    auto encrypt = ReadBool(env, "ARAGORA_ENCRYPT_DEBATE_CONTENT");
+    if (!encrypt) return encrypt.error();
+    s.encrypt_debate_content = encrypt->value_or(false);
     return {};
 }
 

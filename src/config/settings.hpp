@@ -111,6 +111,10 @@ struct StorageSettings {
     // SUPABASE_URL/SUPABASE_KEY set without a PostgreSQL DSN: Supabase is reached as the
     // PostgreSQL it is, through DATABASE_URL; the server says so at start.
     bool supabase_without_dsn = false;
+    // ARAGORA_ENCRYPT_DEBATE_CONTENT: debate content (task, final answer, spec, result,
+    // event payloads, receipt JSON) is written sealed (storage/content_cipher.hpp). Needs an
+    // encryption key; start fails in one line without one.
+    bool encrypt_debate_content = false;
 };
 
 // Several instances on shared PostgreSQL and Redis (the runbooks' multi-instance profile).

@@ -39,6 +39,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "debate/receipt.hpp"
+#include "keys/cipher.hpp"
 #include "ops/backup_engine.hpp"
 #include "ops/backup_status.hpp"
 
@@ -315,6 +316,10 @@ struct BackupManagerOptions {
     // environment (false: never written to a file).
     bool receipt_key_from_file = false;
     std::string app_version;
+    // Opens debate content sealed at rest (storage/content_cipher.hpp) in a restored
+    // database, so that its receipts verify; null: no cipher configured (sealed receipts
+    // then fail verification as malformed).
+    std::shared_ptr<const keys::FieldCipher> content_cipher;
 };
 
 class BackupManager {

@@ -127,7 +127,8 @@ common::Result<VerificationResult> BackupManager::VerifyEntry(
                         (*scratch)->store();
                         *restore_seconds = Seconds(clock_.SteadyNow() - restore_started);
                     }
-                    CheckRestoredDatabase(**scratch, meta, VerificationKeys(meta), out, details);
+                    CheckRestoredDatabase(**scratch, meta, VerificationKeys(meta), out, details,
+                                          options_.content_cipher);
                 }
             }
         }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "debate/receipt_chain.hpp"
+#include "storage/content_cipher.hpp"
 
 namespace aragora::ops {
 namespace {
@@ -202,7 +203,8 @@ void AddFailure(VerificationResult& out, VerificationFailure failure) {
 
 void CheckRestoredDatabase(ScratchDatabase& scratch, const BackupMetadata& meta,
                            const std::optional<debate::ReceiptKeys>& keys, VerificationResult& out,
-                           ComprehensiveVerificationResult* details) {
+                           ComprehensiveVerificationResult* details,
+                           std::shared_ptr<const ::aragora::keys::FieldCipher> content_cipher) {
     auto inspection = scratch.Inspect();
     if (!inspection) {
         AddFailure(out, {"restore", "", "", 0,
@@ -212,6 +214,12 @@ void CheckRestoredDatabase(ScratchDatabase& scratch, const BackupMetadata& meta,
     out.restore_tested = true;
     CheckSchema(*inspection, meta, out, details);
     CheckIntegrity(*inspection, out, details);
+    if (content_cipher) {
+        auto opened =
+            storage::WrapBorrowedWithContentCipher(scratch.store(), std::move(content_cipher), {});
+        CheckReceipts(*opened, keys, out);
+        return;
+    }
     CheckReceipts(scratch.store(), keys, out);
 }
 

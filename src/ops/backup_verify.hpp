@@ -18,9 +18,12 @@ namespace aragora::ops {
 // (signature by a trusted key, stored columns, links); nullopt keys is itself a failure
 // ("keys") since no signature can then be trusted. Never throws; store errors become
 // failures.
-void CheckRestoredDatabase(ScratchDatabase& scratch, const BackupMetadata& meta,
-                           const std::optional<debate::ReceiptKeys>& keys, VerificationResult& out,
-                           ComprehensiveVerificationResult* details);
+// Sealed debate content is opened with `content_cipher` (may be null) before verifying.
+void CheckRestoredDatabase(
+    ScratchDatabase& scratch, const BackupMetadata& meta,
+    const std::optional<debate::ReceiptKeys>& keys, VerificationResult& out,
+    ComprehensiveVerificationResult* details,
+    std::shared_ptr<const ::aragora::keys::FieldCipher> content_cipher = nullptr);
 
 // Adds a failure (and its line in `errors`).
 void AddFailure(VerificationResult& out, VerificationFailure failure);

@@ -4,9 +4,12 @@
 #include <filesystem>
 #include <system_error>
 
+#include "storage/postgres/pg_content_targets.hpp"
 #include "storage/postgres/pg_dsn.hpp"
 #include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_auth_store.hpp"
+#include "storage/sqlite/sqlite_content_targets.hpp"
+#include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::storage {
@@ -37,16 +40,29 @@ void CreateParentDirectory(const std::string& path) {
 }  // namespace
 
 common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings& settings,
-                                                  bool migrate) {
+                                                  bool migrate,
+                                                  const ContentEncryption& encryption) {
+    if (settings.encrypt_debate_content && !encryption.cipher) {
+        return common::MakeError(common::ErrorCode::kValidation, kEncryptionKeyMissing,
+                                 "ARAGORA_ENCRYPT_DEBATE_CONTENT");
+    }
+    ContentCipherOptions cipher_options;
+    cipher_options.seal_writes = settings.encrypt_debate_content;
+    cipher_options.failures = encryption.failures;
     OpenedStores out;
     if (IsPostgres(settings)) {
         auto options = PoolOptions(settings);
         if (!options) return options.error();
         auto opened = OpenPgStores(*options, migrate);
         if (!opened) return opened.error();
-        out.store = std::move(opened->store);
+        out.store =
+            WrapWithContentCipher(std::move(opened->store), encryption.cipher, cipher_options);
         out.auth = std::move(opened->auth);
         out.pg_pool = std::move(opened->pool);
+        if (encryption.cipher) {
+            out.content_targets =
+                MakePgContentTargets(out.pg_pool, encryption.cipher, encryption.failures);
+        }
         out.backend = "postgresql";
         out.location = RedactPgDsn(options->dsn);
         return out;
@@ -54,8 +70,14 @@ common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings&
     CreateParentDirectory(settings.sqlite_path);
     auto opened = OpenSqliteStores({settings.sqlite_path}, migrate);
     if (!opened) return opened.error();
-    out.store = std::move(opened->store);
+    out.store = WrapWithContentCipher(std::move(opened->store), encryption.cipher, cipher_options);
     out.auth = std::move(opened->auth);
+    if (encryption.cipher && sqlite::IsPlainFilePath(settings.sqlite_path)) {
+        auto targets = OpenSqliteContentTargets({settings.sqlite_path}, encryption.cipher,
+                                                encryption.failures);
+        if (!targets) return targets.error();
+        out.content_targets = std::move(*targets);
+    }
     out.backend = "sqlite";
     out.location = settings.sqlite_path;
     return out;

@@ -7,10 +7,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "config/settings.hpp"
+#include "keys/cipher.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/content_cipher.hpp"
 #include "storage/postgres/pg_pool.hpp"
 #include "storage/store.hpp"
 
@@ -22,13 +25,33 @@ struct OpenedStores {
     std::shared_ptr<PgPool> pg_pool;  // PostgreSQL only (pool statistics)
     std::string backend;              // "sqlite" | "postgresql"
     std::string location;             // the file, or the DSN with its password redacted
+    // With a cipher: the tables holding sealed debate content, for the key rotation's
+    // re-encryption ("debates", "debate_events", "receipts"); empty without one.
+    std::vector<std::shared_ptr<keys::ReEncryptTarget>> content_targets;
+};
+
+// Encryption of debate content at rest (storage/content_cipher.hpp).
+struct ContentEncryption {
+    // The configured cipher (ARAGORA_ENCRYPTION_KEY); null when none is configured.
+    std::shared_ptr<const keys::FieldCipher> cipher;
+    // Where failed decryptions are counted (aragora_decrypt_failures_total); may be null.
+    std::shared_ptr<DecryptFailureCounts> failures;
 };
 
 // With `migrate`, pending migrations are applied (PostgreSQL: under the advisory lock, so
 // instances starting together apply each once). SQLite creates the file's directory.
 // PostgreSQL unreachable ⇒ kUnavailable; a bad DSN ⇒ kValidation.
+// With `encryption.cipher`, the Store seals debate content when
+// settings.encrypt_debate_content is on and opens sealed values whether it is on or not
+// (rows of both kinds read). encrypt_debate_content without a cipher ⇒ kValidation
+// (kEncryptionKeyMissing), before anything is opened.
 common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings& settings,
-                                                  bool migrate);
+                                                  bool migrate,
+                                                  const ContentEncryption& encryption = {});
+
+inline constexpr const char* kEncryptionKeyMissing =
+    "ARAGORA_ENCRYPT_DEBATE_CONTENT=true needs an encryption key (ARAGORA_ENCRYPTION_KEY) and "
+    "none is configured";
 
 // `aragora db migrate --check|--upgrade` on the configured backend. `location` is set to
 // what was examined (redacted).

@@ -1107,6 +1107,15 @@ TEST_F(StartupTest, RequireDistributedWithoutSharedStateIsRefused) {
         << err;
 }
 
+TEST_F(StartupTest, EncryptedDebateContentWithoutAKeyExitsWithOneLine) {
+    const std::string err = ExpectRefusal(
+        {{"ARAGORA_ENCRYPT_DEBATE_CONTENT", "true"}, {"ARAGORA_API_TOKEN", kApiToken}},
+        "127.0.0.1");
+    EXPECT_EQ(LinesWith(err, "ARAGORA_ENCRYPT_DEBATE_CONTENT=true needs an encryption key").size(),
+              1u)
+        << err;
+}
+
 TEST_F(StartupTest, RequireDistributedWithUnreachableServersExitsWithOneLine) {
     // Ports nothing listens on (bound and released here).
     const auto closed_port = [] {

@@ -483,6 +483,21 @@ TEST(SecuritySettingsTest, RateLimitAndJwtVariablesAreRead) {
     EXPECT_FALSE(LoadSettings(env, RunMode::kServer).ok());
 }
 
+TEST(StorageSettingsTest, EncryptDebateContentIsOffUnlessSetAndMustBeABoolean) {
+    Env env = ProdServer();
+    auto off = Load(env);
+    ASSERT_TRUE(off.ok()) << off.error().message;
+    EXPECT_FALSE(off->storage.encrypt_debate_content);
+    env["ARAGORA_ENCRYPT_DEBATE_CONTENT"] = "true";
+    auto on = Load(env);
+    ASSERT_TRUE(on.ok()) << on.error().message;
+    EXPECT_TRUE(on->storage.encrypt_debate_content);
+    env["ARAGORA_ENCRYPT_DEBATE_CONTENT"] = "sometimes";
+    auto bad = Load(env);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().field, "ARAGORA_ENCRYPT_DEBATE_CONTENT");
+}
+
 TEST(StorageSettingsTest, PostgresFromDatabaseUrlOrDsnWithPoolVariables) {
     Env env = ProdServer();
     env["DATABASE_URL"] = "postgresql://aragora@db:5432/aragora";

@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "../../support/test_field_cipher.hpp"
 #include "backup_test_support.hpp"
 #include "common/crypto.hpp"
 #include "common/json_text.hpp"
@@ -15,6 +16,7 @@
 #include "ops/backup_manifest.hpp"
 #include "ops/file_stream.hpp"
 #include "ops/sqlite_backup.hpp"
+#include "storage/content_cipher.hpp"
 
 namespace aragora::ops {
 namespace {
@@ -30,11 +32,12 @@ protected:
         manager_ = OpenManager(test_support::TestKeys());
     }
 
-    std::unique_ptr<BackupManager> OpenManager(std::optional<debate::ReceiptKeys> keys,
-                                               bool compression = true,
-                                               const std::string& backup_key_hex = "",
-                                               bool key_from_file = false) {
+    std::unique_ptr<BackupManager> OpenManager(
+        std::optional<debate::ReceiptKeys> keys, bool compression = true,
+        const std::string& backup_key_hex = "", bool key_from_file = false,
+        std::shared_ptr<const ::aragora::keys::FieldCipher> content_cipher = nullptr) {
         BackupManagerOptions o;
+        o.content_cipher = std::move(content_cipher);
         o.compression = compression;
         o.encryption_key_hex = backup_key_hex;
         o.receipt_key_from_file = key_from_file;
@@ -127,6 +130,27 @@ TEST_F(BackupManagerTest, VerifyReVerifiesEveryReceipt) {
     EXPECT_EQ(v->receipt_chain.receipts, 5);
     EXPECT_EQ(v->receipt_chain.verified, 5);
     EXPECT_TRUE(v->failures.empty());
+}
+
+TEST_F(BackupManagerTest, ReceiptsSealedAtRestVerifyThroughTheContentCipher) {
+    // A debate written with ARAGORA_ENCRYPT_DEBATE_CONTENT on: its receipt JSON is sealed.
+    auto cipher = std::make_shared<::aragora::test_support::TestFieldCipher>();
+    {
+        auto store = storage::WrapWithContentCipher(test_support::OpenStore(db_), cipher, {});
+        test_support::AddCompletedDebate(*store, "sealed", test_support::TestKeys());
+    }
+    const BackupMetadata m = CreateOk();
+    // Without the cipher the sealed receipt reads as malformed...
+    auto without = manager_->Verify(m.id);
+    ASSERT_TRUE(without) << without.error().message;
+    EXPECT_FALSE(without->receipts_valid);
+    // ...with it, verification opens it first and all six verify.
+    auto with = OpenManager(test_support::TestKeys(), true, "", false, cipher);
+    ASSERT_TRUE(with);
+    auto v = with->Verify(m.id);
+    ASSERT_TRUE(v) << v.error().message;
+    EXPECT_TRUE(v->receipts_valid) << (v->errors.empty() ? "" : v->errors.front());
+    EXPECT_EQ(v->receipt_chain.verified, 6);
 }
 
 TEST_F(BackupManagerTest, AFlippedByteFailsOnTheChecksum) {
