@@ -283,6 +283,14 @@ public:
                               const std::string& detail, const std::string& now) override {
         return inner_->FinishScheduledRun(job, slot, instance, status, detail, now);
     }
+    // The receipt keyring's rows hold no debate content (HMAC keys arrive already sealed
+    // under their own associated data): forwarded as they are.
+    Status RecordReceiptKey(const ReceiptKeyRow& row) override {
+        return inner_->RecordReceiptKey(row);
+    }
+    Result<std::vector<ReceiptKeyRow>> ListReceiptKeys() override {
+        return inner_->ListReceiptKeys();
+    }
     Status Ping() override { return inner_->Ping(); }
     Status ProbeWrite() override { return inner_->ProbeWrite(); }
 
