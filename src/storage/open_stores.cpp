@@ -46,6 +46,7 @@ common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings&
         if (!opened) return opened.error();
         out.store = std::move(opened->store);
         out.auth = std::move(opened->auth);
+        out.keys = std::move(opened->keys);
         out.pg_pool = std::move(opened->pool);
         out.backend = "postgresql";
         out.location = RedactPgDsn(options->dsn);
@@ -56,6 +57,7 @@ common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings&
     if (!opened) return opened.error();
     out.store = std::move(opened->store);
     out.auth = std::move(opened->auth);
+    out.keys = std::move(opened->keys);
     out.backend = "sqlite";
     out.location = settings.sqlite_path;
     return out;

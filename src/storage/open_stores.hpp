@@ -11,6 +11,7 @@
 #include "common/result.hpp"
 #include "config/settings.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/key_store.hpp"
 #include "storage/postgres/pg_pool.hpp"
 #include "storage/store.hpp"
 
@@ -19,6 +20,7 @@ namespace aragora::storage {
 struct OpenedStores {
     std::unique_ptr<Store> store;
     std::unique_ptr<AuthStore> auth;
+    std::unique_ptr<KeyStore> keys;   // encryption data keys (issue 23)
     std::shared_ptr<PgPool> pg_pool;  // PostgreSQL only (pool statistics)
     std::string backend;              // "sqlite" | "postgresql"
     std::string location;             // the file, or the DSN with its password redacted
