@@ -11,6 +11,7 @@
 #include "api/backups.hpp"
 #include "api/router.hpp"
 #include "api/security.hpp"
+#include "api/security_admin.hpp"
 #include "auth/service.hpp"
 #include "debate/receipt.hpp"
 #include "metrics/registry.hpp"
@@ -76,6 +77,8 @@ struct ApiDeps {
     BackupAccess* backups = nullptr;
     // OpenTelemetry traces (trace/); null = tracing off (no span, no trace_id in logs).
     trace::Tracer* tracer = nullptr;
+    // Encryption at rest and key rotation (/api/v1/admin/security/*); null = 503 / "off".
+    SecurityAdminAccess* security_admin = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves).

@@ -222,6 +222,7 @@ void AddRoutes(Router& r, ApiDeps& d) {
     // clang-format on
 
     AddReceiptRetentionRoutes(r, d);
+    AddSecurityAdminRoutes(r, d);
     AddAuthRoutes(r, d);
 }
 

@@ -208,8 +208,7 @@ Result<StepResult> Rotator::Step() {
     storage::ReEncryptProgressRecord* row = nullptr;
     ReEncryptTarget* target = nullptr;
     for (auto& p : *rows) {
-        if (p.done && p.key_id == current.key_id && p.key_version == current.version) continue;
-        if (p.done) continue;  // a finished pass of an older key: the newer rotation resets it
+        if (p.done) continue;  // (a newer rotation resets the rows it re-encrypts)
         auto it = std::find_if(targets_.begin(), targets_.end(),
                                [&](ReEncryptTarget* t) { return t->Name() == p.target; });
         if (it == targets_.end()) continue;  // not served by this process
@@ -223,6 +222,7 @@ Result<StepResult> Rotator::Step() {
         }
         lock_.reset();
         pass_started_.reset();
+        work_ = {};
         return out;
     }
     bool busy = false;
@@ -231,15 +231,15 @@ Result<StepResult> Rotator::Step() {
         out.busy = true;
         return out;
     }
-    const auto now = clock_.SystemNow();
-    if (!pass_started_) pass_started_ = now;
-    if (now - *pass_started_ > std::chrono::seconds(config_.re_encrypt_timeout_seconds)) {
+    if (!pass_started_) pass_started_ = clock_.SystemNow();
+    if (work_ > std::chrono::seconds(config_.re_encrypt_timeout_seconds)) {
         Log()->warn(
             "re-encryption under {} stopped after {} s (ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS); "
             "it resumes at the next check from target {}",
             Name(current), config_.re_encrypt_timeout_seconds, row->target);
         lock_.reset();
         pass_started_.reset();
+        work_ = {};
         return out;
     }
     if (row->key_id != current.key_id ||
@@ -252,6 +252,7 @@ Result<StepResult> Rotator::Step() {
         row->rewritten = 0;
     }
     Result<ReEncryptBatch> batch = MakeError(ErrorCode::kInternal, "not run");
+    const auto work_started = clock_.SteadyNow();
     for (int attempt = 0; attempt <= config_.max_retries; ++attempt) {
         batch = target->ReEncrypt(keyring_, row->cursor, config_.re_encrypt_batch_size);
         if (batch) break;
@@ -259,6 +260,7 @@ Result<StepResult> Rotator::Step() {
                     row->target, row->cursor, attempt + 1, config_.max_retries + 1,
                     batch.error().message);
     }
+    work_ += clock_.SteadyNow() - work_started;
     out.target = row->target;
     if (!batch) {
         metrics_.Failures("re_encrypt").Inc();
@@ -266,6 +268,7 @@ Result<StepResult> Rotator::Step() {
             last_result_->errors.push_back(row->target + ": " + batch.error().message);
         lock_.reset();
         pass_started_.reset();
+        work_ = {};
         return batch.error();
     }
     out.rewritten = batch->rewritten;
@@ -279,6 +282,7 @@ Result<StepResult> Rotator::Step() {
         metrics_.Failures("re_encrypt").Inc();
         lock_.reset();
         pass_started_.reset();
+        work_ = {};
         return s.error();
     }
     if (last_result_) last_result_->records_re_encrypted += batch->rewritten;

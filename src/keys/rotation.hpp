@@ -125,7 +125,8 @@ public:
     common::Result<RotationResult> Rotate(const RotateRequest& request);
 
     // One batch of the pending re-encryption (or nothing). Stops the pass (releasing the
-    // lock; the next Check resumes it) past re_encrypt_timeout_seconds, and after
+    // lock; the next Check resumes it) once its batches have taken re_encrypt_timeout_seconds
+    // in all (time spent in the targets, not idle time between steps), and after
     // max_retries failed attempts of one batch (counted, returned as the error).
     common::Result<StepResult> Step();
 
@@ -157,6 +158,8 @@ private:
     std::vector<ReEncryptTarget*> targets_;
     std::unique_ptr<storage::RotationLock> lock_;
     std::optional<std::chrono::system_clock::time_point> pass_started_;
+    // Time spent in target batches since the pass (re)started, against the timeout.
+    std::chrono::steady_clock::duration work_{};
     std::optional<RotationResult> last_result_;
     std::int64_t rotation_count_ = 0;
     std::string last_check_at_;
