@@ -167,12 +167,15 @@ Result<RotationResult> Rotator::Rotate(const RotateRequest& request) {
     ++rotation_count_;
     const std::string now = common::FormatIso8601(clock_.SystemNow());
     if (config_.re_encrypt_on_rotation) {
-        for (auto* t : selected) {
+        for (auto* t : targets_) {
             storage::ReEncryptProgressRecord p;
             p.target = t->Name();
             p.key_id = rotated->key_id;
             p.key_version = rotated->version;
             p.updated_at = now;
+            // A target left out of `stores` is not re-encrypted by this pass (its old values
+            // keep the old key from expiring until a later pass covers them).
+            p.done = std::find(selected.begin(), selected.end(), t) == selected.end();
             if (auto s = store_.SaveReEncryptProgress(p); !s) {
                 r.errors.push_back(t->Name() + ": " + s.error().message);
             }
@@ -205,15 +208,26 @@ Result<StepResult> Rotator::Step() {
     auto rows = store_.ListReEncryptProgress();
     if (!rows) return rows.error();
     const KeyRef current = keyring_.Current();
+    // Every registered target whose values may still be under an older key: one without a
+    // row (a rotation made by another process: the CLI, another instance), one whose row is
+    // for an older key, or an unfinished one.
+    storage::ReEncryptProgressRecord fresh;
     storage::ReEncryptProgressRecord* row = nullptr;
     ReEncryptTarget* target = nullptr;
-    for (auto& p : *rows) {
-        if (p.done) continue;  // (a newer rotation resets the rows it re-encrypts)
-        auto it = std::find_if(targets_.begin(), targets_.end(),
-                               [&](ReEncryptTarget* t) { return t->Name() == p.target; });
-        if (it == targets_.end()) continue;  // not served by this process
-        row = &p;
-        target = *it;
+    for (auto* t : targets_) {
+        auto it = std::find_if(rows->begin(), rows->end(),
+                               [&](const auto& p) { return p.target == t->Name(); });
+        const bool current_key = it != rows->end() && it->key_id == current.key_id &&
+                                 it->key_version == static_cast<std::int64_t>(current.version);
+        if (current_key && it->done) continue;
+        if (!current_key && !config_.re_encrypt_on_rotation) continue;
+        if (it == rows->end()) {
+            fresh.target = t->Name();
+            row = &fresh;
+        } else {
+            row = &*it;
+        }
+        target = t;
         break;
     }
     if (row == nullptr) {
@@ -244,12 +258,13 @@ Result<StepResult> Rotator::Step() {
     }
     if (row->key_id != current.key_id ||
         row->key_version != static_cast<std::int64_t>(current.version)) {
-        // A newer rotation since this pass began: start over under the newer key (values
-        // already under it are skipped by the target).
+        // A rotation since this target's last pass (or its first pass): start over under the
+        // current key (values already under it are skipped by the target).
         row->key_id = current.key_id;
         row->key_version = current.version;
         row->cursor.clear();
         row->rewritten = 0;
+        row->done = false;
     }
     Result<ReEncryptBatch> batch = MakeError(ErrorCode::kInternal, "not run");
     const auto work_started = clock_.SteadyNow();

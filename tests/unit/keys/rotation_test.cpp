@@ -253,6 +253,21 @@ TEST_F(RotationTest, TheOldKeyExpiresAfterTheOverlapOnlyWhenNothingNeedsIt) {
     for (const auto& [id, v] : target_.values()) EXPECT_TRUE(ring_->Open(v, id)) << id;
 }
 
+// `aragora keys rotate` (or another instance) rotates without this process's targets: the
+// serving process's next steps re-encrypt them anyway.
+TEST_F(RotationTest, ARotationByAnotherProcessIsReEncryptedHere) {
+    target_.Fill(*ring_, 30);
+    ASSERT_EQ(StepUntilDone(), 1);  // first pass under v1: every value skipped
+    EXPECT_TRUE(target_.reseals.empty());
+    Rotator cli(*ring_, *stores_.keys, stores_.auth.get(), clock_, metrics_, config_);
+    RotateRequest req;
+    req.force = true;
+    ASSERT_TRUE(cli.Rotate(req));
+    EXPECT_EQ(StepUntilDone(), 1);
+    EXPECT_EQ(target_.CountNotUnder(ring_->Current()).value(), 0);
+    EXPECT_EQ(target_.reseals.size(), 30u);
+}
+
 TEST_F(RotationTest, OneInstanceAtATime) {
     target_.Fill(*ring_, 10);
     auto held = stores_.keys->TryLockRotation();
