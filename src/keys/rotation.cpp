@@ -180,11 +180,13 @@ Result<RotationResult> Rotator::Rotate(const RotateRequest& request) {
                 r.errors.push_back(t->Name() + ": " + s.error().message);
             }
         }
-        pass_started_ = clock_.SystemNow();
         r.records_pending = count_pending(*rotated);
-    } else {
-        lock_.reset();
     }
+    // Step() takes the lock again for the pass: a process without targets (the CLI) must not
+    // keep it from the instances that have them.
+    lock_.reset();
+    pass_started_.reset();
+    work_ = {};
     AuditLocked(
         request.actor, "encryption_key_rotated", Name(*rotated),
         common::SerializeJson(json::object{{"key_id", rotated->key_id},
