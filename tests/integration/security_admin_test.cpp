@@ -195,5 +195,38 @@ TEST_F(SecurityAdminTest, FailsClosed) {
     }
 }
 
+TEST_F(SecurityAdminTest, CliStatusAndRotate) {
+    auto env = ServerEnv(DataDir(), KeyEnv());
+    env["ARAGORA_LOG_LEVEL"] = "WARNING";
+    auto status = RunProcess({ARAGORA_BINARY, "keys", "status", "--json"}, env, 30);
+    ASSERT_EQ(status.exit_code, 0) << status.out << status.err;
+    json::object s = json::parse(status.out).as_object();
+    EXPECT_EQ(s.at("key_version").to_number<int>(), 1);
+    EXPECT_EQ(s.at("keys").as_array().size(), 1u);
+
+    auto dry = RunProcess({ARAGORA_BINARY, "keys", "rotate", "--dry-run", "--json"}, env, 30);
+    ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+    EXPECT_EQ(json::parse(dry.out).as_object().at("dry_run"), true);
+
+    auto refused = RunProcess({ARAGORA_BINARY, "keys", "rotate"}, env, 30);
+    EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+    EXPECT_NE(refused.err.find("rotation needs force=true"), std::string::npos) << refused.err;
+
+    auto forced = RunProcess({ARAGORA_BINARY, "keys", "rotate", "--force", "--json"}, env, 30);
+    ASSERT_EQ(forced.exit_code, 0) << forced.out << forced.err;
+    json::object f = json::parse(forced.out).as_object();
+    EXPECT_EQ(f.at("new_key_version").to_number<int>(), 2);
+
+    auto text = RunProcess({ARAGORA_BINARY, "keys", "status"}, env, 30);
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.out.find("active key: primary v2"), std::string::npos) << text.out;
+    EXPECT_EQ((text.out + text.err + forced.err).find(kMasterKey), std::string::npos);
+
+    auto no_key = ServerEnv(DataDir(), {});
+    auto off = RunProcess({ARAGORA_BINARY, "keys", "status"}, no_key, 30);
+    EXPECT_EQ(off.exit_code, 2);
+    EXPECT_NE(off.err.find("ARAGORA_ENCRYPTION_KEY is not set"), std::string::npos) << off.err;
+}
+
 }  // namespace
 }  // namespace aragora::testing
