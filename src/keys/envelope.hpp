@@ -9,11 +9,11 @@
 //
 // Stored text form: "enc:v1:" + standard base64 of the envelope. The original told sealed
 // values from plaintext by a leading "A" (a guess that any plaintext starting with "A"
-// defeats); here a value is sealed iff it has the prefix AND its base64 decodes to a
-// well-formed envelope (version 1, lengths consistent, a full tag), so IsSealedText() is
-// exact for everything this code writes and for any plaintext a user could plausibly
-// store (one starting with "enc:v1:" followed by a valid envelope would have to be built
-// on purpose; stores that take arbitrary text refuse the prefix, see FieldCipher users).
+// defeats). Here a value is sealed iff it has the prefix AND its base64 decodes to a
+// well-formed envelope (version 1, lengths consistent, room for a full tag). Every value
+// this code writes passes; a plaintext passes only if it was built to look exactly like
+// an envelope (prefix, valid base64, consistent header), and opening it would then fail
+// its tag (kCrypto) rather than return it.
 
 #include <cstdint>
 #include <string>
