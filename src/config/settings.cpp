@@ -507,7 +507,7 @@ common::Status LoadBackupSettings(const EnvLookup& env, const StorageSettings& s
 }
 
 common::Status LoadEncryptionSettings(const EnvLookup& env, const std::string& environment,
-                              EncryptionSettings& e) {
+                                      EncryptionSettings& e) {
     e.master_key_hex = ReadString(env, "ARAGORA_ENCRYPTION_KEY");
     const bool production_like = environment == "production" || environment == "prod" ||
                                  environment == "staging" || environment == "stage";
@@ -520,14 +520,14 @@ common::Status LoadEncryptionSettings(const EnvLookup& env, const std::string& e
     auto re_encrypt = ReadBool(env, "ARAGORA_KEY_ROTATION_RE_ENCRYPT");
     if (!re_encrypt) return re_encrypt.error();
     e.re_encrypt = re_encrypt->value_or(true);
-    return ReadInts(env, {{"ARAGORA_KEY_ROTATION_INTERVAL_DAYS", &e.rotation_interval_days, 1, 3650},
-                          {"ARAGORA_KEY_ROTATION_OVERLAP_DAYS", &e.overlap_days, 0, 365},
-                          {"ARAGORA_KEY_ROTATION_ALERT_DAYS", &e.alert_days, 0, 365},
-                          {"ARAGORA_KEY_ROTATION_CHECK_INTERVAL_HOURS", &e.check_interval_hours, 1,
-                           720},
-                          {"ARAGORA_KEY_ROTATION_BATCH_SIZE", &e.batch_size, 1, 10000},
-                          {"ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS", &e.timeout_seconds, 1, 86400},
-                          {"ARAGORA_KEY_ROTATION_MAX_RETRIES", &e.max_retries, 0, 100}});
+    return ReadInts(env,
+                    {{"ARAGORA_KEY_ROTATION_INTERVAL_DAYS", &e.rotation_interval_days, 1, 3650},
+                     {"ARAGORA_KEY_ROTATION_OVERLAP_DAYS", &e.overlap_days, 0, 365},
+                     {"ARAGORA_KEY_ROTATION_ALERT_DAYS", &e.alert_days, 0, 365},
+                     {"ARAGORA_KEY_ROTATION_CHECK_INTERVAL_HOURS", &e.check_interval_hours, 1, 720},
+                     {"ARAGORA_KEY_ROTATION_BATCH_SIZE", &e.batch_size, 1, 10000},
+                     {"ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS", &e.timeout_seconds, 1, 86400},
+                     {"ARAGORA_KEY_ROTATION_MAX_RETRIES", &e.max_retries, 0, 100}});
 }
 
 }  // namespace

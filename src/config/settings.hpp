@@ -214,14 +214,14 @@ struct EncryptionSettings {
     // ARAGORA_KEY_ROTATION_ENABLED (default: true in production/staging): the scheduler in
     // `serve` (needs the master key).
     bool rotation_enabled = false;
-    int rotation_interval_days = 90;   // ARAGORA_KEY_ROTATION_INTERVAL_DAYS
-    int overlap_days = 7;              // ARAGORA_KEY_ROTATION_OVERLAP_DAYS
-    bool re_encrypt = true;            // ARAGORA_KEY_ROTATION_RE_ENCRYPT (runbook: true)
-    int alert_days = 7;                // ARAGORA_KEY_ROTATION_ALERT_DAYS (notify_days_before)
-    int check_interval_hours = 6;      // ARAGORA_KEY_ROTATION_CHECK_INTERVAL_HOURS
-    int batch_size = 100;              // ARAGORA_KEY_ROTATION_BATCH_SIZE
-    int timeout_seconds = 3600;        // ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS
-    int max_retries = 3;               // ARAGORA_KEY_ROTATION_MAX_RETRIES
+    int rotation_interval_days = 90;  // ARAGORA_KEY_ROTATION_INTERVAL_DAYS
+    int overlap_days = 7;             // ARAGORA_KEY_ROTATION_OVERLAP_DAYS
+    bool re_encrypt = true;           // ARAGORA_KEY_ROTATION_RE_ENCRYPT (runbook: true)
+    int alert_days = 7;               // ARAGORA_KEY_ROTATION_ALERT_DAYS (notify_days_before)
+    int check_interval_hours = 6;     // ARAGORA_KEY_ROTATION_CHECK_INTERVAL_HOURS
+    int batch_size = 100;             // ARAGORA_KEY_ROTATION_BATCH_SIZE
+    int timeout_seconds = 3600;       // ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS
+    int max_retries = 3;              // ARAGORA_KEY_ROTATION_MAX_RETRIES
 };
 
 struct Settings {

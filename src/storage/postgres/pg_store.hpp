@@ -45,7 +45,7 @@ struct PgStores {
     std::unique_ptr<Store> store;
     std::unique_ptr<AuthStore> auth;
     std::unique_ptr<KeyStore> keys;  // encryption data keys (issue 23)
-    std::shared_ptr<PgPool> pool;  // shared by both stores; Stats() for metrics
+    std::shared_ptr<PgPool> pool;    // shared by both stores; Stats() for metrics
 };
 
 // Creates the pool (PgPool::Create) and both stores on it (either may be destroyed first).
