@@ -12,6 +12,7 @@
 #include "api/backups.hpp"
 #include "api/router.hpp"
 #include "api/security.hpp"
+#include "api/security_admin.hpp"
 #include "auth/service.hpp"
 #include "debate/receipt.hpp"
 #include "metrics/registry.hpp"
@@ -103,6 +104,8 @@ struct ApiDeps {
     // GET /.well-known/aragora/receipt-keys.json (debate::PublishedReceiptKeysJson); null
     // or empty = 503 (not loaded yet).
     const PublishedText* receipt_keys_document = nullptr;
+    // Encryption at rest and key rotation (/api/v1/admin/security/*); null = 503 / "off".
+    SecurityAdminAccess* security_admin = nullptr;
 };
 
 // Builds the route table (every route of API.md that this build serves, and the web

@@ -94,6 +94,10 @@ std::string VerificationJson(std::string_view receipt_json, const debate::Receip
 // Legal holds, retention status, the deletion log, a cleanup on demand.
 void AddReceiptRetentionRoutes(Router& router, ApiDeps& deps);
 
+// --- security_admin.cpp ----------------------------------------------------------------
+// Encryption status, data keys, health, rotation status, rotate-key (admin/owner).
+void AddSecurityAdminRoutes(Router& router, ApiDeps& deps);
+
 // --- agents.cpp ----------------------------------------------------------------------
 
 Handler CircuitBreakersHandler(ApiDeps& deps);    // GET .../agents|system/circuit-breakers

@@ -228,6 +228,7 @@ void AddRoutes(Router& r, ApiDeps& d) {
     // clang-format on
 
     AddReceiptRetentionRoutes(r, d);
+    AddSecurityAdminRoutes(r, d);
     AddAuthRoutes(r, d);
     AddConsoleRoutes(r, d);  // the web console (api/console.cpp; not in the OpenAPI document)
 }

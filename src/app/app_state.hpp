@@ -24,6 +24,7 @@
 #include "app/backup_jobs.hpp"
 #include "app/backup_scheduler.hpp"
 #include "app/distributed.hpp"
+#include "app/key_rotation.hpp"
 #include "app/receipt_retention.hpp"
 #include "auth/service.hpp"
 #include "common/blocking_pool.hpp"
@@ -172,6 +173,9 @@ struct App {
     // Long backup work (create, verify, restore tests, drills; scheduled or requested):
     // one thread of its own, so that a backup never holds the store's pool threads.
     common::BlockingPool backup_pool{1, 16};
+    // Encryption at rest: keyring, rotation schedule, the admin security routes' access
+    // (app/key_rotation.hpp). Built with the API deps, loaded by the startup sequence.
+    std::unique_ptr<EncryptionKeys> encryption;
 
     // The startup sequence failed: say why in one line and stop with exit code 1.
     void FailStartup(const std::string& reason);

@@ -155,6 +155,20 @@ asio::awaitable<void> Startup(App& app) {
     app.retention.AttachStore(app.store.get());
     if (app.distributed) app.distributed->AttachStore(app.store.get());
     app.auth->AttachStore(app.auth_store.get());
+    {
+        EncryptionKeys* encryption = app.encryption.get();
+        std::unique_ptr<storage::KeyStore>* key_store = &opened->keys;
+        storage::AuthStore* audit = app.auth_store.get();
+        auto load = [encryption, key_store, audit]() -> Result<bool> {
+            if (auto s = encryption->Load(std::move(*key_store), audit); !s) return s.error();
+            return true;
+        };
+        auto loaded_keys = co_await app.pool.Run(load);
+        if (!loaded_keys) {
+            app.FailStartup("encryption keys unavailable: " + loaded_keys.error().message);
+            co_return;
+        }
+    }
     auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
     if (!keys) {
         app.FailStartup("receipt keys unavailable: " + keys.error().message);
@@ -205,6 +219,7 @@ asio::awaitable<void> Startup(App& app) {
     app.service->StartWatchdog();
     if (leased) app.service->StartLeaseReaper();
     StartReceiptRetention(app);
+    app.encryption->Start(app.ioc.get_executor());
     app.debates.Set(app.service.get());
     co_await StartBackups(app);
     if (app.draining) co_return;
@@ -227,6 +242,7 @@ asio::awaitable<void> Drain(App& app) {
     app.draining = true;
     app.SetNotReady("draining");
     if (app.retention_scheduler) app.retention_scheduler->Stop();
+    if (app.encryption) app.encryption->Stop();
     app.api_server->StopAccepting();
     if (app.metrics_server) app.metrics_server->StopAccepting();
     WsLog()->info("ws close_all code=1001 reason=draining connections={}",
@@ -570,6 +586,9 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     deps.receipt_keys_document = &app.receipt_keys_document;
     app.backup_access = std::make_unique<api::BackupAccess>(BackupAccessOptions(app));
     deps.backups = app.backup_access.get();
+    app.encryption = std::make_unique<EncryptionKeys>(app.settings.encryption, app.registry,
+                                                      app.pool, app.clock);
+    deps.security_admin = &app.encryption->access();
     if (auto cors = api::CorsPolicy::Parse(app.settings.security.allowed_origins); cors) {
         deps.cors = std::move(*cors);
     }

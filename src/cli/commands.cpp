@@ -28,6 +28,7 @@
 #include "cli/doctor_command.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/keys_command.hpp"
+#include "cli/keys_rotation_command.hpp"
 #include "cli/receipt_chain_command.hpp"
 #include "cli/users_command.hpp"
 #include "cli/worker_command.hpp"
@@ -590,6 +591,9 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
 
     AddUsersCommand(app, exit_code);
+    auto* keys_cmd = app.add_subcommand("keys", "Encryption and signing keys");
+    keys_cmd->require_subcommand(1);
+    AddKeysRotationCommands(*keys_cmd, exit_code);
     AddDoctorCommand(app, exit_code);
     AddWorkerCommand(app, exit_code, secrets);
     AddBackupCommand(app, exit_code);

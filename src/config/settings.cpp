@@ -511,6 +511,30 @@ common::Status LoadBackupSettings(const EnvLookup& env, const StorageSettings& s
     return {};
 }
 
+common::Status LoadEncryptionSettings(const EnvLookup& env, const std::string& environment,
+                                      EncryptionSettings& e) {
+    e.master_key_hex = ReadString(env, "ARAGORA_ENCRYPTION_KEY");
+    const bool production_like = environment == "production" || environment == "prod" ||
+                                 environment == "staging" || environment == "stage";
+    auto required = ReadBool(env, "ARAGORA_ENCRYPTION_REQUIRED");
+    if (!required) return required.error();
+    e.required = required->value_or(false) || production_like;
+    auto enabled = ReadBool(env, "ARAGORA_KEY_ROTATION_ENABLED");
+    if (!enabled) return enabled.error();
+    e.rotation_enabled = enabled->value_or(production_like);
+    auto re_encrypt = ReadBool(env, "ARAGORA_KEY_ROTATION_RE_ENCRYPT");
+    if (!re_encrypt) return re_encrypt.error();
+    e.re_encrypt = re_encrypt->value_or(true);
+    return ReadInts(env,
+                    {{"ARAGORA_KEY_ROTATION_INTERVAL_DAYS", &e.rotation_interval_days, 1, 3650},
+                     {"ARAGORA_KEY_ROTATION_OVERLAP_DAYS", &e.overlap_days, 0, 365},
+                     {"ARAGORA_KEY_ROTATION_ALERT_DAYS", &e.alert_days, 0, 365},
+                     {"ARAGORA_KEY_ROTATION_CHECK_INTERVAL_HOURS", &e.check_interval_hours, 1, 720},
+                     {"ARAGORA_KEY_ROTATION_BATCH_SIZE", &e.batch_size, 1, 10000},
+                     {"ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS", &e.timeout_seconds, 1, 86400},
+                     {"ARAGORA_KEY_ROTATION_MAX_RETRIES", &e.max_retries, 0, 100}});
+}
+
 }  // namespace
 
 EnvLookup ProcessEnv() {
@@ -601,6 +625,7 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     if (auto agents = LoadAgentSettings(env, s.agents); !agents) return agents.error();
     if (auto server = LoadServerSettings(env, s.server); !server) return server.error();
     if (auto sec = LoadSecuritySettings(env, s.security); !sec) return sec.error();
+    if (auto enc = LoadEncryptionSettings(env, s.env, s.encryption); !enc) return enc.error();
     // ARAGORA_USE_SECRETS_MANAGER=true: the secret's variables are already in the
     // environment (app::SecretsSource, loaded by the CLI before any command reads its
     // settings); only the spelling is checked here.

@@ -215,6 +215,27 @@ struct SentrySettings {
     std::string dsn;  // SENTRY_DSN; "" = off
 };
 
+// Encryption at rest and its key rotation (issue 23; docs: the production runbook's "Key
+// Rotation"). Rotation env names are the original's KeyRotationConfig.from_env ones plus
+// ARAGORA_KEY_ROTATION_* for the runbook's other parameters.
+struct EncryptionSettings {
+    std::string master_key_hex;  // ARAGORA_ENCRYPTION_KEY (64 hex); never logged
+    // ARAGORA_ENCRYPTION_REQUIRED=true|1|yes, or ARAGORA_ENV production/prod/staging/stage:
+    // `serve` refuses to start without a valid master key (fail closed).
+    bool required = false;
+    // ARAGORA_KEY_ROTATION_ENABLED (default: true in production/staging): the scheduler in
+    // `serve` (needs the master key).
+    bool rotation_enabled = false;
+    int rotation_interval_days = 90;  // ARAGORA_KEY_ROTATION_INTERVAL_DAYS
+    int overlap_days = 7;             // ARAGORA_KEY_ROTATION_OVERLAP_DAYS
+    bool re_encrypt = true;           // ARAGORA_KEY_ROTATION_RE_ENCRYPT (runbook: true)
+    int alert_days = 7;               // ARAGORA_KEY_ROTATION_ALERT_DAYS (notify_days_before)
+    int check_interval_hours = 6;     // ARAGORA_KEY_ROTATION_CHECK_INTERVAL_HOURS
+    int batch_size = 100;             // ARAGORA_KEY_ROTATION_BATCH_SIZE
+    int timeout_seconds = 3600;       // ARAGORA_KEY_ROTATION_TIMEOUT_SECONDS
+    int max_retries = 3;              // ARAGORA_KEY_ROTATION_MAX_RETRIES
+};
+
 struct Settings {
     std::string env = "development";  // ARAGORA_ENV
     bool production = false;
@@ -229,6 +250,7 @@ struct Settings {
     DistributedSettings distributed;
     SloSettings slo;
     SentrySettings sentry;
+    EncryptionSettings encryption;
 };
 
 // Reads and validates every setting. A bad value is an error naming the variable.

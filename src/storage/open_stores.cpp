@@ -58,6 +58,7 @@ common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings&
         out.store =
             WrapWithContentCipher(std::move(opened->store), encryption.cipher, cipher_options);
         out.auth = std::move(opened->auth);
+        out.keys = std::move(opened->keys);
         out.pg_pool = std::move(opened->pool);
         if (encryption.cipher) {
             out.content_targets =
@@ -72,6 +73,7 @@ common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings&
     if (!opened) return opened.error();
     out.store = WrapWithContentCipher(std::move(opened->store), encryption.cipher, cipher_options);
     out.auth = std::move(opened->auth);
+    out.keys = std::move(opened->keys);
     if (encryption.cipher && sqlite::IsPlainFilePath(settings.sqlite_path)) {
         auto targets = OpenSqliteContentTargets({settings.sqlite_path}, encryption.cipher,
                                                 encryption.failures);

@@ -14,6 +14,7 @@
 #include "keys/cipher.hpp"
 #include "storage/auth_store.hpp"
 #include "storage/content_cipher.hpp"
+#include "storage/key_store.hpp"
 #include "storage/postgres/pg_pool.hpp"
 #include "storage/store.hpp"
 
@@ -22,6 +23,7 @@ namespace aragora::storage {
 struct OpenedStores {
     std::unique_ptr<Store> store;
     std::unique_ptr<AuthStore> auth;
+    std::unique_ptr<KeyStore> keys;   // encryption data keys (issue 23)
     std::shared_ptr<PgPool> pg_pool;  // PostgreSQL only (pool statistics)
     std::string backend;              // "sqlite" | "postgresql"
     std::string location;             // the file, or the DSN with its password redacted

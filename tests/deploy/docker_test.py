@@ -43,6 +43,7 @@ SECRETS = {
     "ARAGORA_JWT_SECRET": base64.b64encode(os.urandom(32)).decode(),
     "ARAGORA_RECEIPT_SIGNING_KEY": os.urandom(32).hex(),
     "ARAGORA_API_TOKEN": TOKEN,
+    "ARAGORA_ENCRYPTION_KEY": os.urandom(32).hex(),
 }
 IMAGE = "aragora:test-deploy"
 # The base image's tag (a different one measures a build from nothing while the usual one

@@ -43,7 +43,7 @@ def check_pod_settings(k8s_dir, binary):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     env.update(yaml.safe_load(open(os.path.join(k8s_dir, "configmap.yaml")))["data"])
     for k, v in yaml.safe_load(open(os.path.join(k8s_dir, "secret.yaml")))["stringData"].items():
-        env[k] = v.replace("REPLACE_ME", os.urandom(24).hex())
+        env[k] = v.replace("REPLACE_ME", os.urandom(32).hex())
     with tempfile.TemporaryDirectory() as tmp:
         env["ARAGORA_DATA_DIR"] = tmp
         env["BACKUP_DIR"] = os.path.join(tmp, "backups")

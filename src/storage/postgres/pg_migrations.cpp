@@ -222,6 +222,31 @@ CREATE TABLE receipt_signing_keys (
 );
 )sql";
 
+// Encryption at rest (issue 23): data keys wrapped under the master key, and where each
+// re-encryption pass stands (so a killed pass resumes).
+constexpr const char* kMigration6 = R"sql(
+CREATE TABLE encryption_data_keys (
+    key_id       TEXT NOT NULL,
+    version      BIGINT NOT NULL,
+    wrapped      TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    activated_at TEXT NOT NULL DEFAULT '',
+    retired_at   TEXT NOT NULL DEFAULT '',
+    expires_at   TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE encryption_reencrypt_progress (
+    target      TEXT PRIMARY KEY NOT NULL,
+    key_id      TEXT NOT NULL,
+    key_version BIGINT NOT NULL,
+    cursor      TEXT NOT NULL DEFAULT '',
+    done        BOOLEAN NOT NULL DEFAULT FALSE,
+    rewritten   BIGINT NOT NULL DEFAULT 0,
+    updated_at  TEXT NOT NULL
+);
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -288,6 +313,7 @@ const std::vector<Migration>& PgMigrations() {
         {4, "receipt legal hold, receipt_deletions (tombstones), scheduled_runs", kMigration4,
          true},
         {5, "receipt_signing_keys (the receipt keyring)", kMigration5, true},
+        {6, "encryption_data_keys, encryption_reencrypt_progress", kMigration6, true},
     };
     return kMigrations;
 }

@@ -106,5 +106,7 @@ inline std::optional<bool> OptBool(const pqxx::row& row, int col) {
 constexpr std::int64_t kMigrationLockKey = 2089872453;
 constexpr std::int64_t kReceiptChainLockKey = 2089872454;
 constexpr std::int64_t kAuditChainLockKey = 2089872455;
+// Held (session lock) by the instance rotating encryption keys / re-encrypting.
+constexpr std::int64_t kKeyRotationLockKey = 2089872460;
 
 }  // namespace aragora::storage::pg

@@ -1212,6 +1212,7 @@ Result<PgStores> OpenPgStores(const PgPoolOptions& options, bool migrate,
     PgStores stores;
     stores.store = MakePgStore(*pool);
     stores.auth = MakePgAuthStore(*pool);
+    stores.keys = MakePgKeyStore(*pool);
     stores.pool = std::move(*pool);
     return stores;
 }

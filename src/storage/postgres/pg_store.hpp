@@ -13,6 +13,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/key_store.hpp"
 #include "storage/postgres/pg_pool.hpp"
 #include "storage/store.hpp"
 
@@ -43,7 +44,8 @@ common::Result<MigrationStatus> ApplyPgMigrations(PgPool& pool,
 struct PgStores {
     std::unique_ptr<Store> store;
     std::unique_ptr<AuthStore> auth;
-    std::shared_ptr<PgPool> pool;  // shared by both stores; Stats() for metrics
+    std::unique_ptr<KeyStore> keys;  // encryption data keys (issue 23)
+    std::shared_ptr<PgPool> pool;    // shared by both stores; Stats() for metrics
 };
 
 // Creates the pool (PgPool::Create) and both stores on it (either may be destroyed first).
@@ -56,5 +58,6 @@ common::Result<PgStores> OpenPgStores(const PgPoolOptions& options, bool migrate
 // Both stores over an existing pool (the schema is not checked).
 std::unique_ptr<Store> MakePgStore(std::shared_ptr<PgPool> pool);
 std::unique_ptr<AuthStore> MakePgAuthStore(std::shared_ptr<PgPool> pool);
+std::unique_ptr<KeyStore> MakePgKeyStore(std::shared_ptr<PgPool> pool);
 
 }  // namespace aragora::storage

@@ -573,6 +573,7 @@ Result<SqliteStores> OpenSqliteStores(const SqliteOptions& options, bool migrate
     if (!connection) return connection.error();
     SqliteStores stores;
     stores.store = sqlite::MakeSqliteStore(*connection);
+    stores.keys = sqlite::MakeSqliteKeyStore(*connection);
     stores.auth = sqlite::MakeSqliteAuthStore(std::move(*connection));
     return stores;
 }

@@ -4,6 +4,7 @@
 
 #include "common/result.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/key_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "storage/store.hpp"
 
@@ -21,6 +22,7 @@ common::Result<std::unique_ptr<AuthStore>> OpenSqliteAuthStore(const SqliteOptio
 struct SqliteStores {
     std::unique_ptr<Store> store;
     std::unique_ptr<AuthStore> auth;
+    std::unique_ptr<KeyStore> keys;  // encryption data keys (issue 23)
 };
 
 // Opens both stores on ONE connection and one mutex (shared by both objects, which may be

@@ -8,6 +8,7 @@
 
 #include "common/result.hpp"
 #include "storage/auth_store.hpp"
+#include "storage/key_store.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "storage/store.hpp"
@@ -29,5 +30,6 @@ common::Result<std::shared_ptr<Connection>> OpenConnection(const SqliteOptions& 
 
 std::unique_ptr<Store> MakeSqliteStore(std::shared_ptr<Connection> connection);
 std::unique_ptr<AuthStore> MakeSqliteAuthStore(std::shared_ptr<Connection> connection);
+std::unique_ptr<KeyStore> MakeSqliteKeyStore(std::shared_ptr<Connection> connection);
 
 }  // namespace aragora::storage::sqlite

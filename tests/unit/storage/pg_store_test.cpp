@@ -263,9 +263,11 @@ TEST_F(PgTest, UpgradeAppliesOnceAndIsThenANoOp) {
     EXPECT_EQ(applied.front().substr(applied.front().size() - 5), "|true");
     const auto tables = db_.Column(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1");
-    EXPECT_EQ(tables, (std::vector<std::string>{"api_keys", "audit_log", "debate_events", "debates",
-                                                "receipt_deletions", "receipts", "refresh_tokens",
-                                                "scheduled_runs", "schema_migrations", "users"}));
+    EXPECT_EQ(tables,
+              (std::vector<std::string>{
+                  "api_keys", "audit_log", "debate_events", "debates", "encryption_data_keys",
+                  "encryption_reencrypt_progress", "receipt_deletions", "receipt_signing_keys",
+                  "receipts", "refresh_tokens", "scheduled_runs", "schema_migrations", "users"}));
 
     auto second = ApplyPgMigrations(*pool);
     ASSERT_TRUE(second.ok()) << second.error().message;

@@ -33,6 +33,7 @@ inline std::string BackendName(const ::testing::TestParamInfo<BackendKind>& info
 struct OpenedStores {
     std::unique_ptr<Store> store;
     std::unique_ptr<AuthStore> auth;
+    std::unique_ptr<KeyStore> keys;
 };
 
 class TestBackend {
@@ -57,7 +58,8 @@ public:
     common::Result<OpenedStores> Open(bool migrate) override {
         auto stores = OpenSqliteStores({path_}, migrate);
         if (!stores) return stores.error();
-        return OpenedStores{std::move(stores->store), std::move(stores->auth)};
+        return OpenedStores{std::move(stores->store), std::move(stores->auth),
+                            std::move(stores->keys)};
     }
     void Exec(const std::string& sql) override { RawDb(path_).Exec(sql.c_str()); }
     std::string ExecError(const std::string& sql) override {
@@ -87,7 +89,8 @@ public:
         options.max_overflow = 4;
         auto stores = OpenPgStores(options, migrate);
         if (!stores) return stores.error();
-        return OpenedStores{std::move(stores->store), std::move(stores->auth)};
+        return OpenedStores{std::move(stores->store), std::move(stores->auth),
+                            std::move(stores->keys)};
     }
     void Exec(const std::string& sql) override { db_.Exec(sql); }
     std::string ExecError(const std::string& sql) override { return db_.ExecError(sql); }
