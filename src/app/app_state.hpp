@@ -144,6 +144,8 @@ struct App {
     // Seals the receipt keyring's HMAC keys in the store; null = no master key (only key
     // ids and Ed25519 public keys are stored). Set from src/keys/ (ARAGORA_ENCRYPTION_KEY).
     std::shared_ptr<const keys::FieldCipher> field_cipher;
+    // The retired receipt HMAC keys' re-encryption target (with a cipher only).
+    std::unique_ptr<keys::ReEncryptTarget> receipt_key_target;
     api::PublishedText receipt_keys_document;  // GET /.well-known/aragora/receipt-keys.json
     std::unique_ptr<service::LocalDebateService> service;
 

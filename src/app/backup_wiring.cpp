@@ -23,9 +23,7 @@ struct Opened {
 Result<Opened> OpenManager(const App& app) {
     auto options = ops::BackupOptionsFromSettings(app.settings);
     if (!options) return options.error();
-    auto cipher = ConfiguredFieldCipher(app.settings);
-    if (!cipher) return cipher.error();
-    options->content_cipher = std::move(*cipher);
+    options->content_cipher = app.field_cipher;
     auto engine = ops::MakeConfiguredBackupEngine(app.settings);
     if (!engine) return engine.error();
     auto manager = ops::BackupManager::Open(std::move(*options), std::move(*engine), app.clock);

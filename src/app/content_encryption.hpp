@@ -14,20 +14,22 @@
 
 namespace aragora::app {
 
-// The keys::FieldCipher of encryption at rest the settings configure
-// (ARAGORA_ENCRYPTION_KEY), or null when none is configured.
-//
-// Integration point of issue 23: the key module (src/keys/: envelope, keyring, persisted
-// data keys) builds the cipher; this function is where the composition roots get it.
-// The key module is not on this branch, so no cipher can be configured yet and this
-// answers null: ARAGORA_ENCRYPT_DEBATE_CONTENT=true then fails start with
-// storage::kEncryptionKeyMissing. Errors of the key module (bad key, unreadable keyring)
-// are returned as they are.
+// The keys::FieldCipher of encryption at rest (ARAGORA_ENCRYPTION_KEY) over the opened
+// key table: keys::Keyring::Load (it creates data key v1 when there is none). The cipher
+// owns `key_store` (the keyring reads it). Null when no master key is configured; a
+// malformed master key or one that does not open the stored data keys is an error.
+// `serve` builds its cipher in EncryptionKeys instead (with the rotation).
+common::Result<std::shared_ptr<const keys::FieldCipher>> LoadFieldCipher(
+    const config::Settings& settings, std::unique_ptr<storage::KeyStore> key_store);
+
+// LoadFieldCipher over the configured database's key table (opened for it, not migrated),
+// for a command that needs the cipher apart from the stores (backup verification opens
+// sealed receipts of a restored copy). Null when no master key is configured.
 common::Result<std::shared_ptr<const keys::FieldCipher>> ConfiguredFieldCipher(
     const config::Settings& settings);
 
-// OpenConfiguredStores with the configured cipher; failed decryptions counted in
-// `failures` (may be null). ARAGORA_ENCRYPT_DEBATE_CONTENT=true without a cipher is
+// OpenPlainStores, LoadFieldCipher over its key table, ApplyContentEncryption; failed decryptions
+// counted in `failures` (may be null). ARAGORA_ENCRYPT_DEBATE_CONTENT=true without a cipher is
 // kValidation with the one line storage::kEncryptionKeyMissing.
 common::Result<storage::OpenedStores> OpenStores(
     const config::Settings& settings, bool migrate,

@@ -71,7 +71,7 @@ common::Status EncryptionKeys::Load(std::unique_ptr<storage::KeyStore> store,
     if (!master) return master.error();
     auto ring = keys::Keyring::Load(*store_, std::move(*master), clock_, metrics_);
     if (!ring) return ring.error();
-    keyring_ = std::move(*ring);
+    keyring_ = std::shared_ptr<keys::Keyring>(std::move(*ring));
     rotator_ = std::make_unique<keys::Rotator>(*keyring_, *store_, audit, clock_, metrics_,
                                                keys::RotationConfig::FromSettings(settings_));
     access_.keyring = keyring_.get();

@@ -50,6 +50,8 @@ public:
 
     // The cipher stores seal with; null when encryption at rest is off.
     keys::FieldCipher* FieldCipher() const { return keyring_.get(); }
+    // The same cipher, shared with the stores that seal with it (null when off).
+    std::shared_ptr<const keys::FieldCipher> SharedCipher() const { return keyring_; }
     // Registers a store's sealed values for re-encryption (after Load, before Start).
     void AddTarget(keys::ReEncryptTarget& target);
 
@@ -67,7 +69,7 @@ private:
     const common::Clock& clock_;
     keys::KeyMetrics metrics_;
     std::unique_ptr<storage::KeyStore> store_;
-    std::unique_ptr<keys::Keyring> keyring_;
+    std::shared_ptr<keys::Keyring> keyring_;
     std::unique_ptr<keys::Rotator> rotator_;
     api::SecurityAdminAccess access_;
     std::atomic<bool> stopped_{false};

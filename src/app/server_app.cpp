@@ -137,13 +137,37 @@ asio::awaitable<void> Startup(App& app) {
     auto opened = co_await app.pool.Run([&app]() -> Result<storage::OpenedStores> {
         std::error_code ec;
         std::filesystem::create_directories(app.settings.storage.data_dir, ec);
-        return OpenStores(app.settings, /*migrate=*/true, app.decrypt_failures);
+        return storage::OpenPlainStores(app.settings.storage, /*migrate=*/true);
     });
     if (!opened) {
         const bool encryption = opened.error().field == "ARAGORA_ENCRYPT_DEBATE_CONTENT";
         app.FailStartup(encryption ? opened.error().message
                                    : "database unavailable: " + opened.error().message);
         co_return;
+    }
+    {
+        // The data keys first (the key table), then the stores seal with them.
+        EncryptionKeys* encryption = app.encryption.get();
+        std::unique_ptr<storage::KeyStore>* key_store = &opened->keys;
+        storage::AuthStore* audit = opened->auth.get();
+        auto load = [encryption, key_store, audit]() -> Result<bool> {
+            if (auto s = encryption->Load(std::move(*key_store), audit); !s) return s.error();
+            return true;
+        };
+        auto loaded_keys = co_await app.pool.Run(load);
+        if (!loaded_keys) {
+            app.FailStartup("encryption keys unavailable: " + loaded_keys.error().message);
+            co_return;
+        }
+        app.field_cipher = app.encryption->SharedCipher();
+        storage::ContentEncryption content;
+        content.cipher = app.field_cipher;
+        content.failures = app.decrypt_failures;
+        if (auto applied = storage::ApplyContentEncryption(*opened, app.settings.storage, content);
+            !applied) {
+            app.FailStartup(applied.error().message);
+            co_return;
+        }
     }
     app.content_targets = std::move(opened->content_targets);
     app.db_backend = opened->backend;
@@ -155,20 +179,6 @@ asio::awaitable<void> Startup(App& app) {
     app.retention.AttachStore(app.store.get());
     if (app.distributed) app.distributed->AttachStore(app.store.get());
     app.auth->AttachStore(app.auth_store.get());
-    {
-        EncryptionKeys* encryption = app.encryption.get();
-        std::unique_ptr<storage::KeyStore>* key_store = &opened->keys;
-        storage::AuthStore* audit = app.auth_store.get();
-        auto load = [encryption, key_store, audit]() -> Result<bool> {
-            if (auto s = encryption->Load(std::move(*key_store), audit); !s) return s.error();
-            return true;
-        };
-        auto loaded_keys = co_await app.pool.Run(load);
-        if (!loaded_keys) {
-            app.FailStartup("encryption keys unavailable: " + loaded_keys.error().message);
-            co_return;
-        }
-    }
     auto keys = co_await app.pool.Run([&app] { return debate::LoadReceiptKeys(app.settings); });
     if (!keys) {
         app.FailStartup("receipt keys unavailable: " + keys.error().message);
@@ -191,6 +201,14 @@ asio::awaitable<void> Startup(App& app) {
                                                 : debate::KeyId(ring->keys.hmac_current));
     app.keys = std::move(ring->keys);
     app.receipt_keys_document.Set(debate::PublishedReceiptKeysJson(*ring));
+    // Everything sealed with the data keys, re-encrypted by the rotation: debate content
+    // and the retired receipt HMAC keys.
+    for (const auto& target : app.content_targets) app.encryption->AddTarget(*target);
+    if (app.field_cipher) {
+        app.receipt_key_target =
+            std::make_unique<debate::ReceiptKeyReEncryptTarget>(*app.store, app.field_cipher);
+        app.encryption->AddTarget(*app.receipt_key_target);
+    }
 
     service::ServiceSettings ss;
     ss.max_running = static_cast<std::size_t>(s.server.max_concurrent_debates);
@@ -551,9 +569,8 @@ StepResult CreateDistributed(App& app) {
 // ARAGORA_ENCRYPT_DEBATE_CONTENT needs a cipher (ARAGORA_ENCRYPTION_KEY): refused before
 // listening, in one line (the store opening checks it again).
 StepResult CheckContentEncryption(App& app) {
-    auto cipher = ConfiguredFieldCipher(app.settings);
-    if (!cipher) return Refusal{2, "cannot start: " + cipher.error().message};
-    if (app.settings.storage.encrypt_debate_content && !*cipher) {
+    if (app.settings.storage.encrypt_debate_content &&
+        app.settings.encryption.master_key_hex.empty()) {
         return Refusal{2, std::string("cannot start: ") + storage::kEncryptionKeyMissing};
     }
     return std::nullopt;

@@ -356,7 +356,8 @@ int VerifyCommand(const std::string& path, bool integrity_only) {
         std::cerr << "aragora: warning: the database is unavailable (" << store.error().message
                   << "); verifying with the configured keys only\n";
     }
-    auto ring = LoadCliKeyring(env->settings, store ? store->get() : nullptr);
+    auto ring = store ? LoadCliKeyring(env->settings, store->store.get(), store->cipher)
+                      : LoadCliKeyring(env->settings, nullptr);
     if (!ring) return Complain(kExitUsage, ring.error().message);
     const debate::ReceiptKeys* keys = &ring->keys;
     auto v = debate::VerifyReceipt(

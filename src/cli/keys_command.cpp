@@ -45,7 +45,7 @@ int ListKeys(bool as_json) {
     if (!settings) return Complain(kExitUsage, settings.error().message);
     auto store = OpenKeyringStore(*settings);
     if (!store) return Complain(kExitFailed, store.error().message);
-    auto ring = LoadCliKeyring(*settings, store->get());
+    auto ring = LoadCliKeyring(*settings, store->store.get(), store->cipher);
     if (!ring) return Complain(kExitFailed, ring.error().message);
     if (as_json) {
         std::cout << debate::KeyringListJson(*ring) << "\n";
@@ -103,7 +103,7 @@ int VerifyAll(bool as_json) {
     if (!settings) return Complain(kExitUsage, settings.error().message);
     auto opened = app::OpenStores(*settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
-    auto ring = LoadCliKeyring(*settings, opened->store.get());
+    auto ring = LoadCliKeyring(*settings, opened->store.get(), opened->cipher);
     if (!ring) return Complain(kExitFailed, ring.error().message);
     for (const auto& w : ring->warnings) std::cerr << "aragora: warning: " << w << "\n";
 
@@ -196,27 +196,26 @@ int VerifyAll(bool as_json) {
 
 }  // namespace
 
-common::Result<std::unique_ptr<storage::Store>> OpenKeyringStore(const config::Settings& settings) {
+common::Result<storage::OpenedStores> OpenKeyringStore(const config::Settings& settings) {
     if (settings.storage.backend == config::DbBackend::kSqlite) {
         std::error_code ec;
         if (!std::filesystem::exists(settings.storage.sqlite_path, ec)) {
-            return std::unique_ptr<storage::Store>();
+            return storage::OpenedStores{};
         }
     }
-    auto opened = app::OpenStores(settings, /*migrate=*/true);
-    if (!opened) return opened.error();
-    return std::move(opened->store);
+    return app::OpenStores(settings, /*migrate=*/true);
 }
 
-common::Result<debate::ReceiptKeyring> LoadCliKeyring(const config::Settings& settings,
-                                                      storage::Store* store) {
+common::Result<debate::ReceiptKeyring> LoadCliKeyring(
+    const config::Settings& settings, storage::Store* store,
+    std::shared_ptr<const keys::FieldCipher> cipher) {
     auto keys = debate::LoadReceiptKeys(settings);
     if (!keys) return keys.error();
     if (!store) return debate::DescribeConfiguredKeys(*keys);
     debate::KeyringSyncOptions options;
     options.now = common::FormatIso8601(std::chrono::system_clock::now());
     options.write = false;
-    // options.cipher: set from src/keys/ (ARAGORA_ENCRYPTION_KEY) once merged.
+    options.cipher = std::move(cipher);
     return debate::SyncReceiptKeyring(*store, std::move(*keys), options);
 }
 

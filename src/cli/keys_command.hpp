@@ -12,6 +12,7 @@
 #include "common/result.hpp"
 #include "config/settings.hpp"
 #include "debate/receipt_keyring.hpp"
+#include "storage/open_stores.hpp"
 #include "storage/store.hpp"
 
 namespace aragora::cli {
@@ -21,12 +22,14 @@ namespace aragora::cli {
 CLI::App* AddKeysCommand(CLI::App& app, int& exit_code);
 
 // The keyring a CLI command verifies with: the configured keys merged (read only) with
-// the store's keyring when `store` is given; else the configured keys alone.
-common::Result<debate::ReceiptKeyring> LoadCliKeyring(const config::Settings& settings,
-                                                      storage::Store* store);
+// the store's keyring when `store` is given (retired HMAC keys opened with `cipher`, the
+// store's own); else the configured keys alone.
+common::Result<debate::ReceiptKeyring> LoadCliKeyring(
+    const config::Settings& settings, storage::Store* store,
+    std::shared_ptr<const keys::FieldCipher> cipher = nullptr);
 
 // The store holding the keyring, when there is one to read: PostgreSQL, or an existing
-// SQLite file (never created for a read). nullptr when there is none.
-common::Result<std::unique_ptr<storage::Store>> OpenKeyringStore(const config::Settings& settings);
+// SQLite file (never created for a read). A null `store` when there is none.
+common::Result<storage::OpenedStores> OpenKeyringStore(const config::Settings& settings);
 
 }  // namespace aragora::cli

@@ -13,6 +13,7 @@
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "config/settings.hpp"
+#include "debate/receipt_keyring.hpp"
 #include "keys/envelope.hpp"
 #include "keys/keyring.hpp"
 #include "keys/rotation.hpp"
@@ -35,12 +36,12 @@ struct Opened {
     storage::OpenedStores stores;
     common::SystemClock clock;
     std::unique_ptr<keys::KeyMetrics> metrics = std::make_unique<keys::KeyMetrics>();
-    std::unique_ptr<keys::Keyring> keyring;
+    std::shared_ptr<keys::Keyring> keyring;
     std::unique_ptr<keys::Rotator> rotator;
     // Sealed values this binary can re-encrypt itself. The stores that seal values
     // (debate content, retired receipt keys) add theirs here; `serve` registers the same
     // targets, so whatever is not listed is re-encrypted by the server's scheduler.
-    std::vector<std::unique_ptr<keys::ReEncryptTarget>> targets;
+    std::vector<std::shared_ptr<keys::ReEncryptTarget>> targets;
 };
 
 common::Result<std::unique_ptr<Opened>> Open() {
@@ -56,7 +57,7 @@ common::Result<std::unique_ptr<Opened>> Open() {
     }
     auto master = keys::ParseMasterKeyHex(o->settings.encryption.master_key_hex);
     if (!master) return master.error();
-    auto opened = storage::OpenConfiguredStores(o->settings.storage, /*migrate=*/true);
+    auto opened = storage::OpenPlainStores(o->settings.storage, /*migrate=*/true);
     if (!opened) {
         keys::Wipe(*master);
         return opened.error();
@@ -64,7 +65,18 @@ common::Result<std::unique_ptr<Opened>> Open() {
     o->stores = std::move(*opened);
     auto ring = keys::Keyring::Load(*o->stores.keys, std::move(*master), o->clock, *o->metrics);
     if (!ring) return ring.error();
-    o->keyring = std::move(*ring);
+    o->keyring = std::shared_ptr<keys::Keyring>(std::move(*ring));
+    // The stores seal with the same keyring; what they seal is re-encrypted by this
+    // rotation too (debate content, the retired receipt HMAC keys).
+    storage::ContentEncryption content;
+    content.cipher = o->keyring;
+    if (auto applied = storage::ApplyContentEncryption(o->stores, o->settings.storage, content);
+        !applied) {
+        return applied.error();
+    }
+    for (auto& target : o->stores.content_targets) o->targets.push_back(target);
+    o->targets.push_back(
+        std::make_shared<debate::ReceiptKeyReEncryptTarget>(*o->stores.store, o->keyring));
     o->rotator = std::make_unique<keys::Rotator>(
         *o->keyring, *o->stores.keys, o->stores.auth.get(), o->clock, *o->metrics,
         keys::RotationConfig::FromSettings(o->settings.encryption));

@@ -27,7 +27,7 @@ int VerifyChain(bool as_json) {
     }
     auto opened = app::OpenStores(*settings, /*migrate=*/true);
     if (!opened) return Complain(kExitFailed, opened.error().message);
-    auto ring = LoadCliKeyring(*settings, opened->store.get());
+    auto ring = LoadCliKeyring(*settings, opened->store.get(), opened->cipher);
     if (!ring) return Complain(kExitUsage, ring.error().message);
     auto report = service::VerifyStoredChain(*opened->store, ring->keys);
     if (!report) return Complain(kExitFailed, report.error().message);

@@ -39,31 +39,18 @@ void CreateParentDirectory(const std::string& path) {
 
 }  // namespace
 
-common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings& settings,
-                                                  bool migrate,
-                                                  const ContentEncryption& encryption) {
-    if (settings.encrypt_debate_content && !encryption.cipher) {
-        return common::MakeError(common::ErrorCode::kValidation, kEncryptionKeyMissing,
-                                 "ARAGORA_ENCRYPT_DEBATE_CONTENT");
-    }
-    ContentCipherOptions cipher_options;
-    cipher_options.seal_writes = settings.encrypt_debate_content;
-    cipher_options.failures = encryption.failures;
+common::Result<OpenedStores> OpenPlainStores(const config::StorageSettings& settings,
+                                             bool migrate) {
     OpenedStores out;
     if (IsPostgres(settings)) {
         auto options = PoolOptions(settings);
         if (!options) return options.error();
         auto opened = OpenPgStores(*options, migrate);
         if (!opened) return opened.error();
-        out.store =
-            WrapWithContentCipher(std::move(opened->store), encryption.cipher, cipher_options);
+        out.store = std::move(opened->store);
         out.auth = std::move(opened->auth);
         out.keys = std::move(opened->keys);
         out.pg_pool = std::move(opened->pool);
-        if (encryption.cipher) {
-            out.content_targets =
-                MakePgContentTargets(out.pg_pool, encryption.cipher, encryption.failures);
-        }
         out.backend = "postgresql";
         out.location = RedactPgDsn(options->dsn);
         return out;
@@ -71,17 +58,50 @@ common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings&
     CreateParentDirectory(settings.sqlite_path);
     auto opened = OpenSqliteStores({settings.sqlite_path}, migrate);
     if (!opened) return opened.error();
-    out.store = WrapWithContentCipher(std::move(opened->store), encryption.cipher, cipher_options);
+    out.store = std::move(opened->store);
     out.auth = std::move(opened->auth);
     out.keys = std::move(opened->keys);
-    if (encryption.cipher && sqlite::IsPlainFilePath(settings.sqlite_path)) {
+    out.backend = "sqlite";
+    out.location = settings.sqlite_path;
+    return out;
+}
+
+common::Status ApplyContentEncryption(OpenedStores& out, const config::StorageSettings& settings,
+                                      const ContentEncryption& encryption) {
+    if (settings.encrypt_debate_content && !encryption.cipher) {
+        return common::MakeError(common::ErrorCode::kValidation, kEncryptionKeyMissing,
+                                 "ARAGORA_ENCRYPT_DEBATE_CONTENT");
+    }
+    ContentCipherOptions cipher_options;
+    cipher_options.seal_writes = settings.encrypt_debate_content;
+    cipher_options.failures = encryption.failures;
+    out.store = WrapWithContentCipher(std::move(out.store), encryption.cipher, cipher_options);
+    out.cipher = encryption.cipher;
+    if (!encryption.cipher) return {};
+    if (out.pg_pool) {
+        out.content_targets =
+            MakePgContentTargets(out.pg_pool, encryption.cipher, encryption.failures);
+    } else if (sqlite::IsPlainFilePath(settings.sqlite_path)) {
         auto targets = OpenSqliteContentTargets({settings.sqlite_path}, encryption.cipher,
                                                 encryption.failures);
         if (!targets) return targets.error();
         out.content_targets = std::move(*targets);
     }
-    out.backend = "sqlite";
-    out.location = settings.sqlite_path;
+    return {};
+}
+
+common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings& settings,
+                                                  bool migrate,
+                                                  const ContentEncryption& encryption) {
+    if (settings.encrypt_debate_content && !encryption.cipher) {
+        return common::MakeError(common::ErrorCode::kValidation, kEncryptionKeyMissing,
+                                 "ARAGORA_ENCRYPT_DEBATE_CONTENT");
+    }
+    auto out = OpenPlainStores(settings, migrate);
+    if (!out) return out.error();
+    if (auto applied = ApplyContentEncryption(*out, settings, encryption); !applied) {
+        return applied.error();
+    }
     return out;
 }
 

@@ -30,6 +30,8 @@ struct OpenedStores {
     // With a cipher: the tables holding sealed debate content, for the key rotation's
     // re-encryption ("debates", "debate_events", "receipts"); empty without one.
     std::vector<std::shared_ptr<keys::ReEncryptTarget>> content_targets;
+    // The cipher the store opens sealed values with (ApplyContentEncryption); may be null.
+    std::shared_ptr<const keys::FieldCipher> cipher;
 };
 
 // Encryption of debate content at rest (storage/content_cipher.hpp).
@@ -50,6 +52,14 @@ struct ContentEncryption {
 common::Result<OpenedStores> OpenConfiguredStores(const config::StorageSettings& settings,
                                                   bool migrate,
                                                   const ContentEncryption& encryption = {});
+
+// The same stores without the content cipher's decorator, for a composition root that
+// must read the key table (storage::KeyStore) to build the cipher first; then
+// ApplyContentEncryption wraps `store` (always: with a null cipher the decorator only
+// refuses to seal) and fills content_targets. Same errors as OpenConfiguredStores.
+common::Result<OpenedStores> OpenPlainStores(const config::StorageSettings& settings, bool migrate);
+common::Status ApplyContentEncryption(OpenedStores& out, const config::StorageSettings& settings,
+                                      const ContentEncryption& encryption);
 
 inline constexpr const char* kEncryptionKeyMissing =
     "ARAGORA_ENCRYPT_DEBATE_CONTENT=true needs an encryption key (ARAGORA_ENCRYPTION_KEY) and "
