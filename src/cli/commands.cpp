@@ -592,13 +592,10 @@ int RunCli(int argc, char** argv) {
     migrate_cmd->callback([&] { exit_code = MigrateCommand(migrate_check, migrate_upgrade); });
 
     AddUsersCommand(app, exit_code);
-    auto* keys_cmd = app.add_subcommand("keys", "Encryption and signing keys");
-    keys_cmd->require_subcommand(1);
-    AddKeysRotationCommands(*keys_cmd, exit_code);
     AddDoctorCommand(app, exit_code);
     AddWorkerCommand(app, exit_code, secrets);
     AddBackupCommand(app, exit_code);
-    AddKeysCommand(app, exit_code);
+    AddKeysRotationCommands(*AddKeysCommand(app, exit_code), exit_code);
 
     app::ServeOptions serve;
     auto* serve_cmd = app.add_subcommand(

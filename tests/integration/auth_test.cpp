@@ -223,21 +223,15 @@ std::string Unversioned(const std::string& path) {
 
 // API.md "General rules": public without credentials (unversioned; /health/build is also
 // served as /api/v1/health/build).
-const std::set<std::string> kDocumentedPublic = {"GET /healthz",
-                                                 "GET /readyz",
-                                                 "GET /health/build",
-                                                 "GET /api/health/build",
-                                                 "GET /health/threads",
-                                                 "GET /api/health",
-                                                 "GET /api/status",
-                                                 "GET /api/ws/stats",
-                                                 "GET /api/rate-limits/status",
-                                                 "GET /api/rate-limits/config",
-                                                 "GET /metrics",
-                                                 "GET /metrics/websocket",
-                                                 "GET /api/openapi.json",
-                                                 "POST /api/auth/login",
-                                                 "POST /api/auth/refresh"};
+const std::set<std::string> kDocumentedPublic = {
+    "GET /healthz", "GET /readyz", "GET /health/build", "GET /api/health/build",
+    "GET /health/threads", "GET /api/health", "GET /api/status", "GET /api/ws/stats",
+    "GET /api/rate-limits/status", "GET /api/rate-limits/config", "GET /metrics",
+    "GET /metrics/websocket", "GET /api/openapi.json", "POST /api/auth/login",
+    "POST /api/auth/refresh",
+    // Ours (issue 23): the receipts' Ed25519
+    // public keys, for auditors with no account.
+    "GET /.well-known/aragora/receipt-keys.json"};
 
 HttpResponse Call(const HttpClient& http, const Operation& op, const Headers& headers) {
     const bool has_body = op.method == "POST" || op.method == "PUT" || op.method == "PATCH";
