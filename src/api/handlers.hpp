@@ -95,6 +95,7 @@ void AddReceiptRetentionRoutes(Router& router, ApiDeps& deps);
 
 // --- agents.cpp ----------------------------------------------------------------------
 
+Handler ListAgentsHandler(ApiDeps& deps);
 Handler CircuitBreakersHandler(ApiDeps& deps);    // GET .../agents|system/circuit-breakers
 Handler ResetCircuitHandler(ApiDeps& deps);       // POST .../agents/{name}/reset-circuit
 Handler AgentTestHandler(ApiDeps& deps);          // POST .../debug/agent-test
