@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "agents/demo_agent.hpp"
+#include "common/strings.hpp"
 
 namespace aragora::agents {
 namespace {
@@ -124,6 +125,34 @@ std::vector<std::string> AgentFactory::ConfiguredProviders() const {
     for (const auto& info : wire::Providers()) {
         if (!info.key_env.empty() && !KeyOf(context_.env, info.provider).empty())
             out.emplace_back(info.name);
+    }
+    return out;
+}
+
+std::vector<ProviderAvailability> AgentFactory::Availability() const {
+    const bool openrouter = !KeyOf(context_.env, wire::Provider::kOpenRouter).empty();
+    std::vector<ProviderAvailability> out;
+    for (const auto& info : wire::Providers()) {
+        ProviderAvailability a;
+        a.provider = std::string(info.name);
+        a.default_model = std::string(info.default_model);
+        a.key_env = std::string(info.key_env);
+        a.base_url_env = std::string(info.base_url_env);
+        a.key_configured = !KeyOf(context_.env, info.provider).empty();
+        auto base = context_.env ? context_.env(info.base_url_env) : std::nullopt;
+        a.base_url_set = base && !common::Trim(*base).empty();
+        if (info.key_env.empty()) {
+            a.available = a.base_url_set;
+            if (!a.available) a.reason = std::string(info.base_url_env) + " is not set";
+        } else if (a.key_configured) {
+            a.available = true;
+        } else if (openrouter && info.provider != wire::Provider::kOpenRouter) {
+            a.available = true;
+            a.via_openrouter = true;
+        } else {
+            a.reason = std::string(info.key_env) + " is not set";
+        }
+        out.push_back(std::move(a));
     }
     return out;
 }

@@ -55,6 +55,22 @@ struct ProviderConnectivity {
     bool ok = false;
 };
 
+// Whether a provider's agents can be built now (GET /api/agents), read from the
+// environment the way CheckKeys() and BaseUrlOf() read it. Never holds a key's value.
+struct ProviderAvailability {
+    std::string provider;       // canonical name ("anthropic", ..., "openai-compatible")
+    std::string default_model;  // the model of a spec naming no model
+    std::string key_env;        // "ANTHROPIC_API_KEY"; "" for openai-compatible
+    std::string base_url_env;   // "ARAGORA_ANTHROPIC_BASE_URL"
+    bool key_configured = false;
+    bool base_url_set = false;
+    // Key set; or, without its own key, OPENROUTER_API_KEY is set and OpenRouter answers
+    // for it (via_openrouter); openai-compatible (no key): its base URL is set.
+    bool available = false;
+    bool via_openrouter = false;
+    std::string reason;  // why not available ("ANTHROPIC_API_KEY is not set"), else ""
+};
+
 class AgentFactory {
 public:
     // `client` may be null: then only demo agents can be built (LLM specs answer
@@ -82,6 +98,9 @@ public:
 
     // Providers whose API key is set now, in table order (the api_keys health check).
     std::vector<std::string> ConfiguredProviders() const;
+
+    // Every provider, in table order, with whether its agents can be built now.
+    std::vector<ProviderAvailability> Availability() const;
 
     // POST /api/debug/agent-test: one propose call to `spec` (e.g. "claude"). Never an
     // error value: failures are reported in the result.

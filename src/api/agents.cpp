@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cmath>
 
+#include "agents/demo_agent.hpp"
 #include "agents/wire.hpp"
 #include "api/handlers.hpp"
 #include "api/http_util.hpp"
@@ -74,6 +75,63 @@ asio::awaitable<net::HttpResponse> ListBreakers(ApiDeps& deps, RequestContext& c
                                    {"half_open", half_open},
                                    {"closed", closed}};
     body["timestamp"] = common::FormatIso8601(std::chrono::system_clock::now());
+    co_return JsonResponse(200, common::SerializeJson(body), ctx.correlation_id);
+}
+
+// GET /api/agents: what the start-debate form offers. Demo personas first (always
+// available, no breaker), then every provider at its default model with its availability
+// (AgentFactory::Availability; names of variables, never their values) and the state of
+// the breaker its default model uses ("closed" until first used).
+asio::awaitable<net::HttpResponse> ListAgents(ApiDeps& deps, RequestContext& ctx) {
+    json::array list;
+    for (auto persona : {agents::Persona::kAnalyst, agents::Persona::kCritic,
+                         agents::Persona::kModerator, agents::Persona::kContrarian}) {
+        const std::string name = "demo:" + std::string(agents::ToString(persona));
+        json::object o;
+        o["name"] = name;
+        o["spec"] = name;
+        o["provider"] = "demo";
+        o["kind"] = "demo";
+        o["model"] = nullptr;
+        o["persona"] = agents::ToString(persona);
+        o["available"] = true;
+        o["reason"] = nullptr;
+        o["key_env"] = nullptr;
+        o["key_configured"] = false;
+        o["base_url_env"] = nullptr;
+        o["base_url_set"] = false;
+        o["via_openrouter"] = false;
+        o["circuit_breaker"] = nullptr;
+        o["circuit_state"] = nullptr;
+        list.push_back(std::move(o));
+    }
+    if (deps.agents != nullptr) {
+        auto* registry = deps.agents->breakers();
+        for (const agents::ProviderAvailability& a : deps.agents->Availability()) {
+            const std::string breaker = a.provider + ":" + a.default_model;
+            json::object o;
+            o["name"] = a.provider;
+            o["spec"] = breaker;
+            o["provider"] = a.provider;
+            o["kind"] = "provider";
+            o["model"] = a.default_model;
+            o["persona"] = nullptr;
+            o["available"] = a.available;
+            o["reason"] = a.reason.empty() ? json::value(nullptr) : json::value(a.reason);
+            o["key_env"] = a.key_env.empty() ? json::value(nullptr) : json::value(a.key_env);
+            o["key_configured"] = a.key_configured;
+            o["base_url_env"] = a.base_url_env;
+            o["base_url_set"] = a.base_url_set;
+            o["via_openrouter"] = a.via_openrouter;
+            o["circuit_breaker"] = breaker;
+            auto* b = registry != nullptr ? registry->Find(breaker) : nullptr;
+            o["circuit_state"] =
+                resilience::ToString(b != nullptr ? b->State() : resilience::CircuitState::kClosed);
+            list.push_back(std::move(o));
+        }
+    }
+    json::object body;
+    body["agents"] = std::move(list);
     co_return JsonResponse(200, common::SerializeJson(body), ctx.correlation_id);
 }
 
@@ -243,6 +301,9 @@ asio::awaitable<net::HttpResponse> Connectivity(ApiDeps& deps, RequestContext& c
 
 }  // namespace
 
+Handler ListAgentsHandler(ApiDeps& deps) {
+    return [&deps](RequestContext& ctx) { return ListAgents(deps, ctx); };
+}
 Handler CircuitBreakersHandler(ApiDeps& deps) {
     return [&deps](RequestContext& ctx) { return ListBreakers(deps, ctx); };
 }

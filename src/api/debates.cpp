@@ -21,6 +21,7 @@
 #include "debate/types.hpp"
 #include "events/payloads.hpp"
 #include "service/records.hpp"
+#include "storage/store_rules.hpp"
 
 namespace aragora::api {
 namespace {
@@ -270,6 +271,28 @@ asio::awaitable<net::HttpResponse> CreateDebate(ApiDeps& deps, RequestContext& c
     co_return res;
 }
 
+// The cancel route's permission rule: debate:create (the route's kMember level), and
+// debate:cancel:any, or debate:cancel:own on a debate this principal created.
+bool MayCancel(const auth::Principal& principal, const std::string& created_by) {
+    if (!principal.Allows(auth::Permission::kDebateCreate)) return false;
+    if (principal.Allows(auth::Permission::kDebateCancelAny)) return true;
+    return created_by == principal.ActorId() &&
+           principal.Allows(auth::Permission::kDebateCancelOwn);
+}
+
+// The debate document plus, for the console, `created_by` (the creator's user id, "" when
+// anonymous) and `can_cancel`: whether this principal's cancel would succeed now (allowed
+// by MayCancel, and the debate not finished).
+std::string DebateForPrincipal(const storage::DebateRecord& d, const auth::Principal& principal) {
+    boost::system::error_code ec;
+    json::value v = json::parse(service::DebateToJson(d), ec);
+    if (ec || !v.is_object()) return service::DebateToJson(d);
+    json::object& o = v.as_object();
+    o["created_by"] = d.created_by;
+    o["can_cancel"] = !events::IsTerminal(d.status) && MayCancel(principal, d.created_by);
+    return common::SerializeJson(o);
+}
+
 asio::awaitable<net::HttpResponse> GetDebate(ApiDeps& deps, RequestContext& ctx) {
     const std::string id = ctx.Param("id");
     if (auto ok = ValidateId(id, "debate id"); !ok) {
@@ -277,7 +300,7 @@ asio::awaitable<net::HttpResponse> GetDebate(ApiDeps& deps, RequestContext& ctx)
     }
     auto debate = co_await deps.debates.Get(id);
     if (!debate) co_return ServiceErrorResponse(debate.error(), ctx.correlation_id);
-    co_return JsonResponse(200, service::DebateToJson(*debate), ctx.correlation_id);
+    co_return JsonResponse(200, DebateForPrincipal(*debate, ctx.principal), ctx.correlation_id);
 }
 
 asio::awaitable<net::HttpResponse> ListDebates(ApiDeps& deps, RequestContext& ctx) {
@@ -296,6 +319,11 @@ asio::awaitable<net::HttpResponse> ListDebates(ApiDeps& deps, RequestContext& ct
     if (!offset) co_return ErrorResponse(offset.error(), ctx.correlation_id);
     filter.limit = static_cast<int>(*limit);
     filter.offset = static_cast<int>(*offset);
+    // Search by task text (case-insensitive substring, done by the store in SQL).
+    filter.task_query = ctx.request.QueryParam("q").value_or("");
+    if (auto ok = storage::rules::ValidateTaskQuery(filter.task_query); !ok) {
+        co_return ErrorResponse(ok.error(), ctx.correlation_id);
+    }
 
     auto page = co_await deps.debates.List(filter);
     if (!page) co_return ServiceErrorResponse(page.error(), ctx.correlation_id);
@@ -337,8 +365,7 @@ asio::awaitable<net::HttpResponse> CancelDebate(ApiDeps& deps, RequestContext& c
     if (!ctx.principal.Allows(auth::Permission::kDebateCancelAny)) {
         auto existing = co_await deps.debates.Get(id);
         if (!existing) co_return ServiceErrorResponse(existing.error(), ctx.correlation_id);
-        if (existing->created_by != ctx.principal.ActorId() ||
-            !ctx.principal.Allows(auth::Permission::kDebateCancelOwn)) {
+        if (!MayCancel(ctx.principal, existing->created_by)) {
             co_return ErrorResponse(ErrorCode::kForbidden,
                                     "role " + std::string(auth::RoleName(ctx.principal.role)) +
                                         " may cancel only debates it created",

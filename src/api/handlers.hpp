@@ -100,6 +100,7 @@ void AddSecurityAdminRoutes(Router& router, ApiDeps& deps);
 
 // --- agents.cpp ----------------------------------------------------------------------
 
+Handler ListAgentsHandler(ApiDeps& deps);
 Handler CircuitBreakersHandler(ApiDeps& deps);    // GET .../agents|system/circuit-breakers
 Handler ResetCircuitHandler(ApiDeps& deps);       // POST .../agents/{name}/reset-circuit
 Handler AgentTestHandler(ApiDeps& deps);          // POST .../debug/agent-test

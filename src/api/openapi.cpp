@@ -107,7 +107,11 @@ constexpr std::string_view kSchemas = R"json({
           "calls": {"type": "integer"}, "input_tokens": {"type": "integer"},
           "output_tokens": {"type": "integer"}}}}}]},
       "error": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}}}]}
+        "code": {"type": "string"}, "message": {"type": "string"}}}]},
+      "created_by": {"type": "string", "description":
+        "The creator's user id; \"\" when anonymous, \"service\" for the service token"},
+      "can_cancel": {"type": "boolean", "description":
+        "Whether the caller's cancel would succeed now (role, ownership, not finished)"}
     }
   },
   "DebateSummary": {
@@ -418,6 +422,35 @@ constexpr std::string_view kSchemas = R"json({
     "type": "object",
     "properties": {"circuit_breakers": {"type": "object"}, "breakers": {"type": "array"},
       "summary": {"type": "object"}, "timestamp": {"type": "string"}}
+  },
+  "AgentList": {
+    "type": "object", "required": ["agents"],
+    "description": "The agents a debate can name: the demo personas, then every provider (its default model). available: the provider's API key (openai-compatible: its base URL) is set, or OPENROUTER_API_KEY is (via_openrouter). Never a key's value.",
+    "properties": {"agents": {"type": "array", "items": {"$ref": "#/components/schemas/AgentInfo"}}}
+  },
+  "AgentInfo": {
+    "type": "object",
+    "required": ["name", "spec", "provider", "kind", "model", "persona", "available", "reason",
+                 "key_env", "key_configured", "base_url_env", "base_url_set", "via_openrouter",
+                 "circuit_breaker", "circuit_state"],
+    "properties": {
+      "name": {"type": "string", "examples": ["demo:analyst", "anthropic"]},
+      "spec": {"type": "string", "description": "What to send in a create request's agents",
+        "examples": ["demo:critic", "anthropic:claude-sonnet-4-20250514"]},
+      "provider": {"type": "string", "examples": ["demo", "anthropic", "openai", "openrouter",
+        "mistral", "xai", "gemini", "openai-compatible"]},
+      "kind": {"type": "string", "enum": ["demo", "provider"]},
+      "model": {"type": ["string", "null"], "description": "The default model; null for demo"},
+      "persona": {"type": ["string", "null"], "description": "Demo persona; null for providers"},
+      "available": {"type": "boolean"},
+      "reason": {"type": ["string", "null"], "examples": ["ANTHROPIC_API_KEY is not set"]},
+      "key_env": {"type": ["string", "null"]}, "key_configured": {"type": "boolean"},
+      "base_url_env": {"type": ["string", "null"]}, "base_url_set": {"type": "boolean"},
+      "via_openrouter": {"type": "boolean"},
+      "circuit_breaker": {"type": ["string", "null"],
+        "examples": ["anthropic:claude-sonnet-4-20250514"]},
+      "circuit_state": {"type": ["string", "null"], "enum": ["closed", "open", "half_open", null]}
+    }
   },
   "ResetCircuit": {
     "type": "object",
@@ -782,6 +815,9 @@ json::array Parameters(const Route& route) {
             json::object{{"type", "string"}}));
         params.push_back(QueryParam("limit", "Page size", limit100));
         params.push_back(QueryParam("offset", "Items to skip", offset));
+        params.push_back(QueryParam(
+            "q", "Only debates whose task contains this text (case-insensitive; % and _ literal)",
+            json::object{{"type", "string"}, {"maxLength", 200}}));
     } else if (s == "BackupList") {
         params.push_back(QueryParam("limit", "Page size", limit100));
         params.push_back(QueryParam("offset", "Items to skip (at most 10000)", offset));

@@ -154,6 +154,10 @@ void AddRoutes(Router& r, ApiDeps& d) {
            .response_schema = "VerifyResult"});
 
     // ---- agents: circuit breakers and diagnostics ----------------------------------------------
+    r.Add({.method = "GET", .path = "/api/v1/agents", .auth = kUser, .rate = kRead,
+           .handler = ListAgentsHandler(d),
+           .summary = "Agents a debate can use: demo personas, providers, availability",
+           .tag = "agents", .response_schema = "AgentList"});
     r.Add({.method = "GET", .path = "/api/v1/agents/circuit-breakers", .auth = kUser, .rate = kRead,
            .handler = CircuitBreakersHandler(d), .summary = "Circuit breaker state per agent",
            .tag = "agents", .response_schema = "CircuitBreakers"});

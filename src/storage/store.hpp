@@ -72,6 +72,10 @@ struct DebateFilter {
     int offset = 0;
     // Empty = every creator (anonymous debates included); else only this user's debates.
     std::string created_by{};
+    // Empty = every task; else only debates whose task contains this text (case-insensitive
+    // substring; '%', '_' and backslash match themselves). At most 200 code points
+    // (rules::ValidateTaskQuery), else kValidation (field "q").
+    std::string task_query{};
 };
 
 struct DebatePage {

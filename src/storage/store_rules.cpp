@@ -1,5 +1,6 @@
 #include "storage/store_rules.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <exception>
@@ -152,6 +153,28 @@ Status ValidateStatusFilter(const std::string& status) {
                          "'; expected pending, running, completed, failed, cancelled, "
                          "active or no_consensus",
                      "status");
+}
+
+Status ValidateTaskQuery(std::string_view query) {
+    const auto code_points =
+        static_cast<std::size_t>(std::count_if(query.begin(), query.end(), [](char c) {
+            return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        }));
+    if (code_points <= kMaxTaskQueryChars) return {};
+    return MakeError(ErrorCode::kValidation,
+                     "q must be at most " + std::to_string(kMaxTaskQueryChars) + " characters",
+                     "q");
+}
+
+std::string LikeSubstringPattern(std::string_view text) {
+    std::string out = "%";
+    out.reserve(text.size() + 2);
+    for (char c : text) {
+        if (c == '\\' || c == '%' || c == '_') out += '\\';
+        out += c;
+    }
+    out += '%';
+    return out;
 }
 
 Status ValidateExpiredDeletion(const ExpiredReceiptsDeletion& request) {

@@ -75,6 +75,13 @@ common::Error ScheduledRunNotOurs(const std::string& job, const std::string& slo
 common::Status ValidateChainPage(int limit);
 // The status filter of ListDebates(): "", "active", "no_consensus" or a status.
 common::Status ValidateStatusFilter(const std::string& status);
+// The task search of ListDebates() (DebateFilter::task_query): at most
+// kMaxTaskQueryChars code points, else kValidation (field "q").
+inline constexpr std::size_t kMaxTaskQueryChars = 200;
+common::Status ValidateTaskQuery(std::string_view query);
+// The LIKE / ILIKE pattern of a substring search for `text`, for `... ESCAPE '\'`:
+// "%" + text with '\', '%' and '_' escaped by '\' + "%".
+std::string LikeSubstringPattern(std::string_view text);
 
 // Receipt retention.
 inline constexpr std::size_t kMaxRetentionBounds = 16;

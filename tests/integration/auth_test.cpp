@@ -754,8 +754,24 @@ TEST_F(AuthTest, MembersCancelOnlyTheirOwnDebatesAdminsAny) {
     ExpectFlatError(http.Post("/api/v1/debates", DebateBody("Viewer?"), viewer), 403, "forbidden",
                     "viewer creates a debate");
 
+    // GET .../{id} tells each caller what its cancel would do (created_by, can_cancel).
+    auto can_cancel = [&](const std::string& id, const Headers& who) {
+        HttpResponse r = http.Get("/api/v1/debates/" + id, who);
+        EXPECT_EQ(r.status, 200) << r.Describe();
+        json::object o = r.Object();
+        return o["can_cancel"].is_bool() && o["can_cancel"].as_bool();
+    };
+    EXPECT_EQ(StringOf(http.Get("/api/v1/debates/" + own, viewer).Object(), "created_by"),
+              member_.id);
+    EXPECT_TRUE(can_cancel(own, member));
+    EXPECT_FALSE(can_cancel(others, member));
+    EXPECT_FALSE(can_cancel(own, viewer));
+    EXPECT_TRUE(can_cancel(others, admin));
+    EXPECT_TRUE(can_cancel(others, Bearer(kApiToken)));
+
     HttpResponse mine = cancel(own, member);
     ASSERT_EQ(mine.status, 200) << "a member cancels its own debate: " << mine.Describe();
+    EXPECT_FALSE(can_cancel(own, member)) << "cancelled: nothing left to cancel";
     EXPECT_EQ(mine.Object()["status"], "cancelled");
 
     ExpectFlatError(cancel(others, member), 403, "forbidden", "member cancels another's debate");

@@ -236,14 +236,27 @@ public:
                                  "active or no_consensus",
                              "status");
         }
+        if (auto s = rules::ValidateTaskQuery(filter.task_query); !s) return s.error();
         const bool bind_creator = !filter.created_by.empty();
+        // The task search stays in SQL (paging and `total` count only the matches). SQLite's
+        // LIKE folds ASCII case only. With ARAGORA_ENCRYPT_DEBATE_CONTENT the task column
+        // holds ciphertext and this cannot match: `q` is to be refused (400) in that mode
+        // by the API, not here.
+        const bool bind_query = !filter.task_query.empty();
+        const std::string pattern =
+            bind_query ? rules::LikeSubstringPattern(filter.task_query) : "";
         std::string where;
         if (!status_where.empty()) where = Sql({" WHERE (", status_where, ")"});
         if (bind_creator)
             where += where.empty() ? " WHERE created_by = ?4" : " AND created_by = ?4";
+        if (bind_query) {
+            where +=
+                where.empty() ? " WHERE task LIKE ?5 ESCAPE '\\'" : " AND task LIKE ?5 ESCAPE '\\'";
+        }
         auto bind_filter = [&](sqlite::Stmt& stmt) {
             if (bind_status) stmt.BindText(1, filter.status);
             if (bind_creator) stmt.BindText(4, filter.created_by);
+            if (bind_query) stmt.BindText(5, pattern);
         };
 
         std::lock_guard lock(conn_->mu);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "agents/factory.hpp"
 #include "api_test_support.hpp"
 
@@ -108,6 +110,96 @@ TEST_F(AgentRoutesTest, ConnectivityCheckWithoutKeysSaysSo) {
     EXPECT_EQ(o["status"], "no_providers");
     EXPECT_TRUE(o["providers"].as_array().empty());
     EXPECT_NE(std::string(o["message"].as_string()).find("ANTHROPIC_API_KEY"), std::string::npos);
+}
+
+// GET /api/agents: demo personas, then every provider with its availability read from
+// the environment as the factory reads it, and the breaker state of its default model.
+TEST_F(AgentRoutesTest, AgentListShowsAvailabilityAndBreakerStateNeverAKey) {
+    const std::map<std::string, std::string, std::less<>> env{
+        {"ANTHROPIC_API_KEY", " sk-ant-unit-secret-4242 "},
+        {"MISTRAL_API_KEY", "  "},  // blank is not set
+        {"ARAGORA_OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9"}};
+    agents::AgentFactory factory(
+        {},
+        [&env](std::string_view name) -> std::optional<std::string> {
+            auto it = env.find(name);
+            if (it == env.end()) return std::nullopt;
+            return it->second;
+        },
+        nullptr, &breakers_, nullptr);
+    deps_.agents = &factory;
+    auto* b = *breakers_.GetOrCreate("anthropic:claude-sonnet-4-20250514");
+    b->RecordFailure();
+    b->RecordFailure();
+
+    for (const char* path : {"/api/agents", "/api/v1/agents"}) {
+        auto r = Call("GET", path);
+        ASSERT_EQ(r.status, 200) << path << " " << r.body;
+        EXPECT_EQ(r.body.find("sk-ant-unit-secret"), std::string::npos) << r.body;
+        auto list = Obj(r)["agents"].as_array();
+        std::map<std::string, json::object> by_name;
+        for (const auto& v : list)
+            by_name[std::string(v.as_object().at("name").as_string())] = v.as_object();
+        ASSERT_EQ(list.size(), 4u + 7u) << r.body;
+        EXPECT_EQ(list[0].as_object().at("name"), "demo:analyst");
+        auto demo = by_name["demo:critic"];
+        EXPECT_EQ(demo["provider"], "demo");
+        EXPECT_EQ(demo["persona"], "critic");
+        EXPECT_EQ(demo["available"], true);
+        EXPECT_TRUE(demo["reason"].is_null());
+
+        auto anthropic = by_name["anthropic"];
+        EXPECT_EQ(anthropic["available"], true);
+        EXPECT_EQ(anthropic["key_configured"], true);
+        EXPECT_EQ(anthropic["model"], "claude-sonnet-4-20250514");
+        EXPECT_EQ(anthropic["spec"], "anthropic:claude-sonnet-4-20250514");
+        EXPECT_EQ(anthropic["circuit_state"], "open");
+        EXPECT_TRUE(anthropic["reason"].is_null());
+
+        auto mistral = by_name["mistral"];
+        EXPECT_EQ(mistral["available"], false);
+        EXPECT_EQ(mistral["reason"], "MISTRAL_API_KEY is not set");
+        EXPECT_EQ(mistral["circuit_state"], "closed");
+        EXPECT_EQ(by_name["openai"]["reason"], "OPENAI_API_KEY is not set");
+        EXPECT_EQ(by_name["xai"]["available"], false);
+        EXPECT_EQ(by_name["gemini"]["available"], false);
+        EXPECT_EQ(by_name["openrouter"]["available"], false);
+
+        auto local = by_name["openai-compatible"];
+        EXPECT_EQ(local["available"], true);
+        EXPECT_EQ(local["base_url_set"], true);
+        EXPECT_TRUE(local["key_env"].is_null());
+    }
+    deps_.agents = &factory_;
+}
+
+// With OPENROUTER_API_KEY only, every keyed provider is available through OpenRouter.
+TEST_F(AgentRoutesTest, AgentListMarksProvidersReachableThroughOpenRouter) {
+    agents::AgentFactory factory(
+        {},
+        [](std::string_view name) -> std::optional<std::string> {
+            if (name == "OPENROUTER_API_KEY") return std::string("sk-or-unit-secret");
+            return std::nullopt;
+        },
+        nullptr, &breakers_, nullptr);
+    deps_.agents = &factory;
+    auto r = Call("GET", "/api/agents");
+    deps_.agents = &factory_;
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body.find("sk-or-unit-secret"), std::string::npos);
+    const json::array list = Obj(r)["agents"].as_array();
+    for (const auto& v : list) {
+        const auto& o = v.as_object();
+        const std::string provider(o.at("provider").as_string());
+        if (provider == "demo") continue;
+        if (provider == "openai-compatible") {
+            EXPECT_EQ(o.at("available"), false);
+            EXPECT_EQ(o.at("reason"), "ARAGORA_OPENAI_COMPATIBLE_BASE_URL is not set");
+        } else {
+            EXPECT_EQ(o.at("available"), true) << provider;
+            EXPECT_EQ(o.at("via_openrouter"), provider != "openrouter") << provider;
+        }
+    }
 }
 
 }  // namespace

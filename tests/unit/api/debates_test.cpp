@@ -253,7 +253,9 @@ TEST_F(DebatesTest, GetReturnsEveryField) {
                                               "completed_at",
                                               "duration_seconds",
                                               "receipt_id",
-                                              "error"}));
+                                              "error",
+                                              "created_by",
+                                              "can_cancel"}));
     EXPECT_EQ(v.at("debate_id"), "d_done");
     EXPECT_EQ(v.at("id"), "d_done");
     EXPECT_EQ(v.at("status"), "completed");
@@ -269,7 +271,18 @@ TEST_F(DebatesTest, GetReturnsEveryField) {
     EXPECT_EQ(v.at("duration_seconds"), 1.5);
     EXPECT_EQ(v.at("receipt_id"), "rcpt_d_done");
     EXPECT_TRUE(v.at("error").is_null());
+    EXPECT_EQ(v.at("created_by"), "");     // anonymous
+    EXPECT_EQ(v.at("can_cancel"), false);  // finished: cancel would be 409
     EXPECT_EQ(Call("GET", "/api/debates/d_done").body, res.body);
+}
+
+// can_cancel follows the cancel route's rule (open mode: the anonymous owner may cancel
+// any debate that is not finished).
+TEST_F(DebatesTest, GetSaysWhetherTheCallerMayCancel) {
+    Running("d_run").created_by = "usr_someone";
+    auto v = Parse(Call("GET", "/api/v1/debates/d_run"));
+    EXPECT_EQ(v.at("created_by"), "usr_someone");
+    EXPECT_EQ(v.at("can_cancel"), true);
 }
 
 TEST_F(DebatesTest, GetFailedDebateCarriesErrorObject) {
@@ -356,6 +369,20 @@ TEST_F(ListTest, PaginationAndFilters) {
     for (const char* s : {"pending", "running", "completed", "failed", "cancelled"}) {
         EXPECT_EQ(Call("GET", std::string("/api/v1/debates?status=") + s).status, 200) << s;
     }
+}
+
+// ?q= goes to the store as the task search (the store matches in SQL); too long is 400.
+TEST_F(ListTest, TaskSearchIsPassedToTheStoreAndBounded) {
+    EXPECT_EQ(Call("GET", "/api/v1/debates?q=cache%25_x&status=completed").status, 200);
+    ASSERT_TRUE(service_.last_filter.has_value());
+    EXPECT_EQ(service_.last_filter->task_query, "cache%_x");
+    EXPECT_EQ(service_.last_filter->status, "completed");
+    EXPECT_EQ(Call("GET", "/api/debates?q=" + std::string(200, 'a')).status, 200);
+    EXPECT_EQ(service_.last_filter->task_query, std::string(200, 'a'));
+    EXPECT_EQ(Call("GET", "/api/v1/debates").status, 200);
+    EXPECT_EQ(service_.last_filter->task_query, "");
+    ExpectFieldError(Call("GET", "/api/v1/debates?q=" + std::string(201, 'a')), "validation_error",
+                     "q");
 }
 
 TEST_F(ListTest, InvalidParametersAre400NamingTheField) {
@@ -520,6 +547,9 @@ TEST_F(ExportTest, JsonIsTheDebatePlusMessages) {
         auto v = Parse(res);
         auto expected = Keys(Parse(Call("GET", "/api/v1/debates/d_x")));
         expected.insert("messages");
+        // The GET's fields for the console's caller are not part of the exported document.
+        expected.erase("created_by");
+        expected.erase("can_cancel");
         EXPECT_EQ(Keys(v), expected);
         EXPECT_EQ(v.at("messages").as_array().size(), 4u);
         EXPECT_EQ(v.at("verdict"), "approved_with_conditions");

@@ -257,6 +257,73 @@ TEST_P(StoreContractTest, ListFiltersByCreator) {
     EXPECT_EQ(ids({"", 100, 0, "usr_a' OR '1'='1"}, &total), std::vector<std::string>{});
 }
 
+// The task search (DebateFilter::task_query): a case-insensitive substring, in SQL (the
+// page and `total` count only the matches), combined with the other filters; '%', '_' and
+// '\' are literal characters, not wildcards; longer than 200 code points is kValidation.
+TEST_P(StoreContractTest, ListSearchesTheTaskText) {
+    auto make = [](const std::string& id, const std::string& status, const std::string& day,
+                   const std::string& task) {
+        DebateRecord d = MakeDebate(id, status, "2026-02-" + day + "T00:00:00.000Z");
+        d.task = task;
+        return d;
+    };
+    Create(make("cache", "completed", "01", "Should we Cache provider replies?"));
+    Create(make("pct", "pending", "02", "Is 100% uptime worth it?"));
+    Create(make("under", "completed", "03", "Rename user_id to account_id?"));
+    Create(make("plain", "completed", "04", "Rename userXid in the schema?"));
+    Create(make("slash", "completed", "05", R"(Escape C:\temp paths?)"));
+    Create(make("cache2", "running", "06", "CACHING strategy for the edge"));
+
+    auto ids = [&](DebateFilter filter, std::int64_t* total) {
+        std::vector<std::string> out;
+        auto page = store_->ListDebates(filter);
+        EXPECT_TRUE(page.ok()) << page.error().message;
+        if (!page.ok()) return out;
+        *total = page->total;
+        for (const auto& d : page->items) out.push_back(d.id);
+        return out;
+    };
+    auto search = [](const std::string& q, const std::string& status = "", int limit = 100,
+                     int offset = 0) {
+        DebateFilter f;
+        f.status = status;
+        f.limit = limit;
+        f.offset = offset;
+        f.task_query = q;
+        return f;
+    };
+    std::int64_t total = -1;
+    EXPECT_EQ(ids(search("cach"), &total), (std::vector<std::string>{"cache2", "cache"}));
+    EXPECT_EQ(total, 2);
+    EXPECT_EQ(ids(search("CACHE PROVIDER"), &total), std::vector<std::string>{"cache"});
+    EXPECT_EQ(ids(search("cache replies"), &total), std::vector<std::string>{});
+    // With the status filter, and paged: total counts the matches, not the table.
+    EXPECT_EQ(ids(search("cach", "completed"), &total), std::vector<std::string>{"cache"});
+    EXPECT_EQ(total, 1);
+    EXPECT_EQ(ids(search("cach", "", 1, 1), &total), std::vector<std::string>{"cache"});
+    EXPECT_EQ(total, 2);
+    // '%' and '_' are literal: "%" finds only the task holding it, "r_i" not "rXi".
+    EXPECT_EQ(ids(search("%"), &total), std::vector<std::string>{"pct"});
+    EXPECT_EQ(total, 1);
+    EXPECT_EQ(ids(search("0% up"), &total), std::vector<std::string>{"pct"});
+    EXPECT_EQ(ids(search("r_i"), &total), std::vector<std::string>{"under"});
+    EXPECT_EQ(ids(search("_"), &total), std::vector<std::string>{"under"});
+    EXPECT_EQ(ids(search(R"(C:\temp)"), &total), std::vector<std::string>{"slash"});
+    EXPECT_EQ(ids(search(R"(\)"), &total), std::vector<std::string>{"slash"});
+    EXPECT_EQ(ids(search("nothing like this"), &total), std::vector<std::string>{});
+    EXPECT_EQ(total, 0);
+    // Quotes are data.
+    EXPECT_EQ(ids(search("' OR '1'='1"), &total), std::vector<std::string>{});
+    // Bounded: 200 code points (multi-byte ones count once) pass, 201 do not.
+    std::string at_limit;
+    for (int i = 0; i < 200; ++i) at_limit += "\xC3\xA9";  // é
+    EXPECT_EQ(ids(search(at_limit), &total), std::vector<std::string>{});
+    auto too_long = store_->ListDebates(search(std::string(201, 'a')));
+    ASSERT_FALSE(too_long.ok());
+    EXPECT_EQ(too_long.error().code, ErrorCode::kValidation);
+    EXPECT_EQ(too_long.error().field, "q");
+}
+
 TEST_P(StoreContractTest, CreateRefusesDuplicatesAndBadInput) {
     Create(MakeDebate("d1", "pending", "2026-01-01T00:00:00.000Z"));
     auto dup = store_->CreateDebate(MakeDebate("d1", "pending", "2026-01-01T00:00:00.000Z"));
