@@ -57,7 +57,6 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl>, detail::LinkUser 
 
     // Strand-only state.
     std::deque<std::shared_ptr<PendingCommand>> pending;  // in send order
-    bool started = false;
     std::vector<asio::steady_timer*> connect_waiters;
 
     // Readable from any thread.
@@ -195,19 +194,7 @@ RedisClient::~RedisClient() { Stop(); }
 
 void RedisClient::Start() {
     auto self = impl_;
-    auto start = [self] {
-        if (self->started || self->link.stopped()) return;
-        self->started = true;
-        auto done = [self](std::exception_ptr ep) {
-            if (!ep) return;
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                self->log->error("redis client loop ended by an exception: {}", e.what());
-            }
-        };
-        asio::co_spawn(self->strand, detail::Link::Run(self, self->link, *self), done);
-    };
+    auto start = [self] { self->link.Start(self, *self); };
     asio::dispatch(impl_->strand, start);
 }
 
@@ -217,7 +204,7 @@ void RedisClient::Stop() {
         if (self->link.stopped()) return;
         self->link.Stop("client stopped");
         self->NotifyConnectWaiters();
-        if (!self->started) self->FailAll("client stopped");
+        if (!self->link.started()) self->FailAll("client stopped");
     };
     asio::dispatch(impl_->strand, stop);
 }

@@ -61,7 +61,6 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl>, detail::LinkU
     std::map<std::string, bool> patterns;
     std::deque<Message> inbox;
     bool overflow_logged = false;
-    bool started = false;
     std::vector<asio::steady_timer*> waiters;  // woken on every state change
 
     std::atomic<bool> is_connected{false};
@@ -257,18 +256,9 @@ RedisSubscriber::~RedisSubscriber() { Stop(); }
 void RedisSubscriber::Start() {
     auto self = impl_;
     auto start = [self] {
-        if (self->started || self->link.stopped()) return;
-        self->started = true;
-        auto done = [self](std::exception_ptr ep) {
-            if (!ep) return;
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                self->log->error("redis subscriber loop ended by an exception: {}", e.what());
-            }
-        };
-        asio::co_spawn(self->strand, detail::Link::Run(self, self->link, *self), done);
-        asio::co_spawn(self->strand, Impl::Dispatcher(self), done);
+        if (self->link.Start(self, *self)) {
+            asio::co_spawn(self->strand, Impl::Dispatcher(self), self->link.CrashLogger());
+        }
     };
     asio::dispatch(impl_->strand, start);
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -28,6 +29,24 @@ Link::Link(asio::strand<asio::any_io_executor> strand, ConnectionOptions options
       tls_(options_.tls, options_.url.tls),
       wake_(strand_),
       backoff_(strand_) {}
+
+bool Link::Start(std::shared_ptr<void> owner, LinkUser& user) {
+    if (started_ || stopped()) return false;
+    started_ = true;
+    asio::co_spawn(strand_, Run(std::move(owner), *this, user), CrashLogger());
+    return true;
+}
+
+std::function<void(std::exception_ptr)> Link::CrashLogger() const {
+    return [log = log_, label = label_](std::exception_ptr ep) {
+        if (!ep) return;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            log->error("{} loop ended by an exception: {}", label, e.what());
+        }
+    };
+}
 
 void Link::Queue(std::string_view formatted) {
     if (session_over_ || formatted.empty()) return;

@@ -14,6 +14,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -54,9 +56,11 @@ public:
     Link(const Link&) = delete;
     Link& operator=(const Link&) = delete;
 
-    // The loop, until Stop(). `owner` keeps `link` and `user` alive while it runs.
-    static boost::asio::awaitable<void> Run(std::shared_ptr<void> owner, Link& link,
-                                            LinkUser& user);
+    // Spawns the loop on the strand (on the strand; `owner` keeps this Link and `user`
+    // alive while it runs). False, and nothing spawned, once started or stopped.
+    bool Start(std::shared_ptr<void> owner, LinkUser& user);
+    // The completion handler of a coroutine of the link's owner: logs an exception.
+    std::function<void(std::exception_ptr)> CrashLogger() const;
 
     // Appends formatted RESP to what the writer sends next (dropped when no session is open).
     void Queue(std::string_view formatted);
@@ -67,9 +71,12 @@ public:
 
     bool session_over() const { return session_over_; }
     // Readable from any thread (a caller's fast path); set on the strand.
+    bool started() const { return started_; }
     bool stopped() const { return stopped_.load(std::memory_order_acquire); }
 
 private:
+    static boost::asio::awaitable<void> Run(std::shared_ptr<void> owner, Link& link,
+                                            LinkUser& user);
     static boost::asio::awaitable<void> Reader(std::shared_ptr<void> owner, Link& link,
                                                LinkUser& user, std::shared_ptr<Connection> c);
     static boost::asio::awaitable<void> Writer(std::shared_ptr<void> owner, Link& link,
@@ -87,6 +94,7 @@ private:
 
     std::shared_ptr<Connection> conn_;
     std::string out_;  // formatted, not yet written
+    bool started_ = false;
     std::atomic<bool> stopped_{false};
     bool session_over_ = true;
     std::string end_reason_;
