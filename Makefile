@@ -135,7 +135,8 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 # (bench/README.md). Smaller by default; RUNTIME_DEBATES=10000 RUNTIME_VIEWERS=10000 for the
 # full size. Starts its own fake provider, PostgreSQL and servers.
 bench-runtime: deps $(RELEASE_DIR)/build.ninja
-	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server aragora_ws_viewers
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server aragora_ws_viewers \
+	    aragora_ws_subscriber_memory
 	python3 bench/runtime_bench.py $(RELEASE_DIR)
 
 # Backups of a live SQLite database against sqlite3 .backup, and serve's read latency during
