@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console bench-encryption \
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console bench-encryption test-tsan \
     format clean install
 
 all: build
@@ -74,6 +74,20 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 300
 
+# The service, events, WebSocket and Redis tests under ThreadSanitizer (own tree). The one
+# suppression (tests/tsan.supp) is Asio's strand executor, whose atomic fence TSan cannot follow.
+TSAN_DIR ?= build-tsan
+TSAN_TESTS ?= service_unit_tests events_unit_tests api_unit_tests net_unit_tests redis_unit_tests
+test-tsan: deps
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DARAGORA_BUILD_BENCH=OFF \
+	    -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1 -fno-omit-frame-pointer" \
+	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread"
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TESTS)
+	set -e; export TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1"; \
+	for t in service events redis; do $(TSAN_DIR)/tests/$${t}_unit_tests; done; \
+	$(TSAN_DIR)/tests/api_unit_tests --gtest_filter='DebateStream*'; \
+	$(TSAN_DIR)/tests/net_unit_tests --gtest_filter='Ws*'
+
 # The server in development mode: embedded SQLite under ./data, demo agents (no API
 # keys), listening on 127.0.0.1 (API 8080, WebSocket 8765, metrics 9090; override with
 # ARAGORA_API_PORT etc.). It prints where to look and a curl that starts a debate.
@@ -127,7 +141,8 @@ bench-agents: deps $(RELEASE_DIR)/build.ninja
 # (bench/README.md). Smaller by default; RUNTIME_DEBATES=10000 RUNTIME_VIEWERS=10000 for the
 # full size. Starts its own fake provider, PostgreSQL and servers.
 bench-runtime: deps $(RELEASE_DIR)/build.ninja
-	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server aragora_ws_viewers
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server aragora_ws_viewers \
+	    aragora_ws_subscriber_memory
 	python3 bench/runtime_bench.py $(RELEASE_DIR)
 
 # Backups of a live SQLite database against sqlite3 .backup, and serve's read latency during

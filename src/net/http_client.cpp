@@ -408,6 +408,13 @@ public:
         }
         co_return result;
     }
+    // Waits until the socket has bytes to read, holding no buffer meanwhile (a provider
+    // call waits seconds for its answer: the read buffer is allocated once bytes come).
+    // With TLS the engine may hold bytes already: it returns at once.
+    asio::awaitable<std::tuple<error_code>> WaitReadable() {
+        if (tls_) co_return std::tuple<error_code>{};
+        co_return co_await socket_.async_wait(tcp::socket::wait_read, Tok());
+    }
     asio::awaitable<std::tuple<error_code, std::size_t>> Write(asio::const_buffer buffer) {
         std::tuple<error_code, std::size_t> result;
         if (tls_) {
@@ -642,6 +649,13 @@ asio::awaitable<Result<ReadEnd>> ReadResponse(ReadContext ctx,
         }
         if (parser->is_done()) co_return ReadEnd::kComplete;
 
+        if (ctx.buffer.capacity() == 0) {
+            // Nothing read yet: wait for the answer's first bytes without a buffer. An
+            // error here shows again on the read below.
+            auto [wait_ec] = co_await ctx.conn.WaitReadable();
+            (void)wait_ec;
+            if (ctx.abort.aborted()) co_return AbortError(ctx.abort, "read");
+        }
         auto [ec, n] = co_await ctx.conn.ReadSome(ctx.buffer.prepare(kReadBytes));
         ctx.buffer.commit(n);
         if (n > 0) ctx.got_bytes = true;

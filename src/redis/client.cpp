@@ -7,7 +7,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,7 +16,7 @@
 
 #include "common/logging.hpp"
 #include "redis/detail/connection.hpp"
-#include "resilience/backoff.hpp"
+#include "redis/detail/link.hpp"
 
 namespace aragora::redis {
 namespace {
@@ -41,34 +40,23 @@ struct PendingCommand {
 
 }  // namespace
 
-struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
+struct RedisClient::Impl : std::enable_shared_from_this<Impl>, detail::LinkUser {
     Impl(asio::any_io_executor ex, ClientOptions o)
         : strand(asio::make_strand(ex)),
           options(std::move(o)),
-          reconnect({options.connection.reconnect_min, options.connection.reconnect_max, 0}),
-          tls(options.connection.tls, options.connection.url.tls),
-          wake(strand),
-          backoff(strand),
-          log(common::GetLogger("aragora.redis." + options.name)) {
+          log(common::GetLogger("aragora.redis." + options.name)),
+          link(strand, options.connection, true, "redis", log) {
         if (options.max_pending == 0) options.max_pending = 1;
         if (options.command_timeout.count() <= 0) options.command_timeout = std::chrono::seconds(1);
     }
 
     asio::strand<asio::any_io_executor> strand;
     ClientOptions options;
-    resilience::Backoff reconnect;  // its Ceiling: reconnect_min doubling to reconnect_max
-    detail::TlsContext tls;
-    asio::steady_timer wake;     // the writer's "more to write" signal
-    asio::steady_timer backoff;  // between connection attempts
+    std::shared_ptr<spdlog::logger> log;
+    detail::Link link;  // the connection, its writer and the reconnect loop
 
     // Strand-only state.
-    std::shared_ptr<detail::Connection> conn;
     std::deque<std::shared_ptr<PendingCommand>> pending;  // in send order
-    std::string out;                                      // formatted, not yet written
-    bool started = false;
-    bool stopped = false;
-    bool session_over = true;
-    std::string end_reason;
     std::vector<asio::steady_timer*> connect_waiters;
 
     // Readable from any thread.
@@ -77,7 +65,6 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     std::string last_error;
     std::atomic<std::uint64_t> commands{0}, timeouts{0}, overloaded{0}, unavailable{0}, connects{0},
         connect_failures{0};
-    std::shared_ptr<spdlog::logger> log;
 
     void SetLastError(std::string e) {
         std::lock_guard lock(mu);
@@ -89,7 +76,9 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     }
     common::Error Unavailable() {
         unavailable.fetch_add(1, std::memory_order_relaxed);
-        if (stopped) return MakeError(ErrorCode::kUnavailable, "redis unavailable: client stopped");
+        if (link.stopped()) {
+            return MakeError(ErrorCode::kUnavailable, "redis unavailable: client stopped");
+        }
         std::string why = GetLastError();
         return MakeError(ErrorCode::kUnavailable,
                          "redis unavailable: " + (why.empty() ? std::string("connecting") : why));
@@ -97,15 +86,6 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
 
     void NotifyConnectWaiters() {
         for (auto* t : connect_waiters) t->cancel();
-    }
-
-    // Ends the current session: closes the socket so the reader and writer return.
-    void EndSession(std::string reason) {
-        if (session_over) return;
-        session_over = true;
-        end_reason = std::move(reason);
-        if (conn) conn->Close();
-        wake.cancel();
     }
 
     void FailAll(const std::string& reason) {
@@ -117,115 +97,52 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
             if (p->timer != nullptr) p->timer->cancel();
         }
         pending.clear();
-        out.clear();
     }
 
-    std::chrono::milliseconds BackoffDelay(int failures) const {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-            reconnect.Ceiling(failures - 1));
+    // detail::LinkUser, on the strand.
+    void OnConnectFailed(const std::string& error) override {
+        connect_failures.fetch_add(1, std::memory_order_relaxed);
+        SetLastError(error);
     }
-
-    static asio::awaitable<void> Reader(std::shared_ptr<Impl> self,
-                                        std::shared_ptr<detail::Connection> c) {
-        while (!self->session_over) {
-            auto replies = co_await c->ReadReplies();
-            if (!replies) {
-                self->EndSession(replies.error().message);
-                co_return;
+    void OnConnected(bool again) override {
+        connects.fetch_add(1);
+        const std::string where = options.connection.url.Redacted();
+        if (again) {
+            log->info("redis {} connected again", where);
+        } else {
+            log->info("redis {} connected", where);
+        }
+        is_connected = true;
+        NotifyConnectWaiters();
+    }
+    void OnReplies(std::vector<Reply>& replies) override {
+        for (auto& r : replies) {
+            if (pending.empty()) {
+                link.EndSession("protocol error: a reply with no command pending");
+                return;
             }
-            for (auto& r : *replies) {
-                if (self->pending.empty()) {
-                    self->EndSession("protocol error: a reply with no command pending");
-                    co_return;
-                }
-                auto p = std::move(self->pending.front());
-                self->pending.pop_front();
-                p->result = std::move(r);
-                p->done = true;
-                if (p->timer != nullptr) p->timer->cancel();
-            }
+            auto p = std::move(pending.front());
+            pending.pop_front();
+            p->result = std::move(r);
+            p->done = true;
+            if (p->timer != nullptr) p->timer->cancel();
         }
     }
-
-    static asio::awaitable<void> Writer(std::shared_ptr<Impl> self,
-                                        std::shared_ptr<detail::Connection> c) {
-        while (!self->session_over) {
-            if (self->out.empty()) {
-                self->wake.expires_at(SteadyClock::time_point::max());
-                co_await self->wake.async_wait(kTuple);
-                continue;
-            }
-            std::string data;
-            data.swap(self->out);
-            Status written = co_await c->Write(data);
-            if (!written) {
-                self->EndSession(written.error().message);
-                co_return;
-            }
-        }
+    void OnSessionEnded(const std::string& reason) override {
+        is_connected = false;
+        SetLastError(reason);
+        FailAll(reason);
     }
-
-    static asio::awaitable<void> Session(std::shared_ptr<Impl> self,
-                                         std::shared_ptr<detail::Connection> c) {
-        using namespace asio::experimental::awaitable_operators;
-        auto reader = Reader(self, c);
-        auto writer = Writer(self, c);
-        co_await (std::move(reader) && std::move(writer));
-    }
-
-    static asio::awaitable<void> Run(std::shared_ptr<Impl> self) {
-        const std::string where = self->options.connection.url.Redacted();
-        int failures = 0;
-        bool down_logged = false;
-        while (!self->stopped) {
-            auto c = std::make_shared<detail::Connection>(self->strand, self->tls);
-            self->conn = c;
-            const auto deadline = SteadyClock::now() + self->options.connection.connect_timeout;
-            Status opened = co_await c->Open(self->options.connection, true, deadline);
-            if (self->stopped) break;
-            if (!opened) {
-                self->connect_failures.fetch_add(1, std::memory_order_relaxed);
-                self->SetLastError(opened.error().message);
-                if (!down_logged) {
-                    self->log->warn("redis {} unavailable: {} (retrying in the background)", where,
-                                    opened.error().message);
-                    down_logged = true;
-                }
-                ++failures;
-                self->backoff.expires_after(self->BackoffDelay(failures));
-                co_await self->backoff.async_wait(kTuple);
-                continue;
-            }
-            failures = 0;
-            const bool first = self->connects.fetch_add(1) == 0;
-            if (down_logged || !first) {
-                self->log->info("redis {} connected again", where);
-            } else {
-                self->log->info("redis {} connected", where);
-            }
-            down_logged = false;
-            self->session_over = false;
-            self->is_connected = true;
-            self->NotifyConnectWaiters();
-            co_await Session(self, c);
-            self->is_connected = false;
-            self->conn.reset();
-            const std::string reason = self->end_reason;
-            self->SetLastError(reason);
-            self->FailAll(reason);
-            if (self->stopped) break;
-            self->log->warn("redis {} connection lost: {} (reconnecting)", where, reason);
-            down_logged = true;
-        }
-        self->is_connected = false;
-        self->FailAll("client stopped");
-        self->NotifyConnectWaiters();
+    void OnLoopEnded() override {
+        is_connected = false;
+        FailAll("client stopped");
+        NotifyConnectWaiters();
     }
 
     static asio::awaitable<Result<Reply>> DoCommand(std::shared_ptr<Impl> self,
                                                     std::vector<std::string> args,
                                                     std::chrono::milliseconds timeout) {
-        if (!self->is_connected || self->session_over || self->stopped) {
+        if (!self->is_connected || self->link.session_over() || self->link.stopped()) {
             co_return self->Unavailable();
         }
         if (self->pending.size() >= self->options.max_pending) {
@@ -238,9 +155,8 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
         if (!formatted) co_return formatted.error();
         self->commands.fetch_add(1, std::memory_order_relaxed);
         auto p = std::make_shared<PendingCommand>();
-        self->out += *formatted;
+        self->link.Queue(*formatted);
         self->pending.push_back(p);
-        self->wake.cancel();
         asio::steady_timer timer(self->strand);
         timer.expires_after(timeout);
         p->timer = &timer;
@@ -250,7 +166,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
             self->timeouts.fetch_add(1, std::memory_order_relaxed);
             const std::string what = "redis command " + args.front() + " timed out after " +
                                      std::to_string(timeout.count()) + " ms";
-            self->EndSession(what + " (connection reset)");
+            self->link.EndSession(what + " (connection reset)");
             co_return MakeError(ErrorCode::kTimeout, what);
         }
         co_return std::move(p->result);
@@ -261,7 +177,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
         asio::steady_timer timer(self->strand);
         timer.expires_after(timeout);
         self->connect_waiters.push_back(&timer);
-        while (!self->is_connected && !self->stopped) {
+        while (!self->is_connected && !self->link.stopped()) {
             auto [ec] = co_await timer.async_wait(kTuple);
             if (!ec) break;  // deadline
         }
@@ -278,32 +194,17 @@ RedisClient::~RedisClient() { Stop(); }
 
 void RedisClient::Start() {
     auto self = impl_;
-    auto start = [self] {
-        if (self->started || self->stopped) return;
-        self->started = true;
-        auto done = [self](std::exception_ptr ep) {
-            if (!ep) return;
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                self->log->error("redis client loop ended by an exception: {}", e.what());
-            }
-        };
-        asio::co_spawn(self->strand, Impl::Run(self), done);
-    };
+    auto start = [self] { self->link.Start(self, *self); };
     asio::dispatch(impl_->strand, start);
 }
 
 void RedisClient::Stop() {
     auto self = impl_;
     auto stop = [self] {
-        if (self->stopped) return;
-        self->stopped = true;
-        self->EndSession("client stopped");
-        if (self->conn) self->conn->Close();
-        self->backoff.cancel();
+        if (self->link.stopped()) return;
+        self->link.Stop("client stopped");
         self->NotifyConnectWaiters();
-        if (!self->started) self->FailAll("client stopped");
+        if (!self->link.started()) self->FailAll("client stopped");
     };
     asio::dispatch(impl_->strand, stop);
 }

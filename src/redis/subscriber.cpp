@@ -7,7 +7,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -18,7 +17,7 @@
 
 #include "common/logging.hpp"
 #include "redis/detail/connection.hpp"
-#include "resilience/backoff.hpp"
+#include "redis/detail/link.hpp"
 
 namespace aragora::redis {
 namespace {
@@ -39,46 +38,34 @@ enum class Kind { kChannel, kPattern };
 
 }  // namespace
 
-struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
+struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl>, detail::LinkUser {
     Impl(asio::any_io_executor ex, SubscriberOptions o, MessageHandler h)
         : strand(asio::make_strand(ex)),
           options(std::move(o)),
-          reconnect({options.connection.reconnect_min, options.connection.reconnect_max, 0}),
           handler(std::move(h)),
-          tls(options.connection.tls, options.connection.url.tls),
-          wake(strand),
           inbox_wake(strand),
-          backoff(strand),
-          log(common::GetLogger("aragora.redis.sub." + options.name)) {
+          log(common::GetLogger("aragora.redis.sub." + options.name)),
+          link(strand, options.connection, false, "redis subscriber", log) {
         if (options.max_buffered_messages == 0) options.max_buffered_messages = 1;
     }
 
     asio::strand<asio::any_io_executor> strand;
     SubscriberOptions options;
-    resilience::Backoff reconnect;  // its Ceiling: reconnect_min doubling to reconnect_max
     MessageHandler handler;
-    detail::TlsContext tls;
-    asio::steady_timer wake;        // writer
     asio::steady_timer inbox_wake;  // dispatcher
-    asio::steady_timer backoff;
+    std::shared_ptr<spdlog::logger> log;
+    detail::Link link;  // the connection, its writer and the reconnect loop
 
     // Strand-only state.
-    std::shared_ptr<detail::Connection> conn;
     std::map<std::string, bool> channels;  // name -> confirmed on the current connection
     std::map<std::string, bool> patterns;
-    std::string out;
     std::deque<Message> inbox;
     bool overflow_logged = false;
-    bool started = false;
-    bool stopped = false;
-    bool session_over = true;
-    std::string end_reason;
     std::vector<asio::steady_timer*> waiters;  // woken on every state change
 
     std::atomic<bool> is_connected{false};
     std::atomic<bool> is_ready{false};
     std::atomic<std::uint64_t> messages{0}, dropped{0}, connects{0}, connect_failures{0};
-    std::shared_ptr<spdlog::logger> log;
     std::string last_error;  // strand-only
 
     std::map<std::string, bool>& Set(Kind k) { return k == Kind::kChannel ? channels : patterns; }
@@ -92,23 +79,14 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void Send(std::string_view command, std::vector<std::string> names) {
-        if (session_over || names.empty()) return;
+        if (link.session_over() || names.empty()) return;
         for (std::size_t i = 0; i < names.size(); i += kNamesPerCommand) {
             std::vector<std::string> args{std::string(command)};
             const std::size_t end = std::min(names.size(), i + kNamesPerCommand);
             for (std::size_t j = i; j < end; ++j) args.push_back(names[j]);
             auto formatted = detail::FormatCommand(args);
-            if (formatted) out += *formatted;
+            if (formatted) link.Queue(*formatted);
         }
-        wake.cancel();
-    }
-
-    void EndSession(std::string reason) {
-        if (session_over) return;
-        session_over = true;
-        end_reason = std::move(reason);
-        if (conn) conn->Close();
-        wake.cancel();
     }
 
     void Deliver(Message m) {
@@ -148,53 +126,16 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
-    static asio::awaitable<void> Reader(std::shared_ptr<Impl> self,
-                                        std::shared_ptr<detail::Connection> c) {
-        while (!self->session_over) {
-            auto replies = co_await c->ReadReplies();
-            if (!replies) {
-                self->EndSession(replies.error().message);
-                co_return;
-            }
-            for (const auto& r : *replies) self->OnReply(r);
-        }
-    }
-
-    static asio::awaitable<void> Writer(std::shared_ptr<Impl> self,
-                                        std::shared_ptr<detail::Connection> c) {
-        while (!self->session_over) {
-            if (self->out.empty()) {
-                self->wake.expires_at(SteadyClock::time_point::max());
-                co_await self->wake.async_wait(kTuple);
-                continue;
-            }
-            std::string data;
-            data.swap(self->out);
-            Status written = co_await c->Write(data);
-            if (!written) {
-                self->EndSession(written.error().message);
-                co_return;
-            }
-        }
-    }
-
-    static asio::awaitable<void> Session(std::shared_ptr<Impl> self,
-                                         std::shared_ptr<detail::Connection> c) {
-        using namespace asio::experimental::awaitable_operators;
-        auto reader = Reader(self, c);
-        auto writer = Writer(self, c);
-        co_await (std::move(reader) && std::move(writer));
-    }
-
     static asio::awaitable<void> Dispatcher(std::shared_ptr<Impl> self) {
-        while (!self->stopped) {
+        while (!self->link.stopped()) {
             if (self->inbox.empty()) {
                 self->overflow_logged = false;
                 self->inbox_wake.expires_at(SteadyClock::time_point::max());
                 co_await self->inbox_wake.async_wait(kTuple);
                 continue;
             }
-            for (int i = 0; i < kDeliveriesPerTurn && !self->inbox.empty() && !self->stopped; ++i) {
+            for (int i = 0; i < kDeliveriesPerTurn && !self->inbox.empty() && !self->link.stopped();
+                 ++i) {
                 Message m = std::move(self->inbox.front());
                 self->inbox.pop_front();
                 self->messages.fetch_add(1, std::memory_order_relaxed);
@@ -209,62 +150,41 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
         }
     }
 
-    static asio::awaitable<void> Run(std::shared_ptr<Impl> self) {
-        const std::string where = self->options.connection.url.Redacted();
-        int failures = 0;
-        bool down_logged = false;
-        while (!self->stopped) {
-            auto c = std::make_shared<detail::Connection>(self->strand, self->tls);
-            self->conn = c;
-            const auto deadline = SteadyClock::now() + self->options.connection.connect_timeout;
-            Status opened = co_await c->Open(self->options.connection, false, deadline);
-            if (self->stopped) break;
-            if (!opened) {
-                self->connect_failures.fetch_add(1, std::memory_order_relaxed);
-                self->last_error = opened.error().message;
-                if (!down_logged) {
-                    self->log->warn("redis subscriber {} unavailable: {} (retrying)", where,
-                                    opened.error().message);
-                    down_logged = true;
-                }
-                ++failures;
-                self->backoff.expires_after(self->reconnect.Ceiling(failures - 1));
-                co_await self->backoff.async_wait(kTuple);
-                continue;
-            }
-            failures = 0;
-            self->connects.fetch_add(1, std::memory_order_relaxed);
-            self->session_over = false;
-            self->is_connected = true;
-            std::vector<std::string> names;
-            for (auto& [name, ok] : self->channels) names.push_back(name);
-            self->Send("SUBSCRIBE", std::move(names));
-            names.clear();
-            for (auto& [name, ok] : self->patterns) names.push_back(name);
-            self->Send("PSUBSCRIBE", std::move(names));
-            self->log->info("redis subscriber {} connected; subscribing {} channels, {} patterns",
-                            where, self->channels.size(), self->patterns.size());
-            down_logged = false;
-            self->Changed();
-            co_await Session(self, c);
-            self->is_connected = false;
-            self->conn.reset();
-            self->out.clear();
-            for (auto& [name, ok] : self->channels) ok = false;
-            for (auto& [name, ok] : self->patterns) ok = false;
-            self->last_error = self->end_reason;
-            self->Changed();
-            if (self->stopped) break;
-            self->log->warn("redis subscriber {} connection lost: {} (reconnecting)", where,
-                            self->end_reason);
-            down_logged = true;
-        }
-        self->is_connected = false;
-        self->Changed();
+    // detail::LinkUser, on the strand.
+    void OnConnectFailed(const std::string& error) override {
+        connect_failures.fetch_add(1, std::memory_order_relaxed);
+        last_error = error;
+    }
+    void OnConnected(bool /*again*/) override {
+        connects.fetch_add(1, std::memory_order_relaxed);
+        is_connected = true;
+        std::vector<std::string> names;
+        for (auto& [name, ok] : channels) names.push_back(name);
+        Send("SUBSCRIBE", std::move(names));
+        names.clear();
+        for (auto& [name, ok] : patterns) names.push_back(name);
+        Send("PSUBSCRIBE", std::move(names));
+        log->info("redis subscriber {} connected; subscribing {} channels, {} patterns",
+                  options.connection.url.Redacted(), channels.size(), patterns.size());
+        Changed();
+    }
+    void OnReplies(std::vector<Reply>& replies) override {
+        for (const auto& r : replies) OnReply(r);
+    }
+    void OnSessionEnded(const std::string& reason) override {
+        is_connected = false;
+        for (auto& [name, ok] : channels) ok = false;
+        for (auto& [name, ok] : patterns) ok = false;
+        last_error = reason;
+        Changed();
+    }
+    void OnLoopEnded() override {
+        is_connected = false;
+        Changed();
     }
 
     Status NotReady() const {
-        if (stopped) return MakeError(ErrorCode::kUnavailable, "redis subscriber stopped");
+        if (link.stopped()) return MakeError(ErrorCode::kUnavailable, "redis subscriber stopped");
         if (!is_connected) {
             return MakeError(ErrorCode::kUnavailable,
                              "redis unavailable: " +
@@ -281,12 +201,12 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
         asio::steady_timer timer(self->strand);
         timer.expires_after(timeout);
         self->waiters.push_back(&timer);
-        while (!done() && !self->stopped) {
+        while (!done() && !self->link.stopped()) {
             auto [ec] = co_await timer.async_wait(kTuple);
             if (!ec) break;
         }
         std::erase(self->waiters, &timer);
-        if (done() && !self->stopped) co_return Status();
+        if (done() && !self->link.stopped()) co_return Status();
         co_return self->NotReady();
     }
 
@@ -294,7 +214,7 @@ struct RedisSubscriber::Impl : std::enable_shared_from_this<Impl> {
                                                std::string name,
                                                std::chrono::milliseconds timeout) {
         if (name.empty()) co_return MakeError(ErrorCode::kBadRequest, "redis: empty channel");
-        if (self->stopped) co_return self->NotReady();
+        if (self->link.stopped()) co_return self->NotReady();
         auto& set = self->Set(kind);
         if (set.count(name) == 0) {
             if (self->channels.size() + self->patterns.size() >= self->options.max_subscriptions) {
@@ -336,18 +256,9 @@ RedisSubscriber::~RedisSubscriber() { Stop(); }
 void RedisSubscriber::Start() {
     auto self = impl_;
     auto start = [self] {
-        if (self->started || self->stopped) return;
-        self->started = true;
-        auto done = [self](std::exception_ptr ep) {
-            if (!ep) return;
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                self->log->error("redis subscriber loop ended by an exception: {}", e.what());
-            }
-        };
-        asio::co_spawn(self->strand, Impl::Run(self), done);
-        asio::co_spawn(self->strand, Impl::Dispatcher(self), done);
+        if (self->link.Start(self, *self)) {
+            asio::co_spawn(self->strand, Impl::Dispatcher(self), self->link.CrashLogger());
+        }
     };
     asio::dispatch(impl_->strand, start);
 }
@@ -355,11 +266,8 @@ void RedisSubscriber::Start() {
 void RedisSubscriber::Stop() {
     auto self = impl_;
     auto stop = [self] {
-        if (self->stopped) return;
-        self->stopped = true;
-        self->EndSession("subscriber stopped");
-        if (self->conn) self->conn->Close();
-        self->backoff.cancel();
+        if (self->link.stopped()) return;
+        self->link.Stop("subscriber stopped");
         self->inbox_wake.cancel();
         self->inbox.clear();
         self->is_connected = false;
