@@ -36,8 +36,12 @@ test: build
 # The deploy artifacts run by Docker (deploy/README.md "Checked by"): base image, image,
 # container, compose (tests/deploy/docker_test.py), then the deploy checks that need no
 # Docker (ctest -L deploy). Needs a Docker engine (started when installed and not running).
+# The image ships the console too (aragora_console: web/node_modules from install-deps; when
+# it is not built, docker_test.py says so and fails).
 test-deploy: configure
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target aragora
+	@$(call CONSOLE_RECONFIGURE,$(BUILD_DIR))
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target aragora \
+	    $$(grep -q '^build aragora_console:' $(BUILD_DIR)/build.ninja && echo aragora_console)
 	@scripts/install-deps.sh --docker
 	@tests/deploy/ensure-dockerd.sh
 	python3 tests/deploy/docker_test.py --repo . --binary $(ARAGORA)

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """`make test-deploy`, the Docker part: the image and the compose file, each run by Docker.
 
-  docker_test.py --repo . --binary build/src/cli/aragora [--source-build] [--keep]
+  docker_test.py --repo . --binary build/src/cli/aragora [--console build/web]
+                 [--source-build] [--skip container|compose]
 
 1. base image: deploy/scripts/make-base-image.sh (debian:bookworm-slim, skipped when present)
 2. image: `docker build -f deploy/Dockerfile --target prebuilt` with the binary of `make`
-   (stripped of debug info into build/image/aragora); --source-build builds the default
-   target (the whole build inside Docker) instead.
+   (stripped of debug info into build/image/aragora) and the console of `make` (the build
+   tree's web/, copied to build/image/web); --source-build builds the default target (the
+   whole build inside Docker, the console with web/node_modules from the host) instead.
 3. container: runs as non-root; HEALTHCHECK (/healthz) turns healthy; /readyz 200 (the
    start-to-ready time is measured); a demo debate completes and its receipt verifies;
    `docker stop` drains (exit 0, the running debate stored terminal); a new container on
-   the same volume serves the same debates and receipts.
+   the same volume serves the same debates and receipts; the web console: `/` answers the
+   image's /usr/local/share/aragora/web/index.html with the CSP header (no-cache), and a
+   hashed asset it references answers with the immutable cache header.
 4. compose: `config` of every profile; `up` of api x2 + worker + PostgreSQL + Redis +
    nginx (local stand-ins for the upstream images, tests/deploy/standins); a debate
    created through nginx (TLS) runs on the worker and streams over WebSocket through nginx;
@@ -24,6 +28,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -256,7 +261,19 @@ def build_env():
     return env
 
 
-def step_build_image(repo, binary, source_build):
+def stage_console(repo, console):
+    """Copies the console built by `make` (index.html + assets/) to build/image/web, the
+    `prebuilt` stage's source."""
+    if not (console / "index.html").is_file() or not (console / "assets").is_dir():
+        raise Failure(f"no built console in {console} (index.html + assets/): run "
+                      "scripts/install-deps.sh, then build the aragora_console target")
+    staged = repo / "build/image/web"
+    shutil.rmtree(staged, ignore_errors=True)
+    shutil.copytree(console, staged)
+    (staged / "build-manifest.json").unlink(missing_ok=True)  # build metadata, not served
+
+
+def step_build_image(repo, binary, source_build, console):
     env = build_env()
     t = time.monotonic()
     if source_build:
@@ -268,6 +285,7 @@ def step_build_image(repo, binary, source_build):
         staged = repo / "build/image/aragora"
         staged.parent.mkdir(parents=True, exist_ok=True)
         run(["objcopy", "--strip-debug", binary, staged])
+        stage_console(repo, console)
         run(["docker", "build", "-q", "-f", repo / "deploy/Dockerfile", "--target", "prebuilt",
              "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "-t", IMAGE, repo], env=env)
         timings["docker build (prebuilt binary)"] = time.monotonic() - t
@@ -317,6 +335,44 @@ def start_container(name, volume):
     return base, time.monotonic() - t
 
 
+def http_raw(url, timeout=10):
+    """GET without a token: (status, headers, body bytes)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def check_console(name, base):
+    """The image's console is what `aragora serve` answers at /."""
+    shipped = docker("exec", name, "cat", "/usr/local/share/aragora/web/index.html",
+                     check_rc=False, quiet=True)
+    check(shipped.returncode == 0 and "<html" in shipped.stdout.lower(),
+          "the console is in the image (/usr/local/share/aragora/web/index.html)")
+    status, headers, body = http_raw(f"{base}/")
+    # The server adds <base href="/"> (ARAGORA_CONSOLE_BASE_PATH); the rest is the file.
+    served = re.sub(r'<base href="[^"]*" ?/?>', "", body.decode())
+    check(status == 200 and served == re.sub(r'<base href="[^"]*" ?/?>', "", shipped.stdout),
+          f"GET / answers the console's index.html ({status}, {len(body)} bytes)")
+    csp = headers.get("Content-Security-Policy") or ""
+    check("default-src 'self'" in csp and "frame-ancestors 'none'" in csp,
+          "GET / has the console's Content-Security-Policy header")
+    check(headers.get("Cache-Control") == "no-cache", "GET / is Cache-Control: no-cache")
+    check(headers.get_content_type() == "text/html", "GET / is text/html")
+
+    assets = re.findall(r'(?:src|href)="/?(assets/[^"]+-[A-Z0-9]{8}\.(?:js|css))"',
+                        body.decode())
+    check(assets, f"index.html references hashed assets ({', '.join(assets)})")
+    status, headers, asset = http_raw(f"{base}/{assets[0]}")
+    shipped_len = docker("exec", name, "stat", "-c", "%s",
+                         f"/usr/local/share/aragora/web/{assets[0]}", quiet=True).stdout
+    check(status == 200 and len(asset) == int(shipped_len),
+          f"GET /{assets[0]} answers the shipped file ({status}, {len(asset)} bytes)")
+    check(headers.get("Cache-Control") == "public, max-age=31536000, immutable",
+          f"GET /{assets[0]} is Cache-Control: public, max-age=31536000, immutable")
+
+
 def step_container():
     volume = f"{PREFIX}-data"
     cleanups.append(("volume", volume))
@@ -333,6 +389,7 @@ def step_container():
         if health.strip() == "healthy":
             break
     check(True, "the image's HEALTHCHECK (/healthz) reports healthy")
+    check_console(first, base)
 
     d1 = create_debate(base, "Should the deploy test pass?", rounds=1)
     done = wait_terminal(base, d1)
@@ -614,11 +671,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", default=".")
     ap.add_argument("--binary", default="build/src/cli/aragora")
+    ap.add_argument("--console", default="",
+                    help="the built console (default: the binary's build tree's web/)")
     ap.add_argument("--source-build", action="store_true")
     ap.add_argument("--skip", action="append", default=[], choices=["container", "compose"])
     args = ap.parse_args()
     repo = pathlib.Path(args.repo).resolve()
     binary = (repo / args.binary) if not os.path.isabs(args.binary) else pathlib.Path(args.binary)
+    # build/src/cli/aragora -> build/web
+    console = (pathlib.Path(args.console).resolve() if args.console
+               else binary.resolve().parents[2] / "web")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     start = time.monotonic()
     ok = False
@@ -628,7 +690,7 @@ def main():
             # The stand-ins build while the image is built and tested.
             standins_ready = (ensure_standins(repo, build_env())
                               if "compose" not in args.skip else None)
-            step_build_image(repo, binary, args.source_build)
+            step_build_image(repo, binary, args.source_build, console)
             step_image_config()
             if "container" not in args.skip:
                 step_container()
