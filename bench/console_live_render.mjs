@@ -14,11 +14,14 @@
 //             page's boot, navigation start to the mount, is reported apart as `boot`);
 //   replay    the finished debate opened afresh (the whole debate replayed at once);
 //             frames from the view's mount to "ended", the boot apart again.
-// Reported per phase (and main-thread time by kind from DevTools' Performance metrics): frame intervals p50/p95/p99/max, frames over 1.5 intervals
+// Reported per phase: frame intervals p50/p95/p99/max, frames over 1.5 intervals
 // ("janky": at least one frame dropped) and the frames estimated dropped, long tasks
-// (count, total, max), events rendered (the [data-seq] rows and spans in the event list)
-// against the debate's stored event count; for live, the time from the debate_end frame
-// arriving on the WebSocket to data-state="ended"; for replay, navigation to "ended".
+// (count, total, max), main-thread time by kind (DevTools Performance.getMetrics), events
+// rendered (the [data-seq] rows and spans in the event list) against the debate's stored
+// event count; for live, the time from the debate_end frame arriving on the WebSocket to
+// data-state="ended"; for replay, navigation to "ended". A summary holds the medians over
+// the runs. --stream-words N swaps the demo agents for streaming openai-compatible ones
+// on a fake provider in this process (token_start/delta/end events; see below).
 //
 //   node bench/console_live_render.mjs [--aragora BIN] [--console-dir DIR] [--runs N]
 //        [--agents 8] [--rounds 12] [--latency-ms 50] [--baseline-seconds 5]
