@@ -169,12 +169,16 @@ bench-encryption: deps $(RELEASE_DIR)/build.ninja
 	$(RELEASE_DIR)/bench/aragora_content_encryption_bench
 
 # The web console's first load in headless Chromium: bytes transferred and time to
-# interactive, cold and warm (bench/README.md "Console first load").
+# interactive, cold and warm (bench/README.md "Console first load"); then the live view
+# drawing an 8-agent 12-round debate: frame times against the idle shell's, long tasks,
+# the replay of the finished debate (bench/README.md "Console live render").
 bench-console: deps $(RELEASE_DIR)/build.ninja
 	@$(call CONSOLE_RECONFIGURE,$(RELEASE_DIR))
 	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_console
 	node bench/console_first_load.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
 	    --console-dir $(RELEASE_DIR)/web
+	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
+	    --console-dir $(RELEASE_DIR)/web --runs 3
 
 # One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} (the web
 # console in share/aragora/web) and the
