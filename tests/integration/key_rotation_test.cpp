@@ -7,7 +7,8 @@
 //     every debate, event page and receipt still reads and verifies, `aragora keys
 //     verify-all` exits 0 and no file of the data directory holds a task's text;
 //  3. with the smallest overlap the settings allow (0 days) the next scheduler check
-//     (the one a start runs) expires the old keys, and everything still reads without them.
+//     (the one a start runs) expires the old keys, and everything still reads without them;
+//     the list's task search (?q=) is refused while content is sealed.
 //
 // Loopback only; every wait polls a condition with a deadline.
 
@@ -304,6 +305,11 @@ TEST_F(KeyRotationTest, RotateUnderLoadKillMidPassResumeAndExpire) {
                   o.at("version").to_number<int>() == 3 ? "active" : "expired")
             << json::serialize(o);
     }
+    // The sealed task column cannot be searched: ?q= is refused, naming the setting.
+    auto search = http.Get("/api/v1/debates?q=cache", admin3);
+    ExpectError(search, 400, "validation_error", "q while content is sealed");
+    EXPECT_NE(search.body.find("ARAGORA_ENCRYPT_DEBATE_CONTENT"), std::string::npos) << search.body;
+    EXPECT_EQ(http.Get("/api/v1/debates", admin3).status, 200);
     // Nothing still needs them.
     for (std::size_t i = 0; i < done.size(); ++i) {
         EXPECT_EQ(ReadBack(http, admin3, done[i], tasks[i]), "") << done[i].debate_id;
