@@ -106,6 +106,9 @@ struct ApiDeps {
     const PublishedText* receipt_keys_document = nullptr;
     // Encryption at rest and key rotation (/api/v1/admin/security/*); null = 503 / "off".
     SecurityAdminAccess* security_admin = nullptr;
+    // ARAGORA_ENCRYPT_DEBATE_CONTENT is on: the task column holds ciphertext, so the debate
+    // list's task search (?q=) cannot match and is refused with 400.
+    bool debate_content_sealed = false;
 };
 
 // Builds the route table (every route of API.md that this build serves, and the web

@@ -324,6 +324,12 @@ asio::awaitable<net::HttpResponse> ListDebates(ApiDeps& deps, RequestContext& ct
     if (auto ok = storage::rules::ValidateTaskQuery(filter.task_query); !ok) {
         co_return ErrorResponse(ok.error(), ctx.correlation_id);
     }
+    if (!filter.task_query.empty() && deps.debate_content_sealed) {
+        co_return ErrorResponse(ErrorCode::kValidation,
+                                "search by task is unavailable while "
+                                "ARAGORA_ENCRYPT_DEBATE_CONTENT is on",
+                                ctx.correlation_id, "q");
+    }
 
     auto page = co_await deps.debates.List(filter);
     if (!page) co_return ServiceErrorResponse(page.error(), ctx.correlation_id);

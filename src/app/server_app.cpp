@@ -606,6 +606,7 @@ api::ApiDeps MakeApiDeps(App& app, AppSystemInfo& system) {
     app.encryption = std::make_unique<EncryptionKeys>(app.settings.encryption, app.registry,
                                                       app.pool, app.clock);
     deps.security_admin = &app.encryption->access();
+    deps.debate_content_sealed = app.settings.storage.encrypt_debate_content;
     if (auto cors = api::CorsPolicy::Parse(app.settings.security.allowed_origins); cors) {
         deps.cors = std::move(*cors);
     }

@@ -385,6 +385,21 @@ TEST_F(ListTest, TaskSearchIsPassedToTheStoreAndBounded) {
                      "q");
 }
 
+// With ARAGORA_ENCRYPT_DEBATE_CONTENT the task column is sealed: ?q= is refused (400 naming
+// q and the setting) and never reaches the store; the list without q still answers.
+TEST_F(ListTest, TaskSearchIsRefusedWhileDebateContentIsSealed) {
+    deps_.debate_content_sealed = true;
+    service_.last_filter.reset();
+    const auto refused = Call("GET", "/api/v1/debates?q=cache");
+    ExpectFieldError(refused, "validation_error", "q");
+    EXPECT_NE(refused.body.find("ARAGORA_ENCRYPT_DEBATE_CONTENT"), std::string::npos)
+        << refused.body;
+    EXPECT_FALSE(service_.last_filter.has_value());
+    EXPECT_EQ(Call("GET", "/api/v1/debates?status=completed").status, 200);
+    ASSERT_TRUE(service_.last_filter.has_value());
+    EXPECT_EQ(service_.last_filter->task_query, "");
+}
+
 TEST_F(ListTest, InvalidParametersAre400NamingTheField) {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {"status=done", "status"}, {"status=ACTIVE", "status"}, {"limit=0", "limit"},
