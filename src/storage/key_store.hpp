@@ -81,4 +81,18 @@ public:
     virtual common::Result<std::unique_ptr<RotationLock>> TryLockRotation() = 0;
 };
 
+// Shared by both backends: the column lists and the rule a stored data key keeps.
+inline constexpr const char* kDataKeyColumns =
+    "key_id, version, wrapped, state, created_at, activated_at, retired_at, expires_at";
+inline constexpr const char* kReencryptProgressColumns =
+    "target, key_id, key_version, cursor, done, rewritten, updated_at";
+
+inline common::Status ValidateDataKey(const DataKeyRecord& k) {
+    if (k.key_id.empty() || k.wrapped.empty() || k.state.empty() || k.version < 1) {
+        return common::MakeError(common::ErrorCode::kValidation,
+                                 "data key needs key_id, version >= 1, wrapped bytes and a state");
+    }
+    return {};
+}
+
 }  // namespace aragora::storage

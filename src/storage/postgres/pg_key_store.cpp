@@ -21,19 +21,6 @@ using common::MakeError;
 using common::Result;
 using common::Status;
 
-constexpr const char* kKeyColumns =
-    "key_id, version, wrapped, state, created_at, activated_at, retired_at, expires_at";
-constexpr const char* kProgressColumns =
-    "target, key_id, key_version, cursor, done, rewritten, updated_at";
-
-Status ValidateKey(const DataKeyRecord& k) {
-    if (k.key_id.empty() || k.wrapped.empty() || k.state.empty() || k.version < 1) {
-        return MakeError(ErrorCode::kValidation,
-                         "data key needs key_id, version >= 1, wrapped bytes and a state");
-    }
-    return {};
-}
-
 void InsertKey(pqxx::transaction_base& tx, const DataKeyRecord& k) {
     pg::Params p;
     const std::string values = p.Text(k.key_id) + ", " + p.Int(k.version) + ", " +
@@ -41,7 +28,7 @@ void InsertKey(pqxx::transaction_base& tx, const DataKeyRecord& k) {
                                p.Text(k.created_at) + ", " + p.Text(k.activated_at) + ", " +
                                p.Text(k.retired_at) + ", " + p.Text(k.expires_at);
     pg::Exec(tx,
-             std::string("INSERT INTO encryption_data_keys (") + kKeyColumns + ") VALUES (" +
+             std::string("INSERT INTO encryption_data_keys (") + kDataKeyColumns + ") VALUES (" +
                  values + ")",
              p);
 }
@@ -68,7 +55,7 @@ public:
         std::vector<DataKeyRecord> out;
         auto s = pool_->Run("list data keys", [&](pqxx::connection_base& c) -> Status {
             pqxx::nontransaction tx(c);
-            const pqxx::result r = tx.exec(std::string("SELECT ") + kKeyColumns +
+            const pqxx::result r = tx.exec(std::string("SELECT ") + kDataKeyColumns +
                                            " FROM encryption_data_keys ORDER BY key_id, version");
             for (const auto& row : r) {
                 DataKeyRecord k;
@@ -89,7 +76,7 @@ public:
     }
 
     Status InsertDataKey(const DataKeyRecord& key) override {
-        if (auto s = ValidateKey(key); !s) return s;
+        if (auto s = ValidateDataKey(key); !s) return s;
         auto s = pool_->Run("insert data key", [&](pqxx::connection_base& c) -> Status {
             pqxx::work tx(c);
             InsertKey(tx, key);
@@ -101,7 +88,7 @@ public:
 
     Status RotateDataKey(const DataKeyRecord& next, const std::string& now,
                          const std::string& old_expires_at) override {
-        if (auto s = ValidateKey(next); !s) return s;
+        if (auto s = ValidateDataKey(next); !s) return s;
         auto s = pool_->Run("rotate data key", [&](pqxx::connection_base& c) -> Status {
             pqxx::work tx(c);
             pg::Params p;
@@ -144,7 +131,7 @@ public:
         std::vector<ReEncryptProgressRecord> out;
         auto s = pool_->Run("list re-encryption progress", [&](pqxx::connection_base& c) -> Status {
             pqxx::nontransaction tx(c);
-            const pqxx::result r = tx.exec(std::string("SELECT ") + kProgressColumns +
+            const pqxx::result r = tx.exec(std::string("SELECT ") + kReencryptProgressColumns +
                                            " FROM encryption_reencrypt_progress ORDER BY target");
             for (const auto& row : r) {
                 ReEncryptProgressRecord p;
@@ -175,8 +162,8 @@ public:
                                        p.Bool(pr.done) + ", " + p.Int(pr.rewritten) + ", " +
                                        p.Text(pr.updated_at);
             pg::Exec(tx,
-                     std::string("INSERT INTO encryption_reencrypt_progress (") + kProgressColumns +
-                         ") VALUES (" + values +
+                     std::string("INSERT INTO encryption_reencrypt_progress (") +
+                         kReencryptProgressColumns + ") VALUES (" + values +
                          ") ON CONFLICT (target) DO UPDATE SET key_id = EXCLUDED.key_id, "
                          "key_version = EXCLUDED.key_version, cursor = EXCLUDED.cursor, "
                          "done = EXCLUDED.done, rewritten = EXCLUDED.rewritten, "

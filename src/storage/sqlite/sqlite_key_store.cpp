@@ -19,19 +19,6 @@ using common::MakeError;
 using common::Result;
 using common::Status;
 
-constexpr const char* kKeyColumns =
-    "key_id, version, wrapped, state, created_at, activated_at, retired_at, expires_at";
-constexpr const char* kProgressColumns =
-    "target, key_id, key_version, cursor, done, rewritten, updated_at";
-
-Status ValidateKey(const DataKeyRecord& k) {
-    if (k.key_id.empty() || k.wrapped.empty() || k.state.empty() || k.version < 1) {
-        return MakeError(ErrorCode::kValidation,
-                         "data key needs key_id, version >= 1, wrapped bytes and a state");
-    }
-    return {};
-}
-
 void BindKey(sqlite::Stmt& s, const DataKeyRecord& k) {
     s.BindText(1, k.key_id);
     s.BindInt(2, k.version);
@@ -58,7 +45,7 @@ public:
     Result<std::vector<DataKeyRecord>> ListDataKeys() override {
         std::lock_guard lock(conn_->mu);
         auto stmt = sqlite::Stmt::Prepare(db(),
-                                          std::string("SELECT ") + kKeyColumns +
+                                          std::string("SELECT ") + kDataKeyColumns +
                                               " FROM encryption_data_keys ORDER BY key_id, version",
                                           "list data keys");
         if (!stmt) return stmt.error();
@@ -82,14 +69,14 @@ public:
     }
 
     Status InsertDataKey(const DataKeyRecord& key) override {
-        if (auto s = ValidateKey(key); !s) return s;
+        if (auto s = ValidateDataKey(key); !s) return s;
         std::lock_guard lock(conn_->mu);
         return InsertLocked(key);
     }
 
     Status RotateDataKey(const DataKeyRecord& next, const std::string& now,
                          const std::string& old_expires_at) override {
-        if (auto s = ValidateKey(next); !s) return s;
+        if (auto s = ValidateDataKey(next); !s) return s;
         std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());
         if (!tx) return tx.error();
@@ -128,7 +115,7 @@ public:
     Result<std::vector<ReEncryptProgressRecord>> ListReEncryptProgress() override {
         std::lock_guard lock(conn_->mu);
         auto stmt = sqlite::Stmt::Prepare(db(),
-                                          std::string("SELECT ") + kProgressColumns +
+                                          std::string("SELECT ") + kReencryptProgressColumns +
                                               " FROM encryption_reencrypt_progress ORDER BY target",
                                           "list re-encryption progress");
         if (!stmt) return stmt.error();
@@ -158,7 +145,7 @@ public:
         auto stmt = sqlite::Stmt::Prepare(
             db(),
             std::string("INSERT OR REPLACE INTO encryption_reencrypt_progress (") +
-                kProgressColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                kReencryptProgressColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             "save re-encryption progress");
         if (!stmt) return stmt.error();
         stmt->BindText(1, p.target);
@@ -185,8 +172,8 @@ private:
     Status InsertLocked(const DataKeyRecord& key) {
         auto stmt =
             sqlite::Stmt::Prepare(db(),
-                                  std::string("INSERT INTO encryption_data_keys (") + kKeyColumns +
-                                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                  std::string("INSERT INTO encryption_data_keys (") +
+                                      kDataKeyColumns + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                   "insert data key");
         if (!stmt) return stmt.error();
         BindKey(*stmt, key);
