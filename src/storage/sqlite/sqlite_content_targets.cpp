@@ -138,19 +138,19 @@ private:
         if (!after.empty()) BindKey(*stmt, after, key_first);
         std::vector<content::SealedRow> rows;
         const int nkey = static_cast<int>(spec_.key.size());
-        while (true) {
-            auto row = stmt->Step();
-            if (!row) return row.error();
-            if (!*row) break;
-            content::SealedRow r;
-            for (int i = 0; i < nkey; ++i) {
-                r.key.push_back(spec_.key[i].integer ? std::to_string(stmt->Int(i))
-                                                     : stmt->Text(i));
-            }
-            for (std::size_t c = 0; c < spec_.columns.size(); ++c) {
-                r.values.push_back(stmt->Text(nkey + static_cast<int>(c)));
-            }
-            rows.push_back(std::move(r));
+        if (auto each = stmt->EachRow([&] {
+                content::SealedRow r;
+                for (int i = 0; i < nkey; ++i) {
+                    r.key.push_back(spec_.key[i].integer ? std::to_string(stmt->Int(i))
+                                                         : stmt->Text(i));
+                }
+                for (std::size_t c = 0; c < spec_.columns.size(); ++c) {
+                    r.values.push_back(stmt->Text(nkey + static_cast<int>(c)));
+                }
+                rows.push_back(std::move(r));
+            });
+            !each) {
+            return each.error();
         }
         return rows;
     }

@@ -71,6 +71,17 @@ public:
 
     // true: a row is available; false: done.
     common::Result<bool> Step();
+    // Steps through every row, calling on_row() with the statement on each (read the
+    // columns from it); the first step error is returned.
+    template <class OnRow>
+    common::Status EachRow(OnRow&& on_row) {
+        while (true) {
+            auto row = Step();
+            if (!row) return row.error();
+            if (!*row) return {};
+            on_row();
+        }
+    }
     // Steps a statement that returns no rows (INSERT/UPDATE/DDL).
     common::Status Run();
     // Makes the statement reusable with new bindings.

@@ -50,20 +50,20 @@ public:
                                           "list data keys");
         if (!stmt) return stmt.error();
         std::vector<DataKeyRecord> out;
-        while (true) {
-            auto row = stmt->Step();
-            if (!row) return row.error();
-            if (!*row) break;
-            DataKeyRecord k;
-            k.key_id = stmt->Text(0);
-            k.version = stmt->Int(1);
-            k.wrapped = stmt->Text(2);
-            k.state = stmt->Text(3);
-            k.created_at = stmt->Text(4);
-            k.activated_at = stmt->Text(5);
-            k.retired_at = stmt->Text(6);
-            k.expires_at = stmt->Text(7);
-            out.push_back(std::move(k));
+        if (auto each = stmt->EachRow([&] {
+                DataKeyRecord k;
+                k.key_id = stmt->Text(0);
+                k.version = stmt->Int(1);
+                k.wrapped = stmt->Text(2);
+                k.state = stmt->Text(3);
+                k.created_at = stmt->Text(4);
+                k.activated_at = stmt->Text(5);
+                k.retired_at = stmt->Text(6);
+                k.expires_at = stmt->Text(7);
+                out.push_back(std::move(k));
+            });
+            !each) {
+            return each.error();
         }
         return out;
     }
@@ -120,19 +120,19 @@ public:
                                           "list re-encryption progress");
         if (!stmt) return stmt.error();
         std::vector<ReEncryptProgressRecord> out;
-        while (true) {
-            auto row = stmt->Step();
-            if (!row) return row.error();
-            if (!*row) break;
-            ReEncryptProgressRecord p;
-            p.target = stmt->Text(0);
-            p.key_id = stmt->Text(1);
-            p.key_version = stmt->Int(2);
-            p.cursor = stmt->Text(3);
-            p.done = stmt->Int(4) != 0;
-            p.rewritten = stmt->Int(5);
-            p.updated_at = stmt->Text(6);
-            out.push_back(std::move(p));
+        if (auto each = stmt->EachRow([&] {
+                ReEncryptProgressRecord p;
+                p.target = stmt->Text(0);
+                p.key_id = stmt->Text(1);
+                p.key_version = stmt->Int(2);
+                p.cursor = stmt->Text(3);
+                p.done = stmt->Int(4) != 0;
+                p.rewritten = stmt->Int(5);
+                p.updated_at = stmt->Text(6);
+                out.push_back(std::move(p));
+            });
+            !each) {
+            return each.error();
         }
         return out;
     }

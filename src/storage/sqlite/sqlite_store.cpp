@@ -1014,12 +1014,12 @@ public:
             "list receipt keys");
         if (!stmt) return stmt.error();
         std::vector<ReceiptKeyRow> out;
-        while (true) {
-            auto row = stmt->Step();
-            if (!row) return row.error();
-            if (!*row) break;
-            out.push_back({stmt->Text(0), stmt->Text(1), stmt->Text(2), stmt->Text(3),
-                           stmt->Text(4), stmt->Text(5), stmt->Text(6)});
+        if (auto each = stmt->EachRow([&] {
+                out.push_back({stmt->Text(0), stmt->Text(1), stmt->Text(2), stmt->Text(3),
+                               stmt->Text(4), stmt->Text(5), stmt->Text(6)});
+            });
+            !each) {
+            return each.error();
         }
         return out;
     }
