@@ -215,6 +215,19 @@ TEST_F(OpenApiConformanceTest, DocumentedStatusesAndQueryParametersAreWhatTheSer
                      R"({"reason":"conformance"})");
     ExpectDocumented("POST", "/api/v2/receipts/retention/run", "/api/v2/receipts/retention/run",
                      R"({"dry_run":true})");
+    ExpectDocumented("DELETE", "/api/v2/receipts/{id}/legal-hold",
+                     "/api/v2/receipts/" + receipt_id + "/legal-hold");
+    ExpectDocumented("POST", "/api/v1/receipts/verify", "/api/v1/receipts/verify",
+                     "{\"receipt\":" + receipt.body + "}");
+    ExpectDocumented("POST", "/api/v1/auth/login", "/api/v1/auth/login",
+                     R"({"email":"conformance@example.com","password":"conformance-pass-1"})");
+    ExpectDocumented("POST", "/api/v1/admin/cleanup-caches", "/api/v1/admin/cleanup-caches");
+    ExpectDocumented("POST", "/api/v2/backups/cleanup", "/api/v2/backups/cleanup",
+                     R"({"dry_run":true})");
+    if (!backup_id.empty()) {
+        ExpectDocumented("POST", "/api/v2/backups/{id}/verify",
+                         "/api/v2/backups/" + backup_id + "/verify");
+    }
 
     // --- every documented GET, with its documented query parameters -----------------------
     int gets = 0;
@@ -294,6 +307,8 @@ TEST_F(OpenApiConformanceTest, DocumentedStatusesAndQueryParametersAreWhatTheSer
     // could be made (then the POST above has failed already).
     EXPECT_TRUE(skipped.empty() || backup_id.empty()) << skipped.front();
     EXPECT_GE(gets, 50) << "documented GETs exercised";
+    ExpectDocumented("DELETE", "/api/v1/admin/users/{id}", "/api/v1/admin/users/" + user_id);
+    EXPECT_GE(checked_, 18) << "state-changing calls checked";
     // The three the document used to leave out (audit, usage, recent errors) are in it.
     for (const auto& [path, names] :
          std::map<std::string, std::set<std::string>>{{"/api/v1/audit", {"limit", "since"}},
