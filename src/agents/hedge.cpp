@@ -4,7 +4,8 @@
 
 namespace aragora::agents {
 
-LatencyWindows::LatencyWindows(std::size_t capacity) : capacity_(std::max<std::size_t>(1, capacity)) {}
+LatencyWindows::LatencyWindows(std::size_t capacity)
+    : capacity_(std::max<std::size_t>(1, capacity)) {}
 
 void LatencyWindows::Record(std::string_view provider, std::chrono::milliseconds latency) {
     std::lock_guard lock(mu_);

@@ -164,7 +164,8 @@ struct ProviderAgent::Attempt {
 // no lock). The first attempt to answer claims the race; the other is woken through
 // its `lost` timer and cancelled.
 struct ProviderAgent::Race {
-    explicit Race(const asio::any_io_executor& ex) : hedge_timer(ex), lost{asio::steady_timer(ex), asio::steady_timer(ex)} {
+    explicit Race(const asio::any_io_executor& ex)
+        : hedge_timer(ex), lost{asio::steady_timer(ex), asio::steady_timer(ex)} {
         for (auto& t : lost) t.expires_at(asio::steady_timer::time_point::max());
     }
     int winner = -1;
@@ -283,8 +284,9 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
     if (!r) {
         const wire::Fault fault = FaultOfClientError(r.error());
         const bool cut = fault == wire::Fault::kStreamCut;
-        fail(fault, r.error().code == ErrorCode::kProviderError ? ErrorCode::kProviderError
-                                                                : r.error().code,
+        fail(fault,
+             r.error().code == ErrorCode::kProviderError ? ErrorCode::kProviderError
+                                                         : r.error().code,
              cut ? "the reply was cut short (" + r.error().message + ")" : r.error().message);
         co_return out;
     }
@@ -294,8 +296,8 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
         wire::Checked<wire::Reply> checked;
         if (too_large) {
             checked.fault = wire::Fault::kTooLarge;
-            checked.message = "the streamed reply exceeded " +
-                              std::to_string(kMaxStreamedReplyBytes) + " bytes";
+            checked.message =
+                "the streamed reply exceeded " + std::to_string(kMaxStreamedReplyBytes) + " bytes";
         } else if (chat.stream) {
             checked = decoder.Finish(true, resp.Header("content-type"));
         } else {
@@ -327,12 +329,9 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
     co_return out;
 }
 
-asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Contend(wire::Provider provider,
-                                                               const std::string& model,
-                                                               const std::string& key,
-                                                               const AgentRequest& request,
-                                                               CallTrace& tc, Race& race,
-                                                               int lane) {
+asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Contend(
+    wire::Provider provider, const std::string& model, const std::string& key,
+    const AgentRequest& request, CallTrace& tc, Race& race, int lane) {
     using namespace asio::experimental::awaitable_operators;
     Attempt none;
     none.fault = wire::Fault::kCancelled;
@@ -406,9 +405,9 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
                                        !KeyOf(context_.env, wire::Provider::kOpenRouter).empty();
         if (!info.key_env.empty() && key.empty()) {
             if (fallback_possible) {
+                const Attempt none;  // named: no aggregate temporary in a co_await (g++ 12)
                 co_return co_await FallBack(provider, model, request,
-                                            std::string(info.key_env) + " is not set", Attempt{},
-                                            tc);
+                                            std::string(info.key_env) + " is not set", none, tc);
             }
             co_return MakeError(
                 ErrorCode::kValidation,
@@ -427,7 +426,8 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
         }
         Attempt a = co_await Attempted(provider, model, key, request, tc);
         if (context_.metrics)
-            context_.metrics->attempts.WithLabels({provider_name, std::string(OutcomeLabel(a.fault))})
+            context_.metrics->attempts
+                .WithLabels({provider_name, std::string(OutcomeLabel(a.fault))})
                 .Inc();
         if (breaker != nullptr) {
             if (a.fault == wire::Fault::kNone) {
@@ -499,8 +499,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::FallBack(wire::Provider from,
                                                             const std::string& model,
                                                             const AgentRequest& request,
                                                             const std::string& reason,
-                                                            const Attempt& failed,
-                                                            CallTrace& tc) {
+                                                            const Attempt& failed, CallTrace& tc) {
     tc.fallback = true;
     const std::string from_name(wire::Info(from).name);
     const std::string mapped = wire::OpenRouterModel(from, model);
@@ -515,7 +514,8 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::FallBack(wire::Provider from,
         notice.model = mapped;
         notice.reason = reason;
         notice.round_number = request.round;
-        if (failed.fault != wire::Fault::kNone) notice.fault = std::string(wire::ToString(failed.fault));
+        if (failed.fault != wire::Fault::kNone)
+            notice.fault = std::string(wire::ToString(failed.fault));
         notice.phase = std::string(agents::ToString(request.phase));
         notice.restart = failed.emitted > 0;
         notice.discarded_tokens = failed.emitted;

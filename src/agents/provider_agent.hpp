@@ -116,12 +116,9 @@ private:
                                                                   const AgentRequest& request,
                                                                   bool allow_fallback,
                                                                   CallTrace& tc);
-    boost::asio::awaitable<common::Result<AgentReply>> FallBack(wire::Provider from,
-                                                                const std::string& model,
-                                                                const AgentRequest& request,
-                                                                const std::string& reason,
-                                                                const Attempt& failed,
-                                                                CallTrace& tc);
+    boost::asio::awaitable<common::Result<AgentReply>> FallBack(
+        wire::Provider from, const std::string& model, const AgentRequest& request,
+        const std::string& reason, const Attempt& failed, CallTrace& tc);
 
     std::string name_;
     wire::Provider provider_;

@@ -300,8 +300,8 @@ Fault FaultOfErrorObject(const json::value& v) {
         return Fault::kRateLimited;
     }
     if (OneOf(type, {"authentication_error", "permission_error"}) ||
-        code_text == "invalid_api_key" ||
-        OneOf(status, {"UNAUTHENTICATED", "PERMISSION_DENIED"}) || code == 401 || code == 403) {
+        code_text == "invalid_api_key" || OneOf(status, {"UNAUTHENTICATED", "PERMISSION_DENIED"}) ||
+        code == 401 || code == 403) {
         return Fault::kAuth;
     }
     if (OneOf(type, {"invalid_request_error", "not_found_error", "request_too_large"}) ||
@@ -586,21 +586,22 @@ net::ClientRequest BuildModelsRequest(Provider provider, std::string_view base_u
 Checked<Reply> CheckReply(Format format, std::string_view content_type, std::string_view body) {
     const std::string type = ToLower(content_type);
     if (type.find("html") != std::string::npos) {
-        return Fail<Reply>(Fault::kNotProviderFormat,
-                           "provider reply is not JSON (Content-Type: " + std::string(content_type) +
-                               "): " + Snippet(Trim(body), kErrorSnippetBytes));
+        return Fail<Reply>(
+            Fault::kNotProviderFormat,
+            "provider reply is not JSON (Content-Type: " + std::string(content_type) +
+                "): " + Snippet(Trim(body), kErrorSnippetBytes));
     }
     const auto parsed = ParseJson(body);
     if (!parsed) {
-        return Fail<Reply>(Fault::kNotProviderFormat,
-                           "provider reply is not JSON: " + Snippet(Trim(body), kErrorSnippetBytes));
+        return Fail<Reply>(Fault::kNotProviderFormat, "provider reply is not JSON: " +
+                                                          Snippet(Trim(body), kErrorSnippetBytes));
     }
     const json::value& v = *parsed;
     if (HasError(v)) {
         std::string message = ErrorText(v);
-        return Fail<Reply>(FaultOfErrorObject(v),
-                           "provider error: " +
-                               (message.empty() ? Snippet(body, kErrorSnippetBytes) : message));
+        return Fail<Reply>(
+            FaultOfErrorObject(v),
+            "provider error: " + (message.empty() ? Snippet(body, kErrorSnippetBytes) : message));
     }
     if (!v.is_object()) {
         return Fail<Reply>(Fault::kNotProviderFormat, "provider reply is not a JSON object");
@@ -816,9 +817,9 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
 Checked<Reply> StreamDecoder::Finish(bool body_complete, std::string_view content_type) const {
     if (error_) return Fail<Reply>(fault_, error_->message);
     if (!saw_event_) {
-        return Fail<Reply>(Fault::kNotProviderFormat,
-                           "the reply was not an event stream (Content-Type: " +
-                               std::string(content_type) + ")");
+        return Fail<Reply>(
+            Fault::kNotProviderFormat,
+            "the reply was not an event stream (Content-Type: " + std::string(content_type) + ")");
     }
     if (!complete()) {
         return Fail<Reply>(Fault::kStreamCut,

@@ -136,11 +136,11 @@ enum class Fault {
 };
 
 enum class Disposition {
-    kRetry,           // after backoff (and Retry-After), within the retry limit
-    kRetryOrFallback, // 429: OpenRouter when its key is set, else retried like kRetry
-    kFallbackOrFail,  // 401/403/402: OpenRouter when its key is set, else the call fails
-    kFail,            // not retried
-    kCancelled,       // not retried, not a breaker failure
+    kRetry,            // after backoff (and Retry-After), within the retry limit
+    kRetryOrFallback,  // 429: OpenRouter when its key is set, else retried like kRetry
+    kFallbackOrFail,   // 401/403/402: OpenRouter when its key is set, else the call fails
+    kFail,             // not retried
+    kCancelled,        // not retried, not a breaker failure
 };
 
 // The one classification table (see docs/agents.md, Resilience).
