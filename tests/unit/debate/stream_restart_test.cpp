@@ -74,7 +74,7 @@ private:
     std::chrono::milliseconds step_;
 };
 
-std::vector<events::Event> Run(std::chrono::milliseconds step) {
+std::vector<events::Event> RunRestarting(std::chrono::milliseconds step) {
     common::ManualClock clock;
     EngineSettings settings;
     DebateSpec spec;
@@ -118,7 +118,7 @@ std::vector<std::string> ProposeStream(const std::vector<events::Event>& events)
 TEST(EngineStreamRestartTest, UnsentVoidTextIsDroppedAndANewStartFollowsTheNotice) {
     // No flush interval passes: "cut0 " goes out with token_start, "cut1 " is still held
     // when the restart comes and must never be sent.
-    const auto stream = ProposeStream(Run(std::chrono::milliseconds(0)));
+    const auto stream = ProposeStream(RunRestarting(std::chrono::milliseconds(0)));
     const std::vector<std::string> expected = {
         "token_start",     "token_delta:cut0 ",        "agent_retry", "token_start",
         "token_delta:w0 ", "token_delta:w1 w2 w3 w4 ", "token_end"};
@@ -126,7 +126,7 @@ TEST(EngineStreamRestartTest, UnsentVoidTextIsDroppedAndANewStartFollowsTheNotic
 }
 
 TEST(EngineStreamRestartTest, DeltasAfterTheLastStartAreTheFinalText) {
-    const auto stream = ProposeStream(Run(std::chrono::milliseconds(60)));
+    const auto stream = ProposeStream(RunRestarting(std::chrono::milliseconds(60)));
     auto last_start = std::find(stream.rbegin(), stream.rend(), "token_start");
     ASSERT_NE(last_start, stream.rend());
     auto retry = std::find(stream.begin(), stream.end(), "agent_retry");
