@@ -263,7 +263,10 @@ TEST_F(AgentsTest, HangingProviderTimesOutOpensItsBreakerAndResetClosesIt) {
 TEST_F(AgentsTest, PersistentlyMalformedRepliesAreRetriedThenRecordedAndSkipped) {
     fake_.AddRule({.format = "openai", .action = FakeAction::kMalformed});
     fake_.AddRule({.format = "gemini", .action = FakeAction::kWrongContentType});
-    Start(Env({{"OPENAI_API_KEY", "k"}, {"GEMINI_API_KEY", "k"}}));
+    // The breaker would open after 5 failed attempts and skip the vote's call at once.
+    Start(Env({{"OPENAI_API_KEY", "k"},
+               {"GEMINI_API_KEY", "k"},
+               {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "100"}}));
     const std::string id = Create({"openai:gpt-bad", "gemini:gem-html", "demo", "demo"}, 1);
     ASSERT_FALSE(id.empty());
     auto done = WaitForStatus(Http(), id, {"completed", "failed"});
@@ -373,7 +376,7 @@ TEST_F(AgentsTest, EveryTransientFaultOnceIsRetriedAndTheDebateCompletes) {
     std::string content;
     for (const auto& m : EventsOfType(id, "agent_message")) {
         const auto d = DataOf(m);
-        if (StringOf(d, "agent") == "openai:gpt-cut" && StringOf(d, "phase") == "propose")
+        if (StringOf(d, "agent") == "openai:gpt-cut" && StringOf(d, "role") == "proposer")
             content = StringOf(d, "content");
     }
     ASSERT_FALSE(content.empty());
