@@ -290,6 +290,24 @@ TEST_F(ProviderAgentTest, ACutStreamThatEmittedTextIsAnnouncedAsARestart) {
     EXPECT_EQ(after, r->text);
 }
 
+TEST_F(ProviderAgentTest, AnAttemptThatTimesOutIsRetried) {
+    fake_.AddRule({.format = "anthropic", .action = FakeAction::kHang, .times = 1});
+    auto ctx = Context(1);
+    ctx.settings.attempt_timeout = std::chrono::milliseconds(150);
+    ProviderAgent agent("a", wire::Provider::kAnthropic, "claude-t", ctx);
+    std::vector<events::AgentRetry> retries;
+    std::vector<std::string> tokens;
+    AgentRequest req = Request(true, &tokens);
+    req.on_event = [&retries](const AgentNotice& n) {
+        if (auto* r = std::get_if<events::AgentRetry>(&n)) retries.push_back(*r);
+    };
+    auto r = Run(agent, req);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(retries.size(), 1u);
+    EXPECT_EQ(retries[0].fault, "timeout");
+    EXPECT_FALSE(retries[0].restart);
+}
+
 TEST_F(ProviderAgentTest, RetryAfterIsHonouredUpToTheCap) {
     fake_.AddRule({.format = "openai",
                    .action = FakeAction::kStatus,
