@@ -11,7 +11,8 @@ Retry-After 1, 500, 502, 503, 529, a malformed 200, an HTML 200, a body cut half
 else a normal reply. The script is a list of `times: 1` rules consumed in order, so with
 sequential calls every binary meets the same per-request sequence. Backoff is shortened
 (base 1 ms, cap 5 ms: a Retry-After is capped there too) and the breaker threshold raised,
-so only the retry rules decide. Baseline: the first binary given.
+so only the retry rules decide (--breaker-threshold 5 puts the default back). Baseline:
+the first binary given.
 
 usage: agent_faults_bench.py <aragora_fake_llm> <aragora> [<aragora> ...] [--calls 1000]
        [--fault-share 0.1] [--seed 25]
@@ -49,7 +50,7 @@ def script(n, share, seed):
     return out
 
 
-def run(aragora, fake_url, work, name, calls, rules):
+def run(aragora, fake_url, work, name, calls, rules, breaker_threshold):
     http("DELETE", fake_url + "/_fake/rules")
     http("DELETE", fake_url + "/_fake/requests")
     http("POST", fake_url + "/_fake/rules",
@@ -57,7 +58,7 @@ def run(aragora, fake_url, work, name, calls, rules):
     server = Server(aragora, fake_url, os.path.join(work, name), 8, False,
                     {"ARAGORA_RATE_LIMIT_DISABLED": "true", "ARAGORA_AGENT_RETRY_BASE_MS": "1",
                      "ARAGORA_AGENT_RETRY_CAP_MS": "5",
-                     "ARAGORA_CIRCUIT_BREAKER_THRESHOLD": "1000"})
+                     "ARAGORA_CIRCUIT_BREAKER_THRESHOLD": str(breaker_threshold)})
     failed = collections.Counter()
     try:
         for i in range(calls):
@@ -80,6 +81,8 @@ def main():
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--fault-share", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=25)
+    ap.add_argument("--breaker-threshold", type=int, default=1000,
+                    help="ARAGORA_CIRCUIT_BREAKER_THRESHOLD (default: out of the way)")
     a = ap.parse_args()
     rules = script(a.calls * 2, a.fault_share, a.seed)
     kinds = collections.Counter(k for k, _ in rules[: a.calls] if k != "ok")
@@ -91,7 +94,8 @@ def main():
               f"(seed {a.seed}; first {a.calls} requests: {dict(kinds)})")
         base = None
         for i, binary in enumerate(a.aragora):
-            failed, requests = run(binary, fake_url, work, f"b{i}", a.calls, rules)
+            failed, requests = run(binary, fake_url, work, f"b{i}", a.calls, rules,
+                                   a.breaker_threshold)
             n = sum(failed.values())
             base = n if base is None else base
             print(f"{binary}: {n} calls failed for good ({100 * n / a.calls:.2f} %), "

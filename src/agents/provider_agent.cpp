@@ -399,11 +399,28 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
     }
     const bool is_openrouter = provider == wire::Provider::kOpenRouter;
     int retries_done = 0;
+    // The breaker sees the call, not its attempts: admitted once, one outcome when it
+    // ends (answered; failed for good or handed to the fallback; cancelled). Counting
+    // attempts would open it on a streak of transient faults that the retries heal (at
+    // a 30 % fault share, 5 in a row come every few hundred attempts).
+    bool admitted = false;
+    auto settle = [&](wire::Fault fault) {
+        if (breaker == nullptr || !admitted) return;
+        admitted = false;
+        if (fault == wire::Fault::kNone) {
+            breaker->RecordSuccess();
+        } else if (fault == wire::Fault::kCancelled) {
+            breaker->RecordCancelled();
+        } else {
+            breaker->RecordFailure();
+        }
+    };
     while (true) {
         const std::string key = KeyOf(context_.env, provider);
         const bool fallback_possible = allow_fallback && !is_openrouter &&
                                        !KeyOf(context_.env, wire::Provider::kOpenRouter).empty();
         if (!info.key_env.empty() && key.empty()) {
+            settle(wire::Fault::kCancelled);  // the key went away: says nothing of the provider
             if (fallback_possible) {
                 const Attempt none;  // named: no aggregate temporary in a co_await (g++ 12)
                 co_return co_await FallBack(provider, model, request,
@@ -413,7 +430,7 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
                 ErrorCode::kValidation,
                 std::string(info.key_env) + " is not set (needed by agent '" + name_ + "')");
         }
-        if (breaker != nullptr) {
+        if (breaker != nullptr && !admitted) {
             auto admission = breaker->AllowRequest();
             if (!admission) {
                 auto secs = std::chrono::duration_cast<std::chrono::seconds>(admission.retry_after);
@@ -423,22 +440,15 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
                                     "circuit breaker open for " + key_name + " (next probe in " +
                                         std::to_string(secs.count()) + " s)");
             }
+            admitted = true;
         }
         Attempt a = co_await Attempted(provider, model, key, request, tc);
         if (context_.metrics)
             context_.metrics->attempts
                 .WithLabels({provider_name, std::string(OutcomeLabel(a.fault))})
                 .Inc();
-        if (breaker != nullptr) {
-            if (a.fault == wire::Fault::kNone) {
-                breaker->RecordSuccess();
-            } else if (a.fault == wire::Fault::kCancelled) {
-                breaker->RecordCancelled();
-            } else {
-                breaker->RecordFailure();
-            }
-        }
         if (a.fault == wire::Fault::kNone) {
+            settle(a.fault);
             if (context_.metrics) {
                 context_.metrics->tokens.WithLabels({provider_name, "input"})
                     .Inc(static_cast<double>(a.reply->usage.input_tokens));
@@ -448,19 +458,27 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
             co_return std::move(a.reply);
         }
         const wire::Disposition disposition = wire::DispositionOf(a.fault);
-        if (disposition == wire::Disposition::kCancelled) co_return std::move(a.reply);
+        if (disposition == wire::Disposition::kCancelled) {
+            settle(a.fault);
+            co_return std::move(a.reply);
+        }
         Log()->warn("agent call failed agent={} provider={} model={} attempt={} fault={} error={}",
                     name_, provider_name, model, retries_done + 1, wire::ToString(a.fault),
                     a.reply.error().message);
-        if (disposition == wire::Disposition::kFail) co_return std::move(a.reply);
+        if (disposition == wire::Disposition::kFail) {
+            settle(a.fault);
+            co_return std::move(a.reply);
+        }
         if (fallback_possible && (disposition == wire::Disposition::kRetryOrFallback ||
                                   disposition == wire::Disposition::kFallbackOrFail)) {
+            settle(a.fault);
             co_return co_await FallBack(provider, model, request, a.reply.error().message, a, tc);
         }
         // 429 without a fallback is retried like a 5xx, after its Retry-After; auth and
         // quota errors are not (they will not heal by waiting).
         if (disposition == wire::Disposition::kFallbackOrFail ||
             !context_.backoff.ShouldRetry(retries_done)) {
+            settle(a.fault);
             ReportFailure(context_, name_, provider_name, model, retries_done, request, a.reply);
             co_return std::move(a.reply);
         }
@@ -491,7 +509,10 @@ asio::awaitable<Result<AgentReply>> ProviderAgent::CallTarget(wire::Provider pro
         }
         asio::steady_timer timer(co_await asio::this_coro::executor, delay);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec) co_return MakeError(ErrorCode::kCancelled, "agent call cancelled");
+        if (ec) {
+            settle(wire::Fault::kCancelled);
+            co_return MakeError(ErrorCode::kCancelled, "agent call cancelled");
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 // 529, 429 after its Retry-After, a 2xx that is not the provider's format, a stream cut
 // short or malformed mid-way), OpenRouter fallback on 429 / quota / auth errors when
 // OPENROUTER_API_KEY is set, optional hedging of a slow first answer (hedge.hpp), and a
-// circuit breaker per "<provider>:<model>" that skips the agent at once while open.
+// circuit breaker per "<provider>:<model>" that skips the agent at once while open (it
+// sees each call once: admitted before the first attempt, one outcome at the end).
 
 #include <chrono>
 #include <memory>
@@ -104,7 +105,7 @@ private:
                                          CallTrace& tc, Race* race, int lane);
     // One attempt, or — hedging on and a delay known — a primary and, when the primary
     // has not answered after the hedge delay, a second attempt; the first to answer wins
-    // and the other is cancelled. One breaker admission and one outcome either way.
+    // and the other is cancelled. One attempt's outcome either way.
     boost::asio::awaitable<Attempt> Attempted(wire::Provider provider, const std::string& model,
                                               const std::string& key, const AgentRequest& request,
                                               CallTrace& tc);

@@ -211,6 +211,7 @@ TEST_F(AgentsTest, HangingProviderTimesOutOpensItsBreakerAndResetClosesIt) {
     fake_.AddRule({.format = "anthropic", .action = FakeAction::kHang});
     Start(Env({{"ANTHROPIC_API_KEY", "sk-ant-test"},
                {"ARAGORA_AGENT_TIMEOUT_SECONDS", "0.2"},
+               {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "1"},
                {"ARAGORA_DEMO_LATENCY_MS", "5"}}));
     const auto started = Clock::now();
     const std::string id = Create({"anthropic:claude-hang", "demo", "demo"}, 1);
@@ -223,7 +224,8 @@ TEST_F(AgentsTest, HangingProviderTimesOutOpensItsBreakerAndResetClosesIt) {
     auto errors = EventsOfType(id, "agent_error");
     ASSERT_FALSE(errors.empty());
     EXPECT_EQ(StringOf(DataOf(errors.front()), "code"), "timeout");
-    // Propose: 1 + 3 retries timed out (4 failures); vote: the 5th opens the breaker.
+    // Propose: 1 + 3 attempts timed out, one failed call opens the breaker (threshold 1);
+    // the vote's call is skipped at once.
     bool skipped_open = false;
     for (const auto& e : errors) {
         skipped_open |=

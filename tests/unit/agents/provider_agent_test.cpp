@@ -431,6 +431,30 @@ TEST_F(ProviderAgentTest, AFailedPrimaryBeforeTheHedgeDelayIsRetriedNotHedged) {
     EXPECT_EQ(m.retries.WithLabels({"openai"}).Value(), 1);
 }
 
+// The breaker (threshold 3 here) counts calls: faults the retries heal are no failure,
+// a call that fails for good is one.
+TEST_F(ProviderAgentTest, FaultsTheRetriesHealDoNotOpenTheBreaker) {
+    fake_.AddRule({.format = "openai", .action = FakeAction::kStatus, .status = 529, .times = 3});
+    auto ctx = Context(3);
+    ProviderAgent agent("a", wire::Provider::kOpenAi, "gpt-heal", ctx);
+    auto r = Run(agent, Request(false));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(fake_.RequestCount(), 4u);
+    EXPECT_EQ(breakers_.Find("openai:gpt-heal")->State(), resilience::CircuitState::kClosed);
+}
+
+TEST_F(ProviderAgentTest, ACallThatFailsForGoodIsOneBreakerFailure) {
+    fake_.AddRule({.format = "openai", .action = FakeAction::kStatus, .status = 500});
+    auto ctx = Context(1);
+    ProviderAgent agent("a", wire::Provider::kOpenAi, "gpt-down", ctx);
+    for (int i = 0; i < 2; ++i) EXPECT_FALSE(Run(agent, Request(false)).ok());
+    auto* breaker = breakers_.Find("openai:gpt-down");
+    EXPECT_EQ(fake_.RequestCount(), 4u);
+    EXPECT_EQ(breaker->State(), resilience::CircuitState::kClosed) << "2 calls, 4 attempts";
+    EXPECT_FALSE(Run(agent, Request(false)).ok());
+    EXPECT_EQ(breaker->State(), resilience::CircuitState::kOpen) << "the 3rd failed call";
+}
+
 TEST_F(ProviderAgentTest, BreakerOpensSkipsAtOnceAndRecoversAfterTheCooldown) {
     fake_.AddRule({.format = "openai", .action = FakeAction::kStatus, .status = 500, .times = 3});
     auto ctx = Context(0);
