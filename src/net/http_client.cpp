@@ -645,7 +645,9 @@ asio::awaitable<Result<ReadEnd>> ReadResponse(ReadContext ctx,
         if (parser->streaming() && !parser->pending().empty()) {
             const bool more = (*sink)(parser->pending());
             parser->pending().clear();
-            if (!more) co_return ReadEnd::kStoppedBySink;
+            // A sink that stops at the stream's last event usually has the body's end in
+            // the same read: the response is then complete and its connection reusable.
+            if (!more) co_return parser->is_done() ? ReadEnd::kComplete : ReadEnd::kStoppedBySink;
         }
         if (parser->is_done()) co_return ReadEnd::kComplete;
 
