@@ -95,10 +95,13 @@ def run_share(release, probability, n, concurrency, latency_ms, seed, timeout):
             agent_errors[f"{data.get('phase', '?')}/{data.get('code', '?')}"] += 1
         # A turn that restarted: a second token_start of the same agent in the same phase
         # and round before its token_end (what a retried cut stream looks like to clients).
+        # Critiques are left out: an agent critiques several proposals at once there.
         open_turns = set()
         for e in events:
             t = e.get("type")
             data = e.get("data", {})
+            if data.get("phase") == "critique":
+                continue
             key = (data.get("agent"), data.get("phase"), data.get("round_number"))
             if t == "token_start":
                 if key in open_turns:
@@ -109,6 +112,15 @@ def run_share(release, probability, n, concurrency, latency_ms, seed, timeout):
         debate_ends[sum(1 for e in events if e.get("type") == "debate_end")] += 1
 
     fstats = fake.stats()
+    # What the server recorded as used (the usage of the answers the debates took): the
+    # rest of what the fake billed went to calls that were retried or thrown away.
+    usage = {}
+    try:
+        status, body = lib.request(serve.port, "GET", "/api/v1/billing/usage?period=all")
+        if status == 200:
+            usage = body.get("usage", {})
+    except Exception:
+        pass
     serve.stop()
     fake_proc = fake.proc
     lib.stop(fake_proc)
@@ -137,6 +149,13 @@ def run_share(release, probability, n, concurrency, latency_ms, seed, timeout):
         "tokens_billed": tokens,
         "tokens_billed_per_debate": tokens / created if created else None,
         "tokens_output_cut": fstats.get("tokens_output_cut", 0),
+        "tokens_used_by_debates": usage.get("total_tokens"),
+        "agent_calls_recorded": usage.get("agent_calls"),
+        "tokens_spent_on_retries": (tokens - usage["total_tokens"]
+                                    if usage.get("total_tokens") is not None else None),
+        "tokens_spent_on_retries_share": ((tokens - usage["total_tokens"]) / tokens
+                                          if usage.get("total_tokens") is not None and tokens
+                                          else None),
         "duration_seconds_completed": {"p50": lib.percentile(durations, 50),
                                        "p95": lib.percentile(durations, 95),
                                        "p99": lib.percentile(durations, 99),
@@ -171,12 +190,14 @@ def main():
     runs["0.00"] = baseline
     for p in rates:
         r = run_share(release, p, n, conc, latency, seed, timeout)
-        # Overheads against the fault-free run of the same size.
-        if baseline["tokens_billed_per_debate"] and r["tokens_billed_per_debate"] is not None:
-            r["tokens_retry_overhead_per_debate"] = (r["tokens_billed_per_debate"]
-                                                     - baseline["tokens_billed_per_debate"])
-            r["tokens_retry_overhead_share"] = (r["tokens_billed_per_debate"]
-                                                / baseline["tokens_billed_per_debate"] - 1)
+        # Overheads against the fault-free run of the same size (tokens: per completed
+        # debate, so that debates cut short by a failure do not read as savings).
+        bc = baseline["tokens_billed"] / baseline["completed"] if baseline["completed"] else None
+        rc = r["tokens_billed"] / r["completed"] if r["completed"] else None
+        r["tokens_billed_per_completed_debate"] = rc
+        if bc and rc is not None:
+            r["tokens_overhead_per_completed_debate_vs_0"] = rc - bc
+            r["tokens_overhead_share_vs_0"] = rc / bc - 1
         r["wall_time_overhead"] = r["wall_seconds"] / baseline["wall_seconds"] - 1
         b50 = baseline["duration_seconds_completed"]["p50"]
         r50 = r["duration_seconds_completed"]["p50"]

@@ -95,7 +95,7 @@ def main():
         print(__doc__)
         return 2
     fuzz_dir = sys.argv[1]
-    src = sys.argv[2] if len(sys.argv) == 3 else os.getcwd()
+    src = os.path.abspath(sys.argv[2] if len(sys.argv) == 3 else os.getcwd())
     runs = lib.env_int("RELIABILITY_FUZZ_RUNS", 1000000)
     timeout = lib.env_int("RELIABILITY_FUZZ_TIMEOUT", 3600)
     names = [t.strip() for t in os.environ.get("RELIABILITY_FUZZ_TARGETS", "").split(",")

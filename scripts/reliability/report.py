@@ -33,9 +33,10 @@ def faults_md(p):
              f"{p['rounds']} rounds, agents {', '.join(p['agents'])}, fake latency "
              f"{p['fake_latency_ms']} ms; retries at their defaults, no OpenRouter key.", "",
              "| fault share | completed | failed (codes) | agent_error events | faults injected "
-             "/ calls | tokens/debate | retry tokens/debate | cut output tokens | p50 / p99 "
+             "/ calls | tokens billed | spent on retries (share) | tokens/completed debate (vs 0 %) "
+             "| cut output tokens | p50 / p99 "
              "duration s | wall s | wall overhead | turn restarts |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in sorted(p["runs"].items()):
         d = r["duration_seconds_completed"]
         lines.append(
@@ -43,9 +44,10 @@ def faults_md(p):
             f"({pct(r['completed_share'], 2)}) | {json.dumps(r['failed_codes'])} | "
             f"{r['agent_error_events']} | {r['faults_injected_total']} / "
             f"{r['provider_requests']} ({pct(r['fault_share_of_requests'])}) | "
-            f"{num(r['tokens_billed_per_debate'], 0)} | "
-            f"{num(r.get('tokens_retry_overhead_per_debate'), 0)} "
-            f"({pct(r.get('tokens_retry_overhead_share'))}) | {r['tokens_output_cut']} | "
+            f"{r['tokens_billed']} | {num(r.get('tokens_spent_on_retries'), 0)} "
+            f"({pct(r.get('tokens_spent_on_retries_share'))}) | "
+            f"{num(r.get('tokens_billed_per_completed_debate'), 0)} "
+            f"({pct(r.get('tokens_overhead_share_vs_0'))}) | {r['tokens_output_cut']} | "
             f"{num(d['p50'], 2)} / {num(d['p99'], 2)} | {num(r['wall_seconds'])} | "
             f"{pct(r.get('wall_time_overhead'))} | {r['turn_restarts_seen']} |")
     lines.append("")
