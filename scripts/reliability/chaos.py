@@ -8,7 +8,7 @@ usage: chaos.py <release build dir>
   RELIABILITY_CHAOS_DEBATES    debates per backend, at least, default 500
   RELIABILITY_CHAOS_RATE       debates created per second while the load runs, default 8
   RELIABILITY_CHAOS_MIN_S / _MAX_S  load time before each kill, uniform, default 1.5 / 5
-  RELIABILITY_CHAOS_DEMO_LATENCY_MS  demo agents' latency per call, default 40
+  RELIABILITY_CHAOS_DEMO_LATENCY_MS  demo agents' latency per call, default 150
   RELIABILITY_CHAOS_SETTLE_S   how long the debates of a cycle may take to become terminal
                                after the restart, default 60
   RELIABILITY_CHAOS_TIMEOUT    seconds per backend before the scenario stops, default 1800
@@ -314,7 +314,7 @@ def main():
            "rate": lib.env_float("RELIABILITY_CHAOS_RATE", 8),
            "min_s": lib.env_float("RELIABILITY_CHAOS_MIN_S", 1.5),
            "max_s": lib.env_float("RELIABILITY_CHAOS_MAX_S", 5),
-           "demo_latency_ms": lib.env_int("RELIABILITY_CHAOS_DEMO_LATENCY_MS", 40),
+           "demo_latency_ms": lib.env_int("RELIABILITY_CHAOS_DEMO_LATENCY_MS", 150),
            "settle_s": lib.env_float("RELIABILITY_CHAOS_SETTLE_S", 60),
            "timeout": lib.env_float("RELIABILITY_CHAOS_TIMEOUT", 1800)}
     backends = [b.strip() for b in
