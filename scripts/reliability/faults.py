@@ -121,6 +121,13 @@ def run_share(release, probability, n, concurrency, latency_ms, seed, timeout):
             usage = body.get("usage", {})
     except Exception:
         pass
+    breakers = None
+    try:
+        status, body = lib.request(serve.port, "GET", "/api/v1/agents/circuit-breakers")
+        if status == 200:
+            breakers = body
+    except Exception:
+        pass
     serve.stop()
     fake_proc = fake.proc
     lib.stop(fake_proc)
@@ -162,6 +169,9 @@ def run_share(release, probability, n, concurrency, latency_ms, seed, timeout):
                                        "mean": sum(durations) / len(durations) if durations
                                        else None},
         "wall_seconds": wall,
+        "tokens_billed_per_completed_debate": (tokens / statuses["completed"]
+                                               if statuses.get("completed") else None),
+        "circuit_breakers_at_end": breakers,
         "seed": seed,
     }
     lib.log(f"faults {probability:.0%}: {out['completed']}/{n} completed "
@@ -193,8 +203,7 @@ def main():
         # Overheads against the fault-free run of the same size (tokens: per completed
         # debate, so that debates cut short by a failure do not read as savings).
         bc = baseline["tokens_billed"] / baseline["completed"] if baseline["completed"] else None
-        rc = r["tokens_billed"] / r["completed"] if r["completed"] else None
-        r["tokens_billed_per_completed_debate"] = rc
+        rc = r["tokens_billed_per_completed_debate"]
         if bc and rc is not None:
             r["tokens_overhead_per_completed_debate_vs_0"] = rc - bc
             r["tokens_overhead_share_vs_0"] = rc / bc - 1
