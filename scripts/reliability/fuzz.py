@@ -5,11 +5,13 @@ usage: fuzz.py <fuzz build dir> [<source dir>]
   RELIABILITY_FUZZ_RUNS     executions per target, default 1000000 (-runs=)
   RELIABILITY_FUZZ_TARGETS  comma list, default every aragora_fuzz_target() of
                             tests/fuzz/CMakeLists.txt
-  RELIABILITY_FUZZ_TIMEOUT  seconds per target before it is stopped, default 3600
+  RELIABILITY_FUZZ_TIMEOUT  seconds per target before libFuzzer stops it short of the
+                            runs (-max_total_time; its figures are then reported with
+                            ok false), default 3600
 
 Each target runs one at a time under ASan/UBSan (the build-fuzz tree) with a random seed
 on a fresh corpus directory plus the committed seeds (tests/fuzz/corpus/<target>, read
-only) and its dictionary: `<target> -runs=N -seed=S -rss_limit_mb=2048 -timeout=10
+only) and its dictionary: `<target> -runs=N -max_total_time=T -seed=S -rss_limit_mb=2048 -timeout=10
 -print_final_stats=1 -artifact_prefix=<out>/fuzz/<target>/artifacts/ <out>/fuzz/<target>/corpus
 tests/fuzz/corpus/<target>`. Findings (crash-, leak-, timeout-, oom- files) stay under
 <out>/fuzz/<target>/artifacts/ and are listed in the report with the first lines of the
@@ -42,7 +44,8 @@ def run_target(fuzz_dir, src, name, runs, timeout, seed):
     os.makedirs(corpus)
     os.makedirs(artifacts, exist_ok=True)
     seeds = os.path.join(src, "tests/fuzz/corpus", name)
-    cmd = [binary, f"-runs={runs}", f"-seed={seed}", "-rss_limit_mb=2048", "-timeout=10",
+    cmd = [binary, f"-runs={runs}", f"-max_total_time={timeout}", f"-seed={seed}",
+           "-rss_limit_mb=2048", "-timeout=10",
            "-print_final_stats=1", f"-artifact_prefix={artifacts}/"]
     d = os.path.join(src, "tests/fuzz/dict", name + ".dict")
     if os.path.exists(d):
@@ -57,7 +60,8 @@ def run_target(fuzz_dir, src, name, runs, timeout, seed):
     t0 = time.time()
     with open(log_path, "w") as out:
         try:
-            p = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+            p = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                               timeout=timeout + 300)
             code = p.returncode
         except subprocess.TimeoutExpired:
             code = "timeout"
