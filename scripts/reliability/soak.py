@@ -209,6 +209,7 @@ def main():
     serve = lib.Serve(os.path.join(release, "src/cli/aragora"), wd, "serve", env)
     serve.start()
     started_at = lib.utc_now()
+    commit = lib.git_head()
     lib.log(f"soak: {cfg['seconds']:.0f} s on serve pid {serve.pid} port {serve.port}, {cfg}")
 
     stats = Stats()
@@ -252,6 +253,7 @@ def main():
             last_partial = now
             lib.write_piece("soak.partial", {"scenario": "soak", "partial": True,
                                              "started_at": started_at, "config": cfg,
+                                             "commit": commit, "seed": seed,
                                              "samples": samples, "counts": dict(stats.counts),
                                              "errors": dict(stats.errors),
                                              "figures": analyse(samples)})
@@ -280,7 +282,7 @@ def main():
     serve.stop()
     figures = analyse(samples)
     out = {"scenario": "soak", "started_at": started_at, "finished_at": lib.utc_now(),
-           "commit": lib.git_head(), "seed": seed, "config": cfg,
+           "commit": commit, "seed": seed, "config": cfg,
            "duration_seconds": time.time() - t0, "counts": dict(stats.counts),
            "errors": dict(stats.errors), "statuses": dict(statuses),
            "rss_kib_after_drain": rss_end, "fds_after_drain": fds_end,
