@@ -93,22 +93,13 @@ def run_share(release, probability, n, concurrency, latency_ms, seed, timeout):
         for e in errs:
             data = e.get("data", {})
             agent_errors[f"{data.get('phase', '?')}/{data.get('code', '?')}"] += 1
-        # A turn that restarted: a second token_start of the same agent in the same phase
-        # and round before its token_end (what a retried cut stream looks like to clients).
-        # Critiques are left out: an agent critiques several proposals at once there.
-        open_turns = set()
+        # A turn that restarted: the server announces it with agent_retry (or
+        # agent_fallback) carrying restart: true (docs/engine.md, "A restarted stream").
         for e in events:
-            t = e.get("type")
-            data = e.get("data", {})
-            if data.get("phase") == "critique":
-                continue
-            key = (data.get("agent"), data.get("phase"), data.get("round_number"))
-            if t == "token_start":
-                if key in open_turns:
-                    restarts += 1
-                open_turns.add(key)
-            elif t == "token_end":
-                open_turns.discard(key)
+            if e.get("type") in ("agent_retry", "agent_fallback") and e.get("data", {}).get(
+                "restart"
+            ):
+                restarts += 1
         debate_ends[sum(1 for e in events if e.get("type") == "debate_end")] += 1
 
     fstats = fake.stats()
