@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DebateStream, EventLog, backoffDelay } from '../../web/src/pages/support/debate-stream.js';
+import { renderedEvents } from './lib/debate_view.mjs';
 import { canonicalize } from '../../web/src/pages/support/jcs.js';
 import { SERVED_ONLY, verifyReceipt } from '../../web/src/pages/support/receipt-verify.js';
 
@@ -102,18 +103,6 @@ async function storedEvents(t, id) {
   return events;
 }
 
-async function renderedEvents(page) {
-  const rows = await page.$$eval('#event-list [data-seq]', (els) =>
-    els.map((e) => ({
-      seq: Number(e.dataset.seq),
-      type: e.dataset.type,
-      agent: e.dataset.agent,
-      content: e.matches('li') ? (e.querySelector(':scope > .content')?.textContent ?? null) : e.textContent,
-    })),
-  );
-  return rows.sort((a, b) => a.seq - b.seq);
-}
-
 // Opens a debate's live view and waits for its end (debate_end delivered).
 async function watchToEnd(t, id, timeout = 120000) {
   await t.goto(`/debates/${id}`);
@@ -154,6 +143,19 @@ export async function liveDebateFromTheFormEqualsStoredEventsAcrossADrop(t) {
   const end = await live(t.page);
   assert.ok(Number(end.connects) >= 2, `no reconnect after the drop: ${JSON.stringify(end)}`);
   assert.ok(Number(end.replayFrom) >= Number(atDrop.lastSeq), `reconnected with replay_from_seq ${end.replayFrom}, had seen ${atDrop.lastSeq}`);
+
+  // The finished rounds are collapsed, their rows out of the DOM (the last one stays open);
+  // the keyboard opens one and its rows are built.
+  // (A demo debate may converge and stop before its 5th round.)
+  const opened = await t.page.$$eval('#event-list details.round', (ds) => ds.map((d) => d.open));
+  assert.ok(opened.length >= 2, `${opened.length} round(s)`);
+  assert.deepEqual(opened, opened.map((_, i) => i === opened.length - 1));
+  assert.equal(await t.page.$$eval('#event-list details.round:not([open]) [data-seq]', (els) => els.length), 0);
+  await t.page.focus('#event-list details.round > summary');
+  await t.page.keyboard.press('Enter');
+  await t.page.waitForFunction(() => document.querySelector('#event-list details.round')?.querySelectorAll('li[data-type=agent_message]').length > 0);
+  await t.screenshot('debate-live-round-open');
+  await t.axe('debate-live-round-open');
 
   // The page's events are exactly the stored ones: same seqs (no duplicate, no gap), same
   // types and agents, same proposal texts.
@@ -231,12 +233,19 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
 }
 
 export async function memberCancelsARunningDebateViewerCannot(t) {
+  // Both signed in before the debate starts: a sign-in can take seconds on a loaded machine
+  // and a demo debate may converge and end within a few.
+  const viewerPage = await t.newPage();
+  await t.login(viewerPage, 'viewer', '/');
+  await t.login('member', '/');
   const id = await createDebate(t, { task: 'Cancel check: rewrite the billing service?', rounds: 12 });
-  await t.login('viewer', `/debates/${id}`);
-  await t.page.waitForSelector('[data-testid=debate-live]');
-  assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), true, 'a viewer sees the cancel button');
+  await viewerPage.bringToFront(); // a page in the background gets no animation frames
+  await t.goto(`/debates/${id}`, viewerPage);
+  await viewerPage.waitForFunction(() => Number(document.querySelector('[data-testid=debate-live]')?.dataset.lastSeq) >= 1);
+  assert.equal(await viewerPage.$eval('[data-testid=cancel]', (el) => el.hidden), true, 'a viewer sees the cancel button');
 
-  await t.login('member', `/debates/${id}`);
+  await t.page.bringToFront();
+  await t.goto(`/debates/${id}`);
   await t.page.waitForFunction(() => Number(document.querySelector('[data-testid=debate-live]')?.dataset.lastSeq) >= 1);
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), false);
   await t.page.click('[data-testid=cancel]');
