@@ -179,6 +179,8 @@ bench-console: deps $(RELEASE_DIR)/build.ninja
 	    --console-dir $(RELEASE_DIR)/web
 	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
 	    --console-dir $(RELEASE_DIR)/web --runs 3
+	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
+	    --console-dir $(RELEASE_DIR)/web --runs 3 --stream-words 24
 
 # One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} (the web
 # console in share/aragora/web) and the
