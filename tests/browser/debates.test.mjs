@@ -34,13 +34,26 @@ writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 
 // so that the live view gets token_start / token_delta / token_end events: the demo
 // agents answer in one piece.
 const STREAM_WORDS = 24;
+// The replies of a model named gated-* hold their last chunk until releaseGated(): a
+// debate that stays running, mid-stream, for as long as a test needs.
+let gateOpen = false;
+let releaseGated;
+const gate = new Promise((resolve) => {
+  releaseGated = () => {
+    gateOpen = true;
+    resolve();
+  };
+});
 const fakeProvider = http.createServer((req, res) => {
   let body = '';
   req.on('data', (d) => (body += d));
   req.on('end', () => {
     let stream = false;
+    let model = '';
     try {
-      stream = JSON.parse(body).stream === true;
+      const request = JSON.parse(body);
+      stream = request.stream === true;
+      model = String(request.model || '');
     } catch {
       /* not JSON: answer in one piece */
     }
@@ -55,6 +68,10 @@ const fakeProvider = http.createServer((req, res) => {
     const pieces = ['I propose a measured rollout: ', ...words.map((w) => `${w} `), '.'];
     let i = 0;
     const tick = () => {
+      if (i === pieces.length - 1 && model.startsWith('gated') && !gateOpen) {
+        gate.then(tick);
+        return;
+      }
       if (i < pieces.length) {
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: pieces[i] } }] })}\n\n`);
         i += 1;
@@ -230,6 +247,34 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
   const streams = await t.page.$$eval('li.ev-token_start', (rows) => rows.map((r) => r.querySelector('.stream-text').textContent.replace(/ \(done\)$/, '')));
   assert.ok(streams.some((text) => text.includes('word0') && text.includes(`word${STREAM_WORDS - 1}`)), JSON.stringify(streams));
   assert.equal(await t.page.$$eval('li.streaming', (rows) => rows.length), 0, 'a stream still marked as streaming after its token_end');
+}
+
+export async function followingKeepsTheNewestInViewUntilTheReaderScrollsUp(t) {
+  const id = await createDebate(t, {
+    task: 'Follow check: should the live view chase new events?',
+    agents: ['openai-compatible:gated-a', 'openai-compatible:gated-b'],
+    rounds: 1,
+  });
+  await t.page.setViewport({ width: 390, height: 500 }); // the page is taller than this
+  await t.login('member', `/debates/${id}`);
+  // Both replies stream (held before their last chunk) and the page keeps its end in view.
+  await t.page.waitForFunction(
+    () => [...document.querySelectorAll('li.streaming .stream-text')].filter((el) => el.textContent.length > 0).length === 2,
+    { timeout: 60000 },
+  );
+  await t.page.waitForFunction(() => {
+    const s = document.scrollingElement;
+    return s.scrollTop > 0 && s.scrollTop + innerHeight >= s.scrollHeight - 2;
+  });
+  // The reader scrolls up: the view stops following and stays where they are while the
+  // debate goes on to its end.
+  await t.page.evaluate(() => window.scrollTo(0, 0));
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.atBottom === 'false');
+  const before = Number((await live(t.page)).lastSeq);
+  releaseGated();
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
+  assert.ok(Number((await live(t.page)).lastSeq) > before + 5, 'no events after the reader scrolled up');
+  assert.equal(await t.page.evaluate(() => window.scrollY), 0, 'the view scrolled a reader who had scrolled up');
 }
 
 export async function memberCancelsARunningDebateViewerCannot(t) {

@@ -215,6 +215,7 @@ export default {
     root.append(sentinel);
     const bottomWatch = new IntersectionObserver((entries) => {
       atBottom = entries[entries.length - 1].isIntersecting;
+      root.dataset.atBottom = String(atBottom);
     }, { rootMargin: '0px 0px 160px 0px' });
     bottomWatch.observe(sentinel);
     const growthWatch = new ResizeObserver(() => {
