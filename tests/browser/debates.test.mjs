@@ -34,16 +34,23 @@ writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 
 // so that the live view gets token_start / token_delta / token_end events: the demo
 // agents answer in one piece.
 const STREAM_WORDS = 24;
-// The replies of a model named gated-* hold their last chunk until releaseGated(): a
-// debate that stays running, mid-stream, for as long as a test needs.
-let gateOpen = false;
-let releaseGated;
-const gate = new Promise((resolve) => {
-  releaseGated = () => {
-    gateOpen = true;
-    resolve();
-  };
-});
+// The replies of a model named gated-<name>-* hold their last chunk until
+// releaseGate(name): a debate that stays running, mid-stream, for as long as a test needs.
+const gates = new Map();
+function gate(name) {
+  if (!gates.has(name)) {
+    const g = { open: false };
+    g.promise = new Promise((resolve) => {
+      g.release = () => {
+        g.open = true;
+        resolve();
+      };
+    });
+    gates.set(name, g);
+  }
+  return gates.get(name);
+}
+const releaseGate = (name) => gate(name).release();
 const fakeProvider = http.createServer((req, res) => {
   let body = '';
   req.on('data', (d) => (body += d));
@@ -68,8 +75,9 @@ const fakeProvider = http.createServer((req, res) => {
     const pieces = ['I propose a measured rollout: ', ...words.map((w) => `${w} `), '.'];
     let i = 0;
     const tick = () => {
-      if (i === pieces.length - 1 && model.startsWith('gated') && !gateOpen) {
-        gate.then(tick);
+      const held = /^gated-([a-z]+)-/.exec(model);
+      if (i === pieces.length - 1 && held && !gate(held[1]).open) {
+        gate(held[1]).promise.then(tick);
         return;
       }
       if (i < pieces.length) {
@@ -252,7 +260,7 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
 export async function followingKeepsTheNewestInViewUntilTheReaderScrollsUp(t) {
   const id = await createDebate(t, {
     task: 'Follow check: should the live view chase new events?',
-    agents: ['openai-compatible:gated-a', 'openai-compatible:gated-b'],
+    agents: ['openai-compatible:gated-follow-a', 'openai-compatible:gated-follow-b'],
     rounds: 1,
   });
   await t.page.setViewport({ width: 390, height: 500 }); // the page is taller than this
@@ -271,10 +279,30 @@ export async function followingKeepsTheNewestInViewUntilTheReaderScrollsUp(t) {
   await t.page.evaluate(() => window.scrollTo(0, 0));
   await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.atBottom === 'false');
   const before = Number((await live(t.page)).lastSeq);
-  releaseGated();
+  releaseGate('follow');
   await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
   assert.ok(Number((await live(t.page)).lastSeq) > before + 5, 'no events after the reader scrolled up');
   assert.equal(await t.page.evaluate(() => window.scrollY), 0, 'the view scrolled a reader who had scrolled up');
+}
+
+export async function cancelMidStreamKeepsTheTextAndEveryEvent(t) {
+  const id = await createDebate(t, {
+    task: 'Cut check: cancel while the replies stream?',
+    agents: ['openai-compatible:gated-cut-a', 'openai-compatible:gated-cut-b'],
+    rounds: 2,
+  });
+  await t.login('member', `/debates/${id}`);
+  await t.page.waitForFunction(
+    () => [...document.querySelectorAll('li.streaming .stream-text')].filter((el) => el.textContent.length > 0).length === 2,
+    { timeout: 60000 },
+  );
+  await t.page.click('[data-testid=cancel]');
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
+  releaseGate('cut');
+  // The replies keep the text that came and no longer show as streaming.
+  assert.equal(await t.page.$$eval('li.streaming, [aria-busy=true]', (els) => els.length), 0);
+  assert.ok((await t.page.$$eval('li.ev-token_start .stream-text', (els) => els.map((e) => e.textContent))).every((text) => text.includes('word0')));
+  assert.deepEqual((await renderedEvents(t.page)).map((r) => r.seq), (await storedEvents(t, id)).map((e) => e.seq));
 }
 
 export async function memberCancelsARunningDebateViewerCannot(t) {

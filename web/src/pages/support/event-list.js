@@ -133,6 +133,7 @@ class Stream {
     this.seqs = [];
     this.ends = [];
     this.end = null; // the token_end event
+    this.cut = false; // the debate ended before the token_end
     this.row = null; // the <li> while in the DOM
     this.textEl = null;
     this.node = null; // the Text node
@@ -154,7 +155,7 @@ class Stream {
     );
     this.shownDeltas = 0;
     this.endShown = false;
-    if (!this.end) {
+    if (!this.end && !this.cut) {
       this.row.classList.add('streaming');
       this.row.setAttribute('aria-busy', 'true');
     }
@@ -180,6 +181,8 @@ class Stream {
     if (this.end && !this.endShown) {
       this.endShown = true;
       this.textEl.append(h('span', { class: 'stream-end muted', 'data-seq': this.end.seq, 'data-type': 'token_end', 'data-agent': agentOf(this.end) }, ' (done)'));
+    }
+    if (this.end || this.cut) {
       this.row.classList.remove('streaming');
       this.row.removeAttribute('aria-busy');
     }
@@ -285,6 +288,7 @@ export class EventListView {
       case 'consensus':
       case 'debate_end':
         if (e.type !== 'debate_start') this.current?.showCounts();
+        if (e.type === 'debate_end') this.cutOpenStreams();
         this.push(this.top, e);
         return;
       case 'token_start': {
@@ -319,6 +323,18 @@ export class EventListView {
         if (target instanceof Round) target.count(e);
         this.push(target, e);
     }
+  }
+
+  // A debate that ends (cancelled, failed) with replies still streaming: they stop
+  // showing as streaming; their text stays as far as it came.
+  cutOpenStreams() {
+    for (const streams of this.open.values()) {
+      for (const s of streams) {
+        s.cut = true;
+        if (s.node) this.dirtyStreams.add(s);
+      }
+    }
+    this.open.clear();
   }
 
   openStreams(e) {
