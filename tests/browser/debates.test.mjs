@@ -257,7 +257,7 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
   assert.equal(await t.page.$$eval('li.streaming', (rows) => rows.length), 0, 'a stream still marked as streaming after its token_end');
 }
 
-export async function followingKeepsTheNewestInViewUntilTheReaderScrollsUp(t) {
+export async function liveViewFollowsTheNewestUntilTheReaderScrollsUp(t) {
   const id = await createDebate(t, {
     task: 'Follow check: should the live view chase new events?',
     agents: ['openai-compatible:gated-follow-a', 'openai-compatible:gated-follow-b'],
@@ -285,7 +285,7 @@ export async function followingKeepsTheNewestInViewUntilTheReaderScrollsUp(t) {
   assert.equal(await t.page.evaluate(() => window.scrollY), 0, 'the view scrolled a reader who had scrolled up');
 }
 
-export async function cancelMidStreamKeepsTheTextAndEveryEvent(t) {
+export async function liveViewCancelledMidStreamKeepsTheTextAndEveryEvent(t) {
   const id = await createDebate(t, {
     task: 'Cut check: cancel while the replies stream?',
     agents: ['openai-compatible:gated-cut-a', 'openai-compatible:gated-cut-b'],
