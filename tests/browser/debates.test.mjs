@@ -51,6 +51,9 @@ function gate(name) {
   return gates.get(name);
 }
 const releaseGate = (name) => gate(name).release();
+// The first streamed reply of a model named cutonce-* stops after 8 chunks without its
+// final event (a cut stream: the agent retries and the first attempt's text is void).
+const cutOnce = new Set();
 const fakeProvider = http.createServer((req, res) => {
   let body = '';
   req.on('data', (d) => (body += d));
@@ -78,6 +81,11 @@ const fakeProvider = http.createServer((req, res) => {
       const held = /^gated-([a-z]+)-/.exec(model);
       if (i === pieces.length - 1 && held && !gate(held[1]).open) {
         gate(held[1]).promise.then(tick);
+        return;
+      }
+      if (i === 8 && model.startsWith('cutonce-') && !cutOnce.has(model)) {
+        cutOnce.add(model);
+        res.end();
         return;
       }
       if (i < pieces.length) {
@@ -255,6 +263,32 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
   const streams = await t.page.$$eval('li.ev-token_start', (rows) => rows.map((r) => r.querySelector('.stream-text').textContent.replace(/ \(done\)$/, '')));
   assert.ok(streams.some((text) => text.includes('word0') && text.includes(`word${STREAM_WORDS - 1}`)), JSON.stringify(streams));
   assert.equal(await t.page.$$eval('li.streaming', (rows) => rows.length), 0, 'a stream still marked as streaming after its token_end');
+}
+
+export async function liveViewDropsTheTextOfARestartedStream(t) {
+  const id = await createDebate(t, {
+    task: 'Restart check: does a cut stream restart visibly?',
+    agents: ['openai-compatible:cutonce-a', 'openai-compatible:fake-b'],
+    rounds: 1,
+  });
+  await t.login('member', `/debates/${id}`);
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 120000 });
+  const stored = await storedEvents(t, id);
+  const restarts = stored.filter((e) => (e.type === 'agent_retry' || e.type === 'agent_fallback') && e.data.restart === true);
+  assert.equal(restarts.length, 1, JSON.stringify(stored.filter((e) => e.type.startsWith('agent_'))));
+  // Every event still accounted for, the void attempt's deltas included.
+  const rendered = await renderedEvents(t.page);
+  assert.deepEqual(rendered.map((r) => r.seq), stored.map((e) => e.seq));
+  for (const e of stored.filter((x) => x.type === 'token_delta')) assert.equal(rendered.find((r) => r.seq === e.seq).content, e.data.delta);
+  // The void attempt's row says so and shows no text; the new attempt has the whole reply.
+  const rows = await t.page.$$eval('li.ev-token_start', (els) =>
+    els.map((r) => ({ agent: r.dataset.agent, void: r.classList.contains('void'), shown: r.querySelector('.stream-text').offsetHeight > 0, text: r.querySelector('.stream-text').textContent })),
+  );
+  const voids = rows.filter((r) => r.void);
+  assert.equal(voids.length, 1, JSON.stringify(rows));
+  assert.equal(voids[0].shown, false);
+  assert.ok(rows.some((r) => !r.void && r.agent === voids[0].agent && r.text.includes(`word${STREAM_WORDS - 1}`)), JSON.stringify(rows));
+  assert.equal(await t.page.$$eval('li.streaming', (els) => els.length), 0);
 }
 
 export async function liveViewFollowsTheNewestUntilTheReaderScrollsUp(t) {

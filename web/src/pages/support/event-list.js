@@ -14,6 +14,9 @@
 //    dropped from the DOM (a round a person opened stays open). A collapsed round's rows
 //    are built again from the model when it is opened (keyboard or mouse), so the DOM
 //    holds about one round however long the debate.
+//  - An agent_retry / agent_fallback with restart: true voids the stream its agent was
+//    streaming (round, agent, phase): the row says so and hides the text (kept in the
+//    node for the seq accounting); the next token_start opens a new row.
 //  - Every drawn event carries data-seq (and data-type, data-agent), except the token
 //    deltas (above); the round group's <li> is the round_start's row.
 
@@ -134,6 +137,7 @@ class Stream {
     this.ends = [];
     this.end = null; // the token_end event
     this.cut = false; // the debate ended before the token_end
+    this.void = null; // the agent_retry/agent_fallback that made this attempt's text void
     this.row = null; // the <li> while in the DOM
     this.textEl = null;
     this.node = null; // the Text node
@@ -155,7 +159,7 @@ class Stream {
     );
     this.shownDeltas = 0;
     this.endShown = false;
-    if (!this.end && !this.cut) {
+    if (!this.end && !this.cut && !this.void) {
       this.row.classList.add('streaming');
       this.row.setAttribute('aria-busy', 'true');
     }
@@ -182,7 +186,13 @@ class Stream {
       this.endShown = true;
       this.textEl.append(h('span', { class: 'stream-end muted', 'data-seq': this.end.seq, 'data-type': 'token_end', 'data-agent': agentOf(this.end) }, ' (done)'));
     }
-    if (this.end || this.cut) {
+    if (this.void && !this.row.classList.contains('void')) {
+      // The attempt's text is dropped from view (docs/engine.md "A restarted stream"); it
+      // stays in the node, hidden, so that every delta's seq is still accounted for.
+      this.row.classList.add('void');
+      this.row.querySelector('.tag').textContent = `${this.phase} (attempt discarded: ${this.void.data?.fault || 'retried'})`;
+    }
+    if (this.end || this.cut || this.void) {
       this.row.classList.remove('streaming');
       this.row.removeAttribute('aria-busy');
     }
@@ -319,6 +329,21 @@ export class EventListView {
         if (s.node) this.dirtyStreams.add(s);
         return;
       }
+      case 'agent_retry':
+      case 'agent_fallback':
+        // restart: the agent's attempt that was streaming is void and the next token_start
+        // of the key opens the stream anew; no token_end closes the void one.
+        if (e.data?.restart === true) {
+          const streams = this.openStreams(e);
+          const s = streams.pop();
+          if (s) {
+            s.void = e;
+            if (s.node) this.dirtyStreams.add(s);
+          }
+        }
+        if (target instanceof Round) target.count(e);
+        this.push(target, e);
+        return;
       default:
         if (target instanceof Round) target.count(e);
         this.push(target, e);
