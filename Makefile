@@ -179,6 +179,8 @@ bench-console: deps $(RELEASE_DIR)/build.ninja
 	    --console-dir $(RELEASE_DIR)/web
 	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
 	    --console-dir $(RELEASE_DIR)/web --runs 3
+	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
+	    --console-dir $(RELEASE_DIR)/web --runs 3 --stream-words 24
 
 # The reliability suite (issue 25; docs/reliability.md), not part of `make test`: provider
 # faults at 10 % and 30 %, kill -9 chaos (SQLite, then PostgreSQL with workers), a soak
