@@ -228,8 +228,7 @@ std::string RenderJudgePrompt(const DebateSpec& spec,
 class Run {
 public:
     Run(const common::Clock& clock, const EngineSettings& settings, const EngineDeps& deps,
-        const DebateSpec& spec, std::vector<std::shared_ptr<Agent>> agents,
-        EventEmitter& emitter)
+        const DebateSpec& spec, std::vector<std::shared_ptr<Agent>> agents, EventEmitter& emitter)
         : clock_(clock),
           settings_(settings),
           deps_(deps),
@@ -268,8 +267,8 @@ private:
     void Fail(DebateStatus status, std::string code, std::string message);
     void EmitAgentError(const PhaseCall& call, const common::Error& e, int attempt, bool final);
     void Substitute(const std::string& agent, const std::string& replaced_by, Phase phase,
-                    int round, SubstitutionReason reason,
-                    const std::optional<std::size_t>& failure, FailureOutcome outcome);
+                    int round, SubstitutionReason reason, const std::optional<std::size_t>& failure,
+                    FailureOutcome outcome);
     asio::awaitable<bool> ProposalPhase(int round);
     asio::awaitable<bool> CritiquePhase(int round);
     asio::awaitable<bool> VotePhase();
@@ -470,8 +469,11 @@ asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(std::vector<PhaseCall>& calls
             const Result<AgentReply>& r = out.replies[i];
             RecordUsage(call.agent->Name(), r);
             if (r.ok()) {
-                if (out.failure[i]) result_.failures[*out.failure[i]].outcome =
-                    FailureOutcome::kRecovered;
+                if (out.failure[i]) {
+                    AgentFailure& f = result_.failures[*out.failure[i]];
+                    f.attempts = attempts[i];
+                    f.outcome = FailureOutcome::kRecovered;
+                }
                 continue;
             }
             const bool retry = may_retry && RetryableInPhase(r.error().code);
