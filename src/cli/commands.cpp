@@ -280,6 +280,7 @@ int RunDebateCommand(const AskOptions& opt) {
     engine.debate_timeout = std::chrono::seconds(settings.debate.debate_timeout_seconds);
     engine.convergence_threshold = settings.debate.convergence_threshold;
     engine.max_parallel_calls = settings.debate.max_parallel_calls;
+    debate::ApplyPhaseRetrySettings(settings.debate, engine);
 
     // 3. Run it on one I/O thread; SQLite runs on the blocking pool.
     common::SystemClock clock;

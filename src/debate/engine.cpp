@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "common/crypto.hpp"
+#include "config/settings.hpp"
 #include "debate/consensus.hpp"
 #include "debate/convergence.hpp"
 #include "debate/parse.hpp"
@@ -912,6 +913,13 @@ asio::awaitable<DebateResult> Run::Execute() {
 }
 
 }  // namespace
+
+void ApplyPhaseRetrySettings(const config::DebateSettings& from, EngineSettings& to) {
+    to.phase_retries = from.phase_retries;
+    to.phase_retry_base = std::chrono::milliseconds(from.phase_retry_base_ms);
+    to.phase_retry_cap = std::chrono::milliseconds(from.phase_retry_cap_ms);
+    to.phase_retry_budget = std::chrono::milliseconds(from.phase_retry_budget_ms);
+}
 
 Engine::Engine(const common::Clock& clock, EngineSettings settings, EngineDeps deps)
     : clock_(clock), settings_(settings), deps_(std::move(deps)) {

@@ -15,7 +15,15 @@
 #include "debate/types.hpp"
 #include "resilience/backoff.hpp"
 
+namespace aragora::config {
+struct DebateSettings;
+}
+
 namespace aragora::debate {
+
+// The failure policy's settings (phase_retries, phase_retry_base/cap/budget) from the
+// configuration (ARAGORA_PHASE_RETRIES, ARAGORA_PHASE_RETRY_*_MS).
+void ApplyPhaseRetrySettings(const config::DebateSettings& from, EngineSettings& to);
 
 // What the engine waits with and draws jitter from (the backoff between a phase's retry
 // passes); tests drive both on a manual clock, without sleeping.
