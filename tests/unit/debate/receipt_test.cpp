@@ -511,6 +511,30 @@ TEST(ReceiptTest, MarkdownShowsVerdictQuestionAndProvenance) {
     EXPECT_NE(md->find(KeyId("k")), std::string::npos);
 }
 
+TEST(ReceiptTest, RendersFailuresAndSubstitutions) {
+    auto built = BuildSignedReceipt(SampleSpec(), ResultWithFailuresAndSubstitutions(), "rcpt_2",
+                                    std::nullopt, kNow, HmacKeys("k"));
+    ASSERT_TRUE(built.ok());
+    auto md = RenderReceipt(built->json, ReceiptFormat::kMarkdown);
+    ASSERT_TRUE(md.ok());
+    EXPECT_NE(
+        md->find("| 1 | gpt | critique | gemini | provider_error: HTTP 500 | 2 | recovered |"),
+        std::string::npos)
+        << *md;
+    EXPECT_NE(md->find("| 2 | claude | judge | gpt | substitute_judge |"), std::string::npos);
+    auto html = RenderReceipt(built->json, ReceiptFormat::kHtml);
+    ASSERT_TRUE(html.ok());
+    EXPECT_NE(html->find("<td>substitute_judge</td>"), std::string::npos);
+    EXPECT_NE(html->find("<td>substituted</td>"), std::string::npos);
+    // Without any: "None." under both headings.
+    auto clean = BuildSignedReceipt(SampleSpec(), DebateResult{}, "rcpt_3", std::nullopt, kNow,
+                                    HmacKeys("k"));
+    ASSERT_TRUE(clean.ok());
+    auto clean_md = RenderReceipt(clean->json, ReceiptFormat::kMarkdown);
+    ASSERT_TRUE(clean_md.ok());
+    EXPECT_NE(clean_md->find("## Substitutions\n\nNone."), std::string::npos);
+}
+
 TEST(ReceiptTest, RenderRejectsMalformedJson) {
     EXPECT_FALSE(RenderReceipt("{", ReceiptFormat::kHtml).ok());
     EXPECT_FALSE(RenderReceipt("[1]", ReceiptFormat::kMarkdown).ok());
