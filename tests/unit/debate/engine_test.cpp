@@ -685,6 +685,41 @@ TEST(EngineTest, CancelDuringTheBackoffEndsTheDebateWithoutAnotherAttempt) {
     EXPECT_EQ(critiques_by_a2, 2u) << "no attempt after the cancel";
 }
 
+// A streamed call that failed for good is closed (token_end ok=false); the later attempt
+// opens a new stream whose text is the agent's message.
+TEST(EngineTest, ALaterAttemptStreamsAnewAfterTheFailedStreamIsClosed) {
+    Fixture f(3, 1);
+    auto attempt = std::make_shared<int>(0);
+    f.agents[1]->hook =
+        [attempt](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+        if (r.phase != Phase::kPropose) return std::nullopt;
+        if (++*attempt == 1) {
+            r.on_token("void text ");
+            return common::MakeError(common::ErrorCode::kProviderError, "stream cut");
+        }
+        r.on_token("good text");
+        AgentReply reply;
+        reply.text = "good text\nConfidence: 0.7";
+        return reply;
+    };
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    std::vector<std::string> trail;
+    for (const auto& e : f.sink.events) {
+        if (e.agent != "a1" || e.round != 1 || e.type == "critique" || e.type == "vote") continue;
+        auto d = json::parse(e.data_json).as_object();
+        if (d.contains("phase") && d.at("phase") != "propose") continue;
+        std::string item = e.type;
+        if (e.type == "token_end") item += d.at("ok").as_bool() ? "(ok)" : "(failed)";
+        if (e.type == "token_delta") item += ":" + std::string(d.at("delta").as_string());
+        trail.push_back(item);
+    }
+    EXPECT_EQ(trail, (std::vector<std::string>{
+                         "token_start", "token_delta:void text ", "token_end(failed)",
+                         "agent_error", "agent_phase_retry", "token_start", "token_delta:good text",
+                         "token_end(ok)", "agent_message"}));
+}
+
 TEST(EngineTest, DemoDebatesAreDeterministic) {
     auto run = [] {
         common::ManualClock clock;
