@@ -221,6 +221,7 @@ asio::awaitable<void> Startup(App& app) {
     ss.running_too_long = std::chrono::seconds(s.debate.running_too_long_seconds);
     ss.engine.convergence_threshold = s.debate.convergence_threshold;
     ss.engine.max_parallel_calls = s.debate.max_parallel_calls;
+    debate::ApplyPhaseRetrySettings(s.debate, ss.engine);
     ss.consensus_threshold = s.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
     if (s.distributed.enqueue_only) ss.execution = service::ExecutionMode::kWorker;

@@ -120,7 +120,15 @@ public:
                       << " ms (" << p->reason << ")\n";
         } else if (auto p = events::As<events::AgentError>(e)) {
             std::cerr << "  agent " << p->agent << " failed in " << p->phase << ": " << p->message
-                      << "\n";
+                      << (p->final ? "" : " (to be tried again later in the phase)") << "\n";
+        } else if (auto p = events::As<events::AgentPhaseRetry>(e)) {
+            std::cerr << "  agent " << p->agent << ": " << p->phase << " attempt " << p->attempt
+                      << " in " << p->delay_ms << " ms\n";
+        } else if (auto p = events::As<events::AgentSubstitution>(e)) {
+            std::cerr << "  agent " << p->agent << " could not answer its " << p->phase << ": "
+                      << (p->agent == p->replaced_by ? "its previous proposal stands"
+                                                     : p->replaced_by + " stands in")
+                      << " (" << p->reason << ")\n";
         } else if (auto p = events::As<events::Vote>(e)) {
             std::cerr << "  vote: " << p->agent << " -> " << p->choice << "\n";
         }
@@ -168,7 +176,16 @@ void PrintVerdictBlock(const RunOutcome& out, const std::string& receipt_file) {
         os << "\nAgent failures: " << res.failures.size() << "\n";
         for (const auto& f : res.failures) {
             os << "  " << f.agent << " (" << f.phase << ", round " << f.round << "): " << f.code
-               << ": " << f.message << "\n";
+               << ": " << f.message << " [" << f.attempts
+               << (f.attempts == 1 ? " attempt, " : " attempts, ") << debate::ToString(f.outcome)
+               << "]\n";
+        }
+    }
+    if (!res.substitutions.empty()) {
+        os << "\nSubstitutions: " << res.substitutions.size() << "\n";
+        for (const auto& s : res.substitutions) {
+            os << "  " << s.agent << " (" << s.phase << ", round " << s.round << ") -> "
+               << s.replaced_by << ": " << debate::ToString(s.reason) << "\n";
         }
     }
     if (out.receipt) {
@@ -280,6 +297,7 @@ int RunDebateCommand(const AskOptions& opt) {
     engine.debate_timeout = std::chrono::seconds(settings.debate.debate_timeout_seconds);
     engine.convergence_threshold = settings.debate.convergence_threshold;
     engine.max_parallel_calls = settings.debate.max_parallel_calls;
+    debate::ApplyPhaseRetrySettings(settings.debate, engine);
 
     // 3. Run it on one I/O thread; SQLite runs on the blocking pool.
     common::SystemClock clock;

@@ -211,6 +211,7 @@ int RunWorker(std::optional<int> concurrency, const std::shared_ptr<app::Secrets
     ss.engine.debate_timeout = std::chrono::seconds(settings.debate.debate_timeout_seconds);
     ss.engine.convergence_threshold = settings.debate.convergence_threshold;
     ss.engine.max_parallel_calls = settings.debate.max_parallel_calls;
+    debate::ApplyPhaseRetrySettings(settings.debate, ss.engine);
     ss.consensus_threshold = settings.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(settings.debate.demo_latency_ms);
     ss.lease.worker_id = worker_id;

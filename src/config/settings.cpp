@@ -606,6 +606,18 @@ Result<Settings> LoadSettings(const EnvLookup& env, RunMode mode) {
     auto parallel = ReadInt(env, "ARAGORA_MAX_PARALLEL_AGENT_CALLS", 8, 1, 256);
     if (!parallel) return parallel.error();
     s.debate.max_parallel_calls = *parallel;
+    auto phase_retries = ReadInt(env, "ARAGORA_PHASE_RETRIES", 3, 0, 20);
+    if (!phase_retries) return phase_retries.error();
+    s.debate.phase_retries = *phase_retries;
+    auto phase_base = ReadInt(env, "ARAGORA_PHASE_RETRY_BASE_MS", 3000, 0, 600000);
+    if (!phase_base) return phase_base.error();
+    s.debate.phase_retry_base_ms = *phase_base;
+    auto phase_cap = ReadInt(env, "ARAGORA_PHASE_RETRY_CAP_MS", 30000, 0, 600000);
+    if (!phase_cap) return phase_cap.error();
+    s.debate.phase_retry_cap_ms = *phase_cap;
+    auto phase_budget = ReadInt(env, "ARAGORA_PHASE_RETRY_BUDGET_MS", 120000, 0, 3600000);
+    if (!phase_budget) return phase_budget.error();
+    s.debate.phase_retry_budget_ms = *phase_budget;
     auto debate_timeout = ReadInt(env, "ARAGORA_DEBATE_TIMEOUT_SECONDS", 900, 1, 86400);
     if (!debate_timeout) return debate_timeout.error();
     s.debate.debate_timeout_seconds = *debate_timeout;

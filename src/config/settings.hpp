@@ -76,7 +76,12 @@ struct DebateSettings {
     int demo_latency_ms = 0;              // ARAGORA_DEMO_LATENCY_MS (CLI default 0)
     double convergence_threshold = 0.85;  // ARAGORA_CONVERGENCE_THRESHOLD
     int max_parallel_calls = 8;           // ARAGORA_MAX_PARALLEL_AGENT_CALLS (per debate)
-    int running_too_long_seconds = 600;   // ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS (alert)
+    // A failed agent call tried again later in its phase (docs/engine.md).
+    int phase_retries = 3;               // ARAGORA_PHASE_RETRIES
+    int phase_retry_base_ms = 3000;      // ARAGORA_PHASE_RETRY_BASE_MS
+    int phase_retry_cap_ms = 30000;      // ARAGORA_PHASE_RETRY_CAP_MS
+    int phase_retry_budget_ms = 120000;  // ARAGORA_PHASE_RETRY_BUDGET_MS
+    int running_too_long_seconds = 600;  // ARAGORA_DEBATE_RUNNING_TOO_LONG_SECONDS (alert)
 };
 
 // Provider agents (resilience rules of DEBATE.md, Agents). Keys and base URLs are not

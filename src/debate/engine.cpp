@@ -1,6 +1,7 @@
 #include "debate/engine.hpp"
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -9,10 +10,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <exception>
 #include <map>
+#include <numeric>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <variant>
 
 #include "common/crypto.hpp"
+#include "config/settings.hpp"
 #include "debate/consensus.hpp"
 #include "debate/convergence.hpp"
 #include "debate/parse.hpp"
@@ -71,6 +76,34 @@ events::TokenStream StreamOf(const PhaseCall& call) {
     return {call.agent->Name(), call.request.round,
             std::string(agents::ToString(call.request.phase))};
 }
+
+// The default EngineDeps::wait: a steady_timer, which the awaiting coroutine's
+// cancellation ends early.
+asio::awaitable<void> TimerWait(SteadyDuration delay) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+}
+
+// Whether a later attempt in the phase may heal the failure. A missing key, refused
+// credentials, an unsupported agent or a refused request fail the same way again; a
+// cancelled call belongs to a cancelled debate.
+bool RetryableInPhase(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::kCancelled:
+        case ErrorCode::kValidation:
+        case ErrorCode::kAuthRequired:
+        case ErrorCode::kForbidden:
+        case ErrorCode::kNotImplemented:
+        case ErrorCode::kBadRequest:
+            return false;
+        default:
+            return true;
+    }
+}
+
+// The fewest agents that make a debate (DEBATE.md: it fails when fewer can take part).
+constexpr std::size_t kMinAgents = 2;
 
 asio::awaitable<bool> IsCancelled() {
     auto cs = co_await asio::this_coro::cancellation_state;
@@ -195,10 +228,14 @@ std::string RenderJudgePrompt(const DebateSpec& spec,
 // The mutable state of one running debate.
 class Run {
 public:
-    Run(const common::Clock& clock, const EngineSettings& settings, const DebateSpec& spec,
-        std::vector<std::shared_ptr<Agent>> agents, EventEmitter& emitter)
+    Run(const common::Clock& clock, const EngineSettings& settings, const EngineDeps& deps,
+        const DebateSpec& spec, std::vector<std::shared_ptr<Agent>> agents, EventEmitter& emitter)
         : clock_(clock),
           settings_(settings),
+          deps_(deps),
+          phase_backoff_(resilience::RetryPolicy{settings.phase_retry_base,
+                                                 settings.phase_retry_cap, settings.phase_retries},
+                         deps.random),
           spec_(spec),
           agents_(std::move(agents)),
           emitter_(emitter) {}
@@ -214,20 +251,39 @@ private:
     // fallbacks) become events of their own type.
     asio::awaitable<std::vector<Result<AgentReply>>> Calls(std::vector<PhaseCall>& calls,
                                                            std::size_t max_parallel);
-    void RecordCall(const std::string& agent, const Result<AgentReply>& r, Phase phase, int round);
+    // The replies of a phase's calls under the failure policy, and for each call that
+    // failed at least once its entry in result_.failures.
+    struct PhaseReplies {
+        std::vector<Result<AgentReply>> replies;
+        std::vector<std::optional<std::size_t>> failure;
+    };
+    // Calls, then the calls that failed with an error a wait may heal again, after a
+    // backoff, at most settings_.phase_retries more passes, while the wait ends within
+    // phase_retry_budget of phase_started_ and before the deadline. Records usage, an
+    // agent_error per failed attempt (final = no further attempt), an agent_phase_retry
+    // per call tried again, and one result_.failures entry per call that failed.
+    asio::awaitable<PhaseReplies> PhaseCalls(std::vector<PhaseCall>& calls,
+                                             std::size_t max_parallel);
+    void RecordUsage(const std::string& agent, const Result<AgentReply>& r);
     void Fail(DebateStatus status, std::string code, std::string message);
-    void EmitAgentError(const std::string& agent, Phase phase, int round, const common::Error& e);
+    void EmitAgentError(const PhaseCall& call, const common::Error& e, int attempt, bool final);
+    void Substitute(const std::string& agent, const std::string& replaced_by, Phase phase,
+                    int round, SubstitutionReason reason, const std::optional<std::size_t>& failure,
+                    FailureOutcome outcome);
     asio::awaitable<bool> ProposalPhase(int round);
     asio::awaitable<bool> CritiquePhase(int round);
     asio::awaitable<bool> VotePhase();
     asio::awaitable<void> DecideAndEmitConsensus();
     std::vector<agents::PeerText> CurrentPeerTexts() const;
-    std::vector<Proposal> CurrentProposals() const;
+    // In agent order; without the agents in `except` when given.
+    std::vector<Proposal> CurrentProposals(const std::set<std::string>* except = nullptr) const;
     RoundProvenance& ProvenanceFor(int round);
     bool EnoughAnswered(std::size_t ok, Phase phase, int round);
 
     const common::Clock& clock_;
     const EngineSettings& settings_;
+    const EngineDeps& deps_;
+    resilience::Backoff phase_backoff_;
     const DebateSpec& spec_;
     std::vector<std::shared_ptr<Agent>> agents_;
     EventEmitter& emitter_;
@@ -242,6 +298,12 @@ private:
     std::map<std::string, std::vector<Critique>> received_;
     std::vector<Critique> round_critiques_;
     std::string pending_challenge_;
+    // When the current phase began (its retry budget runs from there).
+    std::chrono::steady_clock::time_point phase_started_{};
+    // Agents whose previous proposal stands for this round's revision (carried over).
+    std::set<std::string> carried_;
+    // Agents whose vote was counted (candidates for a substitute judge).
+    std::set<std::string> voted_;
     TricksterState trickster_;
     // Spans (trace/): the current round's, and the current phase's, which the phase's
     // agent calls are children of.
@@ -255,6 +317,7 @@ trace::Span Run::StartPhaseSpan(std::string_view name, const trace::Context& par
     span.SetAttribute("debate.id", spec_.id);
     span.SetAttribute("debate.round", round);
     phase_trace_ = span.ChildContext();
+    phase_started_ = clock_.SteadyNow();
     return span;
 }
 
@@ -347,21 +410,20 @@ asio::awaitable<bool> Run::ShouldStop() {
     co_return false;
 }
 
-void Run::EmitAgentError(const std::string& agent, Phase phase, int round, const common::Error& e) {
-    std::string code(common::ToString(e.code));
-    result_.failures.push_back(
-        {agent, std::string(agents::ToString(phase)), round, code, e.message});
+void Run::EmitAgentError(const PhaseCall& call, const common::Error& e, int attempt, bool final) {
     events::AgentError d;
-    d.agent = agent;
-    d.phase = agents::ToString(phase);
-    d.code = code;
+    d.agent = call.agent->Name();
+    d.phase = agents::ToString(call.request.phase);
+    d.code = common::ToString(e.code);
     d.message = e.message;
-    d.round_number = round;
-    emitter_.Emit(round, agent, d);
+    d.round_number = call.request.round;
+    d.target = call.request.target.agent;
+    d.attempt = attempt;
+    d.final = final;
+    emitter_.Emit(call.request.round, d.agent, d);
 }
 
-void Run::RecordCall(const std::string& agent, const Result<AgentReply>& r, Phase phase,
-                     int round) {
+void Run::RecordUsage(const std::string& agent, const Result<AgentReply>& r) {
     auto& u = result_.usage[agent];
     ++u.calls;
     if (r.ok()) {
@@ -369,10 +431,103 @@ void Run::RecordCall(const std::string& agent, const Result<AgentReply>& r, Phas
         u.output_tokens += r->usage.output_tokens;
     } else {
         ++u.failures;
-        // A cancelled call is not the agent's failure when the whole debate is cancelled;
-        // it is still recorded so the trail shows what was in flight.
-        EmitAgentError(agent, phase, round, r.error());
     }
+}
+
+void Run::Substitute(const std::string& agent, const std::string& replaced_by, Phase phase,
+                     int round, SubstitutionReason reason,
+                     const std::optional<std::size_t>& failure, FailureOutcome outcome) {
+    if (failure) result_.failures[*failure].outcome = outcome;
+    result_.substitutions.push_back(
+        {agent, replaced_by, std::string(agents::ToString(phase)), round, reason});
+    events::AgentSubstitution d;
+    d.agent = agent;
+    d.replaced_by = replaced_by;
+    d.phase = agents::ToString(phase);
+    d.round_number = round;
+    d.reason = ToString(reason);
+    emitter_.Emit(round, agent, d);
+}
+
+asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(std::vector<PhaseCall>& calls,
+                                                   std::size_t max_parallel) {
+    PhaseReplies out;
+    out.failure.assign(calls.size(), std::nullopt);
+    out.replies = co_await Calls(calls, max_parallel);
+    std::vector<int> attempts(calls.size(), 1);
+    std::vector<std::size_t> pending(calls.size());
+    std::iota(pending.begin(), pending.end(), std::size_t{0});
+    for (int pass = 0;; ++pass) {
+        // Whether another pass may start: a debate still running, retries left, and a wait
+        // that ends inside the phase's budget and before the deadline.
+        const SteadyDuration ceiling = phase_backoff_.Ceiling(pass);
+        const SteadyDuration delay = ceiling / 2 + phase_backoff_.Delay(pass) / 2;
+        const auto resume_at = clock_.SteadyNow() + delay;
+        const bool cancelled = co_await IsCancelled();
+        const bool may_retry = !stopped_ && !cancelled && phase_backoff_.ShouldRetry(pass) &&
+                               resume_at < deadline_ &&
+                               resume_at - phase_started_ <= settings_.phase_retry_budget;
+        std::vector<std::size_t> again;
+        for (std::size_t i : pending) {
+            const PhaseCall& call = calls[i];
+            const Result<AgentReply>& r = out.replies[i];
+            RecordUsage(call.agent->Name(), r);
+            if (r.ok()) {
+                if (out.failure[i]) {
+                    AgentFailure& f = result_.failures[*out.failure[i]];
+                    f.attempts = attempts[i];
+                    f.outcome = FailureOutcome::kRecovered;
+                }
+                continue;
+            }
+            const bool retry = may_retry && RetryableInPhase(r.error().code);
+            if (!out.failure[i]) {
+                out.failure[i] = result_.failures.size();
+                AgentFailure f;
+                f.agent = call.agent->Name();
+                f.phase = agents::ToString(call.request.phase);
+                f.round = call.request.round;
+                f.target = call.request.target.agent;
+                result_.failures.push_back(std::move(f));
+            }
+            AgentFailure& f = result_.failures[*out.failure[i]];
+            f.code = common::ToString(r.error().code);
+            f.message = r.error().message;
+            f.attempts = attempts[i];
+            f.outcome = FailureOutcome::kCountedOut;
+            // A cancelled call is not the agent's failure when the whole debate is
+            // cancelled; it is still recorded so the trail shows what was in flight.
+            EmitAgentError(call, r.error(), attempts[i], !retry);
+            if (retry) again.push_back(i);
+        }
+        if (again.empty()) break;
+
+        const auto delay_ms = std::chrono::duration_cast<std::chrono::milliseconds>(delay);
+        std::vector<PhaseCall> retry_calls;
+        retry_calls.reserve(again.size());
+        for (std::size_t i : again) {
+            events::AgentPhaseRetry d;
+            d.agent = calls[i].agent->Name();
+            d.phase = agents::ToString(calls[i].request.phase);
+            d.round_number = calls[i].request.round;
+            d.target = calls[i].request.target.agent;
+            d.attempt = attempts[i] + 1;
+            d.delay_ms = delay_ms.count();
+            d.reason = out.replies[i].error().message;
+            emitter_.Emit(d.round_number, d.agent, d);
+            retry_calls.push_back(calls[i]);
+        }
+        // Later in the phase: a provider's burst of overload usually passes in seconds.
+        co_await deps_.wait(delay);
+        if (co_await ShouldStop()) break;
+        auto replies = co_await Calls(retry_calls, max_parallel);
+        for (std::size_t k = 0; k < again.size(); ++k) {
+            out.replies[again[k]] = std::move(replies[k]);
+            ++attempts[again[k]];
+        }
+        pending = std::move(again);
+    }
+    co_return out;
 }
 
 RoundProvenance& Run::ProvenanceFor(int round) {
@@ -391,9 +546,10 @@ std::vector<agents::PeerText> Run::CurrentPeerTexts() const {
     return out;
 }
 
-std::vector<Proposal> Run::CurrentProposals() const {
+std::vector<Proposal> Run::CurrentProposals(const std::set<std::string>* except) const {
     std::vector<Proposal> out;
     for (const auto& a : agents_) {
+        if (except && except->count(a->Name())) continue;
         auto it = proposals_.find(a->Name());
         if (it != proposals_.end()) out.push_back(it->second);
     }
@@ -401,7 +557,7 @@ std::vector<Proposal> Run::CurrentProposals() const {
 }
 
 bool Run::EnoughAnswered(std::size_t ok, Phase phase, int round) {
-    if (ok >= 2) return true;
+    if (ok >= kMinAgents) return true;
     Fail(DebateStatus::kFailed, "agents_unavailable",
          "only " + std::to_string(ok) + " of " + std::to_string(agents_.size()) +
              " agents answered the " + std::string(agents::ToString(phase)) + " phase of round " +
@@ -438,16 +594,29 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
         }
         calls.push_back({agent, std::move(req)});
     }
-    auto replies = co_await Calls(calls, settings_.max_parallel_calls);
+    auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
+    auto& replies = answered.replies;
     if (co_await ShouldStop()) co_return false;
 
     previous_ = proposals_;
+    carried_.clear();
     std::size_t ok = 0;
     auto& prov = ProvenanceFor(round);
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& name = calls[i].agent->Name();
-        RecordCall(name, replies[i], calls[i].request.phase, round);
-        if (!replies[i].ok()) continue;
+        if (!replies[i].ok()) {
+            // The agent's own previous proposal stands for a revision it could not make:
+            // still its position, never another agent's text; marked, and kept out of the
+            // convergence check (it did not move because it did not speak).
+            if (calls[i].request.phase == Phase::kRevise && proposals_.count(name)) {
+                carried_.insert(name);
+                Substitute(name, name, Phase::kRevise, round,
+                           SubstitutionReason::kPreviousProposalCarriedOver, answered.failure[i],
+                           FailureOutcome::kCarriedOver);
+                ++ok;
+            }
+            continue;
+        }
         ++ok;
         Proposal p = ParseProposal(name, round, replies[i]->text);
         proposals_[name] = p;
@@ -487,7 +656,8 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
             calls.push_back({critic, std::move(req)});
         }
     }
-    auto replies = co_await Calls(calls, settings_.max_parallel_calls);
+    auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
+    auto& replies = answered.replies;
     if (co_await ShouldStop()) co_return false;
 
     received_.clear();
@@ -497,7 +667,6 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& critic = calls[i].agent->Name();
         const std::string& target = calls[i].request.target.agent;
-        RecordCall(critic, replies[i], Phase::kCritique, round);
         if (!replies[i].ok()) continue;
         critic_ok[critic] = true;
         Critique c = ParseCritique(critic, target, replies[i]->text);
@@ -542,16 +711,17 @@ asio::awaitable<bool> Run::VotePhase() {
         req.prompt = RenderVotePrompt(spec_, peers);
         calls.push_back({agent, std::move(req)});
     }
-    auto replies = co_await Calls(calls, settings_.max_parallel_calls);
+    auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
+    auto& replies = answered.replies;
     if (co_await ShouldStop()) co_return false;
 
     auto& prov = ProvenanceFor(result_.rounds_used);
     std::size_t ok = 0;
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& voter = calls[i].agent->Name();
-        RecordCall(voter, replies[i], Phase::kVote, result_.rounds_used);
         if (!replies[i].ok()) continue;
         ++ok;
+        voted_.insert(voter);
         std::string fallback = proposals_.count(voter) ? voter : candidates.front();
         ParsedVote pv = ParseVote(voter, replies[i]->text, candidates, fallback);
         prov.entries.push_back(
@@ -590,16 +760,36 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
         req.proposals = CurrentPeerTexts();
         req.prompt = RenderJudgePrompt(spec_, req.proposals, round_critiques_);
         std::vector<PhaseCall> calls{{judge, req}};
-        auto replies = co_await Calls(calls, 1);
+        auto answered = co_await PhaseCalls(calls, 1);
         if (co_await ShouldStop()) co_return;
-        RecordCall(judge->Name(), replies[0], Phase::kJudge, result_.rounds_used);
-        if (replies[0].ok() && !replies[0]->text.empty()) {
+        std::string judged_by = judge->Name();
+        std::optional<std::string> judgement;
+        if (answered.replies[0].ok() && !answered.replies[0]->text.empty())
+            judgement = std::move(answered.replies[0]->text);
+        // The judge is a role, not a voice: when the chosen judge cannot answer, the first
+        // other agent whose vote counted judges in its place (marked), before majority.
+        std::shared_ptr<Agent> substitute;
+        for (const auto& a : agents_) {
+            if (!judgement && !substitute && a != judge && voted_.count(a->Name())) substitute = a;
+        }
+        if (substitute) {
+            std::vector<PhaseCall> sub_calls{{substitute, req}};
+            auto sub = co_await PhaseCalls(sub_calls, 1);
+            if (co_await ShouldStop()) co_return;
+            if (sub.replies[0].ok() && !sub.replies[0]->text.empty()) {
+                judgement = std::move(sub.replies[0]->text);
+                judged_by = substitute->Name();
+                Substitute(judge->Name(), judged_by, Phase::kJudge, result_.rounds_used,
+                           SubstitutionReason::kSubstituteJudge, answered.failure[0],
+                           FailureOutcome::kSubstituted);
+            }
+        }
+        if (judgement) {
             outcome.method = ConsensusMethod::kJudge;
             outcome.reached = true;
-            outcome.final_answer = replies[0]->text;
+            outcome.final_answer = *judgement;
             ProvenanceFor(result_.rounds_used)
-                .entries.push_back(
-                    {judge->Name(), "judge", "", common::Sha256Hex(replies[0]->text)});
+                .entries.push_back({judged_by, "judge", "", common::Sha256Hex(*judgement)});
         } else {
             outcome.judge_fallback = true;  // majority decides (DEBATE.md)
         }
@@ -670,7 +860,7 @@ asio::awaitable<DebateResult> Run::Execute() {
                                         }
                                         return v;
                                     }()),
-                                    CurrentProposals(), settings_.convergence_threshold,
+                                    CurrentProposals(&carried_), settings_.convergence_threshold,
                                     settings_.divergence_threshold);
             have_conv = true;
             events::Convergence d;
@@ -727,11 +917,24 @@ asio::awaitable<DebateResult> Run::Execute() {
 
 }  // namespace
 
+void ApplyPhaseRetrySettings(const config::DebateSettings& from, EngineSettings& to) {
+    to.phase_retries = from.phase_retries;
+    to.phase_retry_base = std::chrono::milliseconds(from.phase_retry_base_ms);
+    to.phase_retry_cap = std::chrono::milliseconds(from.phase_retry_cap_ms);
+    to.phase_retry_budget = std::chrono::milliseconds(from.phase_retry_budget_ms);
+}
+
+Engine::Engine(const common::Clock& clock, EngineSettings settings, EngineDeps deps)
+    : clock_(clock), settings_(settings), deps_(std::move(deps)) {
+    if (!deps_.wait) deps_.wait = &TimerWait;
+    if (!deps_.random) deps_.random = resilience::MakeDefaultRandomSource();
+}
+
 asio::awaitable<DebateResult> Engine::Run(const DebateSpec& spec,
                                           std::vector<std::shared_ptr<agents::Agent>> agents,
                                           EventEmitter& emitter) const {
     co_await asio::this_coro::throw_if_cancelled(false);
-    class Run run(clock_, settings_, spec, std::move(agents), emitter);
+    class Run run(clock_, settings_, deps_, spec, std::move(agents), emitter);
     try {
         co_return co_await run.Execute();
     } catch (const std::exception& e) {

@@ -70,7 +70,22 @@ json::array FailuresJson(const std::vector<AgentFailure>& failures) {
                                    {"phase", f.phase},
                                    {"round", f.round},
                                    {"code", f.code},
-                                   {"message", f.message}});
+                                   {"message", f.message},
+                                   {"target", f.target},
+                                   {"attempts", f.attempts},
+                                   {"outcome", ToString(f.outcome)}});
+    }
+    return out;
+}
+
+json::array SubstitutionsJson(const std::vector<Substitution>& subs) {
+    json::array out;
+    for (const Substitution& s : subs) {
+        out.push_back(json::object{{"agent", s.agent},
+                                   {"replaced_by", s.replaced_by},
+                                   {"phase", s.phase},
+                                   {"round", s.round},
+                                   {"reason", ToString(s.reason)}});
     }
     return out;
 }
@@ -239,6 +254,7 @@ common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const D
         {"provenance", ProvenanceJson(result.provenance)},
         {"trickster_interventions", result.trickster_interventions},
         {"agent_failures", FailuresJson(result.failures)},
+        {"substitutions", SubstitutionsJson(result.substitutions)},
         {"timestamp", timestamp},
         {"previous_hash", previous_hash ? json::value(*previous_hash) : json::value(nullptr)},
     };

@@ -133,6 +133,38 @@ std::string RenderMarkdown(const json::object& r) {
         }
     }
 
+    // Who failed and who stood in (docs/engine.md "When an agent's call fails"); receipts
+    // made before these members existed show none.
+    const json::array& failures = common::ArrayFieldOrEmpty(r, "agent_failures");
+    md += "\n## Agent failures\n\n";
+    if (failures.empty()) md += "None.\n";
+    if (!failures.empty()) {
+        md +=
+            "| Round | Agent | Phase | Target | Error | Attempts | Outcome |\n"
+            "|---|---|---|---|---|---|---|\n";
+    }
+    for (const json::value& f : failures) {
+        if (!f.is_object()) continue;
+        const json::object& x = f.get_object();
+        md += "| " + MdCell(Str(x, "round")) + " | " + MdCell(Str(x, "agent")) + " | " +
+              MdCell(Str(x, "phase")) + " | " + MdCell(Str(x, "target")) + " | " +
+              MdCell(Str(x, "code") + ": " + Str(x, "message")) + " | " +
+              MdCell(Str(x, "attempts")) + " | " + MdCell(Str(x, "outcome")) + " |\n";
+    }
+    const json::array& substitutions = common::ArrayFieldOrEmpty(r, "substitutions");
+    md += "\n## Substitutions\n\n";
+    if (substitutions.empty()) md += "None.\n";
+    if (!substitutions.empty()) {
+        md += "| Round | Agent | Phase | Replaced by | Reason |\n|---|---|---|---|---|\n";
+    }
+    for (const json::value& s : substitutions) {
+        if (!s.is_object()) continue;
+        const json::object& x = s.get_object();
+        md += "| " + MdCell(Str(x, "round")) + " | " + MdCell(Str(x, "agent")) + " | " +
+              MdCell(Str(x, "phase")) + " | " + MdCell(Str(x, "replaced_by")) + " | " +
+              MdCell(Str(x, "reason")) + " |\n";
+    }
+
     md += "\n## Integrity\n\n";
     md += "- Input hash (SHA-256 of the question): " + MdCode(Str(r, "input_hash")) + "\n";
     md += "- Content hash: " + MdCode(Str(r, "content_hash")) + "\n";
@@ -231,6 +263,45 @@ std::string RenderHtml(const json::object& r) {
         }
     }
     h += "</table>\n";
+
+    h += "<h2>Agent failures</h2>\n";
+    const json::array& failures = common::ArrayFieldOrEmpty(r, "agent_failures");
+    if (failures.empty()) {
+        h += "<p>None.</p>\n";
+    } else {
+        h += "<table>\n<tr><th>Round</th><th>Agent</th><th>Phase</th><th>Target</th>"
+             "<th>Error</th><th>Attempts</th><th>Outcome</th></tr>\n";
+        for (const json::value& f : failures) {
+            if (!f.is_object()) continue;
+            const json::object& x = f.get_object();
+            h += "<tr><td>" + common::HtmlEscape(Str(x, "round")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "agent")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "phase")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "target")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "code") + ": " + Str(x, "message")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "attempts")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "outcome")) + "</td></tr>\n";
+        }
+        h += "</table>\n";
+    }
+    h += "<h2>Substitutions</h2>\n";
+    const json::array& substitutions = common::ArrayFieldOrEmpty(r, "substitutions");
+    if (substitutions.empty()) {
+        h += "<p>None.</p>\n";
+    } else {
+        h += "<table>\n<tr><th>Round</th><th>Agent</th><th>Phase</th><th>Replaced by</th>"
+             "<th>Reason</th></tr>\n";
+        for (const json::value& s : substitutions) {
+            if (!s.is_object()) continue;
+            const json::object& x = s.get_object();
+            h += "<tr><td>" + common::HtmlEscape(Str(x, "round")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "agent")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "phase")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "replaced_by")) + "</td><td>" +
+                 common::HtmlEscape(Str(x, "reason")) + "</td></tr>\n";
+        }
+        h += "</table>\n";
+    }
 
     h += "<h2>Integrity</h2>\n<table>\n";
     h += Row("Input hash", "<code>" + common::HtmlEscape(Str(r, "input_hash")) + "</code>");

@@ -68,6 +68,16 @@ struct EngineSettings {
     double hollow_evidence_threshold = 0.40;
     int trickster_cooldown_rounds = 1;
     int trickster_max_interventions = 5;
+    // A call that still fails once the agent's own retries are spent is tried again later
+    // in the same phase, after the phase's other calls ended (docs/engine.md "When an
+    // agent's call fails"): at most `phase_retries` more passes, each after a half-jittered
+    // backoff doubling from `phase_retry_base` up to `phase_retry_cap`, and only while the
+    // wait ends within `phase_retry_budget` of the phase's start and before the debate
+    // deadline. 0 retries: a failed call is counted out at once.
+    int phase_retries = 3;
+    std::chrono::milliseconds phase_retry_base{3'000};
+    std::chrono::milliseconds phase_retry_cap{30'000};
+    std::chrono::milliseconds phase_retry_budget{120'000};
 };
 
 struct Proposal {
@@ -113,12 +123,36 @@ struct ConsensusOutcome {
     bool judge_fallback = false;  // judge failed, majority used
 };
 
+// What became of a call that failed at least once (docs/engine.md "When an agent's call
+// fails"): a later attempt of the phase answered; the agent was counted out of the phase;
+// another agent took its role (the judge); its previous proposal stood for its revision.
+enum class FailureOutcome { kRecovered, kCountedOut, kSubstituted, kCarriedOver };
+std::string_view ToString(FailureOutcome o);
+
+// One agent call of a phase that failed at least once (one entry per call, however many
+// attempts it took); code and message are those of its last failed attempt.
 struct AgentFailure {
     std::string agent;
     std::string phase;
     int round = 0;
     std::string code;
     std::string message;
+    std::string target;  // the critique's target ("" for other phases)
+    int attempts = 1;    // engine-level attempts made (each after the agent's own retries)
+    FailureOutcome outcome = FailureOutcome::kCountedOut;
+};
+
+// Why a substitution happened (closed set; the failure itself is in `failures`).
+enum class SubstitutionReason { kSubstituteJudge, kPreviousProposalCarriedOver };
+std::string_view ToString(SubstitutionReason r);
+
+// Someone or something stood in for an agent that could not answer its turn.
+struct Substitution {
+    std::string agent;        // whose turn it was
+    std::string replaced_by;  // who answered instead (the agent itself for a carry-over)
+    std::string phase;
+    int round = 0;
+    SubstitutionReason reason = SubstitutionReason::kSubstituteJudge;
 };
 
 struct ProvenanceEntry {
@@ -152,6 +186,7 @@ struct DebateResult {
     double confidence = 0;  // reported (after trickster penalties)
     int trickster_interventions = 0;
     std::vector<AgentFailure> failures;
+    std::vector<Substitution> substitutions;
     std::vector<RoundProvenance> provenance;
     std::map<std::string, AgentUsage> usage;
     std::chrono::system_clock::time_point started_at;

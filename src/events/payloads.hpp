@@ -183,6 +183,10 @@ struct TricksterIntervention : HollowSignal {
     static constexpr std::string_view kType = "trickster_intervention";
 };
 
+// An agent call that failed (after the agent's own retries). `attempt` counts the
+// engine's attempts of this call in its phase (1 = the first); `final` is false when the
+// engine will try the call again later in the phase (an agent_phase_retry follows), true
+// when this failure stands; `target` is the critique's target ("" otherwise).
 struct AgentError {
     static constexpr std::string_view kType = "agent_error";
     std::string agent;
@@ -190,6 +194,9 @@ struct AgentError {
     std::string code;
     std::string message;
     int round_number = 0;
+    std::string target;
+    int attempt = 1;
+    bool final = true;
     template <class S, class V>
     static void Fields(S& s, V&& v) {
         v("agent", s.agent);
@@ -197,6 +204,53 @@ struct AgentError {
         v("code", s.code);
         v("message", s.message);
         v("round_number", s.round_number);
+        v("target", s.target);
+        v("attempt", s.attempt);
+        v("final", s.final);
+    }
+};
+
+// A failed agent call tried again later in its phase (debate/engine): `attempt` is the
+// number of the attempt about to start (2 = the first retry), after `delay_ms`.
+struct AgentPhaseRetry {
+    static constexpr std::string_view kType = "agent_phase_retry";
+    std::string agent;
+    std::string phase;
+    int round_number = 0;
+    std::string target;
+    int attempt = 2;
+    std::int64_t delay_ms = 0;
+    std::string reason;
+    template <class S, class V>
+    static void Fields(S& s, V&& v) {
+        v("agent", s.agent);
+        v("phase", s.phase);
+        v("round_number", s.round_number);
+        v("target", s.target);
+        v("attempt", s.attempt);
+        v("delay_ms", s.delay_ms);
+        v("reason", s.reason);
+    }
+};
+
+// Someone stood in for an agent that could not answer its turn (debate/engine): another
+// agent took the judge's role, or the agent's previous proposal stood for its revision
+// (`replaced_by` = the agent itself). `reason`: substitute_judge,
+// previous_proposal_carried_over.
+struct AgentSubstitution {
+    static constexpr std::string_view kType = "agent_substitution";
+    std::string agent;
+    std::string replaced_by;
+    std::string phase;
+    int round_number = 0;
+    std::string reason;
+    template <class S, class V>
+    static void Fields(S& s, V&& v) {
+        v("agent", s.agent);
+        v("replaced_by", s.replaced_by);
+        v("phase", s.phase);
+        v("round_number", s.round_number);
+        v("reason", s.reason);
     }
 };
 

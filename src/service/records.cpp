@@ -36,9 +36,21 @@ std::string ResultDetailsJson(const debate::DebateResult& r) {
                                         {"phase", f.phase},
                                         {"round", f.round},
                                         {"code", f.code},
-                                        {"message", f.message}});
+                                        {"message", f.message},
+                                        {"target", f.target},
+                                        {"attempts", f.attempts},
+                                        {"outcome", debate::ToString(f.outcome)}});
     }
     o["agent_failures"] = std::move(failures);
+    json::array substitutions;
+    for (const auto& x : r.substitutions) {
+        substitutions.push_back(json::object{{"agent", x.agent},
+                                             {"replaced_by", x.replaced_by},
+                                             {"phase", x.phase},
+                                             {"round", x.round},
+                                             {"reason", debate::ToString(x.reason)}});
+    }
+    o["substitutions"] = std::move(substitutions);
     json::object usage;
     for (const auto& [agent, u] : r.usage) {
         usage[agent] = json::object{{"calls", u.calls},

@@ -38,6 +38,9 @@ protected:
             {"ARAGORA_XAI_BASE_URL", fake_.base_url()},
             {"ARAGORA_AGENT_RETRY_BASE_MS", "10"},
             {"ARAGORA_AGENT_RETRY_CAP_MS", "50"},
+            // These tests count the provider layer's own attempts; the engine's later
+            // attempts in a phase are phase_failure_test.cpp's.
+            {"ARAGORA_PHASE_RETRIES", "0"},
             {"ARAGORA_CONVERGENCE_THRESHOLD", "1.0"},
         };
         for (auto& [k, v] : extra) env[k] = v;

@@ -784,5 +784,30 @@ TEST(ReceiptRetentionSettingsTest, FirstCleanupDelayDefaultsToTheOriginalsMinute
               std::string::npos);
 }
 
+TEST(SettingsTest, PhaseRetriesAreReadAndBounded) {
+    auto defaults = Load(ProdServer());
+    ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+    EXPECT_EQ(defaults->debate.phase_retries, 3);
+    EXPECT_EQ(defaults->debate.phase_retry_base_ms, 3000);
+    EXPECT_EQ(defaults->debate.phase_retry_cap_ms, 30000);
+    EXPECT_EQ(defaults->debate.phase_retry_budget_ms, 120000);
+    Env env = ProdServer();
+    env.insert({{"ARAGORA_PHASE_RETRIES", "0"},
+                {"ARAGORA_PHASE_RETRY_BASE_MS", "50"},
+                {"ARAGORA_PHASE_RETRY_CAP_MS", "200"},
+                {"ARAGORA_PHASE_RETRY_BUDGET_MS", "1000"}});
+    auto s = Load(env);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(s->debate.phase_retries, 0);
+    EXPECT_EQ(s->debate.phase_retry_base_ms, 50);
+    EXPECT_EQ(s->debate.phase_retry_cap_ms, 200);
+    EXPECT_EQ(s->debate.phase_retry_budget_ms, 1000);
+    env = ProdServer();
+    env["ARAGORA_PHASE_RETRIES"] = "-1";
+    auto bad = Load(env);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().field, "ARAGORA_PHASE_RETRIES");
+}
+
 }  // namespace
 }  // namespace aragora::config

@@ -113,6 +113,9 @@ struct Fixture {
     RecordingSink sink;
     std::vector<std::shared_ptr<ScriptedAgent>> agents;
     DebateSpec spec;
+    // The engine's backoff waits: each moves the manual clock on at once (no sleeping).
+    std::vector<std::chrono::steady_clock::duration> waits;
+    std::function<void()> on_wait;
 
     Fixture(int n, int rounds) {
         spec.id = "d_test";
@@ -126,9 +129,30 @@ struct Fixture {
         }
     }
 
+    EngineDeps Deps() {
+        EngineDeps deps;
+        deps.wait = [this](std::chrono::steady_clock::duration d) -> asio::awaitable<void> {
+            waits.push_back(d);
+            clock.Advance(d);
+            if (on_wait) on_wait();
+            co_return;
+        };
+        deps.random = [] { return 0.5; };
+        return deps;
+    }
+
+    // The data of every event of `type`, in order.
+    std::vector<json::object> Data(const std::string& type) const {
+        std::vector<json::object> out;
+        for (const auto& e : sink.events) {
+            if (e.type == type) out.push_back(json::parse(e.data_json).as_object());
+        }
+        return out;
+    }
+
     DebateResult Run(asio::cancellation_signal* cancel = nullptr,
                      std::function<void(asio::io_context&)> before_run = {}) {
-        Engine engine(clock, settings);
+        Engine engine(clock, settings, Deps());
         EventEmitter emitter(spec.id, clock, sink);
         std::vector<std::shared_ptr<agents::Agent>> team(agents.begin(), agents.end());
         asio::io_context ioc(1);
@@ -203,11 +227,26 @@ TEST(EngineTest, FailedAgentIsSkippedForThatPhaseAndRecorded) {
     };
     DebateResult r = f.Run();
     ASSERT_EQ(r.status, DebateStatus::kCompleted);
-    EXPECT_EQ(f.sink.Count("agent_error"), 2u);
+    // Each of a2's two critiques: the first attempt and 3 later ones in the phase.
+    EXPECT_EQ(f.sink.Count("agent_error"), 8u);
+    EXPECT_EQ(f.sink.Count("agent_phase_retry"), 6u);
     ASSERT_EQ(r.failures.size(), 2u);
-    EXPECT_EQ(r.failures[0].agent, "a2");
-    EXPECT_EQ(r.failures[0].phase, "critique");
+    std::set<std::string> targets;
+    for (const auto& x : r.failures) {
+        EXPECT_EQ(x.agent, "a2");
+        EXPECT_EQ(x.phase, "critique");
+        EXPECT_EQ(x.attempts, 4);
+        EXPECT_EQ(x.outcome, FailureOutcome::kCountedOut);
+        EXPECT_EQ(x.code, "provider_error");
+        targets.insert(x.target);
+    }
+    EXPECT_EQ(targets, (std::set<std::string>{"a0", "a1"}));
+    EXPECT_TRUE(r.substitutions.empty()) << "no one critiques in a2's name";
+    int finals = 0;
+    for (const auto& d : f.Data("agent_error")) finals += d.at("final").as_bool();
+    EXPECT_EQ(finals, 2);
     EXPECT_EQ(f.sink.Count("vote"), 3u);  // back for the vote
+    EXPECT_EQ(r.usage.at("a2").failures, 8);
 }
 
 TEST(EngineTest, FailsCleanlyWhenFewerThanTwoAgentsRemain) {
@@ -220,7 +259,18 @@ TEST(EngineTest, FailsCleanlyWhenFewerThanTwoAgentsRemain) {
     DebateResult r = f.Run();
     EXPECT_EQ(r.status, DebateStatus::kFailed);
     EXPECT_EQ(r.error_code, "agents_unavailable");
+    EXPECT_NE(r.error_message.find("only 1 of 3 agents answered the propose phase"),
+              std::string::npos)
+        << r.error_message;
     EXPECT_EQ(f.sink.Count("consensus"), 0u);
+    // Only after the policy: each was tried again in the phase, then counted out.
+    EXPECT_EQ(f.sink.Count("agent_phase_retry"), 6u);
+    ASSERT_EQ(r.failures.size(), 2u);
+    for (const auto& x : r.failures) {
+        EXPECT_EQ(x.attempts, 4);
+        EXPECT_EQ(x.outcome, FailureOutcome::kCountedOut);
+    }
+    EXPECT_TRUE(r.substitutions.empty());
 }
 
 TEST(EngineTest, CancellationEndsCancelledAndKeepsEvents) {
@@ -289,9 +339,50 @@ TEST(EngineTest, JudgeSynthesizesAndFallsBackToMajority) {
         };
         DebateResult r = f.Run();
         ASSERT_EQ(r.status, DebateStatus::kCompleted);
+        // a0 could not judge even later in the phase: a1, which voted, judges instead.
+        EXPECT_FALSE(r.consensus.judge_fallback);
+        EXPECT_EQ(r.consensus.method, ConsensusMethod::kJudge);
+        EXPECT_EQ(r.consensus.final_answer.rfind("Judge synthesis", 0), 0u);
+        EXPECT_NE(r.consensus.final_answer.find("Variant a1"), std::string::npos);
+        ASSERT_EQ(r.substitutions.size(), 1u);
+        EXPECT_EQ(r.substitutions[0].agent, "a0");
+        EXPECT_EQ(r.substitutions[0].replaced_by, "a1");
+        EXPECT_EQ(r.substitutions[0].phase, "judge");
+        EXPECT_EQ(r.substitutions[0].reason, SubstitutionReason::kSubstituteJudge);
+        ASSERT_EQ(r.failures.size(), 1u);
+        EXPECT_EQ(r.failures[0].outcome, FailureOutcome::kSubstituted);
+        EXPECT_EQ(r.failures[0].attempts, 4);
+        auto subs = f.Data("agent_substitution");
+        ASSERT_EQ(subs.size(), 1u);
+        EXPECT_EQ(subs[0].at("replaced_by"), "a1");
+        EXPECT_EQ(subs[0].at("reason"), "substitute_judge");
+        // The judge's provenance names who wrote the synthesis.
+        bool judged_by_a1 = false;
+        for (const auto& e : r.provenance.back().entries)
+            judged_by_a1 |= e.phase == "judge" && e.agent == "a1";
+        EXPECT_TRUE(judged_by_a1);
+    }
+    {
+        // No one can judge: majority decides (DEBATE.md), no substitution is claimed.
+        Fixture f(3, 1);
+        f.spec.consensus = ConsensusMethod::kJudge;
+        for (auto& a : f.agents) {
+            a->hook = [](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+                if (r.phase == Phase::kJudge)
+                    return common::MakeError(common::ErrorCode::kTimeout, "judge timed out");
+                return std::nullopt;
+            };
+        }
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted);
         EXPECT_TRUE(r.consensus.judge_fallback);
         EXPECT_EQ(r.consensus.method, ConsensusMethod::kMajority);
         EXPECT_TRUE(r.consensus.reached);
+        EXPECT_TRUE(r.substitutions.empty());
+        ASSERT_EQ(r.failures.size(), 2u) << "the judge and its substitute";
+        EXPECT_EQ(r.failures[0].agent, "a0");
+        EXPECT_EQ(r.failures[1].agent, "a1");
+        EXPECT_EQ(f.sink.Count("agent_substitution"), 0u);
     }
 }
 
@@ -324,6 +415,309 @@ TEST(EngineTest, HollowConsensusInjectsAChallenge) {
     EXPECT_TRUE(challenged);
     // Reported confidence carries the penalty.
     EXPECT_LT(r.confidence, r.consensus.confidence);
+}
+
+// The agent's first `times` calls of `phase` fail with `code`, later ones answer.
+ScriptedAgent::Hook FailFirst(Phase phase, int times,
+                              common::ErrorCode code = common::ErrorCode::kProviderError) {
+    auto left = std::make_shared<int>(times);
+    return [phase, left, code](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+        if (r.phase != phase || *left <= 0) return std::nullopt;
+        --*left;
+        return common::MakeError(code, "HTTP 529 overloaded");
+    };
+}
+
+// Every call of `phase` fails.
+ScriptedAgent::Hook AlwaysFail(Phase phase,
+                               common::ErrorCode code = common::ErrorCode::kProviderError) {
+    return FailFirst(phase, 1'000'000, code);
+}
+
+// Half-jittered backoff with random 0.5: ceiling/2 + 0.5·ceiling/2 (ceilings 3, 6, 12 s).
+constexpr auto kFirstWait = std::chrono::milliseconds(2250);
+constexpr auto kSecondWait = std::chrono::milliseconds(4500);
+
+class EnginePhaseFailureTest : public ::testing::TestWithParam<Phase> {};
+
+TEST_P(EnginePhaseFailureTest, AnAgentFailingOnceIsTriedAgainLaterInThePhase) {
+    const Phase phase = GetParam();
+    Fixture f(3, 2);
+    f.settings.early_stop = false;
+    f.spec.consensus = ConsensusMethod::kJudge;
+    f.spec.judge = "a1";
+    f.agents[1]->hook = FailFirst(phase, 1);
+    std::vector<std::string> calls_of_phase;
+    for (auto& a : f.agents) {
+        a->on_call = [&calls_of_phase, phase, name = a->Name()](const AgentRequest& q) {
+            const int first_round = phase == Phase::kPropose || phase == Phase::kCritique ? 1 : 2;
+            if (q.phase == phase && q.round == first_round) calls_of_phase.push_back(name);
+        };
+    }
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    // The agent's part is all there: nothing was lost.
+    EXPECT_EQ(f.sink.Count("agent_message"), 6u);
+    EXPECT_EQ(f.sink.Count("critique"), 12u);
+    EXPECT_EQ(f.sink.Count("vote"), 3u);
+    EXPECT_EQ(r.consensus.method, ConsensusMethod::kJudge);
+    EXPECT_FALSE(r.consensus.judge_fallback);
+    EXPECT_TRUE(r.substitutions.empty());
+
+    const int round = phase == Phase::kPropose || phase == Phase::kCritique ? 1 : 2;
+    ASSERT_EQ(r.failures.size(), 1u);
+    const AgentFailure& x = r.failures[0];
+    EXPECT_EQ(x.agent, "a1");
+    EXPECT_EQ(x.phase, agents::ToString(phase));
+    EXPECT_EQ(x.round, round);
+    EXPECT_EQ(x.target, phase == Phase::kCritique ? "a0" : "");
+    EXPECT_EQ(x.attempts, 2);
+    EXPECT_EQ(x.outcome, FailureOutcome::kRecovered);
+    EXPECT_EQ(x.code, "provider_error");
+
+    auto errors = f.Data("agent_error");
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].at("attempt"), 1);
+    EXPECT_EQ(errors[0].at("final"), false);
+    EXPECT_EQ(errors[0].at("round_number"), round);
+    auto retries = f.Data("agent_phase_retry");
+    ASSERT_EQ(retries.size(), 1u);
+    EXPECT_EQ(retries[0].at("agent"), "a1");
+    EXPECT_EQ(retries[0].at("phase").as_string(), agents::ToString(phase));
+    EXPECT_EQ(retries[0].at("attempt"), 2);
+    EXPECT_EQ(retries[0].at("delay_ms"), kFirstWait.count());
+    EXPECT_EQ(retries[0].at("reason"), "HTTP 529 overloaded");
+    ASSERT_EQ(f.waits.size(), 1u);
+    EXPECT_EQ(f.waits[0], kFirstWait);
+    EXPECT_EQ(r.usage.at("a1").failures, 1);
+    ExpectGapFreeSeq(f.sink);
+
+    // The later attempt came after every other call of the phase.
+    if (phase != Phase::kJudge) {
+        ASSERT_GE(calls_of_phase.size(), 4u);
+        EXPECT_EQ(calls_of_phase.back(), "a1");
+        EXPECT_EQ(std::count(calls_of_phase.begin(), calls_of_phase.end(), "a1"),
+                  phase == Phase::kCritique ? 3 : 2);
+    }
+}
+
+TEST_P(EnginePhaseFailureTest, AnAgentThatAlwaysFailsAPhaseIsCountedOutOrStoodInForVisibly) {
+    const Phase phase = GetParam();
+    Fixture f(3, 2);
+    f.settings.early_stop = false;
+    f.spec.consensus = ConsensusMethod::kJudge;
+    f.spec.judge = "a1";
+    f.agents[1]->hook = AlwaysFail(phase);
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    ASSERT_FALSE(r.failures.empty());
+    for (const auto& x : r.failures) {
+        EXPECT_EQ(x.agent, "a1");
+        EXPECT_EQ(x.phase, agents::ToString(phase));
+        EXPECT_EQ(x.attempts, 4) << "3 later attempts in the phase";
+    }
+    const FailureOutcome expected = phase == Phase::kRevise  ? FailureOutcome::kCarriedOver
+                                    : phase == Phase::kJudge ? FailureOutcome::kSubstituted
+                                                             : FailureOutcome::kCountedOut;
+    EXPECT_EQ(r.failures.back().outcome, expected);
+    const bool stood_in = phase == Phase::kRevise || phase == Phase::kJudge;
+    EXPECT_EQ(r.substitutions.size(), stood_in ? 1u : 0u);
+    EXPECT_EQ(f.sink.Count("agent_substitution"), stood_in ? 1u : 0u);
+    std::size_t finals = 0;
+    for (const auto& d : f.Data("agent_error")) finals += d.at("final").as_bool();
+    EXPECT_EQ(finals, r.failures.size()) << "one standing failure per call";
+    EXPECT_EQ(f.sink.Count("agent_phase_retry"), 3 * r.failures.size());
+    if (phase == Phase::kJudge) {
+        EXPECT_EQ(r.substitutions[0].replaced_by, "a0");
+        EXPECT_EQ(r.consensus.method, ConsensusMethod::kJudge);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPhase, EnginePhaseFailureTest,
+                         ::testing::Values(Phase::kPropose, Phase::kCritique, Phase::kRevise,
+                                           Phase::kVote, Phase::kJudge),
+                         [](const ::testing::TestParamInfo<Phase>& info) {
+                             return std::string(agents::ToString(info.param));
+                         });
+
+// Issue 25's case: two of three critics hit a provider burst. Without a later attempt
+// the debate failed "only 1 of 3 agents answered the critique phase of round 1".
+TEST(EngineTest, TwoCriticsHitByABurstStillCompleteTheDebate) {
+    {
+        Fixture f(3, 2);
+        f.agents[1]->hook = FailFirst(Phase::kCritique, 2);
+        f.agents[2]->hook = FailFirst(Phase::kCritique, 2);
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+        ASSERT_EQ(r.failures.size(), 4u);
+        for (const auto& x : r.failures) EXPECT_EQ(x.outcome, FailureOutcome::kRecovered);
+        EXPECT_EQ(f.sink.Count("agent_phase_retry"), 4u);
+        EXPECT_EQ(f.waits.size(), 1u) << "one backoff for the whole pass";
+    }
+    {
+        Fixture f(3, 2);
+        f.settings.phase_retries = 0;  // the old behaviour
+        f.agents[1]->hook = FailFirst(Phase::kCritique, 2);
+        f.agents[2]->hook = FailFirst(Phase::kCritique, 2);
+        DebateResult r = f.Run();
+        EXPECT_EQ(r.status, DebateStatus::kFailed);
+        EXPECT_EQ(r.error_message,
+                  "only 1 of 3 agents answered the critique phase of round 1; a debate needs at "
+                  "least 2");
+    }
+}
+
+TEST(EngineTest, RetryPassesBackOffAndStayInsideThePhaseBudgetAndTheDeadline) {
+    {
+        Fixture f(3, 1);  // default budget: all 3 later attempts
+        f.agents[2]->hook = AlwaysFail(Phase::kCritique);
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted);
+        EXPECT_EQ(f.waits, (std::vector<std::chrono::steady_clock::duration>{
+                               kFirstWait, kSecondWait, std::chrono::milliseconds(9000)}));
+        EXPECT_EQ(r.failures[0].attempts, 4);
+    }
+    {
+        Fixture f(3, 1);  // the first wait would end past the budget
+        f.settings.phase_retry_budget = std::chrono::seconds(2);
+        f.agents[2]->hook = AlwaysFail(Phase::kCritique);
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted);
+        EXPECT_TRUE(f.waits.empty());
+        EXPECT_EQ(f.sink.Count("agent_phase_retry"), 0u);
+        EXPECT_EQ(r.failures[0].attempts, 1);
+        EXPECT_EQ(f.Data("agent_error")[0].at("final"), true);
+    }
+    {
+        Fixture f(3, 1);  // 2.25 + 4.5 s fit in 10 s, a third wait (9 s) does not
+        f.settings.phase_retry_budget = std::chrono::seconds(10);
+        f.agents[2]->hook = AlwaysFail(Phase::kCritique);
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted);
+        EXPECT_EQ(f.waits.size(), 2u);
+        EXPECT_EQ(r.failures[0].attempts, 3);
+    }
+    {
+        Fixture f(3, 1);  // the deadline, 5 s away, allows one wait only
+        f.settings.debate_timeout = std::chrono::seconds(5);
+        f.agents[2]->hook = AlwaysFail(Phase::kCritique);
+        DebateResult r = f.Run();
+        ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+        EXPECT_EQ(f.waits.size(), 1u);
+        EXPECT_EQ(r.failures[0].attempts, 2);
+    }
+}
+
+TEST(EngineTest, FailuresThatWaitingCannotHealAreNotTriedAgain) {
+    Fixture f(3, 1);
+    f.agents[2]->hook = AlwaysFail(Phase::kCritique, common::ErrorCode::kAuthRequired);
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted);
+    EXPECT_EQ(f.sink.Count("agent_phase_retry"), 0u);
+    EXPECT_TRUE(f.waits.empty());
+    ASSERT_EQ(r.failures.size(), 2u);
+    EXPECT_EQ(r.failures[0].attempts, 1);
+    EXPECT_EQ(r.failures[0].code, "auth_required");
+}
+
+TEST(EngineTest, AFailedRevisionKeepsTheAgentsPreviousProposalMarked) {
+    Fixture f(3, 2);
+    f.settings.early_stop = false;
+    f.agents[2]->hook = AlwaysFail(Phase::kRevise);
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    EXPECT_EQ(r.rounds_used, 2);
+    ASSERT_EQ(r.substitutions.size(), 1u);
+    const Substitution& s = r.substitutions[0];
+    EXPECT_EQ(s.agent, "a2");
+    EXPECT_EQ(s.replaced_by, "a2");
+    EXPECT_EQ(s.phase, "revise");
+    EXPECT_EQ(s.round, 2);
+    EXPECT_EQ(s.reason, SubstitutionReason::kPreviousProposalCarriedOver);
+    ASSERT_EQ(r.failures.size(), 1u);
+    EXPECT_EQ(r.failures[0].outcome, FailureOutcome::kCarriedOver);
+    EXPECT_EQ(r.failures[0].attempts, 4);
+    auto subs = f.Data("agent_substitution");
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].at("reason"), "previous_proposal_carried_over");
+    EXPECT_EQ(subs[0].at("round_number"), 2);
+    // Its round-1 proposal is still its position: critiqued in round 2 and voted on.
+    EXPECT_EQ(f.sink.Count("agent_message"), 5u);
+    EXPECT_EQ(f.sink.Count("critique"), 12u);
+    bool a2_final = false;
+    for (const auto& p : r.final_proposals) a2_final |= p.agent == "a2" && p.round == 1;
+    EXPECT_TRUE(a2_final);
+    // It did not move because it did not speak: not counted as converged.
+    auto conv = f.Data("convergence");
+    ASSERT_EQ(conv.size(), 1u);
+    EXPECT_FALSE(conv[0].at("per_agent").as_object().contains("a2"));
+    EXPECT_TRUE(conv[0].at("per_agent").as_object().contains("a1"));
+    // No revise provenance for a2 (it wrote nothing in round 2).
+    for (const auto& e : r.provenance.front().entries) EXPECT_NE(e.phase, "revise");
+    for (const auto& rp : r.provenance) {
+        for (const auto& e : rp.entries) EXPECT_FALSE(e.agent == "a2" && e.phase == "revise");
+    }
+}
+
+TEST(EngineTest, NoVoteIsCastInAnotherAgentsName) {
+    Fixture f(3, 1);
+    f.agents[1]->hook = AlwaysFail(Phase::kVote);
+    f.agents[2]->hook = AlwaysFail(Phase::kVote);
+    DebateResult r = f.Run();
+    EXPECT_EQ(r.status, DebateStatus::kFailed);
+    EXPECT_EQ(r.error_code, "agents_unavailable");
+    EXPECT_NE(r.error_message.find("vote phase"), std::string::npos) << r.error_message;
+    EXPECT_TRUE(r.substitutions.empty());
+    EXPECT_EQ(f.sink.Count("vote"), 1u);
+    EXPECT_EQ(r.failures.size(), 2u);
+}
+
+TEST(EngineTest, CancelDuringTheBackoffEndsTheDebateWithoutAnotherAttempt) {
+    Fixture f(3, 1);
+    asio::cancellation_signal cancel;
+    f.agents[2]->hook = AlwaysFail(Phase::kCritique);
+    f.on_wait = [&] { cancel.emit(asio::cancellation_type::terminal); };
+    DebateResult r = f.Run(&cancel);
+    EXPECT_EQ(r.status, DebateStatus::kCancelled);
+    EXPECT_EQ(f.waits.size(), 1u);
+    std::size_t critiques_by_a2 = 0;
+    for (const auto& q : f.agents[2]->requests) critiques_by_a2 += q.phase == Phase::kCritique;
+    EXPECT_EQ(critiques_by_a2, 2u) << "no attempt after the cancel";
+}
+
+// A streamed call that failed for good is closed (token_end ok=false); the later attempt
+// opens a new stream whose text is the agent's message.
+TEST(EngineTest, ALaterAttemptStreamsAnewAfterTheFailedStreamIsClosed) {
+    Fixture f(3, 1);
+    auto attempt = std::make_shared<int>(0);
+    f.agents[1]->hook =
+        [attempt](const AgentRequest& r) -> std::optional<common::Result<AgentReply>> {
+        if (r.phase != Phase::kPropose) return std::nullopt;
+        if (++*attempt == 1) {
+            r.on_token("void text ");
+            return common::MakeError(common::ErrorCode::kProviderError, "stream cut");
+        }
+        r.on_token("good text");
+        AgentReply reply;
+        reply.text = "good text\nConfidence: 0.7";
+        return reply;
+    };
+    DebateResult r = f.Run();
+    ASSERT_EQ(r.status, DebateStatus::kCompleted) << r.error_message;
+    std::vector<std::string> trail;
+    for (const auto& e : f.sink.events) {
+        if (e.agent != "a1" || e.round != 1 || e.type == "critique" || e.type == "vote") continue;
+        auto d = json::parse(e.data_json).as_object();
+        if (d.contains("phase") && d.at("phase") != "propose") continue;
+        std::string item = e.type;
+        if (e.type == "token_end") item += d.at("ok").as_bool() ? "(ok)" : "(failed)";
+        if (e.type == "token_delta") item += ":" + std::string(d.at("delta").as_string());
+        trail.push_back(item);
+    }
+    EXPECT_EQ(trail, (std::vector<std::string>{
+                         "token_start", "token_delta:void text ", "token_end(failed)",
+                         "agent_error", "agent_phase_retry", "token_start", "token_delta:good text",
+                         "token_end(ok)", "agent_message"}));
 }
 
 TEST(EngineTest, DemoDebatesAreDeterministic) {

@@ -138,6 +138,96 @@ TEST(ReceiptTest, AuditorCanRecomputeHashAndHmacFromCanonicalBytes) {
     EXPECT_NE(signed_bytes->find("\"confidence\":0.6666666666666666"), std::string::npos);
 }
 
+DebateResult ResultWithFailuresAndSubstitutions() {
+    DebateResult r = SampleResult();
+    AgentFailure judge;
+    judge.agent = "claude";
+    judge.phase = "judge";
+    judge.round = 2;
+    judge.code = "provider_error";
+    judge.message = "HTTP 529 overloaded";
+    judge.attempts = 4;
+    judge.outcome = FailureOutcome::kSubstituted;
+    AgentFailure critique;
+    critique.agent = "gpt";
+    critique.phase = "critique";
+    critique.round = 1;
+    critique.target = "gemini";
+    critique.code = "provider_error";
+    critique.message = "HTTP 500";
+    critique.attempts = 2;
+    critique.outcome = FailureOutcome::kRecovered;
+    r.failures = {critique, judge};
+    r.substitutions = {{"claude", "gpt", "judge", 2, SubstitutionReason::kSubstituteJudge}};
+    return r;
+}
+
+TEST(ReceiptTest, FailuresAndSubstitutionsAreRecordedInsideTheSignedBytes) {
+    auto built = BuildSignedReceipt(SampleSpec(), ResultWithFailuresAndSubstitutions(), "rcpt_2",
+                                    std::nullopt, kNow, HmacKeys("k"));
+    ASSERT_TRUE(built.ok()) << built.error().message;
+    EXPECT_TRUE(VerifyReceipt(built->json, HmacKeys("k")).valid);
+    json::object r = json::parse(built->json).as_object();
+    const json::array& failures = r.at("agent_failures").as_array();
+    ASSERT_EQ(failures.size(), 2u);
+    EXPECT_EQ(failures[0].at("target"), "gemini");
+    EXPECT_EQ(failures[0].at("attempts"), 2);
+    EXPECT_EQ(failures[0].at("outcome"), "recovered");
+    EXPECT_EQ(failures[1].at("outcome"), "substituted");
+    const json::array& subs = r.at("substitutions").as_array();
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].as_object(), (json::object{{"agent", "claude"},
+                                                 {"replaced_by", "gpt"},
+                                                 {"phase", "judge"},
+                                                 {"round", 2},
+                                                 {"reason", "substitute_judge"}}));
+    // Tamper-evident: rewriting who judged, hiding a failure's retries or dropping the
+    // substitutions breaks the content hash.
+    const std::string forged_judge =
+        Replace(built->json, R"("replaced_by":"gpt")", R"("replaced_by":"claude")");
+    EXPECT_EQ(VerifyReceipt(forged_judge, HmacKeys("k")).reason, "content hash mismatch");
+    const std::string fewer_attempts = Replace(built->json, R"("attempts":4)", R"("attempts":1)");
+    EXPECT_EQ(VerifyReceipt(fewer_attempts, HmacKeys("k")).reason, "content hash mismatch");
+    json::object dropped = r;
+    dropped.erase("substitutions");
+    EXPECT_EQ(VerifyReceipt(json::serialize(dropped), HmacKeys("k")).reason,
+              "content hash mismatch");
+    // A debate without any: empty arrays, always present.
+    auto clean = BuildSignedReceipt(SampleSpec(), DebateResult{}, "rcpt_3", std::nullopt, kNow,
+                                    HmacKeys("k"));
+    ASSERT_TRUE(clean.ok());
+    EXPECT_TRUE(json::parse(clean->json).at("substitutions").as_array().empty());
+}
+
+// A receipt made before issue 25 (no `substitutions`, failures as {agent, phase, round,
+// code, message}) keeps verifying: the signed bytes are whatever members it holds.
+TEST(ReceiptTest, ReceiptsWithoutSubstitutionsStillVerify) {
+    SignedReceipt receipt = Build(HmacKeys("old-key"));
+    json::object old = json::parse(receipt.json).as_object();
+    old.erase("substitutions");
+    old.erase("content_hash");
+    old.erase("signatures");
+    old["agent_failures"] = json::array{json::object{{"agent", "gpt"},
+                                                     {"phase", "critique"},
+                                                     {"round", 1},
+                                                     {"code", "timeout"},
+                                                     {"message", "no reply in 240 s"}}};
+    auto signed_bytes = common::CanonicalizeJson(json::serialize(old));
+    ASSERT_TRUE(signed_bytes.ok());
+    old["content_hash"] = common::Sha256Hex(*signed_bytes);
+    old["signatures"] = json::array{json::object{
+        {"algorithm", "HMAC-SHA256"},
+        {"key_id", KeyId("old-key")},
+        {"value", common::Base64Encode(common::HmacSha256Raw("old-key", *signed_bytes))},
+        {"signed_at", "2026-11-23T18:00:00.123Z"}}};
+    const std::string old_json = json::serialize(old);
+    ReceiptVerification v = VerifyReceipt(old_json, HmacKeys("old-key"));
+    EXPECT_TRUE(v.valid) << v.reason;
+    auto served = ToServedReceiptJson(old_json);
+    ASSERT_TRUE(served.ok());
+    EXPECT_TRUE(VerifyReceipt(*served, HmacKeys("old-key")).valid);
+}
+
 TEST(ReceiptTest, PreviousKeyVerifiesAfterRotation) {
     SignedReceipt receipt = Build(HmacKeys("old-key"));
     ReceiptVerification v = VerifyReceipt(receipt.json, HmacKeys("new-key", "old-key"));
@@ -419,6 +509,30 @@ TEST(ReceiptTest, MarkdownShowsVerdictQuestionAndProvenance) {
     EXPECT_NE(md->find("**gemini**: coverage gaps; costs"), std::string::npos);
     EXPECT_NE(md->find(receipt.content_hash), std::string::npos);
     EXPECT_NE(md->find(KeyId("k")), std::string::npos);
+}
+
+TEST(ReceiptTest, RendersFailuresAndSubstitutions) {
+    auto built = BuildSignedReceipt(SampleSpec(), ResultWithFailuresAndSubstitutions(), "rcpt_2",
+                                    std::nullopt, kNow, HmacKeys("k"));
+    ASSERT_TRUE(built.ok());
+    auto md = RenderReceipt(built->json, ReceiptFormat::kMarkdown);
+    ASSERT_TRUE(md.ok());
+    EXPECT_NE(
+        md->find("| 1 | gpt | critique | gemini | provider_error: HTTP 500 | 2 | recovered |"),
+        std::string::npos)
+        << *md;
+    EXPECT_NE(md->find("| 2 | claude | judge | gpt | substitute_judge |"), std::string::npos);
+    auto html = RenderReceipt(built->json, ReceiptFormat::kHtml);
+    ASSERT_TRUE(html.ok());
+    EXPECT_NE(html->find("<td>substitute_judge</td>"), std::string::npos);
+    EXPECT_NE(html->find("<td>substituted</td>"), std::string::npos);
+    // Without any: "None." under both headings.
+    auto clean = BuildSignedReceipt(SampleSpec(), DebateResult{}, "rcpt_3", std::nullopt, kNow,
+                                    HmacKeys("k"));
+    ASSERT_TRUE(clean.ok());
+    auto clean_md = RenderReceipt(clean->json, ReceiptFormat::kMarkdown);
+    ASSERT_TRUE(clean_md.ok());
+    EXPECT_NE(clean_md->find("## Substitutions\n\nNone."), std::string::npos);
 }
 
 TEST(ReceiptTest, RenderRejectsMalformedJson) {

@@ -244,7 +244,11 @@ TEST(EventPayloads, AgentNoticesAndTokensMatchTheOldEnvelope) {
                     {"phase", "critique"},
                     {"code", "timeout"},
                     {"message", e.message},
-                    {"round_number", 1}};
+                    {"round_number", 1},
+                    // additive (issue 25): the engine's attempt of the call, whether it stands
+                    {"target", ""},
+                    {"attempt", 1},
+                    {"final", true}};
     ExpectSameWire(e, OldEnvelope("agent_error", ed, "d_1", 4, 1765000000.25, 1, "gpt"), 1, "gpt");
 
     AgentRetry r;

@@ -199,6 +199,7 @@ export default {
           ? h('ul', { class: 'dissents', 'data-testid': 'dissents' }, dissents.map((d) =>
               h('li', {}, h('strong', {}, d.agent), list(d.reasons), d.alternative_view ? h('p', { class: 'content muted' }, `Alternative view: ${d.alternative_view}`) : null)))
           : h('p', { 'data-testid': 'dissents' }, 'No dissent.')),
+      failuresSection(receipt),
       h('section', { 'aria-labelledby': 'r-hashes' },
         h('h2', { id: 'r-hashes' }, 'Hashes and chain'),
         dl([
@@ -236,6 +237,25 @@ export default {
     );
   },
 };
+
+// Agent calls that failed and who stood in (docs/engine.md "When an agent's call fails");
+// receipts made before these members existed have neither.
+function failuresSection(receipt) {
+  const failures = Array.isArray(receipt.agent_failures) ? receipt.agent_failures : [];
+  const subs = Array.isArray(receipt.substitutions) ? receipt.substitutions : [];
+  if (!failures.length && !subs.length) return null;
+  const attempts = (f) => (f.attempts ? ` (${f.attempts} attempt${f.attempts === 1 ? '' : 's'}, ${f.outcome || '—'})` : '');
+  return h('section', { 'aria-labelledby': 'r-failures' },
+    h('h2', { id: 'r-failures' }, 'Agent failures and substitutions'),
+    failures.length
+      ? h('ul', { 'data-testid': 'agent-failures' }, failures.map((f) =>
+          h('li', {}, `${f.agent}, ${f.phase}${f.target ? ` → ${f.target}` : ''}, round ${f.round}: ${f.code}: ${f.message}${attempts(f)}`)))
+      : null,
+    subs.length
+      ? h('ul', { 'data-testid': 'substitutions' }, subs.map((x) =>
+          h('li', {}, `${x.agent} (${x.phase}, round ${x.round}) → ${x.replaced_by}: ${x.reason}`)))
+      : null);
+}
 
 function list(items) {
   if (!Array.isArray(items) || !items.length) return null;
