@@ -10,11 +10,11 @@
 // as coroutines on this one thread.
 //
 // The client must cost little next to the server on the same cores: after the upgrade
-// (written and checked by hand) each client reads its socket 64 KiB at a time and walks
-// the WebSocket frames in place (no per-message Beast read); an event frame's type, seq
-// and timestamp are picked out of the envelope, whose member order the server fixes
-// (`{"type",..,"timestamp",..,"seq",..}`), and a frame of any other shape is parsed as
-// JSON. Pings are answered, a close frame ends the stream.
+// (written and checked by hand) each client reads its socket into one buffer (16 KiB,
+// grown for a larger frame) and walks the WebSocket frames in place (no per-message Beast
+// read); an event frame's type, seq and timestamp are picked out of the envelope, whose
+// member order the server fixes (`{"type",..,"timestamp",..,"seq",..}`), and a frame of
+// any other shape is parsed as JSON. Pings are answered, a close frame ends the stream.
 //
 // Output (stdout), one line each:
 //   connected <ok> <failed> <seconds>   once every handshake has finished (the caller
