@@ -128,9 +128,6 @@ private:
 };
 
 // Beast's closing handshake ends with a teardown of the next layer (found by ADL).
-void teardown(beast::role_type role, GatedSocket& s, beast::error_code& ec) {
-    websocket::teardown(role, s.next_layer(), ec);
-}
 template <typename Handler>
 void async_teardown(beast::role_type role, GatedSocket& s, Handler&& handler) {
     websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(handler));

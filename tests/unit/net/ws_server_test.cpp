@@ -343,7 +343,9 @@ TEST(WsServerTest, PongsNeverSplitGatheredDataFrames) {
     };
     auto done = asio::co_spawn(conn->executor(), writer, asio::use_future);
     for (int n = 0; n < kBatches * kPerBatch; ++n) {
-        if (n % 10 == 0) ASSERT_TRUE(client.Ping());
+        if (n % 10 == 0) {
+            ASSERT_TRUE(client.Ping());
+        }
         ASSERT_EQ(client.Read(), std::to_string(n) + std::string(3000 + n % 7, 'p'));
     }
     ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
