@@ -57,8 +57,16 @@ public:
     using next_layer_type = tcp::socket;
 
     explicit GatedSocket(tcp::socket socket)
-        : socket_(std::move(socket)), gate_(socket_.get_executor()) {
-        gate_.expires_at(std::chrono::steady_clock::time_point::max());
+        : socket_(std::move(socket)), gate_(std::make_shared<Gate>(socket_.get_executor())) {}
+    GatedSocket(GatedSocket&&) = default;
+    GatedSocket& operator=(GatedSocket&&) = delete;
+    // A write of Beast's may still be in flight or waiting (a keep-alive ping when the
+    // session ends): it holds the gate, not this object, and a waiter completes with
+    // operation_aborted.
+    ~GatedSocket() {
+        if (!gate_) return;
+        gate_->gone = true;
+        gate_->timer.cancel();
     }
 
     executor_type get_executor() noexcept { return socket_.get_executor(); }
@@ -74,26 +82,39 @@ public:
     template <typename ConstBuffers, typename Token>
     auto async_write_some(const ConstBuffers& buffers, Token&& token) {
         return asio::async_compose<Token, void(beast::error_code, std::size_t)>(
-            WriteOp<ConstBuffers>{this, buffers}, token, socket_);
+            WriteOp<ConstBuffers>{gate_, &socket_, buffers}, token, socket_);
     }
 
-    bool busy() const { return busy_; }
-    void Acquire() { busy_ = true; }
-    void Release() {
-        busy_ = false;
-        if (waiters_ > 0) gate_.cancel();  // every waiter re-checks
-    }
+    bool busy() const { return gate_->busy; }
+    void Acquire() { gate_->busy = true; }
+    void Release() { gate_->Release(); }
     // Completes when the gate may be free (re-check busy()).
     asio::awaitable<void> WaitGate() {
-        ++waiters_;
-        co_await gate_.async_wait(kTuple);
-        --waiters_;
+        std::shared_ptr<Gate> gate = gate_;
+        ++gate->waiters;
+        co_await gate->timer.async_wait(kTuple);
+        --gate->waiters;
     }
 
 private:
+    struct Gate {
+        explicit Gate(const executor_type& ex) : timer(ex) {
+            timer.expires_at(std::chrono::steady_clock::time_point::max());
+        }
+        void Release() {
+            busy = false;
+            if (waiters > 0) timer.cancel();  // every waiter re-checks
+        }
+        asio::steady_timer timer;  // never expires; Release cancels it to wake waiters
+        bool busy = false;
+        bool gone = false;  // the socket was destroyed
+        int waiters = 0;
+    };
+
     template <typename ConstBuffers>
     struct WriteOp {
-        GatedSocket* s;
+        std::shared_ptr<Gate> gate;
+        tcp::socket* socket;  // used only while the gate says it exists
         ConstBuffers buffers;
         bool waiting = false;
         bool writing = false;
@@ -101,30 +122,32 @@ private:
         template <typename Self>
         void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
             if (writing) {
-                s->Release();
+                gate->Release();
                 self.complete(ec, n);
                 return;
             }
             if (waiting) {
                 waiting = false;
-                --s->waiters_;
+                --gate->waiters;
+                if (gate->gone) {  // only after a wait: never inside the initiation
+                    self.complete(asio::error::operation_aborted, 0);
+                    return;
+                }
             }
-            if (s->busy_) {
+            if (gate->busy) {
                 waiting = true;
-                ++s->waiters_;
-                s->gate_.async_wait(std::move(self));
+                ++gate->waiters;
+                gate->timer.async_wait(std::move(self));
                 return;
             }
-            s->busy_ = true;
+            gate->busy = true;
             writing = true;
-            asio::async_write(s->socket_, buffers, std::move(self));
+            asio::async_write(*socket, buffers, std::move(self));
         }
     };
 
     tcp::socket socket_;
-    asio::steady_timer gate_;  // never expires; Release cancels it to wake waiters
-    bool busy_ = false;
-    int waiters_ = 0;
+    std::shared_ptr<Gate> gate_;
 };
 
 // Beast's closing handshake ends with a teardown of the next layer (found by ADL).
