@@ -111,8 +111,8 @@ public:
 
     // Writes one text frame (exactly one frame per call); completes once the frame is
     // handed to the socket. At most one Write (or WriteMany) at a time per connection (the
-    // caller is its single writer); `text` is only read, so one frame object may be written to many
-    // connections. Returns false, writing nothing, when:
+    // caller is its single writer); `text` is only read, so one frame object may be
+    // written to many connections. Returns false, writing nothing, when:
     //  - the connection is closing or closed, or another Write is in progress;
     //  - text is larger than ws_max_message_bytes (the connection stays open; counted in
     //    ws_send_refused);
@@ -147,8 +147,8 @@ public:
     // once all are handed to the socket. The rules of Write apply to the call as a whole:
     // false, writing nothing, when the connection is closing, another write is in
     // progress, or any text is larger than ws_max_message_bytes (counted in
-    // ws_send_refused); false when the write failed. This default writes them one Write
-    // at a time.
+    // ws_send_refused); false when the write failed. (This default, for test doubles,
+    // writes them one Write at a time and stops at the first refusal.)
     virtual boost::asio::awaitable<bool> WriteMany(
         std::span<const std::shared_ptr<const std::string>> texts) {
         for (const auto& text : texts) {
