@@ -492,66 +492,98 @@ def scenario_inflight_all(a, tmp):
 # 4. live viewers
 
 
-def scenario_viewers(a, tmp):
+def viewer_layouts(a):
+    """[(label, debates, per debate)]: RUNTIME_VIEWER_LAYOUTS ("1x100,100x100,...") or the
+    default 1 x 100 (the baseline), D x V/D and 1 x V."""
+    if a.viewer_layouts:
+        out = []
+        for item in a.viewer_layouts.split(","):
+            d, per = (int(x) for x in item.lower().split("x"))
+            out.append((f"{d} x {per}" + (" (baseline)" if (d, per) == (1, 100) else ""), d, per))
+        return out
     v = a.viewers
-    print(f"\n== 4. live viewers: aragora_ws_viewers (C++/Beast, one thread) reads every stream to")
+    debates = min(a.viewer_debates, v)
+    return [("1 x 100 (baseline)", 1, 100), (f"{debates} x {v // debates}", debates, v // debates),
+            (f"1 x {v}", 1, v)]
+
+
+def run_viewers(a, tmp, aragora, tag, debates, per):
+    """One layout against one serve binary; (result dict or None, rss/sub KiB, server CPU s,
+    connect s, other output)."""
+    serve = Serve(aragora, tmp, f"viewers-{tag}-{debates}x{per}", None, True,
+                  {"ARAGORA_DEMO_LATENCY_MS": str(a.viewer_latency_ms)})
+    try:
+        ids = []
+        for _ in range(debates):
+            i, err = create(serve.port, ["demo"] * 4, a.viewer_rounds)
+            if err:
+                raise SystemExit("runtime_bench: " + err)
+            ids.append(i)
+        ids_file = os.path.join(tmp, f"ids-{tag}-{debates}x{per}")
+        with open(ids_file, "w") as f:
+            f.write("\n".join(ids) + "\n")
+        rss0, cpu0 = serve.rss(), serve.cpu()
+        p = subprocess.Popen([a.viewers_bin, f"--port={serve.port}", f"--ids={ids_file}",
+                              f"--per-debate={per}", "--timeout=600"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        CHILDREN.append(p)
+        rss_sub, result, conn_s, other = float("nan"), None, float("nan"), []
+        for line in p.stdout:
+            if line.startswith("connected "):
+                _, okc, failc, secs = line.split()
+                conn_s = float(secs)
+                rss_sub = (serve.rss() - rss0) / max(int(okc), 1)
+            elif line.startswith("result "):
+                result = json.loads(line[len("result "):])
+            else:
+                other.append(line.strip())
+        p.wait()
+        CHILDREN.remove(p)
+        return result, rss_sub, serve.cpu() - cpu0, conn_s, other
+    finally:
+        serve.stop()
+
+
+def scenario_viewers(a, tmp):
+    print(f"\n== 4. live viewers: aragora_ws_viewers (C++, one thread) reads every stream to")
     print(f"   debate_end; demo agents x {a.viewer_rounds} rounds, ARAGORA_DEMO_LATENCY_MS="
           f"{a.viewer_latency_ms}. Latency = receive - event timestamp over live events;")
     print("   RSS/sub = (server RSS once all are subscribed - before) / subscribers; the")
     print("   baseline row is 100 subscribers on one debate.")
-    print(f"   {'layout':<18} {'subs':>6} {'ok':>6} {'gaps':>5} {'fail':>5} {'events':>9} "
+    # With RUNTIME_COMPARE_ARAGORA=<another serve binary>, every layout runs on that binary
+    # ("before") then on this build's ("after"), one right after the other, under the same
+    # load; "x before" is after / before for p99 and server CPU.
+    binaries = [("", a.aragora)]
+    if a.compare_aragora:
+        binaries = [("before", os.path.abspath(a.compare_aragora)), ("after", a.aragora)]
+        print(f"   before = {binaries[0][1]}; after = {a.aragora}")
+    print(f"   {'layout':<18} {'serve':<6} {'subs':>6} {'ok':>6} {'gaps':>5} {'fail':>5} {'events':>9} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'x p99':>6} {'max ms':>7} {'RSS/sub KiB':>11} "
           f"{'srv cpu s':>9} {'cl cpu s':>8} {'conn s':>6}")
-    layouts = [("1 x 100 (baseline)", 1, 100)]
-    debates = min(a.viewer_debates, v)
-    layouts.append((f"{debates} x {v // debates}", debates, v // debates))
-    layouts.append((f"1 x {v}", 1, v))
     base_p99 = None
-    for label, debates, per in layouts:
-        serve = Serve(a.aragora, tmp, f"viewers-{debates}x{per}", None, True,
-                      {"ARAGORA_DEMO_LATENCY_MS": str(a.viewer_latency_ms)})
-        try:
-            ids = []
-            for _ in range(debates):
-                i, err = create(serve.port, ["demo"] * 4, a.viewer_rounds)
-                if err:
-                    raise SystemExit("runtime_bench: " + err)
-                ids.append(i)
-            ids_file = os.path.join(tmp, f"ids-{debates}x{per}")
-            with open(ids_file, "w") as f:
-                f.write("\n".join(ids) + "\n")
-            rss0, cpu0 = serve.rss(), serve.cpu()
-            p = subprocess.Popen([a.viewers_bin, f"--port={serve.port}", f"--ids={ids_file}",
-                                  f"--per-debate={per}", "--timeout=600"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            CHILDREN.append(p)
-            rss_sub, result, conn_s, other = float("nan"), None, float("nan"), []
-            for line in p.stdout:
-                if line.startswith("connected "):
-                    _, okc, failc, secs = line.split()
-                    conn_s = float(secs)
-                    rss_sub = (serve.rss() - rss0) / max(int(okc), 1)
-                elif line.startswith("result "):
-                    result = json.loads(line[len("result "):])
-                else:
-                    other.append(line.strip())
-            p.wait()
-            CHILDREN.remove(p)
-            srv_cpu = serve.cpu() - cpu0
+    for label, debates, per in viewer_layouts(a):
+        before = None
+        for tag, binary in binaries:
+            result, rss_sub, srv_cpu, conn_s, other = run_viewers(a, tmp, binary, tag or "this",
+                                                                  debates, per)
             if result is None:
-                print(f"   {label:<18} client failed: {' | '.join(other)[-300:]}")
+                print(f"   {label:<18} {tag:<6} client failed: {' | '.join(other)[-300:]}")
                 continue
+            if tag == "before":
+                before = (result["p99_ms"] or 1.0, srv_cpu or 1e-9)
             if base_p99 is None:
                 base_p99 = result["p99_ms"] or 1.0
-            print(f"   {label:<18} {result['clients']:>6} {result['ok']:>6} {result['gap']:>5} "
+            print(f"   {label:<18} {tag:<6} {result['clients']:>6} {result['ok']:>6} {result['gap']:>5} "
                   f"{result['failed']:>5} {result['events']:>9} {result['p50_ms']:>7.1f} "
                   f"{result['p99_ms']:>7.1f} {result['p99_ms'] / base_p99:>6.2f} "
                   f"{result['max_ms']:>7.0f} {rss_sub:>11.1f} {srv_cpu:>9.1f} "
                   f"{result['cpu_seconds']:>8.1f} {conn_s:>6.1f}")
             if result["first_error"]:
                 print(f"      first error: {result['first_error'][:300]}")
-        finally:
-            serve.stop()
+            if tag == "after" and before is not None:
+                print(f"      after / before: p99 x{result['p99_ms'] / before[0]:.3f}, "
+                      f"server CPU x{srv_cpu / before[1]:.3f}")
+            sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------------------
@@ -619,6 +651,11 @@ def main():
     ap.add_argument("--viewer-rounds", type=int, default=env_default("RUNTIME_VIEWER_ROUNDS", 12))
     ap.add_argument("--viewer-latency-ms", type=int,
                     default=env_default("RUNTIME_VIEWER_LATENCY_MS", 500))
+    ap.add_argument("--viewer-layouts", default=env_default("RUNTIME_VIEWER_LAYOUTS", ""),
+                    help="viewers layouts to run, e.g. 1x100,100x100,1x10000 (default: 1 x 100, "
+                         "D x V/D, 1 x V)")
+    ap.add_argument("--compare-aragora", default=env_default("RUNTIME_COMPARE_ARAGORA", ""),
+                    help="viewers: run every layout on this serve binary too (before/after)")
     ap.add_argument("--no-netns", action="store_true",
                     default=bool(os.environ.get("RUNTIME_NO_NETNS")))
     a = ap.parse_args()

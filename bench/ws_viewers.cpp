@@ -9,6 +9,13 @@
 // before they subscribed, then the live events, and read until debate_end. All clients run
 // as coroutines on this one thread.
 //
+// The client must cost little next to the server on the same cores: after the upgrade
+// (written and checked by hand) each client reads its socket into one buffer (16 KiB,
+// grown for a larger frame) and walks the WebSocket frames in place (no per-message Beast
+// read); an event frame's type, seq and timestamp are picked out of the envelope, whose
+// member order the server fixes (`{"type",..,"timestamp",..,"seq",..}`), and a frame of
+// any other shape is parsed as JSON. Pings are answered, a close frame ends the stream.
+//
 // Output (stdout), one line each:
 //   connected <ok> <failed> <seconds>   once every handshake has finished (the caller
 //                                       samples the server's memory then)
@@ -30,13 +37,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -44,10 +50,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench_util.hpp"
@@ -60,7 +68,6 @@ using aragora::bench::Percentile;
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
@@ -134,69 +141,199 @@ private:
         if (t_.first_error.empty()) t_.first_error = error;
     }
 
+    // What a frame says: its type, and for an event its seq and timestamp.
+    struct FrameFacts {
+        std::string_view type;
+        long seq = -1;  // -1: a control frame
+        double timestamp = 0;
+        bool has_timestamp = false;
+        bool ok = false;
+    };
+
+    static FrameFacts ScanEnvelope(std::string_view text) {
+        FrameFacts f;
+        constexpr std::string_view kHead = "{\"type\":\"";
+        if (text.substr(0, kHead.size()) != kHead) return ParseJson(text);
+        const std::size_t type_end = text.find('"', kHead.size());
+        if (type_end == std::string_view::npos) return f;
+        f.type = text.substr(kHead.size(), type_end - kHead.size());
+        f.ok = true;
+        // The envelope's own members follow `data`, so the last match is theirs.
+        const std::size_t seq_at = text.rfind(",\"seq\":");
+        if (seq_at == std::string_view::npos) return f;
+        f.seq = std::strtol(text.data() + seq_at + 7, nullptr, 10);
+        const std::size_t ts_at = text.rfind(",\"timestamp\":");
+        if (ts_at != std::string_view::npos) {
+            f.timestamp = std::strtod(text.data() + ts_at + 13, nullptr);
+            f.has_timestamp = true;
+        }
+        return f;
+    }
+
+    // Any other shape: a real JSON parse (types point into `text`'s copy kept by the caller).
+    static FrameFacts ParseJson(std::string_view text) {
+        FrameFacts f;
+        boost::system::error_code ec;
+        json::value v = json::parse(text, ec);
+        if (ec || !v.is_object()) return f;
+        const json::object& o = v.get_object();
+        const json::value* type = o.if_contains("type");
+        if (!type || !type->is_string()) return f;
+        // Only the types the caller compares are returned (as static strings).
+        const std::string_view t = type->get_string();
+        static constexpr std::string_view kKnown[] = {"replay_end", "error", "debate_end"};
+        f.type = "other";
+        for (std::string_view k : kKnown) {
+            if (t == k) f.type = k;
+        }
+        f.ok = true;
+        const json::value* seq = o.if_contains("seq");
+        if (seq && seq->is_number()) f.seq = static_cast<long>(seq->to_number<double>());
+        const json::value* ts = o.if_contains("timestamp");
+        if (ts && ts->is_number()) {
+            f.timestamp = ts->to_number<double>();
+            f.has_timestamp = true;
+        }
+        return f;
+    }
+
+    // A masked client control frame (RFC 6455: every client frame is masked).
+    static std::string ControlFrame(unsigned char opcode, std::string_view payload) {
+        const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+        std::string out;
+        out.push_back(static_cast<char>(0x80 | opcode));
+        out.push_back(static_cast<char>(0x80 | payload.size()));  // control: <= 125
+        out.append(reinterpret_cast<const char*>(key), 4);
+        for (std::size_t i = 0; i < payload.size(); ++i) {
+            out.push_back(static_cast<char>(payload[i] ^ key[i % 4]));
+        }
+        return out;
+    }
+
     asio::awaitable<void> Client(std::string debate_id) {
         bool handshaken = false;
         long last_seq = 0;
         bool gap_free = true;
         bool ended = false;
         try {
-            websocket::stream<beast::tcp_stream> ws(ioc_);
-            beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(30));
-            co_await beast::get_lowest_layer(ws).async_connect(
+            beast::tcp_stream stream(ioc_);
+            stream.expires_after(std::chrono::seconds(30));
+            co_await stream.async_connect(
                 tcp::endpoint(asio::ip::make_address(o_.host), static_cast<uint16_t>(o_.port)),
                 asio::use_awaitable);
-            beast::get_lowest_layer(ws).expires_never();
-            auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
-            timeouts.idle_timeout = std::chrono::seconds(o_.timeout_seconds);
-            timeouts.handshake_timeout = std::chrono::seconds(30);
-            ws.set_option(timeouts);
-            co_await ws.async_handshake(o_.host + ":" + std::to_string(o_.port),
-                                        "/ws?debate_id=" + debate_id, asio::use_awaitable);
+            const std::string upgrade = "GET /ws?debate_id=" + debate_id +
+                                        " HTTP/1.1\r\nHost: " + o_.host + ":" +
+                                        std::to_string(o_.port) +
+                                        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                        "Sec-WebSocket-Version: 13\r\n\r\n";
+            co_await asio::async_write(stream, asio::buffer(upgrade), asio::use_awaitable);
+            std::string buf;
+            const std::size_t head_end = co_await asio::async_read_until(
+                stream, asio::dynamic_buffer(buf), "\r\n\r\n", asio::use_awaitable);
+            if (buf.compare(0, 12, "HTTP/1.1 101") != 0) {
+                throw std::runtime_error("upgrade refused: " + buf.substr(0, buf.find('\r')));
+            }
+            // What follows the answer is frames already: the start of the read buffer.
+            std::vector<char> rb(std::max<std::size_t>(16 * 1024, buf.size() - head_end));
+            std::copy(buf.begin() + static_cast<long>(head_end), buf.end(), rb.begin());
+            std::size_t end = buf.size() - head_end;
+            std::string().swap(buf);
             handshaken = true;
             HandshakeFinished(true);
+
             bool live = false;
-            beast::flat_buffer buffer;
-            unsigned char scratch[8192];
+            std::size_t pos = 0;
+            double received = 0;  // when the last read returned
             while (!ended) {
-                buffer.clear();
-                co_await ws.async_read(buffer, asio::use_awaitable);
-                const double received = NowEpochSeconds();
-                const auto data = buffer.cdata();
-                json::monotonic_resource mr(scratch, sizeof scratch);
-                boost::system::error_code ec;
-                json::value v = json::parse(
-                    std::string_view(static_cast<const char*>(data.data()), data.size()), ec, &mr);
-                if (ec || !v.is_object()) continue;
-                const json::object& f = v.get_object();
-                const json::value* type_value = f.if_contains("type");
-                if (!type_value || !type_value->is_string()) continue;
-                const std::string_view type = type_value->get_string();
-                if (type == "replay_end") {
-                    live = true;
-                    continue;
-                }
-                if (type == "error") {
-                    throw std::runtime_error("error frame: " + json::serialize(f));
-                }
-                const json::value* seq = f.if_contains("seq");
-                if (!seq || !seq->is_number()) continue;  // control frame
-                const long s = static_cast<long>(seq->to_number<double>());
-                if (s != last_seq + 1) gap_free = false;
-                last_seq = s;
-                ++t_.events;
-                ended = type == "debate_end";
-                if (live) {
-                    ++t_.live;
-                    const json::value* ts = f.if_contains("timestamp");
-                    if (!ended && ts && ts->is_number()) {
-                        t_.latencies_ms.push_back(
-                            static_cast<float>((received - ts->to_number<double>()) * 1e3));
+                // Every whole frame in the buffer.
+                while (!ended) {
+                    const std::size_t avail = end - pos;
+                    if (avail < 2) break;
+                    const auto* p = reinterpret_cast<const unsigned char*>(rb.data() + pos);
+                    const bool fin = (p[0] & 0x80) != 0;
+                    const unsigned opcode = p[0] & 0x0F;
+                    if ((p[1] & 0x80) != 0) throw std::runtime_error("masked server frame");
+                    std::size_t len = p[1] & 0x7F;
+                    std::size_t head = 2;
+                    if (len == 126) {
+                        if (avail < 4) break;
+                        len = (std::size_t{p[2]} << 8) | p[3];
+                        head = 4;
+                    } else if (len == 127) {
+                        if (avail < 10) break;
+                        len = 0;
+                        for (int i = 2; i < 10; ++i) len = (len << 8) | p[i];
+                        head = 10;
+                    }
+                    if (avail < head + len) break;
+                    const std::string_view payload(rb.data() + pos + head, len);
+                    pos += head + len;
+                    if (opcode == 0x9) {  // ping: answer it
+                        const std::string pong = ControlFrame(0xA, payload);
+                        co_await asio::async_write(stream, asio::buffer(pong), asio::use_awaitable);
+                        continue;
+                    }
+                    if (opcode == 0xA) continue;
+                    if (opcode == 0x8) {
+                        const unsigned code =
+                            len >= 2 ? (unsigned{static_cast<unsigned char>(payload[0])} << 8) |
+                                           static_cast<unsigned char>(payload[1])
+                                     : 0;
+                        throw std::runtime_error("the server closed the connection (" +
+                                                 std::to_string(code) + ")");
+                    }
+                    if (opcode != 0x1 || !fin) {
+                        throw std::runtime_error("unexpected frame: opcode " +
+                                                 std::to_string(opcode) +
+                                                 (fin ? "" : ", not final"));
+                    }
+                    const FrameFacts f = ScanEnvelope(payload);
+                    if (!f.ok) continue;
+                    if (f.type == "replay_end") {
+                        live = true;
+                        continue;
+                    }
+                    if (f.type == "error") {
+                        throw std::runtime_error("error frame: " +
+                                                 std::string(payload.substr(0, 300)));
+                    }
+                    if (f.seq < 0) continue;  // control frame
+                    if (f.seq != last_seq + 1) gap_free = false;
+                    last_seq = f.seq;
+                    ++t_.events;
+                    ended = f.type == "debate_end";
+                    if (live) {
+                        ++t_.live;
+                        if (!ended && f.has_timestamp) {
+                            t_.latencies_ms.push_back(
+                                static_cast<float>((received - f.timestamp) * 1e3));
+                        }
                     }
                 }
+                if (ended) break;
+                // Keep the unread tail (a partial frame) at the front, grow for a frame
+                // larger than the buffer, then one read of what the socket has.
+                if (pos > 0) {
+                    std::memmove(rb.data(), rb.data() + pos, end - pos);
+                    end -= pos;
+                    pos = 0;
+                }
+                if (end == rb.size()) rb.resize(2 * rb.size());
+                stream.expires_after(std::chrono::seconds(o_.timeout_seconds));
+                const std::size_t n = co_await stream.async_read_some(
+                    asio::buffer(rb.data() + end, rb.size() - end), asio::use_awaitable);
+                received = NowEpochSeconds();
+                end += n;
             }
+            // Close frame 1000, then the socket (the server's answer is not awaited).
+            const std::string close = ControlFrame(0x8, std::string_view("\x03\xe8", 2));
             boost::system::error_code ignored;
-            co_await ws.async_close(websocket::close_code::normal,
-                                    asio::redirect_error(asio::use_awaitable, ignored));
+            stream.expires_after(std::chrono::seconds(5));
+            co_await asio::async_write(stream, asio::buffer(close),
+                                       asio::redirect_error(asio::use_awaitable, ignored));
+            stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+            stream.close();
         } catch (const std::exception& e) {
             if (!handshaken) HandshakeFinished(false);
             if (!ended) {

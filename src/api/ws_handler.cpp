@@ -32,6 +32,10 @@ namespace aragora::api {
 namespace {
 
 constexpr std::size_t kMaxEarlyMessages = 16;
+// Frames and bytes handed to one WsConnection::WriteMany (one socket write): 32 frames are
+// 64 buffers, what one sendmsg of Asio takes.
+constexpr std::size_t kMaxBatchFrames = 32;
+constexpr std::size_t kMaxBatchBytes = 256 * 1024;
 constexpr std::uint64_t kMaxDroppedMessages = 500;
 
 namespace asio = boost::asio;
@@ -974,9 +978,24 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                     due = c->last_send + options.debate_end_gap;
                 }
                 if (due <= now) {
-                    OutFrame frame = c->out.pop_front();
+                    // One Write for every frame at the head of the queue (one socket
+                    // write in net), at most kMaxBatchFrames / kMaxBatchBytes; a
+                    // debate_end goes alone (its gap is measured from the write before it).
+                    const std::size_t most = std::min(c->out.size(), kMaxBatchFrames);
+                    std::vector<FrameText> texts;
+                    std::vector<OutFrame> batch;
+                    texts.reserve(most);
+                    batch.reserve(most);
+                    std::size_t bytes = 0;
+                    do {
+                        batch.push_back(c->out.pop_front());
+                        bytes += batch.back().text->size();
+                        texts.push_back(std::move(batch.back().text));
+                    } while (batch.front().type != FrameType::kDebateEnd && !c->out.empty() &&
+                             c->out.front().type != FrameType::kDebateEnd &&
+                             batch.size() < kMaxBatchFrames && bytes < kMaxBatchBytes);
                     std::shared_ptr<net::WsConnection> ws = c->ws;
-                    const bool ok = co_await ws->Write(frame.text);
+                    const bool ok = co_await ws->WriteMany(texts);
                     ws.reset();
                     if (c->gone) break;
                     if (!ok) {
@@ -990,7 +1009,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                     }
                     c->last_send = SteadyClock::now();
                     c->sent_any = true;
-                    core->Count(frame);
+                    for (const OutFrame& frame : batch) core->Count(frame);
                     continue;
                 }
                 if (!front.delay_counted) {

@@ -10,10 +10,12 @@
 // writer coroutine per connection (spawned in OnOpen, ends after OnClose) drains the
 // connection's one bounded frame queue with one net::WsConnection::Write in flight.
 // It:
-//  - writes each frame with its own Write (one JSON object per frame);
-//  - lets `debate_end_gap` pass since the previous frame before a `debate_end` (the
-//    TypeScript client drops frames that arrive in the same read); later frames wait
-//    behind it;
+//  - writes every frame queued behind the write in flight with one WriteMany (at most 32
+//    frames / 256 KiB): each frame is its own WebSocket message (one JSON object per
+//    frame), and the burst is one socket write instead of one per frame;
+//  - writes a `debate_end` alone, after `debate_end_gap` has passed since the previous
+//    write (the TypeScript client drops frames that arrive in the same read); later
+//    frames wait behind it;
 //  - pulls replay events into the queue as it drains (a store page at a time), so a
 //    long replay holds one store page per subscription, not the whole debate;
 //  - sends the heartbeat when it is due.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "common/result.hpp"
@@ -93,10 +94,10 @@ struct ServerStats {
 // in OnClose; any still held when the io_context stops must be released before the
 // io_context is destroyed.
 //
-// net keeps no frame queue: the handler is the connection's one writer. It awaits Write
-// for one frame at a time on executor(), so the handler's own queue is the only one and
-// its bound is the only slow-consumer bound (Beast websocket_session: one async_write in
-// flight).
+// net keeps no frame queue: the handler is the connection's one writer. It awaits one
+// Write or WriteMany at a time on executor() (WriteMany: every frame it has queued, in one
+// socket write), so the handler's own queue is the only one and its bound is the only
+// slow-consumer bound (one socket write in flight).
 class WsConnection {
 public:
     virtual ~WsConnection() = default;
@@ -109,9 +110,9 @@ public:
     virtual boost::asio::any_io_executor executor() const = 0;
 
     // Writes one text frame (exactly one frame per call); completes once the frame is
-    // handed to the socket. At most one Write at a time per connection (the caller is its
-    // single writer); `text` is only read, so one frame object may be written to many
-    // connections. Returns false, writing nothing, when:
+    // handed to the socket. At most one Write (or WriteMany) at a time per connection (the
+    // caller is its single writer); `text` is only read, so one frame object may be
+    // written to many connections. Returns false, writing nothing, when:
     //  - the connection is closing or closed, or another Write is in progress;
     //  - text is larger than ws_max_message_bytes (the connection stays open; counted in
     //    ws_send_refused);
@@ -140,6 +141,21 @@ public:
         uint16_t received = 0;
     };
     virtual CloseCodes close_codes() const { return {}; }
+
+    // Writes `texts` as consecutive text frames, each its own message, in order, with one
+    // gather write to the socket (a burst costs one syscall, not one per frame); completes
+    // once all are handed to the socket. The rules of Write apply to the call as a whole:
+    // false, writing nothing, when the connection is closing, another write is in
+    // progress, or any text is larger than ws_max_message_bytes (counted in
+    // ws_send_refused); false when the write failed. (This default, for test doubles,
+    // writes them one Write at a time and stops at the first refusal.)
+    virtual boost::asio::awaitable<bool> WriteMany(
+        std::span<const std::shared_ptr<const std::string>> texts) {
+        for (const auto& text : texts) {
+            if (!co_await Write(text)) co_return false;
+        }
+        co_return true;
+    }
 };
 
 // Receives WebSocket events. Callbacks must not block; they run on the connection's

@@ -1,24 +1,38 @@
 // WebSocket session: one reader coroutine, one Write at a time from the handler's writer
 // (net keeps no frame queue), a write watchdog. One of the few TUs with Beast.
+//
+// Data frames are framed here and written with one gather write per Write call (the
+// handler hands over every frame it has queued, so a burst costs one syscall, not one per
+// frame); Beast does the handshake, reads, pongs, keep-alive pings and the closing
+// handshake. Every byte of both goes through GatedSocket, which lets one write at a time
+// reach the socket and each write complete before the next starts, so Beast's control
+// frames never land inside a data frame.
 
 #include "net/detail/ws_session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/websocket/teardown.hpp>
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/strings.hpp"
 
@@ -32,6 +46,133 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// The TCP socket under the Beast stream: one write at a time reaches it, each in full
+// (asio::async_write) before the next starts, whether it comes from Beast (handshake
+// answer, pong, ping, close) or from the session's data frames (Acquire/Release). All
+// on the connection's strand.
+class GatedSocket {
+public:
+    using executor_type = tcp::socket::executor_type;
+    using next_layer_type = tcp::socket;
+
+    explicit GatedSocket(tcp::socket socket)
+        : socket_(std::move(socket)), gate_(std::make_shared<Gate>(socket_.get_executor())) {}
+    GatedSocket(GatedSocket&&) = default;
+    GatedSocket& operator=(GatedSocket&&) = delete;
+    // A write of Beast's may still be in flight or waiting (a keep-alive ping when the
+    // session ends): it holds the gate, not this object, and a waiter completes with
+    // operation_aborted.
+    ~GatedSocket() {
+        if (!gate_) return;
+        gate_->gone = true;
+        gate_->timer.cancel();
+    }
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    tcp::socket& next_layer() noexcept { return socket_; }
+
+    template <typename MutableBuffers, typename Token>
+    auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+        return socket_.async_read_some(buffers, std::forward<Token>(token));
+    }
+
+    // Beast's writes: waits for the gate, then writes every byte (a partial write would
+    // let another writer in mid-frame) and reports them all.
+    template <typename ConstBuffers, typename Token>
+    auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+        return asio::async_compose<Token, void(beast::error_code, std::size_t)>(
+            WriteOp<ConstBuffers>{gate_, &socket_, buffers}, token, socket_);
+    }
+
+    bool busy() const { return gate_->busy; }
+    void Acquire() { gate_->busy = true; }
+    void Release() { gate_->Release(); }
+    // Completes when the gate may be free (re-check busy()).
+    asio::awaitable<void> WaitGate() {
+        std::shared_ptr<Gate> gate = gate_;
+        ++gate->waiters;
+        co_await gate->timer.async_wait(kTuple);
+        --gate->waiters;
+    }
+
+private:
+    struct Gate {
+        explicit Gate(const executor_type& ex) : timer(ex) {
+            timer.expires_at(std::chrono::steady_clock::time_point::max());
+        }
+        void Release() {
+            busy = false;
+            if (waiters > 0) timer.cancel();  // every waiter re-checks
+        }
+        asio::steady_timer timer;  // never expires; Release cancels it to wake waiters
+        bool busy = false;
+        bool gone = false;  // the socket was destroyed
+        int waiters = 0;
+    };
+
+    template <typename ConstBuffers>
+    struct WriteOp {
+        std::shared_ptr<Gate> gate;
+        tcp::socket* socket;  // used only while the gate says it exists
+        ConstBuffers buffers;
+        bool waiting = false;
+        bool writing = false;
+
+        template <typename Self>
+        void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
+            if (writing) {
+                gate->Release();
+                self.complete(ec, n);
+                return;
+            }
+            if (waiting) {
+                waiting = false;
+                --gate->waiters;
+                if (gate->gone) {  // only after a wait: never inside the initiation
+                    self.complete(asio::error::operation_aborted, 0);
+                    return;
+                }
+            }
+            if (gate->busy) {
+                waiting = true;
+                ++gate->waiters;
+                gate->timer.async_wait(std::move(self));
+                return;
+            }
+            gate->busy = true;
+            writing = true;
+            asio::async_write(*socket, buffers, std::move(self));
+        }
+    };
+
+    tcp::socket socket_;
+    std::shared_ptr<Gate> gate_;
+};
+
+// Beast's closing handshake ends with a teardown of the next layer (found by ADL).
+template <typename Handler>
+void async_teardown(beast::role_type role, GatedSocket& s, Handler&& handler) {
+    websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(handler));
+}
+
+// Appends the header of an unmasked, unfragmented text frame of `size` bytes (RFC 6455
+// 5.2; no extension negotiated, so RSV bits are 0).
+void AppendTextFrameHeader(std::string& out, std::size_t size) {
+    out.push_back(static_cast<char>(0x81));  // FIN, opcode 1
+    if (size < 126) {
+        out.push_back(static_cast<char>(size));
+    } else if (size <= 0xFFFF) {
+        out.push_back(static_cast<char>(126));
+        out.push_back(static_cast<char>((size >> 8) & 0xFF));
+        out.push_back(static_cast<char>(size & 0xFF));
+    } else {
+        out.push_back(static_cast<char>(127));
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            out.push_back(static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xFF));
+        }
+    }
+}
 
 // The first protocol of "Sec-WebSocket-Protocol: a, b" ("" when none offered).
 std::string FirstSubprotocol(const http::fields& fields) {
@@ -69,6 +210,8 @@ public:
     }
 
     asio::awaitable<bool> Write(std::shared_ptr<const std::string> text) override;
+    asio::awaitable<bool> WriteMany(
+        std::span<const std::shared_ptr<const std::string>> texts) override;
     void Close(uint16_t code, std::string reason) override;
     CloseCodes close_codes() const override {
         std::lock_guard lock(mu_);
@@ -105,7 +248,7 @@ private:
     void ReadFailed(const beast::error_code& ec);
     void CloseSocket() {
         beast::error_code ignored;
-        ws_.next_layer().close(ignored);
+        ws_.next_layer().next_layer().close(ignored);
     }
     // Runs a handler callback; an exception closes the connection with 1011.
     template <typename F>
@@ -114,7 +257,7 @@ private:
     std::shared_ptr<ServerCore> core_;
     const asio::any_io_executor executor_;  // the connection's strand
     // No permessage-deflate (clients do not need it; saves compile time and CPU).
-    websocket::stream<tcp::socket, /*deflateSupported=*/false> ws_;
+    websocket::stream<GatedSocket, /*deflateSupported=*/false> ws_;
     asio::steady_timer watchdog_;
     const HttpRequest request_;
     const uint64_t id_;
@@ -133,11 +276,18 @@ private:
 };
 
 asio::awaitable<bool> WsSession::Write(std::shared_ptr<const std::string> text) {
+    co_return co_await WriteMany(std::span<const std::shared_ptr<const std::string>>(&text, 1));
+}
+
+asio::awaitable<bool> WsSession::WriteMany(
+    std::span<const std::shared_ptr<const std::string>> texts) {
     auto self = shared_from_this();
     ServerStats& stats = core_->stats;
-    if (!text || text->size() > core_->limits.ws_max_message_bytes) {
-        stats.ws_send_refused.fetch_add(1);
-        co_return false;
+    for (const auto& text : texts) {
+        if (!text || text->size() > core_->limits.ws_max_message_bytes) {
+            stats.ws_send_refused.fetch_add(1);
+            co_return false;
+        }
     }
     {
         std::lock_guard lock(mu_);
@@ -145,9 +295,33 @@ asio::awaitable<bool> WsSession::Write(std::shared_ptr<const std::string> text) 
         writing_ = true;
     }
     ArmWatchdog();
-    auto [ec, n] = co_await ws_.async_write(asio::buffer(*text), kTuple);
+    GatedSocket& socket = ws_.next_layer();
+    while (socket.busy()) co_await socket.WaitGate();  // a pong or ping of Beast's
+    beast::error_code ec;
+    if (!ws_.is_open()) {
+        // Beast started a closing handshake (the peer's close): nothing may follow it.
+        ec = websocket::error::closed;
+    } else {
+        socket.Acquire();
+        // One header per frame, then each frame's shared text as it is (no copy); the
+        // reserve keeps the header pointers stable (a header is at most 10 bytes).
+        // (Locals, not members: an idle connection keeps no buffers.)
+        std::string headers;
+        headers.reserve(texts.size() * 10);
+        std::vector<asio::const_buffer> gather;
+        gather.reserve(texts.size() * 2);
+        for (const auto& text : texts) {
+            const std::size_t at = headers.size();
+            AppendTextFrameHeader(headers, text->size());
+            gather.emplace_back(headers.data() + at, headers.size() - at);
+            if (!text->empty()) gather.emplace_back(text->data(), text->size());
+        }
+        auto [wec, n] = co_await asio::async_write(socket.next_layer(), gather, kTuple);
+        ec = wec;
+        socket.Release();
+    }
     DisarmWatchdog();
-    if (!ec) stats.ws_messages_sent.fetch_add(1);
+    if (!ec) stats.ws_messages_sent.fetch_add(texts.size());
     bool close = false;
     {
         std::lock_guard lock(mu_);
@@ -268,7 +442,8 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
     // A client that stops reading must not park megabytes in the kernel (Linux grows an
     // untuned send buffer to 4 MB): the handler's bounded queue is the buffer that counts.
     boost::system::error_code sndbuf_ec;
-    ws_.next_layer().set_option(asio::socket_base::send_buffer_size(64 * 1024), sndbuf_ec);
+    ws_.next_layer().next_layer().set_option(asio::socket_base::send_buffer_size(64 * 1024),
+                                             sndbuf_ec);
 
     auto [ec] = co_await ws_.async_accept(upgrade, kTuple);
     if (ec) {

@@ -24,6 +24,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,12 @@ public:
     asio::any_io_executor executor() const override { return strand_; }
 
     asio::awaitable<bool> Write(std::shared_ptr<const std::string> text) override {
+        co_return co_await WriteMany(std::span<const std::shared_ptr<const std::string>>(&text, 1));
+    }
+
+    // Every frame of one call, in order, as one write (recorded in batch_sizes()).
+    asio::awaitable<bool> WriteMany(
+        std::span<const std::shared_ptr<const std::string>> texts) override {
         auto self = shared_from_this();
         bool stalled = false;
         {
@@ -88,7 +95,9 @@ public:
         std::lock_guard lock(mu_);
         writing_ = false;
         if (!open_) co_return false;
-        frames_.push_back({*text, SteadyClock::now(), text});
+        const auto now = SteadyClock::now();
+        for (const auto& text : texts) frames_.push_back({*text, now, text});
+        batch_sizes_.push_back(texts.size());
         co_return true;
     }
 
@@ -117,6 +126,11 @@ public:
     std::size_t frame_count() const {
         std::lock_guard lock(mu_);
         return frames_.size();
+    }
+    // Frames per write, in order.
+    std::vector<std::size_t> batch_sizes() const {
+        std::lock_guard lock(mu_);
+        return batch_sizes_;
     }
     std::uint16_t close_code() const {
         std::lock_guard lock(mu_);
@@ -152,6 +166,7 @@ private:
     std::uint16_t close_code_ = 0;
     std::string close_reason_;
     std::vector<SentFrame> frames_;
+    std::vector<std::size_t> batch_sizes_;
 };
 
 // The persisted events: answers like the lead's ReplaySource (kNotFound for unknown
@@ -700,6 +715,31 @@ TEST_F(DebateStreamHandlerTest, DebateEndIsWrittenAtLeast20msAfterThePreviousFra
     EXPECT_TRUE(c->is_open());  // the subscription ended; the connection did not
     EXPECT_EQ(handler_->Stats().debate_end_frames, 1u);
     EXPECT_GE(handler_->Stats().debate_end_delays, 1u);
+    CheckShapes(frames);
+}
+
+// Frames queued while a write is in flight go out together in the next write (one socket
+// write in net): in order, at most 32 per write, and a debate_end alone in its own write.
+TEST_F(DebateStreamHandlerTest, QueuedFramesShareOneWriteAndDebateEndGoesAlone) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    const std::size_t writes_before = c->batch_sizes().size();
+    // Published while the io_context does not run: all 70 wait in the connection's queue.
+    PublishRange("d1", 1, 70);
+    Publish(MakeEvent("d1", 71, "debate_end"));
+    ASSERT_TRUE(RunUntil([&] { return handler_->Stats().debate_end_frames == 1; }));
+    const auto frames = c->frames();
+    EXPECT_EQ(EventSeqs(frames, "d1"), Range(1, 71));
+    const auto sizes = c->batch_sizes();
+    EXPECT_EQ(std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(writes_before),
+                                       sizes.end()),
+              (std::vector<std::size_t>{32, 32, 6, 1}));
+    EXPECT_EQ(Types(frames).back(), "debate_end");
+    EXPECT_EQ(handler_->Stats().frames_sent, frames.size());
+    EXPECT_EQ(handler_->Stats().live_events_sent, 71u);
+    EXPECT_FALSE(c->overlapping_writes());
     CheckShapes(frames);
 }
 
