@@ -645,7 +645,11 @@ asio::awaitable<Result<ReadEnd>> ReadResponse(ReadContext ctx,
         if (parser->streaming() && !parser->pending().empty()) {
             const bool more = (*sink)(parser->pending());
             parser->pending().clear();
-            if (!more) co_return ReadEnd::kStoppedBySink;
+            // A sink stops at its stream's final event; when the body's end came with it
+            // (the usual case: the last chunk follows in the same read) the exchange is
+            // complete and the connection goes back to the pool. Closing it there made
+            // every streamed provider call open a new connection.
+            if (!more) co_return parser->is_done() ? ReadEnd::kComplete : ReadEnd::kStoppedBySink;
         }
         if (parser->is_done()) co_return ReadEnd::kComplete;
 

@@ -847,6 +847,33 @@ TEST_F(HttpClientTest, SinkReturningFalseStopsAndClosesConnection) {
     EXPECT_TRUE(events_.WaitFor("s saw close"));
 }
 
+TEST_F(HttpClientTest, SinkStoppingAtTheBodysEndKeepsTheConnection) {
+    // A provider stream: the final event and the last chunk arrive in one write; the sink
+    // stops at the final event. The body is complete, so the connection is pooled.
+    auto& server = Serve("s", [](ServerConn& c) -> asio::awaitable<void> {
+        auto req = co_await c.ReadRequest();
+        if (!req) co_return;
+        co_await c.Write(ChunkedHead(200) + Chunk("data: 1\n\n") + Chunk("data: [DONE]\n\n") +
+                         std::string(kLastChunk));
+        auto next = co_await c.ReadRequest();
+        if (next) co_await c.Write(Answer(200, "next"));
+        co_await c.WaitClosed();
+    });
+    NewClient();
+    std::string got;
+    auto r = Send(Get(Url(server.port(), "/stream")), [&](std::string_view piece) {
+        got += piece;
+        return got.find("[DONE]") == std::string::npos;
+    });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(got, "data: 1\n\ndata: [DONE]\n\n");
+    auto again = Send(Get(Url(server.port())));
+    ASSERT_TRUE(again.ok()) << again.error().message;
+    EXPECT_EQ(again->body, "next");
+    EXPECT_TRUE(again->reused_connection);
+    EXPECT_EQ(client_->stats().connections_opened.load(), 1u);
+}
+
 TEST_F(HttpClientTest, NonSuccessBodyIsCollectedEvenWithSink) {
     auto& server = Serve("s", [](ServerConn& c) -> asio::awaitable<void> {
         auto req = co_await c.ReadRequest();
