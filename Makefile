@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
 .PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console bench-encryption test-tsan \
-    format clean install
+    reliability format clean install
 
 all: build
 
@@ -179,6 +179,21 @@ bench-console: deps $(RELEASE_DIR)/build.ninja
 	    --console-dir $(RELEASE_DIR)/web
 	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
 	    --console-dir $(RELEASE_DIR)/web --runs 3
+	node bench/console_live_render.mjs --aragora $(RELEASE_DIR)/src/cli/aragora \
+	    --console-dir $(RELEASE_DIR)/web --runs 3 --stream-words 24
+
+# The reliability suite (issue 25; docs/reliability.md), not part of `make test`: provider
+# faults at 10 % and 30 %, kill -9 chaos (SQLite, then PostgreSQL with workers), a soak
+# (RELIABILITY_SOAK_SECONDS, 3600), every fuzz target for 10^6 executions; Release build,
+# loopback only. RELIABILITY_ONLY=faults,chaos,soak,fuzz picks scenarios; the figures go to
+# $(RELIABILITY_OUT)/report.md and report.json (one JSON piece per scenario beside them).
+RELIABILITY_ONLY ?= faults,chaos,soak,fuzz
+RELIABILITY_OUT ?= build-reliability
+reliability: deps $(RELEASE_DIR)/build.ninja
+	cmake --build $(RELEASE_DIR) -j $(JOBS) --target aragora aragora_fake_llm_server
+	@case ",$(RELIABILITY_ONLY)," in *,fuzz,*) $(MAKE) --no-print-directory fuzz-build ;; esac
+	RELIABILITY_ONLY=$(RELIABILITY_ONLY) RELIABILITY_OUT=$(RELIABILITY_OUT) \
+	    python3 scripts/reliability/run.py $(RELEASE_DIR) $(FUZZ_DIR)
 
 # One release under PREFIX (default /opt/aragora): releases/v<VERSION>/{bin,share} (the web
 # console in share/aragora/web) and the

@@ -87,7 +87,7 @@ def rss_kib(pid):
 
 
 class Server:
-    def __init__(self, aragora, fake_url, data_dir, cap, stream=True):
+    def __init__(self, aragora, fake_url, data_dir, cap, stream=True, extra_env=None):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ARAGORA_ENV": "development",
                "ARAGORA_DATA_DIR": data_dir, "ARAGORA_LOG_LEVEL": "WARNING",
                "ARAGORA_LOG_FORMAT": "text", "ARAGORA_CONVERGENCE_THRESHOLD": "1.0",
@@ -99,6 +99,7 @@ class Server:
         for p in ["ANTHROPIC", "OPENAI", "GEMINI", "MISTRAL"]:
             env[f"{p}_API_KEY"] = "bench"
             env[f"ARAGORA_{p}_BASE_URL"] = fake_url
+        env.update(extra_env or {})
         self.proc, self.port, self.log = start(
             [aragora, "serve"], env, r"API\s+http://127\.0\.0\.1:(\d+)")
         self.base = f"http://127.0.0.1:{self.port}"

@@ -11,6 +11,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -43,6 +44,9 @@ function percentile(values, p) {
 }
 const median = (v) => percentile(v, 50);
 
+// The machine's load (1, 5, 15 min) when the runs start and end: times are only
+// comparable at a like load.
+const loadBefore = os.loadavg().map((v) => Number(v.toFixed(2)));
 const server = await startServer({ binary, consoleDir });
 const browser = await puppeteer.launch({
   executablePath: chromium,
@@ -119,6 +123,8 @@ const report = {
   path: pagePath,
   runs,
   chromium: (await import('node:child_process')).execFileSync(chromium, ['--version']).toString().trim(),
+  cpus: os.cpus().length,
+  load_average: { before: loadBefore, after: os.loadavg().map((v) => Number(v.toFixed(2))) },
   uncompressed_asset_bytes: manifest ? manifest.sizes : null,
   cold: summary(cold),
   warm: summary(warm),

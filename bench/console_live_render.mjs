@@ -17,16 +17,22 @@
 // Reported per phase: frame intervals p50/p95/p99/max, frames over 1.5 intervals
 // ("janky": at least one frame dropped) and the frames estimated dropped, long tasks
 // (count, total, max), main-thread time by kind (DevTools Performance.getMetrics), events
-// rendered (the [data-seq] rows and spans in the event list) against the debate's stored
-// event count; for live, the time from the debate_end frame arriving on the WebSocket to
+// taken by the view (its data-events count; a page without it: the [data-seq] rows and
+// spans in the event list) against the debate's stored event count, the DOM at the end
+// (elements in the document, [data-seq] elements, DevTools' node count) and the JS heap;
+// for live, the time from the debate_end frame arriving on the WebSocket to
 // data-state="ended"; for replay, navigation to "ended". A summary holds the medians over
 // the runs. --stream-words N swaps the demo agents for streaming openai-compatible ones
 // on a fake provider in this process (token_start/delta/end events; see below).
+// --compare-console-dir OLD also serves another build of the console (e.g. main's) from a
+// second server on the same binary and alternates the runs (OLD, then --console-dir, per
+// run), so that both pages are measured in the same invocation under the same load; the
+// report then has `summary` (--console-dir) and `compare_summary` (OLD).
 //
 //   node bench/console_live_render.mjs [--aragora BIN] [--console-dir DIR] [--runs N]
 //        [--agents 8] [--rounds 12] [--latency-ms 50] [--baseline-seconds 5]
 //        [--baseline-path /] [--deadline-seconds 600] [--stream-words 0]
-//        [--stream-interval-ms 20] [--json FILE]
+//        [--stream-interval-ms 20] [--compare-console-dir OLD] [--json FILE]
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -47,6 +53,7 @@ const opt = (name, fallback) => {
 };
 const binary = path.resolve(opt('--aragora', path.join(repo, 'build-release', 'src', 'cli', 'aragora')));
 const consoleDir = path.resolve(opt('--console-dir', path.join(repo, 'build-release', 'web')));
+const compareDir = opt('--compare-console-dir', '') ? path.resolve(opt('--compare-console-dir', '')) : '';
 const runs = Number(opt('--runs', '1'));
 const agentCount = Number(opt('--agents', '8'));
 const rounds = Number(opt('--rounds', '12'));
@@ -157,9 +164,12 @@ async function newPage(browser) {
 async function rendered(page) {
   return page.evaluate(() => {
     const el = document.querySelector('[data-testid=debate-live]');
+    const seqs = document.querySelectorAll('#event-list [data-seq]').length;
     return {
       rows: document.querySelectorAll('#event-list > li').length,
-      seqs: document.querySelectorAll('#event-list [data-seq]').length,
+      seqs,
+      events: el?.dataset.events !== undefined ? Number(el.dataset.events) : seqs,
+      elements: document.getElementsByTagName('*').length,
       last_seq: Number(el?.dataset.lastSeq || 0),
       state: el?.dataset.state || null,
       duplicates: Number(el?.dataset.duplicates || 0),
@@ -176,6 +186,7 @@ function mainThread(a, b) {
   for (const k of METRICS) out[k.replace('Duration', '_ms').toLowerCase()] = round1((b[k] - a[k]) * 1000);
   out.layouts = b.LayoutCount - a.LayoutCount;
   out.nodes = b.Nodes;
+  out.js_heap_used_mb = round1(b.JSHeapUsedSize / 1048576);
   return out;
 }
 
@@ -326,9 +337,9 @@ async function oneRun(browser, server) {
 }
 
 const fake = streamWords > 0 ? await startFakeProvider() : null;
-const server = await startServer({
+const startOne = (dir) => startServer({
   binary,
-  consoleDir,
+  consoleDir: dir,
   env: {
     ARAGORA_JWT_SECRET: null,
     ARAGORA_DEMO_LATENCY_MS: String(latencyMs),
@@ -339,34 +350,46 @@ const server = await startServer({
   },
   users: false,
 });
+// The page under test last in each run's pair, so that neither page always goes first.
+const targets = [];
+if (compareDir) targets.push({ label: 'compare', dir: compareDir, server: await startOne(compareDir), results: [] });
+targets.push({ label: 'main', dir: consoleDir, server: await startOne(consoleDir), results: [] });
 const browser = await puppeteer.launch({
   executablePath: chromium,
   headless: true,
   args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run'],
 });
-const results = [];
 try {
-  for (let i = 0; i < runs; i++) results.push(await oneRun(browser, server));
+  for (let i = 0; i < runs; i++) for (const t of targets) t.results.push(await oneRun(browser, t.server));
 } finally {
   await browser.close();
-  await server.stop();
+  for (const t of targets) await t.server.stop();
   fake?.close();
 }
 
 // Medians over the runs of the headline figures.
-const med = (f) => round1(percentile(results.map(f).filter((x) => x !== null && x !== undefined), 50));
-const summary = {
-  baseline_frame_ms_p50_p95_p99: [med((r) => r.baseline.frame_ms_p50), med((r) => r.baseline.frame_ms_p95), med((r) => r.baseline.frame_ms_p99)],
-  live_frame_ms_p50_p95_p99: [med((r) => r.live.frame_ms_p50), med((r) => r.live.frame_ms_p95), med((r) => r.live.frame_ms_p99)],
-  replay_frame_ms_p50_p95_p99: [med((r) => r.replay.frame_ms_p50), med((r) => r.replay.frame_ms_p95), med((r) => r.replay.frame_ms_p99)],
-  dropped_pct_baseline_live_replay: [med((r) => r.baseline.dropped_pct), med((r) => r.live.dropped_pct), med((r) => r.replay.dropped_pct)],
-  longtasks_baseline_live_replay: [med((r) => r.baseline.longtasks), med((r) => r.live.longtasks), med((r) => r.replay.longtasks)],
-  ratio_p95_live_over_baseline: med((r) => r.ratio_p95_live_over_baseline),
-  ratio_p99_live_over_baseline: med((r) => r.ratio_p99_live_over_baseline),
-  end_frame_to_ended_ms: med((r) => r.live.end_frame_to_ended_ms),
-  replay_nav_to_ended_ms: med((r) => r.replay.nav_to_ended_ms),
-  events_rendered_live_replay_stored: [med((r) => r.live.rendered.seqs), med((r) => r.replay.rendered.seqs), med((r) => r.debate.stored_events)],
+const summarise = (results) => {
+  const med = (f) => round1(percentile(results.map(f).filter((x) => x !== null && x !== undefined), 50));
+  return {
+    baseline_frame_ms_p50_p95_p99: [med((r) => r.baseline.frame_ms_p50), med((r) => r.baseline.frame_ms_p95), med((r) => r.baseline.frame_ms_p99)],
+    live_frame_ms_p50_p95_p99: [med((r) => r.live.frame_ms_p50), med((r) => r.live.frame_ms_p95), med((r) => r.live.frame_ms_p99)],
+    replay_frame_ms_p50_p95_p99: [med((r) => r.replay.frame_ms_p50), med((r) => r.replay.frame_ms_p95), med((r) => r.replay.frame_ms_p99)],
+    dropped_pct_baseline_live_replay: [med((r) => r.baseline.dropped_pct), med((r) => r.live.dropped_pct), med((r) => r.replay.dropped_pct)],
+    longtasks_baseline_live_replay: [med((r) => r.baseline.longtasks), med((r) => r.live.longtasks), med((r) => r.replay.longtasks)],
+    ratio_p95_live_over_baseline: med((r) => r.ratio_p95_live_over_baseline),
+    ratio_p99_live_over_baseline: med((r) => r.ratio_p99_live_over_baseline),
+    end_frame_to_ended_ms: med((r) => r.live.end_frame_to_ended_ms),
+    replay_nav_to_ended_ms: med((r) => r.replay.nav_to_ended_ms),
+    events_rendered_live_replay_stored: [med((r) => r.live.rendered.events), med((r) => r.replay.rendered.events), med((r) => r.debate.stored_events)],
+    dom_nodes_live_replay_at_end: [med((r) => r.live.main_thread.nodes), med((r) => r.replay.main_thread.nodes)],
+    dom_elements_live_replay_at_end: [med((r) => r.live.rendered.elements), med((r) => r.replay.rendered.elements)],
+    js_heap_used_mb_live_replay_at_end: [med((r) => r.live.main_thread.js_heap_used_mb), med((r) => r.replay.main_thread.js_heap_used_mb)],
+    main_thread_task_layout_ms_live: [med((r) => r.live.main_thread.task_ms), med((r) => r.live.main_thread.layout_ms)],
+  };
 };
+const main = targets[targets.length - 1];
+const compare = compareDir ? targets[0] : null;
+const summary = summarise(main.results);
 
 const report = {
   binary,
@@ -375,8 +398,11 @@ const report = {
   demo_latency_ms: latencyMs,
   loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
   cpus: os.cpus().length,
+  console_dir: main.dir,
   summary,
-  runs: results,
+  ...(compare ? { compare_console_dir: compare.dir, compare_summary: summarise(compare.results) } : {}),
+  runs: main.results,
+  ...(compare ? { compare_runs: compare.results } : {}),
 };
 console.log(JSON.stringify(report, null, 2));
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2) + '\n');

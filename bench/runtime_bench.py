@@ -369,11 +369,18 @@ def scenario_critical(a, tmp):
 # 3. debates in flight
 
 
+def waves_ideal(cap, latency):
+    """The ideal critical path at a per-debate call cap: each phase in ceil(calls / cap)
+    waves (4 proposals or revisions or votes, 12 critiques)."""
+    w4, w12 = math.ceil(4 / cap), math.ceil(12 / cap)
+    return (ROUNDS * (w4 + w12) + w4) * latency
+
+
 def scenario_inflight(a, tmp, backend, pg_port):
     n = a.debates
     delay = a.delay_ms / 1000
-    ideal = PHASES * delay
-    extra = {}
+    ideal = waves_ideal(a.inflight_cap, delay)
+    extra = {"ARAGORA_MAX_PARALLEL_AGENT_CALLS": str(a.inflight_cap)}
     if backend == "postgresql":
         name = f"bench_inflight_{int(time.time())}"
         distributed_bench.create_db(pg_port, name)
@@ -448,6 +455,11 @@ def scenario_inflight(a, tmp, backend, pg_port):
             print(f"      first error: {first_error[:300]}")
         if serve.stalls:
             print(f"      the server left {serve.stalls} status polls unanswered for 60 s")
+        log = open(log_path(tmp, "inflight-" + backend), errors="replace").read()
+        emfile = log.count("Too many open files")
+        if emfile:
+            print(f"      serve log: {emfile} lines name EMFILE (Too many open files), "
+                  f"{log.count('accept failed')} of them failed accepts")
         print(f"      fake: {fstats['connections_peak']} peak connections, "
               f"{fstats['in_flight_peak']} peak calls held, "
               f"{fstats['requests'] / max(len(ids), 1):.1f} calls per debate, "
@@ -458,11 +470,12 @@ def scenario_inflight(a, tmp, backend, pg_port):
 
 
 def scenario_inflight_all(a, tmp):
-    ideal = PHASES * a.delay_ms / 1000
+    ideal = waves_ideal(a.inflight_cap, a.delay_ms / 1000)
     print(f"\n== 3. debates in flight: {a.debates} debates (4 provider agents x {ROUNDS} rounds, "
-          f"streamed, call cap 12) created at up to {a.ramp:.0f}/s;")
+          f"streamed, call cap {a.inflight_cap}) created at up to {a.ramp:.0f}/s;")
     print(f"   the fake answers every call after {a.delay_ms} ms: ideal critical path "
-          f"{PHASES} phases x {a.delay_ms / 1000:g} s = {ideal:.0f} s (the baseline of x ideal).")
+          f"{ideal / (a.delay_ms / 1000):g} waves x {a.delay_ms / 1000:g} s = {ideal:.0f} s "
+          "(the baseline of x ideal).")
     print("   peak = the server's own count of active debates (GET ?status=active, every 1 s);")
     print("   KiB/deb = (peak RSS - RSS before the ramp) / peak in flight; CPU per debate: server, fake.")
     print(f"   {'backend':<10} {'N':>6} {'ramp s':>6} {'peak':>7} {'p50 s':>7} {'p99 s':>7} "
@@ -595,6 +608,9 @@ def main():
     ap.add_argument("--inflight-timeout", type=float,
                     default=env_default("RUNTIME_INFLIGHT_TIMEOUT", 0.0),
                     help="seconds to wait for the debates after the ramp (0: 2 x ideal + 120)")
+    ap.add_argument("--inflight-cap", type=int, default=env_default("RUNTIME_INFLIGHT_CALL_CAP", 12),
+                    help="per-debate call cap in the inflight scenario (RUNTIME_INFLIGHT_CALL_CAP;"
+                         " 4 holds at most 4 provider connections per debate)")
     ap.add_argument("--ramp", type=float, default=env_default("RUNTIME_RAMP_PER_S", 500.0),
                     help="debates created per second at most")
     ap.add_argument("--viewers", type=int, default=env_default("RUNTIME_VIEWERS", 1000),

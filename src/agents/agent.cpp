@@ -18,4 +18,8 @@ std::string_view ToString(Phase phase) {
     return "propose";
 }
 
+bool RestartsStream(const AgentNotice& notice) {
+    return std::visit([](const auto& n) { return n.restart; }, notice);
+}
+
 }  // namespace aragora::agents

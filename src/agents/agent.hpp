@@ -35,6 +35,10 @@ struct ReceivedCritique {
 // What an agent reports to the debate's event stream while a call runs.
 using AgentNotice = std::variant<events::AgentRetry, events::AgentFallback>;
 
+// True when `notice` voids the text the call streamed so far (`restart`): the caller
+// drops what it holds of it, and the next on_token opens a new stream.
+bool RestartsStream(const AgentNotice& notice);
+
 // Everything an agent may need for a step. LLM agents send `prompt` (rendered by the
 // engine, already holding the structured parts); demo agents read the structured parts.
 struct AgentRequest {
@@ -59,7 +63,8 @@ struct AgentRequest {
     // coroutine while Call() runs (never after it returns):
     //  - on_token: a piece of streamed reply text, in order (LLM agents that stream);
     //  - on_event: a typed notice for the debate's event stream, for things a watcher
-    //    should see (retries, fallbacks).
+    //    should see (retries, fallbacks). A notice with `restart` set comes before any
+    //    text of the next attempt: the text on_token gave so far is void.
     std::function<void(std::string_view delta)> on_token;
     std::function<void(const AgentNotice& notice)> on_event;
 };

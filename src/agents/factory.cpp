@@ -34,6 +34,9 @@ FactorySettings FactorySettingsFrom(const config::Settings& s) {
     f.calls.retry.max_retries = s.agents.max_retries;
     f.calls.stream = s.agents.stream;
     f.calls.max_tokens = s.agents.max_tokens;
+    f.calls.hedge.enabled = s.agents.hedge_enabled;
+    f.calls.hedge.after = std::chrono::milliseconds(s.agents.hedge_after_ms);
+    f.calls.hedge.floor = std::chrono::milliseconds(s.agents.hedge_min_ms);
     return f;
 }
 
@@ -65,7 +68,10 @@ AgentFactory::AgentFactory(FactorySettings settings, config::EnvLookup env, net:
       client_(client),
       context_{client,         std::move(env),
                breakers,       metrics,
-               settings.calls, resilience::Backoff(settings.calls.retry, std::move(random))} {}
+               settings.calls, resilience::Backoff(settings.calls.retry, std::move(random))},
+      latencies_(settings.calls.hedge.window) {
+    context_.latencies = &latencies_;
+}
 
 common::Status AgentFactory::CheckKeys(const std::vector<AgentSpec>& specs) const {
     const bool openrouter = !KeyOf(context_.env, wire::Provider::kOpenRouter).empty();

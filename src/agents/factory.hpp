@@ -122,6 +122,7 @@ private:
     FactorySettings settings_;
     net::HttpClient* client_;
     ProviderContext context_;
+    LatencyWindows latencies_;  // context_.latencies: time to first answer per provider
 };
 
 }  // namespace aragora::agents

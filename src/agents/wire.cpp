@@ -223,6 +223,107 @@ common::Error ProviderError(std::string message) {
     return MakeError(ErrorCode::kProviderError, std::move(message));
 }
 
+template <class T>
+Checked<T> Fail(Fault fault, std::string message) {
+    Checked<T> out;
+    out.fault = fault;
+    out.message = std::move(message);
+    return out;
+}
+
+template <class T>
+Checked<T> Pass(T value) {
+    Checked<T> out;
+    out.value = std::move(value);
+    return out;
+}
+
+struct FaultRule {
+    Fault fault;
+    std::string_view name;
+    Disposition disposition;
+};
+
+// The classification table: docs/agents.md (Resilience) is this table in prose.
+constexpr std::array<FaultRule, 17> kFaultTable = {{
+    {Fault::kNone, "none", Disposition::kFail},
+    {Fault::kConnection, "connection", Disposition::kRetry},
+    {Fault::kTimeout, "timeout", Disposition::kRetry},
+    {Fault::kRateLimited, "rate_limited", Disposition::kRetryOrFallback},
+    {Fault::kOverloaded, "overloaded", Disposition::kRetry},
+    {Fault::kServerError, "server_error", Disposition::kRetry},
+    {Fault::kAuth, "auth", Disposition::kFallbackOrFail},
+    {Fault::kQuota, "quota", Disposition::kFallbackOrFail},
+    {Fault::kBadRequest, "bad_request", Disposition::kFail},
+    {Fault::kNotProviderFormat, "not_provider_format", Disposition::kRetry},
+    {Fault::kEmptyReply, "empty_reply", Disposition::kRetry},
+    {Fault::kStreamCut, "stream_cut", Disposition::kRetry},
+    {Fault::kStreamMalformed, "stream_malformed", Disposition::kRetry},
+    {Fault::kProviderError, "provider_error", Disposition::kRetry},
+    {Fault::kRefusal, "refusal", Disposition::kFail},
+    {Fault::kTooLarge, "too_large", Disposition::kFail},
+    {Fault::kCancelled, "cancelled", Disposition::kCancelled},
+}};
+
+const FaultRule& RuleOf(Fault fault) {
+    for (const auto& r : kFaultTable) {
+        if (r.fault == fault) return r;
+    }
+    return kFaultTable.front();  // unreachable: the table holds every enumerator
+}
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> set) {
+    return std::find(set.begin(), set.end(), s) != set.end();
+}
+
+// What an error object in a 2xx body or stream means, from the shapes providers use:
+// Anthropic {"type": "error", "error": {"type": "overloaded_error"}}, OpenAI and
+// OpenRouter {"error": {"type", "code": "server_error" | 502}}, Gemini
+// {"error": {"code": 503, "status": "UNAVAILABLE"}}. Anything not known to be the
+// request's or the key's fault is taken for an overload or a server error (retried).
+Fault FaultOfErrorObject(const json::value& v) {
+    if (const json::value* first = First(&v)) return FaultOfErrorObject(*first);
+    const json::value* e = Member(v, "error");
+    const std::string type = ToLower(StringOf(Member(e, "type")));
+    const std::string status(StringOf(Member(e, "status")));
+    const std::string code_text = ToLower(StringOf(Member(e, "code")));
+    const std::int64_t code = CountOf(Member(e, "code")).value_or(0);
+    if (OneOf(code_text, {"content_filter", "content_policy_violation"}) ||
+        type == "content_policy_violation") {
+        return Fault::kRefusal;
+    }
+    if (OneOf(type, {"insufficient_quota"}) || code_text == "insufficient_quota" || code == 402) {
+        return Fault::kQuota;
+    }
+    if (OneOf(type, {"rate_limit_error", "rate_limit_exceeded", "requests", "tokens"}) ||
+        code_text == "rate_limit_exceeded" || status == "RESOURCE_EXHAUSTED" || code == 429) {
+        return Fault::kRateLimited;
+    }
+    if (OneOf(type, {"authentication_error", "permission_error"}) ||
+        code_text == "invalid_api_key" || OneOf(status, {"UNAUTHENTICATED", "PERMISSION_DENIED"}) ||
+        code == 401 || code == 403) {
+        return Fault::kAuth;
+    }
+    if (OneOf(type, {"invalid_request_error", "not_found_error", "request_too_large"}) ||
+        OneOf(status, {"INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION"}) ||
+        OneOf(code_text, {"context_length_exceeded", "model_not_found"}) ||
+        (code >= 400 && code < 500 && code != 408)) {
+        return Fault::kBadRequest;
+    }
+    return Fault::kProviderError;
+}
+
+// Gemini's finishReasons that mean "refused" (no text follows from asking again).
+bool IsGeminiRefusal(std::string_view reason) {
+    return OneOf(reason, {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+                          "IMAGE_SAFETY", "LANGUAGE"});
+}
+
+// A finish reason (any format) that says the provider refused the content.
+bool IsRefusalFinish(std::string_view reason) {
+    return IsGeminiRefusal(reason) || reason == "content_filter" || reason == "refusal";
+}
+
 // A body that is a provider error object, in any of the shapes providers use:
 // {"error": {"message"}}, {"error": "text"}, [{"error": {...}}] (Gemini streams).
 bool HasError(const json::value& v) {
@@ -294,7 +395,7 @@ Usage UsageOf(const json::value* u, std::string_view in_key, std::string_view ou
     return usage;
 }
 
-common::Result<StreamStep> DecodeAnthropic(const SseEvent& event, const json::value& v) {
+Checked<StreamStep> DecodeAnthropic(const SseEvent& event, const json::value& v) {
     StreamStep step;
     std::string_view type = event.event;
     if (type.empty()) type = StringOf(Member(v, "type"));
@@ -316,43 +417,51 @@ common::Result<StreamStep> DecodeAnthropic(const SseEvent& event, const json::va
         if (const json::value* u = Member(v, "usage")) {
             step.usage = UsageOf(u, "input_tokens", "output_tokens");
         }
+        step.finish_reason = std::string(StringOf(Member(Member(v, "delta"), "stop_reason")));
     } else if (type == "message_stop") {
         step.done = true;
     } else if (type == "error" || HasError(v)) {
         std::string message = ErrorText(v);
-        return ProviderError(message.empty() ? "anthropic stream error" : message);
+        return Fail<StreamStep>(FaultOfErrorObject(v),
+                                message.empty() ? "anthropic stream error" : message);
     }
-    return step;
+    return Pass(std::move(step));
 }
 
-common::Result<StreamStep> DecodeOpenAi(const json::value& v) {
+Checked<StreamStep> DecodeOpenAi(const json::value& v) {
     if (HasError(v)) {
         std::string message = ErrorText(v);
-        return ProviderError(message.empty() ? "provider stream error" : message);
+        return Fail<StreamStep>(FaultOfErrorObject(v),
+                                message.empty() ? "provider stream error" : message);
     }
     StreamStep step;
     const json::value* choice = First(Member(v, "choices"));
-    step.delta = OpenAiContent(Member(Member(choice, "delta"), "content"));
+    const json::value* delta = Member(choice, "delta");
+    step.delta = OpenAiContent(Member(delta, "content"));
+    step.refusal = std::string(StringOf(Member(delta, "refusal")));
+    step.finish_reason = std::string(StringOf(Member(choice, "finish_reason")));
     if (const json::value* u = Member(v, "usage"); u && u->is_object()) {
         step.usage = UsageOf(u, "prompt_tokens", "completion_tokens");
     }
-    return step;
+    return Pass(std::move(step));
 }
 
-common::Result<StreamStep> DecodeGemini(const json::value& v) {
+Checked<StreamStep> DecodeGemini(const json::value& v) {
     if (HasError(v)) {
         std::string message = ErrorText(v);
-        return ProviderError(message.empty() ? "gemini stream error" : message);
+        return Fail<StreamStep>(FaultOfErrorObject(v),
+                                message.empty() ? "gemini stream error" : message);
     }
-    if (auto blocked = GeminiBlock(v)) return ProviderError(std::move(*blocked));
+    if (auto blocked = GeminiBlock(v)) return Fail<StreamStep>(Fault::kRefusal, *blocked);
     StreamStep step;
     const json::value* candidate = First(Member(v, "candidates"));
     step.delta = GeminiText(candidate);
-    if (!StringOf(Member(candidate, "finishReason")).empty()) step.done = true;
+    step.finish_reason = std::string(StringOf(Member(candidate, "finishReason")));
+    if (!step.finish_reason.empty()) step.done = true;
     if (const json::value* u = Member(v, "usageMetadata"); u && u->is_object()) {
         step.usage = UsageOf(u, "promptTokenCount", "candidatesTokenCount");
     }
-    return step;
+    return Pass(std::move(step));
 }
 
 }  // namespace
@@ -364,6 +473,22 @@ const ProviderInfo& Info(Provider provider) {
         if (p.provider == provider) return p;
     }
     return kProviders.front();  // unreachable: the table holds every enumerator
+}
+
+Disposition DispositionOf(Fault fault) { return RuleOf(fault).disposition; }
+
+std::string_view ToString(Fault fault) { return RuleOf(fault).name; }
+
+Fault FaultOfStatus(int status) {
+    if (status == 429) return Fault::kRateLimited;
+    if (status == 401 || status == 403) return Fault::kAuth;
+    if (status == 402) return Fault::kQuota;
+    if (status == 408) return Fault::kServerError;
+    if (status == 503 || status == 529) return Fault::kOverloaded;
+    if (status >= 500 && status <= 599) return Fault::kServerError;
+    if (status >= 200 && status < 300) return Fault::kNone;
+    // Other 4xx, and 1xx/3xx (a redirect means a wrong base URL): asking again is futile.
+    return Fault::kBadRequest;
 }
 
 std::optional<Provider> ResolveProvider(std::string_view name) {
@@ -458,64 +583,94 @@ net::ClientRequest BuildModelsRequest(Provider provider, std::string_view base_u
     return out;
 }
 
-common::Result<Reply> ParseReply(Format format, std::string_view body) {
+Checked<Reply> CheckReply(Format format, std::string_view content_type, std::string_view body) {
+    const std::string type = ToLower(content_type);
+    if (type.find("html") != std::string::npos) {
+        return Fail<Reply>(
+            Fault::kNotProviderFormat,
+            "provider reply is not JSON (Content-Type: " + std::string(content_type) +
+                "): " + Snippet(Trim(body), kErrorSnippetBytes));
+    }
     const auto parsed = ParseJson(body);
-    if (!parsed) return ProviderError("provider reply is not JSON");
+    if (!parsed) {
+        return Fail<Reply>(Fault::kNotProviderFormat, "provider reply is not JSON: " +
+                                                          Snippet(Trim(body), kErrorSnippetBytes));
+    }
     const json::value& v = *parsed;
     if (HasError(v)) {
         std::string message = ErrorText(v);
-        return ProviderError("provider error: " +
-                             (message.empty() ? Snippet(body, kErrorSnippetBytes) : message));
+        return Fail<Reply>(
+            FaultOfErrorObject(v),
+            "provider error: " + (message.empty() ? Snippet(body, kErrorSnippetBytes) : message));
     }
-    if (!v.is_object()) return ProviderError("provider reply is not a JSON object");
+    if (!v.is_object()) {
+        return Fail<Reply>(Fault::kNotProviderFormat, "provider reply is not a JSON object");
+    }
 
     Reply reply;
+    std::string finish;
     switch (format) {
         case Format::kAnthropic: {
             const json::value* content = Member(v, "content");
             if (content == nullptr || !content->is_array()) {
-                return ProviderError("anthropic reply has no content array");
+                return Fail<Reply>(Fault::kNotProviderFormat,
+                                   "anthropic reply has no content array");
             }
             for (const auto& block : content->get_array()) {
                 if (StringOf(Member(block, "type")) == "text") {
                     reply.text.append(StringOf(Member(block, "text")));
                 }
             }
+            finish = std::string(StringOf(Member(v, "stop_reason")));
             reply.usage = UsageOf(Member(v, "usage"), "input_tokens", "output_tokens");
             break;
         }
         case Format::kOpenAi: {
             const json::value* choice = First(Member(v, "choices"));
             const json::value* message = Member(choice, "message");
-            if (message == nullptr) return ProviderError("reply has no choices[0].message");
+            if (message == nullptr) {
+                return Fail<Reply>(Fault::kNotProviderFormat, "reply has no choices[0].message");
+            }
             reply.text = OpenAiContent(Member(message, "content"));
             if (reply.text.empty()) {
                 if (auto refusal = StringOf(Member(message, "refusal")); !refusal.empty()) {
-                    return ProviderError("model refused: " + std::string(refusal));
+                    return Fail<Reply>(Fault::kRefusal, "model refused: " + std::string(refusal));
                 }
             }
+            finish = std::string(StringOf(Member(choice, "finish_reason")));
             reply.usage = UsageOf(Member(v, "usage"), "prompt_tokens", "completion_tokens");
             break;
         }
         case Format::kGemini: {
-            if (auto blocked = GeminiBlock(v)) return ProviderError(std::move(*blocked));
+            if (auto blocked = GeminiBlock(v)) return Fail<Reply>(Fault::kRefusal, *blocked);
             const json::value* candidate = First(Member(v, "candidates"));
-            if (candidate == nullptr) return ProviderError("gemini reply has no candidates");
+            if (candidate == nullptr) {
+                return Fail<Reply>(Fault::kNotProviderFormat, "gemini reply has no candidates");
+            }
             reply.text = GeminiText(candidate);
-            if (reply.text.empty()) {
-                if (auto reason = StringOf(Member(candidate, "finishReason"));
-                    !reason.empty() && reason != "STOP") {
-                    return ProviderError("gemini returned no text (finishReason " +
-                                         std::string(reason) + ")");
-                }
+            finish = std::string(StringOf(Member(candidate, "finishReason")));
+            if (reply.text.empty() && !finish.empty() && finish != "STOP") {
+                return Fail<Reply>(IsGeminiRefusal(finish) ? Fault::kRefusal : Fault::kEmptyReply,
+                                   "gemini returned no text (finishReason " + finish + ")");
             }
             reply.usage =
                 UsageOf(Member(v, "usageMetadata"), "promptTokenCount", "candidatesTokenCount");
             break;
         }
     }
-    if (Trim(reply.text).empty()) return ProviderError("provider returned an empty reply");
-    return reply;
+    if (Trim(reply.text).empty()) {
+        if (IsRefusalFinish(finish)) {
+            return Fail<Reply>(Fault::kRefusal, "provider refused the prompt (" + finish + ")");
+        }
+        return Fail<Reply>(Fault::kEmptyReply, "provider returned an empty reply");
+    }
+    return Pass(std::move(reply));
+}
+
+common::Result<Reply> ParseReply(Format format, std::string_view body) {
+    auto checked = CheckReply(format, {}, body);
+    if (!checked.ok()) return ProviderError(std::move(checked.message));
+    return std::move(*checked.value);
 }
 
 std::string ErrorMessage(std::string_view body) {
@@ -567,20 +722,17 @@ std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
     return out;
 }
 
-common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event) {
+Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
     const std::string_view data = Trim(event.data);
     if (format == Format::kOpenAi && data == "[DONE]") {
         StreamStep step;
         step.done = true;
-        return step;
+        return Pass(std::move(step));
     }
     if (data.empty()) {
-        if (format == Format::kAnthropic && event.event == "message_stop") {
-            StreamStep step;
-            step.done = true;
-            return step;
-        }
-        return StreamStep{};
+        StreamStep step;
+        if (format == Format::kAnthropic && event.event == "message_stop") step.done = true;
+        return Pass(std::move(step));
     }
     // One event per token: parse into a stack buffer (no malloc per JSON node); the
     // step copies what it keeps before the buffer goes.
@@ -589,7 +741,8 @@ common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& even
     boost::system::error_code ec;
     const json::value parsed = json::parse(data, ec, &arena);
     if (ec) {
-        return ProviderError("malformed stream event: " + Snippet(data, kErrorSnippetBytes));
+        return Fail<StreamStep>(Fault::kStreamMalformed,
+                                "malformed stream event: " + Snippet(data, kErrorSnippetBytes));
     }
     switch (format) {
         case Format::kAnthropic:
@@ -599,7 +752,13 @@ common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& even
         case Format::kGemini:
             return DecodeGemini(parsed);
     }
-    return StreamStep{};
+    return Pass(StreamStep{});
+}
+
+common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event) {
+    auto checked = CheckStreamEvent(format, event);
+    if (!checked.ok()) return ProviderError(std::move(checked.message));
+    return std::move(*checked.value);
 }
 
 common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view piece) {
@@ -608,12 +767,18 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
     if (done_) return deltas;
     // Events are decoded as the parser completes them, from its own reused buffers.
     parser_.Feed(piece, [&](const SseEvent& event) {
-        auto step = DecodeStreamEvent(format_, event);
+        auto step = CheckStreamEvent(format_, event);
         if (!step.ok()) {
-            error_ = step.error();
+            fault_ = step.fault;
+            error_ = ProviderError(std::move(step.message));
             return false;
         }
         saw_event_ = true;
+        if (!step->finish_reason.empty()) {
+            finished_ = true;
+            finish_reason_ = std::move(step->finish_reason);
+        }
+        refusal_ += step->refusal;
         if (!step->delta.empty()) {
             text_ += step->delta;
             deltas.push_back(std::move(step->delta));
@@ -630,6 +795,29 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
     });
     if (error_) return *error_;
     return deltas;
+}
+
+Checked<Reply> StreamDecoder::Finish(bool body_complete, std::string_view content_type) const {
+    if (error_) return Fail<Reply>(fault_, error_->message);
+    if (!saw_event_) {
+        return Fail<Reply>(
+            Fault::kNotProviderFormat,
+            "the reply was not an event stream (Content-Type: " + std::string(content_type) + ")");
+    }
+    if (!complete()) {
+        return Fail<Reply>(Fault::kStreamCut,
+                           body_complete ? "the stream ended before its final event"
+                                         : "the connection closed in the middle of the stream");
+    }
+    if (Trim(text_).empty()) {
+        if (!refusal_.empty()) return Fail<Reply>(Fault::kRefusal, "model refused: " + refusal_);
+        if (IsRefusalFinish(finish_reason_)) {
+            return Fail<Reply>(Fault::kRefusal,
+                               "provider refused the prompt (" + finish_reason_ + ")");
+        }
+        return Fail<Reply>(Fault::kEmptyReply, "the streamed reply was empty");
+    }
+    return Pass(Reply{text_, usage_});
 }
 
 }  // namespace aragora::agents::wire

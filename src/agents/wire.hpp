@@ -103,6 +103,74 @@ struct Reply {
     Usage usage;
 };
 
+// --- Faults: why an attempt gave no reply, and what the agent does about it. ---
+//
+// Every way a provider call can fail is one Fault; DispositionOf (one table, in
+// wire.cpp) says whether it is retried. Transient faults — the ones a later attempt can
+// heal — are retried: connection errors, timeouts, 408/429/5xx/529, a 2xx whose body is
+// not the provider's format (an HTML error page from a gateway, JSON without the
+// provider's fields), a stream cut before its final event, a malformed event in a
+// stream, and an error object the provider put in a 2xx body or stream for an overload
+// or a server error. Faults that the same request cannot heal are not: 400/404/other
+// 4xx (the request is wrong), 401/403 (key), 402 (quota) — those two may go to the
+// OpenRouter fallback — a content-policy refusal (the same prompt is refused again), a
+// reply over the size bound.
+enum class Fault {
+    kNone,
+    kConnection,         // DNS, refused, reset, TLS, before any response
+    kTimeout,            // the attempt's deadline (connect, headers or body)
+    kRateLimited,        // 429, or a rate-limit error object in a 2xx
+    kOverloaded,         // 529 (Anthropic overloaded), 503
+    kServerError,        // 500, 502, 504, other 5xx, 408
+    kAuth,               // 401, 403, or such an error object
+    kQuota,              // 402
+    kBadRequest,         // 400, 404, other 4xx, or an invalid-request error object
+    kNotProviderFormat,  // 2xx: HTML, wrong content type, not JSON, missing fields
+    kEmptyReply,         // 2xx in the provider's format, without any text
+    kStreamCut,          // stream ended before its final event, or closed mid-body
+    kStreamMalformed,    // an event in the stream whose data is not the provider's JSON
+    kProviderError,      // an error object in a 2xx body or stream: overload, server error
+    kRefusal,            // content policy: the model or the provider refused the prompt
+    kTooLarge,           // the reply exceeded the client's bound
+    kCancelled,          // the caller cancelled
+};
+
+enum class Disposition {
+    kRetry,            // after backoff (and Retry-After), within the retry limit
+    kRetryOrFallback,  // 429: OpenRouter when its key is set, else retried like kRetry
+    kFallbackOrFail,   // 401/403/402: OpenRouter when its key is set, else the call fails
+    kFail,             // not retried
+    kCancelled,        // not retried, not a breaker failure
+};
+
+// The one classification table (see docs/agents.md, Resilience).
+Disposition DispositionOf(Fault fault);
+// A closed set of snake_case names ("stream_cut", "not_provider_format", ...): event
+// field and log value.
+std::string_view ToString(Fault fault);
+// The fault of a non-2xx HTTP status.
+Fault FaultOfStatus(int status);
+
+// A reply, or why there is none.
+template <class T>
+struct Checked {
+    std::optional<T> value;
+    Fault fault = Fault::kNone;
+    std::string message;  // when !value
+    bool ok() const { return value.has_value(); }
+    T* operator->() { return &*value; }
+    const T* operator->() const { return &*value; }
+};
+
+// A complete 2xx reply checked against the provider's format: `content_type` (the
+// response's Content-Type; "" when unknown) must be JSON when given, the body must
+// parse and hold the provider's fields (see ParseReply). Faults: kNotProviderFormat,
+// kEmptyReply, kRefusal (OpenAI `refusal`, Gemini blockReason or a safety
+// finishReason without text, Anthropic stop_reason "refusal" without text), and an
+// error object's fault (wire.cpp, FaultOfErrorObject: an overload or server error is
+// kProviderError, an invalid request kBadRequest, a key error kAuth, ...).
+Checked<Reply> CheckReply(Format format, std::string_view content_type, std::string_view body);
+
 // Parses a complete 2xx JSON reply: Anthropic content[].text (type "text", joined),
 // usage.input_tokens/output_tokens; OpenAI choices[0].message.content,
 // usage.prompt_tokens/completion_tokens; Gemini candidates[0].content.parts[].text,
@@ -201,8 +269,18 @@ struct StreamStep {
     // the event, e.g. input_tokens of Anthropic's message_delta) keeps the earlier value.
     std::optional<Usage> usage;
     bool done = false;
+    // The model said it finished (OpenAI family: choices[0].finish_reason; Gemini:
+    // finishReason; Anthropic: message_delta's stop_reason), though the stream may go on
+    // (OpenAI's usage event and [DONE]). "" when this event does not say.
+    std::string finish_reason;
+    // OpenAI family: choices[0].delta.refusal text (the model refused).
+    std::string refusal;
 };
 common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event);
+// The same, with the fault of an error: kStreamMalformed (data that is not JSON), an
+// error event's fault (FaultOfErrorObject: an overload is kProviderError, an invalid
+// request kBadRequest, ...), kRefusal (Gemini blocked the prompt).
+Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event);
 
 // Accumulates a whole stream: text, usage, done; the first error stops it (every later
 // Feed answers that error again).
@@ -219,15 +297,31 @@ public:
     // Bytes held: the text so far plus an unfinished event (callers bound it).
     std::size_t held() const { return text_.size() + parser_.buffered(); }
     const Usage& usage() const { return usage_; }
+    // The fault of the error Feed answered (kNone while there is none).
+    Fault fault() const { return fault_; }
+    // True once the stream said it ended: its final event (Anthropic message_stop,
+    // OpenAI [DONE], Gemini finishReason), or — for the OpenAI family, whose compatible
+    // servers do not all send [DONE] — a finish_reason.
+    bool complete() const { return done_ || (format_ == Format::kOpenAi && finished_); }
+    // The verdict on the stream once its body ended (`body_complete`: the HTTP body
+    // ended as framed; false when the connection closed mid-body). Faults: the Feed
+    // error's; kNotProviderFormat (no event at all: an HTML page, the wrong content type,
+    // named in the message); kStreamCut (no final event, or the body cut);
+    // kRefusal; kEmptyReply.
+    Checked<Reply> Finish(bool body_complete, std::string_view content_type = {}) const;
 
 private:
     Format format_;
     SseParser parser_;
     std::string text_;
+    std::string refusal_;
+    std::string finish_reason_;
     Usage usage_;
     bool done_ = false;
+    bool finished_ = false;
     bool saw_event_ = false;
     std::optional<common::Error> error_;
+    Fault fault_ = Fault::kNone;
 };
 
 }  // namespace aragora::agents::wire

@@ -12,6 +12,7 @@
 
 #include "api/api.hpp"
 #include "api/http_util.hpp"
+#include "api/security.hpp"
 #include "common/crypto.hpp"
 #include "ops/confine_path.hpp"
 
@@ -125,6 +126,19 @@ std::string CspHost(std::string_view host) {
     return std::string(host);
 }
 
+ConsoleFile MakeFile(const std::string& relative, std::string body) {
+    ConsoleFile file;
+    file.content_type = ConsoleContentType(relative);
+    file.immutable = relative.rfind("assets/", 0) == 0;
+    file.etag = "\"" + common::Sha256Hex(body).substr(0, 16) + "\"";
+    if (IsTextType(file.content_type) && body.size() > 256) {
+        std::string gz = Gzip(body);
+        if (!gz.empty() && gz.size() < body.size()) file.gzip = std::move(gz);
+    }
+    file.body = std::move(body);
+    return file;
+}
+
 net::HttpResponse NoConsole(const RequestContext& ctx) {
     auto r = ErrorResponse(ErrorCode::kNotFound,
                            "the web console is not installed (build it with `make`, or set "
@@ -224,6 +238,34 @@ std::string RewriteBaseHref(std::string html, std::string_view base_path) {
     return html;
 }
 
+std::optional<std::string> ParseForwardedPrefix(std::string_view value) {
+    // Exactly one leading '/': "//host/x" is a network-path reference, "x" is relative.
+    if (value.empty() || value.size() > kMaxForwardedPrefix || value.front() != '/') {
+        return std::nullopt;
+    }
+    if (value.size() > 1 && value[1] == '/') return std::nullopt;
+    auto normalized = NormalizeConsoleBasePath(value);
+    if (!normalized) return std::nullopt;
+    return std::move(*normalized);
+}
+
+std::string ConsoleBasePathFor(const net::HttpRequest& request, bool trusted_peer,
+                               std::string_view configured) {
+    if (!trusted_peer) return std::string(configured);
+    const std::string* value = nullptr;
+    for (const auto& [name, field] : request.headers) {
+        if (name.size() != 18 || Lower(name) != "x-forwarded-prefix") continue;
+        if (value != nullptr) return std::string(configured);  // two fields: ambiguous
+        value = &field;
+    }
+    if (value == nullptr) return std::string(configured);
+    std::string_view v = *value;
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    auto prefix = ParseForwardedPrefix(v);
+    return prefix ? std::move(*prefix) : std::string(configured);
+}
+
 bool IsSafeConsolePath(const net::HttpRequest& request) {
     // The raw target: encoded separators and dots have no business in a console URL.
     std::string_view raw = request.target;
@@ -278,7 +320,13 @@ net::HttpResponse ConsoleFileResponse(const ConsoleFile& file, const net::HttpRe
     r.AddHeader("Cache-Control",
                 file.immutable ? "public, max-age=31536000, immutable" : "no-cache");
     r.AddHeader("ETag", file.etag);
-    if (!file.gzip.empty()) r.AddHeader("Vary", "Accept-Encoding");
+    if (!file.immutable) {
+        // The page's <base href> follows X-Forwarded-Prefix (ConsoleBasePathFor).
+        r.AddHeader("Vary", file.gzip.empty() ? "X-Forwarded-Prefix"
+                                              : "Accept-Encoding, X-Forwarded-Prefix");
+    } else if (!file.gzip.empty()) {
+        r.AddHeader("Vary", "Accept-Encoding");
+    }
     AddConsoleSecurityHeaders(r, request);
     if (EtagMatches(request.Header("if-none-match"), file.etag)) {
         r.status = 304;
@@ -341,17 +389,8 @@ common::Result<std::shared_ptr<const ConsoleAssets>> ConsoleAssets::Load(const f
                                                          std::to_string(kMaxTotalBytes >> 20) +
                                                          " MiB");
         }
-        ConsoleFile file;
-        file.content_type = ConsoleContentType(relative);
-        file.immutable = relative.rfind("assets/", 0) == 0;
         if (relative == "index.html") *body = RewriteBaseHref(std::move(*body), assets->base_path_);
-        file.etag = "\"" + common::Sha256Hex(*body).substr(0, 16) + "\"";
-        if (IsTextType(file.content_type) && body->size() > 256) {
-            std::string gz = Gzip(*body);
-            if (!gz.empty() && gz.size() < body->size()) file.gzip = std::move(gz);
-        }
-        file.body = std::move(*body);
-        assets->files_.emplace(relative, std::move(file));
+        assets->files_.emplace(relative, MakeFile(relative, std::move(*body)));
     }
     auto index = assets->files_.find(std::string_view("index.html"));
     if (index == assets->files_.end()) {
@@ -360,6 +399,23 @@ common::Result<std::shared_ptr<const ConsoleAssets>> ConsoleAssets::Load(const f
     }
     assets->index_ = &index->second;
     return std::shared_ptr<const ConsoleAssets>(std::move(assets));
+}
+
+std::shared_ptr<const ConsoleFile> ConsoleAssets::IndexFor(std::string_view base_path) const {
+    if (base_path == base_path_)
+        return std::shared_ptr<const ConsoleFile>(std::shared_ptr<void>(), index_);
+    {
+        std::lock_guard lock(variants_mutex_);
+        if (auto it = variants_.find(base_path); it != variants_.end()) return it->second;
+    }
+    // Built outside the lock (a few hundred bytes); two builders of one prefix make the
+    // same file, the first one stored wins.
+    auto file = std::make_shared<const ConsoleFile>(
+        MakeFile("index.html", RewriteBaseHref(index_->body, base_path)));
+    std::lock_guard lock(variants_mutex_);
+    if (auto it = variants_.find(base_path); it != variants_.end()) return it->second;
+    if (variants_.size() < kMaxIndexVariants) variants_.emplace(std::string(base_path), file);
+    return file;
 }
 
 const ConsoleFile* ConsoleAssets::Find(std::string_view relative) const {
@@ -391,7 +447,13 @@ namespace {
 boost::asio::awaitable<net::HttpResponse> ServeIndex(const ApiDeps& deps, RequestContext& ctx) {
     if (deps.console == nullptr) co_return NoConsole(ctx);
     if (!IsSafeConsolePath(ctx.request)) co_return BadPath(ctx);
-    co_return ConsoleFileResponse(deps.console->Index(), ctx.request);
+    const bool trusted_peer =
+        deps.limits != nullptr &&
+        deps.limits->config().trusted_proxies.Contains(ctx.request.remote_address);
+    const std::string base =
+        ConsoleBasePathFor(ctx.request, trusted_peer, deps.console->base_path());
+    const std::shared_ptr<const ConsoleFile> index = deps.console->IndexFor(base);
+    co_return ConsoleFileResponse(*index, ctx.request);
 }
 
 boost::asio::awaitable<net::HttpResponse> ServeAsset(const ApiDeps& deps, RequestContext& ctx) {

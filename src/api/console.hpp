@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +49,12 @@ public:
     // The file at `relative` ("index.html", "assets/main-AB12.js"); null when none.
     const ConsoleFile* Find(std::string_view relative) const;
     const ConsoleFile& Index() const { return *index_; }
+    // index.html with its <base href> set to `base_path` + "/" (a validated prefix, see
+    // ParseForwardedPrefix): Index() itself for the configured base path, else a copy
+    // with its own ETag and gzip, built once per prefix (at most kMaxIndexVariants kept;
+    // beyond that each call builds one).
+    static constexpr std::size_t kMaxIndexVariants = 16;
+    std::shared_ptr<const ConsoleFile> IndexFor(std::string_view base_path) const;
     const std::filesystem::path& root() const { return root_; }
     const std::string& base_path() const { return base_path_; }
     std::size_t file_count() const { return files_.size(); }
@@ -60,6 +68,8 @@ private:
     const ConsoleFile* index_ = nullptr;
     std::size_t total_bytes_ = 0;
     std::vector<std::string> skipped_;
+    mutable std::mutex variants_mutex_;
+    mutable std::map<std::string, std::shared_ptr<const ConsoleFile>, std::less<>> variants_;
 };
 
 // Content-Type by extension (text types with charset=utf-8); application/octet-stream
@@ -70,6 +80,21 @@ std::string ConsoleContentType(std::string_view path);
 // kValidation for anything but [A-Za-z0-9._~-] segments ("..", "." and empty segments
 // refused).
 common::Result<std::string> NormalizeConsoleBasePath(std::string_view value);
+
+// X-Forwarded-Prefix (a reverse proxy that strips a path prefix names it): "" (root) or
+// "/a/b" when `value` is a path of [A-Za-z0-9._~-] segments starting with one '/' (a
+// trailing '/' is dropped), at most kMaxForwardedPrefix bytes; nullopt for anything else
+// (a scheme or host, "//", '.' or '..' segments, quotes, angle brackets, '%', ',',
+// spaces, control bytes): such a value is ignored, never reflected.
+inline constexpr std::size_t kMaxForwardedPrefix = 256;
+std::optional<std::string> ParseForwardedPrefix(std::string_view value);
+
+// The base path index.html is answered with: the request's X-Forwarded-Prefix when
+// `trusted_peer` (the socket peer is in ARAGORA_TRUSTED_PROXIES) and the request carries
+// exactly one well-formed X-Forwarded-Prefix field; else `configured`
+// (ARAGORA_CONSOLE_BASE_PATH).
+std::string ConsoleBasePathFor(const net::HttpRequest& request, bool trusted_peer,
+                               std::string_view configured);
 
 // index.html with its first <base href="..."> set to base_path + "/"; a <base> is added
 // after <head> when there is none.
@@ -87,7 +112,9 @@ void AddConsoleSecurityHeaders(net::HttpResponse& response, const net::HttpReque
 std::string ConsoleContentSecurityPolicy(std::string_view host);
 
 // The answer for `file`: 304 when If-None-Match names its ETag, gzip when accepted,
-// Cache-Control immutable (assets) or no-cache (HTML), the security headers.
+// Cache-Control immutable (assets) or no-cache (HTML), the security headers. index.html
+// (not immutable) also varies on X-Forwarded-Prefix: a cache must not answer one
+// prefix's page for another.
 net::HttpResponse ConsoleFileResponse(const ConsoleFile& file, const net::HttpRequest& request);
 
 // The console directory to serve: `setting` (ARAGORA_CONSOLE_DIR) when set, else the

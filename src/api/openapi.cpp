@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <initializer_list>
 #include <string_view>
 
 #include "api/api.hpp"
@@ -796,6 +797,25 @@ json::object QueryParam(std::string_view name, std::string_view description, jso
                         {"schema", std::move(schema)}};
 }
 
+// The path without its version prefix: "/api/v1/audit" and its alias "/api/audit" are both
+// "audit"; other paths as they are.
+std::string_view ApiTail(std::string_view path) {
+    if (path.starts_with("/api/v1/")) return path.substr(8);
+    if (path.starts_with("/api/")) return path.substr(5);
+    return path;
+}
+
+json::object StringEnum(std::initializer_list<std::string_view> values,
+                        std::string_view default_value = {}) {
+    json::array list;
+    for (std::string_view v : values) list.emplace_back(v);
+    json::object schema{{"type", "string"}, {"enum", std::move(list)}};
+    if (!default_value.empty()) schema["default"] = default_value;
+    return schema;
+}
+
+// The query parameters each handler reads, with its defaults and bounds (IntQueryParam's
+// min/max): integration test OpenApiConformance calls every documented GET with them.
 json::array Parameters(const Route& route) {
     json::array params;
     for (const std::string& name : PathParams(route.path)) {
@@ -804,15 +824,15 @@ json::array Parameters(const Route& route) {
                                       {"required", true},
                                       {"schema", json::object{{"type", "string"}}}});
     }
-    const json::object int_schema{{"type", "integer"}};
     const std::string& s = route.response_schema;
     const json::object limit100{
         {"type", "integer"}, {"minimum", 1}, {"maximum", 100}, {"default", 20}};
     const json::object offset{{"type", "integer"}, {"minimum", 0}, {"default", 0}};
+    const std::string_view tail = ApiTail(route.path);
     if (s == "DebateList") {
-        params.push_back(QueryParam(
-            "status", "pending, running, completed, failed, cancelled, active or no_consensus",
-            json::object{{"type", "string"}}));
+        params.push_back(QueryParam("status", "Only debates in this state",
+                                    StringEnum({"pending", "running", "completed", "failed",
+                                                "cancelled", "active", "no_consensus"})));
         params.push_back(QueryParam("limit", "Page size", limit100));
         params.push_back(QueryParam("offset", "Items to skip", offset));
         params.push_back(QueryParam(
@@ -820,11 +840,15 @@ json::array Parameters(const Route& route) {
             json::object{{"type", "string"}, {"maxLength", 200}}));
     } else if (s == "BackupList") {
         params.push_back(QueryParam("limit", "Page size", limit100));
-        params.push_back(QueryParam("offset", "Items to skip (at most 10000)", offset));
-        params.push_back(QueryParam("status", "Only backups with this status",
-                                    json::object{{"type", "string"}}));
-        params.push_back(QueryParam("since", "Created at or after (epoch seconds or ISO 8601)",
-                                    json::object{{"type", "string"}}));
+        params.push_back(QueryParam(
+            "offset", "Items to skip",
+            json::object{{"type", "integer"}, {"minimum", 0}, {"maximum", 10000}, {"default", 0}}));
+        params.push_back(QueryParam(
+            "status", "Only backups with this status",
+            StringEnum({"pending", "in_progress", "completed", "verified", "failed", "expired"})));
+        params.push_back(QueryParam(
+            "since", "Created at or after (epoch seconds or ISO 8601 UTC)",
+            json::object{{"type", "string"}, {"examples", json::array{"2026-01-01T00:00:00Z"}}}));
         params.push_back(QueryParam("source", "Only backups of this source_path",
                                     json::object{{"type", "string"}}));
     } else if (s == "ReceiptList") {
@@ -837,30 +861,59 @@ json::array Parameters(const Route& route) {
             "limit", "Page size",
             json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 50}}));
         params.push_back(QueryParam("offset", "Items to skip", offset));
-        params.push_back(QueryParam("reason", "Only deletions for this reason",
-                                    json::object{{"type", "string"}}));
+        params.push_back(
+            QueryParam("reason", "Only deletions for this reason",
+                       StringEnum({"retention_expired", "user_request", "gdpr_erasure",
+                                   "admin_action", "data_correction", "legal_hold_release"})));
     } else if (s == "MessageList") {
         params.push_back(QueryParam(
             "limit", "Page size",
             json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 500}, {"default", 50}}));
         params.push_back(QueryParam("offset", "Messages to skip", offset));
     } else if (s == "EventPage") {
-        params.push_back(QueryParam("since", "Return events with seq > since", int_schema));
+        params.push_back(QueryParam("since",
+                                    "Return events with seq > since (not a positive integer: 0)",
+                                    json::object{{"type", "integer"}, {"default", 0}}));
         params.push_back(
             QueryParam("limit", "Page size (at most 500 are returned)",
                        json::object{{"type", "integer"}, {"minimum", 1}, {"default", 100}}));
-    } else if ((s == "DebateExport" && PathParams(route.path).size() == 1) ||
-               s == "ReceiptExport" || (s == "Receipt" && route.path.ends_with("/receipt"))) {
-        params.push_back(
-            QueryParam("format", "Export format (default json)", json::object{{"type", "string"}}));
+    } else if (s == "DebateExport" && PathParams(route.path).size() == 1) {
+        params.push_back(QueryParam("format", "Export format (case-insensitive)",
+                                    StringEnum({"json", "md", "markdown", "html", "csv"}, "json")));
+    } else if (s == "ReceiptExport" || (s == "Receipt" && route.path.ends_with("/receipt"))) {
+        params.push_back(QueryParam("format", "Export format",
+                                    StringEnum({"json", "md", "markdown", "html"}, "json")));
     } else if (s == "Health") {
         params.push_back(
-            QueryParam("deep", "1 or true for a deep check", json::object{{"type", "string"}}));
+            QueryParam("deep", "1 or true for a deep check (anything else: the quick one)",
+                       json::object{{"type", "string"}, {"examples", json::array{"true", "1"}}}));
     } else if (s == "VerifyResult") {
         params.push_back(QueryParam("integrity_only",
                                     "true: compare the content hash only (no signature check; "
                                     "the answer is labelled integrity-only)",
                                     json::object{{"type", "boolean"}}));
+    } else if (tail == "audit") {
+        params.push_back(QueryParam(
+            "limit", "Newest entries to return",
+            json::object{
+                {"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 100}}));
+        params.push_back(
+            QueryParam("since", "Only entries at or after this time (ISO 8601)",
+                       json::object{{"type", "string"},
+                                    {"format", "date-time"},
+                                    {"examples", json::array{"2026-01-01T00:00:00Z"}}}));
+    } else if (tail == "billing/usage") {
+        params.push_back(QueryParam("period",
+                                    "The window ending now: 1, 7, 30 or 365 days, or everything",
+                                    StringEnum({"day", "week", "month", "year", "all"}, "month")));
+    } else if (tail == "system/errors") {
+        params.push_back(QueryParam(
+            "limit", "Newest errors to return",
+            json::object{{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}, {"default", 50}}));
+    } else if (tail == "auth/api-key" && route.method == "DELETE") {
+        params.push_back(QueryParam(
+            "id", "Revoke only this key (its id, the prefix); without it every key of the caller",
+            json::object{{"type", "string"}, {"pattern", "^[A-Za-z0-9_-]{1,128}$"}}));
     }
     return params;
 }
@@ -902,8 +955,12 @@ json::object Operation(const Router::Entry& entry) {
         op["requestBody"] = json::object{{"required", !optional_body},
                                          {"content", JsonContent(Ref(route.request_schema))}};
     }
+    // What the handlers answer on success: 201 for the POSTs that create something
+    // (debates.cpp, backups.cpp, auth_routes.cpp CreateKey and AddUserRoute), 200 else.
+    const std::string& rs = route.response_schema;
     const bool created =
-        route.response_schema == "CreateDebateResponse" || route.response_schema == "BackupCreated";
+        route.method == "POST" && (rs == "CreateDebateResponse" || rs == "BackupCreated" ||
+                                   rs == "ApiKeyCreated" || rs == "UserResponse");
     json::object responses;
     responses[created ? "201" : "200"] = json::object{{"description", created ? "Created" : "OK"},
                                                       {"content", SuccessContent(route)}};

@@ -118,6 +118,8 @@ common::Status LoadAgentSettings(const EnvLookup& env, AgentSettings& a) {
                 {"ARAGORA_AGENT_RETRY_CAP_MS", &a.retry_cap_ms, 0, 600000},
                 {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", &a.breaker_failure_threshold, 1, 1000},
                 {"ARAGORA_AGENT_MAX_TOKENS", &a.max_tokens, 1, 1000000},
+                {"ARAGORA_AGENT_HEDGE_AFTER_MS", &a.hedge_after_ms, 0, 600000},
+                {"ARAGORA_AGENT_HEDGE_MIN_MS", &a.hedge_min_ms, 1, 600000},
             });
         !s) {
         return s;
@@ -129,6 +131,9 @@ common::Status LoadAgentSettings(const EnvLookup& env, AgentSettings& a) {
     auto stream = ReadBool(env, "ARAGORA_AGENT_STREAMING");
     if (!stream) return stream.error();
     if (*stream) a.stream = **stream;
+    auto hedge = ReadBool(env, "ARAGORA_AGENT_HEDGE_ENABLED");
+    if (!hedge) return hedge.error();
+    if (*hedge) a.hedge_enabled = **hedge;
     a.https_proxy = ReadString(env, "HTTPS_PROXY", ReadString(env, "https_proxy"));
     a.no_proxy = ReadString(env, "NO_PROXY", ReadString(env, "no_proxy"));
     a.ca_file = ReadString(env, "ARAGORA_CA_BUNDLE");

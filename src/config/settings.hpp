@@ -89,6 +89,9 @@ struct AgentSettings {
     double breaker_cooldown_seconds = 60;  // ARAGORA_CIRCUIT_BREAKER_COOLDOWN_SECONDS
     bool stream = true;                    // ARAGORA_AGENT_STREAMING
     int max_tokens = 2048;                 // ARAGORA_AGENT_MAX_TOKENS
+    bool hedge_enabled = false;            // ARAGORA_AGENT_HEDGE_ENABLED (docs/agents.md)
+    int hedge_after_ms = 0;                // ARAGORA_AGENT_HEDGE_AFTER_MS (0: observed p95)
+    int hedge_min_ms = 1000;               // ARAGORA_AGENT_HEDGE_MIN_MS (floor of the p95)
     std::string https_proxy;               // HTTPS_PROXY / https_proxy
     std::string no_proxy;                  // NO_PROXY / no_proxy
     std::string ca_file;                   // ARAGORA_CA_BUNDLE (extra trust anchors, PEM)

@@ -307,7 +307,10 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
         const std::string name = call.agent->Name();
         const int round = call.request.round;
         EventEmitter& emitter = emitter_;
-        call.request.on_event = [name, round, &emitter](const agents::AgentNotice& notice) {
+        call.request.on_event = [name, round, &emitter, stream](const agents::AgentNotice& notice) {
+            // A restarted call's streamed text is void: its unsent part is dropped, and the
+            // next attempt's text opens a new token_start after this notice.
+            if (agents::RestartsStream(notice)) *stream = Stream{};
             std::visit([&](const auto& payload) { emitter.Emit(round, name, payload); }, notice);
         };
     }

@@ -210,6 +210,13 @@ struct AgentRetry {
     std::int64_t delay_ms = 0;
     std::string reason;
     int round_number = 0;
+    // Why (agents::wire::Fault's name: "stream_cut", "server_error", ...) and where.
+    std::string fault;
+    std::string phase;
+    // The failed attempt had streamed text: it is void, and the next attempt streams
+    // from a new token_start (clients drop the partial text of this agent's stream).
+    bool restart = false;
+    std::int64_t discarded_tokens = 0;  // streamed text pieces made void
     template <class S, class V>
     static void Fields(S& s, V&& v) {
         v("agent", s.agent);
@@ -219,6 +226,10 @@ struct AgentRetry {
         v("delay_ms", s.delay_ms);
         v("reason", s.reason);
         v("round_number", s.round_number);
+        v("fault", s.fault);
+        v("phase", s.phase);
+        v("restart", s.restart);
+        v("discarded_tokens", s.discarded_tokens);
     }
 };
 
@@ -231,6 +242,11 @@ struct AgentFallback {
     std::string model;
     std::string reason;
     int round_number = 0;
+    // As AgentRetry's: the failed direct attempt had streamed text, now void.
+    std::string fault;
+    std::string phase;
+    bool restart = false;
+    std::int64_t discarded_tokens = 0;
     template <class S, class V>
     static void Fields(S& s, V&& v) {
         v("agent", s.agent);
@@ -239,6 +255,10 @@ struct AgentFallback {
         v("model", s.model);
         v("reason", s.reason);
         v("round_number", s.round_number);
+        v("fault", s.fault);
+        v("phase", s.phase);
+        v("restart", s.restart);
+        v("discarded_tokens", s.discarded_tokens);
     }
 };
 

@@ -645,10 +645,8 @@ asio::awaitable<Result<ReadEnd>> ReadResponse(ReadContext ctx,
         if (parser->streaming() && !parser->pending().empty()) {
             const bool more = (*sink)(parser->pending());
             parser->pending().clear();
-            // A sink stops at its stream's final event; when the body's end came with it
-            // (the usual case: the last chunk follows in the same read) the exchange is
-            // complete and the connection goes back to the pool. Closing it there made
-            // every streamed provider call open a new connection.
+            // A sink that stops at the stream's last event usually has the body's end in
+            // the same read: the response is then complete and its connection reusable.
             if (!more) co_return parser->is_done() ? ReadEnd::kComplete : ReadEnd::kStoppedBySink;
         }
         if (parser->is_done()) co_return ReadEnd::kComplete;

@@ -212,6 +212,13 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
     run_env_.clock = &clock_;
     run_env_.store = &store_;
     run_env_.pool = &pool_;
+    if (!settings_.lease.worker_id.empty()) {
+        // One renewal in flight per leased run at most: the queue bound is the number of
+        // runs the service admits.
+        lease_pool_ = std::make_unique<common::BlockingPool>(
+            1, settings_.max_running + settings_.max_queued + 64);
+        run_env_.lease_pool = lease_pool_.get();
+    }
     run_env_.keys = &keys_;
     run_env_.engine = &engine_;
     run_env_.publish = hub_sink_.get();

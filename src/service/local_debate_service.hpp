@@ -217,6 +217,9 @@ private:
     resilience::ConcurrencyLimiter limiter_;
     std::unique_ptr<Hooks> hooks_;
     std::unique_ptr<events::EventSink> hub_sink_;
+    // Leased runs renew their leases on this one thread, never behind the event commits
+    // queued on `pool_` (null without a lease identity).
+    std::unique_ptr<common::BlockingPool> lease_pool_;
     run::RunEnvironment run_env_;
 
     mutable std::mutex mutex_;

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { DebateStream, EventLog, backoffDelay } from '../../web/src/pages/support/debate-stream.js';
+import { renderedEvents } from './lib/debate_view.mjs';
 import { canonicalize } from '../../web/src/pages/support/jcs.js';
 import { SERVED_ONLY, verifyReceipt } from '../../web/src/pages/support/receipt-verify.js';
 
@@ -33,13 +34,36 @@ writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 
 // so that the live view gets token_start / token_delta / token_end events: the demo
 // agents answer in one piece.
 const STREAM_WORDS = 24;
+// The replies of a model named gated-<name>-* hold their last chunk until
+// releaseGate(name): a debate that stays running, mid-stream, for as long as a test needs.
+const gates = new Map();
+function gate(name) {
+  if (!gates.has(name)) {
+    const g = { open: false };
+    g.promise = new Promise((resolve) => {
+      g.release = () => {
+        g.open = true;
+        resolve();
+      };
+    });
+    gates.set(name, g);
+  }
+  return gates.get(name);
+}
+const releaseGate = (name) => gate(name).release();
+// The first streamed reply of a model named cutonce-* stops after 8 chunks without its
+// final event (a cut stream: the agent retries and the first attempt's text is void).
+const cutOnce = new Set();
 const fakeProvider = http.createServer((req, res) => {
   let body = '';
   req.on('data', (d) => (body += d));
   req.on('end', () => {
     let stream = false;
+    let model = '';
     try {
-      stream = JSON.parse(body).stream === true;
+      const request = JSON.parse(body);
+      stream = request.stream === true;
+      model = String(request.model || '');
     } catch {
       /* not JSON: answer in one piece */
     }
@@ -54,6 +78,16 @@ const fakeProvider = http.createServer((req, res) => {
     const pieces = ['I propose a measured rollout: ', ...words.map((w) => `${w} `), '.'];
     let i = 0;
     const tick = () => {
+      const held = /^gated-([a-z]+)-/.exec(model);
+      if (i === pieces.length - 1 && held && !gate(held[1]).open) {
+        gate(held[1]).promise.then(tick);
+        return;
+      }
+      if (i === 8 && model.startsWith('cutonce-') && !cutOnce.has(model)) {
+        cutOnce.add(model);
+        res.end();
+        return;
+      }
       if (i < pieces.length) {
         res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: pieces[i] } }] })}\n\n`);
         i += 1;
@@ -102,18 +136,6 @@ async function storedEvents(t, id) {
   return events;
 }
 
-async function renderedEvents(page) {
-  const rows = await page.$$eval('#event-list [data-seq]', (els) =>
-    els.map((e) => ({
-      seq: Number(e.dataset.seq),
-      type: e.dataset.type,
-      agent: e.dataset.agent,
-      content: e.matches('li') ? (e.querySelector(':scope > .content')?.textContent ?? null) : e.textContent,
-    })),
-  );
-  return rows.sort((a, b) => a.seq - b.seq);
-}
-
 // Opens a debate's live view and waits for its end (debate_end delivered).
 async function watchToEnd(t, id, timeout = 120000) {
   await t.goto(`/debates/${id}`);
@@ -154,6 +176,19 @@ export async function liveDebateFromTheFormEqualsStoredEventsAcrossADrop(t) {
   const end = await live(t.page);
   assert.ok(Number(end.connects) >= 2, `no reconnect after the drop: ${JSON.stringify(end)}`);
   assert.ok(Number(end.replayFrom) >= Number(atDrop.lastSeq), `reconnected with replay_from_seq ${end.replayFrom}, had seen ${atDrop.lastSeq}`);
+
+  // The finished rounds are collapsed, their rows out of the DOM (the last one stays open);
+  // the keyboard opens one and its rows are built.
+  // (A demo debate may converge and stop before its 5th round.)
+  const opened = await t.page.$$eval('#event-list details.round', (ds) => ds.map((d) => d.open));
+  assert.ok(opened.length >= 2, `${opened.length} round(s)`);
+  assert.deepEqual(opened, opened.map((_, i) => i === opened.length - 1));
+  assert.equal(await t.page.$$eval('#event-list details.round:not([open]) [data-seq]', (els) => els.length), 0);
+  await t.page.focus('#event-list details.round > summary');
+  await t.page.keyboard.press('Enter');
+  await t.page.waitForFunction(() => document.querySelector('#event-list details.round')?.querySelectorAll('li[data-type=agent_message]').length > 0);
+  await t.screenshot('debate-live-round-open');
+  await t.axe('debate-live-round-open');
 
   // The page's events are exactly the stored ones: same seqs (no duplicate, no gap), same
   // types and agents, same proposal texts.
@@ -230,13 +265,94 @@ export async function streamedTokensAppearAsTheyArriveAndEqualTheStoredDeltas(t)
   assert.equal(await t.page.$$eval('li.streaming', (rows) => rows.length), 0, 'a stream still marked as streaming after its token_end');
 }
 
-export async function memberCancelsARunningDebateViewerCannot(t) {
-  const id = await createDebate(t, { task: 'Cancel check: rewrite the billing service?', rounds: 12 });
-  await t.login('viewer', `/debates/${id}`);
-  await t.page.waitForSelector('[data-testid=debate-live]');
-  assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), true, 'a viewer sees the cancel button');
-
+export async function liveViewDropsTheTextOfARestartedStream(t) {
+  const id = await createDebate(t, {
+    task: 'Restart check: does a cut stream restart visibly?',
+    agents: ['openai-compatible:cutonce-a', 'openai-compatible:fake-b'],
+    rounds: 1,
+  });
   await t.login('member', `/debates/${id}`);
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 120000 });
+  const stored = await storedEvents(t, id);
+  const restarts = stored.filter((e) => (e.type === 'agent_retry' || e.type === 'agent_fallback') && e.data.restart === true);
+  assert.equal(restarts.length, 1, JSON.stringify(stored.filter((e) => e.type.startsWith('agent_'))));
+  // Every event still accounted for, the void attempt's deltas included.
+  const rendered = await renderedEvents(t.page);
+  assert.deepEqual(rendered.map((r) => r.seq), stored.map((e) => e.seq));
+  for (const e of stored.filter((x) => x.type === 'token_delta')) assert.equal(rendered.find((r) => r.seq === e.seq).content, e.data.delta);
+  // The void attempt's row says so and shows no text; the new attempt has the whole reply.
+  const rows = await t.page.$$eval('li.ev-token_start', (els) =>
+    els.map((r) => ({ agent: r.dataset.agent, void: r.classList.contains('void'), shown: r.querySelector('.stream-text').offsetHeight > 0, text: r.querySelector('.stream-text').textContent })),
+  );
+  const voids = rows.filter((r) => r.void);
+  assert.equal(voids.length, 1, JSON.stringify(rows));
+  assert.equal(voids[0].shown, false);
+  assert.ok(rows.some((r) => !r.void && r.agent === voids[0].agent && r.text.includes(`word${STREAM_WORDS - 1}`)), JSON.stringify(rows));
+  assert.equal(await t.page.$$eval('li.streaming', (els) => els.length), 0);
+}
+
+export async function liveViewFollowsTheNewestUntilTheReaderScrollsUp(t) {
+  const id = await createDebate(t, {
+    task: 'Follow check: should the live view chase new events?',
+    agents: ['openai-compatible:gated-follow-a', 'openai-compatible:gated-follow-b'],
+    rounds: 1,
+  });
+  await t.page.setViewport({ width: 390, height: 500 }); // the page is taller than this
+  await t.login('member', `/debates/${id}`);
+  // Both replies stream (held before their last chunk) and the page keeps its end in view.
+  await t.page.waitForFunction(
+    () => [...document.querySelectorAll('li.streaming .stream-text')].filter((el) => el.textContent.length > 0).length === 2,
+    { timeout: 60000 },
+  );
+  await t.page.waitForFunction(() => {
+    const s = document.scrollingElement;
+    return s.scrollTop > 0 && s.scrollTop + innerHeight >= s.scrollHeight - 2;
+  });
+  // The reader scrolls up: the view stops following and stays where they are while the
+  // debate goes on to its end.
+  await t.page.evaluate(() => window.scrollTo(0, 0));
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.atBottom === 'false');
+  const before = Number((await live(t.page)).lastSeq);
+  releaseGate('follow');
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
+  assert.ok(Number((await live(t.page)).lastSeq) > before + 5, 'no events after the reader scrolled up');
+  assert.equal(await t.page.evaluate(() => window.scrollY), 0, 'the view scrolled a reader who had scrolled up');
+}
+
+export async function liveViewCancelledMidStreamKeepsTheTextAndEveryEvent(t) {
+  const id = await createDebate(t, {
+    task: 'Cut check: cancel while the replies stream?',
+    agents: ['openai-compatible:gated-cut-a', 'openai-compatible:gated-cut-b'],
+    rounds: 2,
+  });
+  await t.login('member', `/debates/${id}`);
+  await t.page.waitForFunction(
+    () => [...document.querySelectorAll('li.streaming .stream-text')].filter((el) => el.textContent.length > 0).length === 2,
+    { timeout: 60000 },
+  );
+  await t.page.click('[data-testid=cancel]');
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
+  releaseGate('cut');
+  // The replies keep the text that came and no longer show as streaming.
+  assert.equal(await t.page.$$eval('li.streaming, [aria-busy=true]', (els) => els.length), 0);
+  assert.ok((await t.page.$$eval('li.ev-token_start .stream-text', (els) => els.map((e) => e.textContent))).every((text) => text.includes('word0')));
+  assert.deepEqual((await renderedEvents(t.page)).map((r) => r.seq), (await storedEvents(t, id)).map((e) => e.seq));
+}
+
+export async function memberCancelsARunningDebateViewerCannot(t) {
+  // Both signed in before the debate starts: a sign-in can take seconds on a loaded machine
+  // and a demo debate may converge and end within a few.
+  const viewerPage = await t.newPage();
+  await t.login(viewerPage, 'viewer', '/');
+  await t.login('member', '/');
+  const id = await createDebate(t, { task: 'Cancel check: rewrite the billing service?', rounds: 12 });
+  await viewerPage.bringToFront(); // a page in the background gets no animation frames
+  await t.goto(`/debates/${id}`, viewerPage);
+  await viewerPage.waitForFunction(() => Number(document.querySelector('[data-testid=debate-live]')?.dataset.lastSeq) >= 1);
+  assert.equal(await viewerPage.$eval('[data-testid=cancel]', (el) => el.hidden), true, 'a viewer sees the cancel button');
+
+  await t.page.bringToFront();
+  await t.goto(`/debates/${id}`);
   await t.page.waitForFunction(() => Number(document.querySelector('[data-testid=debate-live]')?.dataset.lastSeq) >= 1);
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), false);
   await t.page.click('[data-testid=cancel]');

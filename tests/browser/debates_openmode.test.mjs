@@ -4,6 +4,8 @@
 
 import assert from 'node:assert/strict';
 
+import { renderedEvents } from './lib/debate_view.mjs';
+
 export const options = { env: { ARAGORA_JWT_SECRET: null, ARAGORA_DEMO_LATENCY_MS: 50 }, users: false, timeout: 120000 };
 
 export async function startWatchAndVerifyWithoutSigningIn(t) {
@@ -18,7 +20,7 @@ export async function startWatchAndVerifyWithoutSigningIn(t) {
   await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
   const id = await t.page.$eval('[data-testid=debate-live]', (el) => el.dataset.debateId);
   const events = (await t.api(`/api/v1/debates/${id}/events?limit=500`)).body.events;
-  const seqs = await t.page.$$eval('#event-list [data-seq]', (els) => els.map((e) => Number(e.dataset.seq)).sort((a, b) => a - b));
+  const seqs = (await renderedEvents(t.page)).map((e) => e.seq);
   assert.deepEqual(seqs, events.map((e) => e.seq));
   assert.equal(await t.page.$eval('[data-testid=cancel]', (el) => el.hidden), true);
 

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 
-export async function consoleThroughProxy(t, site, prefix) {
+export async function consoleThroughProxy(t, site, prefix, shot = prefix ? 'prefix-admin' : 'nginx-admin') {
   const page = t.page;
   const res = await page.goto(`${site}/admin`, { waitUntil: 'load' });
   assert.equal(res.status(), 200);
@@ -78,5 +78,5 @@ export async function consoleThroughProxy(t, site, prefix) {
   }, prefix);
   assert.ok(events.status === 200 || events.status === 201 || events.status === 202, String(events.status));
   assert.ok(events.seen.includes('debate_end'), JSON.stringify(events.seen));
-  await t.screenshot(prefix ? 'prefix-admin' : 'nginx-admin');
+  await t.screenshot(shot);
 }

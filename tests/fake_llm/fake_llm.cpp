@@ -36,6 +36,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -537,6 +538,44 @@ std::string MalformedBody(const std::string& format) {
     return "{\"choices\": [";
 }
 
+// What a gateway in front of a provider answers on a bad day: 200 text/html.
+constexpr std::string_view kGatewayErrorPage =
+    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body>\n"
+    "<h1>502 Bad Gateway</h1>\n<p>The upstream server returned an invalid response.</p>\n"
+    "<hr><address>fake-gateway</address>\n</body></html>\n";
+
+// 200 application/json that is valid JSON but no provider's reply format.
+std::string ForeignJsonBody(uint64_t seq) {
+    json::object o;
+    o["status"] = "error";
+    o["message"] = "upstream request timeout";
+    o["request_id"] = "fake-" + std::to_string(seq);
+    return common::SerializeJson(o);
+}
+
+// The kind a decided answer is counted under in the stats' "faults" ("" for kOk).
+std::string FaultKind(FakeAction action, int status) {
+    switch (action) {
+        case FakeAction::kOk:
+            return {};
+        case FakeAction::kStatus:
+            return "status_" + std::to_string(status);
+        case FakeAction::kHang:
+            return "hang";
+        case FakeAction::kMalformed:
+            return "malformed";
+        case FakeAction::kCutStream:
+            return "cut_stream";
+        case FakeAction::kWrongContentType:
+            return "html_200";
+        case FakeAction::kForeignJson:
+            return "foreign_json_200";
+        case FakeAction::kFlaky:
+            break;
+    }
+    return "flaky";
+}
+
 std::string ModelList(const std::string& format) {
     json::object o;
     if (format == "anthropic") {
@@ -709,6 +748,8 @@ std::optional<FakeAction> ParseAction(std::string_view s) {
     if (s == "malformed") return FakeAction::kMalformed;
     if (s == "cut_stream") return FakeAction::kCutStream;
     if (s == "wrong_content_type") return FakeAction::kWrongContentType;
+    if (s == "foreign_json") return FakeAction::kForeignJson;
+    if (s == "flaky") return FakeAction::kFlaky;
     return std::nullopt;
 }
 
@@ -726,6 +767,10 @@ std::string_view ActionName(FakeAction a) {
             return "cut_stream";
         case FakeAction::kWrongContentType:
             return "wrong_content_type";
+        case FakeAction::kForeignJson:
+            return "foreign_json";
+        case FakeAction::kFlaky:
+            return "flaky";
     }
     return "ok";
 }
@@ -763,6 +808,17 @@ std::optional<FakeRule> ParseRule(const json::value& v, std::string& error) {
                 }
                 rule.action = *action;
             }
+        } else if (key == "probability") {
+            if (!value.is_number()) {
+                error = "rule field 'probability' must be a number";
+                return std::nullopt;
+            }
+            const double p = value.to_number<double>();
+            if (!(p >= 0.0 && p <= 1.0)) {
+                error = "probability must be 0..1";
+                return std::nullopt;
+            }
+            rule.probability = p;
         } else if (key == "status" || key == "retry_after_seconds" || key == "latency_ms" ||
                    key == "times") {
             auto n = AsInt(value);
@@ -798,6 +854,7 @@ struct Decision {
     int retry_after_seconds = -1;
     std::chrono::milliseconds latency{0};
     std::optional<std::string> text;
+    std::string fault;  // the fault's kind for the stats ("" = none): FaultKind()
 };
 
 // What a request asks for, as far as the answer depends on it.
@@ -855,6 +912,14 @@ struct FakeLlmServer::Impl {
     std::deque<std::pair<uint64_t, FakeRequest>> requests;
     std::size_t request_count = 0;
     std::vector<Clock::time_point> aborts;
+    // Random faults (rules with probability < 1, action flaky): one generator for every
+    // decision, under mu, so a sequence of requests is decided the same way for a seed.
+    uint64_t seed = 0;
+    std::mt19937_64 rng{0};
+    std::map<std::string, std::size_t> faults;  // kind -> injected (FaultKind)
+    std::size_t tokens_input = 0;               // billed like a provider would: see Bill()
+    std::size_t tokens_output = 0;
+    std::size_t tokens_output_cut = 0;  // output tokens sent in streams then cut
 
     std::mutex conns_mu;
     std::condition_variable conns_cv;
@@ -889,6 +954,9 @@ struct FakeLlmServer::Impl {
     uint64_t Record(FakeRequest r);
     void SetStatusSent(uint64_t seq, int status);
     Decision Decide(const std::string& format, const std::string& model);
+    double Uniform();  // [0, 1) from rng; mu held
+    void Bill(const Answer& a, const Decision& d);
+    void SetSeed(uint64_t s);
     FakeStats Stats() const;
 };
 
@@ -1094,6 +1162,16 @@ void FakeLlmServer::Impl::SetStatusSent(uint64_t seq, int status) {
     }
 }
 
+double FakeLlmServer::Impl::Uniform() {
+    return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0);  // 53 bits
+}
+
+void FakeLlmServer::Impl::SetSeed(uint64_t s) {
+    std::lock_guard lock(mu);
+    seed = s;
+    rng.seed(s);
+}
+
 Decision FakeLlmServer::Impl::Decide(const std::string& format, const std::string& model) {
     Decision d;
     d.latency = std::chrono::milliseconds(default_latency_ms.load());
@@ -1102,6 +1180,9 @@ Decision FakeLlmServer::Impl::Decide(const std::string& format, const std::strin
         if (r.remaining == 0) continue;
         if (!r.rule.format.empty() && r.rule.format != format) continue;
         if (!r.rule.model.empty() && r.rule.model != model) continue;
+        // A draw only for rules that leave it to chance: a rule with probability 1 keeps
+        // the generator's sequence untouched.
+        if (r.rule.probability < 1.0 && Uniform() >= r.rule.probability) continue;
         if (r.remaining > 0) --r.remaining;
         d.action = r.rule.action;
         if (d.action == FakeAction::kStatus) {
@@ -1110,10 +1191,57 @@ Decision FakeLlmServer::Impl::Decide(const std::string& format, const std::strin
         }
         if (r.rule.latency.count() >= 0) d.latency = r.rule.latency;
         if (!r.rule.text.empty()) d.text = r.rule.text;
+        if (d.action == FakeAction::kFlaky) {
+            // What providers send on a bad day, each kind equally likely.
+            d.text.reset();
+            switch (rng() % 6) {
+                case 0:
+                    d.action = FakeAction::kStatus;
+                    d.status = 429;
+                    d.retry_after_seconds = 1;
+                    break;
+                case 1:
+                    d.action = FakeAction::kStatus;
+                    d.status = 500;
+                    break;
+                case 2:
+                    d.action = FakeAction::kStatus;
+                    d.status = 529;
+                    break;
+                case 3:
+                    d.action = FakeAction::kWrongContentType;
+                    d.text = std::string(kGatewayErrorPage);
+                    break;
+                case 4:
+                    d.action = FakeAction::kForeignJson;
+                    break;
+                default:
+                    d.action = FakeAction::kCutStream;
+                    break;
+            }
+        }
         break;
     }
     if (d.action == FakeAction::kHang) d.status = 0;
+    d.fault = FaultKind(d.action, d.status);
+    if (!d.fault.empty()) ++faults[d.fault];
     return d;
+}
+
+// Tokens as a provider bills them: a reply sent whole costs its input and output tokens,
+// a cut one its input and the output tokens sent before the cut (half the reply); error
+// answers and foreign bodies cost nothing.
+void FakeLlmServer::Impl::Bill(const Answer& a, const Decision& d) {
+    if (a.kind != Kind::kChat) return;
+    std::lock_guard lock(mu);
+    if (d.action == FakeAction::kOk) {
+        tokens_input += a.in;
+        tokens_output += a.out;
+    } else if (d.action == FakeAction::kCutStream) {
+        tokens_input += a.in;
+        tokens_output += a.out / 2;
+        tokens_output_cut += a.out / 2;
+    }
 }
 
 // The client is watched with a one-byte MSG_PEEK receive rather than async_wait: Asio's
@@ -1260,6 +1388,7 @@ asio::awaitable<bool> FakeLlmServer::Impl::Handle(Conn& conn,
     a.keep_alive = keep_alive;
     a.http10 = http10;
     a.seq = seq;
+    Bill(a, d);
     // Nothing of the request is needed any more: a held response keeps only its answer.
     prompt.clear();
     prompt.shrink_to_fit();
@@ -1298,8 +1427,11 @@ asio::awaitable<bool> FakeLlmServer::Impl::Respond(Conn& conn, const Answer& a, 
             }
             break;
         case FakeAction::kWrongContentType:
-            body = "<html>oops</html>";
+            body = d.text ? *d.text : std::string("<html>oops</html>");
             h.content_type = "text/html";
+            break;
+        case FakeAction::kForeignJson:
+            body = ForeignJsonBody(a.seq);
             break;
         case FakeAction::kMalformed:
             if (!stream) body = MalformedBody(format);
@@ -1447,6 +1579,7 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
                                             {"action", ActionName(r.rule.action)},
                                             {"status", r.rule.status},
                                             {"latency_ms", r.rule.latency.count()},
+                                            {"probability", r.rule.probability},
                                             {"times_left", r.remaining}});
             }
             return {200, common::SerializeJson(json::object{{"rules", list}})};
@@ -1480,6 +1613,8 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
             requests.clear();
             request_count = 0;
             aborts.clear();
+            faults.clear();
+            tokens_input = tokens_output = tokens_output_cut = 0;
             return {200, "{\"reset\":true}"};
         }
         return error(405, "use GET or DELETE");
@@ -1493,6 +1628,7 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
             std::optional<int64_t> latency;
             std::optional<int64_t> delay;
             std::optional<int64_t> keep;
+            std::optional<int64_t> new_seed;
             for (const auto& [key, value] : o) {
                 auto n = AsInt(value);
                 if (!n || *n < 0) return error(400, "'" + std::string(key) + "' must be >= 0");
@@ -1502,6 +1638,8 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
                     delay = n;
                 } else if (key == "keep_requests") {
                     keep = n;
+                } else if (key == "seed") {
+                    new_seed = n;
                 } else {
                     return error(400, "unknown config field '" + std::string(key) + "'");
                 }
@@ -1509,16 +1647,25 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
             if (latency) default_latency_ms = *latency;
             if (delay) token_delay_ms = *delay;
             if (keep) kept_requests = static_cast<std::size_t>(*keep);
+            if (new_seed) SetSeed(static_cast<uint64_t>(*new_seed));
         } else if (method != http::verb::get) {
             return error(405, "use GET or POST");
         }
+        uint64_t current_seed = 0;
+        {
+            std::lock_guard lock(mu);
+            current_seed = seed;
+        }
         return {200, common::SerializeJson(json::object{{"latency_ms", default_latency_ms.load()},
                                                         {"token_delay_ms", token_delay_ms.load()},
-                                                        {"keep_requests", kept_requests.load()}})};
+                                                        {"keep_requests", kept_requests.load()},
+                                                        {"seed", current_seed}})};
     }
     if (path == "/_fake/stats") {
         if (method != http::verb::get) return error(405, "use GET");
         const FakeStats st = Stats();
+        json::object faults_json;
+        for (const auto& [kind, n] : st.faults) faults_json[kind] = n;
         return {200, common::SerializeJson(
                          json::object{{"cpu_user_seconds", st.cpu_user_seconds},
                                       {"cpu_system_seconds", st.cpu_system_seconds},
@@ -1529,7 +1676,12 @@ std::pair<int, std::string> FakeLlmServer::Impl::Control(http::verb method, std:
                                       {"connections_total", st.connections_total},
                                       {"in_flight", st.in_flight},
                                       {"in_flight_peak", st.in_flight_peak},
-                                      {"requests", st.requests}})};
+                                      {"requests", st.requests},
+                                      {"faults", std::move(faults_json)},
+                                      {"faults_total", st.faults_total},
+                                      {"tokens_input", st.tokens_input},
+                                      {"tokens_output", st.tokens_output},
+                                      {"tokens_output_cut", st.tokens_output_cut}})};
     }
     return error(404, "unknown control endpoint");
 }
@@ -1551,6 +1703,11 @@ FakeStats FakeLlmServer::Impl::Stats() const {
     st.in_flight_peak = in_flight_peak.load();
     std::lock_guard lock(mu);
     st.requests = request_count;
+    st.faults = faults;
+    for (const auto& [kind, n] : faults) st.faults_total += n;
+    st.tokens_input = tokens_input;
+    st.tokens_output = tokens_output;
+    st.tokens_output_cut = tokens_output_cut;
     return st;
 }
 
@@ -1587,6 +1744,8 @@ void FakeLlmServer::SetTokenDelay(std::chrono::milliseconds delay) {
     impl_->token_delay_ms = delay.count();
 }
 
+void FakeLlmServer::SetSeed(uint64_t seed) { impl_->SetSeed(seed); }
+
 std::vector<FakeRequest> FakeLlmServer::Requests() const {
     std::lock_guard lock(impl_->mu);
     std::vector<FakeRequest> out;
@@ -1618,6 +1777,8 @@ void FakeLlmServer::ResetRecords() {
     impl_->requests.clear();
     impl_->request_count = 0;
     impl_->aborts.clear();
+    impl_->faults.clear();
+    impl_->tokens_input = impl_->tokens_output = impl_->tokens_output_cut = 0;
 }
 
 }  // namespace aragora::testing

@@ -5,7 +5,10 @@
 // (also OpenRouter's /api/v1 prefix) and Gemini generateContent wire formats, plain and
 // streamed (SSE), and answers each request according to the first matching rule:
 // a generated reply, an error status, a hang, a malformed body, a stream cut half way,
-// or the wrong content type. Facts: ../shared/reference/DEBATE.md (Agents).
+// the wrong content type, a JSON body in no provider's format, or — with `flaky` — one
+// of the faults real providers send on a bad day, picked at random. A rule may apply to
+// only a share of its matching requests (`probability`). Facts:
+// ../shared/reference/DEBATE.md (Agents).
 //
 // Endpoints (the format is decided by the path):
 //   POST /v1/messages                                  anthropic
@@ -16,14 +19,38 @@
 //        else openai), /api/v1/models and /api/v1/key (openai: OpenRouter), /v1beta/models (gemini)
 // Control API (not recorded as requests):
 //   POST /_fake/rules    JSON array (or one object) of rules: format, model, action
-//                        ("ok|status|hang|malformed|cut_stream|wrong_content_type"),
-//                        status, retry_after_seconds, latency_ms, times, text; appended
+//                        ("ok|status|hang|malformed|cut_stream|wrong_content_type|
+//                        foreign_json|flaky"), status, retry_after_seconds, latency_ms,
+//                        times, text, probability (0..1, default 1); appended
 //   DELETE /_fake/rules  clears the rules
 //   GET /_fake/requests  {"count", "requests": [the newest 100]}
 //   DELETE /_fake/requests  ResetRecords()
-//   POST /_fake/config   {"latency_ms", "token_delay_ms", "keep_requests"} (each optional)
+//   POST /_fake/config   {"latency_ms", "token_delay_ms", "keep_requests", "seed"} (each
+//                        optional; "seed" re-seeds the generator of random faults)
 //   GET /_fake/stats     FakeStats as JSON: this process's CPU time (getrusage), peak
-//                        RSS, open connections, responses in flight, and their peaks
+//                        RSS, open connections, responses in flight, and their peaks;
+//                        "faults" {kind: count} and "faults_total" (every non-ok answer
+//                        decided, see FaultKind below), "tokens_input", "tokens_output",
+//                        "tokens_output_cut" (billed tokens, see below)
+//
+// Random faults. A rule with `probability` p < 1 applies to a matching request with
+// probability p: one draw from a seeded generator (std::mt19937_64; seed 0 unless
+// SetSeed, `--seed N` or /_fake/config {"seed"}); when it does not apply, matching goes
+// on with the next rule (no rule left: kOk), and `times` is used up only when it
+// applies. Rules with probability 1 take no draw. One generator serves every request
+// under the rules' mutex, so a given sequence of requests is decided the same way for
+// a given seed (concurrent requests may reach it in any order).
+// Action `flaky` turns into one of six faults, each with probability 1/6 (a second
+// draw): 429 with "Retry-After: 1", 500, 529 (each with the provider's error body), a
+// 200 text/html gateway error page, a 200 application/json body that is not the
+// provider's format ({"status":"error","message":...}), or a reply cut half way (a
+// stream closed after half its events, i.e. after some tokens; a plain body closed
+// after half its Content-Length). Fault kinds counted in "faults": "status_<code>",
+// "hang", "malformed", "cut_stream", "html_200", "foreign_json_200".
+// Billing (the stats' tokens): a whole reply costs its input and output tokens, a cut
+// one its input tokens and the output tokens sent before the cut (counted in
+// "tokens_output_cut" too), error and foreign answers nothing; model lists are free.
+// ResetRecords (DELETE /_fake/requests) zeroes the fault and token counts too.
 //
 // Generated replies (kOk without `text`) are deterministic functions of the prompt
 // (the last user message): a critique JSON object when it contains "Critique the
@@ -46,6 +73,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -61,7 +89,10 @@ enum class FakeAction {
                         // with broken JSON data after the first valid event
     kCutStream,         // starts the answer (chunked stream, or a Content-Length body)
                         // and closes the socket half way
-    kWrongContentType,  // 200 text/html "<html>oops</html>"
+    kWrongContentType,  // 200 text/html "<html>oops</html>" (or `text`)
+    kForeignJson,       // 200 application/json {"status":"error",...}: valid JSON that is
+                        // no provider's reply format (never streamed)
+    kFlaky,             // one of the bad-day faults at random (see the header comment)
 };
 
 struct FakeRule {
@@ -72,7 +103,8 @@ struct FakeRule {
     int retry_after_seconds = -1;           // kStatus: Retry-After header when >= 0
     std::chrono::milliseconds latency{-1};  // before the response headers; -1 = default
     int times = -1;                         // requests it applies to; -1 = forever
-    std::string text;                       // kOk: reply text instead of the generated one
+    std::string text;  // kOk: reply text instead of the generated one; kWrongContentType: body
+    double probability = 1.0;  // share of matching requests the rule applies to (0..1)
 };
 // Rules also apply to the model-list GETs (which carry no model, so only rules with an
 // empty `model` match them) and a match there uses up one of `times`.
@@ -99,7 +131,12 @@ struct FakeStats {
     std::size_t connections_total = 0;  // accepted since the start
     std::size_t in_flight = 0;          // provider requests read and not yet answered in full
     std::size_t in_flight_peak = 0;
-    std::size_t requests = 0;  // RequestCount()
+    std::size_t requests = 0;                   // RequestCount()
+    std::map<std::string, std::size_t> faults;  // fault kind -> answers decided that way
+    std::size_t faults_total = 0;
+    std::size_t tokens_input = 0;  // billed tokens (header comment)
+    std::size_t tokens_output = 0;
+    std::size_t tokens_output_cut = 0;
 };
 
 class FakeLlmServer {
@@ -121,6 +158,7 @@ public:
     void ClearRules();
     void SetDefaultLatency(std::chrono::milliseconds latency);  // before headers (default 0)
     void SetTokenDelay(std::chrono::milliseconds delay);        // between streamed events (0)
+    void SetSeed(uint64_t seed);  // re-seeds the generator of random faults (default 0)
 
     // Provider requests (not control API ones) since the start or the last
     // ResetRecords(), oldest first; the newest 100000 are kept (SetKeptRequests changes

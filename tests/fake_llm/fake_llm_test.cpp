@@ -1260,5 +1260,208 @@ TEST(FakeLlm, BinaryListenersEachServeAndStatsArePrintedOnExit) {
     EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// ---------------------------------------------------------------------------------------
+// Random faults: probability, seed, flaky
+
+// The statuses of `n` sequential OpenAI calls.
+std::vector<int> Statuses(uint16_t port, int n) {
+    std::vector<int> out;
+    for (int i = 0; i < n; ++i) {
+        out.push_back(Call(port, "POST", "/v1/chat/completions", OpenAiBody("m", kPrompt)).status);
+    }
+    return out;
+}
+
+TEST(FakeLlm, ProbabilityRuleAppliesToItsShareTheSameWayForASeed) {
+    auto faulty = [] {
+        FakeRule r = Rule().Action(FakeAction::kStatus).Status(503);
+        r.probability = 0.3;
+        return r;
+    };
+    FakeLlmServer a;
+    a.SetSeed(42);
+    a.AddRule(faulty());
+    const auto first = Statuses(a.port(), 300);
+    const auto failed = std::count(first.begin(), first.end(), 503);
+    EXPECT_EQ(std::count(first.begin(), first.end(), 200) + failed, 300);
+    // 300 draws at p = 0.3: 90 expected, sd ~7.9; the seed fixes the outcome anyway.
+    EXPECT_GT(failed, 50);
+    EXPECT_LT(failed, 130);
+
+    FakeLlmServer b;
+    b.SetSeed(42);
+    b.AddRule(faulty());
+    EXPECT_EQ(Statuses(b.port(), 300), first);
+
+    FakeLlmServer c;
+    c.SetSeed(43);
+    c.AddRule(faulty());
+    EXPECT_NE(Statuses(c.port(), 300), first);
+
+    // The stats count the faults injected.
+    auto st = a.Stats();
+    EXPECT_EQ(st.faults_total, static_cast<std::size_t>(failed));
+    EXPECT_EQ(st.faults["status_503"], static_cast<std::size_t>(failed));
+}
+
+TEST(FakeLlm, ProbabilityZeroNeverAppliesAndAMissFallsThroughToTheNextRule) {
+    FakeLlmServer fake;
+    FakeRule never = Rule().Action(FakeAction::kStatus).Status(500);
+    never.probability = 0.0;
+    fake.AddRule(never);
+    EXPECT_EQ(Statuses(fake.port(), 20), std::vector<int>(20, 200));
+
+    fake.ClearRules();
+    FakeRule half = Rule().Action(FakeAction::kStatus).Status(500).Times(5);
+    half.probability = 0.5;
+    fake.AddRule(half);
+    fake.AddRule(Rule().Action(FakeAction::kStatus).Status(503));
+    const auto s = Statuses(fake.port(), 60);
+    // `times` is used only when the rule applies: exactly 5 answers are 500, the rest
+    // fell through to the next rule.
+    EXPECT_EQ(std::count(s.begin(), s.end(), 500), 5);
+    EXPECT_EQ(std::count(s.begin(), s.end(), 503), 55);
+}
+
+// What one flaky answer was, from the client's side.
+std::string ClassifyFault(const Response& r) {
+    if (r.status == 429)
+        return r.Header("retry-after") == "1" ? "status_429" : "429 no retry-after";
+    if (r.status == 500 || r.status == 529) return "status_" + std::to_string(r.status);
+    if (r.status != 200) return "status " + std::to_string(r.status);
+    if (!r.complete) return "cut_stream";
+    if (r.Header("content-type") == "text/html") return "html_200";
+    if (r.Header("content-type") == "application/json") {
+        auto v = Json(r.body);
+        if (v.is_object() && !v.as_object().contains("content") &&
+            !v.as_object().contains("choices")) {
+            return "foreign_json_200";
+        }
+    }
+    return "ok";
+}
+
+TEST(FakeLlm, FlakySendsEveryBadDayFaultAndTheStatsCountEachKind) {
+    for (bool stream : {false, true}) {
+        SCOPED_TRACE(stream ? "streamed" : "plain");
+        FakeLlmServer fake;
+        fake.SetSeed(7);
+        fake.AddRule(Rule().Action(FakeAction::kFlaky));
+        std::map<std::string, std::size_t> seen;
+        for (int i = 0; i < 180; ++i) {
+            auto r = Call(fake.port(), "POST", "/v1/messages", AnthropicBody("c", kPrompt, stream),
+                          kAnthropicHeaders);
+            const auto kind = ClassifyFault(r);
+            ++seen[kind];
+            if (kind == "cut_stream" && stream) {
+                // Cut after some tokens: the first events came, the end did not.
+                EXPECT_NE(r.body.find("content_block_delta"), std::string::npos);
+                EXPECT_EQ(r.body.find("message_stop"), std::string::npos);
+            }
+            if (kind == "html_200") {
+                EXPECT_NE(r.body.find("502 Bad Gateway"), std::string::npos);
+            }
+        }
+        const std::vector<std::string> kinds = {"status_429", "status_500",       "status_529",
+                                                "html_200",   "foreign_json_200", "cut_stream"};
+        std::size_t total = 0;
+        for (const auto& k : kinds) {
+            // 180 draws over 6 kinds: 30 expected each.
+            EXPECT_GE(seen[k], 10u) << k;
+            total += seen[k];
+        }
+        EXPECT_EQ(total, 180u);  // nothing else (no ok, no other status)
+        const auto st = fake.Stats();
+        EXPECT_EQ(st.faults, seen);
+        EXPECT_EQ(st.faults_total, 180u);
+        // Only cut replies were billed, each for half its output.
+        EXPECT_GT(st.tokens_input, 0u);
+        EXPECT_EQ(st.tokens_output, st.tokens_output_cut);
+    }
+}
+
+TEST(FakeLlm, FlakyAtAProbabilityIsDeterministicForASeed) {
+    auto run = [](uint64_t seed) {
+        FakeLlmServer fake;
+        fake.SetSeed(seed);
+        FakeRule r = Rule().Action(FakeAction::kFlaky);
+        r.probability = 0.3;
+        fake.AddRule(r);
+        std::vector<std::string> kinds;
+        for (int i = 0; i < 100; ++i) {
+            kinds.push_back(ClassifyFault(
+                Call(fake.port(), "POST", "/v1/chat/completions", OpenAiBody("m", kPrompt))));
+        }
+        return kinds;
+    };
+    const auto first = run(11);
+    EXPECT_EQ(run(11), first);
+    const auto ok = std::count(first.begin(), first.end(), std::string("ok"));
+    EXPECT_GT(ok, 50);
+    EXPECT_LT(ok, 95);
+}
+
+TEST(FakeLlm, BillingCountsWholeRepliesAndTheSentPartOfCutOnes) {
+    FakeLlmServer fake;
+    auto r = Call(fake.port(), "POST", "/v1/chat/completions", OpenAiBody("m", kPrompt));
+    ASSERT_EQ(r.status, 200);
+    const auto usage = Json(r.body).at("usage");
+    auto st = fake.Stats();
+    EXPECT_EQ(st.tokens_input, static_cast<std::size_t>(usage.at("prompt_tokens").as_int64()));
+    EXPECT_EQ(st.tokens_output, static_cast<std::size_t>(usage.at("completion_tokens").as_int64()));
+    EXPECT_EQ(st.tokens_output_cut, 0u);
+    EXPECT_EQ(st.faults_total, 0u);
+
+    fake.AddRule(Rule().Action(FakeAction::kCutStream).Times(1));
+    Call(fake.port(), "POST", "/v1/chat/completions", OpenAiBody("m", kPrompt, true));
+    fake.AddRule(Rule().Action(FakeAction::kStatus).Status(500).Times(1));
+    Call(fake.port(), "POST", "/v1/chat/completions", OpenAiBody("m", kPrompt));
+    st = fake.Stats();
+    EXPECT_EQ(st.tokens_input, 2 * static_cast<std::size_t>(usage.at("prompt_tokens").as_int64()));
+    EXPECT_GT(st.tokens_output_cut, 0u);
+    EXPECT_EQ(st.faults_total, 2u);
+    EXPECT_EQ(st.faults["cut_stream"], 1u);
+    EXPECT_EQ(st.faults["status_500"], 1u);
+
+    fake.ResetRecords();
+    EXPECT_EQ(fake.Stats().faults_total, 0u);
+    EXPECT_EQ(fake.Stats().tokens_input, 0u);
+}
+
+TEST(FakeLlm, ControlApiTakesProbabilitySeedAndFlakyAndReportsFaults) {
+    FakeLlmServer fake;
+    auto r = Call(fake.port(), "POST", "/_fake/config", R"({"seed":5})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Json(r.body).at("seed").as_int64(), 5);
+    r = Call(fake.port(), "POST", "/_fake/rules",
+             R"([{"model":"m","action":"flaky","probability":0.5},
+                 {"model":"f","action":"foreign_json"}])");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto rules = Json(Call(fake.port(), "GET", "/_fake/rules").body);
+    EXPECT_EQ(rules.at("rules").as_array().at(0).at("action").as_string(), "flaky");
+    EXPECT_EQ(rules.at("rules").as_array().at(0).at("probability").as_double(), 0.5);
+    const auto first = Statuses(fake.port(), 40);
+
+    auto f = Call(fake.port(), "POST", "/v1/chat/completions", OpenAiBody("f", kPrompt));
+    EXPECT_EQ(f.status, 200);
+    EXPECT_EQ(ClassifyFault(f), "foreign_json_200") << f.body;
+
+    auto stats = Json(Call(fake.port(), "GET", "/_fake/stats").body);
+    std::int64_t sum = 0;
+    for (const auto& [kind, n] : stats.at("faults").as_object()) sum += n.as_int64();
+    EXPECT_EQ(sum, stats.at("faults_total").as_int64());
+    EXPECT_GE(stats.at("faults").at("foreign_json_200").as_int64(), 1);
+    EXPECT_GT(stats.at("tokens_input").as_int64(), 0);
+    EXPECT_TRUE(stats.as_object().contains("tokens_output_cut"));
+
+    // The same seed through the API again: the same answers.
+    Call(fake.port(), "POST", "/_fake/config", R"({"seed":5})");
+    EXPECT_EQ(Statuses(fake.port(), 40), first);
+
+    EXPECT_EQ(Call(fake.port(), "POST", "/_fake/rules", R"({"probability":1.5})").status, 400);
+    EXPECT_EQ(Call(fake.port(), "POST", "/_fake/rules", R"({"probability":"x"})").status, 400);
+    EXPECT_EQ(Call(fake.port(), "POST", "/_fake/config", R"({"seed":-1})").status, 400);
+}
+
 }  // namespace
 }  // namespace aragora::testing

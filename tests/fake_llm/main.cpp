@@ -1,6 +1,6 @@
 // aragora_fake_llm: the fake LLM provider as a process, for benchmarks and manual runs.
 //   aragora_fake_llm [--host 127.0.0.1] [--port 0] [--latency-ms 0] [--token-delay-ms 0]
-//                    [--keep-requests 100000] [--listeners 1]
+//                    [--keep-requests 100000] [--listeners 1] [--seed 0]
 // Prints "fake-llm listening on <host>:<port>" once serving and runs until SIGTERM or
 // SIGINT. Scripted through its control API (see fake_llm.hpp).
 // --listeners N: N independent servers in this process, each on its own port (the first
@@ -10,6 +10,8 @@
 // the flags apply to all.
 // --keep-requests N: requests kept for GET /_fake/requests (0: only counted); benchmarks
 // with millions of calls pass 0.
+// --seed N: seeds the generator of random faults (rules with a probability, `flaky`);
+// listener i gets seed N + i.
 // The soft RLIMIT_NOFILE is raised to the hard limit at start. On exit the process's CPU
 // time and peaks are printed to stderr as one line "fake-llm stats: key=value ...".
 
@@ -17,6 +19,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -33,7 +36,7 @@ namespace {
 void Usage() {
     std::fprintf(stderr,
                  "usage: aragora_fake_llm [--host H] [--port P] [--latency-ms N] "
-                 "[--token-delay-ms N] [--keep-requests N] [--listeners N]\n");
+                 "[--token-delay-ms N] [--keep-requests N] [--listeners N] [--seed N]\n");
 }
 
 bool ParseNumber(const char* text, long min, long max, long& out) {
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
     long token_delay_ms = 0;
     long keep_requests = 100000;
     long listeners = 1;
+    long seed = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -87,6 +91,8 @@ int main(int argc, char** argv) {
             ok = ParseNumber(value, 0, 3'600'000, token_delay_ms);
         } else if (arg == "--keep-requests") {
             ok = ParseNumber(value, 0, 100'000'000, keep_requests);
+        } else if (arg == "--seed") {
+            ok = ParseNumber(value, 0, LONG_MAX - 64, seed);
         } else if (arg == "--listeners") {
             ok = ParseNumber(value, 1, 64, listeners);
         } else {
@@ -116,6 +122,7 @@ int main(int argc, char** argv) {
             server->SetDefaultLatency(std::chrono::milliseconds(latency_ms));
             server->SetTokenDelay(std::chrono::milliseconds(token_delay_ms));
             server->SetKeptRequests(static_cast<std::size_t>(keep_requests));
+            server->SetSeed(static_cast<uint64_t>(seed + i));
             const std::string url = server->base_url();
             std::printf("fake-llm %s on %s\n", i == 0 ? "listening" : "also listening",
                         url.substr(std::string_view("http://").size()).c_str());

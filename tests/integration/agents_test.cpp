@@ -211,6 +211,7 @@ TEST_F(AgentsTest, HangingProviderTimesOutOpensItsBreakerAndResetClosesIt) {
     fake_.AddRule({.format = "anthropic", .action = FakeAction::kHang});
     Start(Env({{"ANTHROPIC_API_KEY", "sk-ant-test"},
                {"ARAGORA_AGENT_TIMEOUT_SECONDS", "0.2"},
+               {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "1"},
                {"ARAGORA_DEMO_LATENCY_MS", "5"}}));
     const auto started = Clock::now();
     const std::string id = Create({"anthropic:claude-hang", "demo", "demo"}, 1);
@@ -223,7 +224,8 @@ TEST_F(AgentsTest, HangingProviderTimesOutOpensItsBreakerAndResetClosesIt) {
     auto errors = EventsOfType(id, "agent_error");
     ASSERT_FALSE(errors.empty());
     EXPECT_EQ(StringOf(DataOf(errors.front()), "code"), "timeout");
-    // Propose: 1 + 3 retries timed out (4 failures); vote: the 5th opens the breaker.
+    // Propose: 1 + 3 attempts timed out, one failed call opens the breaker (threshold 1);
+    // the vote's call is skipped at once.
     bool skipped_open = false;
     for (const auto& e : errors) {
         skipped_open |=
@@ -260,10 +262,13 @@ TEST_F(AgentsTest, HangingProviderTimesOutOpensItsBreakerAndResetClosesIt) {
     ExpectError(Http().Post("/api/agents/nobody/reset-circuit"), 404, "not_found", "unknown");
 }
 
-TEST_F(AgentsTest, MalformedRepliesAreRecordedAndSkipped) {
+TEST_F(AgentsTest, PersistentlyMalformedRepliesAreRetriedThenRecordedAndSkipped) {
     fake_.AddRule({.format = "openai", .action = FakeAction::kMalformed});
     fake_.AddRule({.format = "gemini", .action = FakeAction::kWrongContentType});
-    Start(Env({{"OPENAI_API_KEY", "k"}, {"GEMINI_API_KEY", "k"}}));
+    // The breaker would open after 5 failed attempts and skip the vote's call at once.
+    Start(Env({{"OPENAI_API_KEY", "k"},
+               {"GEMINI_API_KEY", "k"},
+               {"ARAGORA_CIRCUIT_BREAKER_THRESHOLD", "100"}}));
     const std::string id = Create({"openai:gpt-bad", "gemini:gem-html", "demo", "demo"}, 1);
     ASSERT_FALSE(id.empty());
     auto done = WaitForStatus(Http(), id, {"completed", "failed"});
@@ -276,10 +281,10 @@ TEST_F(AgentsTest, MalformedRepliesAreRecordedAndSkipped) {
         EXPECT_EQ(StringOf(d, "code"), "provider_error") << StringOf(d, "message");
     }
     EXPECT_EQ(failed, (std::set<std::string>{"openai:gpt-bad", "gemini:gem-html"}));
-    // A malformed reply is not retried.
+    // A malformed reply is retried (ARAGORA_AGENT_MAX_RETRIES, default 3) like a 5xx.
     std::size_t openai_calls = 0;
     for (const auto& r : fake_.Requests()) openai_calls += r.model == "gpt-bad";
-    EXPECT_EQ(openai_calls, 2u) << "propose and vote, once each";
+    EXPECT_EQ(openai_calls, 8u) << "propose and vote, 1 + 3 attempts each";
 
     // Not streamed (the agent test does not stream): the same answer.
     auto test = Http().Post("/api/debug/agent-test", R"({"agent": "openai:gpt-bad"})");
@@ -287,6 +292,124 @@ TEST_F(AgentsTest, MalformedRepliesAreRecordedAndSkipped) {
     EXPECT_FALSE(test.Object()["success"].as_bool());
     EXPECT_EQ(StringOf(test.Object(), "code"), "provider_error");
     EXPECT_EQ(Http().Get("/healthz").status, 200);
+}
+
+// Each transient fault a provider sends on a bad day, once, to its own agent: every call
+// is retried, the debate completes without an agent_error, and the cut stream's retry
+// announces a restart before the new token_start.
+TEST_F(AgentsTest, EveryTransientFaultOnceIsRetriedAndTheDebateCompletes) {
+    fake_.AddRule({.format = "anthropic",
+                   .model = "claude-malformed",
+                   .action = FakeAction::kMalformed,
+                   .times = 1});
+    fake_.AddRule(
+        {.format = "openai", .model = "gpt-cut", .action = FakeAction::kCutStream, .times = 1});
+    fake_.AddRule({.format = "gemini",
+                   .model = "gem-html",
+                   .action = FakeAction::kWrongContentType,
+                   .times = 1});
+    fake_.AddRule({.format = "anthropic",
+                   .model = "claude-overloaded",
+                   .action = FakeAction::kStatus,
+                   .status = 529,
+                   .times = 1});
+    fake_.AddRule({.format = "openai",
+                   .model = "gpt-limited",
+                   .action = FakeAction::kStatus,
+                   .status = 429,
+                   .retry_after_seconds = 1,
+                   .times = 1});
+    Start(Env({{"ANTHROPIC_API_KEY", "k"}, {"OPENAI_API_KEY", "k"}, {"GEMINI_API_KEY", "k"}}));
+    const std::string id =
+        Create({"anthropic:claude-malformed", "openai:gpt-cut", "gemini:gem-html",
+                "anthropic:claude-overloaded", "openai:gpt-limited"},
+               1);
+    ASSERT_FALSE(id.empty());
+    auto done = WaitForStatus(Http(), id, {"completed", "failed"});
+    ASSERT_TRUE(done);
+    EXPECT_EQ(StringOf(*done, "status"), "completed") << json::serialize(*done);
+    EXPECT_TRUE(EventsOfType(id, "agent_error").empty());
+
+    std::map<std::string, json::object> retry_of;
+    for (const auto& e : EventsOfType(id, "agent_retry")) {
+        const auto d = DataOf(e);
+        EXPECT_FALSE(retry_of.count(StringOf(d, "agent"))) << "one retry per agent";
+        retry_of[StringOf(d, "agent")] = d;
+    }
+    const std::map<std::string, std::string> expected = {
+        {"anthropic:claude-malformed", "stream_malformed"},
+        {"openai:gpt-cut", "stream_cut"},
+        {"gemini:gem-html", "not_provider_format"},
+        {"anthropic:claude-overloaded", "overloaded"},
+        {"openai:gpt-limited", "rate_limited"},
+    };
+    for (const auto& [agent, fault] : expected) {
+        ASSERT_TRUE(retry_of.count(agent)) << agent;
+        EXPECT_EQ(StringOf(retry_of[agent], "fault"), fault) << agent;
+        EXPECT_EQ(StringOf(retry_of[agent], "phase"), "propose") << agent;
+    }
+    // Retry-After: 1 s asked, capped at ARAGORA_AGENT_RETRY_CAP_MS (50).
+    EXPECT_EQ(retry_of["openai:gpt-limited"]["delay_ms"].as_int64(), 50);
+    // Statuses and a page without events stream nothing: nothing to restart.
+    EXPECT_FALSE(retry_of["anthropic:claude-overloaded"]["restart"].as_bool());
+    EXPECT_FALSE(retry_of["gemini:gem-html"]["restart"].as_bool());
+    EXPECT_TRUE(retry_of["openai:gpt-cut"]["restart"].as_bool());
+    EXPECT_GT(retry_of["openai:gpt-cut"]["discarded_tokens"].as_int64(), 0);
+
+    // The cut agent's propose stream, in seq order: start, void text, the restart, a new
+    // start, then exactly the text of the message.
+    std::vector<std::string> order;
+    std::string after_restart;
+    for (const auto& e : AllEvents(Http(), id)) {
+        const auto d = DataOf(e);
+        if (StringOf(d, "agent") != "openai:gpt-cut") continue;
+        const std::string type = StringOf(e, "type");
+        if (type == "agent_retry") {
+            order.push_back(type);
+            continue;
+        }
+        if (type.rfind("token_", 0) != 0 || StringOf(d, "phase") != "propose") continue;
+        if (order.empty() || order.back() != type) order.push_back(type);
+        if (type == "token_start") after_restart.clear();
+        if (type == "token_delta") after_restart += StringOf(d, "delta");
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{"token_start", "token_delta", "agent_retry",
+                                               "token_start", "token_delta", "token_end"}));
+    std::string content;
+    for (const auto& m : EventsOfType(id, "agent_message")) {
+        const auto d = DataOf(m);
+        if (StringOf(d, "agent") == "openai:gpt-cut" && StringOf(d, "role") == "proposer")
+            content = StringOf(d, "content");
+    }
+    ASSERT_FALSE(content.empty());
+    EXPECT_EQ(after_restart.find(content.substr(0, 40)), 0u)
+        << "the text after the restart is the reply, without the void part:\n"
+        << after_restart;
+}
+
+// Hedging on, a fixed hedge delay: the first attempt of one agent is held 30 s by the
+// fake; a second attempt after 300 ms answers, the held one is cancelled.
+TEST_F(AgentsTest, AHedgedCallAnswersForAHeldFirstAttempt) {
+    fake_.AddRule(
+        {.format = "openai", .model = "gpt-slow", .latency = milliseconds(30'000), .times = 1});
+    Start(Env({{"OPENAI_API_KEY", "k"},
+               {"ARAGORA_AGENT_HEDGE_ENABLED", "true"},
+               {"ARAGORA_AGENT_HEDGE_AFTER_MS", "300"}}));
+    const auto start = Clock::now();
+    const std::string id = Create({"openai:gpt-slow", "demo", "demo"}, 1);
+    ASSERT_FALSE(id.empty());
+    auto done = WaitForStatus(Http(), id, {"completed", "failed"});
+    ASSERT_TRUE(done);
+    EXPECT_EQ(StringOf(*done, "status"), "completed") << json::serialize(*done);
+    EXPECT_LT(Clock::now() - start, seconds(25)) << "the held attempt was not waited for";
+    EXPECT_TRUE(EventsOfType(id, "agent_error").empty());
+    EXPECT_TRUE(EventsOfType(id, "agent_retry").empty()) << "a hedge is not a retry";
+    const std::string metrics = Metrics();
+    EXPECT_NE(metrics.find("aragora_agent_hedges_total{provider=\"openai\",outcome=\"hedge_won\"}"),
+              std::string::npos)
+        << metrics.substr(0, 2000);
+    // The held attempt's connection was closed by the server (the fake saw it leave).
+    EXPECT_FALSE(fake_.ClientAborts().empty());
 }
 
 TEST_F(AgentsTest, ServerErrorsAndCutStreamsAreRetried) {

@@ -284,7 +284,8 @@ asio::awaitable<void> DebateRun::Heartbeat() {
         const std::string until = common::FormatIso8601(
             env_.clock->SystemNow() +
             std::chrono::duration_cast<std::chrono::system_clock::duration>(env_.lease_duration));
-        auto renewed = co_await env_.pool->Run(
+        common::BlockingPool& pool = env_.lease_pool != nullptr ? *env_.lease_pool : *env_.pool;
+        auto renewed = co_await pool.Run(
             [this, &owner, &until] { return ToUnit(env_.store->RenewLease(id(), owner, until)); });
         if (env_.write_health != nullptr) env_.write_health->Record(renewed);
         if (renewed.ok()) continue;

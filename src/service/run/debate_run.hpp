@@ -62,6 +62,9 @@ struct RunEnvironment {
     const common::Clock* clock = nullptr;
     storage::Store* store = nullptr;
     common::BlockingPool* pool = nullptr;
+    // Lease renewals run here, so that event commits queued on `pool` cannot hold a
+    // renewal past the lease; null: on `pool`.
+    common::BlockingPool* lease_pool = nullptr;
     const debate::ReceiptKeys* keys = nullptr;
     debate::Engine* engine = nullptr;
     // Receives every stored event in seq order (the hub; the CLI's progress display).

@@ -307,7 +307,8 @@ void AppendEnd(pqxx::transaction_base& tx, const DebateRecord& finished,
 // the same row never both take it and never wait on each other.
 class PgStore final : public Store {
 public:
-    explicit PgStore(std::shared_ptr<PgPool> pool) : pool_(std::move(pool)) {}
+    PgStore(std::shared_ptr<PgPool> pool, std::shared_ptr<PgPool> lease_pool)
+        : pool_(std::move(pool)), lease_pool_(lease_pool ? std::move(lease_pool) : pool_) {}
 
     Status CreateDebate(const DebateRecord& debate) override {
         if (auto s = rules::ValidateNewDebate(debate); !s) return s;
@@ -449,7 +450,9 @@ public:
 
     Status RenewLease(const std::string& id, const std::string& worker_id,
                       const std::string& lease_until) override {
-        return pool_->Run("renew lease", [&](pqxx::connection_base& c) -> Status {
+        // On the lease pool: a renewal waits for no event commit (issue 20: renewals queued
+        // behind commits ran past the lease and the instance reaped its own debates).
+        return lease_pool_->Run("renew lease", [&](pqxx::connection_base& c) -> Status {
             pqxx::work tx(c);
             if (auto s = CheckLease(tx, id, worker_id); !s) return s;
             pg::Params p;
@@ -1198,10 +1201,20 @@ public:
 
 private:
     std::shared_ptr<PgPool> pool_;
+    std::shared_ptr<PgPool> lease_pool_;
 };
 
-std::unique_ptr<Store> MakePgStore(std::shared_ptr<PgPool> pool) {
-    return std::make_unique<PgStore>(std::move(pool));
+std::unique_ptr<Store> MakePgStore(std::shared_ptr<PgPool> pool,
+                                   std::shared_ptr<PgPool> lease_pool) {
+    return std::make_unique<PgStore>(std::move(pool), std::move(lease_pool));
+}
+
+PgPoolOptions LeasePoolOptions(const PgPoolOptions& options) {
+    PgPoolOptions lease = options;
+    lease.pool_size = 1;
+    lease.max_overflow = 1;
+    lease.acquire_timeout = std::min(options.acquire_timeout, std::chrono::milliseconds(2000));
+    return lease;
 }
 
 Result<PgStores> OpenPgStores(const PgPoolOptions& options, bool migrate,
@@ -1217,8 +1230,10 @@ Result<PgStores> OpenPgStores(const PgPoolOptions& options, bool migrate,
                                                   std::to_string(status->latest_version) +
                                                   "); run `aragora db migrate --upgrade`");
     }
+    auto lease_pool = PgPool::Create(LeasePoolOptions(options), clock);
+    if (!lease_pool) return lease_pool.error();
     PgStores stores;
-    stores.store = MakePgStore(*pool);
+    stores.store = MakePgStore(*pool, std::move(*lease_pool));
     stores.auth = MakePgAuthStore(*pool);
     stores.keys = MakePgKeyStore(*pool);
     stores.pool = std::move(*pool);

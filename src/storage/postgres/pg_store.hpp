@@ -48,15 +48,23 @@ struct PgStores {
     std::shared_ptr<PgPool> pool;    // shared by both stores; Stats() for metrics
 };
 
+// The pool lease renewals use (OpenPgStores): one connection kept open, one overflow, a
+// short acquire wait. Renewals never queue behind event commits for a connection.
+PgPoolOptions LeasePoolOptions(const PgPoolOptions& options);
+
 // Creates the pool (PgPool::Create) and both stores on it (either may be destroyed first).
+// The store's RenewLease runs on a second, small pool of its own (LeasePoolOptions), so
+// that a commit pool held busy by event writes cannot starve lease renewals.
 // With `migrate`: applies the pending migrations first. Without: the schema must be
 // current, else kStorage ("... run `aragora db migrate --upgrade`"). Connects once to
 // check the schema, so an unreachable server fails here (kUnavailable).
 common::Result<PgStores> OpenPgStores(const PgPoolOptions& options, bool migrate,
                                       const common::Clock* clock = nullptr);
 
-// Both stores over an existing pool (the schema is not checked).
-std::unique_ptr<Store> MakePgStore(std::shared_ptr<PgPool> pool);
+// Both stores over an existing pool (the schema is not checked). `lease_pool` (null: `pool`)
+// runs RenewLease only.
+std::unique_ptr<Store> MakePgStore(std::shared_ptr<PgPool> pool,
+                                   std::shared_ptr<PgPool> lease_pool = nullptr);
 std::unique_ptr<AuthStore> MakePgAuthStore(std::shared_ptr<PgPool> pool);
 std::unique_ptr<KeyStore> MakePgKeyStore(std::shared_ptr<PgPool> pool);
 

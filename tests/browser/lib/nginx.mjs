@@ -32,8 +32,10 @@ const PROXY_HEADERS = `
         proxy_set_header X-Forwarded-Proto $scheme;`;
 
 // prefix: '' = the shipped locations at the root; '/console' = the site mounted there
-// (the backend runs with ARAGORA_CONSOLE_BASE_PATH=/console).
-export async function startNginx({ upstreamPort, prefix = '' }) {
+// (the backend runs with ARAGORA_CONSOLE_BASE_PATH=/console), or, with forwardedPrefix,
+// nginx names the stripped prefix in X-Forwarded-Prefix (the backend trusts loopback
+// proxies: ARAGORA_TRUSTED_PROXIES' default).
+export async function startNginx({ upstreamPort, prefix = '', forwardedPrefix = false }) {
   if (!existsSync(NGINX)) return null;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aragora-nginx-'));
   const port = await freePort();
@@ -41,19 +43,23 @@ export async function startNginx({ upstreamPort, prefix = '' }) {
   if (!prefix) {
     locations = `include ${path.join(repo, 'deploy', 'nginx', 'aragora_locations.conf')};`;
   } else {
+    const headers = forwardedPrefix
+      ? `${PROXY_HEADERS}
+        proxy_set_header X-Forwarded-Prefix ${prefix};`
+      : PROXY_HEADERS;
     locations = `
       location ${prefix}/ws {
         proxy_pass http://aragora_backend/ws;
         proxy_http_version 1.1;
         proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection "upgrade";${PROXY_HEADERS}
+        proxy_set_header Connection "upgrade";${headers}
         proxy_read_timeout 86400s;
         proxy_buffering off;
       }
       location ${prefix}/ {
         proxy_pass http://aragora_backend/;
         proxy_http_version 1.1;
-        proxy_set_header Connection "";${PROXY_HEADERS}
+        proxy_set_header Connection "";${headers}
         proxy_buffering off;
       }`;
   }

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -936,6 +937,277 @@ TEST(WireStreamDecoder, UsageMembersMergeAcrossEvents) {
     EXPECT_EQ(d.usage().input_tokens, 30);
     EXPECT_EQ(d.usage().output_tokens, 99);
     EXPECT_FALSE(d.done());
+}
+
+// ---------------------------------------------------------------- faults
+
+TEST(WireFault, EveryTransientFaultIsRetriedAndNoPermanentOneIs) {
+    for (Fault f : {Fault::kConnection, Fault::kTimeout, Fault::kOverloaded, Fault::kServerError,
+                    Fault::kNotProviderFormat, Fault::kEmptyReply, Fault::kStreamCut,
+                    Fault::kStreamMalformed, Fault::kProviderError}) {
+        EXPECT_EQ(DispositionOf(f), Disposition::kRetry) << ToString(f);
+    }
+    EXPECT_EQ(DispositionOf(Fault::kRateLimited), Disposition::kRetryOrFallback);
+    EXPECT_EQ(DispositionOf(Fault::kAuth), Disposition::kFallbackOrFail);
+    EXPECT_EQ(DispositionOf(Fault::kQuota), Disposition::kFallbackOrFail);
+    for (Fault f : {Fault::kBadRequest, Fault::kRefusal, Fault::kTooLarge}) {
+        EXPECT_EQ(DispositionOf(f), Disposition::kFail) << ToString(f);
+    }
+    EXPECT_EQ(DispositionOf(Fault::kCancelled), Disposition::kCancelled);
+}
+
+TEST(WireFault, NamesAreDistinctSnakeCase) {
+    std::set<std::string_view> names;
+    for (int i = 0; i <= static_cast<int>(Fault::kCancelled); ++i) {
+        const std::string_view n = ToString(static_cast<Fault>(i));
+        EXPECT_TRUE(names.insert(n).second) << n;
+        EXPECT_EQ(Lower(n), n);
+    }
+    EXPECT_EQ(ToString(Fault::kStreamCut), "stream_cut");
+    EXPECT_EQ(ToString(Fault::kNotProviderFormat), "not_provider_format");
+}
+
+TEST(WireFault, OfStatus) {
+    EXPECT_EQ(FaultOfStatus(429), Fault::kRateLimited);
+    EXPECT_EQ(FaultOfStatus(529), Fault::kOverloaded);
+    EXPECT_EQ(FaultOfStatus(503), Fault::kOverloaded);
+    for (int s : {500, 502, 504, 408, 599}) EXPECT_EQ(FaultOfStatus(s), Fault::kServerError) << s;
+    EXPECT_EQ(FaultOfStatus(401), Fault::kAuth);
+    EXPECT_EQ(FaultOfStatus(403), Fault::kAuth);
+    EXPECT_EQ(FaultOfStatus(402), Fault::kQuota);
+    for (int s : {400, 404, 413, 422, 301}) EXPECT_EQ(FaultOfStatus(s), Fault::kBadRequest) << s;
+}
+
+const Format kFormats[] = {Format::kAnthropic, Format::kOpenAi, Format::kGemini};
+
+std::string GoodReply(Format f) {
+    switch (f) {
+        case Format::kAnthropic:
+            return R"({"content":[{"type":"text","text":"Yes."}],"stop_reason":"end_turn"})";
+        case Format::kOpenAi:
+            return R"({"choices":[{"message":{"content":"Yes."},"finish_reason":"stop"}]})";
+        case Format::kGemini:
+            return R"({"candidates":[{"content":{"parts":[{"text":"Yes."}]},"finishReason":"STOP"}]})";
+    }
+    return {};
+}
+
+TEST(WireCheckReply, GoodRepliesPass) {
+    for (Format f : kFormats) {
+        auto r = CheckReply(f, "application/json; charset=utf-8", GoodReply(f));
+        ASSERT_TRUE(r.ok()) << r.message;
+        EXPECT_EQ(r->text, "Yes.");
+        EXPECT_EQ(r.fault, Fault::kNone);
+    }
+}
+
+TEST(WireCheckReply, NotTheProvidersFormatIsRetryable) {
+    for (Format f : kFormats) {
+        SCOPED_TRACE(static_cast<int>(f));
+        // A gateway's HTML page, even when it happens to be JSON-looking text.
+        EXPECT_EQ(CheckReply(f, "text/html", "<html>502 Bad Gateway</html>").fault,
+                  Fault::kNotProviderFormat);
+        EXPECT_EQ(CheckReply(f, "text/html; charset=utf-8", GoodReply(f)).fault,
+                  Fault::kNotProviderFormat);
+        EXPECT_EQ(CheckReply(f, "", "<html>oops</html>").fault, Fault::kNotProviderFormat);
+        EXPECT_EQ(CheckReply(f, "application/json", "{\"content\": [").fault,
+                  Fault::kNotProviderFormat);
+        EXPECT_EQ(CheckReply(f, "application/json", "[]").fault, Fault::kNotProviderFormat);
+        EXPECT_EQ(CheckReply(f, "application/json", "{}").fault, Fault::kNotProviderFormat);
+        EXPECT_EQ(CheckReply(f, "application/json", R"({"id": "x"})").fault,
+                  Fault::kNotProviderFormat);
+    }
+    EXPECT_EQ(CheckReply(Format::kAnthropic, "", R"({"content":[]})").fault, Fault::kEmptyReply);
+    EXPECT_EQ(CheckReply(Format::kOpenAi, "", R"({"choices":[{"message":{"content":""}}]})").fault,
+              Fault::kEmptyReply);
+}
+
+TEST(WireCheckReply, ErrorObjectsInA2xxByKind) {
+    struct Case {
+        Format format;
+        std::string_view body;
+        Fault fault;
+    };
+    const Case cases[] = {
+        {Format::kAnthropic,
+         R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})",
+         Fault::kProviderError},
+        {Format::kAnthropic, R"({"type":"error","error":{"type":"api_error","message":"x"}})",
+         Fault::kProviderError},
+        {Format::kAnthropic,
+         R"({"type":"error","error":{"type":"invalid_request_error","message":"x"}})",
+         Fault::kBadRequest},
+        {Format::kAnthropic,
+         R"({"type":"error","error":{"type":"authentication_error","message":"x"}})", Fault::kAuth},
+        {Format::kAnthropic, R"({"type":"error","error":{"type":"rate_limit_error"}})",
+         Fault::kRateLimited},
+        {Format::kOpenAi, R"({"error":{"message":"upstream timed out","code":502}})",
+         Fault::kProviderError},
+        {Format::kOpenAi, R"({"error":{"message":"x","type":"server_error"}})",
+         Fault::kProviderError},
+        {Format::kOpenAi, R"({"error":{"message":"x","code":"context_length_exceeded"}})",
+         Fault::kBadRequest},
+        {Format::kOpenAi, R"({"error":{"message":"x","code":"insufficient_quota"}})",
+         Fault::kQuota},
+        {Format::kOpenAi, R"({"error":{"message":"x","code":"content_policy_violation"}})",
+         Fault::kRefusal},
+        {Format::kGemini, R"({"error":{"code":503,"message":"x","status":"UNAVAILABLE"}})",
+         Fault::kProviderError},
+        {Format::kGemini, R"({"error":{"code":429,"message":"x","status":"RESOURCE_EXHAUSTED"}})",
+         Fault::kRateLimited},
+        {Format::kGemini, R"({"error":{"code":400,"message":"x","status":"INVALID_ARGUMENT"}})",
+         Fault::kBadRequest},
+        {Format::kGemini, R"([{"error":{"code":500,"message":"x","status":"INTERNAL"}}])",
+         Fault::kProviderError},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.body);
+        EXPECT_EQ(CheckReply(c.format, "application/json", c.body).fault, c.fault);
+    }
+}
+
+TEST(WireCheckReply, RefusalsAreNotRetried) {
+    EXPECT_EQ(CheckReply(Format::kOpenAi, "",
+                         R"({"choices":[{"message":{"content":null,"refusal":"I can't."}}]})")
+                  .fault,
+              Fault::kRefusal);
+    EXPECT_EQ(
+        CheckReply(Format::kOpenAi, "",
+                   R"({"choices":[{"message":{"content":""},"finish_reason":"content_filter"}]})")
+            .fault,
+        Fault::kRefusal);
+    EXPECT_EQ(
+        CheckReply(Format::kGemini, "", R"({"promptFeedback":{"blockReason":"SAFETY"}})").fault,
+        Fault::kRefusal);
+    EXPECT_EQ(CheckReply(Format::kGemini, "",
+                         R"({"candidates":[{"content":{"parts":[]},"finishReason":"SAFETY"}]})")
+                  .fault,
+              Fault::kRefusal);
+    EXPECT_EQ(CheckReply(Format::kAnthropic, "", R"({"content":[],"stop_reason":"refusal"})").fault,
+              Fault::kRefusal);
+}
+
+std::string CompleteStream(Format f) {
+    switch (f) {
+        case Format::kAnthropic:
+            return std::string(kAnthropicStream);
+        case Format::kOpenAi:
+            return std::string(kOpenAiStream);
+        case Format::kGemini:
+            return std::string(kGeminiStream);
+    }
+    return {};
+}
+
+// The stream's bytes up to (not including) its final event.
+std::string WithoutFinalEvent(Format f) {
+    const std::string s = CompleteStream(f);
+    switch (f) {
+        case Format::kAnthropic:
+            return s.substr(0, s.find("event: message_stop"));
+        case Format::kOpenAi:  // finish_reason and [DONE] both missing
+            return s.substr(0,
+                            s.find("data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"));
+        case Format::kGemini:
+            return s.substr(0, s.rfind("data: "));
+    }
+    return {};
+}
+
+TEST(WireStreamFinish, CompleteStreamsPass) {
+    for (Format f : kFormats) {
+        StreamDecoder d(f);
+        ASSERT_TRUE(d.Feed(CompleteStream(f)).ok());
+        auto r = d.Finish(true, "text/event-stream");
+        ASSERT_TRUE(r.ok()) << r.message;
+        EXPECT_EQ(r->text, d.text());
+    }
+}
+
+TEST(WireStreamFinish, AStreamWithoutItsFinalEventIsCut) {
+    for (Format f : kFormats) {
+        SCOPED_TRACE(static_cast<int>(f));
+        StreamDecoder d(f);
+        ASSERT_TRUE(d.Feed(WithoutFinalEvent(f)).ok());
+        EXPECT_FALSE(d.text().empty());
+        EXPECT_EQ(d.Finish(true).fault, Fault::kStreamCut);
+        EXPECT_THAT(d.Finish(true).message, HasSubstr("final event"));
+        EXPECT_EQ(d.Finish(false).fault, Fault::kStreamCut);
+    }
+}
+
+TEST(WireStreamFinish, OpenAiFinishReasonWithoutDoneIsComplete) {
+    // Some OpenAI-compatible servers end with finish_reason and no [DONE].
+    StreamDecoder d(Format::kOpenAi);
+    const std::string s(kOpenAiStream);
+    ASSERT_TRUE(d.Feed(s.substr(0, s.find("data: [DONE]"))).ok());
+    EXPECT_TRUE(d.Finish(true).ok());
+}
+
+TEST(WireStreamFinish, MalformedEventMidStreamIsRetryable) {
+    for (Format f : kFormats) {
+        SCOPED_TRACE(static_cast<int>(f));
+        StreamDecoder d(f);
+        const std::string partial = WithoutFinalEvent(f);
+        ASSERT_TRUE(d.Feed(partial.substr(0, partial.size() / 2)).ok() ||
+                    d.fault() == Fault::kStreamMalformed);
+        auto r = d.Feed("\n\ndata: {\"broken\": \n\n");
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(d.fault(), Fault::kStreamMalformed);
+        EXPECT_EQ(d.Finish(true).fault, Fault::kStreamMalformed);
+        EXPECT_EQ(DispositionOf(d.Finish(true).fault), Disposition::kRetry);
+    }
+}
+
+TEST(WireStreamFinish, HtmlInsteadOfAStreamIsNotTheProvidersFormat) {
+    for (Format f : kFormats) {
+        StreamDecoder d(f);
+        ASSERT_TRUE(d.Feed("<html>oops</html>").ok());
+        auto r = d.Finish(true, "text/html");
+        EXPECT_EQ(r.fault, Fault::kNotProviderFormat);
+        EXPECT_THAT(r.message, HasSubstr("text/html"));
+    }
+}
+
+TEST(WireStreamFinish, ErrorEventsByKind) {
+    StreamDecoder overloaded(Format::kAnthropic);
+    ASSERT_FALSE(overloaded
+                     .Feed("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                           "\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n")
+                     .ok());
+    EXPECT_EQ(overloaded.Finish(true).fault, Fault::kProviderError);
+
+    StreamDecoder upstream(Format::kOpenAi);
+    ASSERT_FALSE(
+        upstream.Feed("data: {\"error\":{\"message\":\"upstream\",\"code\":502}}\n\n").ok());
+    EXPECT_EQ(upstream.Finish(true).fault, Fault::kProviderError);
+
+    StreamDecoder unavailable(Format::kGemini);
+    ASSERT_FALSE(unavailable
+                     .Feed("data: {\"error\": {\"code\": 503, \"message\": \"overloaded\","
+                           "\"status\": \"UNAVAILABLE\"}}\n\n")
+                     .ok());
+    EXPECT_EQ(unavailable.Finish(true).fault, Fault::kProviderError);
+
+    StreamDecoder blocked(Format::kGemini);
+    ASSERT_FALSE(
+        blocked.Feed("data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\"}}\n\n").ok());
+    EXPECT_EQ(blocked.Finish(true).fault, Fault::kRefusal);
+
+    StreamDecoder refused(Format::kOpenAi);
+    ASSERT_TRUE(refused
+                    .Feed("data: {\"choices\":[{\"delta\":{\"refusal\":\"I can't help.\"}}]}\n\n"
+                          "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                          "data: [DONE]\n\n")
+                    .ok());
+    EXPECT_EQ(refused.Finish(true).fault, Fault::kRefusal);
+
+    StreamDecoder empty(Format::kOpenAi);
+    ASSERT_TRUE(empty
+                    .Feed("data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                          "data: [DONE]\n\n")
+                    .ok());
+    EXPECT_EQ(empty.Finish(true).fault, Fault::kEmptyReply);
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 #include <fstream>
 
 #include "api/api.hpp"
+#include "api/security.hpp"
 #include "api_test_support.hpp"
+#include "common/clock.hpp"
 
 namespace aragora::api {
 namespace {
@@ -90,6 +92,55 @@ TEST(ConsoleTest, BasePathIsNormalisedOrRefused) {
     for (const char* bad : {"/a/../b", "/./a", "/a//b", "/a b", "/a\"><script>", "/a?x", "/%2e"}) {
         EXPECT_FALSE(NormalizeConsoleBasePath(bad).ok()) << bad;
     }
+}
+
+TEST(ConsoleTest, ForwardedPrefixIsAPathOrRefused) {
+    EXPECT_EQ(ParseForwardedPrefix("/aragora"), std::optional<std::string>("/aragora"));
+    EXPECT_EQ(ParseForwardedPrefix("/a/b-c_d.e~f/"), std::optional<std::string>("/a/b-c_d.e~f"));
+    EXPECT_EQ(ParseForwardedPrefix("/"), std::optional<std::string>(""));
+    for (const std::string& bad : {std::string(),
+                                  std::string("aragora"),
+                                  std::string("//evil.example/x"),
+                                  std::string("http://evil.example/x"),
+                                  std::string("https:/x"),
+                                  std::string("/a/../b"),
+                                  std::string("/.."),
+                                  std::string("/a/./b"),
+                                  std::string("/a//b"),
+                                  std::string("/a\"b"),
+                                  std::string("/a'b"),
+                                  std::string("/\"><script>alert(1)</script>"),
+                                  std::string("/a<b"),
+                                  std::string("/a b"),
+                                  std::string("/a%2fb"),
+                                  std::string("/a,/b"),
+                                  std::string("/a\\b"),
+                                  std::string("/a\r\nX-Injected: 1"),
+                                  std::string("/a\0b", 4),
+                                  std::string("/a?b"),
+                                  std::string("/a#b"),
+                                  std::string("/a:b"),
+                                  std::string("/a@b"),
+                                  std::string("/\xc3\xa9"),
+                                  "/" + std::string(kMaxForwardedPrefix, 'a')}) {
+        EXPECT_EQ(ParseForwardedPrefix(bad), std::nullopt) << bad;
+    }
+    EXPECT_TRUE(ParseForwardedPrefix("/" + std::string(kMaxForwardedPrefix - 1, 'a')));
+}
+
+TEST(ConsoleTest, BasePathFollowsTheForwardedPrefixOnlyFromATrustedPeer) {
+    net::HttpRequest r = Get("/login");
+    EXPECT_EQ(ConsoleBasePathFor(r, true, "/console"), "/console");  // no header
+    r.headers.emplace_back("x-forwarded-prefix", " /aragora/ ");
+    EXPECT_EQ(ConsoleBasePathFor(r, true, "/console"), "/aragora");
+    EXPECT_EQ(ConsoleBasePathFor(r, true, ""), "/aragora");
+    EXPECT_EQ(ConsoleBasePathFor(r, false, "/console"), "/console");  // untrusted: ignored
+    EXPECT_EQ(ConsoleBasePathFor(r, false, ""), "");
+    r.headers.emplace_back("X-Forwarded-Prefix", "/other");  // two fields: ambiguous
+    EXPECT_EQ(ConsoleBasePathFor(r, true, "/console"), "/console");
+    net::HttpRequest bad = Get("/login");
+    bad.headers.emplace_back("x-forwarded-prefix", "//evil.example");
+    EXPECT_EQ(ConsoleBasePathFor(bad, true, ""), "");
 }
 
 TEST(ConsoleTest, BaseHrefIsRewrittenOrAdded) {
@@ -268,6 +319,114 @@ TEST_F(ConsoleRoutesTest, PagesAnswerIndexAssetsAreServedTraversalRefused) {
     EXPECT_EQ(openapi.find("\"/assets/{rest}\""), std::string::npos);
     EXPECT_EQ(openapi.find("\"/admin\""), std::string::npos);
     EXPECT_NE(openapi.find("\"/healthz\""), std::string::npos);
+}
+
+// ARAGORA_TRUSTED_PROXIES holding `cidrs`, as the server sets deps.limits.
+class ConsoleForwardedPrefixTest : public ConsoleRoutesTest {
+protected:
+    void Trust(std::string_view cidrs) {
+        RateLimitConfig config;
+        config.disabled = true;
+        auto trusted = ratelimit::CidrList::Parse(cidrs);
+        ASSERT_TRUE(trusted.ok());
+        config.trusted_proxies = std::move(*trusted);
+        limits_ = std::make_unique<RequestLimits>(std::move(config), clock_);
+        deps_.limits = limits_.get();
+        deps_.console = assets_.get();
+    }
+    net::HttpResponse Page(const std::string& path, const std::string& prefix) {
+        return Call("GET", path, {}, {{"X-Forwarded-Prefix", prefix}});
+    }
+    common::ManualClock clock_;
+    std::unique_ptr<RequestLimits> limits_;
+};
+
+TEST_F(ConsoleForwardedPrefixTest, TrustedProxyPrefixIsThePagesBase) {
+    ASSERT_NO_FATAL_FAILURE(Trust("127.0.0.1/32"));  // the test requests come from 127.0.0.1
+    const net::HttpResponse plain = Call("GET", "/login");
+    EXPECT_EQ(plain.body, assets_->Index().body);
+    EXPECT_NE(HeaderOf(plain, "Vary").find("X-Forwarded-Prefix"), std::string::npos);
+    for (const char* path : {"/", "/login", "/admin/users", "/developer"}) {
+        const net::HttpResponse r = Page(path, "/aragora");
+        EXPECT_EQ(r.status, 200) << path;
+        EXPECT_NE(r.body.find("<base href=\"/aragora/\" />"), std::string::npos) << r.body;
+        EXPECT_EQ(r.body.find("<base href=\"/\""), std::string::npos) << r.body;
+        EXPECT_EQ(HeaderOf(r, "Cache-Control"), "no-cache") << path;
+        EXPECT_NE(HeaderOf(r, "Vary").find("X-Forwarded-Prefix"), std::string::npos) << path;
+        // Another page than the plain one: another validator.
+        EXPECT_NE(HeaderOf(r, "ETag"), HeaderOf(plain, "ETag")) << path;
+        EXPECT_NE(HeaderOf(r, "Content-Security-Policy"), "") << path;
+    }
+    const net::HttpResponse nested = Page("/login", "/a/b/");
+    EXPECT_NE(nested.body.find("<base href=\"/a/b/\" />"), std::string::npos) << nested.body;
+    // The plain page's validator does not revalidate the prefixed page (and back).
+    const net::HttpResponse prefixed = Page("/login", "/aragora");
+    net::HttpResponse cond =
+        Call("GET", "/login", {},
+             {{"X-Forwarded-Prefix", "/aragora"}, {"If-None-Match", HeaderOf(plain, "ETag")}});
+    EXPECT_EQ(cond.status, 200);
+    cond =
+        Call("GET", "/login", {},
+             {{"X-Forwarded-Prefix", "/aragora"}, {"If-None-Match", HeaderOf(prefixed, "ETag")}});
+    EXPECT_EQ(cond.status, 304);
+    cond = Call("GET", "/login", {}, {{"If-None-Match", HeaderOf(prefixed, "ETag")}});
+    EXPECT_EQ(cond.status, 200);
+    EXPECT_EQ(cond.body, assets_->Index().body);
+    // gzip of the prefixed page is that page.
+    const net::HttpResponse gz = Call(
+        "GET", "/login", {}, {{"X-Forwarded-Prefix", "/aragora"}, {"Accept-Encoding", "gzip"}});
+    if (HeaderOf(gz, "Content-Encoding") == "gzip")
+        EXPECT_EQ(Gunzip(gz.body), prefixed.body);
+    else
+        EXPECT_EQ(gz.body, prefixed.body);
+    // Assets are the same files whatever the prefix.
+    const net::HttpResponse js =
+        Call("GET", "/assets/main-AB12.js", {}, {{"X-Forwarded-Prefix", "/aragora"}});
+    EXPECT_EQ(js.body, "export{};");
+}
+
+TEST_F(ConsoleForwardedPrefixTest, MalformedPrefixIsIgnoredNeverReflected) {
+    ASSERT_NO_FATAL_FAILURE(Trust("127.0.0.1/32"));
+    for (const std::string& bad :
+         {std::string("//evil.example"), std::string("https://evil.example/x"),
+          std::string("/x\"><script src=//evil.example/a.js></script>"), std::string("/a/../../b"),
+          std::string("/a b"), std::string("/%2e%2e"), std::string("relative"),
+          "/" + std::string(kMaxForwardedPrefix + 10, 'p')}) {
+        const net::HttpResponse r = Page("/login", bad);
+        EXPECT_EQ(r.status, 200) << bad;
+        EXPECT_EQ(r.body, assets_->Index().body) << bad;
+        EXPECT_EQ(r.body.find("evil"), std::string::npos) << bad;
+        EXPECT_EQ(r.body.find("ppppp"), std::string::npos) << bad;
+    }
+}
+
+TEST_F(ConsoleForwardedPrefixTest, UntrustedPeerPrefixIsIgnored) {
+    ASSERT_NO_FATAL_FAILURE(Trust("10.0.0.0/8"));  // the requests come from 127.0.0.1
+    const net::HttpResponse r = Page("/login", "/aragora");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, assets_->Index().body);
+    EXPECT_EQ(r.body.find("/aragora"), std::string::npos);
+    // No trusted-proxy setting at all (no limits wired): ignored as well.
+    deps_.limits = nullptr;
+    EXPECT_EQ(Page("/login", "/aragora").body, assets_->Index().body);
+}
+
+TEST_F(ConsoleDirTest, IndexVariantsAreBuiltOncePerPrefixAndBounded) {
+    auto loaded = ConsoleAssets::Load(root_, "");
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    const ConsoleAssets& assets = **loaded;
+    EXPECT_EQ(assets.IndexFor("").get(), &assets.Index());
+    const auto a = assets.IndexFor("/aragora");
+    EXPECT_EQ(assets.IndexFor("/aragora").get(), a.get());
+    EXPECT_NE(a->body.find("<base href=\"/aragora/\" />"), std::string::npos);
+    EXPECT_FALSE(a->immutable);
+    EXPECT_EQ(a->content_type, "text/html; charset=utf-8");
+    for (std::size_t i = 0; i < ConsoleAssets::kMaxIndexVariants + 4; ++i) {
+        const std::string p = "/p" + std::to_string(i);
+        const auto v = assets.IndexFor(p);
+        EXPECT_NE(v->body.find("<base href=\"" + p + "/\" />"), std::string::npos) << p;
+    }
+    EXPECT_EQ(assets.IndexFor("/aragora").get(), a.get());  // still kept
 }
 
 }  // namespace

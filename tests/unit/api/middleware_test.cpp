@@ -300,5 +300,59 @@ TEST_F(MiddlewareTest, OpenApiListsExactlyTheRouterEntries) {
     EXPECT_FALSE(paths.at("/api/v1/debates").at("get").at("security").as_array().empty());
 }
 
+// The creations answer 201 (the handlers' Json(201, ...)); updates 200. The query
+// parameters of the audit log, usage and recent errors are those their handlers read.
+// (tests/integration/openapi_conformance_test.cpp calls every documented GET.)
+TEST_F(MiddlewareTest, OpenApiNamesTheHandlersStatusesAndQueryParameters) {
+    auto doc = json::parse(Call("GET", "/api/openapi.json").body);
+    const auto& paths = doc.at("paths");
+    auto codes = [&](const char* path, const char* method) {
+        std::set<std::string> out;
+        for (const auto& [code, _] : paths.at(path).at(method).at("responses").as_object())
+            out.emplace(code);
+        return out;
+    };
+    using Codes = std::set<std::string>;
+    for (const char* path :
+         {"/api/v1/auth/api-keys", "/api/auth/api-keys", "/api/auth/api-key", "/api/v1/admin/users",
+          "/api/v1/debates", "/api/debate", "/api/v2/backups"}) {
+        EXPECT_EQ(codes(path, "post"), (Codes{"201", "default"})) << path;
+    }
+    EXPECT_EQ(codes("/api/v1/admin/users/{id}", "patch"), (Codes{"200", "default"}));
+    EXPECT_EQ(codes("/api/v1/auth/me", "patch"), (Codes{"200", "default"}));
+    EXPECT_EQ(codes("/api/v1/auth/login", "post"), (Codes{"200", "default"}));
+    EXPECT_EQ(codes("/api/v1/debates/{id}/cancel", "post"), (Codes{"200", "default"}));
+    auto params = [&](const char* path, const char* method) {
+        std::map<std::string, json::object> out;
+        const auto& op = paths.at(path).at(method).as_object();
+        if (op.contains("parameters")) {
+            for (const auto& p : op.at("parameters").as_array()) {
+                if (p.at("in") == "query") out[S(p.at("name"))] = p.at("schema").as_object();
+            }
+        }
+        return out;
+    };
+    for (const char* path : {"/api/v1/audit", "/api/audit"}) {
+        auto p = params(path, "get");
+        ASSERT_EQ(p.size(), 2u) << path;
+        EXPECT_EQ(p["limit"].at("minimum"), 1);
+        EXPECT_EQ(p["limit"].at("maximum"), 1000);
+        EXPECT_EQ(p["limit"].at("default"), 100);
+        EXPECT_EQ(p["since"].at("format"), "date-time");
+    }
+    for (const char* path : {"/api/v1/system/errors", "/api/system/errors"}) {
+        auto p = params(path, "get");
+        ASSERT_EQ(p.size(), 1u) << path;
+        EXPECT_EQ(p["limit"].at("maximum"), 1000);
+        EXPECT_EQ(p["limit"].at("default"), 50);
+    }
+    auto usage = params("/api/v1/billing/usage", "get");
+    ASSERT_EQ(usage.size(), 1u);
+    EXPECT_EQ(usage["period"].at("default"), "month");
+    EXPECT_EQ(usage["period"].at("enum").as_array().size(), 5u);
+    EXPECT_EQ(params("/api/auth/api-key", "delete").count("id"), 1u);
+    EXPECT_EQ(params("/api/v2/backups", "get")["offset"].at("maximum"), 10000);
+}
+
 }  // namespace
 }  // namespace aragora::api::testing

@@ -411,6 +411,25 @@ TEST(Settings, AgentResilienceDefaultsAndOverrides) {
               std::string::npos);
 }
 
+TEST(Settings, AgentHedgingIsOffByDefaultAndReadFromTheEnvironment) {
+    auto d = Load({}, RunMode::kLocalCli);
+    ASSERT_TRUE(d.ok()) << d.error().message;
+    EXPECT_FALSE(d->agents.hedge_enabled);
+    EXPECT_EQ(d->agents.hedge_after_ms, 0);
+    EXPECT_EQ(d->agents.hedge_min_ms, 1000);
+    auto s = Load({{"ARAGORA_AGENT_HEDGE_ENABLED", "true"},
+                   {"ARAGORA_AGENT_HEDGE_AFTER_MS", "750"},
+                   {"ARAGORA_AGENT_HEDGE_MIN_MS", "200"}},
+                  RunMode::kLocalCli);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_TRUE(s->agents.hedge_enabled);
+    EXPECT_EQ(s->agents.hedge_after_ms, 750);
+    EXPECT_EQ(s->agents.hedge_min_ms, 200);
+    EXPECT_NE(ErrorOf({{"ARAGORA_AGENT_HEDGE_ENABLED", "maybe"}}, RunMode::kLocalCli)
+                  .find("ARAGORA_AGENT_HEDGE_ENABLED"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace aragora::config
 

@@ -255,13 +255,21 @@ TEST(EventPayloads, AgentNoticesAndTokensMatchTheOldEnvelope) {
     r.delay_ms = 1500;
     r.reason = "429";
     r.round_number = 1;
-    json::object rd{{"agent", "gpt"},   {"provider", "openai"}, {"model", "gpt-x"}, {"retry", 2},
-                    {"delay_ms", 1500}, {"reason", "429"},      {"round_number", 1}};
+    r.fault = "stream_cut";
+    r.phase = "propose";
+    r.restart = true;
+    r.discarded_tokens = 12;
+    json::object rd{{"agent", "gpt"},    {"provider", "openai"},  {"model", "gpt-x"},
+                    {"retry", 2},        {"delay_ms", 1500},      {"reason", "429"},
+                    {"round_number", 1}, {"fault", "stream_cut"}, {"phase", "propose"},
+                    {"restart", true},   {"discarded_tokens", 12}};
     AgentRetry rb;
     ExpectSameWire(r, OldEnvelope("agent_retry", rd, "d_1", 4, 1765000000.25, 1, "gpt"), 1, "gpt",
                    &rb);
     EXPECT_EQ(rb.delay_ms, 1500);
     EXPECT_EQ(rb.retry, 2);
+    EXPECT_TRUE(rb.restart);
+    EXPECT_EQ(rb.discarded_tokens, 12);
 
     AgentFallback f;
     f.agent = "claude";
@@ -270,9 +278,16 @@ TEST(EventPayloads, AgentNoticesAndTokensMatchTheOldEnvelope) {
     f.model = "anthropic/claude";
     f.reason = "quota";
     f.round_number = 2;
-    json::object fd{{"agent", "claude"},           {"from_provider", "anthropic"},
-                    {"to_provider", "openrouter"}, {"model", "anthropic/claude"},
-                    {"reason", "quota"},           {"round_number", 2}};
+    json::object fd{{"agent", "claude"},
+                    {"from_provider", "anthropic"},
+                    {"to_provider", "openrouter"},
+                    {"model", "anthropic/claude"},
+                    {"reason", "quota"},
+                    {"round_number", 2},
+                    {"fault", ""},
+                    {"phase", ""},
+                    {"restart", false},
+                    {"discarded_tokens", 0}};
     ExpectSameWire(f, OldEnvelope("agent_fallback", fd, "d_1", 4, 1765000000.25, 2, "claude"), 2,
                    "claude");
 

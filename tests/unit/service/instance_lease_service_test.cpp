@@ -11,7 +11,9 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
@@ -167,6 +169,43 @@ TEST_F(InstanceLeaseServiceTest, ALeaseLostToTheReaperStopsTheDebateAndWritesNot
     ASSERT_TRUE(next.ok());
     ASSERT_TRUE(Eventually([&] { return Terminal(next->id); }));
     EXPECT_EQ(store_->GetDebate(next->id)->status, events::DebateStatus::kCompleted);
+}
+
+// Renewals do not queue behind the store pool (issue 20: under load, renewals waiting
+// behind event commits ran past the lease and the instance reaped its own debates). With
+// every thread of the service's blocking pool held busy and more work queued behind them,
+// the running debate's lease is still renewed.
+TEST_F(InstanceLeaseServiceTest, RenewalsGoOnWhileEveryStorePoolThreadIsHeld) {
+    auto& a = Instance("inst_a", 100);
+    auto running = Await(a.Create(Request(8)));
+    ASSERT_TRUE(running.ok()) << running.error().message;
+    ASSERT_TRUE(Eventually([&] { return !store_->ListEvents(running->id, 0, 1)->empty(); }));
+
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    struct Release {
+        std::promise<void>& p;
+        ~Release() { p.set_value(); }
+    } release_at_exit{release};
+    auto holding = std::make_shared<std::atomic<int>>(0);
+    auto hold = [released, holding]() -> common::Result<common::Unit> {
+        ++*holding;
+        released.wait();
+        return common::Unit{};
+    };
+    for (int i = 0; i < 3; ++i) {  // both threads, and one job queued behind them
+        asio::co_spawn(
+            ioc_,
+            [this, hold]() -> asio::awaitable<void> {
+                auto r = co_await pool_.Run(hold);
+                (void)r;
+            },
+            asio::detached);
+    }
+    ASSERT_TRUE(Eventually([&] { return holding->load() == 2; }));
+    const std::string before = store_->GetDebate(running->id)->lease_expires_at;
+    EXPECT_TRUE(
+        Eventually([&] { return store_->GetDebate(running->id)->lease_expires_at != before; }));
 }
 
 // The reaper of the service (what serve runs periodically) ends a dead instance's leased

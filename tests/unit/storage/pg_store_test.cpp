@@ -112,6 +112,52 @@ TEST_F(PgTest, ExhaustedPoolAnswersUnavailableWithinTheBoundedWaitAndCounts) {
     EXPECT_TRUE(store->Ping().ok());
 }
 
+// Lease renewals have a pool of their own (issue 20: under load, renewals queued behind
+// event commits ran past the 30 s lease and the instance reaped its own debates). With
+// every connection of the commit pool held, an event commit gives up after the acquire
+// wait while the renewal goes through.
+TEST_F(PgTest, LeaseRenewalsGoThroughWhileEveryCommitConnectionIsHeld) {
+    PgPoolOptions options = Options();
+    options.pool_size = 1;
+    options.max_overflow = 0;
+    options.acquire_timeout = std::chrono::milliseconds(0);
+    auto stores = OpenPgStores(options, /*migrate=*/true);
+    ASSERT_TRUE(stores.ok()) << stores.error().message;
+    Store& store = *stores->store;
+    DebateRecord d;
+    d.id = "leased";
+    d.task = "task";
+    d.status = events::DebateStatus::kRunning;
+    d.agents = {"demo:analyst", "demo:critic"};
+    d.rounds = 2;
+    d.consensus_method = "majority";
+    d.created_at = "2026-03-01T10:00:00.000Z";
+    d.started_at = d.created_at;
+    d.lease_owner = "inst_a";
+    d.lease_expires_at = "2026-03-01T10:00:30.000Z";
+    ASSERT_TRUE(store.CreateDebate(d).ok());
+
+    auto held = stores->pool->Acquire();  // the commit pool's only connection
+    ASSERT_TRUE(held.ok()) << held.error().message;
+    events::Event e;
+    e.debate_id = "leased";
+    e.seq = 1;
+    e.type = "debate_start";
+    e.timestamp = 1772359200.0;
+    auto commit = store.AppendLeasedEvents({e}, "inst_a");
+    ASSERT_FALSE(commit.ok());
+    EXPECT_NE(commit.error().message.find("database pool exhausted"), std::string::npos)
+        << commit.error().message;
+
+    auto renewed = store.RenewLease("leased", "inst_a", "2026-03-01T10:01:00.000Z");
+    ASSERT_TRUE(renewed.ok()) << renewed.error().message;
+    // A lost lease is still told apart on the lease pool.
+    EXPECT_EQ(store.RenewLease("leased", "inst_b", "2026-03-01T10:01:00.000Z").error().code,
+              ErrorCode::kConflict);
+    { auto released = std::move(*held); }
+    EXPECT_EQ(store.GetDebate("leased")->lease_expires_at, "2026-03-01T10:01:00.000Z");
+}
+
 TEST_F(PgTest, AWaiterGetsTheConnectionReleasedBeforeItsDeadline) {
     PgPoolOptions options = Options();
     options.pool_size = 1;

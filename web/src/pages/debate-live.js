@@ -3,15 +3,19 @@
 // dissent), with reconnect-and-replay after a drop (support/debate-stream.js) and a
 // cancel button for those allowed.
 //
-// Rendering stays cheap for large debates (12 rounds x 8 agents, ~900 events plus token
-// deltas): events are queued and drawn once per animation frame, each event appends one
-// element and nothing already drawn is rebuilt. Every drawn event carries data-seq (and
-// data-type, data-agent), so tests can read the rendered list.
+// Rendering stays cheap for large debates (12 rounds x 8 agents, ~10,000 events with
+// token deltas; support/event-list.js): events are queued and drawn in one
+// requestAnimationFrame callback per frame; a streamed reply is one Text node that each
+// frame appends its deltas to; finished rounds collapse and leave the DOM (built again when
+// opened); nothing in the frame reads layout. Following the newest events scrolls only when
+// the reader is at the bottom (an IntersectionObserver on a sentinel), with one scrollTop
+// write from a ResizeObserver callback, where layout is already done.
 
 import { ApiError, api, basePath, session } from '../lib/api.js';
 import { append, clear, h, notice } from '../lib/dom.js';
 import { href } from '../lib/router.js';
 import { DebateStream } from './support/debate-stream.js';
+import { EventListView } from './support/event-list.js';
 import { download } from './support/download.js';
 import { TERMINAL, failure, percent, signInGate, show, statusBadge, timeEl } from './support/format.js';
 
@@ -28,105 +32,6 @@ function wsUrl(debateId, fromSeq) {
 function mayCancel() {
   const user = session.user();
   return !user || user.role !== 'viewer';
-}
-
-const ROLE_LABEL = { proposer: 'proposal', reviser: 'revision', critic: 'critique', voter: 'vote', judge: 'judgement' };
-
-function agentTag(name) {
-  return h('span', { class: 'agent' }, name || 'system');
-}
-
-function list(items, cls) {
-  if (!Array.isArray(items) || !items.length) return null;
-  return h('ul', { class: cls }, items.map((x) => h('li', {}, String(x))));
-}
-
-// One row per event; `ctx` gives access to the view's state for the few types that
-// update other parts of the page.
-function eventRow(e) {
-  const d = e.data || {};
-  const attrs = { 'data-seq': e.seq, 'data-type': e.type, 'data-agent': e.agent || d.agent || '', class: `ev ev-${e.type}` };
-  switch (e.type) {
-    case 'debate_start':
-      return h(
-        'li',
-        attrs,
-        h('p', { class: 'ev-line' }, `Debate started: ${(d.agents || []).length} agents, ${d.total_rounds} round(s), ${d.consensus_method} consensus.`),
-      );
-    case 'round_start':
-      return h('li', attrs, h('h2', { class: 'round-title', id: `round-${d.round_number}` }, `Round ${d.round_number} of ${d.total_rounds}`));
-    case 'round_end':
-      return h('li', attrs, h('p', { class: 'ev-line muted' }, `Round ${d.round_number} ended.`));
-    case 'agent_message':
-      return h(
-        'li',
-        attrs,
-        h('div', { class: 'ev-head' }, agentTag(d.agent || e.agent), h('span', { class: 'tag' }, ROLE_LABEL[d.role] || d.role || 'message'),
-          d.confidence !== undefined ? h('span', { class: 'muted' }, `confidence ${percent(d.confidence)}`) : null),
-        h('p', { class: 'content' }, d.content || ''),
-      );
-    case 'critique':
-      return h(
-        'li',
-        attrs,
-        h('div', { class: 'ev-head' }, agentTag(d.critic || d.agent || e.agent), h('span', { class: 'tag' }, 'critique of'), agentTag(d.target_agent || d.target),
-          h('span', { class: 'muted' }, `severity ${d.severity ?? '?'}/10`),
-          h('meter', { min: 0, max: 10, value: Number(d.severity) || 0, 'aria-label': 'severity' })),
-        list(d.issues, 'issues'),
-        d.suggestions?.length ? h('p', { class: 'muted small' }, 'Suggestions:') : null,
-        list(d.suggestions, 'suggestions'),
-      );
-    case 'vote':
-      return h(
-        'li',
-        attrs,
-        h('div', { class: 'ev-head' }, agentTag(d.agent || e.agent), h('span', { class: 'tag' }, 'votes for'), agentTag(d.choice),
-          h('span', { class: 'muted' }, `confidence ${percent(d.confidence)}`)),
-        d.reasoning ? h('p', { class: 'content' }, d.reasoning) : null,
-      );
-    case 'convergence':
-      return h('li', attrs, h('p', { class: 'ev-line muted' }, `Convergence: ${d.status} (similarity ${percent(d.similarity)}).`));
-    case 'hollow_consensus':
-    case 'trickster_intervention':
-      return h(
-        'li',
-        attrs,
-        h('p', { class: 'ev-line warn' }, e.type === 'hollow_consensus' ? `Hollow consensus: evidence quality ${percent(d.evidence_quality)}.` : 'Trickster challenge injected into the next round:'),
-        e.type === 'trickster_intervention' && d.challenge ? h('p', { class: 'content' }, d.challenge) : null,
-      );
-    case 'agent_error':
-      return h('li', attrs, h('p', { class: 'ev-line bad' }, `${d.agent || e.agent} failed in ${d.phase}: ${d.code} — ${d.message}`));
-    case 'consensus':
-      return h(
-        'li',
-        attrs,
-        h('div', { class: 'ev-head' }, h('strong', {}, d.reached ? 'Consensus reached' : 'No consensus'),
-          h('span', { class: 'muted' }, `${d.method}, confidence ${percent(d.confidence)}`)),
-        d.result ? h('p', { class: 'content' }, d.result) : null,
-        h('p', { class: 'small' }, `Supporting: ${(d.supporting_agents || []).join(', ') || '—'}; dissenting: ${(d.dissenting_agents || []).join(', ') || '—'}`),
-      );
-    case 'token_start':
-      return h(
-        'li',
-        { ...attrs, class: 'ev ev-token_start streaming' },
-        h('div', { class: 'ev-head' }, agentTag(d.agent || e.agent), h('span', { class: 'tag' }, `${d.phase || 'reply'} (streaming)`)),
-        h('p', { class: 'content stream-text' }),
-      );
-    case 'debate_end':
-      return h(
-        'li',
-        attrs,
-        h('p', { class: 'ev-line' }, `Debate ${d.status}${d.duration_seconds !== undefined ? ` after ${Number(d.duration_seconds).toFixed(1)} s` : ''}.`,
-          d.receipt_id ? [' ', h('a', { href: href(`/receipts/${d.receipt_id}`), 'data-link': `/receipts/${d.receipt_id}` }, 'Open the receipt')] : null),
-      );
-    default:
-      return h('li', attrs, h('p', { class: 'ev-line muted' }, `${e.type}${e.agent ? ` (${e.agent})` : ''}`));
-  }
-}
-
-function streamKey(e) {
-  const d = e.data || {};
-  return `${d.round_number ?? e.round}|${d.agent || e.agent}|${d.phase || ''}`;
 }
 
 export default {
@@ -194,12 +99,14 @@ export default {
     // --- state and the per-frame renderer -------------------------------------------------
     let status = debate.status;
     let queue = [];
+    let head = 0; // queue[head..] waits to be drawn
     let frame = 0; // a pending requestAnimationFrame id, or a timer id when frameIsTimer
     let frameIsTimer = false;
     let endedPending = false;
-    const streams = new Map(); // streamKey → the stream's text element
+    const view = new EventListView(eventList);
     let lastSeq = 0;
     let roundsDone = 0;
+    let shownRounds = -1;
 
     function setStatus(next) {
       if (!next || next === status) return;
@@ -237,77 +144,53 @@ export default {
     let lastConsensus = null;
     const votes = new Map(); // agent → its vote's data (the dissent's reasons at the end)
 
-    // Draws queued events within a time budget per frame; the rest waits for the next
-    // frame, so a replay of a whole large debate never blocks the page for long.
-    const FRAME_BUDGET_MS = 8;
-    const CHUNK = 25;
+    // One flush per frame: the queued events go into the model within a time budget (the
+    // rest waits for the next frame, so a replay of a whole large debate never blocks the
+    // page for long), then one DOM sync. Nothing here reads layout.
+    const FRAME_BUDGET_MS = 6;
+    const CHUNK = 64;
     function flush() {
       frame = 0;
       const started = performance.now();
-      let taken = 0;
-      while (taken < queue.length && (taken === 0 || performance.now() - started < FRAME_BUDGET_MS)) {
-        draw(queue.slice(taken, taken + CHUNK));
-        taken += CHUNK;
+      do {
+        const stop = Math.min(queue.length, head + CHUNK);
+        for (; head < stop; head += 1) take(queue[head]);
+      } while (head < queue.length && performance.now() - started < FRAME_BUDGET_MS);
+      if (head === queue.length) {
+        queue = [];
+        head = 0;
       }
-      queue = queue.slice(taken);
+      view.sync();
+      if (roundsDone !== shownRounds) {
+        shownRounds = roundsDone;
+        progress.value = Math.min(roundsDone, Number(progress.max));
+        progressText.textContent = `${roundsDone} of ${debate.rounds || '?'} rounds`;
+      }
+      root.dataset.lastSeq = String(lastSeq);
+      root.dataset.events = String(view.count);
+      root.dataset.duplicates = String(stream.log.duplicates);
       if (queue.length) schedule();
       else if (endedPending) {
         endedPending = false;
         root.dataset.state = 'ended';
       }
-      if (follow.checked) eventList.lastElementChild?.scrollIntoView({ block: 'end' });
     }
 
-    function draw(batch) {
-      const rows = document.createDocumentFragment();
-      const deltas = new Map(); // stream element → fragment of delta spans
-      for (const e of batch) {
-        const d = e.data || {};
-        lastSeq = e.seq;
-        if (e.type === 'token_delta' || e.type === 'token_end') {
-          let target = streams.get(streamKey(e));
-          if (!target) {
-            // A delta without its start (cannot happen with a gap-free stream): give it
-            // a row of its own so nothing is lost.
-            const row = eventRow({ ...e, type: 'token_start' });
-            row.removeAttribute('data-seq');
-            rows.append(row);
-            target = row.querySelector('.stream-text');
-            streams.set(streamKey(e), target);
-          }
-          let frag = deltas.get(target);
-          if (!frag) deltas.set(target, (frag = document.createDocumentFragment()));
-          if (e.type === 'token_delta') {
-            frag.append(h('span', { 'data-seq': e.seq, 'data-type': e.type, 'data-agent': e.agent || d.agent || '' }, d.delta || ''));
-          } else {
-            frag.append(h('span', { class: 'stream-end muted', 'data-seq': e.seq, 'data-type': e.type, 'data-agent': e.agent || d.agent || '' }, ' (done)'));
-            streams.delete(streamKey(e));
-            target.closest('li')?.classList.remove('streaming');
-          }
-          continue;
-        }
-        const row = eventRow(e);
-        rows.append(row);
-        if (e.type === 'token_start') streams.set(streamKey(e), row.querySelector('.stream-text'));
-        if (e.type === 'debate_start') setStatus('running');
-        if (e.type === 'round_end') roundsDone = Math.max(roundsDone, Number(d.round_number) || 0);
-        if (e.type === 'vote') votes.set(d.agent || e.agent, d);
-        if (e.type === 'consensus') {
-          lastConsensus = d;
-          renderOutcome(d, null);
-        }
-        if (e.type === 'debate_end') {
-          roundsDone = Math.max(roundsDone, Number(d.total_rounds) || 0);
-          setStatus(d.status);
-          renderOutcome(lastConsensus, d);
-        }
+    function take(e) {
+      const d = e.data || {};
+      lastSeq = e.seq;
+      view.add(e);
+      if (e.type === 'debate_start') setStatus('running');
+      else if (e.type === 'round_end') roundsDone = Math.max(roundsDone, Number(d.round_number) || 0);
+      else if (e.type === 'vote') votes.set(d.agent || e.agent, d);
+      else if (e.type === 'consensus') {
+        lastConsensus = d;
+        renderOutcome(d, null);
+      } else if (e.type === 'debate_end') {
+        roundsDone = Math.max(roundsDone, Number(d.total_rounds) || 0);
+        setStatus(d.status);
+        renderOutcome(lastConsensus, d);
       }
-      for (const [target, frag] of deltas) target.append(frag);
-      eventList.append(rows);
-      progress.value = Math.min(roundsDone, Number(progress.max));
-      progressText.textContent = `${roundsDone} of ${debate.rounds || '?'} rounds`;
-      root.dataset.lastSeq = String(lastSeq);
-      root.dataset.duplicates = String(stream.log.duplicates);
     }
 
     function schedule() {
@@ -321,6 +204,27 @@ export default {
       for (const e of events) queue.push(e);
       schedule();
     }
+
+    // Following: `atBottom` is whether the sentinel after the list is in (or near) the
+    // viewport, updated by the browser after each frame; the page grows in the frame's
+    // layout and the ResizeObserver, which runs after that layout and before paint, keeps
+    // the reader at the bottom with one scroll write (no forced layout). A reader who
+    // scrolls up stops following until back at the bottom.
+    let atBottom = true;
+    const sentinel = h('div', { class: 'follow-sentinel', 'aria-hidden': 'true' });
+    root.append(sentinel);
+    const bottomWatch = new IntersectionObserver((entries) => {
+      atBottom = entries[entries.length - 1].isIntersecting;
+      root.dataset.atBottom = String(atBottom);
+    }, { rootMargin: '0px 0px 160px 0px' });
+    bottomWatch.observe(sentinel);
+    const growthWatch = new ResizeObserver(() => {
+      if (!follow.checked || !atBottom) return;
+      const scroller = document.scrollingElement;
+      if (scroller) scroller.scrollTop = scroller.scrollHeight;
+    });
+    growthWatch.observe(eventList);
+    growthWatch.observe(outcome);
 
     const STATE_TEXT = {
       connecting: (x) => `Connecting (from seq ${x.fromSeq})…`,
@@ -346,7 +250,7 @@ export default {
       onEvents: enqueue,
       onState: (name, detail) => {
         // 'ended' shows once every event is drawn (tests wait for it, then read the list).
-        endedPending = name === 'ended' && queue.length > 0;
+        endedPending = name === 'ended' && queue.length > head;
         if (!endedPending) root.dataset.state = name;
         root.dataset.connects = String(stream.connects);
         root.dataset.replayFrom = String(stream.lastFromSeq ?? 0);
@@ -383,6 +287,8 @@ export default {
 
     ctx.onCleanup = () => {
       stream.stop();
+      bottomWatch.disconnect();
+      growthWatch.disconnect();
       if (frame && frameIsTimer) clearTimeout(frame);
       else if (frame) cancelAnimationFrame(frame);
       frame = 0;
