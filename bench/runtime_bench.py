@@ -664,7 +664,8 @@ def main():
     a.viewers_bin = os.path.abspath(os.path.join(a.build, "bench/aragora_ws_viewers"))
     a.backends = [b for b in a.backends.split(",") if b]
     only = set(a.only.split(","))
-    for b in (a.aragora, a.fake, a.viewers_bin):
+    needed = [a.aragora, a.fake] + ([a.viewers_bin] if "viewers" in only else [])
+    for b in needed:
         if not os.access(b, os.X_OK):
             raise SystemExit(f"runtime_bench: {b} missing (make bench-runtime builds it)")
     enter_netns(a)

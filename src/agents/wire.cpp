@@ -681,64 +681,44 @@ std::string ErrorMessage(std::string_view body) {
     return Snippet(Trim(body), kErrorSnippetBytes);
 }
 
+bool SseParser::Line(std::string_view line) {
+    if (line.empty()) {
+        if (!has_data_) {
+            event_.clear();
+            return false;
+        }
+        // Swapped rather than moved: both keep their capacity for the next event.
+        ready_.event.swap(event_);
+        ready_.data.swap(data_);
+        event_.clear();
+        data_.clear();
+        has_data_ = false;
+        return true;
+    }
+    if (line.front() == ':') return false;
+    const std::size_t colon = line.find(':');
+    const std::string_view field = line.substr(0, colon);
+    std::string_view value;
+    if (colon != std::string_view::npos) {
+        value = line.substr(colon + 1);
+        if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    }
+    if (field == "event") {
+        event_.assign(value);
+    } else if (field == "data") {
+        if (has_data_) data_.push_back('\n');
+        data_.append(value);
+        has_data_ = true;
+    }
+    return false;
+}
+
 std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
     std::vector<SseEvent> out;
-    std::size_t i = 0;
-    if (last_was_cr_ && !piece.empty()) {
-        // The CR that ended the previous piece already ended its line; this LF is its pair.
-        if (piece.front() == '\n') i = 1;
-        last_was_cr_ = false;
-    }
-    auto process_line = [&](std::string_view line) {
-        if (line.empty()) {
-            if (has_data_) out.push_back(SseEvent{std::move(event_), std::move(data_)});
-            event_.clear();
-            data_.clear();
-            has_data_ = false;
-            return;
-        }
-        if (line.front() == ':') return;
-        const std::size_t colon = line.find(':');
-        const std::string_view field = line.substr(0, colon);
-        std::string_view value;
-        if (colon != std::string_view::npos) {
-            value = line.substr(colon + 1);
-            if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        }
-        if (field == "event") {
-            event_.assign(value);
-        } else if (field == "data") {
-            if (has_data_) data_.push_back('\n');
-            data_.append(value);
-            has_data_ = true;
-        }
-    };
-    while (i < piece.size()) {
-        // A plain scan: find_first_of tests every byte against the set with memchr.
-        std::size_t end = i;
-        while (end < piece.size() && piece[end] != '\n' && piece[end] != '\r') ++end;
-        if (end == piece.size()) {
-            buffer_.append(piece.substr(i));
-            break;
-        }
-        if (buffer_.empty()) {
-            process_line(piece.substr(i, end - i));
-        } else {
-            buffer_.append(piece.substr(i, end - i));
-            const std::string line = std::move(buffer_);
-            buffer_.clear();
-            process_line(line);
-        }
-        std::size_t next = end + 1;
-        if (piece[end] == '\r') {
-            if (next == piece.size()) {
-                last_was_cr_ = true;
-            } else if (piece[next] == '\n') {
-                ++next;
-            }
-        }
-        i = next;
-    }
+    Feed(piece, [&out](const SseEvent& e) {
+        out.push_back(e);
+        return true;
+    });
     return out;
 }
 
@@ -785,12 +765,13 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
     if (error_) return *error_;
     std::vector<std::string> deltas;
     if (done_) return deltas;
-    for (const SseEvent& event : parser_.Feed(piece)) {
+    // Events are decoded as the parser completes them, from its own reused buffers.
+    parser_.Feed(piece, [&](const SseEvent& event) {
         auto step = CheckStreamEvent(format_, event);
         if (!step.ok()) {
             fault_ = step.fault;
             error_ = ProviderError(std::move(step.message));
-            return *error_;
+            return false;
         }
         saw_event_ = true;
         if (!step->finish_reason.empty()) {
@@ -808,9 +789,11 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
         }
         if (step->done) {
             done_ = true;
-            break;
+            return false;
         }
-    }
+        return true;
+    });
+    if (error_) return *error_;
     return deltas;
 }
 

@@ -196,6 +196,11 @@ class SseParser {
 public:
     // Appends `piece`; returns the events completed by it, in order.
     std::vector<SseEvent> Feed(std::string_view piece);
+    // The same, handing each completed event to `on_event` as it completes (no copy: the
+    // event is valid during the call only); stops early, leaving the rest of `piece`
+    // unread, when on_event returns false.
+    template <class F>
+    void Feed(std::string_view piece, F&& on_event);
     // Bytes buffered for an unfinished event (bounded by the caller's response limit).
     std::size_t buffered() const { return buffer_.size() + data_.size(); }
 
@@ -205,7 +210,50 @@ private:
     std::string data_;
     bool has_data_ = false;
     bool last_was_cr_ = false;
+    SseEvent ready_;  // the event being handed out; its buffers are reused
+    // Processes one complete line; true when it completed an event (then in ready_).
+    bool Line(std::string_view line);
 };
+
+template <class F>
+void SseParser::Feed(std::string_view piece, F&& on_event) {
+    std::size_t i = 0;
+    if (last_was_cr_ && !piece.empty()) {
+        // The CR that ended the previous piece already ended its line; this LF is its pair.
+        if (piece.front() == '\n') i = 1;
+        last_was_cr_ = false;
+    }
+    while (i < piece.size()) {
+        // A plain scan: find_first_of tests every byte against the set with memchr.
+        std::size_t end = i;
+        while (end < piece.size() && piece[end] != '\n' && piece[end] != '\r') ++end;
+        if (end == piece.size()) {
+            buffer_.append(piece.substr(i));
+            return;
+        }
+        bool completed = false;
+        if (buffer_.empty()) {
+            completed = Line(piece.substr(i, end - i));
+        } else {
+            buffer_.append(piece.substr(i, end - i));
+            completed = Line(buffer_);
+            buffer_.clear();
+        }
+        std::size_t next = end + 1;
+        if (piece[end] == '\r') {
+            if (next == piece.size()) {
+                last_was_cr_ = true;
+            } else if (piece[next] == '\n') {
+                ++next;
+            }
+        }
+        i = next;
+        if (completed && !on_event(static_cast<const SseEvent&>(ready_))) {
+            // The rest stays unparsed, as if never fed (the caller stops reading).
+            return;
+        }
+    }
+}
 
 // What one streamed event means, per format:
 //  Anthropic: content_block_delta/text_delta → delta; message_start usage.input_tokens

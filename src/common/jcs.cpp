@@ -312,21 +312,28 @@ void AppendJsonNumber(double v, std::string& out) {
     }
     char buf[64];
     auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-    std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));  // d[.ddd]e±XX
-    auto e_pos = sci.find('e');
-    std::string digits;
-    digits.push_back(sci[0]);
-    if (e_pos > 1) digits.append(sci.substr(2, e_pos - 2));
-    int exponent = std::atoi(std::string(sci.substr(e_pos + 1)).c_str());
+    const std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));  // d[.ddd]e±XX
+    const auto e_pos = sci.find('e');
+    // The significant digits without the point, in a stack buffer: every event's
+    // timestamp passes here (17 digits, more than a short string holds).
+    char digit_buf[32];
+    std::size_t k_size = 0;
+    digit_buf[k_size++] = sci[0];
+    for (std::size_t i = 2; i < e_pos; ++i) digit_buf[k_size++] = sci[i];
+    const std::string_view digits(digit_buf, k_size);
+    int exponent = 0;
+    const char* exp_begin = sci.data() + e_pos + 1;
+    if (*exp_begin == '+') ++exp_begin;
+    std::from_chars(exp_begin, sci.data() + sci.size(), exponent);
     const int k = static_cast<int>(digits.size());
     const int n = exponent + 1;  // decimal point position relative to the digits
     if (k <= n && n <= 21) {
         out.append(digits);
         out.append(static_cast<std::size_t>(n - k), '0');
     } else if (0 < n && n <= 21) {
-        out.append(digits, 0, static_cast<std::size_t>(n));
+        out.append(digits.substr(0, static_cast<std::size_t>(n)));
         out.push_back('.');
-        out.append(digits, static_cast<std::size_t>(n));
+        out.append(digits.substr(static_cast<std::size_t>(n)));
     } else if (-6 < n && n <= 0) {
         out.append("0.");
         out.append(static_cast<std::size_t>(-n), '0');
@@ -335,7 +342,7 @@ void AppendJsonNumber(double v, std::string& out) {
         out.push_back(digits[0]);
         if (k > 1) {
             out.push_back('.');
-            out.append(digits, 1);
+            out.append(digits.substr(1));
         }
         out.push_back('e');
         out.push_back(n - 1 < 0 ? '-' : '+');

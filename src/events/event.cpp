@@ -1,14 +1,21 @@
 #include "events/event.hpp"
 
-#include <boost/json/value.hpp>
+#include <charconv>
+#include <cmath>
 
-#include "common/json_text.hpp"
+#include "common/jcs.hpp"
 
 namespace aragora::events {
 namespace {
 
-void AppendString(std::string& out, std::string_view s) {
-    out += common::SerializeJson(boost::json::value(s));
+// Written straight into the envelope (the forms of common/json_text.hpp, no JSON value
+// per member): every event is framed once, a streamed debate has ~200.
+void AppendString(std::string& out, std::string_view s) { common::AppendJsonString(s, out); }
+
+void AppendInt(std::string& out, std::int64_t v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 // `data_json` is written by the payload encoders (or read back from the store, which
@@ -35,13 +42,17 @@ std::string ToEnvelopeJson(const Event& e) {
         out += '}';
     }
     out += ",\"timestamp\":";
-    out += common::SerializeJson(boost::json::value(e.timestamp));
+    if (std::isfinite(e.timestamp)) {
+        common::AppendJsonNumber(e.timestamp, out);
+    } else {
+        out += "null";
+    }
     out += ",\"round\":";
-    out += std::to_string(e.round);
+    AppendInt(out, e.round);
     out += ",\"agent\":";
     AppendString(out, e.agent);
     out += ",\"seq\":";
-    out += std::to_string(e.seq);
+    AppendInt(out, e.seq);
     out += ",\"debate_id\":";
     AppendString(out, e.debate_id);
     out += ",\"loop_id\":";

@@ -1240,26 +1240,36 @@ private:
     // skipped, so a retried append is harmless.
     Status InsertEventsLocked(const std::vector<events::Event>& events) {
         if (events.empty()) return {};
-        auto stmt = Prepare(Sql({"INSERT INTO debate_events (", kEventColumns,
-                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                                 "ON CONFLICT (debate_id, seq) DO NOTHING"}),
-                            "insert event");
-        if (!stmt) return stmt.error();
-        for (const auto& e : events) {
-            stmt->Reset();
-            stmt->BindText(1, e.debate_id);
-            stmt->BindInt(2, e.seq);
-            stmt->BindText(3, e.type);
-            stmt->BindInt(4, e.round);
-            stmt->BindText(5, e.agent);
-            stmt->BindDouble(6, e.timestamp);
-            stmt->BindText(7, e.data_json);
-            if (auto s = stmt->Run(); !s) return s;
+        // Prepared once per store: every group commit of every debate runs it.
+        if (!insert_event_) {
+            auto stmt = Prepare(Sql({"INSERT INTO debate_events (", kEventColumns,
+                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                     "ON CONFLICT (debate_id, seq) DO NOTHING"}),
+                                "insert event");
+            if (!stmt) return stmt.error();
+            insert_event_.emplace(std::move(*stmt));
         }
-        return {};
+        sqlite::Stmt& stmt = *insert_event_;
+        Status status;
+        for (const auto& e : events) {
+            stmt.Reset();
+            stmt.BindText(1, e.debate_id);
+            stmt.BindInt(2, e.seq);
+            stmt.BindText(3, e.type);
+            stmt.BindInt(4, e.round);
+            stmt.BindText(5, e.agent);
+            stmt.BindDouble(6, e.timestamp);
+            stmt.BindText(7, e.data_json);
+            status = stmt.Run();
+            if (!status) break;
+        }
+        stmt.Reset();
+        return status;
     }
 
     std::shared_ptr<sqlite::Connection> conn_;
+    // Under conn_->mu; declared after conn_, so finalized before the connection goes.
+    std::optional<sqlite::Stmt> insert_event_;
 };
 
 namespace sqlite {

@@ -808,6 +808,15 @@ TEST_P(StoreContractTest, AppendEventsIsAllOrNothing) {
     ASSERT_FALSE(v.ok());
     EXPECT_EQ(v.error().code, ErrorCode::kValidation);
     EXPECT_TRUE(store_->ListEvents("d1", 0, 100)->empty());
+
+    // A failed batch leaves the store appending (SQLite keeps its insert prepared).
+    ASSERT_TRUE(store_->AppendEvents(MakeEvents("d1", 1, 3)).ok());
+    EXPECT_EQ(store_->ListEvents("d1", 0, 100)->size(), 3u);
+    batch = MakeEvents("d1", 4, 5);
+    batch.push_back(MakeEvent("no_such_debate", 1));
+    ASSERT_FALSE(store_->AppendEvents(batch).ok());
+    ASSERT_TRUE(store_->AppendEvents(MakeEvents("d1", 4, 5)).ok());
+    EXPECT_EQ(store_->ListEvents("d1", 0, 100)->size(), 5u);
 }
 
 // The write-health probe: commits (so it fails like a write on a full disk) and leaves
