@@ -17,6 +17,11 @@ import tempfile
 
 # Passed through to child processes (pg_dump's locale), not configuration.
 NOT_CONFIGURATION = {"LC_ALL", "LANGUAGE"}
+# Provider wire values the agents match (Gemini's error statuses and finishReasons in
+# src/agents/wire.cpp), shaped like variable names but never read from the environment.
+NOT_CONFIGURATION |= {"RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "INVALID_ARGUMENT",
+                      "NOT_FOUND", "FAILED_PRECONDITION", "PROHIBITED_CONTENT",
+                      "IMAGE_SAFETY"}
 
 LITERAL = re.compile(r'"([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9])"')
 GETENV = re.compile(r'getenv\(\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*\)')
