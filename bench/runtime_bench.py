@@ -198,34 +198,14 @@ class Serve:
         stop(self.proc, 120)
 
 
-_local = threading.local()
+# One request on this thread's keep-alive connection: the reliability scripts' helper.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                                "reliability"))
+import lib as reliability_lib  # noqa: E402
 
 
 def request(port, method, path, body=None, timeout=60):
-    """One request on this thread's keep-alive connection to `port`."""
-    conns = getattr(_local, "conns", None)
-    if conns is None:
-        conns = _local.conns = {}
-    for attempt in range(2):
-        c = conns.get(port)
-        if c is None:
-            c = conns[port] = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            data = json.dumps(body) if body is not None else None
-            c.request(method, path, body=data,
-                      headers={"Content-Type": "application/json"} if data else {})
-            r = c.getresponse()
-            raw = r.read()
-            try:
-                parsed = json.loads(raw or b"{}")
-            except ValueError:
-                parsed = {"raw": raw[:200].decode(errors="replace")}
-            return r.status, parsed
-        except (OSError, http.client.HTTPException):
-            c.close()
-            conns.pop(port, None)
-            if attempt == 1:
-                raise
+    return reliability_lib.request(port, method, path, body, timeout)
 
 
 def create(port, agents, rounds=ROUNDS):
