@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <utility>
 
+#include "agents/stream_fields.hpp"
 #include "common/json_text.hpp"
 #include "common/strings.hpp"
 
@@ -722,28 +723,36 @@ std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
     return out;
 }
 
-Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
-    const std::string_view data = Trim(event.data);
+namespace {
+
+// "[DONE]" and events without data: the same answer on both decoding paths. nullopt when
+// the event's data must be decoded.
+std::optional<StreamStep> TrivialStep(Format format, const SseEvent& event, std::string_view data) {
     if (format == Format::kOpenAi && data == "[DONE]") {
         StreamStep step;
         step.done = true;
-        return Pass(std::move(step));
+        return step;
     }
     if (data.empty()) {
         StreamStep step;
         if (format == Format::kAnthropic && event.event == "message_stop") step.done = true;
-        return Pass(std::move(step));
+        return step;
     }
-    // One event per token: parse into a stack buffer (no malloc per JSON node); the
-    // step copies what it keeps before the buffer goes.
+    return std::nullopt;
+}
+
+Checked<StreamStep> MalformedEvent(std::string_view data) {
+    return Fail<StreamStep>(Fault::kStreamMalformed,
+                            "malformed stream event: " + Snippet(data, kErrorSnippetBytes));
+}
+
+// The document decoder (every shape, error objects): parse, then read the members.
+Checked<StreamStep> DecodeDocument(Format format, const SseEvent& event, std::string_view data) {
     unsigned char buffer[4096];
     json::monotonic_resource arena(buffer, sizeof buffer);
     boost::system::error_code ec;
     const json::value parsed = json::parse(data, ec, &arena);
-    if (ec) {
-        return Fail<StreamStep>(Fault::kStreamMalformed,
-                                "malformed stream event: " + Snippet(data, kErrorSnippetBytes));
-    }
+    if (ec) return MalformedEvent(data);
     switch (format) {
         case Format::kAnthropic:
             return DecodeAnthropic(event, parsed);
@@ -753,6 +762,31 @@ Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
             return DecodeGemini(parsed);
     }
     return Pass(StreamStep{});
+}
+
+}  // namespace
+
+Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
+    const std::string_view data = Trim(event.data);
+    if (auto step = TrivialStep(format, event, data)) return Pass(std::move(*step));
+    // One event per token: the members the decoders read are taken as the JSON is parsed,
+    // without a document; error objects and odd shapes go to the document decoder.
+    StreamStep step;
+    switch (detail::ExtractStreamStep(format, event.event, data, step)) {
+        case detail::Extraction::kDecoded:
+            return Pass(std::move(step));
+        case detail::Extraction::kMalformed:
+            return MalformedEvent(data);
+        case detail::Extraction::kDeclined:
+            break;
+    }
+    return DecodeDocument(format, event, data);
+}
+
+Checked<StreamStep> CheckStreamEventDocument(Format format, const SseEvent& event) {
+    const std::string_view data = Trim(event.data);
+    if (auto step = TrivialStep(format, event, data)) return Pass(std::move(*step));
+    return DecodeDocument(format, event, data);
 }
 
 common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event) {
