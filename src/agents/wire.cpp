@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <cmath>
 #include <utility>
 
-#include "common/json_text.hpp"
+#include "agents/stream_fields.hpp"
+#include "common/jcs.hpp"
 #include "common/strings.hpp"
 
 namespace aragora::agents::wire {
@@ -122,52 +124,93 @@ std::string GeminiResource(std::string_view model) {
     return "models/" + std::string(model);
 }
 
-json::object AnthropicBody(const ChatRequest& r, std::string_view model) {
-    json::object body;
-    body["model"] = model;
-    body["max_tokens"] = r.max_tokens;
-    if (!r.system.empty()) body["system"] = r.system;
-    json::array messages;
-    messages.push_back(json::object{{"role", "user"}, {"content", r.prompt}});
-    body["messages"] = std::move(messages);
-    body["temperature"] = r.temperature;
-    if (r.stream) body["stream"] = true;
-    return body;
+// Request bodies are written straight into their text (one per provider call): the bytes
+// common::SerializeJson wrote for the same members in the same order.
+void AppendMember(std::string& out, std::string_view key) {
+    if (out.back() != '{') out.push_back(',');
+    common::AppendJsonString(key, out);
+    out.push_back(':');
 }
 
-json::object OpenAiBody(const ChatRequest& r, std::string_view model) {
-    json::object body;
-    body["model"] = model;
-    json::array messages;
-    if (!r.system.empty()) {
-        messages.push_back(json::object{{"role", "system"}, {"content", r.system}});
+void AppendDouble(double v, std::string& out) {
+    if (std::isfinite(v)) {
+        common::AppendJsonNumber(v, out);
+    } else {
+        out.append("null");
     }
-    messages.push_back(json::object{{"role", "user"}, {"content", r.prompt}});
-    body["messages"] = std::move(messages);
-    body["max_tokens"] = r.max_tokens;
-    body["temperature"] = r.temperature;
-    if (r.stream) {
-        body["stream"] = true;
-        body["stream_options"] = json::object{{"include_usage", true}};
-    }
-    return body;
 }
 
-json::object GeminiBody(const ChatRequest& r) {
-    json::object body;
-    json::array parts;
-    parts.push_back(json::object{{"text", r.prompt}});
-    json::array contents;
-    contents.push_back(json::object{{"role", "user"}, {"parts", std::move(parts)}});
-    body["contents"] = std::move(contents);
+void AppendMessage(std::string& out, std::string_view role, std::string_view content) {
+    out.append(R"({"role":)");
+    common::AppendJsonString(role, out);
+    out.append(R"(,"content":)");
+    common::AppendJsonString(content, out);
+    out.push_back('}');
+}
+
+std::string AnthropicBody(const ChatRequest& r, std::string_view model) {
+    std::string out;
+    out.reserve(r.prompt.size() + r.system.size() + 192);
+    out.push_back('{');
+    AppendMember(out, "model");
+    common::AppendJsonString(model, out);
+    AppendMember(out, "max_tokens");
+    out.append(std::to_string(r.max_tokens));
     if (!r.system.empty()) {
-        json::array system_parts;
-        system_parts.push_back(json::object{{"text", r.system}});
-        body["systemInstruction"] = json::object{{"parts", std::move(system_parts)}};
+        AppendMember(out, "system");
+        common::AppendJsonString(r.system, out);
     }
-    body["generationConfig"] =
-        json::object{{"maxOutputTokens", r.max_tokens}, {"temperature", r.temperature}};
-    return body;
+    AppendMember(out, "messages");
+    out.push_back('[');
+    AppendMessage(out, "user", r.prompt);
+    out.push_back(']');
+    AppendMember(out, "temperature");
+    AppendDouble(r.temperature, out);
+    if (r.stream) out.append(R"(,"stream":true)");
+    out.push_back('}');
+    return out;
+}
+
+std::string OpenAiBody(const ChatRequest& r, std::string_view model) {
+    std::string out;
+    out.reserve(r.prompt.size() + r.system.size() + 224);
+    out.push_back('{');
+    AppendMember(out, "model");
+    common::AppendJsonString(model, out);
+    AppendMember(out, "messages");
+    out.push_back('[');
+    if (!r.system.empty()) {
+        AppendMessage(out, "system", r.system);
+        out.push_back(',');
+    }
+    AppendMessage(out, "user", r.prompt);
+    out.push_back(']');
+    AppendMember(out, "max_tokens");
+    out.append(std::to_string(r.max_tokens));
+    AppendMember(out, "temperature");
+    AppendDouble(r.temperature, out);
+    if (r.stream) out.append(R"(,"stream":true,"stream_options":{"include_usage":true})");
+    out.push_back('}');
+    return out;
+}
+
+std::string GeminiBody(const ChatRequest& r) {
+    std::string out;
+    out.reserve(r.prompt.size() + r.system.size() + 192);
+    out.append(R"({"contents":[{"role":"user","parts":[{"text":)");
+    common::AppendJsonString(r.prompt, out);
+    out.append("}]}]");
+    if (!r.system.empty()) {
+        out.append(R"(,"systemInstruction":{"parts":[{"text":)");
+        common::AppendJsonString(r.system, out);
+        out.append("}]}");
+    }
+    out.append(R"(,"generationConfig":{"maxOutputTokens":)");
+    out.append(std::to_string(r.max_tokens));
+    out.append(R"(,"temperature":)");
+    AppendDouble(r.temperature, out);
+    out.append("}}");
+    return out;
 }
 
 // --- Reading replies: every accessor tolerates any shape and answers "absent". ---
@@ -547,28 +590,26 @@ net::ClientRequest BuildRequest(Provider provider, const ChatRequest& request) {
 
     net::ClientRequest out;
     out.method = "POST";
-    json::object body;
     switch (info.format) {
         case Format::kAnthropic:
             out.url = JoinUrl(base, info.chat_path);
-            body = AnthropicBody(request, model);
+            out.body = AnthropicBody(request, model);
             break;
         case Format::kOpenAi:
             out.url = JoinUrl(base, info.chat_path);
-            body = OpenAiBody(request, model);
+            out.body = OpenAiBody(request, model);
             break;
         case Format::kGemini: {
             std::string path = "/v1beta/" + GeminiResource(model);
             path += request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent";
             out.url = JoinUrl(base, path);
-            body = GeminiBody(request);
+            out.body = GeminiBody(request);
             break;
         }
     }
     out.headers.emplace_back("Content-Type", "application/json");
     out.headers.emplace_back("Accept", request.stream ? "text/event-stream" : "application/json");
     AddAuthHeaders(info, request.api_key, out);
-    out.body = common::SerializeJson(body);
     return out;
 }
 
@@ -722,28 +763,36 @@ std::vector<SseEvent> SseParser::Feed(std::string_view piece) {
     return out;
 }
 
-Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
-    const std::string_view data = Trim(event.data);
+namespace {
+
+// "[DONE]" and events without data: the same answer on both decoding paths. nullopt when
+// the event's data must be decoded.
+std::optional<StreamStep> TrivialStep(Format format, const SseEvent& event, std::string_view data) {
     if (format == Format::kOpenAi && data == "[DONE]") {
         StreamStep step;
         step.done = true;
-        return Pass(std::move(step));
+        return step;
     }
     if (data.empty()) {
         StreamStep step;
         if (format == Format::kAnthropic && event.event == "message_stop") step.done = true;
-        return Pass(std::move(step));
+        return step;
     }
-    // One event per token: parse into a stack buffer (no malloc per JSON node); the
-    // step copies what it keeps before the buffer goes.
+    return std::nullopt;
+}
+
+Checked<StreamStep> MalformedEvent(std::string_view data) {
+    return Fail<StreamStep>(Fault::kStreamMalformed,
+                            "malformed stream event: " + Snippet(data, kErrorSnippetBytes));
+}
+
+// The document decoder (every shape, error objects): parse, then read the members.
+Checked<StreamStep> DecodeDocument(Format format, const SseEvent& event, std::string_view data) {
     unsigned char buffer[4096];
     json::monotonic_resource arena(buffer, sizeof buffer);
     boost::system::error_code ec;
     const json::value parsed = json::parse(data, ec, &arena);
-    if (ec) {
-        return Fail<StreamStep>(Fault::kStreamMalformed,
-                                "malformed stream event: " + Snippet(data, kErrorSnippetBytes));
-    }
+    if (ec) return MalformedEvent(data);
     switch (format) {
         case Format::kAnthropic:
             return DecodeAnthropic(event, parsed);
@@ -753,6 +802,31 @@ Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
             return DecodeGemini(parsed);
     }
     return Pass(StreamStep{});
+}
+
+}  // namespace
+
+Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
+    const std::string_view data = Trim(event.data);
+    if (auto step = TrivialStep(format, event, data)) return Pass(std::move(*step));
+    // One event per token: the members the decoders read are taken as the JSON is parsed,
+    // without a document; error objects and odd shapes go to the document decoder.
+    StreamStep step;
+    switch (detail::ExtractStreamStep(format, event.event, data, step)) {
+        case detail::Extraction::kDecoded:
+            return Pass(std::move(step));
+        case detail::Extraction::kMalformed:
+            return MalformedEvent(data);
+        case detail::Extraction::kDeclined:
+            break;
+    }
+    return DecodeDocument(format, event, data);
+}
+
+Checked<StreamStep> CheckStreamEventDocument(Format format, const SseEvent& event) {
+    const std::string_view data = Trim(event.data);
+    if (auto step = TrivialStep(format, event, data)) return Pass(std::move(*step));
+    return DecodeDocument(format, event, data);
 }
 
 common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& event) {

@@ -281,6 +281,10 @@ common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& even
 // error event's fault (FaultOfErrorObject: an overload is kProviderError, an invalid
 // request kBadRequest, ...), kRefusal (Gemini blocked the prompt).
 Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event);
+// The same answer from a Boost.JSON document of the event: CheckStreamEvent reads the
+// members it needs while parsing and hands error objects and odd shapes (duplicate
+// members, a non-object event) to this decoder; tests compare the two.
+Checked<StreamStep> CheckStreamEventDocument(Format format, const SseEvent& event);
 
 // Accumulates a whole stream: text, usage, done; the first error stops it (every later
 // Feed answers that error again).

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "common/strings.hpp"
 
@@ -17,27 +17,69 @@ bool IsWordByte(char c) {
     return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') || u >= 0x80;
 }
 
-std::vector<std::string> Tokenize(std::string_view text) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : text) {
-        if (IsWordByte(c)) {
-            cur.push_back(common::ToLowerAscii(c));
-        } else if (!cur.empty()) {
-            out.push_back(std::move(cur));
-            cur.clear();
+// The tokens of one text: its lower-cased copy, and the counts of the words in it (keys
+// point into `lowered`, so a Terms is not copied or moved once filled).
+struct Terms {
+    std::string lowered;
+    // std::hash<string_view> equals std::hash<string>: the same keys inserted in the same
+    // order iterate in the same order as a map keyed by std::string would.
+    std::unordered_map<std::string_view, double> tf;
+
+    explicit Terms(std::string_view text) : lowered(text.size(), '\0') {
+        for (std::size_t i = 0; i < text.size(); ++i) lowered[i] = common::ToLowerAscii(text[i]);
+        const std::string_view low(lowered);
+        std::size_t i = 0;
+        while (i < low.size()) {
+            if (!IsWordByte(low[i])) {
+                ++i;
+                continue;
+            }
+            const std::size_t start = i;
+            while (i < low.size() && IsWordByte(low[i])) ++i;
+            tf[low.substr(start, i - start)] += 1;
         }
     }
-    if (!cur.empty()) out.push_back(std::move(cur));
-    return out;
+    Terms(const Terms&) = delete;
+    Terms& operator=(const Terms&) = delete;
+};
+
+// Document frequencies over a corpus whose texts are already counted.
+using DocFrequency = std::unordered_map<std::string_view, int>;
+
+DocFrequency DocFrequencies(const std::vector<const Terms*>& corpus) {
+    DocFrequency df;
+    for (const Terms* doc : corpus) {
+        for (const auto& [t, c] : doc->tf) df[t] += 1;
+    }
+    return df;
 }
 
-using TermCounts = std::unordered_map<std::string, double>;
-
-TermCounts Counts(std::string_view text) {
-    TermCounts tf;
-    for (auto& t : Tokenize(text)) tf[t] += 1;
-    return tf;
+// TfIdfCosine on counted texts (see there); `a_text`/`b_text` only for the equality test.
+double Cosine(std::string_view a_text, std::string_view b_text, const Terms& a, const Terms& b,
+              const DocFrequency& df, std::size_t corpus_size) {
+    if (a_text == b_text) return 1.0;
+    const auto& ta = a.tf;
+    const auto& tb = b.tf;
+    if (ta.empty() && tb.empty()) return 1.0;
+    if (ta.empty() || tb.empty()) return 0.0;
+    const double n = static_cast<double>(corpus_size);
+    const auto idf = [&](std::string_view t) {
+        auto it = df.find(t);
+        const double d = it == df.end() ? 0.0 : it->second;
+        return std::log((1 + n) / (1 + d)) + 1;
+    };
+    double dot = 0, na = 0, nb = 0;
+    for (const auto& [t, c] : ta) {
+        const double w = c * idf(t);
+        na += w * w;
+        if (auto it = tb.find(t); it != tb.end()) dot += w * it->second * idf(t);
+    }
+    for (const auto& [t, c] : tb) {
+        const double w = c * idf(t);
+        nb += w * w;
+    }
+    if (na <= 0 || nb <= 0) return 0.0;
+    return std::clamp(dot / (std::sqrt(na) * std::sqrt(nb)), 0.0, 1.0);
 }
 
 // ---- evidence quality -------------------------------------------------------
@@ -180,36 +222,11 @@ std::string FormatScore(double v) {
 // Two texts without any token are identical (1); one empty text against a non-empty one is 0.
 double TfIdfCosine(std::string_view a, std::string_view b, const std::vector<std::string>& corpus) {
     if (a == b) return 1.0;
-    const TermCounts ta = Counts(a), tb = Counts(b);
-    if (ta.empty() && tb.empty()) return 1.0;
-    if (ta.empty() || tb.empty()) return 0.0;
-
-    std::unordered_map<std::string, int> df;
-    for (const auto& doc : corpus) {
-        std::unordered_set<std::string> seen;
-        for (auto& t : Tokenize(doc)) {
-            if (seen.insert(t).second) df[t] += 1;
-        }
-    }
-    const double n = static_cast<double>(corpus.size());
-    const auto idf = [&](const std::string& t) {
-        auto it = df.find(t);
-        const double d = it == df.end() ? 0.0 : it->second;
-        return std::log((1 + n) / (1 + d)) + 1;
-    };
-
-    double dot = 0, na = 0, nb = 0;
-    for (const auto& [t, c] : ta) {
-        const double w = c * idf(t);
-        na += w * w;
-        if (auto it = tb.find(t); it != tb.end()) dot += w * it->second * idf(t);
-    }
-    for (const auto& [t, c] : tb) {
-        const double w = c * idf(t);
-        nb += w * w;
-    }
-    if (na <= 0 || nb <= 0) return 0.0;
-    return std::clamp(dot / (std::sqrt(na) * std::sqrt(nb)), 0.0, 1.0);
+    const Terms ta(a), tb(b);
+    std::deque<Terms> docs;
+    std::vector<const Terms*> counted;
+    for (const auto& doc : corpus) counted.push_back(&docs.emplace_back(doc));
+    return Cosine(a, b, ta, tb, DocFrequencies(counted), corpus.size());
 }
 
 std::string_view ToString(ConvergenceStatus s) {
@@ -242,14 +259,19 @@ ConvergenceReport CheckConvergence(const std::vector<Proposal>& previous,
     }
     if (pairs.empty()) return report;
 
-    std::vector<std::string> corpus;
+    // Each text is counted once for the whole round (the corpus is every compared text).
+    std::deque<Terms> docs;
+    std::vector<const Terms*> corpus;
     for (auto [prev, cur] : pairs) {
-        corpus.push_back(prev->content);
-        corpus.push_back(cur->content);
+        corpus.push_back(&docs.emplace_back(prev->content));
+        corpus.push_back(&docs.emplace_back(cur->content));
     }
+    const DocFrequency df = DocFrequencies(corpus);
     double min_sim = 1.0, sum = 0;
-    for (auto [prev, cur] : pairs) {
-        const double sim = TfIdfCosine(prev->content, cur->content, corpus);
+    for (std::size_t k = 0; k < pairs.size(); ++k) {
+        const auto [prev, cur] = pairs[k];
+        const double sim = Cosine(prev->content, cur->content, *corpus[2 * k], *corpus[2 * k + 1],
+                                  df, corpus.size());
         report.per_agent[cur->agent] = sim;
         min_sim = std::min(min_sim, sim);
         sum += sim;
@@ -306,13 +328,16 @@ HollowDecision CheckHollowConsensus(int round, const std::vector<Proposal>& curr
     if (round >= 2 && convergence != nullptr && !convergence->per_agent.empty()) {
         d.agreement = convergence->min_similarity;
     } else if (current.size() >= 2) {
-        std::vector<std::string> corpus;
-        for (const auto& p : current) corpus.push_back(p.content);
+        std::deque<Terms> docs;
+        std::vector<const Terms*> corpus;
+        for (const auto& p : current) corpus.push_back(&docs.emplace_back(p.content));
+        const DocFrequency df = DocFrequencies(corpus);
         double total = 0;
         int pairs = 0;
         for (std::size_t i = 0; i < current.size(); ++i) {
             for (std::size_t j = i + 1; j < current.size(); ++j) {
-                total += TfIdfCosine(current[i].content, current[j].content, corpus);
+                total += Cosine(current[i].content, current[j].content, *corpus[i], *corpus[j], df,
+                                corpus.size());
                 ++pairs;
             }
         }

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "common/jcs.hpp"
 #include "common/json_access.hpp"
@@ -94,6 +97,77 @@ json::array SubstitutionsJson(const std::vector<Substitution>& subs) {
 // reads back exactly; the canonical bytes therefore carry the very doubles given here.
 common::Result<std::string> Canonical(const json::value& v) {
     return common::CanonicalizeJson(json::serialize(v));
+}
+
+// The top-level members of a canonical JSON object ("key":value, in order), or nullopt
+// when a key is not plain ASCII (escapes, non-ASCII: byte order might then differ from
+// RFC 8785's UTF-16 order).
+std::optional<std::vector<std::string_view>> CanonicalMembers(std::string_view object) {
+    std::vector<std::string_view> members;
+    if (object.size() < 2 || object.front() != '{' || object.back() != '}') return std::nullopt;
+    std::size_t start = 1;
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 1; i + 1 < object.size(); ++i) {
+        const char c = object[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if (c == '}' || c == ']') {
+            --depth;
+        } else if (c == ',' && depth == 0) {
+            members.push_back(object.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    if (start + 1 < object.size())
+        members.push_back(object.substr(start, object.size() - 1 - start));
+    for (std::string_view m : members) {
+        const std::size_t end = m.find('"', 1);
+        if (m.empty() || m.front() != '"' || end == std::string_view::npos) return std::nullopt;
+        for (char k : m.substr(1, end - 1)) {
+            if (k == '\\' || static_cast<unsigned char>(k) >= 0x80) return std::nullopt;
+        }
+    }
+    return members;
+}
+
+std::string_view MemberKey(std::string_view member) {
+    return member.substr(1, member.find('"', 1) - 1);
+}
+
+// The canonical form of the union of two canonical objects with distinct plain-ASCII
+// keys: their members merged in key order (bytes order = UTF-16 order for ASCII), without
+// parsing either again. nullopt when a key is not plain ASCII.
+std::optional<std::string> MergeCanonical(std::string_view a, std::string_view b) {
+    auto ma = CanonicalMembers(a);
+    auto mb = CanonicalMembers(b);
+    if (!ma || !mb) return std::nullopt;
+    std::string out;
+    out.reserve(a.size() + b.size());
+    out.push_back('{');
+    std::size_t i = 0, j = 0;
+    while (i < ma->size() || j < mb->size()) {
+        std::string_view next;
+        if (j == mb->size() || (i < ma->size() && MemberKey((*ma)[i]) < MemberKey((*mb)[j]))) {
+            next = (*ma)[i++];
+        } else {
+            next = (*mb)[j++];
+        }
+        if (out.size() > 1) out.push_back(',');
+        out.append(next);
+    }
+    out.push_back('}');
+    return out;
 }
 
 // The first `n` code points of UTF-8 `s` (never cuts a multi-byte sequence).
@@ -279,9 +353,16 @@ common::Result<SignedReceipt> BuildSignedReceipt(const DebateSpec& spec, const D
             {"signed_at", timestamp},
             {"public_key", common::Base64Encode(keys.ed25519->public_key)}});
     }
+    // The signed bytes are already canonical: only the two new members are canonicalized,
+    // then merged in (the same bytes as canonicalizing the whole receipt again).
+    json::object seal{{"content_hash", content_hash}, {"signatures", std::move(signatures)}};
+    auto seal_bytes = Canonical(seal);
+    if (!seal_bytes) return seal_bytes.error();
+    if (auto merged = MergeCanonical(*signed_bytes, *seal_bytes)) {
+        return SignedReceipt{receipt_id, content_hash, std::move(*merged)};
+    }
     receipt["content_hash"] = content_hash;
-    receipt["signatures"] = std::move(signatures);
-
+    receipt["signatures"] = std::move(seal["signatures"]);
     auto full = Canonical(receipt);
     if (!full) return full.error();
     return SignedReceipt{receipt_id, content_hash, std::move(*full)};

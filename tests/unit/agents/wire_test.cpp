@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <limits>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/json_text.hpp"
 
 namespace aragora::agents::wire {
 namespace {
@@ -215,6 +218,89 @@ TEST(WireBuildRequest, Anthropic) {
     EXPECT_EQ(messages[0].at("role"), "user");
     EXPECT_EQ(messages[0].at("content"), "Say \"hi\"\nplease ü");
     EXPECT_FALSE(body.contains("stream"));
+}
+
+// The bodies as a Boost.JSON document serialized by common::SerializeJson (how they were
+// built before they were written directly): the same bytes for every provider.
+json::object DocumentBody(Format format, const ChatRequest& r, std::string_view model) {
+    json::object body;
+    switch (format) {
+        case Format::kAnthropic: {
+            body["model"] = model;
+            body["max_tokens"] = r.max_tokens;
+            if (!r.system.empty()) body["system"] = r.system;
+            json::array messages;
+            messages.push_back(json::object{{"role", "user"}, {"content", r.prompt}});
+            body["messages"] = std::move(messages);
+            body["temperature"] = r.temperature;
+            if (r.stream) body["stream"] = true;
+            break;
+        }
+        case Format::kOpenAi: {
+            body["model"] = model;
+            json::array messages;
+            if (!r.system.empty()) {
+                messages.push_back(json::object{{"role", "system"}, {"content", r.system}});
+            }
+            messages.push_back(json::object{{"role", "user"}, {"content", r.prompt}});
+            body["messages"] = std::move(messages);
+            body["max_tokens"] = r.max_tokens;
+            body["temperature"] = r.temperature;
+            if (r.stream) {
+                body["stream"] = true;
+                body["stream_options"] = json::object{{"include_usage", true}};
+            }
+            break;
+        }
+        case Format::kGemini: {
+            json::array parts;
+            parts.push_back(json::object{{"text", r.prompt}});
+            json::array contents;
+            contents.push_back(json::object{{"role", "user"}, {"parts", std::move(parts)}});
+            body["contents"] = std::move(contents);
+            if (!r.system.empty()) {
+                json::array system_parts;
+                system_parts.push_back(json::object{{"text", r.system}});
+                body["systemInstruction"] = json::object{{"parts", std::move(system_parts)}};
+            }
+            body["generationConfig"] =
+                json::object{{"maxOutputTokens", r.max_tokens}, {"temperature", r.temperature}};
+            break;
+        }
+    }
+    return body;
+}
+
+TEST(WireBuildRequest, BodiesAreTheSerializedDocumentsBytes) {
+    const std::string prompts[] = {"",
+                                   "plain",
+                                   "quote \" backslash \\ slash / tab \t nl \n",
+                                   "ctl \x01\x1f del \x7f",
+                                   "caf\xc3\xa9 \xf0\x9f\x98\x80",
+                                   "bad utf8 \xff\xc3",
+                                   std::string(3000, 'x')};
+    const double temperatures[] = {0.7,  0,    1,     1.5,
+                                   1e-7, 2e21, -0.25, std::numeric_limits<double>::quiet_NaN()};
+    for (const auto& p : Providers()) {
+        int n = 0;
+        for (const auto& prompt : prompts) {
+            for (bool stream : {false, true}) {
+                ChatRequest r;
+                r.prompt = prompt;
+                r.system = (n % 2 == 0) ? "" : "You are \"terse\".\n" + prompt;
+                r.model = (n % 3 == 0) ? "" : "model-\xc3\xa9";
+                r.stream = stream;
+                r.max_tokens = n % 4 == 0 ? 2048 : -n;
+                r.temperature = temperatures[n % std::size(temperatures)];
+                ++n;
+                const std::string_view model =
+                    r.model.empty() ? p.default_model : std::string_view(r.model);
+                EXPECT_EQ(BuildRequest(p.provider, r).body,
+                          common::SerializeJson(DocumentBody(p.format, r, model)))
+                    << p.name << " case " << n;
+            }
+        }
+    }
 }
 
 TEST(WireBuildRequest, AnthropicStreaming) {

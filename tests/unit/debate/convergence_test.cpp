@@ -78,6 +78,47 @@ TEST(ConvergenceStatusNames, AreTheEventValues) {
     EXPECT_EQ(ToString(ConvergenceStatus::kDiverging), "diverging");
 }
 
+// The round checks count each text once for the round; their figures are exactly the
+// pairwise TfIdfCosine over the same corpus (bit for bit, not merely close).
+TEST(CheckConvergence, PerAgentFiguresEqualTfIdfCosineOverTheRound) {
+    const std::vector<Proposal> prev = {P("a", kBase), P("b", kRich), P("c", kVague),
+                                        P("d", "Ünïcode wörds and ASCII WORDS, words.")};
+    const std::vector<Proposal> cur = {P("a", kEdited, 2), P("b", kRich, 2), P("c", kVague2, 2),
+                                       P("d", "unicode words ascii", 2)};
+    const auto r = CheckConvergence(prev, cur, 0.85, 0.40);
+    std::vector<std::string> corpus;
+    for (std::size_t i = 0; i < prev.size(); ++i) {
+        corpus.push_back(prev[i].content);
+        corpus.push_back(cur[i].content);
+    }
+    double min_sim = 1.0;
+    for (std::size_t i = 0; i < prev.size(); ++i) {
+        const double expected = TfIdfCosine(prev[i].content, cur[i].content, corpus);
+        EXPECT_EQ(r.per_agent.at(cur[i].agent), expected) << cur[i].agent;
+        min_sim = std::min(min_sim, expected);
+    }
+    EXPECT_EQ(r.min_similarity, min_sim);
+}
+
+TEST(CheckHollowConsensus, AgreementEqualsMeanPairwiseTfIdfCosine) {
+    const std::vector<Proposal> cur = {P("a", kBase), P("b", kEdited), P("c", kVague),
+                                       P("d", kVague2)};
+    std::vector<std::string> corpus;
+    for (const auto& p : cur) corpus.push_back(p.content);
+    double total = 0;
+    int pairs = 0;
+    for (std::size_t i = 0; i < cur.size(); ++i) {
+        for (std::size_t j = i + 1; j < cur.size(); ++j) {
+            total += TfIdfCosine(cur[i].content, cur[j].content, corpus);
+            ++pairs;
+        }
+    }
+    EngineSettings settings;
+    TricksterState state;
+    const auto d = CheckHollowConsensus(1, cur, nullptr, settings, state);
+    EXPECT_EQ(d.agreement, total / pairs);
+}
+
 TEST(CheckConvergence, UnchangedProposalsConverge) {
     const std::vector<Proposal> prev = {P("a", kBase), P("b", kRich)};
     const std::vector<Proposal> cur = {P("a", kBase, 2), P("b", kRich, 2)};

@@ -94,6 +94,24 @@ TEST(ReceiptTest, BuildsAndVerifiesWithCurrentKey) {
     EXPECT_EQ(v.previous_hash, std::nullopt);
 }
 
+// The receipt's members are merged from two canonical texts (the signed bytes and the
+// seal): strings holding quotes, commas, braces and escapes must not confuse the merge.
+TEST(ReceiptTest, ReceiptIsCanonicalWhateverItsStringsHold) {
+    const std::string task =
+        "quote \" backslash \\ comma, {brace} [bracket] \"key\":1, ctl \x01 caf\xc3\xa9 "
+        "\xf0\x9f\x98\x80";
+    for (const auto& previous : {std::optional<std::string>{}, std::optional<std::string>("p,}")}) {
+        SignedReceipt receipt = Build(HmacKeys("k"), previous, SampleSpec(task));
+        ASSERT_FALSE(receipt.json.empty());
+        EXPECT_EQ(*common::CanonicalizeJson(receipt.json), receipt.json);
+        json::object r = json::parse(receipt.json).as_object();
+        EXPECT_EQ(Str(r.at("question")), task);
+        EXPECT_EQ(Str(r.at("content_hash")), receipt.content_hash);
+        EXPECT_EQ(r.at("signatures").as_array().size(), 1u);
+        EXPECT_TRUE(VerifyReceipt(receipt.json, HmacKeys("k")).valid);
+    }
+}
+
 TEST(ReceiptTest, HasTheDocumentedFields) {
     SignedReceipt receipt = Build(HmacKeys("k"));
     json::object r = json::parse(receipt.json).as_object();

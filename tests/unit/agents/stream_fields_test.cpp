@@ -1,0 +1,240 @@
+#include "agents/stream_fields.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "agents/wire.hpp"
+
+namespace aragora::agents::wire {
+namespace {
+
+using detail::Extraction;
+using detail::ExtractStreamStep;
+
+struct Case {
+    Format format;
+    std::string event;  // the SSE event: line
+    std::string data;
+};
+
+std::string Describe(const Checked<StreamStep>& c) {
+    if (!c.ok()) return "fault " + std::string(ToString(c.fault)) + ": " + c.message;
+    std::string out = "delta[" + c->delta + "] finish[" + c->finish_reason + "] refusal[" +
+                      c->refusal + "] done " + (c->done ? "1" : "0");
+    if (c->usage) {
+        out += " usage " + std::to_string(c->usage->input_tokens) + "/" +
+               std::to_string(c->usage->output_tokens);
+    }
+    return out;
+}
+
+// The extractor's answer is the document decoder's, whatever the input.
+void ExpectSame(const Case& c) {
+    SseEvent event{c.event, c.data};
+    EXPECT_EQ(Describe(CheckStreamEvent(c.format, event)),
+              Describe(CheckStreamEventDocument(c.format, event)))
+        << "format " << static_cast<int>(c.format) << " event [" << c.event << "] data [" << c.data
+        << "]";
+}
+
+const std::vector<Case>& Seeds() {
+    static const std::vector<Case> seeds = {
+        // Anthropic, as streamed.
+        {Format::kAnthropic, "message_start",
+         R"({"type":"message_start","message":{"id":"m1","type":"message","role":"assistant",)"
+         R"("content":[],"model":"claude","usage":{"input_tokens":25,"output_tokens":1}}})"},
+        {Format::kAnthropic, "content_block_start",
+         R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"},
+        {Format::kAnthropic, "content_block_start",
+         R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":"Hi"}})"},
+        {Format::kAnthropic, "content_block_delta",
+         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}})"},
+        {Format::kAnthropic, "content_block_delta",
+         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta",)"
+         R"("text":"caf\u00e9 \"quoted\" \\ line\nnext \ud83d\ude00"}})"},
+        {Format::kAnthropic, "content_block_delta",
+         R"({"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{"}})"},
+        {Format::kAnthropic, "",
+         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}})"},
+        {Format::kAnthropic, "message_delta",
+         R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},)"
+         R"("usage":{"output_tokens":15}})"},
+        {Format::kAnthropic, "message_delta",
+         R"({"type":"message_delta","delta":{"stop_reason":"refusal"},"usage":7})"},
+        {Format::kAnthropic, "message_stop", R"({"type":"message_stop"})"},
+        {Format::kAnthropic, "ping", R"({"type": "ping"})"},
+        {Format::kAnthropic, "error",
+         R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"},
+        {Format::kAnthropic, "",
+         R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})"},
+        {Format::kAnthropic, "", R"({"type":"error"})"},
+        {Format::kAnthropic, "content_block_delta",
+         R"({"type":"content_block_delta","delta":{"type":"text_delta","text":"a","text":"b"}})"},
+        {Format::kAnthropic, "message_start",
+         R"({"type":"message_start","message":{"usage":{"input_tokens":-3,"output_tokens":2.0}}})"},
+        {Format::kAnthropic, "message_start",
+         R"({"message":{"usage":{"input_tokens":18446744073709551615,"output_tokens":1e3}}})"},
+        {Format::kAnthropic, "message_start", R"({"message":{"usage":null}})"},
+        {Format::kAnthropic, "message_start", R"({"message":[{"usage":{"input_tokens":3}}]})"},
+        // OpenAI family.
+        {Format::kOpenAi, "",
+         R"({"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o",)"
+         R"("choices":[{"index":0,"delta":{"role":"assistant","content":""},)"
+         R"("logprobs":null,"finish_reason":null}]})"},
+        {Format::kOpenAi, "",
+         R"({"id":"c1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]})"},
+        {Format::kOpenAi, "",
+         R"({"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null})"},
+        {Format::kOpenAi, "",
+         R"({"id":"c1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":12,)"
+         R"("total_tokens":21}})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"refusal":"I can't"}}]})"},
+        {Format::kOpenAi, "",
+         R"({"choices":[{"delta":{"content":[{"type":"text","text":"a"},"x",{"text":"b"},)"
+         R"({"text":5},{"thought":true,"text":"c"}]}}]})"},
+        {Format::kOpenAi, "",
+         R"({"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]})"},
+        {Format::kOpenAi, "", R"({"choices":[[{"delta":{"content":"a"}}]]})"},
+        {Format::kOpenAi, "", R"({"choices":{"delta":{"content":"a"}}})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":"a"},"delta":{}}]})"},
+        {Format::kOpenAi, "", R"({"usage":"many"})"},
+        {Format::kOpenAi, "", R"({"error":{"message":"Rate limit reached","type":"requests"}})"},
+        {Format::kOpenAi, "", R"({"error":{"message":"bad","code":400}})"},
+        {Format::kOpenAi, "", R"({"error":""})"},
+        {Format::kOpenAi, "", R"({"error":null,"choices":[{"delta":{"content":"ok"}}]})"},
+        {Format::kOpenAi, "", R"([{"error":{"message":"overloaded","code":503}}])"},
+        {Format::kOpenAi, "", R"("just a string")"},
+        {Format::kOpenAi, "", R"(42)"},
+        {Format::kOpenAi, "", R"(null)"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":"a"}}]} trailing)"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":"a"}}]}{})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":"a\x"}}]})"},
+        {Format::kOpenAi, "", "{\"choices\":[{\"delta\":{\"content\":\"\xff\xfe\"}}]}"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"con\u0074ent":"escaped key"}}]})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":"a"}}],})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":"a"}}]/*c*/})"},
+        {Format::kOpenAi, "",
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"},
+        {Format::kOpenAi, "",
+         R"({"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],)"
+         R"("choices":[{"delta":{"content":"deep"}}]})"},
+        // Gemini.
+        {Format::kGemini, "",
+         R"({"candidates":[{"content":{"parts":[{"text":"Hello"}],"role":"model"},"index":0}],)"
+         R"("usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":1,"totalTokenCount":9},)"
+         R"("modelVersion":"gemini-2.5-flash"})"},
+        {Format::kGemini, "",
+         R"({"candidates":[{"content":{"parts":[{"text":"thinking...","thought":true},)"
+         R"({"text":"answer"},{"thought":false,"text":" more"},{"text":"t","thought":"true"}]},)"
+         R"("finishReason":"STOP"}]})"},
+        {Format::kGemini, "", R"({"candidates":[{"finishReason":"SAFETY"}]})"},
+        {Format::kGemini, "", R"({"promptFeedback":{"blockReason":"SAFETY"}})"},
+        {Format::kGemini, "",
+         R"({"promptFeedback":{"blockReason":"SAFETY"},"candidates":[{"content":{"parts":[]}}]})"},
+        {Format::kGemini, "",
+         R"({"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}})"},
+        {Format::kGemini, "", R"({"candidates":[{"content":{"parts":{"text":"not an array"}}}]})"},
+        {Format::kGemini, "",
+         R"({"candidates":[{"content":{"parts":[{"text":"a","text":"b"}]}}]})"},
+        {Format::kGemini, "",
+         R"({"candidates":[{"content":{"parts":[{"text":"a"}]}},{"content":{"parts":[{"text":"b"}]}}]})"},
+        {Format::kGemini, "", R"({"usageMetadata":[1,2]})"},
+        {Format::kGemini, "", R"({"candidates":[{"finishReason":7}]})"},
+    };
+    return seeds;
+}
+
+TEST(StreamFields, AgreesWithTheDocumentDecoderOnEverySeed) {
+    for (const Case& c : Seeds()) ExpectSame(c);
+}
+
+TEST(StreamFields, AgreesOnEveryPrefixOfEverySeed) {
+    for (const Case& c : Seeds()) {
+        for (std::size_t n = 0; n < c.data.size(); ++n) {
+            ExpectSame(Case{c.format, c.event, c.data.substr(0, n)});
+        }
+    }
+}
+
+// Random edits of the seeds (bytes replaced, inserted, removed, spans duplicated), the same
+// sequence on every run.
+TEST(StreamFields, AgreesOnMutatedSeeds) {
+    std::mt19937 rng(20);
+    const std::string alphabet =
+        "{}[]:,\"\\ nul0123456789.eE-+truefalsetextcontentdeltaerror\xc3\xa9";
+    const auto& seeds = Seeds();
+    for (int round = 0; round < 20000; ++round) {
+        Case c = seeds[rng() % seeds.size()];
+        const int edits = 1 + static_cast<int>(rng() % 3);
+        for (int e = 0; e < edits && !c.data.empty(); ++e) {
+            const std::size_t at = rng() % c.data.size();
+            switch (rng() % 4) {
+                case 0:
+                    c.data[at] = alphabet[rng() % alphabet.size()];
+                    break;
+                case 1:
+                    c.data.insert(at, 1, alphabet[rng() % alphabet.size()]);
+                    break;
+                case 2:
+                    c.data.erase(at, 1 + rng() % 4);
+                    break;
+                case 3: {
+                    const std::size_t len = 1 + rng() % 24;
+                    c.data.insert(at, c.data.substr(rng() % c.data.size(), len));
+                    break;
+                }
+            }
+        }
+        ExpectSame(c);
+        if (HasFailure()) return;
+    }
+}
+
+// The point of the extractor: the events of a stream are decoded without a document.
+TEST(StreamFields, TokenEventsAreDecodedWithoutTheDocument) {
+    const Case decoded[] = {Seeds()[0], Seeds()[3], Seeds()[4], Seeds()[7], Seeds()[9]};
+    for (const Case& c : decoded) {
+        StreamStep step;
+        EXPECT_EQ(ExtractStreamStep(c.format, c.event, c.data, step), Extraction::kDecoded)
+            << c.data;
+    }
+    StreamStep step;
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "",
+                                R"({"choices":[{"delta":{"content":"Hello"}}]})", step),
+              Extraction::kDecoded);
+    EXPECT_EQ(step.delta, "Hello");
+    step = {};
+    EXPECT_EQ(ExtractStreamStep(Format::kGemini, "",
+                                R"({"candidates":[{"content":{"parts":[{"text":"A","thought":)"
+                                R"(true},{"text":"B"}]},"finishReason":"STOP"}]})",
+                                step),
+              Extraction::kDecoded);
+    EXPECT_EQ(step.delta, "B");
+    EXPECT_TRUE(step.done);
+}
+
+TEST(StreamFields, ErrorObjectsAndDuplicatesGoToTheDocumentDecoder) {
+    StreamStep step;
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "", R"({"error":{"message":"x"}})", step),
+              Extraction::kDeclined);
+    EXPECT_EQ(ExtractStreamStep(Format::kAnthropic, "error", R"({"type":"error"})", step),
+              Extraction::kDeclined);
+    EXPECT_EQ(ExtractStreamStep(Format::kGemini, "", R"({"promptFeedback":{}})", step),
+              Extraction::kDeclined);
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "",
+                                R"({"choices":[{"delta":{"content":"a","content":"b"}}]})", step),
+              Extraction::kDeclined);
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "", R"([])", step), Extraction::kDeclined);
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "", R"({"choices":[)", step),
+              Extraction::kMalformed);
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "", R"({} {})", step), Extraction::kMalformed);
+    // Duplicates of members nobody reads are fine.
+    EXPECT_EQ(ExtractStreamStep(Format::kOpenAi, "", R"({"id":1,"id":2})", step),
+              Extraction::kDecoded);
+}
+
+}  // namespace
+}  // namespace aragora::agents::wire
