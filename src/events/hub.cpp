@@ -1,6 +1,7 @@
 #include "events/hub.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <iterator>
 #include <list>
@@ -19,8 +20,72 @@ struct EventHub::Impl {
 
     using Registrations = std::vector<Registration>;
 
+    // The replay buffer: events in chunks (slots [head, end) of the front chunk up to
+    // [0, tail) of the back one), ascending seq. A chunk's filled slots are never written
+    // again, so a snapshot (EventRange) shares them instead of copying.
+    struct Buffer {
+        std::deque<std::shared_ptr<EventChunk>> chunks;
+        std::size_t head = 0;  // first live slot of chunks.front()
+        std::size_t tail = 0;  // filled slots of chunks.back()
+        std::size_t count = 0;
+
+        std::size_t size() const { return count; }
+        bool empty() const { return count == 0; }
+        std::size_t Begin(std::size_t i) const { return i == 0 ? head : 0; }
+        std::size_t End(std::size_t i) const {
+            return i + 1 == chunks.size() ? tail : chunks[i]->capacity;
+        }
+        const Event& front() const { return chunks.front()->slots[head]; }
+
+        // Appends `e`; returns the chunk holding it and its slot.
+        std::pair<std::shared_ptr<EventChunk>, const Event*> Append(Event e) {
+            if (chunks.empty() || tail == chunks.back()->capacity) {
+                // Small debates keep small chunks: 4, then as many as are buffered, up to 64.
+                const std::size_t n = std::min<std::size_t>(64, std::max<std::size_t>(4, count));
+                chunks.push_back(std::make_shared<EventChunk>(n));
+                tail = 0;
+            }
+            EventChunk& c = *chunks.back();
+            c.slots[tail] = std::move(e);
+            ++count;
+            return {chunks.back(), &c.slots[tail++]};
+        }
+
+        void PopFront() {
+            ++head;
+            --count;
+            if (head == chunks.front()->capacity) {
+                chunks.pop_front();
+                head = 0;
+            }
+            if (count == 0 && chunks.size() == 1 && head == tail) {
+                chunks.clear();
+                head = tail = 0;
+            }
+        }
+
+        // The events with seq > since, at most `limit`, sharing the chunks.
+        EventRange Since(std::int64_t since, std::size_t limit) const {
+            std::vector<EventRange::Segment> segments;
+            for (std::size_t i = 0; i < chunks.size() && limit > 0; ++i) {
+                const Event* slots = chunks[i]->slots.get();
+                std::size_t b = Begin(i);
+                const std::size_t e = End(i);
+                if (b == e || slots[e - 1].seq <= since) continue;
+                b = static_cast<std::size_t>(
+                    std::partition_point(slots + b, slots + e,
+                                         [since](const Event& ev) { return ev.seq <= since; }) -
+                    slots);
+                const std::size_t n = std::min(limit, e - b);
+                segments.push_back({chunks[i], b, b + n});
+                limit -= n;
+            }
+            return EventRange(std::move(segments));
+        }
+    };
+
     struct Debate {
-        std::deque<Event> buffer;  // ascending seq, at most buffer_size events
+        Buffer buffer;  // ascending seq, at most buffer_size events
         std::int64_t latest_seq = 0;
         bool ended = false;
         std::list<std::string>::iterator ended_pos;  // valid while ended
@@ -69,6 +134,23 @@ struct EventHub::Impl {
     std::uint64_t events_ignored = 0;
 };
 
+EventRange::EventRange(std::vector<Segment> segments) : segments_(std::move(segments)) {
+    for (const Segment& s : segments_) size_ += s.end - s.begin;
+}
+
+EventRange::Iterator EventRange::begin() const {
+    return segments_.empty() ? end() : Iterator(&segments_, 0, segments_.front().begin);
+}
+
+const Event& EventRange::operator[](std::size_t i) const {
+    for (const Segment& s : segments_) {
+        const std::size_t n = s.end - s.begin;
+        if (i < n) return s.chunk->slots[s.begin + i];
+        i -= n;
+    }
+    std::abort();  // i >= size()
+}
+
 EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates)
     : impl_(std::make_unique<Impl>(replay_buffer_size, max_ended_debates)) {}
 
@@ -88,6 +170,8 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
     Seal(event);
     std::shared_ptr<const Impl::Registrations> targets;
     std::vector<std::shared_ptr<Subscriber>> released;
+    std::shared_ptr<EventChunk> chunk;
+    const Event* delivered = &event;
     {
         std::lock_guard lock(impl_->mu);
         Impl::Debate& d = impl_->debates[event.debate_id];
@@ -101,27 +185,31 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
         if (!d.known()) ++impl_->live_debates;
         d.latest_seq = event.seq;
         if (impl_->buffer_size > 0) {
-            d.buffer.push_back(event);
+            // Subscribers get the buffered copy (kept alive by `chunk` even if the debate
+            // is evicted below).
+            auto [c, slot] = d.buffer.Append(std::move(event));
+            chunk = std::move(c);
+            delivered = slot;
             ++impl_->buffered_events;
             if (d.buffer.size() > impl_->buffer_size) {
-                d.buffer.pop_front();
+                d.buffer.PopFront();
                 --impl_->buffered_events;
             }
         }
         ++impl_->events_published;
         targets = d.subscribers;
-        if (event.type == "debate_end" && !d.ended) {
+        if (delivered->type == "debate_end" && !d.ended) {
             d.ended = true;
             --impl_->live_debates;
-            impl_->ended_lru.push_front(event.debate_id);
+            impl_->ended_lru.push_front(delivered->debate_id);
             d.ended_pos = impl_->ended_lru.begin();
             impl_->EvictEndedLocked(released);  // may drop `d` itself when max_ended_debates == 0
         }
     }
     for (const auto& r : *targets) {
-        if (event.seq > r.from_seq) r.subscriber->Deliver(event);
+        if (delivered->seq > r.from_seq) r.subscriber->Deliver(*delivered);
     }
-    if (origin == Origin::kLocal && relay_) relay_(event);
+    if (origin == Origin::kLocal && relay_) relay_(*delivered);
 }
 
 SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t from_seq,
@@ -134,9 +222,7 @@ SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t f
     r.ended = d.ended;
     r.latest_seq = d.latest_seq;
     r.first_buffered_seq = d.buffer.empty() ? 0 : d.buffer.front().seq;
-    auto first = std::partition_point(d.buffer.begin(), d.buffer.end(),
-                                      [from_seq](const Event& e) { return e.seq <= from_seq; });
-    r.buffered.assign(first, d.buffer.end());
+    r.buffered = d.buffer.Since(from_seq, d.buffer.size());
     r.subscription_id = impl_->next_subscription_id++;
     auto list = std::make_shared<Impl::Registrations>();
     list->reserve(d.subscribers->size() + 1);
@@ -176,11 +262,9 @@ std::vector<Event> EventHub::Buffered(const std::string& debate_id, std::int64_t
     std::lock_guard lock(impl_->mu);
     auto it = impl_->debates.find(debate_id);
     if (it == impl_->debates.end()) return out;
-    const auto& buffer = it->second.buffer;
-    auto first = std::partition_point(buffer.begin(), buffer.end(),
-                                      [since](const Event& e) { return e.seq <= since; });
-    const auto n = std::min<std::size_t>(limit, static_cast<std::size_t>(buffer.end() - first));
-    out.assign(first, first + static_cast<std::ptrdiff_t>(n));
+    const EventRange range = it->second.buffer.Since(since, limit);
+    out.reserve(range.size());
+    out.assign(range.begin(), range.end());
     return out;
 }
 
