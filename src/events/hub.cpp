@@ -18,7 +18,82 @@ struct EventHub::Impl {
         std::shared_ptr<Subscriber> subscriber;
     };
 
-    using Registrations = std::vector<Registration>;
+    // A debate's subscriber list: blocks of at most kBlock registrations, ascending id,
+    // each immutable once published. A change copies the block pointers (subscribers / 64)
+    // and the one block it touches, not the whole list: 10,000 viewers joining one debate
+    // cost O(n * n / 64) pointer copies instead of O(n * n) registration copies.
+    static constexpr std::size_t kBlock = 64;
+    struct RegBlock {
+        std::vector<Registration> regs;  // never empty once published
+    };
+    struct Registrations {
+        std::vector<std::shared_ptr<const RegBlock>> blocks;
+        std::size_t size = 0;
+
+        template <typename F>
+        void ForEach(F&& f) const {
+            for (const auto& b : blocks) {
+                for (const Registration& r : b->regs) f(r);
+            }
+        }
+
+        std::shared_ptr<const Registrations> With(Registration r) const {
+            auto list = std::make_shared<Registrations>();
+            list->blocks.reserve(blocks.size() + 1);
+            list->blocks = blocks;
+            list->size = size + 1;
+            if (!blocks.empty() && blocks.back()->regs.size() < kBlock) {
+                const auto& last = blocks.back()->regs;
+                auto b = std::make_shared<RegBlock>();
+                b->regs.reserve(last.size() + 1);
+                b->regs.insert(b->regs.end(), last.begin(), last.end());
+                b->regs.push_back(std::move(r));
+                list->blocks.back() = std::move(b);
+            } else {
+                auto b = std::make_shared<RegBlock>();
+                b->regs.push_back(std::move(r));
+                list->blocks.push_back(std::move(b));
+            }
+            return list;
+        }
+
+        // The list without registration `id` (null when it is not there); its subscriber
+        // goes to `released`.
+        std::shared_ptr<const Registrations> Without(std::uint64_t id,
+                                                     std::shared_ptr<Subscriber>& released) const {
+            auto bi = std::partition_point(
+                blocks.begin(), blocks.end(),
+                [id](const std::shared_ptr<const RegBlock>& b) { return b->regs.back().id < id; });
+            if (bi == blocks.end()) return nullptr;
+            const std::vector<Registration>& regs = (*bi)->regs;
+            auto ri = std::find_if(regs.begin(), regs.end(),
+                                   [id](const Registration& r) { return r.id == id; });
+            if (ri == regs.end()) return nullptr;
+            released = ri->subscriber;
+            const auto k = static_cast<std::size_t>(bi - blocks.begin());
+            const bool merge =
+                k + 1 < blocks.size() && regs.size() - 1 + blocks[k + 1]->regs.size() <= kBlock;
+            auto b = std::make_shared<RegBlock>();
+            b->regs.reserve(regs.size() - 1 + (merge ? blocks[k + 1]->regs.size() : 0));
+            b->regs.insert(b->regs.end(), regs.begin(), ri);
+            b->regs.insert(b->regs.end(), ri + 1, regs.end());
+            auto list = std::make_shared<Registrations>();
+            list->blocks = blocks;
+            list->size = size - 1;
+            // Small neighbours merge, so the block count stays near size / 64.
+            if (merge) {
+                const auto& next = blocks[k + 1]->regs;
+                b->regs.insert(b->regs.end(), next.begin(), next.end());
+                list->blocks.erase(list->blocks.begin() + static_cast<std::ptrdiff_t>(k + 1));
+            }
+            if (b->regs.empty()) {
+                list->blocks.erase(list->blocks.begin() + static_cast<std::ptrdiff_t>(k));
+            } else {
+                list->blocks[k] = std::move(b);
+            }
+            return list;
+        }
+    };
 
     // The replay buffer: events in chunks (slots [head, end) of the front chunk up to
     // [0, tail) of the back one), ascending seq. A chunk's filled slots are never written
@@ -92,8 +167,8 @@ struct EventHub::Impl {
         // Copy-on-write and immutable once published: Publish takes the list with one
         // reference count under the lock (not one per subscriber: 10,000 viewers of one
         // debate would hold the one hub lock for the whole copy) and delivers outside it;
-        // Subscribe/Unsubscribe replace it with a changed copy (O(subscribers) under the
-        // lock, once per viewer rather than once per event).
+        // Subscribe/Unsubscribe replace it with a changed copy (O(subscribers / 64 + 64)
+        // under the lock, once per viewer rather than once per event).
         std::shared_ptr<const Registrations> subscribers = std::make_shared<Registrations>();
 
         bool known() const { return latest_seq > 0 || ended; }
@@ -109,9 +184,10 @@ struct EventHub::Impl {
             auto it = debates.find(ended_lru.back());
             ended_lru.pop_back();
             if (it == debates.end()) continue;
-            subscriptions -= it->second.subscribers->size();
+            subscriptions -= it->second.subscribers->size;
             buffered_events -= it->second.buffer.size();
-            for (const auto& r : *it->second.subscribers) released.push_back(r.subscriber);
+            it->second.subscribers->ForEach(
+                [&](const Registration& r) { released.push_back(r.subscriber); });
             debates.erase(it);
         }
     }
@@ -179,7 +255,7 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             // A second copy (e.g. from a bus) must not reach subscribers twice, and the
             // buffer must stay ascending for the snapshot's binary search.
             ++impl_->events_ignored;
-            if (!d.known() && d.subscribers->empty()) impl_->debates.erase(event.debate_id);
+            if (!d.known() && d.subscribers->size == 0) impl_->debates.erase(event.debate_id);
             return;
         }
         if (!d.known()) ++impl_->live_debates;
@@ -206,9 +282,9 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             impl_->EvictEndedLocked(released);  // may drop `d` itself when max_ended_debates == 0
         }
     }
-    for (const auto& r : *targets) {
+    targets->ForEach([delivered](const Impl::Registration& r) {
         if (delivered->seq > r.from_seq) r.subscriber->Deliver(*delivered);
-    }
+    });
     if (origin == Origin::kLocal && relay_) relay_(*delivered);
 }
 
@@ -224,11 +300,7 @@ SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t f
     r.first_buffered_seq = d.buffer.empty() ? 0 : d.buffer.front().seq;
     r.buffered = d.buffer.Since(from_seq, d.buffer.size());
     r.subscription_id = impl_->next_subscription_id++;
-    auto list = std::make_shared<Impl::Registrations>();
-    list->reserve(d.subscribers->size() + 1);
-    *list = *d.subscribers;
-    list->push_back({r.subscription_id, from_seq, std::move(subscriber)});
-    d.subscribers = std::move(list);
+    d.subscribers = d.subscribers->With({r.subscription_id, from_seq, std::move(subscriber)});
     ++impl_->subscriptions;
     impl_->TouchEndedLocked(d);
     return r;
@@ -240,20 +312,13 @@ void EventHub::Unsubscribe(const std::string& debate_id, std::uint64_t subscript
     auto it = impl_->debates.find(debate_id);
     if (it == impl_->debates.end()) return;
     Impl::Debate& d = it->second;
-    const auto& current = *d.subscribers;
-    auto found = std::find_if(current.begin(), current.end(),
-                              [&](const Impl::Registration& r) { return r.id == subscription_id; });
-    if (found == current.end()) return;
-    released = found->subscriber;
-    auto list = std::make_shared<Impl::Registrations>();
-    list->reserve(current.size() - 1);
-    list->insert(list->end(), current.begin(), found);
-    list->insert(list->end(), found + 1, current.end());
+    auto list = d.subscribers->Without(subscription_id, released);
+    if (!list) return;
     d.subscribers = std::move(list);
     --impl_->subscriptions;
     // A placeholder made by Subscribe() for a debate that never published goes with its
     // last subscriber, so that probing unknown ids leaves nothing behind.
-    if (!d.known() && d.subscribers->empty()) impl_->debates.erase(it);
+    if (!d.known() && d.subscribers->size == 0) impl_->debates.erase(it);
 }
 
 std::vector<Event> EventHub::Buffered(const std::string& debate_id, std::int64_t since,

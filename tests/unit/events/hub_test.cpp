@@ -132,6 +132,43 @@ TEST(EventHubTest, SubscribeSharesTheBufferedEventsWithoutCopying) {
     EXPECT_EQ(hub.Stats().buffered_events, 100u);
 }
 
+// The subscriber list is kept in blocks: joins and leaves in any order, across block
+// boundaries, leave exactly the remaining subscribers to deliver to.
+TEST(EventHubTest, ManySubscribersJoinAndLeaveInAnyOrder) {
+    EventHub hub(10, 10);
+    constexpr int kSubs = 300;
+    std::vector<std::shared_ptr<Recorder>> recorders;
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < kSubs; ++i) {
+        recorders.push_back(std::make_shared<Recorder>());
+        ids.push_back(hub.Subscribe("d1", 0, recorders.back()).subscription_id);
+    }
+    std::vector<int> order(kSubs);
+    for (int i = 0; i < kSubs; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::mt19937 rng(3);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<bool> left(kSubs, false);
+    for (int n = 0; n < kSubs; ++n) {
+        const int i = order[static_cast<std::size_t>(n)];
+        hub.Unsubscribe("d1", ids[static_cast<std::size_t>(i)]);
+        hub.Unsubscribe("d1", ids[static_cast<std::size_t>(i)]);  // idempotent
+        left[static_cast<std::size_t>(i)] = true;
+        EXPECT_EQ(hub.Stats().subscriptions, static_cast<std::size_t>(kSubs - n - 1));
+        if (n % 37 != 0) continue;
+        const std::int64_t seq = n + 1;
+        hub.Publish(Make("d1", seq));
+        for (int j = 0; j < kSubs; ++j) {
+            const auto seqs = recorders[static_cast<std::size_t>(j)]->seqs();
+            const bool got = !seqs.empty() && seqs.back() == seq;
+            ASSERT_EQ(got, !left[static_cast<std::size_t>(j)]) << "subscriber " << j << " at " << n;
+        }
+    }
+    auto late = std::make_shared<Recorder>();
+    hub.Subscribe("d1", 0, late);
+    hub.Publish(Make("d1", 1000));
+    EXPECT_EQ(late->seqs().back(), 1000);
+}
+
 // The chunked buffer keeps exactly the newest N events for every N around the chunk sizes.
 TEST(EventHubTest, BufferKeepsTheNewestEventsAcrossChunkBoundaries) {
     for (std::size_t size : {1u, 3u, 4u, 5u, 63u, 64u, 65u, 130u}) {
