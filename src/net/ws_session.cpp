@@ -236,16 +236,20 @@ private:
         asio::co_spawn(executor_, CloseHandshake(shared_from_this()), asio::detached);
     }
     asio::awaitable<void> CloseHandshake(std::shared_ptr<WsSession> self);
-    // The watchdog's deadline: now + write_timeout while a write (or the close) is in
-    // flight, never otherwise. Strand only.
+    // A write (or the close) in flight must finish by now + write_timeout. The timer is
+    // not moved per write (that would cost a cancel, a wake-up and two timer-queue
+    // operations per frame burst): it is set once when a write starts on an idle
+    // watchdog, and when it fires the Watchdog either closes (the write in flight is
+    // overdue), re-arms for the write in flight, or goes idle. Strand only.
     void ArmWatchdog() {
         write_in_flight_ = true;
-        watchdog_.expires_after(core_->limits.write_timeout);
+        write_deadline_ = std::chrono::steady_clock::now() + core_->limits.write_timeout;
+        if (!watchdog_armed_) {
+            watchdog_armed_ = true;
+            watchdog_.expires_at(write_deadline_);  // wakes the idle wait once
+        }
     }
-    void DisarmWatchdog() {
-        write_in_flight_ = false;
-        watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
-    }
+    void DisarmWatchdog() { write_in_flight_ = false; }
     asio::awaitable<void> Watchdog(std::shared_ptr<WsSession> self);
     void ReadFailed(const beast::error_code& ec);
     // The reads ended: the connection is closed, leaves the server's table and its slot.
@@ -274,6 +278,8 @@ private:
 
     // Strand-only.
     bool write_in_flight_ = false;
+    bool watchdog_armed_ = false;
+    std::chrono::steady_clock::time_point write_deadline_{};
     bool finished_ = false;
     bool reads_ended_ = false;
     bool reading_ = false;
@@ -376,16 +382,23 @@ asio::awaitable<void> WsSession::CloseHandshake(std::shared_ptr<WsSession> self)
 }
 
 asio::awaitable<void> WsSession::Watchdog(std::shared_ptr<WsSession> self) {
-    // Sleeps until the deadline of the write in flight; ArmWatchdog/DisarmWatchdog move
-    // it (which wakes this wait early), Run's end cancels it.
+    // Sleeps until the armed deadline (ArmWatchdog moves an idle one, which wakes this
+    // wait early); the reads' end cancels it.
     while (!finished_) {
         co_await watchdog_.async_wait(kTuple);
         if (finished_) break;
-        if (write_in_flight_ && watchdog_.expiry() <= std::chrono::steady_clock::now()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (watchdog_.expiry() > now) continue;  // moved: wait for the new deadline
+        if (!write_in_flight_) {
+            watchdog_armed_ = false;
+            watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
+        } else if (write_deadline_ <= now) {
             core_->stats.write_timeouts.fetch_add(1);
             // Closing the socket fails the write and the pending read; Run cleans up.
             CloseSocket();
             break;
+        } else {
+            watchdog_.expires_at(write_deadline_);  // a later write is in flight
         }
     }
 }

@@ -459,6 +459,30 @@ TEST(WsServerTest, ClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
     EXPECT_TRUE(testing::Eventually(f.harness.server().stats().ws_connections_active, 0));
 }
 
+// The write deadline is per write, not per connection: a connection that keeps writing
+// (each write quick) for several write_timeouts in a row is never dropped.
+TEST(WsServerTest, SteadyWritesLongerThanTheWriteTimeoutInTotalKeepTheConnection) {
+    ServerLimits limits;
+    limits.write_timeout = std::chrono::seconds(1);
+    WsFixture f(limits, [](RecordingHandler& h) {
+        h.on_message = [](const std::shared_ptr<WsConnection>& conn, const std::string& text) {
+            asio::co_spawn(conn->executor(), WriteAll(conn, {"echo:" + text}, nullptr),
+                           asio::detached);
+        };
+    });
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    const auto until = std::chrono::steady_clock::now() + 3 * limits.write_timeout;
+    int n = 0;
+    while (std::chrono::steady_clock::now() < until) {
+        const std::string text = std::to_string(n++);
+        ASSERT_TRUE(client.Write(text));
+        ASSERT_EQ(client.Read(), "echo:" + text);
+    }
+    EXPECT_EQ(f.harness.server().stats().write_timeouts.load(), 0u);
+    EXPECT_EQ(f.harness.server().stats().ws_connections_active.load(), 1u);
+}
+
 TEST(WsServerTest, CloseAllWebSocketsSendsTheCode) {
     WsFixture f;
     WsClient a(f.harness.client_ioc());
