@@ -1102,7 +1102,15 @@ DebateStreamHandler::~DebateStreamHandler() { core_->Stop(); }
 asio::awaitable<void> DebateStreamHandler::Serve(std::shared_ptr<net::WsConnection> ws) {
     std::shared_ptr<Core> core = core_;
     std::shared_ptr<Core::Conn> c = core->Open(ws);
-    if (!c) co_return;  // refused and closed: net reads until the close completes
+    if (!c) {
+        // Refused (and closed): read to the end, for the close codes of the log line.
+        for (;;) {
+            std::optional<std::string> ignored = co_await ws->Read();
+            if (!ignored) break;
+        }
+        core->LogClosed(*ws, nullptr);
+        co_return;
+    }
     for (;;) {
         std::optional<std::string> text = co_await ws->Read();
         if (!text) break;
