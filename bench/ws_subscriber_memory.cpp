@@ -14,14 +14,19 @@
 //   build-release/bench/aragora_ws_subscriber_memory --subscribers=10000 --debates=1
 // Exit status 0 when every frame was shared and every subscriber got every live event.
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -47,7 +52,8 @@ class NullConnection : public net::WsConnection {
 public:
     NullConnection(std::uint64_t id, std::string target, asio::io_context& ioc,
                    std::set<const std::string*>& objects)
-        : id_(id), strand_(asio::make_strand(ioc)), objects_(objects) {
+        : id_(id), strand_(asio::make_strand(ioc)), read_wait_(strand_), objects_(objects) {
+        read_wait_.expires_at(std::chrono::steady_clock::time_point::max());
         request_.method = "GET";
         request_.target = target;
         const auto q = target.find('?');
@@ -65,6 +71,11 @@ public:
     void Close(std::uint16_t, std::string) override { open_ = false; }
     bool is_open() const override { return open_; }
     const net::HttpRequest& upgrade_request() const override { return request_; }
+    // A client that never sends anything.
+    asio::awaitable<std::optional<std::string>> Read() override {
+        co_await read_wait_.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return std::nullopt;
+    }
 
     std::size_t frames = 0;
 
@@ -72,6 +83,7 @@ private:
     const std::uint64_t id_;
     net::HttpRequest request_;
     asio::strand<asio::io_context::executor_type> strand_;
+    asio::steady_timer read_wait_;
     std::set<const std::string*>& objects_;
     bool open_ = true;
 };
@@ -122,7 +134,8 @@ int main(int argc, char** argv) {
         conns.push_back(std::make_shared<NullConnection>(
             static_cast<std::uint64_t>(i + 1), "/ws?debate_id=" + id + "&replay_from_seq=1", ioc,
             objects));
-        if (open) handler.OnOpen(conns.back());
+        if (open)
+            asio::co_spawn(conns.back()->executor(), handler.Serve(conns.back()), asio::detached);
     }
     ioc.run_for(std::chrono::seconds(5));
     ioc.restart();

@@ -274,9 +274,16 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         std::int64_t store_until = 0;   // exclusive
         std::int64_t latest_seq = 0;    // for replay_end
         std::int64_t replayed_count = 0;
-        Fifo<Item> backlog;          // replay events ready to go, ascending
-        std::vector<Item> hub_tail;  // the hub's snapshot, after the store part
-        Fifo<Item> live_pending;     // live events held back behind the replay
+        Fifo<Item> backlog;  // replay events ready to go, ascending
+        // The hub's buffered events at the subscription, after the store part: a view of
+        // the hub's storage (no copy per subscriber), read one event at a time.
+        events::EventRange hub_tail;
+        events::EventRange::Iterator hub_next;
+        void DropHubTail() {
+            hub_tail = {};
+            hub_next = {};
+        }
+        Fifo<Item> live_pending;  // live events held back behind the replay
     };
 
     struct Inbound {
@@ -350,7 +357,8 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
 
     // ---- connection lifecycle (strand) ----------------------------------------------
 
-    void Open(const std::shared_ptr<net::WsConnection>& ws) {
+    // Admits a new connection and starts its writer; null when it is refused (closed).
+    std::shared_ptr<Conn> Open(const std::shared_ptr<net::WsConnection>& ws) {
         const net::HttpRequest& upgrade = ws->upgrade_request();
         // Origin is checked only when sent (API.md: the SDK clients send none).
         if (options.origin_allowed && upgrade.HasHeader("origin") &&
@@ -360,14 +368,14 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                 "ws refused conn={} remote={} code=1008 reason=origin_not_allowed origin={}",
                 ws->id(), upgrade.remote_address, Echo(upgrade.Header("origin")));
             ws->Close(1008, "origin not allowed");
-            return;
+            return nullptr;
         }
         if (options.admit && !options.admit(upgrade)) {
             counters.refused_rate.fetch_add(1);
             WsLog().warn("ws refused conn={} remote={} code=1008 reason=connection_rate", ws->id(),
                          upgrade.remote_address);
             ws->Close(1008, "too many connections from this address; retry later");
-            return;
+            return nullptr;
         }
         auto c = std::make_shared<Conn>(
             ws, weak_from_this(), options.max_pending_live_events + options.max_queued_frames);
@@ -383,7 +391,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         }
         {
             std::lock_guard lock(conns_mu);
-            if (stopped) return;
+            if (stopped) return nullptr;
             conns[c->id] = c;
         }
         counters.connections.fetch_add(1);
@@ -399,7 +407,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                        });
         if (!deferred) {
             Start(c);
-            return;
+            return c;
         }
         std::weak_ptr<Conn> weak = c;
         std::weak_ptr<Core> weak_core = weak_from_this();
@@ -410,6 +418,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                 if (auto core = weak_core.lock()) core->Authenticated(conn, ok);
             });
         });
+        return c;
     }
 
     void Authenticated(const std::shared_ptr<Conn>& c, bool ok) {
@@ -448,10 +457,9 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         Subscribe(c, *id, from);
     }
 
-    void Message(const net::WsConnection& ws, const std::string& text) {
+    void Message(const std::shared_ptr<Conn>& c, const std::string& text) {
         counters.messages_received.fetch_add(1);
-        auto c = Find(ws.id());
-        if (!c || c->gone) return;
+        if (c->gone) return;
         if (c->auth_pending) {
             if (c->early.size() < kMaxEarlyMessages) c->early.push_back(text);
             return;
@@ -527,18 +535,13 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         }
     }
 
-    void Closed(const net::WsConnection& ws) {
-        std::shared_ptr<Conn> c;
+    void Closed(const std::shared_ptr<Conn>& c, const net::WsConnection& ws) {
         {
             std::lock_guard lock(conns_mu);
-            auto it = conns.find(ws.id());
-            if (it != conns.end()) {
-                c = std::move(it->second);
-                conns.erase(it);
-            }
+            conns.erase(c->id);
         }
         LogClosed(ws, c.get());
-        if (c) Release(*c);
+        Release(*c);
     }
 
     // One line per ended connection; a policy close (1008) or an internal error (1011)
@@ -594,12 +597,6 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         for (auto& [id, c] : all) Release(*c);
     }
 
-    std::shared_ptr<Conn> Find(std::uint64_t id) {
-        std::lock_guard lock(conns_mu);
-        auto it = conns.find(id);
-        return it == conns.end() ? nullptr : it->second;
-    }
-
     // ---- subscriptions (strand) -----------------------------------------------------
 
     void Subscribe(const std::shared_ptr<Conn>& c, const std::string& debate_id,
@@ -651,8 +648,8 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                 r.first_buffered_seq > 0 ? r.first_buffered_seq : r.latest_seq + 1;
             sub->store_until = store_until;
             sub->store_done = !replay || sub->from_seq + 1 >= store_until;
-            sub->hub_tail.reserve(r.buffered.size());
-            for (const events::Event& e : r.buffered) sub->hub_tail.push_back(ItemOf(e, false));
+            sub->hub_tail = std::move(r.buffered);
+            sub->hub_next = sub->hub_tail.begin();
             StartReplay(*c, *sub, std::max<std::int64_t>(0, r.latest_seq - sub->from_seq));
         } else if (!replay) {
             NotFound(*c, *sub);
@@ -693,7 +690,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         if (sub.phase == Phase::kGone) return;
         sub.phase = Phase::kGone;
         sub.backlog.clear();
-        sub.hub_tail.clear();
+        sub.DropHubTail();
         sub.live_pending.clear();
         if (sub.registered) hub.Unsubscribe(sub.debate_id, sub.hub_id);
         counters.subscriptions.fetch_sub(1);
@@ -860,7 +857,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         c.out.clear();
         for (auto& [id, sub] : c.subs) {
             sub->backlog.clear();
-            sub->hub_tail.clear();
+            sub->DropHubTail();
             sub->live_pending.clear();
         }
         if (c.ws) c.ws->Close(1008, "slow consumer");
@@ -893,11 +890,11 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                         fetches.push_back(sub_ptr);
                     }
                     break;
-                } else if (!sub.hub_tail.empty()) {
-                    for (Item& item : sub.hub_tail) sub.backlog.push_back(std::move(item));
-                    sub.hub_tail.clear();
-                    sub.hub_tail.shrink_to_fit();
+                } else if (sub.hub_next != sub.hub_tail.end()) {
+                    sub.backlog.push_back(ItemOf(*sub.hub_next, false));
+                    ++sub.hub_next;
                 } else {
+                    sub.DropHubTail();
                     FinishReplay(c, sub);
                 }
             }
@@ -1100,13 +1097,33 @@ DebateStreamHandler::DebateStreamHandler(events::EventHub& hub, ReplaySource rep
 
 DebateStreamHandler::~DebateStreamHandler() { core_->Stop(); }
 
-void DebateStreamHandler::OnOpen(std::shared_ptr<net::WsConnection> conn) { core_->Open(conn); }
-
-void DebateStreamHandler::OnMessage(std::shared_ptr<net::WsConnection> conn, std::string text) {
-    core_->Message(*conn, text);
+// The connection's coroutine: admits it, starts its writer, then reads its messages until
+// net reports the end, and releases its state.
+asio::awaitable<void> DebateStreamHandler::Serve(std::shared_ptr<net::WsConnection> ws) {
+    std::shared_ptr<Core> core = core_;
+    std::shared_ptr<Core::Conn> c = core->Open(ws);
+    if (!c) {
+        // Refused (and closed): read to the end, for the close codes of the log line.
+        for (;;) {
+            std::optional<std::string> ignored = co_await ws->Read();
+            if (!ignored) break;
+        }
+        core->LogClosed(*ws, nullptr);
+        co_return;
+    }
+    for (;;) {
+        std::optional<std::string> text = co_await ws->Read();
+        if (!text) break;
+        try {
+            core->Message(c, *text);
+        } catch (const std::exception& e) {
+            // A bug, not the client's fault: close like net would, keep reading to the end.
+            WsLog().error("ws message handling failed conn={} error={}", c->id, e.what());
+            ws->Close(1011, "internal error");
+        }
+    }
+    core->Closed(c, *ws);
 }
-
-void DebateStreamHandler::OnClose(std::shared_ptr<net::WsConnection> conn) { core_->Closed(*conn); }
 
 DebateStreamStats DebateStreamHandler::Stats() const { return core_->Snapshot(); }
 

@@ -5,9 +5,11 @@
 // stored + buffered events then go live, ping/pong, heartbeats, warning and error
 // frames. No Beast, no SQL: stored events come through an injected ReplaySource.
 //
-// Shape: every connection's state lives on the connection's strand
-// (net::WsConnection::executor()) and is touched only there; no lock guards it. One
-// writer coroutine per connection (spawned in OnOpen, ends after OnClose) drains the
+// Shape: each connection is a pair of coroutines on its strand
+// (net::WsConnection::executor()) that own its state; no lock guards it. The reader is
+// Serve (net runs it per connection): it admits the connection, spawns the writer, reads
+// client messages with co_await WsConnection::Read() and handles each in place, and when
+// Read ends releases the subscriptions, which ends the writer. The writer drains the
 // connection's one bounded frame queue with one net::WsConnection::Write in flight.
 // It:
 //  - writes every frame queued behind the write in flight with one WriteMany (at most 32
@@ -29,7 +31,8 @@
 //
 // Subscription lifecycle: replay_start {debate_id, from_seq, event_count}; the events
 // with seq > from_seq older than the hub's buffer (ReplaySource), then the hub's
-// buffered ones; replay_end {debate_id, replayed_count, latest_seq}; then live events.
+// buffered ones (read from a view of the hub's buffer, one at a time: subscribing copies
+// no event); replay_end {debate_id, replayed_count, latest_seq}; then live events.
 // Live events that arrive during the replay wait in the subscription (at most
 // max_pending_live_events) and follow replay_end; seqs already sent are skipped, so
 // nothing is lost or doubled. A debate unknown to the hub and to the store gets an
@@ -48,11 +51,12 @@
 // invalid_replay_from_seq, too_many_subscriptions, already_subscribed, not_subscribed,
 // replay_incomplete (the store failed: the replay may have a gap).
 //
-// Threads: the net callbacks come on the connection's strand; Deliver from any publisher
+// Threads: Serve and the writer run on the connection's strand; Deliver from any publisher
 // thread; ReplaySource and authenticate_async answers from any thread (they are posted
 // to the strand). Nothing blocks.
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -168,9 +172,8 @@ public:
     DebateStreamHandler(const DebateStreamHandler&) = delete;
     DebateStreamHandler& operator=(const DebateStreamHandler&) = delete;
 
-    void OnOpen(std::shared_ptr<net::WsConnection> conn) override;
-    void OnMessage(std::shared_ptr<net::WsConnection> conn, std::string text) override;
-    void OnClose(std::shared_ptr<net::WsConnection> conn) override;
+    // One connection, start to end (net::WsHandler): the reader coroutine described above.
+    boost::asio::awaitable<void> Serve(std::shared_ptr<net::WsConnection> conn) override;
 
     DebateStreamStats Stats() const;
     // Stats() as a JSON object (the `protocol` member of GET /api/ws/stats):

@@ -1,6 +1,7 @@
 #include "events/hub.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <iterator>
 #include <list>
@@ -17,18 +18,157 @@ struct EventHub::Impl {
         std::shared_ptr<Subscriber> subscriber;
     };
 
-    using Registrations = std::vector<Registration>;
+    // A debate's subscriber list: blocks of at most kBlock registrations, ascending id,
+    // each immutable once published. A change copies the block pointers (subscribers / 64)
+    // and the one block it touches, not the whole list: 10,000 viewers joining one debate
+    // cost O(n * n / 64) pointer copies instead of O(n * n) registration copies.
+    static constexpr std::size_t kBlock = 64;
+    struct RegBlock {
+        std::vector<Registration> regs;  // never empty once published
+    };
+    struct Registrations {
+        std::vector<std::shared_ptr<const RegBlock>> blocks;
+        std::size_t size = 0;
+
+        template <typename F>
+        void ForEach(F&& f) const {
+            for (const auto& b : blocks) {
+                for (const Registration& r : b->regs) f(r);
+            }
+        }
+
+        std::shared_ptr<const Registrations> With(Registration r) const {
+            auto list = std::make_shared<Registrations>();
+            list->blocks.reserve(blocks.size() + 1);
+            list->blocks = blocks;
+            list->size = size + 1;
+            if (!blocks.empty() && blocks.back()->regs.size() < kBlock) {
+                const auto& last = blocks.back()->regs;
+                auto b = std::make_shared<RegBlock>();
+                b->regs.reserve(last.size() + 1);
+                b->regs.insert(b->regs.end(), last.begin(), last.end());
+                b->regs.push_back(std::move(r));
+                list->blocks.back() = std::move(b);
+            } else {
+                auto b = std::make_shared<RegBlock>();
+                b->regs.push_back(std::move(r));
+                list->blocks.push_back(std::move(b));
+            }
+            return list;
+        }
+
+        // The list without registration `id` (null when it is not there); its subscriber
+        // goes to `released`.
+        std::shared_ptr<const Registrations> Without(std::uint64_t id,
+                                                     std::shared_ptr<Subscriber>& released) const {
+            auto bi = std::partition_point(
+                blocks.begin(), blocks.end(),
+                [id](const std::shared_ptr<const RegBlock>& b) { return b->regs.back().id < id; });
+            if (bi == blocks.end()) return nullptr;
+            const std::vector<Registration>& regs = (*bi)->regs;
+            auto ri = std::find_if(regs.begin(), regs.end(),
+                                   [id](const Registration& r) { return r.id == id; });
+            if (ri == regs.end()) return nullptr;
+            released = ri->subscriber;
+            const auto k = static_cast<std::size_t>(bi - blocks.begin());
+            const bool merge =
+                k + 1 < blocks.size() && regs.size() - 1 + blocks[k + 1]->regs.size() <= kBlock;
+            auto b = std::make_shared<RegBlock>();
+            b->regs.reserve(regs.size() - 1 + (merge ? blocks[k + 1]->regs.size() : 0));
+            b->regs.insert(b->regs.end(), regs.begin(), ri);
+            b->regs.insert(b->regs.end(), ri + 1, regs.end());
+            auto list = std::make_shared<Registrations>();
+            list->blocks = blocks;
+            list->size = size - 1;
+            // Small neighbours merge, so the block count stays near size / 64.
+            if (merge) {
+                const auto& next = blocks[k + 1]->regs;
+                b->regs.insert(b->regs.end(), next.begin(), next.end());
+                list->blocks.erase(list->blocks.begin() + static_cast<std::ptrdiff_t>(k + 1));
+            }
+            if (b->regs.empty()) {
+                list->blocks.erase(list->blocks.begin() + static_cast<std::ptrdiff_t>(k));
+            } else {
+                list->blocks[k] = std::move(b);
+            }
+            return list;
+        }
+    };
+
+    // The replay buffer: events in chunks (slots [head, end) of the front chunk up to
+    // [0, tail) of the back one), ascending seq. A chunk's filled slots are never written
+    // again, so a snapshot (EventRange) shares them instead of copying.
+    struct Buffer {
+        std::deque<std::shared_ptr<EventChunk>> chunks;
+        std::size_t head = 0;  // first live slot of chunks.front()
+        std::size_t tail = 0;  // filled slots of chunks.back()
+        std::size_t count = 0;
+
+        std::size_t size() const { return count; }
+        bool empty() const { return count == 0; }
+        std::size_t Begin(std::size_t i) const { return i == 0 ? head : 0; }
+        std::size_t End(std::size_t i) const {
+            return i + 1 == chunks.size() ? tail : chunks[i]->capacity;
+        }
+        const Event& front() const { return chunks.front()->slots[head]; }
+
+        // Appends `e`; returns the chunk holding it and its slot.
+        std::pair<std::shared_ptr<EventChunk>, const Event*> Append(Event e) {
+            if (chunks.empty() || tail == chunks.back()->capacity) {
+                // Small debates keep small chunks: 4, then as many as are buffered, up to 64.
+                const std::size_t n = std::min<std::size_t>(64, std::max<std::size_t>(4, count));
+                chunks.push_back(std::make_shared<EventChunk>(n));
+                tail = 0;
+            }
+            EventChunk& c = *chunks.back();
+            c.slots[tail] = std::move(e);
+            ++count;
+            return {chunks.back(), &c.slots[tail++]};
+        }
+
+        void PopFront() {
+            ++head;
+            --count;
+            if (head == chunks.front()->capacity) {
+                chunks.pop_front();
+                head = 0;
+            }
+            if (count == 0 && chunks.size() == 1 && head == tail) {
+                chunks.clear();
+                head = tail = 0;
+            }
+        }
+
+        // The events with seq > since, at most `limit`, sharing the chunks.
+        EventRange Since(std::int64_t since, std::size_t limit) const {
+            std::vector<EventRange::Segment> segments;
+            for (std::size_t i = 0; i < chunks.size() && limit > 0; ++i) {
+                const Event* slots = chunks[i]->slots.get();
+                std::size_t b = Begin(i);
+                const std::size_t e = End(i);
+                if (b == e || slots[e - 1].seq <= since) continue;
+                b = static_cast<std::size_t>(
+                    std::partition_point(slots + b, slots + e,
+                                         [since](const Event& ev) { return ev.seq <= since; }) -
+                    slots);
+                const std::size_t n = std::min(limit, e - b);
+                segments.push_back({chunks[i], b, b + n});
+                limit -= n;
+            }
+            return EventRange(std::move(segments));
+        }
+    };
 
     struct Debate {
-        std::deque<Event> buffer;  // ascending seq, at most buffer_size events
+        Buffer buffer;  // ascending seq, at most buffer_size events
         std::int64_t latest_seq = 0;
         bool ended = false;
         std::list<std::string>::iterator ended_pos;  // valid while ended
         // Copy-on-write and immutable once published: Publish takes the list with one
         // reference count under the lock (not one per subscriber: 10,000 viewers of one
         // debate would hold the one hub lock for the whole copy) and delivers outside it;
-        // Subscribe/Unsubscribe replace it with a changed copy (O(subscribers) under the
-        // lock, once per viewer rather than once per event).
+        // Subscribe/Unsubscribe replace it with a changed copy (O(subscribers / 64 + 64)
+        // under the lock, once per viewer rather than once per event).
         std::shared_ptr<const Registrations> subscribers = std::make_shared<Registrations>();
 
         bool known() const { return latest_seq > 0 || ended; }
@@ -44,9 +184,10 @@ struct EventHub::Impl {
             auto it = debates.find(ended_lru.back());
             ended_lru.pop_back();
             if (it == debates.end()) continue;
-            subscriptions -= it->second.subscribers->size();
+            subscriptions -= it->second.subscribers->size;
             buffered_events -= it->second.buffer.size();
-            for (const auto& r : *it->second.subscribers) released.push_back(r.subscriber);
+            it->second.subscribers->ForEach(
+                [&](const Registration& r) { released.push_back(r.subscriber); });
             debates.erase(it);
         }
     }
@@ -69,6 +210,23 @@ struct EventHub::Impl {
     std::uint64_t events_ignored = 0;
 };
 
+EventRange::EventRange(std::vector<Segment> segments) : segments_(std::move(segments)) {
+    for (const Segment& s : segments_) size_ += s.end - s.begin;
+}
+
+EventRange::Iterator EventRange::begin() const {
+    return segments_.empty() ? end() : Iterator(&segments_, 0, segments_.front().begin);
+}
+
+const Event& EventRange::operator[](std::size_t i) const {
+    for (const Segment& s : segments_) {
+        const std::size_t n = s.end - s.begin;
+        if (i < n) return s.chunk->slots[s.begin + i];
+        i -= n;
+    }
+    std::abort();  // i >= size()
+}
+
 EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates)
     : impl_(std::make_unique<Impl>(replay_buffer_size, max_ended_debates)) {}
 
@@ -88,6 +246,8 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
     Seal(event);
     std::shared_ptr<const Impl::Registrations> targets;
     std::vector<std::shared_ptr<Subscriber>> released;
+    std::shared_ptr<EventChunk> chunk;
+    const Event* delivered = &event;
     {
         std::lock_guard lock(impl_->mu);
         Impl::Debate& d = impl_->debates[event.debate_id];
@@ -95,33 +255,37 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             // A second copy (e.g. from a bus) must not reach subscribers twice, and the
             // buffer must stay ascending for the snapshot's binary search.
             ++impl_->events_ignored;
-            if (!d.known() && d.subscribers->empty()) impl_->debates.erase(event.debate_id);
+            if (!d.known() && d.subscribers->size == 0) impl_->debates.erase(event.debate_id);
             return;
         }
         if (!d.known()) ++impl_->live_debates;
         d.latest_seq = event.seq;
         if (impl_->buffer_size > 0) {
-            d.buffer.push_back(event);
+            // Subscribers get the buffered copy (kept alive by `chunk` even if the debate
+            // is evicted below).
+            auto [c, slot] = d.buffer.Append(std::move(event));
+            chunk = std::move(c);
+            delivered = slot;
             ++impl_->buffered_events;
             if (d.buffer.size() > impl_->buffer_size) {
-                d.buffer.pop_front();
+                d.buffer.PopFront();
                 --impl_->buffered_events;
             }
         }
         ++impl_->events_published;
         targets = d.subscribers;
-        if (event.type == "debate_end" && !d.ended) {
+        if (delivered->type == "debate_end" && !d.ended) {
             d.ended = true;
             --impl_->live_debates;
-            impl_->ended_lru.push_front(event.debate_id);
+            impl_->ended_lru.push_front(delivered->debate_id);
             d.ended_pos = impl_->ended_lru.begin();
             impl_->EvictEndedLocked(released);  // may drop `d` itself when max_ended_debates == 0
         }
     }
-    for (const auto& r : *targets) {
-        if (event.seq > r.from_seq) r.subscriber->Deliver(event);
-    }
-    if (origin == Origin::kLocal && relay_) relay_(event);
+    targets->ForEach([delivered](const Impl::Registration& r) {
+        if (delivered->seq > r.from_seq) r.subscriber->Deliver(*delivered);
+    });
+    if (origin == Origin::kLocal && relay_) relay_(*delivered);
 }
 
 SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t from_seq,
@@ -134,15 +298,9 @@ SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t f
     r.ended = d.ended;
     r.latest_seq = d.latest_seq;
     r.first_buffered_seq = d.buffer.empty() ? 0 : d.buffer.front().seq;
-    auto first = std::partition_point(d.buffer.begin(), d.buffer.end(),
-                                      [from_seq](const Event& e) { return e.seq <= from_seq; });
-    r.buffered.assign(first, d.buffer.end());
+    r.buffered = d.buffer.Since(from_seq, d.buffer.size());
     r.subscription_id = impl_->next_subscription_id++;
-    auto list = std::make_shared<Impl::Registrations>();
-    list->reserve(d.subscribers->size() + 1);
-    *list = *d.subscribers;
-    list->push_back({r.subscription_id, from_seq, std::move(subscriber)});
-    d.subscribers = std::move(list);
+    d.subscribers = d.subscribers->With({r.subscription_id, from_seq, std::move(subscriber)});
     ++impl_->subscriptions;
     impl_->TouchEndedLocked(d);
     return r;
@@ -154,20 +312,13 @@ void EventHub::Unsubscribe(const std::string& debate_id, std::uint64_t subscript
     auto it = impl_->debates.find(debate_id);
     if (it == impl_->debates.end()) return;
     Impl::Debate& d = it->second;
-    const auto& current = *d.subscribers;
-    auto found = std::find_if(current.begin(), current.end(),
-                              [&](const Impl::Registration& r) { return r.id == subscription_id; });
-    if (found == current.end()) return;
-    released = found->subscriber;
-    auto list = std::make_shared<Impl::Registrations>();
-    list->reserve(current.size() - 1);
-    list->insert(list->end(), current.begin(), found);
-    list->insert(list->end(), found + 1, current.end());
+    auto list = d.subscribers->Without(subscription_id, released);
+    if (!list) return;
     d.subscribers = std::move(list);
     --impl_->subscriptions;
     // A placeholder made by Subscribe() for a debate that never published goes with its
     // last subscriber, so that probing unknown ids leaves nothing behind.
-    if (!d.known() && d.subscribers->empty()) impl_->debates.erase(it);
+    if (!d.known() && d.subscribers->size == 0) impl_->debates.erase(it);
 }
 
 std::vector<Event> EventHub::Buffered(const std::string& debate_id, std::int64_t since,
@@ -176,11 +327,9 @@ std::vector<Event> EventHub::Buffered(const std::string& debate_id, std::int64_t
     std::lock_guard lock(impl_->mu);
     auto it = impl_->debates.find(debate_id);
     if (it == impl_->debates.end()) return out;
-    const auto& buffer = it->second.buffer;
-    auto first = std::partition_point(buffer.begin(), buffer.end(),
-                                      [since](const Event& e) { return e.seq <= since; });
-    const auto n = std::min<std::size_t>(limit, static_cast<std::size_t>(buffer.end() - first));
-    out.assign(first, first + static_cast<std::ptrdiff_t>(n));
+    const EventRange range = it->second.buffer.Since(since, limit);
+    out.reserve(range.size());
+    out.assign(range.begin(), range.end());
     return out;
 }
 

@@ -4,8 +4,10 @@
 // DEBATE.md "Events"). Knows nothing of sockets: WebSocket sessions subscribe through
 // the Subscriber interface. Thread-safe.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,12 +27,81 @@ public:
     virtual void Deliver(const Event& event) = 0;
 };
 
+// Immutable storage of a run of buffered events, shared by the hub's buffer and every
+// EventRange that reads it: slots below a reader's count are never written again (the hub
+// only fills the slots above every count it has handed out, under its lock).
+struct EventChunk {
+    explicit EventChunk(std::size_t n) : slots(std::make_unique<Event[]>(n)), capacity(n) {}
+    std::unique_ptr<Event[]> slots;
+    const std::size_t capacity;
+};
+
+// A read-only view of buffered events, ascending by seq, sharing the hub's storage: taking
+// one copies no event (O(chunks), a chunk holds up to 64 events), and it stays valid
+// after the hub drops those events from its buffer.
+class EventRange {
+public:
+    struct Segment {
+        std::shared_ptr<const EventChunk> chunk;
+        std::size_t begin = 0;  // slots [begin, end)
+        std::size_t end = 0;
+    };
+
+    class Iterator {
+    public:
+        using value_type = Event;
+        using difference_type = std::ptrdiff_t;
+        using reference = const Event&;
+        using pointer = const Event*;
+        using iterator_category = std::forward_iterator_tag;
+
+        Iterator() = default;
+        Iterator(const std::vector<Segment>* segments, std::size_t seg, std::size_t slot)
+            : segments_(segments), seg_(seg), slot_(slot) {}
+        reference operator*() const { return (*segments_)[seg_].chunk->slots[slot_]; }
+        pointer operator->() const { return &**this; }
+        Iterator& operator++() {
+            if (++slot_ == (*segments_)[seg_].end) {
+                ++seg_;
+                slot_ = seg_ < segments_->size() ? (*segments_)[seg_].begin : 0;
+            }
+            return *this;
+        }
+        Iterator operator++(int) {
+            Iterator old = *this;
+            ++*this;
+            return old;
+        }
+        bool operator==(const Iterator& o) const { return seg_ == o.seg_ && slot_ == o.slot_; }
+        bool operator!=(const Iterator& o) const { return !(*this == o); }
+
+    private:
+        const std::vector<Segment>* segments_ = nullptr;
+        std::size_t seg_ = 0;
+        std::size_t slot_ = 0;
+    };
+
+    EventRange() = default;
+    explicit EventRange(std::vector<Segment> segments);
+
+    std::size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    Iterator begin() const;
+    Iterator end() const { return Iterator(&segments_, segments_.size(), 0); }
+    // The i-th event, O(segments).
+    const Event& operator[](std::size_t i) const;
+
+private:
+    std::vector<Segment> segments_;  // none empty
+    std::size_t size_ = 0;
+};
+
 struct SubscribeResult {
     std::uint64_t subscription_id = 0;
-    // Buffered events with seq > from_seq, ascending. Together with the live events
-    // delivered after the registration, nothing is lost or doubled: every event is either
-    // in `buffered` or delivered, never both.
-    std::vector<Event> buffered;
+    // Buffered events with seq > from_seq, ascending, shared with the hub (no copy).
+    // Together with the live events delivered after the registration, nothing is lost or
+    // doubled: every event is either in `buffered` or delivered, never both.
+    EventRange buffered;
     // Oldest seq still buffered (0 when the buffer is empty): when from_seq + 1 is older,
     // the caller loads [from_seq + 1, first_buffered_seq) from the store.
     std::int64_t first_buffered_seq = 0;

@@ -13,7 +13,10 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <exception>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -24,6 +27,27 @@ namespace aragora::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+// The callbacks' driver for handlers without a coroutine of their own.
+asio::awaitable<void> WsHandler::Serve(std::shared_ptr<WsConnection> conn) {
+    std::exception_ptr failure;
+    auto call = [&](const auto& callback) {
+        try {
+            callback();
+        } catch (...) {
+            if (!failure) failure = std::current_exception();
+            conn->Close(1011, "internal error");
+        }
+    };
+    call([&] { OnOpen(conn); });
+    for (;;) {
+        std::optional<std::string> text = co_await conn->Read();
+        if (!text) break;
+        call([&] { OnMessage(conn, std::move(*text)); });
+    }
+    call([&] { OnClose(conn); });
+    if (failure) std::rethrow_exception(failure);
+}
 
 namespace detail {
 

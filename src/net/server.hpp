@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -142,6 +143,12 @@ public:
     };
     virtual CloseCodes close_codes() const { return {}; }
 
+    // The next text message from the client; nullopt once the connection has ended (the
+    // read failed, the peer closed, or the closing handshake finished), and on every call
+    // after that. Awaited on executor(), by the connection's one reader (WsHandler::Serve),
+    // one Read at a time. close_codes() is complete once it returned nullopt.
+    virtual boost::asio::awaitable<std::optional<std::string>> Read() = 0;
+
     // Writes `texts` as consecutive text frames, each its own message, in order, with one
     // gather write to the socket (a burst costs one syscall, not one per frame); completes
     // once all are handed to the socket. The rules of Write apply to the call as a whole:
@@ -158,19 +165,26 @@ public:
     }
 };
 
-// Receives WebSocket events. Callbacks must not block; they run on the connection's
-// strand (WsConnection::executor(), any I/O thread). For one connection: OnOpen first,
-// then OnMessage calls one at a time in arrival order, then OnClose exactly once.
-// Callbacks may call Close and may spawn the connection's writer on its strand. An exception from a
-// callback is logged and counted in ws_errors, and the connection is closed with 1011. The handler
-// must outlive the server's io_context work (stop and destroy the io_context, or let it run out,
-// before destroying it).
+// Serves WebSocket connections. net runs Serve(conn) once per connection, as a coroutine
+// on the connection's strand (WsConnection::executor(), any I/O thread), right after the
+// handshake: it is the connection's reader (co_await conn->Read() until nullopt) and may
+// spawn the connection's writer on the same strand. When Serve returns, net reads (and
+// drops) whatever still arrives until the connection has ended, then closes the socket.
+// An exception from Serve is logged and counted in ws_errors, and the connection is closed
+// with 1011. Nothing in Serve may block. The handler must outlive the server's io_context
+// work (stop and destroy the io_context, or let it run out, before destroying it).
+//
+// The default Serve drives the callbacks (for handlers that need no coroutine): OnOpen
+// first, then OnMessage once per message in arrival order, then OnClose exactly once when
+// Read ends; an exception from a callback closes the connection with 1011 (the callbacks
+// still run to OnClose) and is reported as Serve's.
 class WsHandler {
 public:
     virtual ~WsHandler() = default;
-    virtual void OnOpen(std::shared_ptr<WsConnection> conn) = 0;
-    virtual void OnMessage(std::shared_ptr<WsConnection> conn, std::string text) = 0;
-    virtual void OnClose(std::shared_ptr<WsConnection> conn) = 0;
+    virtual boost::asio::awaitable<void> Serve(std::shared_ptr<WsConnection> conn);
+    virtual void OnOpen(std::shared_ptr<WsConnection> /*conn*/) {}
+    virtual void OnMessage(std::shared_ptr<WsConnection> /*conn*/, std::string /*text*/) {}
+    virtual void OnClose(std::shared_ptr<WsConnection> /*conn*/) {}
 };
 
 // Called once per complete request, on the connection's strand (the coroutine may

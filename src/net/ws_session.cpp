@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -217,6 +218,7 @@ public:
         std::lock_guard lock(mu_);
         return codes_;
     }
+    asio::awaitable<std::optional<std::string>> Read() override;
 
     asio::awaitable<void> Run(http::request<http::string_body> upgrade);
 
@@ -234,25 +236,29 @@ private:
         asio::co_spawn(executor_, CloseHandshake(shared_from_this()), asio::detached);
     }
     asio::awaitable<void> CloseHandshake(std::shared_ptr<WsSession> self);
-    // The watchdog's deadline: now + write_timeout while a write (or the close) is in
-    // flight, never otherwise. Strand only.
+    // A write (or the close) in flight must finish by now + write_timeout. The timer is
+    // not moved per write (that would cost a cancel, a wake-up and two timer-queue
+    // operations per frame burst): it is set once when a write starts on an idle
+    // watchdog, and when it fires the Watchdog either closes (the write in flight is
+    // overdue), re-arms for the write in flight, or goes idle. Strand only.
     void ArmWatchdog() {
         write_in_flight_ = true;
-        watchdog_.expires_after(core_->limits.write_timeout);
+        write_deadline_ = std::chrono::steady_clock::now() + core_->limits.write_timeout;
+        if (!watchdog_armed_) {
+            watchdog_armed_ = true;
+            watchdog_.expires_at(write_deadline_);  // wakes the idle wait once
+        }
     }
-    void DisarmWatchdog() {
-        write_in_flight_ = false;
-        watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
-    }
+    void DisarmWatchdog() { write_in_flight_ = false; }
     asio::awaitable<void> Watchdog(std::shared_ptr<WsSession> self);
     void ReadFailed(const beast::error_code& ec);
+    // The reads ended: the connection is closed, leaves the server's table and its slot.
+    // Strand only; once.
+    void EndReads();
     void CloseSocket() {
         beast::error_code ignored;
         ws_.next_layer().next_layer().close(ignored);
     }
-    // Runs a handler callback; an exception closes the connection with 1011.
-    template <typename F>
-    void Invoke(const char* what, F&& callback);
 
     std::shared_ptr<ServerCore> core_;
     const asio::any_io_executor executor_;  // the connection's strand
@@ -272,7 +278,12 @@ private:
 
     // Strand-only.
     bool write_in_flight_ = false;
+    bool watchdog_armed_ = false;
+    std::chrono::steady_clock::time_point write_deadline_{};
     bool finished_ = false;
+    bool reads_ended_ = false;
+    bool reading_ = false;
+    beast::flat_buffer read_buffer_;
 };
 
 asio::awaitable<bool> WsSession::Write(std::shared_ptr<const std::string> text) {
@@ -371,16 +382,23 @@ asio::awaitable<void> WsSession::CloseHandshake(std::shared_ptr<WsSession> self)
 }
 
 asio::awaitable<void> WsSession::Watchdog(std::shared_ptr<WsSession> self) {
-    // Sleeps until the deadline of the write in flight; ArmWatchdog/DisarmWatchdog move
-    // it (which wakes this wait early), Run's end cancels it.
+    // Sleeps until the armed deadline (ArmWatchdog moves an idle one, which wakes this
+    // wait early); the reads' end cancels it.
     while (!finished_) {
         co_await watchdog_.async_wait(kTuple);
         if (finished_) break;
-        if (write_in_flight_ && watchdog_.expiry() <= std::chrono::steady_clock::now()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (watchdog_.expiry() > now) continue;  // moved: wait for the new deadline
+        if (!write_in_flight_) {
+            watchdog_armed_ = false;
+            watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
+        } else if (write_deadline_ <= now) {
             core_->stats.write_timeouts.fetch_add(1);
             // Closing the socket fails the write and the pending read; Run cleans up.
             CloseSocket();
             break;
+        } else {
+            watchdog_.expires_at(write_deadline_);  // a later write is in flight
         }
     }
 }
@@ -400,20 +418,37 @@ void WsSession::ReadFailed(const beast::error_code& ec) {
     stats.ws_errors.fetch_add(1);
 }
 
-template <typename F>
-void WsSession::Invoke(const char* what, F&& callback) {
-    std::string failure;
-    try {
-        callback();
-        return;
-    } catch (const std::exception& e) {
-        failure = e.what();
-    } catch (...) {
-        failure = "non-standard exception";
+asio::awaitable<std::optional<std::string>> WsSession::Read() {
+    if (reads_ended_ || reading_) co_return std::nullopt;
+    auto self = shared_from_this();
+    reading_ = true;
+    auto [ec, n] = co_await ws_.async_read(read_buffer_, kTuple);
+    reading_ = false;
+    if (ec) {
+        ReadFailed(ec);
+        EndReads();
+        co_return std::nullopt;
     }
-    core_->stats.ws_errors.fetch_add(1);
-    core_->LogError(std::string("WebSocket ") + what + " handler failed: " + failure);
-    Close(static_cast<uint16_t>(websocket::close_code::internal_error), "internal error");
+    core_->stats.ws_messages_received.fetch_add(1);
+    std::string text = beast::buffers_to_string(read_buffer_.data());
+    read_buffer_.consume(read_buffer_.size());
+    if (read_buffer_.capacity() > 64 * 1024) read_buffer_.shrink_to_fit();
+    co_return text;
+}
+
+void WsSession::EndReads() {
+    if (reads_ended_) return;
+    reads_ended_ = true;
+    {
+        std::lock_guard lock(mu_);
+        state_ = State::kClosed;
+        close_pending_ = false;
+        codes_.received = static_cast<uint16_t>(ws_.reason().code);  // 0 without a close frame
+    }
+    finished_ = true;
+    watchdog_.cancel();
+    core_->RemoveWebSocket(id_);
+    core_->ReleaseWsSlot();
 }
 
 asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
@@ -461,33 +496,26 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
     // Shutdown may have run its CloseAll between our slot check and AddWebSocket.
     if (core_->shutting_down.load()) Close(1001, "server shutting down");
 
-    WsHandler* handler = core_->ws_handler;
-    Invoke("open", [&] { handler->OnOpen(self); });
-
-    beast::flat_buffer buffer;
+    // The handler's Serve is the connection's reader; whatever arrives after it returned
+    // is read and dropped until the connection ends (the closing handshake needs reads).
+    std::string failure;
+    try {
+        co_await core_->ws_handler->Serve(self);
+    } catch (const std::exception& e) {
+        failure = e.what();
+    } catch (...) {
+        failure = "non-standard exception";
+    }
+    if (!failure.empty()) {
+        stats.ws_errors.fetch_add(1);
+        core_->LogError("WebSocket handler failed: " + failure);
+        Close(static_cast<uint16_t>(websocket::close_code::internal_error), "internal error");
+    }
     for (;;) {
-        auto [rec, n] = co_await ws_.async_read(buffer, kTuple);
-        if (rec) {
-            ReadFailed(rec);
-            break;
-        }
-        stats.ws_messages_received.fetch_add(1);
-        std::string text = beast::buffers_to_string(buffer.data());
-        buffer.consume(buffer.size());
-        Invoke("message", [&] { handler->OnMessage(self, std::move(text)); });
+        std::optional<std::string> dropped = co_await Read();
+        if (!dropped) break;
     }
-
-    {
-        std::lock_guard lock(mu_);
-        state_ = State::kClosed;
-        close_pending_ = false;
-        codes_.received = static_cast<uint16_t>(ws_.reason().code);  // 0 without a close frame
-    }
-    finished_ = true;
-    watchdog_.cancel();
-    core_->RemoveWebSocket(id_);
-    core_->ReleaseWsSlot();
-    Invoke("close", [&] { handler->OnClose(self); });
+    EndReads();
     // The closing handshake (if any) is over once the read ended; closing the socket
     // also fails a write stalled on a client that stopped reading.
     CloseSocket();

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -58,7 +60,7 @@ class FakeWsConnection : public net::WsConnection,
                          public std::enable_shared_from_this<FakeWsConnection> {
 public:
     FakeWsConnection(std::uint64_t id, const std::string& target, asio::io_context& ioc)
-        : id_(id), strand_(asio::make_strand(ioc)), gate_(strand_) {
+        : id_(id), strand_(asio::make_strand(ioc)), gate_(strand_), read_wake_(strand_) {
         request_.method = "GET";
         request_.target = target;
         const auto q = target.find('?');
@@ -66,6 +68,7 @@ public:
         request_.query = q == std::string::npos ? "" : target.substr(q + 1);
         request_.remote_address = "127.0.0.1";
         gate_.expires_at(SteadyClock::time_point::max());
+        read_wake_.expires_at(SteadyClock::time_point::max());
     }
 
     std::uint64_t id() const override { return id_; }
@@ -119,6 +122,46 @@ public:
 
     const net::HttpRequest& upgrade_request() const override { return request_; }
 
+    // The client's messages, as net's Read hands them to the handler's reader.
+    asio::awaitable<std::optional<std::string>> Read() override {
+        auto self = shared_from_this();
+        for (;;) {
+            std::optional<std::string> text;
+            {
+                std::lock_guard lock(mu_);
+                if (!inbox_.empty()) {
+                    text = std::move(inbox_.front());
+                    inbox_.erase(inbox_.begin());
+                } else if (reads_ended_) {
+                    break;
+                }
+            }
+            if (text) co_return text;
+            co_await read_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        co_return std::nullopt;
+    }
+    // A client message (any thread).
+    void Receive(std::string text) {
+        {
+            std::lock_guard lock(mu_);
+            inbox_.push_back(std::move(text));
+        }
+        asio::post(strand_, [self = shared_from_this()] { self->read_wake_.cancel(); });
+    }
+    // The connection ended (what net reports by ending Read): the reader's Read returns
+    // nullopt once the messages before it are read.
+    void EndReads() {
+        {
+            std::lock_guard lock(mu_);
+            reads_ended_ = true;
+        }
+        asio::post(strand_, [self = shared_from_this()] {
+            self->read_wake_.cancel();
+            self->gate_.cancel();
+        });
+    }
+
     std::vector<SentFrame> frames() const {
         std::lock_guard lock(mu_);
         return frames_;
@@ -156,8 +199,11 @@ private:
     const std::uint64_t id_;
     net::HttpRequest request_;
     asio::strand<asio::io_context::executor_type> strand_;
-    asio::steady_timer gate_;  // strand-only
+    asio::steady_timer gate_;       // strand-only
+    asio::steady_timer read_wake_;  // strand-only: a message or the end arrived
     mutable std::mutex mu_;
+    std::vector<std::string> inbox_;
+    bool reads_ended_ = false;
     bool open_ = true;
     bool fail_sends_ = false;
     bool stalled_ = false;
@@ -388,16 +434,30 @@ protected:
         for (std::int64_t s = first; s <= last; ++s) Publish(MakeEvent(id, s));
     }
 
-    // net calls the handler on the connection's strand; with the io_context run by this
-    // thread only, calling it directly is the same.
+    // Runs the connection's coroutine as net does (on the connection's strand), and
+    // everything ready now.
+    void Serve(const std::shared_ptr<FakeWsConnection>& c) {
+        asio::co_spawn(c->executor(), handler_->Serve(c), asio::detached);
+        Poll();
+    }
     std::shared_ptr<FakeWsConnection> Open(const std::string& target = "/ws") {
         auto c = std::make_shared<FakeWsConnection>(next_id_++, target, ioc_);
-        handler_->OnOpen(c);
+        Serve(c);
         return c;
     }
 
     void SendText(const std::shared_ptr<FakeWsConnection>& c, const std::string& text) {
-        handler_->OnMessage(c, text);
+        c->Receive(text);
+        Poll();
+    }
+    // net ends the connection's reads (the socket closed): the handler's reader ends.
+    void EndConnection(const std::shared_ptr<FakeWsConnection>& c) {
+        c->EndReads();
+        Poll();
+    }
+    void Poll() {
+        ioc_.restart();
+        ioc_.poll();
     }
 
     // Runs the io_context in slices until `done` holds (false after kDeadline).
@@ -847,7 +907,7 @@ TEST_F(DebateStreamHandlerTest, SlowReaderIsClosed1008WhileOthersContinue) {
     EXPECT_TRUE(EventSeqs(slow->frames(), "d1").empty());
     EXPECT_EQ(handler_->Stats().slow_closes, 1u);
     // The slow connection's subscription stays until net reports the close.
-    handler_->OnClose(slow);
+    EndConnection(slow);
     EXPECT_EQ(hub_->Stats().subscriptions, 1u);
 }
 
@@ -976,7 +1036,7 @@ TEST_F(DebateStreamHandlerTest, ForeignOriginAndRefusedAdmissionAreClosed1008) {
             auto& req = const_cast<net::HttpRequest&>(c->upgrade_request());
             req.headers.emplace_back("origin", origin);
         }
-        handler_->OnOpen(c);
+        Serve(c);
         return c;
     };
     auto foreign = make("https://evil.example");
@@ -1040,8 +1100,8 @@ TEST_F(DebateStreamHandlerTest, CloseUnsubscribesEverythingAndStopsSending) {
     ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1") && HasReplayEnd(c, "d2"); }));
     EXPECT_EQ(hub_->Stats().subscriptions, 2u);
     EXPECT_EQ(handler_->Stats().connections, 1u);
-    c->Close(1000, "bye");  // net reports OnClose once the socket is closed
-    handler_->OnClose(c);
+    c->Close(1000, "bye");  // net ends the reads once the socket is closed
+    EndConnection(c);
     EXPECT_EQ(hub_->Stats().subscriptions, 0u);
     EXPECT_EQ(handler_->Stats().subscriptions, 0u);
     EXPECT_EQ(handler_->Stats().connections, 0u);
@@ -1061,7 +1121,7 @@ TEST_F(DebateStreamHandlerTest, BrokenConnectionStopsTheWriterWithoutClosingAgai
     PublishRange("d1", 1, 3);
     RunFor(5ms);
     EXPECT_EQ(handler_->Stats().send_failures, 1u);  // then the writer stopped
-    handler_->OnClose(c);
+    EndConnection(c);
     EXPECT_EQ(hub_->Stats().subscriptions, 0u);
 }
 
@@ -1119,7 +1179,7 @@ TEST_F(DebateStreamHandlerTest, ConcurrentPublisherAndSubscribersSeeGapFreeStrea
         cl.from = i % 4 == 0 ? 0 : std::uniform_int_distribution<std::int64_t>(0, now)(rng);
         const std::string target = "/ws?debate_id=d1&replay_from_seq=" + std::to_string(cl.from);
         cl.conn = std::make_shared<FakeWsConnection>(next_id_++, target, ioc_);
-        asio::post(cl.conn->executor(), [this, conn = cl.conn] { handler_->OnOpen(conn); });
+        asio::co_spawn(cl.conn->executor(), handler_->Serve(cl.conn), asio::detached);
         clients.push_back(std::move(cl));
     }
     publisher.join();
@@ -1135,7 +1195,7 @@ TEST_F(DebateStreamHandlerTest, ConcurrentPublisherAndSubscribersSeeGapFreeStrea
     }
     guard.reset();
     for (const auto& cl : clients) {
-        asio::post(cl.conn->executor(), [this, conn = cl.conn] { handler_->OnClose(conn); });
+        cl.conn->EndReads();
     }
     ioc_.stop();
     for (auto& t : io) t.join();

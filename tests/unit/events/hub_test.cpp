@@ -48,7 +48,8 @@ private:
     std::vector<std::string> debates_;
 };
 
-std::vector<std::int64_t> Seqs(const std::vector<Event>& events) {
+template <typename Events>
+std::vector<std::int64_t> Seqs(const Events& events) {
     std::vector<std::int64_t> out;
     for (const auto& e : events) out.push_back(e.seq);
     return out;
@@ -109,6 +110,79 @@ TEST(EventHubTest, EveryReaderSharesOneEncodingOfAnEvent) {
     const auto snapshot = hub.Subscribe("d1", 0, std::make_shared<Recorder>());
     ASSERT_EQ(snapshot.buffered.size(), 1u);
     EXPECT_EQ(snapshot.buffered[0].envelope.get(), a->frames[0].get());
+}
+
+// Subscribing copies no event: every subscriber's snapshot reads the hub's own buffered
+// events (the same objects), and a snapshot outlives the buffer dropping them.
+TEST(EventHubTest, SubscribeSharesTheBufferedEventsWithoutCopying) {
+    EventHub hub(100, 10);
+    for (int s = 1; s <= 150; ++s) hub.Publish(Make("d1", s));  // crosses chunks; 51..150 kept
+    const SubscribeResult a = hub.Subscribe("d1", 0, std::make_shared<Recorder>());
+    const SubscribeResult b = hub.Subscribe("d1", 60, std::make_shared<Recorder>());
+    ASSERT_EQ(Seqs(a.buffered), Range(51, 150));
+    ASSERT_EQ(Seqs(b.buffered), Range(61, 150));
+    for (std::size_t i = 0; i < b.buffered.size(); ++i) {
+        EXPECT_EQ(&b.buffered[i], &a.buffered[i + 10]) << i;  // one object, not two copies
+    }
+    // The hub drops all of them from its buffer; the snapshots still read them.
+    for (int s = 151; s <= 400; ++s) hub.Publish(Make("d1", s));
+    EXPECT_EQ(Seqs(a.buffered), Range(51, 150));
+    EXPECT_EQ(a.buffered[0].data_json, Make("d1", 51).data_json);
+    EXPECT_EQ(Seqs(hub.Subscribe("d1", 0, std::make_shared<Recorder>()).buffered), Range(301, 400));
+    EXPECT_EQ(hub.Stats().buffered_events, 100u);
+}
+
+// The subscriber list is kept in blocks: joins and leaves in any order, across block
+// boundaries, leave exactly the remaining subscribers to deliver to.
+TEST(EventHubTest, ManySubscribersJoinAndLeaveInAnyOrder) {
+    EventHub hub(10, 10);
+    constexpr int kSubs = 300;
+    std::vector<std::shared_ptr<Recorder>> recorders;
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < kSubs; ++i) {
+        recorders.push_back(std::make_shared<Recorder>());
+        ids.push_back(hub.Subscribe("d1", 0, recorders.back()).subscription_id);
+    }
+    std::vector<int> order(kSubs);
+    for (int i = 0; i < kSubs; ++i) order[static_cast<std::size_t>(i)] = i;
+    std::mt19937 rng(3);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<bool> left(kSubs, false);
+    for (int n = 0; n < kSubs; ++n) {
+        const int i = order[static_cast<std::size_t>(n)];
+        hub.Unsubscribe("d1", ids[static_cast<std::size_t>(i)]);
+        hub.Unsubscribe("d1", ids[static_cast<std::size_t>(i)]);  // idempotent
+        left[static_cast<std::size_t>(i)] = true;
+        EXPECT_EQ(hub.Stats().subscriptions, static_cast<std::size_t>(kSubs - n - 1));
+        if (n % 37 != 0) continue;
+        const std::int64_t seq = n + 1;
+        hub.Publish(Make("d1", seq));
+        for (int j = 0; j < kSubs; ++j) {
+            const auto seqs = recorders[static_cast<std::size_t>(j)]->seqs();
+            const bool got = !seqs.empty() && seqs.back() == seq;
+            ASSERT_EQ(got, !left[static_cast<std::size_t>(j)]) << "subscriber " << j << " at " << n;
+        }
+    }
+    auto late = std::make_shared<Recorder>();
+    hub.Subscribe("d1", 0, late);
+    hub.Publish(Make("d1", 1000));
+    EXPECT_EQ(late->seqs().back(), 1000);
+}
+
+// The chunked buffer keeps exactly the newest N events for every N around the chunk sizes.
+TEST(EventHubTest, BufferKeepsTheNewestEventsAcrossChunkBoundaries) {
+    for (std::size_t size : {1u, 3u, 4u, 5u, 63u, 64u, 65u, 130u}) {
+        EventHub hub(size, 10);
+        for (int s = 1; s <= 300; ++s) {
+            hub.Publish(Make("d1", s));
+            const std::int64_t first = std::max<std::int64_t>(1, s - static_cast<int>(size) + 1);
+            ASSERT_EQ(Seqs(hub.Buffered("d1", 0, 1000)), Range(first, s))
+                << "size " << size << " after " << s;
+            ASSERT_EQ(Seqs(hub.Subscribe("d1", s - 2, std::make_shared<Recorder>()).buffered),
+                      Range(std::max<std::int64_t>(first, s - 1), s))
+                << "size " << size << " after " << s;
+        }
+    }
 }
 
 TEST(EventHubTest, SubscribeReturnsBufferedAfterFromSeqThenLiveOnly) {

@@ -459,6 +459,30 @@ TEST(WsServerTest, ClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
     EXPECT_TRUE(testing::Eventually(f.harness.server().stats().ws_connections_active, 0));
 }
 
+// The write deadline is per write, not per connection: a connection that keeps writing
+// (each write quick) for several write_timeouts in a row is never dropped.
+TEST(WsServerTest, SteadyWritesLongerThanTheWriteTimeoutInTotalKeepTheConnection) {
+    ServerLimits limits;
+    limits.write_timeout = std::chrono::seconds(1);
+    WsFixture f(limits, [](RecordingHandler& h) {
+        h.on_message = [](const std::shared_ptr<WsConnection>& conn, const std::string& text) {
+            asio::co_spawn(conn->executor(), WriteAll(conn, {"echo:" + text}, nullptr),
+                           asio::detached);
+        };
+    });
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    const auto until = std::chrono::steady_clock::now() + 3 * limits.write_timeout;
+    int n = 0;
+    while (std::chrono::steady_clock::now() < until) {
+        const std::string text = std::to_string(n++);
+        ASSERT_TRUE(client.Write(text));
+        ASSERT_EQ(client.Read(), "echo:" + text);
+    }
+    EXPECT_EQ(f.harness.server().stats().write_timeouts.load(), 0u);
+    EXPECT_EQ(f.harness.server().stats().ws_connections_active.load(), 1u);
+}
+
 TEST(WsServerTest, CloseAllWebSocketsSendsTheCode) {
     WsFixture f;
     WsClient a(f.harness.client_ioc());
@@ -515,6 +539,58 @@ TEST(WsServerTest, ClosedConnectionFreesItsSlot) {
     }
     WsClient second(f.harness.client_ioc());
     EXPECT_FALSE(second.Connect(f.harness.port(), "/ws"));
+}
+
+// A handler that is its connections' reader: Serve reads with co_await (no callbacks),
+// answers each message, and on "bye" closes and returns; net finishes the closing
+// handshake (it keeps reading after Serve returned) and frees the slot.
+class CoroutineHandler : public WsHandler {
+public:
+    asio::awaitable<void> Serve(std::shared_ptr<WsConnection> conn) override {
+        for (;;) {
+            std::optional<std::string> text = co_await conn->Read();
+            if (!text) {
+                read_ends.fetch_add(1);
+                co_return;
+            }
+            if (*text == "bye") {
+                conn->Close(4000, "bye");
+                co_return;
+            }
+            auto answer = std::make_shared<const std::string>("got:" + *text);
+            const bool ok = co_await conn->Write(answer);
+            if (!ok) co_return;
+        }
+    }
+    std::atomic<int> read_ends{0};
+};
+
+TEST(WsServerTest, ServeCoroutineReadsMessagesWithCoAwait) {
+    CoroutineHandler handler;
+    ServerLimits limits;
+    limits.ws_max_connections = 1;
+    ServerHarness harness(limits, NotFoundHandler(), &handler,
+                          [](const HttpRequest& req) { return req.path == "/ws"; });
+    {
+        WsClient client(harness.client_ioc());
+        ASSERT_FALSE(client.Connect(harness.port(), "/ws"));
+        ASSERT_TRUE(client.Write("a"));
+        EXPECT_EQ(client.Read(), "got:a");
+        ASSERT_TRUE(client.Write("b"));
+        EXPECT_EQ(client.Read(), "got:b");
+        ASSERT_TRUE(client.Write("bye"));
+        EXPECT_EQ(client.ReadUntilClosed(), 4000);
+    }
+    const ServerStats& stats = harness.server().stats();
+    EXPECT_TRUE(testing::Eventually(stats.ws_connections_active, 0));
+    EXPECT_EQ(stats.ws_messages_received.load(), 3u);
+    // The slot is free again (the one connection allowed).
+    WsClient second(harness.client_ioc());
+    ASSERT_FALSE(second.Connect(harness.port(), "/ws"));
+    ASSERT_TRUE(second.Write("c"));
+    EXPECT_EQ(second.Read(), "got:c");
+    harness.StopIo();
+    EXPECT_EQ(handler.read_ends.load(), 0);  // the first one returned on "bye"
 }
 
 }  // namespace
