@@ -186,6 +186,8 @@ public:
     // answers a cancel request from another instance.
     bool RunsHere(const std::string& id) const;
     const ServiceMetrics& metrics() const { return metrics_; }
+    // The runs' shared event commits (transactions, commits, waiting).
+    run::GroupCommitStats CommitStats() const { return commits_->Stats(); }
 
 private:
     class Hooks;
