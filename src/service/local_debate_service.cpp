@@ -224,7 +224,7 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
     commit_options.max_batch_events = std::max<std::size_t>(settings_.event_commit_batch_events, 1);
     // A run has at most one commit waiting: room for every run this service admits.
     commit_options.max_waiting = settings_.max_running + settings_.max_queued + 64;
-    commits_ = std::make_shared<run::GroupCommitter>(executor_, store_, clock_, commit_options);
+    commits_ = std::make_shared<run::GroupCommitter>(store_, clock_, commit_options);
     run_env_.commits = commits_.get();
     run_env_.keys = &keys_;
     run_env_.engine = &engine_;

@@ -2,18 +2,15 @@
 
 #include <algorithm>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
 #include <utility>
-
-#include "common/blocking_pool.hpp"
 
 namespace aragora::service::run {
 
@@ -22,7 +19,7 @@ using common::Error;
 using common::ErrorCode;
 using common::Status;
 
-struct GroupCommitter::Core : std::enable_shared_from_this<GroupCommitter::Core> {
+struct GroupCommitter::Core {
     struct Request {
         const std::vector<events::Event>* events = nullptr;
         const std::string* lease_owner = nullptr;
@@ -32,14 +29,12 @@ struct GroupCommitter::Core : std::enable_shared_from_this<GroupCommitter::Core>
     };
     using Batch = std::vector<Request>;
 
-    Core(asio::any_io_executor ex, storage::Store& s, const common::Clock& c, GroupCommitOptions o)
-        : executor(std::move(ex)),
-          store(s),
+    Core(storage::Store& s, const common::Clock& c, GroupCommitOptions o)
+        : store(s),
           clock(c),
           options(o),
           // One thread per transaction in flight; nothing else runs there.
-          pool(std::max<std::size_t>(o.max_in_flight, 1),
-               std::max<std::size_t>(o.max_in_flight, 1)) {}
+          threads(std::max<std::size_t>(o.max_in_flight, 1)) {}
 
     void Enqueue(Request request) {
         std::vector<std::pair<Request, Error>> answered;
@@ -96,28 +91,23 @@ struct GroupCommitter::Core : std::enable_shared_from_this<GroupCommitter::Core>
         return batch;
     }
 
+    // Runs `batch` on a committer thread; that thread then goes on with whatever
+    // accumulated meanwhile, so a commit costs one hop there and one back to its run.
     void Start(Batch batch) {
-        asio::co_spawn(executor, Write(shared_from_this(), std::move(batch)), asio::detached);
+        asio::post(threads, [this, batch = std::move(batch)]() mutable {
+            while (!batch.empty()) batch = WriteAndTakeNext(std::move(batch));
+        });
     }
 
-    static asio::awaitable<void> Write(std::shared_ptr<Core> self, Batch batch) {
+    Batch WriteAndTakeNext(Batch batch) {
         std::vector<storage::EventBatch> batches;
         batches.reserve(batch.size());
         for (const auto& r : batch)
             batches.push_back(storage::EventBatch{*r.events, *r.lease_owner});
-        Core& core = *self;
         std::vector<Status> statuses;
         Error failure{ErrorCode::kInternal, "event commit: no outcome", {}};
         try {
-            auto fn = [&core, &batches] {
-                return common::Result<std::vector<Status>>(core.store.AppendEventBatches(batches));
-            };
-            auto written = co_await core.pool.Run(std::move(fn));
-            if (written) {
-                statuses = std::move(*written);
-            } else {
-                failure = written.error();
-            }
+            statuses = store.AppendEventBatches(batches);
         } catch (const std::exception& e) {
             // A store that throws is a bug; its commits still get an answer.
             failure = Error{ErrorCode::kInternal, std::string("event commit: ") + e.what(), {}};
@@ -127,20 +117,19 @@ struct GroupCommitter::Core : std::enable_shared_from_this<GroupCommitter::Core>
         std::vector<std::pair<Request, Error>> expired;
         Batch next;
         {
-            std::lock_guard lock(core.mu);
-            ++core.stats.transactions;
-            core.stats.commits += batch.size();
+            std::lock_guard lock(mu);
+            ++stats.transactions;
+            stats.commits += batch.size();
             for (std::size_t i = 0; i < batch.size(); ++i) {
-                core.stats.events += batch[i].events->size();
-                if (!statuses[i]) ++core.stats.failed;
+                stats.events += batch[i].events->size();
+                if (!statuses[i]) ++stats.failed;
             }
-            --core.in_flight;
-            if (!core.stopped) next = core.TakeLocked(expired);
+            --in_flight;
+            if (!stopped) next = TakeLocked(expired);
         }
-        // Whatever accumulated meanwhile goes first, then the runs of this one resume.
-        if (!next.empty()) core.Start(std::move(next));
         for (std::size_t i = 0; i < batch.size(); ++i) batch[i].complete(std::move(statuses[i]));
         for (auto& [r, error] : expired) r.complete(std::move(error));
+        return next;
     }
 
     void Stop() {
@@ -155,11 +144,10 @@ struct GroupCommitter::Core : std::enable_shared_from_this<GroupCommitter::Core>
             r.complete(Error{ErrorCode::kUnavailable, "event commits stopped (shutting down)", {}});
     }
 
-    asio::any_io_executor executor;
     storage::Store& store;
     const common::Clock& clock;
     const GroupCommitOptions options;
-    common::BlockingPool pool;
+    asio::thread_pool threads;
 
     mutable std::mutex mu;
     std::deque<Request> waiting;  // guarded by mu
@@ -168,14 +156,14 @@ struct GroupCommitter::Core : std::enable_shared_from_this<GroupCommitter::Core>
     GroupCommitStats stats;       // guarded by mu
 };
 
-GroupCommitter::GroupCommitter(asio::any_io_executor executor, storage::Store& store,
-                               const common::Clock& clock, GroupCommitOptions options)
-    : core_(std::make_shared<Core>(std::move(executor), store, clock, options)) {}
+GroupCommitter::GroupCommitter(storage::Store& store, const common::Clock& clock,
+                               GroupCommitOptions options)
+    : core_(std::make_unique<Core>(store, clock, options)) {}
 
 GroupCommitter::~GroupCommitter() {
     core_->Stop();
     // The store must outlive the transactions in flight: wait for them.
-    core_->pool.Stop();
+    core_->threads.join();
 }
 
 void GroupCommitter::Stop() { core_->Stop(); }

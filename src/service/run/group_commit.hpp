@@ -6,7 +6,6 @@
 // transactions follows the store's speed, not the number of debates in flight; each run
 // resumes once its own events are durable (or failed: then with its own error).
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
@@ -51,14 +50,13 @@ struct GroupCommitStats {
     std::size_t in_flight = 0;       // transactions now
 };
 
-// Thread-safety: Commit(), Stop() and Stats() may be called from any thread. The store,
-// clock and executor outlive the committer; the destructor stops it and waits for the
-// transactions in flight (never call it on an I/O thread that they need).
+// Thread-safety: Commit(), Stop() and Stats() may be called from any thread. The store
+// and clock outlive the committer; the destructor stops it and waits for the transaction
+// in flight (blocking: call it from shutdown code, not from an I/O thread).
 class GroupCommitter {
 public:
-    // `executor` runs the committer's bookkeeping (the transactions run on its own pool).
-    GroupCommitter(boost::asio::any_io_executor executor, storage::Store& store,
-                   const common::Clock& clock, GroupCommitOptions options);
+    // The transactions run on the committer's own threads (max_in_flight of them).
+    GroupCommitter(storage::Store& store, const common::Clock& clock, GroupCommitOptions options);
     ~GroupCommitter();
     GroupCommitter(const GroupCommitter&) = delete;
     GroupCommitter& operator=(const GroupCommitter&) = delete;
@@ -81,10 +79,8 @@ public:
     GroupCommitStats Stats() const;
 
 private:
-    // The queue and its transactions; shared with the coroutines writing a batch, which
-    // may resume after the committer is gone (then they only answer their commits).
-    struct Core;
-    std::shared_ptr<Core> core_;
+    struct Core;  // the queue and its threads
+    std::unique_ptr<Core> core_;
 };
 
 }  // namespace aragora::service::run

@@ -153,7 +153,7 @@ protected:
     }
 
     void Make(GroupCommitOptions options = {}) {
-        committer_ = std::make_unique<GroupCommitter>(ioc_.get_executor(), store_, clock_, options);
+        committer_ = std::make_unique<GroupCommitter>(store_, clock_, options);
     }
 
     // One run's commit, as DebateRun's committer asks it: the events and the owner live
