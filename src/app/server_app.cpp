@@ -225,6 +225,9 @@ asio::awaitable<void> Startup(App& app) {
     ss.consensus_threshold = s.debate.consensus_threshold;
     ss.demo_latency = std::chrono::milliseconds(s.debate.demo_latency_ms);
     if (s.distributed.enqueue_only) ss.execution = service::ExecutionMode::kWorker;
+    // Group commit across debates: SQLite has one writer; PostgreSQL writes on two pooled
+    // connections at once (the store's pool threads).
+    if (app.db_backend == "postgresql") ss.event_commit_transactions = 2;
     const bool leased = ConfigureInstanceLease(s.distributed, app.db_backend, ss);
     app.service = std::make_unique<service::LocalDebateService>(app.ioc.get_executor(), app.clock,
                                                                 ss, *app.store, app.pool, app.keys,

@@ -219,6 +219,13 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
             1, settings_.max_running + settings_.max_queued + 64);
         run_env_.lease_pool = lease_pool_.get();
     }
+    run::GroupCommitOptions commit_options;
+    commit_options.max_in_flight = std::max<std::size_t>(settings_.event_commit_transactions, 1);
+    commit_options.max_batch_events = std::max<std::size_t>(settings_.event_commit_batch_events, 1);
+    // A run has at most one commit waiting: room for every run this service admits.
+    commit_options.max_waiting = settings_.max_running + settings_.max_queued + 64;
+    commits_ = std::make_shared<run::GroupCommitter>(store_, clock_, commit_options);
+    run_env_.commits = commits_.get();
     run_env_.keys = &keys_;
     run_env_.engine = &engine_;
     run_env_.publish = hub_sink_.get();
@@ -265,6 +272,26 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
             error);
         if (auto p = probe.lock()) p->Start();
     });
+    std::weak_ptr<run::GroupCommitter> commits = commits_;
+    auto commit_stat = [commits](std::uint64_t run::GroupCommitStats::*field) {
+        return [commits, field] {
+            auto c = commits.lock();
+            return c ? static_cast<double>(c->Stats().*field) : 0.0;
+        };
+    };
+    registry.AddCallbackCounter("aragora_event_commit_transactions_total",
+                                "Transactions that stored debates' events (group commit across "
+                                "debates: one takes every run's commit asked meanwhile)",
+                                commit_stat(&run::GroupCommitStats::transactions));
+    registry.AddCallbackCounter("aragora_event_commits_total",
+                                "Event commits of debate runs written (or failed) by those "
+                                "transactions",
+                                commit_stat(&run::GroupCommitStats::commits));
+    registry.AddCallbackGauge("aragora_event_commits_waiting",
+                              "Event commits waiting for the next transaction", [commits] {
+                                  auto c = commits.lock();
+                                  return c ? static_cast<double>(c->Stats().waiting) : 0.0;
+                              });
     std::weak_ptr<StorageWriteHealth> health = write_health_;
     registry.AddCallbackGauge("aragora_storage_writable",
                               "1 while writes to the database succeed (0: disk full or failing, "
@@ -826,8 +853,10 @@ asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace)
         for (auto& r : running) r->Stop(run::StopReason::kShutdown);
         co_await AwaitRuns(running, clock_.SteadyNow() + settings_.cancel_wait);
     }
-    // Background retries (a queued debate's cancelled end) end with the service.
+    // Background retries (a queued debate's cancelled end) end with the service; so do
+    // event commits still waiting (their runs keep the events for crash recovery).
     abandon_writes_ = true;
+    commits_->Stop();
     stopped_ = true;
     stopping_.Set();
     probe_->Stop();

@@ -94,6 +94,12 @@ struct ServiceSettings {
     // While writes fail, the store is probed (Store::ProbeWrite) this often, so that the
     // write health recovers by itself when nothing else writes.
     std::chrono::milliseconds storage_probe_interval{2000};
+    // Group commit across debates (run::GroupCommitter): how many event-commit
+    // transactions run at once, each taking every run's commit asked meanwhile. 1 for
+    // SQLite (one writer); PostgreSQL may use a few pooled connections.
+    std::size_t event_commit_transactions = 1;
+    // Events one such transaction takes at most (the others wait for the next one).
+    std::size_t event_commit_batch_events = 4096;
 };
 
 // Cancel() of a debate that another process runs (a worker holding its lease, or
@@ -180,6 +186,8 @@ public:
     // answers a cancel request from another instance.
     bool RunsHere(const std::string& id) const;
     const ServiceMetrics& metrics() const { return metrics_; }
+    // The runs' shared event commits (transactions, commits, waiting).
+    run::GroupCommitStats CommitStats() const { return commits_->Stats(); }
 
 private:
     class Hooks;
@@ -220,6 +228,9 @@ private:
     // Leased runs renew their leases on this one thread, never behind the event commits
     // queued on `pool_` (null without a lease identity).
     std::unique_ptr<common::BlockingPool> lease_pool_;
+    // Every run's event commits (shared with the metrics callbacks, which may outlive the
+    // service).
+    std::shared_ptr<run::GroupCommitter> commits_;
     run::RunEnvironment run_env_;
 
     mutable std::mutex mutex_;

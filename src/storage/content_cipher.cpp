@@ -198,6 +198,31 @@ public:
         return inner_->AppendEvents(*sealed);
     }
 
+    std::vector<Status> AppendEventBatches(std::span<const EventBatch> batches) override {
+        std::vector<Status> out(batches.size());
+        std::vector<std::vector<events::Event>> sealed;
+        std::vector<EventBatch> forward;
+        std::vector<std::size_t> index;  // forward[k] is batches[index[k]]
+        sealed.reserve(batches.size());
+        for (std::size_t i = 0; i < batches.size(); ++i) {
+            auto s = SealEvents(
+                std::vector<events::Event>(batches[i].events.begin(), batches[i].events.end()));
+            if (!s) {
+                out[i] = s.error();
+                continue;
+            }
+            sealed.push_back(std::move(*s));
+            index.push_back(i);
+        }
+        forward.reserve(sealed.size());
+        for (std::size_t k = 0; k < sealed.size(); ++k)
+            forward.push_back(EventBatch{sealed[k], batches[index[k]].lease_owner});
+        auto written = inner_->AppendEventBatches(forward);
+        for (std::size_t k = 0; k < written.size() && k < index.size(); ++k)
+            out[index[k]] = std::move(written[k]);
+        return out;
+    }
+
     Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                   std::int64_t since_seq, int limit) override {
         auto listed = inner_->ListEvents(debate_id, since_seq, limit);

@@ -8,7 +8,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -202,6 +204,14 @@ using ReceiptBuilder =
 // object (debate_id, status, receipt_id null, error).
 using DebateEndDataBuilder = std::function<std::string(const DebateRecord& finished)>;
 
+// One run's part of a group commit across debates (AppendEventBatches): events of one
+// debate in seq order, and the lease they are written under ("" = none: AppendEvents'
+// rules; else AppendLeasedEvents'). Both views stay valid for the call.
+struct EventBatch {
+    std::span<const events::Event> events;
+    std::string_view lease_owner;
+};
+
 // The worker-queue failure code and message of a debate whose worker stopped renewing.
 inline constexpr const char* kWorkerLostCode = "worker_lost";
 inline constexpr const char* kWorkerLostMessage = "worker stopped while the debate was running";
@@ -335,6 +345,25 @@ public:
     // One transaction; an event already stored (same debate_id and seq) is skipped. Events
     // need a debate_id of an existing debate, seq >= 1 and a type.
     virtual common::Status AppendEvents(const std::vector<events::Event>& events) = 0;
+    // Group commit across debates: writes every batch as AppendEvents (or, with a lease
+    // owner, AppendLeasedEvents) would, and returns one status per batch, in order. Each
+    // batch is stored whole or not at all; the batches that succeed share as few
+    // transactions as the backend allows (SQLite and PostgreSQL: one, unless a batch's
+    // insert fails: then each batch gets a transaction of its own, so that the failure
+    // goes to that batch only). A failed commit, or a storage outage / timeout in the
+    // shared transaction, fails every batch that had no error of its own. Batches of one
+    // debate are written in the order given. The default writes each batch on its own.
+    virtual std::vector<common::Status> AppendEventBatches(std::span<const EventBatch> batches) {
+        std::vector<common::Status> out;
+        out.reserve(batches.size());
+        for (const auto& b : batches) {
+            std::vector<events::Event> events(b.events.begin(), b.events.end());
+            out.push_back(b.lease_owner.empty()
+                              ? AppendEvents(events)
+                              : AppendLeasedEvents(events, std::string(b.lease_owner)));
+        }
+        return out;
+    }
     // Events with seq > since_seq, ascending, at most `limit`.
     virtual common::Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                                   std::int64_t since_seq,

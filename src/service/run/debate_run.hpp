@@ -30,6 +30,7 @@
 #include "events/event.hpp"
 #include "resilience/backoff.hpp"
 #include "service/run/completion.hpp"
+#include "service/run/group_commit.hpp"
 #include "service/storage_health.hpp"
 #include "storage/store.hpp"
 
@@ -62,6 +63,9 @@ struct RunEnvironment {
     const common::Clock* clock = nullptr;
     storage::Store* store = nullptr;
     common::BlockingPool* pool = nullptr;
+    // Group commit across debates: the runs' event commits share its transactions;
+    // null: each commit is a transaction of its own on `pool` (the CLI).
+    GroupCommitter* commits = nullptr;
     // Lease renewals run here, so that event commits queued on `pool` cannot hold a
     // renewal past the lease; null: on `pool`.
     common::BlockingPool* lease_pool = nullptr;

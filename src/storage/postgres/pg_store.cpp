@@ -9,6 +9,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -222,7 +223,7 @@ Result<LegalHold> ReadHoldOf(pqxx::transaction_base& tx, const std::string& rece
 }
 
 // Inside the caller's transaction. A (debate_id, seq) already stored is skipped.
-void InsertEvents(pqxx::transaction_base& tx, const std::vector<events::Event>& events) {
+void InsertEvents(pqxx::transaction_base& tx, std::span<const events::Event> events) {
     for (const auto& e : events) {
         pg::Params p;
         const std::string sql =
@@ -293,7 +294,7 @@ void AppendEnd(pqxx::transaction_base& tx, const DebateRecord& finished,
     end.round = finished.rounds_used;
     end.timestamp = common::EpochSeconds(now);
     end.data_json = rules::DebateEndDataOf(finished, end_data);
-    InsertEvents(tx, {end});
+    InsertEvents(tx, std::span<const events::Event>(&end, 1));
 }
 
 }  // namespace
@@ -759,6 +760,68 @@ public:
             tx.commit();
             return {};
         });
+    }
+
+    std::vector<Status> AppendEventBatches(std::span<const EventBatch> batches) override {
+        std::vector<Status> out(batches.size());
+        std::vector<std::size_t> todo;  // valid, non-empty batches
+        for (std::size_t i = 0; i < batches.size(); ++i) {
+            for (const auto& e : batches[i].events) {
+                if (auto s = rules::ValidateEvent(e); !s) {
+                    out[i] = s;
+                    break;
+                }
+            }
+            if (out[i] && !batches[i].events.empty()) todo.push_back(i);
+        }
+        if (todo.empty()) return out;
+        // Leased batches lock their debate rows FOR UPDATE: in debate id order, like every
+        // other multi-row lock here, so that concurrent transactions cannot deadlock.
+        std::stable_sort(todo.begin(), todo.end(), [&](std::size_t a, std::size_t b) {
+            return batches[a].events.front().debate_id < batches[b].events.front().debate_id;
+        });
+        auto shared = pool_->Run("insert event batches", [&](pqxx::connection_base& c) -> Status {
+            pqxx::work tx(c);
+            for (std::size_t i : todo) {
+                const EventBatch& b = batches[i];
+                if (!b.lease_owner.empty()) {
+                    std::set<std::string> ids;
+                    for (const auto& e : b.events) ids.insert(e.debate_id);
+                    const std::string owner(b.lease_owner);
+                    Status held;
+                    for (const auto& id : ids) {
+                        held = CheckLease(tx, id, owner);
+                        if (!held) break;
+                    }
+                    if (!held) {
+                        // Nothing of this batch is written; the transaction goes on.
+                        out[i] = held;
+                        continue;
+                    }
+                }
+                InsertEvents(tx, b.events);
+            }
+            tx.commit();
+            return {};
+        });
+        if (shared) return out;
+        const common::Error& error = shared.error();
+        if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kTimeout) {
+            // The database itself fails: so would each batch on its own.
+            for (std::size_t i : todo) {
+                if (out[i]) out[i] = error;
+            }
+            return out;
+        }
+        // One batch's insert failed and took the shared transaction with it: each batch
+        // in a transaction of its own, so that only the failing ones fail.
+        for (std::size_t i : todo) {
+            const EventBatch& b = batches[i];
+            std::vector<events::Event> events(b.events.begin(), b.events.end());
+            out[i] = b.lease_owner.empty() ? AppendEvents(events)
+                                           : AppendLeasedEvents(events, std::string(b.lease_owner));
+        }
+        return out;
     }
 
     Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,

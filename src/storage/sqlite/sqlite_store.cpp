@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -636,19 +637,49 @@ public:
         std::set<std::string> ids;
         for (const auto& e : events) ids.insert(e.debate_id);
         for (const auto& id : ids) {
-            auto held = Prepare(
-                "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
-                "status IN ('pending', 'running')",
-                "check lease");
-            if (!held) return held.error();
-            held->BindText(1, id);
-            held->BindText(2, worker_id);
-            auto row = held->Step();
-            if (!row) return row.error();
-            if (!*row) return LeaseLostLocked(id, worker_id);
+            if (auto s = CheckLeaseLocked(id, worker_id); !s) return s;
         }
         if (auto s = InsertEventsLocked(events); !s) return s;
         return tx->Commit();
+    }
+
+    std::vector<Status> AppendEventBatches(std::span<const EventBatch> batches) override {
+        std::vector<Status> out(batches.size());
+        std::vector<std::size_t> todo;  // valid, non-empty batches
+        for (std::size_t i = 0; i < batches.size(); ++i) {
+            for (const auto& e : batches[i].events) {
+                if (auto s = ValidateEvent(e); !s) {
+                    out[i] = s;
+                    break;
+                }
+            }
+            if (out[i] && !batches[i].events.empty()) todo.push_back(i);
+        }
+        if (todo.empty()) return out;
+        std::lock_guard lock(conn_->mu);
+        auto shared = WriteBatchesLocked(batches, todo, out);
+        if (shared) return out;
+        const common::Error& error = shared.error();
+        if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kTimeout) {
+            // The storage itself fails (disk full, busy past the timeout): so would each
+            // batch on its own.
+            for (std::size_t i : todo) {
+                if (out[i]) out[i] = error;
+            }
+            return out;
+        }
+        // One batch's insert failed and took the shared transaction with it: each batch
+        // in a transaction of its own, so that only the failing ones fail.
+        for (std::size_t i : todo) {
+            auto tx = sqlite::Transaction::Begin(db());
+            if (!tx) {
+                out[i] = tx.error();
+                continue;
+            }
+            out[i] = WriteBatchLocked(batches[i]);
+            if (out[i]) out[i] = tx->Commit();
+        }
+        return out;
     }
 
     Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
@@ -1106,6 +1137,59 @@ private:
         return ReadDebate(*stmt);
     }
 
+    // kConflict (LeaseLostLocked) unless `worker_id` holds the lease of `id`. Caller holds
+    // mu and an open write transaction.
+    Status CheckLeaseLocked(const std::string& id, const std::string& worker_id) {
+        auto held = Prepare(
+            "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
+            "status IN ('pending', 'running')",
+            "check lease");
+        if (!held) return held.error();
+        held->BindText(1, id);
+        held->BindText(2, worker_id);
+        auto row = held->Step();
+        if (!row) return row.error();
+        if (!*row) return LeaseLostLocked(id, worker_id);
+        return {};
+    }
+
+    // One batch of AppendEventBatches inside the caller's transaction: its lease checked
+    // (an error here writes nothing and leaves the transaction usable), then its events.
+    Status CheckBatchLeaseLocked(const EventBatch& batch) {
+        if (batch.lease_owner.empty()) return {};
+        const std::string owner(batch.lease_owner);
+        std::set<std::string> ids;
+        for (const auto& e : batch.events) ids.insert(e.debate_id);
+        for (const auto& id : ids) {
+            if (auto s = CheckLeaseLocked(id, owner); !s) return s;
+        }
+        return {};
+    }
+    Status WriteBatchLocked(const EventBatch& batch) {
+        if (auto s = CheckBatchLeaseLocked(batch); !s) return s;
+        return InsertEventsLocked(batch.events);
+    }
+
+    // The shared transaction of AppendEventBatches: a batch whose lease check fails gets
+    // that error and writes nothing; any other error (an insert, the commit) rolls the
+    // whole transaction back and is returned, leaving `out` of the others untouched.
+    Status WriteBatchesLocked(std::span<const EventBatch> batches,
+                              const std::vector<std::size_t>& todo, std::vector<Status>& out) {
+        auto tx = sqlite::Transaction::Begin(db());
+        if (!tx) return tx.error();
+        for (std::size_t i : todo) {
+            if (auto s = CheckBatchLeaseLocked(batches[i]); !s) {
+                if (s.error().code != ErrorCode::kConflict &&
+                    s.error().code != ErrorCode::kNotFound)
+                    return s;
+                out[i] = s;
+                continue;
+            }
+            if (auto s = InsertEventsLocked(batches[i].events); !s) return s;
+        }
+        return tx->Commit();
+    }
+
     // Why `worker_id` does not hold the lease of `id` (always an error).
     Status LeaseLostLocked(const std::string& id, const std::string& worker_id) {
         auto row = GetDebateLocked(id);
@@ -1141,7 +1225,7 @@ private:
         end.round = row->rounds_used;
         end.timestamp = common::EpochSeconds(now);
         end.data_json = rules::DebateEndDataOf(*row, end_data);
-        return InsertEventsLocked({end});
+        return InsertEventsLocked(std::span<const events::Event>(&end, 1));
     }
 
     Result<sqlite::Stmt> Prepare(std::string_view sql, std::string_view what) {
@@ -1238,7 +1322,7 @@ private:
 
     // Caller holds mu_ and an open transaction. A (debate_id, seq) already stored is
     // skipped, so a retried append is harmless.
-    Status InsertEventsLocked(const std::vector<events::Event>& events) {
+    Status InsertEventsLocked(std::span<const events::Event> events) {
         if (events.empty()) return {};
         // Prepared once per store: every group commit of every debate runs it.
         if (!insert_event_) {

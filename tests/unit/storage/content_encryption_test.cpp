@@ -188,6 +188,29 @@ TEST_P(ContentEncryptionTest, ContentIsSealedAtRestAndReadsBackAsPlaintext) {
     EXPECT_EQ(failures_->Count(DecryptFailure::kTampered), 0u);
 }
 
+TEST_P(ContentEncryptionTest, GroupCommittedBatchesAreSealedToo) {
+    auto opened = Open(/*encrypt=*/true);
+    ASSERT_TRUE(opened.store);
+    ASSERT_TRUE(opened.store->CreateDebate(Debate("g1")).ok());
+    ASSERT_TRUE(opened.store->CreateDebate(Debate("g2")).ok());
+    std::vector<events::Event> a{Message("g1", 1), Message("g1", 2)};
+    std::vector<events::Event> b{Message("g2", 1)};
+    std::vector<EventBatch> batches{{a, ""}, {b, ""}};
+    auto statuses = opened.store->AppendEventBatches(batches);
+    ASSERT_EQ(statuses.size(), 2u);
+    EXPECT_TRUE(statuses[0].ok() && statuses[1].ok());
+    const auto stored = Column("SELECT data FROM debate_events ORDER BY debate_id, seq");
+    ASSERT_EQ(stored.size(), 3u);
+    for (const auto& data : stored) {
+        EXPECT_TRUE(cipher_->IsSealed(data)) << data;
+        EXPECT_EQ(data.find("merger"), std::string::npos);
+    }
+    auto events = opened.store->ListEvents("g1", 0, 10);
+    ASSERT_TRUE(events.ok()) << events.error().message;
+    ASSERT_EQ(events->size(), 2u);
+    EXPECT_NE((*events)[1].data_json.find(kMessage), std::string::npos);
+}
+
 TEST_P(ContentEncryptionTest, ContentStaysClearWithoutTheSetting) {
     auto opened = Open(/*encrypt=*/false, /*with_cipher=*/false);
     ASSERT_TRUE(opened.store);

@@ -1,0 +1,86 @@
+#pragma once
+
+// Group commit across debates: the one queue through which every DebateRun of a process
+// stores its pending events. Whatever the runs ask to commit while the store's previous
+// transaction runs goes into the next one (Store::AppendEventBatches), so the number of
+// transactions follows the store's speed, not the number of debates in flight; each run
+// resumes once its own events are durable (or failed: then with its own error).
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/result.hpp"
+#include "events/event.hpp"
+#include "storage/store.hpp"
+
+namespace aragora::service::run {
+
+struct GroupCommitOptions {
+    // Transactions at once, each on a thread of the committer's own pool: 1 for SQLite
+    // (one writer), a few for PostgreSQL (each on its own pooled connection). >= 1.
+    std::size_t max_in_flight = 1;
+    // Commits waiting for a transaction, at most. One run has at most one commit waiting
+    // or in flight, so this is sized to the runs a process admits; a commit beyond it is
+    // answered kOverloaded at once (the run keeps its events and retries after its
+    // backoff): the queue never grows without bound. >= 1.
+    std::size_t max_waiting = 4096;
+    // Events one transaction takes at most; the commits beyond wait for the next one. A
+    // single larger commit goes alone (never split). >= 1.
+    std::size_t max_batch_events = 4096;
+    // A commit still waiting this long after it was asked (the injected clock) is
+    // answered kTimeout when its turn comes, unwritten (the run retries it).
+    std::chrono::milliseconds queue_deadline{30000};
+};
+
+// Totals since start (any thread).
+struct GroupCommitStats {
+    std::uint64_t transactions = 0;  // Store::AppendEventBatches calls
+    std::uint64_t commits = 0;       // runs' commits written or failed by a transaction
+    std::uint64_t events = 0;        // events those commits carried
+    std::uint64_t failed = 0;        // commits answered with an error by the store
+    std::uint64_t rejected = 0;      // kOverloaded (queue full) or kUnavailable (stopped)
+    std::uint64_t expired = 0;       // kTimeout: waited past queue_deadline
+    std::size_t waiting = 0;         // now
+    std::size_t in_flight = 0;       // transactions now
+};
+
+// Thread-safety: Commit(), Stop() and Stats() may be called from any thread. The store
+// and clock outlive the committer; the destructor stops it and waits for the transaction
+// in flight (blocking: call it from shutdown code, not from an I/O thread).
+class GroupCommitter {
+public:
+    // The transactions run on the committer's own threads (max_in_flight of them).
+    GroupCommitter(storage::Store& store, const common::Clock& clock, GroupCommitOptions options);
+    ~GroupCommitter();
+    GroupCommitter(const GroupCommitter&) = delete;
+    GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+    // Stores `events` (one debate's, in seq order, not empty) in the next transaction,
+    // under `lease_owner`'s lease ("" = none), and resumes on the caller's executor once
+    // the transaction ended: ok when they are durable, else the error of this commit
+    // (Store::AppendEventBatches' status for it), kOverloaded (queue full), kTimeout
+    // (waited past the deadline) or kUnavailable (stopped). `events` and `lease_owner`
+    // must stay valid and unchanged until it resumes (they live in the caller's frame).
+    // A run awaits one commit at a time, so its commits are stored in seq order.
+    boost::asio::awaitable<common::Status> Commit(const std::vector<events::Event>& events,
+                                                  const std::string& lease_owner);
+
+    // Answers every waiting commit kUnavailable and refuses new ones; the transactions in
+    // flight end normally (their commits get their real outcome). Idempotent; does not
+    // block.
+    void Stop();
+
+    GroupCommitStats Stats() const;
+
+private:
+    struct Core;  // the queue and its threads
+    std::unique_ptr<Core> core_;
+};
+
+}  // namespace aragora::service::run
