@@ -308,7 +308,10 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
         });
 }
 
-LocalDebateService::~LocalDebateService() { probe_->Stop(); }
+LocalDebateService::~LocalDebateService() {
+    probe_->Stop();
+    commits_->Join();
+}
 
 std::size_t LocalDebateService::Running() const { return limiter_.Running(); }
 

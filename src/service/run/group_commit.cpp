@@ -168,6 +168,11 @@ GroupCommitter::~GroupCommitter() {
 
 void GroupCommitter::Stop() { core_->Stop(); }
 
+void GroupCommitter::Join() {
+    core_->Stop();
+    core_->threads.join();
+}
+
 GroupCommitStats GroupCommitter::Stats() const {
     std::lock_guard lock(core_->mu);
     GroupCommitStats out = core_->stats;

@@ -76,6 +76,11 @@ public:
     // block.
     void Stop();
 
+    // Stop(), then wait for the transactions in flight. Idempotent. The destructor does the
+    // same; the owner calls it first so that the last reference (a metrics scrape may hold
+    // one briefly) never waits on an I/O thread.
+    void Join();
+
     GroupCommitStats Stats() const;
 
 private:
