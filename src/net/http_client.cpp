@@ -1079,6 +1079,21 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Send(ClientRequest request, 
     auto strand = asio::make_strand(co_await asio::this_coro::executor);
     auto state = std::make_shared<AbortState>();
     try {
+        // Held until the exchange returns (its connection is closed or pooled by then).
+        ConnectionBudget::Permit permit;
+        if (impl_->options.budget != nullptr) {
+            auto acquired = co_await impl_->options.budget->Acquire(request.timeout);
+            if (!acquired) {
+                auto& counter = acquired.error().code == ErrorCode::kTimeout
+                                    ? impl_->stats.timeouts
+                                    : (acquired.error().code == ErrorCode::kCancelled
+                                           ? impl_->stats.cancellations
+                                           : impl_->stats.errors);
+                counter.fetch_add(1, std::memory_order_relaxed);
+                co_return acquired.error();
+            }
+            permit = std::move(*acquired);
+        }
         co_return co_await RunAbortable(
             strand, state,
             Impl::Exchange(impl_, std::move(request), std::move(sink), deadline, state));
