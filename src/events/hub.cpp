@@ -34,8 +34,10 @@ struct EventHub::Impl {
         bool known() const { return latest_seq > 0 || ended; }
     };
 
-    Impl(std::size_t buffer, std::size_t max_ended)
-        : buffer_size(buffer), max_ended_debates(max_ended) {}
+    Impl(std::size_t buffer, std::size_t max_ended, std::size_t unwatched)
+        : buffer_size(buffer),
+          max_ended_debates(max_ended),
+          unwatched_buffer_size(std::min(buffer, unwatched)) {}
 
     // Drops ended debates beyond max_ended_debates, least recently ended/subscribed first.
     // Their subscribers move to `released`, to be destroyed after unlocking.
@@ -57,6 +59,7 @@ struct EventHub::Impl {
 
     const std::size_t buffer_size;
     const std::size_t max_ended_debates;
+    const std::size_t unwatched_buffer_size;  // <= buffer_size
 
     mutable std::mutex mu;
     std::unordered_map<std::string, Debate> debates;
@@ -69,8 +72,9 @@ struct EventHub::Impl {
     std::uint64_t events_ignored = 0;
 };
 
-EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates)
-    : impl_(std::make_unique<Impl>(replay_buffer_size, max_ended_debates)) {}
+EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates,
+                   std::size_t unwatched_buffer_size)
+    : impl_(std::make_unique<Impl>(replay_buffer_size, max_ended_debates, unwatched_buffer_size)) {}
 
 EventHub::~EventHub() = default;
 
@@ -103,7 +107,9 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
         if (impl_->buffer_size > 0) {
             d.buffer.push_back(event);
             ++impl_->buffered_events;
-            if (d.buffer.size() > impl_->buffer_size) {
+            const std::size_t bound =
+                d.subscribers->empty() ? impl_->unwatched_buffer_size : impl_->buffer_size;
+            while (d.buffer.size() > bound) {
                 d.buffer.pop_front();
                 --impl_->buffered_events;
             }
