@@ -572,8 +572,7 @@ TEST_F(AgentsTest, ProviderConnectionBudgetQueuesCallsAndRefusesDebatesWhenFull)
         if (metrics.find("\naragora_provider_calls_waiting 1\n") != std::string::npos) break;
         std::this_thread::sleep_for(milliseconds(20));
     }
-    ASSERT_NE(metrics.find("\naragora_provider_calls_in_flight 1\n"), std::string::npos)
-        << metrics;
+    ASSERT_NE(metrics.find("\naragora_provider_calls_in_flight 1\n"), std::string::npos) << metrics;
     ASSERT_NE(metrics.find("\naragora_provider_calls_waiting 1\n"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("\naragora_provider_connections_limit 1\n"), std::string::npos);
     EXPECT_EQ(fake_.RequestCount(), 1u) << "the waiting call opened no connection";
@@ -603,8 +602,7 @@ TEST_F(AgentsTest, ProviderConnectionBudgetQueuesCallsAndRefusesDebatesWhenFull)
             break;
         std::this_thread::sleep_for(milliseconds(20));
     }
-    EXPECT_NE(metrics.find("\naragora_provider_calls_in_flight 0\n"), std::string::npos)
-        << metrics;
+    EXPECT_NE(metrics.find("\naragora_provider_calls_in_flight 0\n"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("\naragora_provider_calls_waiting 0\n"), std::string::npos);
     auto accepted = Http().Post("/api/v1/debates", body);
     EXPECT_TRUE(accepted.status == 200 || accepted.status == 201) << accepted.Describe();

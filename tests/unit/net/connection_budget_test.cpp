@@ -22,6 +22,12 @@ using common::ErrorCode;
 using std::chrono::hours;
 using std::chrono::seconds;
 
+// Runs what is ready (an io_context that ran out of work must be restarted first).
+void Poll(asio::io_context& ioc) {
+    ioc.restart();
+    ioc.poll();
+}
+
 // One Acquire in flight; its outcome lands in `result` when it completes.
 struct Pending {
     std::optional<common::Result<ConnectionBudget::Permit>> result;
@@ -42,7 +48,7 @@ std::shared_ptr<Pending> Start(asio::io_context& ioc, ConnectionBudget& budget,
     } else {
         asio::co_spawn(ioc, budget.Acquire(wait), std::move(done));
     }
-    ioc.poll();
+    Poll(ioc);
     return p;
 }
 
@@ -63,14 +69,14 @@ TEST(ConnectionBudgetTest, WaitersGetReleasedSlotsInArrivalOrder) {
     EXPECT_EQ(budget.Stats().in_use, 2u);
     // A holder ends (its call failed or completed): the oldest waiter gets the slot.
     a->result->value().Release();
-    ioc.poll();
+    Poll(ioc);
     ASSERT_TRUE(c->done());
     ASSERT_TRUE(c->result->ok());
     EXPECT_FALSE(d->done());
     EXPECT_EQ(budget.Stats().in_use, 2u);
     // A permit destroyed without Release() gives its slot back too.
     b->result.reset();
-    ioc.poll();
+    Poll(ioc);
     ASSERT_TRUE(d->done());
     EXPECT_TRUE(d->result->ok());
     EXPECT_EQ(budget.Stats().waiting, 0u);
@@ -90,11 +96,11 @@ TEST(ConnectionBudgetTest, AWaitEndsAtItsDeadlineOnTheClockWithoutTakingASlot) {
     auto late = Start(ioc, budget, seconds(30));
     clock.Advance(seconds(9));
     EXPECT_EQ(budget.ExpireDue(), 0u);
-    ioc.poll();
+    Poll(ioc);
     EXPECT_FALSE(early->done());
     clock.Advance(seconds(2));
     EXPECT_EQ(budget.ExpireDue(), 1u);
-    ioc.poll();
+    Poll(ioc);
     ASSERT_TRUE(early->done());
     ASSERT_FALSE(early->result->ok());
     EXPECT_EQ(early->result->error().code, ErrorCode::kTimeout);
@@ -102,7 +108,7 @@ TEST(ConnectionBudgetTest, AWaitEndsAtItsDeadlineOnTheClockWithoutTakingASlot) {
     EXPECT_EQ(budget.Stats().timeouts, 1u);
     // The slot goes to the waiter still within its deadline, not to the expired one.
     held.Release();
-    ioc.poll();
+    Poll(ioc);
     ASSERT_TRUE(late->done());
     EXPECT_TRUE(late->result->ok());
     // A zero wait on a full budget times out at once.
@@ -121,14 +127,14 @@ TEST(ConnectionBudgetTest, ACancelledWaiterLeavesTheQueueAndNeverHoldsASlot) {
     auto next = Start(ioc, budget, hours(1));
     EXPECT_EQ(budget.Stats().waiting, 2u);
     cancel.emit(asio::cancellation_type::terminal);
-    ioc.poll();
+    Poll(ioc);
     ASSERT_TRUE(cancelled->done());
     ASSERT_FALSE(cancelled->result->ok());
     EXPECT_EQ(cancelled->result->error().code, ErrorCode::kCancelled);
     EXPECT_EQ(budget.Stats().waiting, 1u);
     EXPECT_EQ(budget.Stats().cancelled, 1u);
     held.Release();
-    ioc.poll();
+    Poll(ioc);
     ASSERT_TRUE(next->done());
     EXPECT_TRUE(next->result->ok());
     EXPECT_EQ(budget.Stats().in_use, 1u);
@@ -150,11 +156,11 @@ TEST(ConnectionBudgetTest, AFullWaitQueueRefusesAtOnce) {
     EXPECT_EQ(budget.Stats().rejected, 1u);
     EXPECT_EQ(budget.Stats().waiting, 2u);
     held.Release();
-    ioc.poll();
+    Poll(ioc);
     EXPECT_TRUE(w1->done());
     EXPECT_FALSE(budget.QueueFull());
     w1->result.reset();
-    ioc.poll();
+    Poll(ioc);
     EXPECT_TRUE(w2->done());
 }
 

@@ -180,6 +180,7 @@ TEST_F(ServiceTest, CreateRefusesProviderDebatesWhileTheConnectionBudgetQueueIsF
     // Once the waiter got its connection, provider debates are no longer refused at the door
     // (this one then fails later for want of keys in this test, which is not the point).
     held.Release();
+    waiters.restart();
     waiters.poll();
     ASSERT_TRUE(waiting.has_value() && waiting->ok());
     EXPECT_FALSE(budget.QueueFull());
