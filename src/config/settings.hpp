@@ -159,7 +159,7 @@ struct ServerSettings {
     int max_queued_debates = 100;         // ARAGORA_MAX_QUEUED_DEBATES
     int event_replay_buffer_size = 1000;  // ARAGORA_EVENT_REPLAY_BUFFER_SIZE
     // ... of a debate nobody subscribes to (events::EventHub): the rest is in the store.
-    int event_replay_buffer_unwatched = 16;  // ARAGORA_EVENT_REPLAY_BUFFER_UNWATCHED
+    int event_replay_buffer_unwatched = 4;  // ARAGORA_EVENT_REPLAY_BUFFER_UNWATCHED
     int ws_max_connections = 1000;           // ARAGORA_WS_MAX_CONNECTIONS
     int ws_send_queue_max = 256;             // ARAGORA_WS_SEND_QUEUE_MAX (frames)
     int ws_heartbeat_seconds = 15;           // ARAGORA_WS_HEARTBEAT_SECONDS

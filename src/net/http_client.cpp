@@ -936,8 +936,9 @@ struct HttpClient::Impl {
         co_return std::move(conn);
     }
 
-    asio::awaitable<Result<ClientResponse>> Perform(const ClientRequest& request,
-                                                    const BodySink& sink, AbortState& abort) {
+    // `request` is the exchange's own copy: its body is released once encoded.
+    asio::awaitable<Result<ClientResponse>> Perform(ClientRequest& request, const BodySink& sink,
+                                                    AbortState& abort) {
         auto url = ParseUrl(request.url);
         if (!url) co_return url.error();
         if (request.timeout.count() <= 0) {
@@ -946,6 +947,8 @@ struct HttpClient::Impl {
         bool wants_close = false;
         auto wire = BuildRequest(request, *url, options.user_agent, wants_close);
         if (!wire) co_return wire.error();
+        // The wire form is what a retry resends: a call held for seconds keeps one copy.
+        std::string().swap(request.body);
         const bool no_body = request.method == "HEAD";
         const std::string key = PoolKey(*url);
 
