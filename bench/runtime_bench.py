@@ -460,6 +460,9 @@ def scenario_inflight(a, tmp, backend, pg_port):
                  " (p50/p99 over the finished ones)"))
         if first_error:
             print(f"      first error: {first_error[:300]}")
+        if errors and failed:
+            print(f"      first failed debate: {failed[0].get('status')}: "
+                  f"{str(failed[0].get('error'))[:300]}")
         if budget:
             print(f"      provider connection budget {budget.get('limit', 0):.0f} (3/4 of serve's "
                   f"RLIMIT_NOFILE unless ARAGORA_PROVIDER_CONNECTIONS): peak {peak['calls']:.0f} "
