@@ -130,6 +130,8 @@ class Fake:
             one = json.loads(c.getresponse().read())
             c.close()
             for k, v in one.items():
+                if not isinstance(v, (int, float)):
+                    continue
                 if k.startswith("cpu") or k == "max_rss_kib":
                     total[k] = v
                 else:
@@ -193,6 +195,25 @@ class Serve:
             self.stalls += 1
             return -1
         return body.get("total", 0) if status == 200 else -1
+
+    def provider_budget(self):
+        """The provider connection budget's gauges from GET /metrics (ARAGORA_PROVIDER_
+        CONNECTIONS: limit, calls in flight, calls waiting); {} when the binary has none."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            c.request("GET", "/metrics")
+            text = c.getresponse().read().decode(errors="replace")
+            c.close()
+        except (OSError, http.client.HTTPException):
+            return {}
+        out = {}
+        for name in ("limit", "in_flight", "waiting"):
+            metric = ("aragora_provider_connections_limit" if name == "limit"
+                      else "aragora_provider_calls_" + name)
+            m = re.search(r"^" + metric + r" ([0-9.eE+]+)$", text, re.M)
+            if m:
+                out[name] = float(m.group(1))
+        return out
 
     def stop(self):
         stop(self.proc, 120)
@@ -370,17 +391,23 @@ def scenario_inflight(a, tmp, backend, pg_port):
     try:
         idle_rss = serve.rss()
         s0, f0 = serve.cpu(), fake.cpu()
-        peak = {"rss": idle_rss, "active": 0}
+        peak = {"rss": idle_rss, "active": 0, "calls": 0, "waiting": 0}
+        budget = serve.provider_budget()
         done = threading.Event()
 
         def sample():
-            # RSS every 0.2 s, the server's active count every 1 s, from the ramp on.
+            # RSS every 0.2 s, the server's active count and its provider budget every 1 s,
+            # from the ramp on.
             k = 0
             while not done.wait(0.2):
                 peak["rss"] = max(peak["rss"], serve.rss())
                 k += 1
                 if k % 5 == 0:
                     peak["active"] = max(peak["active"], serve.active())
+                    if budget:
+                        b = serve.provider_budget()
+                        peak["calls"] = max(peak["calls"], b.get("in_flight", 0))
+                        peak["waiting"] = max(peak["waiting"], b.get("waiting", 0))
 
         sampler = threading.Thread(target=sample)
         sampler.start()
@@ -433,6 +460,13 @@ def scenario_inflight(a, tmp, backend, pg_port):
                  " (p50/p99 over the finished ones)"))
         if first_error:
             print(f"      first error: {first_error[:300]}")
+        if errors and failed:
+            print(f"      first failed debate: {failed[0].get('status')}: "
+                  f"{str(failed[0].get('error'))[:300]}")
+        if budget:
+            print(f"      provider connection budget {budget.get('limit', 0):.0f} (3/4 of serve's "
+                  f"RLIMIT_NOFILE unless ARAGORA_PROVIDER_CONNECTIONS): peak {peak['calls']:.0f} "
+                  f"calls in flight, peak {peak['waiting']:.0f} waiting")
         if serve.stalls:
             print(f"      the server left {serve.stalls} status polls unanswered for 60 s")
         log = open(log_path(tmp, "inflight-" + backend), errors="replace").read()

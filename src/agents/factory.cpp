@@ -61,6 +61,17 @@ net::HttpClientOptions ClientOptionsFrom(const config::AgentSettings& s) {
     return o;
 }
 
+std::shared_ptr<net::ConnectionBudget> ProviderBudgetFrom(const config::AgentSettings& s,
+                                                          const common::Clock& clock) {
+    const std::size_t nofile = net::RaiseNofileSoftLimit();
+    const std::size_t slots =
+        net::DefaultConnectionSlots(static_cast<std::size_t>(s.provider_connections), nofile);
+    const std::size_t queue = s.provider_call_queue_max > 0
+                                  ? static_cast<std::size_t>(s.provider_call_queue_max)
+                                  : 4 * slots;
+    return std::make_shared<net::ConnectionBudget>(clock, slots, queue);
+}
+
 AgentFactory::AgentFactory(FactorySettings settings, config::EnvLookup env, net::HttpClient* client,
                            resilience::CircuitBreakerRegistry* breakers, AgentMetrics* metrics,
                            resilience::RandomSource random)

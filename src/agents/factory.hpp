@@ -28,6 +28,12 @@ FactorySettings FactorySettingsFrom(const config::Settings& settings);
 resilience::CircuitBreakerConfig BreakerConfigFrom(const config::AgentSettings& settings);
 // The HTTP client's options (HTTPS_PROXY, NO_PROXY, ARAGORA_CA_BUNDLE).
 net::HttpClientOptions ClientOptionsFrom(const config::AgentSettings& settings);
+// The process-wide provider connection budget (ARAGORA_PROVIDER_CONNECTIONS,
+// ARAGORA_PROVIDER_CALL_QUEUE_MAX; docs/agents.md): raises the soft RLIMIT_NOFILE to the
+// hard one first, since the default budget is derived from it. Put it in the provider
+// client's options (HttpClientOptions::budget) and the debate service's settings.
+std::shared_ptr<net::ConnectionBudget> ProviderBudgetFrom(const config::AgentSettings& settings,
+                                                          const common::Clock& clock);
 
 struct AgentTestResult {
     bool ok = false;

@@ -213,6 +213,10 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
     chat.temperature = s.temperature;
     net::ClientRequest http = wire::BuildRequest(provider, chat);
     http.timeout = s.attempt_timeout;
+    // The body holds the prompt now: a held call (seconds, thousands at once) keeps no
+    // second copy of it (the engine's request keeps the one for later attempts).
+    std::string().swap(chat.system);
+    std::string().swap(chat.prompt);
     // One client span per HTTP attempt; the provider gets its traceparent. (No URL: a
     // provider key may travel in its query.)
     trace::Span span = trace::StartSpan(tc.context, std::string("chat ") + std::string(info.name),

@@ -31,8 +31,10 @@ resilience::CircuitBreakerRegistryOptions BreakerOptions(const config::Settings&
     return o;
 }
 
-net::HttpClientOptions ClientOptions(const config::Settings& s) {
+net::HttpClientOptions ClientOptions(const config::Settings& s,
+                                     std::shared_ptr<net::ConnectionBudget> budget) {
     net::HttpClientOptions o = agents::ClientOptionsFrom(s.agents);
+    o.budget = std::move(budget);
     o.user_agent = std::string("aragora-cpp/") + build::kVersion;
     return o;
 }
@@ -87,7 +89,8 @@ App::App(config::Settings s, std::shared_ptr<SecretsSource> secrets_source)
       secrets(std::move(secrets_source)),
       ioc(IoThreads(settings)),
       pool(2, 4096),
-      hub(static_cast<std::size_t>(settings.server.event_replay_buffer_size)),
+      hub(static_cast<std::size_t>(settings.server.event_replay_buffer_size), 256,
+          static_cast<std::size_t>(settings.server.event_replay_buffer_unwatched)),
       health_transitions(registry.AddCounter(
           "aragora_health_transitions_total",
           "Component health state changes (HealthChecker: 3 failures unhealthy, 2 "
@@ -104,11 +107,31 @@ App::App(config::Settings s, std::shared_ptr<SecretsSource> secrets_source)
              }),
       process(registry, clock),
       breakers(clock, BreakerOptions(settings, registry)),
-      http(ioc, ClientOptions(settings)),
+      provider_budget(agents::ProviderBudgetFrom(settings.agents, clock)),
+      http(ioc, ClientOptions(settings, provider_budget)),
       agent_metrics(registry),
       agents(agents::FactorySettingsFrom(settings), secrets ? secrets->Env() : config::ProcessEnv(),
              &http, &breakers, &agent_metrics),
-      retention(RetentionOptionsFrom(settings.receipts), pool, clock, registry) {}
+      retention(RetentionOptionsFrom(settings.receipts), pool, clock, registry) {
+    net::ConnectionBudget* budget = provider_budget.get();
+    registry.AddCallbackGauge(
+        "aragora_provider_connections_limit",
+        "Provider calls in flight allowed at once (ARAGORA_PROVIDER_CONNECTIONS)",
+        [budget] { return static_cast<double>(budget->Stats().slots); });
+    registry.AddCallbackGauge("aragora_provider_calls_in_flight",
+                              "Provider calls holding a connection of the budget",
+                              [budget] { return static_cast<double>(budget->Stats().in_use); });
+    registry.AddCallbackGauge("aragora_provider_calls_waiting",
+                              "Provider calls waiting for a connection of the budget",
+                              [budget] { return static_cast<double>(budget->Stats().waiting); });
+    registry.AddCallbackCounter("aragora_provider_call_waits_total",
+                                "Provider calls that had to wait for a connection of the budget",
+                                [budget] { return static_cast<double>(budget->Stats().waited); });
+    registry.AddCallbackCounter(
+        "aragora_provider_call_wait_timeouts_total",
+        "Provider calls whose deadline passed while they waited for a connection",
+        [budget] { return static_cast<double>(budget->Stats().timeouts); });
+}
 
 int App::Threads() const { return IoThreads(settings); }
 

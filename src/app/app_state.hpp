@@ -104,6 +104,9 @@ struct App {
     resilience::HealthRegistry health;
     metrics::ProcessMetrics process;
     resilience::CircuitBreakerRegistry breakers;
+    // Bound on provider calls in flight (ARAGORA_PROVIDER_CONNECTIONS), shared by `http`
+    // and the debate service's admission.
+    std::shared_ptr<net::ConnectionBudget> provider_budget;
     net::HttpClient http;  // provider calls; destroyed before ioc
     // OpenTelemetry traces (OTEL_EXPORTER_OTLP_ENDPOINT); null = off. Destroyed before ioc.
     std::unique_ptr<trace::Tracing> tracing;

@@ -217,6 +217,7 @@ asio::awaitable<void> Startup(App& app) {
     // whole turn (every retry and the fallback).
     ss.engine.agent_timeout = app.agents.TurnBudget();
     ss.agent_factory = &app.agents;
+    ss.provider_budget = app.provider_budget.get();
     ss.engine.debate_timeout = std::chrono::seconds(s.debate.debate_timeout_seconds);
     ss.running_too_long = std::chrono::seconds(s.debate.running_too_long_seconds);
     ss.engine.convergence_threshold = s.debate.convergence_threshold;

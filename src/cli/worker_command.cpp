@@ -190,7 +190,9 @@ int RunWorker(std::optional<int> concurrency, const std::shared_ptr<app::Secrets
     events::EventHub hub;
     resilience::CircuitBreakerRegistry breakers(
         clock, {.breaker = agents::BreakerConfigFrom(settings.agents)});
-    net::HttpClient http(ioc, agents::ClientOptionsFrom(settings.agents));
+    net::HttpClientOptions http_options = agents::ClientOptionsFrom(settings.agents);
+    http_options.budget = agents::ProviderBudgetFrom(settings.agents, clock);
+    net::HttpClient http(ioc, http_options);
     agents::AgentFactory factory(agents::FactorySettingsFrom(settings),
                                  secrets ? secrets->Env() : config::ProcessEnv(), &http, &breakers,
                                  nullptr);

@@ -120,6 +120,8 @@ common::Status LoadAgentSettings(const EnvLookup& env, AgentSettings& a) {
                 {"ARAGORA_AGENT_MAX_TOKENS", &a.max_tokens, 1, 1000000},
                 {"ARAGORA_AGENT_HEDGE_AFTER_MS", &a.hedge_after_ms, 0, 600000},
                 {"ARAGORA_AGENT_HEDGE_MIN_MS", &a.hedge_min_ms, 1, 600000},
+                {"ARAGORA_PROVIDER_CONNECTIONS", &a.provider_connections, 0, 10000000},
+                {"ARAGORA_PROVIDER_CALL_QUEUE_MAX", &a.provider_call_queue_max, 0, 100000000},
             });
         !s) {
         return s;
@@ -157,6 +159,8 @@ constexpr IntSetting kServerInts[] = {
     {"ARAGORA_MAX_CONCURRENT_DEBATES", &ServerSettings::max_concurrent_debates, 1, 10000},
     {"ARAGORA_MAX_QUEUED_DEBATES", &ServerSettings::max_queued_debates, 1, 1000000},
     {"ARAGORA_EVENT_REPLAY_BUFFER_SIZE", &ServerSettings::event_replay_buffer_size, 1, 1000000},
+    {"ARAGORA_EVENT_REPLAY_BUFFER_UNWATCHED", &ServerSettings::event_replay_buffer_unwatched, 0,
+     1000000},
     {"ARAGORA_WS_MAX_CONNECTIONS", &ServerSettings::ws_max_connections, 1, 1000000},
     {"ARAGORA_WS_SEND_QUEUE_MAX", &ServerSettings::ws_send_queue_max, 1, 1000000},
     {"ARAGORA_WS_HEARTBEAT_SECONDS", &ServerSettings::ws_heartbeat_seconds, 1, 3600},

@@ -174,8 +174,10 @@ struct EventHub::Impl {
         bool known() const { return latest_seq > 0 || ended; }
     };
 
-    Impl(std::size_t buffer, std::size_t max_ended)
-        : buffer_size(buffer), max_ended_debates(max_ended) {}
+    Impl(std::size_t buffer, std::size_t max_ended, std::size_t unwatched)
+        : buffer_size(buffer),
+          max_ended_debates(max_ended),
+          unwatched_buffer_size(std::min(buffer, unwatched)) {}
 
     // Drops ended debates beyond max_ended_debates, least recently ended/subscribed first.
     // Their subscribers move to `released`, to be destroyed after unlocking.
@@ -198,6 +200,7 @@ struct EventHub::Impl {
 
     const std::size_t buffer_size;
     const std::size_t max_ended_debates;
+    const std::size_t unwatched_buffer_size;  // <= buffer_size
 
     mutable std::mutex mu;
     std::unordered_map<std::string, Debate> debates;
@@ -227,8 +230,9 @@ const Event& EventRange::operator[](std::size_t i) const {
     std::abort();  // i >= size()
 }
 
-EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates)
-    : impl_(std::make_unique<Impl>(replay_buffer_size, max_ended_debates)) {}
+EventHub::EventHub(std::size_t replay_buffer_size, std::size_t max_ended_debates,
+                   std::size_t unwatched_buffer_size)
+    : impl_(std::make_unique<Impl>(replay_buffer_size, max_ended_debates, unwatched_buffer_size)) {}
 
 EventHub::~EventHub() = default;
 
@@ -267,7 +271,9 @@ void EventHub::Publish(const Event& unsealed, Origin origin) {
             chunk = std::move(c);
             delivered = slot;
             ++impl_->buffered_events;
-            if (d.buffer.size() > impl_->buffer_size) {
+            const std::size_t bound =
+                d.subscribers->size == 0 ? impl_->unwatched_buffer_size : impl_->buffer_size;
+            while (d.buffer.size() > bound) {
                 d.buffer.PopFront();
                 --impl_->buffered_events;
             }

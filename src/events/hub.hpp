@@ -131,7 +131,13 @@ public:
     // subscribed) ended debates are kept, older ones are dropped with their subscriber
     // lists (nothing live follows an end), which bounds memory. Debates that never end
     // are kept until they do (every debate ends with a debate_end, DEBATE.md).
-    explicit EventHub(std::size_t replay_buffer_size = 1000, std::size_t max_ended_debates = 256);
+    // A debate nobody subscribes to keeps only its newest `unwatched_buffer_size` events
+    // (ARAGORA_EVENT_REPLAY_BUFFER_UNWATCHED; default: as many as a watched one): its
+    // events are in the store already (durable before visible), so a late subscriber loads
+    // the older ones from there, and thousands of unwatched debates in flight do not keep
+    // their whole transcripts here. The buffer grows again once someone subscribes.
+    explicit EventHub(std::size_t replay_buffer_size = 1000, std::size_t max_ended_debates = 256,
+                      std::size_t unwatched_buffer_size = SIZE_MAX);
     ~EventHub();
     EventHub(const EventHub&) = delete;
     EventHub& operator=(const EventHub&) = delete;

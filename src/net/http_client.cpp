@@ -936,8 +936,9 @@ struct HttpClient::Impl {
         co_return std::move(conn);
     }
 
-    asio::awaitable<Result<ClientResponse>> Perform(const ClientRequest& request,
-                                                    const BodySink& sink, AbortState& abort) {
+    // `request` is the exchange's own copy: its body is released once encoded.
+    asio::awaitable<Result<ClientResponse>> Perform(ClientRequest& request, const BodySink& sink,
+                                                    AbortState& abort) {
         auto url = ParseUrl(request.url);
         if (!url) co_return url.error();
         if (request.timeout.count() <= 0) {
@@ -946,6 +947,8 @@ struct HttpClient::Impl {
         bool wants_close = false;
         auto wire = BuildRequest(request, *url, options.user_agent, wants_close);
         if (!wire) co_return wire.error();
+        // The wire form is what a retry resends: a call held for seconds keeps one copy.
+        std::string().swap(request.body);
         const bool no_body = request.method == "HEAD";
         const std::string key = PoolKey(*url);
 
@@ -1079,6 +1082,21 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Send(ClientRequest request, 
     auto strand = asio::make_strand(co_await asio::this_coro::executor);
     auto state = std::make_shared<AbortState>();
     try {
+        // Held until the exchange returns (its connection is closed or pooled by then).
+        ConnectionBudget::Permit permit;
+        if (impl_->options.budget != nullptr) {
+            auto acquired = co_await impl_->options.budget->Acquire(request.timeout);
+            if (!acquired) {
+                auto& counter = acquired.error().code == ErrorCode::kTimeout
+                                    ? impl_->stats.timeouts
+                                    : (acquired.error().code == ErrorCode::kCancelled
+                                           ? impl_->stats.cancellations
+                                           : impl_->stats.errors);
+                counter.fetch_add(1, std::memory_order_relaxed);
+                co_return acquired.error();
+            }
+            permit = std::move(*acquired);
+        }
         co_return co_await RunAbortable(
             strand, state,
             Impl::Exchange(impl_, std::move(request), std::move(sink), deadline, state));

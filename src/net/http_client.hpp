@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "net/connection_budget.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -77,6 +78,13 @@ struct HttpClientOptions {
     // "example.com" both match sub.example.com), "*" for all.
     std::string no_proxy;
     std::string user_agent = "aragora-cpp";
+    // Process-wide bound on concurrent exchanges (the provider calls; shared by every
+    // client that draws on the same descriptor budget). Send holds one permit from before
+    // it connects until it returns; beyond the budget it waits, within the request's
+    // timeout (then kTimeout), or fails at once with kOverloaded when the budget's wait
+    // FIFO is full. Null: unbounded. Idle pooled connections hold no permit
+    // (max_idle_per_host bounds them).
+    std::shared_ptr<ConnectionBudget> budget;
 };
 
 // Counters for metrics and tests (monotonic).
@@ -128,6 +136,8 @@ public:
     //    partial); the socket is closed at once and Send returns promptly;
     //  - kProviderError: malformed HTTP, response too large, connection closed before
     //    the body ended (a cut stream: data already handed to the sink stays delivered).
+    //  - kOverloaded: options.budget is exhausted and its wait FIFO full (nothing sent);
+    //    a wait for the budget counts against request.timeout (kTimeout).
     // A reused pooled connection that turns out dead before any response byte is
     // retried once on a fresh connection. Any HTTP status is a value, not an error.
     boost::asio::awaitable<common::Result<ClientResponse>> Send(ClientRequest request,

@@ -39,7 +39,8 @@ ServiceMetrics::ServiceMetrics(metrics::Registry& r)
       agent_latency(
           r.AddHistogram("aragora_agent_latency_seconds", "Agent call latency", {"agent"})),
       rejected(r.AddCounter("aragora_debates_rejected_total",
-                            "Debate requests refused (overloaded, draining)", {"reason"})),
+                            "Debate requests refused (overloaded, draining, provider_connections)",
+                            {"reason"})),
       watchdog(r.AddCounter("aragora_debate_watchdog_kills_total",
                             "Debates the watchdog stopped for running past the debate timeout")),
       running_too_long(r.AddGauge("aragora_debate_running_too_long_seconds",
@@ -361,6 +362,17 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
         metrics_.rejected.WithLabels({"draining"}).Inc();
         co_return common::MakeError(ErrorCode::kUnavailable,
                                     "the server is shutting down; retry on another instance");
+    }
+    if (settings_.execution == ExecutionMode::kLocal && settings_.provider_budget != nullptr &&
+        settings_.provider_budget->QueueFull() &&
+        std::any_of(request.agents.begin(), request.agents.end(),
+                    [](const agents::AgentSpec& a) { return a.provider != "demo"; })) {
+        metrics_.rejected.WithLabels({"provider_connections"}).Inc();
+        const net::ConnectionBudgetStats b = settings_.provider_budget->Stats();
+        co_return common::MakeError(ErrorCode::kOverloaded,
+                                    "provider connections exhausted: " + std::to_string(b.in_use) +
+                                        " calls in flight and " + std::to_string(b.waiting) +
+                                        " waiting; retry later");
     }
     auto built = BuildAgentsFor(request.agents);
     if (!built) co_return built.error();

@@ -27,6 +27,7 @@
 #include "debate/engine.hpp"
 #include "debate/receipt.hpp"
 #include "events/hub.hpp"
+#include "net/connection_budget.hpp"
 #include "metrics/registry.hpp"
 #include "resilience/concurrency_limiter.hpp"
 #include "service/debate_service.hpp"
@@ -61,6 +62,11 @@ struct ServiceSettings {
     // Builds provider agents (and checks their keys); null: demo agents only, built
     // with demo_latency. Must outlive the service.
     const agents::AgentFactory* agent_factory = nullptr;
+    // The process-wide provider connection budget (ARAGORA_PROVIDER_CONNECTIONS): while
+    // its wait FIFO is full, Create() refuses debates with a provider agent (kOverloaded:
+    // 503 with Retry-After) instead of accepting debates whose calls would fail. Null:
+    // no such check. Must outlive the service.
+    const net::ConnectionBudget* provider_budget = nullptr;
     std::chrono::seconds watchdog_interval{5};
     // Exported as aragora_debate_running_too_long_seconds next to
     // aragora_debate_oldest_running_seconds: the alert fires when the second passes the

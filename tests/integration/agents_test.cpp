@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "fake_llm/fake_llm.hpp"
 #include "http_client.hpp"
@@ -548,6 +549,63 @@ TEST_F(AgentsTest, AgentTestAndConnectivityCheckAsTheRunbookSendsThem) {
     auto health = Http().Get("/health").Object();
     auto keys = health["checks"].as_object()["api_keys"].as_object();
     EXPECT_EQ(StringOf(keys, "status"), "ok");
+}
+
+// The process-wide provider connection budget (ARAGORA_PROVIDER_CONNECTIONS): a call
+// beyond it waits instead of failing; when the wait queue is full a new provider debate
+// is refused with 503 + Retry-After; a cancelled debate gives its connection and its
+// queue place back.
+TEST_F(AgentsTest, ProviderConnectionBudgetQueuesCallsAndRefusesDebatesWhenFull) {
+    fake_.SetDefaultLatency(milliseconds(30'000));  // every call is held until cancelled
+    Start(Env({{"ANTHROPIC_API_KEY", "sk-ant-test"},
+               {"OPENAI_API_KEY", "sk-openai-test"},
+               {"ARAGORA_PROVIDER_CONNECTIONS", "1"},
+               {"ARAGORA_PROVIDER_CALL_QUEUE_MAX", "1"},
+               {"ARAGORA_MAX_PARALLEL_AGENT_CALLS", "2"}}));
+    const std::string first = Create({"claude", "openai"}, 1);
+    ASSERT_FALSE(first.empty());
+    // Its two proposals: one holds the only connection, the other waits.
+    const auto until = Clock::now() + seconds(30);
+    std::string metrics;
+    while (Clock::now() < until) {
+        metrics = Metrics();
+        if (metrics.find("\naragora_provider_calls_waiting 1\n") != std::string::npos) break;
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+    ASSERT_NE(metrics.find("\naragora_provider_calls_in_flight 1\n"), std::string::npos) << metrics;
+    ASSERT_NE(metrics.find("\naragora_provider_calls_waiting 1\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("\naragora_provider_connections_limit 1\n"), std::string::npos);
+    EXPECT_EQ(fake_.RequestCount(), 1u) << "the waiting call opened no connection";
+
+    const std::string body =
+        R"({"task":"Should we cache provider replies?","rounds":1,"agents":["claude","openai"]})";
+    auto refused = Http().Post("/api/v1/debates", body);
+    EXPECT_EQ(refused.status, 503) << refused.Describe();
+    EXPECT_TRUE(refused.Header("Retry-After").has_value()) << refused.Describe();
+    auto error = json::parse(refused.body).as_object();
+    EXPECT_NE(json::serialize(error).find("provider connections"), std::string::npos)
+        << refused.body;
+    EXPECT_NE(Metrics().find(R"(aragora_debates_rejected_total{reason="provider_connections"} 1)"),
+              std::string::npos);
+    // Demo debates hold no provider connection: still accepted.
+    EXPECT_FALSE(Create({"demo", "demo"}, 1).empty());
+
+    // Cancelling the debate frees the connection and the queue place.
+    auto cancel = Http().Post("/api/v1/debates/" + first + "/cancel");
+    ASSERT_EQ(cancel.status, 200) << cancel.Describe();
+    ASSERT_TRUE(WaitForStatus(Http(), first, {"cancelled"}));
+    const auto freed_until = Clock::now() + seconds(30);
+    while (Clock::now() < freed_until) {
+        metrics = Metrics();
+        if (metrics.find("\naragora_provider_calls_in_flight 0\n") != std::string::npos &&
+            metrics.find("\naragora_provider_calls_waiting 0\n") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+    EXPECT_NE(metrics.find("\naragora_provider_calls_in_flight 0\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("\naragora_provider_calls_waiting 0\n"), std::string::npos);
+    auto accepted = Http().Post("/api/v1/debates", body);
+    EXPECT_TRUE(accepted.status == 200 || accepted.status == 201) << accepted.Describe();
 }
 
 }  // namespace

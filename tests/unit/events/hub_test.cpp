@@ -264,6 +264,26 @@ TEST(EventHubTest, RingBufferKeepsTheNewestEventsAndReportsFirstBufferedSeq) {
     EXPECT_TRUE(hub.Buffered("unknown", 0, 100).empty());
 }
 
+TEST(EventHubTest, AnUnwatchedDebateKeepsOnlyItsNewestEventsUntilSomeoneSubscribes) {
+    EventHub hub(100, 10, 3);
+    for (int s = 1; s <= 10; ++s) hub.Publish(Make("d1", s));
+    EXPECT_EQ(hub.Stats().buffered_events, 3u);
+    auto r = std::make_shared<Recorder>();
+    SubscribeResult res = hub.Subscribe("d1", 0, r);
+    // The older events come from the store (first_buffered_seq tells the caller).
+    EXPECT_EQ(res.first_buffered_seq, 8);
+    EXPECT_EQ(Seqs(res.buffered), Range(8, 10));
+    // Watched, the buffer grows to the full replay size again.
+    for (int s = 11; s <= 20; ++s) hub.Publish(Make("d1", s));
+    EXPECT_EQ(Seqs(hub.Buffered("d1", 0, 100)), Range(8, 20));
+    EXPECT_EQ(r->seqs(), Range(11, 20));
+    // Unwatched again: trimmed at the next event.
+    hub.Unsubscribe("d1", res.subscription_id);
+    hub.Publish(Make("d1", 21));
+    EXPECT_EQ(Seqs(hub.Buffered("d1", 0, 100)), Range(19, 21));
+    EXPECT_EQ(hub.Stats().buffered_events, 3u);
+}
+
 TEST(EventHubTest, ZeroSizedBufferStillTracksLatestSeq) {
     EventHub hub(0, 10);
     for (int s = 1; s <= 3; ++s) hub.Publish(Make("d1", s));

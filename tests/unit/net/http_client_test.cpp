@@ -41,6 +41,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -651,6 +652,35 @@ TEST_F(HttpClientTest, GetAndPostRoundTrip) {
     EXPECT_EQ(r->body, "POST /v1/chat\nhost=127.0.0.1:" + std::to_string(server.port()) +
                            "\nagent=custom\nx-test=\nbody={\"prompt\":\"hi\"}");
     EXPECT_EQ(client_->stats().requests.load(), 2u);
+}
+
+TEST_F(HttpClientTest, ABudgetBoundsConcurrentExchangesAndQueuesTheRest) {
+    auto& server = ServeEcho();
+    common::ManualClock clock;
+    HttpClientOptions options;
+    options.budget = std::make_shared<ConnectionBudget>(clock, 1, 1);
+    NewClient(options);
+    auto held = options.budget->TryAcquire();  // another call holds the only connection
+    ASSERT_TRUE(held);
+    auto waiting = asio::co_spawn(client_io_.ioc(), client_->Send(Get(Url(server.port(), "/w"))),
+                                  asio::use_future);
+    const auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (options.budget->Stats().waiting == 0 && std::chrono::steady_clock::now() < until)
+        std::this_thread::yield();
+    ASSERT_EQ(options.budget->Stats().waiting, 1u);
+    // The wait queue is full: the next exchange is refused at once, nothing is sent.
+    EXPECT_ERROR(Send(Get(Url(server.port(), "/refused"))), ErrorCode::kOverloaded,
+                 "provider connection budget");
+    EXPECT_EQ(events_.Count("s accept"), 0) << events_.Dump();
+    // The connection is freed: the waiting exchange proceeds, and gives its permit back.
+    held.Release();
+    ASSERT_EQ(waiting.wait_for(kDeadline), std::future_status::ready);
+    auto r = waiting.get();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(options.budget->Stats().in_use, 0u);
+    EXPECT_EQ(options.budget->Stats().waited, 1u);
+    EXPECT_EQ(client_->stats().errors.load(), 1u);
 }
 
 TEST_F(HttpClientTest, ReusesKeepAliveConnection) {

@@ -13,9 +13,11 @@
 #include <boost/asio/use_future.hpp>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "agents/registry.hpp"
+#include "net/connection_budget.hpp"
 #include "service_test_support.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
@@ -145,6 +147,45 @@ TEST_F(ServiceTest, CapQueueAndOverload) {
     auto d = Await(service_->Create(Request(1)));
     ASSERT_TRUE(d.ok());
     EXPECT_EQ(WaitTerminal(d->id).status, events::DebateStatus::kCompleted);
+}
+
+TEST_F(ServiceTest, CreateRefusesProviderDebatesWhileTheConnectionBudgetQueueIsFull) {
+    common::ManualClock budget_clock;
+    net::ConnectionBudget budget(budget_clock, 1, 1);
+    ServiceSettings s;
+    s.provider_budget = &budget;
+    service_ = std::make_unique<LocalDebateService>(ioc_.get_executor(), clock_, s, *store_, pool_,
+                                                    keys_, hub_, registry_);
+    CreateDebateRequest providers = Request(1);
+    providers.agents = agents::ParseAgentSpecs({"openai:gpt-4o", "anthropic:claude-x"}).value();
+    // One call holds the only connection and one waits: the FIFO is full.
+    auto held = budget.TryAcquire();
+    asio::io_context waiters;
+    std::optional<common::Result<net::ConnectionBudget::Permit>> waiting;
+    asio::co_spawn(waiters, budget.Acquire(std::chrono::hours(1)),
+                   [&waiting](std::exception_ptr, common::Result<net::ConnectionBudget::Permit> r) {
+                       waiting.emplace(std::move(r));
+                   });
+    waiters.poll();
+    ASSERT_TRUE(budget.QueueFull());
+    auto refused = Await(service_->Create(providers));
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code, common::ErrorCode::kOverloaded);  // 503 + Retry-After
+    EXPECT_NE(refused.error().message.find("provider connections"), std::string::npos);
+    EXPECT_EQ(service_->Stats().running + service_->Stats().queued, 0u);
+    // Demo agents hold no connection: still accepted.
+    auto demo = Await(service_->Create(Request(1)));
+    ASSERT_TRUE(demo.ok()) << demo.error().message;
+    EXPECT_EQ(WaitTerminal(demo->id).status, events::DebateStatus::kCompleted);
+    // Once the waiter got its connection, provider debates are no longer refused at the door
+    // (this one then fails later for want of keys in this test, which is not the point).
+    held.Release();
+    waiters.restart();
+    waiters.poll();
+    ASSERT_TRUE(waiting.has_value() && waiting->ok());
+    EXPECT_FALSE(budget.QueueFull());
+    auto accepted = Await(service_->Create(providers));
+    if (!accepted.ok()) EXPECT_NE(accepted.error().code, common::ErrorCode::kOverloaded);
 }
 
 TEST_F(ServiceTest, DrainCancelsWhatOutlivesTheGrace) {
