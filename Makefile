@@ -4,7 +4,7 @@ RELEASE_DIR ?= build-release
 JOBS ?= $(shell nproc)
 ARAGORA := $(BUILD_DIR)/src/cli/aragora
 
-.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console bench-encryption test-tsan \
+.PHONY: all deps configure build test test-deploy fuzz fuzz-gate fuzz-build serve demo bench bench-server bench-auth bench-distributed bench-agents bench-backup bench-runtime bench-tracing bench-console bench-encryption test-asan test-asan-runtime test-tsan \
     reliability format clean install
 
 all: build
@@ -70,27 +70,67 @@ fuzz: fuzz-build
 
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (own tree).
 ASAN_DIR ?= build-asan
+ASAN_CONFIGURE = cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DARAGORA_BUILD_BENCH=OFF \
+    -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 test-asan: deps
-	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DARAGORA_BUILD_BENCH=OFF \
-	    -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+	$(ASAN_CONFIGURE)
 	cmake --build $(ASAN_DIR) -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 300
+	$(ASAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) --timeout 300
 
-# The service, events, WebSocket and Redis tests under ThreadSanitizer (own tree). The one
-# suppression (tests/tsan.supp) is Asio's strand executor, whose atomic fence TSan cannot follow.
+# The runtime's integration suites (run by hand with test-asan-runtime and test-tsan, not part
+# of `make test`): the real `aragora` of the sanitized tree (ARAGORA_BINARY) with WebSocket
+# viewers: streaming, replay, the SDK flows, slow readers, SIGUSR1, cancel, drain, kill -9
+# recovery, provider faults; the multi-instance relay (two serve + worker + nginx + PostgreSQL
+# + Redis). The server's stderr is a test's temporary file, so every sanitized process writes
+# its reports under <tree>/sanitizer-reports (log_path); any report there fails the target.
+RUNTIME_INTEGRATION_TESTS ?= server_integration_tests multi_instance_integration_tests
+RUNTIME_INTEGRATION_FILTER ?= SdkFlowTest.*:RecoveryTest.*:AgentsTest.*:PhaseFailureTest.*:$\
+ServerApiTest.CancelIsEffectiveBeforeTheAnswer:ServerApiTest.MessagesAndEventPolling:MultiInstanceTest.*
+# $(call RUN_RUNTIME_INTEGRATION,<tree>,<sanitizer options to export; each log_path= gets the path>)
+define RUN_RUNTIME_INTEGRATION
+	rm -rf $(1)/sanitizer-reports && mkdir -p $(1)/sanitizer-reports
+	status=0; export $(subst log_path=,log_path=$(CURDIR)/$(1)/sanitizer-reports/report,$(2)); \
+	for t in $(RUNTIME_INTEGRATION_TESTS); do \
+	    $(1)/tests/integration/$$t --gtest_filter='$(RUNTIME_INTEGRATION_FILTER)' || status=1; \
+	done; \
+	if [ -n "$$(ls $(1)/sanitizer-reports)" ]; then cat $(1)/sanitizer-reports/*; \
+	    echo "sanitizer reports: $$(ls $(1)/sanitizer-reports | wc -l) file(s) in $(1)/sanitizer-reports"; \
+	    status=1; fi; \
+	exit $$status
+endef
+
+# The service, events and WebSocket tests under ASan/UBSan (the ASan tree, only these
+# targets): the service and events unit tests, the API's DebateStream* and net's Ws* tests,
+# then the runtime's integration suites above against an ASan-built `aragora`.
+ASAN_RUNTIME_UNIT_TESTS ?= service_unit_tests events_unit_tests api_unit_tests net_unit_tests
+test-asan-runtime: deps
+	$(ASAN_CONFIGURE)
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target $(ASAN_RUNTIME_UNIT_TESTS) $(RUNTIME_INTEGRATION_TESTS)
+	set -e; export $(ASAN_ENV); \
+	for t in service events; do $(ASAN_DIR)/tests/$${t}_unit_tests; done; \
+	$(ASAN_DIR)/tests/api_unit_tests --gtest_filter='DebateStream*'; \
+	$(ASAN_DIR)/tests/net_unit_tests --gtest_filter='Ws*'
+	$(call RUN_RUNTIME_INTEGRATION,$(ASAN_DIR),ASAN_OPTIONS=detect_leaks=0:log_path= \
+	    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=)
+
+# The service, events, WebSocket and Redis tests under ThreadSanitizer (own tree), then the
+# runtime's integration suites above against a TSan-built `aragora`. The suppressions
+# (tests/tsan.supp) are reports inside libraries TSan cannot follow, never in src/.
 TSAN_DIR ?= build-tsan
 TSAN_TESTS ?= service_unit_tests events_unit_tests api_unit_tests net_unit_tests redis_unit_tests
+TSAN_OPTS = suppressions=$(CURDIR)/tests/tsan.supp
 test-tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DARAGORA_BUILD_BENCH=OFF \
 	    -DCMAKE_CXX_FLAGS="-fsanitize=thread -O1 -fno-omit-frame-pointer" \
 	    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread"
-	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TESTS)
-	set -e; export TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1"; \
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TESTS) $(RUNTIME_INTEGRATION_TESTS)
+	set -e; export TSAN_OPTIONS="$(TSAN_OPTS) halt_on_error=1"; \
 	for t in service events redis; do $(TSAN_DIR)/tests/$${t}_unit_tests; done; \
 	$(TSAN_DIR)/tests/api_unit_tests --gtest_filter='DebateStream*'; \
 	$(TSAN_DIR)/tests/net_unit_tests --gtest_filter='Ws*'
+	$(call RUN_RUNTIME_INTEGRATION,$(TSAN_DIR),TSAN_OPTIONS=$(TSAN_OPTS):log_path=)
 
 # The server in development mode: embedded SQLite under ./data, demo agents (no API
 # keys), listening on 127.0.0.1 (API 8080, WebSocket 8765, metrics 9090; override with

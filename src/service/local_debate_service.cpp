@@ -127,13 +127,15 @@ public:
         service_.UpdateGauges();
     }
     void OnFinished(run::DebateRun& run, bool held_slot) override {
-        service_.Forget(run.id());
         {
             std::lock_guard lock(service_.running_starts_->mutex);
             service_.running_starts_->by_id.erase(run.id());
         }
         if (held_slot) service_.limiter_.Release();
         service_.UpdateGauges();
+        // Last: once the run left the registry, Drain may return and the service go
+        // (TSan: the erase above raced with ~LocalDebateService after a drain).
+        service_.Forget(run.id());
     }
     bool Dequeue(run::DebateRun& run) override {
         return run.ticket() != 0 && service_.limiter_.Cancel(run.ticket());

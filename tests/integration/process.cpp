@@ -32,7 +32,10 @@ ProcessResult RunProcess(const std::vector<std::string>& args,
                                      0600);
 
     std::map<std::string, std::string> full;
-    for (const char* k : {"PATH", "HOME", "LANG", "TMPDIR"}) {
+    // The sanitizer options reach the child too (make test-asan-runtime / test-tsan run
+    // the suites against a sanitized binary and collect its reports through log_path).
+    for (const char* k : {"PATH", "HOME", "LANG", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                          "TSAN_OPTIONS", "LSAN_OPTIONS"}) {
         if (const char* v = std::getenv(k)) full[k] = v;
     }
     for (const auto& [k, v] : env) full[k] = v;

@@ -56,7 +56,10 @@ int ExitCodeOf(int status) {
 std::map<std::string, std::string> ServerEnv(const std::string& data_dir,
                                              const std::map<std::string, std::string>& overrides) {
     std::map<std::string, std::string> env;
-    for (const char* k : {"PATH", "HOME", "LANG", "TMPDIR"}) {
+    // The sanitizer options reach the child too (make test-asan-runtime / test-tsan run
+    // the suites against a sanitized binary and collect its reports through log_path).
+    for (const char* k : {"PATH", "HOME", "LANG", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                          "TSAN_OPTIONS", "LSAN_OPTIONS"}) {
         if (const char* v = std::getenv(k)) env[k] = v;
     }
     env["ARAGORA_ENV"] = "development";

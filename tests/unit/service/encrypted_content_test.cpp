@@ -110,7 +110,10 @@ TEST_F(EncryptedContentTest, TheDatabaseFileNeverHoldsTheTaskWhileEveryReadSeesI
     auto verified = debate::VerifyReceipt(receipt->json, keys_);
     EXPECT_TRUE(verified.valid) << verified.reason;
 
-    // Neither the database file nor its WAL holds the task, context or answer.
+    // Neither the database file nor its WAL holds the task, context or answer. The run
+    // publishes debate_end after its final write: drain (awaits its completion) before the
+    // service and its hub sink go (TSan: heap-use-after-free in DebateRun::Publish).
+    Await(service_->Drain(std::chrono::seconds(5)));
     service_.reset();
     store_.reset();
     const std::string bytes =
