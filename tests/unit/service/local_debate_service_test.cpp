@@ -185,7 +185,9 @@ TEST_F(ServiceTest, CreateRefusesProviderDebatesWhileTheConnectionBudgetQueueIsF
     ASSERT_TRUE(waiting.has_value() && waiting->ok());
     EXPECT_FALSE(budget.QueueFull());
     auto accepted = Await(service_->Create(providers));
-    if (!accepted.ok()) EXPECT_NE(accepted.error().code, common::ErrorCode::kOverloaded);
+    if (!accepted.ok()) {
+        EXPECT_NE(accepted.error().code, common::ErrorCode::kOverloaded);
+    }
 }
 
 TEST_F(ServiceTest, DrainCancelsWhatOutlivesTheGrace) {
