@@ -569,7 +569,10 @@ TEST_F(AgentsTest, ProviderConnectionBudgetQueuesCallsAndRefusesDebatesWhenFull)
     std::string metrics;
     while (Clock::now() < until) {
         metrics = Metrics();
-        if (metrics.find("\naragora_provider_calls_waiting 1\n") != std::string::npos) break;
+        // The permit is taken before the connection: wait for the held call's request too.
+        if (metrics.find("\naragora_provider_calls_waiting 1\n") != std::string::npos &&
+            fake_.RequestCount() >= 1)
+            break;
         std::this_thread::sleep_for(milliseconds(20));
     }
     ASSERT_NE(metrics.find("\naragora_provider_calls_in_flight 1\n"), std::string::npos) << metrics;
