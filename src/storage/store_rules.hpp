@@ -17,6 +17,25 @@
 
 namespace aragora::storage::rules {
 
+// After the shared transaction of a group commit (AppendEventBatches) failed for the
+// batches `todo`: an outage or a timeout fails each of them with that error (so would a
+// transaction of its own); any other error was one batch's insert taking the shared
+// transaction with it, so each batch is written again alone by `one(i)` and only the
+// failing ones fail. `out` holds one status per batch.
+template <typename WriteOne>
+void SettleFailedBatches(const common::Error& error, const std::vector<std::size_t>& todo,
+                         std::vector<common::Status>& out, WriteOne&& one) {
+    const bool outage =
+        error.code == common::ErrorCode::kUnavailable || error.code == common::ErrorCode::kTimeout;
+    for (std::size_t i : todo) {
+        if (outage) {
+            if (out[i]) out[i] = error;
+        } else {
+            out[i] = one(i);
+        }
+    }
+}
+
 inline constexpr int kMaxAuditLimit = 1000;
 
 // Column orders shared by both backends' Read*() functions and statements.

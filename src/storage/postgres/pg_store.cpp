@@ -805,22 +805,12 @@ public:
             return {};
         });
         if (shared) return out;
-        const common::Error& error = shared.error();
-        if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kTimeout) {
-            // The database itself fails: so would each batch on its own.
-            for (std::size_t i : todo) {
-                if (out[i]) out[i] = error;
-            }
-            return out;
-        }
-        // One batch's insert failed and took the shared transaction with it: each batch
-        // in a transaction of its own, so that only the failing ones fail.
-        for (std::size_t i : todo) {
+        rules::SettleFailedBatches(shared.error(), todo, out, [&](std::size_t i) -> Status {
             const EventBatch& b = batches[i];
             std::vector<events::Event> events(b.events.begin(), b.events.end());
-            out[i] = b.lease_owner.empty() ? AppendEvents(events)
-                                           : AppendLeasedEvents(events, std::string(b.lease_owner));
-        }
+            return b.lease_owner.empty() ? AppendEvents(events)
+                                         : AppendLeasedEvents(events, std::string(b.lease_owner));
+        });
         return out;
     }
 

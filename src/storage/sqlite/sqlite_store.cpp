@@ -659,26 +659,12 @@ public:
         std::lock_guard lock(conn_->mu);
         auto shared = WriteBatchesLocked(batches, todo, out);
         if (shared) return out;
-        const common::Error& error = shared.error();
-        if (error.code == ErrorCode::kUnavailable || error.code == ErrorCode::kTimeout) {
-            // The storage itself fails (disk full, busy past the timeout): so would each
-            // batch on its own.
-            for (std::size_t i : todo) {
-                if (out[i]) out[i] = error;
-            }
-            return out;
-        }
-        // One batch's insert failed and took the shared transaction with it: each batch
-        // in a transaction of its own, so that only the failing ones fail.
-        for (std::size_t i : todo) {
+        rules::SettleFailedBatches(shared.error(), todo, out, [&](std::size_t i) -> Status {
             auto tx = sqlite::Transaction::Begin(db());
-            if (!tx) {
-                out[i] = tx.error();
-                continue;
-            }
-            out[i] = WriteBatchLocked(batches[i]);
-            if (out[i]) out[i] = tx->Commit();
-        }
+            if (!tx) return tx.error();
+            Status written = WriteBatchLocked(batches[i]);
+            return written ? tx->Commit() : written;
+        });
         return out;
     }
 
