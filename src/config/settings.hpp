@@ -160,20 +160,20 @@ struct ServerSettings {
     int event_replay_buffer_size = 1000;  // ARAGORA_EVENT_REPLAY_BUFFER_SIZE
     // ... of a debate nobody subscribes to (events::EventHub): the rest is in the store.
     int event_replay_buffer_unwatched = 4;  // ARAGORA_EVENT_REPLAY_BUFFER_UNWATCHED
-    int ws_max_connections = 1000;           // ARAGORA_WS_MAX_CONNECTIONS
-    int ws_send_queue_max = 256;             // ARAGORA_WS_SEND_QUEUE_MAX (frames)
-    int ws_heartbeat_seconds = 15;           // ARAGORA_WS_HEARTBEAT_SECONDS
-    int shutdown_grace_seconds = 30;         // ARAGORA_SHUTDOWN_GRACE_SECONDS
-    int max_body_bytes = 1 << 20;            // ARAGORA_MAX_BODY_BYTES
-    int max_header_bytes = 16 << 10;         // ARAGORA_MAX_HEADER_BYTES
-    int max_header_count = 100;              // ARAGORA_MAX_HEADER_COUNT
-    int max_connections = 1024;              // ARAGORA_MAX_CONNECTIONS
-    int keep_alive_seconds = 60;             // ARAGORA_KEEP_ALIVE_SECONDS
-    int read_timeout_seconds = 30;           // ARAGORA_READ_TIMEOUT_SECONDS
-    int write_timeout_seconds = 30;          // ARAGORA_WRITE_TIMEOUT_SECONDS
-    std::string log_dir;                     // ARAGORA_LOG_DIR (empty = stderr)
-    std::string api_token;                   // ARAGORA_API_TOKEN
-    std::string jwt_secret;                  // ARAGORA_JWT_SECRET
+    int ws_max_connections = 1000;          // ARAGORA_WS_MAX_CONNECTIONS
+    int ws_send_queue_max = 256;            // ARAGORA_WS_SEND_QUEUE_MAX (frames)
+    int ws_heartbeat_seconds = 15;          // ARAGORA_WS_HEARTBEAT_SECONDS
+    int shutdown_grace_seconds = 30;        // ARAGORA_SHUTDOWN_GRACE_SECONDS
+    int max_body_bytes = 1 << 20;           // ARAGORA_MAX_BODY_BYTES
+    int max_header_bytes = 16 << 10;        // ARAGORA_MAX_HEADER_BYTES
+    int max_header_count = 100;             // ARAGORA_MAX_HEADER_COUNT
+    int max_connections = 1024;             // ARAGORA_MAX_CONNECTIONS
+    int keep_alive_seconds = 60;            // ARAGORA_KEEP_ALIVE_SECONDS
+    int read_timeout_seconds = 30;          // ARAGORA_READ_TIMEOUT_SECONDS
+    int write_timeout_seconds = 30;         // ARAGORA_WRITE_TIMEOUT_SECONDS
+    std::string log_dir;                    // ARAGORA_LOG_DIR (empty = stderr)
+    std::string api_token;                  // ARAGORA_API_TOKEN
+    std::string jwt_secret;                 // ARAGORA_JWT_SECRET
     // Slow clients: ARAGORA_MAX_PENDING_CONNECTIONS_PER_IP (connections per client address
     // without a complete first request; 0 = no limit) and ARAGORA_HEADER_TIMEOUT_SECONDS.
     int max_pending_connections_per_ip = 64;
