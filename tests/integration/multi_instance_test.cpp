@@ -510,8 +510,12 @@ TEST_F(MultiInstanceTest, CancelOnBStopsADebateRunningLocallyOnA) {
     EXPECT_EQ(StringOf(r.Object(), "status"), "cancelled") << r.Describe();
     EXPECT_LT(Clock::now() - sent, seconds(10));
     EXPECT_EQ(Column(id, "status"), "cancelled");
-    EXPECT_NE(a->Logs().find("cancelled debate_id=" + id + " on request of another instance"),
-              std::string::npos)
+    // A logs once its Cancel returns, which is after the run's final write that B's answer
+    // follows: the line may come a moment after B answers.
+    const std::string cancelled_here =
+        "cancelled debate_id=" + id + " on request of another instance";
+    EXPECT_TRUE(
+        PollUntil([&] { return a->Logs().find(cancelled_here) != std::string::npos; }, seconds(5)))
         << a->Logs();
     ASSERT_TRUE(on_b.ReadToEnd(seconds(10)));
     on_b.ExpectComplete(id, static_cast<std::int64_t>(AllEvents(a->Http(), id).size()));
@@ -907,7 +911,11 @@ TEST_F(MultiInstanceTest, AKilledInstancesLocalDebateEndsFailedOnceItsLeaseExpir
     EXPECT_EQ(Receipts(id), 0);
     EXPECT_EQ(DebateEnds(id), 1);
     ExpectStoredLogComplete(id);
-    EXPECT_NE(b->Logs().find("debate_end debate_id=" + id + " status=failed"), std::string::npos)
+    // The reaper logs after it read the reaped debate's tail back: a moment after its
+    // status is visible.
+    const std::string reaped_here = "debate_end debate_id=" + id + " status=failed";
+    EXPECT_TRUE(
+        PollUntil([&] { return b->Logs().find(reaped_here) != std::string::npos; }, seconds(5)))
         << b->Logs();
     const auto events = AllEvents(b->Http(), id);
     ASSERT_FALSE(events.empty());
