@@ -42,8 +42,20 @@ Status KeyConflict(Status s, const DataKeyRecord& k) {
 }
 
 // Holds the leased connection (discarded on release, so the session lock goes with it).
+// Holds the session lock's connection (discarded: closed on release). Releasing unlocks
+// first: the server drops a closed session's locks only once its backend has noticed the
+// close, and a rotation asked for right after this one ends must find the lock free.
 struct PgRotationLock final : RotationLock {
     explicit PgRotationLock(PgPool::Lease lease) : lease_(std::move(lease)) {}
+    ~PgRotationLock() override {
+        try {
+            pqxx::nontransaction tx(lease_.conn());
+            pg::Params p;
+            pg::Exec(tx, "SELECT pg_advisory_unlock(" + p.Int(pg::kKeyRotationLockKey) + ")", p);
+        } catch (...) {
+            // Closing the connection releases it anyway, a moment later.
+        }
+    }
     PgPool::Lease lease_;
 };
 
