@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/forwarding_store.hpp"
 #include "storage/store_rules.hpp"
 
 namespace aragora::storage {
@@ -95,14 +96,17 @@ Status ForEachSealedField(DebateRecord& d, Fn&& fn) {
     return fn("result_json", d.result_json);
 }
 
-class ContentCipherStore final : public Store {
+// Overrides the calls that write or read sealed content; everything else (statuses,
+// leases, legal holds, retention bookkeeping, scheduled runs, the receipt keyring, whose
+// HMAC keys arrive already sealed under their own associated data) is forwarded as is.
+class ContentCipherStore final : public ForwardingStore {
 public:
     // `owned` may be null when the caller keeps `inner` alive.
     ContentCipherStore(std::unique_ptr<Store> owned, Store* inner,
                        std::shared_ptr<const keys::FieldCipher> cipher,
                        ContentCipherOptions options)
-        : owned_(std::move(owned)),
-          inner_(inner),
+        : ForwardingStore(*inner),
+          owned_(std::move(owned)),
           cipher_(std::move(cipher)),
           options_(std::move(options)) {}
 
@@ -111,25 +115,20 @@ public:
     Status CreateDebate(const DebateRecord& debate) override {
         auto sealed = SealDebate(debate);
         if (!sealed) return sealed.error();
-        return inner_->CreateDebate(*sealed);
+        return inner().CreateDebate(*sealed);
     }
 
     Result<DebateRecord> GetDebate(const std::string& id) override {
-        return OpenDebate(inner_->GetDebate(id));
+        return OpenDebate(inner().GetDebate(id));
     }
 
     Result<DebatePage> ListDebates(const DebateFilter& filter) override {
-        auto page = inner_->ListDebates(filter);
+        auto page = inner().ListDebates(filter);
         if (!page) return page;
         for (auto& d : page->items) {
             if (auto s = OpenDebateInPlace(d); !s) return s.error();
         }
         return page;
-    }
-
-    Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
-                              const std::string& started_at) override {
-        return inner_->UpdateDebateStatus(id, status, started_at);
     }
 
     Result<std::optional<ReceiptRecord>> FinishDebate(const DebateRecord& debate,
@@ -138,50 +137,32 @@ public:
         return Finish(debate, events, receipt, nullptr);
     }
 
-    Result<int> MarkInterrupted(const std::string& now) override {
-        return inner_->MarkInterrupted(now);
-    }
-
     // ---------------------------------------------------------------- worker queue
 
     Result<std::optional<DebateRecord>> ClaimQueuedDebate(const std::string& worker_id,
                                                           const std::string& now,
                                                           const std::string& lease_until) override {
-        auto claimed = inner_->ClaimQueuedDebate(worker_id, now, lease_until);
+        auto claimed = inner().ClaimQueuedDebate(worker_id, now, lease_until);
         if (!claimed || !*claimed) return claimed;
         if (auto s = OpenDebateInPlace(**claimed); !s) return s.error();
         return claimed;
     }
 
-    Status RenewLease(const std::string& id, const std::string& worker_id,
-                      const std::string& lease_until) override {
-        return inner_->RenewLease(id, worker_id, lease_until);
-    }
-
-    Status ReleaseLease(const std::string& id, const std::string& worker_id) override {
-        return inner_->ReleaseLease(id, worker_id);
-    }
-
     Result<std::vector<std::string>> ReapExpiredLeases(
         const std::string& now, const DebateEndDataBuilder& end_data) override {
-        return inner_->ReapExpiredLeases(now, OpeningEndData(end_data));
+        return inner().ReapExpiredLeases(now, OpeningEndData(end_data));
     }
 
     Result<DebateRecord> CancelQueuedDebate(const std::string& id, const std::string& now,
                                             const DebateEndDataBuilder& end_data) override {
-        return OpenDebate(inner_->CancelQueuedDebate(id, now, OpeningEndData(end_data)));
-    }
-
-    Status StartLeasedDebate(const std::string& id, const std::string& owner,
-                             const std::string& started_at) override {
-        return inner_->StartLeasedDebate(id, owner, started_at);
+        return OpenDebate(inner().CancelQueuedDebate(id, now, OpeningEndData(end_data)));
     }
 
     Status AppendLeasedEvents(const std::vector<events::Event>& events,
                               const std::string& worker_id) override {
         auto sealed = SealEvents(events);
         if (!sealed) return sealed.error();
-        return inner_->AppendLeasedEvents(*sealed, worker_id);
+        return inner().AppendLeasedEvents(*sealed, worker_id);
     }
 
     Result<std::optional<ReceiptRecord>> FinishLeasedDebate(
@@ -195,7 +176,7 @@ public:
     Status AppendEvents(const std::vector<events::Event>& events) override {
         auto sealed = SealEvents(events);
         if (!sealed) return sealed.error();
-        return inner_->AppendEvents(*sealed);
+        return inner().AppendEvents(*sealed);
     }
 
     std::vector<Status> AppendEventBatches(std::span<const EventBatch> batches) override {
@@ -217,7 +198,7 @@ public:
         forward.reserve(sealed.size());
         for (std::size_t k = 0; k < sealed.size(); ++k)
             forward.push_back(EventBatch{sealed[k], batches[index[k]].lease_owner});
-        auto written = inner_->AppendEventBatches(forward);
+        auto written = inner().AppendEventBatches(forward);
         for (std::size_t k = 0; k < written.size() && k < index.size(); ++k)
             out[index[k]] = std::move(written[k]);
         return out;
@@ -225,7 +206,7 @@ public:
 
     Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                   std::int64_t since_seq, int limit) override {
-        auto listed = inner_->ListEvents(debate_id, since_seq, limit);
+        auto listed = inner().ListEvents(debate_id, since_seq, limit);
         if (!listed) return listed;
         for (auto& e : *listed) {
             auto data =
@@ -240,14 +221,14 @@ public:
     // ---------------------------------------------------------------- receipts
 
     Result<ReceiptRecord> GetReceipt(const std::string& id) override {
-        auto r = inner_->GetReceipt(id);
+        auto r = inner().GetReceipt(id);
         if (!r) return r;
         if (auto s = OpenReceiptInPlace(*r); !s) return s.error();
         return r;
     }
 
     Result<ReceiptPage> ListReceipts(const std::string& debate_id, int limit, int offset) override {
-        auto page = inner_->ListReceipts(debate_id, limit, offset);
+        auto page = inner().ListReceipts(debate_id, limit, offset);
         if (!page) return page;
         for (auto& r : page->items) {
             if (auto s = OpenReceiptInPlace(r); !s) return s.error();
@@ -255,13 +236,9 @@ public:
         return page;
     }
 
-    Result<std::optional<std::string>> LastReceiptHash() override {
-        return inner_->LastReceiptHash();
-    }
-
     Result<std::vector<ReceiptChainEntry>> ListReceiptChain(std::int64_t after_seq,
                                                             int limit) override {
-        auto chain = inner_->ListReceiptChain(after_seq, limit);
+        auto chain = inner().ListReceiptChain(after_seq, limit);
         if (!chain) return chain;
         for (auto& e : *chain) {
             if (e.tombstone) continue;
@@ -269,55 +246,6 @@ public:
         }
         return chain;
     }
-
-    Result<LegalHold> SetLegalHold(const std::string& id, const std::string& reason,
-                                   const std::string& matter_id, const std::string& placed_by,
-                                   const std::string& now) override {
-        return inner_->SetLegalHold(id, reason, matter_id, placed_by, now);
-    }
-    Result<LegalHold> ReleaseLegalHold(const std::string& id) override {
-        return inner_->ReleaseLegalHold(id);
-    }
-    Result<LegalHold> GetLegalHold(const std::string& id) override {
-        return inner_->GetLegalHold(id);
-    }
-    Result<std::vector<ReceiptDeletion>> DeleteExpiredReceipts(
-        const ExpiredReceiptsDeletion& request) override {
-        return inner_->DeleteExpiredReceipts(request);
-    }
-    Result<ExpiredReceipts> FindExpiredReceipts(const std::string& cutoff, int limit) override {
-        return inner_->FindExpiredReceipts(cutoff, limit);
-    }
-    Result<ReceiptDeletionPage> ListReceiptDeletions(int limit, int offset,
-                                                     const std::string& reason) override {
-        return inner_->ListReceiptDeletions(limit, offset, reason);
-    }
-    Result<ReceiptRetentionCounts> CountReceiptsForRetention(
-        const std::vector<std::string>& bounds) override {
-        return inner_->CountReceiptsForRetention(bounds);
-    }
-
-    // ---------------------------------------------------------------- jobs, health
-
-    Result<bool> ClaimScheduledRun(const std::string& job, const std::string& slot,
-                                   const std::string& instance, const std::string& now) override {
-        return inner_->ClaimScheduledRun(job, slot, instance, now);
-    }
-    Status FinishScheduledRun(const std::string& job, const std::string& slot,
-                              const std::string& instance, const std::string& status,
-                              const std::string& detail, const std::string& now) override {
-        return inner_->FinishScheduledRun(job, slot, instance, status, detail, now);
-    }
-    // The receipt keyring's rows hold no debate content (HMAC keys arrive already sealed
-    // under their own associated data): forwarded as they are.
-    Status RecordReceiptKey(const ReceiptKeyRow& row) override {
-        return inner_->RecordReceiptKey(row);
-    }
-    Result<std::vector<ReceiptKeyRow>> ListReceiptKeys() override {
-        return inner_->ListReceiptKeys();
-    }
-    Status Ping() override { return inner_->Ping(); }
-    Status ProbeWrite() override { return inner_->ProbeWrite(); }
 
 private:
     DecryptFailureCounts* failures() const { return options_.failures.get(); }
@@ -411,15 +339,14 @@ private:
             builder = &sealing;
         }
         auto stored = worker_id == nullptr
-                          ? inner_->FinishDebate(*row, *sealed_events, builder)
-                          : inner_->FinishLeasedDebate(*row, *sealed_events, builder, *worker_id);
+                          ? inner().FinishDebate(*row, *sealed_events, builder)
+                          : inner().FinishLeasedDebate(*row, *sealed_events, builder, *worker_id);
         if (!stored || !*stored) return stored;
         if (auto s = OpenReceiptInPlace(**stored); !s) return s.error();
         return stored;
     }
 
     std::unique_ptr<Store> owned_;
-    Store* inner_;
     std::shared_ptr<const keys::FieldCipher> cipher_;
     ContentCipherOptions options_;
 };

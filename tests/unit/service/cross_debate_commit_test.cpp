@@ -15,6 +15,7 @@
 #include "events/status.hpp"
 #include "service/local_debate_service.hpp"
 #include "service_test_support.hpp"
+#include "storage/forwarding_store.hpp"
 
 namespace aragora::service {
 namespace {
@@ -24,9 +25,10 @@ using common::Status;
 
 // Forwards to a real store; counts write transactions; can hold the event transactions
 // (AppendEventBatches) until released (bounded wait, no sleep).
-class CountingStore final : public storage::Store {
+class CountingStore final : public storage::ForwardingStore {
 public:
-    explicit CountingStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+    explicit CountingStore(std::unique_ptr<storage::Store> inner)
+        : ForwardingStore(*inner), inner_(std::move(inner)) {}
 
     void Hold() {
         std::lock_guard lock(mu_);
@@ -65,12 +67,6 @@ public:
         Count();
         return inner_->CreateDebate(d);
     }
-    Result<storage::DebateRecord> GetDebate(const std::string& id) override {
-        return inner_->GetDebate(id);
-    }
-    Result<storage::DebatePage> ListDebates(const storage::DebateFilter& f) override {
-        return inner_->ListDebates(f);
-    }
     Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
         Count();
@@ -82,29 +78,10 @@ public:
         Count();
         return inner_->FinishDebate(debate, events, receipt);
     }
-    Result<int> MarkInterrupted(const std::string& now) override {
-        return inner_->MarkInterrupted(now);
-    }
     Status AppendEvents(const std::vector<events::Event>& events) override {
         Count();
         return inner_->AppendEvents(events);
     }
-    Result<std::vector<events::Event>> ListEvents(const std::string& id, std::int64_t since,
-                                                  int limit) override {
-        return inner_->ListEvents(id, since, limit);
-    }
-    Result<storage::ReceiptRecord> GetReceipt(const std::string& id) override {
-        return inner_->GetReceipt(id);
-    }
-    Result<storage::ReceiptPage> ListReceipts(const std::string& debate_id, int limit,
-                                              int offset) override {
-        return inner_->ListReceipts(debate_id, limit, offset);
-    }
-    Result<std::optional<std::string>> LastReceiptHash() override {
-        return inner_->LastReceiptHash();
-    }
-    Status Ping() override { return inner_->Ping(); }
-    Status ProbeWrite() override { return inner_->ProbeWrite(); }
 
 private:
     void Count() {

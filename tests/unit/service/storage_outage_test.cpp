@@ -23,6 +23,7 @@
 #include "service/local_debate_service.hpp"
 #include "service/storage_health.hpp"
 #include "service_test_support.hpp"
+#include "storage/forwarding_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace aragora::service {
@@ -37,9 +38,10 @@ using std::chrono::milliseconds;
 // A store whose writes fail with what SQLite answers on a full disk while failing() is
 // set; reads always work. Counts the write attempts (failed or not) per method, and keeps
 // the last record FinishDebate was asked to write.
-class FaultyStore final : public storage::Store {
+class FaultyStore final : public storage::ForwardingStore {
 public:
-    explicit FaultyStore(std::unique_ptr<storage::Store> inner) : inner_(std::move(inner)) {}
+    explicit FaultyStore(std::unique_ptr<storage::Store> inner)
+        : ForwardingStore(*inner), inner_(std::move(inner)) {}
 
     // `creates_too` false: CreateDebate still works (a debate is accepted, then the disk
     // fills), so the test needs no race with the debate's first write.
@@ -62,12 +64,6 @@ public:
     Status CreateDebate(const storage::DebateRecord& d) override {
         if (auto e = Write(/*create=*/true)) return *e;
         return inner_->CreateDebate(d);
-    }
-    Result<storage::DebateRecord> GetDebate(const std::string& id) override {
-        return inner_->GetDebate(id);
-    }
-    Result<storage::DebatePage> ListDebates(const storage::DebateFilter& f) override {
-        return inner_->ListDebates(f);
     }
     Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
@@ -102,19 +98,10 @@ public:
         if (auto e = Write()) return *e;
         return inner_->AppendEvents(events);
     }
-    Result<std::vector<events::Event>> ListEvents(const std::string& id, std::int64_t since,
-                                                  int limit) override {
-        return inner_->ListEvents(id, since, limit);
-    }
-    Result<storage::ReceiptRecord> GetReceipt(const std::string& id) override {
-        return inner_->GetReceipt(id);
-    }
-    Result<storage::ReceiptPage> ListReceipts(const std::string& debate_id, int limit,
-                                              int offset) override {
-        return inner_->ListReceipts(debate_id, limit, offset);
-    }
-    Result<std::optional<std::string>> LastReceiptHash() override {
-        return inner_->LastReceiptHash();
+    // The group commit's transactions go through AppendEvents above (Store's own loop over
+    // the batches), so that they fail with the other writes.
+    std::vector<Status> AppendEventBatches(std::span<const storage::EventBatch> b) override {
+        return Store::AppendEventBatches(b);
     }
     Status Ping() override { return inner_->Ping(); }  // reads work: only writes fail
     Status ProbeWrite() override {
