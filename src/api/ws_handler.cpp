@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -254,6 +255,9 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
               store_next_since(from) {}
 
         void Deliver(const events::Event& event) override;
+        // A published batch: one append run under the inbox's lock and one wake-up, so the
+        // writer sends it with one WriteMany.
+        void DeliverBatch(std::span<const events::Event* const> events) override;
 
         const std::weak_ptr<Conn> conn;
         const std::string debate_id;
@@ -1067,15 +1071,23 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
 
 // Any publisher thread: one append under the inbox's leaf lock, one post per burst.
 void DebateStreamHandler::Core::Sub::Deliver(const events::Event& event) {
+    const events::Event* one = &event;
+    DeliverBatch(std::span<const events::Event* const>(&one, 1));
+}
+
+void DebateStreamHandler::Core::Sub::DeliverBatch(std::span<const events::Event* const> events) {
     auto c = conn.lock();
     if (!c) return;
+    std::shared_ptr<Sub> self = shared_from_this();
     bool post = false;
     {
         std::lock_guard lock(c->inbox_mu);
-        if (c->inbox.size() >= c->inbox_limit) {
-            c->inbox_overflow = true;
-        } else {
-            c->inbox.push_back({shared_from_this(), ItemOf(event, false)});
+        for (const events::Event* event : events) {
+            if (c->inbox.size() >= c->inbox_limit) {
+                c->inbox_overflow = true;
+                break;
+            }
+            c->inbox.push_back({self, ItemOf(*event, false)});
         }
         if (!c->inbox_posted) {
             c->inbox_posted = true;
