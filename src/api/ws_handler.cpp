@@ -57,7 +57,7 @@ enum class FrameType {
     kHeartbeat,
     kPong,
     kWarning,
-    kError,
+    kError,  // the last (Count sizes its tally by it)
 };
 
 using FrameText = std::shared_ptr<const std::string>;
@@ -918,7 +918,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
     // Counts one write's frames: one add per counter that changed, not per frame (the
     // counters are shared by every connection and both I/O threads).
     void Count(const std::vector<OutFrame>& frames) {
-        std::uint64_t by_type[9] = {};
+        std::uint64_t by_type[static_cast<std::size_t>(FrameType::kError) + 1] = {};
         std::uint64_t live = 0;
         for (const OutFrame& frame : frames) {
             ++by_type[static_cast<std::size_t>(frame.type)];
