@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -56,7 +57,7 @@ enum class FrameType {
     kHeartbeat,
     kPong,
     kWarning,
-    kError,
+    kError,  // the last (Count sizes its tally by it)
 };
 
 using FrameText = std::shared_ptr<const std::string>;
@@ -254,6 +255,9 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
               store_next_since(from) {}
 
         void Deliver(const events::Event& event) override;
+        // A published batch: one append run under the inbox's lock and one wake-up, so the
+        // writer sends it with one WriteMany.
+        void DeliverBatch(std::span<const events::Event* const> events) override;
 
         const std::weak_ptr<Conn> conn;
         const std::string debate_id;
@@ -725,8 +729,10 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         // live_pending drains through Refill, behind replay_end.
     }
 
-    OutFrame EventFrame(const Sub& sub, const Item& item, bool live) {
-        FrameText text = item.envelope;
+    // Takes the item's reference to the shared envelope (no count change per frame on the
+    // one control block every subscriber shares).
+    OutFrame EventFrame(const Sub& sub, Item&& item, bool live) {
+        FrameText text = std::move(item.envelope);
         if (text->size() > options.max_frame_bytes) {
             counters.frames_truncated.fetch_add(1);
             text = Text(FitEnvelope(*text, item.seq, sub.debate_id, options.max_frame_bytes));
@@ -746,7 +752,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
             sub.live_pending.push_back(std::move(item));
         } else if (item.seq > sub.last_sent_seq) {
             sub.last_sent_seq = item.seq;
-            Push(c, EventFrame(sub, item, /*live=*/true));
+            Push(c, EventFrame(sub, std::move(item), /*live=*/true));
         }
     }
 
@@ -883,7 +889,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                     (item.from_store ? counters.replay_events_from_store
                                      : counters.replay_events_from_buffer)
                         .fetch_add(1);
-                    Push(c, EventFrame(sub, item, /*live=*/false));
+                    Push(c, EventFrame(sub, std::move(item), /*live=*/false));
                 } else if (!sub.store_done) {
                     if (!sub.fetch_in_flight) {
                         sub.fetch_in_flight = true;
@@ -903,44 +909,41 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                 Item item = sub.live_pending.pop_front();
                 if (item.seq <= sub.last_sent_seq) continue;  // already replayed
                 sub.last_sent_seq = item.seq;
-                Push(c, EventFrame(sub, item, /*live=*/true));
+                Push(c, EventFrame(sub, std::move(item), /*live=*/true));
             }
         }
         for (const auto& sub : fetches) Fetch(cp, sub, sub->store_next_since, sub->store_until);
     }
 
-    void Count(const OutFrame& frame) {
-        counters.frames_sent.fetch_add(1);
-        switch (frame.type) {
-            case FrameType::kConnectionInfo:
-                counters.connection_info_frames.fetch_add(1);
-                break;
-            case FrameType::kReplayStart:
-                counters.replay_start_frames.fetch_add(1);
-                break;
-            case FrameType::kReplayEnd:
-                counters.replay_end_frames.fetch_add(1);
-                break;
-            case FrameType::kDebateEnd:
-                counters.debate_end_frames.fetch_add(1);
-                [[fallthrough]];
-            case FrameType::kEvent:
-                counters.event_frames.fetch_add(1);
-                if (frame.live) counters.live_events_sent.fetch_add(1);
-                break;
-            case FrameType::kHeartbeat:
-                counters.heartbeat_frames.fetch_add(1);
-                break;
-            case FrameType::kPong:
-                counters.pong_frames.fetch_add(1);
-                break;
-            case FrameType::kWarning:
-                counters.warning_frames.fetch_add(1);
-                break;
-            case FrameType::kError:
-                counters.error_frames.fetch_add(1);
-                break;
+    // Counts one write's frames: one add per counter that changed, not per frame (the
+    // counters are shared by every connection and both I/O threads).
+    void Count(const std::vector<OutFrame>& frames) {
+        std::uint64_t by_type[static_cast<std::size_t>(FrameType::kError) + 1] = {};
+        std::uint64_t live = 0;
+        for (const OutFrame& frame : frames) {
+            ++by_type[static_cast<std::size_t>(frame.type)];
+            if (frame.live &&
+                (frame.type == FrameType::kEvent || frame.type == FrameType::kDebateEnd)) {
+                ++live;
+            }
         }
+        auto add = [](std::atomic<std::uint64_t>& counter, std::uint64_t n) {
+            if (n > 0) counter.fetch_add(n, std::memory_order_relaxed);
+        };
+        add(counters.frames_sent, frames.size());
+        add(counters.connection_info_frames,
+            by_type[static_cast<std::size_t>(FrameType::kConnectionInfo)]);
+        add(counters.replay_start_frames,
+            by_type[static_cast<std::size_t>(FrameType::kReplayStart)]);
+        add(counters.replay_end_frames, by_type[static_cast<std::size_t>(FrameType::kReplayEnd)]);
+        const std::uint64_t ends = by_type[static_cast<std::size_t>(FrameType::kDebateEnd)];
+        add(counters.debate_end_frames, ends);
+        add(counters.event_frames, by_type[static_cast<std::size_t>(FrameType::kEvent)] + ends);
+        add(counters.live_events_sent, live);
+        add(counters.heartbeat_frames, by_type[static_cast<std::size_t>(FrameType::kHeartbeat)]);
+        add(counters.pong_frames, by_type[static_cast<std::size_t>(FrameType::kPong)]);
+        add(counters.warning_frames, by_type[static_cast<std::size_t>(FrameType::kWarning)]);
+        add(counters.error_frames, by_type[static_cast<std::size_t>(FrameType::kError)]);
     }
 
     void PushHeartbeat(Conn& c, SteadyClock::time_point now) {
@@ -1006,7 +1009,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                     }
                     c->last_send = SteadyClock::now();
                     c->sent_any = true;
-                    for (const OutFrame& frame : batch) core->Count(frame);
+                    core->Count(batch);
                     continue;
                 }
                 if (!front.delay_counted) {
@@ -1067,15 +1070,23 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
 
 // Any publisher thread: one append under the inbox's leaf lock, one post per burst.
 void DebateStreamHandler::Core::Sub::Deliver(const events::Event& event) {
+    const events::Event* one = &event;
+    DeliverBatch(std::span<const events::Event* const>(&one, 1));
+}
+
+void DebateStreamHandler::Core::Sub::DeliverBatch(std::span<const events::Event* const> events) {
     auto c = conn.lock();
     if (!c) return;
+    std::shared_ptr<Sub> self = shared_from_this();
     bool post = false;
     {
         std::lock_guard lock(c->inbox_mu);
-        if (c->inbox.size() >= c->inbox_limit) {
-            c->inbox_overflow = true;
-        } else {
-            c->inbox.push_back({shared_from_this(), ItemOf(event, false)});
+        for (const events::Event* event : events) {
+            if (c->inbox.size() >= c->inbox_limit) {
+                c->inbox_overflow = true;
+                break;
+            }
+            c->inbox.push_back({self, ItemOf(*event, false)});
         }
         if (!c->inbox_posted) {
             c->inbox_posted = true;

@@ -27,7 +27,8 @@
 // Fan-out: an event frame is the event's sealed envelope (events::SharedEnvelope), one
 // immutable string shared by every subscriber's queue; the hub's Deliver only appends
 // {subscription, seq, frame pointer} to the connection's inbox (a leaf mutex) and posts
-// one wake-up to the strand per burst.
+// one wake-up to the strand per burst. A group commit's batch arrives as one
+// DeliverBatch (EventHub::PublishBatch): appended at once, one wake-up, one WriteMany.
 //
 // Subscription lifecycle: replay_start {debate_id, from_seq, event_count}; the events
 // with seq > from_seq older than the hub's buffer (ReplaySource), then the hub's

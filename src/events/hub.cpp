@@ -244,54 +244,89 @@ std::int64_t EventHub::LatestSeq(const std::string& debate_id) const {
     return it == impl_->debates.end() ? 0 : it->second.latest_seq;
 }
 
-void EventHub::Publish(const Event& unsealed, Origin origin) {
+void EventHub::Publish(const Event& event, Origin origin) {
+    PublishRun(std::span<const Event>(&event, 1), origin);
+}
+
+void EventHub::PublishBatch(std::span<const Event> events, Origin origin) {
+    std::size_t i = 0;
+    while (i < events.size()) {
+        std::size_t j = i + 1;
+        while (j < events.size() && events[j].debate_id == events[i].debate_id) ++j;
+        PublishRun(events.subspan(i, j - i), origin);
+        i = j;
+    }
+}
+
+void EventHub::PublishRun(std::span<const Event> events, Origin origin) {
     // Encoded once, outside the lock; every subscriber and the buffer share the bytes.
-    Event event = unsealed;
-    Seal(event);
+    std::vector<Event> sealed(events.begin(), events.end());
+    for (Event& e : sealed) Seal(e);
     std::shared_ptr<const Impl::Registrations> targets;
     std::vector<std::shared_ptr<Subscriber>> released;
-    std::shared_ptr<EventChunk> chunk;
-    const Event* delivered = &event;
+    // The accepted events, ascending: slots of the buffer's chunks (kept alive here even
+    // if the debate is evicted below), or of `sealed` when nothing is buffered.
+    std::vector<std::shared_ptr<EventChunk>> chunks;
+    std::vector<const Event*> delivered;
+    delivered.reserve(sealed.size());
     {
         std::lock_guard lock(impl_->mu);
-        Impl::Debate& d = impl_->debates[event.debate_id];
-        if (event.seq <= d.latest_seq) {
-            // A second copy (e.g. from a bus) must not reach subscribers twice, and the
-            // buffer must stay ascending for the snapshot's binary search.
-            ++impl_->events_ignored;
-            if (!d.known() && d.subscribers->size == 0) impl_->debates.erase(event.debate_id);
-            return;
-        }
-        if (!d.known()) ++impl_->live_debates;
-        d.latest_seq = event.seq;
-        if (impl_->buffer_size > 0) {
-            // Subscribers get the buffered copy (kept alive by `chunk` even if the debate
-            // is evicted below).
-            auto [c, slot] = d.buffer.Append(std::move(event));
-            chunk = std::move(c);
-            delivered = slot;
-            ++impl_->buffered_events;
-            const std::size_t bound =
-                d.subscribers->size == 0 ? impl_->unwatched_buffer_size : impl_->buffer_size;
-            while (d.buffer.size() > bound) {
-                d.buffer.PopFront();
-                --impl_->buffered_events;
+        for (Event& event : sealed) {
+            Impl::Debate& d = impl_->debates[event.debate_id];
+            if (event.seq <= d.latest_seq) {
+                // A second copy (e.g. from a bus) must not reach subscribers twice, and the
+                // buffer must stay ascending for the snapshot's binary search.
+                ++impl_->events_ignored;
+                if (!d.known() && d.subscribers->size == 0) impl_->debates.erase(event.debate_id);
+                continue;
+            }
+            if (!d.known()) ++impl_->live_debates;
+            d.latest_seq = event.seq;
+            const Event* slot = &event;
+            if (impl_->buffer_size > 0) {
+                auto [c, s] = d.buffer.Append(std::move(event));
+                if (chunks.empty() || chunks.back() != c) chunks.push_back(std::move(c));
+                slot = s;
+                ++impl_->buffered_events;
+                const std::size_t bound =
+                    d.subscribers->size == 0 ? impl_->unwatched_buffer_size : impl_->buffer_size;
+                while (d.buffer.size() > bound) {
+                    d.buffer.PopFront();
+                    --impl_->buffered_events;
+                }
+            }
+            ++impl_->events_published;
+            delivered.push_back(slot);
+            // The list cannot change while the lock is held, but for an eviction, which
+            // ends the debate (its subscribers get this run's events, nothing after).
+            if (!targets) targets = d.subscribers;
+            if (slot->type == "debate_end" && !d.ended) {
+                d.ended = true;
+                --impl_->live_debates;
+                impl_->ended_lru.push_front(slot->debate_id);
+                d.ended_pos = impl_->ended_lru.begin();
+                // May drop `d` itself when max_ended_debates == 0.
+                impl_->EvictEndedLocked(released);
             }
         }
-        ++impl_->events_published;
-        targets = d.subscribers;
-        if (delivered->type == "debate_end" && !d.ended) {
-            d.ended = true;
-            --impl_->live_debates;
-            impl_->ended_lru.push_front(delivered->debate_id);
-            d.ended_pos = impl_->ended_lru.begin();
-            impl_->EvictEndedLocked(released);  // may drop `d` itself when max_ended_debates == 0
-        }
     }
-    targets->ForEach([delivered](const Impl::Registration& r) {
-        if (delivered->seq > r.from_seq) r.subscriber->Deliver(*delivered);
+    if (delivered.empty()) return;
+    targets->ForEach([&delivered](const Impl::Registration& r) {
+        auto first = delivered.begin();
+        if ((*first)->seq <= r.from_seq) {
+            first = std::partition_point(delivered.begin(), delivered.end(),
+                                         [&r](const Event* e) { return e->seq <= r.from_seq; });
+        }
+        const auto n = static_cast<std::size_t>(delivered.end() - first);
+        if (n == 1) {
+            r.subscriber->Deliver(**first);
+        } else if (n > 1) {
+            r.subscriber->DeliverBatch(std::span<const Event* const>(&*first, n));
+        }
     });
-    if (origin == Origin::kLocal && relay_) relay_(*delivered);
+    if (origin == Origin::kLocal && relay_) {
+        for (const Event* e : delivered) relay_(*e);
+    }
 }
 
 SubscribeResult EventHub::Subscribe(const std::string& debate_id, std::int64_t from_seq,

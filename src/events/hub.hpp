@@ -9,6 +9,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,13 @@ class Subscriber {
 public:
     virtual ~Subscriber() = default;
     virtual void Deliver(const Event& event) = 0;
+    // Consecutive events of one debate, ascending seq (what one PublishBatch accepted for
+    // this subscriber), under the same rules as Deliver: a subscriber that wakes a writer
+    // per delivery wakes it once for the batch, and the batch goes out in one write. The
+    // pointers are valid during the call only. Default: Deliver, one event at a time.
+    virtual void DeliverBatch(std::span<const Event* const> events) {
+        for (const Event* e : events) Deliver(*e);
+    }
 };
 
 // Immutable storage of a run of buffered events, shared by the hub's buffer and every
@@ -153,6 +161,13 @@ public:
     // Events accepted from the bus are not relayed again.
     void Publish(const Event& event, Origin origin = Origin::kLocal);
 
+    // Publishes consecutive events at once, as Publish would one by one (the same
+    // ignoring of old seqs, buffering, relay and eviction), but each run of events of one
+    // debate is appended under one lock and reaches each subscriber in one DeliverBatch
+    // call: a group commit's events cost every viewer one wake-up and one socket write,
+    // not one per event. Callers keep one debate's events in seq order.
+    void PublishBatch(std::span<const Event> events, Origin origin = Origin::kLocal);
+
     // Called with every event accepted by a local Publish(), after its subscribers, on the
     // publisher's thread: the multi-instance bridge forwards them to the other instances.
     // Set once, before the first Publish(); it must not block.
@@ -178,6 +193,9 @@ public:
 
 private:
     struct Impl;
+    // PublishBatch for events of one debate.
+    void PublishRun(std::span<const Event> events, Origin origin);
+
     std::unique_ptr<Impl> impl_;
     std::function<void(const Event&)> relay_;
 };

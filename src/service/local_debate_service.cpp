@@ -14,6 +14,7 @@
 #include "common/json_text.hpp"
 #include "common/logging.hpp"
 #include "common/time.hpp"
+#include "events/batch_sink.hpp"
 #include "service/records.hpp"
 
 namespace aragora::service {
@@ -149,10 +150,11 @@ namespace {
 
 // Stored events go to the hub (and from there to WebSocket clients and the other
 // instances).
-class HubSink final : public events::EventSink {
+class HubSink final : public events::BatchSink {
 public:
     explicit HubSink(events::EventHub& hub) : hub_(hub) {}
     void Publish(const events::Event& e) override { hub_.Publish(e); }
+    void PublishBatch(std::span<const events::Event> events) override { hub_.PublishBatch(events); }
 
 private:
     events::EventHub& hub_;

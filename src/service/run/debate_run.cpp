@@ -15,6 +15,7 @@
 #include "common/logging.hpp"
 #include "common/time.hpp"
 #include "debate/emitter.hpp"
+#include "events/batch_sink.hpp"
 #include "events/payloads.hpp"
 #include "events/status.hpp"
 #include "service/records.hpp"
@@ -210,6 +211,12 @@ void DebateRun::OnEvent(events::Event event) {
 
 void DebateRun::Publish(std::vector<events::Event>& events) {
     if (env_.publish == nullptr) return;
+    // One unit where the sink takes batches (the hub's): every viewer gets the batch with
+    // one wake-up and one socket write.
+    if (auto* batch = dynamic_cast<events::BatchSink*>(env_.publish)) {
+        batch->PublishBatch(events);
+        return;
+    }
     for (const auto& e : events) env_.publish->Publish(e);
 }
 

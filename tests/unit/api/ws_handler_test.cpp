@@ -803,6 +803,45 @@ TEST_F(DebateStreamHandlerTest, QueuedFramesShareOneWriteAndDebateEndGoesAlone) 
     CheckShapes(frames);
 }
 
+TEST_F(DebateStreamHandlerTest, APublishedBatchIsOneWakeUpAndOneWrite) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1"); }));
+    // Events published one at a time, the connection's strand running between them: one
+    // write each.
+    std::size_t writes = c->batch_sizes().size();
+    for (std::int64_t s = 1; s <= 2; ++s) {
+        Publish(MakeEvent("d1", s));
+        ASSERT_TRUE(RunUntil(
+            [&] { return EventSeqs(c->frames(), "d1").size() == static_cast<std::size_t>(s); }));
+    }
+    auto sizes = c->batch_sizes();
+    EXPECT_EQ(
+        std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(writes), sizes.end()),
+        (std::vector<std::size_t>{1, 1}));
+    // A group commit's batch: delivered as one unit, written with one WriteMany, even
+    // though the strand may run while it is delivered.
+    writes = sizes.size();
+    std::vector<events::Event> batch;
+    for (std::int64_t s = 3; s <= 7; ++s) {
+        batch.push_back(MakeEvent("d1", s));
+        store_->Append(batch.back());
+    }
+    std::thread io([&] { RunFor(50ms); });  // the strand runs during the delivery
+    hub_->PublishBatch(batch);
+    io.join();
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(c->frames(), "d1").size() == 7; }));
+    sizes = c->batch_sizes();
+    EXPECT_EQ(
+        std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(writes), sizes.end()),
+        (std::vector<std::size_t>{5}));
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 7));
+    EXPECT_EQ(handler_->Stats().live_events_sent, 7u);
+    EXPECT_FALSE(c->overlapping_writes());
+    CheckShapes(c->frames());
+}
+
 TEST_F(DebateStreamHandlerTest, ReplayedDebateEndIsSpacedToo) {
     Start();
     PublishRange("d1", 1, 2);

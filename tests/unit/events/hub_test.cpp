@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +47,30 @@ private:
     mutable std::mutex mu_;
     std::vector<std::int64_t> seqs_;
     std::vector<std::string> debates_;
+};
+
+// Records each delivery call (Deliver: one event; DeliverBatch: its run) as the seqs it
+// carried.
+class CallRecorder : public Subscriber {
+public:
+    void Deliver(const Event& event) override {
+        std::lock_guard lock(mu_);
+        calls_.push_back({event.seq});
+    }
+    void DeliverBatch(std::span<const Event* const> events) override {
+        std::vector<std::int64_t> seqs;
+        for (const Event* e : events) seqs.push_back(e->seq);
+        std::lock_guard lock(mu_);
+        calls_.push_back(std::move(seqs));
+    }
+    std::vector<std::vector<std::int64_t>> calls() const {
+        std::lock_guard lock(mu_);
+        return calls_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<std::vector<std::int64_t>> calls_;
 };
 
 template <typename Events>
@@ -416,6 +441,55 @@ TEST(EventHubTest, ConcurrentPublisherSnapshotPlusLiveIsGapFree) {
         ASSERT_EQ(all, Range(s.from + 1, kEvents)) << "from_seq " << s.from;
     }
     EXPECT_EQ(hub.Stats().events_published, static_cast<std::uint64_t>(kEvents));
+}
+
+TEST(EventHubTest, PublishBatchReachesEachSubscriberInOneCall) {
+    EventHub hub(100, 10);
+    auto a = std::make_shared<CallRecorder>();
+    auto late = std::make_shared<CallRecorder>();  // already has 1..3
+    auto other = std::make_shared<CallRecorder>();
+    hub.Subscribe("d1", 0, a);
+    hub.Subscribe("d1", 3, late);
+    hub.Subscribe("d2", 0, other);
+    std::vector<std::string> relayed;
+    hub.SetRelay(
+        [&](const Event& e) { relayed.push_back(e.debate_id + ":" + std::to_string(e.seq)); });
+
+    // One debate's run, then another's, in one call: one delivery call per run and
+    // subscriber; a subscriber's from_seq trims its part; one event goes through Deliver.
+    const std::vector<Event> batch = {Make("d1", 1), Make("d1", 2), Make("d1", 3), Make("d1", 4),
+                                      Make("d2", 1)};
+    hub.PublishBatch(batch);
+    using Calls = std::vector<std::vector<std::int64_t>>;
+    EXPECT_EQ(a->calls(), (Calls{{1, 2, 3, 4}}));
+    EXPECT_EQ(late->calls(), (Calls{{4}}));
+    EXPECT_EQ(other->calls(), (Calls{{1}}));
+    EXPECT_EQ(relayed, (std::vector<std::string>{"d1:1", "d1:2", "d1:3", "d1:4", "d2:1"}));
+    EXPECT_EQ(hub.Stats().events_published, 5u);
+
+    // Old seqs in a batch are ignored, the rest delivered; buffered like Publish's.
+    hub.PublishBatch(std::vector<Event>{Make("d1", 4), Make("d1", 5), Make("d1", 6)});
+    EXPECT_EQ(a->calls(), (Calls{{1, 2, 3, 4}, {5, 6}}));
+    EXPECT_EQ(hub.Stats().events_ignored, 1u);
+    EXPECT_EQ(Seqs(hub.Buffered("d1", 0, 100)), Range(1, 6));
+    // Every delivered event is sealed once and shared with the buffer.
+    auto sub = hub.Subscribe("d1", 0, std::make_shared<Recorder>());
+    ASSERT_EQ(sub.buffered.size(), 6u);
+    EXPECT_NE(sub.buffered[5].envelope, nullptr);
+}
+
+TEST(EventHubTest, PublishBatchWithoutABufferAndWithItsDebateEvicted) {
+    // No replay buffer: the batch is delivered from the sealed copies; an ending debate
+    // evicted at once (max_ended 0) still delivers the whole batch to its subscribers.
+    EventHub hub(0, 0);
+    auto a = std::make_shared<CallRecorder>();
+    hub.Subscribe("d1", 0, a);
+    hub.PublishBatch(std::vector<Event>{Make("d1", 1), Make("d1", 2), Make("d1", 3, "debate_end")});
+    using Calls = std::vector<std::vector<std::int64_t>>;
+    EXPECT_EQ(a->calls(), (Calls{{1, 2, 3}}));
+    EXPECT_EQ(hub.Stats().ended_debates, 0u);
+    EXPECT_EQ(hub.Stats().subscriptions, 0u);
+    EXPECT_EQ(hub.Stats().live_debates, 0u);
 }
 
 }  // namespace

@@ -9,6 +9,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
 #include <future>
+#include <mutex>
+#include <span>
+#include <vector>
 
 #include "agents/registry.hpp"
 #include "events/status.hpp"
@@ -46,6 +49,29 @@ private:
     std::mutex mutex_;
     int seen_ = 0;
     int unstored_ = 0;
+};
+
+// Records each delivery from the hub: a Deliver is one event, a DeliverBatch its run.
+class DeliveryRecorder final : public events::Subscriber {
+public:
+    void Deliver(const events::Event& e) override {
+        std::lock_guard lock(mutex_);
+        calls_.push_back({e.seq});
+    }
+    void DeliverBatch(std::span<const events::Event* const> events) override {
+        std::vector<std::int64_t> seqs;
+        for (const events::Event* e : events) seqs.push_back(e->seq);
+        std::lock_guard lock(mutex_);
+        calls_.push_back(std::move(seqs));
+    }
+    std::vector<std::vector<std::int64_t>> calls() {
+        std::lock_guard lock(mutex_);
+        return calls_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<std::vector<std::int64_t>> calls_;
 };
 
 class DebateRunTest : public test_support::ServiceTestBase {
@@ -184,6 +210,43 @@ TEST_F(DebateRunTest, NoEventReachesTheHubBeforeTheStoreHoldsIt) {
     ASSERT_GT(events->size(), 10u);
     ASSERT_TRUE(Eventually([&] { return watcher->seen() == static_cast<int>(events->size()); }));
     EXPECT_EQ(watcher->unstored(), 0);
+}
+
+TEST_F(DebateRunTest, EachCommitReachesTheHubAsOneBatch) {
+    // Two running debates hold both slots; a third waits in the queue, so that a viewer
+    // subscribes before its first event.
+    Make();
+    const std::string a = Start();
+    ASSERT_FALSE(a.empty());
+    ASSERT_FALSE(Start().empty());
+    CreateDebateRequest r;
+    r.task = "Batches";
+    r.agents = agents::ParseAgentSpecs({"demo", "demo"}).value();
+    r.rounds = 2;
+    auto queued = Await(service_->Create(r));
+    ASSERT_TRUE(queued.ok()) << queued.error().message;
+    auto viewer = std::make_shared<DeliveryRecorder>();
+    hub_.Subscribe(queued->id, 0, viewer);
+    ASSERT_TRUE(Await(service_->Cancel(a)).ok());
+    // Its opening events are emitted in one turn of its strand before its first agent
+    // call (an hour away): they are committed together and delivered as one batch.
+    ASSERT_TRUE(Eventually([&] {
+        auto events = store_->ListEvents(queued->id, 0, 100);
+        return events.ok() && events->size() >= 2 && !viewer->calls().empty();
+    }));
+    auto stored = store_->ListEvents(queued->id, 0, 100);
+    ASSERT_TRUE(stored.ok());
+    ASSERT_TRUE(Eventually([&] {
+        std::size_t n = 0;
+        for (const auto& call : viewer->calls()) n += call.size();
+        return n == stored->size();
+    }));
+    const auto calls = viewer->calls();
+    EXPECT_GE(calls.front().size(), 2u) << "the first commit's events came one call each";
+    std::int64_t next = 1;
+    for (const auto& call : calls) {
+        for (std::int64_t seq : call) EXPECT_EQ(seq, next++);
+    }
 }
 
 }  // namespace
