@@ -112,12 +112,15 @@ storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::s
 class DebateRun::Sink final : public events::EventSink {
 public:
     explicit Sink(DebateRun& run) : run_(run) {}
-    void Publish(const events::Event& e) override {
+    void Publish(const events::Event& e) override { Publish(events::Event(e)); }
+    void Publish(events::Event&& e) override {
         if (run_.strand_.running_in_this_thread()) {
-            run_.OnEvent(e);
+            run_.OnEvent(std::move(e));
             return;
         }
-        asio::post(run_.strand_, [self = run_.shared_from_this(), e] { self->OnEvent(e); });
+        asio::post(run_.strand_, [self = run_.shared_from_this(), e = std::move(e)]() mutable {
+            self->OnEvent(std::move(e));
+        });
     }
 
 private:
