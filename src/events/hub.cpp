@@ -244,9 +244,11 @@ std::int64_t EventHub::LatestSeq(const std::string& debate_id) const {
     return it == impl_->debates.end() ? 0 : it->second.latest_seq;
 }
 
-void EventHub::Publish(const Event& unsealed, Origin origin) {
+void EventHub::Publish(const Event& unsealed, Origin origin) { Publish(Event(unsealed), origin); }
+
+void EventHub::Publish(Event&& unsealed, Origin origin) {
     // Encoded once, outside the lock; every subscriber and the buffer share the bytes.
-    Event event = unsealed;
+    Event event = std::move(unsealed);
     Seal(event);
     std::shared_ptr<const Impl::Registrations> targets;
     std::vector<std::shared_ptr<Subscriber>> released;

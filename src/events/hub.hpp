@@ -152,6 +152,8 @@ public:
     // duplicate or a late copy) is ignored and counted in events_ignored.
     // Events accepted from the bus are not relayed again.
     void Publish(const Event& event, Origin origin = Origin::kLocal);
+    // The same, taking an event its publisher no longer needs (no copy).
+    void Publish(Event&& event, Origin origin = Origin::kLocal);
 
     // Called with every event accepted by a local Publish(), after its subscribers, on the
     // publisher's thread: the multi-instance bridge forwards them to the other instances.

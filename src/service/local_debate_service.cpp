@@ -153,6 +153,7 @@ class HubSink final : public events::EventSink {
 public:
     explicit HubSink(events::EventHub& hub) : hub_(hub) {}
     void Publish(const events::Event& e) override { hub_.Publish(e); }
+    void Publish(events::Event&& e) override { hub_.Publish(std::move(e)); }
 
 private:
     events::EventHub& hub_;

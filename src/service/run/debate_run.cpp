@@ -213,7 +213,8 @@ void DebateRun::OnEvent(events::Event event) {
 
 void DebateRun::Publish(std::vector<events::Event>& events) {
     if (env_.publish == nullptr) return;
-    for (const auto& e : events) env_.publish->Publish(e);
+    // Stored and no longer needed here: the sink takes them.
+    for (auto& e : events) env_.publish->Publish(std::move(e));
 }
 
 bool DebateRun::NoteWrite(const common::Error* error) {
