@@ -249,10 +249,11 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
     bool too_large = false;
     bool lost = false;
     net::BodySink sink;
+    std::string joined;  // the text one body piece completed (its buffer reused)
     if (chat.stream) {
         sink = [&](std::string_view piece) {
-            auto deltas = decoder.Feed(piece);
-            if (!deltas) return false;
+            joined.clear();
+            if (!decoder.FeedInto(piece, joined)) return false;
             if (decoder.held() > kMaxStreamedReplyBytes) {
                 too_large = true;
                 return false;
@@ -262,8 +263,6 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
                 lost = true;
                 return false;
             }
-            std::string joined;
-            for (const auto& d : *deltas) joined += d;
             if (!joined.empty()) {
                 request.on_token(joined);
                 ++out.emitted;

@@ -836,9 +836,20 @@ common::Result<StreamStep> DecodeStreamEvent(Format format, const SseEvent& even
 }
 
 common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view piece) {
-    if (error_) return *error_;
     std::vector<std::string> deltas;
-    if (done_) return deltas;
+    auto fed = FeedEach(piece, [&deltas](std::string&& d) { deltas.push_back(std::move(d)); });
+    if (!fed) return fed.error();
+    return deltas;
+}
+
+common::Status StreamDecoder::FeedInto(std::string_view piece, std::string& text) {
+    return FeedEach(piece, [&text](std::string&& d) { text += d; });
+}
+
+template <class OnDelta>
+common::Status StreamDecoder::FeedEach(std::string_view piece, OnDelta&& on_delta) {
+    if (error_) return *error_;
+    if (done_) return {};
     // Events are decoded as the parser completes them, from its own reused buffers.
     parser_.Feed(piece, [&](const SseEvent& event) {
         auto step = CheckStreamEvent(format_, event);
@@ -855,7 +866,7 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
         refusal_ += step->refusal;
         if (!step->delta.empty()) {
             text_ += step->delta;
-            deltas.push_back(std::move(step->delta));
+            on_delta(std::move(step->delta));
         }
         if (step->usage) {
             if (step->usage->input_tokens > 0) usage_.input_tokens = step->usage->input_tokens;
@@ -868,7 +879,7 @@ common::Result<std::vector<std::string>> StreamDecoder::Feed(std::string_view pi
         return true;
     });
     if (error_) return *error_;
-    return deltas;
+    return {};
 }
 
 Checked<Reply> StreamDecoder::Finish(bool body_complete, std::string_view content_type) const {

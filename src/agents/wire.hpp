@@ -5,6 +5,7 @@
 // format. Facts: ../shared/reference/DEBATE.md (Agents).
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -224,9 +225,17 @@ void SseParser::Feed(std::string_view piece, F&& on_event) {
         last_was_cr_ = false;
     }
     while (i < piece.size()) {
-        // A plain scan: find_first_of tests every byte against the set with memchr.
-        std::size_t end = i;
-        while (end < piece.size() && piece[end] != '\n' && piece[end] != '\r') ++end;
+        // The line ends at the first CR or LF: memchr finds the LF, then a CR before it
+        // (both scan whole words at a time; an LF-only stream has no CR to find).
+        const char* const start = piece.data() + i;
+        const std::size_t rest = piece.size() - i;
+        const void* lf = std::memchr(start, '\n', rest);
+        const std::size_t to_lf =
+            lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - start) : rest;
+        const void* cr = std::memchr(start, '\r', to_lf);
+        const std::size_t end =
+            i + (cr != nullptr ? static_cast<std::size_t>(static_cast<const char*>(cr) - start)
+                               : to_lf);
         if (end == piece.size()) {
             buffer_.append(piece.substr(i));
             return;
@@ -294,6 +303,9 @@ public:
     // Feeds a body piece; returns the text deltas it completed (in order), or the first
     // error. After done, further input is ignored.
     common::Result<std::vector<std::string>> Feed(std::string_view piece);
+    // The same, appending the text of those deltas to `text` (no list, no copy per
+    // delta): the streaming reader's path, once per body piece.
+    common::Status FeedInto(std::string_view piece, std::string& text);
     bool done() const { return done_; }
     // True when at least one data event was decoded.
     bool saw_event() const { return saw_event_; }
@@ -315,6 +327,10 @@ public:
     Checked<Reply> Finish(bool body_complete, std::string_view content_type = {}) const;
 
 private:
+    // Decodes the events `piece` completes, handing each delta to on_delta.
+    template <class OnDelta>
+    common::Status FeedEach(std::string_view piece, OnDelta&& on_delta);
+
     Format format_;
     SseParser parser_;
     std::string text_;

@@ -31,8 +31,9 @@ std::int64_t EventEmitter::EmitData(std::string_view type, int round, const std:
     // Stamping and publishing under one lock keeps the sink's view in seq order.
     std::lock_guard lock(publish_mutex_);
     events::Event e = StampData(type, round, agent, std::move(data_json));
-    sink_.Publish(e);
-    return e.seq;
+    const std::int64_t seq = e.seq;
+    sink_.Publish(std::move(e));
+    return seq;
 }
 
 std::int64_t EventEmitter::last_seq() const {

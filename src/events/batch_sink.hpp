@@ -1,6 +1,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 #include "events/event.hpp"
 
@@ -13,6 +14,11 @@ namespace aragora::events {
 class BatchSink : public EventSink {
 public:
     virtual void PublishBatch(std::span<const Event> events) = 0;
+    // The same, taking events the publisher no longer needs (no copy where the sink keeps
+    // them).
+    virtual void PublishBatch(std::vector<Event>&& events) {
+        PublishBatch(std::span<const Event>(events));
+    }
 };
 
 }  // namespace aragora::events

@@ -38,6 +38,9 @@ class EventSink {
 public:
     virtual ~EventSink() = default;
     virtual void Publish(const Event& event) = 0;
+    // The same for an event the caller no longer needs: a sink that keeps events may take
+    // it without a copy (the default publishes it as above).
+    virtual void Publish(Event&& event) { Publish(static_cast<const Event&>(event)); }
 };
 
 }  // namespace aragora::events

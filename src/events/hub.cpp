@@ -244,23 +244,36 @@ std::int64_t EventHub::LatestSeq(const std::string& debate_id) const {
     return it == impl_->debates.end() ? 0 : it->second.latest_seq;
 }
 
-void EventHub::Publish(const Event& event, Origin origin) {
-    PublishRun(std::span<const Event>(&event, 1), origin);
+void EventHub::Publish(const Event& event, Origin origin) { Publish(Event(event), origin); }
+
+void EventHub::Publish(Event&& event, Origin origin) {
+    std::vector<Event> one;
+    one.push_back(std::move(event));
+    PublishRun(std::move(one), origin);
 }
 
 void EventHub::PublishBatch(std::span<const Event> events, Origin origin) {
+    PublishBatch(std::vector<Event>(events.begin(), events.end()), origin);
+}
+
+void EventHub::PublishBatch(std::vector<Event>&& events, Origin origin) {
     std::size_t i = 0;
     while (i < events.size()) {
         std::size_t j = i + 1;
         while (j < events.size() && events[j].debate_id == events[i].debate_id) ++j;
-        PublishRun(events.subspan(i, j - i), origin);
+        if (i == 0 && j == events.size()) {
+            PublishRun(std::move(events), origin);  // one debate's run: the usual case
+            return;
+        }
+        PublishRun(std::vector<Event>(std::make_move_iterator(events.begin() + i),
+                                      std::make_move_iterator(events.begin() + j)),
+                   origin);
         i = j;
     }
 }
 
-void EventHub::PublishRun(std::span<const Event> events, Origin origin) {
+void EventHub::PublishRun(std::vector<Event> sealed, Origin origin) {
     // Encoded once, outside the lock; every subscriber and the buffer share the bytes.
-    std::vector<Event> sealed(events.begin(), events.end());
     for (Event& e : sealed) Seal(e);
     std::shared_ptr<const Impl::Registrations> targets;
     std::vector<std::shared_ptr<Subscriber>> released;

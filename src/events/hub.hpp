@@ -160,6 +160,8 @@ public:
     // duplicate or a late copy) is ignored and counted in events_ignored.
     // Events accepted from the bus are not relayed again.
     void Publish(const Event& event, Origin origin = Origin::kLocal);
+    // The same, taking an event its publisher no longer needs (no copy).
+    void Publish(Event&& event, Origin origin = Origin::kLocal);
 
     // Publishes consecutive events at once, as Publish would one by one (the same
     // ignoring of old seqs, buffering, relay and eviction), but each run of events of one
@@ -167,6 +169,8 @@ public:
     // call: a group commit's events cost every viewer one wake-up and one socket write,
     // not one per event. Callers keep one debate's events in seq order.
     void PublishBatch(std::span<const Event> events, Origin origin = Origin::kLocal);
+    // The same, taking events their publisher no longer needs (no copy).
+    void PublishBatch(std::vector<Event>&& events, Origin origin = Origin::kLocal);
 
     // Called with every event accepted by a local Publish(), after its subscribers, on the
     // publisher's thread: the multi-instance bridge forwards them to the other instances.
@@ -194,7 +198,7 @@ public:
 private:
     struct Impl;
     // PublishBatch for events of one debate.
-    void PublishRun(std::span<const Event> events, Origin origin);
+    void PublishRun(std::vector<Event> events, Origin origin);
 
     std::unique_ptr<Impl> impl_;
     std::function<void(const Event&)> relay_;

@@ -154,7 +154,11 @@ class HubSink final : public events::BatchSink {
 public:
     explicit HubSink(events::EventHub& hub) : hub_(hub) {}
     void Publish(const events::Event& e) override { hub_.Publish(e); }
+    void Publish(events::Event&& e) override { hub_.Publish(std::move(e)); }
     void PublishBatch(std::span<const events::Event> events) override { hub_.PublishBatch(events); }
+    void PublishBatch(std::vector<events::Event>&& events) override {
+        hub_.PublishBatch(std::move(events));
+    }
 
 private:
     events::EventHub& hub_;

@@ -74,11 +74,6 @@ common::Status ForwardingStore::AppendEvents(const std::vector<events::Event>& e
     return inner_->AppendEvents(events);
 }
 
-std::vector<common::Status> ForwardingStore::AppendEventBatches(
-    std::span<const EventBatch> batches) {
-    return inner_->AppendEventBatches(batches);
-}
-
 common::Result<std::vector<events::Event>> ForwardingStore::ListEvents(const std::string& debate_id,
                                                                        std::int64_t since_seq,
                                                                        int limit) {

@@ -3,6 +3,11 @@
 // A Store that hands every call to another Store: the base of decorators that change a
 // few calls (the content cipher; tests that count, hold or fail writes) so that each
 // names only what it changes and a new Store call is forwarded in one place.
+//
+// Except the group commits (AppendEventBatches, WriteDebateBatches): they keep Store's
+// own bodies, which write through this store's single-debate calls, so that a decorator
+// changing writes (sealing, failing) is never bypassed by a batch. A decorator that wants
+// the inner store's shared transaction overrides them itself.
 
 #include "storage/store.hpp"
 
@@ -42,7 +47,6 @@ public:
         const ReceiptBuilder* receipt, const std::string& worker_id) override;
 
     common::Status AppendEvents(const std::vector<events::Event>& events) override;
-    std::vector<common::Status> AppendEventBatches(std::span<const EventBatch> batches) override;
     common::Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                           std::int64_t since_seq,
                                                           int limit) override;

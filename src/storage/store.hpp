@@ -212,6 +212,25 @@ struct EventBatch {
     std::string_view lease_owner;
 };
 
+// One debate's part of a group commit that may also start or finish it
+// (WriteDebateBatches). Every view stays valid for the call.
+struct DebateBatch {
+    std::string_view debate_id;
+    // Its events, in seq order (may be empty when it starts or finishes the debate).
+    std::span<const events::Event> events;
+    std::string_view lease_owner;  // "" = none
+    // Non-empty: the debate starts first (running, started_at) — UpdateDebateStatus's
+    // rules, or with a lease owner StartLeasedDebate's (kConflict: nothing of this batch
+    // is written).
+    std::string_view started_at;
+    // Non-null: the final write — FinishDebate (or, with a lease owner,
+    // FinishLeasedDebate) of this row with `events` and `receipt`; the stored receipt
+    // goes to `stored_receipt` (when given) once the batch succeeded.
+    const DebateRecord* finish = nullptr;
+    const ReceiptBuilder* receipt = nullptr;
+    std::optional<ReceiptRecord>* stored_receipt = nullptr;
+};
+
 // The worker-queue failure code and message of a debate whose worker stopped renewing.
 inline constexpr const char* kWorkerLostCode = "worker_lost";
 inline constexpr const char* kWorkerLostMessage = "worker stopped while the debate was running";
@@ -364,6 +383,14 @@ public:
         }
         return out;
     }
+    // Group commit of starts, events and final writes across debates: each batch as
+    // AppendEventBatches, StartLeasedDebate/UpdateDebateStatus or FinishDebate/
+    // FinishLeasedDebate would write it, with their errors, one status per batch, in
+    // order; each batch whole or not at all. SQLite shares one transaction among them
+    // (the same failure rules as AppendEventBatches); the default (PostgreSQL, wrapped
+    // stores) shares AppendEventBatches' transaction among the batches that only carry
+    // events and writes each start or final write on its own.
+    virtual std::vector<common::Status> WriteDebateBatches(std::span<const DebateBatch> batches);
     // Events with seq > since_seq, ascending, at most `limit`.
     virtual common::Result<std::vector<events::Event>> ListEvents(const std::string& debate_id,
                                                                   std::int64_t since_seq,

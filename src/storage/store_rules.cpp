@@ -68,7 +68,7 @@ Status ValidateNewDebate(const DebateRecord& d) {
     return {};
 }
 
-Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events) {
+Status ValidateFinish(const DebateRecord& d, std::span<const events::Event> events) {
     if (auto s = ValidateDebate(d); !s) return s;
     if (!events::IsTerminal(d.status)) {
         return MakeError(ErrorCode::kValidation,
@@ -337,3 +337,52 @@ std::string DebateEndDataOf(const DebateRecord& row, const DebateEndDataBuilder&
 }
 
 }  // namespace aragora::storage::rules
+
+namespace aragora::storage {
+
+// The default: batches that only carry events share AppendEventBatches' transaction;
+// each start or final write is written on its own (a wrapped store's own methods apply).
+std::vector<common::Status> Store::WriteDebateBatches(std::span<const DebateBatch> batches) {
+    std::vector<common::Status> out(batches.size());
+    std::vector<EventBatch> plain;
+    std::vector<std::size_t> plain_index;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+        const DebateBatch& b = batches[i];
+        if (b.finish == nullptr && b.started_at.empty()) {
+            plain.push_back(EventBatch{b.events, b.lease_owner});
+            plain_index.push_back(i);
+        }
+    }
+    if (!plain.empty()) {
+        auto written = AppendEventBatches(plain);
+        for (std::size_t k = 0; k < written.size() && k < plain_index.size(); ++k)
+            out[plain_index[k]] = std::move(written[k]);
+    }
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+        const DebateBatch& b = batches[i];
+        if (b.finish == nullptr && b.started_at.empty()) continue;
+        const std::string id(b.debate_id);
+        const std::string owner(b.lease_owner);
+        if (!b.started_at.empty()) {
+            const std::string started(b.started_at);
+            out[i] = owner.empty() ? UpdateDebateStatus(id, events::DebateStatus::kRunning, started)
+                                   : StartLeasedDebate(id, owner, started);
+            if (!out[i]) continue;
+        }
+        std::vector<events::Event> evs(b.events.begin(), b.events.end());
+        if (b.finish != nullptr) {
+            auto finished = owner.empty() ? FinishDebate(*b.finish, evs, b.receipt)
+                                          : FinishLeasedDebate(*b.finish, evs, b.receipt, owner);
+            if (!finished) {
+                out[i] = finished.error();
+                continue;
+            }
+            if (b.stored_receipt != nullptr) *b.stored_receipt = std::move(*finished);
+        } else if (!evs.empty()) {
+            out[i] = owner.empty() ? AppendEvents(evs) : AppendLeasedEvents(evs, owner);
+        }
+    }
+    return out;
+}
+
+}  // namespace aragora::storage

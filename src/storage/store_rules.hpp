@@ -5,6 +5,7 @@
 
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,7 +79,7 @@ common::Status ValidateDebate(const DebateRecord& d);
 common::Status ValidateNewDebate(const DebateRecord& d);
 // The checks FinishDebate() makes before touching the database: ValidateDebate(), a
 // terminal status, every event valid and of this debate.
-common::Status ValidateFinish(const DebateRecord& d, const std::vector<events::Event>& events);
+common::Status ValidateFinish(const DebateRecord& d, std::span<const events::Event> events);
 // debate_id, seq >= 1, type.
 common::Status ValidateEvent(const events::Event& e);
 common::Status ValidatePage(int limit, int offset);

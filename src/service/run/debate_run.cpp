@@ -113,12 +113,15 @@ storage::DebateRecord PendingRecord(const debate::DebateSpec& spec, const std::s
 class DebateRun::Sink final : public events::EventSink {
 public:
     explicit Sink(DebateRun& run) : run_(run) {}
-    void Publish(const events::Event& e) override {
+    void Publish(const events::Event& e) override { Publish(events::Event(e)); }
+    void Publish(events::Event&& e) override {
         if (run_.strand_.running_in_this_thread()) {
-            run_.OnEvent(e);
+            run_.OnEvent(std::move(e));
             return;
         }
-        asio::post(run_.strand_, [self = run_.shared_from_this(), e] { self->OnEvent(e); });
+        asio::post(run_.strand_, [self = run_.shared_from_this(), e = std::move(e)]() mutable {
+            self->OnEvent(std::move(e));
+        });
     }
 
 private:
@@ -211,13 +214,14 @@ void DebateRun::OnEvent(events::Event event) {
 
 void DebateRun::Publish(std::vector<events::Event>& events) {
     if (env_.publish == nullptr) return;
-    // One unit where the sink takes batches (the hub's): every viewer gets the batch with
-    // one wake-up and one socket write.
+    // Stored and no longer needed here: the sink takes them — as one unit where it takes
+    // batches (the hub's): every viewer gets the batch with one wake-up and one write.
     if (auto* batch = dynamic_cast<events::BatchSink*>(env_.publish)) {
-        batch->PublishBatch(events);
+        batch->PublishBatch(std::move(events));
+        events.clear();
         return;
     }
-    for (const auto& e : events) env_.publish->Publish(e);
+    for (auto& e : events) env_.publish->Publish(std::move(e));
 }
 
 bool DebateRun::NoteWrite(const common::Error* error) {
@@ -273,11 +277,56 @@ asio::awaitable<void> DebateRun::Pause(std::chrono::nanoseconds delay) {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-Result<common::Unit> DebateRun::MarkRunning() {
+asio::awaitable<Result<common::Unit>> DebateRun::MarkRunning() {
+    auto self = shared_from_this();
     const std::string now = common::FormatIso8601(env_.clock->SystemNow());
-    if (init_.lease_owner.empty())
-        return ToUnit(env_.store->UpdateDebateStatus(id(), events::DebateStatus::kRunning, now));
-    return ToUnit(env_.store->StartLeasedDebate(id(), init_.lease_owner, now));
+    const std::string& owner = init_.lease_owner;
+    if (env_.commits != nullptr) {
+        // In the next group commit, with the other runs' commits and final writes.
+        storage::DebateBatch start;
+        start.debate_id = id();
+        start.lease_owner = owner;
+        start.started_at = now;
+        common::Status started = co_await env_.commits->Commit(start);
+        if (!RefusedByCommitter(started)) co_return ToUnit(std::move(started));
+    }
+    co_return co_await env_.pool->Run([this, &now, &owner] {
+        if (owner.empty())
+            return ToUnit(
+                env_.store->UpdateDebateStatus(id(), events::DebateStatus::kRunning, now));
+        return ToUnit(env_.store->StartLeasedDebate(id(), owner, now));
+    });
+}
+
+bool DebateRun::RefusedByCommitter(const common::Status& status) const {
+    // Refused unwritten (queue full, or stopped by the shutdown): written on its own.
+    return !status && (status.error().code == ErrorCode::kOverloaded || env_.commits->stopped());
+}
+
+asio::awaitable<Result<std::optional<storage::ReceiptRecord>>> DebateRun::FinalWrite(
+    const storage::DebateRecord& record, const std::vector<events::Event>& events,
+    const storage::ReceiptBuilder* receipt) {
+    auto self = shared_from_this();
+    const std::string& owner = init_.lease_owner;
+    if (env_.commits != nullptr) {
+        // Shares the next group commit with the other runs' commits and final writes.
+        std::optional<storage::ReceiptRecord> stored;
+        storage::DebateBatch finish;
+        finish.debate_id = record.id;
+        finish.events = events;
+        finish.lease_owner = owner;
+        finish.finish = &record;
+        finish.receipt = receipt;
+        finish.stored_receipt = &stored;
+        common::Status written = co_await env_.commits->Commit(finish);
+        if (written) co_return std::move(stored);
+        if (!RefusedByCommitter(written)) co_return written.error();
+    }
+    co_return co_await env_.pool->Run([this, &record, &events, receipt,
+                                       &owner]() -> Result<std::optional<storage::ReceiptRecord>> {
+        if (owner.empty()) return env_.store->FinishDebate(record, events, receipt);
+        return env_.store->FinishLeasedDebate(record, events, receipt, owner);
+    });
 }
 
 asio::awaitable<void> DebateRun::Heartbeat() {
@@ -388,7 +437,7 @@ asio::awaitable<void> DebateRun::Main() {
     if (!init_.claimed) {
         trace::Span db_span =
             trace::StartSpan(init_.spec.trace, "db UpdateDebateStatus", trace::SpanKind::kClient);
-        running = co_await env_.pool->Run([this] { return MarkRunning(); });
+        running = co_await MarkRunning();
         db_span.End();
         (void)NoteWrite(running.ok() ? nullptr : &running.error());
     }
@@ -475,10 +524,6 @@ asio::awaitable<void> DebateRun::Main() {
     const storage::ReceiptBuilder* builder_ptr = receipt_id.empty() ? nullptr : &builder;
     const std::string& owner = init_.lease_owner;
     finishing_ = true;  // a renewal racing the final write is not a lost lease
-    auto finish = [&]() -> Result<std::optional<storage::ReceiptRecord>> {
-        if (owner.empty()) return env_.store->FinishDebate(record, all, builder_ptr);
-        return env_.store->FinishLeasedDebate(record, all, builder_ptr, owner);
-    };
     outcome_.result = result;
     if (leased && release_on_cancel_ && result.status == debate::DebateStatus::kCancelled &&
         !lease_lost_) {
@@ -497,7 +542,7 @@ asio::awaitable<void> DebateRun::Main() {
     if (!lease_lost_) {
         trace::Span db_span =
             trace::StartSpan(init_.spec.trace, "db FinishDebate", trace::SpanKind::kClient);
-        finished = co_await env_.pool->Run(finish);
+        finished = co_await FinalWrite(record, all, builder_ptr);
         db_span.End();
         over_budget = NoteWrite(finished.ok() ? nullptr : &finished.error());
     }
@@ -512,7 +557,7 @@ asio::awaitable<void> DebateRun::Main() {
                     finished.error().message,
                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
         co_await Pause(delay);
-        finished = co_await env_.pool->Run(finish);
+        finished = co_await FinalWrite(record, all, builder_ptr);
         over_budget = NoteWrite(finished.ok() ? nullptr : &finished.error());
     }
     if (!finished && leased && finished.error().code == ErrorCode::kConflict) {
@@ -546,7 +591,7 @@ asio::awaitable<void> DebateRun::Main() {
         Result<std::optional<storage::ReceiptRecord>> retry =
             common::MakeError(ErrorCode::kUnavailable, "shutting down");
         if (!Abandoned()) {
-            retry = co_await env_.pool->Run(finish);
+            retry = co_await FinalWrite(record, all, builder_ptr);
             (void)NoteWrite(retry.ok() ? nullptr : &retry.error());
         }
         // No debate stays running without a run behind it: the failed end is retried
@@ -554,7 +599,7 @@ asio::awaitable<void> DebateRun::Main() {
         // crash recovery ends it), or a reaper that took a worker's debate.
         while (!retry && IsRetryable(retry.error()) && !lease_lost_ && !Abandoned()) {
             co_await Pause(backoff_.Ceiling(attempt++));
-            retry = co_await env_.pool->Run(finish);
+            retry = co_await FinalWrite(record, all, builder_ptr);
             (void)NoteWrite(retry.ok() ? nullptr : &retry.error());
         }
         if (!retry && Abandoned()) {

@@ -191,7 +191,14 @@ private:
     void StopForStorage(const std::string& why);
     bool Abandoned() const;
     void Finish(RunOutcome::Kind kind);
-    common::Result<common::Unit> MarkRunning();
+    // The start (running, started_at; under the lease) and the final write (result,
+    // remaining events, receipt): in the group commit when there is one, else (or when it
+    // refuses them unwritten) a transaction of their own on the pool.
+    boost::asio::awaitable<common::Result<common::Unit>> MarkRunning();
+    boost::asio::awaitable<common::Result<std::optional<storage::ReceiptRecord>>> FinalWrite(
+        const storage::DebateRecord& record, const std::vector<events::Event>& events,
+        const storage::ReceiptBuilder* receipt);
+    bool RefusedByCommitter(const common::Status& status) const;
 
     boost::asio::strand<boost::asio::any_io_executor> strand_;
     RunEnvironment env_;

@@ -21,8 +21,7 @@ using common::Status;
 
 struct GroupCommitter::Core {
     struct Request {
-        const std::vector<events::Event>* events = nullptr;
-        const std::string* lease_owner = nullptr;
+        storage::DebateBatch batch;  // views into the awaiting caller's frame
         std::chrono::steady_clock::time_point asked;
         // Resumes the awaiting coroutine on its own executor with the outcome.
         std::function<void(Status)> complete;
@@ -81,7 +80,7 @@ struct GroupCommitter::Core {
                 waiting.pop_front();
                 continue;
             }
-            const std::size_t n = next.events->size();
+            const std::size_t n = next.batch.events.size();
             if (!batch.empty() && events + n > options.max_batch_events) break;
             events += n;
             batch.push_back(std::move(next));
@@ -100,14 +99,13 @@ struct GroupCommitter::Core {
     }
 
     Batch WriteAndTakeNext(Batch batch) {
-        std::vector<storage::EventBatch> batches;
+        std::vector<storage::DebateBatch> batches;
         batches.reserve(batch.size());
-        for (const auto& r : batch)
-            batches.push_back(storage::EventBatch{*r.events, *r.lease_owner});
+        for (const auto& r : batch) batches.push_back(r.batch);
         std::vector<Status> statuses;
         Error failure{ErrorCode::kInternal, "event commit: no outcome", {}};
         try {
-            statuses = store.AppendEventBatches(batches);
+            statuses = store.WriteDebateBatches(batches);
         } catch (const std::exception& e) {
             // A store that throws is a bug; its commits still get an answer.
             failure = Error{ErrorCode::kInternal, std::string("event commit: ") + e.what(), {}};
@@ -121,7 +119,7 @@ struct GroupCommitter::Core {
             ++stats.transactions;
             stats.commits += batch.size();
             for (std::size_t i = 0; i < batch.size(); ++i) {
-                stats.events += batch[i].events->size();
+                stats.events += batch[i].batch.events.size();
                 if (!statuses[i]) ++stats.failed;
             }
             --in_flight;
@@ -184,8 +182,20 @@ GroupCommitStats GroupCommitter::Stats() const {
 asio::awaitable<Status> GroupCommitter::Commit(const std::vector<events::Event>& events,
                                                const std::string& lease_owner) {
     if (events.empty()) co_return Status();
+    storage::DebateBatch batch;
+    batch.events = events;
+    batch.lease_owner = lease_owner;
+    co_return co_await Commit(batch);
+}
+
+bool GroupCommitter::stopped() const {
+    std::lock_guard lock(core_->mu);
+    return core_->stopped;
+}
+
+asio::awaitable<Status> GroupCommitter::Commit(const storage::DebateBatch& batch) {
     Core& core = *core_;
-    auto initiate = [&core, &events, &lease_owner](auto handler) {
+    auto initiate = [&core, &batch](auto handler) {
         using Handler = decltype(handler);
         auto work = asio::make_work_guard(asio::get_associated_executor(handler));
         using Work = decltype(work);
@@ -196,8 +206,7 @@ asio::awaitable<Status> GroupCommitter::Commit(const std::vector<events::Event>&
         };
         auto waiter = std::make_shared<Waiter>(std::move(handler), std::move(work));
         Core::Request r;
-        r.events = &events;
-        r.lease_owner = &lease_owner;
+        r.batch = batch;
         r.asked = core.clock.SteadyNow();
         r.complete = [waiter](Status s) {
             auto ex = waiter->work.get_executor();

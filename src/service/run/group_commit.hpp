@@ -4,7 +4,8 @@
 // stores its pending events. Whatever the runs ask to commit while the store's previous
 // transaction runs goes into the next one (Store::AppendEventBatches), so the number of
 // transactions follows the store's speed, not the number of debates in flight; each run
-// resumes once its own events are durable (or failed: then with its own error).
+// resumes once its own events are durable (or failed: then with its own error). A run's
+// start and its final write go through the same queue (Store::WriteDebateBatches).
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -40,7 +41,7 @@ struct GroupCommitOptions {
 
 // Totals since start (any thread).
 struct GroupCommitStats {
-    std::uint64_t transactions = 0;  // Store::AppendEventBatches calls
+    std::uint64_t transactions = 0;  // Store::WriteDebateBatches calls
     std::uint64_t commits = 0;       // runs' commits written or failed by a transaction
     std::uint64_t events = 0;        // events those commits carried
     std::uint64_t failed = 0;        // commits answered with an error by the store
@@ -70,6 +71,14 @@ public:
     // A run awaits one commit at a time, so its commits are stored in seq order.
     boost::asio::awaitable<common::Status> Commit(const std::vector<events::Event>& events,
                                                   const std::string& lease_owner);
+    // The same for a batch that may also start or finish its debate
+    // (Store::WriteDebateBatches): the start or final write shares the transaction with
+    // the other runs' commits; a final write's receipt goes to batch.stored_receipt. Every
+    // view of `batch` (and `batch` itself) stays valid until it resumes.
+    boost::asio::awaitable<common::Status> Commit(const storage::DebateBatch& batch);
+
+    // True once Stop() was called (commits are refused).
+    bool stopped() const;
 
     // Answers every waiting commit kUnavailable and refuses new ones; the transactions in
     // flight end normally (their commits get their real outcome). Idempotent; does not

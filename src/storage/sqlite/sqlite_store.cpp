@@ -193,15 +193,17 @@ public:
     Status CreateDebate(const DebateRecord& debate) override {
         if (auto s = rules::ValidateNewDebate(debate); !s) return s;
         std::lock_guard lock(conn_->mu);
-        auto stmt = Prepare(
+        auto kept = Kept(
+            kept_.insert_debate,
             Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kNewDebateParams, ")"}),
             "insert debate");
-        if (!stmt) return stmt.error();
-        BindDebate(*stmt, debate);
+        if (!kept) return kept.error();
+        sqlite::Stmt& stmt = **kept;
+        BindDebate(stmt, debate);
         const bool leased = !debate.queued_for_worker && !debate.lease_owner.empty();
-        stmt->BindTextOrNull(25, leased ? debate.lease_owner : std::string());
-        stmt->BindTextOrNull(26, leased ? debate.lease_expires_at : std::string());
-        return stmt->Run();
+        stmt.BindTextOrNull(25, leased ? debate.lease_owner : std::string());
+        stmt.BindTextOrNull(26, leased ? debate.lease_expires_at : std::string());
+        return stmt.Run();
     }
 
     Result<DebateRecord> GetDebate(const std::string& id) override {
@@ -292,14 +294,15 @@ public:
     Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
         std::lock_guard lock(conn_->mu);
-        auto stmt = Prepare(
+        auto stmt = Kept(
+            kept_.update_status,
             "UPDATE debates SET status = ?2, started_at = COALESCE(?3, started_at) WHERE id = ?1",
             "update debate status");
         if (!stmt) return stmt.error();
-        stmt->BindText(1, id);
-        stmt->BindText(2, events::ToString(status));
-        stmt->BindTextOrNull(3, started_at);
-        if (auto s = stmt->Run(); !s) return s;
+        (*stmt)->BindText(1, id);
+        (*stmt)->BindText(2, events::ToString(status));
+        (*stmt)->BindTextOrNull(3, started_at);
+        if (auto s = (*stmt)->Run(); !s) return s;
         if (sqlite3_changes(db()) == 0)
             return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
         return {};
@@ -497,39 +500,40 @@ private:
                                                 const std::vector<events::Event>& events,
                                                 const ReceiptBuilder* receipt,
                                                 const std::string* lease_owner) {
-        if (auto s = ValidateDebate(debate); !s) return s.error();
-        if (!events::IsTerminal(debate.status)) {
-            return MakeError(ErrorCode::kValidation,
-                             "FinishDebate needs a terminal status (completed, failed or "
-                             "cancelled), got '" +
-                                 std::string(events::ToString(debate.status)) + "'",
-                             "status");
-        }
-        for (const auto& e : events) {
-            if (auto s = ValidateEvent(e); !s) return s.error();
-            if (e.debate_id != debate.id) {
-                return MakeError(
-                    ErrorCode::kValidation,
-                    "event of debate " + e.debate_id + " passed while finishing " + debate.id);
-            }
-        }
-
+        if (auto s = rules::ValidateFinish(debate, events); !s) return s.error();
         std::lock_guard lock(conn_->mu);
         auto tx = sqlite::Transaction::Begin(db());
         if (!tx) return tx.error();
+        bool wrote = false;
+        auto built = FinishLocked(
+            debate, events, receipt,
+            lease_owner != nullptr ? std::string_view(*lease_owner) : std::string_view(), wrote);
+        if (!built) return built.error();
+        if (auto s = tx->Commit(); !s) return s.error();
+        return built;
+    }
 
-        if (lease_owner != nullptr) {
+    // The final write inside the caller's write transaction (caller holds mu). `wrote`
+    // turns true once something of it is written: an error before that leaves the
+    // transaction as it was.
+    Result<std::optional<ReceiptRecord>> FinishLocked(const DebateRecord& debate,
+                                                      std::span<const events::Event> events,
+                                                      const ReceiptBuilder* receipt,
+                                                      std::string_view lease_owner, bool& wrote) {
+        if (!lease_owner.empty()) {
             // Checked inside the write transaction: a reaper cannot slip in between.
-            auto held = Prepare(
-                "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
-                "status IN ('pending', 'running')",
-                "check lease");
-            if (!held) return held.error();
-            held->BindText(1, debate.id);
-            held->BindText(2, *lease_owner);
-            auto row = held->Step();
+            auto kept = Kept(kept_.finish_lease,
+                             "SELECT 1 FROM debates WHERE id = ?1 AND lease_owner = ?2 AND "
+                             "status IN ('pending', 'running')",
+                             "check lease");
+            if (!kept) return kept.error();
+            sqlite::Stmt& held = **kept;
+            held.BindText(1, debate.id);
+            held.BindText(2, lease_owner);
+            auto row = held.Step();
+            held.Reset();
             if (!row) return row.error();
-            if (!*row) return LeaseLostLocked(debate.id, *lease_owner).error();
+            if (!*row) return LeaseLostLocked(debate.id, std::string(lease_owner)).error();
         }
 
         std::optional<ReceiptRecord> built;
@@ -545,56 +549,59 @@ private:
         DebateRecord row = debate;
         if (built) row.receipt_id = built->receipt_id;
         auto upsert =
-            Prepare(Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams,
-                         ") ON CONFLICT (id) DO UPDATE SET "
-                         "task = excluded.task, status = excluded.status, "
-                         "agents = excluded.agents, rounds = excluded.rounds, "
-                         "rounds_used = excluded.rounds_used, "
-                         "consensus_method = excluded.consensus_method, "
-                         "consensus_reached = excluded.consensus_reached, "
-                         "confidence = excluded.confidence, "
-                         "verdict = excluded.verdict, "
-                         "final_answer = excluded.final_answer, "
-                         "dissenting_agents = excluded.dissenting_agents, "
-                         "created_at = excluded.created_at, "
-                         "started_at = excluded.started_at, "
-                         "completed_at = excluded.completed_at, "
-                         "duration_seconds = excluded.duration_seconds, "
-                         "receipt_id = excluded.receipt_id, "
-                         "error_code = excluded.error_code, "
-                         "error_message = excluded.error_message, "
-                         "spec_json = excluded.spec_json, "
-                         "result_json = excluded.result_json, "
-                         "created_by = COALESCE(NULLIF(excluded.created_by, ''), created_by), "
-                         "org_id = COALESCE(NULLIF(excluded.org_id, ''), org_id)"}),
-                    "write finished debate");
+            Kept(kept_.finish_upsert,
+                 Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams,
+                      ") ON CONFLICT (id) DO UPDATE SET "
+                      "task = excluded.task, status = excluded.status, "
+                      "agents = excluded.agents, rounds = excluded.rounds, "
+                      "rounds_used = excluded.rounds_used, "
+                      "consensus_method = excluded.consensus_method, "
+                      "consensus_reached = excluded.consensus_reached, "
+                      "confidence = excluded.confidence, "
+                      "verdict = excluded.verdict, "
+                      "final_answer = excluded.final_answer, "
+                      "dissenting_agents = excluded.dissenting_agents, "
+                      "created_at = excluded.created_at, "
+                      "started_at = excluded.started_at, "
+                      "completed_at = excluded.completed_at, "
+                      "duration_seconds = excluded.duration_seconds, "
+                      "receipt_id = excluded.receipt_id, "
+                      "error_code = excluded.error_code, "
+                      "error_message = excluded.error_message, "
+                      "spec_json = excluded.spec_json, "
+                      "result_json = excluded.result_json, "
+                      "created_by = COALESCE(NULLIF(excluded.created_by, ''), created_by), "
+                      "org_id = COALESCE(NULLIF(excluded.org_id, ''), org_id)"}),
+                 "write finished debate");
         if (!upsert) return upsert.error();
-        BindDebate(*upsert, row);
-        if (auto s = upsert->Run(); !s) return s.error();
+        BindDebate(**upsert, row);
+        wrote = true;
+        if (auto s = (*upsert)->Run(); !s) return s.error();
 
         if (built) {
             // chain_seq, not created_at, orders the chain: it is assigned under the write
             // lock, so it is exactly the order in which previous hashes were read. Deleted
             // receipts keep their chain_seq in their tombstones: the next one follows them.
-            auto insert = Prepare(
-                "INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
-                "previous_hash, created_at, json) VALUES (?1, "
-                "MAX((SELECT COALESCE(MAX(chain_seq), 0) FROM receipts), "
-                "(SELECT COALESCE(MAX(chain_seq), 0) FROM receipt_deletions)) + 1, "
-                "?2, ?3, ?4, ?5, ?6)",
-                "insert receipt");
-            if (!insert) return insert.error();
-            insert->BindText(1, built->receipt_id);
-            insert->BindText(2, built->debate_id);
-            insert->BindText(3, built->content_hash);
-            insert->BindOptText(4, built->previous_hash);
-            insert->BindText(5, built->created_at);
-            insert->BindText(6, built->json);
-            if (auto s = insert->Run(); !s) return s.error();
+            auto kept =
+                Kept(kept_.insert_receipt,
+                     "INSERT INTO receipts (receipt_id, chain_seq, debate_id, content_hash, "
+                     "previous_hash, created_at, json) VALUES (?1, "
+                     "MAX((SELECT COALESCE(MAX(chain_seq), 0) FROM receipts), "
+                     "(SELECT COALESCE(MAX(chain_seq), 0) FROM receipt_deletions)) + 1, "
+                     "?2, ?3, ?4, ?5, ?6)",
+                     "insert receipt");
+            if (!kept) return kept.error();
+            sqlite::Stmt& insert = **kept;
+            insert.BindText(1, built->receipt_id);
+            insert.BindText(2, built->debate_id);
+            insert.BindText(3, built->content_hash);
+            insert.BindOptText(4, built->previous_hash);
+            insert.BindText(5, built->created_at);
+            insert.BindText(6, built->json);
+            if (auto s = insert.Run(); !s) return s.error();
         }
 
         if (auto s = InsertEventsLocked(events); !s) return s.error();
-        if (auto s = tx->Commit(); !s) return s.error();
         return built;
     }
 
@@ -665,6 +672,67 @@ public:
             Status written = WriteBatchLocked(batches[i]);
             return written ? tx->Commit() : written;
         });
+        return out;
+    }
+
+    std::vector<Status> WriteDebateBatches(std::span<const DebateBatch> batches) override {
+        std::vector<Status> out(batches.size());
+        std::vector<std::size_t> todo;  // valid batches with something to write
+        for (std::size_t i = 0; i < batches.size(); ++i) {
+            const DebateBatch& b = batches[i];
+            if (b.finish != nullptr) {
+                out[i] = rules::ValidateFinish(*b.finish, b.events);
+            } else {
+                for (const auto& e : b.events) {
+                    if (auto s = ValidateEvent(e); !s) {
+                        out[i] = s;
+                        break;
+                    }
+                }
+            }
+            if (out[i] && !b.started_at.empty() && b.debate_id.empty())
+                out[i] = MakeError(ErrorCode::kValidation, "debate id is empty", "debate_id");
+            if (out[i] && (b.finish != nullptr || !b.started_at.empty() || !b.events.empty()))
+                todo.push_back(i);
+        }
+        if (todo.empty()) return out;
+        std::lock_guard lock(conn_->mu);
+        std::vector<std::optional<ReceiptRecord>> receipts(batches.size());
+        auto shared = [&]() -> Status {
+            auto tx = sqlite::Transaction::Begin(db());
+            if (!tx) return tx.error();
+            for (std::size_t i : todo) {
+                bool wrote = false;
+                Status s = WriteDebateBatchLocked(batches[i], receipts[i], wrote);
+                if (s) continue;
+                const ErrorCode code = s.error().code;
+                // Refused before anything of it was written: its own answer; the shared
+                // transaction goes on without it.
+                if (!wrote && (code == ErrorCode::kConflict || code == ErrorCode::kNotFound ||
+                               code == ErrorCode::kValidation)) {
+                    out[i] = s;
+                    continue;
+                }
+                return s;
+            }
+            return tx->Commit();
+        }();
+        if (!shared) {
+            for (auto& r : receipts) r.reset();
+            rules::SettleFailedBatches(shared.error(), todo, out, [&](std::size_t i) -> Status {
+                auto tx = sqlite::Transaction::Begin(db());
+                if (!tx) return tx.error();
+                bool wrote = false;
+                Status written = WriteDebateBatchLocked(batches[i], receipts[i], wrote);
+                if (written) written = tx->Commit();
+                if (!written) receipts[i].reset();
+                return written;
+            });
+        }
+        for (std::size_t i : todo) {
+            if (out[i] && batches[i].stored_receipt != nullptr)
+                *batches[i].stored_receipt = std::move(receipts[i]);
+        }
         return out;
     }
 
@@ -1156,6 +1224,48 @@ private:
         return InsertEventsLocked(batch.events);
     }
 
+    // One batch of WriteDebateBatches inside the caller's transaction: the start, then
+    // the final write or the events. `wrote`: something of it is written (an error before
+    // leaves the transaction as it was).
+    Status WriteDebateBatchLocked(const DebateBatch& b, std::optional<ReceiptRecord>& receipt,
+                                  bool& wrote) {
+        const std::string id(b.debate_id);
+        if (!b.started_at.empty()) {
+            auto kept = b.lease_owner.empty()
+                            ? Kept(kept_.start,
+                                   "UPDATE debates SET status = 'running', started_at = ?3 "
+                                   "WHERE id = ?1",
+                                   "update debate status")
+                            : Kept(kept_.start_leased,
+                                   "UPDATE debates SET status = 'running', started_at = ?3 "
+                                   "WHERE id = ?1 AND lease_owner = ?2 AND status IN "
+                                   "('pending', 'running')",
+                                   "start leased debate");
+            if (!kept) return kept.error();
+            sqlite::Stmt& stmt = **kept;
+            stmt.BindText(1, id);
+            if (!b.lease_owner.empty()) stmt.BindText(2, b.lease_owner);
+            stmt.BindText(3, b.started_at);
+            if (auto s = stmt.Run(); !s) return s;
+            if (sqlite3_changes(db()) == 0) {
+                if (b.lease_owner.empty())
+                    return MakeError(ErrorCode::kNotFound, "debate " + id + " not found");
+                return LeaseLostLocked(id, std::string(b.lease_owner));
+            }
+            wrote = true;
+        }
+        if (b.finish != nullptr) {
+            auto built = FinishLocked(*b.finish, b.events, b.receipt, b.lease_owner, wrote);
+            if (!built) return built.error();
+            receipt = std::move(*built);
+            return {};
+        }
+        if (b.events.empty()) return {};
+        if (auto s = CheckBatchLeaseLocked(EventBatch{b.events, b.lease_owner}); !s) return s;
+        wrote = true;
+        return InsertEventsLocked(b.events);
+    }
+
     // The shared transaction of AppendEventBatches: a batch whose lease check fails gets
     // that error and writes nothing; any other error (an insert, the commit) rolls the
     // whole transaction back and is returned, leaving `out` of the others untouched.
@@ -1218,21 +1328,38 @@ private:
         return sqlite::Stmt::Prepare(db(), sql, what);
     }
 
+    // A statement of a path every debate takes (its row, start, final write), prepared
+    // once per store and kept in `slot` (under conn_->mu); reset here, before each use.
+    // A caller that reads rows resets it when done (an open read must not outlive it).
+    Result<sqlite::Stmt*> Kept(std::optional<sqlite::Stmt>& slot, std::string_view sql,
+                               std::string_view what) {
+        if (!slot) {
+            auto stmt = Prepare(sql, what);
+            if (!stmt) return stmt.error();
+            slot.emplace(std::move(*stmt));
+        }
+        slot->Reset();
+        return &*slot;
+    }
+
     // The head of the chain: the newest receipt or tombstone (each side read through its
     // chain_seq index).
     Result<std::optional<std::string>> LastReceiptHashLocked() {
-        auto stmt = Prepare(
-            "SELECT content_hash FROM ("
-            "SELECT * FROM (SELECT content_hash, chain_seq FROM receipts "
-            "ORDER BY chain_seq DESC LIMIT 1) UNION ALL "
-            "SELECT * FROM (SELECT content_hash, chain_seq FROM receipt_deletions "
-            "ORDER BY chain_seq DESC LIMIT 1)) ORDER BY chain_seq DESC LIMIT 1",
-            "read last receipt hash");
-        if (!stmt) return stmt.error();
-        auto row = stmt->Step();
+        auto kept = Kept(kept_.last_receipt_hash,
+                         "SELECT content_hash FROM ("
+                         "SELECT * FROM (SELECT content_hash, chain_seq FROM receipts "
+                         "ORDER BY chain_seq DESC LIMIT 1) UNION ALL "
+                         "SELECT * FROM (SELECT content_hash, chain_seq FROM receipt_deletions "
+                         "ORDER BY chain_seq DESC LIMIT 1)) ORDER BY chain_seq DESC LIMIT 1",
+                         "read last receipt hash");
+        if (!kept) return kept.error();
+        sqlite::Stmt& stmt = **kept;
+        auto row = stmt.Step();
         if (!row) return row.error();
-        if (!*row) return std::optional<std::string>();
-        return std::optional<std::string>(stmt->Text(0));
+        std::optional<std::string> hash;
+        if (*row) hash = stmt.Text(0);
+        stmt.Reset();
+        return hash;
     }
 
     // `column` is one of two constant names chosen by GetReceipt(); the value is bound.
@@ -1340,6 +1467,10 @@ private:
     std::shared_ptr<sqlite::Connection> conn_;
     // Under conn_->mu; declared after conn_, so finalized before the connection goes.
     std::optional<sqlite::Stmt> insert_event_;
+    struct KeptStatements {  // Kept()
+        std::optional<sqlite::Stmt> insert_debate, update_status, start, start_leased, finish_lease,
+            finish_upsert, insert_receipt, last_receipt_hash;
+    } kept_;
 };
 
 namespace sqlite {

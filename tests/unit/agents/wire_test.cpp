@@ -757,6 +757,23 @@ TEST(WireSseParser, UnfinishedEventIsBufferedNotDispatched) {
     EXPECT_EQ(p.buffered(), 0u);
 }
 
+// Line ends found by a memchr for LF, then for a CR before it: a CR that comes before an
+// LF later in the piece still ends its line there, long lines split anywhere stay whole.
+TEST(WireSseParser, TheFirstCrOrLfEndsTheLineWhereverTheyAre) {
+    const std::string long_value(5000, 'x');
+    const std::string stream =
+        "data: a\rdata: b\n\ndata: " + long_value + "\r\n\r\nevent: e\rdata: c\r\rdata: d\n\n";
+    const std::vector<std::string> want = {"|a\nb", "|" + long_value, "e|c", "|d"};
+    const std::string_view all(stream);
+    for (std::size_t cut : {std::size_t{0}, std::size_t{3}, std::size_t{9}, std::size_t{2500},
+                            std::size_t{5008}, std::size_t{5009}, stream.size()}) {
+        SseParser p;
+        const auto events = FeedAll(p, {all.substr(0, cut), all.substr(cut)});
+        EXPECT_THAT(Describe(events), ::testing::ElementsAreArray(want)) << "cut at " << cut;
+        EXPECT_EQ(p.buffered(), 0u);
+    }
+}
+
 // ---------------------------------------------------------------- stream decoding
 
 // Feeds `stream` in pieces of `step` bytes; collects the deltas; stops on error.
@@ -824,6 +841,30 @@ TEST(WireStreamDecoder, AnthropicStream) {
         EXPECT_TRUE(d.done());
         EXPECT_TRUE(d.saw_event());
     }
+}
+
+// The reader's path: the text of every delta a piece completes, appended to one string.
+TEST(WireStreamDecoder, FeedIntoAppendsTheDeltasOfEachPiece) {
+    for (std::size_t step : {kAnthropicStream.size(), std::size_t{1}, std::size_t{7}}) {
+        SCOPED_TRACE(step);
+        StreamDecoder d(Format::kAnthropic);
+        std::string all;
+        for (std::size_t i = 0; i < kAnthropicStream.size(); i += step) {
+            std::string piece_text = "kept:";
+            auto fed = d.FeedInto(kAnthropicStream.substr(i, step), piece_text);
+            ASSERT_TRUE(fed.ok()) << fed.error().message;
+            ASSERT_EQ(piece_text.rfind("kept:", 0), 0u);  // appended, not replaced
+            all += piece_text.substr(5);
+        }
+        EXPECT_EQ(all, "Hello, wörld");
+        EXPECT_EQ(d.text(), "Hello, wörld");
+        EXPECT_TRUE(d.done());
+    }
+    StreamDecoder bad(Format::kAnthropic);
+    std::string text;
+    EXPECT_FALSE(bad.FeedInto("data: not json\n\n", text).ok());
+    EXPECT_FALSE(bad.FeedInto("data: {}\n\n", text).ok());  // the first error stays
+    EXPECT_TRUE(text.empty());
 }
 
 TEST(WireStreamDecoder, InputAfterDoneIsIgnored) {

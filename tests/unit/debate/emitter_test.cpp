@@ -16,6 +16,29 @@ public:
     std::vector<events::Event> got;
 };
 
+// A sink that keeps events: the emitter hands it each new event to take, not to copy.
+class Keep final : public events::EventSink {
+public:
+    void Publish(const events::Event& e) override { copied.push_back(e); }
+    void Publish(events::Event&& e) override { taken.push_back(std::move(e)); }
+    std::vector<events::Event> copied, taken;
+};
+
+TEST(EventEmitter, HandsNewEventsToTheSinkToTake) {
+    common::ManualClock clock;
+    Keep sink;
+    EventEmitter emitter("d_8", clock, sink);
+    events::RoundEnd end;
+    end.round_number = 1;
+    end.total_rounds = 1;
+    EXPECT_EQ(emitter.Emit(1, "", end), 1);
+    ASSERT_EQ(sink.taken.size(), 1u);
+    EXPECT_TRUE(sink.copied.empty());
+    EXPECT_EQ(sink.taken[0].seq, 1);
+    EXPECT_EQ(sink.taken[0].type, "round_end");
+    ASSERT_NE(sink.taken[0].envelope, nullptr);
+}
+
 // The emitter encodes a typed payload once and seals the envelope once: the event that
 // reaches the sink carries the bytes the store, the WebSocket and the polling API use.
 TEST(EventEmitter, EncodesTheTypedPayloadOnceAndSealsTheEnvelope) {

@@ -137,6 +137,24 @@ TEST(EventHubTest, EveryReaderSharesOneEncodingOfAnEvent) {
     EXPECT_EQ(snapshot.buffered[0].envelope.get(), a->frames[0].get());
 }
 
+// An event its publisher no longer needs (the run, once it is stored) is taken into the
+// buffer, not copied: the buffered event holds the publisher's data bytes.
+TEST(EventHubTest, AnEventHandedOverIsTakenNotCopied) {
+    EventHub hub(100, 10);
+    Event e = Make("d1", 1);
+    e.data_json = R"({"content":")" + std::string(200, 'x') + R"("})";
+    const char* bytes = e.data_json.data();
+    hub.Publish(std::move(e));
+    const auto snapshot = hub.Subscribe("d1", 0, std::make_shared<Recorder>());
+    ASSERT_EQ(snapshot.buffered.size(), 1u);
+    EXPECT_EQ(snapshot.buffered[0].data_json.data(), bytes);
+    // A publisher that keeps its event still gets it copied.
+    const Event kept = Make("d1", 2);
+    hub.Publish(kept);
+    EXPECT_EQ(kept.seq, 2);
+    EXPECT_FALSE(kept.data_json.empty());
+}
+
 // Subscribing copies no event: every subscriber's snapshot reads the hub's own buffered
 // events (the same objects), and a snapshot outlives the buffer dropping them.
 TEST(EventHubTest, SubscribeSharesTheBufferedEventsWithoutCopying) {

@@ -23,8 +23,9 @@ namespace {
 using common::Result;
 using common::Status;
 
-// Forwards to a real store; counts write transactions; can hold the event transactions
-// (AppendEventBatches) until released (bounded wait, no sleep).
+// Forwards to a real store; counts write transactions; can hold the group-commit
+// transactions (WriteDebateBatches: runs' starts, event commits and final writes) until
+// released (bounded wait, no sleep).
 class CountingStore final : public storage::ForwardingStore {
 public:
     explicit CountingStore(std::unique_ptr<storage::Store> inner)
@@ -43,8 +44,12 @@ public:
     }
     struct Counts {
         int writes = 0;              // every write transaction
-        int event_transactions = 0;  // AppendEventBatches calls
+        int event_transactions = 0;  // WriteDebateBatches calls
         int event_batches = 0;       // runs' commits they carried
+        int starts = 0;              // of them: runs' starts
+        int final_writes = 0;        // of them: runs' final writes
+        int own_starts = 0;          // UpdateDebateStatus / StartLeasedDebate calls
+        int own_final_writes = 0;    // FinishDebate / FinishLeasedDebate calls
         std::vector<int> batches_per_transaction;
     };
     Counts counts() {
@@ -52,7 +57,7 @@ public:
         return counts_;
     }
 
-    std::vector<Status> AppendEventBatches(std::span<const storage::EventBatch> b) override {
+    std::vector<Status> WriteDebateBatches(std::span<const storage::DebateBatch> b) override {
         {
             std::unique_lock lock(mu_);
             cv_.wait_for(lock, std::chrono::seconds(20), [&] { return !held_; });
@@ -60,8 +65,12 @@ public:
             ++counts_.event_transactions;
             counts_.event_batches += static_cast<int>(b.size());
             counts_.batches_per_transaction.push_back(static_cast<int>(b.size()));
+            for (const auto& one : b) {
+                counts_.starts += !one.started_at.empty();
+                counts_.final_writes += one.finish != nullptr;
+            }
         }
-        return inner_->AppendEventBatches(b);
+        return inner_->WriteDebateBatches(b);
     }
     Status CreateDebate(const storage::DebateRecord& d) override {
         Count();
@@ -70,12 +79,20 @@ public:
     Status UpdateDebateStatus(const std::string& id, events::DebateStatus status,
                               const std::string& started_at) override {
         Count();
+        {
+            std::lock_guard lock(mu_);
+            ++counts_.own_starts;
+        }
         return inner_->UpdateDebateStatus(id, status, started_at);
     }
     Result<std::optional<storage::ReceiptRecord>> FinishDebate(
         const storage::DebateRecord& debate, const std::vector<events::Event>& events,
         const storage::ReceiptBuilder* receipt) override {
         Count();
+        {
+            std::lock_guard lock(mu_);
+            ++counts_.own_final_writes;
+        }
         return inner_->FinishDebate(debate, events, receipt);
     }
     Status AppendEvents(const std::vector<events::Event>& events) override {
@@ -177,6 +194,47 @@ TEST_F(CrossDebateCommitTest, RunsCommittingWhileTheStoreIsBusyShareTheNextTrans
         kDebates, counts.writes, static_cast<double>(counts.writes) / kDebates,
         counts.event_transactions, counts.event_batches,
         static_cast<double>(counts.event_batches) / counts.event_transactions);
+}
+
+// A run's start (running) and its final write (result, last events, receipt) are not
+// transactions of their own: they share the group commit with the other runs' commits.
+TEST_F(CrossDebateCommitTest, StartsAndFinalWritesShareTheGroupCommit) {
+    constexpr int kDebates = 6;
+    Make(kDebates);
+    store_->Hold();
+    std::vector<std::string> ids;
+    for (int i = 0; i < kDebates; ++i) ids.push_back(Create());
+    // The first run's start holds the transaction; the other starts wait for the next.
+    ASSERT_TRUE(Eventually([&] { return service_->CommitStats().waiting == kDebates - 1; }));
+    for (const auto& id : ids) {
+        // Not started while its start is not stored.
+        EXPECT_EQ(store_->GetDebate(id)->status, events::DebateStatus::kPending) << id;
+    }
+    store_->Release();
+    ASSERT_TRUE(Eventually([&] {
+        for (const auto& id : ids) {
+            if (store_->GetDebate(id)->status != events::DebateStatus::kCompleted) return false;
+        }
+        return true;
+    }));
+    for (const auto& id : ids) {
+        ExpectWhole(id);
+        auto d = store_->GetDebate(id);
+        ASSERT_TRUE(d.ok());
+        EXPECT_FALSE(d->started_at.empty()) << id;
+        ASSERT_FALSE(d->receipt_id.empty()) << id;
+        EXPECT_TRUE(store_->GetReceipt(d->receipt_id).ok()) << id;
+        auto receipts = store_->ListReceipts(id, 10, 0);
+        ASSERT_TRUE(receipts.ok());
+        EXPECT_EQ(receipts->total, 1) << id;  // exactly one receipt
+    }
+    const auto counts = store_->counts();
+    EXPECT_EQ(counts.own_starts, 0);
+    EXPECT_EQ(counts.own_final_writes, 0);
+    EXPECT_EQ(counts.starts, kDebates);
+    EXPECT_EQ(counts.final_writes, kDebates);
+    ASSERT_GE(counts.batches_per_transaction.size(), 2u);
+    EXPECT_EQ(counts.batches_per_transaction[1], kDebates - 1);  // the other starts, at once
 }
 
 TEST_F(CrossDebateCommitTest, ManyDebatesAtOnceStayWholeAndCountTheirTransactions) {

@@ -98,11 +98,6 @@ public:
         if (auto e = Write()) return *e;
         return inner_->AppendEvents(events);
     }
-    // The group commit's transactions go through AppendEvents above (Store's own loop over
-    // the batches), so that they fail with the other writes.
-    std::vector<Status> AppendEventBatches(std::span<const storage::EventBatch> b) override {
-        return Store::AppendEventBatches(b);
-    }
     Status Ping() override { return inner_->Ping(); }  // reads work: only writes fail
     Status ProbeWrite() override {
         {

@@ -211,6 +211,40 @@ TEST_P(ContentEncryptionTest, GroupCommittedBatchesAreSealedToo) {
     EXPECT_NE((*events)[1].data_json.find(kMessage), std::string::npos);
 }
 
+// A final write that shares the group commit (WriteDebateBatches) is sealed like
+// FinishDebate's: the wrapped store writes it through its own FinishDebate.
+TEST_P(ContentEncryptionTest, GroupCommittedFinalWritesAreSealedToo) {
+    auto opened = Open(/*encrypt=*/true);
+    ASSERT_TRUE(opened.store);
+    auto d = Debate("f1");
+    ASSERT_TRUE(opened.store->CreateDebate(d).ok());
+    d.status = events::DebateStatus::kCompleted;
+    d.final_answer = kAnswer;
+    d.completed_at = "2026-12-07T03:01:00.000000Z";
+    const std::vector<events::Event> evs{Message("f1", 1)};
+    const ReceiptBuilder builder = test_support::TestReceiptBuilder("rcpt_f1", d.completed_at);
+    std::optional<ReceiptRecord> receipt;
+    DebateBatch finish;
+    finish.debate_id = "f1";
+    finish.events = evs;
+    finish.finish = &d;
+    finish.receipt = &builder;
+    finish.stored_receipt = &receipt;
+    const std::vector<DebateBatch> batches{finish};
+    auto statuses = opened.store->WriteDebateBatches(batches);
+    ASSERT_EQ(statuses.size(), 1u);
+    ASSERT_TRUE(statuses[0].ok()) << statuses[0].error().message;
+    ASSERT_TRUE(receipt.has_value());
+    EXPECT_TRUE(cipher_->IsSealed(One("SELECT task FROM debates")));
+    EXPECT_TRUE(cipher_->IsSealed(One("SELECT final_answer FROM debates")));
+    for (const auto& data : Column("SELECT data FROM debate_events"))
+        EXPECT_TRUE(cipher_->IsSealed(data)) << data;
+    auto back = opened.store->GetDebate("f1");
+    ASSERT_TRUE(back.ok()) << back.error().message;
+    EXPECT_EQ(back->final_answer, kAnswer);
+    EXPECT_EQ(back->task, d.task);
+}
+
 TEST_P(ContentEncryptionTest, ContentStaysClearWithoutTheSetting) {
     auto opened = Open(/*encrypt=*/false, /*with_cipher=*/false);
     ASSERT_TRUE(opened.store);
