@@ -158,6 +158,12 @@ public:
         return inner_->RenewLease(id, worker_id, lease_until);
     }
 
+    Result<std::vector<LostLease>> RenewLeases(const std::string& owner,
+                                               const std::vector<std::string>& ids,
+                                               const std::string& lease_until) override {
+        return inner_->RenewLeases(owner, ids, lease_until);
+    }
+
     Status ReleaseLease(const std::string& id, const std::string& worker_id) override {
         return inner_->ReleaseLease(id, worker_id);
     }
