@@ -221,12 +221,25 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
     run_env_.clock = &clock_;
     run_env_.store = &store_;
     run_env_.pool = &pool_;
+    auto& renewal_seconds = registry.AddHistogram(
+        "aragora_lease_renewal_seconds",
+        "How long one renewal of every lease this process holds took (one RenewLeases call "
+        "each heartbeat)",
+        {}, {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
     if (!settings_.lease.worker_id.empty()) {
-        // One renewal in flight per leased run at most: the queue bound is the number of
-        // runs the service admits.
-        lease_pool_ = std::make_unique<common::BlockingPool>(
-            1, settings_.max_running + settings_.max_queued + 64);
-        run_env_.lease_pool = lease_pool_.get();
+        // One renewal of all the leases in flight at a time, on its own thread: never
+        // behind the event commits queued on `pool_`.
+        lease_pool_ = std::make_unique<common::BlockingPool>(1, 4);
+        run::LeaseRenewerOptions lease;
+        lease.owner = settings_.lease.worker_id;
+        lease.duration = settings_.lease.duration;
+        lease.heartbeat =
+            std::max(settings_.lease.heartbeat.count() > 0 ? settings_.lease.heartbeat
+                                                           : settings_.lease.duration / 3,
+                     std::chrono::milliseconds(10));
+        renewer_ = run::LeaseRenewer::Create(executor_, clock_, store_, *lease_pool_, write_health_,
+                                             lease, &renewal_seconds.WithLabels({}));
+        run_env_.leases = renewer_.get();
     }
     run::GroupCommitOptions commit_options;
     commit_options.max_in_flight = std::max<std::size_t>(settings_.event_commit_transactions, 1);
@@ -245,11 +258,6 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
     run_env_.retry =
         resilience::RetryPolicy{settings_.storage_retry_initial, settings_.storage_retry_max, 0};
     run_env_.outage_budget = settings_.storage_outage_budget;
-    run_env_.lease_duration = settings_.lease.duration;
-    run_env_.lease_heartbeat =
-        std::max(settings_.lease.heartbeat.count() > 0 ? settings_.lease.heartbeat
-                                                       : settings_.lease.duration / 3,
-                 std::chrono::milliseconds(10));
     metrics_.active.WithLabels({}).Set(0);
     metrics_.queued.WithLabels({}).Set(0);
     metrics_.running_too_long.WithLabels({}).Set(
@@ -296,6 +304,25 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
                                 "Event commits of debate runs written (or failed) by those "
                                 "transactions",
                                 commit_stat(&run::GroupCommitStats::commits));
+    std::weak_ptr<run::LeaseRenewer> renewer = renewer_;
+    auto lease_stat = [renewer](std::uint64_t run::LeaseRenewerStats::*field) {
+        return [renewer, field] {
+            auto r = renewer.lock();
+            return r ? static_cast<double>(r->Stats().*field) : 0.0;
+        };
+    };
+    registry.AddCallbackCounter("aragora_lease_renewals_total",
+                                "Renewals of every lease this process holds (one store call "
+                                "each heartbeat for all its debates)",
+                                lease_stat(&run::LeaseRenewerStats::renewals));
+    registry.AddCallbackCounter("aragora_lease_renewal_failures_total",
+                                "Renewals that failed (storage errors; retried next heartbeat)",
+                                lease_stat(&run::LeaseRenewerStats::failures));
+    registry.AddCallbackCounter("aragora_leases_lost_total",
+                                "Debates whose lease a renewal found lost (reaped: this process "
+                                "stalled past its lease, or the debate ended meanwhile)",
+                                lease_stat(&run::LeaseRenewerStats::lost));
+    if (renewer_) renewer_->Start();
     registry.AddCallbackGauge("aragora_event_commits_waiting",
                               "Event commits waiting for the next transaction", [commits] {
                                   auto c = commits.lock();
@@ -318,6 +345,11 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
 }
 
 LocalDebateService::~LocalDebateService() {
+    if (renewer_) {
+        // A renewal in flight finishes on the lease pool before the pool goes.
+        renewer_->Stop();
+        lease_pool_->Stop();
+    }
     probe_->Stop();
     commits_->Join();
 }
@@ -438,7 +470,7 @@ asio::awaitable<Result<storage::DebateRecord>> LocalDebateService::Create(
         co_return stored.error();
     }
     // Renewed from now on, also while it waits for a slot (the lease covers pending rows).
-    r->StartHeartbeat();
+    r->StartLeaseRenewal();
     r->Persisted();
     co_return pending;
 }
@@ -883,6 +915,11 @@ asio::awaitable<void> LocalDebateService::Drain(std::chrono::milliseconds grace)
     stopped_ = true;
     stopping_.Set();
     probe_->Stop();
+    if (renewer_) {
+        // Its wait is cut short: a drain never waits for the next heartbeat.
+        renewer_->Stop();
+        co_await renewer_->WaitStopped(settings_.cancel_wait);
+    }
 }
 
 }  // namespace aragora::service

@@ -32,6 +32,7 @@
 #include "resilience/concurrency_limiter.hpp"
 #include "service/debate_service.hpp"
 #include "service/run/debate_run.hpp"
+#include "service/run/lease_renewer.hpp"
 #include "service/service_metrics.hpp"
 #include "service/storage_health.hpp"
 #include "storage/store.hpp"
@@ -194,6 +195,9 @@ public:
     const ServiceMetrics& metrics() const { return metrics_; }
     // The runs' shared event commits (transactions, commits, waiting).
     run::GroupCommitStats CommitStats() const { return commits_->Stats(); }
+    // Renews the leases of every leased run here each heartbeat (null without a lease
+    // identity: settings.lease.worker_id empty).
+    run::LeaseRenewer* lease_renewer() const { return renewer_.get(); }
 
 private:
     class Hooks;
@@ -231,9 +235,11 @@ private:
     resilience::ConcurrencyLimiter limiter_;
     std::unique_ptr<Hooks> hooks_;
     std::unique_ptr<events::EventSink> hub_sink_;
-    // Leased runs renew their leases on this one thread, never behind the event commits
-    // queued on `pool_` (null without a lease identity).
+    // One renewal of every leased run's lease each heartbeat, on `lease_pool_`'s one
+    // thread, never behind the event commits queued on `pool_` (both null without a lease
+    // identity). Shared with its loop and the metrics callbacks.
     std::unique_ptr<common::BlockingPool> lease_pool_;
+    std::shared_ptr<run::LeaseRenewer> renewer_;
     // Every run's event commits (shared with the metrics callbacks, which may outlive the
     // service).
     std::shared_ptr<run::GroupCommitter> commits_;

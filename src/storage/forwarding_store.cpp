@@ -40,6 +40,11 @@ common::Status ForwardingStore::RenewLease(const std::string& id, const std::str
     return inner_->RenewLease(id, worker_id, lease_until);
 }
 
+common::Result<std::vector<LostLease>> ForwardingStore::RenewLeases(
+    const std::string& owner, const std::vector<std::string>& ids, const std::string& lease_until) {
+    return inner_->RenewLeases(owner, ids, lease_until);
+}
+
 common::Status ForwardingStore::ReleaseLease(const std::string& id, const std::string& worker_id) {
     return inner_->ReleaseLease(id, worker_id);
 }

@@ -33,6 +33,9 @@ public:
         const std::string& lease_until) override;
     common::Status RenewLease(const std::string& id, const std::string& worker_id,
                               const std::string& lease_until) override;
+    common::Result<std::vector<LostLease>> RenewLeases(const std::string& owner,
+                                                       const std::vector<std::string>& ids,
+                                                       const std::string& lease_until) override;
     common::Status ReleaseLease(const std::string& id, const std::string& worker_id) override;
     common::Result<std::vector<std::string>> ReapExpiredLeases(
         const std::string& now, const DebateEndDataBuilder& end_data) override;

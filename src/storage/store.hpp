@@ -231,6 +231,19 @@ struct DebateBatch {
     std::optional<ReceiptRecord>* stored_receipt = nullptr;
 };
 
+// A debate whose lease RenewLeases could not extend, with the error RenewLease would have
+// answered for it alone (kConflict: not pending/running under that owner any more;
+// kNotFound: no such debate).
+struct LostLease {
+    std::string id;
+    common::Error error;
+};
+
+// RenewLeases takes the ids in chunks of at most this many, one statement (PostgreSQL) or
+// one transaction (SQLite) each, so that one renewal holds neither the connection nor the
+// rows' locks for long.
+inline constexpr std::size_t kRenewLeasesChunk = 2000;
+
 // The worker-queue failure code and message of a debate whose worker stopped renewing.
 inline constexpr const char* kWorkerLostCode = "worker_lost";
 inline constexpr const char* kWorkerLostMessage = "worker stopped while the debate was running";
@@ -300,6 +313,27 @@ public:
                                       const std::string& lease_until) {
         (void)id, (void)worker_id, (void)lease_until;
         return NotImplemented("RenewLease");
+    }
+    // RenewLease for every debate `owner` runs, at once (one instance renews all its
+    // leases each heartbeat): extends the lease to lease_until on each of `ids` still
+    // pending/running under `owner`'s lease, in chunks of kRenewLeasesChunk ids (each
+    // chunk atomic: one statement or transaction). Returns the ids it did not renew, each
+    // with RenewLease's error for it, in no particular order (`ids` must be distinct).
+    // An error (the storage failed) leaves unknown which chunks were renewed: renew again.
+    // The default renews them one by one with RenewLease.
+    virtual common::Result<std::vector<LostLease>> RenewLeases(const std::string& owner,
+                                                               const std::vector<std::string>& ids,
+                                                               const std::string& lease_until) {
+        std::vector<LostLease> lost;
+        for (const auto& id : ids) {
+            auto renewed = RenewLease(id, owner, lease_until);
+            if (renewed.ok()) continue;
+            const common::ErrorCode code = renewed.error().code;
+            if (code != common::ErrorCode::kConflict && code != common::ErrorCode::kNotFound)
+                return renewed.error();
+            lost.push_back(LostLease{id, renewed.error()});
+        }
+        return lost;
     }
     // Puts a queued debate this worker holds back in the queue (pending, lease and
     // started_at cleared; attempts kept) — only while none of its events is stored, since

@@ -19,6 +19,7 @@
 #include "events/payloads.hpp"
 #include "events/status.hpp"
 #include "service/records.hpp"
+#include "service/run/lease_renewer.hpp"
 #include "service/service_metrics.hpp"
 #include "trace/tracer.hpp"
 
@@ -152,11 +153,23 @@ bool DebateRun::Abandoned() const {
     return env_.abandon_writes != nullptr && env_.abandon_writes->load();
 }
 
-void DebateRun::StartHeartbeat() {
+void DebateRun::StartLeaseRenewal() {
     asio::post(strand_, [self = shared_from_this()] {
-        if (self->init_.lease_owner.empty() || self->heartbeat_timer_ || self->finished_) return;
-        self->heartbeat_timer_.emplace(self->strand_);
-        asio::co_spawn(self->strand_, self->Heartbeat(), asio::detached);
+        if (self->init_.lease_owner.empty() || self->env_.leases == nullptr || self->renewing_ ||
+            self->finished_ || self->lease_lost_)
+            return;
+        self->renewing_ = true;
+        self->env_.leases->Add(self);
+    });
+}
+
+void DebateRun::OnLeaseLost(std::string why) {
+    asio::post(strand_, [self = shared_from_this(), why = std::move(why)] {
+        // A renewal racing the end of the debate (its final write, a cancel, the watchdog)
+        // fails because the debate just ended: not a lost lease.
+        if (self->finishing_ || self->finished_ || self->cancel_requested_ || self->timed_out_)
+            return;
+        self->LoseLease(why);
     });
 }
 
@@ -251,6 +264,7 @@ void DebateRun::StopForStorage(const std::string& why) {
 void DebateRun::LoseLease(const std::string& why) {
     if (lease_lost_) return;
     lease_lost_ = true;
+    StopLeaseRenewal();
     Log()->warn("lease lost debate_id={} owner={}: {}; stopping it, its result is discarded", id(),
                 init_.lease_owner, why);
     if (!launched_ && env_.hooks != nullptr && env_.hooks->Dequeue(*this)) {
@@ -261,11 +275,17 @@ void DebateRun::LoseLease(const std::string& why) {
     EmitCancel();
 }
 
+void DebateRun::StopLeaseRenewal() {
+    if (!renewing_) return;
+    renewing_ = false;
+    env_.leases->Remove(id());
+}
+
 void DebateRun::Finish(RunOutcome::Kind kind) {
     if (finished_) return;
     finished_ = true;
     outcome_.kind = kind;
-    if (heartbeat_timer_) heartbeat_timer_->cancel();
+    StopLeaseRenewal();
     wake_.cancel();
     if (env_.hooks != nullptr) env_.hooks->OnFinished(*this, launched_);
     done_.Set();
@@ -327,35 +347,6 @@ asio::awaitable<Result<std::optional<storage::ReceiptRecord>>> DebateRun::FinalW
         if (owner.empty()) return env_.store->FinishDebate(record, events, receipt);
         return env_.store->FinishLeasedDebate(record, events, receipt, owner);
     });
-}
-
-asio::awaitable<void> DebateRun::Heartbeat() {
-    auto self = shared_from_this();
-    const std::string& owner = init_.lease_owner;
-    while (!finished_ && !lease_lost_) {
-        heartbeat_timer_->expires_after(env_.lease_heartbeat);
-        boost::system::error_code ec;
-        co_await heartbeat_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (finished_ || lease_lost_) break;
-        const std::string until = common::FormatIso8601(
-            env_.clock->SystemNow() +
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(env_.lease_duration));
-        common::BlockingPool& pool = env_.lease_pool != nullptr ? *env_.lease_pool : *env_.pool;
-        auto renewed = co_await pool.Run(
-            [this, &owner, &until] { return ToUnit(env_.store->RenewLease(id(), owner, until)); });
-        if (env_.write_health != nullptr) env_.write_health->Record(renewed);
-        if (renewed.ok()) continue;
-        // A renewal racing the end of the debate (its final write, a cancel, the watchdog)
-        // fails because the debate just ended: not a lost lease.
-        if (finishing_ || finished_ || cancel_requested_ || timed_out_) break;
-        if (renewed.error().code == ErrorCode::kConflict) {
-            LoseLease(renewed.error().message);
-            break;
-        }
-        // A transient storage error: the next beat retries. Should the lease run out
-        // meanwhile, a reaper fails the debate and the next renew says kConflict.
-        Log()->warn("lease renewal failed debate_id={} error={}", id(), renewed.error().message);
-    }
 }
 
 asio::awaitable<void> DebateRun::Committer() {
@@ -441,7 +432,7 @@ asio::awaitable<void> DebateRun::Main() {
         db_span.End();
         (void)NoteWrite(running.ok() ? nullptr : &running.error());
     }
-    if (init_.claimed) StartHeartbeat();
+    if (init_.claimed) StartLeaseRenewal();
     if (!running && leased && running.error().code == ErrorCode::kConflict) {
         // Reaped while it waited for a slot (this process stalled past its lease): the
         // reaper stored its end. It does not run.

@@ -4,7 +4,8 @@
 // owns, on its own strand: the events the engine emits until they are stored, their
 // group commit (each transaction takes whatever accumulated while the previous one ran,
 // then those events go to `publish`: no reader sees an event the store does not hold),
-// its lease heartbeat, its cancellation, the final write (result + remaining events +
+// what it does when its lease is lost (the process's LeaseRenewer renews it), its
+// cancellation, the final write (result + remaining events +
 // receipt in one transaction, retried through storage outages) and its completion
 // signal. The server's LocalDebateService admits runs (cap, FIFO) and keeps a registry
 // of them; the CLI's `ask`/`demo` and a worker's claimed debates use the same class.
@@ -41,6 +42,7 @@ struct ServiceMetrics;
 namespace aragora::service::run {
 
 class DebateRun;
+class LeaseRenewer;
 
 // What the owner of runs learns about them (LocalDebateService). Called on the run's
 // strand; must not block.
@@ -66,9 +68,9 @@ struct RunEnvironment {
     // Group commit across debates: the runs' event commits share its transactions;
     // null: each commit is a transaction of its own on `pool` (the CLI).
     GroupCommitter* commits = nullptr;
-    // Lease renewals run here, so that event commits queued on `pool` cannot hold a
-    // renewal past the lease; null: on `pool`.
-    common::BlockingPool* lease_pool = nullptr;
+    // Renews the leases of leased runs (one renewal for all of them each heartbeat, on
+    // its own pool); null: leased runs are not renewed (no process runs one without it).
+    LeaseRenewer* leases = nullptr;
     const debate::ReceiptKeys* keys = nullptr;
     debate::Engine* engine = nullptr;
     // Receives every stored event in seq order (the hub; the CLI's progress display).
@@ -84,8 +86,6 @@ struct RunEnvironment {
     // stops (failed, storage_unavailable) once its writes have failed for outage_budget.
     resilience::RetryPolicy retry{std::chrono::milliseconds(250), std::chrono::milliseconds(5000)};
     std::chrono::milliseconds outage_budget{30000};
-    std::chrono::milliseconds lease_duration{30000};
-    std::chrono::milliseconds lease_heartbeat{10000};
 };
 
 // A debate to run.
@@ -135,9 +135,13 @@ public:
     const std::string& id() const { return init_.spec.id; }
     const RunInit& init() const { return init_; }
 
-    // Leased runs: renews the lease every heartbeat from now (also while it waits for its
-    // slot) until the run is done. A lost lease (kConflict) stops it.
-    void StartHeartbeat();
+    // Leased runs: registers with env.leases, which renews the lease every heartbeat from
+    // now (also while it waits for its slot) until the run is done or its lease lost.
+    void StartLeaseRenewal();
+    // The lease renewer found the lease not held any more (kConflict: `why`). On the
+    // strand: a renewal racing the debate's end (its final write, a cancel, the watchdog)
+    // is not a lost lease; otherwise the run stops and writes nothing more.
+    void OnLeaseLost(std::string why);
     // Admission: the run starts once both happened (any order, any thread).
     void SlotGranted();
     void Persisted();
@@ -176,7 +180,6 @@ private:
     void Launch();
     boost::asio::awaitable<void> Main();
     boost::asio::awaitable<void> Committer();
-    boost::asio::awaitable<void> Heartbeat();
     boost::asio::awaitable<common::Result<storage::DebateRecord>> EndQueuedOnStrand();
     boost::asio::awaitable<void> PersistQueuedCancel(storage::DebateRecord record,
                                                      events::Event end);
@@ -186,6 +189,7 @@ private:
     void Publish(std::vector<events::Event>& events);
     void EmitCancel();
     void LoseLease(const std::string& why);
+    void StopLeaseRenewal();
     // Records a write's outcome; true when this run's writes failed past the budget.
     bool NoteWrite(const common::Error* error);
     void StopForStorage(const std::string& why);
@@ -222,6 +226,7 @@ private:
     bool storage_failed_ = false;
     bool finishing_ = false;  // the final write has started
     bool finished_ = false;
+    bool renewing_ = false;  // registered with env_.leases
     boost::asio::cancellation_signal cancel_;
     // Group commit: events emitted and not stored yet, in seq order.
     std::vector<events::Event> pending_;
@@ -230,7 +235,6 @@ private:
     bool committer_idle_ = false;  // waiting on wake_ for events
     boost::asio::steady_timer wake_;
     boost::asio::steady_timer committer_exit_;
-    std::optional<boost::asio::steady_timer> heartbeat_timer_;
     std::optional<std::chrono::steady_clock::time_point> write_failing_since_;
 };
 

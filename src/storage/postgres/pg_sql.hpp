@@ -51,6 +51,22 @@ public:
         if (!value) return Null();
         return Double(*value);
     }
+    // A text[] parameter (an array literal: every element quoted, `"` and `\` escaped);
+    // cast it in the SQL (`$n::text[]`).
+    std::string TextArray(const std::vector<std::string>& values) {
+        std::string literal = "{";
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            if (i > 0) literal += ',';
+            literal += '"';
+            for (const char c : values[i]) {
+                if (c == '"' || c == '\\') literal += '\\';
+                literal += c;
+            }
+            literal += '"';
+        }
+        literal += '}';
+        return Text(literal);
+    }
     std::string Null() {
         values_.emplace_back(std::nullopt);
         return Placeholder();

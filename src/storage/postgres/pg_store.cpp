@@ -12,6 +12,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -464,6 +466,71 @@ public:
             tx.commit();
             return {};
         });
+    }
+
+    Result<std::vector<LostLease>> RenewLeases(const std::string& owner,
+                                               const std::vector<std::string>& ids,
+                                               const std::string& lease_until) override {
+        // Rows are locked in debate id order (byte order: COLLATE "C" is what std::string
+        // compares), like the group commit's lease checks, so that a renewal and a commit
+        // of the same debates cannot deadlock; the chunks follow that order too.
+        std::vector<std::string> sorted = ids;
+        std::sort(sorted.begin(), sorted.end());
+        std::vector<LostLease> lost;
+        for (std::size_t begin = 0; begin < sorted.size(); begin += kRenewLeasesChunk) {
+            const std::size_t end = std::min(sorted.size(), begin + kRenewLeasesChunk);
+            const std::vector<std::string> chunk(
+                sorted.begin() + static_cast<std::ptrdiff_t>(begin),
+                sorted.begin() + static_cast<std::ptrdiff_t>(end));
+            std::vector<LostLease> chunk_lost;
+            // One statement per chunk, on the lease pool like RenewLease. A row a finish or
+            // reap has locked is waited for, then decided on as that left it.
+            auto s = lease_pool_->Run("renew leases", [&](pqxx::connection_base& c) -> Status {
+                chunk_lost.clear();
+                pqxx::nontransaction tx(c);
+                pg::Params p;
+                const std::string sql = Sql(
+                    {"UPDATE debates SET lease_expires_at = ", p.Text(lease_until),
+                     " FROM (SELECT id FROM debates WHERE id = ANY(", p.TextArray(chunk),
+                     "::text[]) AND lease_owner = ", p.Text(owner),
+                     " AND status IN ('pending', 'running') ORDER BY id COLLATE \"C\" FOR NO KEY "
+                     "UPDATE) AS held WHERE debates.id = held.id RETURNING debates.id"});
+                const pqxx::result renewed = pg::Exec(tx, sql, p);
+                if (renewed.size() == chunk.size()) return {};
+                std::unordered_set<std::string> held;
+                for (const auto& row : renewed) held.insert(pg::Text(row, 0));
+                std::vector<std::string> missing;
+                for (const auto& id : chunk) {
+                    if (held.count(id) == 0) missing.push_back(id);
+                }
+                // Why each was not renewed (rare: reaped, released, finished), in
+                // RenewLease's words.
+                pg::Params q;
+                const pqxx::result rows =
+                    pg::Exec(tx,
+                             Sql({"SELECT ", kDebateColumns, " FROM debates WHERE id = ANY(",
+                                  q.TextArray(missing), "::text[])"}),
+                             q);
+                std::unordered_map<std::string, DebateRecord> found;
+                for (const auto& row : rows) {
+                    auto d = ReadDebate(row);
+                    if (!d) return d.error();
+                    std::string id = d->id;
+                    found.emplace(std::move(id), std::move(*d));
+                }
+                for (const auto& id : missing) {
+                    auto it = found.find(id);
+                    chunk_lost.push_back(LostLease{
+                        id, it == found.end()
+                                ? MakeError(ErrorCode::kNotFound, "debate " + id + " not found")
+                                : LeaseLost(it->second, owner).error()});
+                }
+                return {};
+            });
+            if (!s) return s.error();
+            for (auto& l : chunk_lost) lost.push_back(std::move(l));
+        }
+        return lost;
     }
 
     Status StartLeasedDebate(const std::string& id, const std::string& owner,

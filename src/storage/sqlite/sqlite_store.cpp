@@ -1,5 +1,6 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <initializer_list>
@@ -367,6 +368,41 @@ public:
         if (auto s = stmt->Run(); !s) return s;
         if (sqlite3_changes(db()) > 0) return {};
         return LeaseLostLocked(id, worker_id);
+    }
+
+    Result<std::vector<LostLease>> RenewLeases(const std::string& owner,
+                                               const std::vector<std::string>& ids,
+                                               const std::string& lease_until) override {
+        std::vector<LostLease> lost;
+        for (std::size_t begin = 0; begin < ids.size(); begin += kRenewLeasesChunk) {
+            const std::size_t end = std::min(ids.size(), begin + kRenewLeasesChunk);
+            // One transaction per chunk (one fsync at most); other writers get the
+            // connection between chunks.
+            std::lock_guard lock(conn_->mu);
+            auto tx = sqlite::Transaction::Begin(db());
+            if (!tx) return tx.error();
+            auto stmt = Prepare(
+                "UPDATE debates SET lease_expires_at = ?3 WHERE id = ?1 AND lease_owner = ?2 AND "
+                "status IN ('pending', 'running')",
+                "renew leases");
+            if (!stmt) return stmt.error();
+            std::vector<std::string> missing;
+            for (std::size_t i = begin; i < end; ++i) {
+                stmt->BindText(1, ids[i]);
+                stmt->BindText(2, owner);
+                stmt->BindText(3, lease_until);
+                if (auto s = stmt->Run(); !s) return s.error();
+                if (sqlite3_changes(db()) == 0) missing.push_back(ids[i]);
+                stmt->Reset();
+            }
+            if (auto s = tx->Commit(); !s) return s.error();
+            // Why each was not renewed (rare: reaped, released, finished).
+            for (const auto& id : missing) {
+                auto why = LeaseLostLocked(id, owner);
+                lost.push_back(LostLease{id, why.error()});
+            }
+        }
+        return lost;
     }
 
     Status ReleaseLease(const std::string& id, const std::string& worker_id) override {

@@ -69,8 +69,9 @@ protected:
         return std::move(stores->store);
     }
     int DebateEnds(const std::string& id) {
+        auto events = store_->ListEvents(id, 0, 1000);  // kept: the loop reads into it
         int n = 0;
-        for (const auto& e : *store_->ListEvents(id, 0, 1000)) n += e.type == "debate_end";
+        for (const auto& e : *events) n += e.type == "debate_end";
         return n;
     }
 
