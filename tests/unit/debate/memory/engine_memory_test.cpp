@@ -1,0 +1,168 @@
+// What a debate in flight holds on the heap (issue 20: 10,000 in flight within 1 GB): a
+// phase builds each call's request (prompt, peer texts) only when the call starts, and a
+// critique's raw reply is not kept once its event is out. Measured with a counting
+// operator new over this test binary: the live bytes while a call is held, against
+// texts large enough that one more copy of any of them shows.
+
+#include <gtest/gtest.h>
+#include <malloc.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "agents/agent.hpp"
+#include "debate/engine.hpp"
+
+namespace {
+std::atomic<std::int64_t> g_live_bytes{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+    void* p = std::malloc(n == 0 ? 1 : n);
+    if (p == nullptr) throw std::bad_alloc();
+    g_live_bytes.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)),
+                           std::memory_order_relaxed);
+    return p;
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void operator delete(void* p) noexcept {
+    if (p == nullptr) return;
+    g_live_bytes.fetch_sub(static_cast<std::int64_t>(malloc_usable_size(p)),
+                           std::memory_order_relaxed);
+    std::free(p);
+}
+void operator delete[](void* p) noexcept { ::operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
+
+namespace aragora::debate {
+namespace {
+
+namespace asio = boost::asio;
+using agents::AgentReply;
+using agents::AgentRequest;
+using agents::Phase;
+
+constexpr std::size_t kText = 64 * 1024;  // one proposal, one critique reply
+
+// Drops every event (a recording sink would hold each text once more).
+class NullSink final : public events::EventSink {
+public:
+    void Publish(const events::Event&) override { ++count; }
+    int count = 0;
+};
+
+// Answers with kText-sized proposals and critiques and records, at the start of every
+// call, the phase and the live heap bytes.
+class BigAgent final : public agents::Agent {
+public:
+    struct Sample {
+        Phase phase;
+        std::int64_t live;
+    };
+    BigAgent(std::string name, std::vector<Sample>& samples)
+        : name_(std::move(name)), samples_(samples) {}
+    const std::string& Name() const override { return name_; }
+    const std::string& Provider() const override { return provider_; }
+    asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
+        samples_.push_back({r.phase, g_live_bytes.load()});
+        AgentReply reply;
+        switch (r.phase) {
+            case Phase::kPropose:
+            case Phase::kRevise:
+                reply.text = name_ + " proposes " + std::string(kText, 'p') + "\nConfidence: 0.8";
+                break;
+            case Phase::kCritique:
+                reply.text = R"({"issues":["needs numbers"],"suggestions":["cite"],"severity":4,)"
+                             R"("reasoning":")" +
+                             std::string(kText, 'r') + "\"}";
+                break;
+            case Phase::kVote:
+                reply.text = R"({"choice":"a0","confidence":0.9,"reasoning":"r"})";
+                break;
+            case Phase::kJudge:
+                reply.text = "judged";
+                break;
+        }
+        reply.text.shrink_to_fit();  // a reply is one text, not the slack of its appends
+        co_return reply;
+    }
+
+private:
+    std::string name_;
+    std::string provider_ = "scripted";
+    std::vector<Sample>& samples_;
+};
+
+TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
+    std::vector<BigAgent::Sample> samples;
+    samples.reserve(256);  // no growth of the record itself while measuring
+    common::ManualClock clock;
+    EngineSettings settings;
+    settings.max_parallel_calls = 1;  // the bench's call cap: one call of a debate at a time
+    settings.early_stop = false;
+    DebateSpec spec;
+    spec.id = "d_memory";
+    spec.task = "How much does a debate hold?";
+    spec.rounds = 2;
+    std::vector<std::shared_ptr<agents::Agent>> team;
+    for (int i = 0; i < 4; ++i) {
+        team.push_back(std::make_shared<BigAgent>("a" + std::to_string(i), samples));
+        spec.agents.push_back(team.back()->Name());
+    }
+    NullSink sink;
+    Engine engine(clock, settings);
+    EventEmitter emitter(spec.id, clock, sink);
+    asio::io_context ioc(1);
+    DebateResult result;
+    bool done = false;
+    const std::int64_t before = g_live_bytes.load();
+    asio::co_spawn(ioc, engine.Run(spec, team, emitter),
+                   [&](std::exception_ptr ep, DebateResult r) {
+                       EXPECT_FALSE(ep);
+                       result = std::move(r);
+                       done = true;
+                   });
+    ioc.run_for(std::chrono::seconds(30));
+    ASSERT_TRUE(done);
+    ASSERT_EQ(result.status, DebateStatus::kCompleted);
+
+    // Each sample less the replies its phase's earlier calls already hold (k of them):
+    // those wait for the phase's end, where their events go out in call order.
+    const auto text = static_cast<std::int64_t>(kText);
+    std::int64_t critique_max = 0;
+    std::int64_t revise_max = 0;
+    int critiques = 0;
+    int revisions = 0;
+    std::int64_t k = 0;
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+        const auto& s = samples[i];
+        k = (i > 0 && samples[i - 1].phase == s.phase) ? k + 1 : 0;
+        const std::int64_t held = s.live - before - k * text;
+        if (s.phase == Phase::kCritique) {
+            critique_max = std::max(critique_max, held);
+            ++critiques;
+        }
+        if (s.phase == Phase::kRevise) {
+            revise_max = std::max(revise_max, held);
+            ++revisions;
+        }
+    }
+    ASSERT_EQ(critiques, 24);
+    ASSERT_EQ(revisions, 4);
+    // While a critique is held: the 4 current proposals, the 4 previous ones (round 2) and
+    // the held call's request (its own proposal, the target's, the prompt quoting it):
+    // about 11 texts, against 36 more if the phase's 12 requests were all built up front.
+    EXPECT_LT(critique_max, 14 * text) << "live bytes " << critique_max;
+    // While a revision is held: the proposals and its request. The round's 12 critiques
+    // are kept as issues, suggestions and severity only: their raw replies (and the
+    // reasoning quoted in them) went out with their events.
+    EXPECT_LT(revise_max, 10 * text) << "live bytes " << revise_max;
+}
+
+}  // namespace
+}  // namespace aragora::debate
