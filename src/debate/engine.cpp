@@ -318,9 +318,9 @@ private:
     // Current proposal per agent name (agents that never proposed are absent).
     std::map<std::string, Proposal> proposals_;
     std::map<std::string, Proposal> previous_;
-    // The latest round's critiques, in call order, each kept once: what the revisions and
-    // the judge read of them (critic, target, issues, suggestions, severity). The raw reply
-    // went into the critique event and is not kept.
+    // The latest round's critiques, in call order, each kept once and only until the next
+    // revisions (or the judge) read them: critic, target, issues, suggestions, severity.
+    // The raw reply went into the critique event and is not kept.
     std::vector<Critique> round_critiques_;
     std::string pending_challenge_;
     // When the current phase began (its retry budget runs from there).
@@ -653,6 +653,9 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
     }
     auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
     auto& replies = answered.replies;
+    // The last round's critiques were for these revisions only (the judge reads the last
+    // round's): not held through the rest of the round.
+    std::vector<Critique>().swap(round_critiques_);
     if (co_await ShouldStop()) co_return false;
 
     previous_ = proposals_;
@@ -872,35 +875,38 @@ asio::awaitable<DebateResult> Run::Execute() {
         round_trace_ = round_span.ChildContext();
 
         if (!co_await ProposalPhase(round)) break;
+        // How this round's proposals moved from the last round's: computed now (the
+        // critiques change neither), emitted after the critiques as the protocol says; the
+        // last round's proposals are not held through the critique phase.
+        std::optional<ConvergenceReport> conv;
+        if (round >= 2) {
+            std::vector<Proposal> previous;
+            for (const auto& a : agents_) {
+                auto it = previous_.find(a->Name());
+                if (it != previous_.end()) previous.push_back(std::move(it->second));
+            }
+            previous_.clear();
+            conv =
+                CheckConvergence(previous, CurrentProposals(&carried_),
+                                 settings_.convergence_threshold, settings_.divergence_threshold);
+        }
         if (co_await ShouldStop()) break;
         if (!co_await CritiquePhase(round)) break;
         result_.rounds_used = round;
 
-        ConvergenceReport conv;
-        bool have_conv = false;
-        if (round >= 2) {
-            conv = CheckConvergence(std::vector<Proposal>([&] {
-                                        std::vector<Proposal> v;
-                                        for (const auto& a : agents_) {
-                                            auto it = previous_.find(a->Name());
-                                            if (it != previous_.end()) v.push_back(it->second);
-                                        }
-                                        return v;
-                                    }()),
-                                    CurrentProposals(&carried_), settings_.convergence_threshold,
-                                    settings_.divergence_threshold);
-            have_conv = true;
+        const bool have_conv = conv.has_value();
+        if (have_conv) {
             events::Convergence d;
             d.round_number = round;
-            d.status = ToString(conv.status);
-            d.similarity = conv.min_similarity;
-            d.mean_similarity = conv.mean_similarity;
-            d.per_agent = conv.per_agent;
+            d.status = ToString(conv->status);
+            d.similarity = conv->min_similarity;
+            d.mean_similarity = conv->mean_similarity;
+            d.per_agent = conv->per_agent;
             emitter_.Emit(round, "", d);
         }
 
         HollowDecision hollow = CheckHollowConsensus(
-            round, CurrentProposals(), have_conv ? &conv : nullptr, settings_, trickster_);
+            round, CurrentProposals(), have_conv ? &*conv : nullptr, settings_, trickster_);
         if (hollow.hollow) {
             events::HollowConsensus d;
             d.round_number = round;
@@ -922,7 +928,7 @@ asio::awaitable<DebateResult> Run::Execute() {
         re.total_rounds = spec_.rounds;
         emitter_.Emit(round, "", re);
 
-        if (settings_.early_stop && have_conv && conv.status == ConvergenceStatus::kConverged &&
+        if (settings_.early_stop && have_conv && conv->status == ConvergenceStatus::kConverged &&
             !hollow.hollow && round < spec_.rounds) {
             break;
         }

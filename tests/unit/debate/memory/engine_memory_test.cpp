@@ -63,13 +63,14 @@ public:
     struct Sample {
         Phase phase;
         std::int64_t live;
+        std::int64_t replied;  // bytes of the replies given before this call, all agents
     };
-    BigAgent(std::string name, std::vector<Sample>& samples)
-        : name_(std::move(name)), samples_(samples) {}
+    BigAgent(std::string name, std::vector<Sample>& samples, std::int64_t& replied)
+        : name_(std::move(name)), samples_(samples), replied_(replied) {}
     const std::string& Name() const override { return name_; }
     const std::string& Provider() const override { return provider_; }
     asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
-        samples_.push_back({r.phase, g_live_bytes.load()});
+        samples_.push_back({r.phase, g_live_bytes.load(), replied_});
         AgentReply reply;
         switch (r.phase) {
             case Phase::kPropose:
@@ -77,8 +78,10 @@ public:
                 reply.text = name_ + " proposes " + std::string(kText, 'p') + "\nConfidence: 0.8";
                 break;
             case Phase::kCritique:
-                reply.text = R"({"issues":["needs numbers"],"suggestions":["cite"],"severity":4,)"
-                             R"("reasoning":")" +
+                // A quarter text of issues (kept for the revisions), a text of reasoning
+                // (only in the event).
+                reply.text = R"({"issues":[")" + std::string(kText / 4, 'i') +
+                             R"("],"suggestions":["cite"],"severity":4,"reasoning":")" +
                              std::string(kText, 'r') + "\"}";
                 break;
             case Phase::kVote:
@@ -89,6 +92,7 @@ public:
                 break;
         }
         reply.text.shrink_to_fit();  // a reply is one text, not the slack of its appends
+        replied_ += static_cast<std::int64_t>(malloc_usable_size(reply.text.data()));
         co_return reply;
     }
 
@@ -96,11 +100,13 @@ private:
     std::string name_;
     std::string provider_ = "scripted";
     std::vector<Sample>& samples_;
+    std::int64_t& replied_;
 };
 
 TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
     std::vector<BigAgent::Sample> samples;
     samples.reserve(256);  // no growth of the record itself while measuring
+    std::int64_t replied = 0;
     common::ManualClock clock;
     EngineSettings settings;
     settings.max_parallel_calls = 1;  // the bench's call cap: one call of a debate at a time
@@ -111,7 +117,7 @@ TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
     spec.rounds = 2;
     std::vector<std::shared_ptr<agents::Agent>> team;
     for (int i = 0; i < 4; ++i) {
-        team.push_back(std::make_shared<BigAgent>("a" + std::to_string(i), samples));
+        team.push_back(std::make_shared<BigAgent>("a" + std::to_string(i), samples, replied));
         spec.agents.push_back(team.back()->Name());
     }
     NullSink sink;
@@ -131,18 +137,18 @@ TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
     ASSERT_TRUE(done);
     ASSERT_EQ(result.status, DebateStatus::kCompleted);
 
-    // Each sample less the replies its phase's earlier calls already hold (k of them):
-    // those wait for the phase's end, where their events go out in call order.
+    // Each sample less the replies its phase's earlier calls gave: those wait for the
+    // phase's end, where their events go out in call order.
     const auto text = static_cast<std::int64_t>(kText);
     std::int64_t critique_max = 0;
     std::int64_t revise_max = 0;
     int critiques = 0;
     int revisions = 0;
-    std::int64_t k = 0;
+    std::int64_t phase_replied = 0;  // `replied` at the phase's first call
     for (std::size_t i = 0; i < samples.size(); ++i) {
         const auto& s = samples[i];
-        k = (i > 0 && samples[i - 1].phase == s.phase) ? k + 1 : 0;
-        const std::int64_t held = s.live - before - k * text;
+        if (i == 0 || samples[i - 1].phase != s.phase) phase_replied = s.replied;
+        const std::int64_t held = s.live - before - (s.replied - phase_replied);
         if (s.phase == Phase::kCritique) {
             critique_max = std::max(critique_max, held);
             ++critiques;
@@ -154,14 +160,15 @@ TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
     }
     ASSERT_EQ(critiques, 24);
     ASSERT_EQ(revisions, 4);
-    // While a critique is held: the 4 current proposals, the 4 previous ones (round 2) and
-    // the held call's request (its own proposal, the target's, the prompt quoting it):
-    // about 11 texts, against 36 more if the phase's 12 requests were all built up front.
-    EXPECT_LT(critique_max, 14 * text) << "live bytes " << critique_max;
-    // While a revision is held: the proposals and its request. The round's 12 critiques
-    // are kept as issues, suggestions and severity only: their raw replies (and the
-    // reasoning quoted in them) went out with their events.
-    EXPECT_LT(revise_max, 10 * text) << "live bytes " << revise_max;
+    // While a critique is held: the 4 current proposals and the held call's request (its
+    // own proposal, the target's, the prompt quoting it): 7 texts. Not the phase's other
+    // 11 requests (33 texts), nor the last round's proposals (4) or critiques (12 quarter
+    // texts of issues), which the revisions were the last to need.
+    EXPECT_LT(critique_max, 9 * text) << "live bytes " << critique_max;
+    // While a revision is held: the proposals (4), its request (its proposal, the prompt,
+    // the 3 critiques it got: 4 texts) and the round's 12 critiques as issues, suggestions
+    // and severity only (3 texts): their raw replies (15 texts) went out with their events.
+    EXPECT_LT(revise_max, 13 * text) << "live bytes " << revise_max;
 }
 
 }  // namespace
