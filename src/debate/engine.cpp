@@ -273,8 +273,12 @@ private:
     asio::awaitable<std::vector<Result<AgentReply>>> Calls(const std::vector<PhaseCall>& calls,
                                                            std::size_t max_parallel);
     // The request of `call` from the debate's current state (which no phase changes while
-    // its calls run): rendered prompt, structured parts, no observers.
+    // its calls run), without observers: rendered prompt and structured parts, or for an
+    // agent that ReadsPromptOnly() neither, but render_prompt (which renders the same
+    // prompt from the same state each time a call asks).
     AgentRequest RequestFor(const PhaseCall& call) const;
+    // The structured parts of `call`'s request and its prompt, into `req`.
+    void RenderParts(const PhaseCall& call, AgentRequest& req) const;
     // The replies of a phase's calls under the failure policy, and for each call that
     // failed at least once its entry in result_.failures.
     struct PhaseReplies {
@@ -567,6 +571,19 @@ AgentRequest Run::RequestFor(const PhaseCall& call) const {
     req.round = call.round;
     req.total_rounds = spec_.rounds;
     req.system_prompt = kSystemPrompt;
+    if (call.agent->ReadsPromptOnly()) {
+        req.render_prompt = [this, &call] {
+            AgentRequest parts;
+            RenderParts(call, parts);
+            return std::move(parts.prompt);
+        };
+    } else {
+        RenderParts(call, req);
+    }
+    return req;
+}
+
+void Run::RenderParts(const PhaseCall& call, AgentRequest& req) const {
     const std::string& name = call.agent->Name();
     const auto own = proposals_.find(name);
     switch (call.phase) {
@@ -602,7 +619,6 @@ AgentRequest Run::RequestFor(const PhaseCall& call) const {
             req.prompt = RenderJudgePrompt(spec_, req.proposals, round_critiques_);
             break;
     }
-    return req;
 }
 
 RoundProvenance& Run::ProvenanceFor(int round) {

@@ -65,11 +65,17 @@ public:
         std::int64_t live;
         std::int64_t replied;  // bytes of the replies given before this call, all agents
     };
-    BigAgent(std::string name, std::vector<Sample>& samples, std::int64_t& replied)
-        : name_(std::move(name)), samples_(samples), replied_(replied) {}
+    BigAgent(std::string name, bool prompt_only, std::vector<Sample>& samples,
+             std::int64_t& replied)
+        : name_(std::move(name)), prompt_only_(prompt_only), samples_(samples), replied_(replied) {}
     const std::string& Name() const override { return name_; }
     const std::string& Provider() const override { return provider_; }
+    bool ReadsPromptOnly() const override { return prompt_only_; }
     asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
+        // What a provider agent holds while its call waits: the request body it sent,
+        // which quotes the prompt.
+        std::string body;
+        if (prompt_only_) body = r.Prompt();
         samples_.push_back({r.phase, g_live_bytes.load(), replied_});
         AgentReply reply;
         switch (r.phase) {
@@ -99,11 +105,18 @@ public:
 private:
     std::string name_;
     std::string provider_ = "scripted";
+    bool prompt_only_;
     std::vector<Sample>& samples_;
     std::int64_t& replied_;
 };
 
-TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
+struct Held {
+    std::int64_t critique_max = 0;  // live bytes while a critique is held
+    std::int64_t revise_max = 0;    // ... while a revision is held
+};
+
+// A 4-agent, 2-round debate at call cap 1 of BigAgents; what a held call sees live.
+Held Measure(bool prompt_only) {
     std::vector<BigAgent::Sample> samples;
     samples.reserve(256);  // no growth of the record itself while measuring
     std::int64_t replied = 0;
@@ -117,7 +130,8 @@ TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
     spec.rounds = 2;
     std::vector<std::shared_ptr<agents::Agent>> team;
     for (int i = 0; i < 4; ++i) {
-        team.push_back(std::make_shared<BigAgent>("a" + std::to_string(i), samples, replied));
+        team.push_back(
+            std::make_shared<BigAgent>("a" + std::to_string(i), prompt_only, samples, replied));
         spec.agents.push_back(team.back()->Name());
     }
     NullSink sink;
@@ -134,8 +148,8 @@ TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
                        done = true;
                    });
     ioc.run_for(std::chrono::seconds(30));
-    ASSERT_TRUE(done);
-    ASSERT_EQ(result.status, DebateStatus::kCompleted);
+    EXPECT_TRUE(done);
+    EXPECT_EQ(result.status, DebateStatus::kCompleted);
 
     // Each sample less the replies its phase's earlier calls gave: those wait for the
     // phase's end, where their events go out in call order.
@@ -158,17 +172,33 @@ TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
             ++revisions;
         }
     }
-    ASSERT_EQ(critiques, 24);
-    ASSERT_EQ(revisions, 4);
+    EXPECT_EQ(critiques, 24);
+    EXPECT_EQ(revisions, 4);
+    return {critique_max, revise_max};
+}
+
+TEST(EngineMemoryTest, AHeldCallHoldsOneRequestAndNoEarlierCritiqueReplies) {
+    const auto text = static_cast<std::int64_t>(kText);
+    const Held held = Measure(false);
     // While a critique is held: the 4 current proposals and the held call's request (its
     // own proposal, the target's, the prompt quoting it): 7 texts. Not the phase's other
     // 11 requests (33 texts), nor the last round's proposals (4) or critiques (12 quarter
     // texts of issues), which the revisions were the last to need.
-    EXPECT_LT(critique_max, 9 * text) << "live bytes " << critique_max;
+    EXPECT_LT(held.critique_max, 9 * text) << "live bytes " << held.critique_max;
     // While a revision is held: the proposals (4), its request (its proposal, the prompt,
     // the 3 critiques it got: 4 texts) and the round's 12 critiques as issues, suggestions
     // and severity only (3 texts): their raw replies (15 texts) went out with their events.
-    EXPECT_LT(revise_max, 13 * text) << "live bytes " << revise_max;
+    EXPECT_LT(held.revise_max, 13 * text) << "live bytes " << held.revise_max;
+}
+
+// An agent that reads only the prompt (a provider agent) holds the body it sent; its
+// request holds neither a rendered prompt nor the texts the prompt quotes.
+TEST(EngineMemoryTest, APromptOnlyAgentsHeldCallHoldsOnlyItsBody) {
+    const auto text = static_cast<std::int64_t>(kText);
+    const Held held = Measure(true);
+    // The 4 proposals and the body (the prompt quoting the target's proposal): 5 texts,
+    // against 7 with the rendered prompt and the two proposals in the request.
+    EXPECT_LT(held.critique_max, 6 * text) << "live bytes " << held.critique_max;
 }
 
 }  // namespace
