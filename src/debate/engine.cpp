@@ -1,6 +1,7 @@
 #include "debate/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -305,7 +306,14 @@ private:
     std::vector<agents::PeerText> CurrentPeerTexts() const;
     // In agent order; without the agents in `except` when given.
     std::vector<Proposal> CurrentProposals(const std::set<std::string>* except = nullptr) const;
-    RoundProvenance& ProvenanceFor(int round);
+    // The provenance trail (result_.provenance once the debate ends). ProvenanceFor opens
+    // `round`'s group unless it is the last one opened (a group may stay empty, as in the
+    // result); Provenance adds an entry to the last group opened.
+    void ProvenanceFor(int round);
+    void Provenance(const std::string& agent, Phase phase, const std::string& target,
+                    std::string_view text);
+    std::uint16_t NameIndex(const std::string& name);
+    std::vector<RoundProvenance> ProvenanceResult() const;
     bool EnoughAnswered(std::size_t ok, Phase phase, int round);
 
     const common::Clock& clock_;
@@ -334,6 +342,18 @@ private:
     // Agents whose vote was counted (candidates for a substitute judge).
     std::set<std::string> voted_;
     TricksterState trickster_;
+    // The provenance trail while the debate runs, ~44 bytes an entry instead of four
+    // strings (~290 bytes): names by index in names_, the digest raw.
+    struct TrailEntry {
+        std::uint16_t agent = 0;
+        std::uint16_t target = 0;  // kNoName: ""
+        Phase phase = Phase::kPropose;
+        std::array<unsigned char, 32> sha256{};
+    };
+    static constexpr std::uint16_t kNoName = 0xffff;
+    std::vector<std::string> names_;
+    std::vector<TrailEntry> trail_;
+    std::vector<std::pair<int, std::size_t>> trail_rounds_;  // round, its first entry
     // Spans (trace/): the current round's, and the current phase's, which the phase's
     // agent calls are children of.
     trace::Context round_trace_;
@@ -621,11 +641,49 @@ void Run::RenderParts(const PhaseCall& call, AgentRequest& req) const {
     }
 }
 
-RoundProvenance& Run::ProvenanceFor(int round) {
-    if (result_.provenance.empty() || result_.provenance.back().round != round) {
-        result_.provenance.push_back(RoundProvenance{round, {}});
+void Run::ProvenanceFor(int round) {
+    if (trail_rounds_.empty() || trail_rounds_.back().first != round)
+        trail_rounds_.emplace_back(round, trail_.size());
+}
+
+std::uint16_t Run::NameIndex(const std::string& name) {
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (names_[i] == name) return static_cast<std::uint16_t>(i);
     }
-    return result_.provenance.back();
+    names_.push_back(name);
+    return static_cast<std::uint16_t>(names_.size() - 1);
+}
+
+void Run::Provenance(const std::string& agent, Phase phase, const std::string& target,
+                     std::string_view text) {
+    TrailEntry e;
+    e.agent = NameIndex(agent);
+    e.target = target.empty() ? kNoName : NameIndex(target);
+    e.phase = phase;
+    const std::string digest = common::Sha256Raw(text);
+    std::copy_n(digest.begin(), std::min(digest.size(), e.sha256.size()), e.sha256.begin());
+    trail_.push_back(e);
+}
+
+std::vector<RoundProvenance> Run::ProvenanceResult() const {
+    std::vector<RoundProvenance> out;
+    out.reserve(trail_rounds_.size());
+    for (std::size_t k = 0; k < trail_rounds_.size(); ++k) {
+        const std::size_t end =
+            k + 1 < trail_rounds_.size() ? trail_rounds_[k + 1].second : trail_.size();
+        RoundProvenance r{trail_rounds_[k].first, {}};
+        r.entries.reserve(end - trail_rounds_[k].second);
+        for (std::size_t i = trail_rounds_[k].second; i < end; ++i) {
+            const TrailEntry& e = trail_[i];
+            const std::string_view raw(reinterpret_cast<const char*>(e.sha256.data()),
+                                       e.sha256.size());
+            r.entries.push_back({names_[e.agent], std::string(agents::ToString(e.phase)),
+                                 e.target == kNoName ? std::string() : names_[e.target],
+                                 common::HexEncode(raw)});
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
 }
 
 std::vector<agents::PeerText> Run::CurrentPeerTexts() const {
@@ -677,7 +735,7 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
     previous_ = proposals_;
     carried_.clear();
     std::size_t ok = 0;
-    auto& prov = ProvenanceFor(round);
+    ProvenanceFor(round);
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& name = calls[i].agent->Name();
         if (!replies[i].ok()) {
@@ -696,8 +754,7 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
         ++ok;
         Proposal p = ParseProposal(name, round, replies[i]->text);
         proposals_[name] = p;
-        prov.entries.push_back({name, std::string(agents::ToString(calls[i].phase)), "",
-                                common::Sha256Hex(p.content)});
+        Provenance(name, calls[i].phase, "", p.content);
         events::AgentMessage d;
         d.round_number = round;
         d.agent = name;
@@ -727,14 +784,14 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
     round_critiques_.clear();
     round_critiques_.reserve(calls.size());
     std::map<std::string, bool> critic_ok;
-    auto& prov = ProvenanceFor(round);
+    ProvenanceFor(round);
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& critic = calls[i].agent->Name();
         const std::string& target = calls[i].target;
         if (!replies[i].ok()) continue;
         critic_ok[critic] = true;
         Critique c = ParseCritique(critic, target, replies[i]->text);
-        prov.entries.push_back({critic, "critique", target, common::Sha256Hex(replies[i]->text)});
+        Provenance(critic, Phase::kCritique, target, replies[i]->text);
         std::string().swap(replies[i]->text);
         events::Critique d;
         d.round_number = round;
@@ -771,7 +828,7 @@ asio::awaitable<bool> Run::VotePhase() {
     auto& replies = answered.replies;
     if (co_await ShouldStop()) co_return false;
 
-    auto& prov = ProvenanceFor(result_.rounds_used);
+    ProvenanceFor(result_.rounds_used);
     std::size_t ok = 0;
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& voter = calls[i].agent->Name();
@@ -780,8 +837,7 @@ asio::awaitable<bool> Run::VotePhase() {
         voted_.insert(voter);
         std::string fallback = proposals_.count(voter) ? voter : candidates.front();
         ParsedVote pv = ParseVote(voter, replies[i]->text, candidates, fallback);
-        prov.entries.push_back(
-            {voter, "vote", pv.vote.choice, common::Sha256Hex(replies[i]->text)});
+        Provenance(voter, Phase::kVote, pv.vote.choice, replies[i]->text);
         events::Vote d;
         d.agent = voter;
         d.choice = pv.vote.choice;
@@ -834,8 +890,8 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
             outcome.method = ConsensusMethod::kJudge;
             outcome.reached = true;
             outcome.final_answer = *judgement;
-            ProvenanceFor(result_.rounds_used)
-                .entries.push_back({judged_by, "judge", "", common::Sha256Hex(*judgement)});
+            ProvenanceFor(result_.rounds_used);
+            Provenance(judged_by, Phase::kJudge, "", *judgement);
         } else {
             outcome.judge_fallback = true;  // majority decides (DEBATE.md)
         }
@@ -958,6 +1014,7 @@ asio::awaitable<DebateResult> Run::Execute() {
     if (!stopped_) result_.status = DebateStatus::kCompleted;
 
     result_.final_proposals = CurrentProposals();
+    result_.provenance = ProvenanceResult();
     result_.finished_at = clock_.SystemNow();
     result_.duration_seconds =
         std::chrono::duration<double>(clock_.SteadyNow() - steady_start).count();
