@@ -79,8 +79,12 @@ struct PhaseCall {
     std::string target;  // critique: the agent whose proposal is critiqued ("" otherwise)
 };
 
-// Builds the request of calls[i] when that call starts.
-using MakeRequest = std::function<AgentRequest(std::size_t i)>;
+// What RunCalls does around calls[i]: `start` builds its request when it starts; `done`
+// (optional) sees its reply as soon as it ends.
+struct CallHooks {
+    std::function<AgentRequest(std::size_t i)> start;
+    std::function<void(std::size_t i, const Result<AgentReply>& reply)> done;
+};
 
 // The members every token event of `call` shares.
 events::TokenStream StreamOf(const PhaseCall& call) {
@@ -123,7 +127,7 @@ asio::awaitable<bool> IsCancelled() {
 // One of the workers of RunCalls: takes the next call until none is left. The workers
 // of a phase run on the debate's executor (a strand), so `next` needs no lock.
 // Each call's request is built just before the call and destroyed once it answered.
-asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, const MakeRequest& make,
+asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, const CallHooks& hooks,
                                  std::size_t& next,
                                  std::vector<std::optional<Result<AgentReply>>>& out,
                                  SteadyDuration timeout) {
@@ -135,15 +139,16 @@ asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, const Make
             out[i] = common::MakeError(ErrorCode::kCancelled, "debate cancelled");
             continue;
         }
-        const AgentRequest request = make(i);
+        const AgentRequest request = hooks.start(i);
         out[i] = co_await CallWithTimeout(calls[i].agent, request, timeout);
+        if (hooks.done) hooks.done(i, *out[i]);
     }
 }
 
 // Runs `calls` concurrently, at most `max_parallel` at a time (a sliding window: a call
 // starts as soon as any earlier one ends); results in call order.
 asio::awaitable<std::vector<Result<AgentReply>>> RunCalls(const std::vector<PhaseCall>& calls,
-                                                          const MakeRequest& make,
+                                                          const CallHooks& hooks,
                                                           std::size_t max_parallel,
                                                           SteadyDuration timeout) {
     auto ex = co_await asio::this_coro::executor;
@@ -158,7 +163,7 @@ asio::awaitable<std::vector<Result<AgentReply>>> RunCalls(const std::vector<Phas
     ops.reserve(workers);
     for (std::size_t w = 0; w < workers; ++w) {
         ops.push_back(
-            asio::co_spawn(ex, CallWorker(calls, make, next, out, timeout), asio::deferred));
+            asio::co_spawn(ex, CallWorker(calls, hooks, next, out, timeout), asio::deferred));
     }
     auto [order, eps] = co_await asio::experimental::make_parallel_group(std::move(ops))
                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
@@ -386,6 +391,9 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(const std::vector<Ph
         bool started = false;
         std::string pending;
         std::chrono::steady_clock::time_point last_flush{};
+        // Once the call answered: the unsent text is the reply's last `tail` bytes, and
+        // `pending` is freed (it waits for the phase's end without a second copy).
+        std::size_t tail = 0;
     };
     // One per call, never resized: a call's observers point at their element.
     std::vector<Stream> streams(calls.size());
@@ -396,7 +404,8 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(const std::vector<Ph
         st.pending.clear();
         st.last_flush = clock_.SteadyNow();
     };
-    const MakeRequest make = [this, &calls, &streams, emit_delta](std::size_t i) {
+    CallHooks hooks;
+    hooks.start = [this, &calls, &streams, emit_delta](std::size_t i) {
         AgentRequest request = RequestFor(calls[i]);
         const PhaseCall* self = &calls[i];
         Stream* stream = &streams[i];
@@ -429,9 +438,26 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(const std::vector<Ph
         };
         return request;
     };
-    auto replies = co_await RunCalls(calls, make, max_parallel, CallTimeout());
+    hooks.done = [&streams](std::size_t i, const Result<AgentReply>& reply) {
+        Stream& st = streams[i];
+        if (reply.ok() && !st.pending.empty()) {
+            const std::string& text = reply->text;
+            const std::size_t n = st.pending.size();
+            if (text.size() >= n && text.compare(text.size() - n, n, st.pending) == 0) {
+                st.tail = n;
+                std::string().swap(st.pending);
+                return;
+            }
+        }
+        st.pending.shrink_to_fit();  // what is left waits without the stream's slack
+    };
+    auto replies = co_await RunCalls(calls, hooks, max_parallel, CallTimeout());
     for (std::size_t i = 0; i < calls.size(); ++i) {
         if (!streams[i].started) continue;
+        if (streams[i].tail > 0) {
+            const std::string& text = replies[i]->text;
+            streams[i].pending.assign(text, text.size() - streams[i].tail, streams[i].tail);
+        }
         emit_delta(calls[i], streams[i]);
         const events::TokenEnd d{StreamOf(calls[i]), replies[i].ok()};
         emitter_.Emit(calls[i].round, calls[i].agent->Name(), d);

@@ -1,6 +1,7 @@
 // What a debate in flight holds on the heap (issue 20: 10,000 in flight within 1 GB): a
-// phase builds each call's request (prompt, peer texts) only when the call starts, and a
-// critique's raw reply is not kept once its event is out. Measured with a counting
+// phase builds each call's request (prompt, peer texts) only when the call starts, a
+// call's unsent streamed text is not a second copy of its reply, and a critique's raw
+// reply is not kept once its event is out. Measured with a counting
 // operator new over this test binary: the live bytes while a call is held, against
 // texts large enough that one more copy of any of them shows.
 
@@ -98,6 +99,12 @@ public:
                 break;
         }
         reply.text.shrink_to_fit();  // a reply is one text, not the slack of its appends
+        // Streamed as an LLM agent would: a first piece (sent at once), then the rest,
+        // which waits for the phase's end to go out.
+        if (r.on_token) {
+            r.on_token(std::string_view(reply.text).substr(0, 8));
+            r.on_token(std::string_view(reply.text).substr(8));
+        }
         replied_ += static_cast<std::int64_t>(malloc_usable_size(reply.text.data()));
         co_return reply;
     }
@@ -153,7 +160,8 @@ Held Measure(bool prompt_only) {
     EXPECT_EQ(result.status, DebateStatus::kCompleted);
 
     // Each sample less the replies its phase's earlier calls gave: those wait for the
-    // phase's end, where their events go out in call order.
+    // phase's end, where their events go out in call order (and with them the streamed
+    // text not sent yet, which is the replies' end: no more bytes).
     const auto text = static_cast<std::int64_t>(kText);
     std::int64_t critique_max = 0;
     std::int64_t revise_max = 0;
