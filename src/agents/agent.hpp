@@ -39,7 +39,7 @@ using AgentNotice = std::variant<events::AgentRetry, events::AgentFallback>;
 // drops what it holds of it, and the next on_token opens a new stream.
 bool RestartsStream(const AgentNotice& notice);
 
-// Everything an agent may need for a step. LLM agents send `prompt` (rendered by the
+// Everything an agent may need for a step. LLM agents send the prompt (rendered by the
 // engine, already holding the structured parts); demo agents read the structured parts.
 struct AgentRequest {
     Phase phase = Phase::kPropose;
@@ -50,6 +50,11 @@ struct AgentRequest {
     int total_rounds = 1;
     std::string system_prompt;
     std::string prompt;
+    // When set, the prompt is rendered on demand instead (read it through Prompt()) and
+    // `prompt` is empty: the engine does so for an agent that ReadsPromptOnly(), so that a
+    // call held for seconds keeps its prompt only in the request body it sent. Callable
+    // while Call() runs (never after it returns).
+    std::function<std::string()> render_prompt;
     std::string own_proposal;                 // revise, vote
     std::vector<ReceivedCritique> critiques;  // revise: critiques of own proposal
     PeerText target;                          // critique: the proposal to critique
@@ -67,6 +72,9 @@ struct AgentRequest {
     //    text of the next attempt: the text on_token gave so far is void.
     std::function<void(std::string_view delta)> on_token;
     std::function<void(const AgentNotice& notice)> on_event;
+
+    // `prompt`, or what render_prompt renders now (a new string each time).
+    std::string Prompt() const { return render_prompt ? render_prompt() : prompt; }
 };
 
 struct Usage {
@@ -92,6 +100,10 @@ public:
     virtual const std::string& Provider() const = 0;
     virtual boost::asio::awaitable<common::Result<AgentReply>> Call(
         const AgentRequest& request) = 0;
+    // True for an agent that reads only system_prompt and the prompt (an LLM behind a
+    // provider API): the engine then leaves the structured parts (own_proposal, critiques,
+    // target, proposals, challenge) empty and sets render_prompt instead of prompt.
+    virtual bool ReadsPromptOnly() const { return false; }
 };
 
 }  // namespace aragora::agents

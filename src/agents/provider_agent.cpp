@@ -207,14 +207,14 @@ asio::awaitable<ProviderAgent::Attempt> ProviderAgent::Once(wire::Provider provi
     chat.model = model;
     chat.api_key = key;
     chat.system = request.system_prompt;
-    chat.prompt = request.prompt;
+    chat.prompt = request.Prompt();
     chat.stream = s.stream && static_cast<bool>(request.on_token);
     chat.max_tokens = s.max_tokens;
     chat.temperature = s.temperature;
     net::ClientRequest http = wire::BuildRequest(provider, chat);
     http.timeout = s.attempt_timeout;
     // The body holds the prompt now: a held call (seconds, thousands at once) keeps no
-    // second copy of it (the engine's request keeps the one for later attempts).
+    // second copy of it (a later attempt renders it again, or copies the request's).
     std::string().swap(chat.system);
     std::string().swap(chat.prompt);
     // One client span per HTTP attempt; the provider gets its traceparent. (No URL: a

@@ -86,6 +86,9 @@ public:
     // attempt that streamed text is announced (on_event) with `restart` before the next
     // attempt's first token.
     boost::asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& request) override;
+    // Sends system_prompt and the prompt only; each HTTP attempt renders the prompt anew
+    // (request.Prompt()) and keeps it only in its body.
+    bool ReadsPromptOnly() const override { return true; }
 
 private:
     struct Attempt;

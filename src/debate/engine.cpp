@@ -1,6 +1,7 @@
 #include "debate/engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -36,8 +37,10 @@ using SteadyDuration = std::chrono::steady_clock::duration;
 
 // One agent call bounded by `timeout`. A cancelled call answers kCancelled, a call that
 // outlives the timer answers kTimeout; exceptions become kInternal.
-asio::awaitable<Result<AgentReply>> CallWithTimeout(std::shared_ptr<Agent> agent,
-                                                    AgentRequest request, SteadyDuration timeout) {
+// `request` lives in the caller's frame until this returns: the call holds no copy of it.
+asio::awaitable<Result<AgentReply>> CallWithTimeout(const std::shared_ptr<Agent>& agent,
+                                                    const AgentRequest& request,
+                                                    SteadyDuration timeout) {
     auto ex = co_await asio::this_coro::executor;
     asio::steady_timer timer(ex, timeout);
     auto [order, ep, reply, timer_ec] =
@@ -66,15 +69,26 @@ asio::awaitable<Result<AgentReply>> CallWithTimeout(std::shared_ptr<Agent> agent
                                 "agent call timed out after " + std::to_string(ms) + " ms");
 }
 
+// One call of a phase: who is asked what. Its AgentRequest (prompt, peer texts) is built
+// from the debate's state only when the call starts and freed when it ends, so a phase of
+// twelve critiques under a call cap of one holds one request, not twelve.
 struct PhaseCall {
     std::shared_ptr<Agent> agent;
-    AgentRequest request;
+    Phase phase = Phase::kPropose;
+    int round = 1;
+    std::string target;  // critique: the agent whose proposal is critiqued ("" otherwise)
+};
+
+// What RunCalls does around calls[i]: `start` builds its request when it starts; `done`
+// (optional) sees its reply as soon as it ends.
+struct CallHooks {
+    std::function<AgentRequest(std::size_t i)> start;
+    std::function<void(std::size_t i, const Result<AgentReply>& reply)> done;
 };
 
 // The members every token event of `call` shares.
 events::TokenStream StreamOf(const PhaseCall& call) {
-    return {call.agent->Name(), call.request.round,
-            std::string(agents::ToString(call.request.phase))};
+    return {call.agent->Name(), call.round, std::string(agents::ToString(call.phase))};
 }
 
 // The default EngineDeps::wait: a steady_timer, which the awaiting coroutine's
@@ -112,8 +126,11 @@ asio::awaitable<bool> IsCancelled() {
 
 // One of the workers of RunCalls: takes the next call until none is left. The workers
 // of a phase run on the debate's executor (a strand), so `next` needs no lock.
-asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, std::size_t& next,
-                                 std::vector<Result<AgentReply>>& out, SteadyDuration timeout) {
+// Each call's request is built just before the call and destroyed once it answered.
+asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, const CallHooks& hooks,
+                                 std::size_t& next,
+                                 std::vector<std::optional<Result<AgentReply>>>& out,
+                                 SteadyDuration timeout) {
     co_await asio::this_coro::throw_if_cancelled(false);
     while (next < calls.size()) {
         const std::size_t i = next++;
@@ -122,30 +139,40 @@ asio::awaitable<void> CallWorker(const std::vector<PhaseCall>& calls, std::size_
             out[i] = common::MakeError(ErrorCode::kCancelled, "debate cancelled");
             continue;
         }
-        out[i] = co_await CallWithTimeout(calls[i].agent, calls[i].request, timeout);
+        const AgentRequest request = hooks.start(i);
+        out[i] = co_await CallWithTimeout(calls[i].agent, request, timeout);
+        if (hooks.done) hooks.done(i, *out[i]);
     }
 }
 
 // Runs `calls` concurrently, at most `max_parallel` at a time (a sliding window: a call
 // starts as soon as any earlier one ends); results in call order.
 asio::awaitable<std::vector<Result<AgentReply>>> RunCalls(const std::vector<PhaseCall>& calls,
+                                                          const CallHooks& hooks,
                                                           std::size_t max_parallel,
                                                           SteadyDuration timeout) {
     auto ex = co_await asio::this_coro::executor;
-    std::vector<Result<AgentReply>> out(
-        calls.size(), common::MakeError(ErrorCode::kCancelled, "agent call aborted"));
-    if (calls.empty()) co_return out;
+    std::vector<Result<AgentReply>> replies;
+    if (calls.empty()) co_return replies;
+    // Filled as the calls end; one a worker never reached (it threw) answers "aborted".
+    std::vector<std::optional<Result<AgentReply>>> out(calls.size());
     const std::size_t workers = std::min(calls.size(), std::max<std::size_t>(1, max_parallel));
     std::size_t next = 0;
     using Op = decltype(asio::co_spawn(ex, std::declval<asio::awaitable<void>>(), asio::deferred));
     std::vector<Op> ops;
     ops.reserve(workers);
     for (std::size_t w = 0; w < workers; ++w) {
-        ops.push_back(asio::co_spawn(ex, CallWorker(calls, next, out, timeout), asio::deferred));
+        ops.push_back(
+            asio::co_spawn(ex, CallWorker(calls, hooks, next, out, timeout), asio::deferred));
     }
     auto [order, eps] = co_await asio::experimental::make_parallel_group(std::move(ops))
                             .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
-    co_return out;
+    replies.reserve(out.size());
+    for (auto& r : out) {
+        replies.push_back(r ? std::move(*r)
+                            : common::MakeError(ErrorCode::kCancelled, "agent call aborted"));
+    }
+    co_return replies;
 }
 
 const char* kSystemPrompt =
@@ -249,8 +276,15 @@ private:
     // RunCalls with the streaming observers attached: token_start / token_delta while an
     // agent streams, token_end once the phase's calls are done; agent notices (retries,
     // fallbacks) become events of their own type.
-    asio::awaitable<std::vector<Result<AgentReply>>> Calls(std::vector<PhaseCall>& calls,
+    asio::awaitable<std::vector<Result<AgentReply>>> Calls(const std::vector<PhaseCall>& calls,
                                                            std::size_t max_parallel);
+    // The request of `call` from the debate's current state (which no phase changes while
+    // its calls run), without observers: rendered prompt and structured parts, or for an
+    // agent that ReadsPromptOnly() neither, but render_prompt (which renders the same
+    // prompt from the same state each time a call asks).
+    AgentRequest RequestFor(const PhaseCall& call) const;
+    // The structured parts of `call`'s request and its prompt, into `req`.
+    void RenderParts(const PhaseCall& call, AgentRequest& req) const;
     // The replies of a phase's calls under the failure policy, and for each call that
     // failed at least once its entry in result_.failures.
     struct PhaseReplies {
@@ -262,7 +296,7 @@ private:
     // phase_retry_budget of phase_started_ and before the deadline. Records usage, an
     // agent_error per failed attempt (final = no further attempt), an agent_phase_retry
     // per call tried again, and one result_.failures entry per call that failed.
-    asio::awaitable<PhaseReplies> PhaseCalls(std::vector<PhaseCall>& calls,
+    asio::awaitable<PhaseReplies> PhaseCalls(const std::vector<PhaseCall>& calls,
                                              std::size_t max_parallel);
     void RecordUsage(const std::string& agent, const Result<AgentReply>& r);
     void Fail(DebateStatus status, std::string code, std::string message);
@@ -277,7 +311,14 @@ private:
     std::vector<agents::PeerText> CurrentPeerTexts() const;
     // In agent order; without the agents in `except` when given.
     std::vector<Proposal> CurrentProposals(const std::set<std::string>* except = nullptr) const;
-    RoundProvenance& ProvenanceFor(int round);
+    // The provenance trail (result_.provenance once the debate ends). ProvenanceFor opens
+    // `round`'s group unless it is the last one opened (a group may stay empty, as in the
+    // result); Provenance adds an entry to the last group opened.
+    void ProvenanceFor(int round);
+    void Provenance(const std::string& agent, Phase phase, const std::string& target,
+                    std::string_view text);
+    std::uint16_t NameIndex(const std::string& name);
+    std::vector<RoundProvenance> ProvenanceResult() const;
     bool EnoughAnswered(std::size_t ok, Phase phase, int round);
 
     const common::Clock& clock_;
@@ -294,8 +335,9 @@ private:
     // Current proposal per agent name (agents that never proposed are absent).
     std::map<std::string, Proposal> proposals_;
     std::map<std::string, Proposal> previous_;
-    // Critiques received per target in the latest round.
-    std::map<std::string, std::vector<Critique>> received_;
+    // The latest round's critiques, in call order, each kept once and only until the next
+    // revisions (or the judge) read them: critic, target, issues, suggestions, severity.
+    // The raw reply went into the critique event and is not kept.
     std::vector<Critique> round_critiques_;
     std::string pending_challenge_;
     // When the current phase began (its retry budget runs from there).
@@ -305,6 +347,18 @@ private:
     // Agents whose vote was counted (candidates for a substitute judge).
     std::set<std::string> voted_;
     TricksterState trickster_;
+    // The provenance trail while the debate runs, ~44 bytes an entry instead of four
+    // strings (~290 bytes): names by index in names_, the digest raw.
+    struct TrailEntry {
+        std::uint16_t agent = 0;
+        std::uint16_t target = 0;  // kNoName: ""
+        Phase phase = Phase::kPropose;
+        std::array<unsigned char, 32> sha256{};
+    };
+    static constexpr std::uint16_t kNoName = 0xffff;
+    std::vector<std::string> names_;
+    std::vector<TrailEntry> trail_;
+    std::vector<std::pair<int, std::size_t>> trail_rounds_;  // round, its first entry
     // Spans (trace/): the current round's, and the current phase's, which the phase's
     // agent calls are children of.
     trace::Context round_trace_;
@@ -327,7 +381,7 @@ SteadyDuration Run::CallTimeout() const {
     return std::max<SteadyDuration>(t, std::chrono::milliseconds(1));
 }
 
-asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCall>& calls,
+asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(const std::vector<PhaseCall>& calls,
                                                             std::size_t max_parallel) {
     // Streamed text reaches the event stream coalesced: a token_delta at most every
     // token_flush_interval per call (or once token_flush_bytes are waiting), the rest
@@ -337,25 +391,30 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
         bool started = false;
         std::string pending;
         std::chrono::steady_clock::time_point last_flush{};
+        // Once the call answered: the unsent text is the reply's last `tail` bytes, and
+        // `pending` is freed (it waits for the phase's end without a second copy).
+        std::size_t tail = 0;
     };
-    std::vector<std::shared_ptr<Stream>> streams;
+    // One per call, never resized: a call's observers point at their element.
+    std::vector<Stream> streams(calls.size());
     auto emit_delta = [this](const PhaseCall& call, Stream& st) {
         if (st.pending.empty()) return;
         const events::TokenDelta d{StreamOf(call), st.pending};
-        emitter_.Emit(call.request.round, call.agent->Name(), d);
+        emitter_.Emit(call.round, call.agent->Name(), d);
         st.pending.clear();
         st.last_flush = clock_.SteadyNow();
     };
-    for (auto& call : calls) {
-        auto stream = std::make_shared<Stream>();
-        streams.push_back(stream);
-        const PhaseCall* self = &call;
-        call.request.on_token = [this, stream, self, emit_delta](std::string_view delta) {
+    CallHooks hooks;
+    hooks.start = [this, &calls, &streams, emit_delta](std::size_t i) {
+        AgentRequest request = RequestFor(calls[i]);
+        const PhaseCall* self = &calls[i];
+        Stream* stream = &streams[i];
+        request.on_token = [this, stream, self, emit_delta](std::string_view delta) {
             if (delta.empty()) return;
             if (!stream->started) {
                 stream->started = true;
                 const events::TokenStart d{StreamOf(*self)};
-                emitter_.Emit(self->request.round, self->agent->Name(), d);
+                emitter_.Emit(self->round, self->agent->Name(), d);
                 stream->pending.append(delta);
                 emit_delta(*self, *stream);
                 return;
@@ -366,23 +425,42 @@ asio::awaitable<std::vector<Result<AgentReply>>> Run::Calls(std::vector<PhaseCal
                 emit_delta(*self, *stream);
             }
         };
-        call.request.trace = phase_trace_;
-        const std::string name = call.agent->Name();
-        const int round = call.request.round;
-        EventEmitter& emitter = emitter_;
-        call.request.on_event = [name, round, &emitter, stream](const agents::AgentNotice& notice) {
+        request.trace = phase_trace_;
+        request.on_event = [this, self, stream](const agents::AgentNotice& notice) {
             // A restarted call's streamed text is void: its unsent part is dropped, and the
             // next attempt's text opens a new token_start after this notice.
             if (agents::RestartsStream(notice)) *stream = Stream{};
-            std::visit([&](const auto& payload) { emitter.Emit(round, name, payload); }, notice);
+            std::visit(
+                [&](const auto& payload) {
+                    emitter_.Emit(self->round, self->agent->Name(), payload);
+                },
+                notice);
         };
-    }
-    auto replies = co_await RunCalls(calls, max_parallel, CallTimeout());
+        return request;
+    };
+    hooks.done = [&streams](std::size_t i, const Result<AgentReply>& reply) {
+        Stream& st = streams[i];
+        if (reply.ok() && !st.pending.empty()) {
+            const std::string& text = reply->text;
+            const std::size_t n = st.pending.size();
+            if (text.size() >= n && text.compare(text.size() - n, n, st.pending) == 0) {
+                st.tail = n;
+                std::string().swap(st.pending);
+                return;
+            }
+        }
+        st.pending.shrink_to_fit();  // what is left waits without the stream's slack
+    };
+    auto replies = co_await RunCalls(calls, hooks, max_parallel, CallTimeout());
     for (std::size_t i = 0; i < calls.size(); ++i) {
-        if (!streams[i]->started) continue;
-        emit_delta(calls[i], *streams[i]);
+        if (!streams[i].started) continue;
+        if (streams[i].tail > 0) {
+            const std::string& text = replies[i]->text;
+            streams[i].pending.assign(text, text.size() - streams[i].tail, streams[i].tail);
+        }
+        emit_delta(calls[i], streams[i]);
         const events::TokenEnd d{StreamOf(calls[i]), replies[i].ok()};
-        emitter_.Emit(calls[i].request.round, calls[i].agent->Name(), d);
+        emitter_.Emit(calls[i].round, calls[i].agent->Name(), d);
     }
     co_return replies;
 }
@@ -413,14 +491,14 @@ asio::awaitable<bool> Run::ShouldStop() {
 void Run::EmitAgentError(const PhaseCall& call, const common::Error& e, int attempt, bool final) {
     events::AgentError d;
     d.agent = call.agent->Name();
-    d.phase = agents::ToString(call.request.phase);
+    d.phase = agents::ToString(call.phase);
     d.code = common::ToString(e.code);
     d.message = e.message;
-    d.round_number = call.request.round;
-    d.target = call.request.target.agent;
+    d.round_number = call.round;
+    d.target = call.target;
     d.attempt = attempt;
     d.final = final;
-    emitter_.Emit(call.request.round, d.agent, d);
+    emitter_.Emit(call.round, d.agent, d);
 }
 
 void Run::RecordUsage(const std::string& agent, const Result<AgentReply>& r) {
@@ -449,7 +527,7 @@ void Run::Substitute(const std::string& agent, const std::string& replaced_by, P
     emitter_.Emit(round, agent, d);
 }
 
-asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(std::vector<PhaseCall>& calls,
+asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(const std::vector<PhaseCall>& calls,
                                                    std::size_t max_parallel) {
     PhaseReplies out;
     out.failure.assign(calls.size(), std::nullopt);
@@ -485,9 +563,9 @@ asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(std::vector<PhaseCall>& calls
                 out.failure[i] = result_.failures.size();
                 AgentFailure f;
                 f.agent = call.agent->Name();
-                f.phase = agents::ToString(call.request.phase);
-                f.round = call.request.round;
-                f.target = call.request.target.agent;
+                f.phase = agents::ToString(call.phase);
+                f.round = call.round;
+                f.target = call.target;
                 result_.failures.push_back(std::move(f));
             }
             AgentFailure& f = result_.failures[*out.failure[i]];
@@ -508,9 +586,9 @@ asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(std::vector<PhaseCall>& calls
         for (std::size_t i : again) {
             events::AgentPhaseRetry d;
             d.agent = calls[i].agent->Name();
-            d.phase = agents::ToString(calls[i].request.phase);
-            d.round_number = calls[i].request.round;
-            d.target = calls[i].request.target.agent;
+            d.phase = agents::ToString(calls[i].phase);
+            d.round_number = calls[i].round;
+            d.target = calls[i].target;
             d.attempt = attempts[i] + 1;
             d.delay_ms = delay_ms.count();
             d.reason = out.replies[i].error().message;
@@ -530,11 +608,108 @@ asio::awaitable<Run::PhaseReplies> Run::PhaseCalls(std::vector<PhaseCall>& calls
     co_return out;
 }
 
-RoundProvenance& Run::ProvenanceFor(int round) {
-    if (result_.provenance.empty() || result_.provenance.back().round != round) {
-        result_.provenance.push_back(RoundProvenance{round, {}});
+AgentRequest Run::RequestFor(const PhaseCall& call) const {
+    AgentRequest req;
+    req.phase = call.phase;
+    req.debate_id = spec_.id;
+    req.task = spec_.task;
+    req.context = spec_.context;
+    req.round = call.round;
+    req.total_rounds = spec_.rounds;
+    req.system_prompt = kSystemPrompt;
+    if (call.agent->ReadsPromptOnly()) {
+        req.render_prompt = [this, &call] {
+            AgentRequest parts;
+            RenderParts(call, parts);
+            return std::move(parts.prompt);
+        };
+    } else {
+        RenderParts(call, req);
     }
-    return result_.provenance.back();
+    return req;
+}
+
+void Run::RenderParts(const PhaseCall& call, AgentRequest& req) const {
+    const std::string& name = call.agent->Name();
+    const auto own = proposals_.find(name);
+    switch (call.phase) {
+        case Phase::kPropose:
+            req.challenge = pending_challenge_;
+            req.prompt = RenderProposePrompt(spec_, call.round, pending_challenge_);
+            break;
+        case Phase::kRevise:
+            req.challenge = pending_challenge_;
+            if (own != proposals_.end()) req.own_proposal = own->second.content;
+            for (const auto& c : round_critiques_) {
+                if (c.target == name)
+                    req.critiques.push_back({c.critic, c.issues, c.suggestions, c.severity});
+            }
+            req.prompt = RenderRevisePrompt(spec_, call.round, req.own_proposal, req.critiques,
+                                            pending_challenge_);
+            break;
+        case Phase::kCritique: {
+            if (own != proposals_.end()) req.own_proposal = own->second.content;
+            req.target.agent = call.target;
+            const auto target = proposals_.find(call.target);
+            if (target != proposals_.end()) req.target.text = target->second.content;
+            req.prompt = RenderCritiquePrompt(spec_, call.round, req.target);
+            break;
+        }
+        case Phase::kVote:
+            if (own != proposals_.end()) req.own_proposal = own->second.content;
+            req.proposals = CurrentPeerTexts();
+            req.prompt = RenderVotePrompt(spec_, req.proposals);
+            break;
+        case Phase::kJudge:
+            req.proposals = CurrentPeerTexts();
+            req.prompt = RenderJudgePrompt(spec_, req.proposals, round_critiques_);
+            break;
+    }
+}
+
+void Run::ProvenanceFor(int round) {
+    if (trail_rounds_.empty() || trail_rounds_.back().first != round)
+        trail_rounds_.emplace_back(round, trail_.size());
+}
+
+std::uint16_t Run::NameIndex(const std::string& name) {
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (names_[i] == name) return static_cast<std::uint16_t>(i);
+    }
+    names_.push_back(name);
+    return static_cast<std::uint16_t>(names_.size() - 1);
+}
+
+void Run::Provenance(const std::string& agent, Phase phase, const std::string& target,
+                     std::string_view text) {
+    TrailEntry e;
+    e.agent = NameIndex(agent);
+    e.target = target.empty() ? kNoName : NameIndex(target);
+    e.phase = phase;
+    const std::string digest = common::Sha256Raw(text);
+    std::copy_n(digest.begin(), std::min(digest.size(), e.sha256.size()), e.sha256.begin());
+    trail_.push_back(e);
+}
+
+std::vector<RoundProvenance> Run::ProvenanceResult() const {
+    std::vector<RoundProvenance> out;
+    out.reserve(trail_rounds_.size());
+    for (std::size_t k = 0; k < trail_rounds_.size(); ++k) {
+        const std::size_t end =
+            k + 1 < trail_rounds_.size() ? trail_rounds_[k + 1].second : trail_.size();
+        RoundProvenance r{trail_rounds_[k].first, {}};
+        r.entries.reserve(end - trail_rounds_[k].second);
+        for (std::size_t i = trail_rounds_[k].second; i < end; ++i) {
+            const TrailEntry& e = trail_[i];
+            const std::string_view raw(reinterpret_cast<const char*>(e.sha256.data()),
+                                       e.sha256.size());
+            r.entries.push_back({names_[e.agent], std::string(agents::ToString(e.phase)),
+                                 e.target == kNoName ? std::string() : names_[e.target],
+                                 common::HexEncode(raw)});
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
 }
 
 std::vector<agents::PeerText> Run::CurrentPeerTexts() const {
@@ -570,45 +745,30 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
     trace::Span span =
         StartPhaseSpan(round == 1 ? "debate.proposal" : "debate.revision", round_trace_, round);
     std::vector<PhaseCall> calls;
+    calls.reserve(agents_.size());
     for (const auto& agent : agents_) {
-        AgentRequest req;
-        req.phase = phase;
-        req.debate_id = spec_.id;
-        req.task = spec_.task;
-        req.context = spec_.context;
-        req.round = round;
-        req.total_rounds = spec_.rounds;
-        req.system_prompt = kSystemPrompt;
-        req.challenge = pending_challenge_;
-        auto own = proposals_.find(agent->Name());
-        if (phase == Phase::kRevise && own != proposals_.end()) {
-            req.own_proposal = own->second.content;
-            for (const auto& c : received_[agent->Name()]) {
-                req.critiques.push_back({c.critic, c.issues, c.suggestions, c.severity});
-            }
-            req.prompt = RenderRevisePrompt(spec_, round, req.own_proposal, req.critiques,
-                                            pending_challenge_);
-        } else {
-            req.phase = Phase::kPropose;
-            req.prompt = RenderProposePrompt(spec_, round, pending_challenge_);
-        }
-        calls.push_back({agent, std::move(req)});
+        // An agent with no proposal yet proposes anew.
+        const bool revise = phase == Phase::kRevise && proposals_.count(agent->Name()) > 0;
+        calls.push_back({agent, revise ? Phase::kRevise : Phase::kPropose, round, {}});
     }
     auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
     auto& replies = answered.replies;
+    // The last round's critiques were for these revisions only (the judge reads the last
+    // round's): not held through the rest of the round.
+    std::vector<Critique>().swap(round_critiques_);
     if (co_await ShouldStop()) co_return false;
 
     previous_ = proposals_;
     carried_.clear();
     std::size_t ok = 0;
-    auto& prov = ProvenanceFor(round);
+    ProvenanceFor(round);
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& name = calls[i].agent->Name();
         if (!replies[i].ok()) {
             // The agent's own previous proposal stands for a revision it could not make:
             // still its position, never another agent's text; marked, and kept out of the
             // convergence check (it did not move because it did not speak).
-            if (calls[i].request.phase == Phase::kRevise && proposals_.count(name)) {
+            if (calls[i].phase == Phase::kRevise && proposals_.count(name)) {
                 carried_.insert(name);
                 Substitute(name, name, Phase::kRevise, round,
                            SubstitutionReason::kPreviousProposalCarriedOver, answered.failure[i],
@@ -620,12 +780,11 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
         ++ok;
         Proposal p = ParseProposal(name, round, replies[i]->text);
         proposals_[name] = p;
-        prov.entries.push_back({name, std::string(agents::ToString(calls[i].request.phase)), "",
-                                common::Sha256Hex(p.content)});
+        Provenance(name, calls[i].phase, "", p.content);
         events::AgentMessage d;
         d.round_number = round;
         d.agent = name;
-        d.role = calls[i].request.phase == Phase::kRevise ? "reviser" : "proposer";
+        d.role = calls[i].phase == Phase::kRevise ? "reviser" : "proposer";
         d.content = p.content;
         d.confidence = p.confidence;
         emitter_.Emit(round, name, d);
@@ -637,40 +796,29 @@ asio::awaitable<bool> Run::ProposalPhase(int round) {
 asio::awaitable<bool> Run::CritiquePhase(int round) {
     trace::Span span = StartPhaseSpan("debate.critique", round_trace_, round);
     std::vector<PhaseCall> calls;
-    auto peers = CurrentPeerTexts();
     for (const auto& critic : agents_) {
         if (!proposals_.count(critic->Name())) continue;
-        for (const auto& target : peers) {
-            if (target.agent == critic->Name()) continue;
-            AgentRequest req;
-            req.phase = Phase::kCritique;
-            req.debate_id = spec_.id;
-            req.task = spec_.task;
-            req.context = spec_.context;
-            req.round = round;
-            req.total_rounds = spec_.rounds;
-            req.system_prompt = kSystemPrompt;
-            req.own_proposal = proposals_[critic->Name()].content;
-            req.target = target;
-            req.prompt = RenderCritiquePrompt(spec_, round, target);
-            calls.push_back({critic, std::move(req)});
+        for (const auto& target : agents_) {
+            if (target->Name() == critic->Name() || !proposals_.count(target->Name())) continue;
+            calls.push_back({critic, Phase::kCritique, round, target->Name()});
         }
     }
     auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
     auto& replies = answered.replies;
     if (co_await ShouldStop()) co_return false;
 
-    received_.clear();
     round_critiques_.clear();
+    round_critiques_.reserve(calls.size());
     std::map<std::string, bool> critic_ok;
-    auto& prov = ProvenanceFor(round);
+    ProvenanceFor(round);
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& critic = calls[i].agent->Name();
-        const std::string& target = calls[i].request.target.agent;
+        const std::string& target = calls[i].target;
         if (!replies[i].ok()) continue;
         critic_ok[critic] = true;
         Critique c = ParseCritique(critic, target, replies[i]->text);
-        prov.entries.push_back({critic, "critique", target, common::Sha256Hex(replies[i]->text)});
+        Provenance(critic, Phase::kCritique, target, replies[i]->text);
+        std::string().swap(replies[i]->text);
         events::Critique d;
         d.round_number = round;
         d.agent = critic;
@@ -681,10 +829,11 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
         d.suggestions = c.suggestions;
         d.severity = c.severity;
         d.score = c.severity / 10.0;
-        d.content = c.content;
+        d.content = std::move(c.content);
         d.parsed = c.parsed;
         emitter_.Emit(round, critic, d);
-        received_[target].push_back(c);
+        c.content.clear();
+        std::string().swap(c.reasoning);
         round_critiques_.push_back(std::move(c));
     }
     co_return EnoughAnswered(critic_ok.size(), Phase::kCritique, round);
@@ -692,30 +841,20 @@ asio::awaitable<bool> Run::CritiquePhase(int round) {
 
 asio::awaitable<bool> Run::VotePhase() {
     trace::Span span = StartPhaseSpan("debate.vote", spec_.trace, result_.rounds_used);
-    auto peers = CurrentPeerTexts();
     std::vector<std::string> candidates;
-    for (const auto& p : peers) candidates.push_back(p.agent);
+    for (const auto& a : agents_) {
+        if (proposals_.count(a->Name())) candidates.push_back(a->Name());
+    }
     std::vector<PhaseCall> calls;
+    calls.reserve(agents_.size());
     for (const auto& agent : agents_) {
-        AgentRequest req;
-        req.phase = Phase::kVote;
-        req.debate_id = spec_.id;
-        req.task = spec_.task;
-        req.context = spec_.context;
-        req.round = result_.rounds_used;
-        req.total_rounds = spec_.rounds;
-        req.system_prompt = kSystemPrompt;
-        auto own = proposals_.find(agent->Name());
-        if (own != proposals_.end()) req.own_proposal = own->second.content;
-        req.proposals = peers;
-        req.prompt = RenderVotePrompt(spec_, peers);
-        calls.push_back({agent, std::move(req)});
+        calls.push_back({agent, Phase::kVote, result_.rounds_used, {}});
     }
     auto answered = co_await PhaseCalls(calls, settings_.max_parallel_calls);
     auto& replies = answered.replies;
     if (co_await ShouldStop()) co_return false;
 
-    auto& prov = ProvenanceFor(result_.rounds_used);
+    ProvenanceFor(result_.rounds_used);
     std::size_t ok = 0;
     for (std::size_t i = 0; i < calls.size(); ++i) {
         const std::string& voter = calls[i].agent->Name();
@@ -724,8 +863,7 @@ asio::awaitable<bool> Run::VotePhase() {
         voted_.insert(voter);
         std::string fallback = proposals_.count(voter) ? voter : candidates.front();
         ParsedVote pv = ParseVote(voter, replies[i]->text, candidates, fallback);
-        prov.entries.push_back(
-            {voter, "vote", pv.vote.choice, common::Sha256Hex(replies[i]->text)});
+        Provenance(voter, Phase::kVote, pv.vote.choice, replies[i]->text);
         events::Vote d;
         d.agent = voter;
         d.choice = pv.vote.choice;
@@ -749,17 +887,7 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
         std::shared_ptr<Agent> judge = agents_.front();
         for (const auto& a : agents_)
             if (!spec_.judge.empty() && a->Name() == spec_.judge) judge = a;
-        AgentRequest req;
-        req.phase = Phase::kJudge;
-        req.debate_id = spec_.id;
-        req.task = spec_.task;
-        req.context = spec_.context;
-        req.round = result_.rounds_used;
-        req.total_rounds = spec_.rounds;
-        req.system_prompt = kSystemPrompt;
-        req.proposals = CurrentPeerTexts();
-        req.prompt = RenderJudgePrompt(spec_, req.proposals, round_critiques_);
-        std::vector<PhaseCall> calls{{judge, req}};
+        std::vector<PhaseCall> calls{{judge, Phase::kJudge, result_.rounds_used, {}}};
         auto answered = co_await PhaseCalls(calls, 1);
         if (co_await ShouldStop()) co_return;
         std::string judged_by = judge->Name();
@@ -773,7 +901,7 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
             if (!judgement && !substitute && a != judge && voted_.count(a->Name())) substitute = a;
         }
         if (substitute) {
-            std::vector<PhaseCall> sub_calls{{substitute, req}};
+            std::vector<PhaseCall> sub_calls{{substitute, Phase::kJudge, result_.rounds_used, {}}};
             auto sub = co_await PhaseCalls(sub_calls, 1);
             if (co_await ShouldStop()) co_return;
             if (sub.replies[0].ok() && !sub.replies[0]->text.empty()) {
@@ -788,8 +916,8 @@ asio::awaitable<void> Run::DecideAndEmitConsensus() {
             outcome.method = ConsensusMethod::kJudge;
             outcome.reached = true;
             outcome.final_answer = *judgement;
-            ProvenanceFor(result_.rounds_used)
-                .entries.push_back({judged_by, "judge", "", common::Sha256Hex(*judgement)});
+            ProvenanceFor(result_.rounds_used);
+            Provenance(judged_by, Phase::kJudge, "", *judgement);
         } else {
             outcome.judge_fallback = true;  // majority decides (DEBATE.md)
         }
@@ -845,35 +973,38 @@ asio::awaitable<DebateResult> Run::Execute() {
         round_trace_ = round_span.ChildContext();
 
         if (!co_await ProposalPhase(round)) break;
+        // How this round's proposals moved from the last round's: computed now (the
+        // critiques change neither), emitted after the critiques as the protocol says; the
+        // last round's proposals are not held through the critique phase.
+        std::optional<ConvergenceReport> conv;
+        if (round >= 2) {
+            std::vector<Proposal> previous;
+            for (const auto& a : agents_) {
+                auto it = previous_.find(a->Name());
+                if (it != previous_.end()) previous.push_back(std::move(it->second));
+            }
+            previous_.clear();
+            conv =
+                CheckConvergence(previous, CurrentProposals(&carried_),
+                                 settings_.convergence_threshold, settings_.divergence_threshold);
+        }
         if (co_await ShouldStop()) break;
         if (!co_await CritiquePhase(round)) break;
         result_.rounds_used = round;
 
-        ConvergenceReport conv;
-        bool have_conv = false;
-        if (round >= 2) {
-            conv = CheckConvergence(std::vector<Proposal>([&] {
-                                        std::vector<Proposal> v;
-                                        for (const auto& a : agents_) {
-                                            auto it = previous_.find(a->Name());
-                                            if (it != previous_.end()) v.push_back(it->second);
-                                        }
-                                        return v;
-                                    }()),
-                                    CurrentProposals(&carried_), settings_.convergence_threshold,
-                                    settings_.divergence_threshold);
-            have_conv = true;
+        const bool have_conv = conv.has_value();
+        if (have_conv) {
             events::Convergence d;
             d.round_number = round;
-            d.status = ToString(conv.status);
-            d.similarity = conv.min_similarity;
-            d.mean_similarity = conv.mean_similarity;
-            d.per_agent = conv.per_agent;
+            d.status = ToString(conv->status);
+            d.similarity = conv->min_similarity;
+            d.mean_similarity = conv->mean_similarity;
+            d.per_agent = conv->per_agent;
             emitter_.Emit(round, "", d);
         }
 
         HollowDecision hollow = CheckHollowConsensus(
-            round, CurrentProposals(), have_conv ? &conv : nullptr, settings_, trickster_);
+            round, CurrentProposals(), have_conv ? &*conv : nullptr, settings_, trickster_);
         if (hollow.hollow) {
             events::HollowConsensus d;
             d.round_number = round;
@@ -895,7 +1026,7 @@ asio::awaitable<DebateResult> Run::Execute() {
         re.total_rounds = spec_.rounds;
         emitter_.Emit(round, "", re);
 
-        if (settings_.early_stop && have_conv && conv.status == ConvergenceStatus::kConverged &&
+        if (settings_.early_stop && have_conv && conv->status == ConvergenceStatus::kConverged &&
             !hollow.hollow && round < spec_.rounds) {
             break;
         }
@@ -909,6 +1040,7 @@ asio::awaitable<DebateResult> Run::Execute() {
     if (!stopped_) result_.status = DebateStatus::kCompleted;
 
     result_.final_proposals = CurrentProposals();
+    result_.provenance = ProvenanceResult();
     result_.finished_at = clock_.SystemNow();
     result_.duration_seconds =
         std::chrono::duration<double>(clock_.SteadyNow() - steady_start).count();

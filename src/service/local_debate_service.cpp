@@ -87,6 +87,7 @@ public:
           latency_(metrics.agent_latency.WithLabels({inner_->Name()})) {}
     const std::string& Name() const override { return inner_->Name(); }
     const std::string& Provider() const override { return inner_->Provider(); }
+    bool ReadsPromptOnly() const override { return inner_->ReadsPromptOnly(); }
     asio::awaitable<Result<agents::AgentReply>> Call(const agents::AgentRequest& request) override {
         auto start = clock_.SteadyNow();
         auto r = co_await inner_->Call(request);

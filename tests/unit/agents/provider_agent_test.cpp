@@ -122,6 +122,32 @@ TEST_F(ProviderAgentTest, ServerErrorsAreRetriedThenSucceed) {
     EXPECT_EQ(events, (std::vector<std::string>{"agent_retry", "agent_retry"}));
 }
 
+// A request with render_prompt (the engine's form for an agent that reads only the
+// prompt): each attempt renders the prompt and sends it byte for byte as a request with
+// `prompt` set would.
+TEST_F(ProviderAgentTest, APromptRenderedOnDemandIsRenderedPerAttemptAndSentAsIs) {
+    EXPECT_TRUE(ProviderAgent("a", wire::Provider::kOpenAi, "gpt-t", Context()).ReadsPromptOnly());
+    auto ctx = Context(2);
+    ProviderAgent agent("a", wire::Provider::kOpenAi, "gpt-t", ctx);
+    auto r = Run(agent, Request(false));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    const std::string body_with_prompt = fake_.Requests().back().body;
+
+    fake_.AddRule({.format = "openai", .action = FakeAction::kStatus, .status = 503, .times = 1});
+    int renders = 0;
+    AgentRequest req = Request(false);
+    const std::string prompt = req.prompt;
+    req.prompt.clear();
+    req.render_prompt = [&renders, &prompt] {
+        ++renders;
+        return prompt;
+    };
+    auto r2 = Run(agent, req);
+    ASSERT_TRUE(r2.ok()) << r2.error().message;
+    EXPECT_EQ(renders, 2);  // the 503 attempt and the retry
+    EXPECT_EQ(fake_.Requests().back().body, body_with_prompt);
+}
+
 TEST_F(ProviderAgentTest, RetriesStopAtTheLimit) {
     fake_.AddRule({.format = "openai", .action = FakeAction::kStatus, .status = 529});
     auto ctx = Context(1);

@@ -928,3 +928,111 @@ TEST(EngineWindowTest, ACallStartsAsSoonAsAnEarlierOneEnds) {
 
 }  // namespace
 }  // namespace aragora::debate
+
+namespace aragora::debate {
+namespace {
+
+// Records, during each call, the prompt it would send and what else its request holds;
+// `prompt_only` marks it as an agent that reads only the prompt.
+class PromptAgent final : public agents::Agent {
+public:
+    struct Seen {
+        std::string agent;
+        Phase phase;
+        int round;
+        std::string prompt;  // request.Prompt() during the call
+        bool prompt_field_empty;
+        bool parts_empty;  // own_proposal, target, proposals, critiques, challenge
+    };
+    PromptAgent(std::string name, bool prompt_only, std::vector<Seen>& seen)
+        : name_(std::move(name)), prompt_only_(prompt_only), seen_(seen) {}
+    const std::string& Name() const override { return name_; }
+    const std::string& Provider() const override { return provider_; }
+    bool ReadsPromptOnly() const override { return prompt_only_; }
+    asio::awaitable<common::Result<AgentReply>> Call(const AgentRequest& r) override {
+        const bool parts_empty = r.own_proposal.empty() && r.target.agent.empty() &&
+                                 r.target.text.empty() && r.proposals.empty() &&
+                                 r.critiques.empty() && r.challenge.empty();
+        seen_.push_back({name_, r.phase, r.round, r.Prompt(), r.prompt.empty(), parts_empty});
+        AgentReply reply;
+        switch (r.phase) {
+            case Phase::kPropose:
+            case Phase::kRevise:
+                reply.text = name_ + " proposes round " + std::to_string(r.round) + ". " +
+                             kEvidenceRich + "\nConfidence: 0.7";
+                break;
+            case Phase::kCritique:
+                reply.text = R"({"issues":["needs numbers"],"suggestions":["cite"],"severity":6})";
+                break;
+            case Phase::kVote:
+                reply.text = R"({"choice":"a1","confidence":0.9,"reasoning":"r"})";
+                break;
+            case Phase::kJudge:
+                reply.text = "judged";
+                break;
+        }
+        co_return reply;
+    }
+
+private:
+    std::string name_;
+    std::string provider_ = "scripted";
+    bool prompt_only_;
+    std::vector<Seen>& seen_;
+};
+
+// An agent that reads only the prompt (a provider agent) gets no rendered prompt and no
+// structured parts in its request, only render_prompt, which renders exactly the prompt
+// an agent reading the structured parts gets; the debates' events are the same.
+TEST(EngineTest, AnAgentThatReadsOnlyThePromptGetsTheSamePromptRenderedOnDemand) {
+    auto debate = [](bool prompt_only, std::vector<PromptAgent::Seen>& seen,
+                     std::vector<std::string>& events) {
+        common::ManualClock clock;
+        EngineSettings settings;
+        settings.early_stop = false;
+        settings.max_parallel_calls = 2;
+        DebateSpec spec;
+        spec.id = "d_prompt";
+        spec.task = "Render on demand?";
+        spec.context = "A context.";
+        spec.rounds = 2;
+        spec.consensus = ConsensusMethod::kJudge;
+        std::vector<std::shared_ptr<agents::Agent>> team;
+        for (int i = 0; i < 3; ++i) {
+            team.push_back(
+                std::make_shared<PromptAgent>("a" + std::to_string(i), prompt_only, seen));
+            spec.agents.push_back(team.back()->Name());
+        }
+        RecordingSink sink;
+        Engine engine(clock, settings);
+        EventEmitter emitter(spec.id, clock, sink);
+        asio::io_context ioc(1);
+        DebateResult result;
+        asio::co_spawn(ioc, engine.Run(spec, team, emitter),
+                       [&](std::exception_ptr, DebateResult r) { result = std::move(r); });
+        ioc.run_for(std::chrono::seconds(10));
+        EXPECT_EQ(result.status, DebateStatus::kCompleted);
+        for (const auto& e : sink.events) events.push_back(e.type + " " + e.data_json);
+    };
+    std::vector<PromptAgent::Seen> structured, on_demand;
+    std::vector<std::string> structured_events, on_demand_events;
+    debate(false, structured, structured_events);
+    debate(true, on_demand, on_demand_events);
+
+    ASSERT_EQ(structured.size(), 2 * (3u + 3 * 2) + 3 + 1);  // 2 rounds, the votes, the judge
+    ASSERT_EQ(on_demand.size(), structured.size());
+    for (std::size_t i = 0; i < structured.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(on_demand[i].agent, structured[i].agent);
+        EXPECT_EQ(on_demand[i].phase, structured[i].phase);
+        EXPECT_EQ(on_demand[i].round, structured[i].round);
+        EXPECT_EQ(on_demand[i].prompt, structured[i].prompt);
+        EXPECT_FALSE(structured[i].prompt_field_empty);
+        EXPECT_TRUE(on_demand[i].prompt_field_empty);
+        EXPECT_TRUE(on_demand[i].parts_empty);
+    }
+    EXPECT_EQ(on_demand_events, structured_events);
+}
+
+}  // namespace
+}  // namespace aragora::debate
