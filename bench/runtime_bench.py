@@ -425,8 +425,9 @@ def scenario_inflight(a, tmp, backend, pg_port):
             futures = []
             for k in range(n):
                 target = t0 + k / a.ramp
-                if target > time.time():
-                    time.sleep(target - time.time())
+                wait = target - time.time()  # read once: it may pass zero between two reads
+                if wait > 0:
+                    time.sleep(wait)
                 futures.append(pool.submit(make, k))
             for fu in futures:
                 fu.result()
