@@ -1,7 +1,7 @@
 // The console behind the shipped nginx config (deploy/nginx/aragora_locations.conf).
 
 import { startNginx } from './lib/nginx.mjs';
-import { consoleThroughProxy } from './proxy_helpers.mjs';
+import { consoleThroughProxy, leaveAndStopProxy } from './proxy_helpers.mjs';
 
 export async function consoleBehindShippedNginx(t) {
   const nginx = await startNginx({ upstreamPort: t.server.ports.api });
@@ -9,6 +9,6 @@ export async function consoleBehindShippedNginx(t) {
   try {
     await consoleThroughProxy(t, nginx.baseUrl, '');
   } finally {
-    await nginx.stop();
+    await leaveAndStopProxy(t, nginx);
   }
 }

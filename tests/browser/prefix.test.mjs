@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 
 import { startNginx } from './lib/nginx.mjs';
-import { consoleThroughProxy } from './proxy_helpers.mjs';
+import { consoleThroughProxy, leaveAndStopProxy } from './proxy_helpers.mjs';
 
 export const options = { env: { ARAGORA_CONSOLE_BASE_PATH: '/console' } };
 
@@ -22,7 +22,7 @@ export async function consoleUnderPrefixBehindNginx(t) {
   try {
     await consoleThroughProxy(t, `${nginx.baseUrl}/console`, '/console');
   } finally {
-    await nginx.stop();
+    await leaveAndStopProxy(t, nginx);
   }
 }
 
@@ -51,6 +51,6 @@ export async function forwardedPrefixHeaderBehindNginx(t) {
     assert.ok(hrefs.length > 1, JSON.stringify(hrefs));
     for (const h of hrefs) assert.ok(h.startsWith('/aragora/'), JSON.stringify(hrefs));
   } finally {
-    await nginx.stop();
+    await leaveAndStopProxy(t, nginx);
   }
 }

@@ -80,3 +80,13 @@ export async function consoleThroughProxy(t, site, prefix, shot = prefix ? 'pref
   assert.ok(events.seen.includes('debate_end'), JSON.stringify(events.seen));
   await t.screenshot(shot);
 }
+
+// Stops the proxy once the page has left it: the console keeps polling (health, breakers,
+// errors), and a poll reaching a stopped nginx is a console error the test then reports.
+export async function leaveAndStopProxy(t, nginx) {
+  try {
+    await t.page.goto('about:blank');
+  } finally {
+    await nginx.stop();
+  }
+}
