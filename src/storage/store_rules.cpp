@@ -28,6 +28,32 @@ std::string Sql(std::initializer_list<std::string_view> parts) {
     return out;
 }
 
+std::string FinishUpsertAssignments(std::string_view existing) {
+    const std::string prefix = existing.empty() ? std::string() : std::string(existing) + ".";
+    return Sql(
+        {"task = excluded.task, status = excluded.status, "
+         "agents = excluded.agents, rounds = excluded.rounds, "
+         "rounds_used = excluded.rounds_used, "
+         "consensus_method = excluded.consensus_method, "
+         "consensus_reached = excluded.consensus_reached, "
+         "confidence = excluded.confidence, "
+         "verdict = excluded.verdict, "
+         "final_answer = excluded.final_answer, "
+         "dissenting_agents = excluded.dissenting_agents, "
+         "created_at = excluded.created_at, "
+         "started_at = excluded.started_at, "
+         "completed_at = excluded.completed_at, "
+         "duration_seconds = excluded.duration_seconds, "
+         "receipt_id = excluded.receipt_id, "
+         "error_code = excluded.error_code, "
+         "error_message = excluded.error_message, "
+         "spec_json = excluded.spec_json, "
+         "result_json = excluded.result_json, "
+         "created_by = COALESCE(NULLIF(excluded.created_by, ''), ",
+         prefix, "created_by), org_id = COALESCE(NULLIF(excluded.org_id, ''), ", prefix,
+         "org_id)"});
+}
+
 bool IsKnownStatus(std::string_view status) {
     for (auto s : kStatuses) {
         if (s == status) return true;

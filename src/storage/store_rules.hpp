@@ -66,6 +66,11 @@ inline constexpr std::string_view kUsageColumns =
 
 // Concatenates SQL fragments (column lists and the rest of a statement).
 std::string Sql(std::initializer_list<std::string_view> parts);
+// The SET list of a final write's `INSERT INTO debates … ON CONFLICT (id) DO UPDATE`:
+// every column from the new row, except the creator and organization, which keep the
+// existing row's when the new row has none. `existing` names the existing row in the
+// statement ("" = unqualified, as SQLite allows; else the table's alias).
+std::string FinishUpsertAssignments(std::string_view existing);
 
 bool IsKnownStatus(std::string_view status);
 bool IsTerminalStatus(std::string_view status);

@@ -29,6 +29,7 @@ using common::ErrorCode;
 using common::MakeError;
 using common::Result;
 using common::Status;
+using rules::FinishUpsertAssignments;
 using rules::kDebateColumns;
 using rules::kEventColumns;
 using rules::kReceiptColumns;
@@ -727,31 +728,10 @@ private:
                 if (built) row.receipt_id = built->receipt_id;
                 pg::Params p;
                 const std::string values = DebateValues(p, row);
-                pg::Exec(
-                    tx,
-                    Sql({"INSERT INTO debates AS d (", kDebateColumns, ") VALUES (", values,
-                         ") ON CONFLICT (id) DO UPDATE SET "
-                         "task = excluded.task, status = excluded.status, "
-                         "agents = excluded.agents, rounds = excluded.rounds, "
-                         "rounds_used = excluded.rounds_used, "
-                         "consensus_method = excluded.consensus_method, "
-                         "consensus_reached = excluded.consensus_reached, "
-                         "confidence = excluded.confidence, "
-                         "verdict = excluded.verdict, "
-                         "final_answer = excluded.final_answer, "
-                         "dissenting_agents = excluded.dissenting_agents, "
-                         "created_at = excluded.created_at, "
-                         "started_at = excluded.started_at, "
-                         "completed_at = excluded.completed_at, "
-                         "duration_seconds = excluded.duration_seconds, "
-                         "receipt_id = excluded.receipt_id, "
-                         "error_code = excluded.error_code, "
-                         "error_message = excluded.error_message, "
-                         "spec_json = excluded.spec_json, "
-                         "result_json = excluded.result_json, "
-                         "created_by = COALESCE(NULLIF(excluded.created_by, ''), d.created_by), "
-                         "org_id = COALESCE(NULLIF(excluded.org_id, ''), d.org_id)"}),
-                    p);
+                pg::Exec(tx,
+                         Sql({"INSERT INTO debates AS d (", kDebateColumns, ") VALUES (", values,
+                              ") ON CONFLICT (id) DO UPDATE SET ", FinishUpsertAssignments("d")}),
+                         p);
 
                 if (built) {
                     // chain_seq, not created_at, orders the chain: assigned under the lock, it

@@ -29,6 +29,7 @@ using common::Result;
 using common::Status;
 using rules::CallBuilder;
 using rules::CheckBuiltReceipt;
+using rules::FinishUpsertAssignments;
 using rules::IsKnownStatus;
 using rules::IsTerminalStatus;
 using rules::kDebateColumns;
@@ -587,27 +588,7 @@ private:
         auto upsert =
             Kept(kept_.finish_upsert,
                  Sql({"INSERT INTO debates (", kDebateColumns, ") VALUES (", kDebateParams,
-                      ") ON CONFLICT (id) DO UPDATE SET "
-                      "task = excluded.task, status = excluded.status, "
-                      "agents = excluded.agents, rounds = excluded.rounds, "
-                      "rounds_used = excluded.rounds_used, "
-                      "consensus_method = excluded.consensus_method, "
-                      "consensus_reached = excluded.consensus_reached, "
-                      "confidence = excluded.confidence, "
-                      "verdict = excluded.verdict, "
-                      "final_answer = excluded.final_answer, "
-                      "dissenting_agents = excluded.dissenting_agents, "
-                      "created_at = excluded.created_at, "
-                      "started_at = excluded.started_at, "
-                      "completed_at = excluded.completed_at, "
-                      "duration_seconds = excluded.duration_seconds, "
-                      "receipt_id = excluded.receipt_id, "
-                      "error_code = excluded.error_code, "
-                      "error_message = excluded.error_message, "
-                      "spec_json = excluded.spec_json, "
-                      "result_json = excluded.result_json, "
-                      "created_by = COALESCE(NULLIF(excluded.created_by, ''), created_by), "
-                      "org_id = COALESCE(NULLIF(excluded.org_id, ''), org_id)"}),
+                      ") ON CONFLICT (id) DO UPDATE SET ", FinishUpsertAssignments("")}),
                  "write finished debate");
         if (!upsert) return upsert.error();
         BindDebate(**upsert, row);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "lease_test_support.hpp"
 #include "storage/store.hpp"
 #include "store_backends.hpp"
 
@@ -26,28 +27,7 @@ using test_support::BackendKind;
 using test_support::MakeBackend;
 using test_support::TestBackend;
 
-constexpr const char* kT0 = "2026-03-01T10:00:00.000Z";
-constexpr const char* kT1 = "2026-03-01T10:00:10.000Z";
-constexpr const char* kT2 = "2026-03-01T10:00:30.000Z";
-constexpr const char* kT3 = "2026-03-01T10:00:40.000Z";
-constexpr const char* kT4 = "2026-03-01T10:01:00.000Z";
-
-// A debate instance `owner` runs itself, created under its lease until `until` ("" = none).
-DebateRecord Local(const std::string& id, const std::string& status, const std::string& owner,
-                   const std::string& until) {
-    DebateRecord d;
-    d.id = id;
-    d.task = "task of " + id;
-    d.status = events::ParseDebateStatus(status).value();
-    d.agents = {"demo:analyst", "demo:critic"};
-    d.rounds = 2;
-    d.consensus_method = "majority";
-    d.created_at = kT0;
-    if (status == "running") d.started_at = kT0;
-    d.lease_owner = owner;
-    d.lease_expires_at = until;
-    return d;
-}
+using namespace test_support::lease;  // kT0…kT4, Local
 
 constexpr auto Event = test_support::TestEvent;
 
