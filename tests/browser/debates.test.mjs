@@ -304,14 +304,19 @@ export async function liveViewFollowsTheNewestUntilTheReaderScrollsUp(t) {
     () => [...document.querySelectorAll('li.streaming .stream-text')].filter((el) => el.textContent.length > 0).length === 2,
     { timeout: 60000 },
   );
-  await t.page.waitForFunction(() => {
-    const s = document.scrollingElement;
-    return s.scrollTop > 0 && s.scrollTop + innerHeight >= s.scrollHeight - 2;
-  });
+  await t.page.waitForFunction(
+    () => {
+      const s = document.scrollingElement;
+      return s.scrollTop > 0 && s.scrollTop + innerHeight >= s.scrollHeight - 2;
+    },
+    { timeout: 60000 },
+  );
   // The reader scrolls up: the view stops following and stays where they are while the
   // debate goes on to its end.
   await t.page.evaluate(() => window.scrollTo(0, 0));
-  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.atBottom === 'false');
+  await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.atBottom === 'false', {
+    timeout: 60000,
+  });
   const before = Number((await live(t.page)).lastSeq);
   releaseGate('follow');
   await t.page.waitForFunction(() => document.querySelector('[data-testid=debate-live]').dataset.state === 'ended', { timeout: 60000 });
@@ -529,7 +534,17 @@ export async function receiptVerifiesOnTheServerAndInTheBrowser(t) {
   await t.page.waitForSelector(`tr[data-receipt-id="${debate.receipt_id}"]`);
   await t.screenshot('receipts');
   await t.axe('receipts');
-  await t.page.click(`tr[data-receipt-id="${debate.receipt_id}"] a`);
+  // Found and clicked in one step: the list may render again between two steps.
+  await t.page.waitForFunction(
+    (sel) => {
+      const a = document.querySelector(sel);
+      if (!a) return false;
+      a.click();
+      return true;
+    },
+    { timeout: 60000 },
+    `tr[data-receipt-id="${debate.receipt_id}"] a`,
+  );
   await t.page.waitForSelector(`[data-testid=receipt-view][data-receipt-id="${debate.receipt_id}"]`);
 }
 
