@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "lease_test_support.hpp"
 #include "storage/content_cipher.hpp"
 #include "storage/store.hpp"
 #include "store_backends.hpp"
@@ -29,18 +30,9 @@ constexpr const char* kT0 = "2026-03-01T10:00:00.000Z";
 constexpr const char* kT1 = "2026-03-01T10:00:05.000Z";
 constexpr const char* kLeaseUntil = "2099-03-01T10:00:00.000Z";
 
+// The lease suites' debate, leased by `owner` ("" = none) far into the future.
 DebateRecord Pending(const std::string& id, const std::string& owner = "") {
-    DebateRecord d;
-    d.id = id;
-    d.task = "task of " + id;
-    d.status = events::DebateStatus::kPending;
-    d.agents = {"demo:analyst", "demo:critic"};
-    d.rounds = 2;
-    d.consensus_method = "majority";
-    d.created_at = kT0;
-    d.lease_owner = owner;
-    if (!owner.empty()) d.lease_expires_at = kLeaseUntil;
-    return d;
+    return test_support::lease::Local(id, "pending", owner, owner.empty() ? "" : kLeaseUntil);
 }
 
 DebateRecord Completed(const std::string& id) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "lease_test_support.hpp"
 #include "storage/content_cipher.hpp"
 #include "storage/store.hpp"
 #include "store_backends.hpp"
@@ -23,22 +24,11 @@ using test_support::BackendKind;
 using test_support::MakeBackend;
 using test_support::TestBackend;
 
-constexpr const char* kT0 = "2026-03-01T10:00:00.000Z";
 constexpr const char* kLeaseUntil = "2099-03-01T10:00:00.000Z";
 
+// The lease suites' debate, leased by `owner` ("" = none) far into the future.
 DebateRecord Running(const std::string& id, const std::string& owner = "") {
-    DebateRecord d;
-    d.id = id;
-    d.task = "task of " + id;
-    d.status = events::DebateStatus::kRunning;
-    d.agents = {"demo:analyst", "demo:critic"};
-    d.rounds = 2;
-    d.consensus_method = "majority";
-    d.created_at = kT0;
-    d.started_at = kT0;
-    d.lease_owner = owner;
-    if (!owner.empty()) d.lease_expires_at = kLeaseUntil;
-    return d;
+    return test_support::lease::Local(id, "running", owner, owner.empty() ? "" : kLeaseUntil);
 }
 
 std::vector<events::Event> Events(const std::string& id, std::int64_t from, std::int64_t to) {
