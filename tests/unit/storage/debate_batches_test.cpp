@@ -74,19 +74,8 @@ DebateBatch Finish(const DebateRecord& row, const std::vector<events::Event>& ev
     return b;
 }
 
-class DebateBatchesTest : public ::testing::TestWithParam<BackendKind> {
+class DebateBatchesTest : public test_support::StoreSuite {
 protected:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        if (!stores) throw std::runtime_error(stores.error().message);
-        store_ = std::move(stores->store);
-    }
-    void Create(const DebateRecord& d) {
-        auto s = store_->CreateDebate(d);
-        ASSERT_TRUE(s.ok()) << s.error().message;
-    }
     DebateRecord Get(const std::string& id) {
         auto d = store_->GetDebate(id);
         EXPECT_TRUE(d.ok());
@@ -97,9 +86,6 @@ protected:
         EXPECT_TRUE(events.ok());
         return events.ok() ? events->size() : 0;
     }
-
-    std::unique_ptr<TestBackend> backend_;
-    std::unique_ptr<Store> store_;
 };
 
 TEST_P(DebateBatchesTest, StartsEventsAndFinalWritesOfManyDebatesInOneCall) {

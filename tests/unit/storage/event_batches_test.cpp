@@ -38,19 +38,8 @@ std::vector<events::Event> Events(const std::string& id, std::int64_t from, std:
     return out;
 }
 
-class EventBatchesTest : public ::testing::TestWithParam<BackendKind> {
+class EventBatchesTest : public test_support::StoreSuite {
 protected:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        if (!stores) throw std::runtime_error(stores.error().message);
-        store_ = std::move(stores->store);
-    }
-    void Create(const DebateRecord& d) {
-        auto s = store_->CreateDebate(d);
-        ASSERT_TRUE(s.ok()) << s.error().message;
-    }
     std::vector<std::int64_t> Seqs(const std::string& id) {
         std::vector<std::int64_t> out;
         auto events = store_->ListEvents(id, 0, 1000);
@@ -59,9 +48,6 @@ protected:
             for (const auto& e : *events) out.push_back(e.seq);
         return out;
     }
-
-    std::unique_ptr<TestBackend> backend_;
-    std::unique_ptr<Store> store_;
 };
 
 TEST_P(EventBatchesTest, EveryRunsBatchIsStoredByOneCall) {

@@ -36,20 +36,9 @@ std::map<std::string, ErrorCode> Codes(const std::vector<LostLease>& lost) {
     return out;
 }
 
-class RenewLeasesTest : public ::testing::TestWithParam<BackendKind> {
+class RenewLeasesTest : public test_support::StoreSuite {
 protected:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        if (!stores) throw std::runtime_error(stores.error().message);
-        store_ = std::move(stores->store);
-        ASSERT_NE(store_, nullptr);
-    }
     std::string Until(const std::string& id) { return store_->GetDebate(id)->lease_expires_at; }
-
-    std::unique_ptr<TestBackend> backend_;
-    std::unique_ptr<Store> store_;
 };
 
 TEST_P(RenewLeasesTest, RenewsTheHeldLeasesAndAnswersForEachOtherIdAsRenewLeaseWould) {

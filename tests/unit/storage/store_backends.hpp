@@ -143,4 +143,24 @@ inline ReceiptBuilder TestReceiptBuilder(const std::string& receipt_id,
     };
 }
 
+// A suite over one freshly migrated Store per test, on the backend of its parameter.
+class StoreSuite : public ::testing::TestWithParam<BackendKind> {
+protected:
+    void SetUp() override {
+        backend_ = MakeBackend(GetParam());
+        ASSERT_EQ(backend_->error(), "");
+        auto stores = backend_->Open(/*migrate=*/true);
+        ASSERT_TRUE(stores) << stores.error().message;
+        store_ = std::move(stores->store);
+        ASSERT_NE(store_, nullptr);
+    }
+    void Create(const DebateRecord& d) {
+        auto s = store_->CreateDebate(d);
+        ASSERT_TRUE(s.ok()) << s.error().message;
+    }
+
+    std::unique_ptr<TestBackend> backend_;
+    std::unique_ptr<Store> store_;
+};
+
 }  // namespace aragora::storage::test_support
