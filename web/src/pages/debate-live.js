@@ -7,9 +7,9 @@
 // token deltas; support/event-list.js): events are queued and drawn in one
 // requestAnimationFrame callback per frame; a streamed reply is one Text node that each
 // frame appends its deltas to; finished rounds collapse and leave the DOM (built again when
-// opened); nothing in the frame reads layout. Following the newest events scrolls only when
-// the reader is at the bottom (an IntersectionObserver on a sentinel), with one scrollTop
-// write from a ResizeObserver callback, where layout is already done.
+// opened); nothing in the frame reads layout. Following the newest events scrolls only while
+// the reader stays at the bottom (decided by the reader's scrolling alone, never by growth),
+// with one scrollTop write from a ResizeObserver callback, where layout is already done.
 
 import { ApiError, api, basePath, session } from '../lib/api.js';
 import { append, clear, h, notice } from '../lib/dom.js';
@@ -205,19 +205,24 @@ export default {
       schedule();
     }
 
-    // Following: `atBottom` is whether the sentinel after the list is in (or near) the
-    // viewport, updated by the browser after each frame; the page grows in the frame's
-    // layout and the ResizeObserver, which runs after that layout and before paint, keeps
-    // the reader at the bottom with one scroll write (no forced layout). A reader who
-    // scrolls up stops following until back at the bottom.
+    // Following: `atBottom` says whether the reader is at (or within NEAR_BOTTOM_PX of) the
+    // page's end, and only the reader's scrolling changes it: a scroll event (ours, after a
+    // growth, lands at the end and keeps it true; a reader scrolling up sets it false, back
+    // down true again). Growth never turns following off, even when the page's head alone is
+    // taller than the viewport. The ResizeObserver runs after the frame's layout and before
+    // paint and keeps the reader at the end with one scrollTop write. The scroll handler's
+    // read comes at the start of a frame (scroll steps run before the frame's DOM work), at
+    // most once per frame, and only when the page scrolled.
+    const NEAR_BOTTOM_PX = 160;
     let atBottom = true;
-    const sentinel = h('div', { class: 'follow-sentinel', 'aria-hidden': 'true' });
-    root.append(sentinel);
-    const bottomWatch = new IntersectionObserver((entries) => {
-      atBottom = entries[entries.length - 1].isIntersecting;
+    root.dataset.atBottom = 'true';
+    const onScroll = () => {
+      const scroller = document.scrollingElement;
+      if (!scroller) return;
+      atBottom = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - NEAR_BOTTOM_PX;
       root.dataset.atBottom = String(atBottom);
-    }, { rootMargin: '0px 0px 160px 0px' });
-    bottomWatch.observe(sentinel);
+    };
+    window.addEventListener('scroll', onScroll, { passive: true });
     const growthWatch = new ResizeObserver(() => {
       if (!follow.checked || !atBottom) return;
       const scroller = document.scrollingElement;
@@ -287,7 +292,7 @@ export default {
 
     ctx.onCleanup = () => {
       stream.stop();
-      bottomWatch.disconnect();
+      window.removeEventListener('scroll', onScroll);
       growthWatch.disconnect();
       if (frame && frameIsTimer) clearTimeout(frame);
       else if (frame) cancelAnimationFrame(frame);
