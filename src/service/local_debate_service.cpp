@@ -188,6 +188,15 @@ debate::DebateSpec SpecFromRequest(const CreateDebateRequest& request, double de
     return spec;
 }
 
+// A metrics callback reading one counter of a component's Stats() (0 once it is gone).
+template <class Component, class Stats, class Field>
+std::function<double()> StatOf(std::weak_ptr<Component> component, Field Stats::*field) {
+    return [component = std::move(component), field] {
+        auto c = component.lock();
+        return c ? static_cast<double>(c->Stats().*field) : 0.0;
+    };
+}
+
 }  // namespace
 
 std::optional<ExecutionMode> ParseExecutionMode(std::string_view text) {
@@ -290,12 +299,9 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
             error);
         if (auto p = probe.lock()) p->Start();
     });
-    std::weak_ptr<run::GroupCommitter> commits = commits_;
-    auto commit_stat = [commits](std::uint64_t run::GroupCommitStats::*field) {
-        return [commits, field] {
-            auto c = commits.lock();
-            return c ? static_cast<double>(c->Stats().*field) : 0.0;
-        };
+    auto commit_stat = [commits = std::weak_ptr<run::GroupCommitter>(commits_)](
+                           std::uint64_t run::GroupCommitStats::*field) {
+        return StatOf(commits, field);
     };
     registry.AddCallbackCounter("aragora_event_commit_transactions_total",
                                 "Transactions that stored debates' events (group commit across "
@@ -305,12 +311,9 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
                                 "Event commits of debate runs written (or failed) by those "
                                 "transactions",
                                 commit_stat(&run::GroupCommitStats::commits));
-    std::weak_ptr<run::LeaseRenewer> renewer = renewer_;
-    auto lease_stat = [renewer](std::uint64_t run::LeaseRenewerStats::*field) {
-        return [renewer, field] {
-            auto r = renewer.lock();
-            return r ? static_cast<double>(r->Stats().*field) : 0.0;
-        };
+    auto lease_stat = [renewer = std::weak_ptr<run::LeaseRenewer>(renewer_)](
+                          std::uint64_t run::LeaseRenewerStats::*field) {
+        return StatOf(renewer, field);
     };
     registry.AddCallbackCounter("aragora_lease_renewals_total",
                                 "Renewals of every lease this process holds (one store call "
@@ -324,11 +327,9 @@ LocalDebateService::LocalDebateService(asio::any_io_executor executor, const com
                                 "stalled past its lease, or the debate ended meanwhile)",
                                 lease_stat(&run::LeaseRenewerStats::lost));
     if (renewer_) renewer_->Start();
-    registry.AddCallbackGauge("aragora_event_commits_waiting",
-                              "Event commits waiting for the next transaction", [commits] {
-                                  auto c = commits.lock();
-                                  return c ? static_cast<double>(c->Stats().waiting) : 0.0;
-                              });
+    registry.AddCallbackGauge(
+        "aragora_event_commits_waiting", "Event commits waiting for the next transaction",
+        StatOf(std::weak_ptr<run::GroupCommitter>(commits_), &run::GroupCommitStats::waiting));
     std::weak_ptr<StorageWriteHealth> health = write_health_;
     registry.AddCallbackGauge("aragora_storage_writable",
                               "1 while writes to the database succeed (0: disk full or failing, "
