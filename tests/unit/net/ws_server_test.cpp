@@ -451,8 +451,20 @@ TEST(WsServerTest, ClientThatNeverReadsIsDroppedAfterTheWriteTimeout) {
     auto conn = f.handler.WaitOpened(0);
     ASSERT_TRUE(conn);
     auto written = std::make_shared<std::atomic<int>>(0);
-    std::vector<std::string> frames(10000, std::string(256 * 1024, 'b'));
-    asio::co_spawn(conn->executor(), WriteAll(conn, std::move(frames), written), asio::detached);
+    // One shared 256 KiB frame written up to 10,000 times (far more than the socket buffers
+    // hold). Not 10,000 copies: allocating 2.5 GB took TSan longer than the connection's
+    // idle timeout (2 x ws_ping_interval), which then closed it before any write was late.
+    asio::co_spawn(
+        conn->executor(),
+        [](std::shared_ptr<WsConnection> c,
+           std::shared_ptr<std::atomic<int>> n) -> asio::awaitable<void> {
+            const std::shared_ptr<const std::string> frame = Frame(std::string(256 * 1024, 'b'));
+            for (int i = 0; i < 10000; ++i) {
+                if (!co_await c->Write(frame)) co_return;
+                n->fetch_add(1);
+            }
+        }(conn, written),
+        asio::detached);
     // The frame in flight cannot be written: the write watchdog drops the connection.
     EXPECT_TRUE(f.handler.WaitClosed(1));
     EXPECT_LT(written->load(), 10000);
