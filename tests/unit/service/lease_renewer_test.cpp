@@ -368,7 +368,9 @@ TEST_F(LeaseRenewerTest, AStorageErrorIsOneWarningAndTheNextBeatRenewsThemAll) {
     auto failed = Await(Renewer().RenewOnce());
     ASSERT_FALSE(failed.ok());
     EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
-    EXPECT_FALSE(service_->write_health().writable());
+    // The health turned (its transition's log line; writable() itself may already be true
+    // again: the running debates' own event commits succeed meanwhile and say so).
+    EXPECT_EQ(Logged("storage: writes fail"), 1);
     EXPECT_EQ(Logged("lease renewal of 3 debate(s) failed"), 1);
     EXPECT_EQ(Logged("lease lost"), 0);
     for (const auto& id : ids) EXPECT_TRUE(service_->RunsHere(id)) << id;
