@@ -43,12 +43,11 @@ protected:
         ASSERT_NE(store_, nullptr);
     }
     void TearDown() override {
-        // A debate's coroutine finishes its bookkeeping just after its row turns final.
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (service_ && service_->Stats().running > 0 &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
+        // A debate's run finishes its bookkeeping (leaves the registry) just after its row
+        // turns final: Drain awaits every run's completion, so none is still finishing on
+        // an I/O thread when the service goes (waiting for Stats().running == 0 was not
+        // enough: the slot is released before the run leaves the registry; TSan saw it).
+        if (service_) Await(service_->Drain(std::chrono::milliseconds(0)));
         service_.reset();
         StopAndClean();
     }

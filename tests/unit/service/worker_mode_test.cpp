@@ -37,12 +37,10 @@ protected:
         ASSERT_NE(store_, nullptr);
     }
     void TearDown() override {
+        // Drain awaits every run's completion: none is still finishing on an I/O thread
+        // when its service goes (the slot is released before the run leaves the registry).
         for (auto* s : {api_.get(), worker_.get()}) {
-            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            while (s != nullptr && s->Stats().running > 0 &&
-                   std::chrono::steady_clock::now() < deadline) {
-                std::this_thread::yield();
-            }
+            if (s != nullptr) Await(s->Drain(std::chrono::milliseconds(0)));
         }
         api_.reset();
         worker_.reset();
