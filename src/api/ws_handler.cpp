@@ -898,13 +898,21 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         if (c.writer_waiting && !c.closing && c.ws && c.out[0].type != FrameType::kDebateEnd) {
             const std::size_t n = NextBatch(c);
             if (n == c.out.size()) {
+                // The whole queue, moved out (a frame's text is shared by every viewer:
+                // its reference count is one cache line all threads touch, so it is not
+                // counted up and down again here) and put back as it was when refused.
+                std::vector<OutFrame> batch = Take(c, n);
                 std::vector<FrameText> texts;
                 texts.reserve(n);
-                for (std::size_t i = 0; i < n; ++i) texts.push_back(c.out[i].text);
+                for (OutFrame& frame : batch) texts.push_back(std::move(frame.text));
                 if (c.ws->TryWriteNow(texts)) {
                     counters.direct_writes.fetch_add(1, std::memory_order_relaxed);
-                    Sent(c, Take(c, n));
+                    Sent(c, batch);
                     return;
+                }
+                for (std::size_t i = 0; i < n; ++i) {
+                    batch[i].text = std::move(texts[i]);
+                    c.out.push_back(std::move(batch[i]));
                 }
             }
         }
