@@ -538,8 +538,12 @@ def run_viewers(a, tmp, aragora, tag, debates, per):
         with open(ids_file, "w") as f:
             f.write("\n".join(ids) + "\n")
         rss0, cpu0 = serve.rss(), serve.cpu()
+        extra = []
+        if a.viewer_per_seq:
+            os.makedirs(a.viewer_per_seq, exist_ok=True)
+            extra = [f"--per-seq={os.path.join(a.viewer_per_seq, f'{tag}-{debates}x{per}.txt')}"]
         p = subprocess.Popen([a.viewers_bin, f"--port={serve.port}", f"--ids={ids_file}",
-                              f"--per-debate={per}", "--timeout=600"],
+                              f"--per-debate={per}", "--timeout=600"] + extra,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         CHILDREN.append(p)
         rss_sub, result, conn_s, other = float("nan"), None, float("nan"), []
@@ -666,6 +670,9 @@ def main():
     ap.add_argument("--viewer-rounds", type=int, default=env_default("RUNTIME_VIEWER_ROUNDS", 12))
     ap.add_argument("--viewer-latency-ms", type=int,
                     default=env_default("RUNTIME_VIEWER_LATENCY_MS", 500))
+    ap.add_argument("--viewer-per-seq", default=env_default("RUNTIME_VIEWER_PER_SEQ", ""),
+                    help="viewers: a directory for each run's latency by event seq (when each "
+                         "burst went out: <serve>-<D>x<V>.txt)")
     ap.add_argument("--viewer-layouts", default=env_default("RUNTIME_VIEWER_LAYOUTS", ""),
                     help="viewers layouts to run, e.g. 1x100,100x100,1x10000 (default: 1 x 100, "
                          "D x V/D, 1 x V)")

@@ -1,7 +1,8 @@
 // Many live WebSocket viewers against a running `aragora serve`, for bench/runtime_bench.py.
 //
 //   aragora_ws_viewers --port=P --ids=FILE --per-debate=N [--host=127.0.0.1]
-//                      [--connecting=256] [--timeout=600]
+//                      [--connecting=256] [--timeout=600]   (the whole run's deadline, seconds)
+//                      [--per-seq=FILE]   (each live seq: its timestamp, viewers, p50/p99/max)
 //
 // FILE holds one debate id per line. For each id, N clients connect to
 // ws://HOST:PORT/ws?debate_id=<id> (at most --connecting handshakes in flight at once, so
@@ -10,11 +11,14 @@
 // as coroutines on this one thread.
 //
 // The client must cost little next to the server on the same cores: after the upgrade
-// (written and checked by hand) each client reads its socket into one buffer (16 KiB,
-// grown for a larger frame) and walks the WebSocket frames in place (no per-message Beast
-// read); an event frame's type, seq and timestamp are picked out of the envelope, whose
-// member order the server fixes (`{"type",..,"timestamp",..,"seq",..}`), and a frame of
-// any other shape is parsed as JSON. Pings are answered, a close frame ends the stream.
+// (written and checked by hand) each client reads its plain socket into one buffer (64
+// KiB, grown for a larger frame) and walks the WebSocket frames in place (no per-message
+// Beast read, no timer per read: one deadline, --timeout, for the whole run closes every
+// socket still open); an event frame's type, seq and timestamp are picked out of the
+// envelope, whose member order the server fixes (`{"type",..,"timestamp",..,"seq",..}`),
+// with from_chars, and a frame of any other shape is parsed as JSON. Pings are answered,
+// a close frame ends the stream. Latency is taken when the read that brought the frame
+// returned, before any of that read's frames is looked at.
 //
 // Output (stdout), one line each:
 //   connected <ok> <failed> <seconds>   once every handshake has finished (the caller
@@ -28,8 +32,6 @@
 //                                       RSS, wall seconds, the first error.
 // A stream is checked gap-free: seq 1, 2, ... with no hole, ending with debate_end.
 
-// Beast's implementation is compiled once, in aragora_net (see bench/CMakeLists.txt).
-
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -42,10 +44,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -53,6 +55,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <list>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,7 +71,6 @@ using aragora::bench::NowEpochSeconds;
 using aragora::bench::Percentile;
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
@@ -79,6 +82,7 @@ struct Options {
     int per_debate = 1;
     int connecting = 256;
     int timeout_seconds = 600;
+    std::string per_seq_file;
 };
 
 struct Totals {
@@ -92,6 +96,9 @@ struct Totals {
     long handshakes_failed = 0;
     int connecting = 0;  // handshakes in flight
     std::vector<float> latencies_ms;
+    // With --per-seq: each live event's timestamp and latencies, by seq (one debate's
+    // seqs share a burst; across debates they are merged).
+    std::map<long, std::pair<double, std::vector<float>>> by_seq;
     std::string first_error;
 };
 
@@ -104,13 +111,22 @@ long MaxRssKib() {
 class Viewers {
 public:
     Viewers(asio::io_context& ioc, Options o)
-        : ioc_(ioc), o_(std::move(o)), slot_(ioc), start_(Clock::now()) {}
+        : ioc_(ioc), o_(std::move(o)), slot_(ioc), deadline_(ioc), start_(Clock::now()) {}
 
     Totals& totals() { return t_; }
 
     asio::awaitable<void> Launch(std::vector<std::string> ids) {
         const long total = static_cast<long>(ids.size()) * o_.per_debate;
         t_.clients = total;
+        // The run's one deadline: whatever is still open then is closed (its read fails).
+        deadline_.expires_after(std::chrono::seconds(o_.timeout_seconds));
+        deadline_.async_wait([this](boost::system::error_code ec) {
+            if (ec) return;
+            for (tcp::socket* s : open_) {
+                boost::system::error_code ignored;
+                s->close(ignored);
+            }
+        });
         for (int k = 0; k < o_.per_debate; ++k) {
             for (const auto& id : ids) {
                 while (t_.connecting >= o_.connecting) {
@@ -134,6 +150,11 @@ private:
                         std::chrono::duration<double>(Clock::now() - start_).count());
             std::fflush(stdout);
         }
+    }
+
+    // A client ended: the deadline goes once the last one did.
+    void Finished() {
+        if (++finished_ == t_.clients) deadline_.cancel();
     }
 
     void Fail(const std::string& error) {
@@ -161,11 +182,12 @@ private:
         // The envelope's own members follow `data`, so the last match is theirs.
         const std::size_t seq_at = text.rfind(",\"seq\":");
         if (seq_at == std::string_view::npos) return f;
-        f.seq = std::strtol(text.data() + seq_at + 7, nullptr, 10);
+        const char* const end = text.data() + text.size();
+        std::from_chars(text.data() + seq_at + 7, end, f.seq);
         const std::size_t ts_at = text.rfind(",\"timestamp\":");
         if (ts_at != std::string_view::npos) {
-            f.timestamp = std::strtod(text.data() + ts_at + 13, nullptr);
-            f.has_timestamp = true;
+            f.has_timestamp =
+                std::from_chars(text.data() + ts_at + 13, end, f.timestamp).ec == std::errc();
         }
         return f;
     }
@@ -215,9 +237,10 @@ private:
         long last_seq = 0;
         bool gap_free = true;
         bool ended = false;
+        tcp::socket stream(ioc_);
+        open_.push_front(&stream);
+        const auto registered = open_.begin();
         try {
-            beast::tcp_stream stream(ioc_);
-            stream.expires_after(std::chrono::seconds(30));
             co_await stream.async_connect(
                 tcp::endpoint(asio::ip::make_address(o_.host), static_cast<uint16_t>(o_.port)),
                 asio::use_awaitable);
@@ -235,7 +258,7 @@ private:
                 throw std::runtime_error("upgrade refused: " + buf.substr(0, buf.find('\r')));
             }
             // What follows the answer is frames already: the start of the read buffer.
-            std::vector<char> rb(std::max<std::size_t>(16 * 1024, buf.size() - head_end));
+            std::vector<char> rb(std::max<std::size_t>(64 * 1024, buf.size() - head_end));
             std::copy(buf.begin() + static_cast<long>(head_end), buf.end(), rb.begin());
             std::size_t end = buf.size() - head_end;
             std::string().swap(buf);
@@ -308,6 +331,11 @@ private:
                         if (!ended && f.has_timestamp) {
                             t_.latencies_ms.push_back(
                                 static_cast<float>((received - f.timestamp) * 1e3));
+                            if (!o_.per_seq_file.empty()) {
+                                auto& [at, ms] = t_.by_seq[f.seq];
+                                at = f.timestamp;
+                                ms.push_back(t_.latencies_ms.back());
+                            }
                         }
                     }
                 }
@@ -320,7 +348,6 @@ private:
                     pos = 0;
                 }
                 if (end == rb.size()) rb.resize(2 * rb.size());
-                stream.expires_after(std::chrono::seconds(o_.timeout_seconds));
                 const std::size_t n = co_await stream.async_read_some(
                     asio::buffer(rb.data() + end, rb.size() - end), asio::use_awaitable);
                 received = NowEpochSeconds();
@@ -329,18 +356,18 @@ private:
             // Close frame 1000, then the socket (the server's answer is not awaited).
             const std::string close = ControlFrame(0x8, std::string_view("\x03\xe8", 2));
             boost::system::error_code ignored;
-            stream.expires_after(std::chrono::seconds(5));
-            co_await asio::async_write(stream, asio::buffer(close),
-                                       asio::redirect_error(asio::use_awaitable, ignored));
-            stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-            stream.close();
+            // Into the socket buffer, or dropped: never waited for.
+            stream.non_blocking(true, ignored);
+            stream.write_some(asio::buffer(close), ignored);
+            stream.shutdown(tcp::socket::shutdown_both, ignored);
+            stream.close(ignored);
         } catch (const std::exception& e) {
             if (!handshaken) HandshakeFinished(false);
-            if (!ended) {
-                Fail(e.what());
-                co_return;
-            }
+            if (!ended) Fail(e.what());
         }
+        open_.erase(registered);
+        Finished();
+        if (!ended) co_return;
         if (gap_free && ended) {
             ++t_.ok;
         } else {
@@ -351,6 +378,9 @@ private:
     asio::io_context& ioc_;
     Options o_;
     asio::steady_timer slot_;
+    asio::steady_timer deadline_;
+    std::list<tcp::socket*> open_;  // the clients' sockets, for the deadline
+    long finished_ = 0;
     Clock::time_point start_;
     Totals t_;
 };
@@ -375,6 +405,8 @@ bool ParseArgs(int argc, char** argv, Options& o) {
             o.connecting = std::atoi(v->c_str());
         } else if (auto v = value("--timeout")) {
             o.timeout_seconds = std::atoi(v->c_str());
+        } else if (auto v = value("--per-seq")) {
+            o.per_seq_file = *v;
         } else {
             return false;
         }
@@ -437,5 +469,17 @@ int main(int argc, char** argv) {
     r["wall_seconds"] = wall;
     r["first_error"] = t.first_error;
     std::printf("result %s\n", json::serialize(r).c_str());
+    if (!o.per_seq_file.empty()) {
+        if (FILE* out = std::fopen(o.per_seq_file.c_str(), "w")) {
+            std::fprintf(out, "# seq timestamp viewers p50_ms p99_ms max_ms\n");
+            for (auto& [seq, entry] : t.by_seq) {
+                auto& [at, ms] = entry;
+                std::fprintf(out, "%ld %.3f %zu %.1f %.1f %.1f\n", seq, at, ms.size(),
+                             Percentile(ms, 50), Percentile(ms, 99),
+                             *std::max_element(ms.begin(), ms.end()));
+            }
+            std::fclose(out);
+        }
+    }
     return t.ok == t.clients ? 0 : 1;
 }

@@ -92,6 +92,7 @@ public:
     bool empty() const { return head_ == items_.size(); }
     std::size_t size() const { return items_.size() - head_; }
     T& front() { return items_[head_]; }
+    T& operator[](std::size_t i) { return items_[head_ + i]; }
     void push_back(T v) { items_.push_back(std::move(v)); }
     T pop_front() {
         T v = std::move(items_[head_++]);
@@ -320,6 +321,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         // Strand-only from here.
         asio::steady_timer wake;  // the writer's sleep; cancelled by Kick
         bool writer_waiting = false;
+        bool hold_kicks = false;                // a live drain is under way: Flush decides after it
         std::shared_ptr<net::WsConnection> ws;  // released on close
         bool closing = false;                   // nothing more is sent
         bool gone = false;                      // OnClose ran: the writer ends
@@ -349,7 +351,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
             replays_served{0}, replay_events_from_store{0}, replay_events_from_buffer{0},
             live_events_sent{0}, replay_failures{0}, frames_truncated{0}, debate_end_delays{0},
             send_failures{0}, slow_closes{0}, refused_origin{0}, refused_rate{0},
-            messages_rate_limited{0};
+            messages_rate_limited{0}, direct_writes{0};
     };
 
     Core(events::EventHub& h, ReplaySource r, DebateStreamOptions o)
@@ -851,6 +853,69 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
             return;
         }
         c.out.push_back(std::move(frame));
+        if (!c.hold_kicks) Kick(c);
+    }
+
+    // How many frames at the head of the queue go in the next write: every frame up to
+    // kMaxBatchFrames / kMaxBatchBytes; a debate_end goes alone (its gap is measured from
+    // the write before it). The queue is not empty.
+    std::size_t NextBatch(Conn& c) const {
+        const std::size_t most = std::min(c.out.size(), kMaxBatchFrames);
+        std::size_t n = 0;
+        std::size_t bytes = 0;
+        do {
+            bytes += c.out[n].text->size();
+            ++n;
+        } while (c.out[0].type != FrameType::kDebateEnd && n < most &&
+                 c.out[n].type != FrameType::kDebateEnd && bytes < kMaxBatchBytes);
+        return n;
+    }
+
+    std::vector<OutFrame> Take(Conn& c, std::size_t n) {
+        std::vector<OutFrame> batch;
+        batch.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) batch.push_back(c.out.pop_front());
+        return batch;
+    }
+
+    // `batch` went out in one write.
+    void Sent(Conn& c, const std::vector<OutFrame>& batch) {
+        c.last_send = SteadyClock::now();
+        c.sent_any = true;
+        Count(batch);
+    }
+
+    // After a live drain (strand): when the writer is parked idle (no write in flight)
+    // and the head of the queue may go now, it is written right here with one
+    // non-blocking write (WsConnection::TryWriteNow) instead of waking the writer for it:
+    // a fan-out to thousands of viewers costs each one handler run and one sendmsg, not a
+    // timer cancel, two coroutine resumptions and an asynchronous write's completion.
+    // Anything else (a debate_end, frames left, a socket that did not take them, closing)
+    // wakes the writer as before.
+    void Flush(Conn& c) {
+        c.hold_kicks = false;
+        if (c.out.empty() && !c.closing) return;
+        if (c.writer_waiting && !c.closing && c.ws && c.out[0].type != FrameType::kDebateEnd) {
+            const std::size_t n = NextBatch(c);
+            if (n == c.out.size()) {
+                // The whole queue, moved out (a frame's text is shared by every viewer:
+                // its reference count is one cache line all threads touch, so it is not
+                // counted up and down again here) and put back as it was when refused.
+                std::vector<OutFrame> batch = Take(c, n);
+                std::vector<FrameText> texts;
+                texts.reserve(n);
+                for (OutFrame& frame : batch) texts.push_back(std::move(frame.text));
+                if (c.ws->TryWriteNow(texts)) {
+                    counters.direct_writes.fetch_add(1, std::memory_order_relaxed);
+                    Sent(c, batch);
+                    return;
+                }
+                for (std::size_t i = 0; i < n; ++i) {
+                    batch[i].text = std::move(texts[i]);
+                    c.out.push_back(std::move(batch[i]));
+                }
+            }
+        }
         Kick(c);
     }
 
@@ -979,21 +1044,11 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                 }
                 if (due <= now) {
                     // One Write for every frame at the head of the queue (one socket
-                    // write in net), at most kMaxBatchFrames / kMaxBatchBytes; a
-                    // debate_end goes alone (its gap is measured from the write before it).
-                    const std::size_t most = std::min(c->out.size(), kMaxBatchFrames);
+                    // write in net), see NextBatch.
+                    std::vector<OutFrame> batch = core->Take(*c, core->NextBatch(*c));
                     std::vector<FrameText> texts;
-                    std::vector<OutFrame> batch;
-                    texts.reserve(most);
-                    batch.reserve(most);
-                    std::size_t bytes = 0;
-                    do {
-                        batch.push_back(c->out.pop_front());
-                        bytes += batch.back().text->size();
-                        texts.push_back(std::move(batch.back().text));
-                    } while (batch.front().type != FrameType::kDebateEnd && !c->out.empty() &&
-                             c->out.front().type != FrameType::kDebateEnd &&
-                             batch.size() < kMaxBatchFrames && bytes < kMaxBatchBytes);
+                    texts.reserve(batch.size());
+                    for (OutFrame& frame : batch) texts.push_back(std::move(frame.text));
                     std::shared_ptr<net::WsConnection> ws = c->ws;
                     const bool ok = co_await ws->WriteMany(texts);
                     ws.reset();
@@ -1007,9 +1062,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
                         }
                         continue;
                     }
-                    c->last_send = SteadyClock::now();
-                    c->sent_any = true;
-                    core->Count(batch);
+                    core->Sent(*c, batch);
                     continue;
                 }
                 if (!front.delay_counted) {
@@ -1054,6 +1107,7 @@ struct DebateStreamHandler::Core : std::enable_shared_from_this<DebateStreamHand
         s.refused_origin = counters.refused_origin.load();
         s.refused_rate = counters.refused_rate.load();
         s.messages_rate_limited = counters.messages_rate_limited.load();
+        s.direct_writes = counters.direct_writes.load();
         return s;
     }
 
@@ -1097,8 +1151,9 @@ void DebateStreamHandler::Core::Sub::DeliverBatch(std::span<const events::Event*
     asio::post(c->strand, [c] {
         auto core = c->core.lock();
         if (!core) return;
+        c->hold_kicks = true;
         core->DrainInbox(c);
-        core->Kick(*c);
+        core->Flush(*c);
     });
 }
 
@@ -1170,6 +1225,7 @@ std::string DebateStreamHandler::StatsJson() const {
     o["refused_origin"] = s.refused_origin;
     o["refused_rate"] = s.refused_rate;
     o["messages_rate_limited"] = s.messages_rate_limited;
+    o["direct_writes"] = s.direct_writes;
     return common::SerializeJson(o);
 }
 

@@ -22,7 +22,9 @@
 //    long replay holds one store page per subscription, not the whole debate;
 //  - sends the heartbeat when it is due.
 // It sleeps on a timer (the next heartbeat or debate_end deadline) that a push cancels:
-// nothing polls.
+// nothing polls. A live delivery that finds the writer asleep and the queue's head free
+// to go writes it on the spot instead (WsConnection::TryWriteNow: one non-blocking
+// write, no wake-up; counted in direct_writes); the writer is woken for anything else.
 //
 // Fan-out: an event frame is the event's sealed envelope (events::SharedEnvelope), one
 // immutable string shared by every subscriber's queue; the hub's Deliver only appends
@@ -157,6 +159,9 @@ struct DebateStreamStats {
     std::uint64_t refused_origin = 0;         // closed 1008: Origin not allowed
     std::uint64_t refused_rate = 0;           // closed 1008: per-IP connection rate
     std::uint64_t messages_rate_limited = 0;  // client messages dropped by the message rate
+    // Writes of live frames made right where they were delivered (WsConnection::
+    // TryWriteNow), without waking the connection's writer.
+    std::uint64_t direct_writes = 0;
 };
 
 // The API side of the WebSocket: serves net::WsHandler's connections with the debate
@@ -184,7 +189,8 @@ public:
     //  "warning", "error"}, "replays_served", "replay_events_from_store",
     //  "replay_events_from_buffer", "live_events_sent", "warnings", "errors",
     //  "replay_failures", "frames_truncated", "debate_end_delays", "send_failures",
-    //  "slow_closes"}
+    //  "slow_closes", "refused_origin", "refused_rate", "messages_rate_limited",
+    //  "direct_writes"}
     std::string StatsJson() const;
 
 private:

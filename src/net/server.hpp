@@ -163,6 +163,20 @@ public:
         }
         co_return true;
     }
+
+    // WriteMany without waiting, for a writer whose frames would otherwise cost it a
+    // wake-up and a socket round trip each (a live fan-out): when no write is in progress,
+    // the connection is open and every text fits ws_max_message_bytes, writes `texts` with
+    // one non-blocking gather write on the caller's turn of executor() and returns true
+    // (the frames are handed over, as WriteMany's true). Whatever the socket did not take
+    // at once is written by net in the background, before any later byte (a Write or
+    // WriteMany started meanwhile waits for it; TryWriteNow returns false until it is
+    // done). False, writing nothing, otherwise: the caller then awaits WriteMany, which
+    // tells why. Call it on executor(), as the connection's single writer, never while one
+    // of its Write/WriteMany is in progress. (This default, for test doubles: false.)
+    virtual bool TryWriteNow(std::span<const std::shared_ptr<const std::string>> /*texts*/) {
+        return false;
+    }
 };
 
 // Serves WebSocket connections. net runs Serve(conn) once per connection, as a coroutine

@@ -175,6 +175,26 @@ void AppendTextFrameHeader(std::string& out, std::size_t size) {
     }
 }
 
+using FrameText = std::shared_ptr<const std::string>;
+
+// The buffers of `texts` as consecutive text frames: one header per frame (appended to
+// `headers`, reserved here so the pointers stay stable; a header is at most 10 bytes),
+// then each frame's shared text as it is (no copy).
+std::vector<asio::const_buffer> GatherFrames(std::span<const FrameText> texts,
+                                             std::string& headers) {
+    headers.clear();
+    headers.reserve(texts.size() * 10);
+    std::vector<asio::const_buffer> gather;
+    gather.reserve(texts.size() * 2);
+    for (const auto& text : texts) {
+        const std::size_t at = headers.size();
+        AppendTextFrameHeader(headers, text->size());
+        gather.emplace_back(headers.data() + at, headers.size() - at);
+        if (!text->empty()) gather.emplace_back(text->data(), text->size());
+    }
+    return gather;
+}
+
 // The first protocol of "Sec-WebSocket-Protocol: a, b" ("" when none offered).
 std::string FirstSubprotocol(const http::fields& fields) {
     auto it = fields.find(http::field::sec_websocket_protocol);
@@ -213,6 +233,7 @@ public:
     asio::awaitable<bool> Write(std::shared_ptr<const std::string> text) override;
     asio::awaitable<bool> WriteMany(
         std::span<const std::shared_ptr<const std::string>> texts) override;
+    bool TryWriteNow(std::span<const std::shared_ptr<const std::string>> texts) override;
     void Close(uint16_t code, std::string reason) override;
     CloseCodes close_codes() const override {
         std::lock_guard lock(mu_);
@@ -236,20 +257,29 @@ private:
         asio::co_spawn(executor_, CloseHandshake(shared_from_this()), asio::detached);
     }
     asio::awaitable<void> CloseHandshake(std::shared_ptr<WsSession> self);
+    // The rest of a TryWriteNow the socket did not take at once: `texts`' frames from
+    // byte `skip` on. Holds the gate (taken by TryWriteNow) until written.
+    asio::awaitable<void> WriteRest(std::shared_ptr<WsSession> self, std::vector<FrameText> texts,
+                                    std::size_t skip);
+    // After a write of the session's own (WriteMany, WriteRest): a failure starts closing,
+    // and a Close() that came meanwhile runs its handshake.
+    void WriteEnded(const beast::error_code& ec);
     // A write (or the close) in flight must finish by now + write_timeout. The timer is
     // not moved per write (that would cost a cancel, a wake-up and two timer-queue
     // operations per frame burst): it is set once when a write starts on an idle
     // watchdog, and when it fires the Watchdog either closes (the write in flight is
     // overdue), re-arms for the write in flight, or goes idle. Strand only.
+    // (Two may overlap: the rest of a TryWriteNow, and the close or a WriteMany waiting
+    // behind it; the deadline is the latest one's.)
     void ArmWatchdog() {
-        write_in_flight_ = true;
+        ++writes_in_flight_;
         write_deadline_ = std::chrono::steady_clock::now() + core_->limits.write_timeout;
         if (!watchdog_armed_) {
             watchdog_armed_ = true;
             watchdog_.expires_at(write_deadline_);  // wakes the idle wait once
         }
     }
-    void DisarmWatchdog() { write_in_flight_ = false; }
+    void DisarmWatchdog() { --writes_in_flight_; }
     asio::awaitable<void> Watchdog(std::shared_ptr<WsSession> self);
     void ReadFailed(const beast::error_code& ec);
     // The reads ended: the connection is closed, leaves the server's table and its slot.
@@ -277,7 +307,7 @@ private:
     CloseCodes codes_;
 
     // Strand-only.
-    bool write_in_flight_ = false;
+    int writes_in_flight_ = 0;
     bool watchdog_armed_ = false;
     std::chrono::steady_clock::time_point write_deadline_{};
     bool finished_ = false;
@@ -314,35 +344,83 @@ asio::awaitable<bool> WsSession::WriteMany(
         ec = websocket::error::closed;
     } else {
         socket.Acquire();
-        // One header per frame, then each frame's shared text as it is (no copy); the
-        // reserve keeps the header pointers stable (a header is at most 10 bytes).
         // (Locals, not members: an idle connection keeps no buffers.)
         std::string headers;
-        headers.reserve(texts.size() * 10);
-        std::vector<asio::const_buffer> gather;
-        gather.reserve(texts.size() * 2);
-        for (const auto& text : texts) {
-            const std::size_t at = headers.size();
-            AppendTextFrameHeader(headers, text->size());
-            gather.emplace_back(headers.data() + at, headers.size() - at);
-            if (!text->empty()) gather.emplace_back(text->data(), text->size());
-        }
+        const std::vector<asio::const_buffer> gather = GatherFrames(texts, headers);
         auto [wec, n] = co_await asio::async_write(socket.next_layer(), gather, kTuple);
         ec = wec;
         socket.Release();
     }
     DisarmWatchdog();
     if (!ec) stats.ws_messages_sent.fetch_add(texts.size());
-    bool close = false;
     {
         std::lock_guard lock(mu_);
         writing_ = false;
+    }
+    WriteEnded(ec);
+    co_return !ec;
+}
+
+void WsSession::WriteEnded(const beast::error_code& ec) {
+    bool close = false;
+    {
+        std::lock_guard lock(mu_);
         if (ec && state_ == State::kOpen) state_ = State::kClosing;
         if (ec) close_pending_ = false;
         close = ClaimCloserLocked();  // a Close() that came during the write
     }
     if (close) SpawnCloser();
-    co_return !ec;
+}
+
+bool WsSession::TryWriteNow(std::span<const std::shared_ptr<const std::string>> texts) {
+    for (const auto& text : texts) {
+        if (!text || text->size() > core_->limits.ws_max_message_bytes) return false;
+    }
+    {
+        std::lock_guard lock(mu_);
+        if (state_ != State::kOpen || writing_ || closer_running_) return false;
+    }
+    GatedSocket& socket = ws_.next_layer();
+    // Beast's control frame or the rest of an earlier TryWriteNow in flight, or Beast's
+    // closing handshake started (nothing may follow it): the awaited path.
+    if (socket.busy() || !ws_.is_open()) return false;
+    std::string headers;
+    const std::vector<asio::const_buffer> gather = GatherFrames(texts, headers);
+    beast::error_code ec;
+    // One sendmsg; the socket is non-blocking (Run), so this never waits.
+    const std::size_t n = socket.next_layer().write_some(gather, ec);
+    // would_block: nothing written. Any other error: WriteMany meets it too and reports it.
+    if (ec || n == 0) return false;
+    if (n == asio::buffer_size(gather)) {
+        core_->stats.ws_messages_sent.fetch_add(texts.size());
+        return true;
+    }
+    // Part of it: the rest goes out in the background, first (the gate is held from here,
+    // so neither Beast nor a WriteMany can write in between).
+    socket.Acquire();
+    ArmWatchdog();
+    asio::co_spawn(
+        executor_,
+        WriteRest(shared_from_this(), std::vector<FrameText>(texts.begin(), texts.end()), n),
+        asio::detached);
+    return true;
+}
+
+asio::awaitable<void> WsSession::WriteRest(std::shared_ptr<WsSession> self,
+                                           std::vector<FrameText> texts, std::size_t skip) {
+    std::string headers;
+    std::vector<asio::const_buffer> rest = GatherFrames(texts, headers);
+    std::size_t first = 0;
+    while (skip >= rest[first].size()) skip -= rest[first++].size();
+    rest.erase(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(first));
+    rest.front() += skip;
+    GatedSocket& socket = ws_.next_layer();
+    auto [ec, written] = co_await asio::async_write(socket.next_layer(), rest, kTuple);
+    (void)written;
+    socket.Release();
+    DisarmWatchdog();
+    if (!ec) core_->stats.ws_messages_sent.fetch_add(texts.size());
+    WriteEnded(ec);
 }
 
 void WsSession::Close(uint16_t code, std::string reason) {
@@ -389,7 +467,7 @@ asio::awaitable<void> WsSession::Watchdog(std::shared_ptr<WsSession> self) {
         if (finished_) break;
         const auto now = std::chrono::steady_clock::now();
         if (watchdog_.expiry() > now) continue;  // moved: wait for the new deadline
-        if (!write_in_flight_) {
+        if (writes_in_flight_ == 0) {
             watchdog_armed_ = false;
             watchdog_.expires_at(std::chrono::steady_clock::time_point::max());
         } else if (write_deadline_ <= now) {
@@ -486,6 +564,9 @@ asio::awaitable<void> WsSession::Run(http::request<http::string_body> upgrade) {
         core_->ReleaseWsSlot();
         co_return;
     }
+    // TryWriteNow's write must never wait (Asio's own operations are asynchronous anyway).
+    boost::system::error_code nb_ec;
+    ws_.next_layer().next_layer().non_blocking(true, nb_ec);
     stats.ws_connections_total.fetch_add(1);
     {
         std::lock_guard lock(mu_);

@@ -104,6 +104,19 @@ public:
         co_return true;
     }
 
+    // As a socket with room: the frames are recorded at once (one batch), unless a write
+    // is in progress, the connection is stalled (a full socket) or closed, or the test
+    // refuses it (RefuseDirect).
+    bool TryWriteNow(std::span<const std::shared_ptr<const std::string>> texts) override {
+        std::lock_guard lock(mu_);
+        if (!open_ || fail_sends_ || writing_ || stalled_ || refuse_direct_) return false;
+        const auto now = SteadyClock::now();
+        for (const auto& text : texts) frames_.push_back({*text, now, text});
+        batch_sizes_.push_back(texts.size());
+        ++direct_batches_;
+        return true;
+    }
+
     void Close(std::uint16_t code, std::string reason) override {
         {
             std::lock_guard lock(mu_);
@@ -189,6 +202,16 @@ public:
         open_ = false;
         fail_sends_ = true;
     }
+    // Writes recorded by TryWriteNow.
+    std::size_t direct_batches() const {
+        std::lock_guard lock(mu_);
+        return direct_batches_;
+    }
+    // From now on TryWriteNow refuses (as net does while a write is in flight).
+    void RefuseDirect() {
+        std::lock_guard lock(mu_);
+        refuse_direct_ = true;
+    }
     // From now on no write completes until the connection is closed.
     void Stall() {
         std::lock_guard lock(mu_);
@@ -209,6 +232,8 @@ private:
     bool stalled_ = false;
     bool writing_ = false;
     bool overlapping_writes_ = false;
+    bool refuse_direct_ = false;
+    std::size_t direct_batches_ = 0;
     std::uint16_t close_code_ = 0;
     std::string close_reason_;
     std::vector<SentFrame> frames_;
@@ -838,6 +863,53 @@ TEST_F(DebateStreamHandlerTest, APublishedBatchIsOneWakeUpAndOneWrite) {
         (std::vector<std::size_t>{5}));
     EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 7));
     EXPECT_EQ(handler_->Stats().live_events_sent, 7u);
+    EXPECT_FALSE(c->overlapping_writes());
+    CheckShapes(c->frames());
+}
+
+// A live batch that finds the writer asleep goes out where it is delivered, with one
+// TryWriteNow (no wake-up of the writer); a debate_end still waits for its gap in the
+// writer, and a connection that cannot take a write at once gets its frames from the
+// writer, in one write.
+TEST_F(DebateStreamHandlerTest, LiveBatchToAnIdleWriterIsWrittenWhereItIsDelivered) {
+    Start();
+    store_->Create("d1");
+    auto c = Open("/ws?debate_id=d1");
+    auto busy = Open("/ws?debate_id=d1");
+    ASSERT_TRUE(RunUntil([&] { return HasReplayEnd(c, "d1") && HasReplayEnd(busy, "d1"); }));
+    Poll();  // both writers asleep
+    busy->RefuseDirect();
+    const std::size_t writes = c->batch_sizes().size();
+    const std::size_t busy_writes = busy->batch_sizes().size();
+    std::vector<events::Event> batch;
+    for (std::int64_t s = 1; s <= 3; ++s) {
+        batch.push_back(MakeEvent("d1", s));
+        store_->Append(batch.back());
+    }
+    hub_->PublishBatch(batch);
+    Poll();  // the delivery's one handler run per connection
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 3));
+    EXPECT_EQ(c->direct_batches(), 1u);
+    auto sizes = c->batch_sizes();
+    EXPECT_EQ(
+        std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(writes), sizes.end()),
+        (std::vector<std::size_t>{3}));
+    ASSERT_TRUE(RunUntil([&] { return EventSeqs(busy->frames(), "d1").size() == 3; }));
+    EXPECT_EQ(EventSeqs(busy->frames(), "d1"), Range(1, 3));
+    EXPECT_EQ(busy->direct_batches(), 0u);
+    sizes = busy->batch_sizes();
+    EXPECT_EQ(std::vector<std::size_t>(sizes.begin() + static_cast<std::ptrdiff_t>(busy_writes),
+                                       sizes.end()),
+              (std::vector<std::size_t>{3}));
+    EXPECT_EQ(handler_->Stats().direct_writes, 1u);
+    EXPECT_EQ(handler_->Stats().live_events_sent, 6u);
+
+    const auto before_end = c->frames().back().at;
+    Publish(MakeEvent("d1", 4, "debate_end"));
+    ASSERT_TRUE(RunUntil([&] { return handler_->Stats().debate_end_frames == 2; }));
+    EXPECT_EQ(c->direct_batches(), 1u);
+    EXPECT_GE(c->frames().back().at - before_end, 20ms);
+    EXPECT_EQ(EventSeqs(c->frames(), "d1"), Range(1, 4));
     EXPECT_FALSE(c->overlapping_writes());
     CheckShapes(c->frames());
 }

@@ -355,6 +355,76 @@ TEST(WsServerTest, PongsNeverSplitGatheredDataFrames) {
     EXPECT_EQ(f.harness.server().stats().ws_errors.load(), 0u);
 }
 
+// TryWriteNow writes on the caller's turn; what the socket does not take at once (2 MiB
+// against a 64 KiB send buffer) is written in the background before anything else: a
+// second TryWriteNow is refused meanwhile, a WriteMany waits for it, and Beast's pongs
+// never land inside it.
+TEST(WsServerTest, TryWriteNowWritesAtOnceAndItsRestGoesFirst) {
+    ServerLimits limits;
+    limits.ws_max_message_bytes = 1024 * 1024;
+    WsFixture f(limits);
+    WsClient client(f.harness.client_ioc());
+    ASSERT_FALSE(client.Connect(f.harness.port(), "/ws"));
+    auto conn = f.handler.WaitOpened(0);
+    ASSERT_TRUE(conn);
+    std::vector<std::shared_ptr<const std::string>> small = {Frame("a"), Frame("b")};
+    std::vector<std::shared_ptr<const std::string>> big;
+    for (int i = 0; i < 8; ++i)
+        big.push_back(Frame(std::to_string(i) + std::string(256 * 1024, 'q')));
+    std::vector<std::shared_ptr<const std::string>> oversize = {
+        Frame(std::string(1024 * 1024 + 1, 'x'))};
+    // The client does not read yet: the socket cannot take the 2 MiB at once.
+    struct Outcome {
+        bool small = false, oversize = true, big = false, while_rest = true;
+    };
+    auto tries = asio::co_spawn(
+        conn->executor(),
+        [conn, small, big, oversize]() -> asio::awaitable<Outcome> {
+            Outcome o;
+            o.small = conn->TryWriteNow(small);
+            o.oversize = conn->TryWriteNow(oversize);
+            o.big = conn->TryWriteNow(big);
+            o.while_rest = conn->TryWriteNow(small);
+            co_return o;
+        },
+        asio::use_future);
+    ASSERT_EQ(tries.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    const Outcome o = tries.get();
+    EXPECT_TRUE(o.small);
+    EXPECT_FALSE(o.oversize);
+    EXPECT_TRUE(o.big);
+    EXPECT_FALSE(o.while_rest);
+    auto after = asio::co_spawn(
+        conn->executor(),
+        [conn, small]() -> asio::awaitable<bool> {
+            co_return co_await conn->WriteMany(std::span(small).subspan(0, 1));
+        },
+        asio::use_future);
+    EXPECT_EQ(client.Read(), "a");
+    EXPECT_EQ(client.Read(), "b");
+    for (int i = 0; i < 8; ++i) {
+        if (i % 2 == 0) {
+            ASSERT_TRUE(client.Ping());
+        }
+        ASSERT_EQ(client.Read(), std::to_string(i) + std::string(256 * 1024, 'q'));
+    }
+    EXPECT_EQ(client.Read(), "a");  // the WriteMany, after the rest
+    ASSERT_EQ(after.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(after.get());
+    EXPECT_TRUE(conn->is_open());
+    EXPECT_EQ(f.harness.server().stats().ws_messages_sent.load(), 11u);
+    EXPECT_EQ(f.harness.server().stats().ws_errors.load(), 0u);
+    // Closing: refused.
+    conn->Close(1000, "bye");
+    auto closed = asio::co_spawn(
+        conn->executor(),
+        [conn, small]() -> asio::awaitable<bool> { co_return conn->TryWriteNow(small); },
+        asio::use_future);
+    ASSERT_EQ(closed.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_FALSE(closed.get());
+    EXPECT_EQ(client.ReadUntilClosed(), 1000);
+}
+
 TEST(WsServerTest, WriteManyWithAnOversizeFrameWritesNothing) {
     ServerLimits limits;
     limits.ws_max_message_bytes = 1024;
