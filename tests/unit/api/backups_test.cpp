@@ -31,10 +31,11 @@ double Sample(const metrics::Registry& r, const std::string& series) {
     return std::stod(text.substr(pos + series.size() + 2));
 }
 
-// Holds the pool's thread until `gate` opens.
-asio::awaitable<common::Result<int>> Hold(common::BlockingPool& pool,
-                                          std::shared_future<void> gate) {
-    auto wait = [&gate]() -> common::Result<int> {
+// Holds the pool's thread until `gate` opens; `holding` is set once it does.
+asio::awaitable<common::Result<int>> Hold(common::BlockingPool& pool, std::shared_future<void> gate,
+                                          std::promise<void>* holding = nullptr) {
+    auto wait = [&gate, holding]() -> common::Result<int> {
+        if (holding != nullptr) holding->set_value();
         gate.wait();
         return 0;
     };
@@ -473,8 +474,13 @@ TEST_F(BackupRoutesTest, LongWorkPastTheDeadlineIs504AndFinishesInTheBackground)
     std::promise<void> release;
     std::shared_future<void> gate = release.get_future().share();
     asio::io_context side;
-    auto held = asio::co_spawn(side, Hold(long_pool_, gate), asio::use_future);
+    std::promise<void> holding;
+    auto held = asio::co_spawn(side, Hold(long_pool_, gate, &holding), asio::use_future);
     std::thread side_thread([&side] { side.run(); });
+    // The long pool's one thread is taken before the request comes (else the backup could
+    // run at once and answer 201 in time).
+    const bool taken =
+        holding.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready;
 
     // The request runs on an io_context of its own: it must answer while the work (and
     // the coroutine waiting for it) is still pending.
@@ -487,13 +493,14 @@ TEST_F(BackupRoutesTest, LongWorkPastTheDeadlineIs504AndFinishesInTheBackground)
     auto answer = asio::co_spawn(request_ioc, handler_(std::move(req)), asio::use_future);
     std::thread request_thread([&request_ioc] { request_ioc.run(); });
     const net::HttpResponse r = answer.get();
-    EXPECT_EQ(r.status, 504) << r.body;
-    EXPECT_EQ(Body(r).at("code"), "timeout");
-    EXPECT_NE(std::string(Body(r).at("error").as_string()).find("in the background"),
-              std::string::npos);
     release.set_value();
     side_thread.join();
     request_thread.join();  // ends once the background create has finished
+    ASSERT_TRUE(taken);
+    ASSERT_EQ(r.status, 504) << r.body;
+    EXPECT_EQ(Body(r).at("code"), "timeout");
+    EXPECT_NE(std::string(Body(r).at("error").as_string()).find("in the background"),
+              std::string::npos);
     EXPECT_TRUE(held.get());
     auto list = manager_->List(ops::ListFilter{});
     ASSERT_TRUE(list);
