@@ -221,6 +221,9 @@ void DebateRun::EmitCancel() {
 }
 
 void DebateRun::OnEvent(events::Event event) {
+    // While this run's commit waits for a transaction, the event joins it (no commit of
+    // its own); once a transaction took it, the event waits for the next commit.
+    if (commit_open_ && open_commit_.Append(event)) return;
     pending_.push_back(std::move(event));
     if (committer_idle_) wake_.cancel();
 }
@@ -371,8 +374,13 @@ asio::awaitable<void> DebateRun::Committer() {
         db_span.SetAttribute("db.events", static_cast<std::int64_t>(batch.size()));
         Result<common::Unit> r = common::Unit{};
         if (env_.commits != nullptr) {
-            // Shared with every other run's commit asked while the store was busy.
-            r = ToUnit(co_await env_.commits->Commit(batch, init_.lease_owner));
+            // Shared with every other run's commit asked while the store was busy, and
+            // open to this run's next events until a transaction takes it.
+            open_commit_.Open(std::move(batch));
+            commit_open_ = true;
+            r = ToUnit(co_await env_.commits->Commit(open_commit_, init_.lease_owner));
+            commit_open_ = false;
+            batch = open_commit_.Take();
         } else {
             r = co_await env_.pool->Run([this, &batch] {
                 if (init_.lease_owner.empty()) return ToUnit(env_.store->AppendEvents(batch));

@@ -228,8 +228,13 @@ private:
     bool finished_ = false;
     bool renewing_ = false;  // registered with env_.leases
     boost::asio::cancellation_signal cancel_;
-    // Group commit: events emitted and not stored yet, in seq order.
+    // Group commit: events emitted and not stored yet, in seq order (after those of
+    // open_commit_ while it is open).
     std::vector<events::Event> pending_;
+    // The commit waiting for a transaction, which takes the events emitted meanwhile
+    // until a transaction takes it; commit_open_ while the committer awaits it.
+    OpenCommit open_commit_;
+    bool commit_open_ = false;
     bool engine_done_ = false;
     bool committer_running_ = false;
     bool committer_idle_ = false;  // waiting on wake_ for events

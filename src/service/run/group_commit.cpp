@@ -22,6 +22,8 @@ using common::Status;
 struct GroupCommitter::Core {
     struct Request {
         storage::DebateBatch batch;  // views into the awaiting caller's frame
+        // Non-null: batch.events are this commit's, fixed when a transaction takes it.
+        OpenCommit* open = nullptr;
         std::chrono::steady_clock::time_point asked;
         // Resumes the awaiting coroutine on its own executor with the outcome.
         std::function<void(Status)> complete;
@@ -79,6 +81,14 @@ struct GroupCommitter::Core {
                           {}});
                 waiting.pop_front();
                 continue;
+            }
+            if (next.open != nullptr) {
+                // Closed here, under mu: its run appends no more from now on.
+                const std::size_t room =
+                    options.max_batch_events > events ? options.max_batch_events - events : 0;
+                auto taken = next.open->CloseIfFits(room, batch.empty());
+                if (!taken) break;
+                next.batch.events = *taken;
             }
             const std::size_t n = next.batch.events.size();
             if (!batch.empty() && events + n > options.max_batch_events) break;
@@ -179,6 +189,38 @@ GroupCommitStats GroupCommitter::Stats() const {
     return out;
 }
 
+void OpenCommit::Open(std::vector<events::Event> events) {
+    std::lock_guard lock(mu_);
+    events_ = std::move(events);
+    closed_ = false;
+}
+
+bool OpenCommit::Append(events::Event& e) {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    events_.push_back(std::move(e));
+    return true;
+}
+
+std::vector<events::Event> OpenCommit::Take() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    return std::move(events_);
+}
+
+std::optional<std::span<const events::Event>> OpenCommit::CloseIfFits(std::size_t room,
+                                                                      bool first) {
+    std::lock_guard lock(mu_);
+    if (!first && events_.size() > room) return std::nullopt;
+    closed_ = true;
+    return std::span<const events::Event>(events_);
+}
+
+void OpenCommit::Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+}
+
 asio::awaitable<Status> GroupCommitter::Commit(const std::vector<events::Event>& events,
                                                const std::string& lease_owner) {
     if (events.empty()) co_return Status();
@@ -193,9 +235,20 @@ bool GroupCommitter::stopped() const {
     return core_->stopped;
 }
 
+asio::awaitable<Status> GroupCommitter::Commit(OpenCommit& commit, const std::string& lease_owner) {
+    storage::DebateBatch batch;
+    batch.lease_owner = lease_owner;
+    co_return co_await Commit(batch, &commit);
+}
+
 asio::awaitable<Status> GroupCommitter::Commit(const storage::DebateBatch& batch) {
+    co_return co_await Commit(batch, nullptr);
+}
+
+asio::awaitable<Status> GroupCommitter::Commit(const storage::DebateBatch& batch,
+                                               OpenCommit* open) {
     Core& core = *core_;
-    auto initiate = [&core, &batch](auto handler) {
+    auto initiate = [&core, &batch, open](auto handler) {
         using Handler = decltype(handler);
         auto work = asio::make_work_guard(asio::get_associated_executor(handler));
         using Work = decltype(work);
@@ -207,8 +260,12 @@ asio::awaitable<Status> GroupCommitter::Commit(const storage::DebateBatch& batch
         auto waiter = std::make_shared<Waiter>(std::move(handler), std::move(work));
         Core::Request r;
         r.batch = batch;
+        r.open = open;
         r.asked = core.clock.SteadyNow();
-        r.complete = [waiter](Status s) {
+        r.complete = [waiter, open](Status s) {
+            // Closed before its run can resume, whatever the answer: what it appended is
+            // exactly what was (or was not) stored.
+            if (open != nullptr) open->Close();
             auto ex = waiter->work.get_executor();
             asio::post(ex, [waiter, s = std::move(s)]() mutable {
                 std::move(waiter->handler)(std::move(s));

@@ -12,6 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,36 @@ struct GroupCommitStats {
     std::size_t in_flight = 0;       // transactions now
 };
 
+// One run's commit that may still grow while it waits for a transaction: the run appends
+// the events it emits meanwhile (Append, on its strand) until a transaction takes the
+// commit, so they are stored by the transaction they would otherwise have waited behind,
+// and the run makes one commit where it made two. Once a transaction took it (or it was
+// answered unwritten), Append refuses and the run keeps the event for its next commit:
+// the events a commit stores are fixed when its transaction starts, so what the run
+// publishes after a successful commit is exactly what was stored.
+class OpenCommit {
+public:
+    // Owner: the commit's first events, before GroupCommitter::Commit(OpenCommit&). Not
+    // while a commit of it waits.
+    void Open(std::vector<events::Event> events);
+    // Owner: moves `e` into the waiting commit; false (`e` untouched) once it is closed.
+    bool Append(events::Event& e);
+    // Owner, once the commit resumed: every event it carried (appended ones included), in
+    // the order given.
+    std::vector<events::Event> Take();
+
+private:
+    friend class GroupCommitter;
+    // Committer: closes it and returns its events when they fit in `room` (or it is the
+    // transaction's `first` commit, which goes whatever its size); else nullopt, open.
+    std::optional<std::span<const events::Event>> CloseIfFits(std::size_t room, bool first);
+    void Close();
+
+    std::mutex mu_;
+    bool closed_ = true;
+    std::vector<events::Event> events_;
+};
+
 // Thread-safety: Commit(), Stop() and Stats() may be called from any thread. The store
 // and clock outlive the committer; the destructor stops it and waits for the transaction
 // in flight (blocking: call it from shutdown code, not from an I/O thread).
@@ -76,6 +109,11 @@ public:
     // the other runs' commits; a final write's receipt goes to batch.stored_receipt. Every
     // view of `batch` (and `batch` itself) stays valid until it resumes.
     boost::asio::awaitable<common::Status> Commit(const storage::DebateBatch& batch);
+    // The same for `commit`'s events (OpenCommit::Open), which may grow until the
+    // transaction that stores them takes them; `commit` and `lease_owner` stay valid
+    // until it resumes, and the caller then reads the events with commit.Take().
+    boost::asio::awaitable<common::Status> Commit(OpenCommit& commit,
+                                                  const std::string& lease_owner);
 
     // True once Stop() was called (commits are refused).
     bool stopped() const;
@@ -93,6 +131,9 @@ public:
     GroupCommitStats Stats() const;
 
 private:
+    boost::asio::awaitable<common::Status> Commit(const storage::DebateBatch& batch,
+                                                  OpenCommit* open);
+
     struct Core;  // the queue and its threads
     std::unique_ptr<Core> core_;
 };

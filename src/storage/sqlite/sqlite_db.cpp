@@ -183,6 +183,17 @@ void Stmt::BindText(int index, std::string_view value) {
                                       static_cast<int>(value.size()), SQLITE_TRANSIENT));
 }
 
+void Stmt::BindTextView(int index, std::string_view value) {
+    if (value.size() > static_cast<std::size_t>(INT_MAX)) {
+        NoteBind(index, SQLITE_TOOBIG);
+        return;
+    }
+    NoteBind(index, sqlite3_bind_text(stmt_, index, NonNullData(value),
+                                      static_cast<int>(value.size()), SQLITE_STATIC));
+}
+
+void Stmt::ClearBindings() { sqlite3_clear_bindings(stmt_); }
+
 void Stmt::BindTextOrNull(int index, std::string_view value) {
     if (value.empty()) {
         BindNull(index);

@@ -61,6 +61,12 @@ public:
 
     // Parameters are 1-based.
     void BindText(int index, std::string_view value);
+    // Binds `value` without copying it: it must stay alive and unchanged until the
+    // statement is stepped for the last time with this binding (rebind or ClearBindings()
+    // before it goes).
+    void BindTextView(int index, std::string_view value);
+    // Unbinds every parameter (NULL), e.g. so that no view outlives its text.
+    void ClearBindings();
     void BindTextOrNull(int index, std::string_view value);  // NULL when empty
     void BindInt(int index, std::int64_t value);
     void BindDouble(int index, double value);

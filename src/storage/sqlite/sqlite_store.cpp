@@ -1465,19 +1465,22 @@ private:
         }
         sqlite::Stmt& stmt = *insert_event_;
         Status status;
+        // The texts are bound as views (SQLite copies them into the row, not first into
+        // the binding): `events` outlives every step, and the views are cleared after.
         for (const auto& e : events) {
             stmt.Reset();
-            stmt.BindText(1, e.debate_id);
+            stmt.BindTextView(1, e.debate_id);
             stmt.BindInt(2, e.seq);
-            stmt.BindText(3, e.type);
+            stmt.BindTextView(3, e.type);
             stmt.BindInt(4, e.round);
-            stmt.BindText(5, e.agent);
+            stmt.BindTextView(5, e.agent);
             stmt.BindDouble(6, e.timestamp);
-            stmt.BindText(7, e.data_json);
+            stmt.BindTextView(7, e.data_json);
             status = stmt.Run();
             if (!status) break;
         }
         stmt.Reset();
+        stmt.ClearBindings();
         return status;
     }
 

@@ -168,6 +168,16 @@ protected:
                               asio::use_future);
     }
 
+    // A run's commit that stays open to its next events (DebateRun's committer): `commit`
+    // outlives the returned future.
+    std::future<Status> CommitOpen(OpenCommit& commit) {
+        auto run = [](GroupCommitter& c, OpenCommit& open) -> asio::awaitable<Status> {
+            const std::string owner;
+            co_return co_await c.Commit(open, owner);
+        };
+        return asio::co_spawn(ioc_, run(*committer_, commit), asio::use_future);
+    }
+
     // Until `n` commits wait for a transaction (the spawned coroutines have asked).
     bool WaitWaiting(std::size_t n) {
         const auto deadline = std::chrono::steady_clock::now() + kLimit;
@@ -221,6 +231,52 @@ TEST_F(GroupCommitTest, CommitsAskedDuringATransactionShareTheNextOne) {
     EXPECT_EQ(stats.commits, 51u);
     EXPECT_EQ(stats.events, 103u);
     EXPECT_EQ(stats.waiting, 0u);
+}
+
+TEST_F(GroupCommitTest, EventsAppendedWhileACommitWaitsGoIntoItsTransaction) {
+    Make();
+    store_.Hold();
+    auto first = Commit("d0", 1, 1);
+    ASSERT_TRUE(store_.WaitStarted(1));
+    OpenCommit open;
+    open.Open(EventsOf("d1", 1, 2));
+    auto waiting = CommitOpen(open);
+    ASSERT_TRUE(WaitWaiting(1));
+    // The run emits two more events while its commit waits: they join it.
+    for (auto& e : EventsOf("d1", 3, 2)) EXPECT_TRUE(open.Append(e));
+    store_.Release();
+    EXPECT_TRUE(Get(first).ok());
+    EXPECT_TRUE(Get(waiting).ok());
+    // Answered: closed, an event now waits for the run's next commit.
+    events::Event late = EventsOf("d1", 5, 1).front();
+    EXPECT_FALSE(open.Append(late));
+    EXPECT_EQ(late.seq, 5);
+    auto stored = store_.stored();
+    EXPECT_EQ(stored["d1"], (std::vector<std::int64_t>{1, 2, 3, 4}));
+    ASSERT_EQ(store_.transactions().size(), 2u);
+    const auto carried = open.Take();
+    ASSERT_EQ(carried.size(), 4u);
+    EXPECT_EQ(carried.back().seq, 4);
+    const GroupCommitStats stats = committer_->Stats();
+    EXPECT_EQ(stats.commits, 2u);
+    EXPECT_EQ(stats.events, 5u);
+}
+
+TEST_F(GroupCommitTest, ACommitATransactionTookTakesNoMoreEvents) {
+    Make();
+    store_.Hold();
+    OpenCommit open;
+    open.Open(EventsOf("d0", 1, 2));
+    auto running = CommitOpen(open);
+    ASSERT_TRUE(store_.WaitStarted(1));
+    // Its transaction runs: what the run emits now is not in it (and is not published
+    // as stored).
+    events::Event e = EventsOf("d0", 3, 1).front();
+    EXPECT_FALSE(open.Append(e));
+    store_.Release();
+    EXPECT_TRUE(Get(running).ok());
+    EXPECT_EQ(store_.stored()["d0"], (std::vector<std::int64_t>{1, 2}));
+    EXPECT_EQ(open.Take().size(), 2u);
 }
 
 TEST_F(GroupCommitTest, AFailedBatchFailsOnlyItsRun) {
