@@ -174,22 +174,21 @@ void Stmt::NoteBind(int index, int rc) {
     }
 }
 
-void Stmt::BindText(int index, std::string_view value) {
+void Stmt::BindTextAs(int index, std::string_view value, sqlite3_destructor_type lifetime) {
     if (value.size() > static_cast<std::size_t>(INT_MAX)) {
         NoteBind(index, SQLITE_TOOBIG);
         return;
     }
     NoteBind(index, sqlite3_bind_text(stmt_, index, NonNullData(value),
-                                      static_cast<int>(value.size()), SQLITE_TRANSIENT));
+                                      static_cast<int>(value.size()), lifetime));
+}
+
+void Stmt::BindText(int index, std::string_view value) {
+    BindTextAs(index, value, SQLITE_TRANSIENT);
 }
 
 void Stmt::BindTextView(int index, std::string_view value) {
-    if (value.size() > static_cast<std::size_t>(INT_MAX)) {
-        NoteBind(index, SQLITE_TOOBIG);
-        return;
-    }
-    NoteBind(index, sqlite3_bind_text(stmt_, index, NonNullData(value),
-                                      static_cast<int>(value.size()), SQLITE_STATIC));
+    BindTextAs(index, value, SQLITE_STATIC);
 }
 
 void Stmt::ClearBindings() { sqlite3_clear_bindings(stmt_); }

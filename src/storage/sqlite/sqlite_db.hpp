@@ -105,6 +105,8 @@ public:
 private:
     Stmt(sqlite3* db, sqlite3_stmt* stmt, std::string_view what);
     void NoteBind(int index, int rc);  // keeps the first bind error for Step()
+    // sqlite3_bind_text with `lifetime` (SQLITE_TRANSIENT: SQLite copies; SQLITE_STATIC: a view).
+    void BindTextAs(int index, std::string_view value, sqlite3_destructor_type lifetime);
 
     sqlite3* db_ = nullptr;
     sqlite3_stmt* stmt_ = nullptr;
