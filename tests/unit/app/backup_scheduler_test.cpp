@@ -75,16 +75,8 @@ struct Ledger {
     }
 };
 
-class BackupSchedulerTest : public ::testing::TestWithParam<BackendKind> {
+class BackupSchedulerTest : public storage::test_support::StoreSuite {
 protected:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto a = backend_->Open(/*migrate=*/true);
-        ASSERT_TRUE(a.ok()) << a.error().message;
-        store_ = std::move(a->store);
-    }
-
     // A second instance: its own connection(s) to the same database.
     std::unique_ptr<storage::Store> OpenAnother() {
         auto b = backend_->Open(/*migrate=*/false);
@@ -136,8 +128,6 @@ protected:
             "FROM scheduled_runs ORDER BY job, slot");
     }
 
-    std::unique_ptr<TestBackend> backend_;
-    std::unique_ptr<storage::Store> store_;
     common::ManualClock clock_{At("2026-12-06T10:00:10.000Z")};
     asio::io_context ioc_;
     common::BlockingPool store_pool_{2, 64};

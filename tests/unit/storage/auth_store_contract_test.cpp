@@ -99,17 +99,8 @@ DebateRecord MakeDebate(const std::string& id, const std::string& status,
     return d;
 }
 
-class AuthStoreContractTest : public ::testing::TestWithParam<BackendKind> {
+class AuthStoreContractTest : public test_support::StoreSuite {
 public:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        ASSERT_TRUE(stores.ok()) << stores.error().message;
-        store_ = std::move(stores->store);
-        auth_ = std::move(stores->auth);
-    }
-
     void AddUser(const UserRecord& u) {
         auto s = auth_->CreateUser(u);
         ASSERT_TRUE(s.ok()) << s.error().message;
@@ -131,10 +122,6 @@ public:
              family_id + "' ORDER BY token_hash")
                 .c_str());
     }
-
-    std::unique_ptr<TestBackend> backend_;  // outlives the stores
-    std::unique_ptr<Store> store_;
-    std::unique_ptr<AuthStore> auth_;
 };
 
 void ExpectSameUser(const UserRecord& a, const UserRecord& b) {

@@ -17,16 +17,8 @@ using test_support::BackendKind;
 using test_support::MakeBackend;
 using test_support::TestBackend;
 
-class ReceiptKeyStoreTest : public ::testing::TestWithParam<BackendKind> {
+class ReceiptKeyStoreTest : public test_support::StoreSuite {
 public:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        ASSERT_TRUE(stores.ok()) << stores.error().message;
-        store_ = std::move(stores->store);
-    }
-
     static ReceiptKeyRow Row(const std::string& id, const std::string& algorithm,
                              const std::string& seen) {
         ReceiptKeyRow r;
@@ -38,8 +30,6 @@ public:
     }
 
 protected:
-    std::unique_ptr<TestBackend> backend_;
-    std::unique_ptr<Store> store_;
 };
 
 TEST_P(ReceiptKeyStoreTest, RecordsAndMergesRows) {

@@ -23,16 +23,8 @@ using test_support::TestReceiptBuilder;
 constexpr const char* kNow = "2026-06-01T00:00:00.000Z";
 constexpr const char* kCutoff = "2025-01-01T00:00:00.000Z";
 
-class ReceiptRetentionContractTest : public ::testing::TestWithParam<BackendKind> {
+class ReceiptRetentionContractTest : public test_support::StoreSuite {
 public:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        ASSERT_TRUE(stores.ok()) << stores.error().message;
-        store_ = std::move(stores->store);
-    }
-
     // A completed debate `id` (verdict "approve") with receipt "rcpt_<id>" created at
     // `created_at`, chained onto whatever the store finds before it.
     void AddReceipt(const std::string& id, const std::string& created_at) {
@@ -103,9 +95,6 @@ public:
             }
         }
     }
-
-    std::unique_ptr<TestBackend> backend_;
-    std::unique_ptr<Store> store_;
 };
 
 TEST_P(ReceiptRetentionContractTest, HeldReceiptsStayOthersGoAndTombstonesKeepTheChain) {

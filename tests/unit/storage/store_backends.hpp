@@ -143,7 +143,8 @@ inline ReceiptBuilder TestReceiptBuilder(const std::string& receipt_id,
     };
 }
 
-// A suite over one freshly migrated Store per test, on the backend of its parameter.
+// A suite over one freshly migrated Store (and its AuthStore) per test, on the backend of
+// its parameter.
 class StoreSuite : public ::testing::TestWithParam<BackendKind> {
 protected:
     void SetUp() override {
@@ -152,6 +153,7 @@ protected:
         auto stores = backend_->Open(/*migrate=*/true);
         ASSERT_TRUE(stores) << stores.error().message;
         store_ = std::move(stores->store);
+        auth_ = std::move(stores->auth);
         ASSERT_NE(store_, nullptr);
     }
     void Create(const DebateRecord& d) {
@@ -159,8 +161,9 @@ protected:
         ASSERT_TRUE(s.ok()) << s.error().message;
     }
 
-    std::unique_ptr<TestBackend> backend_;
+    std::unique_ptr<TestBackend> backend_;  // outlives the stores
     std::unique_ptr<Store> store_;
+    std::unique_ptr<AuthStore> auth_;
 };
 
 }  // namespace aragora::storage::test_support
