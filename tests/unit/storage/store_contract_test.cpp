@@ -32,16 +32,8 @@ std::string Lower(std::string s) {
 
 // ---------------------------------------------------------------- store fixture
 
-class StoreContractTest : public ::testing::TestWithParam<BackendKind> {
+class StoreContractTest : public test_support::StoreSuite {
 public:
-    void SetUp() override {
-        backend_ = MakeBackend(GetParam());
-        ASSERT_EQ(backend_->error(), "");
-        auto stores = backend_->Open(/*migrate=*/true);
-        ASSERT_TRUE(stores.ok()) << stores.error().message;
-        store_ = std::move(stores->store);
-    }
-
     static DebateRecord MakeDebate(const std::string& id, const std::string& status,
                                    const std::string& created_at) {
         DebateRecord d;
@@ -52,11 +44,6 @@ public:
         d.rounds = 3;
         d.created_at = created_at;
         return d;
-    }
-
-    void Create(const DebateRecord& d) {
-        auto s = store_->CreateDebate(d);
-        ASSERT_TRUE(s.ok()) << s.error().message;
     }
 
     static events::Event MakeEvent(const std::string& debate_id, std::int64_t seq) {
@@ -123,9 +110,6 @@ public:
         for (const auto& d : page->items) ids.push_back(d.id);
         return ids;
     }
-
-    std::unique_ptr<TestBackend> backend_;  // outlives the stores
-    std::unique_ptr<Store> store_;
 };
 
 void ExpectSameDebate(const DebateRecord& a, const DebateRecord& b) {
