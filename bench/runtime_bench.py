@@ -567,7 +567,8 @@ def scenario_viewers(a, tmp):
     print(f"\n== 4. live viewers: aragora_ws_viewers (C++, one thread) reads every stream to")
     print(f"   debate_end; demo agents x {a.viewer_rounds} rounds, ARAGORA_DEMO_LATENCY_MS="
           f"{a.viewer_latency_ms}. Latency = receive - event timestamp over live events;")
-    print("   RSS/sub = (server RSS once all are subscribed - before) / subscribers; the")
+    print("   p99 sub = p99 over the events made once every viewer had subscribed (the")
+    print("   connection storm over); RSS/sub = (server RSS once all are subscribed - before) / subscribers; the")
     print("   baseline row is 100 subscribers on one debate.")
     # With RUNTIME_COMPARE_ARAGORA=<another serve binary>, every layout runs on that binary
     # ("before") then on this build's ("after"), one right after the other, under the same
@@ -577,7 +578,7 @@ def scenario_viewers(a, tmp):
         binaries = [("before", os.path.abspath(a.compare_aragora)), ("after", a.aragora)]
         print(f"   before = {binaries[0][1]}; after = {a.aragora}")
     print(f"   {'layout':<18} {'serve':<6} {'subs':>6} {'ok':>6} {'gaps':>5} {'fail':>5} {'events':>9} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'x p99':>6} {'max ms':>7} {'RSS/sub KiB':>11} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'x p99':>6} {'p99 sub':>7} {'max ms':>7} {'RSS/sub KiB':>11} "
           f"{'srv cpu s':>9} {'cl cpu s':>8} {'conn s':>6}")
     base_p99 = None
     for label, debates, per in viewer_layouts(a):
@@ -595,6 +596,7 @@ def scenario_viewers(a, tmp):
             print(f"   {label:<18} {tag:<6} {result['clients']:>6} {result['ok']:>6} {result['gap']:>5} "
                   f"{result['failed']:>5} {result['events']:>9} {result['p50_ms']:>7.1f} "
                   f"{result['p99_ms']:>7.1f} {result['p99_ms'] / base_p99:>6.2f} "
+                  f"{result.get('subscribed_p99_ms', float('nan')):>7.1f} "
                   f"{result['max_ms']:>7.0f} {rss_sub:>11.1f} {srv_cpu:>9.1f} "
                   f"{result['cpu_seconds']:>8.1f} {conn_s:>6.1f}")
             if result["first_error"]:

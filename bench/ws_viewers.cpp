@@ -28,7 +28,10 @@
 //                                       live events, delivery latency p50/p99/max in ms
 //                                       (receive time - the event's "timestamp", both this
 //                                       machine's system clock; live events but
-//                                       debate_end), this process's CPU seconds and peak
+//                                       debate_end), the same p99 over the events made
+//                                       after the last handshake finished
+//                                       (subscribed_p99_ms: every viewer subscribed, the
+//                                       connection storm over), this process's CPU seconds and peak
 //                                       RSS, wall seconds, the first error.
 // A stream is checked gap-free: seq 1, 2, ... with no hole, ending with debate_end.
 
@@ -96,6 +99,10 @@ struct Totals {
     long handshakes_failed = 0;
     int connecting = 0;  // handshakes in flight
     std::vector<float> latencies_ms;
+    // The events made after the last handshake finished (every viewer subscribed): the
+    // delivery once the connection storm is over.
+    double all_connected_at = 0;  // epoch seconds; 0 until then
+    std::vector<float> subscribed_latencies_ms;
     // With --per-seq: each live event's timestamp and latencies, by seq (one debate's
     // seqs share a burst; across debates they are merged).
     std::map<long, std::pair<double, std::vector<float>>> by_seq;
@@ -146,6 +153,7 @@ private:
         ++(ok ? t_.handshakes_done : t_.handshakes_failed);
         slot_.cancel();
         if (t_.handshakes_done + t_.handshakes_failed == t_.clients) {
+            t_.all_connected_at = NowEpochSeconds();
             std::printf("connected %ld %ld %.3f\n", t_.handshakes_done, t_.handshakes_failed,
                         std::chrono::duration<double>(Clock::now() - start_).count());
             std::fflush(stdout);
@@ -331,6 +339,8 @@ private:
                         if (!ended && f.has_timestamp) {
                             t_.latencies_ms.push_back(
                                 static_cast<float>((received - f.timestamp) * 1e3));
+                            if (t_.all_connected_at > 0 && f.timestamp >= t_.all_connected_at)
+                                t_.subscribed_latencies_ms.push_back(t_.latencies_ms.back());
                             if (!o_.per_seq_file.empty()) {
                                 auto& [at, ms] = t_.by_seq[f.seq];
                                 at = f.timestamp;
@@ -464,6 +474,8 @@ int main(int argc, char** argv) {
     r["max_ms"] = t.latencies_ms.empty()
                       ? 0.0
                       : *std::max_element(t.latencies_ms.begin(), t.latencies_ms.end());
+    r["subscribed_samples"] = t.subscribed_latencies_ms.size();
+    r["subscribed_p99_ms"] = Percentile(t.subscribed_latencies_ms, 99);
     r["cpu_seconds"] = CpuSeconds() - cpu_start;
     r["max_rss_kib"] = MaxRssKib();
     r["wall_seconds"] = wall;
