@@ -546,6 +546,43 @@ public:
 
 // ---------------------------------------------------------------- interrupted, events, ping
 
+// A batch is inserted in runs of 32, 16, 8, 4, 2 and 1 rows, one statement each: every
+// size from 0 to 70 (each run length and the joins between them) stores every row once, in
+// seq order, a row already stored (retried, or twice in the batch) keeps its first text,
+// and a bad row anywhere in a run fails the whole batch, after which appends go on.
+TEST_F(SqliteStoreTest, BatchesOfEverySizeAcrossTheInsertRuns) {
+    for (int n = 0; n <= 70; ++n) {
+        const std::string id = "d" + std::to_string(n);
+        Create(MakeDebate(id, "running", "2026-01-01T00:00:00.000Z"));
+        auto first = MakeEvents(id, 1, n / 3);
+        ASSERT_TRUE(store_->AppendEvents(first).ok()) << n;
+        auto batch = MakeEvents(id, 1, n);  // its first n / 3 rows are retries
+        for (auto& e : batch) {
+            if (e.seq <= n / 3) e.data_json = R"({"retried":true})";
+        }
+        if (n > 0) batch.push_back(batch.back());  // the last row twice
+        if (n > 0) batch.back().data_json = R"({"twice":true})";
+        ASSERT_TRUE(store_->AppendEvents(batch).ok()) << n;
+        auto got = store_->ListEvents(id, 0, 1000);
+        ASSERT_TRUE(got.ok()) << got.error().message;
+        ASSERT_EQ(got->size(), static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            EXPECT_EQ((*got)[i].seq, i + 1) << n;
+            EXPECT_EQ((*got)[i].data_json, MakeEvent(id, i + 1).data_json) << n << " " << i;
+        }
+    }
+    for (std::size_t bad : {0u, 5u, 31u, 32u, 47u, 55u}) {
+        const std::string id = "bad" + std::to_string(bad);
+        Create(MakeDebate(id, "running", "2026-01-01T00:00:00.000Z"));
+        auto batch = MakeEvents(id, 1, 56);
+        batch[bad].debate_id = "no_such_debate";  // foreign key violation
+        ASSERT_FALSE(store_->AppendEvents(batch).ok()) << bad;
+        EXPECT_TRUE(store_->ListEvents(id, 0, 1000)->empty()) << bad;
+        ASSERT_TRUE(store_->AppendEvents(MakeEvents(id, 1, 56)).ok()) << bad;
+        EXPECT_EQ(store_->ListEvents(id, 0, 1000)->size(), 56u) << bad;
+    }
+}
+
 // ---------------------------------------------------------------- concurrency
 
 TEST_F(SqliteStoreTest, CheckWorksWhileTheStoreIsOpen) {
