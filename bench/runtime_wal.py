@@ -57,9 +57,12 @@ def parse(trace):
         if call != "pwrite64":
             continue
         if kind == "wal" and size == 24:
-            h = re.match(r', "((?:\\x[0-9a-f]{2}){4})', rest)
+            h = re.match(r', "((?:\\x[0-9a-f]{2}){8})', rest)
             if h:
-                wal_pages[int(h.group(1).replace("\\x", ""), 16)] += 1
+                header = bytes.fromhex(h.group(1).replace("\\x", ""))
+                wal_pages[int.from_bytes(header[:4], "big")] += 1
+                if int.from_bytes(header[4:], "big") != 0:  # a commit frame
+                    calls["transactions (commit frames)"] += 1
         elif kind == "db" and size == 4096:
             o = re.search(r", 4096, (\d+)\)", rest)
             if o:
@@ -87,7 +90,7 @@ def main():
         serve = rb.Serve(aragora, tmp, "serve", fake, a.agents != "unstreamed")
         rb.create(serve.port, agents)
         rb.wait_idle(serve, 120, 0.1)
-        st = subprocess.Popen(["strace", "-f", "--seccomp-bpf", "-y", "-xx", "-s", "4", "-e",
+        st = subprocess.Popen(["strace", "-f", "--seccomp-bpf", "-y", "-xx", "-s", "8", "-e",
                                "trace=pwrite64,fdatasync,fsync,ftruncate", "-o", trace,
                                "-p", str(serve.proc.pid)], stderr=subprocess.DEVNULL)
         time.sleep(1.0)  # attached to every thread
