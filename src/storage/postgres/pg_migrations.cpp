@@ -247,6 +247,11 @@ CREATE TABLE encryption_reencrypt_progress (
 );
 )sql";
 
+// SQLite's migration 7 rebuilds its debate_events as a rowid table. PostgreSQL's already
+// has that shape (a heap in insertion order, the primary key a separate index), so here
+// the version is only recorded: both backends keep the same numbering.
+constexpr const char* kMigration7 = "SELECT 1";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -314,6 +319,7 @@ const std::vector<Migration>& PgMigrations() {
          true},
         {5, "receipt_signing_keys (the receipt keyring)", kMigration5, true},
         {6, "encryption_data_keys, encryption_reencrypt_progress", kMigration6, true},
+        {7, "debate_events as a rowid table (rows append in commit order)", kMigration7, true},
     };
     return kMigrations;
 }

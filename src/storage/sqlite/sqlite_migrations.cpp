@@ -242,6 +242,35 @@ CREATE TABLE encryption_reencrypt_progress (
 );
 )sql";
 
+// debate_events becomes a rowid table (issue 20: write amplification of the event commits).
+// As WITHOUT ROWID it was one index B-tree keyed by (debate_id, seq) holding whole rows,
+// so every commit rewrote a partly filled leaf at each of its debates' places in the tree,
+// and interior pages, which hold whole rows in such a tree, fanned out ~5 ways (453
+// interior pages for 2,197 leaves after 100 debates). Now rows append in commit order to
+// the table's right-hand pages (rowid = max + 1) and the declared PRIMARY KEY (debate_id,
+// seq) is a separate unique index (sqlite_autoindex_debate_events_1, the same name, columns
+// and uniqueness as before) of small entries that serves every read by debate and seq,
+// the foreign key's ON DELETE CASCADE and ON CONFLICT (debate_id, seq). Same columns,
+// types, defaults and key: a binary of migration 6 runs on it unchanged, hence additive.
+// The copy is one transaction: time and WAL space grow with the table.
+constexpr const char* kMigration7 = R"sql(
+ALTER TABLE debate_events RENAME TO debate_events_v6;
+CREATE TABLE debate_events (
+    debate_id TEXT NOT NULL REFERENCES debates (id) ON DELETE CASCADE,
+    seq       INTEGER NOT NULL,
+    type      TEXT NOT NULL,
+    round     INTEGER NOT NULL DEFAULT 0,
+    agent     TEXT NOT NULL DEFAULT '',
+    timestamp REAL NOT NULL,
+    data      TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (debate_id, seq)
+);
+INSERT INTO debate_events (debate_id, seq, type, round, agent, timestamp, data)
+    SELECT debate_id, seq, type, round, agent, timestamp, data FROM debate_events_v6
+    ORDER BY debate_id, seq;
+DROP TABLE debate_events_v6;
+)sql";
+
 constexpr const char* kCreateVersionTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
@@ -321,6 +350,7 @@ const std::vector<Migration>& SqliteMigrations() {
          true},
         {5, "receipt_signing_keys (the receipt keyring)", kMigration5, true},
         {6, "encryption_data_keys, encryption_reencrypt_progress", kMigration6, true},
+        {7, "debate_events as a rowid table (rows append in commit order)", kMigration7, true},
     };
     return kMigrations;
 }

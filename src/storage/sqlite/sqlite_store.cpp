@@ -1,6 +1,7 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <chrono>
 #include <initializer_list>
@@ -1453,40 +1454,64 @@ private:
     // Caller holds mu_ and an open transaction. A (debate_id, seq) already stored is
     // skipped, so a retried append is harmless.
     Status InsertEventsLocked(std::span<const events::Event> events) {
-        if (events.empty()) return {};
-        // Prepared once per store: every group commit of every debate runs it.
-        if (!insert_event_) {
-            auto stmt = Prepare(Sql({"INSERT INTO debate_events (", kEventColumns,
-                                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                                     "ON CONFLICT (debate_id, seq) DO NOTHING"}),
-                                "insert event");
-            if (!stmt) return stmt.error();
-            insert_event_.emplace(std::move(*stmt));
-        }
-        sqlite::Stmt& stmt = *insert_event_;
+        // A batch is written in runs of 32, 16, 8, 4, 2 and 1 rows, one INSERT each (one
+        // step, one halt, one set of cursors per run, not per row): a batch of n rows takes
+        // at most n / 32 + 5 statements, each prepared once per store.
         Status status;
-        // The texts are bound as views (SQLite copies them into the row, not first into
-        // the binding): `events` outlives every step, and the views are cleared after.
-        for (const auto& e : events) {
-            stmt.Reset();
-            stmt.BindTextView(1, e.debate_id);
-            stmt.BindInt(2, e.seq);
-            stmt.BindTextView(3, e.type);
-            stmt.BindInt(4, e.round);
-            stmt.BindTextView(5, e.agent);
-            stmt.BindDouble(6, e.timestamp);
-            stmt.BindTextView(7, e.data_json);
-            status = stmt.Run();
-            if (!status) break;
+        for (std::size_t k = insert_events_.size(); status && k-- > 0;) {
+            const std::size_t rows = std::size_t{1} << k;
+            while (status && events.size() >= rows) {
+                status = InsertEventRowsLocked(insert_events_[k], events.first(rows));
+                events = events.subspan(rows);
+            }
         }
+        return status;
+    }
+
+    // One INSERT of rows.size() rows through the statement kept in `slot` (prepared for that
+    // many rows on first use).
+    Status InsertEventRowsLocked(std::optional<sqlite::Stmt>& slot,
+                                 std::span<const events::Event> rows) {
+        if (!slot) {
+            std::string sql = Sql({"INSERT INTO debate_events (", kEventColumns, ") VALUES "});
+            for (std::size_t r = 0; r < rows.size(); ++r) {
+                const std::size_t p = r * 7;
+                sql += r == 0 ? "(" : ", (";
+                for (std::size_t c = 1; c <= 7; ++c) {
+                    sql += '?';
+                    sql += std::to_string(p + c);
+                    sql += c == 7 ? ")" : ", ";
+                }
+            }
+            sql += " ON CONFLICT (debate_id, seq) DO NOTHING";
+            auto stmt = Prepare(sql, "insert event");
+            if (!stmt) return stmt.error();
+            slot.emplace(std::move(*stmt));
+        }
+        sqlite::Stmt& stmt = *slot;
         stmt.Reset();
-        stmt.ClearBindings();
+        // The texts are bound as views (SQLite copies them into the row, not first into
+        // the binding): `rows` outlives the step, and the views are cleared after.
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            const auto& e = rows[r];
+            const int p = static_cast<int>(r * 7);
+            stmt.BindTextView(p + 1, e.debate_id);
+            stmt.BindInt(p + 2, e.seq);
+            stmt.BindTextView(p + 3, e.type);
+            stmt.BindInt(p + 4, e.round);
+            stmt.BindTextView(p + 5, e.agent);
+            stmt.BindDouble(p + 6, e.timestamp);
+            stmt.BindTextView(p + 7, e.data_json);
+        }
+        Status status = stmt.Run();
+        stmt.Reset();
         return status;
     }
 
     std::shared_ptr<sqlite::Connection> conn_;
     // Under conn_->mu; declared after conn_, so finalized before the connection goes.
-    std::optional<sqlite::Stmt> insert_event_;
+    // InsertEventsLocked: [k] inserts 2^k rows.
+    std::array<std::optional<sqlite::Stmt>, 6> insert_events_;
     struct KeptStatements {  // Kept()
         std::optional<sqlite::Stmt> insert_debate, update_status, start, start_leased, finish_lease,
             finish_upsert, insert_receipt, last_receipt_hash;
