@@ -1505,6 +1505,7 @@ private:
         }
         Status status = stmt.Run();
         stmt.Reset();
+        stmt.ClearBindings();
         return status;
     }
 
