@@ -138,6 +138,9 @@ public:
         : nodes_(nodes), count_(count), want_type_(want_type), step_(step), fields_(fields) {}
 
     bool declined() const { return declined_; }
+    // The pieces of text-member strings read, and the last one (see TextSpan).
+    int text_pieces() const { return text_pieces_; }
+    json_view last_text() const { return last_text_; }
 
     bool on_document_begin(error_code&) { return true; }
     bool on_document_end(error_code&) { return true; }
@@ -207,15 +210,16 @@ public:
 
     bool on_string_part(json_view s, std::size_t, error_code& ec) {
         if (!in_string_ && !BeginString(ec)) return false;
-        if (target_ != nullptr) target_->append(s.data(), s.size());
+        Take(s);
         return true;
     }
 
     bool on_string(json_view s, std::size_t, error_code& ec) {
         if (!in_string_ && !BeginString(ec)) return false;
-        if (target_ != nullptr) target_->append(s.data(), s.size());
+        Take(s);
         in_string_ = false;
         target_ = nullptr;
+        in_text_ = false;
         return true;
     }
 
@@ -300,7 +304,21 @@ private:
         if (!Present(node, /*is_object=*/false, ec)) return false;
         in_string_ = true;
         target_ = node < 0 ? nullptr : TargetOf(nodes_[node].slot);
+        in_text_ = node >= 0 && IsText(nodes_[node].slot);
         return true;
+    }
+
+    static bool IsText(Slot slot) {
+        return slot == Slot::kDeltaText || slot == Slot::kBlockText || slot == Slot::kContent ||
+               slot == Slot::kPartText;
+    }
+
+    void Take(json_view s) {
+        if (target_ != nullptr) target_->append(s.data(), s.size());
+        if (in_text_) {
+            ++text_pieces_;
+            last_text_ = s;
+        }
     }
 
     std::string* TargetOf(Slot slot) {
@@ -369,6 +387,9 @@ private:
     std::string key_;  // a key split in parts (escapes)
     bool in_string_ = false;
     std::string* target_ = nullptr;
+    bool in_text_ = false;
+    int text_pieces_ = 0;
+    json_view last_text_;
     std::size_t part_start_ = 0;
     bool part_thought_ = false;
     bool declined_ = false;
@@ -376,7 +397,7 @@ private:
 
 template <std::size_t N>
 Extraction Run(const Node (&nodes)[N], bool want_type, std::string_view data, StreamStep& step,
-               Fields& fields) {
+               Fields& fields, TextSpan* text) {
     static_assert(N <= 32, "seen_ holds one bit per node");
     boost::json::basic_parser<Extractor> parser(boost::json::parse_options{}, nodes,
                                                 static_cast<int>(N), want_type, step, fields);
@@ -384,6 +405,18 @@ Extraction Run(const Node (&nodes)[N], bool want_type, std::string_view data, St
     const std::size_t n = parser.write_some(false, data.data(), data.size(), ec);
     if (parser.handler().declined()) return Extraction::kDeclined;
     if (ec || n != data.size()) return Extraction::kMalformed;
+    if (text != nullptr && parser.handler().text_pieces() == 1) {
+        // In place: an unescaped string of the input (an escaped one comes from the
+        // parser's own buffer).
+        const json_view s = parser.handler().last_text();
+        const auto begin = reinterpret_cast<std::uintptr_t>(data.data());
+        const auto at = reinterpret_cast<std::uintptr_t>(s.data());
+        if (at >= begin && at + s.size() <= begin + data.size()) {
+            text->offset = static_cast<std::size_t>(at - begin);
+            text->size = s.size();
+            text->found = true;
+        }
+    }
     return Extraction::kDecoded;
 }
 
@@ -396,12 +429,21 @@ Usage UsageOf(std::int64_t input, std::int64_t output) {
 
 }  // namespace
 
+bool IsPlainJsonText(std::string_view text) {
+    for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u > 0x7e || c == '"' || c == '\\') return false;
+    }
+    return true;
+}
+
 Extraction ExtractStreamStep(Format format, std::string_view event_type, std::string_view data,
-                             StreamStep& step) {
+                             StreamStep& step, TextSpan* text) {
+    if (text != nullptr) *text = TextSpan{};
     Fields fields;
     switch (format) {
         case Format::kAnthropic: {
-            const Extraction e = Run(kAnthropic, event_type.empty(), data, step, fields);
+            const Extraction e = Run(kAnthropic, event_type.empty(), data, step, fields, text);
             if (e != Extraction::kDecoded) return e;
             // DecodeAnthropic: the event's type decides which members count.
             const std::string_view type = event_type.empty() ? fields.type : event_type;
@@ -426,13 +468,13 @@ Extraction ExtractStreamStep(Format format, std::string_view event_type, std::st
             return Extraction::kDecoded;
         }
         case Format::kOpenAi: {
-            const Extraction e = Run(kOpenAi, false, data, step, fields);
+            const Extraction e = Run(kOpenAi, false, data, step, fields, text);
             if (e != Extraction::kDecoded) return e;
             if (fields.usage_object) step.usage = UsageOf(fields.input, fields.output);
             return Extraction::kDecoded;
         }
         case Format::kGemini: {
-            const Extraction e = Run(kGemini, false, data, step, fields);
+            const Extraction e = Run(kGemini, false, data, step, fields, text);
             if (e != Extraction::kDecoded) return e;
             if (!step.finish_reason.empty()) step.done = true;
             if (fields.usage_object) step.usage = UsageOf(fields.input, fields.output);

@@ -21,7 +21,20 @@ enum class Extraction {
 // differ from the document decoder's: a top-level value that is not an object, an "error"
 // member (and Gemini's "promptFeedback"), an Anthropic "error" event type, and a member
 // the decoders read appearing twice in one object (the document keeps the last).
+//
+// With `text`, it also tells where the event's text lies: `found` when exactly one string
+// value of a text member (delta.text, content_block.text, content, a part's text) was read,
+// unescaped and in place, at data[offset, offset + size) (between its quotes).
+struct TextSpan {
+    std::size_t offset = 0;
+    std::size_t size = 0;
+    bool found = false;
+};
 Extraction ExtractStreamStep(Format format, std::string_view event_type, std::string_view data,
-                             StreamStep& step);
+                             StreamStep& step, TextSpan* text = nullptr);
+
+// True when `text` can stand between the quotes of a JSON string as it is and means
+// itself: printable ASCII without '"' and '\\'.
+bool IsPlainJsonText(std::string_view text);
 
 }  // namespace aragora::agents::wire::detail

@@ -846,13 +846,56 @@ common::Status StreamDecoder::FeedInto(std::string_view piece, std::string& text
     return FeedEach(piece, [&text](std::string&& d) { text += d; });
 }
 
+Checked<StreamStep> StreamDecoder::Decode(const SseEvent& event) {
+    const std::string_view data = Trim(event.data);
+    Shape& shape = shape_;
+    if (shape.valid && event.event == shape.event_type &&
+        data.size() >= shape.prefix.size() + shape.suffix.size() &&
+        data.substr(0, shape.prefix.size()) == shape.prefix &&
+        data.substr(data.size() - shape.suffix.size()) == shape.suffix) {
+        const std::string_view text = data.substr(
+            shape.prefix.size(), data.size() - shape.prefix.size() - shape.suffix.size());
+        if (detail::IsPlainJsonText(text)) {
+            Checked<StreamStep> out;
+            out.value.emplace(shape.step);
+            out.value->delta.assign(text);
+            return out;
+        }
+    }
+    if (auto step = TrivialStep(format_, event, data)) return Pass(std::move(*step));
+    StreamStep step;
+    detail::TextSpan span;
+    switch (detail::ExtractStreamStep(format_, event.event, data, step, &span)) {
+        case detail::Extraction::kDecoded:
+            break;
+        case detail::Extraction::kMalformed:
+            return MalformedEvent(data);
+        case detail::Extraction::kDeclined:
+            return DecodeDocument(format_, event, data);
+    }
+    // Learnt only from a text that is the whole delta (not a thought part, not a text
+    // the event type leaves out), and not empty (an empty delta says nothing of where
+    // it came from).
+    if (span.found && span.size > 0 && step.delta == data.substr(span.offset, span.size)) {
+        shape.valid = true;
+        shape.event_type.assign(event.event);
+        shape.prefix.assign(data.substr(0, span.offset));
+        shape.suffix.assign(data.substr(span.offset + span.size));
+        shape.step.finish_reason.assign(step.finish_reason);
+        shape.step.refusal.assign(step.refusal);
+        shape.step.usage = step.usage;
+        shape.step.done = step.done;
+    }
+    return Pass(std::move(step));
+}
+
 template <class OnDelta>
 common::Status StreamDecoder::FeedEach(std::string_view piece, OnDelta&& on_delta) {
     if (error_) return *error_;
     if (done_) return {};
     // Events are decoded as the parser completes them, from its own reused buffers.
     parser_.Feed(piece, [&](const SseEvent& event) {
-        auto step = CheckStreamEvent(format_, event);
+        auto step = Decode(event);
         if (!step.ok()) {
             fault_ = step.fault;
             error_ = ProviderError(std::move(step.message));

@@ -325,14 +325,31 @@ public:
     // named in the message); kStreamCut (no final event, or the body cut);
     // kRefusal; kEmptyReply.
     Checked<Reply> Finish(bool body_complete, std::string_view content_type = {}) const;
+    // The next event of this stream decoded, without accumulating it: CheckStreamEvent's
+    // answer, taken without a parse when the event is the last token event's shape with
+    // another text (see Shape). Feed decodes every event through it.
+    Checked<StreamStep> Decode(const SseEvent& event);
 
 private:
     // Decodes the events `piece` completes, handing each delta to on_delta.
     template <class OnDelta>
     common::Status FeedEach(std::string_view piece, OnDelta&& on_delta);
+    // The last decoded event whose delta is its one text string, cut around that text: a
+    // stream's token events differ in their text only. An event that is the same bytes
+    // with another plain text (detail::IsPlainJsonText) between the same prefix and
+    // suffix is the same JSON with another string value, so its step is `step` with that
+    // text as the delta, without a parse.
+    struct Shape {
+        bool valid = false;
+        std::string event_type;
+        std::string prefix;  // to the text's opening quote, included
+        std::string suffix;  // from its closing quote
+        StreamStep step;     // the event's step, but its delta
+    };
 
     Format format_;
     SseParser parser_;
+    Shape shape_;
     std::string text_;
     std::string refusal_;
     std::string finish_reason_;

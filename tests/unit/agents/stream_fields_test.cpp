@@ -236,5 +236,232 @@ TEST(StreamFields, ErrorObjectsAndDuplicatesGoToTheDocumentDecoder) {
               Extraction::kDecoded);
 }
 
+// --- StreamDecoder::Decode: a stream's token events answered from the last one's shape. ---
+
+// A token event as providers stream it, cut around its text: the text is spliced in raw
+// (so that the event may become another JSON text, or none).
+struct TokenShape {
+    Format format;
+    std::string event;
+    std::string before;
+    std::string after;
+    SseEvent With(std::string_view text) const {
+        return SseEvent{event, before + std::string(text) + after};
+    }
+};
+
+const std::vector<TokenShape>& TokenShapes() {
+    static const std::vector<TokenShape> shapes = {
+        {Format::kAnthropic, "content_block_delta",
+         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")",
+         R"("}})"},
+        {Format::kAnthropic, "",
+         R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")",
+         R"("}})"},
+        {Format::kAnthropic, "message_delta",
+         R"({"type":"message_delta","delta":{"type":"text_delta","text":")",
+         R"(","stop_reason":"end_turn"},"usage":{"output_tokens":4}})"},
+        {Format::kAnthropic, "content_block_start",
+         R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":")",
+         R"("}})"},
+        {Format::kOpenAi, "",
+         R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733580000,)"
+         R"("model":"m","choices":[{"index":0,"delta":{"content":")",
+         R"("},"finish_reason":null}]})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":[{"type":"text","text":")",
+         R"("}]}}]})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"content":")",
+         R"("},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4}})"},
+        {Format::kOpenAi, "", R"({"choices":[{"delta":{"refusal":")", R"("}}]})"},
+        {Format::kGemini, "", R"({"candidates":[{"content":{"parts":[{"text":")",
+         R"("}],"role":"model"},"index":0}],"modelVersion":"g"})"},
+        {Format::kGemini, "", R"({"candidates":[{"content":{"parts":[{"text":")",
+         R"(","thought":true}]}}]})"},
+        {Format::kGemini, "", R"({"candidates":[{"content":{"parts":[{"text":")",
+         R"("}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2,)"
+         R"("candidatesTokenCount":5}})"},
+    };
+    return shapes;
+}
+
+// Texts spliced into the shapes: plain ones (answered from the shape), and ones that
+// change what the event is or make it malformed.
+const std::vector<std::string>& SplicedTexts() {
+    static const std::vector<std::string> texts = {
+        "Hello",
+        " world",
+        "x",
+        "",
+        " ",
+        "a b c. (1/2) {x} [y] #~",
+        "caf\xc3\xa9",
+        "\xff",
+        "tab\there",
+        "\x7f",
+        "ok\x01",
+        "quote\"d",
+        "back\\slash",
+        "\\n",
+        "\\u0041",
+        "\\",
+        "\"",
+        "a\",\"content\":\"b",
+        "a\",\"text\":\"b",
+        "a\"}",
+        "a\"}]}",
+        "a\",\"thought\":true,\"x\":\"",
+        "a\",\"thought\":false,\"x\":\"",
+        "\",\"usage\":{\"prompt_tokens\":9},\"x\":\"",
+        "\"}],\"error\":{\"message\":\"boom\"},\"x\":[{\"y\":\"",
+        "\"},\"finish_reason\":\"length\",\"x\":{\"y\":\"",
+        "/*",
+        "}",
+    };
+    return texts;
+}
+
+void ExpectDecodeAgrees(StreamDecoder& decoder, Format format, const SseEvent& event) {
+    EXPECT_EQ(Describe(decoder.Decode(event)), Describe(CheckStreamEvent(format, event)))
+        << "format " << static_cast<int>(format) << " event [" << event.event << "] data ["
+        << event.data << "]";
+}
+
+TEST(StreamDecoderShape, AgreesWithCheckStreamEventOnEveryPairOfTexts) {
+    for (const TokenShape& shape : TokenShapes()) {
+        for (const std::string& first : SplicedTexts()) {
+            for (const std::string& second : SplicedTexts()) {
+                StreamDecoder decoder(shape.format);
+                ExpectDecodeAgrees(decoder, shape.format, shape.With(first));
+                ExpectDecodeAgrees(decoder, shape.format, shape.With(second));
+                ExpectDecodeAgrees(decoder, shape.format, shape.With("again"));
+                // The same bytes under another event line (Anthropic reads the type there).
+                SseEvent other = shape.With("other");
+                other.event = shape.event.empty() ? "message_delta" : "";
+                ExpectDecodeAgrees(decoder, shape.format, other);
+                if (HasFailure()) return;
+            }
+        }
+    }
+}
+
+// Sequences of events of one format (token events with random texts, the seeds, and
+// random edits of both), each decoded in the stream's context and alone: the same answer.
+TEST(StreamDecoderShape, AgreesOnMutatedSequences) {
+    std::mt19937 rng(2020);
+    const std::string alphabet =
+        "{}[]:,\"\\ nul0123456789.eE-+truefalsetextcontentdeltaerror\xc3\xa9";
+    const auto& shapes = TokenShapes();
+    const auto& texts = SplicedTexts();
+    const auto& seeds = Seeds();
+    for (int round = 0; round < 4000; ++round) {
+        const Format format = shapes[rng() % shapes.size()].format;
+        StreamDecoder decoder(format);
+        const int events = 2 + static_cast<int>(rng() % 7);
+        for (int k = 0; k < events; ++k) {
+            SseEvent event;
+            if (rng() % 4 == 0) {
+                const Case& seed = seeds[rng() % seeds.size()];
+                if (seed.format != format) continue;
+                event = SseEvent{seed.event, seed.data};
+            } else {
+                const TokenShape* shape = nullptr;
+                while (shape == nullptr || shape->format != format) {
+                    shape = &shapes[rng() % shapes.size()];
+                }
+                std::string text;
+                if (rng() % 2 == 0) {
+                    text = texts[rng() % texts.size()];
+                } else {
+                    const std::size_t n = rng() % 12;
+                    for (std::size_t i = 0; i < n; ++i)
+                        text.push_back(alphabet[rng() % alphabet.size()]);
+                }
+                event = shape->With(text);
+            }
+            if (rng() % 3 == 0 && !event.data.empty()) {
+                const std::size_t at = rng() % event.data.size();
+                switch (rng() % 3) {
+                    case 0:
+                        event.data[at] = alphabet[rng() % alphabet.size()];
+                        break;
+                    case 1:
+                        event.data.insert(at, 1, alphabet[rng() % alphabet.size()]);
+                        break;
+                    case 2:
+                        event.data.erase(at, 1 + rng() % 4);
+                        break;
+                }
+            }
+            ExpectDecodeAgrees(decoder, format, event);
+        }
+        if (HasFailure()) return;
+    }
+}
+
+// A whole stream per format, split in two at every byte: the same deltas, text, usage and
+// verdict as fed whole (token texts with escapes and non-ASCII between plain ones).
+TEST(StreamDecoderShape, StreamsSplitAtEveryByteDecodeAlike) {
+    const std::vector<std::string> words = {"The ",         "cache ", "should ", "say \\\"no\\\" ",
+                                            "caf\xc3\xa9 ", "plain ", "words ",  "end."};
+    const std::string joined = "The cache should say \"no\" caf\xc3\xa9 plain words end.";
+    std::string anthropic =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":"
+        "{\"input_tokens\":12,\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+    std::string openai =
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+        "\"content\":\"\"},\"finish_reason\":null}]}\n\n";
+    std::string gemini;
+    for (const std::string& w : words) {
+        anthropic +=
+            "event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\","
+            "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" +
+            w + "\"}}\r\n\r\n";
+        openai += "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" + w +
+                  "\"},\"finish_reason\":null}]}\n\n";
+        gemini += "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"" + w +
+                  "\"}],\"role\":\"model\"},\"index\":0}]}\r\n\r\n";
+    }
+    anthropic +=
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"end_turn\"},\"usage\":{\"output_tokens\":8}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    openai +=
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+        "\n\ndata: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
+        "\"completion_tokens\":8}}\n\ndata: [DONE]\n\n";
+    gemini +=
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},"
+        "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":12,"
+        "\"candidatesTokenCount\":8}}\r\n\r\n";
+    const std::pair<Format, std::string> streams[] = {
+        {Format::kAnthropic, anthropic}, {Format::kOpenAi, openai}, {Format::kGemini, gemini}};
+    for (const auto& [format, body] : streams) {
+        for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+            StreamDecoder decoder(format);
+            std::vector<std::string> deltas;
+            for (const std::string_view piece :
+                 {std::string_view(body).substr(0, cut), std::string_view(body).substr(cut)}) {
+                auto fed = decoder.Feed(piece);
+                ASSERT_TRUE(fed.ok()) << fed.error().message;
+                deltas.insert(deltas.end(), fed->begin(), fed->end());
+            }
+            std::string text;
+            for (const auto& d : deltas) text += d;
+            EXPECT_EQ(deltas.size(), words.size()) << "cut " << cut;
+            EXPECT_EQ(text, joined) << "cut " << cut;
+            const auto reply = decoder.Finish(true);
+            ASSERT_TRUE(reply.ok()) << reply.message;
+            EXPECT_EQ(reply->text, joined);
+            EXPECT_EQ(reply->usage.input_tokens, 12);
+            EXPECT_EQ(reply->usage.output_tokens, 8);
+            if (HasFailure()) return;
+        }
+    }
+}
+
 }  // namespace
 }  // namespace aragora::agents::wire
