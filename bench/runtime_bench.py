@@ -33,6 +33,7 @@ provider. Every process is a child of this script, stopped at the end; data in o
 """
 import argparse
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import math
@@ -274,6 +275,28 @@ def finals(port, ids, threads=8):
 
 # --------------------------------------------------------------------------------------
 # 1. CPU per debate
+
+
+@contextlib.contextmanager
+def cpu_scenario_server(build, tmp, kind, fake_bin=None):
+    """The `cpu` scenario's set-up for the tools beside this one (runtime_profile.py,
+    runtime_wal.py): the fake provider without latency and one `serve` on it (streaming
+    unless kind is "unstreamed"), warmed up by one debate of the kind's agents ("demo": 4
+    demo agents, else PROVIDER_AGENTS). Yields (fake, serve, agents); stops both after."""
+    aragora = os.path.abspath(os.path.join(build, "src/cli/aragora"))
+    fake_bin = fake_bin or os.path.abspath(os.path.join(build, "tests/fake_llm/aragora_fake_llm"))
+    agents = ["demo"] * 4 if kind == "demo" else PROVIDER_AGENTS
+    fake = Fake(fake_bin, tmp, "fake", 0)
+    serve = None
+    try:
+        serve = Serve(aragora, tmp, "serve", fake, kind != "unstreamed")
+        create(serve.port, agents)
+        wait_idle(serve, 120, 0.1)
+        yield fake, serve, agents
+    finally:
+        if serve is not None:
+            serve.stop()
+        fake.stop()
 
 
 def scenario_cpu(a, tmp):

@@ -34,16 +34,8 @@ def main():
     ap.add_argument("--perf", default="", help="perf.data path (none: CPU figures only)")
     ap.add_argument("--freq", type=int, default=2000)
     a = ap.parse_args()
-    aragora = os.path.abspath(os.path.join(a.build, "src/cli/aragora"))
-    fake_bin = os.path.abspath(os.path.join(a.build, "tests/fake_llm/aragora_fake_llm"))
-    agents = ["demo"] * 4 if a.agents == "demo" else rb.PROVIDER_AGENTS
     tmp = tempfile.mkdtemp(prefix="aragora-runtime-profile-")
-    fake = rb.Fake(fake_bin, tmp, "fake", 0)
-    serve = None
-    try:
-        serve = rb.Serve(aragora, tmp, "serve", fake, a.agents != "unstreamed")
-        rb.create(serve.port, agents)
-        rb.wait_idle(serve, 120, 0.1)
+    with rb.cpu_scenario_server(a.build, tmp, a.agents) as (fake, serve, agents):
         perf = None
         if a.perf:
             perf = subprocess.Popen(["perf", "record", "--call-graph", os.environ.get("PERF_CALLGRAPH", "fp"), "-F", str(a.freq), "-o", a.perf,
@@ -66,11 +58,6 @@ def main():
         print(f"{a.agents}: {n} debates in {wall:.1f} s; server {1000 * (s1 - s0) / n:.2f} ms "
               f"CPU/debate, fake {1000 * (f1 - f0) / n:.2f} ms; load "
               f"{' '.join(open('/proc/loadavg').read().split()[:3])}")
-    finally:
-        if serve is not None:
-            serve.stop()
-        fake.stop()
-
 
 if __name__ == "__main__":
     main()

@@ -78,18 +78,10 @@ def main():
     ap.add_argument("--fake", default="", help="aragora_fake_llm (default: the build's)")
     ap.add_argument("--keep", default="", help="copy the database here at the end")
     a = ap.parse_args()
-    aragora = os.path.abspath(os.path.join(a.build, "src/cli/aragora"))
-    fake_bin = a.fake or os.path.abspath(os.path.join(a.build, "tests/fake_llm/aragora_fake_llm"))
-    agents = ["demo"] * 4 if a.agents == "demo" else rb.PROVIDER_AGENTS
     n = a.debates
     tmp = tempfile.mkdtemp(prefix="aragora-runtime-wal-")
     trace = os.path.join(tmp, "strace.out")
-    fake = rb.Fake(fake_bin, tmp, "fake", 0)
-    serve = None
-    try:
-        serve = rb.Serve(aragora, tmp, "serve", fake, a.agents != "unstreamed")
-        rb.create(serve.port, agents)
-        rb.wait_idle(serve, 120, 0.1)
+    with rb.cpu_scenario_server(a.build, tmp, a.agents, a.fake or None) as (_, serve, agents):
         st = subprocess.Popen(["strace", "-f", "--seccomp-bpf", "-y", "-xx", "-s", "8", "-e",
                                "trace=pwrite64,fdatasync,fsync,ftruncate", "-o", trace,
                                "-p", str(serve.proc.pid)], stderr=subprocess.DEVNULL)
@@ -101,10 +93,6 @@ def main():
         rb.wait_idle(serve, 600, 0.2)
         st.send_signal(signal.SIGINT)
         st.wait()
-    finally:
-        if serve is not None:
-            serve.stop()
-        fake.stop()
     try:
         calls, wal_pages, db_pages = parse(trace)
         db_path = os.path.join(tmp, "serve", "aragora.sqlite3")
