@@ -804,23 +804,30 @@ Checked<StreamStep> DecodeDocument(Format format, const SseEvent& event, std::st
     return Pass(StreamStep{});
 }
 
-}  // namespace
-
-Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
-    const std::string_view data = Trim(event.data);
+// CheckStreamEvent of the trimmed `data`; with `span`, where the step's text lies when the
+// SAX extractor decoded it (found is false for every other answer).
+Checked<StreamStep> CheckTrimmed(Format format, const SseEvent& event, std::string_view data,
+                                 detail::TextSpan* span) {
     if (auto step = TrivialStep(format, event, data)) return Pass(std::move(*step));
     // One event per token: the members the decoders read are taken as the JSON is parsed,
     // without a document; error objects and odd shapes go to the document decoder.
     StreamStep step;
-    switch (detail::ExtractStreamStep(format, event.event, data, step)) {
+    switch (detail::ExtractStreamStep(format, event.event, data, step, span)) {
         case detail::Extraction::kDecoded:
             return Pass(std::move(step));
         case detail::Extraction::kMalformed:
             return MalformedEvent(data);
         case detail::Extraction::kDeclined:
+            if (span != nullptr) *span = detail::TextSpan{};
             break;
     }
     return DecodeDocument(format, event, data);
+}
+
+}  // namespace
+
+Checked<StreamStep> CheckStreamEvent(Format format, const SseEvent& event) {
+    return CheckTrimmed(format, event, Trim(event.data), nullptr);
 }
 
 Checked<StreamStep> CheckStreamEventDocument(Format format, const SseEvent& event) {
@@ -862,17 +869,10 @@ Checked<StreamStep> StreamDecoder::Decode(const SseEvent& event) {
             return out;
         }
     }
-    if (auto step = TrivialStep(format_, event, data)) return Pass(std::move(*step));
-    StreamStep step;
     detail::TextSpan span;
-    switch (detail::ExtractStreamStep(format_, event.event, data, step, &span)) {
-        case detail::Extraction::kDecoded:
-            break;
-        case detail::Extraction::kMalformed:
-            return MalformedEvent(data);
-        case detail::Extraction::kDeclined:
-            return DecodeDocument(format_, event, data);
-    }
+    Checked<StreamStep> checked = CheckTrimmed(format_, event, data, &span);
+    if (!checked.ok()) return checked;
+    const StreamStep& step = *checked.value;
     // Learnt only from a text that is the whole delta (not a thought part, not a text
     // the event type leaves out), and not empty (an empty delta says nothing of where
     // it came from).
@@ -886,7 +886,7 @@ Checked<StreamStep> StreamDecoder::Decode(const SseEvent& event) {
         shape.step.usage = step.usage;
         shape.step.done = step.done;
     }
-    return Pass(std::move(step));
+    return checked;
 }
 
 template <class OnDelta>

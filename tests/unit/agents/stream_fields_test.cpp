@@ -147,6 +147,33 @@ const std::vector<Case>& Seeds() {
     return seeds;
 }
 
+// Bytes a random edit puts into an event's data: JSON punctuation, literals, member
+// names the decoders read, a two-byte UTF-8 character.
+const std::string kEditAlphabet =
+    "{}[]:,\"\\ nul0123456789.eE-+truefalsetextcontentdeltaerror\xc3\xa9";
+
+// One random edit of the non-empty `data`, of the first `kinds` kinds: a byte replaced, a
+// byte inserted, up to 4 bytes removed, a span of up to 24 bytes duplicated.
+void EditOnce(std::string& data, std::mt19937& rng, unsigned kinds) {
+    const std::size_t at = rng() % data.size();
+    switch (rng() % kinds) {
+        case 0:
+            data[at] = kEditAlphabet[rng() % kEditAlphabet.size()];
+            break;
+        case 1:
+            data.insert(at, 1, kEditAlphabet[rng() % kEditAlphabet.size()]);
+            break;
+        case 2:
+            data.erase(at, 1 + rng() % 4);
+            break;
+        case 3: {
+            const std::size_t len = 1 + rng() % 24;
+            data.insert(at, data.substr(rng() % data.size(), len));
+            break;
+        }
+    }
+}
+
 TEST(StreamFields, AgreesWithTheDocumentDecoderOnEverySeed) {
     for (const Case& c : Seeds()) ExpectSame(c);
 }
@@ -163,31 +190,11 @@ TEST(StreamFields, AgreesOnEveryPrefixOfEverySeed) {
 // sequence on every run.
 TEST(StreamFields, AgreesOnMutatedSeeds) {
     std::mt19937 rng(20);
-    const std::string alphabet =
-        "{}[]:,\"\\ nul0123456789.eE-+truefalsetextcontentdeltaerror\xc3\xa9";
     const auto& seeds = Seeds();
     for (int round = 0; round < 20000; ++round) {
         Case c = seeds[rng() % seeds.size()];
         const int edits = 1 + static_cast<int>(rng() % 3);
-        for (int e = 0; e < edits && !c.data.empty(); ++e) {
-            const std::size_t at = rng() % c.data.size();
-            switch (rng() % 4) {
-                case 0:
-                    c.data[at] = alphabet[rng() % alphabet.size()];
-                    break;
-                case 1:
-                    c.data.insert(at, 1, alphabet[rng() % alphabet.size()]);
-                    break;
-                case 2:
-                    c.data.erase(at, 1 + rng() % 4);
-                    break;
-                case 3: {
-                    const std::size_t len = 1 + rng() % 24;
-                    c.data.insert(at, c.data.substr(rng() % c.data.size(), len));
-                    break;
-                }
-            }
-        }
+        for (int e = 0; e < edits && !c.data.empty(); ++e) EditOnce(c.data, rng, 4);
         ExpectSame(c);
         if (HasFailure()) return;
     }
@@ -348,8 +355,7 @@ TEST(StreamDecoderShape, AgreesWithCheckStreamEventOnEveryPairOfTexts) {
 // random edits of both), each decoded in the stream's context and alone: the same answer.
 TEST(StreamDecoderShape, AgreesOnMutatedSequences) {
     std::mt19937 rng(2020);
-    const std::string alphabet =
-        "{}[]:,\"\\ nul0123456789.eE-+truefalsetextcontentdeltaerror\xc3\xa9";
+    const std::string& alphabet = kEditAlphabet;
     const auto& shapes = TokenShapes();
     const auto& texts = SplicedTexts();
     const auto& seeds = Seeds();
@@ -378,20 +384,7 @@ TEST(StreamDecoderShape, AgreesOnMutatedSequences) {
                 }
                 event = shape->With(text);
             }
-            if (rng() % 3 == 0 && !event.data.empty()) {
-                const std::size_t at = rng() % event.data.size();
-                switch (rng() % 3) {
-                    case 0:
-                        event.data[at] = alphabet[rng() % alphabet.size()];
-                        break;
-                    case 1:
-                        event.data.insert(at, 1, alphabet[rng() % alphabet.size()]);
-                        break;
-                    case 2:
-                        event.data.erase(at, 1 + rng() % 4);
-                        break;
-                }
-            }
+            if (rng() % 3 == 0 && !event.data.empty()) EditOnce(event.data, rng, 3);
             ExpectDecodeAgrees(decoder, format, event);
         }
         if (HasFailure()) return;
